@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make run` serves, `make test` tests. Both build the venv.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint weights bench clean
+
+$(VENV)/.run-deps: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt $(VENV)/.run-deps
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.run-deps  ## serve on HOST:PORT (default 127.0.0.1:8000) with the shipped models
+	HOST=$(HOST) PORT=$(PORT) $(PY) -m uvicorn service.main:create_app --factory --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.dev-deps  ## the whole test suite
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.dev-deps
+	$(VENV)/bin/ruff check .
+
+weights: $(VENV)/.dev-deps  ## retrain, export and evaluate the shipped patch networks (about an hour on 2 cores)
+	$(PY) -m models.recipe
+	$(PY) -m models.export_patch runs/2ch-2stream/model.pt runs/2ch-deep/model.pt runs/siam-2stream-l2/model.pt
+	$(PY) -m models.eval_patch
+
+bench: $(VENV)/.dev-deps  ## patch pairs per second through the HTTP API against ONNX Runtime alone
+	$(PY) -m bench.patch_throughput
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

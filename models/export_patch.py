@@ -1,0 +1,138 @@
+"""Export trained patch networks to ONNX, check ONNX Runtime against torch, and record them in
+models/weights/manifest.json.
+
+    python -m models.export_patch runs/2ch-2stream/model.pt [...]
+
+2ch-family and pseudo-siamese networks export whole, kind ``patch``: ``pairs`` (B, 2, 64, 64) ->
+``scores`` (B,). Siamese networks (shared weights) export in two parts: kind ``descriptor``
+``patches`` (B, 1, 64, 64) -> ``descriptors`` (B, D), and a decision part ``<name>.decide.onnx``
+(``a`` (B, D), ``b`` (B, D)) -> ``scores`` (B,), so the service describes each patch once.
+All inputs are float32 grey values in [0, 1]; the batch (and, for SPP, height and width) is dynamic.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from models.patchnet import PATCH, SPP_MIN, build
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+MANIFEST = WEIGHTS / "manifest.json"
+TOLERANCE = 1e-4
+
+
+class Describe(nn.Module):
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        return self.net.describe(patches)
+
+
+class Decide(nn.Module):
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.net.decide(a, b)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def to_onnx(module: nn.Module, inputs: dict[str, torch.Tensor], output: str, path: Path, spatial: bool) -> None:
+    """Export with a dynamic batch (and H, W when ``spatial``), then check ORT against torch to
+    ``TOLERANCE`` on fresh random inputs of other sizes."""
+    axes = {k: ({0: "batch", 2: "height", 3: "width"} if spatial and v.ndim == 4 else {0: "batch"})
+            for k, v in inputs.items()}
+    axes[output] = {0: "batch"}
+    module.eval()
+    torch.onnx.export(module, tuple(inputs.values()), str(path), input_names=list(inputs), output_names=[output],
+                      dynamic_axes=axes, opset_version=17, dynamo=False)
+    check_parity(module, path, inputs, spatial)
+
+
+@torch.no_grad()
+def check_parity(module: nn.Module, path: Path, inputs: dict[str, torch.Tensor], spatial: bool) -> float:
+    """Largest |ORT - torch| over random inputs of batch 1, 5 and 33 (and other sizes for SPP);
+    raises if it exceeds TOLERANCE."""
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    gen = torch.Generator().manual_seed(0)
+    for batch, side in [(1, PATCH), (5, PATCH), (33, PATCH)] + ([(3, SPP_MIN), (2, 100)] if spatial else []):
+        feed = {k: torch.rand((batch, *v.shape[1:2], side, side) if v.ndim == 4 else (batch, *v.shape[1:]),
+                              generator=gen) for k, v in inputs.items()}
+        ref = module(*feed.values()).numpy()
+        got = sess.run(None, {k: v.numpy() for k, v in feed.items()})[0]
+        worst = max(worst, float(np.abs(ref - got).max()))
+    if worst > TOLERANCE:
+        raise AssertionError(f"{path.name}: ONNX Runtime differs from torch by {worst:.2e} > {TOLERANCE}")
+    return worst
+
+
+def export(checkpoint: Path, out: Path = WEIGHTS) -> dict:
+    """Export one trained checkpoint; returns its manifest entry."""
+    ckpt = torch.load(checkpoint, weights_only=False)
+    net = build(ckpt["arch"], ckpt["width"])
+    net.load_state_dict(ckpt["model"])
+    net.eval()
+    name = ckpt["arch"]
+    out.mkdir(parents=True, exist_ok=True)
+    entry = {"name": name, "architecture": ckpt["arch"], "width": ckpt["width"], "seed": ckpt["seed"],
+             "steps": ckpt["steps"], "training_command": ckpt["command"],
+             "preprocessing": {"colour": "grey", "range": [0.0, 1.0], "dtype": "float32",
+                               "patch_size": None if net.spp else PATCH, "min_size": SPP_MIN if net.spp else PATCH,
+                               "normalisation": "per patch, inside the network"}}
+    if net.siamese and net.shared:
+        desc, dec = out / f"{name}.onnx", out / f"{name}.decide.onnx"
+        to_onnx(Describe(net), {"patches": torch.rand(2, 1, PATCH, PATCH)}, "descriptors", desc, net.spp)
+        to_onnx(Decide(net), {"a": torch.rand(2, net.dim), "b": torch.rand(2, net.dim)}, "scores", dec, False)
+        entry.update(kind="descriptor", file=desc.name, decision_file=dec.name, descriptor_dim=net.dim,
+                     metric="l2" if net.l2 else "learned", sha256=sha256(desc), decision_sha256=sha256(dec),
+                     inputs={"patches": ["batch", 1, "height" if net.spp else PATCH, "width" if net.spp else PATCH]},
+                     outputs={"descriptors": ["batch", net.dim]})
+    else:
+        path = out / f"{name}.onnx"
+        to_onnx(net, {"pairs": torch.rand(2, 2, PATCH, PATCH)}, "scores", path, net.spp)
+        entry.update(kind="patch", file=path.name, sha256=sha256(path),
+                     inputs={"pairs": ["batch", 2, "height" if net.spp else PATCH, "width" if net.spp else PATCH]},
+                     outputs={"scores": ["batch"]})
+    entry["version"] = entry["sha256"][:12]
+    return entry
+
+
+def update_manifest(entries: list[dict], path: Path = MANIFEST) -> None:
+    """Insert or replace entries by name, keeping the others (and their metrics) as they were."""
+    manifest = json.loads(path.read_text()) if path.exists() else {"models": []}
+    old = {m["name"]: m for m in manifest["models"]}
+    for e in entries:
+        if e["name"] in old and old[e["name"]].get("sha256") == e["sha256"]:
+            e["metrics"] = old[e["name"]].get("metrics", {})
+        old[e["name"]] = e
+    manifest["models"] = sorted(old.values(), key=lambda m: m["name"])
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoints", nargs="+", type=Path)
+    ap.add_argument("--out", type=Path, default=WEIGHTS)
+    a = ap.parse_args()
+    entries = [export(c, a.out) for c in a.checkpoints]
+    update_manifest(entries, a.out / "manifest.json")
+    for e in entries:
+        print(f"exported {e['name']} ({e['kind']}) sha256 {e['sha256'][:12]}, ORT parity within {TOLERANCE}")
+
+
+if __name__ == "__main__":
+    main()

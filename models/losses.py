@@ -1,0 +1,31 @@
+"""Training objectives of the patch networks (Zagoruyko & Komodakis 2015, eq. 1).
+
+min_w  lambda/2 * ||w||^2 + sum_i max(0, 1 - y_i * o_i),   y_i in {-1, +1}
+
+For the L2 networks (siam-l2, siam-2stream-l2) the score is o = -d with d the distance of unit
+descriptors; the hinge is applied to ``margin - d`` so positives are pulled below the margin and
+negatives pushed above it, which is the hinge-embedding form of the same loss.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def hinge(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean hinge loss. scores (B,), labels (B,) in {-1, +1} -> scalar."""
+    return torch.clamp(1.0 - labels * scores, min=0.0).mean()
+
+
+def l2_penalty(model: nn.Module) -> torch.Tensor:
+    """1/2 * sum of squared weights of conv and linear layers (biases are not regularised)."""
+    return 0.5 * sum((p ** 2).sum() for n, p in model.named_parameters() if n.endswith("weight"))
+
+
+def patch_loss(model: nn.Module, scores: torch.Tensor, labels: torch.Tensor,
+               weight_decay: float = 5e-4, margin: float = 0.7) -> torch.Tensor:
+    """Hinge loss plus L2 regularisation. For L2 networks ``scores`` are negative distances in
+    [-2, 0] and the hinge acts on (margin - distance) scaled to unit width."""
+    if getattr(model, "l2", False):
+        scores = (scores + margin) * 4.0
+    return hinge(scores, labels) + weight_decay * l2_penalty(model)

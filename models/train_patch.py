@@ -1,0 +1,143 @@
+"""Train one patch network with the hinge loss + L2 regularisation (Adam, cosine learning rate).
+
+    python -m models.train_patch --arch 2ch-2stream --steps 6000 --seed 0 [--resume]
+
+Batches are half positives, a quarter mined hard negatives (nearby or SIFT-alike points) and a
+quarter random negatives, with the same random rotation by 90 degrees / flip applied to both patches
+of a pair. Checkpoints go to runs/<arch>/ckpt.pt every --ckpt-every steps; --resume continues from
+there bit for bit. The curve (loss, accuracy, held-back FPR95) goes to runs/<arch>/log.csv; the
+final weights to runs/<arch>/model.pt, with the command and seed that made them.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from models.data.synth import PatchSet
+from models.losses import patch_loss
+from models.metrics import fpr_at_recall
+from models.patchnet import ARCHS, build
+
+
+def sample_batch(ps: PatchSet, rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """A (B, 2, 64, 64) uint8 batch of pairs and its labels (B,) in {-1, +1}."""
+    n_pos, n_hard = batch // 2, batch // 4
+    n_rand = batch - n_pos - n_hard
+    pos = ps.pos[rng.integers(0, len(ps.pos), n_pos)]
+    hard = ps.neg[rng.integers(0, len(ps.neg), n_hard)]
+    a, b = rng.integers(0, len(ps.patches), (2, n_rand * 2))
+    rand = np.stack([a, b], 1)[ps.point[a] != ps.point[b]][:n_rand]
+    idx = np.concatenate([pos, hard, rand])
+    swap = rng.random(len(idx)) < 0.5
+    idx[swap] = idx[swap][:, ::-1]
+    x = ps.patches[idx]  # (B, 2, 64, 64)
+    k = int(rng.integers(0, 4))
+    x = np.rot90(x, k, axes=(2, 3))
+    if rng.random() < 0.5:
+        x = x[..., ::-1]
+    y = np.r_[np.ones(n_pos), -np.ones(len(idx) - n_pos)].astype(np.float32)
+    return np.ascontiguousarray(x), y
+
+
+@torch.no_grad()
+def score_pairs(model: torch.nn.Module, patches: np.ndarray, pairs: np.ndarray, batch: int = 512) -> np.ndarray:
+    """Scores (P,) of index pairs (P, 2) into patches (N, 64, 64) uint8."""
+    model.eval()
+    out = [model(torch.from_numpy(patches[pairs[i:i + batch]].astype(np.float32) / 255.0)).numpy()
+           for i in range(0, len(pairs), batch)]
+    model.train()
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def validate(model: torch.nn.Module, ps: PatchSet) -> float:
+    scores = np.r_[score_pairs(model, ps.patches, ps.pos), score_pairs(model, ps.patches, ps.neg)]
+    return fpr_at_recall(scores, np.r_[np.ones(len(ps.pos)), np.zeros(len(ps.neg))])
+
+
+def subset(ps: PatchSet, n: int, seed: int) -> PatchSet:
+    rng = np.random.default_rng(seed)
+    return PatchSet(ps.patches, ps.point, ps.pos[rng.permutation(len(ps.pos))[:n]],
+                    ps.neg[rng.permutation(len(ps.neg))[:n]])
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", required=True, choices=sorted(ARCHS))
+    ap.add_argument("--data", default="data/patches_train.npz")
+    ap.add_argument("--val", default="data/patches_heldout.npz", help="for the logged curve only")
+    ap.add_argument("--out", default=None, help="default runs/<arch>")
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--weight-decay", type=float, default=5e-4, help="lambda of the L2 term")
+    ap.add_argument("--width", type=float, default=0.5, help="channel widths times the paper's")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--ckpt-every", type=int, default=500)
+    ap.add_argument("--resume", action="store_true")
+    a = ap.parse_args(argv)
+    out = Path(a.out or f"runs/{a.arch}")
+    out.mkdir(parents=True, exist_ok=True)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
+    data = PatchSet.load(a.data)
+    val = subset(PatchSet.load(a.val), 2000, a.seed) if Path(a.val).exists() else None
+    model = build(a.arch, a.width)
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps, eta_min=a.lr * 0.01)
+    step, ckpt = 0, out / "ckpt.pt"
+    if a.resume and ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        step = state["step"]
+    command = "python -m models.train_patch " + shlex.join(argv if argv is not None else sys.argv[1:])
+    log = open(out / "log.csv", "a", newline="")
+    writer = csv.writer(log)
+    if step == 0:
+        log.truncate(0)
+        writer.writerow(["step", "loss", "accuracy", "val_fpr95", "seconds"])
+    model.train()
+    t0, losses, accs = time.time(), [], []
+    for i in tqdm(range(step, a.steps), initial=step, total=a.steps, desc=a.arch, mininterval=5):
+        x, y = sample_batch(data, rng, a.batch)
+        xt, yt = torch.from_numpy(x).float().div_(255.0), torch.from_numpy(y)
+        scores = model(xt)
+        loss = patch_loss(model, scores, yt, a.weight_decay)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        threshold = -0.7 if model.l2 else 0.0
+        accs.append(((scores.detach() > threshold).float() * 2 - 1 == yt).float().mean().item())
+        done = i + 1
+        if done % 50 == 0 or done == a.steps:
+            v = validate(model, val) if val is not None and (done % a.ckpt_every == 0 or done == a.steps) else ""
+            writer.writerow([done, f"{np.mean(losses):.4f}", f"{np.mean(accs):.4f}",
+                             f"{v:.4f}" if v != "" else "", f"{time.time() - t0:.0f}"])
+            log.flush()
+            losses, accs = [], []
+        if done % a.ckpt_every == 0 or done == a.steps:
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "step": done}, ckpt)
+    torch.save({"model": model.state_dict(), "arch": a.arch, "width": a.width, "seed": a.seed,
+                "steps": a.steps, "command": command}, out / "model.pt")
+    print(f"saved {out / 'model.pt'}")
+
+
+if __name__ == "__main__":
+    main()

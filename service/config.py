@@ -1,0 +1,47 @@
+"""All service settings, read once from the environment (pydantic-settings) and injected."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models" / "weights"
+
+
+class Settings(BaseSettings):
+    """Environment variables have the field's name in capitals (``MAX_PAIRS=256``)."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    models_dir: Path = MODELS_DIR
+    provider: Literal["auto", "cpu", "cuda", "tensorrt"] = "auto"
+    ort_threads: int = Field(0, ge=0, description="intra-op threads per session; 0 lets ONNX Runtime choose")
+    default_patch_model: str = "2ch-2stream"
+    default_descriptor_model: str = "siam-2stream-l2"
+
+    # request limits
+    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    max_image_bytes: int = Field(16 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(40_000_000, gt=0)
+    max_patch_side: int = Field(512, ge=64, description="patches larger than this are refused (413)")
+    min_patch_side: int = Field(8, ge=1)
+    max_pairs: int = Field(1024, gt=0)
+    max_patches: int = Field(2048, gt=0)
+
+    # inference worker
+    max_batch: int = Field(256, gt=0, description="items merged into one forward pass")
+    max_wait_ms: float = Field(2.0, ge=0, description="how long a batch waits for company")
+    max_queue: int = Field(8192, gt=0, description="items waiting before new work is refused (503)")
+    inference_timeout_s: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.max_image_bytes > self.max_body_bytes:
+            raise ValueError("MAX_IMAGE_BYTES cannot exceed MAX_BODY_BYTES")
+        if self.min_patch_side > self.max_patch_side:
+            raise ValueError("MIN_PATCH_SIDE cannot exceed MAX_PATCH_SIDE")
+        return self

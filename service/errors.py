@@ -1,0 +1,91 @@
+"""One exception hierarchy for the service's domain errors, mapped to HTTP in one place.
+
+Every error response is ``{"detail": <message or list>, "code": <short name>}``; exception text
+from libraries is never passed through to the client.
+"""
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("service")
+
+
+class ServiceError(Exception):
+    status = 400
+    code = "bad_request"
+    headers: dict[str, str] | None = None
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(ServiceError):
+    status, code = 422, "invalid_input"
+
+
+class BadImage(ServiceError):
+    status, code = 400, "corrupt_image"
+
+
+class UnsupportedImage(ServiceError):
+    status, code = 415, "unsupported_media_type"
+
+
+class TooLarge(ServiceError):
+    status, code = 413, "too_large"
+
+
+class UnknownModel(ServiceError):
+    status, code = 404, "unknown_model"
+
+
+class Overloaded(ServiceError):
+    status, code = 503, "overloaded"
+    headers = {"Retry-After": "1"}
+
+
+class InferenceTimeout(ServiceError):
+    status, code = 504, "inference_timeout"
+
+
+class InferenceFailed(ServiceError):
+    status, code = 500, "inference_failed"
+
+
+class NotReady(ServiceError):
+    status, code = 503, "not_ready"
+    headers = {"Retry-After": "5"}
+
+
+def error_response(status: int, code: str, detail: object, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    """Map domain errors, validation errors, HTTP errors and unexpected failures to the envelope."""
+
+    @app.exception_handler(ServiceError)
+    async def _service(_: Request, exc: ServiceError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # loc/msg/type only: echoing the input back could return megabytes of base64
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in exc.errors()]
+        return error_response(422, "invalid_input", errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, "http_error", exc.detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "internal server error")

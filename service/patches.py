@@ -1,0 +1,84 @@
+"""Patch comparison and description: decode patches, bring them to the network's input size,
+run them through the batching workers. Siamese (descriptor) networks describe each distinct
+patch once and compare pairs with their decision part."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from service import imaging
+from service.config import Settings
+from service.errors import InvalidInput, ServiceError, TooLarge
+from service.registry import LoadedModel
+
+MAX_ASPECT = 4.0
+
+
+def prepare(text: str, side: int | None, min_side: int, settings: Settings, where: str) -> np.ndarray:
+    """base64 image -> grey float32 (H, W) in [0, 1], resized to side x side (or, for SPP
+    networks, kept at its own size, at least ``min_side``)."""
+    try:
+        img = imaging.decode(imaging.b64decode(text, settings.max_image_bytes), settings.max_image_bytes,
+                             settings.max_image_pixels)
+    except ServiceError as exc:
+        exc.detail = f"{where}: {exc.detail}"
+        raise
+    h, w = img.shape
+    if min(h, w) < settings.min_patch_side:
+        raise InvalidInput(f"{where}: a {w}x{h} patch is smaller than {settings.min_patch_side} pixels")
+    if max(h, w) > settings.max_patch_side:
+        raise TooLarge(f"{where}: a {w}x{h} patch is larger than {settings.max_patch_side} pixels")
+    if max(h, w) / min(h, w) > MAX_ASPECT:
+        raise InvalidInput(f"{where}: a {w}x{h} patch is too elongated (aspect ratio over {MAX_ASPECT:g})")
+    if side is None:
+        side_h, side_w = max(h, min_side), max(w, min_side)
+    else:
+        side_h = side_w = side
+    if (h, w) != (side_h, side_w):
+        shrink = side_h * side_w < h * w
+        img = cv2.resize(img, (side_w, side_h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return img.astype(np.float32) / 255.0
+
+
+def check_count(n: int, cap: int, what: str) -> None:
+    if n > cap:
+        raise InvalidInput(f"{n} {what} in one request; the limit is {cap}")
+
+
+async def describe(model: LoadedModel, patches: list[str], settings: Settings) -> np.ndarray:
+    """Descriptors (N, D) float32 of base64 patches, each distinct patch computed once."""
+    unique = list(dict.fromkeys(patches))
+    imgs = await run_in_threadpool(
+        lambda: [prepare(t, model.fixed_side, model.min_side, settings, f"patch {patches.index(t)}") for t in unique])
+    out = np.empty((len(unique), model.entry["descriptor_dim"]), np.float32)
+    for shape in {i.shape for i in imgs}:  # SPP networks: one forward pass per patch size
+        idx = [k for k, i in enumerate(imgs) if i.shape == shape]
+        out[idx] = await model.main.run({"patches": np.stack([imgs[k] for k in idx])[:, None]})
+    pos = {t: k for k, t in enumerate(unique)}
+    return out[[pos[t] for t in patches]]
+
+
+async def similarity(model: LoadedModel, pairs: list[tuple[str, str]], settings: Settings) -> np.ndarray:
+    """Scores (P,) float32 of base64 patch pairs; higher = more similar."""
+    if model.kind == "descriptor":
+        flat = [p for pair in pairs for p in pair]
+        desc = await describe(model, flat, settings)
+        return await model.decision.run({"a": desc[0::2], "b": desc[1::2]})
+
+    def load_pairs() -> list[np.ndarray]:
+        out = []
+        for k, (a, b) in enumerate(pairs):
+            ia = prepare(a, model.fixed_side, model.min_side, settings, f"pair {k}, a")
+            ib = prepare(b, model.fixed_side, model.min_side, settings, f"pair {k}, b")
+            if ib.shape != ia.shape:  # SPP: both channels at patch a's size
+                ib = cv2.resize(ib, ia.shape[::-1], interpolation=cv2.INTER_AREA)
+            out.append(np.stack([ia, ib]))
+        return out
+
+    stacked = await run_in_threadpool(load_pairs)
+    scores = np.empty(len(stacked), np.float32)
+    for shape in {s.shape for s in stacked}:
+        idx = [k for k, s in enumerate(stacked) if s.shape == shape]
+        scores[idx] = await model.main.run({"pairs": np.stack([stacked[k] for k in idx])})
+    return scores

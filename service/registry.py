@@ -1,0 +1,140 @@
+"""The model registry: whatever models/weights/manifest.json lists, loaded into batching ONNX
+Runtime sessions at start-up (never at import), each file checked against its sha256.
+
+Provider choice: CUDA (or TensorRT, when asked) only when the GPU driver is really there;
+onnxruntime-gpu lists the CUDA provider even on a machine without a GPU, and asking for it there
+fills the log with errors. A CPU fallback is logged once.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnxruntime as ort
+
+from service.config import Settings
+from service.errors import UnknownModel
+from service.worker import BatchingSession
+
+log = logging.getLogger("service.registry")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def gpu_driver_present() -> bool:
+    try:
+        ctypes.CDLL("libcuda.so.1")
+        return True
+    except OSError:
+        return False
+
+
+def choose_providers(wanted: str) -> list[str]:
+    available = ort.get_available_providers()
+    gpu = gpu_driver_present()
+    if wanted in ("auto", "cuda", "tensorrt") and gpu and "CUDAExecutionProvider" in available:
+        chain = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if wanted == "tensorrt" and "TensorrtExecutionProvider" in available:
+            chain.insert(0, "TensorrtExecutionProvider")
+        return chain
+    if wanted != "cpu":
+        # said once, at start-up; loud only when a GPU was asked for explicitly
+        log.log(logging.INFO if wanted == "auto" else logging.WARNING,
+                "PROVIDER=%s: no usable GPU (CUDA driver found: %s), running on the CPU", wanted, gpu)
+    return ["CPUExecutionProvider"]
+
+
+@dataclass
+class LoadedModel:
+    """One manifest entry and its sessions (``decision`` for descriptor models)."""
+    entry: dict
+    main: BatchingSession
+    decision: BatchingSession | None = None
+
+    @property
+    def name(self) -> str:
+        return self.entry["name"]
+
+    @property
+    def kind(self) -> str:
+        return self.entry["kind"]
+
+    @property
+    def provider(self) -> str:
+        return self.main.session.get_providers()[0]
+
+    @property
+    def min_side(self) -> int:
+        return int(self.entry.get("preprocessing", {}).get("min_size", 64))
+
+    @property
+    def fixed_side(self) -> int | None:
+        return self.entry.get("preprocessing", {}).get("patch_size", 64)
+
+
+@dataclass
+class Registry:
+    models: dict[str, LoadedModel] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def get(self, name: str, kinds: tuple[str, ...]) -> LoadedModel:
+        model = self.models.get(name)
+        if model is None or model.kind not in kinds:
+            names = sorted(n for n, m in self.models.items() if m.kind in kinds)
+            raise UnknownModel(f"no {' or '.join(kinds)} model named {name!r}; available: {', '.join(names)}")
+        return model
+
+    def close(self) -> None:
+        for m in self.models.values():
+            m.main.close()
+            if m.decision:
+                m.decision.close()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load(settings: Settings) -> Registry:
+    """Load every model of the manifest. A missing or corrupt file is recorded in ``errors``
+    (so /readyz says so) instead of stopping the others."""
+    reg = Registry()
+    manifest = settings.models_dir / "manifest.json"
+    try:
+        entries = json.loads(manifest.read_text())["models"]
+    except (OSError, ValueError, KeyError) as exc:
+        reg.errors["manifest"] = f"cannot read {manifest}: {exc.__class__.__name__}"
+        log.error("%s", reg.errors["manifest"])
+        return reg
+    providers = choose_providers(settings.provider)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = settings.ort_threads
+
+    def session(file: str, digest: str, name: str) -> BatchingSession:
+        path = settings.models_dir / file
+        if not NAME.match(file) or sha256(path) != digest:
+            raise ValueError(f"{file} does not match its sha256 in the manifest")
+        sess = ort.InferenceSession(str(path), opts, providers=providers)
+        return BatchingSession(sess, settings.max_batch, settings.max_wait_ms, settings.max_queue,
+                               settings.inference_timeout_s, name)
+
+    for e in entries:
+        name = e.get("name", "?")
+        try:
+            if not NAME.match(name) or e["kind"] not in ("patch", "descriptor", "dense"):
+                raise ValueError("bad name or kind")
+            main = session(e["file"], e["sha256"], name)
+            dec = None
+            if e["kind"] == "descriptor":
+                dec = session(e["decision_file"], e["decision_sha256"], name + ".decide")
+            reg.models[name] = LoadedModel(e, main, dec)
+        except Exception as exc:  # one broken model must not take the others down
+            reg.errors[name] = f"{exc.__class__.__name__}: {exc}"
+            log.error("model %s not loaded: %s", name, reg.errors[name])
+    log.info("loaded %d models on %s", len(reg.models), providers[0])
+    return reg

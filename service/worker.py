@@ -1,0 +1,156 @@
+"""The inference worker: one ONNX Runtime session behind a queue that merges concurrent requests
+into one forward pass (collect up to ``max_batch`` items or ``max_wait_ms``, whichever first).
+
+Runs in its own thread, so the event loop never blocks on inference. Work beyond ``max_queue``
+waiting items is refused at once (503 with Retry-After); a request that outlives its deadline
+gets a 504 and its items are dropped, not computed. If a merged batch fails, each request in it
+is retried alone, so one bad request fails only itself.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnxruntime as ort
+
+from service.errors import InferenceFailed, InferenceTimeout, Overloaded
+
+log = logging.getLogger("service.worker")
+STOP = object()
+
+
+@dataclass
+class Job:
+    feed: dict[str, np.ndarray]  # each (n, ...) float32, the same n
+    future: concurrent.futures.Future
+    deadline: float
+    n: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.n = len(next(iter(self.feed.values())))
+
+    def key(self) -> tuple:
+        """Jobs merge only when every input has the same trailing shape."""
+        return tuple((k, v.shape[1:]) for k, v in self.feed.items())
+
+
+@dataclass
+class Stats:
+    batches: int = 0
+    items: int = 0
+    seconds: float = 0.0
+    batch_sizes: list[int] = field(default_factory=list)
+
+
+class BatchingSession:
+    """An ``ort.InferenceSession`` served by one thread with dynamic batching."""
+
+    def __init__(self, session: ort.InferenceSession, max_batch: int, max_wait_ms: float, max_queue: int,
+                 timeout_s: float, name: str = ""):
+        self.session, self.name = session, name
+        self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000
+        self.max_queue, self.timeout = max_queue, timeout_s
+        self.stats = Stats()
+        self._queue: queue.Queue = queue.Queue()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name=f"ort-{name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    async def run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """Run the model on ``feed`` (inputs of batch n, chunked to max_batch) -> its first
+        output, (n, ...)."""
+        n = len(next(iter(feed.values())))
+        with self._lock:
+            if self._pending + n > self.max_queue:
+                raise Overloaded(f"model {self.name} has {self._pending} items queued; try again shortly")
+            self._pending += n
+        deadline = time.monotonic() + self.timeout
+        jobs = [Job({k: v[i:i + self.max_batch] for k, v in feed.items()}, concurrent.futures.Future(), deadline)
+                for i in range(0, n, self.max_batch)]
+        for j in jobs:
+            self._queue.put(j)
+        futures = [asyncio.wrap_future(j.future) for j in jobs]
+        try:
+            parts = await asyncio.wait_for(asyncio.gather(*futures), self.timeout)
+        except TimeoutError:
+            raise InferenceTimeout(f"inference took longer than {self.timeout:g} s") from None
+        finally:
+            for j in jobs:
+                j.future.cancel()  # frees queued work of a request that timed out or went away
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def close(self) -> None:
+        self._queue.put(STOP)
+        self._thread.join(timeout=5)
+
+    def _collect(self, first: Job) -> tuple[list[Job], object]:
+        """Gather jobs that fit with ``first`` until the batch is full or the wait is over.
+        Returns the batch and the job (or STOP) that did not fit, to start the next one."""
+        batch, n, leftover = [first], first.n, None
+        end = time.monotonic() + self.max_wait
+        while n < self.max_batch:
+            try:
+                job = self._queue.get(timeout=max(0.0, end - time.monotonic()))
+            except queue.Empty:
+                break
+            if job is STOP or job.key() != first.key() or n + job.n > self.max_batch:
+                leftover = job
+                break
+            batch.append(job)
+            n += job.n
+        return batch, leftover
+
+    def _loop(self) -> None:
+        nxt = None
+        while True:
+            job = nxt if nxt is not None else self._queue.get()
+            if job is STOP:
+                return
+            batch, nxt = self._collect(job)
+            with self._lock:
+                self._pending -= sum(j.n for j in batch)
+            # drop work whose client gave up (cancelled) or whose deadline passed
+            live = [j for j in batch if time.monotonic() < j.deadline and j.future.set_running_or_notify_cancel()]
+            for j in batch:
+                if j not in live:
+                    j.future.cancel()
+            if live:
+                self._run(live)
+
+    def _infer(self, jobs: list[Job]) -> np.ndarray:
+        feed = {k: np.concatenate([j.feed[k] for j in jobs]) for k in jobs[0].feed}
+        t0 = time.perf_counter()
+        out = self.session.run(None, feed)[0]
+        self.stats.batches += 1
+        self.stats.items += len(out)
+        self.stats.seconds += time.perf_counter() - t0
+        self.stats.batch_sizes.append(len(out))
+        del self.stats.batch_sizes[:-1000]
+        return out
+
+    def _run(self, jobs: list[Job]) -> None:
+        try:
+            out = self._infer(jobs)
+        except Exception:
+            if len(jobs) > 1:  # isolate the failing request
+                for j in jobs:
+                    self._run([j])
+                return
+            log.exception("inference failed in %s", self.name)
+            jobs[0].future.set_exception(InferenceFailed(f"model {self.name} failed on this input"))
+            return
+        i = 0
+        for j in jobs:
+            j.future.set_result(out[i:i + j.n])
+            i += j.n
