@@ -17,9 +17,9 @@ from pathlib import Path
 
 SEED = 0
 # (architecture, steps): the three shipped networks first, then the rest of the paper's table.
-RUNS = [("2ch-2stream", 8000), ("siam-2stream-l2", 6000), ("2ch-deep", 6000), ("siam-l2", 4000),
-        ("2ch", 5000), ("siam", 4000), ("pseudo-siam", 3000), ("siam-2stream", 3000),
-        ("2ch-spp", 3000), ("siam-spp", 3000)]
+RUNS = [("2ch-2stream", 6000), ("siam-2stream-l2", 5000), ("2ch-deep", 5000), ("siam-l2", 3000),
+        ("2ch", 3000), ("siam", 3000), ("pseudo-siam", 2000), ("siam-2stream", 2000),
+        ("2ch-spp", 2000), ("siam-spp", 2000)]
 
 
 def train_args(arch: str, steps: int) -> list[str]:

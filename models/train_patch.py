@@ -11,7 +11,6 @@ final weights to runs/<arch>/model.pt, with the command and seed that made them.
 from __future__ import annotations
 
 import argparse
-import csv
 import shlex
 import sys
 import time
@@ -25,6 +24,7 @@ from models.data.synth import PatchSet
 from models.losses import patch_loss
 from models.metrics import fpr_at_recall
 from models.patchnet import ARCHS, build
+from models.training import Run
 
 
 def sample_batch(ps: PatchSet, rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--ckpt-every", type=int, default=500)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--stop-at", type=int, default=0, help="leave after this step with a checkpoint (time-boxing)")
     a = ap.parse_args(argv)
     out = Path(a.out or f"runs/{a.arch}")
     out.mkdir(parents=True, exist_ok=True)
@@ -95,21 +96,10 @@ def main(argv: list[str] | None = None) -> None:
     model = build(a.arch, a.width)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps, eta_min=a.lr * 0.01)
-    step, ckpt = 0, out / "ckpt.pt"
-    if a.resume and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
-        step = state["step"]
+    run = Run(out, ["step", "loss", "accuracy", "val_fpr95", "seconds"])
+    step = run.restore(model, opt, sched, rng) if a.resume else 0
     command = "python -m models.train_patch " + shlex.join(argv if argv is not None else sys.argv[1:])
-    log = open(out / "log.csv", "a", newline="")
-    writer = csv.writer(log)
-    if step == 0:
-        log.truncate(0)
-        writer.writerow(["step", "loss", "accuracy", "val_fpr95", "seconds"])
+    writer = run.open_log(step)
     model.train()
     t0, losses, accs = time.time(), [], []
     for i in tqdm(range(step, a.steps), initial=step, total=a.steps, desc=a.arch, mininterval=5):
@@ -129,11 +119,14 @@ def main(argv: list[str] | None = None) -> None:
             v = validate(model, val) if val is not None and (done % a.ckpt_every == 0 or done == a.steps) else ""
             writer.writerow([done, f"{np.mean(losses):.4f}", f"{np.mean(accs):.4f}",
                              f"{v:.4f}" if v != "" else "", f"{time.time() - t0:.0f}"])
-            log.flush()
+            run.flush()
             losses, accs = [], []
         if done % a.ckpt_every == 0 or done == a.steps:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "step": done}, ckpt)
+            run.save(done, model, opt, sched, rng)
+        if done == a.stop_at:
+            run.save(done, model, opt, sched, rng)
+            print(f"stopped at step {done}; continue with --resume")
+            return
     torch.save({"model": model.state_dict(), "arch": a.arch, "width": a.width, "seed": a.seed,
                 "steps": a.steps, "command": command}, out / "model.pt")
     print(f"saved {out / 'model.pt'}")

@@ -25,7 +25,7 @@ log = logging.getLogger("service.worker")
 STOP = object()
 
 
-@dataclass
+@dataclass(eq=False)  # jobs compare by identity
 class Job:
     feed: dict[str, np.ndarray]  # each (n, ...) float32, the same n
     future: concurrent.futures.Future
@@ -126,7 +126,13 @@ class BatchingSession:
                 if j not in live:
                     j.future.cancel()
             if live:
-                self._run(live)
+                try:
+                    self._run(live)
+                except Exception:  # never let the worker thread die
+                    log.exception("worker error in %s", self.name)
+                    for j in live:
+                        if not j.future.done():
+                            j.future.set_exception(InferenceFailed(f"model {self.name} failed"))
 
     def _infer(self, jobs: list[Job]) -> np.ndarray:
         feed = {k: np.concatenate([j.feed[k] for j in jobs]) for k in jobs[0].feed}

@@ -1,0 +1,141 @@
+"""Patch pairs per second through the HTTP API (a real uvicorn server on loopback) against ONNX
+Runtime alone on the same batches (the ceiling), and OpenCV SIFT on the same patches.
+
+    python -m bench.patch_throughput [--model 2ch-2stream] [--batch 64] [--repeats 15] [--clients 4]
+
+Medians over repeats, all measured in one run; the ratios are what to compare across machines.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import onnxruntime as ort
+
+from bench.results import write_section
+from models.data import photos, synth
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def real_pairs(n: int) -> np.ndarray:
+    """(n, 2, 64, 64) uint8 patch pairs from a held-back photo."""
+    ps = synth.from_photos([photos.load("coffee")], 3, seed=7, similar=False)
+    idx = np.r_[ps.pos, ps.neg][:n]
+    return ps.patches[idx]
+
+
+def median_rate(fn, items: int, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return items / statistics.median(times)
+
+
+def start_server(port: int, model: str) -> subprocess.Popen:
+    env = {"PORT": str(port), "DEFAULT_PATCH_MODEL": model, "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "service.main:create_app", "--factory",
+                             "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
+    for _ in range(200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not become ready")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="2ch-2stream")
+    ap.add_argument("--batch", type=int, default=64, help="pairs per request")
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--clients", type=int, default=4, help="concurrent requests in the API run")
+    ap.add_argument("--no-write", action="store_true")
+    a = ap.parse_args()
+    pairs = real_pairs(a.batch * a.clients)
+    pngs = [[base64.b64encode(cv2.imencode(".png", p)[1].tobytes()).decode() for p in pair] for pair in pairs]
+    bodies = [json.dumps({"model": a.model, "pairs": [{"a": x, "b": y} for x, y in pngs[k::a.clients]]})
+              for k in range(a.clients)]
+    entry = next(m for m in json.loads((ROOT / "models/weights/manifest.json").read_text())["models"]
+                 if m["name"] == a.model)
+    sess = ort.InferenceSession(str(ROOT / "models/weights" / entry["file"]), providers=["CPUExecutionProvider"])
+    x = pairs.astype(np.float32) / 255.0
+    n = len(pairs)
+    if entry["kind"] == "patch":
+        ceiling = median_rate(lambda: sess.run(None, {"pairs": x}), n, a.repeats)
+    else:
+        dec = ort.InferenceSession(str(ROOT / "models/weights" / entry["decision_file"]),
+                                   providers=["CPUExecutionProvider"])
+
+        def two_part() -> None:
+            d = sess.run(None, {"patches": x.reshape(-1, 1, 64, 64)})[0]
+            dec.run(None, {"a": d[0::2], "b": d[1::2]})
+        ceiling = median_rate(two_part, n, a.repeats)
+
+    def sift_pairs() -> None:
+        d = synth.sift_describe(pairs.reshape(-1, 64, 64))
+        np.linalg.norm(d[0::2] - d[1::2], axis=1)
+    sift_rate = median_rate(sift_pairs, n, a.repeats)
+
+    port = free_port()
+    proc = start_server(port, a.model)
+    try:
+        async def burst(client: httpx.AsyncClient) -> None:
+            rs = await asyncio.gather(*(client.post("/v1/patches/similarity", content=b,
+                                                    headers={"content-type": "application/json"}) for b in bodies))
+            assert all(r.status_code == 200 for r in rs), [r.text[:200] for r in rs]
+
+        async def api() -> float:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+                await burst(client)
+                times = []
+                for _ in range(a.repeats):
+                    t = time.perf_counter()
+                    await burst(client)
+                    times.append(time.perf_counter() - t)
+                return n / statistics.median(times)
+        api_rate = asyncio.run(api())
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    command = "python -m bench.patch_throughput " + shlex.join(sys.argv[1:])
+    table = (f"| path | pairs/s (median of {a.repeats}) | ratio |\n|---|---|---|\n"
+             f"| ONNX Runtime alone, {n} pairs per call (ceiling) | {ceiling:.0f} | 1.00 |\n"
+             f"| HTTP API, {a.clients} concurrent requests of {a.batch} PNG pairs | {api_rate:.0f} | "
+             f"{api_rate / ceiling:.2f} of the ceiling |\n"
+             f"| OpenCV SIFT describe + L2 on the same patches | {sift_rate:.0f} | "
+             f"{sift_rate / ceiling:.2f} of the ceiling |\n")
+    print(table)
+    if not a.no_write:
+        write_section("patch-throughput", f"## Patch matching throughput ({a.model}, CPU)\n\n`{command}`\n\n"
+                      f"ONNX Runtime's CPUExecutionProvider on this host ({os.cpu_count()} cores), shared and noisy: "
+                      "compare ratios, not absolute rates.\n\n" + table)
+
+
+if __name__ == "__main__":
+    main()

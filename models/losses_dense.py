@@ -1,0 +1,43 @@
+"""Correspondence contrastive loss with hard negative mining (Choy et al. 2016, eq. 1 and sec. 3.2).
+
+L = 1/2N sum_i  s_i ||f_a(x_i) - f_b(x'_i)||^2 + (1 - s_i) max(0, m - ||f_a(x_i) - f_b(x''_i)||)^2
+
+Positives pair a point with its ground-truth correspondence. The negative of a point is mined as
+the nearest neighbour, in feature space, among all locations of the other image that lie farther
+than ``exclusion`` pixels from the true correspondence: the negative the network most confuses.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from models.ucn import STRIDE, grid_to_pixels, pixels_to_grid
+
+
+def sample_features(fmap: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
+    """Bilinear features at pixel positions. fmap (D, h, w), xy (N, 2) pixels -> (N, D)."""
+    _, h, w = fmap.shape
+    g = pixels_to_grid(xy)
+    norm = torch.stack([g[:, 0] * 2 / max(w - 1, 1) - 1, g[:, 1] * 2 / max(h - 1, 1) - 1], dim=-1)
+    out = F.grid_sample(fmap[None], norm[None, None], mode="bilinear", align_corners=True)
+    return F.normalize(out[0, :, 0].t(), dim=1)
+
+
+def contrastive_hard(fa: torch.Tensor, fb: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor,
+                     margin: float = 1.0, exclusion: float = 2.0 * STRIDE) -> tuple[torch.Tensor, dict]:
+    """fa, fb (D, h, w) features of one pair; xa, xb (N, 2) corresponding pixels.
+    Returns the loss and diagnostics (mean positive / negative distance, nearest-neighbour accuracy)."""
+    d, h, w = fb.shape
+    qa = sample_features(fa, xa)  # (N, D)
+    qb = sample_features(fb, xb)
+    pos = (qa - qb).pow(2).sum(1)
+    dist = torch.cdist(qa, fb.reshape(d, -1).t())  # (N, h*w)
+    jj, ii = torch.meshgrid(torch.arange(w, device=fb.device), torch.arange(h, device=fb.device), indexing="xy")
+    cells = grid_to_pixels(torch.stack([jj, ii], -1).reshape(-1, 2).float())  # (h*w, 2) pixels
+    near = torch.cdist(xb, cells) < exclusion
+    neg = dist.masked_fill(near, float("inf")).min(1).values
+    loss = 0.5 * (pos.mean() + F.relu(margin - neg).pow(2).mean())
+    nn_px = cells[dist.argmin(1)]
+    stats = {"pos": pos.sqrt().mean().item(), "neg": neg.mean().item(),
+             "nn_acc": ((nn_px - xb).norm(dim=1) < exclusion).float().mean().item()}
+    return loss, stats

@@ -1,0 +1,51 @@
+"""ONNX export of each family, and ORT/torch parity to 1e-4 (the check that export runs itself)."""
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from models.export_patch import export, update_manifest
+from models.patchnet import build
+
+
+def checkpoint(tmp_path, arch):
+    torch.manual_seed(0)
+    path = tmp_path / f"{arch}.pt"
+    torch.save({"model": build(arch).state_dict(), "arch": arch, "width": 0.5, "seed": 0, "steps": 1,
+                "command": "test"}, path)
+    return path
+
+
+@pytest.mark.parametrize("arch,kind", [("2ch-2stream", "patch"), ("2ch-deep", "patch"), ("2ch-spp", "patch"),
+                                       ("pseudo-siam", "patch"), ("siam-2stream-l2", "descriptor"),
+                                       ("siam", "descriptor")])
+def test_export_kind_and_parity(tmp_path, arch, kind):
+    entry = export(checkpoint(tmp_path, arch), tmp_path / "w")
+    assert entry["kind"] == kind
+    net = build(arch)
+    net.load_state_dict(torch.load(tmp_path / f"{arch}.pt")["model"])
+    net.eval()
+    x = torch.rand(9, 2, 64, 64)
+    sess = ort.InferenceSession(str(tmp_path / "w" / entry["file"]), providers=["CPUExecutionProvider"])
+    if kind == "patch":
+        got = sess.run(None, {"pairs": x.numpy()})[0]
+    else:
+        dec = ort.InferenceSession(str(tmp_path / "w" / entry["decision_file"]), providers=["CPUExecutionProvider"])
+        da = sess.run(None, {"patches": x[:, :1].numpy()})[0]
+        db = sess.run(None, {"patches": x[:, 1:].numpy()})[0]
+        assert da.shape == (9, entry["descriptor_dim"])
+        got = dec.run(None, {"a": da, "b": db})[0]
+    np.testing.assert_allclose(got, net(x).detach().numpy(), atol=1e-4)
+
+
+def test_manifest_keeps_other_entries_and_records_contract(tmp_path):
+    w = tmp_path / "w"
+    update_manifest([export(checkpoint(tmp_path, "2ch"), w)], w / "manifest.json")
+    update_manifest([export(checkpoint(tmp_path, "siam-l2"), w)], w / "manifest.json")
+    models = {m["name"]: m for m in json.loads((w / "manifest.json").read_text())["models"]}
+    assert set(models) == {"2ch", "siam-l2"}
+    for m in models.values():
+        assert len(m["sha256"]) == 64 and m["training_command"] == "test" and m["seed"] == 0
+        assert m["inputs"] and m["outputs"] and m["preprocessing"]["range"] == [0.0, 1.0]

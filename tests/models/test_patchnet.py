@@ -1,0 +1,100 @@
+"""Every patch architecture: shapes, batch sizes, siamese decomposition, SPP sizes, the loss."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from models.losses import hinge, l2_penalty, patch_loss
+from models.patchnet import ARCHS, SPP, SPP_MIN, build
+
+PAPER = {"siam", "pseudo-siam", "siam-l2", "siam-2stream", "siam-2stream-l2", "siam-spp",
+         "2ch", "2ch-deep", "2ch-2stream", "2ch-spp"}
+
+
+def test_all_paper_architectures_are_defined():
+    assert set(ARCHS) == PAPER
+
+
+@pytest.mark.parametrize("arch", sorted(PAPER))
+@pytest.mark.parametrize("batch", [1, 7])
+def test_pair_to_score_shape(arch, batch):
+    net = build(arch).eval()
+    out = net(torch.rand(batch, 2, 64, 64))
+    assert out.shape == (batch,)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("arch", ["siam", "siam-l2", "siam-2stream", "siam-2stream-l2", "siam-spp"])
+def test_siamese_forward_is_describe_then_decide(arch):
+    net = build(arch).eval()
+    x = torch.rand(4, 2, 64, 64)
+    da, db = net.describe(x[:, :1]), net.describe(x[:, 1:])
+    assert da.shape == (4, net.dim)
+    torch.testing.assert_close(net(x), net.decide(da, db))
+
+
+def test_l2_descriptors_are_unit_length_and_score_is_negative_distance():
+    net = build("siam-2stream-l2").eval()
+    d = net.describe(torch.rand(5, 1, 64, 64))
+    torch.testing.assert_close(d.norm(dim=1), torch.ones(5))
+    x = torch.rand(1, 1, 64, 64)
+    assert net(torch.cat([x, x], 1)).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_pseudo_siamese_branches_differ_and_siamese_share():
+    assert len(build("pseudo-siam").branches) == 2
+    assert len(build("siam").branches) == 1
+
+
+def test_2ch_deep_has_one_4x4_and_six_3x3_convs():
+    convs = [m for m in build("2ch-deep").modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.kernel_size for c in convs] == [(4, 4)] + [(3, 3)] * 6
+
+
+def test_score_is_invariant_to_gain_and_offset():
+    net = build("2ch-2stream").eval()
+    x = torch.rand(3, 2, 64, 64) * 0.5
+    torch.testing.assert_close(net(x), net(x * 1.7 + 0.1), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["2ch-spp", "siam-spp"])
+@pytest.mark.parametrize("side", [SPP_MIN, 64, 99])
+def test_spp_takes_any_size(arch, side):
+    assert build(arch).eval()(torch.rand(2, 2, side, side + 5)).shape == (2,)
+
+
+def test_spp_matches_adaptive_max_pooling():
+    x = torch.rand(2, 3, 13, 9)
+    ref = torch.cat([F.adaptive_max_pool2d(x, n).flatten(1) for n in SPP.levels], 1)
+    assert torch.equal(SPP()(x), ref)
+
+
+def test_hinge_loss_known_values():
+    scores = torch.tensor([2.0, 0.5, -1.0, 0.2])
+    labels = torch.tensor([1.0, 1.0, -1.0, -1.0])
+    # max(0, 1 - y*o): 0, 0.5, 0, 1.2
+    assert hinge(scores, labels).item() == pytest.approx(1.7 / 4)
+
+
+def test_l2_penalty_counts_weights_not_biases():
+    lin = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        lin.weight.fill_(2.0)
+        lin.bias.fill_(100.0)
+    assert l2_penalty(lin).item() == pytest.approx(0.5 * 8.0)
+
+
+def test_loss_decreases_on_a_separable_toy_problem():
+    torch.manual_seed(0)
+    net = build("2ch")
+    same = torch.rand(16, 1, 64, 64)
+    x = torch.cat([torch.cat([same, same], 1), torch.rand(16, 2, 64, 64)])
+    y = torch.cat([torch.ones(16), -torch.ones(16)])
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    first = None
+    for _ in range(30):
+        loss = patch_loss(net, net(x), y)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * first

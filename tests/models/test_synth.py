@@ -1,0 +1,90 @@
+"""Pair synthesis: the geometry it relies on, patch extraction, ground-truth matching, readers."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.data import photos, phototour, stereo, synth
+from models.metrics import fpr_at_recall
+
+
+def test_homography_map_and_its_jacobian():
+    rng = np.random.default_rng(1)
+    h = synth.random_homography(rng, (400, 600))
+    xy = rng.uniform(100, 300, (20, 2))
+    out, jac, _ = synth.homography_map(h, (400, 600))(xy)
+    eps = 1e-4
+    for k in range(2):
+        d = np.zeros(2)
+        d[k] = eps
+        numeric = (synth.homography_map(h, (400, 600))(xy + d)[0] - out) / eps
+        np.testing.assert_allclose(jac[:, :, k], numeric, rtol=1e-3, atol=1e-5)
+
+
+def test_extract_matches_a_plain_crop_and_rotates():
+    img = photos.load("camera")
+    # centre (299.5, 199.5) is the centre of the crop [168:232, 268:332]
+    kp = synth.Keypoints(np.float32([[299.5, 199.5]]), np.float32([64 / synth.REGION]), np.float32([0]))
+    crop = img[168:232, 268:332].astype(int)
+    assert np.abs(synth.extract(img, kp)[0] - crop).mean() < 1
+    kp.angle[:] = np.pi / 2  # patch x axis along image +y, patch y axis along image -x
+    rot = synth.extract(img, kp)[0].astype(int)
+    assert np.abs(rot - np.rot90(crop, 1)).mean() < 1
+
+
+def test_mined_positives_show_the_same_point_and_negatives_do_not():
+    rng = np.random.default_rng(0)
+    a, b, h = synth.warped_pair(photos.load("camera"), rng)
+    ps = synth.mine_pairs(a, b, synth.homography_map(h, b.shape), rng)
+    assert len(ps.pos) > 50 and len(ps.neg) >= len(ps.pos)
+    assert (ps.point[ps.pos[:, 0]] == ps.point[ps.pos[:, 1]]).all()
+    assert (ps.point[ps.neg[:, 0]] != ps.point[ps.neg[:, 1]]).all()
+    d = synth.sift_describe(ps.patches)
+    dist = lambda p: np.linalg.norm(d[p[:, 0]] - d[p[:, 1]], axis=1)  # noqa: E731
+    assert np.median(dist(ps.pos)) < 0.6 * np.median(dist(ps.neg))
+
+
+def test_train_and_heldout_photos_never_mix():
+    assert not set(photos.SKIMAGE_TRAIN + photos.MATE_TRAIN) & set(photos.SKIMAGE_HELDOUT + photos.MATE_HELDOUT)
+
+
+def test_stereo_pairs_follow_disparity():
+    left, right, disp = stereo.motorcycle()
+    rng = np.random.default_rng(0)
+    ps = synth.mine_pairs(left, right, stereo.disparity_map(disp, right.shape[1]), rng, max_pos=200, similar=False)
+    assert len(ps.pos) >= 100
+
+
+def test_patchset_roundtrip_and_concat(tmp_path):
+    ps = synth.PatchSet(np.zeros((4, 64, 64), np.uint8), np.array([0, 0, 1, 1]), np.array([[0, 1], [2, 3]]),
+                        np.array([[0, 3]]))
+    ps.save(tmp_path / "p.npz")
+    both = synth.PatchSet.concat([synth.PatchSet.load(tmp_path / "p.npz"), ps])
+    assert both.pos.tolist() == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert both.point.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_phototour_layout(tmp_path):
+    rng = np.random.default_rng(0)
+    tiles = rng.integers(0, 255, (300, 64, 64), np.uint8)
+    for k in range(2):
+        grid = np.zeros((256, 64, 64), np.uint8)
+        part = tiles[k * 256:(k + 1) * 256]
+        grid[:len(part)] = part
+        Image.fromarray(grid.reshape(16, 16, 64, 64).swapaxes(1, 2).reshape(1024, 1024)).save(
+            tmp_path / f"patch{k:04d}.bmp")
+    point = np.repeat(np.arange(150), 2)
+    np.savetxt(tmp_path / "info.txt", np.c_[point, np.zeros(300)], fmt="%d")
+    (tmp_path / "m50_2_2_0.txt").write_text("10 5 0 11 5 0 0\n10 5 0 299 149 0 0\n")
+    ps = phototour.load(tmp_path, "m50_2_2_0.txt")
+    assert np.array_equal(ps.patches[257], tiles[257])
+    assert ps.pos.tolist() == [[10, 11]] and ps.neg.tolist() == [[10, 299]]
+    assert len(phototour.load(tmp_path).pos) == 150
+
+
+def test_fpr95_known_answer():
+    scores = np.r_[np.arange(100), np.arange(100) - 50.0]
+    labels = np.r_[np.ones(100), np.zeros(100)]
+    # 95% of positives score >= 5; negatives >= 5: 5..49 -> 45 of 100
+    assert fpr_at_recall(scores, labels) == pytest.approx(0.45)
+    with pytest.raises(ValueError):
+        fpr_at_recall(scores[:100], labels[:100])

@@ -1,0 +1,97 @@
+"""The batching worker on a real ONNX Runtime session (a one-node model built here)."""
+import asyncio
+import time
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from service.errors import InferenceFailed, InferenceTimeout, Overloaded
+from service.worker import BatchingSession
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    """scores = mean of each item: x (B, 4) float32 -> (B,)."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch"])
+    node = helper.make_node("ReduceMean", ["x"], ["y"], keepdims=0, axes=[1])
+    model = helper.make_model(helper.make_graph([node], "mean", [x], [y]), opset_imports=[helper.make_opsetid("", 17)],
+                              ir_version=9)
+    path = tmp_path_factory.mktemp("onnx") / "mean.onnx"
+    onnx.save(model, path)
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+class Slow:
+    """A real session that takes its time, to exercise deadlines."""
+    def __init__(self, sess, seconds):
+        self.sess, self.seconds = sess, seconds
+
+    def run(self, *a):
+        time.sleep(self.seconds)
+        return self.sess.run(*a)
+
+
+def worker(sess, **kw):
+    args = {"max_batch": 64, "max_wait_ms": 20, "max_queue": 1000, "timeout_s": 5.0} | kw
+    return BatchingSession(sess, **args)
+
+
+def test_concurrent_requests_share_forward_passes(session):
+    w = worker(session)
+
+    async def go():
+        feeds = [np.full((2, 4), k, np.float32) for k in range(20)]
+        return await asyncio.gather(*(w.run({"x": f}) for f in feeds))
+
+    outs = asyncio.run(go())
+    assert [o.tolist() for o in outs] == [[float(k)] * 2 for k in range(20)]
+    assert w.stats.batches < 20 and max(w.stats.batch_sizes) > 2
+    w.close()
+
+
+def test_large_request_is_chunked_to_max_batch(session):
+    w = worker(session, max_batch=8)
+    out = asyncio.run(w.run({"x": np.arange(100 * 4, dtype=np.float32).reshape(100, 4)}))
+    np.testing.assert_allclose(out, np.arange(100) * 4 + 1.5)
+    assert max(w.stats.batch_sizes) <= 8
+    w.close()
+
+
+def test_one_bad_request_fails_alone(session):
+    w = worker(session)
+
+    async def go():
+        good = [w.run({"x": np.ones((1, 4), np.float32)}) for _ in range(5)]
+        bad = w.run({"x": np.ones((1, 4), np.float64)})  # the wrong dtype makes ORT raise
+        return await asyncio.gather(*good, bad, return_exceptions=True)
+
+    res = asyncio.run(go())
+    assert all(isinstance(r, np.ndarray) for r in res[:5])
+    assert isinstance(res[5], InferenceFailed)
+    w.close()
+
+
+def test_queue_bound_refuses_with_overloaded(session):
+    w = worker(Slow(session, 0.2), max_queue=4, max_batch=2)
+
+    async def go():
+        return await asyncio.gather(*(w.run({"x": np.ones((2, 4), np.float32)}) for _ in range(6)),
+                                    return_exceptions=True)
+
+    res = asyncio.run(go())
+    assert any(isinstance(r, Overloaded) for r in res)
+    assert any(isinstance(r, np.ndarray) for r in res)
+    w.close()
+
+
+def test_deadline_gives_timeout_and_worker_stays_healthy(session):
+    w = worker(Slow(session, 0.3), timeout_s=0.1)
+    with pytest.raises(InferenceTimeout):
+        asyncio.run(w.run({"x": np.ones((1, 4), np.float32)}))
+    w.timeout = 5.0
+    assert asyncio.run(w.run({"x": np.ones((1, 4), np.float32)})).tolist() == [1.0]
+    w.close()
