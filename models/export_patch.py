@@ -50,27 +50,33 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def to_onnx(module: nn.Module, inputs: dict[str, torch.Tensor], output: str, path: Path, spatial: bool) -> None:
+PATCH_SIZES = [(1, PATCH, PATCH), (5, PATCH, PATCH), (33, PATCH, PATCH)]
+SPP_SIZES = PATCH_SIZES + [(3, SPP_MIN, SPP_MIN), (2, 100, 77)]
+
+
+def to_onnx(module: nn.Module, inputs: dict[str, torch.Tensor], output: str, path: Path, spatial: bool,
+            sizes: list[tuple[int, int, int]] | None = None, output_axes: dict[int, str] | None = None) -> float:
     """Export with a dynamic batch (and H, W when ``spatial``), then check ORT against torch to
-    ``TOLERANCE`` on fresh random inputs of other sizes."""
+    ``TOLERANCE`` on fresh random inputs of the (batch, height, width) ``sizes``."""
     axes = {k: ({0: "batch", 2: "height", 3: "width"} if spatial and v.ndim == 4 else {0: "batch"})
             for k, v in inputs.items()}
-    axes[output] = {0: "batch"}
+    axes[output] = output_axes or {0: "batch"}
     module.eval()
     torch.onnx.export(module, tuple(inputs.values()), str(path), input_names=list(inputs), output_names=[output],
                       dynamic_axes=axes, opset_version=17, dynamo=False)
-    check_parity(module, path, inputs, spatial)
+    return check_parity(module, path, inputs, sizes or (SPP_SIZES if spatial else PATCH_SIZES))
 
 
 @torch.no_grad()
-def check_parity(module: nn.Module, path: Path, inputs: dict[str, torch.Tensor], spatial: bool) -> float:
-    """Largest |ORT - torch| over random inputs of batch 1, 5 and 33 (and other sizes for SPP);
-    raises if it exceeds TOLERANCE."""
+def check_parity(module: nn.Module, path: Path, inputs: dict[str, torch.Tensor],
+                 sizes: list[tuple[int, int, int]]) -> float:
+    """Largest |ORT - torch| over random inputs of each (batch, height, width) in ``sizes``
+    (height and width apply to image-like inputs); raises if it exceeds TOLERANCE."""
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     worst = 0.0
     gen = torch.Generator().manual_seed(0)
-    for batch, side in [(1, PATCH), (5, PATCH), (33, PATCH)] + ([(3, SPP_MIN), (2, 100)] if spatial else []):
-        feed = {k: torch.rand((batch, *v.shape[1:2], side, side) if v.ndim == 4 else (batch, *v.shape[1:]),
+    for batch, height, width in sizes:
+        feed = {k: torch.rand((batch, v.shape[1], height, width) if v.ndim == 4 else (batch, *v.shape[1:]),
                               generator=gen) for k, v in inputs.items()}
         ref = module(*feed.values()).numpy()
         got = sess.run(None, {k: v.numpy() for k, v in feed.items()})[0]

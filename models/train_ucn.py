@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     for i in tqdm(range(step, a.steps), initial=step, total=a.steps, desc="ucn", mininterval=5):
         xa, xb, corr = batch(images, rng, a.batch, a.points)
         fa, fb = model(xa), model(xb)
-        losses, stats = zip(*(contrastive_hard(fa[k], fb[k], *corr[k], margin=a.margin) for k in range(len(corr))))
+        per_pair = [contrastive_hard(fa[k], fb[k], *corr[k], margin=a.margin) for k in range(len(corr))]
+        losses, stats = zip(*per_pair, strict=True)
         loss = torch.stack(losses).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()

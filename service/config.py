@@ -32,6 +32,21 @@ class Settings(BaseSettings):
     max_pairs: int = Field(1024, gt=0)
     max_patches: int = Field(2048, gt=0)
 
+    # dense features, matching and the feature cache
+    default_dense_model: str = "ucn"
+    dense_max_side: int = Field(1024, ge=64, description="images are downscaled to this long side for features")
+    dense_min_side: int = Field(16, ge=8)
+    max_queries: int = Field(8192, gt=0, description="cells of image a searched for correspondences")
+    max_keypoints: int = Field(4096, gt=0)
+    max_matches: int = Field(10000, gt=0, description="the most correspondences one answer may return")
+    cycle_tolerance_px: float = Field(8.0, gt=0)
+    ransac_threshold_px: float = Field(4.0, gt=0)
+    redis_url: str | None = None
+    cache_ttl_s: int = Field(3600, gt=0)
+    cache_max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="in-process cache size")
+    redis_timeout_s: float = Field(0.25, gt=0)
+    redis_retry_s: float = Field(1.0, ge=0)
+
     # inference worker
     max_batch: int = Field(256, gt=0, description="items merged into one forward pass")
     max_wait_ms: float = Field(2.0, ge=0, description="how long a batch waits for company")

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.cache import MemoryCache
 from service.config import Settings
 from service.errors import NotReady
 from service.registry import Registry
@@ -21,5 +22,10 @@ def get_registry(request: Request) -> Registry:
     return reg
 
 
+def get_cache(request: Request) -> MemoryCache:
+    return request.app.state.cache
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
+CacheDep = Annotated[MemoryCache, Depends(get_cache)]

@@ -45,6 +45,10 @@ class UnknownModel(ServiceError):
     status, code = 404, "unknown_model"
 
 
+class NotFound(ServiceError):
+    status, code = 404, "not_found"
+
+
 class Overloaded(ServiceError):
     status, code = 503, "overloaded"
     headers = {"Retry-After": "1"}

@@ -9,12 +9,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from service import errors, registry
+from service import errors, metrics, registry
+from service.cache import MemoryCache, RedisCache
 from service.config import Settings
 from service.limits import BodyLimit
-from service.routes import health, patches
+from service.routes import dense, health, patches
 
 VERSION = "0.1.0"
+
+
+def make_cache(settings: Settings) -> MemoryCache:
+    """Redis when REDIS_URL is set (it need not be up yet), else the in-process LRU."""
+    if settings.redis_url:
+        return RedisCache(settings.redis_url, settings.cache_ttl_s, settings.redis_timeout_s, settings.redis_retry_s)
+    return MemoryCache(settings.cache_max_bytes)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -22,17 +30,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.cache = make_cache(settings)
         app.state.registry = await run_in_threadpool(registry.load, settings)
         try:
             yield
         finally:
             app.state.registry.close()
+            app.state.cache.close()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = FastAPI(title="Image correspondence service", version=VERSION, lifespan=lifespan)
     app.state.settings = settings
     errors.install(app)
+    metrics.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(patches.router)
+    app.include_router(dense.router)
     return app

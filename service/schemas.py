@@ -65,11 +65,52 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: str
+    status: str = Field(description="ready | degraded (cache down: answers are computed) | not ready | loading")
     models: int
     errors: dict[str, str] = Field(default_factory=dict)
+    cache: str = "ok"
+    cache_backend: str = "memory"
 
 
 class ErrorBody(BaseModel):
     detail: str | list[dict]
     code: str
+
+
+class ImageInfo(BaseModel):
+    image_id: str = Field(description="sha256 of the image bytes; use it as image_a_id / image_b_id")
+    width: int
+    height: int
+    cached: bool = Field(description="the features were already in the cache")
+    model: str
+
+
+class Match(BaseModel):
+    xa: float
+    ya: float
+    xb: float
+    yb: float
+    score: float = Field(description="cosine similarity of the two features, in [-1, 1]")
+
+
+class CorrespondencesResponse(BaseModel):
+    model: str
+    matches: list[Match]
+    homography: list[list[float]] | None = None
+    fundamental: list[list[float]] | None = None
+    inliers: list[bool] | None = Field(None, description="per match, when geometry was verified")
+    timing_ms: dict[str, float]
+
+
+class TransferredPoint(BaseModel):
+    x: float
+    y: float
+    score: float = Field(description="cosine similarity of the match, in [-1, 1]")
+    consistent: bool = Field(description="the point maps back to where it came from (cycle consistency)")
+    cycle_error: float = Field(description="pixels in image a between the point and its round trip")
+
+
+class TransferResponse(BaseModel):
+    model: str
+    keypoints: list[TransferredPoint]
+    timing_ms: dict[str, float]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from service.deps import RegistryDep, SettingsDep
 from service.schemas import Health, ModelInfo, ModelsResponse, Readiness
@@ -22,11 +23,15 @@ async def readyz(request: Request, settings: SettingsDep) -> JSONResponse:
     reg = getattr(request.app.state, "registry", None)
     if reg is None:
         return JSONResponse(Readiness(status="loading", models=0).model_dump(), status_code=503)
-    missing = {d: "default model not loaded" for d in (settings.default_patch_model, settings.default_descriptor_model)
-               if d not in reg.models}
+    defaults = (settings.default_patch_model, settings.default_descriptor_model, settings.default_dense_model)
+    missing = {d: "default model not loaded" for d in defaults if d not in reg.models}
     errors = reg.errors | missing
     ok = bool(reg.models) and not missing
-    body = Readiness(status="ready" if ok else "degraded", models=len(reg.models), errors=errors)
+    cache = request.app.state.cache
+    # a cache that is down degrades speed, not answers: still ready, but said
+    cache_ok = await run_in_threadpool(cache.ping) if hasattr(cache, "ping") else True
+    body = Readiness(status=("ready" if cache_ok else "degraded") if ok else "not ready", models=len(reg.models),
+                     errors=errors, cache="ok" if cache_ok else "degraded", cache_backend=cache.backend)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
 

@@ -1,0 +1,64 @@
+"""Dense features of an image, through the cache: the key is sha256(image bytes) + model name +
+version + preprocessing parameters, so a new model version or setting never reads stale maps."""
+from __future__ import annotations
+
+import hashlib
+
+import cv2
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from service import imaging
+from service.cache import FeatureMap, MemoryCache, cache_key
+from service.config import Settings
+from service.errors import InvalidInput, NotFound, ServiceError
+from service.registry import LoadedModel
+
+MAX_ASPECT = 16.0
+
+
+def key_for(image_id: str, model: LoadedModel, settings: Settings) -> str:
+    return cache_key(image_id, model.name, model.entry["version"], {"max_side": settings.dense_max_side})
+
+
+def prepare(data: bytes, settings: Settings, where: str) -> tuple[np.ndarray, float, int, int]:
+    """Image bytes -> (grey float32 (1, 1, H', W') for the network, scale = H'/H, W, H), where
+    W x H is the image as sent (after its EXIF orientation) and the long side H' or W' is at most
+    DENSE_MAX_SIDE."""
+    try:
+        img = imaging.decode(data, settings.max_image_bytes, settings.max_image_pixels)
+    except ServiceError as exc:
+        exc.detail = f"{where}: {exc.detail}"
+        raise
+    h, w = img.shape
+    if min(h, w) < settings.dense_min_side:
+        raise InvalidInput(f"{where}: a {w}x{h} image is smaller than {settings.dense_min_side} pixels")
+    if max(h, w) / min(h, w) > MAX_ASPECT:
+        raise InvalidInput(f"{where}: a {w}x{h} image is too elongated (aspect ratio over {MAX_ASPECT:g})")
+    scale = min(1.0, settings.dense_max_side / max(h, w))
+    if scale < 1.0:
+        img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        scale = img.shape[0] / h
+    return img[None, None].astype(np.float32) / 255.0, scale, w, h
+
+
+async def features(data: bytes, model: LoadedModel, cache: MemoryCache, settings: Settings,
+                   where: str = "image") -> tuple[FeatureMap, str, bool]:
+    """(feature map, image id, whether it came from the cache)."""
+    image_id = hashlib.sha256(data).hexdigest()
+    key = key_for(image_id, model, settings)
+    cached = await run_in_threadpool(cache.get, key)
+    if cached is not None:
+        return cached, image_id, True
+    x, scale, width, height = await run_in_threadpool(prepare, data, settings, where)
+    out = await model.main.run({"image": x})
+    fm = FeatureMap(out[0].astype(np.float16), width, height, scale, int(model.entry.get("stride", 4)))
+    await run_in_threadpool(cache.set, key, fm)
+    return fm, image_id, False
+
+
+async def by_id(image_id: str, model: LoadedModel, cache: MemoryCache, settings: Settings) -> FeatureMap:
+    fm = await run_in_threadpool(cache.get, key_for(image_id, model, settings))
+    if fm is None:
+        raise NotFound(f"no cached features for image {image_id} with model {model.name}: POST it to /v1/images")
+    return fm

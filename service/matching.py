@@ -1,0 +1,149 @@
+"""Correspondence search in dense feature maps, vectorised and blocked so that memory stays
+bounded (``BLOCK`` query rows x all cells of the other map, float32, at a time).
+
+Coordinates: a feature cell (i, j) describes network pixel (stride*j + (stride-1)/2, ...), and
+network pixels are the sent image's pixels times the map's ``scale``; everything returned here is
+in pixels of the images as sent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from service.cache import FeatureMap
+
+BLOCK = 512
+
+
+def cells(fm: FeatureMap) -> tuple[np.ndarray, np.ndarray]:
+    """All cells of a map: pixel positions (N, 2) float32 in the sent image, descriptors (N, D) float32."""
+    d, h, w = fm.features.shape
+    ii, jj = np.mgrid[0:h, 0:w]
+    xy = (np.stack([jj.ravel(), ii.ravel()], 1) * fm.stride + (fm.stride - 1) / 2) / fm.scale
+    return xy.astype(np.float32), fm.features.reshape(d, -1).T.astype(np.float32)
+
+
+def top2(queries: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best and second-best cosine similarity of unit queries (M, D) in db (N, D):
+    (index (M,), best (M,), second (M,); -1 when N < 2), computed BLOCK rows at a time."""
+    m = len(queries)
+    idx, best, second = np.empty(m, np.int64), np.empty(m, np.float32), np.full(m, -1.0, np.float32)
+    for s in range(0, m, BLOCK):
+        sim = queries[s:s + BLOCK] @ db.T
+        rows = np.arange(len(sim))
+        i = sim.argmax(1)  # two linear passes beat a partial sort here
+        idx[s:s + BLOCK], best[s:s + BLOCK] = i, sim[rows, i]
+        if sim.shape[1] > 1:
+            sim[rows, i] = -np.inf
+            second[s:s + BLOCK] = sim.max(1)
+    return idx, np.clip(best, -1.0, 1.0), np.clip(second, -1.0, 1.0)
+
+
+def distance(sim: np.ndarray) -> np.ndarray:
+    """Euclidean distance of unit vectors from their cosine similarity."""
+    return np.sqrt(np.clip(2.0 - 2.0 * sim, 0.0, None))
+
+
+@dataclass
+class Matches:
+    xy_a: np.ndarray  # (M, 2) float32 pixels of image a
+    xy_b: np.ndarray  # (M, 2)
+    score: np.ndarray  # (M,) cosine similarity in [-1, 1]
+
+
+def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,
+          ratio: float | None = None, max_matches: int | None = None) -> Matches:
+    """Nearest neighbours from a's cells (at most ``max_queries``, evenly spread) into all of b's,
+    optionally kept only when mutual and passing Lowe's ratio test; best scores first."""
+    xa, da = cells(fa)
+    xb, db = cells(fb)
+    q = np.arange(len(da))
+    if len(q) > max_queries:  # restrict the queries, never the database
+        q = np.linspace(0, len(da) - 1, max_queries).round().astype(np.int64)
+    j, best, second = top2(da[q], db)
+    keep = np.ones(len(q), bool)
+    if ratio is not None:
+        keep &= distance(best) < ratio * distance(second)
+    if mutual:
+        uj, inv = np.unique(j, return_inverse=True)
+        back, _, _ = top2(db[uj], da)
+        keep &= back[inv] == q
+    order = np.flatnonzero(keep)[np.argsort(-best[keep], kind="stable")]
+    if max_matches is not None:
+        order = order[:max_matches]
+    return Matches(xa[q[order]], xb[j[order]], best[order])
+
+
+def verify(m: Matches, geometry: str, threshold_px: float) -> tuple[np.ndarray | None, np.ndarray]:
+    """RANSAC (OpenCV) over the matches: (3x3 homography or fundamental matrix, or None when
+    too few matches or no model; inlier mask (M,) bool)."""
+    need = 4 if geometry == "homography" else 8
+    if len(m.score) < need:
+        return None, np.zeros(len(m.score), bool)
+    if geometry == "homography":
+        model, mask = cv2.findHomography(m.xy_a, m.xy_b, cv2.RANSAC, threshold_px, maxIters=2000, confidence=0.999)
+    else:
+        model, mask = cv2.findFundamentalMat(m.xy_a, m.xy_b, cv2.FM_RANSAC, threshold_px, 0.999)
+        if model is not None:
+            model = model[:3]
+    if model is None or mask is None:
+        return None, np.zeros(len(m.score), bool)
+    return model, mask.ravel().astype(bool)
+
+
+def bilinear(fm: FeatureMap, xy: np.ndarray) -> np.ndarray:
+    """Unit descriptors (K, D) at pixel positions (K, 2) of the sent image, bilinear on the grid."""
+    d, h, w = fm.features.shape
+    g = (xy * fm.scale - (fm.stride - 1) / 2) / fm.stride
+    gx, gy = np.clip(g[:, 0], 0, w - 1), np.clip(g[:, 1], 0, h - 1)
+    x0, y0 = np.floor(gx).astype(int), np.floor(gy).astype(int)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx, fy = (gx - x0)[:, None], (gy - y0)[:, None]
+    f = fm.features
+    v = ((1 - fx) * (1 - fy) * f[:, y0, x0].T + fx * (1 - fy) * f[:, y0, x1].T
+         + (1 - fx) * fy * f[:, y1, x0].T + fx * fy * f[:, y1, x1].T).astype(np.float32)
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-6)
+
+
+def refine(fm: FeatureMap, query: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Sub-pixel peaks: a parabola through the similarities of each best cell and its two
+    neighbours along x and along y. Returns pixel positions (K, 2) in the sent image."""
+    d, h, w = fm.features.shape
+    i, j = idx // w, idx % w
+    f = fm.features
+
+    def sim(ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
+        return np.einsum("kd,dk->k", query, f[:, np.clip(ii, 0, h - 1), np.clip(jj, 0, w - 1)].astype(np.float32))
+
+    c = sim(i, j)
+    offsets = []
+    for lo, hi in ((sim(i, j - 1), sim(i, j + 1)), (sim(i - 1, j), sim(i + 1, j))):
+        curv = lo - 2 * c + hi
+        off = np.where(curv < -1e-6, 0.5 * (lo - hi) / np.where(curv < -1e-6, curv, -1.0), 0.0)
+        offsets.append(np.clip(off, -0.5, 0.5))
+    gx, gy = j + offsets[0], i + offsets[1]
+    return ((np.stack([gx, gy], 1) * fm.stride + (fm.stride - 1) / 2) / fm.scale).astype(np.float32)
+
+
+@dataclass
+class Transfer:
+    xy: np.ndarray  # (K, 2) float32 in image b
+    score: np.ndarray  # (K,) cosine similarity of the match
+    cycle_error: np.ndarray  # (K,) pixels in image a between the point and its round trip
+    consistent: np.ndarray  # (K,) bool: cycle_error within tolerance
+
+
+def transfer(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, cycle_tol_px: float) -> Transfer:
+    """Each point of image a (K, 2 pixels) to image b: nearest cell of b, refined to sub-pixel,
+    checked by mapping it back to a (cycle consistency)."""
+    _, db = cells(fb)
+    xa, da = cells(fa)
+    q = bilinear(fa, points)
+    idx, best, _ = top2(q, db)
+    xy_b = refine(fb, q, idx)
+    back, _, _ = top2(bilinear(fb, xy_b), da)
+    err = np.linalg.norm(xa[back] - points, axis=1)
+    tol = max(cycle_tol_px, fa.stride / fa.scale)
+    return Transfer(xy_b, best, err.astype(np.float32), err <= tol)

@@ -1,0 +1,123 @@
+"""POST /v1/images, /v1/correspondences and /v1/keypoints/transfer (multipart)."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Annotated, Literal
+
+import numpy as np
+from fastapi import APIRouter, File, Form, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from service import dense, matching
+from service.cache import FeatureMap
+from service.deps import CacheDep, RegistryDep, SettingsDep
+from service.errors import InvalidInput, TooLarge
+from service.registry import LoadedModel
+from service.routes.patches import ERRORS
+from service.schemas import CorrespondencesResponse, ImageInfo, Match, TransferredPoint, TransferResponse
+
+router = APIRouter(prefix="/v1", tags=["dense"], responses=ERRORS)
+ImageId = Annotated[str | None, Form(pattern=r"^[0-9a-f]{64}$", description="an image_id from /v1/images")]
+ModelField = Annotated[str | None, Form(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
+
+async def read(upload: UploadFile, limit: int) -> bytes:
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"{upload.filename or 'image'} is larger than {limit} bytes")
+    return data
+
+
+async def feature_map(upload: UploadFile | None, image_id: str | None, which: str, model: LoadedModel,
+                      cache, settings) -> FeatureMap:
+    if (upload is None) == (image_id is None):
+        raise InvalidInput(f"send exactly one of image_{which} (a file) or image_{which}_id")
+    if upload is not None:
+        fm, _, _ = await dense.features(await read(upload, settings.max_image_bytes), model, cache, settings,
+                                        f"image_{which}")
+        return fm
+    return await dense.by_id(image_id, model, cache, settings)
+
+
+@router.post("/images", response_model=ImageInfo)
+async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, registry: RegistryDep,
+                 cache: CacheDep, model: ModelField = None) -> ImageInfo:
+    """Compute and cache an image's dense features so later calls can refer to it by id."""
+    m = registry.get(model or settings.default_dense_model, ("dense",))
+    fm, image_id, cached = await dense.features(await read(image, settings.max_image_bytes), m, cache, settings)
+    return ImageInfo(image_id=image_id, width=fm.width, height=fm.height, cached=cached, model=m.name)
+
+
+@router.post("/correspondences", response_model=CorrespondencesResponse, response_model_exclude_none=True)
+async def correspondences(
+    settings: SettingsDep, registry: RegistryDep, cache: CacheDep,
+    image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
+    image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None,
+    max_matches: Annotated[int | None, Form(ge=1)] = None, mutual: Annotated[bool, Form()] = True,
+    ratio: Annotated[float | None, Form(gt=0, le=1)] = None,
+    geometry: Annotated[Literal["none", "homography", "fundamental"], Form()] = "none",
+) -> CorrespondencesResponse:
+    """Mutual nearest neighbours in feature space, optionally ratio-tested and verified by RANSAC."""
+    t0 = time.perf_counter()
+    m = registry.get(model or settings.default_dense_model, ("dense",))
+    fa = await feature_map(image_a, image_a_id, "a", m, cache, settings)
+    fb = await feature_map(image_b, image_b_id, "b", m, cache, settings)
+    t1 = time.perf_counter()
+    cap = min(max_matches or settings.max_matches, settings.max_matches)
+    found = await run_in_threadpool(matching.match, fa, fb, settings.max_queries, mutual, ratio, cap)
+    t2 = time.perf_counter()
+    out = CorrespondencesResponse(model=m.name, timing_ms={}, matches=[
+        Match(xa=a[0], ya=a[1], xb=b[0], yb=b[1], score=s)
+        for a, b, s in zip(found.xy_a.tolist(), found.xy_b.tolist(), found.score.tolist(), strict=True)])
+    if geometry != "none":
+        model_, inliers = await run_in_threadpool(matching.verify, found, geometry, settings.ransac_threshold_px)
+        setattr(out, geometry, model_.tolist() if model_ is not None else None)
+        out.inliers = inliers.tolist()
+    t3 = time.perf_counter()
+    out.timing_ms = {"features": 1e3 * (t1 - t0), "matching": 1e3 * (t2 - t1), "geometry": 1e3 * (t3 - t2)}
+    return out
+
+
+def parse_keypoints(text: str, fm: FeatureMap, cap: int) -> np.ndarray:
+    """JSON [[x, y], ...] in image a -> (K, 2) float32; 422 unless finite, inside a and at most cap."""
+    def refuse(constant: str) -> None:
+        raise InvalidInput(f"keypoints must be finite numbers, not {constant}")
+    try:
+        pts = json.loads(text, parse_constant=refuse)
+    except ValueError:
+        raise InvalidInput("keypoints must be JSON: [[x, y], ...]") from None
+    if not isinstance(pts, list) or not pts:
+        raise InvalidInput("keypoints must be a non-empty list of [x, y]")
+    if len(pts) > cap:
+        raise InvalidInput(f"{len(pts)} keypoints in one request; the limit is {cap}")
+    if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                          and math.isfinite(v) for v in p) for p in pts):
+        raise InvalidInput("each keypoint must be [x, y] with finite numbers")
+    arr = np.asarray(pts, np.float32)
+    outside = (arr[:, 0] < 0) | (arr[:, 1] < 0) | (arr[:, 0] > fm.width - 1) | (arr[:, 1] > fm.height - 1)
+    if outside.any():
+        raise InvalidInput(f"keypoint {int(np.argmax(outside))} lies outside image a ({fm.width}x{fm.height})")
+    return arr
+
+
+@router.post("/keypoints/transfer", response_model=TransferResponse)
+async def keypoints_transfer(
+    settings: SettingsDep, registry: RegistryDep, cache: CacheDep, keypoints: Annotated[str, Form()],
+    image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
+    image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None,
+) -> TransferResponse:
+    """Each keypoint of image a, found in image b: one answer per point, in order."""
+    t0 = time.perf_counter()
+    m = registry.get(model or settings.default_dense_model, ("dense",))
+    fa = await feature_map(image_a, image_a_id, "a", m, cache, settings)
+    pts = parse_keypoints(keypoints, fa, settings.max_keypoints)
+    fb = await feature_map(image_b, image_b_id, "b", m, cache, settings)
+    t1 = time.perf_counter()
+    tr = await run_in_threadpool(matching.transfer, fa, fb, pts, settings.cycle_tolerance_px)
+    t2 = time.perf_counter()
+    points = zip(tr.xy.tolist(), tr.score.tolist(), tr.consistent.tolist(), tr.cycle_error.tolist(), strict=True)
+    return TransferResponse(model=m.name, timing_ms={"features": 1e3 * (t1 - t0), "transfer": 1e3 * (t2 - t1)},
+                            keypoints=[TransferredPoint(x=p[0], y=p[1], score=s, consistent=c, cycle_error=e)
+                                       for p, s, c, e in points])
