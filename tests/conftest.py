@@ -40,3 +40,11 @@ def client() -> TestClient:
 
 def make_client(**overrides) -> TestClient:
     return TestClient(create_app(Settings(**overrides)))
+
+
+@pytest.fixture()
+def redis_server():
+    from bench.redis_server import RedisServer
+    server = RedisServer().start()
+    yield server
+    server.stop()

@@ -1,0 +1,124 @@
+"""Latency of /v1/correspondences for a 640x480 pair through a real uvicorn server on loopback:
+cold (both feature maps computed) and warm (both cached), with the in-process cache and with
+Redis, beside OpenCV SIFT detect + describe + ratio-matched on the same pair; and the bytes one
+cached 640x480 feature map takes.
+
+    python -m bench.dense_latency [--repeats 7]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+import cv2
+import httpx
+import numpy as np
+
+from bench.patch_throughput import ROOT, free_port
+from bench.redis_server import RedisServer
+from bench.results import write_section
+from models.data import photos
+from service.cache import FeatureMap
+
+
+def test_pair() -> tuple[np.ndarray, np.ndarray]:
+    a = cv2.resize(photos.load("rocket"), (640, 480), interpolation=cv2.INTER_AREA)
+    h = np.array([[0.95, 0.1, 20], [-0.08, 0.97, 15], [1e-5, 2e-5, 1]])
+    return a, cv2.warpPerspective(a, h, (640, 480))
+
+
+def serve(env: dict) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "service.main:create_app", "--factory", "--port",
+                             str(port), "--log-level", "warning"], cwd=ROOT, env={**os.environ, **env})
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(url + "/readyz").status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def timed(fn, repeats: int) -> float:
+    times = []
+    for k in range(repeats):
+        t = time.perf_counter()
+        fn(k)
+        times.append(time.perf_counter() - t)
+    return 1e3 * statistics.median(times)
+
+
+def api_latency(url: str, a: np.ndarray, b: np.ndarray, repeats: int) -> tuple[float, float]:
+    def post(pa: bytes, pb: bytes) -> None:
+        r = httpx.post(url + "/v1/correspondences", files={"image_a": ("a.png", pa), "image_b": ("b.png", pb)},
+                       data={"ratio": "0.9"}, timeout=60)
+        r.raise_for_status()
+
+    def cold(k: int) -> None:  # fresh bytes: a new sha256, so nothing is cached
+        a2, b2 = a.copy(), b.copy()
+        a2[0, 0], b2[0, 0] = (k * 7 + 1) % 256, (k * 11 + 3) % 256
+        post(cv2.imencode(".png", a2)[1].tobytes(), cv2.imencode(".png", b2)[1].tobytes())
+
+    pa, pb = cv2.imencode(".png", a)[1].tobytes(), cv2.imencode(".png", b)[1].tobytes()
+    post(pa, pb)  # warms the cache and the server
+    return timed(cold, repeats), timed(lambda _: post(pa, pb), repeats)
+
+
+def sift_latency(a: np.ndarray, b: np.ndarray, repeats: int) -> float:
+    sift, bf = cv2.SIFT_create(), cv2.BFMatcher(cv2.NORM_L2)
+
+    def run(_: int) -> None:
+        _, da = sift.detectAndCompute(a, None)
+        _, db = sift.detectAndCompute(b, None)
+        [m for m, n in bf.knnMatch(da, db, k=2) if m.distance < 0.8 * n.distance]
+    return timed(run, repeats)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    a, b = test_pair()
+    rows = {}
+    redis = RedisServer("--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru").start()
+    try:
+        for label, env in (("in-process cache", {}), ("Redis cache", {"REDIS_URL": redis.url})):
+            proc, url = serve(env)
+            try:
+                rows[label] = api_latency(url, a, b, args.repeats)
+            finally:
+                proc.terminate()
+                proc.wait(10)
+    finally:
+        redis.stop()
+    sift = sift_latency(a, b, args.repeats)
+    fm_bytes = len(FeatureMap(np.zeros((32, 120, 160), np.float16), 640, 480, 1.0, 4).encode())
+    command = "python -m bench.dense_latency " + shlex.join(sys.argv[1:])
+    lines = [f"| path, 640x480 pair | median ms (of {args.repeats}) | vs SIFT |", "|---|---|---|",
+             f"| OpenCV SIFT detect + describe + ratio match (in process, no HTTP) | {sift:.0f} | 1.00 |"]
+    for label, (cold, warm) in rows.items():
+        lines.append(f"| API cold, features computed ({label}) | {cold:.0f} | {cold / sift:.2f} |")
+        lines.append(f"| API warm, both maps cached ({label}) | {warm:.0f} | {warm / sift:.2f} |")
+    table = "\n".join(lines)
+    print(table)
+    print(f"one cached 640x480 feature map: {fm_bytes} bytes ({fm_bytes / 2**20:.2f} MiB)")
+    if not args.no_write:
+        write_section("dense-latency", f"## Dense correspondence latency (CPU)\n\n`{command}`\n\n"
+                      f"Through a uvicorn server on loopback; PNG upload, decoding, features and mutual-NN "
+                      f"matching with ratio 0.9 included. This host has {os.cpu_count()} shared cores, so "
+                      f"compare ratios.\n\n{table}\n\nOne cached 640x480 feature map takes {fm_bytes} bytes "
+                      f"({fm_bytes / 2**20:.2f} MiB: 32 float16 channels at stride 4, plus a small header).\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""POST /v1/images, /v1/correspondences, /v1/keypoints/transfer on the shipped dense network."""
+import hashlib
+import io
+import json
+import time
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import encode, make_client
+from tests.service.test_imaging import png_header_only
+
+H = np.array([[0.95, 0.12, 18.0], [-0.1, 0.97, 12.0], [2e-5, -1e-5, 1.0]])
+
+
+@pytest.fixture(scope="module")
+def pair(coffee):
+    """(png a, png b, a, b) with b = H(a)."""
+    b = cv2.warpPerspective(coffee, H, coffee.shape[::-1], flags=cv2.INTER_LINEAR)
+    return encode(coffee), encode(b), coffee, b
+
+
+def project(xy):
+    p = np.c_[xy, np.ones(len(xy))] @ H.T
+    return p[:, :2] / p[:, 2:]
+
+
+def files(pair):
+    return {"image_a": ("a.png", pair[0], "image/png"), "image_b": ("b.png", pair[1], "image/png")}
+
+
+def points(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.c_[rng.uniform(80, 500, n), rng.uniform(60, 320, n)]
+
+
+def test_images_returns_id_size_and_caches(client, pair):
+    r = client.post("/v1/images", files={"image": ("a.png", pair[0], "image/png")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["image_id"] == hashlib.sha256(pair[0]).hexdigest()
+    assert (body["width"], body["height"]) == (600, 400) and body["model"] == "ucn"
+    assert client.post("/v1/images", files={"image": ("a.png", pair[0])}).json()["cached"] is True
+
+
+def test_keypoint_transfer_is_accurate_and_ordered(client, pair):
+    pts = points()
+    r = client.post("/v1/keypoints/transfer", files=files(pair), data={"keypoints": json.dumps(pts.tolist())})
+    assert r.status_code == 200, r.text
+    kps = r.json()["keypoints"]
+    assert len(kps) == len(pts)
+    got = np.array([[k["x"], k["y"]] for k in kps])
+    err = np.linalg.norm(got - project(pts), axis=1)
+    assert np.median(err) < 3.0
+    consistent = np.array([k["consistent"] for k in kps])
+    assert consistent.mean() > 0.6 and np.median(err[consistent]) <= np.median(err)
+
+
+def test_correspondences_recover_the_homography(client, pair):
+    r = client.post("/v1/correspondences", files=files(pair), data={"geometry": "homography", "ratio": "0.95"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["matches"]) >= 100 and len(body["inliers"]) == len(body["matches"])
+    corners = np.array([[0, 0], [599, 0], [599, 399], [0, 399]], float)
+    est = np.array(body["homography"])
+    p = np.c_[corners, np.ones(4)] @ est.T
+    assert np.abs(p[:, :2] / p[:, 2:] - project(corners)).max() < 6.0
+    scores = [m["score"] for m in body["matches"]]
+    assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
+    assert set(body["timing_ms"]) == {"features", "matching", "geometry"}
+
+
+def test_ids_give_the_same_answer_as_uploads(client, pair):
+    ids = [client.post("/v1/images", files={"image": ("x.png", d)}).json()["image_id"] for d in pair[:2]]
+    by_file = client.post("/v1/correspondences", files=files(pair), data={"max_matches": "50"}).json()
+    by_id = client.post("/v1/correspondences", data={"image_a_id": ids[0], "image_b_id": ids[1],
+                                                     "max_matches": "50"}).json()
+    assert by_id["matches"] == by_file["matches"] and len(by_id["matches"]) == 50
+
+
+def test_coordinates_are_in_sent_pixels_when_resized_inside(pair):
+    pts = points(40)
+    with make_client(dense_max_side=300) as c:  # the service works at half size
+        r = c.post("/v1/keypoints/transfer", files=files(pair), data={"keypoints": json.dumps(pts.tolist())})
+    got = np.array([[k["x"], k["y"]] for k in r.json()["keypoints"]])
+    assert np.median(np.linalg.norm(got - project(pts), axis=1)) < 6.0
+
+
+def test_exif_orientation_and_colour(client, coffee):
+    im = Image.fromarray(np.dstack([coffee] * 3))
+    exif = im.getexif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", exif=exif)
+    body = client.post("/v1/images", files={"image": ("r.jpg", buf.getvalue(), "image/jpeg")}).json()
+    assert (body["width"], body["height"]) == (400, 600)
+
+
+# ---- bad input -------------------------------------------------------------------------------
+
+def err(r, status):
+    assert r.status_code == status, r.text
+    assert set(r.json()) == {"detail", "code"}
+    return r.json()
+
+
+def test_missing_or_doubled_images_are_422(client, pair):
+    err(client.post("/v1/correspondences", files={"image_a": ("a.png", pair[0])}), 422)
+    err(client.post("/v1/correspondences", files=files(pair), data={"image_a_id": "0" * 64}), 422)
+    err(client.post("/v1/correspondences", data={"image_a_id": "../etc", "image_b_id": "0" * 64}), 422)
+    err(client.post("/v1/keypoints/transfer", files=files(pair)), 422)
+    err(client.post("/v1/images"), 422)
+    err(client.post("/v1/images", json={"image": "aGk="}), 422)
+
+
+def test_unknown_ids_and_models_are_404(client, pair):
+    err(client.post("/v1/correspondences", data={"image_a_id": "0" * 64, "image_b_id": "1" * 64}), 404)
+    err(client.post("/v1/correspondences", files=files(pair), data={"model": "2ch-2stream"}), 404)
+
+
+@pytest.mark.parametrize("kps", ["[[1, NaN]]", "[[1, Infinity]]", "[[-5, 3]]", "[[10, 100000]]", "[]", "[[1]]",
+                                 "{\"x\": 1}", "not json", "[[true, 2]]", json.dumps([[1, 1]] * 5000)])
+def test_bad_keypoints_are_422(client, pair, kps):
+    err(client.post("/v1/keypoints/transfer", files=files(pair), data={"keypoints": kps}), 422)
+
+
+def test_bad_images(client, pair):
+    tiny = encode(np.zeros((4, 4), np.uint8))
+    elongated = encode(np.zeros((16, 600), np.uint8))
+    err(client.post("/v1/images", files={"image": ("t.png", tiny)}), 422)
+    err(client.post("/v1/images", files={"image": ("e.png", elongated)}), 422)
+    err(client.post("/v1/images", files={"image": ("b.png", png_header_only(50_000, 50_000))}), 413)
+    err(client.post("/v1/images", files={"image": ("x.bin", b"\x00" * 500)}), 415)
+    err(client.post("/v1/images", files={"image": ("t.png", pair[0][:2000])}), 400)
+    err(client.post("/v1/correspondences", files={"image_a": ("a.png", pair[0]),
+                                                  "image_b": ("s.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>")}),
+        415)
+
+
+def test_multipart_abuse_is_refused_fast_and_health_answers(client):
+    fields = {f"f{k}": "x" for k in range(3000)}
+    t = time.perf_counter()
+    r = client.post("/v1/images", data=fields)
+    assert r.status_code in (400, 413, 422) and time.perf_counter() - t < 2.0
+    t = time.perf_counter()
+    assert client.get("/healthz").status_code == 200 and time.perf_counter() - t < 1.0
+
+
+def test_image_over_the_byte_limit_is_413(pair):
+    with make_client(max_image_bytes=10_000) as c:
+        err(c.post("/v1/images", files={"image": ("a.png", pair[0])}), 413)
+
+
+# ---- the Redis-backed cache ------------------------------------------------------------------
+
+def test_a_second_instance_reuses_features_the_first_cached(redis_server, pair):
+    with make_client(redis_url=redis_server.url) as one:
+        assert one.post("/v1/images", files={"image": ("a.png", pair[0])}).json()["cached"] is False
+    with make_client(redis_url=redis_server.url) as two:
+        assert two.post("/v1/images", files={"image": ("a.png", pair[0])}).json()["cached"] is True
+        image_id = hashlib.sha256(pair[0]).hexdigest()
+        r = two.post("/v1/keypoints/transfer", data={"image_a_id": image_id, "image_b_id": image_id,
+                                                     "keypoints": "[[100, 100]]"})
+        assert r.status_code == 200
+
+
+def test_requests_survive_redis_going_away_and_coming_back(redis_server, pair):
+    with make_client(redis_url=redis_server.url, redis_retry_s=0.2) as c:
+        assert c.get("/readyz").json()["cache"] == "ok"
+        assert c.post("/v1/images", files={"image": ("a.png", pair[0])}).status_code == 200
+        redis_server.stop()
+        for _ in range(3):  # computed instead of cached, every time
+            r = c.post("/v1/correspondences", files=files(pair), data={"max_matches": "20"})
+            assert r.status_code == 200 and len(r.json()["matches"]) == 20
+        ready = c.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["cache"] == "degraded"
+        assert 'corr_cache_up{backend="redis"} 0.0' in c.get("/metrics").text
+        redis_server.start()
+        time.sleep(0.25)
+        assert c.get("/readyz").json()["cache"] == "ok"
+        c.post("/v1/images", files={"image": ("a.png", pair[0])})
+        assert c.post("/v1/images", files={"image": ("a.png", pair[0])}).json()["cached"] is True
