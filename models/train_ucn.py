@@ -39,8 +39,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--points", type=int, default=256, help="ground-truth correspondences per pair")
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--margin", type=float, default=1.0)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--margin", type=float, default=0.7)
+    ap.add_argument("--exclusion", type=float, default=12.0, help="pixels around the truth where no negative is mined")
     ap.add_argument("--dim", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0)
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     for i in tqdm(range(step, a.steps), initial=step, total=a.steps, desc="ucn", mininterval=5):
         xa, xb, corr = batch(images, rng, a.batch, a.points)
         fa, fb = model(xa), model(xb)
-        per_pair = [contrastive_hard(fa[k], fb[k], *corr[k], margin=a.margin) for k in range(len(corr))]
+        per_pair = [contrastive_hard(fa[k], fb[k], *corr[k], margin=a.margin, exclusion=a.exclusion) for k in range(len(corr))]
         losses, stats = zip(*per_pair, strict=True)
         loss = torch.stack(losses).mean()
         opt.zero_grad(set_to_none=True)
