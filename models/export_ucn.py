@@ -31,7 +31,7 @@ def export(checkpoint: Path, out: Path = WEIGHTS, name: str = "ucn") -> dict:
             "steps": ckpt["steps"], "training_command": ckpt["command"], "parity_max_abs_diff": worst,
             "preprocessing": {"colour": "grey", "range": [0.0, 1.0], "dtype": "float32",
                               "normalisation": "per image, inside the network",
-                              "feature_cell": "feature (i, j) describes pixel (4j + 1.5, 4i + 1.5)"},
+                              "feature_cell": "feature (i, j) is centred on pixel (4j, 4i)"},
             "inputs": {"image": ["batch", 1, "height", "width"]},
             "outputs": {"features": ["batch", ckpt["dim"], "ceil(height/4)", "ceil(width/4)"]}}
 

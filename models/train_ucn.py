@@ -65,8 +65,10 @@ def main(argv: list[str] | None = None) -> None:
     model.train()
     for i in tqdm(range(step, a.steps), initial=step, total=a.steps, desc="ucn", mininterval=5):
         xa, xb, corr = batch(images, rng, a.batch, a.points)
-        fa, fb = model(xa), model(xb)
-        per_pair = [contrastive_hard(fa[k], fb[k], *corr[k], margin=a.margin, exclusion=a.exclusion) for k in range(len(corr))]
+        # one forward pass for both images: batch-norm statistics must be the same for a and b
+        fa, fb = model(torch.cat([xa, xb])).chunk(2)
+        per_pair = [contrastive_hard(fa[k], fb[k], *corr[k], margin=a.margin, exclusion=a.exclusion)
+                    for k in range(len(corr))]
         losses, stats = zip(*per_pair, strict=True)
         loss = torch.stack(losses).mean()
         opt.zero_grad(set_to_none=True)

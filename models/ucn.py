@@ -53,7 +53,8 @@ class ConvSpatialTransformer(nn.Module):
 
 class UCN(nn.Module):
     """(B, 1, H, W) in [0, 1] -> (B, D, ceil(H/4), ceil(W/4)) unit-length features.
-    Feature (i, j) describes image pixel (4j + 1.5, 4i + 1.5): the centre of its 4x4 cell."""
+    Feature (i, j) is centred on image pixel (4j, 4i): each stride-2 convolution (kernel 3,
+    padding 1) centres its output k on input 2k."""
 
     stride = STRIDE
 
@@ -77,9 +78,9 @@ class UCN(nn.Module):
 
 def grid_to_pixels(ij: torch.Tensor) -> torch.Tensor:
     """Feature-grid coordinates (..., 2) as (x, y) -> image pixel coordinates (x, y)."""
-    return ij * STRIDE + (STRIDE - 1) / 2
+    return ij * STRIDE
 
 
 def pixels_to_grid(xy: torch.Tensor) -> torch.Tensor:
     """Image pixel coordinates (x, y) -> continuous feature-grid coordinates (x, y)."""
-    return (xy - (STRIDE - 1) / 2) / STRIDE
+    return xy / STRIDE

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     redis_timeout_s: float = Field(0.25, gt=0)
     redis_retry_s: float = Field(1.0, ge=0)
 
+    # access
+    api_keys: str | None = Field(None, description="comma-separated API keys; unset (and no file): open")
+    api_keys_file: Path | None = None
+    rate_limit_per_minute: int = Field(0, ge=0, description="per API key (or client address); 0: unlimited")
+
     # inference worker
     max_batch: int = Field(256, gt=0, description="items merged into one forward pass")
     max_wait_ms: float = Field(2.0, ge=0, description="how long a batch waits for company")

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from service import errors, metrics, registry
+from service.auth import ApiKeys
 from service.cache import MemoryCache, RedisCache
 from service.config import Settings
 from service.limits import BodyLimit
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     metrics.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ApiKeys, settings=settings)  # added last: runs first, before any body is read
     app.include_router(health.router)
     app.include_router(patches.router)
     app.include_router(dense.router)

@@ -1,7 +1,7 @@
 """Correspondence search in dense feature maps, vectorised and blocked so that memory stays
 bounded (``BLOCK`` query rows x all cells of the other map, float32, at a time).
 
-Coordinates: a feature cell (i, j) describes network pixel (stride*j + (stride-1)/2, ...), and
+Coordinates: a feature cell (i, j) is centred on network pixel (stride * j, stride * i), and
 network pixels are the sent image's pixels times the map's ``scale``; everything returned here is
 in pixels of the images as sent.
 """
@@ -21,7 +21,7 @@ def cells(fm: FeatureMap) -> tuple[np.ndarray, np.ndarray]:
     """All cells of a map: pixel positions (N, 2) float32 in the sent image, descriptors (N, D) float32."""
     d, h, w = fm.features.shape
     ii, jj = np.mgrid[0:h, 0:w]
-    xy = (np.stack([jj.ravel(), ii.ravel()], 1) * fm.stride + (fm.stride - 1) / 2) / fm.scale
+    xy = np.stack([jj.ravel(), ii.ravel()], 1) * fm.stride / fm.scale
     return xy.astype(np.float32), fm.features.reshape(d, -1).T.astype(np.float32)
 
 
@@ -96,7 +96,7 @@ def verify(m: Matches, geometry: str, threshold_px: float) -> tuple[np.ndarray |
 def bilinear(fm: FeatureMap, xy: np.ndarray) -> np.ndarray:
     """Unit descriptors (K, D) at pixel positions (K, 2) of the sent image, bilinear on the grid."""
     d, h, w = fm.features.shape
-    g = (xy * fm.scale - (fm.stride - 1) / 2) / fm.stride
+    g = xy * fm.scale / fm.stride
     gx, gy = np.clip(g[:, 0], 0, w - 1), np.clip(g[:, 1], 0, h - 1)
     x0, y0 = np.floor(gx).astype(int), np.floor(gy).astype(int)
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
@@ -124,7 +124,7 @@ def refine(fm: FeatureMap, query: np.ndarray, idx: np.ndarray) -> np.ndarray:
         off = np.where(curv < -1e-6, 0.5 * (lo - hi) / np.where(curv < -1e-6, curv, -1.0), 0.0)
         offsets.append(np.clip(off, -0.5, 0.5))
     gx, gy = j + offsets[0], i + offsets[1]
-    return ((np.stack([gx, gy], 1) * fm.stride + (fm.stride - 1) / 2) / fm.scale).astype(np.float32)
+    return (np.stack([gx, gy], 1) * fm.stride / fm.scale).astype(np.float32)
 
 
 @dataclass

@@ -1,0 +1,70 @@
+"""The typed client against the real app served by uvicorn on loopback."""
+import socket
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+
+from service.client import CorrespondenceClient, ServiceError
+from service.config import Settings
+from service.main import create_app
+
+
+@pytest.fixture(scope="module")
+def server():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(Settings(api_keys="secret")), port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+def test_similarity_descriptors_and_errors(server, coffee):
+    a, b = coffee[100:164, 200:264], coffee[300:364, 450:514]
+    with CorrespondenceClient(server, api_key="secret") as c:
+        s = c.similarity([a, a], [a, b])
+        assert s.dtype == np.float32 and s.shape == (2,) and s[0] > s[1]
+        d = c.descriptors([a, b])
+        assert d.shape[0] == 2
+        with pytest.raises(ServiceError) as e:
+            c.similarity([a], [a], model="nope")
+        assert e.value.status == 404 and e.value.code == "unknown_model"
+    with CorrespondenceClient(server, api_key="wrong") as c, pytest.raises(ServiceError) as e:
+        c.descriptors([a])
+    assert e.value.status == 401
+
+
+def test_dense_calls_with_ids(server, coffee):
+    with CorrespondenceClient(server, api_key="secret") as c:
+        ida = c.add_image(coffee)
+        m = c.correspondences(ida, coffee, max_matches=30, geometry="homography")
+        assert m.xy_a.shape == (30, 2) and m.inliers.shape == (30,) and m.model.shape == (3, 3)
+        t = c.transfer(ida, ida, np.array([[100.0, 120.0], [300.0, 200.0]]))
+        assert np.abs(t.xy - [[100, 120], [300, 200]]).max() < 2.0
+
+
+def test_retries_on_503_then_succeeds():
+    calls = []
+
+    def handler(request):
+        calls.append(1)
+        if len(calls) < 3:
+            return httpx.Response(503, headers={"Retry-After": "0"}, json={"detail": "busy", "code": "overloaded"})
+        return httpx.Response(200, json={"model": "m", "scores": [0.5]})
+
+    with CorrespondenceClient("http://x", transport=httpx.MockTransport(handler), backoff=0.001) as c:
+        assert c.similarity([np.zeros((64, 64), np.uint8)], [np.zeros((64, 64), np.uint8)]).tolist() == [0.5]
+    assert len(calls) == 3

@@ -1,0 +1,70 @@
+"""Faults from shared/RELIABILITY.md: Redis absent or slow, no GPU, overload."""
+import asyncio
+import base64
+import logging
+import threading
+import time
+
+import cv2
+import httpx
+import numpy as np
+import redis
+
+from bench.redis_server import RedisServer
+from service import registry
+from service.cache import FeatureMap, RedisCache
+from service.config import Settings
+from service.main import create_app
+from tests.conftest import make_client
+
+
+def png(arr):
+    return cv2.imencode(".png", arr)[1].tobytes()
+
+
+def test_redis_absent_at_start_up_service_answers_and_says_degraded(coffee):
+    url = RedisServer().url  # nothing listens there
+    with make_client(redis_url=url) as c:
+        ready = c.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["cache"] == "degraded"
+        r = c.post("/v1/images", files={"image": ("a.png", png(coffee))})
+        assert r.status_code == 200 and r.json()["cached"] is False
+
+
+def test_slow_redis_is_capped_by_the_timeout_and_read_as_a_miss(redis_server):
+    cache = RedisCache(redis_server.url, ttl_s=60, timeout_s=0.2, retry_s=0.0)
+    cache.set("k", FeatureMap(np.zeros((4, 3, 3), np.float16), 12, 12, 1.0, 4))
+    stall = threading.Thread(target=lambda: redis.Redis.from_url(redis_server.url).execute_command("DEBUG", "SLEEP", 1))
+    stall.start()
+    time.sleep(0.05)
+    t = time.perf_counter()
+    assert cache.get("k") is None
+    assert time.perf_counter() - t < 0.6 and cache.stats.errors == 1
+    stall.join()
+
+
+def test_no_gpu_falls_back_to_cpu_and_says_so_once(caplog):
+    with caplog.at_level(logging.INFO, logger="service.registry"):
+        assert registry.choose_providers("cuda") == ["CPUExecutionProvider"]
+    notes = [r for r in caplog.records if "running on the CPU" in r.getMessage()]
+    assert len(notes) == 1 and notes[0].levelno == logging.WARNING
+    assert registry.choose_providers("cpu") == ["CPUExecutionProvider"]
+
+
+def test_burst_beyond_capacity_gets_503_with_retry_after(coffee):
+    """A queue of 4 items and 24 concurrent requests of 2 pairs each: some are refused at once."""
+    patch = base64.b64encode(png(coffee[100:164, 200:264])).decode()
+    body = {"pairs": [{"a": patch, "b": patch}] * 2}
+    app = create_app(Settings(max_queue=4, max_batch=2, max_wait_ms=20))
+
+    async def go():
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                return await asyncio.gather(*(client.post("/v1/patches/similarity", json=body) for _ in range(24)))
+
+    responses = asyncio.run(go())
+    codes = [r.status_code for r in responses]
+    assert 200 in codes and 503 in codes and set(codes) <= {200, 503}
+    refused = next(r for r in responses if r.status_code == 503)
+    assert refused.headers["retry-after"] == "1" and refused.json()["code"] == "overloaded"
