@@ -5,6 +5,9 @@ L = 1/2N sum_i  s_i ||f_a(x_i) - f_b(x'_i)||^2 + (1 - s_i) max(0, m - ||f_a(x_i)
 Positives pair a point with its ground-truth correspondence. The negative of a point is mined as
 the nearest neighbour, in feature space, among all locations of the other image that lie farther
 than ``exclusion`` pixels from the true correspondence: the negative the network most confuses.
+``negatives="mixed"`` adds, beside each mined negative, one random location outside the exclusion
+zone: from scratch, hardest negatives alone reward features that vary fast in space rather than
+features that survive the warp, and the random ones keep the metric globally spread.
 """
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ def sample_features(fmap: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
 
 
 def contrastive_hard(fa: torch.Tensor, fb: torch.Tensor, xa: torch.Tensor, xb: torch.Tensor,
-                     margin: float = 1.0, exclusion: float = 2.0 * STRIDE) -> tuple[torch.Tensor, dict]:
+                     margin: float = 1.0, exclusion: float = 2.0 * STRIDE,
+                     negatives: str = "hard") -> tuple[torch.Tensor, dict]:
     """fa, fb (D, h, w) features of one pair; xa, xb (N, 2) corresponding pixels.
     Returns the loss and diagnostics (mean positive / negative distance, nearest-neighbour accuracy)."""
     d, h, w = fb.shape
@@ -35,8 +39,13 @@ def contrastive_hard(fa: torch.Tensor, fb: torch.Tensor, xa: torch.Tensor, xb: t
     jj, ii = torch.meshgrid(torch.arange(w, device=fb.device), torch.arange(h, device=fb.device), indexing="xy")
     cells = grid_to_pixels(torch.stack([jj, ii], -1).reshape(-1, 2).float())  # (h*w, 2) pixels
     near = torch.cdist(xb, cells) < exclusion
-    neg = dist.masked_fill(near, float("inf")).min(1).values
-    loss = 0.5 * (pos.mean() + F.relu(margin - neg).pow(2).mean())
+    far = dist.masked_fill(near, float("inf"))
+    neg = far.min(1).values
+    terms = [F.relu(margin - neg).pow(2)] if negatives != "random" else []
+    if negatives in ("random", "mixed"):
+        pick = torch.multinomial((~near).float() + 1e-6, 1)[:, 0]
+        terms.append(F.relu(margin - dist.gather(1, pick[:, None])[:, 0]).pow(2))
+    loss = 0.5 * (pos.mean() + torch.stack(terms).mean())
     nn_px = cells[dist.argmin(1)]
     stats = {"pos": pos.sqrt().mean().item(), "neg": neg.mean().item(),
              "nn_acc": ((nn_px - xb).norm(dim=1) < exclusion).float().mean().item()}

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--points", type=int, default=256, help="ground-truth correspondences per pair")
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--margin", type=float, default=0.7)
+    ap.add_argument("--negatives", choices=["hard", "random", "mixed"], default="mixed")
     ap.add_argument("--exclusion", type=float, default=12.0, help="pixels around the truth where no negative is mined")
     ap.add_argument("--dim", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         xa, xb, corr = batch(images, rng, a.batch, a.points)
         # one forward pass for both images: batch-norm statistics must be the same for a and b
         fa, fb = model(torch.cat([xa, xb])).chunk(2)
-        per_pair = [contrastive_hard(fa[k], fb[k], *corr[k], margin=a.margin, exclusion=a.exclusion)
+        per_pair = [contrastive_hard(fa[k], fb[k], *corr[k], margin=a.margin, exclusion=a.exclusion,
+                                     negatives=a.negatives)
                     for k in range(len(corr))]
         losses, stats = zip(*per_pair, strict=True)
         loss = torch.stack(losses).mean()
