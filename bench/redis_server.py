@@ -26,8 +26,8 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, *extra: str):
-        self.port = free_port()
+    def __init__(self, *extra: str, port: int | None = None):
+        self.port = port or free_port()
         self.extra = extra
         self.proc: subprocess.Popen | None = None
 
@@ -53,3 +53,36 @@ class RedisServer:
             self.proc.kill()
             self.proc.wait(5)
             self.proc = None
+
+
+class RedisClusterServers:
+    """Three real redis-server processes in cluster mode, joined by ``redis-cli --cluster create``
+    (no replicas): a real Redis Cluster on loopback."""
+
+    def __init__(self, folder: Path):
+        self.nodes = []
+        for _ in range(3):
+            port = free_port()
+            self.nodes.append(RedisServer("--cluster-enabled", "yes", "--dir", str(folder),
+                                          "--cluster-config-file", f"nodes-{port}.conf", port=port))
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
+
+    def start(self) -> RedisClusterServers:
+        for n in self.nodes:
+            n.start()
+        cli = str(Path(binary()).with_name("redis-cli"))
+        subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
+                        "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=30)
+        client = redis.Redis(port=self.nodes[0].port)
+        for _ in range(100):
+            if client.cluster("info").get("cluster_state") == "ok":
+                return self
+            time.sleep(0.1)
+        raise RuntimeError("the cluster did not come up")
+
+    def stop(self) -> None:
+        for n in self.nodes:
+            n.stop()

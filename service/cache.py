@@ -19,12 +19,16 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import numpy as np
 import redis
+from redis.cluster import RedisCluster
+from redis.sentinel import Sentinel
 
 log = logging.getLogger("service.cache")
 MAGIC = b"UCNF1"
+REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException, OSError)
 
 
 @dataclass
@@ -126,19 +130,50 @@ class MemoryCache:
         self._data.clear()
 
 
+def connect(url: str, timeout_s: float) -> redis.Redis | RedisCluster:
+    """A client for any of:
+    - ``redis://[:password@]host:port/db``, ``rediss://...``, ``unix:///path.sock``: one server;
+    - ``redis+cluster://[:password@]host:port``: a Redis Cluster, discovered from that node;
+    - ``redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]``: the master that
+      Sentinel names, followed through fail-overs."""
+    opts = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
+    parts = urlsplit(url)
+    if parts.scheme in ("redis+cluster", "rediss+cluster"):
+        base = url.replace("+cluster", "", 1)
+        return RedisCluster.from_url(base, **opts)
+    if parts.scheme in ("redis+sentinel", "rediss+sentinel"):
+        hosts = [h.rsplit(":", 1) for h in parts.netloc.rsplit("@", 1)[-1].split(",")]
+        path = [p for p in parts.path.split("/") if p]
+        if not path:
+            raise ValueError("a sentinel URL needs the service name: redis+sentinel://host:26379/mymaster")
+        sentinel = Sentinel([(h, int(p)) for h, p in hosts], sentinel_kwargs=opts, password=parts.password,
+                            ssl=parts.scheme.startswith("rediss"), **opts)
+        return sentinel.master_for(path[0], db=int(path[1]) if len(path) > 1 else 0)
+    return redis.Redis.from_url(url, health_check_interval=0, retry_on_timeout=False, **opts)
+
+
 class RedisCache(MemoryCache):
-    """Redis (a redis://, rediss:// or unix:// URL) with timeouts of ``timeout_s``."""
+    """Redis (one server, a Cluster or a Sentinel-managed master; see ``connect``) with timeouts
+    of ``timeout_s``."""
 
     backend = "redis"
 
     def __init__(self, url: str, ttl_s: int, timeout_s: float = 0.25, retry_s: float = 1.0):
-        self.client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                           health_check_interval=0, retry_on_timeout=False)
+        self.url, self.timeout = url, timeout_s
+        self._client = None
         self.ttl, self.retry_s = ttl_s, retry_s
         self.stats = CacheStats()
         self._down_until = 0.0
         self._last_error = ""
         self._lock = threading.Lock()
+
+    @property
+    def client(self) -> redis.Redis | RedisCluster:
+        """Created on first use: a cluster client contacts its nodes when made, and Redis may
+        not be up yet when the service starts."""
+        if self._client is None:
+            self._client = connect(self.url, self.timeout)
+        return self._client
 
     @property
     def healthy(self) -> bool:
@@ -169,7 +204,7 @@ class RedisCache(MemoryCache):
             self._ok()
             self._down_until = 0.0
             return True
-        except (redis.RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             self._failed("ping", exc)
             return False
 
@@ -180,7 +215,7 @@ class RedisCache(MemoryCache):
         try:
             data = self.client.get(key)
             self._ok()
-        except (redis.RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             self._failed("get", exc)
             self.stats.misses += 1
             return None
@@ -196,8 +231,9 @@ class RedisCache(MemoryCache):
             self.client.set(key, data, ex=self.ttl)
             self.stats.bytes_written += len(data)
             self._ok()
-        except (redis.RedisError, OSError) as exc:  # OOM on a full Redis lands here too
+        except REDIS_ERRORS as exc:  # OOM on a full Redis lands here too
             self._failed("set", exc)
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()

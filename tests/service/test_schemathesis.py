@@ -2,8 +2,8 @@
 that violates the schema gets a 4xx (shared/RELIABILITY.md row 21). Examples per operation are
 bounded so the suite stays quick."""
 import schemathesis
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from service.config import Settings
 from service.main import create_app

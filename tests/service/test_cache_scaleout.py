@@ -1,0 +1,50 @@
+"""Scale-out: the cache on a real three-node Redis Cluster, and Sentinel URLs."""
+import numpy as np
+import pytest
+import redis
+
+from bench.redis_server import RedisClusterServers
+from service.cache import FeatureMap, RedisCache, connect
+from tests.conftest import encode, make_client
+
+
+@pytest.fixture()
+def cluster(tmp_path):
+    c = RedisClusterServers(tmp_path).start()
+    yield c
+    c.stop()
+
+
+def test_cache_on_a_real_redis_cluster(cluster):
+    cache = RedisCache(cluster.url, ttl_s=60, timeout_s=1.0)
+    maps = {f"feat:ucn:v:{k:02d}": FeatureMap(np.full((4, 5, 6), k, np.float16), 24, 20, 1.0, 4) for k in range(20)}
+    for key, fm in maps.items():
+        cache.set(key, fm)
+    assert cache.stats.errors == 0
+    for key, fm in maps.items():
+        assert np.array_equal(cache.get(key).features, fm.features)
+    # the keys really are spread over the three nodes
+    per_node = [redis.Redis(port=n.port).dbsize() for n in cluster.nodes]
+    assert sum(per_node) == 20 and sum(1 for c in per_node if c) >= 2
+
+
+def test_app_serves_on_a_cluster(cluster, coffee):
+    with make_client(redis_url=cluster.url) as one:
+        assert one.post("/v1/images", files={"image": ("a.png", encode(coffee))}).json()["cached"] is False
+        assert one.get("/readyz").json()["cache"] == "ok"
+    with make_client(redis_url=cluster.url) as two:
+        assert two.post("/v1/images", files={"image": ("a.png", encode(coffee))}).json()["cached"] is True
+
+
+def test_sentinel_urls_are_understood():
+    client = connect("redis+sentinel://:pw@127.0.0.1:26379,127.0.0.1:26380/mymaster/2", 0.2)
+    assert client.connection_pool.service_name == "mymaster"
+    assert [tuple(s.connection_pool.connection_kwargs[k] for k in ("host", "port"))
+            for s in client.connection_pool.sentinel_manager.sentinels] == [("127.0.0.1", 26379), ("127.0.0.1", 26380)]
+    with pytest.raises(ValueError):
+        connect("redis+sentinel://127.0.0.1:26379", 0.2)
+
+
+def test_unreachable_cluster_is_a_miss_not_a_crash():
+    cache = RedisCache("redis+cluster://127.0.0.1:1", ttl_s=60, timeout_s=0.2)
+    assert cache.get("k") is None and cache.stats.errors == 1 and not cache.healthy
