@@ -25,13 +25,16 @@ test: $(VENV)/.dev-deps  ## the whole test suite
 lint: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check .
 
-weights: $(VENV)/.dev-deps  ## retrain, export and evaluate the shipped patch networks (about an hour on 2 cores)
+weights: $(VENV)/.dev-deps  ## retrain, export and evaluate every shipped network (about 2 hours on 2 cores)
 	$(PY) -m models.recipe
-	$(PY) -m models.export_patch runs/2ch-2stream/model.pt runs/2ch-deep/model.pt runs/siam-2stream-l2/model.pt
+	$(PY) -m models.export_patch $(filter-out runs/ucn/model.pt,$(wildcard runs/*/model.pt))
+	$(PY) -m models.export_ucn runs/ucn/model.pt
 	$(PY) -m models.eval_patch
+	$(PY) -m models.eval_dense
 
-bench: $(VENV)/.dev-deps  ## patch pairs per second through the HTTP API against ONNX Runtime alone
+bench: $(VENV)/.dev-deps  ## throughput and latency through the HTTP API, beside ONNX Runtime alone and SIFT
 	$(PY) -m bench.patch_throughput
+	$(PY) -m bench.dense_latency
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -11,6 +11,7 @@ from service import imaging
 from service.config import Settings
 from service.errors import InvalidInput, ServiceError, TooLarge
 from service.registry import LoadedModel
+from service.worker import BatchingSession
 
 MAX_ASPECT = 4.0
 
@@ -46,15 +47,28 @@ def check_count(n: int, cap: int, what: str) -> None:
         raise InvalidInput(f"{n} {what} in one request; the limit is {cap}")
 
 
+async def run_by_shape(worker: BatchingSession, name: str, items: list[np.ndarray]) -> np.ndarray:
+    """Run items (each the network's input without its batch axis) through one worker: one call
+    per distinct shape (SPP networks take any size), results back in the items' order."""
+    out: np.ndarray | None = None
+    for shape in {i.shape for i in items}:
+        idx = [k for k, i in enumerate(items) if i.shape == shape]
+        res = await worker.run({name: np.stack([items[k] for k in idx])})
+        if out is None:
+            out = np.empty((len(items), *res.shape[1:]), res.dtype)
+        out[idx] = res
+    return out
+
+
 async def describe(model: LoadedModel, patches: list[str], settings: Settings) -> np.ndarray:
     """Descriptors (N, D) float32 of base64 patches, each distinct patch computed once."""
-    unique = list(dict.fromkeys(patches))
+    first: dict[str, int] = {}
+    for k, t in enumerate(patches):
+        first.setdefault(t, k)  # where each distinct patch first appears, for error messages
+    unique = list(first)
     imgs = await run_in_threadpool(
-        lambda: [prepare(t, model.fixed_side, model.min_side, settings, f"patch {patches.index(t)}") for t in unique])
-    out = np.empty((len(unique), model.entry["descriptor_dim"]), np.float32)
-    for shape in {i.shape for i in imgs}:  # SPP networks: one forward pass per patch size
-        idx = [k for k, i in enumerate(imgs) if i.shape == shape]
-        out[idx] = await model.main.run({"patches": np.stack([imgs[k] for k in idx])[:, None]})
+        lambda: [prepare(t, model.fixed_side, model.min_side, settings, f"patch {first[t]}") for t in unique])
+    out = await run_by_shape(model.main, "patches", [i[None] for i in imgs])
     pos = {t: k for k, t in enumerate(unique)}
     return out[[pos[t] for t in patches]]
 
@@ -76,9 +90,4 @@ async def similarity(model: LoadedModel, pairs: list[tuple[str, str]], settings:
             out.append(np.stack([ia, ib]))
         return out
 
-    stacked = await run_in_threadpool(load_pairs)
-    scores = np.empty(len(stacked), np.float32)
-    for shape in {s.shape for s in stacked}:
-        idx = [k for k, s in enumerate(stacked) if s.shape == shape]
-        scores[idx] = await model.main.run({"pairs": np.stack([stacked[k] for k in idx])})
-    return scores
+    return await run_by_shape(model.main, "pairs", await run_in_threadpool(load_pairs))
