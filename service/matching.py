@@ -1,5 +1,6 @@
 """Correspondence search in dense feature maps, vectorised and blocked so that memory stays
-bounded (``BLOCK`` query rows x all cells of the other map, float32, at a time).
+bounded: at most ``BLOCK_BYTES`` of similarities (query rows x all cells of the other map,
+float32) exist at a time, whatever the image sizes.
 
 Coordinates: a feature cell (i, j) is centred on network pixel (stride * j, stride * i), and
 network pixels are the sent image's pixels times the map's ``scale``; everything returned here is
@@ -14,7 +15,7 @@ import numpy as np
 
 from service.cache import FeatureMap
 
-BLOCK = 512
+BLOCK_BYTES = 32 * 1024 * 1024
 
 
 def cells(fm: FeatureMap) -> tuple[np.ndarray, np.ndarray]:
@@ -27,17 +28,18 @@ def cells(fm: FeatureMap) -> tuple[np.ndarray, np.ndarray]:
 
 def top2(queries: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Best and second-best cosine similarity of unit queries (M, D) in db (N, D):
-    (index (M,), best (M,), second (M,); -1 when N < 2), computed BLOCK rows at a time."""
+    (index (M,), best (M,), second (M,); -1 when N < 2), a block of rows at a time."""
     m = len(queries)
+    block = max(1, BLOCK_BYTES // (4 * max(len(db), 1)))
     idx, best, second = np.empty(m, np.int64), np.empty(m, np.float32), np.full(m, -1.0, np.float32)
-    for s in range(0, m, BLOCK):
-        sim = queries[s:s + BLOCK] @ db.T
+    for s in range(0, m, block):
+        sim = queries[s:s + block] @ db.T
         rows = np.arange(len(sim))
         i = sim.argmax(1)  # two linear passes beat a partial sort here
-        idx[s:s + BLOCK], best[s:s + BLOCK] = i, sim[rows, i]
+        idx[s:s + block], best[s:s + block] = i, sim[rows, i]
         if sim.shape[1] > 1:
             sim[rows, i] = -np.inf
-            second[s:s + BLOCK] = sim.max(1)
+            second[s:s + block] = sim.max(1)
     return idx, np.clip(best, -1.0, 1.0), np.clip(second, -1.0, 1.0)
 
 

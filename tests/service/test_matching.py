@@ -1,0 +1,61 @@
+"""Matching on feature maps: known answers, and memory bounded for a pair of 4-megapixel images."""
+import tracemalloc
+
+import numpy as np
+
+from service import matching
+from service.cache import FeatureMap
+
+
+def shifted_maps(h=30, w=40, shift=3, d=16, seed=0):
+    """Cell (i, j) of map a is cell (i, j + shift) of map b: content moves ``4 * shift`` px right."""
+    f = np.random.default_rng(seed).standard_normal((d, h, w + shift)).astype(np.float32)
+    f /= np.linalg.norm(f, axis=0, keepdims=True)
+    a = FeatureMap(f[:, :, shift:].astype(np.float16), w * 4, h * 4, 1.0, 4)
+    b = FeatureMap(f[:, :, :w].astype(np.float16), w * 4, h * 4, 1.0, 4)
+    return a, b
+
+
+def test_mutual_matches_find_the_shift():
+    a, b = shifted_maps()
+    m = matching.match(a, b, max_queries=10_000)
+    exact = (np.abs(m.xy_b - m.xy_a - [12, 0]) < 1e-3).all(1)  # 3 cells of 4 px
+    assert exact.sum() >= 0.95 * 30 * 37 and exact.mean() > 0.99  # the last 3 columns have no true match
+
+
+def test_ratio_and_cap_and_query_budget():
+    a, b = shifted_maps()
+    assert len(matching.match(a, b, 10_000, max_matches=25).score) == 25
+    assert len(matching.match(a, b, 100).score) <= 100
+    loose, strict = matching.match(a, b, 10_000, ratio=0.99), matching.match(a, b, 10_000, ratio=0.3)
+    assert len(strict.score) < len(loose.score)
+
+
+def test_transfer_is_subpixel_and_cycle_checked():
+    a, b = shifted_maps()
+    pts = np.array([[40.0, 40.0], [80.0, 60.0], [100.0, 20.0]])
+    t = matching.transfer(a, b, pts, cycle_tol_px=4)
+    np.testing.assert_allclose(t.xy, pts + [12, 0], atol=0.75)
+    assert t.consistent.all() and (t.cycle_error <= 4).all()
+
+
+def test_homography_verification():
+    a, b = shifted_maps()
+    m = matching.match(a, b, 10_000)
+    h, inl = matching.verify(m, "homography", 2.0)
+    np.testing.assert_allclose(h / h[2, 2], [[1, 0, 12], [0, 1, 0], [0, 0, 1]], atol=1e-3)
+    assert inl.mean() > 0.95
+    few = matching.Matches(m.xy_a[:3], m.xy_b[:3], m.score[:3])
+    assert matching.verify(few, "homography", 2.0)[0] is None
+
+
+def test_memory_is_bounded_for_two_4_megapixel_images():
+    """2048x2048 images at DENSE_MAX_SIDE=1024 give 256x256 cells of 32 channels each."""
+    rng = np.random.default_rng(0)
+    maps = [FeatureMap(rng.standard_normal((32, 256, 256)).astype(np.float16), 2048, 2048, 0.5, 4) for _ in range(2)]
+    tracemalloc.start()
+    matching.match(*maps, max_queries=2048, ratio=0.9)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # both maps as float32 (2 x 8 MiB) plus their cell positions, and one similarity block (32 MiB)
+    assert peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB"

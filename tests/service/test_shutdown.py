@@ -1,0 +1,44 @@
+"""SIGTERM under load (shared/RELIABILITY.md row 20): in-flight requests finish, then new ones
+are refused cleanly; a real uvicorn process."""
+import base64
+import signal
+import threading
+import time
+
+import cv2
+import httpx
+
+from bench.dense_latency import serve
+
+
+def test_sigterm_lets_in_flight_requests_finish(coffee):
+    patch = base64.b64encode(cv2.imencode(".png", coffee[100:164, 200:264])[1].tobytes()).decode()
+    body = {"pairs": [{"a": patch, "b": patch}] * 1000}  # about a second of work
+    proc, url = serve({"MAX_BATCH": "8", "MAX_WAIT_MS": "0"})
+    results = []
+
+    def call():
+        try:
+            results.append(httpx.post(url + "/v1/patches/similarity", json=body, timeout=60).status_code)
+        except httpx.HTTPError as exc:
+            results.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(0.3)  # the requests are in flight
+        proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(60)
+        assert results == [200, 200, 200]
+        assert proc.wait(30) == 0
+        try:
+            httpx.get(url + "/healthz", timeout=2)
+            refused = False
+        except httpx.ConnectError:
+            refused = True
+        assert refused
+    finally:
+        if proc.poll() is None:
+            proc.kill()
