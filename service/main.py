@@ -13,6 +13,7 @@ from service import errors, metrics, registry
 from service.auth import ApiKeys
 from service.cache import MemoryCache, RedisCache
 from service.config import Settings
+from service.disconnect import CancelOnDisconnect
 from service.limits import BodyLimit
 from service.routes import dense, health, patches
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     metrics.install(app)
+    app.add_middleware(CancelOnDisconnect)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ApiKeys, settings=settings)  # added last: runs first, before any body is read
     app.include_router(health.router)

@@ -1,12 +1,14 @@
 """SIGTERM under load (shared/RELIABILITY.md row 20): in-flight requests finish, then new ones
 are refused cleanly; a real uvicorn process."""
 import base64
+import re
 import signal
 import threading
 import time
 
 import cv2
 import httpx
+import pytest
 
 from bench.dense_latency import serve
 
@@ -42,3 +44,21 @@ def test_sigterm_lets_in_flight_requests_finish(coffee):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_client_disconnect_frees_its_queued_work(coffee):
+    """A 4000-pair request in batches of 8, abandoned after 0.3 s: most of it is never computed."""
+    patch = base64.b64encode(cv2.imencode(".png", coffee[100:164, 200:264])[1].tobytes()).decode()
+    body = {"pairs": [{"a": patch, "b": patch}] * 4000}
+    proc, url = serve({"MAX_BATCH": "8", "MAX_WAIT_MS": "0"})
+    try:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(url + "/v1/patches/similarity", json=body, timeout=httpx.Timeout(30, read=0.3))
+        time.sleep(1.5)
+        metrics = httpx.get(url + "/metrics").text
+        done = float(re.search(r'corr_inference_items_total{model="2ch-2stream"} ([0-9.e+]+)', metrics).group(1))
+        assert done < 2000, f"{done} of 4000 pairs computed for a client that left"
+        assert httpx.post(url + "/v1/patches/similarity", json={"pairs": body["pairs"][:2]}).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(20)
