@@ -1,11 +1,11 @@
 """ASGI middleware that refuses oversized bodies before anything parses them: a declared
 Content-Length over the limit gets 413 at once, a malformed one 400; a body without one
-(chunked) is counted as it streams and cut off with 413 at the limit."""
+(chunked) is read here, at most up to the limit, and cut off with 413 there."""
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import TooLarge, error_response
+from service.errors import error_response
 
 
 class BodyLimit:
@@ -23,15 +23,29 @@ class BodyLimit:
             if int(value) > self.max_bytes:
                 return await error_response(413, "too_large", f"body is larger than {self.max_bytes} bytes")(
                     scope, receive, send)
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
+        if lengths or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        # no Content-Length (chunked): read up to the limit here, since a frame raised while the
+        # framework reads the body would come back as its generic 400
+        chunks, seen, more = [], 0, True
+        while more:
             msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.max_bytes:
-                    raise TooLarge(f"body is larger than {self.max_bytes} bytes")
-            return msg
+            if msg["type"] != "http.request":
+                return  # the client went away
+            chunks.append(msg.get("body", b""))
+            seen += len(chunks[-1])
+            more = msg.get("more_body", False)
+            if seen > self.max_bytes:
+                return await error_response(413, "too_large", f"body is larger than {self.max_bytes} bytes")(
+                    scope, receive, send)
+        body = b"".join(chunks)
+        replayed = False
 
-        await self.app(scope, counted, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
