@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from service import imaging
 from service.cache import FeatureMap, MemoryCache, cache_key
 from service.config import Settings
-from service.errors import InvalidInput, NotFound, ServiceError
+from service.errors import NotFound
 from service.registry import LoadedModel
 
 MAX_ASPECT = 16.0
@@ -25,16 +25,9 @@ def prepare(data: bytes, settings: Settings, where: str) -> tuple[np.ndarray, fl
     """Image bytes -> (grey float32 (1, 1, H', W') for the network, scale = H'/H, W, H), where
     W x H is the image as sent (after its EXIF orientation) and the long side H' or W' is at most
     DENSE_MAX_SIDE."""
-    try:
-        img = imaging.decode(data, settings.max_image_bytes, settings.max_image_pixels)
-    except ServiceError as exc:
-        exc.detail = f"{where}: {exc.detail}"
-        raise
+    img = imaging.decode_checked(data, where, settings.max_image_bytes, settings.max_image_pixels,
+                                 settings.dense_min_side, MAX_ASPECT)
     h, w = img.shape
-    if min(h, w) < settings.dense_min_side:
-        raise InvalidInput(f"{where}: a {w}x{h} image is smaller than {settings.dense_min_side} pixels")
-    if max(h, w) / min(h, w) > MAX_ASPECT:
-        raise InvalidInput(f"{where}: a {w}x{h} image is too elongated (aspect ratio over {MAX_ASPECT:g})")
     scale = min(1.0, settings.dense_max_side / max(h, w))
     if scale < 1.0:
         img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from service.errors import BadImage, InvalidInput, TooLarge, UnsupportedImage
+from service.errors import BadImage, InvalidInput, ServiceError, TooLarge, UnsupportedImage
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "PPM", "GIF")
 
@@ -76,3 +76,21 @@ def decode(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
             raise TooLarge("image has too many pixels") from None
         except Exception:
             raise BadImage("image data is truncated or corrupt") from None
+
+
+def decode_checked(data: bytes | str, where: str, max_bytes: int, max_pixels: int, min_side: int,
+                   max_aspect: float, noun: str = "image") -> np.ndarray:
+    """``decode`` (of bytes, or of base64 text) plus the shape rules every endpoint applies:
+    422 below ``min_side`` or beyond ``max_aspect``. Error messages start with ``where``."""
+    try:
+        raw = b64decode(data, max_bytes) if isinstance(data, str) else data
+        img = decode(raw, max_bytes, max_pixels)
+    except ServiceError as exc:
+        exc.detail = f"{where}: {exc.detail}"
+        raise
+    h, w = img.shape
+    if min(h, w) < min_side:
+        raise InvalidInput(f"{where}: a {w}x{h} {noun} is smaller than {min_side} pixels")
+    if max(h, w) / min(h, w) > max_aspect:
+        raise InvalidInput(f"{where}: a {w}x{h} {noun} is too elongated (aspect ratio over {max_aspect:g})")
+    return img

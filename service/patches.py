@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service import imaging
 from service.config import Settings
-from service.errors import InvalidInput, ServiceError, TooLarge
+from service.errors import InvalidInput, TooLarge
 from service.registry import LoadedModel
 from service.worker import BatchingSession
 
@@ -19,19 +19,11 @@ MAX_ASPECT = 4.0
 def prepare(text: str, side: int | None, min_side: int, settings: Settings, where: str) -> np.ndarray:
     """base64 image -> grey float32 (H, W) in [0, 1], resized to side x side (or, for SPP
     networks, kept at its own size, at least ``min_side``)."""
-    try:
-        img = imaging.decode(imaging.b64decode(text, settings.max_image_bytes), settings.max_image_bytes,
-                             settings.max_image_pixels)
-    except ServiceError as exc:
-        exc.detail = f"{where}: {exc.detail}"
-        raise
+    img = imaging.decode_checked(text, where, settings.max_image_bytes, settings.max_image_pixels,
+                                 settings.min_patch_side, MAX_ASPECT, noun="patch")
     h, w = img.shape
-    if min(h, w) < settings.min_patch_side:
-        raise InvalidInput(f"{where}: a {w}x{h} patch is smaller than {settings.min_patch_side} pixels")
     if max(h, w) > settings.max_patch_side:
         raise TooLarge(f"{where}: a {w}x{h} patch is larger than {settings.max_patch_side} pixels")
-    if max(h, w) / min(h, w) > MAX_ASPECT:
-        raise InvalidInput(f"{where}: a {w}x{h} patch is too elongated (aspect ratio over {MAX_ASPECT:g})")
     if side is None:
         side_h, side_w = max(h, min_side), max(w, min_side)
     else:
