@@ -5,7 +5,9 @@ negative mining on synthetic pairs with exact ground truth, from the training ph
 
 Each step draws fresh pairs (random crop, homography, photometric change, occlusion), so the
 network never sees the same pair twice. Curve: runs/ucn/log.csv (loss, mean positive and mined
-negative distances, nearest-neighbour accuracy within 2 cells); final weights runs/ucn/model.pt.
+negative distances, nearest-neighbour accuracy). Every --val-every steps the network is validated
+in eval mode on fixed pairs drawn from the *training* photos with a seed of their own (never the
+benchmarks); runs/ucn/model.pt holds the best validated weights.
 """
 from __future__ import annotations
 
@@ -33,6 +35,26 @@ def batch(images: list[np.ndarray], rng: np.random.Generator, size: int, points:
     return a, b, [(torch.from_numpy(xa), torch.from_numpy(xb)) for xa, xb in corr]
 
 
+VAL_SEED = 12345
+
+
+@torch.no_grad()
+def validate(model: UCN, pairs: list, tolerance: float = 6.0) -> float:
+    """Share of validation points whose nearest feature cell lies within ``tolerance`` px."""
+    model.eval()
+    hits = []
+    for xa, xb, (pa, pb) in pairs:
+        f = model(torch.cat([xa, xb]))
+        _, stats = contrastive_hard(f[0], f[1], pa, pb, exclusion=tolerance)
+        hits.append(stats["nn_acc"])
+    model.train()
+    return float(np.mean(hits))
+
+
+def step_resumed(a: argparse.Namespace) -> bool:
+    return a.resume and (Path(a.out) / "ckpt.pt").exists()
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/ucn")
@@ -47,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--ckpt-every", type=int, default=250)
+    ap.add_argument("--val-every", type=int, default=125)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--stop-at", type=int, default=0)
     a = ap.parse_args(argv)
@@ -58,7 +81,11 @@ def main(argv: list[str] | None = None) -> None:
     model = UCN(a.dim)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, weight_decay=1e-5)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps, eta_min=a.lr * 0.01)
-    run = Run(Path(a.out), ["step", "loss", "pos_dist", "neg_dist", "nn_acc", "seconds"])
+    val_rng = np.random.default_rng(VAL_SEED)
+    val = [(xa, xb, c[0]) for xa, xb, c in (batch(images, val_rng, 1, 256) for _ in range(12))]
+    run = Run(Path(a.out), ["step", "loss", "pos_dist", "neg_dist", "nn_acc", "val_nn_acc", "seconds"])
+    best_path = Path(a.out) / "best.pt"
+    best = torch.load(best_path, weights_only=False)["val"] if best_path.exists() and step_resumed(a) else -1.0
     step = run.restore(model, opt, sched, rng) if a.resume else 0
     writer = run.open_log(step)
     command = "python -m models.train_ucn " + shlex.join(argv if argv is not None else sys.argv[1:])
@@ -79,9 +106,14 @@ def main(argv: list[str] | None = None) -> None:
         sched.step()
         hist.append([loss.item(), *(np.mean([s[k] for s in stats]) for k in ("pos", "neg", "nn_acc"))])
         done = i + 1
+        v = validate(model, val) if done % a.val_every == 0 or done == a.steps else None
+        if v is not None and v > best:
+            best = v
+            torch.save({"model": model.state_dict(), "val": v, "step": done}, best_path)
         if done % 25 == 0 or done == a.steps:
             m = np.mean(hist, 0)
-            writer.writerow([done, *(f"{v:.4f}" for v in m), f"{time.time() - t0:.0f}"])
+            writer.writerow([done, *(f"{x:.4f}" for x in m), "" if v is None else f"{v:.4f}",
+                             f"{time.time() - t0:.0f}"])
             run.flush()
             hist = []
         if done % a.ckpt_every == 0 or done == a.steps or done == a.stop_at:
@@ -89,9 +121,10 @@ def main(argv: list[str] | None = None) -> None:
         if done == a.stop_at:
             print(f"stopped at step {done}; continue with --resume")
             return
-    torch.save({"model": model.state_dict(), "dim": a.dim, "seed": a.seed, "steps": a.steps, "command": command},
-               Path(a.out) / "model.pt")
-    print(f"saved {a.out}/model.pt")
+    chosen = torch.load(best_path, weights_only=False)
+    torch.save({"model": chosen["model"], "dim": a.dim, "seed": a.seed, "steps": a.steps, "best_step": chosen["step"],
+                "val_nn_acc": chosen["val"], "command": command}, Path(a.out) / "model.pt")
+    print(f"saved {a.out}/model.pt (best validation {chosen['val']:.3f} at step {chosen['step']})")
 
 
 if __name__ == "__main__":
