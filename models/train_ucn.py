@@ -120,11 +120,13 @@ def main(argv: list[str] | None = None) -> None:
             run.save(done, model, opt, sched, rng)
         if done == a.stop_at:
             print(f"stopped at step {done}; continue with --resume")
-            return
+            break
+    if not best_path.exists():
+        return
     chosen = torch.load(best_path, weights_only=False)
-    torch.save({"model": chosen["model"], "dim": a.dim, "seed": a.seed, "steps": a.steps, "best_step": chosen["step"],
+    torch.save({"model": chosen["model"], "dim": a.dim, "seed": a.seed, "steps": done, "best_step": chosen["step"],
                 "val_nn_acc": chosen["val"], "command": command}, Path(a.out) / "model.pt")
-    print(f"saved {a.out}/model.pt (best validation {chosen['val']:.3f} at step {chosen['step']})")
+    print(f"saved {a.out}/model.pt (best validation {chosen['val']:.3f} at step {chosen['step']} of {done})")
 
 
 if __name__ == "__main__":
