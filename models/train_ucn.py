@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--points", type=int, default=256, help="ground-truth correspondences per pair")
     ap.add_argument("--lr", type=float, default=5e-4)
-    ap.add_argument("--margin", type=float, default=0.7)
+    ap.add_argument("--margin", type=float, default=0.4)
     ap.add_argument("--negatives", choices=["hard", "random", "mixed"], default="mixed")
     ap.add_argument("--exclusion", type=float, default=12.0, help="pixels around the truth where no negative is mined")
     ap.add_argument("--dim", type=int, default=32)
