@@ -139,7 +139,7 @@ def main() -> None:
     ap.add_argument("--middlebury", nargs="*", type=Path, default=[])
     ap.add_argument("--png-scale", type=float, default=1.0, help="PNG disparity = value / scale")
     ap.add_argument("--points", type=int, default=500)
-    ap.add_argument("--ratio", type=float, default=0.9, help="ratio test of the API's correspondences")
+    ap.add_argument("--ratio", type=float, default=0.8, help="ratio test of the API's correspondences (as SIFT's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models-dir", type=Path, default=None)
     ap.add_argument("--no-write", action="store_true")

@@ -58,7 +58,8 @@ class Matches:
 def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,
           ratio: float | None = None, max_matches: int | None = None) -> Matches:
     """Nearest neighbours from a's cells (at most ``max_queries``, evenly spread) into all of b's,
-    optionally kept only when mutual and passing Lowe's ratio test; best scores first."""
+    optionally kept only when mutual and passing Lowe's ratio test; best scores first. Each
+    match's position in b is refined to sub-pixel (its position in a is a cell centre)."""
     xa, da = cells(fa)
     xb, db = cells(fb)
     q = np.arange(len(da))
@@ -75,7 +76,7 @@ def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,
     order = np.flatnonzero(keep)[np.argsort(-best[keep], kind="stable")]
     if max_matches is not None:
         order = order[:max_matches]
-    return Matches(xa[q[order]], xb[j[order]], best[order])
+    return Matches(xa[q[order]], refine(fb, da[q[order]], j[order]), best[order])
 
 
 def verify(m: Matches, geometry: str, threshold_px: float) -> tuple[np.ndarray | None, np.ndarray]:

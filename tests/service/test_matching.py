@@ -19,7 +19,7 @@ def shifted_maps(h=30, w=40, shift=3, d=16, seed=0):
 def test_mutual_matches_find_the_shift():
     a, b = shifted_maps()
     m = matching.match(a, b, max_queries=10_000)
-    exact = (np.abs(m.xy_b - m.xy_a - [12, 0]) < 1e-3).all(1)  # 3 cells of 4 px
+    exact = (np.abs(m.xy_b - m.xy_a - [12, 0]) < 0.5).all(1)  # 3 cells of 4 px, up to sub-pixel refinement
     assert exact.sum() >= 0.95 * 30 * 37 and exact.mean() > 0.99  # the last 3 columns have no true match
 
 
@@ -43,7 +43,7 @@ def test_homography_verification():
     a, b = shifted_maps()
     m = matching.match(a, b, 10_000)
     h, inl = matching.verify(m, "homography", 2.0)
-    np.testing.assert_allclose(h / h[2, 2], [[1, 0, 12], [0, 1, 0], [0, 0, 1]], atol=1e-3)
+    np.testing.assert_allclose(h / h[2, 2], [[1, 0, 12], [0, 1, 0], [0, 0, 1]], atol=0.05)
     assert inl.mean() > 0.95
     few = matching.Matches(m.xy_a[:3], m.xy_b[:3], m.score[:3])
     assert matching.verify(few, "homography", 2.0)[0] is None

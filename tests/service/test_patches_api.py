@@ -133,3 +133,14 @@ def test_batch_caps_come_from_settings(patches):
 
 def test_unknown_fields_are_refused(client, patches):
     error(client.post(SIM, json={"pairs": [{"a": b64(patches[0]), "b": b64(patches[1])}], "url": "x"}), 422)
+
+
+def test_batches_mix_patch_sizes_for_spp_and_fixed_networks(client, coffee):
+    """Pairs of different sizes in one request: fixed-size networks resize them all, and the
+    answer keeps the request's order."""
+    small, big = coffee[100:148, 200:248], coffee[100:196, 200:296]
+    pairs = [{"a": b64(small), "b": b64(small)}, {"a": b64(big), "b": b64(big)}, {"a": b64(small), "b": b64(big)}]
+    r = client.post(SIM, json={"pairs": pairs})
+    assert r.status_code == 200
+    alone = [client.post(SIM, json={"pairs": [p]}).json()["scores"][0] for p in pairs]
+    np.testing.assert_allclose(r.json()["scores"], alone, atol=1e-5)
