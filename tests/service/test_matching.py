@@ -7,24 +7,41 @@ from service import matching
 from service.cache import FeatureMap
 
 
-def shifted_maps(h=30, w=40, shift=3, d=16, seed=0):
-    """Cell (i, j) of map a is cell (i, j + shift) of map b: content moves ``4 * shift`` px right."""
-    f = np.random.default_rng(seed).standard_normal((d, h, w + shift)).astype(np.float32)
-    f /= np.linalg.norm(f, axis=0, keepdims=True)
-    a = FeatureMap(f[:, :, shift:].astype(np.float16), w * 4, h * 4, 1.0, 4)
-    b = FeatureMap(f[:, :, :w].astype(np.float16), w * 4, h * 4, 1.0, 4)
-    return a, b
+def shifted_maps(h=30, w=40, shift=3.0, d=32, seed=0):
+    """Smooth maps whose dot products are known: features are cos/sin pairs of random spatial
+    frequencies, so similarity(p, q) = mean_k cos(w_k . (p - q)), symmetric about the truth.
+    Cell (i, j) of map a shows what map b shows at (i, j + shift): content moves 4 * shift px."""
+    rng = np.random.default_rng(seed)
+    k = d // 2
+    om = rng.uniform(0.15, 0.6, (k, 2)) * rng.choice([-1, 1], (k, 2))
+    ph = rng.uniform(0, 2 * np.pi, k)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+
+    def feats(dx):
+        arg = om[:, 0, None, None] * (xx + dx) + om[:, 1, None, None] * yy + ph[:, None, None]
+        return (np.concatenate([np.cos(arg), np.sin(arg)]) / np.sqrt(k)).astype(np.float16)
+
+    return FeatureMap(feats(shift), w * 4, h * 4, 1.0, 4), FeatureMap(feats(0.0), w * 4, h * 4, 1.0, 4)
 
 
 def test_mutual_matches_find_the_shift():
     a, b = shifted_maps()
     m = matching.match(a, b, max_queries=10_000)
-    exact = (np.abs(m.xy_b - m.xy_a - [12, 0]) < 0.5).all(1)  # 3 cells of 4 px, up to sub-pixel refinement
-    assert exact.sum() >= 0.95 * 30 * 37 and exact.mean() > 0.99  # the last 3 columns have no true match
+    exact = (np.abs(m.xy_b - m.xy_a - [12, 0]) < 0.1).all(1)  # 3 cells of 4 px
+    # interior: a true counterpart exists and its neighbours are not clipped at b's border
+    inner = (m.xy_a[:, 0] >= 4) & (m.xy_a[:, 0] <= 4 * 35) & (m.xy_a[:, 1] >= 4) & (m.xy_a[:, 1] <= 4 * 28)
+    assert inner.sum() >= 0.9 * 28 * 35 and exact[inner].mean() > 0.99
+
+
+def test_subpixel_refinement_recovers_a_fractional_shift():
+    a, b = shifted_maps(shift=3.4)  # 13.6 px: halfway between cells, where rounding is worst
+    m = matching.match(a, b, max_queries=10_000)
+    err = np.abs(m.xy_b[:, 0] - m.xy_a[:, 0] - 13.6)
+    assert np.median(err) < 0.4  # the nearest cell alone is off by 1.6 px
 
 
 def test_ratio_and_cap_and_query_budget():
-    a, b = shifted_maps()
+    a, b = shifted_maps(shift=3.5)  # two equally good cells for every query: ambiguous
     assert len(matching.match(a, b, 10_000, max_matches=25).score) == 25
     assert len(matching.match(a, b, 100).score) <= 100
     loose, strict = matching.match(a, b, 10_000, ratio=0.99), matching.match(a, b, 10_000, ratio=0.3)
@@ -35,7 +52,7 @@ def test_transfer_is_subpixel_and_cycle_checked():
     a, b = shifted_maps()
     pts = np.array([[40.0, 40.0], [80.0, 60.0], [100.0, 20.0]])
     t = matching.transfer(a, b, pts, cycle_tol_px=4)
-    np.testing.assert_allclose(t.xy, pts + [12, 0], atol=0.75)
+    np.testing.assert_allclose(t.xy, pts + [12, 0], atol=0.25)
     assert t.consistent.all() and (t.cycle_error <= 4).all()
 
 
@@ -43,7 +60,7 @@ def test_homography_verification():
     a, b = shifted_maps()
     m = matching.match(a, b, 10_000)
     h, inl = matching.verify(m, "homography", 2.0)
-    np.testing.assert_allclose(h / h[2, 2], [[1, 0, 12], [0, 1, 0], [0, 0, 1]], atol=0.05)
+    np.testing.assert_allclose(h / h[2, 2], [[1, 0, 12], [0, 1, 0], [0, 0, 1]], atol=0.1)
     assert inl.mean() > 0.95
     few = matching.Matches(m.xy_a[:3], m.xy_b[:3], m.score[:3])
     assert matching.verify(few, "homography", 2.0)[0] is None
