@@ -11,7 +11,8 @@ from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from service import dense, matching
-from service.cache import FeatureMap
+from service.cache import FeatureMap, MemoryCache
+from service.config import Settings
 from service.deps import CacheDep, RegistryDep, SettingsDep
 from service.errors import InvalidInput, TooLarge
 from service.registry import LoadedModel
@@ -31,7 +32,7 @@ async def read(upload: UploadFile, limit: int) -> bytes:
 
 
 async def feature_map(upload: UploadFile | None, image_id: str | None, which: str, model: LoadedModel,
-                      cache, settings) -> FeatureMap:
+                      cache: MemoryCache, settings: Settings) -> FeatureMap:
     if (upload is None) == (image_id is None):
         raise InvalidInput(f"send exactly one of image_{which} (a file) or image_{which}_id")
     if upload is not None:
