@@ -12,7 +12,7 @@ from models.metrics import fpr_at_recall
 
 @pytest.fixture(scope="module")
 def pairs():
-    ps = synth.from_photos([photos.load("rocket")], 4, seed=2024, similar=False)
+    ps = synth.from_photos([photos.load("rocket"), photos.load("coffee")], 4, seed=2024, similar=False)
     idx = np.r_[ps.pos, ps.neg]
     labels = np.r_[np.ones(len(ps.pos)), np.zeros(len(ps.neg))]
     return ps.patches, idx, labels
