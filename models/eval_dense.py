@@ -47,18 +47,34 @@ def files(pair: EvalPair) -> dict:
     return {"image_a": ("a.png", png(pair.a)), "image_b": ("b.png", png(pair.b))}
 
 
-def api_transfer(client: TestClient, pair: EvalPair, pts: np.ndarray) -> np.ndarray:
-    r = client.post("/v1/keypoints/transfer", files=files(pair), data={"keypoints": json.dumps(pts.tolist())})
+def api_transfer(client: TestClient, pair: EvalPair, pts: np.ndarray, guided: bool = True) -> np.ndarray:
+    r = client.post("/v1/keypoints/transfer", files=files(pair),
+                    data={"keypoints": json.dumps(pts.tolist()), "guided": str(guided).lower()})
     r.raise_for_status()
     return np.array([[k["x"], k["y"]] for k in r.json()["keypoints"]])
 
 
 def api_matches(client: TestClient, pair: EvalPair, args: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Matches of /v1/correspondences; only the RANSAC inliers when ``args`` asks for a geometry."""
     r = client.post("/v1/correspondences", files=files(pair), data={k: str(v) for k, v in args.items()})
     r.raise_for_status()
-    m = r.json()["matches"]
-    xa = np.array([[x["xa"], x["ya"]] for x in m]).reshape(-1, 2)
-    return xa, np.array([[x["xb"], x["yb"]] for x in m]).reshape(-1, 2)
+    body = r.json()
+    m = body["matches"]
+    keep = np.asarray(body["inliers"], bool) if "inliers" in body else np.ones(len(m), bool)
+    xa = np.array([[x["xa"], x["ya"]] for x in m]).reshape(-1, 2)[keep]
+    return xa, np.array([[x["xb"], x["yb"]] for x in m]).reshape(-1, 2)[keep]
+
+
+def ransac_inliers(xa: np.ndarray, xb: np.ndarray, geometry: str, threshold: float = 4.0) -> tuple:
+    """The SIFT matches OpenCV's RANSAC keeps, for a like-for-like verified comparison."""
+    if len(xa) < 8:
+        return xa[:0], xb[:0]
+    if geometry == "homography":
+        _, mask = cv2.findHomography(xa, xb, cv2.RANSAC, threshold, maxIters=2000, confidence=0.999)
+    else:
+        _, mask = cv2.findFundamentalMat(xa, xb, cv2.FM_RANSAC, threshold, 0.999)
+    keep = mask.ravel().astype(bool) if mask is not None else np.zeros(len(xa), bool)
+    return xa[keep], xb[keep]
 
 
 def dense_sift_transfer(pair: EvalPair, pts: np.ndarray, size: float = 16.0) -> np.ndarray:
@@ -94,26 +110,32 @@ def match_errors(pair: EvalPair, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
     return np.linalg.norm(gt[ok] - xb[ok], axis=1)
 
 
-def evaluate(pairs: list[EvalPair], client: TestClient, n_points: int, match_args: dict, seed: int) -> dict:
+def evaluate(pairs: list[EvalPair], client: TestClient, n_points: int, match_args: dict, seed: int,
+             geometry: str) -> dict:
     rng = np.random.default_rng(seed)
     acc: dict = defaultdict(list)
     for pair in pairs:
         pts, gt = query_points(pair, n_points, rng)
         acc["ucn_transfer"].append(np.linalg.norm(api_transfer(client, pair, pts) - gt, axis=1))
+        acc["ucnglobal_transfer"].append(np.linalg.norm(api_transfer(client, pair, pts, False) - gt, axis=1))
         acc["dsift_transfer"].append(np.linalg.norm(dense_sift_transfer(pair, pts) - gt, axis=1))
         acc["ucn_matches"].append(match_errors(pair, *api_matches(client, pair, match_args)))
-        acc["sift_matches"].append(match_errors(pair, *sift_ratio_matches(pair)))
+        sift = sift_ratio_matches(pair)
+        acc["sift_matches"].append(match_errors(pair, *sift))
+        verified = api_matches(client, pair, match_args | {"geometry": geometry})
+        acc["ucnransac_matches"].append(match_errors(pair, *verified))
+        acc["siftransac_matches"].append(match_errors(pair, *ransac_inliers(*sift, geometry)))
     out = {}
-    for method in ("ucn", "dsift"):
+    for method in ("ucn", "ucnglobal", "dsift"):
         e = np.concatenate(acc[f"{method}_transfer"])
         out[f"{method}_pck"] = {t: float((e <= t).mean()) for t in PCK_PX}
-    for method in ("ucn", "sift"):
+    for method in ("ucn", "sift", "ucnransac", "siftransac"):
         per_pair = acc[f"{method}_matches"]
         e = np.concatenate(per_pair) if per_pair else np.zeros(0)
         out[f"{method}_mma"] = {t: float((e <= t).mean()) if len(e) else 0.0 for t in MMA_PX}
         out[f"{method}_correct3"] = float(np.mean([(x <= 3).sum() for x in per_pair]))
         out[f"{method}_matches"] = float(np.mean([len(x) for x in per_pair]))
-    out["pairs"], out["points"] = len(pairs), n_points
+    out["pairs"], out["points"], out["geometry"] = len(pairs), n_points, geometry
     return out
 
 
@@ -121,13 +143,16 @@ def table(name: str, r: dict) -> str:
     pck = " | ".join(f"PCK@{t}px" for t in PCK_PX)
     lines = [f"### {name} ({r['pairs']} pairs, {r['points']} query points each)", "",
              f"| keypoint transfer | {pck} |", "|---|" + "---|" * len(PCK_PX)]
-    for label, key in (("UCN through /v1/keypoints/transfer", "ucn_pck"),
+    for label, key in (("UCN through /v1/keypoints/transfer (guided, the default)", "ucn_pck"),
+                       ("UCN through /v1/keypoints/transfer, guided=false (global search)", "ucnglobal_pck"),
                        ("dense SIFT nearest neighbour", "dsift_pck")):
         lines.append(f"| {label} | " + " | ".join(f"{100 * r[key][t]:.1f}" for t in PCK_PX) + " |")
     mma = " | ".join(f"MMA@{t}" for t in (1, 2, 3, 5, 10))
     lines += ["", f"| correspondences | {mma} | correct@3px per pair | matches per pair |",
               "|---|" + "---|" * 7]
-    for label, key in (("UCN through /v1/correspondences", "ucn"), ("SIFT + ratio test 0.8", "sift")):
+    for label, key in (("UCN through /v1/correspondences", "ucn"), ("SIFT + ratio test 0.8", "sift"),
+                       (f"UCN, RANSAC inliers (geometry={r['geometry']})", "ucnransac"),
+                       (f"SIFT + ratio test 0.8, RANSAC inliers ({r['geometry']})", "siftransac")):
         lines.append(f"| {label} | " + " | ".join(f"{100 * r[key + '_mma'][t]:.1f}" for t in (1, 2, 3, 5, 10))
                      + f" | {r[key + '_correct3']:.0f} | {r[key + '_matches']:.0f} |")
     return "\n".join(lines)
@@ -156,13 +181,15 @@ def main() -> None:
     else:
         sets["Middlebury 2014 motorcycle (scikit-image), never trained on"] = list(benchmarks.motorcycle())
         sets["Held-back photos under homographies"] = list(benchmarks.heldout_homographies(seed=a.seed))
+    kinds = {name: "homography" if "homograph" in name or name.startswith("HPatches") else "fundamental"
+             for name in sets}
     match_args = {"mutual": "true", "ratio": a.ratio}
     command = "python -m models.eval_dense " + shlex.join(sys.argv[1:])
     parts = [f"## Dense correspondence\n\n`{command}`\n\nThe API's correspondences use mutual nearest "
              f"neighbours with ratio {a.ratio}. PCK and MMA are in percent.\n"]
     with TestClient(create_app(settings)) as client:
         for name, pairs in sets.items():
-            r = evaluate(pairs, client, a.points, match_args, a.seed)
+            r = evaluate(pairs, client, a.points, match_args, a.seed, kinds[name])
             parts.append(table(name, r))
             print(parts[-1] + "\n")
     if not a.no_write:

@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> None:
     command = "python -m models.train_ucn " + shlex.join(argv if argv is not None else sys.argv[1:])
     t0, hist = time.time(), []
     model.train()
-    for i in tqdm(range(step, a.steps), initial=step, total=a.steps, desc="ucn", mininterval=5):
+    end = min(a.steps, a.stop_at) if a.stop_at else a.steps
+    done = step
+    for i in tqdm(range(step, end), initial=step, total=a.steps, desc="ucn", mininterval=5):
         xa, xb, corr = batch(images, rng, a.batch, a.points)
         # one forward pass for both images: batch-norm statistics must be the same for a and b
         fa, fb = model(torch.cat([xa, xb])).chunk(2)
@@ -118,9 +120,8 @@ def main(argv: list[str] | None = None) -> None:
             hist = []
         if done % a.ckpt_every == 0 or done == a.steps or done == a.stop_at:
             run.save(done, model, opt, sched, rng)
-        if done == a.stop_at:
-            print(f"stopped at step {done}; continue with --resume")
-            break
+    if done < a.steps:
+        print(f"stopped at step {done}; continue with --resume")
     if not best_path.exists():
         return
     chosen = torch.load(best_path, weights_only=False)

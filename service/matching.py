@@ -131,22 +131,78 @@ def refine(fm: FeatureMap, query: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class Guide:
+    """The pair's geometry, estimated from confident mutual matches: ``kind`` is "homography" or
+    "fundamental", ``model`` its 3x3 matrix (image a pixels -> image b)."""
+    kind: str
+    model: np.ndarray
+
+
+def estimate_guide(fa: FeatureMap, fb: FeatureMap, threshold_px: float, min_inliers: int = 16) -> Guide | None:
+    """RANSAC on mutual, ratio-tested matches; a homography when it explains nearly as many
+    matches as a fundamental matrix (a plane, or a rotating camera), otherwise the fundamental
+    matrix; None when neither has ``min_inliers`` inliers."""
+    m = match(fa, fb, max_queries=4096, mutual=True, ratio=0.8)
+    h, inl_h = verify(m, "homography", threshold_px)
+    f, inl_f = verify(m, "fundamental", threshold_px)
+    if h is not None and inl_h.sum() >= min_inliers and inl_h.sum() >= 0.85 * inl_f.sum():
+        return Guide("homography", h)
+    if f is not None and inl_f.sum() >= min_inliers:
+        return Guide("fundamental", f)
+    return None
+
+
+def allowed_cells(guide: Guide, points: np.ndarray, cells_xy: np.ndarray, reach_px: float) -> np.ndarray:
+    """(K, N) bool: the cells of b each point may go to: within ``reach_px`` of its predicted
+    position (homography) or of its epipolar line (fundamental matrix)."""
+    p = np.c_[points, np.ones(len(points))]
+    if guide.kind == "homography":
+        q = p @ guide.model.T
+        pred = q[:, :2] / q[:, 2:3]
+        d2 = ((pred[:, None, :] - cells_xy[None]) ** 2).sum(-1)
+        return d2 <= reach_px ** 2
+    lines = p @ guide.model.T  # epipolar lines in b: a x + b y + c = 0
+    norm = np.linalg.norm(lines[:, :2], axis=1, keepdims=True) + 1e-12
+    return np.abs(lines[:, :2] @ cells_xy.T + lines[:, 2:3]) / norm <= reach_px
+
+
+def top1_guided(q: np.ndarray, db: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Best allowed cell per query (the global best where none is allowed): (index (K,), sim (K,))."""
+    sim = q @ db.T
+    masked = np.where(allowed, sim, -np.inf)
+    fallback = ~allowed.any(1)
+    masked[fallback] = sim[fallback]
+    idx = masked.argmax(1)
+    return idx, np.clip(masked[np.arange(len(q)), idx], -1.0, 1.0)
+
+
+@dataclass
 class Transfer:
     xy: np.ndarray  # (K, 2) float32 in image b
     score: np.ndarray  # (K,) cosine similarity of the match
     cycle_error: np.ndarray  # (K,) pixels in image a between the point and its round trip
     consistent: np.ndarray  # (K,) bool: cycle_error within tolerance
+    guidance: str = "none"
 
 
-def transfer(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, cycle_tol_px: float) -> Transfer:
-    """Each point of image a (K, 2 pixels) to image b: nearest cell of b, refined to sub-pixel,
-    checked by mapping it back to a (cycle consistency)."""
-    _, db = cells(fb)
+def transfer(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, cycle_tol_px: float,
+             guide: Guide | None = None) -> Transfer:
+    """Each point of image a (K, 2 pixels) to image b: nearest cell of b (near the point's
+    predicted position or epipolar line when a ``guide`` is given), refined to sub-pixel, checked
+    by mapping it back to a (cycle consistency, searched over all of a)."""
+    xb_cells, db = cells(fb)
     xa, da = cells(fa)
     q = bilinear(fa, points)
-    idx, best, _ = top2(q, db)
+    if guide is None:
+        idx, best, _ = top2(q, db)
+    else:
+        reach = max(4.0 * fb.stride / fb.scale, 16.0) if guide.kind == "homography" else max(fb.stride / fb.scale, 4.0)
+        block = max(1, BLOCK_BYTES // (5 * max(len(db), 1)))  # similarities plus the mask
+        parts = [top1_guided(q[s:s + block], db, allowed_cells(guide, points[s:s + block], xb_cells, reach))
+                 for s in range(0, len(q), block)]
+        idx, best = (np.concatenate(x) for x in zip(*parts, strict=True))
     xy_b = refine(fb, q, idx)
     back, _, _ = top2(bilinear(fb, xy_b), da)
     err = np.linalg.norm(xa[back] - points, axis=1)
     tol = max(cycle_tol_px, fa.stride / fa.scale)
-    return Transfer(xy_b, best, err.astype(np.float32), err <= tol)
+    return Transfer(xy_b, best, err.astype(np.float32), err <= tol, guide.kind if guide else "none")

@@ -112,5 +112,6 @@ class TransferredPoint(BaseModel):
 
 class TransferResponse(BaseModel):
     model: str
+    guidance: str = Field("none", description="the geometry that guided the search: homography, fundamental or none")
     keypoints: list[TransferredPoint]
     timing_ms: dict[str, float]

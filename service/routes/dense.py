@@ -108,17 +108,25 @@ async def keypoints_transfer(
     settings: SettingsDep, registry: RegistryDep, cache: CacheDep, keypoints: Annotated[str, Form()],
     image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
     image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None,
+    guided: Annotated[bool, Form(description="search near the pair's estimated geometry")] = True,
 ) -> TransferResponse:
-    """Each keypoint of image a, found in image b: one answer per point, in order."""
+    """Each keypoint of image a, found in image b: one answer per point, in order. With ``guided``
+    (the default) the pair's geometry is estimated first (RANSAC on confident mutual matches:
+    a homography, else a fundamental matrix) and each point is searched near its predicted
+    position or along its epipolar line; without a usable geometry the search is global."""
     t0 = time.perf_counter()
     m = registry.get(model or settings.default_dense_model, ("dense",))
     fa = await feature_map(image_a, image_a_id, "a", m, cache, settings)
     pts = parse_keypoints(keypoints, fa, settings.max_keypoints)
     fb = await feature_map(image_b, image_b_id, "b", m, cache, settings)
     t1 = time.perf_counter()
-    tr = await run_in_threadpool(matching.transfer, fa, fb, pts, settings.cycle_tolerance_px)
+    guide = None
+    if guided:
+        guide = await run_in_threadpool(matching.estimate_guide, fa, fb, settings.ransac_threshold_px)
+    tr = await run_in_threadpool(matching.transfer, fa, fb, pts, settings.cycle_tolerance_px, guide)
     t2 = time.perf_counter()
     points = zip(tr.xy.tolist(), tr.score.tolist(), tr.consistent.tolist(), tr.cycle_error.tolist(), strict=True)
-    return TransferResponse(model=m.name, timing_ms={"features": 1e3 * (t1 - t0), "transfer": 1e3 * (t2 - t1)},
+    timing = {"features": 1e3 * (t1 - t0), "transfer": 1e3 * (t2 - t1)}
+    return TransferResponse(model=m.name, guidance=tr.guidance, timing_ms=timing,
                             keypoints=[TransferredPoint(x=p[0], y=p[1], score=s, consistent=c, cycle_error=e)
                                        for p, s, c, e in points])
