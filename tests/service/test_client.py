@@ -50,10 +50,14 @@ def test_similarity_descriptors_and_errors(server, coffee):
 def test_dense_calls_with_ids(server, coffee):
     with CorrespondenceClient(server, api_key="secret") as c:
         ida = c.add_image(coffee)
-        m = c.correspondences(ida, coffee, max_matches=30, geometry="homography")
-        assert m.xy_a.shape == (30, 2) and m.inliers.shape == (30,) and m.model.shape == (3, 3)
-        t = c.transfer(ida, ida, np.array([[100.0, 120.0], [300.0, 200.0]]))
-        assert np.abs(t.xy - [[100, 120], [300, 200]]).max() < 2.0
+        m = c.correspondences(ida, coffee, max_matches=300, geometry="homography")
+        assert m.xy_a.shape == (300, 2) and m.inliers.shape == (300,) and m.model.shape == (3, 3)
+        pts = np.random.default_rng(0).uniform([40, 40], [560, 360], (20, 2))
+        t = c.transfer(ida, ida, pts)
+        # the same image: sub-pixel refinement may lean up to half a cell where the similarity
+        # profile is lopsided, so the median is the sharp check
+        err = np.linalg.norm(t.xy - pts, axis=1)
+        assert np.median(err) < 1.0 and err.max() < 2.5 and t.consistent.all()
 
 
 def test_retries_on_503_then_succeeds():
