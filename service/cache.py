@@ -154,11 +154,13 @@ def connect(url: str, timeout_s: float) -> redis.Redis | RedisCluster:
 
 class RedisCache(MemoryCache):
     """Redis (one server, a Cluster or a Sentinel-managed master; see ``connect``) with timeouts
-    of ``timeout_s``."""
+    of ``timeout_s``, behind an in-process LRU of ``local_bytes`` (0: none): what this replica
+    computed stays at hand when Redis is slow, down, or restarted empty."""
 
     backend = "redis"
 
-    def __init__(self, url: str, ttl_s: int, timeout_s: float = 0.25, retry_s: float = 1.0):
+    def __init__(self, url: str, ttl_s: int, timeout_s: float = 0.25, retry_s: float = 1.0, local_bytes: int = 0):
+        self.local = MemoryCache(local_bytes) if local_bytes else None
         self.url, self.timeout = url, timeout_s
         self._client = None
         self.ttl, self.retry_s = ttl_s, retry_s
@@ -209,6 +211,10 @@ class RedisCache(MemoryCache):
             return False
 
     def get(self, key: str) -> FeatureMap | None:
+        fm = self.local.get(key) if self.local else None
+        if fm is not None:
+            self.stats.hits += 1
+            return fm
         if time.monotonic() < self._down_until:
             self.stats.misses += 1
             return None
@@ -221,9 +227,13 @@ class RedisCache(MemoryCache):
             return None
         fm = FeatureMap.decode(data) if data is not None else None
         self._count(fm, data)
+        if fm is not None and self.local:
+            self.local.set(key, fm)
         return fm
 
     def set(self, key: str, fm: FeatureMap) -> None:
+        if self.local:
+            self.local.set(key, fm)
         if time.monotonic() < self._down_until:
             return
         data = fm.encode()

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     cache_max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="in-process cache size")
     redis_timeout_s: float = Field(0.25, gt=0)
     redis_retry_s: float = Field(1.0, ge=0)
+    local_cache_bytes: int = Field(256 * 1024 * 1024, ge=0, description="in-process tier in front of Redis")
+    matching_workers: int = Field(0, ge=0, description="concurrent matching jobs; 0: one per CPU core")
 
     # access
     api_keys: str | None = Field(None, description="comma-separated API keys; unset (and no file): open")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -23,7 +25,8 @@ VERSION = "0.1.0"
 def make_cache(settings: Settings) -> MemoryCache:
     """Redis when REDIS_URL is set (it need not be up yet), else the in-process LRU."""
     if settings.redis_url:
-        return RedisCache(settings.redis_url, settings.cache_ttl_s, settings.redis_timeout_s, settings.redis_retry_s)
+        return RedisCache(settings.redis_url, settings.cache_ttl_s, settings.redis_timeout_s, settings.redis_retry_s,
+                          local_bytes=settings.local_cache_bytes)
     return MemoryCache(settings.cache_max_bytes)
 
 
@@ -33,12 +36,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.cache = make_cache(settings)
+        # matching holds a block of similarities per job: a pool sized to the cores bounds memory
+        app.state.match_pool = ThreadPoolExecutor(settings.matching_workers or os.cpu_count() or 1, "match")
         app.state.registry = await run_in_threadpool(registry.load, settings)
         try:
             yield
         finally:
             app.state.registry.close()
             app.state.cache.close()
+            app.state.match_pool.shutdown(wait=False, cancel_futures=True)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = FastAPI(title="Image correspondence service", version=VERSION, lifespan=lifespan)

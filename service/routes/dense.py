@@ -1,14 +1,15 @@
 """POST /v1/images, /v1/correspondences and /v1/keypoints/transfer (multipart)."""
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Literal, TypeVar
 
 import numpy as np
-from fastapi import APIRouter, File, Form, UploadFile
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, File, Form, Request, UploadFile
 
 from service import dense, matching
 from service.cache import FeatureMap, MemoryCache
@@ -20,6 +21,12 @@ from service.routes.patches import ERRORS
 from service.schemas import CorrespondencesResponse, ImageInfo, Match, TransferredPoint, TransferResponse
 
 router = APIRouter(prefix="/v1", tags=["dense"], responses=ERRORS)
+T = TypeVar("T")
+
+
+async def on_pool(request: Request, fn: Callable[..., T], *args: object) -> T:
+    """Run matching work on the app's bounded matching pool, off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(request.app.state.match_pool, fn, *args)
 ImageId = Annotated[str | None, Form(pattern=r"^[0-9a-f]{64}$", description="an image_id from /v1/images")]
 ModelField = Annotated[str | None, Form(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 
@@ -53,7 +60,7 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, re
 
 @router.post("/correspondences", response_model=CorrespondencesResponse, response_model_exclude_none=True)
 async def correspondences(
-    settings: SettingsDep, registry: RegistryDep, cache: CacheDep,
+    request: Request, settings: SettingsDep, registry: RegistryDep, cache: CacheDep,
     image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
     image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None,
     max_matches: Annotated[int | None, Form(ge=1)] = None, mutual: Annotated[bool, Form()] = True,
@@ -67,13 +74,13 @@ async def correspondences(
     fb = await feature_map(image_b, image_b_id, "b", m, cache, settings)
     t1 = time.perf_counter()
     cap = min(max_matches or settings.max_matches, settings.max_matches)
-    found = await run_in_threadpool(matching.match, fa, fb, settings.max_queries, mutual, ratio, cap)
+    found = await on_pool(request, matching.match, fa, fb, settings.max_queries, mutual, ratio, cap)
     t2 = time.perf_counter()
     out = CorrespondencesResponse(model=m.name, timing_ms={}, matches=[
         Match(xa=a[0], ya=a[1], xb=b[0], yb=b[1], score=s)
         for a, b, s in zip(found.xy_a.tolist(), found.xy_b.tolist(), found.score.tolist(), strict=True)])
     if geometry != "none":
-        model_, inliers = await run_in_threadpool(matching.verify, found, geometry, settings.ransac_threshold_px)
+        model_, inliers = await on_pool(request, matching.verify, found, geometry, settings.ransac_threshold_px)
         setattr(out, geometry, model_.tolist() if model_ is not None else None)
         out.inliers = inliers.tolist()
     t3 = time.perf_counter()
@@ -105,7 +112,7 @@ def parse_keypoints(text: str, fm: FeatureMap, cap: int) -> np.ndarray:
 
 @router.post("/keypoints/transfer", response_model=TransferResponse)
 async def keypoints_transfer(
-    settings: SettingsDep, registry: RegistryDep, cache: CacheDep, keypoints: Annotated[str, Form()],
+    request: Request, settings: SettingsDep, registry: RegistryDep, cache: CacheDep, keypoints: Annotated[str, Form()],
     image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
     image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None,
     guided: Annotated[bool, Form(description="search near the pair's estimated geometry")] = True,
@@ -122,8 +129,8 @@ async def keypoints_transfer(
     t1 = time.perf_counter()
     guide = None
     if guided:
-        guide = await run_in_threadpool(matching.estimate_guide, fa, fb, settings.ransac_threshold_px)
-    tr = await run_in_threadpool(matching.transfer, fa, fb, pts, settings.cycle_tolerance_px, guide)
+        guide = await on_pool(request, matching.estimate_guide, fa, fb, settings.ransac_threshold_px)
+    tr = await on_pool(request, matching.transfer, fa, fb, pts, settings.cycle_tolerance_px, guide)
     t2 = time.perf_counter()
     points = zip(tr.xy.tolist(), tr.score.tolist(), tr.consistent.tolist(), tr.cycle_error.tolist(), strict=True)
     timing = {"features": 1e3 * (t1 - t0), "transfer": 1e3 * (t2 - t1)}

@@ -86,3 +86,13 @@ def test_both_backends_share_one_interface(backend, redis_server):
     cache.set("x", fmap(3))
     assert np.array_equal(cache.get("x").features, fmap(3).features)
     assert cache.stats.bytes_read > 0 and cache.stats.bytes_written > 0
+
+
+def test_local_tier_keeps_this_replicas_maps_when_redis_restarts_empty(redis_server):
+    cache = RedisCache(redis_server.url, ttl_s=60, timeout_s=0.2, retry_s=0.0, local_bytes=1 << 24)
+    cache.set("k", fmap(5))
+    redis_server.stop()
+    redis_server.start()  # empty: no persistence
+    assert np.array_equal(cache.get("k").features, fmap(5).features)
+    other = RedisCache(redis_server.url, ttl_s=60)  # another replica, without the map
+    assert other.get("k") is None
