@@ -34,7 +34,8 @@ def test_sigterm_lets_in_flight_requests_finish(coffee):
         for t in threads:
             t.join(60)
         assert results == [200, 200, 200]
-        assert proc.wait(30) == 0
+        # uvicorn re-raises the signal once it has shut down gracefully
+        assert proc.wait(30) in (0, -signal.SIGTERM)
         try:
             httpx.get(url + "/healthz", timeout=2)
             refused = False
@@ -50,7 +51,7 @@ def test_client_disconnect_frees_its_queued_work(coffee):
     """A 4000-pair request in batches of 8, abandoned after 0.3 s: most of it is never computed."""
     patch = base64.b64encode(cv2.imencode(".png", coffee[100:164, 200:264])[1].tobytes()).decode()
     body = {"pairs": [{"a": patch, "b": patch}] * 4000}
-    proc, url = serve({"MAX_BATCH": "8", "MAX_WAIT_MS": "0"})
+    proc, url = serve({"MAX_BATCH": "8", "MAX_WAIT_MS": "0", "MAX_PAIRS": "4000"})
     try:
         with pytest.raises(httpx.ReadTimeout):
             httpx.post(url + "/v1/patches/similarity", json=body, timeout=httpx.Timeout(30, read=0.3))
