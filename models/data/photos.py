@@ -1,0 +1,63 @@
+"""The real photographs we train and evaluate on, and the fixed split between them.
+
+Sources (nothing is downloaded at run time):
+- scikit-image's bundled photos (``skimage.data``);
+- Debian's ``mate-backgrounds`` nature photos, unpacked by ``python -m models.prep_data`` into
+  ``data/mate`` (optional: without them training uses the scikit-image photos alone).
+
+The Middlebury motorcycle stereo pair is evaluation-only and lives in ``models.data.stereo``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import skimage.data as skd
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+MAX_SIDE = 900
+
+# scikit-image photos: natural or photographic content only (no synthetic logos, checkerboards).
+SKIMAGE_TRAIN = ["astronaut", "brick", "camera", "chelsea", "clock", "coins", "gravel", "grass",
+                 "hubble_deep_field", "immunohistochemistry", "moon", "retina", "cell", "text", "page"]
+SKIMAGE_HELDOUT = ["coffee", "rocket"]
+MATE_TRAIN = ["Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird",
+              "RainDrops", "Storm", "TwoWings", "Wood", "Elephants"]
+MATE_HELDOUT = ["YellowFlower"]
+
+
+def to_grey(img: np.ndarray) -> np.ndarray:
+    """Any uint8/bool/float image (H, W[, C]) -> uint8 (H, W), at most MAX_SIDE on its long side."""
+    if img.dtype == bool:
+        img = img.astype(np.uint8) * 255
+    elif img.dtype != np.uint8:
+        img = np.clip(img * (255.0 if img.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    if img.ndim == 3:
+        img = cv2.cvtColor(img[..., :3], cv2.COLOR_RGB2GRAY)
+    s = MAX_SIDE / max(img.shape)
+    if s < 1:
+        img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    return img
+
+
+def mate_path(name: str) -> Path | None:
+    hits = sorted((DATA_DIR / "mate").rglob(f"{name}.jpg"))
+    return hits[0] if hits else None
+
+
+def load(name: str) -> np.ndarray:
+    """A photo by name, grey uint8 (H, W)."""
+    if hasattr(skd, name):
+        return to_grey(getattr(skd, name)())
+    path = mate_path(name)
+    if path is None:
+        raise FileNotFoundError(f"{name}: run `python -m models.prep_data` to unpack mate-backgrounds")
+    return to_grey(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
+
+
+def split(which: str) -> list[str]:
+    """Names of the photos in ``train`` or ``heldout`` that are available on this machine.
+    The two lists never share a photo."""
+    sk, mate = {"train": (SKIMAGE_TRAIN, MATE_TRAIN), "heldout": (SKIMAGE_HELDOUT, MATE_HELDOUT)}[which]
+    return list(sk) + [m for m in mate if mate_path(m) is not None]
