@@ -19,8 +19,8 @@ import cv2
 import httpx
 import numpy as np
 
-from bench.patch_throughput import ROOT, free_port
-from bench.redis_server import RedisServer
+from bench.patch_throughput import ROOT
+from bench.redis_server import RedisServer, free_port
 from bench.results import write_section
 from models.data import photos
 from service.cache import FeatureMap

@@ -13,7 +13,6 @@ import base64
 import json
 import os
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,16 +24,11 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 
+from bench.redis_server import free_port
 from bench.results import write_section
 from models.data import photos, synth
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def real_pairs(n: int) -> np.ndarray:
