@@ -96,6 +96,10 @@ class MemoryCache:
     def healthy(self) -> bool:
         return True
 
+    def ping(self) -> bool:
+        """Whether the cache answers now (for /readyz): an in-process LRU always does."""
+        return True
+
     def get(self, key: str) -> FeatureMap | None:
         with self._lock:
             data = self._data.get(key)
@@ -113,7 +117,10 @@ class MemoryCache:
             self.stats.bytes_read += len(data)
 
     def set(self, key: str, fm: FeatureMap) -> None:
-        data = fm.encode()
+        self.put(key, fm.encode())
+
+    def put(self, key: str, data: bytes) -> None:
+        """Store an already encoded map (``FeatureMap.encode``)."""
         if len(data) > self.max_bytes:
             return
         with self._lock:
@@ -181,10 +188,6 @@ class RedisCache(MemoryCache):
     def healthy(self) -> bool:
         return time.monotonic() >= self._down_until and not self._last_error
 
-    @property
-    def last_error(self) -> str:
-        return self._last_error
-
     def _failed(self, op: str, exc: Exception) -> None:
         self.stats.errors += 1
         with self._lock:
@@ -232,11 +235,11 @@ class RedisCache(MemoryCache):
         return fm
 
     def set(self, key: str, fm: FeatureMap) -> None:
+        data = fm.encode()
         if self.local:
-            self.local.set(key, fm)
+            self.local.put(key, data)
         if time.monotonic() < self._down_until:
             return
-        data = fm.encode()
         try:
             self.client.set(key, data, ex=self.ttl)
             self.stats.bytes_written += len(data)
