@@ -38,9 +38,13 @@ def prepare(data: bytes, settings: Settings, where: str) -> tuple[np.ndarray, fl
 async def features(data: bytes, model: LoadedModel, cache: MemoryCache, settings: Settings,
                    where: str = "image") -> tuple[FeatureMap, str, bool]:
     """(feature map, image id, whether it came from the cache)."""
-    image_id = hashlib.sha256(data).hexdigest()
-    key = key_for(image_id, model, settings)
-    cached = await run_in_threadpool(cache.get, key)
+    def lookup() -> tuple[str, str, FeatureMap | None]:
+        # hashing up to MAX_IMAGE_BYTES is work for a thread, not the event loop
+        image_id = hashlib.sha256(data).hexdigest()
+        key = key_for(image_id, model, settings)
+        return image_id, key, cache.get(key)
+
+    image_id, key, cached = await run_in_threadpool(lookup)
     if cached is not None:
         return cached, image_id, True
     x, scale, width, height = await run_in_threadpool(prepare, data, settings, where)
