@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     max_matches: int = Field(10000, gt=0, description="the most correspondences one answer may return")
     cycle_tolerance_px: float = Field(8.0, gt=0)
     ransac_threshold_px: float = Field(4.0, gt=0)
+    min_exemplars: int = Field(2, ge=1, description="exemplars a keypoint model needs at least")
+    max_exemplars: int = Field(64, ge=1)
+    max_keypoint_names: int = Field(64, ge=1)
+    max_keypoint_models: int = Field(256, ge=1, description="models kept in process (the embedded store)")
     redis_url: str | None = None
     cache_ttl_s: int = Field(3600, gt=0)
     cache_max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="in-process cache size")
@@ -64,6 +68,8 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         if self.max_image_bytes > self.max_body_bytes:
             raise ValueError("MAX_IMAGE_BYTES cannot exceed MAX_BODY_BYTES")
+        if self.min_exemplars > self.max_exemplars:
+            raise ValueError("MIN_EXEMPLARS cannot exceed MAX_EXEMPLARS")
         if self.min_patch_side > self.max_patch_side:
             raise ValueError("MIN_PATCH_SIDE cannot exceed MAX_PATCH_SIDE")
         return self

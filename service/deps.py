@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from service.cache import MemoryCache
 from service.config import Settings
 from service.errors import NotReady
+from service.model_store import MemoryStore
 from service.registry import Registry
 
 
@@ -26,6 +27,11 @@ def get_cache(request: Request) -> MemoryCache:
     return request.app.state.cache
 
 
+def get_model_store(request: Request) -> MemoryStore:
+    return request.app.state.model_store
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 CacheDep = Annotated[MemoryCache, Depends(get_cache)]
+StoreDep = Annotated[MemoryStore, Depends(get_model_store)]

@@ -17,7 +17,8 @@ from service.cache import MemoryCache, RedisCache
 from service.config import Settings
 from service.disconnect import CancelOnDisconnect
 from service.limits import BodyLimit
-from service.routes import dense, health, patches
+from service.model_store import MemoryStore, RedisStore
+from service.routes import align, dense, health, keypoint_models, patches
 
 VERSION = "0.1.0"
 
@@ -30,12 +31,20 @@ def make_cache(settings: Settings) -> MemoryCache:
     return MemoryCache(settings.cache_max_bytes)
 
 
+def make_store(settings: Settings) -> MemoryStore:
+    """Keypoint models: in Redis when REDIS_URL is set (shared by replicas), else in process."""
+    if settings.redis_url:
+        return RedisStore(settings.redis_url, settings.redis_timeout_s, settings.max_keypoint_models)
+    return MemoryStore(settings.max_keypoint_models)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.cache = make_cache(settings)
+        app.state.model_store = make_store(settings)
         # matching holds a block of similarities per job: a pool sized to the cores bounds memory
         app.state.match_pool = ThreadPoolExecutor(settings.matching_workers or os.cpu_count() or 1, "match")
         app.state.registry = await run_in_threadpool(registry.load, settings)
@@ -44,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             app.state.registry.close()
             app.state.cache.close()
+            app.state.model_store.close()
             app.state.match_pool.shutdown(wait=False, cancel_futures=True)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -57,4 +67,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(patches.router)
     app.include_router(dense.router)
+    app.include_router(align.router)
+    app.include_router(keypoint_models.router)
     return app

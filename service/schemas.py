@@ -2,7 +2,7 @@
 caps, image sizes) are checked in the handlers, so the schema stays static."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -112,6 +112,94 @@ class TransferredPoint(BaseModel):
 
 class TransferResponse(BaseModel):
     model: str
-    guidance: str = Field("none", description="the geometry that guided the search: homography, fundamental or none")
+    guidance: str = Field("none", description="the geometry that guided the search: homography, fundamental "
+                                              "or none; align with method=align")
     keypoints: list[TransferredPoint]
     timing_ms: dict[str, float]
+
+
+class Grid(BaseModel):
+    width: int
+    height: int
+    step_x: float = Field(description="a's pixels between cells: cell (i, j) lies at a's pixel (j*step_x, i*step_y)")
+    step_y: float
+
+
+class NpyArray(BaseModel):
+    encoding: Literal["npy+base64"] = "npy+base64"
+    dtype: str
+    shape: list[int]
+    data: str = Field(description="a NumPy .npy file, base64-encoded (numpy.load(io.BytesIO(b64decode(data))))")
+
+
+class AlignResponse(BaseModel):
+    model: str
+    grid: Grid
+    flow: NpyArray = Field(description="(height, width, 2) float32 per cell of a: (x_b - x_a, y_b - y_a) in pixels, "
+                                       "where (x_b, y_b) is the point's position in image b")
+    energy: dict[str, float] = Field(description="the MRF's data, smoothness and displacement terms and their total")
+    levels: int = Field(description="pyramid levels solved, coarse to fine")
+    params: dict[str, float]
+    warped_png: str | None = Field(None, description="with warp=true: image b warped into a's frame, grey PNG, base64")
+    timing_ms: dict[str, float]
+
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+KeypointName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:-]{0,63}$")]
+ImageIdText = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$"), Field(description="an id from /v1/images")]
+
+
+class ExemplarIn(Strict):
+    image: B64Image | None = Field(None, description="the exemplar image (send this or image_id)")
+    image_id: ImageIdText | None = None
+    keypoints: dict[KeypointName, tuple[FiniteFloat, FiniteFloat]] = Field(
+        description="name -> [x, y] in pixels of the image; every exemplar must carry the same names")
+
+
+class KeypointModelRequest(Strict):
+    model: ModelName | None = Field(None, description="the dense feature network (default: ucn)")
+    label: str | None = Field(None, max_length=200)
+    exemplars: list[ExemplarIn] = Field(min_length=1)
+
+
+class KeypointModelInfo(BaseModel):
+    id: str
+    label: str | None = None
+    names: list[str]
+    exemplars: int
+    feature_model: str
+    feature_version: str
+    created: float = Field(description="seconds since the epoch")
+    training: dict[str, dict[str, float]] = Field(description="per keypoint: positives, negatives, hard negatives "
+                                                              "mined, share of positives the SVM accepts")
+
+
+class KeypointModelList(BaseModel):
+    models: list[KeypointModelInfo]
+
+
+class PredictedKeypoint(BaseModel):
+    name: str
+    x: float
+    y: float
+    score: float = Field(description="SVM response plus the location prior's (non-positive) term")
+    svm: float = Field(description="the SVM response alone; above 0 means the SVM accepts the point")
+
+
+class PredictResponse(BaseModel):
+    id: str
+    exemplar: int = Field(description="the exemplar nearest the image by global appearance (the prior's source)")
+    keypoints: list[PredictedKeypoint]
+    timing_ms: dict[str, float]
+
+
+class ClassifiedPoint(BaseModel):
+    x: float
+    y: float
+    label: str | None = Field(description="the keypoint whose SVM responds most, when any responds above 0")
+    scores: dict[str, float]
+
+
+class ClassifyResponse(BaseModel):
+    id: str
+    points: list[ClassifiedPoint]

@@ -11,7 +11,7 @@ from typing import Annotated, Literal, TypeVar
 import numpy as np
 from fastapi import APIRouter, File, Form, Request, UploadFile
 
-from service import dense, matching
+from service import align, dense, matching
 from service.cache import FeatureMap, MemoryCache
 from service.config import Settings
 from service.deps import CacheDep, RegistryDep, SettingsDep
@@ -40,11 +40,11 @@ async def read(upload: UploadFile, limit: int) -> bytes:
 
 async def feature_map(upload: UploadFile | None, image_id: str | None, which: str, model: LoadedModel,
                       cache: MemoryCache, settings: Settings) -> FeatureMap:
+    field = f"image_{which}" if which else "image"
     if (upload is None) == (image_id is None):
-        raise InvalidInput(f"send exactly one of image_{which} (a file) or image_{which}_id")
+        raise InvalidInput(f"send exactly one of {field} (a file) or {field}_id")
     if upload is not None:
-        fm, _, _ = await dense.features(await read(upload, settings.max_image_bytes), model, cache, settings,
-                                        f"image_{which}")
+        fm, _, _ = await dense.features(await read(upload, settings.max_image_bytes), model, cache, settings, field)
         return fm
     return await dense.by_id(image_id, model, cache, settings)
 
@@ -88,25 +88,27 @@ async def correspondences(
     return out
 
 
-def parse_keypoints(text: str, fm: FeatureMap, cap: int) -> np.ndarray:
-    """JSON [[x, y], ...] in image a -> (K, 2) float32; 422 unless finite, inside a and at most cap."""
+def parse_keypoints(text: str, fm: FeatureMap, cap: int, what: str = "keypoints",
+                    image: str = "image a") -> np.ndarray:
+    """JSON [[x, y], ...] in the image -> (K, 2) float32; 422 unless finite, inside and at most cap."""
     def refuse(constant: str) -> None:
-        raise InvalidInput(f"keypoints must be finite numbers, not {constant}")
+        raise InvalidInput(f"{what} must be finite numbers, not {constant}")
     try:
         pts = json.loads(text, parse_constant=refuse)
     except ValueError:
-        raise InvalidInput("keypoints must be JSON: [[x, y], ...]") from None
+        raise InvalidInput(f"{what} must be JSON: [[x, y], ...]") from None
     if not isinstance(pts, list) or not pts:
-        raise InvalidInput("keypoints must be a non-empty list of [x, y]")
+        raise InvalidInput(f"{what} must be a non-empty list of [x, y]")
     if len(pts) > cap:
-        raise InvalidInput(f"{len(pts)} keypoints in one request; the limit is {cap}")
+        raise InvalidInput(f"{len(pts)} {what} in one request; the limit is {cap}")
     if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                           and math.isfinite(v) for v in p) for p in pts):
-        raise InvalidInput("each keypoint must be [x, y] with finite numbers")
+        raise InvalidInput(f"each of the {what} must be [x, y] with finite numbers")
     arr = np.asarray(pts, np.float32)
     outside = (arr[:, 0] < 0) | (arr[:, 1] < 0) | (arr[:, 0] > fm.width - 1) | (arr[:, 1] > fm.height - 1)
     if outside.any():
-        raise InvalidInput(f"keypoint {int(np.argmax(outside))} lies outside image a ({fm.width}x{fm.height})")
+        where = f"{image} ({fm.width}x{fm.height})"
+        raise InvalidInput(f"point {int(np.argmax(outside))} of the {what} lies outside {where}")
     return arr
 
 
@@ -116,21 +118,29 @@ async def keypoints_transfer(
     image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
     image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None,
     guided: Annotated[bool, Form(description="search near the pair's estimated geometry")] = True,
+    method: Annotated[Literal["nearest", "align"], Form(
+        description="nearest: nearest neighbour in features; align: along the MRF alignment (/v1/align)")] = "nearest",
 ) -> TransferResponse:
-    """Each keypoint of image a, found in image b: one answer per point, in order. With ``guided``
-    (the default) the pair's geometry is estimated first (RANSAC on confident mutual matches:
-    a homography, else a fundamental matrix) and each point is searched near its predicted
-    position or along its epipolar line; without a usable geometry the search is global."""
+    """Each keypoint of image a, found in image b: one answer per point, in order.
+
+    method=nearest (the default): with ``guided`` (the default) the pair's geometry is estimated
+    first (RANSAC on confident mutual matches: a homography, else a fundamental matrix) and each
+    point is searched near its predicted position or along its epipolar line; without a usable
+    geometry the search is global. method=align: the points follow the MRF alignment field of b
+    to a (see /v1/align), and the cycle check follows the reverse alignment."""
     t0 = time.perf_counter()
     m = registry.get(model or settings.default_dense_model, ("dense",))
     fa = await feature_map(image_a, image_a_id, "a", m, cache, settings)
     pts = parse_keypoints(keypoints, fa, settings.max_keypoints)
     fb = await feature_map(image_b, image_b_id, "b", m, cache, settings)
     t1 = time.perf_counter()
-    guide = None
-    if guided:
-        guide = await on_pool(request, matching.estimate_guide, fa, fb, settings.ransac_threshold_px)
-    tr = await on_pool(request, matching.transfer, fa, fb, pts, settings.cycle_tolerance_px, guide)
+    if method == "align":
+        tr = await on_pool(request, align.transfer, fa, fb, pts, settings.cycle_tolerance_px)
+    else:
+        guide = None
+        if guided:
+            guide = await on_pool(request, matching.estimate_guide, fa, fb, settings.ransac_threshold_px)
+        tr = await on_pool(request, matching.transfer, fa, fb, pts, settings.cycle_tolerance_px, guide)
     t2 = time.perf_counter()
     points = zip(tr.xy.tolist(), tr.score.tolist(), tr.consistent.tolist(), tr.cycle_error.tolist(), strict=True)
     timing = {"features": 1e3 * (t1 - t0), "transfer": 1e3 * (t2 - t1)}

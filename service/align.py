@@ -1,0 +1,264 @@
+"""Dense alignment of image b to image a by an MRF over feature displacements: SIFT Flow's model
+(Liu, Yuen & Torralba, PAMI 2011) on learned features, as Long, Zhang & Darrell (NIPS 2014) align
+instances of a class. Every cell p of a's feature grid gets a displacement w(p) = (u, v), in cells,
+minimising
+
+    E(w) = sum_p ||A(p) - B(p + w(p))||              data: distance of unit features, in [0, 2]
+         + eta * sum_p |u_p| + |v_p|                  small displacements
+         + sum_{p~q} min(alpha * ||w_p - w_q||_1, d)  truncated L1 smoothness, 4-neighbours
+
+B is b's feature map resampled onto a's grid (the images may differ in size), so w = 0 maps each
+point of a to the same relative position in b. Inference is min-sum loopy belief propagation with
+the linear-time distance transform of Felzenszwalb & Huttenlocher for the L1 term, scheduled as
+forward and backward sweeps along rows and columns (BP-M), coarse to fine: the coarsest level
+searches a wide window, every finer level a small window around the doubled coarser field. The
+final field is refined to sub-cell by a parabola through the beliefs either side of the minimum.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from service.cache import FeatureMap
+from service.matching import Transfer, bilinear
+
+OUTSIDE_COST = 2.0  # the largest distance of unit vectors: a displacement leaving b matches nothing
+
+
+@dataclass(frozen=True)
+class Params:
+    # defaults chosen on warps of training photos (astronaut, chelsea, Garden), never the held-back ones
+    alpha: float = 0.04  # smoothness weight per cell of flow difference
+    d: float = 0.4  # smoothness truncation (lets the field break at object boundaries)
+    eta: float = 0.001  # small-displacement weight per cell
+    radius: int = 10  # search radius at the coarsest level, in its cells
+    window: int = 2  # search radius at every finer level, around the upsampled field
+    iterations: int = 4  # BP-M sweeps (right, left, down, up) per level
+    min_side: int = 12  # the pyramid stops before a level's short side gets smaller than this
+
+
+@dataclass
+class Alignment:
+    flow: np.ndarray  # (h, w, 2) float32: position in b minus position in a, in b's pixels, per cell of a
+    step: tuple[float, float]  # a's pixels per cell (x, y): cell (i, j) is at a's pixel (j * sx, i * sy)
+    energy: dict[str, float]
+    levels: int
+
+    def at(self, xy: np.ndarray) -> np.ndarray:
+        """Positions in b (K, 2) of pixels (K, 2) of a, by bilinear interpolation of the field."""
+        h, w, _ = self.flow.shape
+        gx = np.clip(xy[:, 0] / self.step[0], 0, w - 1).astype(np.float32)
+        gy = np.clip(xy[:, 1] / self.step[1], 0, h - 1).astype(np.float32)
+        f = cv2.remap(self.flow, gx[None], gy[None], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0]
+        return (xy + f).astype(np.float32)
+
+
+def grid_features(fm: FeatureMap) -> np.ndarray:
+    """(D, h, w) float16 -> (h, w, D) float32."""
+    return np.ascontiguousarray(fm.features.transpose(1, 2, 0), dtype=np.float32)
+
+
+def sample(f: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """Bilinear samples of a (h, w, D) map at grid positions gx, gy (any shape S), clamped to the
+    border, renormalised: (*S, D)."""
+    h, w, _ = f.shape
+    gx, gy = np.clip(gx, 0, w - 1), np.clip(gy, 0, h - 1)
+    x0, y0 = np.floor(gx).astype(np.int64), np.floor(gy).astype(np.int64)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx, fy = (gx - x0)[..., None], (gy - y0)[..., None]
+    v = (1 - fx) * (1 - fy) * f[y0, x0] + fx * (1 - fy) * f[y0, x1] + (1 - fx) * fy * f[y1, x0] + fx * fy * f[y1, x1]
+    return (v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6)).astype(np.float32)
+
+
+def onto_grid_of(fa: FeatureMap, fb: FeatureMap) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """a's features (h, w, D), b's resampled at the same relative positions (h, w, D), and how
+    many of b's pixels one of a's cells spans (x, y)."""
+    a = grid_features(fa)
+    h, w, _ = a.shape
+    step_a = fa.stride / fa.scale
+    rx, ry = fb.width / fa.width, fb.height / fa.height
+    jj, ii = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    to_b = fb.scale / fb.stride  # b pixels -> b cells
+    b = sample(grid_features(fb), jj * step_a * rx * to_b, ii * step_a * ry * to_b)
+    return a, b, (step_a * rx, step_a * ry)
+
+
+def pool(f: np.ndarray) -> np.ndarray:
+    """One pyramid level up: 2x2 mean (odd edges repeat), renormalised. (h, w, D) -> (ceil(h/2), ceil(w/2), D)."""
+    h, w, _ = f.shape
+    f = np.pad(f, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    v = f.reshape(f.shape[0] // 2, 2, f.shape[1] // 2, 2, -1).mean((1, 3))
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6)
+
+
+def data_cost(a: np.ndarray, b: np.ndarray, offset: np.ndarray, r: int, eta: float) -> np.ndarray:
+    """(h, w, L, L) cost of each label (dv, du) in [-r, r]^2 on top of each cell's integer offset
+    (h, w, 2) as (u, v): feature distance (OUTSIDE_COST beyond b) plus the displacement term."""
+    h, w, _ = a.shape
+    ii, jj = np.mgrid[0:h, 0:w]
+    n = 2 * r + 1
+    cost = np.empty((h, w, n, n), np.float32)
+    for iv, dv in enumerate(range(-r, r + 1)):
+        for iu, du in enumerate(range(-r, r + 1)):
+            u, v = offset[..., 0] + du, offset[..., 1] + dv
+            y, x = ii + v, jj + u
+            inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+            sim = np.einsum("hwd,hwd->hw", a, b[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)])
+            dist = np.sqrt(np.clip(2.0 - 2.0 * sim, 0.0, None))
+            cost[..., iv, iu] = np.where(inside, dist, OUTSIDE_COST) + eta * (np.abs(u) + np.abs(v))
+    return cost
+
+
+def distance_transform(h: np.ndarray, alpha: float) -> np.ndarray:
+    """min over labels l' of h(l') + alpha * ||l - l'||_1, for every label l: (N, L, L) -> (N, L, L).
+    Two linear passes per label axis (exact for the L1 norm, which separates)."""
+    f = h.copy()
+    n = f.shape[-1]
+    for k in range(1, n):
+        np.minimum(f[..., k], f[..., k - 1] + alpha, out=f[..., k])
+    for k in range(n - 2, -1, -1):
+        np.minimum(f[..., k], f[..., k + 1] + alpha, out=f[..., k])
+    for k in range(1, n):
+        np.minimum(f[..., k, :], f[..., k - 1, :] + alpha, out=f[..., k, :])
+    for k in range(n - 2, -1, -1):
+        np.minimum(f[..., k, :], f[..., k + 1, :] + alpha, out=f[..., k, :])
+    return f
+
+
+def message(h: np.ndarray, shift: np.ndarray, p: Params) -> np.ndarray:
+    """Min-sum message from cells with summed cost h (N, L, L) to their neighbours, whose offsets
+    exceed theirs by ``shift`` (N, 2) as (u, v): m(l) = min(DT(h)(l + shift), min h + d), normalised.
+    Beyond the label box the L1 transform grows linearly from its edge."""
+    f = distance_transform(h, p.alpha)
+    n = h.shape[-1]
+    r = n // 2
+    if shift.any():
+        lab = np.arange(-r, r + 1)
+        tu, tv = lab[None] + shift[:, :1], lab[None] + shift[:, 1:]  # (N, L) targets per axis
+        cu, cv = np.clip(tu, -r, r), np.clip(tv, -r, r)
+        rows = np.arange(len(h))[:, None, None]
+        f = f[rows, cv[:, :, None] + r, cu[:, None, :] + r]
+        f += p.alpha * (np.abs(tv - cv)[:, :, None] + np.abs(tu - cu)[:, None, :])
+    np.minimum(f, h.min((1, 2), keepdims=True) + p.d, out=f)
+    return f - f.min((1, 2), keepdims=True)
+
+
+def bp(cost: np.ndarray, offset: np.ndarray, p: Params) -> np.ndarray:
+    """BP-M sweeps on the 4-connected grid. cost (h, w, L, L), offset (h, w, 2) -> beliefs (h, w, L, L)."""
+    h, w = cost.shape[:2]
+    # incoming messages, named by the side they come from
+    left, right, up, down = (np.zeros_like(cost) for _ in range(4))
+    for _ in range(p.iterations):
+        for j in range(w - 1):  # rightwards: column j tells column j + 1
+            s = cost[:, j] + left[:, j] + up[:, j] + down[:, j]
+            left[:, j + 1] = message(s, offset[:, j + 1] - offset[:, j], p)
+        for j in range(w - 1, 0, -1):
+            s = cost[:, j] + right[:, j] + up[:, j] + down[:, j]
+            right[:, j - 1] = message(s, offset[:, j - 1] - offset[:, j], p)
+        for i in range(h - 1):
+            s = cost[i] + up[i] + left[i] + right[i]
+            up[i + 1] = message(s, offset[i + 1] - offset[i], p)
+        for i in range(h - 1, 0, -1):
+            s = cost[i] + down[i] + left[i] + right[i]
+            down[i - 1] = message(s, offset[i - 1] - offset[i], p)
+    return cost + left + right + up + down
+
+
+def decide(belief: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer field (h, w, 2) at each cell's best label, and its sub-cell refinement (float32):
+    a parabola through the beliefs either side along u and along v, at most half a cell."""
+    h, w, n, _ = belief.shape
+    r = n // 2
+    flat = belief.reshape(h, w, -1).argmin(-1)
+    iv, iu = flat // n, flat % n
+    field = offset + np.stack([iu - r, iv - r], -1)
+    ii, jj = np.mgrid[0:h, 0:w]
+
+    def vertex(lo: np.ndarray, mid: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        curv = lo - 2 * mid + hi
+        return np.where(curv > 1e-6, np.clip(0.5 * (lo - hi) / np.maximum(curv, 1e-6), -0.5, 0.5), 0.0)
+
+    b0 = belief[ii, jj, iv, iu]
+    su = np.where((iu > 0) & (iu < n - 1), vertex(belief[ii, jj, iv, np.maximum(iu - 1, 0)], b0,
+                                                   belief[ii, jj, iv, np.minimum(iu + 1, n - 1)]), 0.0)
+    sv = np.where((iv > 0) & (iv < n - 1), vertex(belief[ii, jj, np.maximum(iv - 1, 0), iu], b0,
+                                                   belief[ii, jj, np.minimum(iv + 1, n - 1), iu]), 0.0)
+    return field, (field + np.stack([su, sv], -1)).astype(np.float32)
+
+
+def energy(a: np.ndarray, b: np.ndarray, field: np.ndarray, p: Params) -> dict[str, float]:
+    """The three terms of E at an integer field (h, w, 2)."""
+    h, w, _ = a.shape
+    ii, jj = np.mgrid[0:h, 0:w]
+    y, x = ii + field[..., 1], jj + field[..., 0]
+    inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+    sim = np.einsum("hwd,hwd->hw", a, b[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)])
+    data = float(np.where(inside, np.sqrt(np.clip(2 - 2 * sim, 0, None)), OUTSIDE_COST).sum())
+    smooth = sum(float(np.minimum(p.alpha * np.abs(np.diff(field, axis=ax)).sum(-1), p.d).sum()) for ax in (0, 1))
+    disp = float(p.eta * np.abs(field).sum())
+    return {"data": data, "smoothness": smooth, "displacement": disp, "total": data + smooth + disp}
+
+
+def solve(a: np.ndarray, b: np.ndarray, p: Params) -> tuple[np.ndarray, dict[str, float], int]:
+    """Displacement field in cells (h, w, 2) float32 of b's features (h, w, D) against a's (same
+    shape), its energy terms, and the number of pyramid levels used."""
+    pyramid = [(a, b)]
+    while min(pyramid[-1][0].shape[:2]) // 2 >= p.min_side:
+        pyramid.append((pool(pyramid[-1][0]), pool(pyramid[-1][1])))
+    field = np.zeros(pyramid[-1][0].shape[:2] + (2,), np.int64)
+    fine = field.astype(np.float32)
+    for level, (fa, fb) in enumerate(reversed(pyramid)):
+        if level:
+            h, w = fa.shape[:2]
+            up = cv2.resize((2.0 * fine).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+            field = np.rint(up).astype(np.int64)
+        r = p.radius if level == 0 else p.window
+        belief = bp(data_cost(fa, fb, field, r, p.eta), field, p)
+        field, fine = decide(belief, field)
+    return fine, energy(a, b, field, p), len(pyramid)
+
+
+def align(fa: FeatureMap, fb: FeatureMap, p: Params | None = None) -> Alignment:
+    """Align b to a: for every cell of a, where its content lies in b (see the module docstring)."""
+    p = p or Params()
+    a, b, step_b = onto_grid_of(fa, fb)
+    cells, terms, levels = solve(a, b, p)
+    flow = np.empty_like(cells)
+    h, w, _ = a.shape
+    jj, ii = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    step_a = fa.stride / fa.scale
+    flow[..., 0] = (jj + cells[..., 0]) * step_b[0] - jj * step_a
+    flow[..., 1] = (ii + cells[..., 1]) * step_b[1] - ii * step_a
+    return Alignment(flow, (step_a, step_a), terms, levels)
+
+
+def warp(image_b: np.ndarray, al: Alignment, width_a: int, height_a: int) -> np.ndarray:
+    """Image b resampled into a's frame (height_a, width_a[, C]): the field is interpolated to
+    every pixel of a, then b is sampled there (bilinear; outside b is black)."""
+    h, w, _ = al.flow.shape
+    xs = np.arange(width_a, dtype=np.float32)
+    ys = np.arange(height_a, dtype=np.float32)
+    gx = np.broadcast_to(np.clip(xs / al.step[0], 0, w - 1), (height_a, width_a)).astype(np.float32)
+    gy = np.broadcast_to(np.clip(ys[:, None] / al.step[1], 0, h - 1), (height_a, width_a)).astype(np.float32)
+    full = cv2.remap(al.flow, gx, gy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    mx = (full[..., 0] + xs[None]).astype(np.float32)
+    my = (full[..., 1] + ys[:, None]).astype(np.float32)
+    return cv2.remap(image_b, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def params_dict(p: Params) -> dict[str, float]:
+    return {k: float(v) for k, v in asdict(p).items()}
+
+
+def transfer(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, cycle_tol_px: float,
+             p: Params | None = None) -> Transfer:
+    """Points of a (K, 2) carried to b through the aligned field; the cycle check carries them
+    back through the field of the reverse alignment (a to b)."""
+    forward, backward = align(fa, fb, p), align(fb, fa, p)
+    xy_b = forward.at(points)
+    score = np.einsum("kd,kd->k", bilinear(fa, points), bilinear(fb, xy_b)).clip(-1.0, 1.0)
+    err = np.linalg.norm(backward.at(xy_b) - points, axis=1).astype(np.float32)
+    tol = max(cycle_tol_px, fa.stride / fa.scale)
+    return Transfer(xy_b, score.astype(np.float32), err, err <= tol, "align")

@@ -1,0 +1,115 @@
+"""Where trained keypoint models live: in process (the embedded default, bounded in count) or in
+Redis when REDIS_URL is set, so every replica behind a load balancer serves every model. Redis
+holds ``kpmodel:<id>`` (the model's bytes) and the hash ``kpmodels`` (id -> JSON summary), with
+no TTL: models are data a user created and deletes. Each replica keeps the models it has used in
+process as well, so a Redis outage stops new models and listings (503), not predictions."""
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+
+from service.cache import REDIS_ERRORS, connect
+from service.errors import ServiceError
+
+
+class StoreUnavailable(ServiceError):
+    status, code = 503, "store_unavailable"
+    headers = {"Retry-After": "1"}
+
+
+class MemoryStore:
+    """Up to ``max_models`` models; the least recently used goes first."""
+
+    backend = "memory"
+
+    def __init__(self, max_models: int):
+        self.max_models = max_models
+        self._models: OrderedDict[str, tuple[bytes, dict]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, model_id: str, payload: bytes, info: dict) -> None:
+        with self._lock:
+            self._models[model_id] = (payload, info)
+            self._models.move_to_end(model_id)
+            while len(self._models) > self.max_models:
+                self._models.popitem(last=False)
+
+    def get(self, model_id: str) -> tuple[bytes, dict] | None:
+        with self._lock:
+            hit = self._models.get(model_id)
+            if hit is not None:
+                self._models.move_to_end(model_id)
+            return hit
+
+    def list(self) -> list[dict]:
+        with self._lock:
+            return [info for _, info in self._models.values()]
+
+    def delete(self, model_id: str) -> bool:
+        with self._lock:
+            return self._models.pop(model_id, None) is not None
+
+    def close(self) -> None:
+        self._models.clear()
+
+
+class RedisStore(MemoryStore):
+    backend = "redis"
+    INDEX = "kpmodels"
+
+    def __init__(self, url: str, timeout_s: float, max_models: int):
+        super().__init__(max_models)  # this replica's copies
+        self.url, self.timeout = url, timeout_s
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = connect(self.url, self.timeout)
+        return self._client
+
+    def _call(self, op: str, fn):
+        try:
+            return fn()
+        except REDIS_ERRORS:
+            raise StoreUnavailable(f"the model store (Redis) is unavailable for {op}; retry shortly") from None
+
+    def put(self, model_id: str, payload: bytes, info: dict) -> None:
+        self._call("saving", lambda: (self.client.set(f"kpmodel:{model_id}", payload),
+                                      self.client.hset(self.INDEX, model_id, json.dumps(info))))
+        super().put(model_id, payload, info)
+
+    def get(self, model_id: str) -> tuple[bytes, dict] | None:
+        local = super().get(model_id)
+        try:
+            info = self.client.hget(self.INDEX, model_id)
+            payload = self.client.get(f"kpmodel:{model_id}") if local is None and info is not None else None
+        except REDIS_ERRORS:
+            if local is not None:  # Redis is out: this replica's copy still serves
+                return local
+            raise StoreUnavailable("the model store (Redis) is unavailable for reading; retry shortly") from None
+        if info is None:  # deleted (perhaps through another replica): no copy may live on here
+            super().delete(model_id)
+            return None
+        if local is not None:
+            return local
+        if payload is None:
+            return None
+        super().put(model_id, payload, json.loads(info))
+        return payload, json.loads(info)
+
+    def list(self) -> list[dict]:
+        found = self._call("listing", lambda: self.client.hgetall(self.INDEX))
+        return [json.loads(v) for _, v in sorted(found.items())]
+
+    def delete(self, model_id: str) -> bool:
+        super().delete(model_id)
+        gone = self._call("deleting", lambda: self.client.hdel(self.INDEX, model_id))
+        self._call("deleting", lambda: self.client.delete(f"kpmodel:{model_id}"))
+        return bool(gone)
+
+    def close(self) -> None:
+        super().close()
+        if self._client is not None:
+            self._client.close()

@@ -1,0 +1,70 @@
+"""POST /v1/align: dense MRF alignment of image b to image a (multipart)."""
+from __future__ import annotations
+
+import base64
+import io
+import time
+from typing import Annotated
+
+import cv2
+import numpy as np
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from service import align, dense, imaging
+from service.deps import CacheDep, RegistryDep, SettingsDep
+from service.errors import InvalidInput
+from service.routes.dense import ImageId, ModelField, feature_map, on_pool, read
+from service.routes.patches import ERRORS
+from service.schemas import AlignResponse, Grid, NpyArray
+
+router = APIRouter(prefix="/v1", tags=["alignment"], responses=ERRORS)
+
+
+def npy(arr: np.ndarray) -> NpyArray:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return NpyArray(dtype=str(arr.dtype), shape=list(arr.shape), data=base64.b64encode(buf.getvalue()).decode())
+
+
+def warped_png(data: bytes, al: align.Alignment, width: int, height: int, settings) -> str:
+    img = imaging.decode_checked(data, "image_b", settings.max_image_bytes, settings.max_image_pixels,
+                                 settings.dense_min_side, dense.MAX_ASPECT)
+    ok, buf = cv2.imencode(".png", align.warp(img, al, width, height))
+    return base64.b64encode(buf.tobytes()).decode()
+
+
+@router.post("/align", response_model=AlignResponse)
+async def align_images(
+    request: Request, settings: SettingsDep, registry: RegistryDep, cache: CacheDep,
+    image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
+    image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None,
+    warp: Annotated[bool, Form(description="also return image b warped into a's frame (needs image_b bytes)")] = False,
+    alpha: Annotated[float, Form(ge=0, le=10, description="smoothness weight")] = align.Params.alpha,
+    truncation: Annotated[float, Form(gt=0, le=10, description="smoothness truncation")] = align.Params.d,
+    radius: Annotated[int, Form(ge=1, le=16, description="coarsest-level search radius, cells")] = align.Params.radius,
+    iterations: Annotated[int, Form(ge=1, le=20)] = align.Params.iterations,
+) -> AlignResponse:
+    """Where every cell of image a lies in image b, by an MRF over feature displacements (data
+    term, truncated L1 smoothness, small-displacement term) solved coarse to fine by loopy belief
+    propagation. The field comes back as a .npy array on a's feature grid."""
+    if warp and image_b is None:
+        raise InvalidInput("warp=true needs image_b as bytes (an image_b_id carries only features)")
+    t0 = time.perf_counter()
+    m = registry.get(model or settings.default_dense_model, ("dense",))
+    fa = await feature_map(image_a, image_a_id, "a", m, cache, settings)
+    data_b = await read(image_b, settings.max_image_bytes) if image_b is not None else None
+    if data_b is not None:
+        fb, _, _ = await dense.features(data_b, m, cache, settings, "image_b")
+    else:
+        fb = await feature_map(None, image_b_id, "b", m, cache, settings)
+    t1 = time.perf_counter()
+    p = align.Params(alpha=alpha, d=truncation, radius=radius, iterations=iterations)
+    al = await on_pool(request, align.align, fa, fb, p)
+    t2 = time.perf_counter()
+    png = await run_in_threadpool(warped_png, data_b, al, fa.width, fa.height, settings) if warp else None
+    h, w, _ = al.flow.shape
+    return AlignResponse(model=m.name, grid=Grid(width=w, height=h, step_x=al.step[0], step_y=al.step[1]),
+                         flow=npy(al.flow), energy=al.energy, levels=al.levels, params=align.params_dict(p),
+                         warped_png=png, timing_ms={"features": 1e3 * (t1 - t0), "align": 1e3 * (t2 - t1),
+                                                    "warp": 1e3 * (time.perf_counter() - t2)})

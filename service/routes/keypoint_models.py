@@ -1,0 +1,163 @@
+"""Keypoint models: train from exemplars, list, read, delete, predict keypoints, classify points."""
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile
+
+from service import dense, imaging, keypoints
+from service.cache import FeatureMap
+from service.config import Settings
+from service.deps import CacheDep, RegistryDep, SettingsDep, StoreDep
+from service.errors import InvalidInput, NotFound
+from service.registry import LoadedModel, Registry
+from service.routes.dense import feature_map, on_pool, parse_keypoints
+from service.routes.patches import ERRORS
+from service.schemas import (
+    ClassifiedPoint,
+    ClassifyResponse,
+    ExemplarIn,
+    KeypointModelInfo,
+    KeypointModelList,
+    KeypointModelRequest,
+    PredictedKeypoint,
+    PredictResponse,
+)
+
+router = APIRouter(prefix="/v1/keypoint-models", tags=["keypoint models"], responses=ERRORS)
+ModelId = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="an id from POST /v1/keypoint-models")]
+
+
+def check_exemplars(exemplars: list[ExemplarIn], settings: Settings) -> list[str]:
+    """The names every exemplar carries; 422 for a set one cannot train on."""
+    n = len(exemplars)
+    if n < settings.min_exemplars:
+        raise InvalidInput(f"a keypoint model needs at least {settings.min_exemplars} exemplars; got {n}")
+    if n > settings.max_exemplars:
+        raise InvalidInput(f"{n} exemplars; the limit is {settings.max_exemplars}")
+    names = sorted(exemplars[0].keypoints)
+    for i, e in enumerate(exemplars):
+        if (e.image is None) == (e.image_id is None):
+            raise InvalidInput(f"exemplar {i}: send exactly one of image (base64) or image_id")
+        if not e.keypoints:
+            raise InvalidInput(f"exemplar {i} has no keypoints")
+        if sorted(e.keypoints) != names:
+            missing, extra = sorted(set(names) - set(e.keypoints)), sorted(set(e.keypoints) - set(names))
+            raise InvalidInput(f"exemplar {i}'s keypoint names differ from exemplar 0's "
+                               f"(missing: {missing}, extra: {extra}); every exemplar must name the same keypoints")
+    if len(names) > settings.max_keypoint_names:
+        raise InvalidInput(f"{len(names)} keypoint names; the limit is {settings.max_keypoint_names}")
+    return names
+
+
+async def exemplar_map(i: int, e: ExemplarIn, m: LoadedModel, cache: CacheDep, settings: Settings) -> FeatureMap:
+    where = f"exemplar {i}"
+    if e.image_id is not None:
+        return await dense.by_id(e.image_id, m, cache, settings)
+    try:
+        data = imaging.b64decode(e.image, settings.max_image_bytes)
+    except InvalidInput as exc:
+        exc.detail = f"{where}: {exc.detail}"
+        raise
+    fm, _, _ = await dense.features(data, m, cache, settings, where)
+    for name, (x, y) in e.keypoints.items():
+        if not (0 <= x <= fm.width - 1 and 0 <= y <= fm.height - 1):
+            raise InvalidInput(f"{where}: keypoint {name!r} ({x:g}, {y:g}) lies outside the "
+                               f"{fm.width}x{fm.height} image")
+    return fm
+
+
+def load(store: StoreDep, registry: Registry, model_id: str) -> tuple[keypoints.KeypointModel, dict, LoadedModel]:
+    hit = store.get(model_id)
+    if hit is None:
+        raise NotFound(f"no keypoint model {model_id}")
+    payload, info = hit
+    m = registry.get(info["feature_model"], ("dense",))
+    if m.entry["version"] != info["feature_version"]:
+        raise InvalidInput(f"keypoint model {model_id} was trained on {info['feature_model']} version "
+                           f"{info['feature_version']}, but {m.entry['version']} is loaded; train it again")
+    return keypoints.KeypointModel.from_bytes(payload), info, m
+
+
+@router.post("", response_model=KeypointModelInfo, status_code=201)
+async def create(body: KeypointModelRequest, request: Request, settings: SettingsDep, registry: RegistryDep,
+                 cache: CacheDep, store: StoreDep) -> KeypointModelInfo:
+    """Train one linear SVM per named keypoint on the exemplars' dense features (hard negative
+    mining), and store the model with the exemplars' global descriptors for the location prior."""
+    names = check_exemplars(body.exemplars, settings)
+    m = registry.get(body.model or settings.default_dense_model, ("dense",))
+    maps = [await exemplar_map(i, e, m, cache, settings) for i, e in enumerate(body.exemplars)]
+    exemplars = [keypoints.Exemplar(fm, dict(e.keypoints)) for fm, e in zip(maps, body.exemplars, strict=True)]
+    model = await on_pool(request, keypoints.train, exemplars)
+    payload = model.to_bytes()
+    model_id = hashlib.sha256(payload + m.name.encode() + m.entry["version"].encode()).hexdigest()[:24]
+    info = KeypointModelInfo(id=model_id, label=body.label, names=names, exemplars=len(exemplars),
+                             feature_model=m.name, feature_version=m.entry["version"], created=time.time(),
+                             training=model.meta["training"])
+    store.put(model_id, payload, info.model_dump())
+    return info
+
+
+@router.get("", response_model=KeypointModelList)
+async def list_models(store: StoreDep) -> KeypointModelList:
+    return KeypointModelList(models=[KeypointModelInfo(**i) for i in store.list()])
+
+
+@router.get("/{model_id}", response_model=KeypointModelInfo)
+async def read_model(model_id: ModelId, store: StoreDep) -> KeypointModelInfo:
+    hit = store.get(model_id)
+    if hit is None:
+        raise NotFound(f"no keypoint model {model_id}")
+    return KeypointModelInfo(**hit[1])
+
+
+@router.delete("/{model_id}", status_code=204)
+async def delete_model(model_id: ModelId, store: StoreDep) -> Response:
+    if not store.delete(model_id):
+        raise NotFound(f"no keypoint model {model_id}")
+    return Response(status_code=204)
+
+
+@router.post("/{model_id}/predict", response_model=PredictResponse)
+async def predict(
+    model_id: ModelId, request: Request, settings: SettingsDep, registry: RegistryDep, cache: CacheDep, store: StoreDep,
+    image: Annotated[UploadFile | None, File()] = None,
+    image_id: Annotated[str | None, Form(pattern=r"^[0-9a-f]{64}$")] = None,
+    prior_sigma: Annotated[float, Form(gt=0, le=1, description="the prior's spread, a fraction of the diagonal")] = 0.1,
+    prior_weight: Annotated[float, Form(ge=0, le=100, description="0: the SVM alone")] = 1.0,
+) -> PredictResponse:
+    """Each named keypoint in the image: the cell maximising the SVM response plus a Gaussian
+    prior centred where the nearest exemplar (by global appearance) has it."""
+    t0 = time.perf_counter()
+    model, _, m = load(store, registry, model_id)
+    fm = await feature_map(image, image_id, "", m, cache, settings)
+    pred = await on_pool(request, keypoints.predict, model, fm, prior_sigma, prior_weight)
+    pts = [PredictedKeypoint(name=n, x=float(xy[0]), y=float(xy[1]), score=float(s), svm=float(v))
+           for n, xy, s, v in zip(model.names, pred.xy, pred.score, pred.svm, strict=True)]
+    return PredictResponse(id=model_id, exemplar=pred.exemplar, keypoints=pts,
+                           timing_ms={"total": 1e3 * (time.perf_counter() - t0)})
+
+
+@router.post("/{model_id}/classify", response_model=ClassifyResponse)
+async def classify(
+    model_id: ModelId, settings: SettingsDep, registry: RegistryDep, cache: CacheDep, store: StoreDep,
+    points: Annotated[str, Form(description="JSON [[x, y], ...] in pixels of the image")],
+    image: Annotated[UploadFile | None, File()] = None,
+    image_id: Annotated[str | None, Form(pattern=r"^[0-9a-f]{64}$")] = None,
+) -> ClassifyResponse:
+    """Which named keypoint lies at each point: every SVM's response there, and the best one
+    when it responds above 0 (otherwise the point is background: label null)."""
+    model, _, m = load(store, registry, model_id)
+    fm = await feature_map(image, image_id, "", m, cache, settings)
+    pts = parse_keypoints(points, fm, settings.max_keypoints, "points", "the image")
+    scores = keypoints.classify(model, fm, pts)
+    out = []
+    for (x, y), row in zip(pts.tolist(), scores.tolist(), strict=True):
+        best = int(np.argmax(row))
+        out.append(ClassifiedPoint(x=x, y=y, label=model.names[best] if row[best] > 0 else None,
+                                   scores=dict(zip(model.names, row, strict=True))))
+    return ClassifyResponse(id=model_id, points=out)
+
