@@ -37,6 +37,7 @@ class Params:
     window: int = 2  # search radius at every finer level, around the upsampled field
     iterations: int = 4  # BP-M sweeps (right, left, down, up) per level
     min_side: int = 12  # the pyramid stops before a level's short side gets smaller than this
+    supersample: int = 0  # extra levels finer than the feature grid (bilinear features), each halving the step
 
 
 @dataclass
@@ -91,6 +92,13 @@ def pool(f: np.ndarray) -> np.ndarray:
     f = np.pad(f, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     v = f.reshape(f.shape[0] // 2, 2, f.shape[1] // 2, 2, -1).mean((1, 3))
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6)
+
+
+def upsample(f: np.ndarray) -> np.ndarray:
+    """Bilinear features at twice the density, cell 2k on old cell k: (h, w, D) -> (2h - 1, 2w - 1, D)."""
+    h, w, _ = f.shape
+    jj, ii = np.meshgrid(np.arange(2 * w - 1, dtype=np.float32) / 2, np.arange(2 * h - 1, dtype=np.float32) / 2)
+    return sample(f, jj, ii)
 
 
 def data_cost(a: np.ndarray, b: np.ndarray, offset: np.ndarray, r: int, eta: float) -> np.ndarray:
@@ -203,8 +211,11 @@ def energy(a: np.ndarray, b: np.ndarray, field: np.ndarray, p: Params) -> dict[s
 
 def solve(a: np.ndarray, b: np.ndarray, p: Params) -> tuple[np.ndarray, dict[str, float], int]:
     """Displacement field in cells (h, w, 2) float32 of b's features (h, w, D) against a's (same
-    shape), its energy terms, and the number of pyramid levels used."""
+    shape), its energy terms, and the number of pyramid levels used. With ``supersample`` s the
+    field is on a grid 2^s times denser, (2^s (h - 1) + 1, 2^s (w - 1) + 1, 2), in its cells."""
     pyramid = [(a, b)]
+    for _ in range(p.supersample):
+        pyramid.insert(0, (upsample(pyramid[0][0]), upsample(pyramid[0][1])))
     while min(pyramid[-1][0].shape[:2]) // 2 >= p.min_side:
         pyramid.append((pool(pyramid[-1][0]), pool(pyramid[-1][1])))
     field = np.zeros(pyramid[-1][0].shape[:2] + (2,), np.int64)
@@ -217,7 +228,7 @@ def solve(a: np.ndarray, b: np.ndarray, p: Params) -> tuple[np.ndarray, dict[str
         r = p.radius if level == 0 else p.window
         belief = bp(data_cost(fa, fb, field, r, p.eta), field, p)
         field, fine = decide(belief, field)
-    return fine, energy(a, b, field, p), len(pyramid)
+    return fine, energy(*pyramid[0], field, p), len(pyramid)
 
 
 def align(fa: FeatureMap, fb: FeatureMap, p: Params | None = None) -> Alignment:
@@ -226,9 +237,10 @@ def align(fa: FeatureMap, fb: FeatureMap, p: Params | None = None) -> Alignment:
     a, b, step_b = onto_grid_of(fa, fb)
     cells, terms, levels = solve(a, b, p)
     flow = np.empty_like(cells)
-    h, w, _ = a.shape
+    h, w, _ = cells.shape
     jj, ii = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    step_a = fa.stride / fa.scale
+    k = 2.0 ** -p.supersample
+    step_a, step_b = k * fa.stride / fa.scale, (k * step_b[0], k * step_b[1])
     flow[..., 0] = (jj + cells[..., 0]) * step_b[0] - jj * step_a
     flow[..., 1] = (ii + cells[..., 1]) * step_b[1] - ii * step_a
     return Alignment(flow, (step_a, step_a), terms, levels)

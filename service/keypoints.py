@@ -138,7 +138,12 @@ class Prediction:
     exemplar: int  # the exemplar nearest the query, whose keypoints give the prior's means
 
 
-def predict(model: KeypointModel, fm: FeatureMap, prior_sigma: float = 0.1, prior_weight: float = 1.0) -> Prediction:
+# chosen on a validation draw of our annotated set (seed 1), never the evaluation draw (seed 0)
+PRIOR_SIGMA, PRIOR_WEIGHT = 0.2, 0.3
+
+
+def predict(model: KeypointModel, fm: FeatureMap, prior_sigma: float = PRIOR_SIGMA,
+            prior_weight: float = PRIOR_WEIGHT) -> Prediction:
     """Each keypoint at the cell maximising svm(x) - prior_weight * |x - mu|^2 / (2 sigma^2), where
     mu is the keypoint's place in the nearest exemplar (scaled to the query) and sigma is
     ``prior_sigma`` of the query's diagonal; prior_weight 0 uses the SVM alone."""

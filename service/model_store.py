@@ -2,7 +2,10 @@
 Redis when REDIS_URL is set, so every replica behind a load balancer serves every model. Redis
 holds ``kpmodel:<id>`` (the model's bytes) and the hash ``kpmodels`` (id -> JSON summary), with
 no TTL: models are data a user created and deletes. Each replica keeps the models it has used in
-process as well, so a Redis outage stops new models and listings (503), not predictions."""
+process as well, so a Redis outage stops new models and listings (503), not predictions, and a
+Redis that comes back empty (restarted without persistence, or evicting) is refilled from those
+copies as they are used. A delete leaves a tombstone ``kpmodel-deleted:<id>`` (a week), so no
+replica's copy brings a deleted model back."""
 from __future__ import annotations
 
 import json
@@ -57,6 +60,7 @@ class MemoryStore:
 class RedisStore(MemoryStore):
     backend = "redis"
     INDEX = "kpmodels"
+    TOMBSTONE_S = 7 * 24 * 3600
 
     def __init__(self, url: str, timeout_s: float, max_models: int):
         super().__init__(max_models)  # this replica's copies
@@ -76,7 +80,8 @@ class RedisStore(MemoryStore):
             raise StoreUnavailable(f"the model store (Redis) is unavailable for {op}; retry shortly") from None
 
     def put(self, model_id: str, payload: bytes, info: dict) -> None:
-        self._call("saving", lambda: (self.client.set(f"kpmodel:{model_id}", payload),
+        self._call("saving", lambda: (self.client.delete(f"kpmodel-deleted:{model_id}"),
+                                      self.client.set(f"kpmodel:{model_id}", payload),
                                       self.client.hset(self.INDEX, model_id, json.dumps(info))))
         super().put(model_id, payload, info)
 
@@ -84,16 +89,19 @@ class RedisStore(MemoryStore):
         local = super().get(model_id)
         try:
             info = self.client.hget(self.INDEX, model_id)
-            payload = self.client.get(f"kpmodel:{model_id}") if local is None and info is not None else None
+            if info is not None and local is not None:
+                return local
+            if info is None:
+                if local is None or self.client.exists(f"kpmodel-deleted:{model_id}"):
+                    super().delete(model_id)  # deleted, perhaps through another replica
+                    return None
+                self.put(model_id, *local)  # Redis lost it (restart, eviction): put this copy back
+                return local
+            payload = self.client.get(f"kpmodel:{model_id}")
         except REDIS_ERRORS:
             if local is not None:  # Redis is out: this replica's copy still serves
                 return local
             raise StoreUnavailable("the model store (Redis) is unavailable for reading; retry shortly") from None
-        if info is None:  # deleted (perhaps through another replica): no copy may live on here
-            super().delete(model_id)
-            return None
-        if local is not None:
-            return local
         if payload is None:
             return None
         super().put(model_id, payload, json.loads(info))
@@ -104,10 +112,11 @@ class RedisStore(MemoryStore):
         return [json.loads(v) for _, v in sorted(found.items())]
 
     def delete(self, model_id: str) -> bool:
-        super().delete(model_id)
-        gone = self._call("deleting", lambda: self.client.hdel(self.INDEX, model_id))
+        here = super().delete(model_id)
+        self._call("deleting", lambda: self.client.set(f"kpmodel-deleted:{model_id}", b"1", ex=self.TOMBSTONE_S))
+        listed = self._call("deleting", lambda: self.client.hdel(self.INDEX, model_id))
         self._call("deleting", lambda: self.client.delete(f"kpmodel:{model_id}"))
-        return bool(gone)
+        return here or bool(listed)
 
     def close(self) -> None:
         super().close()

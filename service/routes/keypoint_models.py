@@ -126,8 +126,9 @@ async def predict(
     model_id: ModelId, request: Request, settings: SettingsDep, registry: RegistryDep, cache: CacheDep, store: StoreDep,
     image: Annotated[UploadFile | None, File()] = None,
     image_id: Annotated[str | None, Form(pattern=r"^[0-9a-f]{64}$")] = None,
-    prior_sigma: Annotated[float, Form(gt=0, le=1, description="the prior's spread, a fraction of the diagonal")] = 0.1,
-    prior_weight: Annotated[float, Form(ge=0, le=100, description="0: the SVM alone")] = 1.0,
+    prior_sigma: Annotated[float, Form(gt=0, le=1, description="the prior's spread, a fraction of the diagonal")] = (
+        keypoints.PRIOR_SIGMA),
+    prior_weight: Annotated[float, Form(ge=0, le=100, description="0: the SVM alone")] = keypoints.PRIOR_WEIGHT,
 ) -> PredictResponse:
     """Each named keypoint in the image: the cell maximising the SVM response plus a Gaussian
     prior centred where the nearest exemplar (by global appearance) has it."""

@@ -1,0 +1,164 @@
+"""The MRF alignment: its distance transform and messages against brute force, recovery of known
+fields, and /v1/align and transfer method=align through the API."""
+from __future__ import annotations
+
+import base64
+import io
+
+import cv2
+import numpy as np
+import pytest
+
+from models.data import warps
+from service import align
+from tests.conftest import encode
+
+
+def brute_message(h: np.ndarray, shift: tuple[int, int], p: align.Params) -> np.ndarray:
+    """min over l' of h(l') + min(alpha * |l' - (l + shift)|_1, d), normalised: (L, L) -> (L, L)."""
+    n = h.shape[0]
+    r = n // 2
+    out = np.empty_like(h)
+    for iv in range(n):
+        for iu in range(n):
+            tv, tu = iv - r + shift[1], iu - r + shift[0]
+            best = np.inf
+            for jv in range(n):
+                for ju in range(n):
+                    cost = min(p.alpha * (abs(jv - r - tv) + abs(ju - r - tu)), p.d)
+                    best = min(best, h[jv, ju] + cost)
+            out[iv, iu] = best
+    return out - out.min()
+
+
+@pytest.mark.parametrize("shift", [(0, 0), (1, -2), (7, 3), (-9, 0)])
+def test_message_matches_brute_force(shift):
+    rng = np.random.default_rng(sum(shift) + 10)
+    p = align.Params(alpha=0.3, d=1.1)
+    h = rng.uniform(0, 3, (3, 5, 5)).astype(np.float32)
+    got = align.message(h, np.tile(np.array(shift), (3, 1)), p)
+    for k in range(3):
+        np.testing.assert_allclose(got[k], brute_message(h[k], shift, p), atol=1e-5)
+
+
+def smooth_features(rng, h, w, d=16):
+    f = cv2.GaussianBlur(rng.normal(size=(h, w, d)).astype(np.float32), (0, 0), 1.0)
+    return f / np.linalg.norm(f, axis=-1, keepdims=True)
+
+
+def shifted(f, du, dv):
+    """b such that a(p) = b(p + (du, dv)) inside."""
+    b = np.roll(f, (dv, du), axis=(0, 1))
+    return b
+
+
+def test_solve_recovers_a_constant_field_through_noise_that_fools_nearest_neighbours():
+    rng = np.random.default_rng(0)
+    a = smooth_features(rng, 40, 48)
+    b = shifted(a, 5, -3)
+    noisy = a + rng.normal(0, 0.35, a.shape).astype(np.float32)
+    noisy /= np.linalg.norm(noisy, axis=-1, keepdims=True)
+    field, terms, levels = align.solve(noisy, b, align.Params())
+    inner = np.s_[6:-6, 6:-6]
+    mrf_ok = np.mean(np.abs(np.rint(field[inner]) - [5, -3]).max(-1) == 0)
+    # independent nearest neighbours on the same features
+    sim = noisy.reshape(-1, 16) @ b.reshape(-1, 16).T
+    best = sim.argmax(1)
+    nn = np.stack([best % 48 - np.tile(np.arange(48), 40), best // 48 - np.repeat(np.arange(40), 48)], -1)
+    nn_ok = np.mean(np.abs(nn.reshape(40, 48, 2)[inner] - [5, -3]).max(-1) == 0)
+    assert levels >= 2
+    assert mrf_ok > 0.8 and nn_ok < 0.3, (mrf_ok, nn_ok)
+    assert terms["total"] == pytest.approx(terms["data"] + terms["smoothness"] + terms["displacement"])
+
+
+def test_the_solution_has_lower_energy_than_the_zero_field_and_nearest_neighbours():
+    rng = np.random.default_rng(1)
+    a = smooth_features(rng, 30, 30)
+    b = shifted(a, -4, 2)
+    p = align.Params()
+    field, terms, _ = align.solve(a, b, p)
+    zero = align.energy(a, b, np.zeros((30, 30, 2), np.int64), p)["total"]
+    assert terms["total"] < zero
+    assert terms["total"] == pytest.approx(align.energy(a, b, np.rint(field).astype(np.int64), p)["total"], rel=1e-4)
+
+
+def test_warp_with_a_known_field_moves_the_image():
+    img = np.zeros((40, 60), np.uint8)
+    img[10:20, 30:40] = 255
+    flow = np.zeros((10, 15, 2), np.float32)
+    flow[..., 0] = 8.0  # a's pixel x is b's pixel x + 8
+    al = align.Alignment(flow, (4.0, 4.0), {}, 1)
+    out = align.warp(img, al, 60, 40)
+    assert out[15, 22:32].min() == 255 and out[15, 34:40].max() == 0
+    np.testing.assert_allclose(al.at(np.float32([[10, 10], [3.5, 7.25]])), [[18, 10], [11.5, 7.25]])
+
+
+def files(a, b):
+    return {"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(b))}
+
+
+@pytest.fixture(scope="module")
+def warped_coffee(coffee):
+    b = cv2.resize(coffee, (360, 240), interpolation=cv2.INTER_AREA)
+    m = warps.nonrigid_map(np.random.default_rng(3), b.shape, amplitude=0.05)
+    a, valid = warps.apply(b, m)
+    return a, b, m, valid
+
+
+def test_align_api_recovers_a_non_rigid_field(client, warped_coffee):
+    a, b, m, valid = warped_coffee
+    r = client.post("/v1/align", files=files(a, b), data={"warp": "true"})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    flow = np.load(io.BytesIO(base64.b64decode(out["flow"]["data"])))
+    g = out["grid"]
+    assert flow.shape == (g["height"], g["width"], 2) == tuple(out["flow"]["shape"]) and flow.dtype == np.float32
+    ii, jj = np.mgrid[0:g["height"], 0:g["width"]]
+    xy = np.stack([jj * g["step_x"], ii * g["step_y"]], -1).reshape(-1, 2)
+    ix = np.rint(xy).astype(int)
+    ok = valid[ix[:, 1], ix[:, 0]]
+    err = np.linalg.norm(xy + flow.reshape(-1, 2) - m[ix[:, 1], ix[:, 0]], axis=1)[ok]
+    assert np.median(err) < 3.0, np.median(err)
+    warped = cv2.imdecode(np.frombuffer(base64.b64decode(out["warped_png"]), np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert warped.shape == a.shape
+    inner = np.s_[20:-20, 20:-20]
+    # the warped image matches a far better than b itself does
+    after = np.abs(warped[inner].astype(float) - a[inner]).mean()
+    assert after < 0.5 * np.abs(b[inner].astype(float) - a[inner]).mean()
+    assert set(out["energy"]) == {"data", "smoothness", "displacement", "total"}
+
+
+def test_transfer_method_align(client, warped_coffee):
+    a, b, m, _ = warped_coffee
+    pts = np.float32([[100, 80], [200, 150], [260, 60]])
+    r = client.post("/v1/keypoints/transfer", files=files(a, b),
+                    data={"keypoints": str(pts.tolist()), "method": "align"})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    got = np.array([[k["x"], k["y"]] for k in out["keypoints"]])
+    truth = m[pts[:, 1].astype(int), pts[:, 0].astype(int)]
+    assert out["guidance"] == "align"
+    assert np.linalg.norm(got - truth, axis=1).max() < 6.0
+    assert all(k["consistent"] for k in out["keypoints"])
+
+
+@pytest.mark.parametrize("data,extra,status", [
+    ({"warp": "true", "image_b_id": "0" * 64}, {}, 422),  # warping needs b's pixels
+    ({"alpha": "-1"}, {"image_b": 1}, 422),
+    ({"radius": "100"}, {"image_b": 1}, 422),
+    ({"image_b_id": "0" * 64}, {}, 404),  # never cached
+    ({"image_a_id": "0" * 64}, {"image_b": 1}, 422),  # both a file and an id for a
+])
+def test_align_bad_inputs(client, coffee, data, extra, status):
+    f = {"image_a": ("a.png", encode(coffee))}
+    if extra:
+        f["image_b"] = ("b.png", encode(coffee))
+    r = client.post("/v1/align", files=f, data=data)
+    assert r.status_code == status, r.text
+    assert "detail" in r.json()
+
+
+def test_transfer_unknown_method(client, coffee):
+    r = client.post("/v1/keypoints/transfer", files=files(coffee, coffee),
+                    data={"keypoints": "[[5, 5]]", "method": "x"})
+    assert r.status_code == 422

@@ -1,0 +1,163 @@
+"""Keypoint models through the API: train, list, read, predict, classify, delete; bad exemplar
+sets; the Redis store shared by two replicas and surviving an outage."""
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.data import annotations, keypoint_set
+from service.keypoints import KeypointModel
+from tests.conftest import make_client
+
+
+@pytest.fixture(scope="module")
+def coffee_set(tmp_path_factory) -> list[annotations.Instance]:
+    path = keypoint_set.build(tmp_path_factory.mktemp("kp"), per_photo=4, seed=1)
+    return [i for i in annotations.read(path) if i.category == "coffee"]
+
+
+def exemplar(inst, names=None) -> dict:
+    names = names or sorted(inst.keypoints)
+    return {"image": base64.b64encode(Path(inst.image).read_bytes()).decode(),
+            "keypoints": {n: list(inst.keypoints[n]) for n in names}}
+
+
+def common(items) -> list[str]:
+    return sorted(set.intersection(*(set(i.keypoints) for i in items)))
+
+
+@pytest.fixture(scope="module")
+def trained(client, coffee_set):
+    ex = coffee_set[:3]
+    r = client.post("/v1/keypoint-models", json={"label": "cups", "exemplars": [exemplar(e, common(ex)) for e in ex]})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_training_reports_hard_negative_mining(trained):
+    assert trained["exemplars"] == 3 and trained["label"] == "cups"
+    for stats in trained["training"].values():
+        assert stats["positives"] == 3 and stats["hard_mined"] > 0
+        assert stats["train_positive_recall"] == 1.0
+
+
+def test_predict_finds_the_keypoints_of_an_unseen_instance(client, coffee_set, trained):
+    q = coffee_set[3]
+    r = client.post(f"/v1/keypoint-models/{trained['id']}/predict", files={"image": ("q.png", q.image.read_bytes())})
+    assert r.status_code == 200, r.text
+    got = {k["name"]: (k["x"], k["y"]) for k in r.json()["keypoints"]}
+    assert set(got) == set(trained["names"])
+    err = [np.hypot(*np.subtract(got[n], q.keypoints[n])) / q.box_side for n in got if n in q.keypoints]
+    assert np.mean(np.array(err) <= 0.1) >= 0.75, err
+
+
+def test_classify_names_keypoints_and_rejects_background(client, coffee_set, trained):
+    q = coffee_set[3]
+    names = [n for n in trained["names"] if n in q.keypoints]
+    pts = [list(q.keypoints[n]) for n in names] + [[3.0, 3.0]]
+    r = client.post(f"/v1/keypoint-models/{trained['id']}/classify", files={"image": ("q.png", q.image.read_bytes())},
+                    data={"points": json.dumps(pts)})
+    assert r.status_code == 200, r.text
+    labels = [p["label"] for p in r.json()["points"]]
+    assert np.mean([a == b for a, b in zip(labels, names, strict=False)]) >= 0.7, labels
+    assert labels[-1] is None
+
+
+def test_list_read_delete(client, coffee_set):
+    ex = coffee_set[:2]
+    made = client.post("/v1/keypoint-models", json={"exemplars": [exemplar(e, common(ex)) for e in ex]}).json()
+    assert made["id"] in [m["id"] for m in client.get("/v1/keypoint-models").json()["models"]]
+    assert client.get(f"/v1/keypoint-models/{made['id']}").json()["names"] == made["names"]
+    assert client.delete(f"/v1/keypoint-models/{made['id']}").status_code == 204
+    assert client.get(f"/v1/keypoint-models/{made['id']}").status_code == 404
+    r = client.post(f"/v1/keypoint-models/{made['id']}/predict", files={"image": ("q.png", ex[0].image.read_bytes())})
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
+
+
+def test_model_bytes_round_trip(coffee_set):
+    m = KeypointModel(["a", "b"], np.ones((2, 4), np.float32), np.zeros(2, np.float32), np.eye(3, 8, dtype=np.float32),
+                      np.zeros((3, 2, 2), np.float32), {"training": {"a": {"positives": 3}}})
+    back = KeypointModel.from_bytes(m.to_bytes())
+    assert back.names == m.names and back.meta == m.meta
+    np.testing.assert_array_equal(back.global_desc, m.global_desc)
+
+
+def bad_sets(inst):
+    one = exemplar(inst)
+    no_points = dict(one, keypoints={})
+    renamed = dict(one, keypoints={("x" + k): v for k, v in one["keypoints"].items()})
+    outside = dict(one, keypoints=dict(one["keypoints"], rim_left=[5000.0, 10.0]))
+    both = dict(one, image_id="0" * 64)
+    return {
+        "a single exemplar": ([one], 422, "at least 2"),
+        "no keypoints": ([one, no_points], 422, "no keypoints"),
+        "mismatched names": ([one, renamed], 422, "names differ"),
+        "a point outside": ([one, outside], 422, "outside"),
+        "image and image_id": ([one, both], 422, "exactly one"),
+        "not base64": ([one, dict(one, image="not base64!")], 422, "base64"),
+        "not an image": ([one, dict(one, image=base64.b64encode(b"hello world").decode())], 415, "not an image"),
+        "an unknown image id": ([one, {"image_id": "0" * 64, "keypoints": one["keypoints"]}], 404, "no cached"),
+    }
+
+
+@pytest.mark.parametrize("case", ["a single exemplar", "no keypoints", "mismatched names", "a point outside",
+                                  "image and image_id", "not base64", "not an image", "an unknown image id"])
+def test_bad_exemplar_sets(client, coffee_set, case):
+    body, status, words = bad_sets(coffee_set[0])[case]
+    r = client.post("/v1/keypoint-models", json={"exemplars": body})
+    assert r.status_code == status, r.text
+    assert words in json.dumps(r.json()["detail"])
+
+
+@pytest.mark.parametrize("body", [{}, {"exemplars": []}, {"exemplars": [{"keypoints": {"a": [1, "x"]}}]},
+                                  {"exemplars": [{"image": "AAAA", "keypoints": {"../x": [1, 2]}}]}])
+def test_malformed_requests(client, body):
+    r = client.post("/v1/keypoint-models", json=body)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_input"
+
+
+def test_non_finite_coordinates_are_refused(client, coffee_set):
+    one = exemplar(coffee_set[0])
+    text = json.dumps({"exemplars": [one, dict(one, keypoints={k: [float("nan"), 1.0] for k in one["keypoints"]})]})
+    r = client.post("/v1/keypoint-models", content=text, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+
+
+def test_limits_are_settings(coffee_set):
+    one = exemplar(coffee_set[0])
+    with make_client(max_exemplars=2) as c:
+        r = c.post("/v1/keypoint-models", json={"exemplars": [one, one, one]})
+    assert r.status_code == 422 and "limit is 2" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/v1/keypoint-models/..%2f..%2fetc", "/v1/keypoint-models/xyz/predict"])
+def test_bad_ids(client, path):
+    r = client.get(path) if not path.endswith("predict") else client.post(path, data={"image_id": "0" * 64})
+    assert r.status_code in (404, 422) and "detail" in r.json()
+
+
+def test_redis_store_is_shared_and_survives_an_outage(redis_server, coffee_set):
+    ex = coffee_set[:2]
+    body = {"exemplars": [exemplar(e, common(ex)) for e in ex]}
+    q = coffee_set[3].image.read_bytes()
+    with make_client(redis_url=redis_server.url) as one, make_client(redis_url=redis_server.url) as two:
+        made = one.post("/v1/keypoint-models", json=body)
+        assert made.status_code == 201, made.text
+        mid = made.json()["id"]
+        assert mid in [m["id"] for m in two.get("/v1/keypoint-models").json()["models"]]
+        assert two.post(f"/v1/keypoint-models/{mid}/predict", files={"image": ("q.png", q)}).status_code == 200
+        redis_server.stop()
+        # the replica that has used the model keeps serving it; new models wait for the store
+        assert two.post(f"/v1/keypoint-models/{mid}/predict", files={"image": ("q.png", q)}).status_code == 200
+        r = one.post("/v1/keypoint-models", json=body | {"label": "again"})
+        assert r.status_code == 503 and r.headers["retry-after"]
+        redis_server.start()  # empty: no persistence
+        assert two.post(f"/v1/keypoint-models/{mid}/predict", files={"image": ("q.png", q)}).status_code == 200
+        assert mid in [m["id"] for m in one.get("/v1/keypoint-models").json()["models"]]  # put back by two
+        assert one.delete(f"/v1/keypoint-models/{mid}").status_code == 204
+        # deleted through one replica: gone from the other, whose copy must not live on
+        assert two.post(f"/v1/keypoint-models/{mid}/predict", files={"image": ("q.png", q)}).status_code == 404
