@@ -25,6 +25,7 @@ from models.data import photos, warps
 from models.data.synth import photometric
 
 PNG_PATH = RESULTS.parent / "alignment.png"
+TILE = 240  # pixels wide, per image of the figure
 KINDS = {"non-rigid": warps.nonrigid_map,
          "strong non-rigid": lambda rng, shape: warps.nonrigid_map(rng, shape, amplitude=0.08),
          "homography": warps.homography_map}
@@ -106,7 +107,8 @@ def figure_row(a: np.ndarray, b: np.ndarray, warped: np.ndarray, kind: str) -> n
     bb = cv2.resize(b, (a.shape[1], a.shape[0]))
     tiles = [label(a, f"a: {kind} warp of b"), label(bb, "b: the photo"), label(warped, "b aligned to a (MRF)"),
              label(checker(a, bb), "a | b checkerboard"), label(checker(a, warped), "a | aligned b checkerboard")]
-    return np.hstack([cv2.resize(t, (320, round(320 * a.shape[0] / a.shape[1]))) for t in tiles])
+    return np.hstack([cv2.resize(t, (TILE, round(TILE * a.shape[0] / a.shape[1])), interpolation=cv2.INTER_AREA)
+                      for t in tiles])
 
 
 def main() -> None:
@@ -150,7 +152,7 @@ def main() -> None:
     lines.append(f"\n![alignment]({PNG_PATH.name})\n")
     print("\n".join(lines))
     if not a.no_write:
-        cv2.imwrite(str(PNG_PATH), np.vstack(list(figure.values())))
+        cv2.imwrite(str(PNG_PATH), np.vstack(list(figure.values())), [cv2.IMWRITE_PNG_COMPRESSION, 9])
         write_section("align", "\n".join(lines))
 
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger("service")
 
@@ -71,6 +72,15 @@ def error_response(status: int, code: str, detail: object, headers: dict[str, st
     return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
 
 
+METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(app: FastAPI, scope: dict) -> list[str]:
+    """Every method some route serves at the request's path (asked of the router's own matching)."""
+    return [m for m in METHODS
+            if any(route.matches(dict(scope, method=m))[0] == Match.FULL for route in app.router.routes)]
+
+
 def install(app: FastAPI) -> None:
     """Map domain errors, validation errors, HTTP errors and unexpected failures to the envelope."""
 
@@ -86,8 +96,11 @@ def install(app: FastAPI) -> None:
         return error_response(422, "invalid_input", errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, "http_error", exc.detail, getattr(exc, "headers", None))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # Starlette names only the first route on the path; name them all
+            headers = dict(headers or {}, Allow=", ".join(allowed_methods(app, request.scope)))
+        return error_response(exc.status_code, "http_error", exc.detail, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -161,3 +161,8 @@ def test_redis_store_is_shared_and_survives_an_outage(redis_server, coffee_set):
         assert one.delete(f"/v1/keypoint-models/{mid}").status_code == 204
         # deleted through one replica: gone from the other, whose copy must not live on
         assert two.post(f"/v1/keypoint-models/{mid}/predict", files={"image": ("q.png", q)}).status_code == 404
+
+
+def test_method_not_allowed_names_every_method_of_the_path(client):
+    r = client.request("PUT", "/v1/keypoint-models")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
