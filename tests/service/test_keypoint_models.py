@@ -166,3 +166,16 @@ def test_redis_store_is_shared_and_survives_an_outage(redis_server, coffee_set):
 def test_method_not_allowed_names_every_method_of_the_path(client):
     r = client.request("PUT", "/v1/keypoint-models")
     assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+
+
+@pytest.mark.parametrize("points,words", [("[]", "non-empty"), ("[[1e9, 1]]", "outside"), ("[[NaN, 1]]", "finite"),
+                                          ("[[1, 2, 3]]", "[x, y]"), ("nope", "JSON")])
+def test_classify_bad_points(client, coffee_set, trained, points, words):
+    r = client.post(f"/v1/keypoint-models/{trained['id']}/classify",
+                    files={"image": ("q.png", coffee_set[3].image.read_bytes())}, data={"points": points})
+    assert r.status_code == 422 and words in r.json()["detail"], r.text
+
+
+def test_predict_needs_exactly_one_image(client, coffee_set, trained):
+    r = client.post(f"/v1/keypoint-models/{trained['id']}/predict")
+    assert r.status_code == 422 and "exactly one" in r.json()["detail"]
