@@ -19,11 +19,15 @@ BLOCK_BYTES = 32 * 1024 * 1024
 
 
 def cells(fm: FeatureMap) -> tuple[np.ndarray, np.ndarray]:
-    """All cells of a map: pixel positions (N, 2) float32 in the sent image, descriptors (N, D) float32."""
-    d, h, w = fm.features.shape
-    ii, jj = np.mgrid[0:h, 0:w]
-    xy = np.stack([jj.ravel(), ii.ravel()], 1) * fm.stride / fm.scale
-    return xy.astype(np.float32), fm.features.reshape(d, -1).T.astype(np.float32)
+    """All cells of a map: pixel positions (N, 2) float32 in the sent image, descriptors (N, D)
+    float32. Computed once per map object (a request's guided transfer asks twice)."""
+    done = fm.__dict__.get("_cells")
+    if done is None:
+        d, h, w = fm.features.shape
+        ii, jj = np.mgrid[0:h, 0:w]
+        xy = np.stack([jj.ravel(), ii.ravel()], 1) * fm.stride / fm.scale
+        done = fm.__dict__["_cells"] = (xy.astype(np.float32), fm.features.reshape(d, -1).T.astype(np.float32))
+    return done
 
 
 def top2(queries: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

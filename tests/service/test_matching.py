@@ -78,3 +78,9 @@ def test_memory_is_bounded_for_two_4_megapixel_images():
     tracemalloc.stop()
     # both maps as float32 (2 x 8 MiB) plus their cell positions, and one similarity block (32 MiB)
     assert peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_cells_are_computed_once_per_map():
+    fm = FeatureMap(np.ones((4, 3, 5), np.float16), 20, 12, 1.0, 4)
+    first = matching.cells(fm)
+    assert matching.cells(fm) is first and first[1].shape == (15, 4)
