@@ -1,6 +1,7 @@
 """A bounded load test on loopback: an async client with --concurrency workers for --seconds,
 mixing patch similarity (one pair per request, the case dynamic batching is for), keypoint
-transfer by image id and correspondences by upload, against a real uvicorn server.
+transfer by image id, correspondences by upload, MRF alignment by image id and keypoint-model
+prediction, against a real uvicorn server.
 
     python -m bench.load_test [--concurrency 32] [--seconds 30] [--redis-fault]
 
@@ -53,10 +54,18 @@ async def run_load(url: str, concurrency: int, seconds: float, mix: bool,
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=concurrency)) as c:
         ids = [(await c.post("/v1/images", files={"image": ("x.png", d)})).json()["image_id"] for d in (pa, pb)]
         kps = json.dumps(np.random.default_rng(0).uniform(50, 400, (32, 2)).tolist())
+        named = {"p1": [100.0, 100.0], "p2": [300.0, 200.0], "p3": [450.0, 350.0]}
+        made = await c.post("/v1/keypoint-models", json={"exemplars": [{"image_id": i, "keypoints": named} for i in ids]})
+        model_id = made.json()["id"]
         end = time.monotonic() + seconds
+        kinds = ["similarity", "similarity", "similarity", "transfer", "correspondences", "align", "predict"]
 
         async def one(k: int) -> tuple[str, httpx.Response]:
-            kind = "similarity" if not mix or k % 4 < 2 else ("transfer" if k % 4 == 2 else "correspondences")
+            kind = kinds[k % len(kinds)] if mix else "similarity"
+            if kind == "align":
+                return kind, await c.post("/v1/align", data={"image_a_id": ids[0], "image_b_id": ids[1]})
+            if kind == "predict":
+                return kind, await c.post(f"/v1/keypoint-models/{model_id}/predict", data={"image_id": ids[1]})
             if kind == "similarity":
                 return kind, await c.post("/v1/patches/similarity", json={"pairs": [{"a": patch, "b": other}]})
             if kind == "transfer":
@@ -139,8 +148,9 @@ def main() -> None:
     text = "\n".join([
         f"## Load test: {a.concurrency} concurrent clients for {a.seconds:g} s on loopback",
         "", f"`{command}`", "",
-        f"Mixed load (half single-pair patch similarity, a quarter keypoint transfer by image id, a quarter "
-        f"correspondences by upload of a 640x480 pair){', Redis killed at 1/3 and restarted at 2/3' if redis else ''}: "
+        "Mixed load, in turn: three single-pair patch similarity requests, then keypoint transfer by image id, "
+        "correspondences by upload of a 640x480 pair, /v1/align by image id and a keypoint model's prediction"
+        f"{' (the model and the features live in Redis, killed at 1/3 and restarted empty at 2/3)' if redis else ''}: "
         f"**{failed} failed requests** (status counts {mixed['statuses']}); the server's peak resident memory "
         f"{rss:.0f} MB.", "",
         "| endpoint | requests | per second | p50 ms | p95 ms | p99 ms | failed |", "|---|---|---|---|---|---|---|",
