@@ -55,7 +55,8 @@ async def run_load(url: str, concurrency: int, seconds: float, mix: bool,
         ids = [(await c.post("/v1/images", files={"image": ("x.png", d)})).json()["image_id"] for d in (pa, pb)]
         kps = json.dumps(np.random.default_rng(0).uniform(50, 400, (32, 2)).tolist())
         named = {"p1": [100.0, 100.0], "p2": [300.0, 200.0], "p3": [450.0, 350.0]}
-        made = await c.post("/v1/keypoint-models", json={"exemplars": [{"image_id": i, "keypoints": named} for i in ids]})
+        exemplars = [{"image_id": i, "keypoints": named} for i in ids]
+        made = await c.post("/v1/keypoint-models", json={"exemplars": exemplars})
         model_id = made.json()["id"]
         end = time.monotonic() + seconds
         kinds = ["similarity", "similarity", "similarity", "transfer", "correspondences", "align", "predict"]

@@ -9,10 +9,11 @@ import numpy as np
 from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile
 
 from service import dense, imaging, keypoints
-from service.cache import FeatureMap
+from service.cache import FeatureMap, MemoryCache
 from service.config import Settings
 from service.deps import CacheDep, RegistryDep, SettingsDep, StoreDep
 from service.errors import InvalidInput, NotFound
+from service.model_store import MemoryStore
 from service.registry import LoadedModel, Registry
 from service.routes.dense import feature_map, on_pool, parse_keypoints
 from service.routes.patches import ERRORS
@@ -53,7 +54,7 @@ def check_exemplars(exemplars: list[ExemplarIn], settings: Settings) -> list[str
     return names
 
 
-async def exemplar_map(i: int, e: ExemplarIn, m: LoadedModel, cache: CacheDep, settings: Settings) -> FeatureMap:
+async def exemplar_map(i: int, e: ExemplarIn, m: LoadedModel, cache: MemoryCache, settings: Settings) -> FeatureMap:
     where = f"exemplar {i}"
     if e.image_id is not None:
         return await dense.by_id(e.image_id, m, cache, settings)
@@ -70,7 +71,7 @@ async def exemplar_map(i: int, e: ExemplarIn, m: LoadedModel, cache: CacheDep, s
     return fm
 
 
-def load(store: StoreDep, registry: Registry, model_id: str) -> tuple[keypoints.KeypointModel, dict, LoadedModel]:
+def load(store: MemoryStore, registry: Registry, model_id: str) -> tuple[keypoints.KeypointModel, dict, LoadedModel]:
     hit = store.get(model_id)
     if hit is None:
         raise NotFound(f"no keypoint model {model_id}")
