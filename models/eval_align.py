@@ -23,16 +23,13 @@ from bench.results import RESULTS, write_section
 from models import dense_sift
 from models.data import photos, warps
 from models.data.synth import photometric
+from models.eval_dense import png
 
 PNG_PATH = RESULTS.parent / "alignment.png"
 TILE = 240  # pixels wide, per image of the figure
 KINDS = {"non-rigid": warps.nonrigid_map,
          "strong non-rigid": lambda rng, shape: warps.nonrigid_map(rng, shape, amplitude=0.08),
          "homography": warps.homography_map}
-
-
-def png(img: np.ndarray) -> bytes:
-    return cv2.imencode(".png", img)[1].tobytes()
 
 
 def cases(per_photo: int, seed: int):

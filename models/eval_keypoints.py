@@ -19,7 +19,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 from fastapi.testclient import TestClient
 
@@ -27,20 +26,11 @@ from bench.results import write_section
 from models import dense_sift
 from models.data import annotations, keypoint_set
 from models.data.annotations import Instance
+from models.data.benchmarks import grey
+from models.eval_dense import png
 from service.keypoints import PRIOR_SIGMA, PRIOR_WEIGHT
 
 ALPHAS = (0.05, 0.1, 0.15)
-
-
-def grey(inst: Instance) -> np.ndarray:
-    img = cv2.imread(str(inst.image), cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        raise FileNotFoundError(inst.image)
-    return img
-
-
-def png(img: np.ndarray) -> bytes:
-    return cv2.imencode(".png", img)[1].tobytes()
 
 
 def errors(pred: dict[str, tuple[float, float]], q: Instance) -> list[float]:
@@ -121,7 +111,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = a.annotations or keypoint_set.build(Path(tmp), a.per_photo, a.seed, a.strength)
         instances = annotations.read(path)
-        images = {i.image: grey(i) for i in instances}
+        images = {i.image: grey(i.image) for i in instances}
         rng = np.random.default_rng(a.seed)
         maps = {p: dense_sift.feature_map(img) for p, img in images.items()}
         rows: dict[str, list[float]] = {}
