@@ -3,7 +3,8 @@
 - keypoint transfer: PCK at 1, 3, 5, 10 px of /v1/keypoints/transfer vs dense SIFT nearest
   neighbour (SIFT at the query point, searched over a stride-4 grid of SIFT in image b);
 - correspondences: MMA at 1-10 px and the number of correct (3 px) matches of
-  /v1/correspondences vs SIFT detect + describe + ratio test (0.8).
+  /v1/correspondences (its defaults, and without its neighbourhood consensus) vs SIFT detect +
+  describe + ratio test (0.8), alone and through the same consensus filter.
 
     python -m models.eval_dense                     # motorcycle stereo + held-back homographies
     python -m models.eval_dense --hpatches DIR...   # HPatches-style sequence folders
@@ -25,6 +26,7 @@ from fastapi.testclient import TestClient
 from bench.results import write_section
 from models.data import benchmarks
 from models.data.benchmarks import EvalPair
+from service.consensus import select as consensus_select
 
 PCK_PX = (1, 3, 5, 10)
 MMA_PX = tuple(range(1, 11))
@@ -102,6 +104,12 @@ def sift_ratio_matches(pair: EvalPair, ratio: float = 0.8) -> tuple[np.ndarray, 
             np.float32([kb[m.trainIdx].pt for m in good]).reshape(-1, 2))
 
 
+def sift_consensus(xa: np.ndarray, xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """SIFT's matches through the API's neighbourhood consensus, with the UCN's cell (4 px)."""
+    keep, pulled = consensus_select(xa, xb, GRID, GRID)
+    return xa[keep], pulled[keep]
+
+
 def match_errors(pair: EvalPair, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
     """Pixel errors of matches whose a-point has ground truth (others cannot be judged)."""
     if not len(xa):
@@ -120,8 +128,11 @@ def evaluate(pairs: list[EvalPair], client: TestClient, n_points: int, match_arg
         acc["ucnglobal_transfer"].append(np.linalg.norm(api_transfer(client, pair, pts, False) - gt, axis=1))
         acc["dsift_transfer"].append(np.linalg.norm(dense_sift_transfer(pair, pts) - gt, axis=1))
         acc["ucn_matches"].append(match_errors(pair, *api_matches(client, pair, match_args)))
+        raw = {"mutual": "true", "ratio": 0.8, "consistency": "false"}
+        acc["ucnraw_matches"].append(match_errors(pair, *api_matches(client, pair, raw)))
         sift = sift_ratio_matches(pair)
         acc["sift_matches"].append(match_errors(pair, *sift))
+        acc["siftcons_matches"].append(match_errors(pair, *sift_consensus(*sift)))
         verified = api_matches(client, pair, match_args | {"geometry": geometry})
         acc["ucnransac_matches"].append(match_errors(pair, *verified))
         acc["siftransac_matches"].append(match_errors(pair, *ransac_inliers(*sift, geometry)))
@@ -129,7 +140,7 @@ def evaluate(pairs: list[EvalPair], client: TestClient, n_points: int, match_arg
     for method in ("ucn", "ucnglobal", "dsift"):
         e = np.concatenate(acc[f"{method}_transfer"])
         out[f"{method}_pck"] = {t: float((e <= t).mean()) for t in PCK_PX}
-    for method in ("ucn", "sift", "ucnransac", "siftransac"):
+    for method in ("ucn", "ucnraw", "sift", "siftcons", "ucnransac", "siftransac"):
         per_pair = acc[f"{method}_matches"]
         e = np.concatenate(per_pair) if per_pair else np.zeros(0)
         out[f"{method}_mma"] = {t: float((e <= t).mean()) if len(e) else 0.0 for t in MMA_PX}
@@ -150,7 +161,10 @@ def table(name: str, r: dict) -> str:
     mma = " | ".join(f"MMA@{t}" for t in (1, 2, 3, 5, 10))
     lines += ["", f"| correspondences | {mma} | correct@3px per pair | matches per pair |",
               "|---|" + "---|" * 7]
-    for label, key in (("UCN through /v1/correspondences", "ucn"), ("SIFT + ratio test 0.8", "sift"),
+    for label, key in (("UCN through /v1/correspondences", "ucn"),
+                       ("UCN, consistency=false ratio=0.8 (mutual NN + ratio test only)", "ucnraw"),
+                       ("SIFT + ratio test 0.8", "sift"),
+                       ("SIFT + ratio test 0.8 + the same neighbourhood consensus", "siftcons"),
                        (f"UCN, RANSAC inliers (geometry={r['geometry']})", "ucnransac"),
                        (f"SIFT + ratio test 0.8, RANSAC inliers ({r['geometry']})", "siftransac")):
         lines.append(f"| {label} | " + " | ".join(f"{100 * r[key + '_mma'][t]:.1f}" for t in (1, 2, 3, 5, 10))
@@ -164,7 +178,8 @@ def main() -> None:
     ap.add_argument("--middlebury", nargs="*", type=Path, default=[])
     ap.add_argument("--png-scale", type=float, default=1.0, help="PNG disparity = value / scale")
     ap.add_argument("--points", type=int, default=500)
-    ap.add_argument("--ratio", type=float, default=0.8, help="ratio test of the API's correspondences (as SIFT's)")
+    ap.add_argument("--ratio", type=float, default=None, help="ratio test of the API's correspondences "
+                    "(default: none, as the API)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--models-dir", type=Path, default=None)
     ap.add_argument("--no-write", action="store_true")
@@ -183,10 +198,12 @@ def main() -> None:
         sets["Held-back photos under homographies"] = list(benchmarks.heldout_homographies(seed=a.seed))
     kinds = {name: "homography" if "homograph" in name or name.startswith("HPatches") else "fundamental"
              for name in sets}
-    match_args = {"mutual": "true", "ratio": a.ratio}
+    match_args = {"mutual": "true"} | ({"ratio": a.ratio} if a.ratio else {})
     command = "python -m models.eval_dense " + shlex.join(sys.argv[1:])
-    parts = [f"## Dense correspondence\n\n`{command}`\n\nThe API's correspondences use mutual nearest "
-             f"neighbours with ratio {a.ratio}. PCK and MMA are in percent.\n"]
+    how = f"ratio test {a.ratio}" if a.ratio else "no ratio test"
+    parts = [f"## Dense correspondence\n\n`{command}`\n\nThe API's correspondences use its defaults: mutual "
+             f"nearest neighbours, {how}, neighbourhood consensus (`service/consensus.py`). PCK and MMA are "
+             "in percent; a match counts when its a-point has ground truth.\n"]
     with TestClient(create_app(settings)) as client:
         for name, pairs in sets.items():
             r = evaluate(pairs, client, a.points, match_args, a.seed, kinds[name])

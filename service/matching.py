@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from service import consensus as cons
 from service.cache import FeatureMap
 
 BLOCK_BYTES = 32 * 1024 * 1024
@@ -60,10 +61,12 @@ class Matches:
 
 
 def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,
-          ratio: float | None = None, max_matches: int | None = None) -> Matches:
+          ratio: float | None = None, max_matches: int | None = None,
+          consensus: cons.Consensus | None = None) -> Matches:
     """Nearest neighbours from a's cells (at most ``max_queries``, evenly spread) into all of b's,
-    optionally kept only when mutual and passing Lowe's ratio test; best scores first. Each
-    match's position in b is refined to sub-pixel (its position in a is a cell centre)."""
+    optionally kept only when mutual, passing Lowe's ratio test and agreeing with their
+    neighbours (``consensus``); best scores first, at most ``max_matches``. Each match's
+    position in b is refined to sub-pixel (its position in a is a cell centre)."""
     xa, da = cells(fa)
     xb, db = cells(fb)
     q = np.arange(len(da))
@@ -78,9 +81,13 @@ def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,
         back, _, _ = top2(db[uj], da)
         keep &= back[inv] == q
     order = np.flatnonzero(keep)[np.argsort(-best[keep], kind="stable")]
-    if max_matches is not None:
-        order = order[:max_matches]
-    return Matches(xa[q[order]], refine(fb, da[q[order]], j[order]), best[order])
+    if consensus is None:
+        order = order[:max_matches]  # refine only what is returned
+    found = Matches(xa[q[order]], refine(fb, da[q[order]], j[order]), best[order])
+    if consensus is not None:
+        ok, xy_b = cons.select(found.xy_a, found.xy_b, fa.stride / fa.scale, fb.stride / fb.scale, consensus)
+        found = Matches(found.xy_a[ok][:max_matches], xy_b[ok][:max_matches], found.score[ok][:max_matches])
+    return found
 
 
 def verify(m: Matches, geometry: str, threshold_px: float) -> tuple[np.ndarray | None, np.ndarray]:

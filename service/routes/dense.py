@@ -14,6 +14,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from service import align, dense, matching
 from service.cache import FeatureMap, MemoryCache
 from service.config import Settings
+from service.consensus import Consensus
 from service.deps import CacheDep, RegistryDep, SettingsDep
 from service.errors import InvalidInput, TooLarge
 from service.registry import LoadedModel
@@ -66,15 +67,19 @@ async def correspondences(
     max_matches: Annotated[int | None, Form(ge=1)] = None, mutual: Annotated[bool, Form()] = True,
     ratio: Annotated[float | None, Form(gt=0, le=1)] = None,
     geometry: Annotated[Literal["none", "homography", "fundamental"], Form()] = "none",
+    consistency: Annotated[bool, Form(description="keep only matches that their neighbours agree with "
+                                      "(a local affine fit), moved towards that fit")] = True,
 ) -> CorrespondencesResponse:
-    """Mutual nearest neighbours in feature space, optionally ratio-tested and verified by RANSAC."""
+    """Mutual nearest neighbours in feature space, optionally ratio-tested, filtered by their
+    neighbours' consensus (the default) and verified by RANSAC."""
     t0 = time.perf_counter()
     m = registry.get(model or settings.default_dense_model, ("dense",))
     fa = await feature_map(image_a, image_a_id, "a", m, cache, settings)
     fb = await feature_map(image_b, image_b_id, "b", m, cache, settings)
     t1 = time.perf_counter()
     cap = min(max_matches or settings.max_matches, settings.max_matches)
-    found = await on_pool(request, matching.match, fa, fb, settings.max_queries, mutual, ratio, cap)
+    found = await on_pool(request, matching.match, fa, fb, settings.max_queries, mutual, ratio, cap,
+                          Consensus() if consistency else None)
     t2 = time.perf_counter()
     out = CorrespondencesResponse(model=m.name, timing_ms={}, matches=[
         Match(xa=a[0], ya=a[1], xb=b[0], yb=b[1], score=s)

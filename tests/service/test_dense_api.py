@@ -72,6 +72,20 @@ def test_correspondences_recover_the_homography(client, pair):
     assert set(body["timing_ms"]) == {"features", "matching", "geometry"}
 
 
+def test_neighbourhood_consensus_raises_precision_and_keeps_the_cap(client, pair):
+    def errors(**data):
+        r = client.post("/v1/correspondences", files=files(pair), data=data)
+        assert r.status_code == 200, r.text
+        m = r.json()["matches"]
+        xa, xb = np.array([[x["xa"], x["ya"]] for x in m]), np.array([[x["xb"], x["yb"]] for x in m])
+        return np.linalg.norm(xb - project(xa), axis=1)
+
+    raw, kept = errors(consistency="false"), errors()
+    assert (kept <= 1).mean() > (raw <= 1).mean() + 0.1 and (kept <= 3).mean() > 0.95
+    assert (kept <= 3).sum() > 0.8 * (raw <= 3).sum()
+    assert len(errors(max_matches="25")) == 25
+
+
 def test_ids_give_the_same_answer_as_uploads(client, pair):
     ids = [client.post("/v1/images", files={"image": ("x.png", d)}).json()["image_id"] for d in pair[:2]]
     by_file = client.post("/v1/correspondences", files=files(pair), data={"max_matches": "50"}).json()
