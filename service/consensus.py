@@ -49,10 +49,9 @@ def local_fit(xa: np.ndarray, xb: np.ndarray, radius: float, cuts: tuple[float, 
     # two rounds keep the better half of the neighbours (least trimmed squares' concentration
     # steps, which a third of wrong matches cannot capture), then the fixed cuts
     for cut in (None, None, *cuts):
-        dw = design * weight[..., None]
-        normal = np.einsum("mki,mkj->mij", dw, design) + 1e-6 * np.eye(3)
-        params = np.linalg.solve(normal, np.einsum("mki,mkj->mij", dw, target))
-        residual = np.linalg.norm(np.einsum("mki,mij->mkj", design, params) - target, axis=-1)
+        dw = (design * weight[..., None]).transpose(0, 2, 1)  # (M, 3, k)
+        params = np.linalg.solve(dw @ design + 1e-6 * np.eye(3), dw @ target)  # (M, 3, 2)
+        residual = np.linalg.norm(design @ params - target, axis=-1)
         if cut is None:  # each match's median neighbour residual (inf without neighbours)
             ranked = np.sort(np.where(valid, residual, np.inf), axis=1)
             cut = ranked[np.arange(m), np.maximum(valid.sum(1) - 1, 0) // 2][:, None]
