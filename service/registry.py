@@ -114,6 +114,7 @@ def load(settings: Settings) -> Registry:
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     opts.intra_op_num_threads = settings.ort_threads
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if settings.ort_spinning else "0")
 
     def session(file: str, digest: str, name: str) -> BatchingSession:
         path = settings.models_dir / file

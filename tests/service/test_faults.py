@@ -68,3 +68,15 @@ def test_burst_beyond_capacity_gets_503_with_retry_after(coffee):
     assert 200 in codes and 503 in codes and set(codes) <= {200, 503}
     refused = next(r for r in responses if r.status_code == 503)
     assert refused.headers["retry-after"] == "1" and refused.json()["code"] == "overloaded"
+
+
+def test_onnx_runtime_threads_do_not_spin_unless_asked():
+    """A spinning intra-op thread takes a core while a batch is being collected; the setting
+    turns spinning on where a machine is dedicated to the service."""
+    for spinning, expected in ((False, "0"), (True, "1")):
+        reg = registry.load(Settings(ort_spinning=spinning))
+        try:
+            opts = reg.models["2ch-2stream"].main.session.get_session_options()
+            assert opts.get_session_config_entry("session.intra_op.allow_spinning") == expected
+        finally:
+            reg.close()
