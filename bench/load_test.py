@@ -174,7 +174,7 @@ def main() -> None:
         "Batch sizes of the 2ch-2stream worker (cumulative, last 1000 forward passes): "
         + ", ".join(f"<= {k}: {v:.0f}" for k, v in hist.items()), "",
         f"Single-pair similarity requests only, the two servers side by side, in {ROUNDS} alternating rounds of "
-        f"{a.seconds / 2 / ROUNDS:g} s (the host is shared and noisy): the median of each, and its ratio.", "",
+        f"{a.seconds / 2 / ROUNDS:.1f} s (the host is shared and noisy): the median of each, and its ratio.", "",
         "| single-pair similarity requests, same load | pairs per second, each round | median | ratio |",
         "|---|---|---|---|",
         *(f"| {k} | {', '.join(f'{x:.0f}' for x in v)} | {median(v):.0f} | {median(v) / one:.2f} |"
