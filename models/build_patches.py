@@ -1,5 +1,6 @@
-"""Build the patch-pair sets: train (training photos), heldout (held-back photos) and stereo
-(the motorcycle pair, left->right and right->left), written to data/patches_<set>.npz.
+"""Build the patch-pair sets: train (training photos), heldout (held-back photos), stereo
+(the motorcycle pair, left->right and right->left) and, on request, val (new warps of the
+training photos), written to data/patches_<set>.npz.
 
     python -m models.build_patches [--warps 14] [--seed 0]
 
@@ -41,7 +42,10 @@ def main() -> None:
     a = ap.parse_args()
     build = {"train": lambda: photo_set("train", a.warps, a.seed, True),
              "heldout": lambda: photo_set("heldout", a.eval_warps, a.seed + 1, False),
-             "stereo": lambda: stereo_set(a.seed)}
+             "stereo": lambda: stereo_set(a.seed),
+             # new warps of the training photos, scored like the evaluation sets: for choosing
+             # checkpoints and settings without looking at held-back photos
+             "val": lambda: photo_set("train", 2, a.seed + 7, False)}
     for name in a.sets.split(","):
         ps = build[name]()
         ps.save(f"{a.out}/patches_{name}.npz")

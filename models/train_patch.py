@@ -27,12 +27,17 @@ from models.patchnet import ARCHS, build
 from models.training import Run
 
 
-def sample_batch(ps: PatchSet, rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray]:
-    """A (B, 2, 64, 64) uint8 batch of pairs and its labels (B,) in {-1, +1}."""
+def sample_batch(ps: PatchSet, rng: np.random.Generator, batch: int,
+                 miner: torch.nn.Module | None = None, pool: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """A (B, 2, 64, 64) uint8 batch of pairs and its labels (B,) in {-1, +1}. With a ``miner``,
+    the hard negatives are the ones it scores highest among ``pool`` times as many candidates
+    (online hard negative mining)."""
     n_pos, n_hard = batch // 2, batch // 4
     n_rand = batch - n_pos - n_hard
     pos = ps.pos[rng.integers(0, len(ps.pos), n_pos)]
-    hard = ps.neg[rng.integers(0, len(ps.neg), n_hard)]
+    hard = ps.neg[rng.integers(0, len(ps.neg), n_hard * pool)]
+    if miner is not None and pool > 1:
+        hard = hard[np.argsort(-score_pairs(miner, ps.patches, hard))[:n_hard]]
     a, b = rng.integers(0, len(ps.patches), (2, n_rand * 2))
     rand = np.stack([a, b], 1)[ps.point[a] != ps.point[b]][:n_rand]
     idx = np.concatenate([pos, hard, rand])
@@ -83,6 +88,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--ckpt-every", type=int, default=500)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", default=None, help="start from these weights (a model.pt), e.g. to fine-tune")
+    ap.add_argument("--mine", type=int, default=1, help="hard negatives: the hardest 1 of this many candidates")
     ap.add_argument("--stop-at", type=int, default=0, help="leave after this step with a checkpoint (time-boxing)")
     a = ap.parse_args(argv)
     out = Path(a.out or f"runs/{a.arch}")
@@ -94,6 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     data = PatchSet.load(a.data)
     val = subset(PatchSet.load(a.val), 2000, a.seed) if Path(a.val).exists() else None
     model = build(a.arch, a.width)
+    if a.init:
+        model.load_state_dict(torch.load(a.init)["model"])
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps, eta_min=a.lr * 0.01)
     run = Run(out, ["step", "loss", "accuracy", "val_fpr95", "seconds"])
@@ -103,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     model.train()
     t0, losses, accs = time.time(), [], []
     for i in tqdm(range(step, a.steps), initial=step, total=a.steps, desc=a.arch, mininterval=5):
-        x, y = sample_batch(data, rng, a.batch)
+        x, y = sample_batch(data, rng, a.batch, model, a.mine)
         xt, yt = torch.from_numpy(x).float().div_(255.0), torch.from_numpy(y)
         scores = model(xt)
         loss = patch_loss(model, scores, yt, a.weight_decay)

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     models_dir: Path = MODELS_DIR
     provider: Literal["auto", "cpu", "cuda", "tensorrt"] = "auto"
     ort_threads: int = Field(0, ge=0, description="intra-op threads per session; 0 lets ONNX Runtime choose")
+    io_binding: Literal["auto", "on", "off"] = Field(
+        "auto", description="bind inputs and outputs through ONNX Runtime's IO binding; auto: on a GPU only")
     ort_spinning: bool = Field(False, description="let ONNX Runtime's threads spin between runs: lower latency "
                                "on a dedicated machine, but a spinning thread takes a core from the event loop "
                                "while a batch is being collected")

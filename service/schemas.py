@@ -47,6 +47,7 @@ class ModelInfo(BaseModel):
     version: str
     sha256: str
     provider: str
+    io_binding: bool = Field(False, description="inputs and outputs bound through ONNX Runtime's IO binding")
     architecture: str | None = None
     inputs: dict[str, list[int | str]]
     outputs: dict[str, list[int | str]]

@@ -43,7 +43,7 @@ async def models(registry: RegistryDep, settings: SettingsDep) -> ModelsResponse
     for m in sorted(registry.models.values(), key=lambda m: m.name):
         e = m.entry
         out.append(ModelInfo(name=m.name, kind=m.kind, version=e["version"], sha256=e["sha256"], provider=m.provider,
-                             architecture=e.get("architecture"), inputs=e["inputs"], outputs=e["outputs"],
-                             descriptor_dim=e.get("descriptor_dim"), metrics=e.get("metrics", {}),
+                             io_binding=m.main.io_binding, architecture=e.get("architecture"), inputs=e["inputs"],
+                             outputs=e["outputs"], descriptor_dim=e.get("descriptor_dim"), metrics=e.get("metrics", {}),
                              default_for=defaults.get(m.name, [])))
     return ModelsResponse(models=out, errors=registry.errors)

@@ -30,6 +30,7 @@ def test_models_lists_the_shipped_networks(client):
     assert models["2ch-2stream"]["kind"] == "patch" and "similarity" in models["2ch-2stream"]["default_for"]
     assert models["siam-2stream-l2"]["kind"] == "descriptor"
     assert all(m["provider"] == "CPUExecutionProvider" and len(m["sha256"]) == 64 for m in models.values())
+    assert not any(m["io_binding"] for m in models.values())  # automatic: on a GPU only
 
 
 def test_health_and_readiness(client):

@@ -95,3 +95,28 @@ def test_deadline_gives_timeout_and_worker_stays_healthy(session):
     w.timeout = 5.0
     assert asyncio.run(w.run({"x": np.ones((1, 4), np.float32)})).tolist() == [1.0]
     w.close()
+
+
+def test_io_binding_gives_the_same_answers(session):
+    """IO binding (on by default only under CUDA) runs here on the CPU provider: same outputs."""
+    x = np.random.default_rng(0).random((5, 4), np.float32)
+
+    async def go(w):
+        try:
+            return await w.run({"x": x})
+        finally:
+            w.close()
+
+    plain, bound = (asyncio.run(go(worker(session, io_binding=b))) for b in (False, True))
+    assert np.allclose(plain, x.mean(1)) and np.array_equal(plain, bound)
+
+
+def test_io_binding_is_automatic_on_a_gpu_only():
+    from service import registry
+    from service.config import Settings
+    for setting, expected in (("auto", False), ("on", True), ("off", False)):
+        reg = registry.load(Settings(io_binding=setting))
+        try:
+            assert {m.main.io_binding for m in reg.models.values()} == {expected}
+        finally:
+            reg.close()
