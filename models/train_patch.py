@@ -101,13 +101,16 @@ def main(argv: list[str] | None = None) -> None:
     data = PatchSet.load(a.data)
     val = subset(PatchSet.load(a.val), 2000, a.seed) if Path(a.val).exists() else None
     model = build(a.arch, a.width)
+    base = torch.load(a.init) if a.init else {"command": "", "steps": 0}
     if a.init:
-        model.load_state_dict(torch.load(a.init)["model"])
+        model.load_state_dict(base["model"])
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps, eta_min=a.lr * 0.01)
     run = Run(out, ["step", "loss", "accuracy", "val_fpr95", "seconds"])
     step = run.restore(model, opt, sched, rng) if a.resume else 0
     command = "python -m models.train_patch " + shlex.join(argv if argv is not None else sys.argv[1:])
+    if base["command"]:  # a fine-tune is reproduced by its base's command, then its own
+        command = f"{base['command']} && {command}"
     writer = run.open_log(step)
     model.train()
     t0, losses, accs = time.time(), [], []
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"stopped at step {done}; continue with --resume")
             return
     torch.save({"model": model.state_dict(), "arch": a.arch, "width": a.width, "seed": a.seed,
-                "steps": a.steps, "command": command}, out / "model.pt")
+                "steps": base["steps"] + a.steps, "command": command}, out / "model.pt")
     print(f"saved {out / 'model.pt'}")
 
 

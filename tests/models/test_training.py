@@ -38,3 +38,33 @@ def test_batches_are_half_positive_and_labelled(tmp_path):
     ps = PatchSet.load(tiny_set(tmp_path / "d.npz"))
     x, y = sample_batch(ps, np.random.default_rng(0), 16)
     assert x.shape == (16, 2, 64, 64) and (y == 1).sum() == 8 and set(np.unique(y)) == {-1.0, 1.0}
+
+
+class Likes(torch.nn.Module):
+    """A stand-in scorer: a pair's score is the mean of its first patch."""
+    l2 = False
+
+    def forward(self, x):
+        return x[:, 0].mean(dim=(1, 2))
+
+
+def test_mining_keeps_the_negatives_the_model_scores_highest(tmp_path):
+    ps = PatchSet.load(tiny_set(tmp_path / "d.npz"))
+    for side in (0, 1):  # each negative pair's two patches are flat at its own value
+        ps.patches[ps.neg[:, side]] = np.arange(len(ps.neg), dtype=np.uint8)[:, None, None] * 10
+    hard = sample_batch(ps, np.random.default_rng(0), 16, Likes(), pool=8)[0][8:12, 0, 0, 0]
+    unmined = sample_batch(ps, np.random.default_rng(0), 16)[0][8:12, 0, 0, 0]
+    assert hard.min() >= 10 * (len(ps.neg) - 6)  # among the top 6 of 19 values, from 32 candidates
+    assert unmined.min() < hard.min()
+
+
+def test_a_fine_tune_starts_from_its_base_and_records_both_commands(tmp_path):
+    data = tiny_set(tmp_path / "d.npz")
+    common = ["--arch", "2ch", "--batch", "8", "--data", data, "--val", "none", "--threads", "1"]
+    main(common + ["--steps", "4", "--out", str(tmp_path / "base")])
+    main(common + ["--steps", "1", "--lr", "0", "--init", str(tmp_path / "base" / "model.pt"),
+                   "--mine", "2", "--out", str(tmp_path / "ft")])
+    ft = torch.load(tmp_path / "ft" / "model.pt", weights_only=False)
+    base = weights(tmp_path / "base")
+    assert all(torch.equal(base[k], ft["model"][k]) for k in base if "running" not in k and "num_batches" not in k)
+    assert ft["steps"] == 5 and ft["command"].count("python -m models.train_patch") == 2 and "--init" in ft["command"]
