@@ -4,10 +4,10 @@ image a agree with it, and its position in b is pulled towards what they predict
 Around every match, the other matches within ``radius`` cells of it in a (at most ``neighbours``)
 are fitted with a local affine map a -> b by reweighted least squares: two rounds keep the better
 half of the neighbours, then each round drops those whose residual exceeds the next of ``cuts``
-(in cells of b), so wrong neighbours cannot drag the fit. A match survives when at least ``min_support`` neighbours fit and the fit
-puts it within ``tolerance`` cells of where it was found. Its position in b then moves ``pull``
-of the way to the fit's prediction, which averages out the grid's quantisation (features exist
-only every ``stride`` pixels).
+(in cells of b), so wrong neighbours cannot drag the fit. A match survives when at least
+``min_support`` neighbours fit and the fit puts it within ``tolerance`` cells of where it was
+found. Its position in b then moves ``pull`` of the way to the fit's prediction, which averages
+out the grid's quantisation (features exist only every ``stride`` pixels).
 
 Correct matches of a smooth surface agree with their neighbours; wrong ones (repeated texture,
 flat regions) rarely do, so the filter raises precision without a global model, and unlike
