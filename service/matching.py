@@ -86,7 +86,8 @@ def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,
     found = Matches(xa[q[order]], refine(fb, da[q[order]], j[order]), best[order])
     if consensus is not None:
         ok, xy_b = cons.select(found.xy_a, found.xy_b, fa.stride / fa.scale, fb.stride / fb.scale, consensus)
-        found = Matches(found.xy_a[ok][:max_matches], xy_b[ok][:max_matches], found.score[ok][:max_matches])
+        kept = np.flatnonzero(ok)[:max_matches]
+        found = Matches(found.xy_a[kept], xy_b[kept], found.score[kept])
     return found
 
 

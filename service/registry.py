@@ -19,7 +19,7 @@ import onnxruntime as ort
 
 from service.config import Settings
 from service.errors import UnknownModel
-from service.worker import GPU_PROVIDERS, BatchingSession
+from service.worker import BatchingSession, on_gpu
 
 log = logging.getLogger("service.registry")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -121,8 +121,7 @@ def load(settings: Settings) -> Registry:
         if not NAME.match(file) or sha256(path) != digest:
             raise ValueError(f"{file} does not match its sha256 in the manifest")
         sess = ort.InferenceSession(str(path), opts, providers=providers)
-        on_gpu = sess.get_providers()[0] in GPU_PROVIDERS
-        bind = settings.io_binding == "on" or (settings.io_binding == "auto" and on_gpu)
+        bind = settings.io_binding == "on" or (settings.io_binding == "auto" and on_gpu(sess))
         return BatchingSession(sess, settings.max_batch, settings.max_wait_ms, settings.max_queue,
                                settings.inference_timeout_s, name, bind)
 

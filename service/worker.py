@@ -26,6 +26,11 @@ STOP = object()
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 
 
+def on_gpu(session: ort.InferenceSession) -> bool:
+    """Whether the session's first provider runs on a GPU."""
+    return session.get_providers()[0] in GPU_PROVIDERS
+
+
 @dataclass(eq=False)  # jobs compare by identity
 class Job:
     feed: dict[str, np.ndarray]  # each (n, ...) float32, the same n
@@ -55,6 +60,9 @@ class BatchingSession:
     def __init__(self, session: ort.InferenceSession, max_batch: int, max_wait_ms: float, max_queue: int,
                  timeout_s: float, name: str = "", io_binding: bool = False):
         self.session, self.name, self.io_binding = session, name, io_binding
+        if io_binding:  # where the output is left, and its name: fixed per session
+            self._device = "cuda" if on_gpu(session) else "cpu"
+            self._output = session.get_outputs()[0].name
         self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000
         self.max_queue, self.timeout = max_queue, timeout_s
         self.stats = Stats()
@@ -155,8 +163,7 @@ class BatchingSession:
         binding = self.session.io_binding()
         for name, value in feed.items():
             binding.bind_cpu_input(name, np.ascontiguousarray(value))
-        on_gpu = self.session.get_providers()[0] in GPU_PROVIDERS
-        binding.bind_output(self.session.get_outputs()[0].name, "cuda" if on_gpu else "cpu")
+        binding.bind_output(self._output, self._device)
         self.session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0]
 
