@@ -94,8 +94,13 @@ def motorcycle() -> Iterator[EvalPair]:
 def heldout_homographies(per_photo: int = 3, seed: int = 0) -> Iterator[EvalPair]:
     """Held-back photos under the dense network's family of homographies (rotation within 45
     degrees, scale 0.7-1.4, shear, tilt) with photometric changes; never trained on."""
+    return homographies("heldout", per_photo, seed)
+
+
+def homographies(split: str, per_photo: int, seed: int) -> Iterator[EvalPair]:
+    """The photos of ``split`` (see ``photos.split``) under the family of homographies above."""
     rng = np.random.default_rng(seed)
-    for name in photos.split("heldout"):
+    for name in photos.split(split):
         img = photos.load(name)
         for k in range(per_photo):
             h, w = img.shape
