@@ -1,6 +1,7 @@
 """Build the patch-pair sets: train (training photos), heldout (held-back photos), stereo
 (the motorcycle pair, left->right and right->left) and, on request, val (new warps of the
-training photos), written to data/patches_<set>.npz.
+training photos) and wide (new warps of the training photos and the plasma photos, for a second
+training stage), written to data/patches_<set>.npz.
 
     python -m models.build_patches [--warps 14] [--seed 0]
 
@@ -35,6 +36,7 @@ def photo_set(which: str, warps: int, seed: int, similar: bool) -> synth.PatchSe
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--warps", type=int, default=14, help="random warps per training photo")
+    ap.add_argument("--wide-warps", type=int, default=24, help="random warps per photo of the wide set")
     ap.add_argument("--eval-warps", type=int, default=30, help="random warps per held-back photo")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(photos.DATA_DIR))
@@ -45,7 +47,8 @@ def main() -> None:
              "stereo": lambda: stereo_set(a.seed),
              # new warps of the training photos, scored like the evaluation sets: for choosing
              # checkpoints and settings without looking at held-back photos
-             "val": lambda: photo_set("train", 2, a.seed + 7, False)}
+             "val": lambda: photo_set("train", 2, a.seed + 7, False),
+             "wide": lambda: photo_set("wide", a.wide_warps, a.seed + 11, True)}
     for name in a.sets.split(","):
         ps = build[name]()
         ps.save(f"{a.out}/patches_{name}.npz")

@@ -2,8 +2,10 @@
 
 Sources (nothing is downloaded at run time):
 - scikit-image's bundled photos (``skimage.data``);
-- Debian's ``mate-backgrounds`` nature photos, unpacked by ``python -m models.prep_data`` into
-  ``data/mate`` (optional: without them training uses the scikit-image photos alone).
+- Debian's ``mate-backgrounds`` nature photos and the photographs among
+  ``plasma-workspace-wallpapers`` (the rest are drawings), unpacked by ``python -m
+  models.prep_data`` into ``data/mate`` and ``data/plasma`` (optional: without them training uses
+  the scikit-image photos alone).
 
 The Middlebury motorcycle stereo pair is evaluation-only and lives in ``models.data.stereo``.
 """
@@ -25,6 +27,9 @@ SKIMAGE_HELDOUT = ["coffee", "rocket"]
 MATE_TRAIN = ["Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird",
               "RainDrops", "Storm", "TwoWings", "Wood", "Elephants"]
 MATE_HELDOUT = ["YellowFlower"]
+# training only (the "wide" split); the evaluation sets stay as they were
+PLASMA_TRAIN = ["BytheWater", "ColdRipple", "ColorfulCups", "EveningGlow", "FallenLeaf", "Grey",
+                "OneStandsOut", "Path"]
 
 
 def to_grey(img: np.ndarray) -> np.ndarray:
@@ -41,8 +46,9 @@ def to_grey(img: np.ndarray) -> np.ndarray:
     return img
 
 
-def mate_path(name: str) -> Path | None:
-    hits = sorted((DATA_DIR / "mate").rglob(f"{name}.jpg"))
+def package_path(name: str) -> Path | None:
+    """Where ``prep_data`` unpacked the Debian photo ``name``, or None."""
+    hits = sorted((DATA_DIR / "mate").rglob(f"{name}.jpg")) + sorted((DATA_DIR / "plasma").glob(f"{name}.jpg"))
     return hits[0] if hits else None
 
 
@@ -50,14 +56,16 @@ def load(name: str) -> np.ndarray:
     """A photo by name, grey uint8 (H, W)."""
     if hasattr(skd, name):
         return to_grey(getattr(skd, name)())
-    path = mate_path(name)
+    path = package_path(name)
     if path is None:
-        raise FileNotFoundError(f"{name}: run `python -m models.prep_data` to unpack mate-backgrounds")
+        raise FileNotFoundError(f"{name}: run `python -m models.prep_data` to unpack the Debian photos")
     return to_grey(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
 
 
 def split(which: str) -> list[str]:
-    """Names of the photos in ``train`` or ``heldout`` that are available on this machine.
-    The two lists never share a photo."""
-    sk, mate = {"train": (SKIMAGE_TRAIN, MATE_TRAIN), "heldout": (SKIMAGE_HELDOUT, MATE_HELDOUT)}[which]
-    return list(sk) + [m for m in mate if mate_path(m) is not None]
+    """Names of the photos in ``train``, ``wide`` (train and the plasma photos, for the patch
+    networks' second stage) or ``heldout`` that are available on this machine. Held-back photos
+    are never in either training list."""
+    sk, deb = {"train": (SKIMAGE_TRAIN, MATE_TRAIN), "wide": (SKIMAGE_TRAIN, MATE_TRAIN + PLASMA_TRAIN),
+               "heldout": (SKIMAGE_HELDOUT, MATE_HELDOUT)}[which]
+    return list(sk) + [m for m in deb if package_path(m) is not None]

@@ -44,7 +44,18 @@ def test_mined_positives_show_the_same_point_and_negatives_do_not():
 
 
 def test_train_and_heldout_photos_never_mix():
-    assert not set(photos.SKIMAGE_TRAIN + photos.MATE_TRAIN) & set(photos.SKIMAGE_HELDOUT + photos.MATE_HELDOUT)
+    held = set(photos.SKIMAGE_HELDOUT + photos.MATE_HELDOUT)
+    assert not set(photos.SKIMAGE_TRAIN + photos.MATE_TRAIN + photos.PLASMA_TRAIN) & held
+    assert not set(photos.split("train") + photos.split("wide")) & set(photos.split("heldout"))
+
+
+def test_wide_split_extends_train_with_the_package_photos_that_are_present(tmp_path, monkeypatch):
+    monkeypatch.setattr(photos, "DATA_DIR", tmp_path)
+    assert photos.split("wide") == photos.split("train") == photos.SKIMAGE_TRAIN  # nothing unpacked
+    (tmp_path / "plasma").mkdir()
+    (tmp_path / "plasma" / "Path.jpg").write_bytes(b"")
+    assert photos.split("wide") == photos.SKIMAGE_TRAIN + ["Path"]
+    assert photos.split("train") == photos.SKIMAGE_TRAIN
 
 
 def test_stereo_pairs_follow_disparity():
