@@ -25,9 +25,9 @@ test: $(VENV)/.dev-deps  ## the whole test suite
 lint: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check .
 
-weights: $(VENV)/.dev-deps  ## retrain, export and evaluate every shipped network (about 2 hours on 2 cores)
+weights: $(VENV)/.dev-deps  ## retrain, export and evaluate every shipped network (about 2.5 hours on 2 cores)
 	$(PY) -m models.recipe
-	$(PY) -m models.export_patch $(filter-out runs/ucn/model.pt,$(wildcard runs/*/model.pt))
+	$(PY) -m models.export_patch $$($(PY) -m models.recipe --checkpoints)
 	$(PY) -m models.export_ucn runs/ucn/model.pt
 	$(PY) -m models.eval_patch
 	$(PY) -m models.eval_dense

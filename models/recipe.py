@@ -4,8 +4,10 @@
 
 It fetches the photos, builds the patch sets, then trains each network below (the patch
 architectures and the dense UCN) with a fixed seed in ``--jobs`` parallel queues of one thread
-each (the machine has two cores), resuming any run that was interrupted. Export and evaluation
-follow (``make weights`` runs it all).
+each (the machine has two cores), resuming any run that was interrupted. The shipped 2ch-2stream
+and siam-2stream-l2 then get a second stage: a fine-tune on the "wide" set (new warps of the
+training photos and the plasma photos). Export and evaluation follow (``make weights`` runs it
+all; ``--checkpoints`` prints the final checkpoint of each patch network, the ones to export).
 """
 from __future__ import annotations
 
@@ -20,33 +22,58 @@ SEED = 0
 RUNS = [("2ch-2stream", 6000), ("siam-2stream-l2", 5000), ("ucn", 3000), ("2ch-deep", 5000), ("siam-l2", 3000),
         ("2ch", 3000), ("siam", 3000), ("pseudo-siam", 2000), ("siam-2stream", 2000),
         ("2ch-spp", 2000), ("siam-spp", 2000)]
+# second stage (network: steps), at a lower learning rate, from the first stage's weights; it runs
+# on two threads (the shipped runs ran alone on this 2-core machine)
+WIDE = {"siam-2stream-l2": 2000}
+WIDE_LR = "3e-4"
 
 
-def train_command(name: str, steps: int) -> list[str]:
-    common = ["--steps", str(steps), "--seed", str(SEED), "--threads", "1", "--resume"]
+def train_commands(name: str, steps: int) -> list[list[str]]:
+    """The commands that train one network, in order."""
+    common = ["--seed", str(SEED), "--threads", "1", "--resume"]
     if name == "ucn":
-        return [sys.executable, "-m", "models.train_ucn", *common]
-    return [sys.executable, "-m", "models.train_patch", "--arch", name, *common]
+        return [[sys.executable, "-m", "models.train_ucn", "--steps", str(steps), *common]]
+    first = [sys.executable, "-m", "models.train_patch", "--arch", name, "--steps", str(steps), *common]
+    if name not in WIDE:
+        return [first]
+    return [first, [sys.executable, "-m", "models.train_patch", "--arch", name, "--init", f"runs/{name}/model.pt",
+                    "--data", "data/patches_wide.npz", "--val", "data/patches_val.npz", "--lr", WIDE_LR,
+                    "--steps", str(WIDE[name]), "--seed", str(SEED), "--threads", "2", "--resume",
+                    "--out", f"runs/wide-{name}"]]
 
 
-def run(cmd: list[str], log: Path) -> int:
+def checkpoints() -> list[str]:
+    """The final checkpoint of every patch network of the recipe."""
+    return [f"runs/{'wide-' if n in WIDE else ''}{n}/model.pt" for n, _ in RUNS if n != "ucn"]
+
+
+def run(cmds: list[list[str]], log: Path) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as f:
-        return subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
+        for cmd in cmds:
+            code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
+            if code:
+                return code
+    return 0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="", help="comma-separated architectures (default: all)")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--checkpoints", action="store_true", help="print the final patch checkpoints and leave")
     a = ap.parse_args()
+    if a.checkpoints:
+        print(" ".join(checkpoints()))
+        return
     py = sys.executable
     subprocess.run([py, "-m", "models.prep_data"], check=True)
-    if not Path("data/patches_train.npz").exists():
-        subprocess.run([py, "-m", "models.build_patches", "--seed", str(SEED)], check=True)
+    for sets in ("train,heldout,stereo", "val", "wide"):
+        if not Path(f"data/patches_{sets.split(',')[0]}.npz").exists():
+            subprocess.run([py, "-m", "models.build_patches", "--seed", str(SEED), "--sets", sets], check=True)
     runs = [r for r in RUNS if not a.only or r[0] in a.only.split(",")]
     with ThreadPoolExecutor(a.jobs) as pool:
-        codes = list(pool.map(lambda r: run(train_command(*r), Path(f"runs/{r[0]}/train.log")), runs))
+        codes = list(pool.map(lambda r: run(train_commands(*r), Path(f"runs/{r[0]}/train.log")), runs))
     failed = [r[0] for r, c in zip(runs, codes, strict=False) if c]
     if failed:
         sys.exit(f"training failed: {failed}")
