@@ -10,18 +10,22 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from models.data.photos import DATA_DIR, PLASMA_TRAIN
 
 
-def unpack(package: str) -> Path:
-    """Download and unpack a .deb into a temporary folder; returns the unpacked root."""
-    tmp = Path(tempfile.mkdtemp())
-    subprocess.run(["apt-get", "download", package], cwd=tmp, check=True)
-    deb = next(tmp.glob(f"{package}_*.deb"))
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp / "x")], check=True)
-    return tmp
+@contextmanager
+def unpacked(package: str) -> Iterator[Path]:
+    """Download and unpack a .deb into a temporary folder, removed afterwards; yields the root of
+    the unpacked tree."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["apt-get", "download", package], cwd=tmp, check=True)
+        deb = next(Path(tmp).glob(f"{package}_*.deb"))
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(Path(tmp) / "x")], check=True)
+        yield Path(tmp) / "x"
 
 
 def mate() -> None:
@@ -29,11 +33,10 @@ def mate() -> None:
     if any(dest.rglob("*.jpg")):
         print(f"{dest} already holds the photos")
         return
-    tmp = unpack("mate-backgrounds")
-    dest.mkdir(parents=True, exist_ok=True)
-    for jpg in (tmp / "x/usr/share/backgrounds/mate").rglob("*.jpg"):
-        shutil.copy(jpg, dest / jpg.name)
-    shutil.rmtree(tmp)
+    with unpacked("mate-backgrounds") as root:
+        dest.mkdir(parents=True, exist_ok=True)
+        for jpg in (root / "usr/share/backgrounds/mate").rglob("*.jpg"):
+            shutil.copy(jpg, dest / jpg.name)
     print(f"unpacked {len(list(dest.glob('*.jpg')))} photos into {dest}")
 
 
@@ -42,11 +45,10 @@ def plasma() -> None:
     if all((dest / f"{n}.jpg").exists() for n in PLASMA_TRAIN):
         print(f"{dest} already holds the photos")
         return
-    tmp = unpack("plasma-workspace-wallpapers")
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in PLASMA_TRAIN:  # the one size every wallpaper ships in
-        shutil.copy(tmp / f"x/usr/share/wallpapers/{name}/contents/images/2560x1600.jpg", dest / f"{name}.jpg")
-    shutil.rmtree(tmp)
+    with unpacked("plasma-workspace-wallpapers") as root:
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in PLASMA_TRAIN:  # the one size every wallpaper ships in
+            shutil.copy(root / f"usr/share/wallpapers/{name}/contents/images/2560x1600.jpg", dest / f"{name}.jpg")
     print(f"unpacked {len(PLASMA_TRAIN)} photos into {dest}")
 
 

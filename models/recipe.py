@@ -4,8 +4,8 @@
 
 It fetches the photos, builds the patch sets, then trains each network below (the patch
 architectures and the dense UCN) with a fixed seed in ``--jobs`` parallel queues of one thread
-each (the machine has two cores), resuming any run that was interrupted. The shipped 2ch-2stream
-and siam-2stream-l2 then get a second stage: a fine-tune on the "wide" set (new warps of the
+each (the machine has two cores), resuming any run that was interrupted. The networks in ``WIDE``
+(siam-2stream-l2) then get a second stage: a fine-tune on the "wide" set (new warps of the
 training photos and the plasma photos). Export and evaluation follow (``make weights`` runs it
 all; ``--checkpoints`` prints the final checkpoint of each patch network, the ones to export).
 """
