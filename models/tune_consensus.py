@@ -19,6 +19,7 @@ from bench.results import write_section
 from models.data import benchmarks
 from models.eval_dense import api_matches, match_errors
 from service.consensus import Consensus, select
+from service.dense import working_size
 
 DEFAULT = Consensus()
 CHANGES = [{"radius": 8.0}, {"radius": 16.0}, {"neighbours": 24}, {"neighbours": 64},
@@ -26,9 +27,10 @@ CHANGES = [{"radius": 8.0}, {"radius": 16.0}, {"neighbours": 24}, {"neighbours":
            {"tolerance": 1.0}, {"min_support": 4}, {"min_support": 12}, {"pull": 0.0}, {"pull": 1.0}]
 
 
-def cell(side: int, stride: int, max_side: int) -> float:
-    """One feature cell in pixels of the original image (the service downscales large images)."""
-    return stride / min(1.0, max_side / side)
+def cell(shape: tuple[int, int], stride: int, max_side: int) -> float:
+    """One feature cell in pixels of an (H, W) image as sent, as the service computes it
+    (``FeatureMap.stride / FeatureMap.scale``: large images are downscaled first)."""
+    return stride * shape[0] / working_size(*shape, max_side)[1]
 
 
 def score(raw: list, cfg: Consensus | None) -> tuple[float, float]:
@@ -54,11 +56,12 @@ def main() -> None:
     pairs = list(benchmarks.homographies("train", per_photo=1, seed=a.seed))
     raw = []
     with TestClient(create_app(settings)) as client:
-        stride = next(m for m in client.get("/v1/models").json()["models"] if m["kind"] == "dense").get("stride", 4)
+        dense = client.app.state.registry.get(settings.default_dense_model, ("dense",))
+        stride = int(dense.entry.get("stride", 4))  # as service.dense.features reads it
         for pair in pairs:
             xa, xb = api_matches(client, pair, {"mutual": "true", "consistency": "false"})
-            raw.append((pair, xa, xb, cell(max(pair.a.shape), stride, settings.dense_max_side),
-                        cell(max(pair.b.shape), stride, settings.dense_max_side)))
+            raw.append((pair, xa, xb, cell(pair.a.shape, stride, settings.dense_max_side),
+                        cell(pair.b.shape, stride, settings.dense_max_side)))
     rows = [("no consensus (mutual nearest neighbours)", *score(raw, None)), ("defaults", *score(raw, DEFAULT))]
     for change in CHANGES:
         name = ", ".join(f"{k}={v}" for k, v in change.items())

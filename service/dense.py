@@ -21,6 +21,13 @@ def key_for(image_id: str, model: LoadedModel, settings: Settings) -> str:
     return cache_key(image_id, model.name, model.entry["version"], {"max_side": settings.dense_max_side})
 
 
+def working_size(h: int, w: int, max_side: int) -> tuple[int, int]:
+    """(W', H') at which the network sees an H x W image: downscaled so that its long side is at
+    most ``max_side``, never upscaled."""
+    scale = min(1.0, max_side / max(h, w))
+    return (w, h) if scale >= 1.0 else (max(1, round(w * scale)), max(1, round(h * scale)))
+
+
 def prepare(data: bytes, settings: Settings, where: str) -> tuple[np.ndarray, float, int, int]:
     """Image bytes -> (grey float32 (1, 1, H', W') for the network, scale = H'/H, W, H), where
     W x H is the image as sent (after its EXIF orientation) and the long side H' or W' is at most
@@ -28,11 +35,10 @@ def prepare(data: bytes, settings: Settings, where: str) -> tuple[np.ndarray, fl
     img = imaging.decode_checked(data, where, settings.max_image_bytes, settings.max_image_pixels,
                                  settings.dense_min_side, MAX_ASPECT)
     h, w = img.shape
-    scale = min(1.0, settings.dense_max_side / max(h, w))
-    if scale < 1.0:
-        img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-        scale = img.shape[0] / h
-    return img[None, None].astype(np.float32) / 255.0, scale, w, h
+    size = working_size(h, w, settings.dense_max_side)
+    if size != (w, h):
+        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    return img[None, None].astype(np.float32) / 255.0, size[1] / h, w, h
 
 
 async def features(data: bytes, model: LoadedModel, cache: MemoryCache, settings: Settings,

@@ -6,8 +6,8 @@ from models.tune_consensus import DEFAULT, cell, score
 
 
 def test_cell_follows_the_service_downscaling():
-    assert cell(800, 4, 1024) == 4.0  # small images are not resized
-    assert cell(2048, 4, 1024) == 8.0  # halved, so a cell covers twice the pixels
+    assert cell((600, 800), 4, 1024) == 4.0  # small images are not resized
+    assert cell((2048, 1536), 4, 1024) == 8.0  # halved, so a cell covers twice the pixels
 
 
 def test_score_counts_matches_within_3px_and_consensus_drops_outliers():
