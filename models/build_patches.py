@@ -1,7 +1,8 @@
 """Build the patch-pair sets: train (training photos), heldout (held-back photos), stereo
 (the motorcycle pair, left->right and right->left) and, on request, val (new warps of the
 training photos) and wide (new warps of the training photos and the plasma photos, for a second
-training stage), written to data/patches_<set>.npz.
+training stage) and valphotos (warps of validation photos that nothing trains on), written to
+data/patches_<set>.npz.
 
     python -m models.build_patches [--warps 14] [--seed 0]
 
@@ -48,7 +49,9 @@ def main() -> None:
              # new warps of the training photos, scored like the evaluation sets: for choosing
              # checkpoints and settings without looking at held-back photos
              "val": lambda: photo_set("train", 2, a.seed + 7, False),
-             "wide": lambda: photo_set("wide", a.wide_warps, a.seed + 11, True)}
+             "wide": lambda: photo_set("wide", a.wide_warps, a.seed + 11, True),
+             # warps of photos nothing trains on: for choosing between candidates by generalisation
+             "valphotos": lambda: photo_set("valphotos", a.eval_warps // 3, a.seed + 13, False)}
     for name in a.sets.split(","):
         ps = build[name]()
         ps.save(f"{a.out}/patches_{name}.npz")

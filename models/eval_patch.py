@@ -3,6 +3,10 @@ OpenCV SIFT on the same pairs, record the figures in the manifest and in docs/RE
 
     python -m models.eval_patch                       # held-back photos + motorcycle stereo pair
     python -m models.eval_patch --phototour DIR --pairs m50_100000_100000_0.txt   # a Brown set
+    python -m models.eval_patch --sets val --manifest /tmp/cand/manifest.json  # choose candidates
+
+Candidates are chosen on the validation set (new warps of the training photos, ``--sets val``);
+the held-back photos and the stereo pair are measured once, after.
 
 SIFT is computed on the same normalised patches, its descriptor window covering the patch.
 """
@@ -17,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from bench.results import write_section
+from bench.results import RESULTS, write_section
 from models.data import phototour
 from models.data.synth import PatchSet, sift_describe
 from models.export_patch import MANIFEST
@@ -72,19 +76,22 @@ def split_fpr95(score_fn, ps: PatchSet, alike: np.ndarray) -> tuple[float, float
                  for m in (~alike, alike))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--manifest", type=Path, default=MANIFEST)
     ap.add_argument("--phototour", type=Path, help="a UBC/Brown dataset folder instead of ours")
     ap.add_argument("--pairs", default="m50_100000_100000_0.txt")
+    ap.add_argument("--sets", default="heldout,stereo", help="our sets, data/patches_<set>.npz")
     ap.add_argument("--no-write", action="store_true", help="print only")
-    a = ap.parse_args()
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    a = ap.parse_args(argv)
     manifest = json.loads(a.manifest.read_text())
     entries = [m for m in manifest["models"] if m["kind"] in ("patch", "descriptor")]
     if a.phototour:
         sets = {a.phototour.name: phototour.load(a.phototour, a.pairs)}
     else:
-        sets = {k: PatchSet.load(f"data/patches_{k}.npz") for k in ("heldout", "stereo")}
+        sets = {k: PatchSet.load(f"data/patches_{k}.npz") for k in a.sets.split(",")}
+    shipped = not a.phototour and a.sets == "heldout,stereo"  # the figures the manifest records
     alike = {k: lookalike(ps) for k, ps in sets.items()}
     sift_fn = {k: sift_scorer(ps) for k, ps in sets.items()}
     sift = {k: fpr95_of(sift_fn[k], ps) for k, ps in sets.items()}
@@ -95,11 +102,11 @@ def main() -> None:
         fpr = {k: fpr95_of(fns[k], ps) for k, ps in sets.items()}
         splits[e["name"]] = {k: split_fpr95(fns[k], ps, alike[k]) for k, ps in sets.items()}
         rows.append((e["name"], fpr))
-        if not a.phototour:
+        if shipped:
             e["metrics"] = {f"fpr95_{k}": round(v, 5) for k, v in fpr.items()} | \
                 {f"sift_fpr95_{k}": round(v, 5) for k, v in sift.items()}
     rows.sort(key=lambda r: np.mean(list(r[1].values())))
-    command = "python -m models.eval_patch " + shlex.join(sys.argv[1:])
+    command = "python -m models.eval_patch " + shlex.join(argv if argv is not None else sys.argv[1:])
     cols = list(sets)
     lines = ["| network | " + " | ".join(f"FPR95 {c}" for c in cols) + " | " +
              " | ".join(f"SIFT / net, {c}" for c in cols) + " |", "|" + "---|" * (1 + 2 * len(cols))]
@@ -120,10 +127,12 @@ def main() -> None:
                                 + "\n".join(split_lines))
     print(table)
     if not a.no_write:
-        if not a.phototour:
+        if shipped:
             a.manifest.write_text(json.dumps(manifest, indent=2) + "\n")
-        write_section(f"patch-fpr95{'-' + a.phototour.name if a.phototour else ''}",
-                      f"## Patch matching: FPR95 (lower is better)\n\n`{command}`\n\n{counts}.\n\n{table}\n")
+        suffix = "" if shipped else "-" + (a.phototour.name if a.phototour else a.sets.replace(",", "-"))
+        write_section(f"patch-fpr95{suffix}",
+                      f"## Patch matching: FPR95 (lower is better)\n\n`{command}`\n\n{counts}.\n\n{table}\n",
+                      a.results)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Fetch the extra training photos from Debian packages: mate-backgrounds (all its photos, into
-data/mate) and the photographs among plasma-workspace-wallpapers (into data/plasma).
+data/mate), the photographs among plasma-workspace-wallpapers (into data/plasma) and, for
+validation only, six photographs of lomiri-wallpapers-16.04 (into data/lomiri).
 
     python -m models.prep_data
 
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from models.data.photos import DATA_DIR, PLASMA_TRAIN
+from models.data.photos import DATA_DIR, LOMIRI_VAL, PLASMA_TRAIN
 
 
 @contextmanager
@@ -52,9 +53,22 @@ def plasma() -> None:
     print(f"unpacked {len(PLASMA_TRAIN)} photos into {dest}")
 
 
+def lomiri() -> None:
+    dest = DATA_DIR / "lomiri"
+    if all((dest / f"{n}.jpg").exists() for n in LOMIRI_VAL):
+        print(f"{dest} already holds the photos")
+        return
+    with unpacked("lomiri-wallpapers-16.04") as root:
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in LOMIRI_VAL:
+            shutil.copy(root / f"usr/share/backgrounds/{name}.jpg", dest / f"{name}.jpg")
+    print(f"unpacked {len(LOMIRI_VAL)} photos into {dest}")
+
+
 def main() -> None:
     mate()
     plasma()
+    lomiri()
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
 Sources (nothing is downloaded at run time):
 - scikit-image's bundled photos (``skimage.data``);
 - Debian's ``mate-backgrounds`` nature photos and the photographs among
-  ``plasma-workspace-wallpapers`` (the rest are drawings), unpacked by ``python -m
-  models.prep_data`` into ``data/mate`` and ``data/plasma`` (optional: without them training uses
-  the scikit-image photos alone).
+  ``plasma-workspace-wallpapers`` and ``lomiri-wallpapers-16.04`` (the rest are drawings),
+  unpacked by ``python -m models.prep_data`` into ``data/mate``, ``data/plasma`` and
+  ``data/lomiri`` (optional: without them training uses the scikit-image photos alone).
 
 The Middlebury motorcycle stereo pair is evaluation-only and lives in ``models.data.stereo``.
 """
@@ -30,6 +30,10 @@ MATE_HELDOUT = ["YellowFlower"]
 # training only (the "wide" split); the evaluation sets stay as they were
 PLASMA_TRAIN = ["BytheWater", "ColdRipple", "ColorfulCups", "EveningGlow", "FallenLeaf", "Grey",
                 "OneStandsOut", "Path"]
+# validation only: photos that no network trains on and that are not the held-back test photos,
+# for choosing between candidate weights by how they generalise to unseen content
+LOMIRI_VAL = ["Wine_by_Jakkub_Mede", "friends_by_Aitzol_Berasategi", "picosdeeuropa_by_Aitzol_Berasategi",
+              "Dragonfly_by_Bolly", "Picture_1A_by_freespace", "seeding_by_Clements_Engelhardt"]
 
 
 def to_grey(img: np.ndarray) -> np.ndarray:
@@ -48,7 +52,8 @@ def to_grey(img: np.ndarray) -> np.ndarray:
 
 def package_path(name: str) -> Path | None:
     """Where ``prep_data`` unpacked the Debian photo ``name``, or None."""
-    hits = sorted((DATA_DIR / "mate").rglob(f"{name}.jpg")) + sorted((DATA_DIR / "plasma").glob(f"{name}.jpg"))
+    hits = sorted((DATA_DIR / "mate").rglob(f"{name}.jpg")) + sorted((DATA_DIR / "plasma").glob(f"{name}.jpg")) \
+        + sorted((DATA_DIR / "lomiri").glob(f"{name}.jpg"))
     return hits[0] if hits else None
 
 
@@ -64,8 +69,8 @@ def load(name: str) -> np.ndarray:
 
 def split(which: str) -> list[str]:
     """Names of the photos in ``train``, ``wide`` (train and the plasma photos, for the patch
-    networks' second stage) or ``heldout`` that are available on this machine. Held-back photos
-    are never in either training list."""
+    networks' second stage), ``valphotos`` (validation on unseen photos) or ``heldout`` that are
+    available on this machine. Held-back and validation photos are never in a training list."""
     sk, deb = {"train": (SKIMAGE_TRAIN, MATE_TRAIN), "wide": (SKIMAGE_TRAIN, MATE_TRAIN + PLASMA_TRAIN),
-               "heldout": (SKIMAGE_HELDOUT, MATE_HELDOUT)}[which]
+               "valphotos": ([], LOMIRI_VAL), "heldout": (SKIMAGE_HELDOUT, MATE_HELDOUT)}[which]
     return list(sk) + [m for m in deb if package_path(m) is not None]

@@ -43,10 +43,20 @@ def test_mined_positives_show_the_same_point_and_negatives_do_not():
     assert np.median(dist(ps.pos)) < 0.6 * np.median(dist(ps.neg))
 
 
-def test_train_and_heldout_photos_never_mix():
+def test_train_validation_and_heldout_photos_never_mix():
     held = set(photos.SKIMAGE_HELDOUT + photos.MATE_HELDOUT)
-    assert not set(photos.SKIMAGE_TRAIN + photos.MATE_TRAIN + photos.PLASMA_TRAIN) & held
+    trained = set(photos.SKIMAGE_TRAIN + photos.MATE_TRAIN + photos.PLASMA_TRAIN)
+    assert not trained & held and not trained & set(photos.LOMIRI_VAL) and not held & set(photos.LOMIRI_VAL)
     assert not set(photos.split("train") + photos.split("wide")) & set(photos.split("heldout"))
+    assert not set(photos.split("train") + photos.split("wide")) & set(photos.split("valphotos"))
+
+
+def test_validation_photos_are_found_once_unpacked(tmp_path, monkeypatch):
+    monkeypatch.setattr(photos, "DATA_DIR", tmp_path)
+    assert photos.split("valphotos") == []
+    (tmp_path / "lomiri").mkdir()
+    (tmp_path / "lomiri" / "Dragonfly_by_Bolly.jpg").write_bytes(b"")
+    assert photos.split("valphotos") == ["Dragonfly_by_Bolly"]
 
 
 def test_wide_split_extends_train_with_the_package_photos_that_are_present(tmp_path, monkeypatch):
