@@ -29,6 +29,7 @@ def stereo_set(seed: int) -> synth.PatchSet:
 
 def photo_set(which: str, warps: int, seed: int, similar: bool) -> synth.PatchSet:
     names = photos.split(which)
+    print(f"{which}: {len(names)} photos ({', '.join(names)})")  # fewer if prep_data was not run
     parts = [synth.from_photos([photos.load(n)], warps, seed * 1000 + k, similar=similar)
              for k, n in enumerate(tqdm(names, desc=which))]
     return synth.PatchSet.concat(parts)
