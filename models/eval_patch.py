@@ -3,10 +3,11 @@ OpenCV SIFT on the same pairs, record the figures in the manifest and in docs/RE
 
     python -m models.eval_patch                       # held-back photos + motorcycle stereo pair
     python -m models.eval_patch --phototour DIR --pairs m50_100000_100000_0.txt   # a Brown set
-    python -m models.eval_patch --sets val --manifest /tmp/cand/manifest.json  # choose candidates
+    python -m models.eval_patch --sets val,valphotos --manifest /tmp/cand/manifest.json  # choose
 
-Candidates are chosen on the validation set (new warps of the training photos, ``--sets val``);
-the held-back photos and the stereo pair are measured once, after.
+Candidates are chosen on the validation sets (``val``: new warps of the training photos;
+``valphotos``: photos nothing trains on); the held-back photos and the stereo pair are measured
+once, after. Only the default sets write the manifest's metrics.
 
 SIFT is computed on the same normalised patches, its descriptor window covering the patch.
 """
@@ -90,6 +91,9 @@ def main(argv: list[str] | None = None) -> None:
     if a.phototour:
         sets = {a.phototour.name: phototour.load(a.phototour, a.pairs)}
     else:
+        missing = [k for k in a.sets.split(",") if not Path(f"data/patches_{k}.npz").exists()]
+        if missing:
+            ap.error(f"no data/patches_<set>.npz for {missing}: run python -m models.build_patches --sets ...")
         sets = {k: PatchSet.load(f"data/patches_{k}.npz") for k in a.sets.split(",")}
     shipped = not a.phototour and a.sets == "heldout,stereo"  # the figures the manifest records
     alike = {k: lookalike(ps) for k, ps in sets.items()}
