@@ -91,10 +91,11 @@ def main(argv: list[str] | None = None) -> None:
     if a.phototour:
         sets = {a.phototour.name: phototour.load(a.phototour, a.pairs)}
     else:
-        missing = [k for k in a.sets.split(",") if not Path(f"data/patches_{k}.npz").exists()]
+        paths = {k: Path(f"data/patches_{k}.npz") for k in a.sets.split(",")}
+        missing = [k for k, path in paths.items() if not path.exists()]
         if missing:
             ap.error(f"no data/patches_<set>.npz for {missing}: run python -m models.build_patches --sets ...")
-        sets = {k: PatchSet.load(f"data/patches_{k}.npz") for k in a.sets.split(",")}
+        sets = {k: PatchSet.load(str(path)) for k, path in paths.items()}
     shipped = not a.phototour and a.sets == "heldout,stereo"  # the figures the manifest records
     alike = {k: lookalike(ps) for k, ps in sets.items()}
     sift_fn = {k: sift_scorer(ps) for k, ps in sets.items()}

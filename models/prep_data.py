@@ -41,34 +41,26 @@ def mate() -> None:
     print(f"unpacked {len(list(dest.glob('*.jpg')))} photos into {dest}")
 
 
-def plasma() -> None:
-    dest = DATA_DIR / "plasma"
-    if all((dest / f"{n}.jpg").exists() for n in PLASMA_TRAIN):
+def named(folder: str, package: str, names: list[str], source: str) -> None:
+    """Copy the photos ``names`` of ``package`` into data/<folder>; ``source`` is each one's path
+    inside the package, with ``{name}`` in it."""
+    dest = DATA_DIR / folder
+    if all((dest / f"{n}.jpg").exists() for n in names):
         print(f"{dest} already holds the photos")
         return
-    with unpacked("plasma-workspace-wallpapers") as root:
+    with unpacked(package) as root:
         dest.mkdir(parents=True, exist_ok=True)
-        for name in PLASMA_TRAIN:  # the one size every wallpaper ships in
-            shutil.copy(root / f"usr/share/wallpapers/{name}/contents/images/2560x1600.jpg", dest / f"{name}.jpg")
-    print(f"unpacked {len(PLASMA_TRAIN)} photos into {dest}")
-
-
-def lomiri() -> None:
-    dest = DATA_DIR / "lomiri"
-    if all((dest / f"{n}.jpg").exists() for n in LOMIRI_VAL):
-        print(f"{dest} already holds the photos")
-        return
-    with unpacked("lomiri-wallpapers-16.04") as root:
-        dest.mkdir(parents=True, exist_ok=True)
-        for name in LOMIRI_VAL:
-            shutil.copy(root / f"usr/share/backgrounds/{name}.jpg", dest / f"{name}.jpg")
-    print(f"unpacked {len(LOMIRI_VAL)} photos into {dest}")
+        for name in names:
+            shutil.copy(root / source.format(name=name), dest / f"{name}.jpg")
+    print(f"unpacked {len(names)} photos into {dest}")
 
 
 def main() -> None:
     mate()
-    plasma()
-    lomiri()
+    # plasma ships each wallpaper in several sizes; 2560x1600 is the one they all have
+    named("plasma", "plasma-workspace-wallpapers", PLASMA_TRAIN,
+          "usr/share/wallpapers/{name}/contents/images/2560x1600.jpg")
+    named("lomiri", "lomiri-wallpapers-16.04", LOMIRI_VAL, "usr/share/backgrounds/{name}.jpg")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ PLASMA_TRAIN = ["BytheWater", "ColdRipple", "ColorfulCups", "EveningGlow", "Fall
 # for choosing between candidate weights by how they generalise to unseen content
 LOMIRI_VAL = ["Wine_by_Jakkub_Mede", "friends_by_Aitzol_Berasategi", "picosdeeuropa_by_Aitzol_Berasategi",
               "Dragonfly_by_Bolly", "Picture_1A_by_freespace", "seeding_by_Clements_Engelhardt"]
+# where prep_data unpacks each package's photos, under DATA_DIR
+PACKAGE_DIRS = ("mate", "plasma", "lomiri")
 
 
 def to_grey(img: np.ndarray) -> np.ndarray:
@@ -52,8 +54,7 @@ def to_grey(img: np.ndarray) -> np.ndarray:
 
 def package_path(name: str) -> Path | None:
     """Where ``prep_data`` unpacked the Debian photo ``name``, or None."""
-    hits = sorted((DATA_DIR / "mate").rglob(f"{name}.jpg")) + sorted((DATA_DIR / "plasma").glob(f"{name}.jpg")) \
-        + sorted((DATA_DIR / "lomiri").glob(f"{name}.jpg"))
+    hits = [p for folder in PACKAGE_DIRS for p in sorted((DATA_DIR / folder).rglob(f"{name}.jpg"))]
     return hits[0] if hits else None
 
 
