@@ -8,6 +8,11 @@ models/weights/manifest.json.
 ``patches`` (B, 1, 64, 64) -> ``descriptors`` (B, D), and a decision part ``<name>.decide.onnx``
 (``a`` (B, D), ``b`` (B, D)) -> ``scores`` (B,), so the service describes each patch once.
 All inputs are float32 grey values in [0, 1]; the batch (and, for SPP, height and width) is dynamic.
+
+``--half`` stores the weights as float16 (each large initializer followed by a Cast to float32,
+which ONNX Runtime folds when it loads the model, so it still computes in float32): half the file
+for a full-width network. The weights are rounded to float16 in torch first, so the parity check
+compares the same numbers.
 """
 from __future__ import annotations
 
@@ -17,8 +22,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
+from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from models.patchnet import PATCH, SPP_MIN, build
@@ -26,6 +33,7 @@ from models.patchnet import PATCH, SPP_MIN, build
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 MANIFEST = WEIGHTS / "manifest.json"
 TOLERANCE = 1e-4
+HALF_MIN_SIZE = 1024  # smaller initializers (biases) stay float32: they cost nothing
 
 
 class Describe(nn.Module):
@@ -54,16 +62,39 @@ PATCH_SIZES = [(1, PATCH, PATCH), (5, PATCH, PATCH), (33, PATCH, PATCH)]
 SPP_SIZES = PATCH_SIZES + [(3, SPP_MIN, SPP_MIN), (2, 100, 77)]
 
 
+def store_half(path: Path) -> None:
+    """Rewrite an ONNX file so that each float32 initializer of at least HALF_MIN_SIZE values is
+    stored as float16 and cast back to float32 by a node at the head of the graph."""
+    model = onnx.load(str(path))
+    graph = model.graph
+    casts = []
+    for init in list(graph.initializer):
+        if init.data_type != TensorProto.FLOAT or int(np.prod(init.dims)) < HALF_MIN_SIZE:
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), f"{init.name}.fp16")
+        graph.initializer.remove(init)
+        graph.initializer.append(half)
+        casts.append(helper.make_node("Cast", [half.name], [init.name], to=TensorProto.FLOAT))
+    for node in reversed(casts):
+        graph.node.insert(0, node)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
 def to_onnx(module: nn.Module, inputs: dict[str, torch.Tensor], output: str, path: Path, spatial: bool,
-            sizes: list[tuple[int, int, int]] | None = None, output_axes: dict[int, str] | None = None) -> float:
+            sizes: list[tuple[int, int, int]] | None = None, output_axes: dict[int, str] | None = None,
+            half: bool = False) -> float:
     """Export with a dynamic batch (and H, W when ``spatial``), then check ORT against torch to
-    ``TOLERANCE`` on fresh random inputs of the (batch, height, width) ``sizes``."""
+    ``TOLERANCE`` on fresh random inputs of the (batch, height, width) ``sizes``. With ``half``
+    the weights are stored as float16 (see ``store_half``)."""
     axes = {k: ({0: "batch", 2: "height", 3: "width"} if spatial and v.ndim == 4 else {0: "batch"})
             for k, v in inputs.items()}
     axes[output] = output_axes or {0: "batch"}
     module.eval()
     torch.onnx.export(module, tuple(inputs.values()), str(path), input_names=list(inputs), output_names=[output],
                       dynamic_axes=axes, opset_version=17, dynamo=False)
+    if half:
+        store_half(path)
     return check_parity(module, path, inputs, sizes or (SPP_SIZES if spatial else PATCH_SIZES))
 
 
@@ -86,30 +117,37 @@ def check_parity(module: nn.Module, path: Path, inputs: dict[str, torch.Tensor],
     return worst
 
 
-def export(checkpoint: Path, out: Path = WEIGHTS) -> dict:
-    """Export one trained checkpoint; returns its manifest entry."""
+def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False) -> dict:
+    """Export one trained checkpoint; returns its manifest entry. With ``half`` the weights are
+    rounded to float16 and stored so."""
     ckpt = torch.load(checkpoint, weights_only=False)
     net = build(ckpt["arch"], ckpt["width"])
     net.load_state_dict(ckpt["model"])
     net.eval()
+    if half:
+        with torch.no_grad():
+            for p in net.parameters():
+                p.copy_(p.half().float())
     name = ckpt["arch"]
     out.mkdir(parents=True, exist_ok=True)
     entry = {"name": name, "architecture": ckpt["arch"], "width": ckpt["width"], "seed": ckpt["seed"],
              "steps": ckpt["steps"], "training_command": ckpt["command"],
              "preprocessing": {"colour": "grey", "range": [0.0, 1.0], "dtype": "float32",
                                "patch_size": None if net.spp else PATCH, "min_size": SPP_MIN if net.spp else PATCH,
-                               "normalisation": "per patch, inside the network"}}
+                               "normalisation": "per patch, inside the network"},
+             "weights_dtype": "float16" if half else "float32"}
     if net.siamese and net.shared:
         desc, dec = out / f"{name}.onnx", out / f"{name}.decide.onnx"
-        to_onnx(Describe(net), {"patches": torch.rand(2, 1, PATCH, PATCH)}, "descriptors", desc, net.spp)
-        to_onnx(Decide(net), {"a": torch.rand(2, net.dim), "b": torch.rand(2, net.dim)}, "scores", dec, False)
+        to_onnx(Describe(net), {"patches": torch.rand(2, 1, PATCH, PATCH)}, "descriptors", desc, net.spp, half=half)
+        to_onnx(Decide(net), {"a": torch.rand(2, net.dim), "b": torch.rand(2, net.dim)}, "scores", dec, False,
+                half=half)
         entry.update(kind="descriptor", file=desc.name, decision_file=dec.name, descriptor_dim=net.dim,
                      metric="l2" if net.l2 else "learned", sha256=sha256(desc), decision_sha256=sha256(dec),
                      inputs={"patches": ["batch", 1, "height" if net.spp else PATCH, "width" if net.spp else PATCH]},
                      outputs={"descriptors": ["batch", net.dim]})
     else:
         path = out / f"{name}.onnx"
-        to_onnx(net, {"pairs": torch.rand(2, 2, PATCH, PATCH)}, "scores", path, net.spp)
+        to_onnx(net, {"pairs": torch.rand(2, 2, PATCH, PATCH)}, "scores", path, net.spp, half=half)
         entry.update(kind="patch", file=path.name, sha256=sha256(path),
                      inputs={"pairs": ["batch", 2, "height" if net.spp else PATCH, "width" if net.spp else PATCH]},
                      outputs={"scores": ["batch"]})
@@ -133,8 +171,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoints", nargs="+", type=Path)
     ap.add_argument("--out", type=Path, default=WEIGHTS)
+    ap.add_argument("--half", action="store_true", help="store the weights as float16 (half the file)")
     a = ap.parse_args()
-    entries = [export(c, a.out) for c in a.checkpoints]
+    entries = [export(c, a.out, a.half) for c in a.checkpoints]
     update_manifest(entries, a.out / "manifest.json")
     for e in entries:
         print(f"exported {e['name']} ({e['kind']}) sha256 {e['sha256'][:12]}, ORT parity within {TOLERANCE}")

@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
@@ -49,3 +50,23 @@ def test_manifest_keeps_other_entries_and_records_contract(tmp_path):
     for m in models.values():
         assert len(m["sha256"]) == 64 and m["training_command"] == "test" and m["seed"] == 0
         assert m["inputs"] and m["outputs"] and m["preprocessing"]["range"] == [0.0, 1.0]
+
+
+def test_half_export_halves_the_file_and_matches_the_rounded_weights(tmp_path):
+    ckpt = checkpoint(tmp_path, "2ch-2stream")
+    full = export(ckpt, tmp_path / "full")
+    half = export(ckpt, tmp_path / "half", half=True)
+    assert (full["weights_dtype"], half["weights_dtype"]) == ("float32", "float16")
+    size = {k: (tmp_path / k / "2ch-2stream.onnx").stat().st_size for k in ("full", "half")}
+    assert size["half"] < 0.55 * size["full"]
+    inits = onnx.load(str(tmp_path / "half" / "2ch-2stream.onnx")).graph.initializer
+    assert sum(t.data_type == onnx.TensorProto.FLOAT16 for t in inits) >= 8  # every conv and linear weight
+    net = build("2ch-2stream")
+    net.load_state_dict(torch.load(ckpt)["model"])
+    net.eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(p.half().float())
+    x = torch.rand(7, 2, 64, 64)
+    sess = ort.InferenceSession(str(tmp_path / "half" / "2ch-2stream.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(sess.run(None, {"pairs": x.numpy()})[0], net(x).detach().numpy(), atol=1e-4)
