@@ -2,7 +2,8 @@
 (the motorcycle pair, left->right and right->left) and, on request, val (new warps of the
 training photos) and wide (new warps of the training photos and the plasma photos, for a second
 training stage) and valphotos (warps of validation photos that nothing trains on), written to
-data/patches_<set>.npz.
+data/patches_<set>.npz. trainwhole, valwhole and heldoutwhole repeat train's, val's and heldout's warps with only the
+keypoints whose whole patch region is image content (a diagnostic: no warp fill in any patch).
 
     python -m models.build_patches [--warps 14] [--seed 0]
 
@@ -27,10 +28,10 @@ def stereo_set(seed: int) -> synth.PatchSet:
     return fwd
 
 
-def photo_set(which: str, warps: int, seed: int, similar: bool) -> synth.PatchSet:
+def photo_set(which: str, warps: int, seed: int, similar: bool, whole: bool = False) -> synth.PatchSet:
     names = photos.split(which)
     print(f"{which}: {len(names)} photos ({', '.join(names)})")  # fewer if prep_data was not run
-    parts = [synth.from_photos([photos.load(n)], warps, seed * 1000 + k, similar=similar)
+    parts = [synth.from_photos([photos.load(n)], warps, seed * 1000 + k, similar=similar, whole=whole)
              for k, n in enumerate(tqdm(names, desc=which))]
     return synth.PatchSet.concat(parts)
 
@@ -52,7 +53,12 @@ def main() -> None:
              "val": lambda: photo_set("train", 2, a.seed + 7, False),
              "wide": lambda: photo_set("wide", a.wide_warps, a.seed + 11, True),
              # warps of photos nothing trains on: for choosing between candidates by generalisation
-             "valphotos": lambda: photo_set("valphotos", a.eval_warps // 3, a.seed + 13, False)}
+             "valphotos": lambda: photo_set("valphotos", a.eval_warps // 3, a.seed + 13, False),
+             # the same warps as val and heldout, with only keypoints whose whole patch region is
+             # image content (no warp fill, inside the frame): a diagnostic of the border artefact
+             "trainwhole": lambda: photo_set("train", a.warps, a.seed, True, whole=True),
+             "valwhole": lambda: photo_set("train", 2, a.seed + 7, False, whole=True),
+             "heldoutwhole": lambda: photo_set("heldout", a.eval_warps, a.seed + 1, False, whole=True)}
     for name in a.sets.split(","):
         ps = build[name]()
         ps.save(f"{a.out}/patches_{name}.npz")

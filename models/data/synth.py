@@ -153,12 +153,29 @@ def sift_describe(patches: np.ndarray) -> np.ndarray:
     return out
 
 
+def whole_support(valid: np.ndarray, kp: Keypoints) -> np.ndarray:
+    """Which keypoints' patch regions lie wholly on real image content: (K,) bool. ``valid`` (H, W)
+    bool marks the pixels that hold content (not a warp's fill); the image frame counts as the
+    edge of the content. The test is the region's circumscribed circle, of radius side / sqrt(2)."""
+    v = valid.astype(np.uint8)
+    v[0, :] = v[-1, :] = v[:, 0] = v[:, -1] = 0
+    dist = cv2.distanceTransform(v, cv2.DIST_L2, 5)
+    x = np.clip(np.round(kp.xy[:, 0]).astype(int), 0, v.shape[1] - 1)
+    y = np.clip(np.round(kp.xy[:, 1]).astype(int), 0, v.shape[0] - 1)
+    return dist[y, x] >= REGION * kp.size / np.sqrt(2)
+
+
 def mine_pairs(img1: np.ndarray, img2: np.ndarray, point_map: PointMap, rng: np.random.Generator,
-               n_kp: int = 1500, max_pos: int = 400, similar: bool = True) -> PatchSet:
+               n_kp: int = 1500, max_pos: int = 400, similar: bool = True,
+               valid: tuple[np.ndarray, np.ndarray] | None = None) -> PatchSet:
     """All labelled pairs one image pair yields. Patches 2i and 2i+1 are the two views of point i.
     Negatives per positive: one random other point, one nearby point (overlapping patches) and,
-    if ``similar``, the most SIFT-alike other point."""
+    if ``similar``, the most SIFT-alike other point. With ``valid`` (the content masks of image 1
+    and image 2) only keypoints whose whole patch region is content are used."""
     kp1, kp2 = detect(img1, n_kp), detect(img2, n_kp)
+    if valid is not None:
+        kp1, kp2 = kp1.take(np.flatnonzero(whole_support(valid[0], kp1))), \
+            kp2.take(np.flatnonzero(whole_support(valid[1], kp2)))
     pairs, proj = match(kp1, kp2, point_map)
     if len(pairs) > max_pos:
         pairs = pairs[rng.choice(len(pairs), max_pos, replace=False)]
@@ -228,13 +245,24 @@ def warped_pair(img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, 
     return photometric(img, rng, 0.5), photometric(img2, rng), hmat
 
 
+def content_mask(shape: tuple[int, int], hmat: np.ndarray) -> np.ndarray:
+    """The pixels of a warped image (H, W) that hold warped content rather than fill: (H, W) bool."""
+    ones = np.full(shape, 255, np.uint8)
+    return cv2.warpPerspective(ones, hmat, (shape[1], shape[0]), flags=cv2.INTER_NEAREST,
+                               borderMode=cv2.BORDER_CONSTANT) > 0
+
+
 def from_photos(images: list[np.ndarray], warps: int, seed: int, similar: bool = True,
-                max_pos: int = 400) -> PatchSet:
-    """Pairs from ``warps`` random warps of every photo; reproducible from ``seed``."""
+                max_pos: int = 400, whole: bool = False) -> PatchSet:
+    """Pairs from ``warps`` random warps of every photo; reproducible from ``seed``. With
+    ``whole``, only keypoints whose patch region is wholly content in its image (no warp fill,
+    inside the frame) are used."""
     rng = np.random.default_rng(seed)
     parts = []
     for img in images:
         for _ in range(warps):
             a, b, hmat = warped_pair(img, rng)
-            parts.append(mine_pairs(a, b, homography_map(hmat, b.shape), rng, max_pos=max_pos, similar=similar))
+            valid = (np.ones(a.shape, bool), content_mask(b.shape, hmat)) if whole else None
+            parts.append(mine_pairs(a, b, homography_map(hmat, b.shape), rng, max_pos=max_pos, similar=similar,
+                                    valid=valid))
     return PatchSet.concat(parts)

@@ -109,3 +109,36 @@ def test_fpr95_known_answer():
     assert fpr_at_recall(scores, labels) == pytest.approx(0.45)
     with pytest.raises(ValueError):
         fpr_at_recall(scores[:100], labels[:100])
+
+
+def test_content_mask_marks_the_warp_fill():
+    shape = (200, 300)
+    assert synth.content_mask(shape, np.eye(3)).all()
+    turn = np.array([[np.cos(0.5), -np.sin(0.5), 150], [np.sin(0.5), np.cos(0.5), -20], [0, 0, 1.0]])
+    mask = synth.content_mask(shape, turn)
+    assert not mask[0, 0] and mask[100, 150] and 0.3 < mask.mean() < 0.95
+
+
+def test_whole_support_keeps_only_regions_on_content():
+    valid = np.ones((200, 300), bool)
+    valid[:, 200:] = False  # fill on the right
+    size = np.float32([4, 4, 4, 4])  # region side 24 px, circumscribed radius about 17 px
+    kp = synth.Keypoints(np.float32([[100, 100], [190, 100], [10, 100], [100, 185]]), size, np.zeros(4, np.float32))
+    assert synth.whole_support(valid, kp).tolist() == [True, False, False, False]
+    assert synth.whole_support(valid, kp.take(np.array([0, 0]))).all()
+
+
+def test_whole_pairs_leave_out_patches_that_reach_the_fill():
+    # the photo lifted to 110..255, so that only the warp's fill is near black
+    photo = (110 + photos.load("camera") * (145 / 255)).astype(np.uint8)
+    rng = np.random.default_rng(3)
+    a, b, h = synth.warped_pair(photo, rng)
+    mask = synth.content_mask(b.shape, h)
+    assert 0.05 < 1 - mask.mean()  # this warp leaves fill for the test to be about
+    kw = dict(n_kp=1500, max_pos=10_000, similar=False)
+    every = synth.mine_pairs(a, b, synth.homography_map(h, b.shape), np.random.default_rng(0), **kw)
+    whole = synth.mine_pairs(a, b, synth.homography_map(h, b.shape), np.random.default_rng(0),
+                             valid=(np.ones(a.shape, bool), mask), **kw)
+    assert 0 < len(whole.pos) < len(every.pos)
+    fill = lambda ps: np.array([(ps.patches[j] < 30).mean() for _, j in ps.pos])  # noqa: E731
+    assert (fill(every) > 0.05).sum() >= 3 and fill(whole).max() < 0.01
