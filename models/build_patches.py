@@ -2,8 +2,10 @@
 (the motorcycle pair, left->right and right->left) and, on request, val (new warps of the
 training photos) and wide (new warps of the training photos and the plasma photos, for a second
 training stage) and valphotos (warps of validation photos that nothing trains on), written to
-data/patches_<set>.npz. trainwhole, valwhole and heldoutwhole repeat train's, val's and heldout's warps with only the
-keypoints whose whole patch region is image content (a diagnostic: no warp fill in any patch).
+data/patches_<set>.npz. trainwhole, valwhole and heldoutwhole are drawn like train, val and
+heldout (same photos, seeds and kinds of warp) but keep only keypoints whose whole patch region is
+image content: a diagnostic, no warp fill in any patch. The warps themselves differ after each
+photo's first, since fewer keypoints draw fewer random numbers.
 
     python -m models.build_patches [--warps 14] [--seed 0]
 
@@ -54,7 +56,7 @@ def main() -> None:
              "wide": lambda: photo_set("wide", a.wide_warps, a.seed + 11, True),
              # warps of photos nothing trains on: for choosing between candidates by generalisation
              "valphotos": lambda: photo_set("valphotos", a.eval_warps // 3, a.seed + 13, False),
-             # the same warps as val and heldout, with only keypoints whose whole patch region is
+             # drawn like train, val and heldout, with only keypoints whose whole patch region is
              # image content (no warp fill, inside the frame): a diagnostic of the border artefact
              "trainwhole": lambda: photo_set("train", a.warps, a.seed, True, whole=True),
              "valwhole": lambda: photo_set("train", 2, a.seed + 7, False, whole=True),
