@@ -47,20 +47,19 @@ def main() -> None:
     ap.add_argument("--out", default=str(photos.DATA_DIR))
     ap.add_argument("--sets", default="train,heldout,stereo")
     a = ap.parse_args()
-    build = {"train": lambda: photo_set("train", a.warps, a.seed, True),
-             "heldout": lambda: photo_set("heldout", a.eval_warps, a.seed + 1, False),
-             "stereo": lambda: stereo_set(a.seed),
+    # photo sets: (photo split, warps per photo, seed, SIFT-alike negatives)
+    specs = {"train": ("train", a.warps, a.seed, True),
+             "heldout": ("heldout", a.eval_warps, a.seed + 1, False),
              # new warps of the training photos, scored like the evaluation sets: for choosing
              # checkpoints and settings without looking at held-back photos
-             "val": lambda: photo_set("train", 2, a.seed + 7, False),
-             "wide": lambda: photo_set("wide", a.wide_warps, a.seed + 11, True),
+             "val": ("train", 2, a.seed + 7, False),
+             "wide": ("wide", a.wide_warps, a.seed + 11, True),
              # warps of photos nothing trains on: for choosing between candidates by generalisation
-             "valphotos": lambda: photo_set("valphotos", a.eval_warps // 3, a.seed + 13, False),
-             # drawn like train, val and heldout, with only keypoints whose whole patch region is
-             # image content (no warp fill, inside the frame): a diagnostic of the border artefact
-             "trainwhole": lambda: photo_set("train", a.warps, a.seed, True, whole=True),
-             "valwhole": lambda: photo_set("train", 2, a.seed + 7, False, whole=True),
-             "heldoutwhole": lambda: photo_set("heldout", a.eval_warps, a.seed + 1, False, whole=True)}
+             "valphotos": ("valphotos", a.eval_warps // 3, a.seed + 13, False)}
+    build = {k: lambda s=s: photo_set(*s) for k, s in specs.items()} | {"stereo": lambda: stereo_set(a.seed)}
+    # drawn like train, val and heldout, with only keypoints whose whole patch region is image
+    # content (no warp fill, inside the frame): a diagnostic of the border artefact
+    build |= {f"{k}whole": lambda s=specs[k]: photo_set(*s, whole=True) for k in ("train", "val", "heldout")}
     for name in a.sets.split(","):
         ps = build[name]()
         ps.save(f"{a.out}/patches_{name}.npz")

@@ -174,8 +174,8 @@ def mine_pairs(img1: np.ndarray, img2: np.ndarray, point_map: PointMap, rng: np.
     and image 2) only keypoints whose whole patch region is content are used."""
     kp1, kp2 = detect(img1, n_kp), detect(img2, n_kp)
     if valid is not None:
-        kp1, kp2 = kp1.take(np.flatnonzero(whole_support(valid[0], kp1))), \
-            kp2.take(np.flatnonzero(whole_support(valid[1], kp2)))
+        kp1 = kp1.take(np.flatnonzero(whole_support(valid[0], kp1)))
+        kp2 = kp2.take(np.flatnonzero(whole_support(valid[1], kp2)))
     pairs, proj = match(kp1, kp2, point_map)
     if len(pairs) > max_pos:
         pairs = pairs[rng.choice(len(pairs), max_pos, replace=False)]
