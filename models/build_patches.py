@@ -15,6 +15,7 @@ negatives only, so that the SIFT baseline is not judged on negatives chosen agai
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 import numpy as np
 from tqdm import tqdm
@@ -30,10 +31,11 @@ def stereo_set(seed: int) -> synth.PatchSet:
     return fwd
 
 
-def photo_set(which: str, warps: int, seed: int, similar: bool, whole: bool = False) -> synth.PatchSet:
+def photo_set(which: str, warps: int, seed: int, similar: bool, whole: bool = False,
+              near: int = 1) -> synth.PatchSet:
     names = photos.split(which)
     print(f"{which}: {len(names)} photos ({', '.join(names)})")  # fewer if prep_data was not run
-    parts = [synth.from_photos([photos.load(n)], warps, seed * 1000 + k, similar=similar, whole=whole)
+    parts = [synth.from_photos([photos.load(n)], warps, seed * 1000 + k, similar=similar, whole=whole, n_near=near)
              for k, n in enumerate(tqdm(names, desc=which))]
     return synth.PatchSet.concat(parts)
 
@@ -46,6 +48,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(photos.DATA_DIR))
     ap.add_argument("--sets", default="train,heldout,stereo")
+    ap.add_argument("--near", type=int, default=1, help="nearby negatives per positive in the photo sets "
+                    "(an experiment: 0 and 4 were tried, see docs/RESULTS.md)")
     a = ap.parse_args()
     # photo sets: (photo split, warps per photo, seed, SIFT-alike negatives)
     specs = {"train": ("train", a.warps, a.seed, True),
@@ -56,10 +60,11 @@ def main() -> None:
              "wide": ("wide", a.wide_warps, a.seed + 11, True),
              # warps of photos nothing trains on: for choosing between candidates by generalisation
              "valphotos": ("valphotos", a.eval_warps // 3, a.seed + 13, False)}
-    build = {k: lambda s=s: photo_set(*s) for k, s in specs.items()} | {"stereo": lambda: stereo_set(a.seed)}
+    photo = partial(photo_set, near=a.near)
+    build = {k: lambda s=s: photo(*s) for k, s in specs.items()} | {"stereo": lambda: stereo_set(a.seed)}
     # drawn like train, val and heldout, with only keypoints whose whole patch region is image
     # content (no warp fill, inside the frame): a diagnostic of the border artefact
-    build |= {f"{k}whole": lambda s=specs[k]: photo_set(*s, whole=True) for k in ("train", "val", "heldout")}
+    build |= {f"{k}whole": lambda s=specs[k]: photo(*s, whole=True) for k in ("train", "val", "heldout")}
     for name in a.sets.split(","):
         ps = build[name]()
         ps.save(f"{a.out}/patches_{name}.npz")

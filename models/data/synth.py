@@ -167,11 +167,12 @@ def whole_support(valid: np.ndarray, kp: Keypoints) -> np.ndarray:
 
 def mine_pairs(img1: np.ndarray, img2: np.ndarray, point_map: PointMap, rng: np.random.Generator,
                n_kp: int = 1500, max_pos: int = 400, similar: bool = True,
-               valid: tuple[np.ndarray, np.ndarray] | None = None) -> PatchSet:
+               valid: tuple[np.ndarray, np.ndarray] | None = None, n_near: int = 1) -> PatchSet:
     """All labelled pairs one image pair yields. Patches 2i and 2i+1 are the two views of point i.
-    Negatives per positive: one random other point, one nearby point (overlapping patches) and,
-    if ``similar``, the most SIFT-alike other point. With ``valid`` (the content masks of image 1
-    and image 2) only keypoints whose whole patch region is content are used."""
+    Negatives per positive: one random other point, ``n_near`` nearby points (overlapping
+    patches; fewer where there are fewer) and, if ``similar``, the most SIFT-alike other point.
+    With ``valid`` (the content masks of image 1 and image 2) only keypoints whose whole patch
+    region is content are used."""
     kp1, kp2 = detect(img1, n_kp), detect(img2, n_kp)
     if valid is not None:
         kp1 = kp1.take(np.flatnonzero(whole_support(valid[0], kp1)))
@@ -194,8 +195,10 @@ def mine_pairs(img1: np.ndarray, img2: np.ndarray, point_map: PointMap, rng: np.
     neg = [(2 * a, 2 * b + 1) for a, b in enumerate(other)]
     for a in range(m):
         near = np.flatnonzero(distinct[a] & (dist[a] < region[0]))
-        if len(near):
+        if len(near) and n_near == 1:  # one draw, as the sets were first built: they rebuild bit for bit
             neg.append((2 * a, 2 * rng.choice(near) + 1))
+        elif len(near):
+            neg += [(2 * a, 2 * b + 1) for b in rng.choice(near, min(n_near, len(near)), replace=False)]
     if similar:
         d1, d2 = sift_describe(p1), sift_describe(p2)
         dd = np.linalg.norm(d1[:, None] - d2[None], axis=2)
@@ -253,10 +256,10 @@ def content_mask(shape: tuple[int, int], hmat: np.ndarray) -> np.ndarray:
 
 
 def from_photos(images: list[np.ndarray], warps: int, seed: int, similar: bool = True,
-                max_pos: int = 400, whole: bool = False) -> PatchSet:
+                max_pos: int = 400, whole: bool = False, n_near: int = 1) -> PatchSet:
     """Pairs from ``warps`` random warps of every photo; reproducible from ``seed``. With
     ``whole``, only keypoints whose patch region is wholly content in its image (no warp fill,
-    inside the frame) are used."""
+    inside the frame) are used; ``n_near`` nearby negatives per positive (see ``mine_pairs``)."""
     rng = np.random.default_rng(seed)
     parts = []
     for img in images:
@@ -264,5 +267,5 @@ def from_photos(images: list[np.ndarray], warps: int, seed: int, similar: bool =
             a, b, hmat = warped_pair(img, rng)
             valid = (np.ones(a.shape, bool), content_mask(b.shape, hmat)) if whole else None
             parts.append(mine_pairs(a, b, homography_map(hmat, b.shape), rng, max_pos=max_pos, similar=similar,
-                                    valid=valid))
+                                    valid=valid, n_near=n_near))
     return PatchSet.concat(parts)

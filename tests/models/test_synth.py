@@ -142,3 +142,19 @@ def test_whole_pairs_leave_out_patches_that_reach_the_fill():
     assert 0 < len(whole.pos) < len(every.pos)
     fill = lambda ps: np.array([(ps.patches[j] < 30).mean() for _, j in ps.pos])  # noqa: E731
     assert (fill(every) > 0.05).sum() >= 3 and fill(whole).max() < 0.01
+
+
+def test_more_nearby_negatives_on_request():
+    rng = np.random.default_rng(0)
+    a, b, h = synth.warped_pair(photos.load("camera"), rng)
+    kw = dict(max_pos=10_000, similar=False)
+    one = synth.mine_pairs(a, b, synth.homography_map(h, b.shape), np.random.default_rng(0), **kw)
+    four = synth.mine_pairs(a, b, synth.homography_map(h, b.shape), np.random.default_rng(0), n_near=4, **kw)
+    none = synth.mine_pairs(a, b, synth.homography_map(h, b.shape), np.random.default_rng(0), n_near=0, **kw)
+    m = len(one.pos)
+    assert len(four.pos) == len(none.pos) == m  # the positives do not depend on it
+    near = lambda ps: ps.neg[m:]  # noqa: E731  (the first m negatives are the random ones)
+    assert len(none.neg) == m and 0 < len(near(one)) <= m < len(near(four)) <= 4 * m
+    per_point = np.bincount(near(four)[:, 0] // 2, minlength=m)
+    assert per_point.max() == 4 and len(np.unique(near(four), axis=0)) == len(near(four))
+    assert (four.point[four.neg[:, 0]] != four.point[four.neg[:, 1]]).all()
