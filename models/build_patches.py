@@ -51,6 +51,8 @@ def main() -> None:
     ap.add_argument("--near", type=int, default=1, help="nearby negatives per positive in the photo sets "
                     "(an experiment: 0 and 4 were tried, see docs/RESULTS.md)")
     a = ap.parse_args()
+    if a.near < 0:
+        ap.error("--near must be 0 or more")
     # photo sets: (photo split, warps per photo, seed, SIFT-alike negatives)
     specs = {"train": ("train", a.warps, a.seed, True),
              "heldout": ("heldout", a.eval_warps, a.seed + 1, False),
