@@ -1,11 +1,12 @@
 """Build the patch-pair sets: train (training photos), heldout (held-back photos), stereo
 (the motorcycle pair, left->right and right->left) and, on request, val (new warps of the
-training photos) and wide (new warps of the training photos and the plasma photos, for a second
-training stage) and valphotos (warps of validation photos that nothing trains on), written to
-data/patches_<set>.npz. trainwhole, valwhole and heldoutwhole are drawn like train, val and
-heldout (same photos, seeds and kinds of warp) but keep only keypoints whose whole patch region is
-image content: a diagnostic, no warp fill in any patch. The warps themselves differ after each
-photo's first, since fewer keypoints draw fewer random numbers.
+training photos), wide (new warps of the training photos and the plasma photos, for a second
+training stage), broad (warps of the wide photos and the opencv-doc ones) and valphotos (warps of
+validation photos that nothing trains on), written to data/patches_<set>.npz. trainwhole,
+valwhole and heldoutwhole are drawn like train, val and heldout (same photos, seeds and kinds of
+warp) but keep only keypoints whose whole patch region is image content: a diagnostic, no warp
+fill in any patch. The warps themselves differ after each photo's first, since fewer keypoints
+draw fewer random numbers.
 
     python -m models.build_patches [--warps 14] [--seed 0]
 
@@ -60,6 +61,8 @@ def main() -> None:
              # checkpoints and settings without looking at held-back photos
              "val": ("train", 2, a.seed + 7, False),
              "wide": ("wide", a.wide_warps, a.seed + 11, True),
+             # the wide photos and the opencv-doc ones, warped as often as train: more scenes, not more warps
+             "broad": ("broad", a.warps, a.seed + 17, True),
              # warps of photos nothing trains on: for choosing between candidates by generalisation
              "valphotos": ("valphotos", a.eval_warps // 3, a.seed + 13, False)}
     photo = partial(photo_set, near=a.near)

@@ -1,6 +1,7 @@
 """Fetch the extra training photos from Debian packages: mate-backgrounds (all its photos, into
-data/mate), the photographs among plasma-workspace-wallpapers (into data/plasma) and, for
-validation only, six photographs of lomiri-wallpapers-16.04 (into data/lomiri).
+data/mate), the photographs among plasma-workspace-wallpapers (into data/plasma) and among
+opencv-doc's sample images (into data/opencv) and, for validation only, six photographs of
+lomiri-wallpapers-16.04 (into data/lomiri).
 
     python -m models.prep_data
 
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from models.data.photos import DATA_DIR, LOMIRI_VAL, PLASMA_TRAIN
+from models.data.photos import DATA_DIR, LOMIRI_VAL, OPENCV_TRAIN, PLASMA_TRAIN
 
 
 @contextmanager
@@ -55,12 +56,32 @@ def named(folder: str, package: str, names: list[str], source: str) -> None:
     print(f"unpacked {len(names)} photos into {dest}")
 
 
+def opencv() -> None:
+    """The photographs among opencv-doc's samples: each keeps its name and format, except the robin
+    (``hfs/data/000.jpg``)."""
+    dest = DATA_DIR / "opencv"
+    examples = "usr/share/doc/opencv-doc/examples"
+    where = {"plant": "alphamat/input_images/plant.jpg", "robin": "hfs/data/000.jpg"}
+    if all(any((dest / n).with_suffix(e).exists() for e in (".jpg", ".png")) for n in OPENCV_TRAIN):
+        print(f"{dest} already holds the photos")
+        return
+    with unpacked("opencv-doc") as root:
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in OPENCV_TRAIN:
+            src = root / examples / where[name] if name in where else next(
+                p for d in ("data", "text") for e in ("jpg", "png")
+                if (p := root / examples / d / f"{name}.{e}").exists())
+            shutil.copy(src, dest / f"{name}{src.suffix}")
+    print(f"unpacked {len(OPENCV_TRAIN)} photos into {dest}")
+
+
 def main() -> None:
     mate()
     # plasma ships each wallpaper in several sizes; 2560x1600 is the one they all have
     named("plasma", "plasma-workspace-wallpapers", PLASMA_TRAIN,
           "usr/share/wallpapers/{name}/contents/images/2560x1600.jpg")
     named("lomiri", "lomiri-wallpapers-16.04", LOMIRI_VAL, "usr/share/backgrounds/{name}.jpg")
+    opencv()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ Sources (nothing is downloaded at run time):
 - Debian's ``mate-backgrounds`` nature photos and the photographs among
   ``plasma-workspace-wallpapers`` and ``lomiri-wallpapers-16.04`` (the rest are drawings),
   unpacked by ``python -m models.prep_data`` into ``data/mate``, ``data/plasma`` and
-  ``data/lomiri`` (optional: without them training uses the scikit-image photos alone).
+  ``data/lomiri`` (optional: without them training uses the scikit-image photos alone);
+- the photographs among the sample images of Debian's ``opencv-doc`` (streets, buildings, text in
+  scenes, an aerial view, indoor objects, animals), unpacked into ``data/opencv``, for the "broad"
+  training split.
 
 The Middlebury motorcycle stereo pair is evaluation-only and lives in ``models.data.stereo``.
 """
@@ -30,12 +33,20 @@ MATE_HELDOUT = ["YellowFlower"]
 # training only (the "wide" split); the evaluation sets stay as they were
 PLASMA_TRAIN = ["BytheWater", "ColdRipple", "ColorfulCups", "EveningGlow", "FallenLeaf", "Grey",
                 "OneStandsOut", "Path"]
+# training only (the "broad" split): photographs among opencv-doc's sample images. Of each stereo
+# or sequence pair only the first view; drawings, paintings, charts and calibration boards left out
+OPENCV_TRAIN = ["aloeL", "graf1", "leuvenA", "aero1", "building", "baboon", "fruits", "box_in_scene",
+                "basketball1", "rubberwhale1", "ela_original", "messi5", "squirrel_cls", "home", "board",
+                "plant", "scenetext01", "scenetext02", "scenetext03", "scenetext04", "scenetext05",
+                "scenetext06", "scenetext_segmented_word01", "scenetext_segmented_word02", "chicky_512",
+                "smarties", "stuff", "robin", "butterfly"]
 # validation only: photos that no network trains on and that are not the held-back test photos,
 # for choosing between candidate weights by how they generalise to unseen content
 LOMIRI_VAL = ["Wine_by_Jakkub_Mede", "friends_by_Aitzol_Berasategi", "picosdeeuropa_by_Aitzol_Berasategi",
               "Dragonfly_by_Bolly", "Picture_1A_by_freespace", "seeding_by_Clements_Engelhardt"]
 # where prep_data unpacks each package's photos, under DATA_DIR
-PACKAGE_DIRS = ("mate", "plasma", "lomiri")
+PACKAGE_DIRS = ("mate", "plasma", "lomiri", "opencv")
+SUFFIXES = (".jpg", ".png")
 
 
 def to_grey(img: np.ndarray) -> np.ndarray:
@@ -54,7 +65,7 @@ def to_grey(img: np.ndarray) -> np.ndarray:
 
 def package_path(name: str) -> Path | None:
     """Where ``prep_data`` unpacked the Debian photo ``name``, or None."""
-    hits = [p for folder in PACKAGE_DIRS for p in sorted((DATA_DIR / folder).rglob(f"{name}.jpg"))]
+    hits = [p for folder in PACKAGE_DIRS for ext in SUFFIXES for p in sorted((DATA_DIR / folder).rglob(name + ext))]
     return hits[0] if hits else None
 
 
@@ -70,8 +81,9 @@ def load(name: str) -> np.ndarray:
 
 def split(which: str) -> list[str]:
     """Names of the photos in ``train``, ``wide`` (train and the plasma photos, for the patch
-    networks' second stage), ``valphotos`` (validation on unseen photos) or ``heldout`` that are
-    available on this machine. Held-back and validation photos are never in a training list."""
+    networks' second stage), ``broad`` (wide and the opencv photos), ``valphotos`` (validation on
+    unseen photos) or ``heldout`` that are available on this machine. Held-back and validation photos are never in a training list."""
     sk, deb = {"train": (SKIMAGE_TRAIN, MATE_TRAIN), "wide": (SKIMAGE_TRAIN, MATE_TRAIN + PLASMA_TRAIN),
+               "broad": (SKIMAGE_TRAIN, MATE_TRAIN + PLASMA_TRAIN + OPENCV_TRAIN),
                "valphotos": ([], LOMIRI_VAL), "heldout": (SKIMAGE_HELDOUT, MATE_HELDOUT)}[which]
     return list(sk) + [m for m in deb if package_path(m) is not None]

@@ -45,10 +45,10 @@ def test_mined_positives_show_the_same_point_and_negatives_do_not():
 
 def test_train_validation_and_heldout_photos_never_mix():
     held = set(photos.SKIMAGE_HELDOUT + photos.MATE_HELDOUT)
-    trained = set(photos.SKIMAGE_TRAIN + photos.MATE_TRAIN + photos.PLASMA_TRAIN)
+    trained = set(photos.SKIMAGE_TRAIN + photos.MATE_TRAIN + photos.PLASMA_TRAIN + photos.OPENCV_TRAIN)
     assert not trained & held and not trained & set(photos.LOMIRI_VAL) and not held & set(photos.LOMIRI_VAL)
-    assert not set(photos.split("train") + photos.split("wide")) & set(photos.split("heldout"))
-    assert not set(photos.split("train") + photos.split("wide")) & set(photos.split("valphotos"))
+    for which in ("train", "wide", "broad"):
+        assert not set(photos.split(which)) & set(photos.split("heldout") + photos.split("valphotos"))
 
 
 def test_validation_photos_are_found_once_unpacked(tmp_path, monkeypatch):
@@ -66,6 +66,15 @@ def test_wide_split_extends_train_with_the_package_photos_that_are_present(tmp_p
     (tmp_path / "plasma" / "Path.jpg").write_bytes(b"")
     assert photos.split("wide") == photos.SKIMAGE_TRAIN + ["Path"]
     assert photos.split("train") == photos.SKIMAGE_TRAIN
+
+
+def test_broad_split_adds_the_opencv_photos_in_either_format(tmp_path, monkeypatch):
+    monkeypatch.setattr(photos, "DATA_DIR", tmp_path)
+    (tmp_path / "opencv").mkdir()
+    (tmp_path / "opencv" / "graf1.png").write_bytes(b"")
+    (tmp_path / "opencv" / "robin.jpg").write_bytes(b"")
+    assert photos.split("broad") == photos.SKIMAGE_TRAIN + ["graf1", "robin"]
+    assert photos.split("wide") == photos.SKIMAGE_TRAIN
 
 
 def test_stereo_pairs_follow_disparity():
