@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from service.cache import FeatureMap
-from service.matching import Transfer, bilinear
+from service.matching import Transfer, bilinear, sample
 
 OUTSIDE_COST = 2.0  # the largest distance of unit vectors: a displacement leaving b matches nothing
 
@@ -59,18 +59,6 @@ class Alignment:
 def grid_features(fm: FeatureMap) -> np.ndarray:
     """(D, h, w) float16 -> (h, w, D) float32."""
     return np.ascontiguousarray(fm.features.transpose(1, 2, 0), dtype=np.float32)
-
-
-def sample(f: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
-    """Bilinear samples of a (h, w, D) map at grid positions gx, gy (any shape S), clamped to the
-    border, renormalised: (*S, D)."""
-    h, w, _ = f.shape
-    gx, gy = np.clip(gx, 0, w - 1), np.clip(gy, 0, h - 1)
-    x0, y0 = np.floor(gx).astype(np.int64), np.floor(gy).astype(np.int64)
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    fx, fy = (gx - x0)[..., None], (gy - y0)[..., None]
-    v = (1 - fx) * (1 - fy) * f[y0, x0] + fx * (1 - fy) * f[y0, x1] + (1 - fx) * fy * f[y1, x0] + fx * fy * f[y1, x1]
-    return (v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6)).astype(np.float32)
 
 
 def onto_grid_of(fa: FeatureMap, fb: FeatureMap) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:

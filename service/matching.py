@@ -108,18 +108,22 @@ def verify(m: Matches, geometry: str, threshold_px: float) -> tuple[np.ndarray |
     return model, mask.ravel().astype(bool)
 
 
+def sample(f: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """Bilinear samples of a (h, w, D) map at grid positions gx, gy (any shape S), clamped to the
+    border, renormalised: (*S, D) float32."""
+    h, w, _ = f.shape
+    gx, gy = np.clip(gx, 0, w - 1), np.clip(gy, 0, h - 1)
+    x0, y0 = np.floor(gx).astype(np.int64), np.floor(gy).astype(np.int64)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx, fy = (gx - x0)[..., None], (gy - y0)[..., None]
+    v = (1 - fx) * (1 - fy) * f[y0, x0] + fx * (1 - fy) * f[y0, x1] + (1 - fx) * fy * f[y1, x0] + fx * fy * f[y1, x1]
+    return (v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6)).astype(np.float32)
+
+
 def bilinear(fm: FeatureMap, xy: np.ndarray) -> np.ndarray:
     """Unit descriptors (K, D) at pixel positions (K, 2) of the sent image, bilinear on the grid."""
-    d, h, w = fm.features.shape
     g = xy * fm.scale / fm.stride
-    gx, gy = np.clip(g[:, 0], 0, w - 1), np.clip(g[:, 1], 0, h - 1)
-    x0, y0 = np.floor(gx).astype(int), np.floor(gy).astype(int)
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    fx, fy = (gx - x0)[:, None], (gy - y0)[:, None]
-    f = fm.features
-    v = ((1 - fx) * (1 - fy) * f[:, y0, x0].T + fx * (1 - fy) * f[:, y0, x1].T
-         + (1 - fx) * fy * f[:, y1, x0].T + fx * fy * f[:, y1, x1].T).astype(np.float32)
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-6)
+    return sample(fm.features.transpose(1, 2, 0), g[:, 0], g[:, 1])
 
 
 def refine(fm: FeatureMap, query: np.ndarray, idx: np.ndarray, steps: int = 9) -> np.ndarray:

@@ -84,3 +84,13 @@ def test_cells_are_computed_once_per_map():
     fm = FeatureMap(np.ones((4, 3, 5), np.float16), 20, 12, 1.0, 4)
     first = matching.cells(fm)
     assert matching.cells(fm) is first and first[1].shape == (15, 4)
+
+
+def test_bilinear_hits_cells_blends_between_them_and_clamps_at_the_border():
+    f = np.zeros((2, 2, 3), np.float16)  # D=2, h=2, w=3, stride 4 at scale 0.5: one cell is 8 sent pixels
+    f[0, :, 0], f[1, :, 1], f[:, :, 2] = 1.0, 1.0, np.sqrt(0.5)
+    fm = FeatureMap(f, 24, 16, 0.5, 4)
+    got = matching.bilinear(fm, np.array([[0.0, 0.0], [8.0, 8.0], [4.0, 0.0], [-50.0, 3.0], [99.0, 99.0]]))
+    want = np.array([[1, 0], [0, 1], [np.sqrt(0.5), np.sqrt(0.5)], [1, 0], [np.sqrt(0.5), np.sqrt(0.5)]])
+    np.testing.assert_allclose(got, want, atol=1e-3)
+    assert got.dtype == np.float32 and np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-3)
