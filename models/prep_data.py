@@ -1,14 +1,16 @@
 """Fetch the extra training photos from Debian packages: mate-backgrounds (all its photos, into
 data/mate), the photographs among plasma-workspace-wallpapers (into data/plasma) and among
-opencv-doc's sample images (into data/opencv) and, for validation only, six photographs of
+opencv-doc's sample images (into data/opencv, only with --opencv: the "broad" experiment set,
+which no shipped network trains on) and, for validation only, six photographs of
 lomiri-wallpapers-16.04 (into data/lomiri).
 
-    python -m models.prep_data
+    python -m models.prep_data [--opencv]
 
 Uses ``apt-get download`` (a package registry, not a dataset host); idempotent.
 """
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import tempfile
@@ -76,12 +78,16 @@ def opencv() -> None:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--opencv", action="store_true", help="also the opencv-doc photos (a 96 MB package)")
+    a = ap.parse_args()
     mate()
     # plasma ships each wallpaper in several sizes; 2560x1600 is the one they all have
     named("plasma", "plasma-workspace-wallpapers", PLASMA_TRAIN,
           "usr/share/wallpapers/{name}/contents/images/2560x1600.jpg")
     named("lomiri", "lomiri-wallpapers-16.04", LOMIRI_VAL, "usr/share/backgrounds/{name}.jpg")
-    opencv()
+    if a.opencv:
+        opencv()
 
 
 if __name__ == "__main__":
