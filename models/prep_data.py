@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from models.data.photos import DATA_DIR, LOMIRI_VAL, OPENCV_TRAIN, PLASMA_TRAIN
+from models.data.photos import DATA_DIR, LOMIRI_VAL, OPENCV_TRAIN, PLASMA_TRAIN, SUFFIXES
 
 
 @contextmanager
@@ -64,15 +64,14 @@ def opencv() -> None:
     dest = DATA_DIR / "opencv"
     examples = "usr/share/doc/opencv-doc/examples"
     where = {"plant": "alphamat/input_images/plant.jpg", "robin": "hfs/data/000.jpg"}
-    if all(any((dest / n).with_suffix(e).exists() for e in (".jpg", ".png")) for n in OPENCV_TRAIN):
+    if all(any((dest / n).with_suffix(e).exists() for e in SUFFIXES) for n in OPENCV_TRAIN):
         print(f"{dest} already holds the photos")
         return
     with unpacked("opencv-doc") as root:
         dest.mkdir(parents=True, exist_ok=True)
         for name in OPENCV_TRAIN:
             src = root / examples / where[name] if name in where else next(
-                p for d in ("data", "text") for e in ("jpg", "png")
-                if (p := root / examples / d / f"{name}.{e}").exists())
+                p for d in ("data", "text") for e in SUFFIXES if (p := root / examples / d / (name + e)).exists())
             shutil.copy(src, dest / f"{name}{src.suffix}")
     print(f"unpacked {len(OPENCV_TRAIN)} photos into {dest}")
 

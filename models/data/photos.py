@@ -82,7 +82,8 @@ def load(name: str) -> np.ndarray:
 def split(which: str) -> list[str]:
     """Names of the photos in ``train``, ``wide`` (train and the plasma photos, for the patch
     networks' second stage), ``broad`` (wide and the opencv photos), ``valphotos`` (validation on
-    unseen photos) or ``heldout`` that are available on this machine. Held-back and validation photos are never in a training list."""
+    unseen photos) or ``heldout`` that are available on this machine. Held-back and validation
+    photos are never in a training list."""
     sk, deb = {"train": (SKIMAGE_TRAIN, MATE_TRAIN), "wide": (SKIMAGE_TRAIN, MATE_TRAIN + PLASMA_TRAIN),
                "broad": (SKIMAGE_TRAIN, MATE_TRAIN + PLASMA_TRAIN + OPENCV_TRAIN),
                "valphotos": ([], LOMIRI_VAL), "heldout": (SKIMAGE_HELDOUT, MATE_HELDOUT)}[which]
