@@ -38,7 +38,7 @@ def photo_set(which: str, warps: int, seed: int, similar: bool, whole: bool = Fa
     print(f"{which}: {len(names)} photos ({', '.join(names)})")  # fewer if prep_data was not run
     parts = [synth.from_photos([photos.load(n)], warps, seed * 1000 + k, similar=similar, whole=whole, n_near=near)
              for k, n in enumerate(tqdm(names, desc=which))]
-    return synth.PatchSet.concat(parts)
+    return synth.PatchSet.by_photo(parts, names)
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from bench.results import RESULTS, write_section
 from models.data import phototour
 from models.data.synth import PatchSet, sift_describe
 from models.export_patch import MANIFEST
-from models.metrics import fpr_at_recall
+from models.metrics import fpr_at_recall, recall_threshold
 
 BATCH = 256
 
@@ -50,11 +50,6 @@ def onnx_scores(entry: dict, folder: Path, ps: PatchSet, pairs: np.ndarray) -> n
     return run(decide, {"a": desc[pairs[:, 0]], "b": desc[pairs[:, 1]]})
 
 
-def fpr95_of(score_fn, ps: PatchSet) -> float:
-    scores = np.r_[score_fn(ps.pos), score_fn(ps.neg)]
-    return fpr_at_recall(scores, np.r_[np.ones(len(ps.pos)), np.zeros(len(ps.neg))])
-
-
 def sift_scorer(ps: PatchSet):
     d = sift_describe(ps.patches)
     return lambda p: -np.linalg.norm(d[p[:, 0]] - d[p[:, 1]], axis=1)
@@ -70,11 +65,24 @@ def lookalike(ps: PatchSet) -> np.ndarray:
     return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1) + 1e-9) >= 0.5
 
 
-def split_fpr95(score_fn, ps: PatchSet, alike: np.ndarray) -> tuple[float, float]:
-    """FPR95 against the distinct-looking negatives only, and against the look-alike ones only."""
-    pos, neg = score_fn(ps.pos), score_fn(ps.neg)
-    return tuple(fpr_at_recall(np.r_[pos, neg[m]], np.r_[np.ones(len(pos)), np.zeros(m.sum())])
-                 for m in (~alike, alike))
+def fpr95(pos: np.ndarray, neg: np.ndarray, keep: np.ndarray | None = None) -> float:
+    """FPR95 of positive and negative pairs' scores, against the negatives ``keep`` (Q,) bool only
+    if given (the positives, and so the threshold, stay the same)."""
+    neg = neg if keep is None else neg[keep]
+    return fpr_at_recall(np.r_[pos, neg], np.r_[np.ones(len(pos)), np.zeros(len(neg))])
+
+
+def photo_lines(ps: PatchSet, scores: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[str]:
+    """A table: per photo of a set, its pairs and the false positives each method lets through
+    at its threshold for 95 % recall over the whole set (they add up to the set's FPR95)."""
+    pos_photo, neg_photo = ps.photo[ps.pos[:, 0]], ps.photo[ps.neg[:, 0]]
+    fp = {m: neg >= recall_threshold(pos) for m, (pos, neg) in scores.items()}
+    lines = ["| photo | positives | negatives | " + " | ".join(f"{m}: false positives" for m in scores) + " |",
+             "|" + "---|" * (3 + len(scores))]
+    for k, name in enumerate(ps.photo_names):
+        lines.append(f"| {name} | {(pos_photo == k).sum()} | {(neg_photo == k).sum()} | " +
+                     " | ".join(str(int(f[neg_photo == k].sum())) for f in fp.values()) + " |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -98,38 +106,45 @@ def main(argv: list[str] | None = None) -> None:
         sets = {k: PatchSet.load(str(path)) for k, path in paths.items()}
     shipped = not a.phototour and a.sets == "heldout,stereo"  # the figures the manifest records
     alike = {k: lookalike(ps) for k, ps in sets.items()}
-    sift_fn = {k: sift_scorer(ps) for k, ps in sets.items()}
-    sift = {k: fpr95_of(sift_fn[k], ps) for k, ps in sets.items()}
-    splits = {"OpenCV SIFT": {k: split_fpr95(sift_fn[k], ps, alike[k]) for k, ps in sets.items()}}
-    rows = []
+    # scores[method][set] = (positive pairs' scores, negative pairs' scores)
+    scores = {"OpenCV SIFT": {}}
+    for k, ps in sets.items():
+        sift_fn = sift_scorer(ps)
+        scores["OpenCV SIFT"][k] = (sift_fn(ps.pos), sift_fn(ps.neg))
     for e in entries:
-        fns = {k: (lambda p, e=e, ps=ps: onnx_scores(e, a.manifest.parent, ps, p)) for k, ps in sets.items()}
-        fpr = {k: fpr95_of(fns[k], ps) for k, ps in sets.items()}
-        splits[e["name"]] = {k: split_fpr95(fns[k], ps, alike[k]) for k, ps in sets.items()}
-        rows.append((e["name"], fpr))
-        if shipped:
-            e["metrics"] = {f"fpr95_{k}": round(v, 5) for k, v in fpr.items()} | \
+        scores[e["name"]] = {k: (onnx_scores(e, a.manifest.parent, ps, ps.pos),
+                                 onnx_scores(e, a.manifest.parent, ps, ps.neg)) for k, ps in sets.items()}
+    fpr = {m: {k: fpr95(*s) for k, s in by_set.items()} for m, by_set in scores.items()}
+    sift = fpr.pop("OpenCV SIFT")
+    if shipped:
+        for e in entries:
+            e["metrics"] = {f"fpr95_{k}": round(v, 5) for k, v in fpr[e["name"]].items()} | \
                 {f"sift_fpr95_{k}": round(v, 5) for k, v in sift.items()}
-    rows.sort(key=lambda r: np.mean(list(r[1].values())))
+    rows = sorted(fpr.items(), key=lambda r: np.mean(list(r[1].values())))
     command = "python -m models.eval_patch " + shlex.join(argv if argv is not None else sys.argv[1:])
     cols = list(sets)
     lines = ["| network | " + " | ".join(f"FPR95 {c}" for c in cols) + " | " +
              " | ".join(f"SIFT / net, {c}" for c in cols) + " |", "|" + "---|" * (1 + 2 * len(cols))]
     lines.append("| OpenCV SIFT | " + " | ".join(f"{100 * sift[c]:.2f} %" for c in cols) + " |" + " |" * len(cols))
-    for name, fpr in rows:
-        lines.append(f"| {name} | " + " | ".join(f"{100 * fpr[c]:.2f} %" for c in cols) + " | " +
-                     " | ".join(f"{sift[c] / max(fpr[c], 1e-9):.1f}x" for c in cols) + " |")
+    for name, f in rows:
+        lines.append(f"| {name} | " + " | ".join(f"{100 * f[c]:.2f} %" for c in cols) + " | " +
+                     " | ".join(f"{sift[c] / max(f[c], 1e-9):.1f}x" for c in cols) + " |")
     counts = ", ".join(f"{c}: {len(ps.pos)} positive / {len(ps.neg)} negative pairs" for c, ps in sets.items())
     split_lines = ["| network | " + " | ".join(f"{c}: distinct ({(~alike[c]).sum()}) | {c}: look-alike "
                                              f"({alike[c].sum()})" for c in cols) + " |",
                    "|" + "---|" * (1 + 2 * len(cols))]
-    for name, sp in splits.items():
-        split_lines.append(f"| {name} | " + " | ".join(f"{100 * sp[c][0]:.2f} % | {100 * sp[c][1]:.2f} %"
+    for name, by_set in scores.items():
+        split_lines.append(f"| {name} | " + " | ".join(f"{100 * fpr95(*by_set[c], ~alike[c]):.2f} % | "
+                                                       f"{100 * fpr95(*by_set[c], alike[c]):.2f} %"
                                                        for c in cols) + " |")
     table = "\n".join(lines) + ("\n\nFPR95 split by negative: *distinct* negatives look different (patch "
                                 "correlation < 0.5), *look-alike* ones do not (repeated structure, shifts "
                                 "along an edge); the positives are the same in both columns.\n\n"
                                 + "\n".join(split_lines))
+    for c, ps in sets.items():
+        if len(ps.photo_names) > 1:
+            table += (f"\n\nWhere the false positives of {c} come from, photo by photo:\n\n"
+                      + "\n".join(photo_lines(ps, {m: by_set[c] for m, by_set in scores.items()})))
     print(table)
     if not a.no_write:
         if shipped:

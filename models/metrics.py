@@ -9,9 +9,12 @@ def fpr_at_recall(scores: np.ndarray, labels: np.ndarray, recall: float = 0.95) 
     (FPR95 for 0.95), the standard measure on Brown's patch benchmark. scores (N,) higher = more
     similar; labels (N,) bool or {0, 1} / {-1, +1} (positives are the values > 0)."""
     labels = np.asarray(labels) > 0
-    pos = np.sort(np.asarray(scores)[labels])
-    neg = np.asarray(scores)[~labels]
+    pos, neg = np.asarray(scores)[labels], np.asarray(scores)[~labels]
     if not len(pos) or not len(neg):
         raise ValueError("need both positive and negative pairs")
-    threshold = pos[int(np.floor((1.0 - recall) * len(pos)))]
-    return float((neg >= threshold).mean())
+    return float((neg >= recall_threshold(pos, recall)).mean())
+
+
+def recall_threshold(pos: np.ndarray, recall: float = 0.95) -> float:
+    """The score at or above which ``recall`` of the positive pairs' scores (P,) lie."""
+    return float(np.sort(pos)[int(np.floor((1.0 - recall) * len(pos)))])

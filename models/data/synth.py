@@ -45,19 +45,35 @@ class Keypoints:
 @dataclass
 class PatchSet:
     """Patches and labelled pairs. patches (N, 64, 64) uint8; point (N,) int64, equal for views
-    of one physical point; pos (P, 2) and neg (Q, 2) int64 index pairs into ``patches``."""
+    of one physical point; pos (P, 2) and neg (Q, 2) int64 index pairs into ``patches``.
+    Optionally which photo each patch comes from: photo (N,) int64 into photo_names (both empty
+    when unknown); both patches of a pair come from one photo."""
     patches: np.ndarray = field(default_factory=lambda: np.zeros((0, PATCH, PATCH), np.uint8))
     point: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     pos: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
     neg: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    photo: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    photo_names: tuple[str, ...] = ()
 
     def save(self, path: str) -> None:
-        np.savez(path, patches=self.patches, point=self.point, pos=self.pos, neg=self.neg)
+        np.savez(path, patches=self.patches, point=self.point, pos=self.pos, neg=self.neg,
+                 photo=self.photo, photo_names=np.array(self.photo_names, dtype=str))
 
     @classmethod
     def load(cls, path: str) -> PatchSet:
         z = np.load(path)
-        return cls(z["patches"], z["point"], z["pos"], z["neg"])
+        ps = cls(z["patches"], z["point"], z["pos"], z["neg"])
+        if "photo" in z and len(z["photo"]) == len(ps.patches):  # sets built before this lack it
+            ps.photo, ps.photo_names = z["photo"], tuple(z["photo_names"].tolist())
+        return ps
+
+    @classmethod
+    def by_photo(cls, parts: list[PatchSet], names: list[str]) -> PatchSet:
+        """The sets of photos ``names`` (one part each) as one set that knows each patch's photo."""
+        out = cls.concat(parts)
+        out.photo = np.repeat(np.arange(len(parts)), [len(p.patches) for p in parts])
+        out.photo_names = tuple(names)
+        return out
 
     @classmethod
     def concat(cls, parts: list[PatchSet]) -> PatchSet:

@@ -39,3 +39,32 @@ def test_named_set_is_evaluated_and_manifest_metrics_are_kept(tmp_path, monkeypa
     assert "| 2ch-2stream |" in text and "val: 20 positive / 25 negative" in text
     assert "val: look-alike (5)" in text
     assert json.loads((w / "manifest.json").read_text()) == before
+
+
+def test_false_positives_are_counted_photo_by_photo(tmp_path, monkeypatch):
+    w = tmp_path / "w"
+    update_manifest([export(checkpoint(tmp_path, "2ch-2stream"), w)], w / "manifest.json")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    PatchSet.by_photo([tiny_set(0), tiny_set(1)], ["first", "second"]).save(str(tmp_path / "data" / "patches_val.npz"))
+    results = tmp_path / "RESULTS.md"
+    eval_patch.main(["--sets", "val", "--manifest", str(w / "manifest.json"), "--results", str(results)])
+    lines = results.read_text().splitlines()
+    header = next(row for row in lines if row.startswith("| photo |")).split(" | ")
+    rows = {row.split(" | ")[0][2:]: row.strip(" |").split(" | ") for row in lines if row.startswith("| first |")
+            or row.startswith("| second |")}
+    assert rows["first"][1:3] == ["20", "25"] and rows["second"][1:3] == ["20", "25"]
+    sift_fpr = next(row for row in lines if row.startswith("| OpenCV SIFT | ")).split(" | ")[1]
+    column = header.index("OpenCV SIFT: false positives")
+    fp = sum(int(r[column]) for r in rows.values())
+    assert f"{100 * fp / 50:.2f} %" == sift_fpr  # the photos' false positives add up to the set's
+
+
+def test_photo_counts_use_the_whole_sets_95_percent_threshold():
+    ps = PatchSet.by_photo([tiny_set(0), tiny_set(1)], ["first", "second"])  # 20 + 20 positives, 25 + 25 negatives
+    pos = np.arange(40.0)  # 95 % of these are at or above 2.0
+    neg = np.zeros(50)
+    neg[[0, 1, 2]] = [2.0, 1.99, 3.0]  # first photo: two at or above the threshold
+    neg[30] = 50.0  # second photo: one
+    lines = eval_patch.photo_lines(ps, {"m": (pos, neg)})
+    assert lines[2:] == ["| first | 20 | 25 | 2 |", "| second | 20 | 25 | 1 |"]

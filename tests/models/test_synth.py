@@ -91,6 +91,12 @@ def test_patchset_roundtrip_and_concat(tmp_path):
     both = synth.PatchSet.concat([synth.PatchSet.load(tmp_path / "p.npz"), ps])
     assert both.pos.tolist() == [[0, 1], [2, 3], [4, 5], [6, 7]]
     assert both.point.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert len(both.photo) == 0 and both.photo_names == ()  # a set saved without photos loads without
+    named = synth.PatchSet.by_photo([ps, ps, ps], ["a", "b", "c"])
+    named.save(tmp_path / "n.npz")
+    back = synth.PatchSet.load(tmp_path / "n.npz")
+    assert back.photo.tolist() == [0] * 4 + [1] * 4 + [2] * 4 and back.photo_names == ("a", "b", "c")
+    assert back.neg.tolist() == [[0, 3], [4, 7], [8, 11]]
 
 
 def test_phototour_layout(tmp_path):
