@@ -73,15 +73,23 @@ def fpr95(pos: np.ndarray, neg: np.ndarray, keep: np.ndarray | None = None) -> f
 
 
 def photo_lines(ps: PatchSet, scores: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[str]:
-    """A table: per photo of a set, its pairs and the false positives each method lets through
-    at its threshold for 95 % recall over the whole set (they add up to the set's FPR95)."""
+    """Two tables on a set's photos. First, per photo: its pairs, the false positives each method
+    lets through at its threshold for 95 % recall over the whole set (they add up to the set's
+    FPR95) and, in brackets, the photo's own FPR95 (as a benchmark by itself). Second, the set's
+    FPR95 without each photo in turn."""
     pos_photo, neg_photo = ps.photo[ps.pos[:, 0]], ps.photo[ps.neg[:, 0]]
     fp = {m: neg >= recall_threshold(pos) for m, (pos, neg) in scores.items()}
-    lines = ["| photo | positives | negatives | " + " | ".join(f"{m}: false positives" for m in scores) + " |",
-             "|" + "---|" * (3 + len(scores))]
+    head = " | ".join(scores) + " |"
+    lines = ["| photo | positives | negatives | " + head, "|" + "---|" * (3 + len(scores))]
     for k, name in enumerate(ps.photo_names):
-        lines.append(f"| {name} | {(pos_photo == k).sum()} | {(neg_photo == k).sum()} | " +
-                     " | ".join(str(int(f[neg_photo == k].sum())) for f in fp.values()) + " |")
+        p, n = pos_photo == k, neg_photo == k
+        lines.append(f"| {name} | {p.sum()} | {n.sum()} | " + " | ".join(
+            f"{int(fp[m][n].sum())} ({100 * fpr95(pos[p], neg[n]):.2f} %)" for m, (pos, neg) in scores.items()) + " |")
+    lines += ["", "| without | " + head, "|" + "---|" * (1 + len(scores))]
+    for k, name in enumerate(ps.photo_names):
+        p, n = pos_photo != k, neg_photo != k
+        lines.append(f"| {name} | " + " | ".join(f"{100 * fpr95(pos[p], neg[n]):.2f} %"
+                                                 for pos, neg in scores.values()) + " |")
     return lines
 
 
@@ -143,7 +151,9 @@ def main(argv: list[str] | None = None) -> None:
                                 + "\n".join(split_lines))
     for c, ps in sets.items():
         if len(ps.photo_names) > 1:
-            table += (f"\n\nWhere the false positives of {c} come from, photo by photo:\n\n"
+            table += (f"\n\nWhere the false positives of {c} come from, photo by photo: false positives at "
+                      "the whole set's threshold for 95 % recall (they add up to its FPR95) and, in brackets, "
+                      "the photo's own FPR95. Below, the set's FPR95 without each photo in turn.\n\n"
                       + "\n".join(photo_lines(ps, {m: by_set[c] for m, by_set in scores.items()})))
     print(table)
     if not a.no_write:

@@ -50,13 +50,13 @@ def test_false_positives_are_counted_photo_by_photo(tmp_path, monkeypatch):
     results = tmp_path / "RESULTS.md"
     eval_patch.main(["--sets", "val", "--manifest", str(w / "manifest.json"), "--results", str(results)])
     lines = results.read_text().splitlines()
-    header = next(row for row in lines if row.startswith("| photo |")).split(" | ")
-    rows = {row.split(" | ")[0][2:]: row.strip(" |").split(" | ") for row in lines if row.startswith("| first |")
-            or row.startswith("| second |")}
+    start = next(i for i, row in enumerate(lines) if row.startswith("| photo |"))
+    header = lines[start].split(" | ")
+    rows = {row.split(" | ")[0][2:]: row.strip(" |").split(" | ") for row in lines[start + 2:start + 4]}
     assert rows["first"][1:3] == ["20", "25"] and rows["second"][1:3] == ["20", "25"]
     sift_fpr = next(row for row in lines if row.startswith("| OpenCV SIFT | ")).split(" | ")[1]
-    column = header.index("OpenCV SIFT: false positives")
-    fp = sum(int(r[column]) for r in rows.values())
+    column = header.index("OpenCV SIFT")
+    fp = sum(int(r[column].split()[0]) for r in rows.values())
     assert f"{100 * fp / 50:.2f} %" == sift_fpr  # the photos' false positives add up to the set's
 
 
@@ -67,4 +67,8 @@ def test_photo_counts_use_the_whole_sets_95_percent_threshold():
     neg[[0, 1, 2]] = [2.0, 1.99, 3.0]  # first photo: two at or above the threshold
     neg[30] = 50.0  # second photo: one
     lines = eval_patch.photo_lines(ps, {"m": (pos, neg)})
-    assert lines[2:] == ["| first | 20 | 25 | 2 |", "| second | 20 | 25 | 1 |"]
+    first_alone = eval_patch.fpr95(pos[:20], neg[:25])  # 95 % of 0..19 are at or above 1.0: three
+    assert first_alone == 3 / 25
+    assert lines[2:4] == ["| first | 20 | 25 | 2 (12.00 %) |", "| second | 20 | 25 | 1 (4.00 %) |"]
+    # without the first photo: positives 20..39 put the threshold at 21.0, which only 50.0 passes
+    assert lines[-2:] == ["| first | 4.00 % |", "| second | 12.00 % |"]
