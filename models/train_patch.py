@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -27,11 +28,26 @@ from models.patchnet import ARCHS, build
 from models.training import Run
 
 
+def degrade(x: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
+    """Each pair of (B, 2, 64, 64) uint8 has, with probability ``p`` each, one patch blurred
+    (sigma 0.5 to 2 patch pixels) and one patch given sensor noise (2 to 10 grey levels): the
+    mismatch in focus and noise between two views that the lowest-scored positives show."""
+    x = x.copy()
+    for i in np.flatnonzero(rng.random(len(x)) < p):
+        s = int(rng.integers(0, 2))
+        x[i, s] = cv2.GaussianBlur(x[i, s], (0, 0), rng.uniform(0.5, 2.0))
+    for i in np.flatnonzero(rng.random(len(x)) < p):
+        s = int(rng.integers(0, 2))
+        x[i, s] = np.clip(x[i, s] + rng.normal(0, rng.uniform(2, 10), x[i, s].shape), 0, 255).astype(np.uint8)
+    return x
+
+
 def sample_batch(ps: PatchSet, rng: np.random.Generator, batch: int,
-                 miner: torch.nn.Module | None = None, pool: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                 miner: torch.nn.Module | None = None, pool: int = 1,
+                 blur: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A (B, 2, 64, 64) uint8 batch of pairs and its labels (B,) in {-1, +1}. With a ``miner``,
     the hard negatives are the ones it scores highest among ``pool`` times as many candidates
-    (online hard negative mining)."""
+    (online hard negative mining); with ``blur`` > 0, pairs are degraded as ``degrade`` says."""
     n_pos, n_hard = batch // 2, batch // 4
     n_rand = batch - n_pos - n_hard
     pos = ps.pos[rng.integers(0, len(ps.pos), n_pos)]
@@ -44,6 +60,8 @@ def sample_batch(ps: PatchSet, rng: np.random.Generator, batch: int,
     swap = rng.random(len(idx)) < 0.5
     idx[swap] = idx[swap][:, ::-1]
     x = ps.patches[idx]  # (B, 2, 64, 64)
+    if blur > 0:  # no draws otherwise, so the default recipe replays bit for bit
+        x = degrade(x, rng, blur)
     k = int(rng.integers(0, 4))
     x = np.rot90(x, k, axes=(2, 3))
     if rng.random() < 0.5:
@@ -90,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init", default=None, help="start from these weights (a model.pt), e.g. to fine-tune")
     ap.add_argument("--mine", type=int, default=1, help="hard negatives: the hardest 1 of this many candidates")
+    ap.add_argument("--blur", type=float, default=0.0, help="chance that a pair has one patch blurred, "
+                    "and again that one has noise added (train-time augmentation; 0: none)")
     ap.add_argument("--stop-at", type=int, default=0, help="leave after this step with a checkpoint (time-boxing)")
     a = ap.parse_args(argv)
     out = Path(a.out or f"runs/{a.arch}")
@@ -115,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     model.train()
     t0, losses, accs = time.time(), [], []
     for i in tqdm(range(step, a.steps), initial=step, total=a.steps, desc=a.arch, mininterval=5):
-        x, y = sample_batch(data, rng, a.batch, model, a.mine)
+        x, y = sample_batch(data, rng, a.batch, model, a.mine, a.blur)
         xt, yt = torch.from_numpy(x).float().div_(255.0), torch.from_numpy(y)
         scores = model(xt)
         loss = patch_loss(model, scores, yt, a.weight_decay)

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from models.data.synth import PatchSet
-from models.train_patch import main, sample_batch
+from models.train_patch import degrade, main, sample_batch
 
 
 def tiny_set(path):
@@ -68,3 +68,25 @@ def test_a_fine_tune_starts_from_its_base_and_records_both_commands(tmp_path):
     base = weights(tmp_path / "base")
     assert all(torch.equal(base[k], ft["model"][k]) for k in base if "running" not in k and "num_batches" not in k)
     assert ft["steps"] == 5 and ft["command"].count("python -m models.train_patch") == 2 and "--init" in ft["command"]
+
+
+def test_degrade_blurs_and_noises_one_patch_of_a_pair():
+    rng = np.random.default_rng(0)
+    x = np.zeros((64, 2, 64, 64), np.uint8)
+    x[:, :, :, 32:] = 200  # a sharp vertical edge in every patch
+    out = degrade(x, rng, 1.0)
+    changed = (out != x).any(axis=(2, 3))  # (B, 2)
+    assert changed.any(axis=1).all() and x.max() == 200 and (x[:, :, :, :32] == 0).all()  # input untouched
+    # blur softens the edge in one patch of each pair (the step across columns 31/32, averaged
+    # over the rows so that noise cancels) and leaves it sharp in the other
+    step = (out[:, :, :, 32].astype(float) - out[:, :, :, 31]).mean(axis=2)
+    assert (step.min(axis=1) < 170).all() and (step.max(axis=1) > 185).all()
+    assert (degrade(x, rng, 0.0) == x).all()
+
+
+def test_the_default_batch_draws_no_degradation(tmp_path):
+    ps = PatchSet.load(tiny_set(tmp_path / "d.npz"))
+    a = sample_batch(ps, np.random.default_rng(3), 16)[0]
+    b = sample_batch(ps, np.random.default_rng(3), 16, blur=0.0)[0]
+    c = sample_batch(ps, np.random.default_rng(3), 16, blur=1.0)[0]
+    assert (a == b).all() and not (a == c).all()
