@@ -91,7 +91,7 @@ def subset(ps: PatchSet, n: int, seed: int) -> PatchSet:
                     ps.neg[rng.permutation(len(ps.neg))[:n]])
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", required=True, choices=sorted(ARCHS))
     ap.add_argument("--data", default="data/patches_train.npz")
@@ -111,7 +111,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--blur", type=float, default=0.0, help="chance that a pair has one patch blurred, "
                     "and again that one has noise added (train-time augmentation; 0: none)")
     ap.add_argument("--stop-at", type=int, default=0, help="leave after this step with a checkpoint (time-boxing)")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parser().parse_args(argv)
     out = Path(a.out or f"runs/{a.arch}")
     out.mkdir(parents=True, exist_ok=True)
     if a.threads:

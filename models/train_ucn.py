@@ -55,7 +55,7 @@ def step_resumed(a: argparse.Namespace) -> bool:
     return a.resume and (Path(a.out) / "ckpt.pt").exists()
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/ucn")
     ap.add_argument("--steps", type=int, default=3000)
@@ -72,7 +72,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--val-every", type=int, default=125)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--stop-at", type=int, default=0)
-    a = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parser().parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)

@@ -1,5 +1,9 @@
 """The one training command: which runs it chains and which checkpoints it ships."""
-from models import recipe
+import json
+import shlex
+from pathlib import Path
+
+from models import recipe, train_patch, train_ucn
 
 
 def test_second_stage_fine_tunes_the_first_stage_weights_on_the_wide_set():
@@ -19,3 +23,21 @@ def test_the_exported_checkpoints_are_each_patch_network_s_last_stage():
     assert "runs/wide-siam-2stream-l2/model.pt" in ckpts and "runs/siam-2stream-l2/model.pt" not in ckpts
     assert "runs/2ch-2stream/model.pt" in ckpts and not any("ucn" in c for c in ckpts)
     assert len(ckpts) == len(recipe.RUNS) - 1
+
+
+def test_the_recipe_replays_each_shipped_networks_training_command():
+    """What the manifest says made each shipped network is what `make weights` runs, argument for
+    argument after defaults (where the run wrote its files and its logged curve aside)."""
+    manifest = json.loads((Path(__file__).parents[2] / "models/weights/manifest.json").read_text())
+    steps = dict(recipe.RUNS)
+    for entry in manifest["models"]:
+        shipped = [shlex.split(stage) for stage in entry["training_command"].split(" && ")]
+        replay = recipe.train_commands(entry["name"], steps[entry["name"]])
+        assert len(shipped) == len(replay), entry["name"]
+        for s, r in zip(shipped, replay, strict=True):
+            assert s[1:3] == r[1:3]  # -m models.train_...
+            parse = {"models.train_patch": train_patch.parser, "models.train_ucn": train_ucn.parser}[s[2]]
+            a, b = vars(parse().parse_args(s[3:])), vars(parse().parse_args(r[3:]))
+            for ignored in ("out", "val", "resume"):
+                a.pop(ignored, None), b.pop(ignored, None)
+            assert a == b, entry["name"]
