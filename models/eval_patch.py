@@ -26,7 +26,7 @@ from bench.results import RESULTS, write_section
 from models.data import phototour
 from models.data.synth import PatchSet, sift_describe
 from models.export_patch import MANIFEST
-from models.metrics import fpr_at_recall, recall_threshold
+from models.metrics import fpr95, recall_threshold
 
 BATCH = 256
 
@@ -65,11 +65,10 @@ def lookalike(ps: PatchSet) -> np.ndarray:
     return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1) + 1e-9) >= 0.5
 
 
-def fpr95(pos: np.ndarray, neg: np.ndarray, keep: np.ndarray | None = None) -> float:
-    """FPR95 of positive and negative pairs' scores, against the negatives ``keep`` (Q,) bool only
-    if given (the positives, and so the threshold, stay the same)."""
-    neg = neg if keep is None else neg[keep]
-    return fpr_at_recall(np.r_[pos, neg], np.r_[np.ones(len(pos)), np.zeros(len(neg))])
+def pair_scores(score_fn, ps: PatchSet) -> tuple[np.ndarray, np.ndarray]:
+    """(scores of the positive pairs, scores of the negative pairs), from one call of score_fn."""
+    s = score_fn(np.r_[ps.pos, ps.neg])
+    return s[:len(ps.pos)], s[len(ps.pos):]
 
 
 def photo_lines(ps: PatchSet, scores: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[str]:
@@ -115,13 +114,10 @@ def main(argv: list[str] | None = None) -> None:
     shipped = not a.phototour and a.sets == "heldout,stereo"  # the figures the manifest records
     alike = {k: lookalike(ps) for k, ps in sets.items()}
     # scores[method][set] = (positive pairs' scores, negative pairs' scores)
-    scores = {"OpenCV SIFT": {}}
-    for k, ps in sets.items():
-        sift_fn = sift_scorer(ps)
-        scores["OpenCV SIFT"][k] = (sift_fn(ps.pos), sift_fn(ps.neg))
+    scores = {"OpenCV SIFT": {k: pair_scores(sift_scorer(ps), ps) for k, ps in sets.items()}}
     for e in entries:
-        scores[e["name"]] = {k: (onnx_scores(e, a.manifest.parent, ps, ps.pos),
-                                 onnx_scores(e, a.manifest.parent, ps, ps.neg)) for k, ps in sets.items()}
+        scores[e["name"]] = {k: pair_scores(lambda p, e=e, ps=ps: onnx_scores(e, a.manifest.parent, ps, p), ps)
+                             for k, ps in sets.items()}
     fpr = {m: {k: fpr95(*s) for k, s in by_set.items()} for m, by_set in scores.items()}
     sift = fpr.pop("OpenCV SIFT")
     if shipped:

@@ -15,6 +15,13 @@ def fpr_at_recall(scores: np.ndarray, labels: np.ndarray, recall: float = 0.95) 
     return float((neg >= recall_threshold(pos, recall)).mean())
 
 
+def fpr95(pos: np.ndarray, neg: np.ndarray, keep: np.ndarray | None = None) -> float:
+    """FPR95 of positive and negative pairs' scores, against the negatives ``keep`` (Q,) bool only
+    if given (the positives, and so the threshold, stay the same)."""
+    neg = neg if keep is None else neg[keep]
+    return fpr_at_recall(np.r_[pos, neg], np.r_[np.ones(len(pos)), np.zeros(len(neg))])
+
+
 def recall_threshold(pos: np.ndarray, recall: float = 0.95) -> float:
     """The score at or above which ``recall`` of the positive pairs' scores (P,) lie."""
     return float(np.sort(pos)[int(np.floor((1.0 - recall) * len(pos)))])

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from models.data.synth import PatchSet
 from models.losses import patch_loss
-from models.metrics import fpr_at_recall
+from models.metrics import fpr95
 from models.patchnet import ARCHS, build
 from models.training import Run
 
@@ -81,8 +81,7 @@ def score_pairs(model: torch.nn.Module, patches: np.ndarray, pairs: np.ndarray, 
 
 
 def validate(model: torch.nn.Module, ps: PatchSet) -> float:
-    scores = np.r_[score_pairs(model, ps.patches, ps.pos), score_pairs(model, ps.patches, ps.neg)]
-    return fpr_at_recall(scores, np.r_[np.ones(len(ps.pos)), np.zeros(len(ps.neg))])
+    return fpr95(score_pairs(model, ps.patches, ps.pos), score_pairs(model, ps.patches, ps.neg))
 
 
 def subset(ps: PatchSet, n: int, seed: int) -> PatchSet:

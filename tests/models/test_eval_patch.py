@@ -7,6 +7,7 @@ import numpy as np
 from models import eval_patch
 from models.data.synth import PatchSet
 from models.export_patch import export, update_manifest
+from models.metrics import fpr95
 from tests.models.test_export import checkpoint
 
 
@@ -67,7 +68,7 @@ def test_photo_counts_use_the_whole_sets_95_percent_threshold():
     neg[[0, 1, 2]] = [2.0, 1.99, 3.0]  # first photo: two at or above the threshold
     neg[30] = 50.0  # second photo: one
     lines = eval_patch.photo_lines(ps, {"m": (pos, neg)})
-    first_alone = eval_patch.fpr95(pos[:20], neg[:25])  # 95 % of 0..19 are at or above 1.0: three
+    first_alone = fpr95(pos[:20], neg[:25])  # 95 % of 0..19 are at or above 1.0: three
     assert first_alone == 3 / 25
     assert lines[2:4] == ["| first | 20 | 25 | 2 (12.00 %) |", "| second | 20 | 25 | 1 (4.00 %) |"]
     # without the first photo: positives 20..39 put the threshold at 21.0, which only 50.0 passes
