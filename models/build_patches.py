@@ -1,12 +1,14 @@
 """Build the patch-pair sets: train (training photos), heldout (held-back photos), stereo
-(the motorcycle pair, left->right and right->left) and, on request, val (new warps of the
-training photos), wide (new warps of the training photos and the plasma photos, for a second
-training stage), broad (warps of the wide photos and the opencv-doc ones) and valphotos (warps of
-validation photos that nothing trains on), written to data/patches_<set>.npz. trainwhole,
-valwhole and heldoutwhole are drawn like train, val and heldout (same photos, seeds and kinds of
-warp) but keep only keypoints whose whole patch region is image content: a diagnostic, no warp
-fill in any patch. The warps themselves differ after each photo's first, since fewer keypoints
-draw fewer random numbers.
+(the motorcycle pair, left view against right) and, on request, valstereo (the Aloe pair, the
+same way: a real 3-D scene, for validation), val (new warps of the training photos), wide (new
+warps of the training photos and the plasma photos, for a second training stage), broad (warps of
+the wide photos and the opencv-doc ones) and valphotos (warps of validation photos that nothing
+trains on), written to data/patches_<set>.npz. trainparallax is train's photos with relief and a
+shifted layer added to each warp (parallax, as a 3-D scene has; see ``synth.parallax_pair``), an
+experiment. trainwhole, valwhole and heldoutwhole are drawn like train, val and heldout (same
+photos, seeds and kinds of warp) but keep only keypoints whose whole patch region is image
+content: a diagnostic, no warp fill in any patch. The warps themselves differ after each photo's
+first, since fewer keypoints draw fewer random numbers.
 
     python -m models.build_patches [--warps 14] [--seed 0]
 
@@ -24,8 +26,8 @@ from tqdm import tqdm
 from models.data import photos, stereo, synth
 
 
-def stereo_set(seed: int) -> synth.PatchSet:
-    left, right, disp = stereo.motorcycle()
+def stereo_set(seed: int, pair=stereo.motorcycle) -> synth.PatchSet:
+    left, right, disp = pair()
     rng = np.random.default_rng(seed)
     fwd = synth.mine_pairs(left, right, stereo.disparity_map(disp, right.shape[1]), rng,
                            n_kp=4000, max_pos=5000, similar=False)
@@ -33,10 +35,11 @@ def stereo_set(seed: int) -> synth.PatchSet:
 
 
 def photo_set(which: str, warps: int, seed: int, similar: bool, whole: bool = False,
-              near: int = 1) -> synth.PatchSet:
+              near: int = 1, parallax: float = 0.0) -> synth.PatchSet:
     names = photos.split(which)
     print(f"{which}: {len(names)} photos ({', '.join(names)})")  # fewer if prep_data was not run
-    parts = [synth.from_photos([photos.load(n)], warps, seed * 1000 + k, similar=similar, whole=whole, n_near=near)
+    parts = [synth.from_photos([photos.load(n)], warps, seed * 1000 + k, similar=similar, whole=whole, n_near=near,
+                                 parallax=parallax)
              for k, n in enumerate(tqdm(names, desc=which))]
     return synth.PatchSet.by_photo(parts, names)
 
@@ -51,6 +54,7 @@ def main() -> None:
     ap.add_argument("--sets", default="train,heldout,stereo")
     ap.add_argument("--near", type=int, default=1, help="nearby negatives per positive in the photo sets "
                     "(an experiment: 0 and 4 were tried, see docs/RESULTS.md)")
+    ap.add_argument("--parallax", type=float, default=6.0, help="pixels of relief and layer shift in trainparallax")
     a = ap.parse_args()
     if a.near < 0:
         ap.error("--near must be 0 or more")
@@ -66,7 +70,9 @@ def main() -> None:
              # warps of photos nothing trains on: for choosing between candidates by generalisation
              "valphotos": ("valphotos", a.eval_warps // 3, a.seed + 13, False)}
     photo = partial(photo_set, near=a.near)
-    build = {k: lambda s=s: photo(*s) for k, s in specs.items()} | {"stereo": lambda: stereo_set(a.seed)}
+    build = {k: lambda s=s: photo(*s) for k, s in specs.items()}
+    build |= {"stereo": lambda: stereo_set(a.seed), "valstereo": lambda: stereo_set(a.seed, stereo.aloe),
+              "trainparallax": lambda: photo("train", a.warps, a.seed + 19, True, parallax=a.parallax)}
     # drawn like train, val and heldout, with only keypoints whose whole patch region is image
     # content (no warp fill, inside the frame): a diagnostic of the border artefact
     build |= {f"{k}whole": lambda s=specs[k]: photo(*s, whole=True) for k in ("train", "val", "heldout")}

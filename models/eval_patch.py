@@ -3,11 +3,12 @@ OpenCV SIFT on the same pairs, record the figures in the manifest and in docs/RE
 
     python -m models.eval_patch                       # held-back photos + motorcycle stereo pair
     python -m models.eval_patch --phototour DIR --pairs m50_100000_100000_0.txt   # a Brown set
-    python -m models.eval_patch --sets val,valphotos --manifest /tmp/cand/manifest.json  # choose
+    python -m models.eval_patch --sets val,valphotos,valstereo --manifest /tmp/cand/manifest.json  # choose
 
 Candidates are chosen on the validation sets (``val``: new warps of the training photos;
-``valphotos``: photos nothing trains on); the held-back photos and the stereo pair are measured
-once, after. Only the default sets write the manifest's metrics.
+``valphotos``: photos nothing trains on; ``valstereo``: the Aloe stereo pair, a real 3-D scene);
+the held-back photos and the motorcycle stereo pair are measured once, after. Only the default
+sets write the manifest's metrics.
 
 SIFT is computed on the same normalised patches, its descriptor window covering the patch.
 """

@@ -1,8 +1,8 @@
 """Fetch the extra training photos from Debian packages: mate-backgrounds (all its photos, into
 data/mate), the photographs among plasma-workspace-wallpapers (into data/plasma) and among
 opencv-doc's sample images (into data/opencv, only with --opencv: the "broad" experiment set,
-which no shipped network trains on) and, for validation only, six photographs of
-lomiri-wallpapers-16.04 (into data/lomiri).
+which no shipped network trains on, together with its Aloe stereo pair, a validation set) and,
+for validation only, six photographs of lomiri-wallpapers-16.04 (into data/lomiri).
 
     python -m models.prep_data [--opencv]
 
@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from models.data.photos import DATA_DIR, LOMIRI_VAL, OPENCV_TRAIN, PLASMA_TRAIN, SUFFIXES
+from models.data.stereo import ALOE
 
 
 @contextmanager
@@ -64,7 +65,8 @@ def opencv() -> None:
     dest = DATA_DIR / "opencv"
     examples = "usr/share/doc/opencv-doc/examples"
     where = {"plant": "alphamat/input_images/plant.jpg", "robin": "hfs/data/000.jpg"}
-    if all(any((dest / n).with_suffix(e).exists() for e in SUFFIXES) for n in OPENCV_TRAIN):
+    if all(any((dest / n).with_suffix(e).exists() for e in SUFFIXES) for n in OPENCV_TRAIN) and all(
+            (dest / n).exists() for n in ALOE):
         print(f"{dest} already holds the photos")
         return
     with unpacked("opencv-doc") as root:
@@ -73,7 +75,9 @@ def opencv() -> None:
             src = root / examples / where[name] if name in where else next(
                 p for d in ("data", "text") for e in SUFFIXES if (p := root / examples / d / (name + e)).exists())
             shutil.copy(src, dest / f"{name}{src.suffix}")
-    print(f"unpacked {len(OPENCV_TRAIN)} photos into {dest}")
+        for name in ALOE:  # the Aloe stereo pair and its disparity: a validation set
+            shutil.copy(root / examples / "data" / name, dest / name)
+    print(f"unpacked {len(OPENCV_TRAIN)} photos and the Aloe stereo pair into {dest}")
 
 
 def main() -> None:

@@ -93,7 +93,7 @@ def subset(ps: PatchSet, n: int, seed: int) -> PatchSet:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", required=True, choices=sorted(ARCHS))
-    ap.add_argument("--data", default="data/patches_train.npz")
+    ap.add_argument("--data", default="data/patches_train.npz", help="a set, or several joined by commas")
     ap.add_argument("--val", default="data/patches_heldout.npz", help="for the logged curve only")
     ap.add_argument("--out", default=None, help="default runs/<arch>")
     ap.add_argument("--steps", type=int, default=6000)
@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
-    data = PatchSet.load(a.data)
+    paths = a.data.split(",")
+    data = PatchSet.load(paths[0]) if len(paths) == 1 else PatchSet.concat([PatchSet.load(p) for p in paths])
     val = subset(PatchSet.load(a.val), 2000, a.seed) if Path(a.val).exists() else None
     model = build(a.arch, a.width)
     base = torch.load(a.init) if a.init else {"command": "", "steps": 0}

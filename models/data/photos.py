@@ -10,7 +10,9 @@ Sources (nothing is downloaded at run time):
   scenes, an aerial view, indoor objects, animals), unpacked into ``data/opencv``, for the "broad"
   training split.
 
-The Middlebury motorcycle stereo pair is evaluation-only and lives in ``models.data.stereo``.
+The Middlebury stereo pairs live in ``models.data.stereo``: motorcycle (evaluation only) and Aloe
+(validation only, from opencv-doc). The "broad" split holds aloeL as a photo, so a network trained
+on it must not be judged on Aloe.
 """
 from __future__ import annotations
 

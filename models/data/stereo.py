@@ -2,10 +2,13 @@
 (x, y) is seen at (x - d(x, y), y) in the right image. Evaluation only: never trained on."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import skimage.data as skd
 
-from models.data.photos import to_grey
+from models.data.photos import DATA_DIR, to_grey
 from models.data.synth import PointMap
 
 
@@ -23,8 +26,26 @@ def disparity_map(disp: np.ndarray, width: int) -> PointMap:
     return apply
 
 
+# Middlebury 2006 Aloe at full size, from opencv-doc's samples (``python -m models.prep_data
+# --opencv`` unpacks them): left and right views and the left view's disparity, 0 where unknown.
+# Validation only: it chooses between candidates by how they do on a real 3-D scene.
+ALOE = ("aloeL.jpg", "aloeR.jpg", "aloeGT.png")
+
+
 def motorcycle() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Middlebury 2014 motorcycle (shipped by scikit-image): grey left, grey right (H, W) uint8
     at full resolution, and the left disparity (H, W) float32."""
     left, right, disp = skd.stereo_motorcycle()
     return to_grey(left), to_grey(right), disp
+
+
+def aloe(folder: Path = DATA_DIR / "opencv") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Middlebury 2006 Aloe (full size, 1282 x 1110): grey left, grey right (H, W) uint8 and the
+    left disparity (H, W) float32, NaN where unknown. Its PNG holds disparities as they are (a
+    value of 60 is 60 px): that scale, and neither half nor a third of it, makes left and right
+    agree."""
+    paths = [folder / name for name in ALOE]
+    if not all(p.exists() for p in paths):
+        raise FileNotFoundError(f"no {', '.join(ALOE)} in {folder}: run `python -m models.prep_data --opencv`")
+    left, right, gt = (cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths)
+    return left, right, np.where(gt > 0, gt, np.nan).astype(np.float32)

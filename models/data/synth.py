@@ -264,6 +264,42 @@ def warped_pair(img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, 
     return photometric(img, rng, 0.5), photometric(img2, rng), hmat
 
 
+def parallax_pair(img: np.ndarray, rng: np.random.Generator, amp: float
+                  ) -> tuple[np.ndarray, np.ndarray, PointMap, np.ndarray]:
+    """Like ``warped_pair``, plus what a homography cannot do and a real 3-D scene does: a smooth
+    relief field and a blob-shaped layer shifted against the rest (parallax at depth edges, with
+    the occlusions it brings), each up to ``amp`` pixels, in image 2's frame. Image 2 samples image
+    1 at H^-1(y + E(y)). Returns (image 1, image 2, point map, image 2's content mask); the point
+    map leaves out points of image 1 that image 2 does not show (hidden behind the shifted layer)."""
+    h, w = img.shape
+    hmat = random_homography(rng, img.shape)
+    coarse = rng.normal(0, 1, (2, max(2, h // 48), max(2, w // 48))).astype(np.float32)
+    relief = np.stack([cv2.resize(c, (w, h), interpolation=cv2.INTER_CUBIC) for c in coarse], axis=-1)
+    relief *= rng.uniform(0.2, 0.5) * amp / max(np.abs(relief).max(), 1e-6)
+    blob = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), rng.uniform(15, 40))
+    layer = (blob > np.quantile(blob, rng.uniform(0.5, 0.8))).astype(np.float32)
+    t = rng.uniform(-np.pi, np.pi)
+    field = relief + layer[..., None] * np.float32([np.cos(t), np.sin(t)]) * rng.uniform(0.4, 1.0) * amp
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    src = cv2.perspectiveTransform(np.stack([xs + field[..., 0], ys + field[..., 1]], -1).reshape(-1, 1, 2),
+                                   np.linalg.inv(hmat)).reshape(h, w, 2)
+    img2 = cv2.remap(img, src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    inside = (src[..., 0] >= 0) & (src[..., 0] <= w - 1) & (src[..., 1] >= 0) & (src[..., 1] <= h - 1)
+    plain = homography_map(hmat, (h, w))
+
+    def apply(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        hx, jac, ok = plain(xy)
+        y = hx.copy()
+        for _ in range(4):  # y + E(y) = H(x), by fixed-point iteration
+            yi = np.clip(np.round(y).astype(int), 0, [w - 1, h - 1])
+            y = hx - field[yi[:, 1], yi[:, 0]]
+        yi = np.clip(np.round(y).astype(int), 0, [w - 1, h - 1])
+        back = src[yi[:, 1], yi[:, 0]]  # where image 2 samples image 1 at y: x again, unless x is hidden
+        ok &= (np.linalg.norm(back - xy, axis=1) < 1.0) & (y[:, 0] >= 0) & (y[:, 1] >= 0) & (y[:, 0] < w) & (y[:, 1] < h)
+        return y, jac, ok
+    return photometric(img, rng, 0.5), photometric(img2, rng), apply, inside
+
+
 def content_mask(shape: tuple[int, int], hmat: np.ndarray) -> np.ndarray:
     """The pixels of a warped image (H, W) that hold warped content rather than fill: (H, W) bool."""
     ones = np.full(shape, 255, np.uint8)
@@ -272,14 +308,21 @@ def content_mask(shape: tuple[int, int], hmat: np.ndarray) -> np.ndarray:
 
 
 def from_photos(images: list[np.ndarray], warps: int, seed: int, similar: bool = True,
-                max_pos: int = 400, whole: bool = False, n_near: int = 1) -> PatchSet:
+                max_pos: int = 400, whole: bool = False, n_near: int = 1, parallax: float = 0.0) -> PatchSet:
     """Pairs from ``warps`` random warps of every photo; reproducible from ``seed``. With
     ``whole``, only keypoints whose patch region is wholly content in its image (no warp fill,
-    inside the frame) are used; ``n_near`` nearby negatives per positive (see ``mine_pairs``)."""
+    inside the frame) are used; ``n_near`` nearby negatives per positive (see ``mine_pairs``);
+    ``parallax`` > 0 adds relief and a shifted layer of up to that many pixels to each warp (see
+    ``parallax_pair``)."""
     rng = np.random.default_rng(seed)
     parts = []
     for img in images:
         for _ in range(warps):
+            if parallax > 0:
+                a, b, pmap, content = parallax_pair(img, rng, parallax)
+                valid = (np.ones(a.shape, bool), content) if whole else None
+                parts.append(mine_pairs(a, b, pmap, rng, max_pos=max_pos, similar=similar, valid=valid, n_near=n_near))
+                continue
             a, b, hmat = warped_pair(img, rng)
             valid = (np.ones(a.shape, bool), content_mask(b.shape, hmat)) if whole else None
             parts.append(mine_pairs(a, b, homography_map(hmat, b.shape), rng, max_pos=max_pos, similar=similar,

@@ -1,4 +1,5 @@
 """Pair synthesis: the geometry it relies on, patch extraction, ground-truth matching, readers."""
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -173,3 +174,44 @@ def test_more_nearby_negatives_on_request():
     per_point = np.bincount(near(four)[:, 0] // 2, minlength=m)
     assert per_point.max() == 4 and len(np.unique(near(four), axis=0)) == len(near(four))
     assert (four.point[four.neg[:, 0]] != four.point[four.neg[:, 1]]).all()
+
+
+def test_parallax_warps_map_points_through_the_relief_and_hide_the_occluded():
+    rng = np.random.default_rng(3)
+    img = cv2.GaussianBlur(photos.load("astronaut"), (0, 0), 1.5)
+    a, b, pmap, content = synth.parallax_pair(img, rng, 8.0)
+    h, w = img.shape
+    xy = rng.uniform(40, [w - 40, h - 40], (3000, 2))
+    y, _, ok = pmap(xy)
+    inside = ok & (y[:, 0] > 10) & (y[:, 1] > 10) & (y[:, 0] < w - 10) & (y[:, 1] < h - 10)
+    assert 0.3 < inside.mean() < 0.99  # the shifted layer hides some points; most stay visible
+    assert content[np.round(y[inside, 1]).astype(int), np.round(y[inside, 0]).astype(int)].all()
+    def agree(at):  # rank correlation of image 1 at xy and image 2 at ``at``, over the points
+        va = a[np.round(xy[inside, 1]).astype(int), np.round(xy[inside, 0]).astype(int)]
+        vb = b[np.round(at[:, 1]).astype(int), np.round(at[:, 0]).astype(int)]
+        return np.corrcoef(np.argsort(np.argsort(va)), np.argsort(np.argsort(vb)))[0, 1]
+    assert agree(y[inside]) > 0.9
+    assert agree(y[inside] + 4.0) < agree(y[inside]) - 0.1  # 4 px off: the check can tell
+
+
+def test_parallax_sets_draw_nothing_extra_when_off_and_positives_when_on():
+    img = photos.load("camera")
+    plain = synth.from_photos([img], 2, 5)
+    again = synth.from_photos([img], 2, 5, parallax=0.0)
+    assert np.array_equal(plain.patches, again.patches) and np.array_equal(plain.neg, again.neg)
+    warped = synth.from_photos([img], 2, 5, parallax=6.0)
+    assert len(warped.pos) > 100 and not np.array_equal(warped.patches[:10], plain.patches[:10])
+
+
+def test_aloe_reads_disparity_as_is_with_zero_unknown(tmp_path):
+    with pytest.raises(FileNotFoundError, match="prep_data --opencv"):
+        stereo.aloe(tmp_path)
+    grey = np.full((6, 8), 100, np.uint8)
+    for name in stereo.ALOE[:2]:
+        Image.fromarray(grey).save(tmp_path / name)
+    gt = np.zeros((6, 8), np.uint8)
+    gt[2, 3] = 60
+    Image.fromarray(gt).save(tmp_path / stereo.ALOE[2])
+    left, right, disp = stereo.aloe(tmp_path)
+    assert left.shape == right.shape == disp.shape == (6, 8) and disp.dtype == np.float32
+    assert disp[2, 3] == 60 and np.isnan(disp).sum() == 47
