@@ -90,6 +90,12 @@ def subset(ps: PatchSet, n: int, seed: int) -> PatchSet:
                     ps.neg[rng.permutation(len(ps.neg))[:n]])
 
 
+def load_sets(spec: str) -> PatchSet:
+    """One set's file, or several joined by commas, as one set (their pairs index their own patches)."""
+    paths = spec.split(",")
+    return PatchSet.load(paths[0]) if len(paths) == 1 else PatchSet.concat([PatchSet.load(p) for p in paths])
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", required=True, choices=sorted(ARCHS))
@@ -121,8 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
-    paths = a.data.split(",")
-    data = PatchSet.load(paths[0]) if len(paths) == 1 else PatchSet.concat([PatchSet.load(p) for p in paths])
+    data = load_sets(a.data)
     val = subset(PatchSet.load(a.val), 2000, a.seed) if Path(a.val).exists() else None
     model = build(a.arch, a.width)
     base = torch.load(a.init) if a.init else {"command": "", "steps": 0}

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from models.data.synth import PatchSet
-from models.train_patch import degrade, main, sample_batch
+from models.train_patch import degrade, load_sets, main, sample_batch
 
 
 def tiny_set(path):
@@ -90,3 +90,14 @@ def test_the_default_batch_draws_no_degradation(tmp_path):
     b = sample_batch(ps, np.random.default_rng(3), 16, blur=0.0)[0]
     c = sample_batch(ps, np.random.default_rng(3), 16, blur=1.0)[0]
     assert (a == b).all() and not (a == c).all()
+
+
+def test_several_training_sets_join_into_one(tmp_path):
+    one = tiny_set(tmp_path / "a.npz")
+    other = PatchSet.load(one)
+    other.patches[:] = 7  # the second set's patches are flat, so its pairs can be told apart
+    other.save(tmp_path / "b.npz")
+    both = load_sets(f"{one},{tmp_path / 'b.npz'}")
+    assert len(both.patches) == 80 and len(both.pos) == 40 and len(both.neg) == 38
+    assert (both.patches[both.pos[20:]] == 7).all() and not (both.patches[both.pos[:20]] == 7).all()
+    assert np.array_equal(load_sets(one).patches, PatchSet.load(one).patches)
