@@ -5,10 +5,11 @@ warps of the training photos and the plasma photos, for a second training stage)
 the wide photos and the opencv-doc ones) and valphotos (warps of validation photos that nothing
 trains on), written to data/patches_<set>.npz. trainparallax is train's photos with relief and a
 shifted layer added to each warp (parallax, as a 3-D scene has; see ``synth.parallax_pair``), an
-experiment. trainwhole, valwhole and heldoutwhole are drawn like train, val and heldout (same
-photos, seeds and kinds of warp) but keep only keypoints whose whole patch region is image
-content: a diagnostic, no warp fill in any patch. The warps themselves differ after each photo's
-first, since fewer keypoints draw fewer random numbers.
+experiment; traincentre is the same with same-centre, other-surround negatives added. trainwhole,
+valwhole and heldoutwhole are drawn like train, val and heldout (same photos, seeds and kinds of
+warp) but keep only keypoints whose whole patch region is image content: a diagnostic, no warp
+fill in any patch. The warps themselves differ after each photo's first, since fewer keypoints
+draw fewer random numbers.
 
     python -m models.build_patches [--warps 14] [--seed 0]
 
@@ -35,11 +36,11 @@ def stereo_set(seed: int, pair=stereo.motorcycle) -> synth.PatchSet:
 
 
 def photo_set(which: str, warps: int, seed: int, similar: bool, whole: bool = False,
-              near: int = 1, parallax: float = 0.0) -> synth.PatchSet:
+              near: int = 1, parallax: float = 0.0, centre: bool = False) -> synth.PatchSet:
     names = photos.split(which)
     print(f"{which}: {len(names)} photos ({', '.join(names)})")  # fewer if prep_data was not run
     parts = [synth.from_photos([photos.load(n)], warps, seed * 1000 + k, similar=similar, whole=whole, n_near=near,
-                                 parallax=parallax)
+                                 parallax=parallax, centre=centre)
              for k, n in enumerate(tqdm(names, desc=which))]
     return synth.PatchSet.by_photo(parts, names)
 
@@ -72,7 +73,8 @@ def main() -> None:
     photo = partial(photo_set, near=a.near)
     build = {k: lambda s=s: photo(*s) for k, s in specs.items()}
     build |= {"stereo": lambda: stereo_set(a.seed), "valstereo": lambda: stereo_set(a.seed, stereo.aloe),
-              "trainparallax": lambda: photo("train", a.warps, a.seed + 19, True, parallax=a.parallax)}
+              "trainparallax": lambda: photo("train", a.warps, a.seed + 19, True, parallax=a.parallax),
+              "traincentre": lambda: photo("train", a.warps, a.seed + 23, True, parallax=a.parallax, centre=True)}
     # drawn like train, val and heldout, with only keypoints whose whole patch region is image
     # content (no warp fill, inside the frame): a diagnostic of the border artefact
     build |= {f"{k}whole": lambda s=specs[k]: photo(*s, whole=True) for k in ("train", "val", "heldout")}

@@ -183,10 +183,12 @@ def whole_support(valid: np.ndarray, kp: Keypoints) -> np.ndarray:
 
 def mine_pairs(img1: np.ndarray, img2: np.ndarray, point_map: PointMap, rng: np.random.Generator,
                n_kp: int = 1500, max_pos: int = 400, similar: bool = True,
-               valid: tuple[np.ndarray, np.ndarray] | None = None, n_near: int = 1) -> PatchSet:
+               valid: tuple[np.ndarray, np.ndarray] | None = None, n_near: int = 1,
+               centre: bool = False) -> PatchSet:
     """All labelled pairs one image pair yields. Patches 2i and 2i+1 are the two views of point i.
     Negatives per positive: one random other point, ``n_near`` nearby points (overlapping
-    patches; fewer where there are fewer) and, if ``similar``, the most SIFT-alike other point.
+    patches; fewer where there are fewer), if ``similar`` the most SIFT-alike other point and, if
+    ``centre``, the other point whose central half looks most alike (same blob, other surround).
     With ``valid`` (the content masks of image 1 and image 2) only keypoints whose whole patch
     region is content are used."""
     kp1, kp2 = detect(img1, n_kp), detect(img2, n_kp)
@@ -215,13 +217,26 @@ def mine_pairs(img1: np.ndarray, img2: np.ndarray, point_map: PointMap, rng: np.
             neg.append((2 * a, 2 * rng.choice(near) + 1))
         elif len(near):
             neg += [(2 * a, 2 * b + 1) for b in rng.choice(near, min(n_near, len(near)), replace=False)]
-    if similar:
-        d1, d2 = sift_describe(p1), sift_describe(p2)
-        dd = np.linalg.norm(d1[:, None] - d2[None], axis=2)
-        dd[~distinct] = np.inf  # never the same point, nor a near-duplicate of it
-        best = dd.argmin(axis=1)
-        neg += [(2 * a, 2 * b + 1) for a, b in enumerate(best) if np.isfinite(dd[a, b])]
+    if similar:  # never the same point, nor a near-duplicate of it
+        neg += alike_pairs(p1, p2, distinct)
+    if centre:
+        neg += alike_pairs(centre_crops(p1), centre_crops(p2), distinct)
     return PatchSet(patches, point, pos, np.array(neg, np.int64).reshape(-1, 2))
+
+
+def centre_crops(patches: np.ndarray) -> np.ndarray:
+    """The central half (32 x 32) of each patch, scaled back to 64 x 64: (K, 64, 64) uint8."""
+    q = PATCH // 4
+    return np.stack([cv2.resize(p[q:-q, q:-q], (PATCH, PATCH), interpolation=cv2.INTER_LINEAR) for p in patches])
+
+
+def alike_pairs(views1: np.ndarray, views2: np.ndarray, allowed: np.ndarray) -> list[tuple[int, int]]:
+    """For each point a, (a's patch in image 1, the patch in image 2 of the allowed point b whose
+    view is most SIFT-alike to a's), as patch-index pairs."""
+    dd = np.linalg.norm(sift_describe(views1)[:, None] - sift_describe(views2)[None], axis=2)
+    dd[~allowed] = np.inf
+    best = dd.argmin(axis=1)
+    return [(2 * a, 2 * b + 1) for a, b in enumerate(best) if np.isfinite(dd[a, b])]
 
 
 def random_homography(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -308,12 +323,13 @@ def content_mask(shape: tuple[int, int], hmat: np.ndarray) -> np.ndarray:
 
 
 def from_photos(images: list[np.ndarray], warps: int, seed: int, similar: bool = True,
-                max_pos: int = 400, whole: bool = False, n_near: int = 1, parallax: float = 0.0) -> PatchSet:
+                max_pos: int = 400, whole: bool = False, n_near: int = 1, parallax: float = 0.0,
+                centre: bool = False) -> PatchSet:
     """Pairs from ``warps`` random warps of every photo; reproducible from ``seed``. With
     ``whole``, only keypoints whose patch region is wholly content in its image (no warp fill,
     inside the frame) are used; ``n_near`` nearby negatives per positive (see ``mine_pairs``);
     ``parallax`` > 0 adds relief and a shifted layer of up to that many pixels to each warp (see
-    ``parallax_pair``)."""
+    ``parallax_pair``); ``centre`` adds same-centre negatives (see ``mine_pairs``)."""
     rng = np.random.default_rng(seed)
     parts = []
     for img in images:
@@ -321,10 +337,11 @@ def from_photos(images: list[np.ndarray], warps: int, seed: int, similar: bool =
             if parallax > 0:
                 a, b, pmap, content = parallax_pair(img, rng, parallax)
                 valid = (np.ones(a.shape, bool), content) if whole else None
-                parts.append(mine_pairs(a, b, pmap, rng, max_pos=max_pos, similar=similar, valid=valid, n_near=n_near))
+                parts.append(mine_pairs(a, b, pmap, rng, max_pos=max_pos, similar=similar, valid=valid, n_near=n_near,
+                                        centre=centre))
                 continue
             a, b, hmat = warped_pair(img, rng)
             valid = (np.ones(a.shape, bool), content_mask(b.shape, hmat)) if whole else None
             parts.append(mine_pairs(a, b, homography_map(hmat, b.shape), rng, max_pos=max_pos, similar=similar,
-                                    valid=valid, n_near=n_near))
+                                    valid=valid, n_near=n_near, centre=centre))
     return PatchSet.concat(parts)

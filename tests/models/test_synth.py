@@ -215,3 +215,21 @@ def test_aloe_reads_disparity_as_is_with_zero_unknown(tmp_path):
     left, right, disp = stereo.aloe(tmp_path)
     assert left.shape == right.shape == disp.shape == (6, 8) and disp.dtype == np.float32
     assert disp[2, 3] == 60 and np.isnan(disp).sum() == 47
+
+
+def test_centre_negatives_share_a_centre_and_never_the_point():
+    img = photos.load("coins")
+    a, b, hmat = synth.warped_pair(img, np.random.default_rng(4))
+    pmap = synth.homography_map(hmat, b.shape)
+    plain = synth.mine_pairs(a, b, pmap, np.random.default_rng(5), similar=False)
+    more = synth.mine_pairs(a, b, pmap, np.random.default_rng(5), similar=False, centre=True)
+    assert np.array_equal(more.neg[:len(plain.neg)], plain.neg) and len(more.neg) > len(plain.neg) + 50
+    extra = more.neg[len(plain.neg):]
+    assert (more.point[extra[:, 0]] != more.point[extra[:, 1]]).all()
+
+    def centre_ncc(pairs):
+        c = synth.centre_crops(more.patches).reshape(len(more.patches), -1).astype(float)
+        c -= c.mean(1, keepdims=True)
+        x, y = c[pairs[:, 0]], c[pairs[:, 1]]
+        return np.median((x * y).sum(1) / np.sqrt((x * x).sum(1) * (y * y).sum(1) + 1e-9))
+    assert centre_ncc(extra) > centre_ncc(plain.neg[:len(extra)]) + 0.2
