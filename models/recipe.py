@@ -4,9 +4,10 @@
 
 It fetches the photos, builds the patch sets, then trains each network below (the patch
 architectures and the dense UCN) with a fixed seed in ``--jobs`` parallel queues of one thread
-each (the machine has two cores), resuming any run that was interrupted. The networks in ``SECOND``
-then get a second stage: siam-2stream-l2 a fine-tune on the "wide" set (new warps of the training
-photos and the plasma photos), 2ch-2stream a second cosine cycle on its own set. Export and
+each (the machine has two cores), resuming any run that was interrupted. The networks in ``STAGES``
+then go on from their weights, stage after stage: siam-2stream-l2 a fine-tune on the "wide" set
+(new warps of the training photos and the plasma photos), 2ch-2stream a second cosine cycle on its
+own set and then one on it joined with "traincentre" (parallax warps, same-centre negatives). Export and
 evaluation follow (``make weights`` runs it all; ``--checkpoints`` prints the final checkpoint of
 each patch network, the ones to export).
 """
@@ -23,13 +24,15 @@ SEED = 0
 RUNS = [("2ch-2stream", 20000), ("siam-2stream-l2", 5000), ("ucn", 3000), ("2ch-deep", 5000), ("siam-l2", 3000),
         ("2ch", 3000), ("siam", 3000), ("pseudo-siam", 2000), ("siam-2stream", 2000),
         ("2ch-spp", 2000), ("siam-spp", 2000)]
-# second stage, from the first stage's weights at a lower learning rate, on two threads (the
-# shipped runs ran alone on this 2-core machine). network: (name of the stage and of its run
-# folder's prefix, training set, steps): siam-2stream-l2 goes on to the "wide" set; 2ch-2stream
-# takes a second cosine cycle on its own set (a warm restart)
-SECOND = {"siam-2stream-l2": ("wide", "data/patches_wide.npz", 2000),
-          "2ch-2stream": ("restart", "data/patches_train.npz", 6000)}
-SECOND_LR = "3e-4"
+# later stages, each from the previous stage's weights at a lower learning rate, on two threads
+# (the shipped runs ran alone on this 2-core machine). network: [(name of the stage and of its run
+# folder's prefix, training set(s), steps), ...]: siam-2stream-l2 goes on to the "wide" set;
+# 2ch-2stream takes a second cosine cycle on its own set (a warm restart), then a third on it
+# joined with "traincentre" (parallax warps and same-centre negatives)
+STAGES = {"siam-2stream-l2": [("wide", "data/patches_wide.npz", 2000)],
+          "2ch-2stream": [("restart", "data/patches_train.npz", 6000),
+                          ("centre", "data/patches_train.npz,data/patches_traincentre.npz", 6000)]}
+STAGE_LR = "3e-4"
 # runs that use both cores (47 min for 2ch-2stream's 20000 steps), with their curve on the
 # validation set; the others take one thread each and log their curve on the held-back pairs
 TWO_THREADS = {"2ch-2stream"}
@@ -45,19 +48,20 @@ def train_commands(name: str, steps: int) -> list[list[str]]:
     common += ["--stop-at", str(STOP_AT[name])] if name in STOP_AT else []
     if name == "ucn":
         return [[sys.executable, "-m", "models.train_ucn", "--steps", str(steps), *common]]
-    first = [sys.executable, "-m", "models.train_patch", "--arch", name, "--steps", str(steps), *common]
-    if name not in SECOND:
-        return [first]
-    stage, data, second_steps = SECOND[name]
-    return [first, [sys.executable, "-m", "models.train_patch", "--arch", name, "--init", f"runs/{name}/model.pt",
-                    "--data", data, "--val", "data/patches_val.npz", "--lr", SECOND_LR,
-                    "--steps", str(second_steps), "--seed", str(SEED), "--threads", "2", "--resume",
-                    "--out", f"runs/{stage}-{name}"]]
+    cmds = [[sys.executable, "-m", "models.train_patch", "--arch", name, "--steps", str(steps), *common]]
+    base = f"runs/{name}/model.pt"
+    for stage, data, stage_steps in STAGES.get(name, []):
+        out = f"runs/{stage}-{name}"
+        cmds.append([sys.executable, "-m", "models.train_patch", "--arch", name, "--init", base, "--data", data,
+                     "--val", "data/patches_val.npz", "--lr", STAGE_LR, "--steps", str(stage_steps),
+                     "--seed", str(SEED), "--threads", "2", "--resume", "--out", out])
+        base = f"{out}/model.pt"
+    return cmds
 
 
 def checkpoints() -> list[str]:
     """The final checkpoint of every patch network of the recipe."""
-    return [f"runs/{SECOND[n][0] + '-' if n in SECOND else ''}{n}/model.pt" for n, _ in RUNS if n != "ucn"]
+    return [f"runs/{STAGES[n][-1][0] + '-' if n in STAGES else ''}{n}/model.pt" for n, _ in RUNS if n != "ucn"]
 
 
 def run(cmds: list[list[str]], log: Path) -> int:
@@ -81,7 +85,7 @@ def main() -> None:
         return
     py = sys.executable
     subprocess.run([py, "-m", "models.prep_data"], check=True)
-    for sets in ("train,heldout,stereo", "val", "wide"):
+    for sets in ("train,heldout,stereo", "val", "wide", "traincentre"):
         if not Path(f"data/patches_{sets.split(',')[0]}.npz").exists():
             subprocess.run([py, "-m", "models.build_patches", "--seed", str(SEED), "--sets", sets], check=True)
     runs = [r for r in RUNS if not a.only or r[0] in a.only.split(",")]

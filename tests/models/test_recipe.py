@@ -6,24 +6,26 @@ from pathlib import Path
 from models import recipe, train_patch, train_ucn
 
 
-def test_a_second_stage_fine_tunes_the_first_stage_weights():
+def test_each_later_stage_fine_tunes_the_stage_before():
     for name, steps in recipe.RUNS:
         cmds = recipe.train_commands(name, steps)
-        assert len(cmds) == (2 if name in recipe.SECOND else 1)
+        stages = recipe.STAGES.get(name, [])
+        assert len(cmds) == 1 + len(stages)
         assert all("--resume" in c and c[c.index("--seed") + 1] == str(recipe.SEED) for c in cmds)
-        if name in recipe.SECOND:
-            first, second = cmds
-            stage, data, _ = recipe.SECOND[name]
-            assert "--init" not in first and second[second.index("--init") + 1] == f"runs/{name}/model.pt"
-            assert second[second.index("--data") + 1] == data
-            assert second[second.index("--out") + 1] == f"runs/{stage}-{name}"
-    assert recipe.SECOND["siam-2stream-l2"][1] == "data/patches_wide.npz"
+        assert "--init" not in cmds[0]
+        base = f"runs/{name}/model.pt"
+        for cmd, (stage, data, _) in zip(cmds[1:], stages, strict=True):
+            assert cmd[cmd.index("--init") + 1] == base and cmd[cmd.index("--data") + 1] == data
+            base = cmd[cmd.index("--out") + 1] + "/model.pt"
+            assert base == f"runs/{stage}-{name}/model.pt"
+    assert recipe.STAGES["siam-2stream-l2"][0][1] == "data/patches_wide.npz"
+    assert [s[0] for s in recipe.STAGES["2ch-2stream"]] == ["restart", "centre"]
 
 
 def test_the_exported_checkpoints_are_each_patch_network_s_last_stage():
     ckpts = recipe.checkpoints()
     assert "runs/wide-siam-2stream-l2/model.pt" in ckpts and "runs/siam-2stream-l2/model.pt" not in ckpts
-    assert "runs/restart-2ch-2stream/model.pt" in ckpts and "runs/2ch-2stream/model.pt" not in ckpts
+    assert "runs/centre-2ch-2stream/model.pt" in ckpts and "runs/restart-2ch-2stream/model.pt" not in ckpts
     assert "runs/2ch-deep/model.pt" in ckpts and not any("ucn" in c for c in ckpts)
     assert len(ckpts) == len(recipe.RUNS) - 1
 
