@@ -25,7 +25,7 @@ test: $(VENV)/.dev-deps  ## the whole test suite
 lint: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check .
 
-weights: $(VENV)/.dev-deps  ## retrain, export and evaluate every shipped network (about 3.5 hours on 2 cores)
+weights: $(VENV)/.dev-deps  ## retrain, export and evaluate every shipped network (about 3.75 hours on 2 cores)
 	$(PY) -m models.recipe
 	$(PY) -m models.export_patch $$($(PY) -m models.recipe --checkpoints)
 	$(PY) -m models.export_ucn runs/ucn/model.pt
