@@ -55,7 +55,8 @@ def main() -> None:
     ap.add_argument("--sets", default="train,heldout,stereo")
     ap.add_argument("--near", type=int, default=1, help="nearby negatives per positive in the photo sets "
                     "(an experiment: 0 and 4 were tried, see docs/RESULTS.md)")
-    ap.add_argument("--parallax", type=float, default=6.0, help="pixels of relief and layer shift in trainparallax")
+    ap.add_argument("--parallax", type=float, default=6.0,
+                    help="pixels of relief and layer shift in trainparallax and traincentre")
     a = ap.parse_args()
     if a.near < 0:
         ap.error("--near must be 0 or more")

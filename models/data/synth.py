@@ -336,12 +336,10 @@ def from_photos(images: list[np.ndarray], warps: int, seed: int, similar: bool =
         for _ in range(warps):
             if parallax > 0:
                 a, b, pmap, content = parallax_pair(img, rng, parallax)
-                valid = (np.ones(a.shape, bool), content) if whole else None
-                parts.append(mine_pairs(a, b, pmap, rng, max_pos=max_pos, similar=similar, valid=valid, n_near=n_near,
-                                        centre=centre))
-                continue
-            a, b, hmat = warped_pair(img, rng)
-            valid = (np.ones(a.shape, bool), content_mask(b.shape, hmat)) if whole else None
-            parts.append(mine_pairs(a, b, homography_map(hmat, b.shape), rng, max_pos=max_pos, similar=similar,
-                                    valid=valid, n_near=n_near, centre=centre))
+            else:
+                a, b, hmat = warped_pair(img, rng)
+                pmap, content = homography_map(hmat, b.shape), content_mask(b.shape, hmat) if whole else None
+            valid = (np.ones(a.shape, bool), content) if whole else None
+            parts.append(mine_pairs(a, b, pmap, rng, max_pos=max_pos, similar=similar, valid=valid, n_near=n_near,
+                                    centre=centre))
     return PatchSet.concat(parts)
