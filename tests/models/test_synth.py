@@ -227,9 +227,10 @@ def test_centre_negatives_share_a_centre_and_never_the_point():
     extra = more.neg[len(plain.neg):]
     assert (more.point[extra[:, 0]] != more.point[extra[:, 1]]).all()
 
+    c = synth.centre_crops(more.patches).reshape(len(more.patches), -1).astype(float)
+    c -= c.mean(1, keepdims=True)
+
     def centre_ncc(pairs):
-        c = synth.centre_crops(more.patches).reshape(len(more.patches), -1).astype(float)
-        c -= c.mean(1, keepdims=True)
         x, y = c[pairs[:, 0]], c[pairs[:, 1]]
         return np.median((x * y).sum(1) / np.sqrt((x * x).sum(1) * (y * y).sum(1) + 1e-9))
     assert centre_ncc(extra) > centre_ncc(plain.neg[:len(extra)]) + 0.2
