@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 from functools import partial
+from multiprocessing import get_context
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -35,13 +37,24 @@ def stereo_set(seed: int, pair=stereo.motorcycle) -> synth.PatchSet:
     return fwd
 
 
+def photo_part(job: tuple[int, str], **kw) -> synth.PatchSet:
+    """The pairs of the ``k``-th photo of a split, ``name``: its own seed, so any order gives one set."""
+    (k, name), seed = job, kw.pop("seed")
+    return synth.from_photos([photos.load(name)], seed=seed * 1000 + k, **kw)
+
+
 def photo_set(which: str, warps: int, seed: int, similar: bool, whole: bool = False,
-              near: int = 1, parallax: float = 0.0, centre: bool = False) -> synth.PatchSet:
+              near: int = 1, parallax: float = 0.0, centre: bool = False, jobs: int = 1) -> synth.PatchSet:
     names = photos.split(which)
     print(f"{which}: {len(names)} photos ({', '.join(names)})")  # fewer if prep_data was not run
-    parts = [synth.from_photos([photos.load(n)], warps, seed * 1000 + k, similar=similar, whole=whole, n_near=near,
-                                 parallax=parallax, centre=centre)
-             for k, n in enumerate(tqdm(names, desc=which))]
+    part = partial(photo_part, warps=warps, seed=seed, similar=similar, whole=whole, n_near=near,
+                   parallax=parallax, centre=centre)
+    todo = enumerate(names)
+    if jobs > 1:  # spawned with one OpenCV thread each: forking after OpenCV's threads ran can deadlock
+        with get_context("spawn").Pool(jobs, cv2.setNumThreads, (1,)) as pool:
+            parts = list(tqdm(pool.imap(part, todo), total=len(names), desc=which))
+    else:
+        parts = [part(job) for job in tqdm(todo, total=len(names), desc=which)]
     return synth.PatchSet.by_photo(parts, names)
 
 
@@ -57,6 +70,8 @@ def main() -> None:
                     "(an experiment: 0 and 4 were tried, see docs/RESULTS.md)")
     ap.add_argument("--parallax", type=float, default=6.0,
                     help="pixels of relief and layer shift in trainparallax and traincentre")
+    ap.add_argument("--jobs", type=int, default=1, help="photos built side by side, one process each "
+                    "(the sets are the same for any number)")
     a = ap.parse_args()
     if a.near < 0:
         ap.error("--near must be 0 or more")
@@ -71,7 +86,7 @@ def main() -> None:
              "broad": ("broad", a.warps, a.seed + 17, True),
              # warps of photos nothing trains on: for choosing between candidates by generalisation
              "valphotos": ("valphotos", a.eval_warps // 3, a.seed + 13, False)}
-    photo = partial(photo_set, near=a.near)
+    photo = partial(photo_set, near=a.near, jobs=a.jobs)
     build = {k: lambda s=s: photo(*s) for k, s in specs.items()}
     build |= {"stereo": lambda: stereo_set(a.seed), "valstereo": lambda: stereo_set(a.seed, stereo.aloe),
               "trainparallax": lambda: photo("train", a.warps, a.seed + 19, True, parallax=a.parallax),

@@ -72,9 +72,10 @@ def sample_batch(ps: PatchSet, rng: np.random.Generator, batch: int,
 
 @torch.no_grad()
 def score_pairs(model: torch.nn.Module, patches: np.ndarray, pairs: np.ndarray, batch: int = 512) -> np.ndarray:
-    """Scores (P,) of index pairs (P, 2) into patches (N, 64, 64) uint8."""
+    """Scores (P,) of index pairs (P, 2) into patches (N, 64, 64) uint8, on the model's device."""
     model.eval()
-    out = [model(torch.from_numpy(patches[pairs[i:i + batch]].astype(np.float32) / 255.0)).numpy()
+    dev = next(model.parameters(), torch.empty(0)).device  # a parameterless scorer runs on the CPU
+    out = [model(torch.from_numpy(patches[pairs[i:i + batch]].astype(np.float32) / 255.0).to(dev)).cpu().numpy()
            for i in range(0, len(pairs), batch)]
     model.train()
     return np.concatenate(out) if out else np.zeros(0, np.float32)
@@ -109,6 +110,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--width", type=float, default=0.5, help="channel widths times the paper's")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--device", default="cpu", help="torch device, e.g. cuda (batches are still drawn on the CPU; "
+                    "only cpu replays bit for bit)")
     ap.add_argument("--ckpt-every", type=int, default=500)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init", default=None, help="start from these weights (a model.pt), e.g. to fine-tune")
@@ -133,6 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     base = torch.load(a.init) if a.init else {"command": "", "steps": 0}
     if a.init:
         model.load_state_dict(base["model"])
+    model.to(a.device)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps, eta_min=a.lr * 0.01)
     run = Run(out, ["step", "loss", "accuracy", "val_fpr95", "seconds"])
@@ -145,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     t0, losses, accs = time.time(), [], []
     for i in tqdm(range(step, a.steps), initial=step, total=a.steps, desc=a.arch, mininterval=5):
         x, y = sample_batch(data, rng, a.batch, model, a.mine, a.blur)
-        xt, yt = torch.from_numpy(x).float().div_(255.0), torch.from_numpy(y)
+        xt, yt = torch.from_numpy(x).to(a.device).float().div_(255.0), torch.from_numpy(y).to(a.device)
         scores = model(xt)
         loss = patch_loss(model, scores, yt, a.weight_decay)
         opt.zero_grad(set_to_none=True)
@@ -168,7 +172,8 @@ def main(argv: list[str] | None = None) -> None:
             run.save(done, model, opt, sched, rng)
             print(f"stopped at step {done}; continue with --resume")
             return
-    torch.save({"model": model.state_dict(), "arch": a.arch, "width": a.width, "seed": a.seed,
+    weights = {k: v.cpu() for k, v in model.state_dict().items()}  # loadable without a GPU
+    torch.save({"model": weights, "arch": a.arch, "width": a.width, "seed": a.seed,
                 "steps": base["steps"] + a.steps, "command": command}, out / "model.pt")
     print(f"saved {out / 'model.pt'}")
 

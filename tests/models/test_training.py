@@ -1,5 +1,6 @@
 """Training commands: seeded runs repeat exactly, and a resumed run equals an uninterrupted one."""
 import numpy as np
+import pytest
 import torch
 
 from models.data.synth import PatchSet
@@ -101,3 +102,17 @@ def test_several_training_sets_join_into_one(tmp_path):
     assert len(both.patches) == 80 and len(both.pos) == 40 and len(both.neg) == 38
     assert (both.patches[both.pos[20:]] == 7).all() and not (both.patches[both.pos[:20]] == 7).all()
     assert np.array_equal(load_sets(one).patches, PatchSet.load(one).patches)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_gpu_run_fine_tunes_on_cuda_and_saves_cpu_weights(tmp_path):
+    data = tiny_set(tmp_path / "d.npz")
+    common = ["--arch", "2ch", "--batch", "8", "--data", data, "--val", "none", "--threads", "1"]
+    main(common + ["--steps", "2", "--out", str(tmp_path / "base")])
+    main(common + ["--steps", "3", "--mine", "2", "--device", "cuda", "--init", str(tmp_path / "base" / "model.pt"),
+                   "--out", str(tmp_path / "gpu")])
+    ft = torch.load(tmp_path / "gpu" / "model.pt", weights_only=False)
+    base = weights(tmp_path / "base")
+    assert all(t.device.type == "cpu" for t in ft["model"].values())  # servable and exportable without a GPU
+    assert not all(torch.equal(base[k], ft["model"][k]) for k in base)  # it trained
+    assert "--device cuda" in ft["command"]

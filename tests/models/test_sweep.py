@@ -1,0 +1,29 @@
+"""The GPU sweep helper: what it packs to travel, and the commands it runs there."""
+from pathlib import Path
+
+from models import sweep, train_patch
+from models.data import photos
+
+
+def test_pack_takes_the_package_training_photos_and_the_start_weights(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    (data / "mate").mkdir(parents=True)
+    (data / "mate" / "Aqua.jpg").write_bytes(b"a photo")
+    (data / "mate" / "YellowFlower.jpg").write_bytes(b"held back")
+    (tmp_path / "init.pt").write_bytes(b"weights")
+    monkeypatch.setattr(photos, "DATA_DIR", data)
+    monkeypatch.setattr(sweep, "PACK", tmp_path / "pack")
+    sweep.pack(str(tmp_path / "init.pt"))
+    packed = sorted(p.relative_to(tmp_path / "pack").as_posix() for p in (tmp_path / "pack").rglob("*") if p.is_file())
+    assert packed == ["data/mate/Aqua.jpg", "init.pt"]  # never a held-back photo, nor scikit-image's own
+
+
+def test_each_variant_and_seed_is_one_fine_tune_whose_own_arguments_win():
+    cmds = sweep.commands({"mine4": "--mine 4", "lr5": "--lr 5e-4 --steps 10"}, [0, 3], sweep.BASE, "cuda",
+                          Path("/tmp/r"))
+    assert sorted(cmds) == ["lr5-s0", "lr5-s3", "mine4-s0", "mine4-s3"]
+    args = {n: vars(train_patch.parser().parse_args(c[3:])) for n, c in cmds.items()}
+    assert args["mine4-s3"]["mine"] == 4 and args["mine4-s3"]["lr"] == 3e-4 and args["mine4-s3"]["seed"] == 3
+    assert args["lr5-s0"]["lr"] == 5e-4 and args["lr5-s0"]["steps"] == 10 and args["lr5-s0"]["mine"] == 1
+    assert all(a["init"] == str(sweep.PACK / "init.pt") and a["device"] == "cuda" for a in args.values())
+    assert len({a["out"] for a in args.values()}) == 4
