@@ -37,9 +37,9 @@ def stereo_set(seed: int, pair=stereo.motorcycle) -> synth.PatchSet:
     return fwd
 
 
-def photo_part(job: tuple[int, str], **kw) -> synth.PatchSet:
+def photo_part(job: tuple[int, str], seed: int, **kw) -> synth.PatchSet:
     """The pairs of the ``k``-th photo of a split, ``name``: its own seed, so any order gives one set."""
-    (k, name), seed = job, kw.pop("seed")
+    k, name = job
     return synth.from_photos([photos.load(name)], seed=seed * 1000 + k, **kw)
 
 
