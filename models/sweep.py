@@ -81,9 +81,8 @@ def score(paths: list[str]) -> None:
     import torch
 
     from models.data.synth import PatchSet
-    from models.metrics import fpr95
     from models.patchnet import build
-    from models.train_patch import score_pairs
+    from models.train_patch import validate
     sets = {s: PatchSet.load(f"data/patches_{s}.npz") for s in VALIDATION}
     for path in paths:
         ck = torch.load(path, weights_only=False)
@@ -91,7 +90,7 @@ def score(paths: list[str]) -> None:
         model.load_state_dict(ck["model"])
         cells = []
         for s, ps in sets.items():
-            r = fpr95(score_pairs(model, ps.patches, ps.pos), score_pairs(model, ps.patches, ps.neg))
+            r = validate(model, ps)
             cells.append(f"{s} {100 * r:.3f} % ({round(r * len(ps.neg))} of {len(ps.neg)})")
         print(path, " | ".join(cells), flush=True)
 
