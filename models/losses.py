@@ -12,9 +12,11 @@ import torch
 from torch import nn
 
 
-def hinge(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean hinge loss. scores (B,), labels (B,) in {-1, +1} -> scalar."""
-    return torch.clamp(1.0 - labels * scores, min=0.0).mean()
+def hinge(scores: torch.Tensor, labels: torch.Tensor, pos_weight: float = 1.0) -> torch.Tensor:
+    """Mean hinge loss, the positives' terms weighted by ``pos_weight``. scores (B,), labels (B,)
+    in {-1, +1} -> scalar."""
+    terms = torch.clamp(1.0 - labels * scores, min=0.0)
+    return (terms * torch.where(labels > 0, pos_weight, 1.0)).mean() if pos_weight != 1.0 else terms.mean()
 
 
 def l2_penalty(model: nn.Module) -> torch.Tensor:
@@ -23,9 +25,9 @@ def l2_penalty(model: nn.Module) -> torch.Tensor:
 
 
 def patch_loss(model: nn.Module, scores: torch.Tensor, labels: torch.Tensor,
-               weight_decay: float = 5e-4, margin: float = 0.7) -> torch.Tensor:
+               weight_decay: float = 5e-4, margin: float = 0.7, pos_weight: float = 1.0) -> torch.Tensor:
     """Hinge loss plus L2 regularisation. For L2 networks ``scores`` are negative distances in
     [-2, 0] and the hinge acts on (margin - distance) scaled to unit width."""
     if getattr(model, "l2", False):
         scores = (scores + margin) * 4.0
-    return hinge(scores, labels) + weight_decay * l2_penalty(model)
+    return hinge(scores, labels, pos_weight) + weight_decay * l2_penalty(model)

@@ -73,6 +73,8 @@ def test_hinge_loss_known_values():
     labels = torch.tensor([1.0, 1.0, -1.0, -1.0])
     # max(0, 1 - y*o): 0, 0.5, 0, 1.2
     assert hinge(scores, labels).item() == pytest.approx(1.7 / 4)
+    # positives' terms weighted by 3: 0, 1.5, 0, 1.2
+    assert hinge(scores, labels, pos_weight=3.0).item() == pytest.approx(2.7 / 4)
 
 
 def test_l2_penalty_counts_weights_not_biases():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from models.data.synth import PatchSet
-from models.train_patch import degrade, load_sets, main, sample_batch
+from models.train_patch import degrade, load_sets, lost_positives, main, occlude, sample_batch
 
 
 def tiny_set(path):
@@ -91,6 +91,37 @@ def test_the_default_batch_draws_no_degradation(tmp_path):
     b = sample_batch(ps, np.random.default_rng(3), 16, blur=0.0)[0]
     c = sample_batch(ps, np.random.default_rng(3), 16, blur=1.0)[0]
     assert (a == b).all() and not (a == c).all()
+
+
+def test_occlude_replaces_one_patch_beyond_an_edge_and_keeps_the_centre():
+    rng = np.random.default_rng(0)
+    x = np.zeros((200, 2, 64, 64), np.uint8)
+    donors = np.full((5, 64, 64), 255, np.uint8)
+    out = occlude(x, donors, rng, 1.0)
+    changed = (out == 255).reshape(200, 2, -1).mean(axis=2)  # share of each patch replaced
+    assert (x == 0).all()  # input untouched
+    assert ((changed > 0).sum(axis=1) == 1).all()  # one patch of every pair, never both
+    # beyond an edge 3 to 20 pixels from the centre: under half the patch, never its middle 4x4
+    assert changed.max() < 0.5 and changed.max(axis=1).min() > 0.05 and (out[:, :, 30:34, 30:34] == 0).all()
+    assert (occlude(x, donors, rng, 0.0) == x).all()
+    c = sample_batch(PatchSet(donors, np.arange(5), np.array([[0, 1]]), np.array([[2, 3]])), rng, 8, occlusion=0.5)
+    assert c[0].shape == (8, 2, 64, 64)
+
+
+def test_the_default_batch_draws_no_occlusion(tmp_path):
+    ps = PatchSet.load(tiny_set(tmp_path / "d.npz"))
+    a = sample_batch(ps, np.random.default_rng(3), 16)[0]
+    b = sample_batch(ps, np.random.default_rng(3), 16, occlusion=0.0)[0]
+    c = sample_batch(ps, np.random.default_rng(3), 16, occlusion=1.0)[0]
+    assert (a == b).all() and not (a == c).all()
+
+
+def test_lost_positives_counts_positives_scored_as_confident_negatives(tmp_path):
+    ps = PatchSet.load(tiny_set(tmp_path / "d.npz"))
+    ps.patches[ps.pos[:5, 0]] = 0  # Likes scores a pair by its first patch's mean: 0 here
+    ps.patches[ps.pos[5:, 0]] = 200
+    assert lost_positives(Likes(), ps, at=0.1) == pytest.approx(5 / 20)
+    assert lost_positives(Likes(), ps, at=-0.1) == 0.0
 
 
 def test_several_training_sets_join_into_one(tmp_path):
