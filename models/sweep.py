@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from models.data import photos
@@ -52,6 +53,21 @@ def commands(variants: dict[str, str], seeds: list[int], base: str, device: str,
             for name, extra in variants.items() for seed in seeds}
 
 
+def side_by_side(cmds: dict[str, list[str]], until: float, logs: Path) -> dict[str, int | None]:
+    """Run every command at once, each logging to ``logs/sweep-NAME.txt``; kill those still running
+    at time ``until`` (``time.time()``). Each name's exit code, None where it was killed."""
+    with ExitStack() as files:
+        procs = {name: subprocess.Popen(cmd, stdout=files.enter_context(open(logs / f"sweep-{name}.txt", "w")),
+                                        stderr=subprocess.STDOUT) for name, cmd in cmds.items()}
+        while any(p.poll() is None for p in procs.values()) and time.time() < until:
+            time.sleep(0.2)
+        killed = {name for name, p in procs.items() if p.poll() is None}
+        for name in killed:
+            procs[name].kill()
+            procs[name].wait()
+    return {name: None if name in killed else p.returncode for name, p in procs.items()}
+
+
 def run(out: Path, variants: dict[str, str], seeds: list[int], base: str, deadline: float, jobs: int) -> None:
     import torch
     t0, runs = time.time(), Path("/tmp/sweep-runs")
@@ -59,23 +75,18 @@ def run(out: Path, variants: dict[str, str], seeds: list[int], base: str, deadli
     subprocess.run([sys.executable, "-m", "models.build_patches", "--seed", "0", "--sets", "train,traincentre",
                     "--jobs", str(jobs)], check=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    procs = {name: subprocess.Popen(cmd, stdout=open(f"/tmp/sweep-{name}.txt", "w"), stderr=subprocess.STDOUT)
-             for name, cmd in commands(variants, seeds, base, device, runs).items()}
-    print(f"{len(procs)} runs on {device} after {time.time() - t0:.0f} s", flush=True)
-    while any(p.poll() is None for p in procs.values()) and time.time() - t0 < deadline:
-        time.sleep(5)
-    for name, p in procs.items():
-        if p.poll() is None:
-            p.kill()
-        print(name, "unfinished" if p.returncode is None or p.returncode < 0 else f"exit {p.returncode}")
-    done = [n for n in procs if (runs / n / "model.pt").exists()]
+    cmds = commands(variants, seeds, base, device, runs)
+    print(f"{len(cmds)} runs on {device} after {time.time() - t0:.0f} s", flush=True)
+    for name, code in side_by_side(cmds, t0 + deadline, Path("/tmp")).items():
+        print(name, "unfinished" if code is None else f"exit {code}")
+    done = [n for n in cmds if (runs / n / "model.pt").exists()]
     out.mkdir(parents=True, exist_ok=True)
     for i in range(0, len(done), 6):  # 6 runs of 2.4 MB: within the 16 MB a fetched file may have
         with tarfile.open(out / f"runs{i // 6}.tar", "w") as t:
             for n in done[i:i + 6]:
                 t.add(runs / n / "model.pt", f"{n}/model.pt")
                 t.add(runs / n / "log.csv", f"{n}/log.csv")
-    print(f"{len(done)} of {len(procs)} finished in {time.time() - t0:.0f} s", flush=True)
+    print(f"{len(done)} of {len(cmds)} finished in {time.time() - t0:.0f} s", flush=True)
 
 
 def score(paths: list[str]) -> None:

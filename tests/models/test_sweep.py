@@ -1,4 +1,6 @@
 """The GPU sweep helper: what it packs to travel, and the commands it runs there."""
+import sys
+import time
 from pathlib import Path
 
 from models import sweep, train_patch
@@ -27,3 +29,13 @@ def test_each_variant_and_seed_is_one_fine_tune_whose_own_arguments_win():
     assert args["lr5-s0"]["lr"] == 5e-4 and args["lr5-s0"]["steps"] == 10 and args["lr5-s0"]["mine"] == 1
     assert all(a["init"] == str(sweep.PACK / "init.pt") and a["device"] == "cuda" for a in args.values())
     assert len({a["out"] for a in args.values()}) == 4
+
+
+def test_side_by_side_reports_exit_codes_and_kills_what_outlives_the_deadline(tmp_path):
+    py = [sys.executable, "-c"]
+    cmds = {"ok": py + ["print('trained')"], "bad": py + ["raise SystemExit(3)"],
+            "slow": py + ["import time; time.sleep(60)"]}
+    t0 = time.time()
+    codes = sweep.side_by_side(cmds, t0 + 3, tmp_path)
+    assert codes == {"ok": 0, "bad": 3, "slow": None} and time.time() - t0 < 20
+    assert (tmp_path / "sweep-ok.txt").read_text().strip() == "trained"
