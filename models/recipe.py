@@ -41,6 +41,11 @@ TWO_THREADS = {"2ch-2stream"}
 STOP_AT = {"ucn": 1750}
 
 
+def run_dir(name: str, stage: str = "") -> str:
+    """The run folder of a network's first training (no ``stage``) or of one of its later stages."""
+    return f"runs/{stage}-{name}" if stage else f"runs/{name}"
+
+
 def train_commands(name: str, steps: int) -> list[list[str]]:
     """The commands that train one network, in order."""
     common = ["--seed", str(SEED), "--threads", "2" if name in TWO_THREADS else "1", "--resume"]
@@ -49,9 +54,9 @@ def train_commands(name: str, steps: int) -> list[list[str]]:
     if name == "ucn":
         return [[sys.executable, "-m", "models.train_ucn", "--steps", str(steps), *common]]
     cmds = [[sys.executable, "-m", "models.train_patch", "--arch", name, "--steps", str(steps), *common]]
-    base = f"runs/{name}/model.pt"
+    base = f"{run_dir(name)}/model.pt"
     for stage, data, stage_steps in STAGES.get(name, []):
-        out = f"runs/{stage}-{name}"
+        out = run_dir(name, stage)
         cmds.append([sys.executable, "-m", "models.train_patch", "--arch", name, "--init", base, "--data", data,
                      "--val", "data/patches_val.npz", "--lr", STAGE_LR, "--steps", str(stage_steps),
                      "--seed", str(SEED), "--threads", "2", "--resume", "--out", out])
@@ -61,7 +66,7 @@ def train_commands(name: str, steps: int) -> list[list[str]]:
 
 def checkpoints() -> list[str]:
     """The final checkpoint of every patch network of the recipe."""
-    return [f"runs/{STAGES[n][-1][0] + '-' if n in STAGES else ''}{n}/model.pt" for n, _ in RUNS if n != "ucn"]
+    return [f"{run_dir(n, STAGES[n][-1][0] if n in STAGES else '')}/model.pt" for n, _ in RUNS if n != "ucn"]
 
 
 def run(cmds: list[list[str]], log: Path) -> int:
@@ -90,7 +95,7 @@ def main() -> None:
             subprocess.run([py, "-m", "models.build_patches", "--seed", str(SEED), "--sets", sets], check=True)
     runs = [r for r in RUNS if not a.only or r[0] in a.only.split(",")]
     with ThreadPoolExecutor(a.jobs) as pool:
-        codes = list(pool.map(lambda r: run(train_commands(*r), Path(f"runs/{r[0]}/train.log")), runs))
+        codes = list(pool.map(lambda r: run(train_commands(*r), Path(run_dir(r[0])) / "train.log"), runs))
     failed = [r[0] for r, c in zip(runs, codes, strict=False) if c]
     if failed:
         sys.exit(f"training failed: {failed}")
