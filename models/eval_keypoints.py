@@ -137,7 +137,8 @@ def main() -> None:
               else f"`{a.annotations}`")
     command = "python -m models.eval_keypoints " + shlex.join(sys.argv[1:])
     head = " | ".join(f"PCK@{t}" for t in ALPHAS)
-    lines = [f"## Keypoint prediction and alignment-based transfer (PCK)\n\n`{command}`\n",
+    which = f"{a.strength} warps" if a.annotations is None else "your annotations"
+    lines = [f"## Keypoint prediction and alignment-based transfer (PCK, {which})\n\n`{command}`\n",
              f"On {source}: {a.exemplars} exemplars per category, the rest are queries; PCK in percent of "
              "keypoints within alpha times the longer side of the query's object box. The prior's defaults "
              f"(sigma {PRIOR_SIGMA} of the diagonal, weight {PRIOR_WEIGHT}) were chosen on another draw of the set "
