@@ -28,12 +28,14 @@ lint: $(VENV)/.dev-deps
 weights: $(VENV)/.dev-deps  ## retrain, export and evaluate every shipped network (about 3.75 hours on 2 cores)
 	$(PY) -m models.recipe
 	$(PY) -m models.export_patch $$($(PY) -m models.recipe --checkpoints)
+	$(PY) -m models.export_patch --views 8 $$($(PY) -m models.recipe --checkpoints --only 2ch-2stream)
 	$(PY) -m models.export_ucn runs/ucn/model.pt
 	$(PY) -m models.eval_patch
 	$(PY) -m models.eval_dense
 
 bench: $(VENV)/.dev-deps  ## throughput and latency through the HTTP API, beside ONNX Runtime alone and SIFT
 	$(PY) -m bench.patch_throughput
+	$(PY) -m bench.patch_throughput --model 2ch-2stream-views8
 	$(PY) -m bench.dense_latency
 
 clean:

@@ -32,6 +32,7 @@ import numpy as np
 from bench.dense_latency import serve, test_pair
 from bench.redis_server import RedisServer
 from bench.results import write_section
+from service.config import Settings
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -157,7 +158,8 @@ def main() -> None:
         if redis:
             redis.stop()
     rates = batching_rates(a.concurrency, a.seconds)
-    hist = batch_histogram(mixed["metrics"], "2ch-2stream")
+    scorer = Settings().default_patch_model  # what requests without a model name get
+    hist = batch_histogram(mixed["metrics"], scorer)
     failed = sum(mixed["fails"].values())
     command = "python -m bench.load_test " + shlex.join(sys.argv[1:])
     dyn, one = (median(v) for v in rates.values())
@@ -171,7 +173,7 @@ def main() -> None:
         f"{rss:.0f} MB.", "",
         "| endpoint | requests | per second | p50 ms | p95 ms | p99 ms | failed |", "|---|---|---|---|---|---|---|",
         *summarise(mixed), "",
-        "Batch sizes of the 2ch-2stream worker (cumulative, last 1000 forward passes): "
+        f"Batch sizes of the {scorer} worker (cumulative, last 1000 forward passes): "
         + ", ".join(f"<= {k}: {v:.0f}" for k, v in hist.items()), "",
         f"Single-pair similarity requests only, the two servers side by side, in {ROUNDS} alternating rounds of "
         f"{a.seconds / 2 / ROUNDS:.1f} s (the host is shared and noisy): the median of each, and its ratio.", "",

@@ -3,6 +3,9 @@ Runtime alone on the same batches (the ceiling), and OpenCV SIFT on the same pat
 
     python -m bench.patch_throughput [--model 2ch-2stream] [--batch 64] [--repeats 15] [--clients 4]
 
+Each model's figures are a section of their own in docs/RESULTS.md (``make bench`` measures the
+single-view 2ch-2stream and the default scorer, 2ch-2stream-views8).
+
 Medians over repeats, all measured in one run; the ratios are what to compare across machines.
 """
 from __future__ import annotations
@@ -133,7 +136,7 @@ def main() -> None:
              + "".join(f"| {b} | {r:.0f} | {r / scaling[1]:.2f}x |\n" for b, r in scaling.items()))
     print(table)
     if not a.no_write:
-        write_section("patch-throughput", f"## Patch matching throughput ({a.model}, CPU)\n\n`{command}`\n\n"
+        write_section(f"patch-throughput-{a.model}", f"## Patch matching throughput ({a.model}, CPU)\n\n`{command}`\n\n"
                       f"ONNX Runtime's CPUExecutionProvider on this host ({os.cpu_count()} cores), shared and noisy: "
                       "compare ratios, not absolute rates.\n\n" + table)
 

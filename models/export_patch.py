@@ -9,6 +9,11 @@ models/weights/manifest.json.
 (``a`` (B, D), ``b`` (B, D)) -> ``scores`` (B,), so the service describes each patch once.
 All inputs are float32 grey values in [0, 1]; the batch (and, for SPP, height and width) is dynamic.
 
+``--views N`` (2ch-family networks on 64x64 pairs) exports ``<arch>-views<N>``: the same weights
+inside a graph that scores each pair in N of its 8 rotations and flips (the same transform on
+both patches, as in training) and returns the mean score. It costs N forward passes a pair; the
+views are taken in ``VIEWS``' order (2: upright and half-turned; 4: the four rotations; 8: all).
+
 ``--half`` stores the weights as float16 (each large initializer followed by a Cast to float32,
 which ONNX Runtime folds when it loads the model, so it still computes in float32): half the file
 for a full-width network. The weights are rounded to float16 in torch first, so the parity check
@@ -34,6 +39,31 @@ WEIGHTS = Path(__file__).resolve().parent / "weights"
 MANIFEST = WEIGHTS / "manifest.json"
 TOLERANCE = 1e-4
 HALF_MIN_SIZE = 1024  # smaller initializers (biases) stay float32: they cost nothing
+
+
+# (quarter turns, mirrored) of each view, in the order --views takes them
+VIEWS = [(0, False), (2, False), (1, False), (3, False), (0, True), (2, True), (1, True), (3, True)]
+
+
+class Views(nn.Module):
+    """The mean score of a 2ch-family network over the first ``n`` of ``VIEWS`` of each pair."""
+
+    def __init__(self, net: nn.Module, n: int):
+        super().__init__()
+        if not 1 <= n <= len(VIEWS):
+            raise ValueError(f"views must be 1 to {len(VIEWS)}, not {n}")
+        self.net, self.n = net, n
+
+    @staticmethod
+    def turn(x: torch.Tensor, k: int) -> torch.Tensor:
+        """``torch.rot90(x, k, (2, 3))`` spelt in flips and transposes, which ONNX export knows."""
+        for _ in range(k % 4):
+            x = x.transpose(2, 3).flip(2)
+        return x
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        views = [self.turn(pairs.flip(3) if mirrored else pairs, k) for k, mirrored in VIEWS[:self.n]]
+        return self.net(torch.cat(views)).reshape(self.n, -1).mean(0)
 
 
 class Describe(nn.Module):
@@ -117,9 +147,10 @@ def check_parity(module: nn.Module, path: Path, inputs: dict[str, torch.Tensor],
     return worst
 
 
-def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False) -> dict:
+def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False, views: int = 1) -> dict:
     """Export one trained checkpoint; returns its manifest entry. With ``half`` the weights are
-    rounded to float16 and stored so."""
+    rounded to float16 and stored so; with ``views`` > 1 the graph averages that many views of
+    each pair (see ``Views``)."""
     ckpt = torch.load(checkpoint, weights_only=False)
     net = build(ckpt["arch"], ckpt["width"])
     net.load_state_dict(ckpt["model"])
@@ -128,7 +159,9 @@ def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False) -> dict:
         with torch.no_grad():
             for p in net.parameters():
                 p.copy_(p.half().float())
-    name = ckpt["arch"]
+    name = ckpt["arch"] if views == 1 else f"{ckpt['arch']}-views{views}"
+    if views > 1 and (net.siamese or net.spp):
+        raise ValueError("--views is for 2ch-family networks on 64x64 pairs")
     out.mkdir(parents=True, exist_ok=True)
     entry = {"name": name, "architecture": ckpt["arch"], "width": ckpt["width"], "seed": ckpt["seed"],
              "steps": ckpt["steps"], "training_command": ckpt["command"],
@@ -147,8 +180,9 @@ def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False) -> dict:
                      outputs={"descriptors": ["batch", net.dim]})
     else:
         path = out / f"{name}.onnx"
-        to_onnx(net, {"pairs": torch.rand(2, 2, PATCH, PATCH)}, "scores", path, net.spp, half=half)
-        entry.update(kind="patch", file=path.name, sha256=sha256(path),
+        scorer = net if views == 1 else Views(net, views)
+        to_onnx(scorer, {"pairs": torch.rand(2, 2, PATCH, PATCH)}, "scores", path, net.spp, half=half)
+        entry.update(views=views, kind="patch", file=path.name, sha256=sha256(path),
                      inputs={"pairs": ["batch", 2, "height" if net.spp else PATCH, "width" if net.spp else PATCH]},
                      outputs={"scores": ["batch"]})
     entry["version"] = entry["sha256"][:12]
@@ -172,8 +206,10 @@ def main() -> None:
     ap.add_argument("checkpoints", nargs="+", type=Path)
     ap.add_argument("--out", type=Path, default=WEIGHTS)
     ap.add_argument("--half", action="store_true", help="store the weights as float16 (half the file)")
+    ap.add_argument("--views", type=int, default=1, help="score each pair as the mean over this many of its "
+                    "rotations and flips (2ch family; the model is named <arch>-views<N>)")
     a = ap.parse_args()
-    entries = [export(c, a.out, a.half) for c in a.checkpoints]
+    entries = [export(c, a.out, a.half, a.views) for c in a.checkpoints]
     update_manifest(entries, a.out / "manifest.json")
     for e in entries:
         print(f"exported {e['name']} ({e['kind']}) sha256 {e['sha256'][:12]}, ORT parity within {TOLERANCE}")

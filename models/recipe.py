@@ -9,7 +9,8 @@ then go on from their weights, stage after stage: siam-2stream-l2 a fine-tune on
 (new warps of the training photos and the plasma photos), 2ch-2stream a second cosine cycle on its
 own set and then one on it joined with "traincentre" (parallax warps, same-centre negatives). Export and
 evaluation follow (``make weights`` runs it all; ``--checkpoints`` prints the final checkpoint of
-each patch network, the ones to export).
+each patch network, the ones to export; with ``--only``, of those networks; 2ch-2stream is
+exported a second time with ``--views 8``, the default scorer).
 """
 from __future__ import annotations
 
@@ -64,9 +65,11 @@ def train_commands(name: str, steps: int) -> list[list[str]]:
     return cmds
 
 
-def checkpoints() -> list[str]:
-    """The final checkpoint of every patch network of the recipe."""
-    return [f"{run_dir(n, STAGES[n][-1][0] if n in STAGES else '')}/model.pt" for n, _ in RUNS if n != "ucn"]
+def checkpoints(only: str = "") -> list[str]:
+    """The final checkpoint of every patch network of the recipe (or of those in ``only``,
+    comma-separated)."""
+    return [f"{run_dir(n, STAGES[n][-1][0] if n in STAGES else '')}/model.pt" for n, _ in RUNS
+            if n != "ucn" and (not only or n in only.split(","))]
 
 
 def run(cmds: list[list[str]], log: Path) -> int:
@@ -86,7 +89,7 @@ def main() -> None:
     ap.add_argument("--checkpoints", action="store_true", help="print the final patch checkpoints and leave")
     a = ap.parse_args()
     if a.checkpoints:
-        print(" ".join(checkpoints()))
+        print(" ".join(checkpoints(a.only)))
         return
     py = sys.executable
     subprocess.run([py, "-m", "models.prep_data"], check=True)

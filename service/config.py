@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     ort_spinning: bool = Field(False, description="let ONNX Runtime's threads spin between runs: lower latency "
                                "on a dedicated machine, but a spinning thread takes a core from the event loop "
                                "while a batch is being collected")
-    default_patch_model: str = "2ch-2stream"
+    default_patch_model: str = "2ch-2stream-views8"
     default_descriptor_model: str = "siam-2stream-l2"
 
     # request limits

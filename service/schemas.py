@@ -20,7 +20,7 @@ class PatchPair(Strict):
 
 
 class SimilarityRequest(Strict):
-    model: ModelName | None = Field(None, description="default: the best scorer (2ch-2stream)")
+    model: ModelName | None = Field(None, description="default: the best scorer (2ch-2stream-views8)")
     pairs: list[PatchPair] = Field(min_length=1)
 
 

@@ -70,3 +70,27 @@ def test_half_export_halves_the_file_and_matches_the_rounded_weights(tmp_path):
     x = torch.rand(7, 2, 64, 64)
     sess = ort.InferenceSession(str(tmp_path / "half" / "2ch-2stream.onnx"), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(sess.run(None, {"pairs": x.numpy()})[0], net(x).detach().numpy(), atol=1e-4)
+
+
+def test_views_export_scores_the_mean_over_the_pair_s_rotations_and_flips(tmp_path):
+    ckpt = checkpoint(tmp_path, "2ch-2stream")
+    entry = export(ckpt, tmp_path / "w", views=8)
+    assert entry["name"] == "2ch-2stream-views8" and entry["views"] == 8 and entry["architecture"] == "2ch-2stream"
+    net = build("2ch-2stream")
+    net.load_state_dict(torch.load(ckpt)["model"])
+    net.eval()
+    x = np.random.default_rng(0).random((5, 2, 64, 64), dtype=np.float32)
+    views = [np.rot90(x[..., ::-1] if m else x, k, axes=(2, 3)) for k in range(4) for m in (False, True)]
+    with torch.no_grad():
+        want = np.mean([net(torch.from_numpy(v.copy())).numpy() for v in views], axis=0)
+    sess = ort.InferenceSession(str(tmp_path / "w" / entry["file"]), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"pairs": x})[0]
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert np.abs(got - net(torch.from_numpy(x)).detach().numpy()).max() > 1e-3  # not the single view
+    # all eight views: the same score whichever way up the pair comes
+    turned = sess.run(None, {"pairs": np.ascontiguousarray(np.rot90(x, 1, axes=(2, 3)))})[0]
+    np.testing.assert_allclose(turned, got, atol=1e-4)
+    two = export(ckpt, tmp_path / "w2", views=2)
+    assert two["name"] == "2ch-2stream-views2"
+    with pytest.raises(ValueError):
+        export(checkpoint(tmp_path, "siam-2stream-l2"), tmp_path / "w3", views=8)

@@ -28,6 +28,7 @@ def test_the_exported_checkpoints_are_each_patch_network_s_last_stage():
     assert "runs/centre-2ch-2stream/model.pt" in ckpts and "runs/restart-2ch-2stream/model.pt" not in ckpts
     assert "runs/2ch-deep/model.pt" in ckpts and not any("ucn" in c for c in ckpts)
     assert len(ckpts) == len(recipe.RUNS) - 1
+    assert recipe.checkpoints("2ch-2stream,2ch-deep") == ["runs/centre-2ch-2stream/model.pt", "runs/2ch-deep/model.pt"]
 
 
 def test_the_recipe_replays_each_shipped_networks_training_command():
@@ -37,7 +38,7 @@ def test_the_recipe_replays_each_shipped_networks_training_command():
     steps = dict(recipe.RUNS)
     for entry in manifest["models"]:
         shipped = [shlex.split(stage) for stage in entry["training_command"].split(" && ")]
-        replay = recipe.train_commands(entry["name"], steps[entry["name"]])
+        replay = recipe.train_commands(entry["architecture"], steps[entry["architecture"]])
         assert len(shipped) == len(replay), entry["name"]
         for s, r in zip(shipped, replay, strict=True):
             assert s[1:3] == r[1:3]  # -m models.train_...
