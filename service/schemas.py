@@ -52,6 +52,8 @@ class ModelInfo(BaseModel):
     inputs: dict[str, list[int | str]]
     outputs: dict[str, list[int | str]]
     descriptor_dim: int | None = None
+    views: int = Field(1, description="forward passes per pair: a patch network scoring each pair as the mean "
+                       "over this many of its rotations and flips")
     metrics: dict[str, float] = Field(default_factory=dict)
     default_for: list[str] = Field(default_factory=list)
 

@@ -44,6 +44,7 @@ async def models(registry: RegistryDep, settings: SettingsDep) -> ModelsResponse
         e = m.entry
         out.append(ModelInfo(name=m.name, kind=m.kind, version=e["version"], sha256=e["sha256"], provider=m.provider,
                              io_binding=m.main.io_binding, architecture=e.get("architecture"), inputs=e["inputs"],
-                             outputs=e["outputs"], descriptor_dim=e.get("descriptor_dim"), metrics=e.get("metrics", {}),
+                             outputs=e["outputs"], descriptor_dim=e.get("descriptor_dim"), views=e.get("views", 1),
+                             metrics=e.get("metrics", {}),
                              default_for=defaults.get(m.name, [])))
     return ModelsResponse(models=out, errors=registry.errors)

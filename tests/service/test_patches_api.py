@@ -29,6 +29,7 @@ def test_models_lists_the_shipped_networks(client):
     assert {"2ch-2stream", "2ch-2stream-views8", "2ch-deep", "siam-2stream-l2"} <= set(models)
     best = models["2ch-2stream-views8"]
     assert best["kind"] == "patch" and "similarity" in best["default_for"] and not models["2ch-2stream"]["default_for"]
+    assert best["views"] == 8 and models["2ch-2stream"]["views"] == 1 and best["metrics"]["fpr95_heldout"] > 0
     assert models["siam-2stream-l2"]["kind"] == "descriptor"
     assert all(m["provider"] == "CPUExecutionProvider" and len(m["sha256"]) == 64 for m in models.values())
     assert not any(m["io_binding"] for m in models.values())  # automatic: on a GPU only
