@@ -10,9 +10,9 @@ photos into data/, rebuilds train and traincentre with ``build_patches`` (same c
 other library versions there can draw slightly different patches), then trains every variant and
 seed from the start weights as its own process (on CUDA when present), leaves any unfinished at
 ``--deadline`` and tars the finished weights and curves into OUT in parts of at most six runs.
-``score`` prints FPR95, false positives and lost positives (the share scored at most -0.9) of
-each on val, valphotos and valstereo, the sets that candidates are chosen on; the held-back and
-stereo test sets are never scored here.
+``score`` prints FPR95, false positives and lost positives (the share scored at most -0.9; see
+``train_patch.fpr95_and_lost``) of each on val, valphotos and valstereo, the sets that candidates
+are chosen on; the held-back and stereo test sets are never scored here.
 """
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def score(paths: list[str]) -> None:
 
     from models.data.synth import PatchSet
     from models.patchnet import build
-    from models.train_patch import lost_positives, validate
+    from models.train_patch import fpr95_and_lost
     sets = {s: PatchSet.load(f"data/patches_{s}.npz") for s in VALIDATION}
     for path in paths:
         ck = torch.load(path, weights_only=False)
@@ -102,9 +102,8 @@ def score(paths: list[str]) -> None:
         model.load_state_dict(ck["model"])
         cells = []
         for s, ps in sets.items():
-            r = validate(model, ps)
-            cells.append(f"{s} {100 * r:.3f} % ({round(r * len(ps.neg))} of {len(ps.neg)}), "
-                         f"lost {100 * lost_positives(model, ps):.2f} %")
+            r, lost = fpr95_and_lost(model, ps)
+            cells.append(f"{s} {100 * r:.3f} % ({round(r * len(ps.neg))} of {len(ps.neg)}), lost {100 * lost:.2f} %")
         print(path, " | ".join(cells), flush=True)
 
 
