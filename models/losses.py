@@ -15,8 +15,7 @@ from torch import nn
 def hinge(scores: torch.Tensor, labels: torch.Tensor, pos_weight: float = 1.0) -> torch.Tensor:
     """Mean hinge loss, the positives' terms weighted by ``pos_weight``. scores (B,), labels (B,)
     in {-1, +1} -> scalar."""
-    terms = torch.clamp(1.0 - labels * scores, min=0.0)
-    return (terms * torch.where(labels > 0, pos_weight, 1.0)).mean() if pos_weight != 1.0 else terms.mean()
+    return (torch.clamp(1.0 - labels * scores, min=0.0) * torch.where(labels > 0, pos_weight, 1.0)).mean()
 
 
 def l2_penalty(model: nn.Module) -> torch.Tensor:
