@@ -2,7 +2,7 @@
 
     python -m models.sweep pack --init runs/centre-2ch-2stream/model.pt   # here: what must travel
     python -m models.sweep run OUT --variant mine4="--mine 4" --variant lr5="--lr 5e-4" --seeds 0,1
-    python -m models.sweep score OUT_FETCHED/*/model.pt                   # here: the validation counts
+    python -m models.sweep score OUT_FETCHED/*/model.pt [--views 8]       # here: the validation counts
 
 The patch sets (hundreds of MB) cannot travel to such a machine, so ``pack`` copies the Debian
 training photos and the start weights into ``.sweep/`` (about 10 MB). There, ``run`` unpacks the
@@ -89,17 +89,20 @@ def run(out: Path, variants: dict[str, str], seeds: list[int], base: str, deadli
     print(f"{len(done)} of {len(cmds)} finished in {time.time() - t0:.0f} s", flush=True)
 
 
-def score(paths: list[str]) -> None:
+def score(paths: list[str], views: int = 1, sets: dict | None = None) -> None:
     import torch
 
     from models.data.synth import PatchSet
+    from models.export_patch import Views
     from models.patchnet import build
     from models.train_patch import fpr95_and_lost
-    sets = {s: PatchSet.load(f"data/patches_{s}.npz") for s in VALIDATION}
+    sets = sets or {s: PatchSet.load(f"data/patches_{s}.npz") for s in VALIDATION}
     for path in paths:
         ck = torch.load(path, weights_only=False)
         model = build(ck["arch"], ck["width"])
         model.load_state_dict(ck["model"])
+        if views > 1:
+            model = Views(model, views)
         cells = []
         for s, ps in sets.items():
             r, lost = fpr95_and_lost(model, ps)
@@ -118,7 +121,10 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--base", default=BASE, help="arguments every variant shares")
     r.add_argument("--deadline", type=float, default=420, help="seconds from the start, the set building included")
     r.add_argument("--jobs", type=int, default=16, help="photos built side by side")
-    sub.add_parser("score").add_argument("paths", nargs="+")
+    s = sub.add_parser("score")
+    s.add_argument("paths", nargs="+")
+    s.add_argument("--views", type=int, default=1, help="score each pair as the mean over this many of its "
+                   "rotations and flips, as a model exported with export_patch --views does")
     a = ap.parse_args(argv)
     if a.verb == "pack":
         pack(a.init)
@@ -129,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         variants = dict(v.split("=", 1) for v in a.variant)
         run(a.out, variants, [int(s) for s in a.seeds.split(",")], a.base, a.deadline, a.jobs)
     else:
-        score(a.paths)
+        score(a.paths, a.views)
 
 
 if __name__ == "__main__":

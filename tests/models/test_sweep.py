@@ -39,3 +39,26 @@ def test_side_by_side_reports_exit_codes_and_kills_what_outlives_the_deadline(tm
     codes = sweep.side_by_side(cmds, t0 + 3, tmp_path)
     assert codes == {"ok": 0, "bad": 3, "slow": None} and time.time() - t0 < 20
     assert (tmp_path / "sweep-ok.txt").read_text().strip() == "trained"
+
+
+def test_score_with_eight_views_does_not_see_a_quarter_turn_of_every_patch(tmp_path, capsys):
+    import numpy as np
+    import torch
+
+    from models.data.synth import PatchSet
+    from models.patchnet import build
+    torch.manual_seed(0)
+    torch.save({"model": build("2ch-2stream", 0.25).state_dict(), "arch": "2ch-2stream", "width": 0.25},
+               tmp_path / "model.pt")
+    rng = np.random.default_rng(0)
+    patches = rng.integers(0, 256, (40, 64, 64), dtype=np.uint8)
+    pairs = rng.integers(0, 40, (60, 2))
+    upright = PatchSet(patches, np.arange(40), pairs[:30], pairs[30:])
+    turned = PatchSet(np.ascontiguousarray(np.rot90(patches, 1, (1, 2))), upright.point, upright.pos, upright.neg)
+    lines = {}
+    for views in (1, 8):
+        for name, ps in (("upright", upright), ("turned", turned)):
+            sweep.score([str(tmp_path / "model.pt")], views, {"val": ps})
+            lines[views, name] = capsys.readouterr().out.split(" ", 1)[1]
+    assert lines[8, "upright"] == lines[8, "turned"]
+    assert lines[1, "upright"] != lines[1, "turned"]
