@@ -28,12 +28,15 @@ def working_size(h: int, w: int, max_side: int) -> tuple[int, int]:
     return (w, h) if scale >= 1.0 else (max(1, round(w * scale)), max(1, round(h * scale)))
 
 
-def prepare(data: bytes, settings: Settings, where: str) -> tuple[np.ndarray, float, int, int]:
-    """Image bytes -> (grey float32 (1, 1, H', W') for the network, scale = H'/H, W, H), where
-    W x H is the image as sent (after its EXIF orientation) and the long side H' or W' is at most
-    DENSE_MAX_SIDE."""
-    img = imaging.decode_checked(data, where, settings.max_image_bytes, settings.max_image_pixels,
-                                 settings.dense_min_side, MAX_ASPECT)
+def decode(data: bytes, settings: Settings, where: str) -> np.ndarray:
+    """Image bytes -> grey uint8 (H, W) as sent (after its EXIF orientation), under the dense limits."""
+    return imaging.decode_checked(data, where, settings.max_image_bytes, settings.max_image_pixels,
+                                  settings.dense_min_side, MAX_ASPECT)
+
+
+def prepare(img: np.ndarray, settings: Settings) -> tuple[np.ndarray, float, int, int]:
+    """Grey uint8 (H, W) -> (grey float32 (1, 1, H', W') for the network, scale = H'/H, W, H),
+    where the long side H' or W' is at most DENSE_MAX_SIDE."""
     h, w = img.shape
     size = working_size(h, w, settings.dense_max_side)
     if size != (w, h):
@@ -42,8 +45,9 @@ def prepare(data: bytes, settings: Settings, where: str) -> tuple[np.ndarray, fl
 
 
 async def features(data: bytes, model: LoadedModel, cache: MemoryCache, settings: Settings,
-                   where: str = "image") -> tuple[FeatureMap, str, bool]:
-    """(feature map, image id, whether it came from the cache)."""
+                   where: str = "image", image: np.ndarray | None = None) -> tuple[FeatureMap, str, bool]:
+    """(feature map, image id, whether it came from the cache). ``image``: ``data`` already
+    decoded (by ``decode``), for a caller that needs the pixels too."""
     def lookup() -> tuple[str, str, FeatureMap | None]:
         # hashing up to MAX_IMAGE_BYTES is work for a thread, not the event loop
         image_id = hashlib.sha256(data).hexdigest()
@@ -53,7 +57,9 @@ async def features(data: bytes, model: LoadedModel, cache: MemoryCache, settings
     image_id, key, cached = await run_in_threadpool(lookup)
     if cached is not None:
         return cached, image_id, True
-    x, scale, width, height = await run_in_threadpool(prepare, data, settings, where)
+    if image is None:
+        image = await run_in_threadpool(decode, data, settings, where)
+    x, scale, width, height = await run_in_threadpool(prepare, image, settings)
     out = await model.main.run({"image": x})
     fm = FeatureMap(out[0].astype(np.float16), width, height, scale, int(model.entry.get("stride", 4)))
     await run_in_threadpool(cache.set, key, fm)

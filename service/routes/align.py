@@ -11,7 +11,7 @@ import numpy as np
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from service import align, dense, imaging
+from service import align, dense
 from service.deps import CacheDep, RegistryDep, SettingsDep
 from service.errors import InvalidInput
 from service.routes.dense import ImageId, ModelField, feature_map, on_pool, read
@@ -27,9 +27,7 @@ def npy(arr: np.ndarray) -> NpyArray:
     return NpyArray(dtype=str(arr.dtype), shape=list(arr.shape), data=base64.b64encode(buf.getvalue()).decode())
 
 
-def warped_png(data: bytes, al: align.Alignment, width: int, height: int, settings) -> str:
-    img = imaging.decode_checked(data, "image_b", settings.max_image_bytes, settings.max_image_pixels,
-                                 settings.dense_min_side, dense.MAX_ASPECT)
+def warped_png(img: np.ndarray, al: align.Alignment, width: int, height: int) -> str:
     ok, buf = cv2.imencode(".png", align.warp(img, al, width, height))
     return base64.b64encode(buf.tobytes()).decode()
 
@@ -56,15 +54,16 @@ async def align_images(
     m = registry.get(model or settings.default_dense_model, ("dense",))
     fa = await feature_map(image_a, image_a_id, "a", m, cache, settings)
     data_b = await read(image_b, settings.max_image_bytes) if image_b is not None else None
+    img_b = await run_in_threadpool(dense.decode, data_b, settings, "image_b") if warp else None
     if data_b is not None:
-        fb, _, _ = await dense.features(data_b, m, cache, settings, "image_b")
+        fb, _, _ = await dense.features(data_b, m, cache, settings, "image_b", image=img_b)
     else:
         fb = await feature_map(None, image_b_id, "b", m, cache, settings)
     t1 = time.perf_counter()
     p = align.Params(alpha=alpha, d=truncation, radius=radius, iterations=iterations, supersample=supersample)
     al = await on_pool(request, align.align, fa, fb, p)
     t2 = time.perf_counter()
-    png = await run_in_threadpool(warped_png, data_b, al, fa.width, fa.height, settings) if warp else None
+    png = await run_in_threadpool(warped_png, img_b, al, fa.width, fa.height) if warp else None
     h, w, _ = al.flow.shape
     return AlignResponse(model=m.name, grid=Grid(width=w, height=h, step_x=al.step[0], step_y=al.step[1]),
                          flow=npy(al.flow), energy=al.energy, levels=al.levels, params=align.params_dict(p),

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models.data import warps
-from service import align
+from service import align, imaging
 from tests.conftest import encode
 
 
@@ -162,3 +162,22 @@ def test_transfer_unknown_method(client, coffee):
     r = client.post("/v1/keypoints/transfer", files=files(coffee, coffee),
                     data={"keypoints": "[[5, 5]]", "method": "x"})
     assert r.status_code == 422
+
+
+def test_align_with_warp_decodes_image_b_once(client, warped_coffee, monkeypatch):
+    a, b, _, _ = warped_coffee
+    a, b = a[:, ::-1], b[:, ::-1]  # bytes no earlier test sent, so neither image's features are cached
+    sent = files(a, b)
+    calls = []
+    real = imaging.decode
+
+    def counting(data, *args):
+        calls.append("b" if data == sent["image_b"][1] else "a")
+        return real(data, *args)
+
+    monkeypatch.setattr(imaging, "decode", counting)
+    r = client.post("/v1/align", files=sent, data={"warp": "true"})
+    assert r.status_code == 200, r.text
+    assert sorted(calls) == ["a", "b"]
+    r = client.post("/v1/align", files=sent, data={"warp": "true"})  # features cached: b still decoded, to warp
+    assert r.status_code == 200 and sorted(calls) == ["a", "b", "b"]
