@@ -57,9 +57,8 @@ async def features(data: bytes, model: LoadedModel, cache: MemoryCache, settings
     image_id, key, cached = await run_in_threadpool(lookup)
     if cached is not None:
         return cached, image_id, True
-    if image is None:
-        image = await run_in_threadpool(decode, data, settings, where)
-    x, scale, width, height = await run_in_threadpool(prepare, image, settings)
+    x, scale, width, height = await run_in_threadpool(
+        lambda: prepare(decode(data, settings, where) if image is None else image, settings))
     out = await model.main.run({"image": x})
     fm = FeatureMap(out[0].astype(np.float16), width, height, scale, int(model.entry.get("stride", 4)))
     await run_in_threadpool(cache.set, key, fm)
