@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import bootstrap
 
 
 def fpr_at_recall(scores: np.ndarray, labels: np.ndarray, recall: float = 0.95) -> float:
@@ -20,6 +21,18 @@ def fpr95(pos: np.ndarray, neg: np.ndarray, keep: np.ndarray | None = None) -> f
     if given (the positives, and so the threshold, stay the same)."""
     neg = neg if keep is None else neg[keep]
     return fpr_at_recall(np.r_[pos, neg], np.r_[np.ones(len(pos)), np.zeros(len(neg))])
+
+
+def fpr95_change(pos_a: np.ndarray, neg_a: np.ndarray, pos_b: np.ndarray, neg_b: np.ndarray,
+                 resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of FPR95(b) - FPR95(a), two scorers' scores of the same pairs (a's positives
+    and b's in one order, likewise the negatives): a paired percentile bootstrap over the pairs,
+    so that both scorers see each resample and only their difference varies."""
+    labels = np.r_[np.ones(len(pos_a)), np.zeros(len(neg_a))]
+    res = bootstrap((np.r_[pos_a, neg_a], np.r_[pos_b, neg_b], labels),
+                    lambda a, b, y: fpr_at_recall(b, y) - fpr_at_recall(a, y), paired=True, vectorized=False,
+                    n_resamples=resamples, confidence_level=0.95, method="percentile", rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def recall_threshold(pos: np.ndarray, recall: float = 0.95) -> float:

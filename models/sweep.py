@@ -11,8 +11,9 @@ other library versions there can draw slightly different patches), then trains e
 seed from the start weights as its own process (on CUDA when present), leaves any unfinished at
 ``--deadline`` and tars the finished weights and curves into OUT in parts of at most six runs.
 ``score`` prints FPR95, false positives and lost positives (the share scored at most -0.9; see
-``train_patch.fpr95_and_lost``) of each on val, valphotos and valstereo, the sets that candidates
-are chosen on; the held-back and stereo test sets are never scored here.
+``train_patch.lost_share``) of each on val, valphotos and valstereo, the sets that candidates are
+chosen on, and with ``--against BASE`` the 95 % interval of each set's change in false positives
+from BASE (``metrics.fpr95_change``); the held-back and stereo test sets are never scored here.
 """
 from __future__ import annotations
 
@@ -89,24 +90,33 @@ def run(out: Path, variants: dict[str, str], seeds: list[int], base: str, deadli
     print(f"{len(done)} of {len(cmds)} finished in {time.time() - t0:.0f} s", flush=True)
 
 
-def score(paths: list[str], views: int = 1, sets: dict | None = None) -> None:
+def score(paths: list[str], views: int = 1, sets: dict | None = None, against: str = "") -> None:
     import torch
 
     from models.data.synth import PatchSet
     from models.export_patch import Views
+    from models.metrics import fpr95, fpr95_change
     from models.patchnet import build
-    from models.train_patch import fpr95_and_lost
+    from models.train_patch import lost_share, set_scores
     sets = sets or {s: PatchSet.load(f"data/patches_{s}.npz") for s in VALIDATION}
-    for path in paths:
+
+    def scored(path: str) -> dict[str, tuple]:
         ck = torch.load(path, weights_only=False)
         model = build(ck["arch"], ck["width"])
         model.load_state_dict(ck["model"])
-        if views > 1:
-            model = Views(model, views)
+        model = Views(model, views) if views > 1 else model
+        return {s: set_scores(model, ps) for s, ps in sets.items()}
+
+    base = scored(against) if against else {}
+    for path in paths:
         cells = []
-        for s, ps in sets.items():
-            r, lost = fpr95_and_lost(model, ps)
-            cells.append(f"{s} {100 * r:.3f} % ({round(r * len(ps.neg))} of {len(ps.neg)}), lost {100 * lost:.2f} %")
+        for s, (pos, neg) in scored(path).items():
+            r = fpr95(pos, neg)
+            cell = f"{s} {100 * r:.3f} % ({round(r * len(neg))} of {len(neg)}), lost {100 * lost_share(pos):.2f} %"
+            if base:
+                lo, hi = fpr95_change(*base[s], pos, neg)
+                cell += f", {round(lo * len(neg)):+d} to {round(hi * len(neg)):+d} false positives"
+            cells.append(cell)
         print(path, " | ".join(cells), flush=True)
 
 
@@ -125,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("paths", nargs="+")
     s.add_argument("--views", type=int, default=1, help="score each pair as the mean over this many of its "
                    "rotations and flips, as a model exported with export_patch --views does")
+    s.add_argument("--against", default="", help="a model.pt to compare with: each set also gets the 95 %% "
+                   "interval of the change in false positives (a paired bootstrap over the pairs)")
     a = ap.parse_args(argv)
     if a.verb == "pack":
         pack(a.init)
@@ -135,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         variants = dict(v.split("=", 1) for v in a.variant)
         run(a.out, variants, [int(s) for s in a.seeds.split(",")], a.base, a.deadline, a.jobs)
     else:
-        score(a.paths, a.views)
+        score(a.paths, a.views, against=a.against)
 
 
 if __name__ == "__main__":

@@ -100,16 +100,19 @@ def score_pairs(model: torch.nn.Module, patches: np.ndarray, pairs: np.ndarray, 
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def fpr95_and_lost(model: torch.nn.Module, ps: PatchSet, at: float = -0.9) -> tuple[float, float]:
-    """FPR95 of a set, and the share of its positives scored as confident negatives (at most
-    ``at``; above 5 % of them, the 95 %-recall threshold falls among the negatives' saturated
-    scores), each pair scored once."""
-    pos = score_pairs(model, ps.patches, ps.pos)
-    return fpr95(pos, score_pairs(model, ps.patches, ps.neg)), float((pos <= at).mean())
+def set_scores(model: torch.nn.Module, ps: PatchSet) -> tuple[np.ndarray, np.ndarray]:
+    """The scores of a set's positive pairs (P,) and negative pairs (Q,)."""
+    return score_pairs(model, ps.patches, ps.pos), score_pairs(model, ps.patches, ps.neg)
+
+
+def lost_share(pos: np.ndarray, at: float = -0.9) -> float:
+    """The share of positives' scores (P,) that are confident negatives (at most ``at``; above 5 %
+    of them, the 95 %-recall threshold falls among the negatives' saturated scores)."""
+    return float((pos <= at).mean())
 
 
 def validate(model: torch.nn.Module, ps: PatchSet) -> float:
-    return fpr95_and_lost(model, ps)[0]
+    return fpr95(*set_scores(model, ps))
 
 
 def subset(ps: PatchSet, n: int, seed: int) -> PatchSet:

@@ -62,3 +62,23 @@ def test_score_with_eight_views_does_not_see_a_quarter_turn_of_every_patch(tmp_p
             lines[views, name] = capsys.readouterr().out.split(" ", 1)[1]
     assert lines[8, "upright"] == lines[8, "turned"]
     assert lines[1, "upright"] != lines[1, "turned"]
+
+
+def test_score_against_a_base_gives_the_interval_of_the_change_in_false_positives(tmp_path, capsys):
+    import numpy as np
+    import torch
+
+    from models.data.synth import PatchSet
+    from models.patchnet import build
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        torch.save({"model": build("2ch-2stream", 0.25).state_dict(), "arch": "2ch-2stream", "width": 0.25},
+                   tmp_path / f"m{seed}.pt")
+    rng = np.random.default_rng(0)
+    pairs = rng.integers(0, 200, (600, 2))
+    ps = PatchSet(rng.integers(0, 256, (200, 64, 64), dtype=np.uint8), np.arange(200), pairs[:200], pairs[200:])
+    sweep.score([str(tmp_path / "m0.pt"), str(tmp_path / "m1.pt")], sets={"val": ps}, against=str(tmp_path / "m0.pt"))
+    same, other = capsys.readouterr().out.splitlines()
+    assert same.endswith(", +0 to +0 false positives")
+    lo, hi = (int(v) for v in other.split(", ")[-1].removesuffix(" false positives").split(" to "))
+    assert lo < hi

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from models.data import photos, phototour, stereo, synth
-from models.metrics import fpr_at_recall
+from models.metrics import fpr95_change, fpr_at_recall
 
 
 def test_homography_map_and_its_jacobian():
@@ -125,6 +125,20 @@ def test_fpr95_known_answer():
     assert fpr_at_recall(scores, labels) == pytest.approx(0.45)
     with pytest.raises(ValueError):
         fpr_at_recall(scores[:100], labels[:100])
+
+
+def test_fpr95_change_is_a_paired_interval_of_the_difference():
+    rng = np.random.default_rng(0)
+    pos, neg = rng.normal(2, 1, 2000), rng.normal(0, 1, 4000)
+    assert fpr95_change(pos, neg, pos, neg, resamples=200) == (0.0, 0.0)  # the same scorer: no change
+    worse = neg.copy()
+    worse[np.argsort(neg)[:200]] += 10  # 200 negatives from below any threshold to above it
+    lo, hi = fpr95_change(pos, neg, pos, worse, resamples=200)
+    assert 0 < lo < 200 / 4000 < hi
+    # two scorers as good as each other, each with its own noise: the interval holds 0
+    a, b = (np.r_[pos, neg] + rng.normal(0, 0.3, 6000) for _ in range(2))
+    lo, hi = fpr95_change(a[:2000], a[2000:], b[:2000], b[2000:], resamples=200)
+    assert lo < 0 < hi
 
 
 def test_content_mask_marks_the_warp_fill():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from models.data.synth import PatchSet
-from models.train_patch import degrade, fpr95_and_lost, load_sets, main, occlude, sample_batch
+from models.train_patch import degrade, load_sets, lost_share, main, occlude, sample_batch, set_scores
 
 
 def tiny_set(path):
@@ -113,8 +113,10 @@ def test_lost_positives_counts_positives_scored_as_confident_negatives(tmp_path)
     ps = PatchSet.load(tiny_set(tmp_path / "d.npz"))
     ps.patches[ps.pos[:5, 0]] = 0  # Likes scores a pair by its first patch's mean: 0 here
     ps.patches[ps.pos[5:, 0]] = 200
-    assert fpr95_and_lost(Likes(), ps, at=0.1)[1] == pytest.approx(5 / 20)
-    assert fpr95_and_lost(Likes(), ps, at=-0.1)[1] == 0.0
+    pos, neg = set_scores(Likes(), ps)
+    assert len(pos) == len(ps.pos) and len(neg) == len(ps.neg)
+    assert lost_share(pos, at=0.1) == pytest.approx(5 / 20)
+    assert lost_share(pos, at=-0.1) == 0.0
 
 
 def test_several_training_sets_join_into_one(tmp_path):
