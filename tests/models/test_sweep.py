@@ -3,8 +3,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from models import sweep, train_patch
 from models.data import photos
+from models.data.synth import PatchSet
+from models.patchnet import build
 
 
 def test_pack_takes_the_package_training_photos_and_the_start_weights(tmp_path, monkeypatch):
@@ -41,15 +46,14 @@ def test_side_by_side_reports_exit_codes_and_kills_what_outlives_the_deadline(tm
     assert (tmp_path / "sweep-ok.txt").read_text().strip() == "trained"
 
 
-def test_score_with_eight_views_does_not_see_a_quarter_turn_of_every_patch(tmp_path, capsys):
-    import numpy as np
-    import torch
+def random_checkpoint(path: Path, seed: int) -> None:
+    """A 2ch-2stream checkpoint of untrained weights, drawn with ``seed``."""
+    torch.manual_seed(seed)
+    torch.save({"model": build("2ch-2stream", 0.25).state_dict(), "arch": "2ch-2stream", "width": 0.25}, path)
 
-    from models.data.synth import PatchSet
-    from models.patchnet import build
-    torch.manual_seed(0)
-    torch.save({"model": build("2ch-2stream", 0.25).state_dict(), "arch": "2ch-2stream", "width": 0.25},
-               tmp_path / "model.pt")
+
+def test_score_with_eight_views_does_not_see_a_quarter_turn_of_every_patch(tmp_path, capsys):
+    random_checkpoint(tmp_path / "model.pt", 0)
     rng = np.random.default_rng(0)
     patches = rng.integers(0, 256, (40, 64, 64), dtype=np.uint8)
     pairs = rng.integers(0, 40, (60, 2))
@@ -65,15 +69,8 @@ def test_score_with_eight_views_does_not_see_a_quarter_turn_of_every_patch(tmp_p
 
 
 def test_score_against_a_base_gives_the_interval_of_the_change_in_false_positives(tmp_path, capsys):
-    import numpy as np
-    import torch
-
-    from models.data.synth import PatchSet
-    from models.patchnet import build
     for seed in (0, 1):
-        torch.manual_seed(seed)
-        torch.save({"model": build("2ch-2stream", 0.25).state_dict(), "arch": "2ch-2stream", "width": 0.25},
-                   tmp_path / f"m{seed}.pt")
+        random_checkpoint(tmp_path / f"m{seed}.pt", seed)
     rng = np.random.default_rng(0)
     pairs = rng.integers(0, 200, (600, 2))
     ps = PatchSet(rng.integers(0, 256, (200, 64, 64), dtype=np.uint8), np.arange(200), pairs[:200], pairs[200:])
