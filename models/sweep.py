@@ -18,6 +18,7 @@ from BASE (``metrics.fpr95_change``); the held-back and stereo test sets are nev
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 import shutil
 import subprocess
@@ -100,6 +101,7 @@ def score(paths: list[str], views: int = 1, sets: dict | None = None, against: s
     from models.train_patch import lost_share, set_scores
     sets = sets or {s: PatchSet.load(f"data/patches_{s}.npz") for s in VALIDATION}
 
+    @functools.cache  # a path that is also the base is scored once
     def scored(path: str) -> dict[str, tuple]:
         ck = torch.load(path, weights_only=False)
         model = build(ck["arch"], ck["width"])

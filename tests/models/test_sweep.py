@@ -68,13 +68,16 @@ def test_score_with_eight_views_does_not_see_a_quarter_turn_of_every_patch(tmp_p
     assert lines[1, "upright"] != lines[1, "turned"]
 
 
-def test_score_against_a_base_gives_the_interval_of_the_change_in_false_positives(tmp_path, capsys):
+def test_score_against_a_base_gives_the_interval_of_the_change_in_false_positives(tmp_path, capsys, monkeypatch):
     for seed in (0, 1):
         random_checkpoint(tmp_path / f"m{seed}.pt", seed)
     rng = np.random.default_rng(0)
     pairs = rng.integers(0, 200, (600, 2))
     ps = PatchSet(rng.integers(0, 256, (200, 64, 64), dtype=np.uint8), np.arange(200), pairs[:200], pairs[200:])
+    loads, load = [], torch.load
+    monkeypatch.setattr(torch, "load", lambda path, **kw: loads.append(path) or load(path, **kw))
     sweep.score([str(tmp_path / "m0.pt"), str(tmp_path / "m1.pt")], sets={"val": ps}, against=str(tmp_path / "m0.pt"))
+    assert len(loads) == 2  # the base, also a path here, is scored once
     same, other = capsys.readouterr().out.splitlines()
     assert same.endswith(", +0 to +0 false positives")
     lo, hi = (int(v) for v in other.split(", ")[-1].removesuffix(" false positives").split(" to "))
