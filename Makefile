@@ -25,10 +25,10 @@ test: $(VENV)/.dev-deps  ## the whole test suite
 lint: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check .
 
-weights: $(VENV)/.dev-deps  ## retrain, export and evaluate every shipped network (about 3.75 hours on 2 cores)
+weights: $(VENV)/.dev-deps  ## retrain, export and evaluate every shipped network (about 4 hours on 2 cores)
 	$(PY) -m models.recipe
 	$(PY) -m models.export_patch $$($(PY) -m models.recipe --checkpoints)
-	$(PY) -m models.export_patch --views 8 $$($(PY) -m models.recipe --checkpoints --only 2ch-2stream)
+	$(PY) -m models.export_patch --views 8 $$($(PY) -m models.recipe --checkpoints --only 2ch-2stream --views 8)
 	$(PY) -m models.export_ucn runs/ucn/model.pt
 	$(PY) -m models.eval_patch
 	$(PY) -m models.eval_dense

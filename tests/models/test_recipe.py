@@ -14,12 +14,14 @@ def test_each_later_stage_fine_tunes_the_stage_before():
         assert all("--resume" in c and c[c.index("--seed") + 1] == str(recipe.SEED) for c in cmds)
         assert "--init" not in cmds[0]
         base = f"runs/{name}/model.pt"
-        for cmd, (stage, data, _) in zip(cmds[1:], stages, strict=True):
+        for cmd, (stage, data, _, extra) in zip(cmds[1:], stages, strict=True):
             assert cmd[cmd.index("--init") + 1] == base and cmd[cmd.index("--data") + 1] == data
+            assert cmd[len(cmd) - len(extra.split()):] == extra.split()
             base = cmd[cmd.index("--out") + 1] + "/model.pt"
             assert base == f"runs/{stage}-{name}/model.pt"
     assert recipe.STAGES["siam-2stream-l2"][0][1] == "data/patches_wide.npz"
-    assert [s[0] for s in recipe.STAGES["2ch-2stream"]] == ["restart", "centre"]
+    assert [s[0] for s in recipe.STAGES["2ch-2stream"]] == ["restart", "centre", "occlude"]
+    assert "--occlude 0.1" in " ".join(recipe.train_commands("2ch-2stream", 20000)[-1])
 
 
 def test_the_exported_checkpoints_are_each_patch_network_s_last_stage():
@@ -31,6 +33,13 @@ def test_the_exported_checkpoints_are_each_patch_network_s_last_stage():
     assert recipe.checkpoints("2ch-2stream,2ch-deep") == ["runs/centre-2ch-2stream/model.pt", "runs/2ch-deep/model.pt"]
 
 
+def test_the_8_view_export_of_2ch_2stream_takes_its_last_stage_and_the_one_view_export_stops_before():
+    assert recipe.checkpoints("2ch-2stream", views=8) == ["runs/occlude-2ch-2stream/model.pt"]
+    assert recipe.checkpoints("2ch-2stream", views=1) == ["runs/centre-2ch-2stream/model.pt"]
+    assert recipe.checkpoints("2ch-deep", views=8) == ["runs/2ch-deep/model.pt"]
+    assert [s[0] for s in recipe.shipped_stages("2ch-2stream")] == ["restart", "centre"]
+
+
 def test_the_recipe_replays_each_shipped_networks_training_command():
     """What the manifest says made each shipped network is what `make weights` runs, argument for
     argument after defaults (where the run wrote its files and its logged curve aside)."""
@@ -38,7 +47,8 @@ def test_the_recipe_replays_each_shipped_networks_training_command():
     steps = dict(recipe.RUNS)
     for entry in manifest["models"]:
         shipped = [shlex.split(stage) for stage in entry["training_command"].split(" && ")]
-        replay = recipe.train_commands(entry["architecture"], steps[entry["architecture"]])
+        stages = recipe.shipped_stages(entry["architecture"], entry.get("views", 1))
+        replay = recipe.train_commands(entry["architecture"], steps[entry["architecture"]])[:1 + len(stages)]
         assert len(shipped) == len(replay), entry["name"]
         for s, r in zip(shipped, replay, strict=True):
             assert s[1:3] == r[1:3]  # -m models.train_...
