@@ -16,7 +16,7 @@ def test_each_later_stage_fine_tunes_the_stage_before():
         base = f"runs/{name}/model.pt"
         for cmd, (stage, data, _, extra) in zip(cmds[1:], stages, strict=True):
             assert cmd[cmd.index("--init") + 1] == base and cmd[cmd.index("--data") + 1] == data
-            assert cmd[len(cmd) - len(extra.split()):] == extra.split()
+            assert cmd[len(cmd) - len(shlex.split(extra)):] == shlex.split(extra)
             base = cmd[cmd.index("--out") + 1] + "/model.pt"
             assert base == f"runs/{stage}-{name}/model.pt"
     assert recipe.STAGES["siam-2stream-l2"][0][1] == "data/patches_wide.npz"
@@ -24,7 +24,7 @@ def test_each_later_stage_fine_tunes_the_stage_before():
     assert "--occlude 0.1" in " ".join(recipe.train_commands("2ch-2stream", 20000)[-1])
 
 
-def test_the_exported_checkpoints_are_each_patch_network_s_last_stage():
+def test_the_one_view_exports_take_each_patch_network_s_shipped_stage():
     ckpts = recipe.checkpoints()
     assert "runs/wide-siam-2stream-l2/model.pt" in ckpts and "runs/siam-2stream-l2/model.pt" not in ckpts
     assert "runs/centre-2ch-2stream/model.pt" in ckpts and "runs/restart-2ch-2stream/model.pt" not in ckpts
