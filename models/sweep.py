@@ -1,6 +1,6 @@
 """Try variants of one patch-network training stage side by side, on a lent GPU machine.
 
-    python -m models.sweep pack --init runs/centre-2ch-2stream/model.pt   # here: what must travel
+    python -m models.sweep pack --init runs/occlude-2ch-2stream/model.pt  # here: what must travel
     python -m models.sweep run OUT --variant mine4="--mine 4" --variant lr5="--lr 5e-4" --seeds 0,1
     python -m models.sweep score OUT_FETCHED/*/model.pt [--views 8]       # here: the validation counts
 
