@@ -28,15 +28,15 @@ lint: $(VENV)/.dev-deps
 weights: $(VENV)/.dev-deps  ## retrain, export and evaluate every shipped network (about 4 hours on 2 cores)
 	$(PY) -m models.recipe
 	$(PY) -m models.export_patch $$($(PY) -m models.recipe --checkpoints)
-	$(PY) -m models.export_patch --views 8 $$($(PY) -m models.recipe --checkpoints --only 2ch-2stream --views 8)
+	$(PY) -m models.export_patch --views 8 $$($(PY) -m models.recipe --checkpoints --only 2ch-2stream)
 	$(PY) -m models.export_ucn runs/ucn/model.pt
-	$(PY) -m models.eval_patch
-	$(PY) -m models.eval_dense
+	$(PY) -m eval.patches
+	$(PY) -m eval.dense
 
 bench: $(VENV)/.dev-deps  ## throughput and latency through the HTTP API, beside ONNX Runtime alone and SIFT
-	$(PY) -m bench.patch_throughput
-	$(PY) -m bench.patch_throughput --model 2ch-2stream-views8
-	$(PY) -m bench.dense_latency
+	$(PY) -m eval.throughput
+	$(PY) -m eval.throughput --model 2ch-2stream-views8
+	$(PY) -m eval.latency
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

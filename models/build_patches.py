@@ -44,11 +44,12 @@ def photo_part(job: tuple[int, str], seed: int, **kw) -> synth.PatchSet:
 
 
 def photo_set(which: str, warps: int, seed: int, similar: bool, whole: bool = False,
-              near: int = 1, parallax: float = 0.0, centre: bool = False, jobs: int = 1) -> synth.PatchSet:
+              near: int = 1, parallax: float = 0.0, centre: bool = False, jobs: int = 1,
+              jitter: bool = False) -> synth.PatchSet:
     names = photos.split(which)
     print(f"{which}: {len(names)} photos ({', '.join(names)})")  # fewer if prep_data was not run
     part = partial(photo_part, warps=warps, seed=seed, similar=similar, whole=whole, n_near=near,
-                   parallax=parallax, centre=centre)
+                   parallax=parallax, centre=centre, jitter=jitter)
     todo = enumerate(names)
     if jobs > 1:  # spawned with one OpenCV thread each: forking after OpenCV's threads ran can deadlock
         with get_context("spawn").Pool(jobs, cv2.setNumThreads, (1,)) as pool:
@@ -76,11 +77,11 @@ def main() -> None:
     if a.near < 0:
         ap.error("--near must be 0 or more")
     # photo sets: (photo split, warps per photo, seed, SIFT-alike negatives)
-    specs = {"train": ("train", a.warps, a.seed, True),
+    specs = {"train": ("wide", a.warps, a.seed, True),
              "heldout": ("heldout", a.eval_warps, a.seed + 1, False),
              # new warps of the training photos, scored like the evaluation sets: for choosing
              # checkpoints and settings without looking at held-back photos
-             "val": ("train", 2, a.seed + 7, False),
+             "val": ("wide", 2, a.seed + 7, False),
              "wide": ("wide", a.wide_warps, a.seed + 11, True),
              # the wide photos and the opencv-doc ones, warped as often as train: more scenes, not more warps
              "broad": ("broad", a.warps, a.seed + 17, True),
@@ -88,6 +89,7 @@ def main() -> None:
              "valphotos": ("valphotos", a.eval_warps // 3, a.seed + 13, False)}
     photo = partial(photo_set, near=a.near, jobs=a.jobs)
     build = {k: lambda s=s: photo(*s) for k, s in specs.items()}
+    build["train"] = lambda: photo(*specs["train"], jitter=True)
     build |= {"stereo": lambda: stereo_set(a.seed), "valstereo": lambda: stereo_set(a.seed, stereo.aloe),
               "trainparallax": lambda: photo("train", a.warps, a.seed + 19, True, parallax=a.parallax),
               "traincentre": lambda: photo("train", a.warps, a.seed + 23, True, parallax=a.parallax, centre=True)}

@@ -14,6 +14,10 @@ inside a graph that scores each pair in N of its 8 rotations and flips (the same
 both patches, as in training) and returns the mean score. It costs N forward passes a pair; the
 views are taken in ``VIEWS``' order (2: upright and half-turned; 4: the four rotations; 8: all).
 
+Every export passes ``models.health.gate`` first: subnormal values are flushed to zero, and a
+network with a non-finite value or a layer with more than a quarter of its units dead on a fixed
+batch of real patch pairs is refused; the written file is scanned again the same way.
+
 ``--half`` stores the weights as float16 (each large initializer followed by a Cast to float32,
 which ONNX Runtime folds when it loads the model, so it still computes in float32): half the file
 for a full-width network. The weights are rounded to float16 in torch first, so the parity check
@@ -33,6 +37,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from models import health
 from models.patchnet import PATCH, SPP_MIN, build
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
@@ -147,10 +152,29 @@ def check_parity(module: nn.Module, path: Path, inputs: dict[str, torch.Tensor],
     return worst
 
 
+def checked(path: Path, feed: dict[str, np.ndarray]) -> dict:
+    """The exported file's own health (``health.onnx_report``) on ``feed``; raises
+    ``health.UnhealthyWeights`` if it holds a subnormal or non-finite value or a dead layer."""
+    report = health.onnx_report(path, feed)
+    dead = {k: v for k, v in report["dead"].items() if v > health.MAX_DEAD}
+    if report["subnormal"] or report["nonfinite"] or dead:
+        path.unlink()
+        raise health.UnhealthyWeights(f"{path.name}: {report['subnormal']} subnormal and {report['nonfinite']} "
+                                      f"non-finite values, dead layers {dead}")
+    return report
+
+
+def gated(net: nn.Module, probe: np.ndarray) -> dict:
+    """The export gate (``health.gate`` on ``probe``, a fixed batch of real inputs); returns the
+    health record the manifest entry keeps."""
+    report = health.gate(net, torch.from_numpy(probe))
+    return {"subnormal_flushed": report["flushed"], "max_dead_share": round(max(report["dead"].values()), 4)}
+
+
 def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False, views: int = 1) -> dict:
     """Export one trained checkpoint; returns its manifest entry. With ``half`` the weights are
     rounded to float16 and stored so; with ``views`` > 1 the graph averages that many views of
-    each pair (see ``Views``)."""
+    each pair (see ``Views``). Refuses unhealthy weights (``health.UnhealthyWeights``)."""
     ckpt = torch.load(checkpoint, weights_only=False)
     net = build(ckpt["arch"], ckpt["width"])
     net.load_state_dict(ckpt["model"])
@@ -159,6 +183,8 @@ def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False, views: int
         with torch.no_grad():
             for p in net.parameters():
                 p.copy_(p.half().float())
+    probe = health.probe_pairs()
+    record = gated(net, probe)
     name = ckpt["arch"] if views == 1 else f"{ckpt['arch']}-views{views}"
     if views > 1 and (net.siamese or net.spp):
         raise ValueError("--views is for 2ch-family networks on 64x64 pairs")
@@ -168,10 +194,11 @@ def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False, views: int
              "preprocessing": {"colour": "grey", "range": [0.0, 1.0], "dtype": "float32",
                                "patch_size": None if net.spp else PATCH, "min_size": SPP_MIN if net.spp else PATCH,
                                "normalisation": "per patch, inside the network"},
-             "weights_dtype": "float16" if half else "float32"}
+             "weights_dtype": "float16" if half else "float32", "health": record}
     if net.siamese and net.shared:
         desc, dec = out / f"{name}.onnx", out / f"{name}.decide.onnx"
         to_onnx(Describe(net), {"patches": torch.rand(2, 1, PATCH, PATCH)}, "descriptors", desc, net.spp, half=half)
+        checked(desc, {"patches": np.ascontiguousarray(probe[:, :1])})
         to_onnx(Decide(net), {"a": torch.rand(2, net.dim), "b": torch.rand(2, net.dim)}, "scores", dec, False,
                 half=half)
         entry.update(kind="descriptor", file=desc.name, decision_file=dec.name, descriptor_dim=net.dim,
@@ -182,6 +209,7 @@ def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False, views: int
         path = out / f"{name}.onnx"
         scorer = net if views == 1 else Views(net, views)
         to_onnx(scorer, {"pairs": torch.rand(2, 2, PATCH, PATCH)}, "scores", path, net.spp, half=half)
+        checked(path, {"pairs": probe})
         entry.update(views=views, kind="patch", file=path.name, sha256=sha256(path),
                      inputs={"pairs": ["batch", 2, "height" if net.spp else PATCH, "width" if net.spp else PATCH]},
                      outputs={"scores": ["batch"]})

@@ -1,6 +1,7 @@
 """Export the trained dense feature network to ONNX (dynamic batch, height and width), check ONNX
 Runtime against torch to 1e-4 at several image sizes, and record it in the manifest (kind
 ``dense``): ``image`` (B, 1, H, W) float32 grey in [0, 1] -> ``features`` (B, D, ceil(H/4), ceil(W/4)).
+The export gate (``models.health``) flushes subnormal values and refuses dead layers first.
 
     python -m models.export_ucn runs/ucn/model.pt
 """
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from models.export_patch import TOLERANCE, WEIGHTS, sha256, to_onnx, update_manifest
+from models import health
+from models.export_patch import TOLERANCE, WEIGHTS, checked, gated, sha256, to_onnx, update_manifest
 from models.ucn import STRIDE, UCN
 
 SIZES = [(1, 64, 64), (2, 61, 83), (1, 240, 320)]
@@ -21,14 +23,18 @@ def export(checkpoint: Path, out: Path = WEIGHTS, name: str = "ucn") -> dict:
     ckpt = torch.load(checkpoint, weights_only=False)
     net = UCN(ckpt["dim"])
     net.load_state_dict(ckpt["model"])
+    probe = health.probe_images()
+    record = gated(net, probe)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.onnx"
     worst = to_onnx(net, {"image": torch.rand(1, 1, 96, 128)}, "features", path, spatial=True, sizes=SIZES,
                     output_axes={0: "batch", 2: "h", 3: "w"})
+    checked(path, {"image": probe})
     digest = sha256(path)
     return {"name": name, "kind": "dense", "architecture": "ucn", "file": path.name, "sha256": digest,
             "version": digest[:12], "stride": STRIDE, "feature_dim": ckpt["dim"], "seed": ckpt["seed"],
             "steps": ckpt["steps"], "training_command": ckpt["command"], "parity_max_abs_diff": worst,
+            "health": record,
             "preprocessing": {"colour": "grey", "range": [0.0, 1.0], "dtype": "float32",
                               "normalisation": "per image, inside the network",
                               "feature_cell": "feature (i, j) is centred on pixel (4j, 4i)"},

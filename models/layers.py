@@ -20,7 +20,7 @@ UCN_LAYERS = {
     "conv1": "/trunk/trunk.1/trunk.1.2/Relu_output_0",  # stride 2, 32 channels
     "conv2": "/trunk/trunk.3/trunk.3.2/Relu_output_0",  # stride 4, 64 channels
     "conv3": "/trunk/trunk.5/trunk.5.2/Relu_output_0",  # stride 4, 128 channels
-    "cst": "/head/head.0/Relu_output_0",  # stride 4, 128 channels, after the spatial transformer
+    "cst": "/head/head.1/Relu_output_0",  # stride 4, 128 channels, after the spatial transformer
     "features": "features",  # stride 4, the metric features the service uses
 }
 

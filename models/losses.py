@@ -2,6 +2,10 @@
 
 min_w  lambda/2 * ||w||^2 + sum_i max(0, 1 - y_i * o_i),   y_i in {-1, +1}
 
+The loss here is the hinge term; the L2 regularisation is the optimiser's weight decay
+(``models.training.optimiser``: decoupled under AdamW, the exact L2 gradient under SGD), never a
+term of the loss, which Adam would turn into steps that kill unused units.
+
 For the L2 networks (siam-l2, siam-2stream-l2) the score is o = -d with d the distance of unit
 descriptors; the hinge is applied to ``margin - d`` so positives are pulled below the margin and
 negatives pushed above it, which is the hinge-embedding form of the same loss.
@@ -18,15 +22,10 @@ def hinge(scores: torch.Tensor, labels: torch.Tensor, pos_weight: float = 1.0) -
     return (torch.clamp(1.0 - labels * scores, min=0.0) * torch.where(labels > 0, pos_weight, 1.0)).mean()
 
 
-def l2_penalty(model: nn.Module) -> torch.Tensor:
-    """1/2 * sum of squared weights of conv and linear layers (biases are not regularised)."""
-    return 0.5 * sum((p ** 2).sum() for n, p in model.named_parameters() if n.endswith("weight"))
-
-
 def patch_loss(model: nn.Module, scores: torch.Tensor, labels: torch.Tensor,
-               weight_decay: float = 5e-4, margin: float = 0.7, pos_weight: float = 1.0) -> torch.Tensor:
-    """Hinge loss plus L2 regularisation. For L2 networks ``scores`` are negative distances in
+               margin: float = 0.7, pos_weight: float = 1.0) -> torch.Tensor:
+    """The hinge loss of a batch's scores. For L2 networks ``scores`` are negative distances in
     [-2, 0] and the hinge acts on (margin - distance) scaled to unit width."""
     if getattr(model, "l2", False):
         scores = (scores + margin) * 4.0
-    return hinge(scores, labels, pos_weight) + weight_decay * l2_penalty(model)
+    return hinge(scores, labels, pos_weight)

@@ -9,6 +9,12 @@ of at least 32) and returns a (B,) score: higher means more similar. Each patch 
 Siamese-family networks also expose ``describe`` ((B, 1, H, W) -> (B, D)) and ``decide``
 ((B, D), (B, D) -> (B,)), so a service can compute each patch's descriptor once and compare many
 pairs cheaply. Channel widths are the paper's times ``width`` (default 0.5, to train on a CPU).
+
+Unlike the paper, every convolution and hidden layer is batch-normalised before its ReLU: without
+it, trained with AdamW and a warm-up, siam-2stream-l2 silenced half of its central stream's units
+within 1000 steps (a unit that differs between the views of a point is cheapest switched off) and
+2ch-2stream a fifth of its decision layer's within 3000, climbing. The normalisation folds into
+the convolutions at export, so it costs nothing when served.
 """
 from __future__ import annotations
 
@@ -27,9 +33,11 @@ def standardise(x: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     return (x - mean) / (std + eps)
 
 
-def conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
-    """C(cout, k, stride) followed by a ReLU, the paper's building block."""
-    return nn.Sequential(nn.Conv2d(cin, cout, k, stride), nn.ReLU(inplace=True))
+def conv(cin: int, cout: int, k: int, stride: int = 1, norm: bool = False, relu: bool = True) -> nn.Sequential:
+    """C(cout, k, stride) followed by a ReLU, the paper's building block; with ``norm``, batch
+    normalisation between them (the siamese family's, see ``Siamese``); without ``relu``, linear."""
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride), *([nn.BatchNorm2d(cout)] if norm else []),
+                         *([nn.ReLU(inplace=True)] if relu else []))
 
 
 def w(channels: int, width: float) -> int:
@@ -62,28 +70,32 @@ class SPP(nn.Module):
         return torch.cat([self.level(x, n) for n in self.levels], dim=1)
 
 
-def branch(cin: int, width: float, spp: bool = False) -> nn.Sequential:
+def branch(cin: int, width: float, spp: bool = False, norm: bool = False) -> nn.Sequential:
     """The siamese / 2ch trunk: C(96,7,3)-P(2,2)-C(192,5,1)-P(2,2)-C(256,3,1).
     (B, cin, 64, 64) -> (B, 256w); with ``spp`` the last pooling is an SPP layer instead, and the
-    output is (B, 192w * 21) for any input size."""
-    layers = [conv(cin, w(96, width), 7, 3), nn.MaxPool2d(2, 2), conv(w(96, width), w(192, width), 5)]
+    output is (B, 192w * 21) for any input size. ``norm``: see ``conv``."""
+    layers = [conv(cin, w(96, width), 7, 3, norm), nn.MaxPool2d(2, 2), conv(w(96, width), w(192, width), 5, 1, norm)]
     if spp:
         return nn.Sequential(*layers, SPP())
-    return nn.Sequential(*layers, nn.MaxPool2d(2, 2), conv(w(192, width), w(256, width), 3), nn.Flatten())
+    return nn.Sequential(*layers, nn.MaxPool2d(2, 2), conv(w(192, width), w(256, width), 3, 1, norm), nn.Flatten())
 
 
-def stream(cin: int, width: float) -> nn.Sequential:
+def stream(cin: int, width: float, norm: bool = False, linear_end: bool = False) -> nn.Sequential:
     """One stream of the central-surround networks:
-    C(96,5,1)-P(2,2)-C(96,3,1)-P(2,2)-C(192,3,1)-C(192,3,1). (B, cin, 32, 32) -> (B, 768w)."""
+    C(96,5,1)-P(2,2)-C(96,3,1)-P(2,2)-C(192,3,1)-C(192,3,1). (B, cin, 32, 32) -> (B, 768w).
+    ``norm``: see ``conv``; with ``linear_end`` the last convolution has no ReLU (for
+    descriptors that are normalised next: see ``Siamese``)."""
+    c1, c2 = w(96, width), w(192, width)
     return nn.Sequential(
-        conv(cin, w(96, width), 5), nn.MaxPool2d(2, 2), conv(w(96, width), w(96, width), 3),
-        nn.MaxPool2d(2, 2), conv(w(96, width), w(192, width), 3), conv(w(192, width), w(192, width), 3),
-        nn.Flatten())
+        conv(cin, c1, 5, 1, norm), nn.MaxPool2d(2, 2), conv(c1, c1, 3, 1, norm), nn.MaxPool2d(2, 2),
+        conv(c1, c2, 3, 1, norm), conv(c2, c2, 3, 1, norm and not linear_end, not linear_end), nn.Flatten())
 
 
 def decision(dim: int, hidden: int) -> nn.Sequential:
-    """The decision network: two fully connected layers separated by a ReLU. (B, dim) -> (B,)."""
-    return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 1), nn.Flatten(0))
+    """The decision network: two fully connected layers separated by a (batch-normalised) ReLU.
+    (B, dim) -> (B,)."""
+    return nn.Sequential(nn.Linear(dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 1),
+                         nn.Flatten(0))
 
 
 class PatchNet(nn.Module):
@@ -100,7 +112,7 @@ class TwoChannel(PatchNet):
     def __init__(self, width: float = 0.5, spp: bool = False):
         super().__init__()
         self.spp = spp
-        self.trunk = branch(2, width, spp)
+        self.trunk = branch(2, width, spp, norm=True)
         dim = w(192, width) * 21 if spp else w(256, width)
         self.head = decision(dim, w(256, width))
 
@@ -116,8 +128,8 @@ class TwoChannelDeep(PatchNet):
         super().__init__()
         c1, c2 = w(96, width), w(192, width)
         self.trunk = nn.Sequential(
-            conv(2, c1, 4, 3), conv(c1, c1, 3), conv(c1, c1, 3), conv(c1, c1, 3), nn.MaxPool2d(2, 2),
-            conv(c1, c2, 3), conv(c2, c2, 3), conv(c2, c2, 3), nn.Flatten())
+            conv(2, c1, 4, 3, True), conv(c1, c1, 3, 1, True), conv(c1, c1, 3, 1, True), conv(c1, c1, 3, 1, True),
+            nn.MaxPool2d(2, 2), conv(c1, c2, 3, 1, True), conv(c2, c2, 3, 1, True), conv(c2, c2, 3, 1, True), nn.Flatten())
         self.head = decision(c2, w(256, width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -130,7 +142,7 @@ class TwoChannel2Stream(PatchNet):
 
     def __init__(self, width: float = 0.5):
         super().__init__()
-        self.central, self.surround = stream(2, width), stream(2, width)
+        self.central, self.surround = stream(2, width, norm=True), stream(2, width, norm=True)
         self.head = decision(2 * w(192, width) * 4, w(768, width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -142,6 +154,9 @@ class Siamese(PatchNet):
     """Siamese family: a descriptor per patch, then a decision network on the pair of descriptors
     (or, with ``l2``, the negative L2 distance of L2-normalised descriptors).
 
+    An L2 descriptor's last convolution is linear: a ReLU right before the normalisation
+    silenced 62 % of siam-2stream-l2's last layer within 400 steps.
+
     ``shared=False`` gives pseudo-siamese (two branches with their own weights; ``describe`` then
     takes which branch). ``two_stream`` gives the central-surround siam-2stream.
     """
@@ -152,8 +167,8 @@ class Siamese(PatchNet):
                  l2: bool = False, spp: bool = False):
         super().__init__()
         self.shared, self.two_stream, self.l2, self.spp = shared, two_stream, l2, spp
-        make = (lambda: nn.ModuleList([stream(1, width), stream(1, width)])) if two_stream else \
-            (lambda: branch(1, width, spp))
+        make = (lambda: nn.ModuleList([stream(1, width, True, l2), stream(1, width, True, l2)])) if two_stream else \
+            (lambda: branch(1, width, spp, True))
         self.branches = nn.ModuleList([make()] if shared else [make(), make()])
         if two_stream:
             self.dim = 2 * w(192, width) * 4
@@ -196,8 +211,20 @@ ARCHS = {
 }
 
 
+def he_init(net: nn.Module) -> nn.Module:
+    """He initialisation (normal, fan-in, for ReLU) of every convolution and linear layer, biases
+    zero. PyTorch's default keeps a sixth of the variance a ReLU layer needs: through 2ch-deep's
+    eight layers the score's spread at initialisation shrinks to 2e-4 and half of a layer's units
+    never fire on real patches; with He's, every layer starts with at most 6 % silent units."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d | nn.Linear):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    return net
+
+
 def build(arch: str, width: float = 0.5) -> PatchNet:
-    """Instantiate an architecture by its paper name (see ``ARCHS``)."""
+    """Instantiate an architecture by its paper name (see ``ARCHS``), He-initialised."""
     if arch not in ARCHS:
         raise KeyError(f"unknown architecture {arch!r}; choose from {sorted(ARCHS)}")
-    return ARCHS[arch](width)
+    return he_init(ARCHS[arch](width))

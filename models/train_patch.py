@@ -1,12 +1,15 @@
-"""Train one patch network with the hinge loss + L2 regularisation (Adam, cosine learning rate).
+"""Train one patch network with the hinge loss and L2 regularisation as decoupled weight decay
+(AdamW, or SGD with momentum as the paper; cosine learning rate).
 
     python -m models.train_patch --arch 2ch-2stream --steps 6000 --seed 0 [--resume]
 
 Batches are half positives, a quarter mined hard negatives (nearby or SIFT-alike points) and a
 quarter random negatives, with the same random rotation by 90 degrees / flip applied to both patches
 of a pair. Checkpoints go to runs/<arch>/ckpt.pt every --ckpt-every steps; --resume continues from
-there bit for bit. The curve (loss, accuracy, held-back FPR95) goes to runs/<arch>/log.csv; the
-final weights to runs/<arch>/model.pt, with the command and seed that made them.
+there bit for bit. The curve (loss, accuracy, validation FPR95, the largest share of dead units
+in any layer) goes to runs/<arch>/log.csv, and every layer's weight norm and share of dead units
+on a fixed batch of real patch pairs (``models.health``) to runs/<arch>/layers.csv; the final
+weights to runs/<arch>/model.pt, with the command and seed that made them.
 """
 from __future__ import annotations
 
@@ -21,11 +24,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from models import health
 from models.data.synth import PatchSet
 from models.losses import patch_loss
 from models.metrics import fpr95
 from models.patchnet import ARCHS, build
-from models.training import Run
+from models.training import OPTIMISERS, Run, optimiser, schedule
+
+# decoupled weight decay per optimiser: AdamW shrinks each weight by lr * this a step; SGD's is
+# the paper's lambda, the L2 penalty's gradient
+DECAY = {"adamw": 1e-2, "sgd": 5e-4}
 
 
 def degrade(x: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
@@ -136,7 +144,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--weight-decay", type=float, default=5e-4, help="lambda of the L2 term")
+    ap.add_argument("--optimiser", choices=OPTIMISERS, default="adamw")
+    ap.add_argument("--warmup", type=int, default=500, help="steps of linear learning-rate warm-up")
+    ap.add_argument("--weight-decay", type=float, default=None, help="decoupled weight decay of conv and linear "
+                    "weights (default: 1e-2 for adamw, the paper's 5e-4 for sgd)")
     ap.add_argument("--width", type=float, default=0.5, help="channel widths times the paper's")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -171,21 +182,25 @@ def main(argv: list[str] | None = None) -> None:
     if a.init:
         model.load_state_dict(base["model"])
     model.to(a.device)
-    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps, eta_min=a.lr * 0.01)
-    run = Run(out, ["step", "loss", "accuracy", "val_fpr95", "seconds"])
+    decay = DECAY[a.optimiser] if a.weight_decay is None else a.weight_decay
+    opt = optimiser(model, a.optimiser, a.lr, decay)
+    sched = schedule(opt, a.steps, a.warmup)
+    run = Run(out, ["step", "loss", "accuracy", "val_fpr95", "max_dead", "seconds"])
     step = run.restore(model, opt, sched, rng) if a.resume else 0
+    probe = torch.from_numpy(health.probe_pairs()).to(a.device)
     command = "python -m models.train_patch " + shlex.join(argv if argv is not None else sys.argv[1:])
     if base["command"]:  # a fine-tune is reproduced by its base's command, then its own
         command = f"{base['command']} && {command}"
     writer = run.open_log(step)
+    if not step:
+        run.log_layers(0, model, probe)
     model.train()
     t0, losses, accs = time.time(), [], []
     for i in tqdm(range(step, a.steps), initial=step, total=a.steps, desc=a.arch, mininterval=5):
         x, y = sample_batch(data, rng, a.batch, model, a.mine, a.blur, a.occlude)
         xt, yt = torch.from_numpy(x).to(a.device).float().div_(255.0), torch.from_numpy(y).to(a.device)
         scores = model(xt)
-        loss = patch_loss(model, scores, yt, a.weight_decay, pos_weight=a.pos_weight)
+        loss = patch_loss(model, scores, yt, pos_weight=a.pos_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -195,9 +210,12 @@ def main(argv: list[str] | None = None) -> None:
         accs.append(((scores.detach() > threshold).float() * 2 - 1 == yt).float().mean().item())
         done = i + 1
         if done % 50 == 0 or done == a.steps:
-            v = validate(model, val) if val is not None and (done % a.ckpt_every == 0 or done == a.steps) else ""
+            look = done % a.ckpt_every == 0 or done == a.steps
+            v = validate(model, val) if val is not None and look else ""
+            dead = run.log_layers(done, model, probe) if look else ""
             writer.writerow([done, f"{np.mean(losses):.4f}", f"{np.mean(accs):.4f}",
-                             f"{v:.4f}" if v != "" else "", f"{time.time() - t0:.0f}"])
+                             f"{v:.4f}" if v != "" else "", f"{dead:.3f}" if dead != "" else "",
+                             f"{time.time() - t0:.0f}"])
             run.flush()
             losses, accs = [], []
         if done % a.ckpt_every == 0 or done == a.steps:

@@ -1,12 +1,15 @@
 """Train the dense feature network (UCN) with the correspondence contrastive loss and hard
-negative mining on synthetic pairs with exact ground truth, from the training photos only.
+negative mining on synthetic pairs with exact ground truth, from the training photos only (the
+``dense`` split: every training photo of the patch networks and opencv-doc's).
 
-    python -m models.train_ucn --steps 3000 --seed 0 [--resume] [--stop-at N]
+    python -m models.train_ucn --steps 8000 --seed 0 [--resume] [--stop-at N]
 
-Each step draws fresh pairs (random crop, homography, photometric change, occlusion), so the
-network never sees the same pair twice. Curve: runs/ucn/log.csv (loss, mean positive and mined
-negative distances, nearest-neighbour accuracy). Every --val-every steps the network is validated
-in eval mode on fixed pairs drawn from the *training* photos with a seed of their own (never the
+Each step draws fresh pairs (random crop, homography with a rotation within 45 degrees and up to
+an octave of scale, photometric change, occlusion), so the network never sees the same pair twice. AdamW with
+a warm-up and a cosine schedule. Curve: runs/ucn/log.csv (loss, mean positive and mined negative
+distances, nearest-neighbour accuracy, the largest share of dead units), each layer's weight norm
+and dead units in runs/ucn/layers.csv. Every --val-every steps the network is validated in eval
+mode on fixed pairs drawn from the *training* photos with a seed of their own (never the
 benchmarks); runs/ucn/model.pt holds the best validated weights.
 """
 from __future__ import annotations
@@ -21,9 +24,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from models import health
 from models.data import dense_pairs, photos
 from models.losses_dense import contrastive_hard
-from models.training import Run
+from models.training import Run, optimiser, schedule
 from models.ucn import UCN
 
 
@@ -58,10 +62,12 @@ def step_resumed(a: argparse.Namespace) -> bool:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/ucn")
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=8000)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--points", type=int, default=256, help="ground-truth correspondences per pair")
     ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW's decoupled decay of conv weights")
+    ap.add_argument("--warmup", type=int, default=500, help="steps of linear learning-rate warm-up")
     ap.add_argument("--margin", type=float, default=0.4)
     ap.add_argument("--negatives", choices=["hard", "random", "mixed"], default="mixed")
     ap.add_argument("--exclusion", type=float, default=12.0, help="pixels around the truth where no negative is mined")
@@ -81,17 +87,20 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
-    images = [photos.load(n) for n in photos.split("train")]
+    images = [photos.load(n) for n in photos.split("dense")]
     model = UCN(a.dim)
-    opt = torch.optim.Adam(model.parameters(), lr=a.lr, weight_decay=1e-5)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps, eta_min=a.lr * 0.01)
+    opt = optimiser(model, "adamw", a.lr, a.weight_decay)
+    sched = schedule(opt, a.steps, a.warmup)
+    probe = torch.from_numpy(health.probe_images())
     val_rng = np.random.default_rng(VAL_SEED)
     val = [(xa, xb, c[0]) for xa, xb, c in (batch(images, val_rng, 1, 256) for _ in range(12))]
-    run = Run(Path(a.out), ["step", "loss", "pos_dist", "neg_dist", "nn_acc", "val_nn_acc", "seconds"])
+    run = Run(Path(a.out), ["step", "loss", "pos_dist", "neg_dist", "nn_acc", "val_nn_acc", "max_dead", "seconds"])
     best_path = Path(a.out) / "best.pt"
     best = torch.load(best_path, weights_only=False)["val"] if best_path.exists() and step_resumed(a) else -1.0
     step = run.restore(model, opt, sched, rng) if a.resume else 0
     writer = run.open_log(step)
+    if not step:
+        run.log_layers(0, model, probe)
     command = "python -m models.train_ucn " + shlex.join(argv if argv is not None else sys.argv[1:])
     t0, hist = time.time(), []
     model.train()
@@ -118,8 +127,9 @@ def main(argv: list[str] | None = None) -> None:
             torch.save({"model": model.state_dict(), "val": v, "step": done}, best_path)
         if done % 25 == 0 or done == a.steps:
             m = np.mean(hist, 0)
+            dead = run.log_layers(done, model, probe) if v is not None else None
             writer.writerow([done, *(f"{x:.4f}" for x in m), "" if v is None else f"{v:.4f}",
-                             f"{time.time() - t0:.0f}"])
+                             "" if dead is None else f"{dead:.3f}", f"{time.time() - t0:.0f}"])
             run.flush()
             hist = []
         if done % a.ckpt_every == 0 or done == a.steps or done == a.stop_at:

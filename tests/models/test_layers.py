@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models import dense_sift, visual_evidence
+from eval import dense_sift, visual_evidence
 from models.layers import UCN_LAYERS, LayerReader, with_outputs
 
 

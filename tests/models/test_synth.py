@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.data import photos, phototour, stereo, synth
+from eval import phototour
+from models.data import photos, stereo, synth
 from models.metrics import fpr95_change, fpr_at_recall
 
 
@@ -45,10 +46,11 @@ def test_mined_positives_show_the_same_point_and_negatives_do_not():
 
 
 def test_train_validation_and_heldout_photos_never_mix():
-    held = set(photos.SKIMAGE_HELDOUT + photos.MATE_HELDOUT)
+    held = set(photos.SKIMAGE_HELDOUT + photos.MATE_HELDOUT + photos.HELD_BACK)
     trained = set(photos.SKIMAGE_TRAIN + photos.MATE_TRAIN + photos.PLASMA_TRAIN + photos.OPENCV_TRAIN)
     assert not trained & held and not trained & set(photos.LOMIRI_VAL) and not held & set(photos.LOMIRI_VAL)
-    for which in ("train", "wide", "broad"):
+    assert {"graf1", "box_in_scene", "aero1"} <= held
+    for which in ("train", "wide", "dense"):
         assert not set(photos.split(which)) & set(photos.split("heldout") + photos.split("valphotos"))
 
 
@@ -69,12 +71,12 @@ def test_wide_split_extends_train_with_the_package_photos_that_are_present(tmp_p
     assert photos.split("train") == photos.SKIMAGE_TRAIN
 
 
-def test_broad_split_adds_the_opencv_photos_in_either_format(tmp_path, monkeypatch):
+def test_dense_split_adds_the_opencv_photos_in_either_format_and_never_a_held_back_one(tmp_path, monkeypatch):
     monkeypatch.setattr(photos, "DATA_DIR", tmp_path)
     (tmp_path / "opencv").mkdir()
-    (tmp_path / "opencv" / "graf1.png").write_bytes(b"")
-    (tmp_path / "opencv" / "robin.jpg").write_bytes(b"")
-    assert photos.split("broad") == photos.SKIMAGE_TRAIN + ["graf1", "robin"]
+    for name in ("graf1.png", "robin.jpg", "smarties.png", "box_in_scene.png"):
+        (tmp_path / "opencv" / name).write_bytes(b"")
+    assert photos.split("dense") == photos.SKIMAGE_TRAIN + ["smarties", "robin"]
     assert photos.split("wide") == photos.SKIMAGE_TRAIN
 
 

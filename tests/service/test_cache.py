@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import redis
 
-from bench.redis_server import RedisServer
 from service.cache import FeatureMap, MemoryCache, RedisCache, cache_key
+from tests.redis_server import RedisServer
 
 
 def fmap(seed=0, shape=(32, 30, 40)) -> FeatureMap:

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import redis
 
-from bench.redis_server import RedisClusterServers
 from service.cache import FeatureMap, RedisCache, connect
 from tests.conftest import encode, make_client
+from tests.redis_server import RedisClusterServers
 
 
 @pytest.fixture()

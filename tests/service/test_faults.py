@@ -10,12 +10,12 @@ import httpx
 import numpy as np
 import redis
 
-from bench.redis_server import RedisServer
 from service import registry
 from service.cache import FeatureMap, RedisCache
 from service.config import Settings
 from service.main import create_app
 from tests.conftest import make_client
+from tests.redis_server import RedisServer
 
 
 def png(arr):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.data import annotations, keypoint_set
+from eval import annotations, keypoint_set
 from service.keypoints import KeypointModel
 from tests.conftest import make_client
 

@@ -10,7 +10,7 @@ import cv2
 import httpx
 import pytest
 
-from bench.dense_latency import serve
+from eval.latency import serve
 
 
 def test_sigterm_lets_in_flight_requests_finish(coffee):

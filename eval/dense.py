@@ -6,9 +6,9 @@
   /v1/correspondences (its defaults, and without its neighbourhood consensus) vs SIFT detect +
   describe + ratio test (0.8), alone and through the same consensus filter.
 
-    python -m models.eval_dense                     # motorcycle stereo + held-back homographies
-    python -m models.eval_dense --hpatches DIR...   # HPatches-style sequence folders
-    python -m models.eval_dense --middlebury DIR... # Middlebury-style stereo folders
+    python -m eval.dense                     # motorcycle stereo + held-back homographies
+    python -m eval.dense --hpatches DIR...   # HPatches-style sequence folders
+    python -m eval.dense --middlebury DIR... # Middlebury-style stereo folders
 """
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ import cv2
 import numpy as np
 from fastapi.testclient import TestClient
 
-from bench.results import write_section
-from models.data import benchmarks
-from models.data.benchmarks import EvalPair
+from eval import benchmarks
+from eval.benchmarks import EvalPair
+from eval.results import write_section
 from service.consensus import select as consensus_select
 
 PCK_PX = (1, 3, 5, 10)
@@ -199,7 +199,7 @@ def main() -> None:
     kinds = {name: "homography" if "homograph" in name or name.startswith("HPatches") else "fundamental"
              for name in sets}
     match_args = {"mutual": "true"} | ({"ratio": a.ratio} if a.ratio else {})
-    command = "python -m models.eval_dense " + shlex.join(sys.argv[1:])
+    command = "python -m eval.dense " + shlex.join(sys.argv[1:])
     how = f"ratio test {a.ratio}" if a.ratio else "no ratio test"
     parts = [f"## Dense correspondence\n\n`{command}`\n\nThe API's correspondences use its defaults: mutual "
              f"nearest neighbours, {how}, neighbourhood consensus (`service/consensus.py`). PCK and MMA are "

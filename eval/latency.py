@@ -3,7 +3,7 @@ cold (both feature maps computed) and warm (both cached), with the in-process ca
 Redis, beside OpenCV SIFT detect + describe + ratio-matched on the same pair; and the bytes one
 cached 640x480 feature map takes.
 
-    python -m bench.dense_latency [--repeats 7]
+    python -m eval.latency [--repeats 7]
 """
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ import cv2
 import httpx
 import numpy as np
 
-from bench.patch_throughput import ROOT
-from bench.redis_server import RedisServer, free_port
-from bench.results import write_section
+from eval.results import write_section
+from eval.throughput import ROOT
 from models.data import photos
 from service.cache import FeatureMap
+from tests.redis_server import RedisServer, free_port
 
 
 def test_pair() -> tuple[np.ndarray, np.ndarray]:
@@ -103,7 +103,7 @@ def main() -> None:
         redis.stop()
     sift = sift_latency(a, b, args.repeats)
     fm_bytes = len(FeatureMap(np.zeros((32, 120, 160), np.float16), 640, 480, 1.0, 4).encode())
-    command = "python -m bench.dense_latency " + shlex.join(sys.argv[1:])
+    command = "python -m eval.latency " + shlex.join(sys.argv[1:])
     lines = [f"| path, 640x480 pair | median ms (of {args.repeats}) | vs SIFT |", "|---|---|---|",
              f"| OpenCV SIFT detect + describe + ratio match (in process, no HTTP) | {sift:.0f} | 1.00 |"]
     for label, (cold, warm) in rows.items():

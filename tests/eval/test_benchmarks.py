@@ -2,7 +2,7 @@
 import cv2
 import numpy as np
 
-from models.data import benchmarks
+from eval import benchmarks
 
 
 def test_pfm_reader_flips_rows_and_keeps_infinities(tmp_path):

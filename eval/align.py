@@ -4,7 +4,7 @@ is known. Reports the endpoint error (pixels) of the MRF field at every cell of 
 independent nearest neighbours on the same features (/v1/correspondences without the mutual
 check), and the same two with dense SIFT in place of UCN; writes a PNG of the warping.
 
-    python -m models.eval_align                  # writes docs/RESULTS.md (section align) and docs/alignment.png
+    python -m eval.align                  # writes docs/RESULTS.md (section align) and docs/alignment.png
 """
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ import cv2
 import numpy as np
 from fastapi.testclient import TestClient
 
-from bench.results import RESULTS, write_section
-from models import dense_sift
+from eval import dense_sift
+from eval.dense import png
+from eval.results import RESULTS, write_section
 from models.data import photos, warps
 from models.data.synth import photometric
-from models.eval_dense import png
 
 PNG_PATH = RESULTS.parent / "alignment.png"
 TILE = 240  # pixels wide, per image of the figure
@@ -136,7 +136,7 @@ def main() -> None:
                                       cv2.IMREAD_GRAYSCALE)
                 figure[kind] = figure_row(img_a, img_b, warped, kind)
             print(name, kind, {k[1]: f"{np.median(v[-1]):.2f}" for k, v in rows.items() if k[0] == kind})
-    command = "python -m models.eval_align " + shlex.join(sys.argv[1:])
+    command = "python -m eval.align " + shlex.join(sys.argv[1:])
     n = len(times) // len(KINDS)
     lines = [f"## Alignment (Long et al.'s MRF on dense features)\n\n`{command}`\n",
              f"Held-back photos ({', '.join(photos.split('heldout'))}) aligned to {a.per_photo} warps of each kind "

@@ -1,9 +1,9 @@
 """Evaluate the shipped patch networks (the ONNX files, through ONNX Runtime) by FPR95 beside
 OpenCV SIFT on the same pairs, record the figures in the manifest and in docs/RESULTS.md.
 
-    python -m models.eval_patch                       # held-back photos + motorcycle stereo pair
-    python -m models.eval_patch --phototour DIR --pairs m50_100000_100000_0.txt   # a Brown set
-    python -m models.eval_patch --sets val,valphotos,valstereo --manifest /tmp/cand/manifest.json  # choose
+    python -m eval.patches                       # held-back photos + motorcycle stereo pair
+    python -m eval.patches --phototour DIR --pairs m50_100000_100000_0.txt   # a Brown set
+    python -m eval.patches --sets val,valphotos,valstereo --manifest /tmp/cand/manifest.json  # choose
 
 Candidates are chosen on the validation sets (``val``: new warps of the training photos;
 ``valphotos``: photos nothing trains on; ``valstereo``: the Aloe stereo pair, a real 3-D scene);
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from bench.results import RESULTS, write_section
-from models.data import phototour
+from eval import phototour
+from eval.results import RESULTS, write_section
 from models.data.synth import PatchSet, sift_describe
 from models.export_patch import MANIFEST
 from models.metrics import fpr95, recall_threshold
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
             e["metrics"] = {f"fpr95_{k}": round(v, 5) for k, v in fpr[e["name"]].items()} | \
                 {f"sift_fpr95_{k}": round(v, 5) for k, v in sift.items()}
     rows = sorted(fpr.items(), key=lambda r: np.mean(list(r[1].values())))
-    command = "python -m models.eval_patch " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = "python -m eval.patches " + shlex.join(argv if argv is not None else sys.argv[1:])
     cols = list(sets)
     lines = ["| network | " + " | ".join(f"FPR95 {c}" for c in cols) + " | " +
              " | ".join(f"SIFT / net, {c}" for c in cols) + " |", "|" + "---|" * (1 + 2 * len(cols))]

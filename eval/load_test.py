@@ -3,7 +3,7 @@ mixing patch similarity (one pair per request, the case dynamic batching is for)
 transfer by image id, correspondences by upload, MRF alignment by image id and keypoint-model
 prediction, against a real uvicorn server.
 
-    python -m bench.load_test [--concurrency 32] [--seconds 30] [--redis-fault]
+    python -m eval.load_test [--concurrency 32] [--seconds 30] [--redis-fault]
 
 Reports throughput, p50/p95/p99 per endpoint, failures, the batch-size distribution read from
 /metrics and the server's peak resident memory; then single-pair patch load against two servers,
@@ -29,10 +29,10 @@ import cv2
 import httpx
 import numpy as np
 
-from bench.dense_latency import serve, test_pair
-from bench.redis_server import RedisServer
-from bench.results import write_section
+from eval.latency import serve, test_pair
+from eval.results import write_section
 from service.config import Settings
+from tests.redis_server import RedisServer
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -161,7 +161,7 @@ def main() -> None:
     scorer = Settings().default_patch_model  # what requests without a model name get
     hist = batch_histogram(mixed["metrics"], scorer)
     failed = sum(mixed["fails"].values())
-    command = "python -m bench.load_test " + shlex.join(sys.argv[1:])
+    command = "python -m eval.load_test " + shlex.join(sys.argv[1:])
     dyn, one = (median(v) for v in rates.values())
     text = "\n".join([
         f"## Load test: {a.concurrency} concurrent clients for {a.seconds:g} s on loopback",

@@ -6,8 +6,8 @@ Per category, a seeded shuffle picks ``--exemplars`` instances to train a keypoi
 (names common to all of them); every other instance is a query. Transfer runs from every
 exemplar to every query.
 
-    python -m models.eval_keypoints                          # builds our annotated set (models.data.keypoint_set)
-    python -m models.eval_keypoints --annotations PATH       # ours, SPair-71k or PF-PASCAL (models.data.annotations)
+    python -m eval.keypoints                          # builds our annotated set (eval.keypoint_set)
+    python -m eval.keypoints --annotations PATH       # ours, SPair-71k or PF-PASCAL (eval.annotations)
 """
 from __future__ import annotations
 
@@ -22,12 +22,11 @@ from pathlib import Path
 import numpy as np
 from fastapi.testclient import TestClient
 
-from bench.results import write_section
-from models import dense_sift
-from models.data import annotations, keypoint_set
-from models.data.annotations import Instance
-from models.data.benchmarks import grey
-from models.eval_dense import png
+from eval import annotations, dense_sift, keypoint_set
+from eval.annotations import Instance
+from eval.benchmarks import grey
+from eval.dense import png
+from eval.results import write_section
 from service.keypoints import PRIOR_SIGMA, PRIOR_WEIGHT
 
 ALPHAS = (0.05, 0.1, 0.15)
@@ -133,9 +132,9 @@ def main() -> None:
                 ):
                     rows.setdefault(label, []).extend(errs)
                 print(cat, {k: f"{np.mean(np.array(v) <= 0.1):.3f}" for k, v in rows.items()})
-    source = (f"our annotated set (models.data.keypoint_set, {a.strength} warps)" if a.annotations is None
+    source = (f"our annotated set (eval.keypoint_set, {a.strength} warps)" if a.annotations is None
               else f"`{a.annotations}`")
-    command = "python -m models.eval_keypoints " + shlex.join(sys.argv[1:])
+    command = "python -m eval.keypoints " + shlex.join(sys.argv[1:])
     head = " | ".join(f"PCK@{t}" for t in ALPHAS)
     which = f"{a.strength} warps" if a.annotations is None else "your annotations"
     lines = [f"## Keypoint prediction and alignment-based transfer (PCK, {which})\n\n`{command}`\n",

@@ -1,7 +1,7 @@
 """Patch pairs per second through the HTTP API (a real uvicorn server on loopback) against ONNX
 Runtime alone on the same batches (the ceiling), and OpenCV SIFT on the same patches.
 
-    python -m bench.patch_throughput [--model 2ch-2stream] [--batch 64] [--repeats 15] [--clients 4]
+    python -m eval.throughput [--model 2ch-2stream] [--batch 64] [--repeats 15] [--clients 4]
 
 Each model's figures are a section of their own in docs/RESULTS.md (``make bench`` measures the
 single-view 2ch-2stream and the default scorer, 2ch-2stream-views8).
@@ -27,9 +27,9 @@ import httpx
 import numpy as np
 import onnxruntime as ort
 
-from bench.redis_server import free_port
-from bench.results import write_section
+from eval.results import write_section
 from models.data import photos, synth
+from tests.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,7 +124,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
-    command = "python -m bench.patch_throughput " + shlex.join(sys.argv[1:])
+    command = "python -m eval.throughput " + shlex.join(sys.argv[1:])
     table = (f"| path | pairs/s (median of {a.repeats}) | ratio |\n|---|---|---|\n"
              f"| ONNX Runtime alone, {n} pairs per call (ceiling) | {ceiling:.0f} | 1.00 |\n"
              f"| HTTP API, {a.clients} concurrent requests of {a.batch} PNG pairs | {api_rate:.0f} | "

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from models import eval_patch
+from eval import patches as eval_patch
 from models.data.synth import PatchSet
 from models.export_patch import export, update_manifest
 from models.metrics import fpr95

@@ -3,7 +3,7 @@ on one homography of each *training* photo (seed 12345), never on a benchmark. T
 mutual matches (``consistency=false``) are filtered offline by the defaults and by each change of
 one setting; the table gives MMA at 3 px and correct matches (3 px) per pair.
 
-    python -m models.tune_consensus [--seed 12345] [--no-write]
+    python -m eval.consensus [--seed 12345] [--no-write]
 """
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import sys
 import numpy as np
 from fastapi.testclient import TestClient
 
-from bench.results import write_section
-from models.data import benchmarks
-from models.eval_dense import api_matches, match_errors
+from eval import benchmarks
+from eval.dense import api_matches, match_errors
+from eval.results import write_section
 from service.consensus import Consensus, select
 from service.dense import working_size
 
@@ -66,7 +66,7 @@ def main() -> None:
     for change in CHANGES:
         name = ", ".join(f"{k}={v}" for k, v in change.items())
         rows.append((name, *score(raw, dataclasses.replace(DEFAULT, **change))))
-    command = "python -m models.tune_consensus " + shlex.join(sys.argv[1:])
+    command = "python -m eval.consensus " + shlex.join(sys.argv[1:])
     lines = [f"## Neighbourhood consensus: choosing the defaults\n\n`{command}`\n",
              f"{len(pairs)} pairs: one homography of each training photo, seed {a.seed}. Defaults: "
              f"{dataclasses.asdict(DEFAULT)}. Each other row changes one setting.\n",

@@ -1,6 +1,6 @@
 """Keypoint annotations: image, object box and named points, read from three layouts.
 
-- Ours (``models.data.keypoint_set`` writes it): one JSON file
+- Ours (``eval.keypoint_set`` writes it): one JSON file
   ``{"images": [{"image": path, "category": str, "box": [x0, y0, x1, y1], "keypoints": {name: [x, y]}}]}``,
   paths relative to the file.
 - SPair-71k per-image annotations: a folder of ``ImageAnnotation/<category>/<name>.json``, each

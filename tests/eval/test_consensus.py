@@ -1,8 +1,8 @@
 """The consensus tuning script's scoring: the figures it prints mean what its table says."""
 import numpy as np
 
-from models.data import benchmarks
-from models.tune_consensus import DEFAULT, cell, score
+from eval import benchmarks
+from eval.consensus import DEFAULT, cell, score
 
 
 def test_cell_follows_the_service_downscaling():

@@ -1,5 +1,5 @@
 """A small annotated keypoint set built from held-back scikit-image photos, in the JSON layout
-that ``models.data.annotations`` reads.
+that ``eval.annotations`` reads.
 
 Named keypoints were placed by hand on two photos the networks never trained on (coffee, rocket).
 Each photo yields ``per_photo`` instances: a smooth random non-rigid warp (with a mild affine
@@ -11,7 +11,7 @@ intraclass set (PF-PASCAL, SPair-71k), which cannot be downloaded here: the inst
 "category" share one object, so it tests keypoint models and alignment under deformation and
 appearance change, not across object instances.
 
-    python -m models.data.keypoint_set --out data/keypoints   # writes images + annotations.json
+    python -m eval.keypoint_set --out data/keypoints   # writes images + annotations.json
 """
 from __future__ import annotations
 

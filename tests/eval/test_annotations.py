@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from models.data import annotations, keypoint_set, warps
+from eval import annotations, keypoint_set
+from models.data import warps
 
 
 def test_our_set_carries_keypoints_through_the_known_warp(tmp_path):

@@ -1,0 +1,50 @@
+"""The model registry: what every ONNX Runtime session is given."""
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+from service.config import Settings
+from service.registry import session_options
+
+SERVE = """
+import asyncio, sys
+import numpy as np
+from service import registry
+from service.config import Settings
+reg = registry.load(Settings(models_dir=sys.argv[1]))
+scores = asyncio.run(reg.get("tiny", ("patch",)).main.run({"pairs": np.ones((3, 2, 64, 64), np.float32)}))
+print(repr(scores.tolist()))
+reg.close()
+"""
+
+
+def subnormal_scorer(folder: Path) -> None:
+    """A patch model whose every product is subnormal: scores = sum(pairs * 1e-39), which is
+    8192e-39 (a normal number) computed exactly, and 0 with denormals as zero."""
+    w = numpy_helper.from_array(np.float32([1e-39]), "w")
+    axes = numpy_helper.from_array(np.int64([1, 2, 3]), "axes")
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["pairs", "w"], ["p"]), helper.make_node("ReduceSum", ["p", "axes"], ["scores"],
+                                                                           keepdims=0)],
+        "tiny", [helper.make_tensor_value_info("pairs", TensorProto.FLOAT, ["b", 2, 64, 64])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["b"])], [w, axes])
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
+    (folder / "tiny.onnx").write_bytes(data)
+    entry = {"name": "tiny", "kind": "patch", "file": "tiny.onnx", "sha256": hashlib.sha256(data).hexdigest(),
+             "version": "t"}
+    (folder / "manifest.json").write_text(json.dumps({"models": [entry]}))
+
+
+def test_sessions_treat_denormals_as_zero(tmp_path):
+    """A network with subnormal weights is computed with them as zero (flush-to-zero and
+    denormals-are-zero), in a fresh process as the service runs it."""
+    subnormal_scorer(tmp_path)
+    assert session_options(Settings()).get_session_config_entry("session.set_denormal_as_zero") == "1"
+    out = subprocess.run([sys.executable, "-c", SERVE, str(tmp_path)], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[2])
+    assert eval(out.stdout) == [0.0, 0.0, 0.0]
