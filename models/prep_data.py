@@ -1,8 +1,10 @@
-"""Fetch the extra training photos from Debian packages: mate-backgrounds (all its photos, into
-data/mate), the photographs among plasma-workspace-wallpapers (into data/plasma) and among
-opencv-doc's sample images (into data/opencv, only with --opencv: the "broad" experiment set,
-which no shipped network trains on, together with its Aloe stereo pair, a validation set) and,
-for validation only, six photographs of lomiri-wallpapers-16.04 (into data/lomiri).
+"""Fetch the extra photos from Debian packages: mate-backgrounds (all its photos, into
+data/mate), the photographs among plasma-workspace-wallpapers (into data/plasma), for validation
+only six photographs of lomiri-wallpapers-16.04 (into data/lomiri) and, with --opencv, the
+photographs among opencv-doc's sample images (into data/opencv, for the dense network) with its
+image pairs: the Aloe stereo pair (data/opencv) and imageTextN/R (data/pairs) validate, graf, box
+and aero (data/heldback) judge; and the "cube" sequence of visp-images-data (data/pairs), whose
+frames validate.
 
     python -m models.prep_data [--opencv]
 
@@ -18,8 +20,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from models.data.pairs import FILES, HELD_DIR, PAIRS_DIR
 from models.data.photos import DATA_DIR, LOMIRI_VAL, OPENCV_TRAIN, PLASMA_TRAIN, SUFFIXES
 from models.data.stereo import ALOE
+
+VISP_CUBE = "usr/share/visp-images-data/ViSP-images/cube"
 
 
 @contextmanager
@@ -65,19 +70,36 @@ def opencv() -> None:
     dest = DATA_DIR / "opencv"
     examples = "usr/share/doc/opencv-doc/examples"
     where = {"plant": "alphamat/input_images/plant.jpg", "robin": "hfs/data/000.jpg"}
+    pairs = {folder / f for fa, fb, folder in FILES.values() if not fa.startswith("image.") for f in (fa, fb)}
+    pairs.add(HELD_DIR / "H1to3p.xml")
     if all(any((dest / n).with_suffix(e).exists() for e in SUFFIXES) for n in OPENCV_TRAIN) and all(
-            (dest / n).exists() for n in ALOE):
+            (dest / n).exists() for n in ALOE) and all(p.exists() for p in pairs):
         print(f"{dest} already holds the photos")
         return
     with unpacked("opencv-doc") as root:
-        dest.mkdir(parents=True, exist_ok=True)
+        for folder in (dest, PAIRS_DIR, HELD_DIR):
+            folder.mkdir(parents=True, exist_ok=True)
         for name in OPENCV_TRAIN:
             src = root / examples / where[name] if name in where else next(
                 p for d in ("data", "text") for e in SUFFIXES if (p := root / examples / d / (name + e)).exists())
             shutil.copy(src, dest / f"{name}{src.suffix}")
         for name in ALOE:  # the Aloe stereo pair and its disparity: a validation set
             shutil.copy(root / examples / "data" / name, dest / name)
-    print(f"unpacked {len(OPENCV_TRAIN)} photos and the Aloe stereo pair into {dest}")
+        for path in pairs:
+            shutil.copy(root / examples / "data" / path.name, path)
+    print(f"unpacked {len(OPENCV_TRAIN)} photos into {dest}, the Aloe stereo pair and {len(pairs)} files of pairs")
+
+
+def visp() -> None:
+    """The frames of ViSP's "cube" sequence (a validation pair's source), into data/pairs."""
+    if (PAIRS_DIR / "image.0079.pgm").exists():
+        print(f"{PAIRS_DIR} already holds the cube sequence")
+        return
+    with unpacked("visp-images-data") as root:
+        PAIRS_DIR.mkdir(parents=True, exist_ok=True)
+        for frame in (root / VISP_CUBE).glob("image.*.pgm"):
+            shutil.copy(frame, PAIRS_DIR / frame.name)
+    print(f"unpacked the cube sequence into {PAIRS_DIR}")
 
 
 def main() -> None:
@@ -91,6 +113,7 @@ def main() -> None:
     named("lomiri", "lomiri-wallpapers-16.04", LOMIRI_VAL, "usr/share/backgrounds/{name}.jpg")
     if a.opencv:
         opencv()
+        visp()
 
 
 if __name__ == "__main__":

@@ -24,12 +24,13 @@ class DensePair:
     occluded: np.ndarray
 
 
-ROTATION = np.pi / 4  # the largest rotation drawn, radians: larger ones are undone before dense matching
-OCTAVES = 1.0  # the largest scale change drawn, in octaves either way
+# the training pairs' largest rotation (radians: larger ones are undone before dense matching)
+# and scale change (octaves either way)
+ROTATION, OCTAVES = np.pi / 4, 1.0
 
 
-def moderate_homography(rng: np.random.Generator, side: int, rotation: float = ROTATION,
-                        octaves: float = OCTAVES) -> np.ndarray:
+def moderate_homography(rng: np.random.Generator, side: int, rotation: float = np.pi / 4,
+                        octaves: float = 0.5) -> np.ndarray:
     """Rotation within ``rotation`` radians, scale within ``octaves`` octaves either way, mild
     shear and tilt, about the centre."""
     c = np.array([[1, 0, -side / 2], [0, 1, -side / 2], [0, 0, 1]], float)
@@ -50,7 +51,7 @@ def sample(photos: list[np.ndarray], rng: np.random.Generator, side: int = SIDE)
     x0, y0 = rng.integers(0, w_img - crop + 1), rng.integers(0, h_img - crop + 1)
     # photo -> a: take the crop, resized to side x side
     to_a = np.array([[side / crop, 0, -x0 * side / crop], [0, side / crop, -y0 * side / crop], [0, 0, 1]])
-    h = moderate_homography(rng, side)
+    h = moderate_homography(rng, side, ROTATION, OCTAVES)
     a = cv2.warpPerspective(img, to_a, (side, side), flags=cv2.INTER_AREA)
     b = cv2.warpPerspective(img, h @ to_a, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     occluded = np.zeros((side, side), bool)
