@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from service.cache import FeatureMap
+from service.feature_map import FeatureMap
 
 
 def feature_map(img: np.ndarray, stride: int = 4, size: float = 16.0) -> FeatureMap:

@@ -22,7 +22,7 @@ import numpy as np
 from eval.results import write_section
 from eval.throughput import ROOT
 from models.data import photos
-from service.cache import FeatureMap
+from service.feature_map import FeatureMap
 from tests.redis_server import RedisServer, free_port
 
 
