@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from service.cache import FeatureMap
+from service.feature_map import FeatureMap
 from service.matching import Transfer, bilinear, sample
 
 OUTSIDE_COST = 2.0  # the largest distance of unit vectors: a displacement leaving b matches nothing

@@ -1,68 +1,29 @@
-"""The dense feature cache: one interface, two backends.
+"""The feature cache: one interface (``FeatureCache``), two backends. Values are bytes (records of
+``service.feature_map``, checked by whoever reads them).
 
 - ``MemoryCache``: an in-process LRU bounded by bytes (the embedded default).
 - ``RedisCache``: redis-py with short socket timeouts and a TTL; works with a Redis that evicts
   by LRU. Any Redis failure (down, slow, full) is logged and counted and reads as a miss, so
   requests keep succeeding by computing features. After a failure Redis is left alone for
   ``retry_s`` (no request pays a timeout meanwhile), then tried again: it reconnects by itself.
-
-Values: ``MAGIC``, a 4-byte header length, a JSON header (dtype, shape, stride, image size and
-scale), then the float16 map. The header is checked on read; any mismatch is a miss.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-import struct
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import Protocol
 
-import numpy as np
 import redis
 from redis.cluster import RedisCluster
-from redis.sentinel import Sentinel
+
+from service.redis_conn import REDIS_ERRORS, connect
 
 log = logging.getLogger("service.cache")
-MAGIC = b"UCNF1"
-REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException, OSError)
-
-
-@dataclass
-class FeatureMap:
-    """Dense features of one image. features (D, h, w) float16, unit length along D; the
-    network saw the image resized by ``scale`` (network pixels = sent pixels * scale)."""
-    features: np.ndarray
-    width: int
-    height: int
-    scale: float
-    stride: int
-
-    def encode(self) -> bytes:
-        header = json.dumps({"dtype": "float16", "shape": list(self.features.shape), "width": self.width,
-                             "height": self.height, "scale": self.scale, "stride": self.stride}).encode()
-        return MAGIC + struct.pack(">I", len(header)) + header + self.features.astype(np.float16).tobytes()
-
-    @classmethod
-    def decode(cls, data: bytes) -> FeatureMap | None:
-        """None for anything that is not a well-formed entry (stale format, truncation, corruption)."""
-        try:
-            if not data.startswith(MAGIC):
-                return None
-            (n,) = struct.unpack(">I", data[len(MAGIC):len(MAGIC) + 4])
-            start = len(MAGIC) + 4
-            head = json.loads(data[start:start + n])
-            shape = tuple(int(s) for s in head["shape"])
-            payload = data[start + n:]
-            if head["dtype"] != "float16" or len(shape) != 3 or len(payload) != 2 * int(np.prod(shape)):
-                return None
-            feats = np.frombuffer(payload, np.float16).reshape(shape)
-            return cls(feats, int(head["width"]), int(head["height"]), float(head["scale"]), int(head["stride"]))
-        except (ValueError, KeyError, TypeError, struct.error):
-            return None
 
 
 def cache_key(image_sha256: str, model: str, version: str, params: dict) -> str:
@@ -76,8 +37,39 @@ class CacheStats:
     hits: int = 0
     misses: int = 0
     errors: int = 0
+    rejected: int = 0  # values read that did not fit their model (see ``service.feature_map``)
     bytes_read: int = 0
     bytes_written: int = 0
+
+    def read(self, data: bytes | None) -> None:
+        """Count one lookup's outcome."""
+        if data is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+            self.bytes_read += len(data)
+
+
+class FeatureCache(Protocol):
+    """What the service needs of a cache. ``get`` returns None on a miss and on any failure of
+    the backend; ``put`` never raises for the backend's sake; ``reject`` drops a value that did
+    not fit its model."""
+
+    backend: str
+    stats: CacheStats
+
+    @property
+    def healthy(self) -> bool: ...
+
+    def ping(self) -> bool: ...
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def reject(self, key: str) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class MemoryCache:
@@ -100,27 +92,15 @@ class MemoryCache:
         """Whether the cache answers now (for /readyz): an in-process LRU always does."""
         return True
 
-    def get(self, key: str) -> FeatureMap | None:
+    def get(self, key: str) -> bytes | None:
         with self._lock:
             data = self._data.get(key)
             if data is not None:
                 self._data.move_to_end(key)
-        fm = FeatureMap.decode(data) if data is not None else None
-        self._count(fm, data)
-        return fm
-
-    def _count(self, fm: FeatureMap | None, data: bytes | None) -> None:
-        if fm is None:
-            self.stats.misses += 1
-        else:
-            self.stats.hits += 1
-            self.stats.bytes_read += len(data)
-
-    def set(self, key: str, fm: FeatureMap) -> None:
-        self.put(key, fm.encode())
+        self.stats.read(data)
+        return data
 
     def put(self, key: str, data: bytes) -> None:
-        """Store an already encoded map (``FeatureMap.encode``)."""
         if len(data) > self.max_bytes:
             return
         with self._lock:
@@ -133,33 +113,17 @@ class MemoryCache:
                 self._size -= len(old)
         self.stats.bytes_written += len(data)
 
+    def reject(self, key: str) -> None:
+        self.stats.rejected += 1
+        with self._lock:
+            if key in self._data:
+                self._size -= len(self._data.pop(key))
+
     def close(self) -> None:
         self._data.clear()
 
 
-def connect(url: str, timeout_s: float) -> redis.Redis | RedisCluster:
-    """A client for any of:
-    - ``redis://[:password@]host:port/db``, ``rediss://...``, ``unix:///path.sock``: one server;
-    - ``redis+cluster://[:password@]host:port``: a Redis Cluster, discovered from that node;
-    - ``redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]``: the master that
-      Sentinel names, followed through fail-overs."""
-    opts = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
-    parts = urlsplit(url)
-    if parts.scheme in ("redis+cluster", "rediss+cluster"):
-        base = url.replace("+cluster", "", 1)
-        return RedisCluster.from_url(base, **opts)
-    if parts.scheme in ("redis+sentinel", "rediss+sentinel"):
-        hosts = [h.rsplit(":", 1) for h in parts.netloc.rsplit("@", 1)[-1].split(",")]
-        path = [p for p in parts.path.split("/") if p]
-        if not path:
-            raise ValueError("a sentinel URL needs the service name: redis+sentinel://host:26379/mymaster")
-        sentinel = Sentinel([(h, int(p)) for h, p in hosts], sentinel_kwargs=opts, password=parts.password,
-                            ssl=parts.scheme.startswith("rediss"), **opts)
-        return sentinel.master_for(path[0], db=int(path[1]) if len(path) > 1 else 0)
-    return redis.Redis.from_url(url, health_check_interval=0, retry_on_timeout=False, **opts)
-
-
-class RedisCache(MemoryCache):
+class RedisCache:
     """Redis (one server, a Cluster or a Sentinel-managed master; see ``connect``) with timeouts
     of ``timeout_s``, behind an in-process LRU of ``local_bytes`` (0: none): what this replica
     computed stays at hand when Redis is slow, down, or restarted empty."""
@@ -213,11 +177,11 @@ class RedisCache(MemoryCache):
             self._failed("ping", exc)
             return False
 
-    def get(self, key: str) -> FeatureMap | None:
-        fm = self.local.get(key) if self.local else None
-        if fm is not None:
+    def get(self, key: str) -> bytes | None:
+        data = self.local.get(key) if self.local else None
+        if data is not None:
             self.stats.hits += 1
-            return fm
+            return data
         if time.monotonic() < self._down_until:
             self.stats.misses += 1
             return None
@@ -228,14 +192,23 @@ class RedisCache(MemoryCache):
             self._failed("get", exc)
             self.stats.misses += 1
             return None
-        fm = FeatureMap.decode(data) if data is not None else None
-        self._count(fm, data)
-        if fm is not None and self.local:
-            self.local.set(key, fm)
-        return fm
+        self.stats.read(data)
+        if data is not None and self.local:
+            self.local.put(key, data)
+        return data
 
-    def set(self, key: str, fm: FeatureMap) -> None:
-        data = fm.encode()
+    def reject(self, key: str) -> None:
+        """Drop a value that did not fit its model, here and (if it answers) in Redis."""
+        self.stats.rejected += 1
+        if self.local:
+            self.local.reject(key)
+        if time.monotonic() >= self._down_until:
+            try:
+                self.client.delete(key)
+            except REDIS_ERRORS as exc:
+                self._failed("delete", exc)
+
+    def put(self, key: str, data: bytes) -> None:
         if self.local:
             self.local.put(key, data)
         if time.monotonic() < self._down_until:

@@ -39,9 +39,11 @@ class Settings(BaseSettings):
 
     # dense features, matching and the feature cache
     default_dense_model: str = "ucn"
+    default_method: Literal["dense", "sparse"] = Field("sparse", description="of /v1/correspondences and /v1/images")
     dense_max_side: int = Field(1024, ge=64, description="images are downscaled to this long side for features")
     dense_min_side: int = Field(16, ge=8)
     max_queries: int = Field(8192, gt=0, description="cells of image a searched for correspondences")
+    sparse_keypoints: int = Field(2000, ge=16, le=20000, description="DoG keypoints per image for method=sparse")
     max_keypoints: int = Field(4096, gt=0)
     max_matches: int = Field(10000, gt=0, description="the most correspondences one answer may return")
     cycle_tolerance_px: float = Field(8.0, gt=0)

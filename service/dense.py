@@ -1,31 +1,45 @@
-"""Dense features of an image, through the cache: the key is sha256(image bytes) + model name +
-version + preprocessing parameters, so a new model version or setting never reads stale maps."""
+"""Per-image features through the cache: dense maps (UCN) and sparse keypoints with learned
+descriptors. The key is sha256(image bytes) + model name + version + preprocessing parameters, so a
+new model version or setting never reads stale entries; every value read is checked against the
+model and the settings (``service.feature_map``) and one that does not fit is dropped, logged and
+counted, then computed afresh."""
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 import cv2
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from service import imaging
-from service.cache import FeatureMap, MemoryCache, cache_key
+from service import imaging, sparse
+from service.cache import FeatureCache, cache_key
 from service.config import Settings
 from service.errors import NotFound
+from service.feature_map import BadRecord, Expect, FeatureMap, SparseFeatures, working_size
 from service.registry import LoadedModel
 
+log = logging.getLogger("service.dense")
 MAX_ASPECT = 16.0
+R = TypeVar("R", FeatureMap, SparseFeatures)
+
+
+def params(model: LoadedModel, settings: Settings) -> dict:
+    """The settings a model's cached features depend on."""
+    if model.kind == "dense":
+        return {"max_side": settings.dense_max_side}
+    return {"max_side": settings.dense_max_side, "keypoints": settings.sparse_keypoints}
 
 
 def key_for(image_id: str, model: LoadedModel, settings: Settings) -> str:
-    return cache_key(image_id, model.name, model.entry["version"], {"max_side": settings.dense_max_side})
+    return cache_key(image_id, model.name, model.entry["version"], params(model, settings))
 
 
-def working_size(h: int, w: int, max_side: int) -> tuple[int, int]:
-    """(W', H') at which the network sees an H x W image: downscaled so that its long side is at
-    most ``max_side``, never upscaled."""
-    scale = min(1.0, max_side / max(h, w))
-    return (w, h) if scale >= 1.0 else (max(1, round(w * scale)), max(1, round(h * scale)))
+def expect(model: LoadedModel, settings: Settings) -> Expect:
+    dim = model.entry.get("feature_dim") if model.kind == "dense" else model.entry.get("descriptor_dim")
+    return Expect(int(dim or 0), int(model.entry.get("stride", 4)), settings.dense_max_side)
 
 
 def decode(data: bytes, settings: Settings, where: str) -> np.ndarray:
@@ -35,38 +49,82 @@ def decode(data: bytes, settings: Settings, where: str) -> np.ndarray:
 
 
 def prepare(img: np.ndarray, settings: Settings) -> tuple[np.ndarray, float, int, int]:
-    """Grey uint8 (H, W) -> (grey float32 (1, 1, H', W') for the network, scale = H'/H, W, H),
+    """Grey uint8 (H, W) -> (grey uint8 (H', W') as the networks see it, scale = H'/H, W, H),
     where the long side H' or W' is at most DENSE_MAX_SIDE."""
     h, w = img.shape
     size = working_size(h, w, settings.dense_max_side)
     if size != (w, h):
         img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-    return img[None, None].astype(np.float32) / 255.0, size[1] / h, w, h
+    return img, size[1] / h, w, h
 
 
-async def features(data: bytes, model: LoadedModel, cache: MemoryCache, settings: Settings,
+def lookup(cache: FeatureCache, key: str, kind: Callable[[bytes, Expect], R], want: Expect) -> R | None:
+    """The checked record under ``key``, or None (a miss, or a value that did not fit: dropped)."""
+    data = cache.get(key)
+    if data is None:
+        return None
+    try:
+        return kind(data, want)
+    except BadRecord as exc:
+        log.warning("cache entry %s refused: %s", key, exc)
+        cache.reject(key)
+        return None
+
+
+async def cached(data: bytes, model: LoadedModel, cache: FeatureCache, settings: Settings,
+                 kind: Callable[[bytes, Expect], R]) -> tuple[str, str, R | None]:
+    """(image id, cache key, the checked record or None), hashing off the event loop."""
+    def find() -> tuple[str, str, R | None]:
+        image_id = hashlib.sha256(data).hexdigest()
+        key = key_for(image_id, model, settings)
+        return image_id, key, lookup(cache, key, kind, expect(model, settings))
+    return await run_in_threadpool(find)
+
+
+async def features(data: bytes, model: LoadedModel, cache: FeatureCache, settings: Settings,
                    where: str = "image", image: np.ndarray | None = None) -> tuple[FeatureMap, str, bool]:
     """(feature map, image id, whether it came from the cache). ``image``: ``data`` already
     decoded (by ``decode``), for a caller that needs the pixels too."""
-    def lookup() -> tuple[str, str, FeatureMap | None]:
-        # hashing up to MAX_IMAGE_BYTES is work for a thread, not the event loop
-        image_id = hashlib.sha256(data).hexdigest()
-        key = key_for(image_id, model, settings)
-        return image_id, key, cache.get(key)
-
-    image_id, key, cached = await run_in_threadpool(lookup)
-    if cached is not None:
-        return cached, image_id, True
-    x, scale, width, height = await run_in_threadpool(
+    image_id, key, fm = await cached(data, model, cache, settings, FeatureMap.decode)
+    if fm is not None:
+        return fm, image_id, True
+    img, scale, width, height = await run_in_threadpool(
         lambda: prepare(decode(data, settings, where) if image is None else image, settings))
-    out = await model.main.run({"image": x})
+    out = await model.main.run({"image": img[None, None].astype(np.float32) / 255.0})
     fm = FeatureMap(out[0].astype(np.float16), width, height, scale, int(model.entry.get("stride", 4)))
-    await run_in_threadpool(cache.set, key, fm)
+    await run_in_threadpool(cache.put, key, fm.encode())
     return fm, image_id, False
 
 
-async def by_id(image_id: str, model: LoadedModel, cache: MemoryCache, settings: Settings) -> FeatureMap:
-    fm = await run_in_threadpool(cache.get, key_for(image_id, model, settings))
-    if fm is None:
+async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, settings: Settings,
+                          where: str = "image", image: np.ndarray | None = None
+                          ) -> tuple[SparseFeatures, str, bool]:
+    """(keypoints and their learned descriptors, image id, whether they came from the cache):
+    at most SPARSE_KEYPOINTS DoG keypoints of the image at its working size, described by the
+    descriptor network ``model``."""
+    image_id, key, sf = await cached(data, model, cache, settings, SparseFeatures.decode)
+    if sf is not None:
+        return sf, image_id, True
+
+    def keypoints() -> tuple[np.ndarray, float, int, int, tuple[np.ndarray, ...]]:
+        img, scale, width, height = prepare(decode(data, settings, where) if image is None else image, settings)
+        xy, size, angle = sparse.detect(img, settings.sparse_keypoints)
+        return sparse.patches(img, xy, size, angle), scale, width, height, (xy, size, angle)
+
+    patches, scale, width, height, (xy, size, angle) = await run_in_threadpool(keypoints)
+    dim = int(model.entry["descriptor_dim"])
+    desc = (await model.main.run({"patches": patches[:, None].astype(np.float32) / 255.0}) if len(patches)
+            else np.zeros((0, dim), np.float32))
+    desc /= np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-6)
+    sent = np.clip((xy + 0.5) / scale - 0.5, 0, [width - 1, height - 1]).astype(np.float32)
+    sf = SparseFeatures(sent, (size / scale).astype(np.float32), angle, desc.astype(np.float16), width, height)
+    await run_in_threadpool(cache.put, key, sf.encode())
+    return sf, image_id, False
+
+
+async def by_id(image_id: str, model: LoadedModel, cache: FeatureCache, settings: Settings,
+                kind: Callable[[bytes, Expect], R] = FeatureMap.decode) -> R:
+    found = await run_in_threadpool(lookup, cache, key_for(image_id, model, settings), kind, expect(model, settings))
+    if found is None:
         raise NotFound(f"no cached features for image {image_id} with model {model.name}: POST it to /v1/images")
-    return fm
+    return found

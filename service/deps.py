@@ -1,12 +1,14 @@
 """Injected dependencies: route signatures read as lists of what they need; tests override them."""
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from service.cache import MemoryCache
+from service.cache import FeatureCache
 from service.config import Settings
+from service.correspond import Context
 from service.errors import NotReady
 from service.model_store import MemoryStore
 from service.registry import Registry
@@ -23,7 +25,7 @@ def get_registry(request: Request) -> Registry:
     return reg
 
 
-def get_cache(request: Request) -> MemoryCache:
+def get_cache(request: Request) -> FeatureCache:
     return request.app.state.cache
 
 
@@ -31,7 +33,18 @@ def get_model_store(request: Request) -> MemoryStore:
     return request.app.state.model_store
 
 
+def get_context(request: Request, registry: Annotated[Registry, Depends(get_registry)]) -> Context:
+    """Settings, models, cache and the matching pool, for the multipart routes."""
+    state = request.app.state
+    pool = state.match_pool
+
+    async def on_pool(fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+    return Context(state.settings, registry, state.cache, on_pool)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
-CacheDep = Annotated[MemoryCache, Depends(get_cache)]
+CacheDep = Annotated[FeatureCache, Depends(get_cache)]
 StoreDep = Annotated[MemoryStore, Depends(get_model_store)]
+ContextDep = Annotated[Context, Depends(get_context)]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.svm import LinearSVC
 
-from service.cache import FeatureMap
+from service.feature_map import FeatureMap
 from service.matching import bilinear, cells
 
 POOL_GRID = 4  # global descriptor: mean features over a 4 x 4 grid of image regions

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service import errors, metrics, registry
 from service.auth import ApiKeys
-from service.cache import MemoryCache, RedisCache
+from service.cache import FeatureCache, MemoryCache, RedisCache
 from service.config import Settings
 from service.disconnect import CancelOnDisconnect
 from service.limits import BodyLimit
@@ -23,7 +23,7 @@ from service.routes import align, dense, health, keypoint_models, patches
 VERSION = "0.1.0"
 
 
-def make_cache(settings: Settings) -> MemoryCache:
+def make_cache(settings: Settings) -> FeatureCache:
     """Redis when REDIS_URL is set (it need not be up yet), else the in-process LRU."""
     if settings.redis_url:
         return RedisCache(settings.redis_url, settings.cache_ttl_s, settings.redis_timeout_s, settings.redis_retry_s,

@@ -14,9 +14,10 @@ import cv2
 import numpy as np
 
 from service import consensus as cons
-from service.cache import FeatureMap
+from service.feature_map import FeatureMap
 
 BLOCK_BYTES = 32 * 1024 * 1024
+CANDIDATES = 4  # cells refined per transferred point: a point between cells can be most like a far one
 
 
 def cells(fm: FeatureMap) -> tuple[np.ndarray, np.ndarray]:
@@ -46,6 +47,14 @@ def top2(queries: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
             sim[rows, i] = -np.inf
             second[s:s + block] = sim.max(1)
     return idx, np.clip(best, -1.0, 1.0), np.clip(second, -1.0, 1.0)
+
+
+def topk(queries: np.ndarray, db: np.ndarray, k: int) -> np.ndarray:
+    """The k most similar rows of db (N, D) to each unit query (M, D), in no order: (M, min(k, N))."""
+    k = min(k, len(db))
+    block = max(1, BLOCK_BYTES // (4 * max(len(db), 1)))
+    return np.concatenate([np.argpartition(-(queries[s:s + block] @ db.T), k - 1, axis=1)[:, :k]
+                           for s in range(0, len(queries), block)]) if len(queries) else np.zeros((0, k), np.int64)
 
 
 def distance(sim: np.ndarray) -> np.ndarray:
@@ -109,13 +118,15 @@ def verify(m: Matches, geometry: str, threshold_px: float) -> tuple[np.ndarray |
 
 
 def sample(f: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
-    """Bilinear samples of a (h, w, D) map at grid positions gx, gy (any shape S), clamped to the
-    border, renormalised: (*S, D) float32."""
+    """Bilinear samples of a (h, w, D) map at grid positions gx, gy (any shape S), renormalised:
+    (*S, D) float32. Up to one cell beyond the outermost cells the map is extrapolated linearly
+    (the last cells' centres lie up to stride - 1 pixels inside the image), farther it is held."""
     h, w, _ = f.shape
-    gx, gy = np.clip(gx, 0, w - 1), np.clip(gy, 0, h - 1)
-    x0, y0 = np.floor(gx).astype(np.int64), np.floor(gy).astype(np.int64)
+    gx, gy = np.clip(gx, -1, w), np.clip(gy, -1, h)
+    x0 = np.clip(np.floor(gx), 0, max(w - 2, 0)).astype(np.int64)
+    y0 = np.clip(np.floor(gy), 0, max(h - 2, 0)).astype(np.int64)
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    fx, fy = (gx - x0)[..., None], (gy - y0)[..., None]
+    fx, fy = ((gx - x0) if w > 1 else 0 * gx)[..., None], ((gy - y0) if h > 1 else 0 * gy)[..., None]
     v = (1 - fx) * (1 - fy) * f[y0, x0] + fx * (1 - fy) * f[y0, x1] + (1 - fx) * fy * f[y1, x0] + fx * fy * f[y1, x1]
     v = v.astype(np.float32)  # normalised in float32: cheaper than in float64 on the matching hot path
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6)
@@ -128,23 +139,45 @@ def bilinear(fm: FeatureMap, xy: np.ndarray) -> np.ndarray:
 
 
 def refine(fm: FeatureMap, query: np.ndarray, idx: np.ndarray, steps: int = 9) -> np.ndarray:
-    """Sub-pixel peaks on the feature grid: the features are sampled bilinearly on a
-    ``steps`` x ``steps`` lattice spanning one cell either side of each best cell (a quarter of a
-    cell apart by default), and the most similar sample wins. Unlike a parabola through three
-    cells, this is exact for a point matched to itself and is not pulled by a lopsided profile.
-    query (K, D) unit, idx (K,) best cells -> pixel positions (K, 2) in the sent image."""
+    """Sub-pixel peaks on the feature grid, in two rounds: the features are sampled bilinearly on
+    a ``steps`` x ``steps`` lattice spanning one cell either side of each best cell (a quarter of
+    a cell apart by default), then on as fine a lattice a sixteenth of a cell apart around the
+    winner, and the most similar sample wins. Unlike a parabola through three cells, this finds a
+    point matched to itself to within a thirty-second of a cell, borders and corners included
+    (the map is extrapolated there, see ``sample``), and is not pulled by a lopsided profile.
+    query (K, D) unit, idx (K,) best cells, or (K, C) candidate cells of which the one refining
+    best wins -> pixel positions (K, 2) in the sent image, inside it."""
     d, h, w = fm.features.shape
-    off = np.linspace(-1.0, 1.0, steps)
+    idx = idx.reshape(len(idx), -1 if len(idx) else 1)
+    k, c = idx.shape
+    start = np.stack([idx % w, idx // w], -1).reshape(-1, 2).astype(np.float64)  # (x, y) in cells
+    q = np.repeat(query, c, axis=0)
+    # how far the image reaches beyond the outermost cell centres, in cells
+    hi = np.array([(fm.width - 1) * fm.scale / fm.stride, (fm.height - 1) * fm.scale / fm.stride])
+    best, _ = peak(fm, q, start, 1.0, steps, hi)
+    best, sim = peak(fm, q, best, 2.0 / (steps - 1), 5, hi)
+    best = best.reshape(k, c, 2)[np.arange(k), sim.reshape(k, c).argmax(1)]
+    return np.clip(best * fm.stride / fm.scale, 0, [fm.width - 1, fm.height - 1]).astype(np.float32)
+
+
+def peak(fm: FeatureMap, query: np.ndarray, centre: np.ndarray, reach: float, steps: int,
+         hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The most similar of a steps x steps lattice reaching ``reach`` cells either side of each
+    centre (K, 2), positions kept within the image (0 to ``hi`` cells): ((K, 2) in cells, (K,)
+    similarity)."""
+    d = fm.features.shape[0]
+    off = np.linspace(-reach, reach, steps)
     ou, ov = (g.ravel() for g in np.meshgrid(off, off))
-    out = np.empty((len(idx), 2), np.float32)
+    out, top = np.empty_like(centre), np.empty(len(centre), np.float32)
     chunk = max(1, BLOCK_BYTES // (4 * 4 * d * steps * steps))  # four bilinear corners in float32
-    for s in range(0, len(idx), chunk):
-        i, j = idx[s:s + chunk] // w, idx[s:s + chunk] % w
-        grid = np.stack([j[:, None] + ou[None], i[:, None] + ov[None]], -1).reshape(-1, 2)
-        xy = grid * fm.stride / fm.scale
-        sims = np.einsum("kd,ksd->ks", query[s:s + chunk], bilinear(fm, xy).reshape(len(i), -1, d))
-        out[s:s + chunk] = xy.reshape(len(i), -1, 2)[np.arange(len(i)), sims.argmax(1)]
-    return out
+    f = fm.features.transpose(1, 2, 0)
+    for s in range(0, len(centre), chunk):
+        c = centre[s:s + chunk]
+        grid = np.clip(np.stack([c[:, :1] + ou[None], c[:, 1:] + ov[None]], -1), 0, hi)  # (k, n, 2)
+        sims = np.einsum("kd,knd->kn", query[s:s + chunk], sample(f, grid[..., 0], grid[..., 1]))
+        out[s:s + chunk] = grid[np.arange(len(c)), sims.argmax(1)]
+        top[s:s + chunk] = sims.max(1)
+    return out, top
 
 
 @dataclass
@@ -153,19 +186,24 @@ class Guide:
     "fundamental", ``model`` its 3x3 matrix (image a pixels -> image b)."""
     kind: str
     model: np.ndarray
+    inliers: np.ndarray | None = None  # (M,) bool over the matches it was fitted to
 
 
 def estimate_guide(fa: FeatureMap, fb: FeatureMap, threshold_px: float, min_inliers: int = 16) -> Guide | None:
-    """RANSAC on mutual, ratio-tested matches; a homography when it explains nearly as many
-    matches as a fundamental matrix (a plane, or a rotating camera), otherwise the fundamental
-    matrix; None when neither has ``min_inliers`` inliers."""
-    m = match(fa, fb, max_queries=4096, mutual=True, ratio=0.8)
+    """The guide of mutual, ratio-tested dense matches (see ``fit_guide``)."""
+    return fit_guide(match(fa, fb, max_queries=4096, mutual=True, ratio=0.8), threshold_px, min_inliers)
+
+
+def fit_guide(m: Matches, threshold_px: float, min_inliers: int = 16) -> Guide | None:
+    """RANSAC on matches: a homography when it explains nearly as many matches as a fundamental
+    matrix (a plane, or a rotating camera), otherwise the fundamental matrix; None when neither
+    has ``min_inliers`` inliers."""
     h, inl_h = verify(m, "homography", threshold_px)
     f, inl_f = verify(m, "fundamental", threshold_px)
     if h is not None and inl_h.sum() >= min_inliers and inl_h.sum() >= 0.85 * inl_f.sum():
-        return Guide("homography", h)
+        return Guide("homography", h, inl_h)
     if f is not None and inl_f.sum() >= min_inliers:
-        return Guide("fundamental", f)
+        return Guide("fundamental", f, inl_f)
     return None
 
 
@@ -193,6 +231,19 @@ def top1_guided(q: np.ndarray, db: np.ndarray, allowed: np.ndarray) -> tuple[np.
     return idx, np.clip(masked[np.arange(len(q)), idx], -1.0, 1.0)
 
 
+def prefer_prediction(fb: FeatureMap, q: np.ndarray, found: np.ndarray, h: np.ndarray, points: np.ndarray,
+                      tie: float = 2e-3) -> np.ndarray:
+    """Where the homography ``h`` puts each point instead of where it was found, when the features
+    cannot tell the two apart (their similarity to the query within ``tie``: flat or repeated
+    texture, float16 maps): the geometry decides what the features cannot. (K, 2) pixels."""
+    p = np.c_[points, np.ones(len(points))] @ h.T
+    pred = p[:, :2] / p[:, 2:3]
+    inside = (p[:, 2] > 0) & (pred >= 0).all(1) & (pred[:, 0] <= fb.width - 1) & (pred[:, 1] <= fb.height - 1)
+    at = lambda xy: (q * bilinear(fb, xy)).sum(1)  # noqa: E731
+    take = inside & (at(np.where(inside[:, None], pred, found)) >= at(found) - tie)
+    return np.where(take[:, None], pred, found).astype(np.float32)
+
+
 @dataclass
 class Transfer:
     xy: np.ndarray  # (K, 2) float32 in image b
@@ -212,6 +263,7 @@ def transfer(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, cycle_tol_px: f
     q = bilinear(fa, points)
     if guide is None:
         idx, best, _ = top2(q, db)
+        idx = np.c_[idx, topk(q, db, CANDIDATES)]
     else:
         reach = max(4.0 * fb.stride / fb.scale, 16.0) if guide.kind == "homography" else max(fb.stride / fb.scale, 4.0)
         block = max(1, BLOCK_BYTES // (5 * max(len(db), 1)))  # similarities plus the mask
@@ -219,6 +271,8 @@ def transfer(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, cycle_tol_px: f
                  for s in range(0, len(q), block)]
         idx, best = (np.concatenate(x) for x in zip(*parts, strict=True))
     xy_b = refine(fb, q, idx)
+    if guide is not None and guide.kind == "homography":
+        xy_b = prefer_prediction(fb, q, xy_b, guide.model, points)
     back, _, _ = top2(bilinear(fb, xy_b), da)
     err = np.linalg.norm(xa[back] - points, axis=1)
     tol = max(cycle_tol_px, fa.stride / fa.scale)

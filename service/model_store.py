@@ -12,8 +12,8 @@ import json
 import threading
 from collections import OrderedDict
 
-from service.cache import REDIS_ERRORS, connect
 from service.errors import ServiceError
+from service.redis_conn import REDIS_ERRORS, connect
 
 
 class StoreUnavailable(ServiceError):

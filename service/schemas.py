@@ -6,7 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-ModelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+from service.names import IMAGE_ID, KEYPOINT_NAME, MODEL_NAME
+
+ModelName = Annotated[str, StringConstraints(pattern=MODEL_NAME)]
 B64Image = Annotated[str, StringConstraints(min_length=1), Field(description="base64-encoded image file")]
 
 
@@ -85,7 +87,9 @@ class ImageInfo(BaseModel):
     width: int
     height: int
     cached: bool = Field(description="the features were already in the cache")
-    model: str
+    model: str = Field(description="the first of ``models``")
+    models: dict[str, str] = Field(default_factory=dict, description="method -> the network whose features were "
+                                                                     "cached under this id")
 
 
 class Match(BaseModel):
@@ -96,12 +100,21 @@ class Match(BaseModel):
     score: float = Field(description="cosine similarity of the two features, in [-1, 1]")
 
 
+class Prealigned(BaseModel):
+    scale: float = Field(description="image b's scale relative to image a's, as the sparse matches agree")
+    rotation_deg: float = Field(description="image b's rotation relative to image a's, degrees")
+
+
 class CorrespondencesResponse(BaseModel):
-    model: str
+    model: str = Field(description="the network whose features were matched")
+    method: Literal["dense", "sparse"] = Field(description="the method that ran")
     matches: list[Match]
     homography: list[list[float]] | None = None
     fundamental: list[list[float]] | None = None
-    inliers: list[bool] | None = Field(None, description="per match, when geometry was verified")
+    inliers: list[bool] | None = Field(None, description="per match, when geometry was asked for")
+    warnings: list[str] = Field(default_factory=list, description="what the answer cannot vouch for, e.g. that no "
+                                                                  "geometry verified the matches")
+    prealigned: Prealigned | None = Field(None, description="dense: b was turned and scaled to meet a first")
     timing_ms: dict[str, float]
 
 
@@ -118,6 +131,9 @@ class TransferResponse(BaseModel):
     guidance: str = Field("none", description="the geometry that guided the search: homography, fundamental "
                                               "or none; align with method=align")
     keypoints: list[TransferredPoint]
+    warnings: list[str] = Field(default_factory=list, description="what the answer cannot vouch for, e.g. that no "
+                                                                  "geometry guided the search")
+    prealigned: Prealigned | None = Field(None, description="b was turned and scaled to meet a before the search")
     timing_ms: dict[str, float]
 
 
@@ -148,8 +164,8 @@ class AlignResponse(BaseModel):
 
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
-KeypointName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:-]{0,63}$")]
-ImageIdText = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$"), Field(description="an id from /v1/images")]
+KeypointName = Annotated[str, StringConstraints(pattern=KEYPOINT_NAME)]
+ImageIdText = Annotated[str, StringConstraints(pattern=IMAGE_ID), Field(description="an id from /v1/images")]
 
 
 class ExemplarIn(Strict):

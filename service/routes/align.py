@@ -8,14 +8,14 @@ from typing import Annotated
 
 import cv2
 import numpy as np
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from service import align, dense
-from service.deps import CacheDep, RegistryDep, SettingsDep
+from service import align
+from service.correspond import dense_map
+from service.deps import ContextDep, SettingsDep
 from service.errors import InvalidInput
-from service.routes.dense import ImageId, ModelField, feature_map, on_pool, read
-from service.routes.patches import ERRORS
+from service.routes.forms import ERRORS, ImageId, ModelField, side
 from service.schemas import AlignResponse, Grid, NpyArray
 
 router = APIRouter(prefix="/v1", tags=["alignment"], responses=ERRORS)
@@ -34,7 +34,7 @@ def warped_png(img: np.ndarray, al: align.Alignment, width: int, height: int) ->
 
 @router.post("/align", response_model=AlignResponse)
 async def align_images(
-    request: Request, settings: SettingsDep, registry: RegistryDep, cache: CacheDep,
+    settings: SettingsDep, ctx: ContextDep,
     image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
     image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None,
     warp: Annotated[bool, Form(description="also return image b warped into a's frame (needs image_b bytes)")] = False,
@@ -51,17 +51,15 @@ async def align_images(
     if warp and image_b is None:
         raise InvalidInput("warp=true needs image_b as bytes (an image_b_id carries only features)")
     t0 = time.perf_counter()
-    m = registry.get(model or settings.default_dense_model, ("dense",))
-    fa = await feature_map(image_a, image_a_id, "a", m, cache, settings)
-    data_b = await read(image_b, settings.max_image_bytes) if image_b is not None else None
-    img_b = await run_in_threadpool(dense.decode, data_b, settings, "image_b") if warp else None
-    if data_b is not None:
-        fb, _, _ = await dense.features(data_b, m, cache, settings, "image_b", image=img_b)
-    else:
-        fb = await feature_map(None, image_b_id, "b", m, cache, settings)
+    m = ctx.model("dense", model)
+    a = await side(image_a, image_a_id, "image_a", settings.max_image_bytes)
+    b = await side(image_b, image_b_id, "image_b", settings.max_image_bytes)
+    fa = await dense_map(a, m, ctx)
+    img_b = await b.pixels(settings) if warp else None
+    fb = await dense_map(b, m, ctx)
     t1 = time.perf_counter()
     p = align.Params(alpha=alpha, d=truncation, radius=radius, iterations=iterations, supersample=supersample)
-    al = await on_pool(request, align.align, fa, fb, p)
+    al = await ctx.on_pool(align.align, fa, fb, p)
     t2 = time.perf_counter()
     png = await run_in_threadpool(warped_png, img_b, al, fa.width, fa.height) if warp else None
     h, w, _ = al.flow.shape

@@ -1,125 +1,79 @@
 """POST /v1/images, /v1/correspondences and /v1/keypoints/transfer (multipart)."""
 from __future__ import annotations
 
-import asyncio
-import json
-import math
 import time
-from collections.abc import Callable
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
-import numpy as np
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 
-from service import align, dense, matching
-from service.cache import FeatureMap, MemoryCache
-from service.config import Settings
-from service.consensus import Consensus
-from service.deps import CacheDep, RegistryDep, SettingsDep
-from service.errors import InvalidInput, TooLarge
-from service.registry import LoadedModel
-from service.routes.patches import ERRORS
+from service import correspond, dense
+from service.deps import CacheDep, ContextDep, SettingsDep
+from service.routes.forms import ERRORS, ImageId, ModelField, read, side
 from service.schemas import CorrespondencesResponse, ImageInfo, Match, TransferredPoint, TransferResponse
 
 router = APIRouter(prefix="/v1", tags=["dense"], responses=ERRORS)
-T = TypeVar("T")
-
-
-async def on_pool(request: Request, fn: Callable[..., T], *args: object) -> T:
-    """Run matching work on the app's bounded matching pool, off the event loop."""
-    return await asyncio.get_running_loop().run_in_executor(request.app.state.match_pool, fn, *args)
-ImageId = Annotated[str | None, Form(pattern=r"^[0-9a-f]{64}$", description="an image_id from /v1/images")]
-ModelField = Annotated[str | None, Form(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-
-
-async def read(upload: UploadFile, limit: int) -> bytes:
-    data = await upload.read(limit + 1)
-    if len(data) > limit:
-        raise TooLarge(f"{upload.filename or 'image'} is larger than {limit} bytes")
-    return data
-
-
-async def feature_map(upload: UploadFile | None, image_id: str | None, which: str, model: LoadedModel,
-                      cache: MemoryCache, settings: Settings) -> FeatureMap:
-    field = f"image_{which}" if which else "image"
-    if (upload is None) == (image_id is None):
-        raise InvalidInput(f"send exactly one of {field} (a file) or {field}_id")
-    if upload is not None:
-        fm, _, _ = await dense.features(await read(upload, settings.max_image_bytes), model, cache, settings, field)
-        return fm
-    return await dense.by_id(image_id, model, cache, settings)
+Method = Annotated[Literal["dense", "sparse"] | None, Form(
+    description="sparse: DoG keypoints described by the learned descriptor (any rotation, large scale changes); "
+                "dense: UCN feature maps (many more matches; pre-aligned by the sparse consensus when needed). "
+                "Default: DEFAULT_METHOD")]
 
 
 @router.post("/images", response_model=ImageInfo)
-async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, registry: RegistryDep,
-                 cache: CacheDep, model: ModelField = None) -> ImageInfo:
-    """Compute and cache an image's dense features so later calls can refer to it by id."""
-    m = registry.get(model or settings.default_dense_model, ("dense",))
-    fm, image_id, cached = await dense.features(await read(image, settings.max_image_bytes), m, cache, settings)
-    return ImageInfo(image_id=image_id, width=fm.width, height=fm.height, cached=cached, model=m.name)
+async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, cache: CacheDep, ctx: ContextDep,
+                 model: ModelField = None, method: Annotated[Literal["dense", "sparse"] | None, Form(
+                     description="the features to cache; default: both kinds, so the id serves every route "
+                                 "(with ``model``, that model's kind)")] = None) -> ImageInfo:
+    """Compute and cache an image's features so later calls can refer to it by id."""
+    if model is not None and method is None:
+        method = "dense" if ctx.registry.get(model, ("dense", "descriptor")).kind == "dense" else "sparse"
+    methods = [method] if method else ["dense", "sparse"]
+    data = await read(image, settings.max_image_bytes)
+    models, cached, feats, image_id = {}, [], None, ""
+    for kind in methods:
+        m = ctx.model(kind, model)
+        compute = dense.features if kind == "dense" else dense.sparse_features
+        feats, image_id, hit = await compute(data, m, cache, settings)
+        models[kind] = m.name
+        cached.append(hit)
+    return ImageInfo(image_id=image_id, width=feats.width, height=feats.height, cached=all(cached),
+                     model=next(iter(models.values())), models=models)
 
 
 @router.post("/correspondences", response_model=CorrespondencesResponse, response_model_exclude_none=True)
 async def correspondences(
-    request: Request, settings: SettingsDep, registry: RegistryDep, cache: CacheDep,
+    settings: SettingsDep, ctx: ContextDep,
     image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
-    image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None,
+    image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None, method: Method = None,
     max_matches: Annotated[int | None, Form(ge=1)] = None, mutual: Annotated[bool, Form()] = True,
     ratio: Annotated[float | None, Form(gt=0, le=1)] = None,
     geometry: Annotated[Literal["none", "homography", "fundamental"], Form()] = "none",
-    consistency: Annotated[bool, Form(description="keep only matches that their neighbours agree with "
+    consistency: Annotated[bool, Form(description="dense: keep only matches that their neighbours agree with "
                                       "(a local affine fit), moved towards that fit")] = True,
 ) -> CorrespondencesResponse:
-    """Mutual nearest neighbours in feature space, optionally ratio-tested, filtered by their
-    neighbours' consensus (the default) and verified by RANSAC."""
+    """Matches between two images: mutual nearest neighbours of learned features, optionally
+    ratio-tested and verified by RANSAC. The answer says which method ran and warns when no
+    geometry verified the matches."""
     t0 = time.perf_counter()
-    m = registry.get(model or settings.default_dense_model, ("dense",))
-    fa = await feature_map(image_a, image_a_id, "a", m, cache, settings)
-    fb = await feature_map(image_b, image_b_id, "b", m, cache, settings)
-    t1 = time.perf_counter()
+    a = await side(image_a, image_a_id, "image_a", settings.max_image_bytes)
+    b = await side(image_b, image_b_id, "image_b", settings.max_image_bytes)
     cap = min(max_matches or settings.max_matches, settings.max_matches)
-    found = await on_pool(request, matching.match, fa, fb, settings.max_queries, mutual, ratio, cap,
-                          Consensus() if consistency else None)
-    t2 = time.perf_counter()
-    out = CorrespondencesResponse(model=m.name, timing_ms={}, matches=[
-        Match(xa=a[0], ya=a[1], xb=b[0], yb=b[1], score=s)
-        for a, b, s in zip(found.xy_a.tolist(), found.xy_b.tolist(), found.score.tolist(), strict=True)])
+    opts = correspond.Options(cap, mutual, ratio, consistency, geometry)
+    found = await correspond.correspondences(a, b, method or settings.default_method, model, opts, ctx)
+    m = found.matches
+    out = CorrespondencesResponse(
+        model=found.model, method=found.method, warnings=found.warnings, prealigned=found.prealigned,
+        matches=[Match(xa=p[0], ya=p[1], xb=q[0], yb=q[1], score=s)
+                 for p, q, s in zip(m.xy_a.tolist(), m.xy_b.tolist(), m.score.tolist(), strict=True)],
+        timing_ms=found.timing_ms | {"total": 1e3 * (time.perf_counter() - t0)})
     if geometry != "none":
-        model_, inliers = await on_pool(request, matching.verify, found, geometry, settings.ransac_threshold_px)
-        setattr(out, geometry, model_.tolist() if model_ is not None else None)
-        out.inliers = inliers.tolist()
-    t3 = time.perf_counter()
-    out.timing_ms = {"features": 1e3 * (t1 - t0), "matching": 1e3 * (t2 - t1), "geometry": 1e3 * (t3 - t2)}
+        setattr(out, geometry, found.matrix.tolist() if found.matrix is not None else None)
+        out.inliers = found.inliers.tolist()
     return out
 
 
-def parse_keypoints(text: str, fm: FeatureMap, cap: int, what: str = "keypoints",
-                    image: str = "image a") -> np.ndarray:
-    """JSON [[x, y], ...] in the image -> (K, 2) float32; 422 unless finite, inside and at most cap."""
-    def refuse(constant: str) -> None:
-        raise InvalidInput(f"{what} must be finite numbers, not {constant}")
-    try:
-        pts = json.loads(text, parse_constant=refuse)
-    except ValueError:
-        raise InvalidInput(f"{what} must be JSON: [[x, y], ...]") from None
-    if not isinstance(pts, list) or not pts:
-        raise InvalidInput(f"{what} must be a non-empty list of [x, y]")
-    if len(pts) > cap:
-        raise InvalidInput(f"{len(pts)} {what} in one request; the limit is {cap}")
-    if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                          and math.isfinite(v) for v in p) for p in pts):
-        raise InvalidInput(f"each of the {what} must be [x, y] with finite numbers")
-    arr = np.asarray(pts, np.float32)
-    outside = (arr[:, 0] < 0) | (arr[:, 1] < 0) | (arr[:, 0] > fm.width - 1) | (arr[:, 1] > fm.height - 1)
-    if outside.any():
-        where = f"{image} ({fm.width}x{fm.height})"
-        raise InvalidInput(f"point {int(np.argmax(outside))} of the {what} lies outside {where}")
-    return arr
-
-
-@router.post("/keypoints/transfer", response_model=TransferResponse)
+@router.post("/keypoints/transfer", response_model=TransferResponse, response_model_exclude_none=True)
 async def keypoints_transfer(
-    request: Request, settings: SettingsDep, registry: RegistryDep, cache: CacheDep, keypoints: Annotated[str, Form()],
+    settings: SettingsDep, ctx: ContextDep, keypoints: Annotated[str, Form()],
     image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
     image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None,
     guided: Annotated[bool, Form(description="search near the pair's estimated geometry")] = True,
@@ -129,26 +83,19 @@ async def keypoints_transfer(
     """Each keypoint of image a, found in image b: one answer per point, in order.
 
     method=nearest (the default): with ``guided`` (the default) the pair's geometry is estimated
-    first (RANSAC on confident mutual matches: a homography, else a fundamental matrix) and each
-    point is searched near its predicted position or along its epipolar line; without a usable
-    geometry the search is global. method=align: the points follow the MRF alignment field of b
-    to a (see /v1/align), and the cycle check follows the reverse alignment."""
+    first (RANSAC on the sparse matches when both images are sent, which survive rotation and
+    scale; on dense matches for image ids: a homography, else a fundamental matrix) and each point
+    is searched near its predicted position or along its epipolar line, in a copy of b turned and
+    scaled to meet a when they differ (``prealigned``); without a usable geometry the search is
+    global, and the answer warns. method=align: the points follow the MRF alignment field of b to
+    a (see /v1/align), and the cycle check follows the reverse alignment."""
     t0 = time.perf_counter()
-    m = registry.get(model or settings.default_dense_model, ("dense",))
-    fa = await feature_map(image_a, image_a_id, "a", m, cache, settings)
-    pts = parse_keypoints(keypoints, fa, settings.max_keypoints)
-    fb = await feature_map(image_b, image_b_id, "b", m, cache, settings)
-    t1 = time.perf_counter()
-    if method == "align":
-        tr = await on_pool(request, align.transfer, fa, fb, pts, settings.cycle_tolerance_px)
-    else:
-        guide = None
-        if guided:
-            guide = await on_pool(request, matching.estimate_guide, fa, fb, settings.ransac_threshold_px)
-        tr = await on_pool(request, matching.transfer, fa, fb, pts, settings.cycle_tolerance_px, guide)
-    t2 = time.perf_counter()
+    a = await side(image_a, image_a_id, "image_a", settings.max_image_bytes)
+    b = await side(image_b, image_b_id, "image_b", settings.max_image_bytes)
+    out = await correspond.transfer(a, b, keypoints, method, guided, model, ctx)
+    tr = out.transfer
     points = zip(tr.xy.tolist(), tr.score.tolist(), tr.consistent.tolist(), tr.cycle_error.tolist(), strict=True)
-    timing = {"features": 1e3 * (t1 - t0), "transfer": 1e3 * (t2 - t1)}
-    return TransferResponse(model=m.name, guidance=tr.guidance, timing_ms=timing,
+    return TransferResponse(model=out.model, guidance=tr.guidance, warnings=out.warnings, prealigned=out.prealigned,
+                            timing_ms={"total": 1e3 * (time.perf_counter() - t0)},
                             keypoints=[TransferredPoint(x=p[0], y=p[1], score=s, consistent=c, cycle_error=e)
                                        for p, s, c, e in points])

@@ -6,17 +6,20 @@ import time
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Response, UploadFile
 
 from service import dense, imaging, keypoints
-from service.cache import FeatureMap, MemoryCache
+from service.cache import FeatureCache
 from service.config import Settings
-from service.deps import CacheDep, RegistryDep, SettingsDep, StoreDep
+from service.correspond import dense_map
+from service.deps import CacheDep, ContextDep, RegistryDep, SettingsDep, StoreDep
 from service.errors import InvalidInput, NotFound
+from service.feature_map import FeatureMap
 from service.model_store import MemoryStore
+from service.names import KEYPOINT_MODEL_ID
+from service.points import parse_points
 from service.registry import LoadedModel, Registry
-from service.routes.dense import feature_map, on_pool, parse_keypoints
-from service.routes.patches import ERRORS
+from service.routes.forms import ERRORS, ImageId, side
 from service.schemas import (
     ClassifiedPoint,
     ClassifyResponse,
@@ -29,7 +32,7 @@ from service.schemas import (
 )
 
 router = APIRouter(prefix="/v1/keypoint-models", tags=["keypoint models"], responses=ERRORS)
-ModelId = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="an id from POST /v1/keypoint-models")]
+ModelId = Annotated[str, Path(pattern=KEYPOINT_MODEL_ID, description="an id from POST /v1/keypoint-models")]
 
 
 def check_exemplars(exemplars: list[ExemplarIn], settings: Settings) -> list[str]:
@@ -54,7 +57,7 @@ def check_exemplars(exemplars: list[ExemplarIn], settings: Settings) -> list[str
     return names
 
 
-async def exemplar_map(i: int, e: ExemplarIn, m: LoadedModel, cache: MemoryCache, settings: Settings) -> FeatureMap:
+async def exemplar_map(i: int, e: ExemplarIn, m: LoadedModel, cache: FeatureCache, settings: Settings) -> FeatureMap:
     where = f"exemplar {i}"
     if e.image_id is not None:
         return await dense.by_id(e.image_id, m, cache, settings)
@@ -84,15 +87,15 @@ def load(store: MemoryStore, registry: Registry, model_id: str) -> tuple[keypoin
 
 
 @router.post("", response_model=KeypointModelInfo, status_code=201)
-async def create(body: KeypointModelRequest, request: Request, settings: SettingsDep, registry: RegistryDep,
-                 cache: CacheDep, store: StoreDep) -> KeypointModelInfo:
+async def create(body: KeypointModelRequest, settings: SettingsDep, registry: RegistryDep,
+                 cache: CacheDep, store: StoreDep, ctx: ContextDep) -> KeypointModelInfo:
     """Train one linear SVM per named keypoint on the exemplars' dense features (hard negative
     mining), and store the model with the exemplars' global descriptors for the location prior."""
     names = check_exemplars(body.exemplars, settings)
     m = registry.get(body.model or settings.default_dense_model, ("dense",))
     maps = [await exemplar_map(i, e, m, cache, settings) for i, e in enumerate(body.exemplars)]
     exemplars = [keypoints.Exemplar(fm, dict(e.keypoints)) for fm, e in zip(maps, body.exemplars, strict=True)]
-    model = await on_pool(request, keypoints.train, exemplars)
+    model = await ctx.on_pool(keypoints.train, exemplars)
     payload = model.to_bytes()
     model_id = hashlib.sha256(payload + m.name.encode() + m.entry["version"].encode()).hexdigest()[:24]
     info = KeypointModelInfo(id=model_id, label=body.label, names=names, exemplars=len(exemplars),
@@ -124,9 +127,9 @@ async def delete_model(model_id: ModelId, store: StoreDep) -> Response:
 
 @router.post("/{model_id}/predict", response_model=PredictResponse)
 async def predict(
-    model_id: ModelId, request: Request, settings: SettingsDep, registry: RegistryDep, cache: CacheDep, store: StoreDep,
+    model_id: ModelId, settings: SettingsDep, registry: RegistryDep, store: StoreDep, ctx: ContextDep,
     image: Annotated[UploadFile | None, File()] = None,
-    image_id: Annotated[str | None, Form(pattern=r"^[0-9a-f]{64}$")] = None,
+    image_id: ImageId = None,
     prior_sigma: Annotated[float, Form(gt=0, le=1, description="the prior's spread, a fraction of the diagonal")] = (
         keypoints.PRIOR_SIGMA),
     prior_weight: Annotated[float, Form(ge=0, le=100, description="0: the SVM alone")] = keypoints.PRIOR_WEIGHT,
@@ -135,8 +138,8 @@ async def predict(
     prior centred where the nearest exemplar (by global appearance) has it."""
     t0 = time.perf_counter()
     model, _, m = load(store, registry, model_id)
-    fm = await feature_map(image, image_id, "", m, cache, settings)
-    pred = await on_pool(request, keypoints.predict, model, fm, prior_sigma, prior_weight)
+    fm = await dense_map(await side(image, image_id, "image", settings.max_image_bytes), m, ctx)
+    pred = await ctx.on_pool(keypoints.predict, model, fm, prior_sigma, prior_weight)
     pts = [PredictedKeypoint(name=n, x=float(xy[0]), y=float(xy[1]), score=float(s), svm=float(v))
            for n, xy, s, v in zip(model.names, pred.xy, pred.score, pred.svm, strict=True)]
     return PredictResponse(id=model_id, exemplar=pred.exemplar, keypoints=pts,
@@ -145,16 +148,16 @@ async def predict(
 
 @router.post("/{model_id}/classify", response_model=ClassifyResponse)
 async def classify(
-    model_id: ModelId, settings: SettingsDep, registry: RegistryDep, cache: CacheDep, store: StoreDep,
+    model_id: ModelId, settings: SettingsDep, registry: RegistryDep, store: StoreDep, ctx: ContextDep,
     points: Annotated[str, Form(description="JSON [[x, y], ...] in pixels of the image")],
     image: Annotated[UploadFile | None, File()] = None,
-    image_id: Annotated[str | None, Form(pattern=r"^[0-9a-f]{64}$")] = None,
+    image_id: ImageId = None,
 ) -> ClassifyResponse:
     """Which named keypoint lies at each point: every SVM's response there, and the best one
     when it responds above 0 (otherwise the point is background: label null)."""
     model, _, m = load(store, registry, model_id)
-    fm = await feature_map(image, image_id, "", m, cache, settings)
-    pts = parse_keypoints(points, fm, settings.max_keypoints, "points", "the image")
+    fm = await dense_map(await side(image, image_id, "image", settings.max_image_bytes), m, ctx)
+    pts = parse_points(points, fm.width, fm.height, settings.max_keypoints, "points", "the image")
     scores = keypoints.classify(model, fm, pts)
     out = []
     for (x, y), row in zip(pts.tolist(), scores.tolist(), strict=True):

@@ -11,7 +11,8 @@ import numpy as np
 import redis
 
 from service import registry
-from service.cache import FeatureMap, RedisCache
+from service.cache import RedisCache
+from service.feature_map import FeatureMap
 from service.config import Settings
 from service.main import create_app
 from tests.conftest import make_client
@@ -33,7 +34,7 @@ def test_redis_absent_at_start_up_service_answers_and_says_degraded(coffee):
 
 def test_slow_redis_is_capped_by_the_timeout_and_read_as_a_miss(redis_server):
     cache = RedisCache(redis_server.url, ttl_s=60, timeout_s=0.2, retry_s=0.0)
-    cache.set("k", FeatureMap(np.zeros((4, 3, 3), np.float16), 12, 12, 1.0, 4))
+    cache.put("k", FeatureMap(np.zeros((4, 3, 3), np.float16), 12, 12, 1.0, 4).encode())
     stall = threading.Thread(target=lambda: redis.Redis.from_url(redis_server.url).execute_command("DEBUG", "SLEEP", 1))
     stall.start()
     time.sleep(0.05)

@@ -4,7 +4,7 @@ import tracemalloc
 import numpy as np
 
 from service import matching
-from service.cache import FeatureMap
+from service.feature_map import FeatureMap
 
 
 def shifted_maps(h=30, w=40, shift=3.0, d=32, seed=0):
@@ -86,11 +86,14 @@ def test_cells_are_computed_once_per_map():
     assert matching.cells(fm) is first and first[1].shape == (15, 4)
 
 
-def test_bilinear_hits_cells_blends_between_them_and_clamps_at_the_border():
+def test_bilinear_hits_cells_blends_between_them_and_extrapolates_one_cell_at_the_border():
     f = np.zeros((2, 2, 3), np.float16)  # D=2, h=2, w=3, stride 4 at scale 0.5: one cell is 8 sent pixels
     f[0, :, 0], f[1, :, 1], f[:, :, 2] = 1.0, 1.0, np.sqrt(0.5)
     fm = FeatureMap(f, 24, 16, 0.5, 4)
-    got = matching.bilinear(fm, np.array([[0.0, 0.0], [8.0, 8.0], [4.0, 0.0], [-50.0, 3.0], [99.0, 99.0]]))
-    want = np.array([[1, 0], [0, 1], [np.sqrt(0.5), np.sqrt(0.5)], [1, 0], [np.sqrt(0.5), np.sqrt(0.5)]])
+    got = matching.bilinear(fm, np.array([[0.0, 0.0], [8.0, 8.0], [4.0, 0.0], [-8.0, 0.0], [-50.0, 0.0], [99.0, 0]]))
+    # one cell before the first: 2 * (1, 0) - (0, 1), normalised; farther, held there; likewise after the last
+    before, after = np.array([2, -1]), 2 * np.array([np.sqrt(0.5), np.sqrt(0.5)]) - [0, 1]
+    before, after = before / np.linalg.norm(before), after / np.linalg.norm(after)
+    want = np.array([[1, 0], [0, 1], [np.sqrt(0.5), np.sqrt(0.5)], before, before, after])
     np.testing.assert_allclose(got, want, atol=1e-3)
     assert got.dtype == np.float32 and np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-3)

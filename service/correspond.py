@@ -1,0 +1,260 @@
+"""Correspondences between two images by either method, and what an answer says of itself.
+
+- ``sparse``: DoG keypoints described by the learned descriptor network (``service.sparse``),
+  mutual nearest neighbours with Lowe's ratio test. Invariant to rotation and scale by
+  construction.
+- ``dense``: UCN feature maps, mutual nearest neighbours filtered by neighbourhood consensus
+  (``service.matching``). Denser, but a map compares like with like only at about the same scale
+  and orientation: when the dense search finds too little and the pixels of image b are at hand,
+  the sparse matches' consensus (a similarity: scale, rotation, shift) warps b into a's frame,
+  the dense search runs again there, and the matches are mapped back (``prealigned`` says so).
+
+Geometry (a homography or a fundamental matrix) is verified by RANSAC on request; an answer
+whose matches no geometry verified says so in its warnings.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import cv2
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from service import align, consensus, dense, matching, sparse
+from service.cache import FeatureCache
+from service.config import Settings
+from service.errors import InvalidInput, NotFound
+from service.feature_map import FeatureMap, SparseFeatures
+from service.matching import Matches
+from service.points import parse_points
+from service.registry import LoadedModel, Registry
+
+METHODS = ("dense", "sparse")
+PREALIGN_BELOW = 32  # dense matches (after consensus) under which a pre-alignment is tried
+MIN_INLIERS = 8  # fewer RANSAC inliers than this verify nothing
+UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours (ask geometry=homography " \
+             "or geometry=fundamental to verify them)"
+
+
+@dataclass
+class Side:
+    """One image of a request: the bytes sent, or an image id of features cached before."""
+    field: str
+    data: bytes | None = None
+    image_id: str | None = None
+    decoded: np.ndarray | None = None  # the pixels, once something needed them
+
+    async def pixels(self, settings: Settings) -> np.ndarray | None:
+        """The decoded image (grey uint8, as sent), once; None for an image id."""
+        if self.decoded is None and self.data is not None:
+            self.decoded = await run_in_threadpool(dense.decode, self.data, settings, self.field)
+        return self.decoded
+
+
+@dataclass
+class Context:
+    """What serving a request needs: settings, models, cache, and the matching pool."""
+    settings: Settings
+    registry: Registry
+    cache: FeatureCache
+    on_pool: Callable[..., Awaitable[Any]]
+
+    def model(self, method: str, name: str | None) -> LoadedModel:
+        kind = "dense" if method == "dense" else "descriptor"
+        default = self.settings.default_dense_model if method == "dense" else self.settings.default_descriptor_model
+        m = self.registry.get(name or default, (kind,))
+        if kind == "descriptor" and m.entry.get("metric") != "l2":
+            raise InvalidInput(f"method=sparse needs a descriptor model compared by L2 distance; {m.name} is not one")
+        return m
+
+
+async def dense_map(side: Side, model: LoadedModel, ctx: Context) -> FeatureMap:
+    if side.data is None:
+        return await dense.by_id(side.image_id, model, ctx.cache, ctx.settings)
+    fm, _, _ = await dense.features(side.data, model, ctx.cache, ctx.settings, side.field, image=side.decoded)
+    return fm
+
+
+async def sparse_set(side: Side, model: LoadedModel, ctx: Context) -> SparseFeatures:
+    if side.data is None:
+        return await dense.by_id(side.image_id, model, ctx.cache, ctx.settings, SparseFeatures.decode)
+    sf, _, _ = await dense.sparse_features(side.data, model, ctx.cache, ctx.settings, side.field, image=side.decoded)
+    return sf
+
+
+@dataclass
+class Answer:
+    method: str
+    model: str
+    matches: Matches
+    geometry: str = "none"
+    matrix: np.ndarray | None = None
+    inliers: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
+    prealigned: dict[str, float] | None = None
+    timing_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Options:
+    max_matches: int
+    mutual: bool = True
+    ratio: float | None = None
+    consistency: bool = True
+    geometry: str = "none"
+
+
+async def correspondences(a: Side, b: Side, method: str, model_name: str | None, opts: Options,
+                          ctx: Context) -> Answer:
+    """The matches of a request, verified as asked, with the answer's warnings."""
+    model = ctx.model(method, model_name)
+    t0 = time.perf_counter()
+    if method == "sparse":
+        sa, sb = await asyncio.gather(sparse_set(a, model, ctx), sparse_set(b, model, ctx))
+        t1 = time.perf_counter()
+        found = await ctx.on_pool(sparse.match, sa, sb, opts.ratio or sparse.RATIO, opts.mutual, opts.max_matches)
+        answer = Answer(method, model.name, found, timing_ms={"features": 1e3 * (t1 - t0)})
+    else:
+        answer = await dense_correspondences(a, b, model, opts, ctx)
+    t2 = time.perf_counter()
+    answer.timing_ms["matching"] = 1e3 * (t2 - t0) - answer.timing_ms["features"]
+    if opts.geometry != "none":
+        matrix, inliers = await ctx.on_pool(matching.verify, answer.matches, opts.geometry,
+                                            ctx.settings.ransac_threshold_px)
+        answer.inliers = inliers
+        if matrix is not None and inliers.sum() >= MIN_INLIERS:
+            answer.geometry, answer.matrix = opts.geometry, matrix
+        else:
+            answer.warnings.append(f"no {opts.geometry} has {MIN_INLIERS} or more inliers among the "
+                                   f"{len(inliers)} matches: {UNVERIFIED.split(': ', 1)[1]}")
+    else:
+        answer.warnings.append(UNVERIFIED)
+    answer.timing_ms["geometry"] = 1e3 * (time.perf_counter() - t2)
+    return answer
+
+
+async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Options, ctx: Context) -> Answer:
+    t0 = time.perf_counter()
+    fa, fb = await asyncio.gather(dense_map(a, model, ctx), dense_map(b, model, ctx))
+    timing = {"features": 1e3 * (time.perf_counter() - t0)}
+    search = partial(matching.match, max_queries=ctx.settings.max_queries, mutual=opts.mutual, ratio=opts.ratio,
+                     max_matches=opts.max_matches, consensus=consensus.Consensus() if opts.consistency else None)
+    found = await ctx.on_pool(search, fa, fb)
+    answer = Answer("dense", model.name, found, timing_ms=timing)
+    if len(found.score) >= PREALIGN_BELOW:
+        return answer
+    if b.data is None or a.data is None:
+        answer.warnings.append(f"only {len(found.score)} dense matches, and with an image id no pre-alignment: if "
+                               "the images differ in scale or rotation, send both images' bytes or use method=sparse")
+        return answer
+    s = await prealignment(a, b, ctx)
+    if s is None:
+        return answer
+    shape = (fa.width, fa.height)
+    warped = await run_in_threadpool(cv2.warpAffine, await b.pixels(ctx.settings), s, shape)
+    fw = await dense_features_of(warped, model, ctx)
+    again = await ctx.on_pool(search, fa, fw)
+    if len(again.score) <= len(found.score):
+        return answer
+    back = cv2.invertAffineTransform(s)
+    xy_b = (again.xy_b @ back[:, :2].T + back[:, 2]).astype(np.float32)
+    inside = (xy_b >= 0).all(1) & (xy_b[:, 0] <= fb.width - 1) & (xy_b[:, 1] <= fb.height - 1)
+    answer.matches = Matches(again.xy_a[inside], xy_b[inside], again.score[inside])
+    answer.prealigned = describe(s)
+    return answer
+
+
+async def prealignment(a: Side, b: Side, ctx: Context) -> np.ndarray | None:
+    """The similarity (2, 3) that takes b's pixels to a's, from the consensus of the sparse
+    matches (RANSAC), or None when there is none or it is about the identity already."""
+    model = ctx.model("sparse", None)
+    await asyncio.gather(a.pixels(ctx.settings), b.pixels(ctx.settings))
+    sa, sb = await asyncio.gather(sparse_set(a, model, ctx), sparse_set(b, model, ctx))
+    m = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, True, None)
+    return similarity_of(m, np.ones(len(m.score), bool), ctx.settings.ransac_threshold_px)
+
+
+async def dense_features_of(img: np.ndarray, model: LoadedModel, ctx: Context) -> FeatureMap:
+    """Dense features of pixels made here (a warped image): computed, not cached."""
+    x, scale, width, height = await run_in_threadpool(dense.prepare, img, ctx.settings)
+    out = await model.main.run({"image": x[None, None].astype(np.float32) / 255.0})
+    return FeatureMap(out[0].astype(np.float16), width, height, scale, int(model.entry.get("stride", 4)))
+
+
+@dataclass
+class Transferred:
+    model: str
+    transfer: matching.Transfer
+    warnings: list[str] = field(default_factory=list)
+    prealigned: dict[str, float] | None = None
+
+
+async def sparse_guide(a: Side, b: Side, ctx: Context) -> tuple[matching.Guide | None, Matches]:
+    """The pair's geometry from the sparse matches (robust to scale and rotation), and the matches."""
+    model = ctx.model("sparse", None)
+    sa, sb = await asyncio.gather(sparse_set(a, model, ctx), sparse_set(b, model, ctx))
+    m = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, True, None)
+    return await ctx.on_pool(matching.fit_guide, m, ctx.settings.ransac_threshold_px), m
+
+
+def similarity_of(m: Matches, inliers: np.ndarray, threshold_px: float) -> np.ndarray | None:
+    """The similarity (2, 3) taking b's pixels to a's that the inlier matches agree on, when it is
+    far enough from the identity to matter (a quarter octave, 20 degrees); else None."""
+    if inliers.sum() < MIN_INLIERS:
+        return None
+    s, ok = cv2.estimateAffinePartial2D(m.xy_b[inliers], m.xy_a[inliers], method=cv2.RANSAC,
+                                        ransacReprojThreshold=4 * threshold_px)
+    if s is None or ok.sum() < MIN_INLIERS:
+        return None
+    scale, angle = np.sqrt(abs(np.linalg.det(s[:, :2]))), np.degrees(np.arctan2(s[1, 0], s[0, 0]))
+    return None if abs(np.log2(scale)) < 0.25 and abs(angle) < 20 else s
+
+
+def describe(s: np.ndarray) -> dict[str, float]:
+    """How b was turned to meet a: its scale relative to a and its rotation, in degrees."""
+    return {"scale": round(1 / float(np.sqrt(abs(np.linalg.det(s[:, :2])))), 4),
+            "rotation_deg": round(float(-np.degrees(np.arctan2(s[1, 0], s[0, 0]))), 2)}
+
+
+async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model_name: str | None,
+                   ctx: Context) -> Transferred:
+    """Each point of ``text`` (JSON [[x, y], ...] in image a) found in image b."""
+    model = ctx.model("dense", model_name)
+    fa = await dense_map(a, model, ctx)
+    points = parse_points(text, fa.width, fa.height, ctx.settings.max_keypoints)
+    fb = await dense_map(b, model, ctx)
+    tol = ctx.settings.cycle_tolerance_px
+    if method == "align":
+        return Transferred(model.name, await ctx.on_pool(align.transfer, fa, fb, points, tol))
+    guide, s = None, None
+    if guided:
+        try:  # the sparse matches survive rotation and scale; with ids, if their features were cached
+            guide, sparse_m = await sparse_guide(a, b, ctx)
+        except NotFound:
+            guide = await ctx.on_pool(matching.estimate_guide, fa, fb, ctx.settings.ransac_threshold_px)
+        else:
+            if guide is not None and b.data is not None:
+                s = similarity_of(sparse_m, guide.inliers, ctx.settings.ransac_threshold_px)
+    out = Transferred(model.name, None)
+    if s is not None:  # search a copy of b turned and scaled to meet a, then come back
+        fw = await dense_features_of(cv2.warpAffine(await b.pixels(ctx.settings), s, (fa.width, fa.height)), model, ctx)
+        s3 = np.vstack([s, [0, 0, 1]])
+        moved = matching.Guide(guide.kind, s3 @ guide.model if guide.kind == "homography"
+                               else np.linalg.inv(s3).T @ guide.model)
+        tr = await ctx.on_pool(matching.transfer, fa, fw, points, tol, moved)
+        back = cv2.invertAffineTransform(s)
+        tr.xy = np.clip(tr.xy @ back[:, :2].T + back[:, 2], 0, [fb.width - 1, fb.height - 1]).astype(np.float32)
+        out.prealigned = describe(s)
+    else:
+        tr = await ctx.on_pool(matching.transfer, fa, fb, points, tol, guide)
+    out.transfer = tr
+    if tr.guidance == "none":
+        out.warnings.append("no geometry was found between the images: each point went to its nearest neighbour "
+                            "in feature space, unverified" if guided else
+                            "guided=false: each point went to its nearest neighbour in feature space, unverified")
+    return out

@@ -1,0 +1,32 @@
+"""Points sent as JSON text in a multipart field, checked against the image they belong to."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from service.errors import InvalidInput
+
+
+def parse_points(text: str, width: int, height: int, cap: int, what: str = "keypoints",
+                 image: str = "image a") -> np.ndarray:
+    """JSON [[x, y], ...] in an image -> (K, 2) float32; 422 unless finite, inside and at most cap."""
+    def refuse(constant: str) -> None:
+        raise InvalidInput(f"{what} must be finite numbers, not {constant}")
+    try:
+        pts = json.loads(text, parse_constant=refuse)
+    except ValueError:
+        raise InvalidInput(f"{what} must be JSON: [[x, y], ...]") from None
+    if not isinstance(pts, list) or not pts:
+        raise InvalidInput(f"{what} must be a non-empty list of [x, y]")
+    if len(pts) > cap:
+        raise InvalidInput(f"{len(pts)} {what} in one request; the limit is {cap}")
+    if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                          and math.isfinite(v) for v in p) for p in pts):
+        raise InvalidInput(f"each of the {what} must be [x, y] with finite numbers")
+    arr = np.asarray(pts, np.float32)
+    outside = (arr[:, 0] < 0) | (arr[:, 1] < 0) | (arr[:, 0] > width - 1) | (arr[:, 1] > height - 1)
+    if outside.any():
+        raise InvalidInput(f"point {int(np.argmax(outside))} of the {what} lies outside {image} ({width}x{height})")
+    return arr

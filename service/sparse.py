@@ -1,0 +1,79 @@
+"""Sparse correspondences, the way the patch paper's networks are meant to be used: DoG keypoints
+with their scale and orientation (OpenCV's SIFT detector), each one's patch normalised as the
+networks were trained (a square of ``REGION`` keypoint diameters, turned to the keypoint's
+orientation, sampled to 64 x 64), described by a learned descriptor network, then matched
+mutually with Lowe's ratio test. Scale and rotation are undone per keypoint, so the matches
+survive any in-plane rotation and large changes of scale, as SIFT's do.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from service.feature_map import SparseFeatures
+from service.matching import Matches, top2
+
+REGION = 6.0  # patch side in keypoint diameters: the region SIFT's descriptor covers
+PATCH = 64
+MIN_SIZE = 2.0  # smallest keypoint diameter kept, in pixels of the working image
+CHUNK = 500  # patches a remap: its maps must stay under 32767 rows
+RATIO = 0.9  # Lowe's ratio test on descriptor distances, the default
+
+
+def detect(img: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At most ``n`` DoG keypoints of a grey uint8 image, the strongest first, none smaller than
+    MIN_SIZE: (xy (K, 2), size (K,), angle (K,) radians), float32, in the image's pixels."""
+    kps = [k for k in cv2.SIFT_create(nfeatures=n).detect(img, None) if k.size >= MIN_SIZE]
+    xy = np.float32([k.pt for k in kps]).reshape(-1, 2)
+    return xy, np.float32([k.size for k in kps]), np.deg2rad(np.float32([k.angle for k in kps]))
+
+
+def patches(img: np.ndarray, xy: np.ndarray, size: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """Scale- and orientation-normalised patches, (K, 64, 64) uint8. Each is sampled from the
+    Gaussian pyramid level that holds its region at about 64 pixels, so shrinking does not alias;
+    all patches of a level in one remap."""
+    pyramid = [img]
+    while min(pyramid[-1].shape) >= 2 * PATCH:
+        pyramid.append(cv2.pyrDown(pyramid[-1]))
+    step = REGION * size / PATCH  # image pixels per patch pixel
+    level = np.clip(np.floor(np.log2(np.maximum(step, 1.0))), 0, len(pyramid) - 1).astype(int)
+    t = np.arange(PATCH, dtype=np.float32) - (PATCH - 1) / 2
+    u, v = np.meshgrid(t, t)  # patch pixel offsets from its centre, (64, 64)
+    out = np.empty((len(xy), PATCH, PATCH), np.uint8)
+    for lv in np.unique(level):
+        at = np.flatnonzero(level == lv)
+        for k in np.array_split(at, -(-len(at) // CHUNK)):
+            out[k] = sample(pyramid[lv], 2.0 ** lv, xy[k], step[k], angle[k], u, v)
+    return out
+
+
+def sample(img: np.ndarray, f: float, xy: np.ndarray, step: np.ndarray, angle: np.ndarray, u: np.ndarray,
+           v: np.ndarray) -> np.ndarray:
+    """One remap of a pyramid level ``img`` (``f`` image pixels a level pixel) for keypoints at
+    xy (K, 2) with ``step`` image pixels a patch pixel: (K, 64, 64) uint8."""
+    s = (step / f)[:, None, None]
+    c, sn = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
+    # patch (u, v) -> level pixels: centre + R(angle) * s * (u, v); pixel centres shift with the level
+    cx, cy = ((xy[:, 0] + 0.5) / f - 0.5)[:, None, None], ((xy[:, 1] + 0.5) / f - 0.5)[:, None, None]
+    mx = (cx + s * (c * u - sn * v)).astype(np.float32).reshape(-1, PATCH)
+    my = (cy + s * (sn * u + c * v)).astype(np.float32).reshape(-1, PATCH)
+    return cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT).reshape(-1, PATCH, PATCH)
+
+
+def match(fa: SparseFeatures, fb: SparseFeatures, ratio: float | None = RATIO, mutual: bool = True,
+          max_matches: int | None = None) -> Matches:
+    """Nearest neighbours of a's descriptors among b's, kept when mutual and (with ``ratio``)
+    when the best is clearly closer than the second (Lowe's test on L2 distances); best first.
+    Scores are the descriptors' cosine similarity."""
+    da, db = fa.descriptors.astype(np.float32), fb.descriptors.astype(np.float32)
+    if len(da) < 2 or len(db) < 2:
+        return Matches(np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32), np.zeros(0, np.float32))
+    j, best, second = top2(da, db)
+    keep = np.ones(len(da), bool)
+    if ratio is not None:
+        keep &= np.sqrt(np.clip(2 - 2 * best, 0, None)) < ratio * np.sqrt(np.clip(2 - 2 * second, 0, None))
+    if mutual:
+        back, _, _ = top2(db, da)
+        keep &= back[j] == np.arange(len(da))
+    order = np.flatnonzero(keep)[np.argsort(-best[keep], kind="stable")][:max_matches]
+    return Matches(fa.xy[order], fb.xy[j[order]], best[order])
