@@ -234,9 +234,11 @@ def align(fa: FeatureMap, fb: FeatureMap, p: Params | None = None) -> Alignment:
     return Alignment(flow, (step_a, step_a), terms, levels)
 
 
-def warp(image_b: np.ndarray, al: Alignment, width_a: int, height_a: int) -> np.ndarray:
+def warp(image_b: np.ndarray, al: Alignment, width_a: int, height_a: int,
+         to_sent: np.ndarray | None = None) -> np.ndarray:
     """Image b resampled into a's frame (height_a, width_a[, C]): the field is interpolated to
-    every pixel of a, then b is sampled there (bilinear; outside b is black)."""
+    every pixel of a, then b is sampled there (bilinear; outside b is black). ``to_sent``: the
+    (3, 3) map from ``image_b``'s pixels to b's as sent, when it was decoded smaller."""
     h, w, _ = al.flow.shape
     xs = np.arange(width_a, dtype=np.float32)
     ys = np.arange(height_a, dtype=np.float32)
@@ -245,6 +247,9 @@ def warp(image_b: np.ndarray, al: Alignment, width_a: int, height_a: int) -> np.
     full = cv2.remap(al.flow, gx, gy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     mx = (full[..., 0] + xs[None]).astype(np.float32)
     my = (full[..., 1] + ys[:, None]).astype(np.float32)
+    if to_sent is not None:  # sent pixels -> image_b's
+        back = np.linalg.inv(to_sent)
+        mx, my = (mx * back[0, 0] + back[0, 2]).astype(np.float32), (my * back[1, 1] + back[1, 2]).astype(np.float32)
     return cv2.remap(image_b, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 

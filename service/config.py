@@ -4,8 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.redis_conn import check_url
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models" / "weights"
 
@@ -13,7 +15,7 @@ MODELS_DIR = Path(__file__).resolve().parents[1] / "models" / "weights"
 class Settings(BaseSettings):
     """Environment variables have the field's name in capitals (``MAX_PAIRS=256``)."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", hide_input_in_errors=True)
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -36,6 +38,8 @@ class Settings(BaseSettings):
     min_patch_side: int = Field(8, ge=1)
     max_pairs: int = Field(1024, gt=0)
     max_patches: int = Field(2048, gt=0)
+    max_concurrent_decodes: int = Field(2, ge=1, description="images decoded at once; each may hold a large frame "
+                                        "for a moment, so this bounds peak memory")
 
     # dense features, matching and the feature cache
     default_dense_model: str = "ucn"
@@ -52,7 +56,8 @@ class Settings(BaseSettings):
     max_exemplars: int = Field(64, ge=1)
     max_keypoint_names: int = Field(64, ge=1)
     max_keypoint_models: int = Field(256, ge=1, description="models kept in process (the embedded store)")
-    redis_url: str | None = None
+    redis_url: SecretStr | None = Field(None, description="unset: the in-process cache and store (a secret: "
+                                        "never printed, it may hold a password)")
     cache_ttl_s: int = Field(3600, gt=0)
     cache_max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="in-process cache size")
     redis_timeout_s: float = Field(0.25, gt=0)
@@ -63,13 +68,43 @@ class Settings(BaseSettings):
     # access
     api_keys: str | None = Field(None, description="comma-separated API keys; unset (and no file): open")
     api_keys_file: Path | None = None
-    rate_limit_per_minute: int = Field(0, ge=0, description="per API key (or client address); 0: unlimited")
+    admin_api_keys: str | None = Field(None, description="comma-separated keys that also see every key's "
+                                       "keypoint models")
+    rate_limit_per_minute: int = Field(0, ge=0, description="per valid API key, else per client address; "
+                                       "shared by replicas through REDIS_URL; 0: unlimited")
+    auth_failures_per_minute: int = Field(30, ge=1, description="failed authentications per client address "
+                                          "before 429")
+    metrics_public: bool = Field(True, description="false: /metrics needs an API key too")
 
     # inference worker
-    max_batch: int = Field(256, gt=0, description="items merged into one forward pass")
+    max_batch: int = Field(256, gt=0, description="items merged into one forward pass (a pair scored over N views "
+                           "counts N times)")
+    dense_batch_pixels: int = Field(1024 * 1024, gt=0, description="images merged into one dense forward pass "
+                                    "hold at most this many pixels together (one image always goes)")
     max_wait_ms: float = Field(2.0, ge=0, description="how long a batch waits for company")
     max_queue: int = Field(8192, gt=0, description="items waiting before new work is refused (503)")
     inference_timeout_s: float = Field(30.0, gt=0)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, url: SecretStr | None) -> SecretStr | None:
+        """A malformed REDIS_URL stops the service at start-up instead of failing every request."""
+        if url is not None and url.get_secret_value():
+            check_url(url.get_secret_value())
+            return url
+        return None
+
+    @property
+    def redis(self) -> str | None:
+        """REDIS_URL in the clear, for the code that connects."""
+        return self.redis_url.get_secret_value() if self.redis_url else None
+
+    @field_validator("api_keys_file")
+    @classmethod
+    def _keys_file(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"API_KEYS_FILE {path} is not a readable file")
+        return path
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -30,6 +30,7 @@ from service.cache import FeatureCache
 from service.config import Settings
 from service.errors import InvalidInput, NotFound
 from service.feature_map import FeatureMap, SparseFeatures
+from service.imaging import Decoded
 from service.matching import Matches
 from service.points import parse_points
 from service.registry import LoadedModel, Registry
@@ -47,10 +48,10 @@ class Side:
     field: str
     data: bytes | None = None
     image_id: str | None = None
-    decoded: np.ndarray | None = None  # the pixels, once something needed them
+    decoded: Decoded | None = None  # the pixels, once something needed them
 
-    async def pixels(self, settings: Settings) -> np.ndarray | None:
-        """The decoded image (grey uint8, as sent), once; None for an image id."""
+    async def pixels(self, settings: Settings) -> Decoded | None:
+        """The decoded image, once; None for an image id."""
         if self.decoded is None and self.data is not None:
             self.decoded = await run_in_threadpool(dense.decode, self.data, settings, self.field)
         return self.decoded
@@ -63,6 +64,7 @@ class Context:
     registry: Registry
     cache: FeatureCache
     on_pool: Callable[..., Awaitable[Any]]
+    owner: str = ""  # the caller's namespace of image ids (see ``dense.key_for``)
 
     def model(self, method: str, name: str | None) -> LoadedModel:
         kind = "dense" if method == "dense" else "descriptor"
@@ -75,15 +77,16 @@ class Context:
 
 async def dense_map(side: Side, model: LoadedModel, ctx: Context) -> FeatureMap:
     if side.data is None:
-        return await dense.by_id(side.image_id, model, ctx.cache, ctx.settings)
-    fm, _, _ = await dense.features(side.data, model, ctx.cache, ctx.settings, side.field, image=side.decoded)
+        return await dense.by_id(side.image_id, model, ctx.cache, ctx.settings, owner=ctx.owner)
+    fm, _, _ = await dense.features(side.data, model, ctx.cache, ctx.settings, side.field, side.decoded, ctx.owner)
     return fm
 
 
 async def sparse_set(side: Side, model: LoadedModel, ctx: Context) -> SparseFeatures:
     if side.data is None:
-        return await dense.by_id(side.image_id, model, ctx.cache, ctx.settings, SparseFeatures.decode)
-    sf, _, _ = await dense.sparse_features(side.data, model, ctx.cache, ctx.settings, side.field, image=side.decoded)
+        return await dense.by_id(side.image_id, model, ctx.cache, ctx.settings, SparseFeatures.decode, ctx.owner)
+    sf, _, _ = await dense.sparse_features(side.data, model, ctx.cache, ctx.settings, side.field, side.decoded,
+                                           ctx.owner)
     return sf
 
 
@@ -155,9 +158,7 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
     s = await prealignment(a, b, ctx)
     if s is None:
         return answer
-    shape = (fa.width, fa.height)
-    warped = await run_in_threadpool(cv2.warpAffine, await b.pixels(ctx.settings), s, shape)
-    fw = await dense_features_of(warped, model, ctx)
+    fw = await dense_features_of(await warped_into(b, s, fa, ctx), model, ctx)
     again = await ctx.on_pool(search, fa, fw)
     if len(again.score) <= len(found.score):
         return answer
@@ -179,7 +180,15 @@ async def prealignment(a: Side, b: Side, ctx: Context) -> np.ndarray | None:
     return similarity_of(m, np.ones(len(m.score), bool), ctx.settings.ransac_threshold_px)
 
 
-async def dense_features_of(img: np.ndarray, model: LoadedModel, ctx: Context) -> FeatureMap:
+async def warped_into(b: Side, s: np.ndarray, fa: FeatureMap, ctx: Context) -> Decoded:
+    """Image b under the similarity ``s`` (b's pixels as sent -> a's), on a's frame."""
+    img = await b.pixels(ctx.settings)
+    m = (np.vstack([s, [0, 0, 1]]) @ img.to_sent())[:2]
+    out = await run_in_threadpool(cv2.warpAffine, img.pixels, m, (fa.width, fa.height))
+    return Decoded(out, fa.width, fa.height)
+
+
+async def dense_features_of(img: Decoded, model: LoadedModel, ctx: Context) -> FeatureMap:
     """Dense features of pixels made here (a warped image): computed, not cached."""
     x, scale, width, height = await run_in_threadpool(dense.prepare, img, ctx.settings)
     out = await model.main.run({"image": x[None, None].astype(np.float32) / 255.0})
@@ -242,7 +251,7 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
                 s = similarity_of(sparse_m, guide.inliers, ctx.settings.ransac_threshold_px)
     out = Transferred(model.name, None)
     if s is not None:  # search a copy of b turned and scaled to meet a, then come back
-        fw = await dense_features_of(cv2.warpAffine(await b.pixels(ctx.settings), s, (fa.width, fa.height)), model, ctx)
+        fw = await dense_features_of(await warped_into(b, s, fa, ctx), model, ctx)
         s3 = np.vstack([s, [0, 0, 1]])
         moved = matching.Guide(guide.kind, s3 @ guide.model if guide.kind == "homography"
                                else np.linalg.inv(s3).T @ guide.model)

@@ -33,8 +33,11 @@ def params(model: LoadedModel, settings: Settings) -> dict:
     return {"max_side": settings.dense_max_side, "keypoints": settings.sparse_keypoints}
 
 
-def key_for(image_id: str, model: LoadedModel, settings: Settings) -> str:
-    return cache_key(image_id, model.name, model.entry["version"], params(model, settings))
+def key_for(image_id: str, model: LoadedModel, settings: Settings, owner: str = "") -> str:
+    """The cache key of an image's features; with API keys on, in the namespace of the key that
+    sent the image (``owner``), so no key can learn what another uploaded by probing ids."""
+    return cache_key(image_id, model.name, model.entry["version"], params(model, settings) | (
+        {"owner": owner} if owner else {}))
 
 
 def expect(model: LoadedModel, settings: Settings) -> Expect:
@@ -42,20 +45,22 @@ def expect(model: LoadedModel, settings: Settings) -> Expect:
     return Expect(int(dim or 0), int(model.entry.get("stride", 4)), settings.dense_max_side)
 
 
-def decode(data: bytes, settings: Settings, where: str) -> np.ndarray:
-    """Image bytes -> grey uint8 (H, W) as sent (after its EXIF orientation), under the dense limits."""
+def decode(data: bytes, settings: Settings, where: str) -> imaging.Decoded:
+    """Image bytes -> the image decoded no larger than the networks need (DENSE_MAX_SIDE), with
+    its size as sent (after its EXIF orientation), under the dense limits."""
     return imaging.decode_checked(data, where, settings.max_image_bytes, settings.max_image_pixels,
-                                  settings.dense_min_side, MAX_ASPECT)
+                                  settings.dense_min_side, MAX_ASPECT, reduce_to=settings.dense_max_side)
 
 
-def prepare(img: np.ndarray, settings: Settings) -> tuple[np.ndarray, float, int, int]:
-    """Grey uint8 (H, W) -> (grey uint8 (H', W') as the networks see it, scale = H'/H, W, H),
-    where the long side H' or W' is at most DENSE_MAX_SIDE."""
-    h, w = img.shape
+def prepare(img: imaging.Decoded, settings: Settings) -> tuple[np.ndarray, float, int, int]:
+    """A decoded image -> (grey uint8 (H', W') as the networks see it, scale = H'/H, W, H), where
+    the long side H' or W' is at most DENSE_MAX_SIDE and W x H is the size as sent."""
+    w, h = img.width, img.height
     size = working_size(h, w, settings.dense_max_side)
-    if size != (w, h):
-        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
-    return img, size[1] / h, w, h
+    pixels = img.pixels
+    if size != pixels.shape[::-1]:
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    return pixels, size[1] / h, w, h
 
 
 def lookup(cache: FeatureCache, key: str, kind: Callable[[bytes, Expect], R], want: Expect) -> R | None:
@@ -72,20 +77,21 @@ def lookup(cache: FeatureCache, key: str, kind: Callable[[bytes, Expect], R], wa
 
 
 async def cached(data: bytes, model: LoadedModel, cache: FeatureCache, settings: Settings,
-                 kind: Callable[[bytes, Expect], R]) -> tuple[str, str, R | None]:
+                 kind: Callable[[bytes, Expect], R], owner: str = "") -> tuple[str, str, R | None]:
     """(image id, cache key, the checked record or None), hashing off the event loop."""
     def find() -> tuple[str, str, R | None]:
         image_id = hashlib.sha256(data).hexdigest()
-        key = key_for(image_id, model, settings)
+        key = key_for(image_id, model, settings, owner)
         return image_id, key, lookup(cache, key, kind, expect(model, settings))
     return await run_in_threadpool(find)
 
 
 async def features(data: bytes, model: LoadedModel, cache: FeatureCache, settings: Settings,
-                   where: str = "image", image: np.ndarray | None = None) -> tuple[FeatureMap, str, bool]:
+                   where: str = "image", image: imaging.Decoded | None = None, owner: str = ""
+                   ) -> tuple[FeatureMap, str, bool]:
     """(feature map, image id, whether it came from the cache). ``image``: ``data`` already
-    decoded (by ``decode``), for a caller that needs the pixels too."""
-    image_id, key, fm = await cached(data, model, cache, settings, FeatureMap.decode)
+    decoded (by ``decode``), for a caller that needs the pixels too; ``owner``: see ``key_for``."""
+    image_id, key, fm = await cached(data, model, cache, settings, FeatureMap.decode, owner)
     if fm is not None:
         return fm, image_id, True
     img, scale, width, height = await run_in_threadpool(
@@ -97,12 +103,12 @@ async def features(data: bytes, model: LoadedModel, cache: FeatureCache, setting
 
 
 async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, settings: Settings,
-                          where: str = "image", image: np.ndarray | None = None
+                          where: str = "image", image: imaging.Decoded | None = None, owner: str = ""
                           ) -> tuple[SparseFeatures, str, bool]:
     """(keypoints and their learned descriptors, image id, whether they came from the cache):
     at most SPARSE_KEYPOINTS DoG keypoints of the image at its working size, described by the
     descriptor network ``model``."""
-    image_id, key, sf = await cached(data, model, cache, settings, SparseFeatures.decode)
+    image_id, key, sf = await cached(data, model, cache, settings, SparseFeatures.decode, owner)
     if sf is not None:
         return sf, image_id, True
 
@@ -123,8 +129,9 @@ async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, 
 
 
 async def by_id(image_id: str, model: LoadedModel, cache: FeatureCache, settings: Settings,
-                kind: Callable[[bytes, Expect], R] = FeatureMap.decode) -> R:
-    found = await run_in_threadpool(lookup, cache, key_for(image_id, model, settings), kind, expect(model, settings))
+                kind: Callable[[bytes, Expect], R] = FeatureMap.decode, owner: str = "") -> R:
+    key = key_for(image_id, model, settings, owner)
+    found = await run_in_threadpool(lookup, cache, key, kind, expect(model, settings))
     if found is None:
         raise NotFound(f"no cached features for image {image_id} with model {model.name}: POST it to /v1/images")
     return found

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -33,14 +34,32 @@ def get_model_store(request: Request) -> MemoryStore:
     return request.app.state.model_store
 
 
-def get_context(request: Request, registry: Annotated[Registry, Depends(get_registry)]) -> Context:
-    """Settings, models, cache and the matching pool, for the multipart routes."""
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: ``owner`` names the API key's namespace ("" with keys off), and an admin
+    key sees every key's keypoint models."""
+    owner: str = ""
+    admin: bool = False
+
+    def may_see(self, info: dict) -> bool:
+        return self.admin or info.get("owner", "") == self.owner
+
+
+def get_caller(request: Request) -> Caller:
+    state = request.scope.get("state") or {}
+    return Caller(state.get("owner", ""), state.get("admin", False))
+
+
+def get_context(request: Request, registry: Annotated[Registry, Depends(get_registry)],
+                caller: Annotated[Caller, Depends(get_caller)]) -> Context:
+    """Settings, models, cache, the matching pool and the caller's namespace, for the routes
+    that compute features."""
     state = request.app.state
     pool = state.match_pool
 
     async def on_pool(fn, *args):
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
-    return Context(state.settings, registry, state.cache, on_pool)
+    return Context(state.settings, registry, state.cache, on_pool, caller.owner)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -48,3 +67,4 @@ RegistryDep = Annotated[Registry, Depends(get_registry)]
 CacheDep = Annotated[FeatureCache, Depends(get_cache)]
 StoreDep = Annotated[MemoryStore, Depends(get_model_store)]
 ContextDep = Annotated[Context, Depends(get_context)]
+CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("service")
 
@@ -102,7 +103,29 @@ def install(app: FastAPI) -> None:
             headers = dict(headers or {}, Allow=", ".join(allowed_methods(app, request.scope)))
         return error_response(exc.status_code, "http_error", exc.detail, headers)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "internal server error")
+
+
+class CatchAll:
+    """The outermost middleware: an unexpected exception becomes the 500 envelope here and goes
+    no further. Starlette's own last-resort handler answers too but then re-raises, and the
+    server closes the connection, so a keep-alive client's next request would fail."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:  # too late for an answer of our own: let the server end it
+                raise
+            await error_response(500, "internal_error", "internal server error")(scope, receive, send)

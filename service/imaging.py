@@ -9,7 +9,10 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import re
+import threading
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -19,24 +22,40 @@ from service.errors import BadImage, InvalidInput, ServiceError, TooLarge, Unsup
 ALLOWED_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "PPM", "GIF")
 
 
+URL_LIKE = re.compile(r"^(https?|ftp|file|s3|gs)://", re.I)
+WRAPPING = re.compile(r"[\r\n\t ]+")
+
+
 def b64decode(text: str, max_bytes: int) -> bytes:
-    """Strict base64 (standard alphabet, optional data-URL prefix) -> bytes; 413 past max_bytes."""
+    """base64 -> bytes; 413 past max_bytes. Accepted as the tools print it: the standard or the
+    URL-safe alphabet, padded or not, wrapped in lines (``base64`` wraps at 76 characters), with
+    or without a data-URL prefix. A URL is refused by name: nothing is ever fetched."""
     if text.startswith("data:") and "," in text[:100]:
         text = text.split(",", 1)[1]
+    if URL_LIKE.match(text):
+        raise InvalidInput("image is a URL; the service fetches nothing: send the image's bytes, base64-encoded")
+    text = WRAPPING.sub("", text)
     if len(text) > (max_bytes * 4) // 3 + 4:
         raise TooLarge(f"image is larger than {max_bytes} bytes")
+    if "-" in text or "_" in text:
+        text = text.replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidInput("image is not valid base64 (send the image bytes, base64-encoded, not a URL)") from None
+        bad = next((c for c in text if not (c.isalnum() or c in "+/=")), None)
+        why = f"the character {bad!r} is not base64" if bad else "its length or padding is wrong"
+        raise InvalidInput(f"image is not valid base64: {why} (send the image file's bytes, base64-encoded)") from None
 
 
 def to_grey(im: Image.Image) -> np.ndarray:
-    """A loaded Pillow image in any mode -> grey uint8 (H, W)."""
+    """A loaded Pillow image in any mode -> grey uint8 (H, W); 16-bit values in integers (a
+    float64 copy of a 36-megapixel image would be 288 MB)."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        return np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        arr = np.asarray(im)
+        if im.mode.startswith("I;16") or arr.max() > 255:
+            return ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        return np.clip(arr, 0, 255).astype(np.uint8)
     if im.mode == "F":
         arr = np.asarray(im, dtype=np.float64)
         top = 1.0 if arr.max() <= 1.0 else 255.0
@@ -46,9 +65,34 @@ def to_grey(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("L"))
 
 
+@dataclass
+class Decoded:
+    """A decoded image: ``pixels`` grey uint8, possibly smaller than the image as sent (decoded
+    within a budget, see ``decode``); ``width`` x ``height`` the image as sent, after its EXIF
+    orientation."""
+    pixels: np.ndarray
+    width: int
+    height: int
+
+    def to_sent(self) -> np.ndarray:
+        """(3, 3): ``pixels``' coordinates -> the sent image's (pixel centres kept)."""
+        ph, pw = self.pixels.shape
+        rx, ry = self.width / pw, self.height / ph
+        return np.array([[rx, 0, 0.5 * rx - 0.5], [0, ry, 0.5 * ry - 0.5], [0, 0, 1]])
+
+
 def decode(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
-    """Image bytes -> grey uint8 (H, W). 413 over the limits (checked from the header, before
-    decoding), 415 for anything outside the allow-list, 400 for truncated or corrupt data."""
+    """Image bytes -> grey uint8 (H, W), at full size (see ``decode_within``)."""
+    return decode_within(data, max_bytes, max_pixels).pixels
+
+
+def decode_within(data: bytes, max_bytes: int, max_pixels: int, reduce_to: int | None = None) -> Decoded:
+    """Image bytes -> ``Decoded``. 413 over the limits (checked from the header, before
+    decoding), 415 for anything outside the allow-list, 400 for truncated or corrupt data.
+    With ``reduce_to``, an image larger than that on its long side is decoded no larger than
+    needed to keep it: a JPEG at a reduced scale by its decoder, anything else reduced by a
+    whole factor right after decoding, before any conversion, so one request holds one decoded
+    frame at most."""
     if len(data) > max_bytes:
         raise TooLarge(f"image is larger than {max_bytes} bytes")
     if not data:
@@ -69,9 +113,19 @@ def decode(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
         if w < 1 or h < 1:
             raise InvalidInput("image has no pixels")
         try:
-            im.load()
+            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+            sent = (h, w) if turned else (w, h)
+            if reduce_to and max(w, h) >= 2 * reduce_to:
+                if im.format == "JPEG":
+                    im.draft("L", (w * reduce_to // max(w, h), h * reduce_to // max(w, h)))
+                im.load()
+                k = max(im.size) // reduce_to
+                if k >= 2:
+                    im = im.reduce(k)
+            else:
+                im.load()
             im = ImageOps.exif_transpose(im)
-            return to_grey(im)
+            return Decoded(to_grey(im), *sent)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise TooLarge("image has too many pixels") from None
         except Exception:
@@ -79,18 +133,30 @@ def decode(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
 
 
 def decode_checked(data: bytes | str, where: str, max_bytes: int, max_pixels: int, min_side: int,
-                   max_aspect: float, noun: str = "image") -> np.ndarray:
-    """``decode`` (of bytes, or of base64 text) plus the shape rules every endpoint applies:
-    422 below ``min_side`` or beyond ``max_aspect``. Error messages start with ``where``."""
+                   max_aspect: float, noun: str = "image", reduce_to: int | None = None) -> Decoded:
+    """``decode_within`` (of bytes, or of base64 text) plus the shape rules every endpoint
+    applies: 422 below ``min_side`` or beyond ``max_aspect``. Error messages start with ``where``.
+    At most ``DECODERS`` images are decoded at once (``limit_decoders``): each may hold a large
+    frame for a moment."""
     try:
         raw = b64decode(data, max_bytes) if isinstance(data, str) else data
-        img = decode(raw, max_bytes, max_pixels)
+        with DECODERS:
+            img = decode_within(raw, max_bytes, max_pixels, reduce_to)
     except ServiceError as exc:
         exc.detail = f"{where}: {exc.detail}"
         raise
-    h, w = img.shape
+    h, w = img.height, img.width
     if min(h, w) < min_side:
         raise InvalidInput(f"{where}: a {w}x{h} {noun} is smaller than {min_side} pixels")
     if max(h, w) / min(h, w) > max_aspect:
         raise InvalidInput(f"{where}: a {w}x{h} {noun} is too elongated (aspect ratio over {max_aspect:g})")
     return img
+
+
+DECODERS = threading.BoundedSemaphore(2)
+
+
+def limit_decoders(n: int) -> None:
+    """At most ``n`` images decoding at once in this process (MAX_CONCURRENT_DECODES)."""
+    global DECODERS
+    DECODERS = threading.BoundedSemaphore(n)

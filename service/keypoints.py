@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.svm import LinearSVC
 
-from service.feature_map import FeatureMap
+from service.feature_map import BadRecord, FeatureMap
 from service.matching import bilinear, cells
 
 POOL_GRID = 4  # global descriptor: mean features over a 4 x 4 grid of image regions
+MEMBERS = {f"{n}.npy" for n in ("weights", "bias", "global_desc", "locations", "header")}
+MAX_MODEL_BYTES = 16 * 1024 * 1024  # a model of 64 keypoints and 64 exemplars is far below this
 
 
 @dataclass
@@ -55,10 +58,30 @@ class KeypointModel:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> KeypointModel:
-        z = np.load(io.BytesIO(data), allow_pickle=False)
-        head = json.loads(z["header"].tobytes())
-        return cls(head["names"], z["weights"], z["bias"], z["global_desc"], z["locations"], head["meta"])
+    def from_bytes(cls, data: bytes, max_bytes: int = MAX_MODEL_BYTES) -> KeypointModel:
+        """A stored model, checked: BadRecord for anything that is not one this service wrote (a
+        member that would decompress past ``max_bytes``, missing arrays, shapes that disagree,
+        values that are not finite)."""
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                sizes = {i.filename: i.file_size for i in zf.infolist()}
+            if set(sizes) != MEMBERS or sum(sizes.values()) > max_bytes:
+                raise BadRecord(f"members {sorted(sizes)} of {sum(sizes.values())} bytes uncompressed")
+            z = np.load(io.BytesIO(data), allow_pickle=False)
+            head = json.loads(z["header"].tobytes())
+            m = cls(list(head["names"]), z["weights"], z["bias"], z["global_desc"], z["locations"], dict(head["meta"]))
+        except (zipfile.BadZipFile, ValueError, KeyError, TypeError, OSError) as exc:
+            if isinstance(exc, BadRecord):
+                raise
+            raise BadRecord(f"unreadable ({exc.__class__.__name__})") from None
+        k = len(m.names)
+        shapes_ok = (m.weights.ndim == 2 and m.weights.shape[0] == k and m.bias.shape == (k,)
+                     and m.global_desc.ndim == 2 and m.locations.shape == (len(m.global_desc), k, 2))
+        if not k or not shapes_ok or not all(isinstance(n, str) for n in m.names):
+            raise BadRecord("arrays whose shapes disagree with the names")
+        if not all(np.isfinite(a).all() for a in (m.weights, m.bias, m.global_desc, m.locations)):
+            raise BadRecord("values that are not finite")
+        return m
 
 
 def global_descriptor(fm: FeatureMap) -> np.ndarray:

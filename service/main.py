@@ -2,6 +2,7 @@
 ``uvicorn service.main:create_app --factory``."""
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -11,8 +12,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from service import errors, metrics, registry
-from service.auth import ApiKeys
+from service import docs, errors, imaging, metrics, registry
+from service.auth import ApiKeys, make_counter
 from service.cache import FeatureCache, MemoryCache, RedisCache
 from service.config import Settings
 from service.disconnect import CancelOnDisconnect
@@ -21,25 +22,39 @@ from service.model_store import MemoryStore, RedisStore
 from service.routes import align, dense, health, keypoint_models, patches
 
 VERSION = "0.1.0"
+DESCRIPTION = ("Correspondences between images, match scores of patch pairs, keypoint transfer and alignment, from "
+               "learned networks. With API keys on, send one as X-API-Key or Authorization: Bearer.")
 
 
 def make_cache(settings: Settings) -> FeatureCache:
     """Redis when REDIS_URL is set (it need not be up yet), else the in-process LRU."""
-    if settings.redis_url:
-        return RedisCache(settings.redis_url, settings.cache_ttl_s, settings.redis_timeout_s, settings.redis_retry_s,
+    if settings.redis:
+        return RedisCache(settings.redis, settings.cache_ttl_s, settings.redis_timeout_s, settings.redis_retry_s,
                           local_bytes=settings.local_cache_bytes)
     return MemoryCache(settings.cache_max_bytes)
 
 
 def make_store(settings: Settings) -> MemoryStore:
     """Keypoint models: in Redis when REDIS_URL is set (shared by replicas), else in process."""
-    if settings.redis_url:
-        return RedisStore(settings.redis_url, settings.redis_timeout_s, settings.max_keypoint_models)
+    if settings.redis:
+        return RedisStore(settings.redis, settings.redis_timeout_s, settings.max_keypoint_models)
     return MemoryStore(settings.max_keypoint_models)
+
+
+def fixed_mmap_threshold(size: int = 1 << 20) -> None:
+    """Large buffers (decoded images, batches, similarity blocks) go back to the system when freed.
+    glibc raises its mmap threshold after each large free, up to 32 MiB, and buffers below it
+    come from the heap and stay with the process; fixing the threshold stops that."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, size)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: its own allocator decides
+        pass
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    fixed_mmap_threshold()
+    imaging.limit_decoders(settings.max_concurrent_decodes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,13 +72,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.match_pool.shutdown(wait=False, cancel_futures=True)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = FastAPI(title="Image correspondence service", version=VERSION, lifespan=lifespan)
+    app = FastAPI(title="Image correspondence service", version=VERSION, lifespan=lifespan, docs_url=None,
+                  redoc_url=None, description=DESCRIPTION)
     app.state.settings = settings
     errors.install(app)
+    docs.install(app, keys_on=bool(settings.api_keys or settings.api_keys_file or settings.admin_api_keys))
     metrics.install(app)
     app.add_middleware(CancelOnDisconnect)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ApiKeys, settings=settings)  # added last: runs first, before any body is read
+    app.state.rate_counter = make_counter(settings)
+    app.add_middleware(ApiKeys, settings=settings, counter=app.state.rate_counter)  # before any body is read
+    app.add_middleware(errors.CatchAll)  # added last: runs first, around everything
     app.include_router(health.router)
     app.include_router(patches.router)
     app.include_router(dense.router)

@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+from service.worker import BATCH_BUCKETS
 
 
 class ServiceCollector(Collector):
@@ -25,7 +25,7 @@ class ServiceCollector(Collector):
         items = CounterMetricFamily("corr_inference_items", "items inferred", labels=["model"])
         secs = CounterMetricFamily("corr_inference_seconds", "time in forward passes", labels=["model"])
         depth = GaugeMetricFamily("corr_queue_depth", "items waiting for a forward pass", labels=["model"])
-        sizes = HistogramMetricFamily("corr_batch_size", "items per forward pass (last 1000)", labels=["model"])
+        sizes = HistogramMetricFamily("corr_batch_size", "items per forward pass", labels=["model"])
         provider = GaugeMetricFamily("corr_model_info", "loaded models", labels=["model", "kind", "provider"])
         for m in (reg.models.values() if reg else []):
             for w in filter(None, (m.main, m.decision)):
@@ -34,20 +34,27 @@ class ServiceCollector(Collector):
                 items.add_metric([w.name], st.items)
                 secs.add_metric([w.name], st.seconds)
                 depth.add_metric([w.name], w.pending)
-                recent = list(st.batch_sizes)
-                buckets = [(str(b), sum(s <= b for s in recent)) for b in BATCH_BUCKETS] + [("+Inf", len(recent))]
-                sizes.add_metric([w.name], buckets, sum(recent))
+                buckets = list(zip([*map(str, BATCH_BUCKETS), "+Inf"], st.bucket_counts, strict=True))
+                sizes.add_metric([w.name], buckets, st.items)
             provider.add_metric([m.name, m.kind, m.provider], 1)
         yield from (batches, items, secs, depth, sizes, provider)
         if cache is not None:
             up = GaugeMetricFamily("corr_cache_up", "1 when the cache answers, 0 when degraded", labels=["backend"])
             up.add_metric([cache.backend], 1.0 if cache.healthy else 0.0)
             yield up
-            for name in ("hits", "misses", "errors", "bytes_read", "bytes_written"):
+            for name in ("hits", "misses", "errors", "rejected", "bytes_read", "bytes_written"):
                 c = CounterMetricFamily(f"corr_cache_{name}", f"feature cache {name.replace('_', ' ')}",
                                         labels=["backend"])
                 c.add_metric([cache.backend], getattr(cache.stats, name))
                 yield c
+        store = getattr(self.app.state, "model_store", None)
+        if store is not None:
+            yield CounterMetricFamily("corr_store_rejected", "stored keypoint models or summaries refused as "
+                                      "malformed", value=store.rejected)
+        counter = getattr(self.app.state, "rate_counter", None)
+        if counter is not None:
+            yield CounterMetricFamily("corr_ratelimit_unavailable", "requests let through because the shared "
+                                      "rate-limit store did not answer", value=counter.unavailable)
 
 
 def install(app: FastAPI) -> None:

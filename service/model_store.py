@@ -5,15 +5,39 @@ no TTL: models are data a user created and deletes. Each replica keeps the model
 process as well, so a Redis outage stops new models and listings (503), not predictions, and a
 Redis that comes back empty (restarted without persistence, or evicting) is refilled from those
 copies as they are used. A delete leaves a tombstone ``kpmodel-deleted:<id>`` (a week), so no
-replica's copy brings a deleted model back."""
+replica's copy brings a deleted model back.
+
+Summaries are checked when read (``valid_info``): an entry that is not what this service writes
+(not JSON, a field missing) is skipped with a log line and counted in ``rejected``, so one bad
+entry cannot break the listing for everyone. Each summary names its ``owner`` (the API key that
+created the model, hashed), which the routes compare."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import OrderedDict
 
+from pydantic import ValidationError
+
 from service.errors import ServiceError
 from service.redis_conn import REDIS_ERRORS, connect
+from service.schemas import KeypointModelInfo
+
+log = logging.getLogger("service.model_store")
+
+
+def valid_info(raw: bytes | str | dict, where: str) -> dict | None:
+    """A stored summary as a dict when it is one this service wrote (with its owner), else None."""
+    try:
+        info = json.loads(raw) if isinstance(raw, bytes | str) else raw
+        KeypointModelInfo.model_validate(info)
+        if not isinstance(info.get("owner", ""), str):
+            raise ValueError("owner")
+        return info
+    except (ValueError, TypeError, ValidationError) as exc:
+        log.warning("keypoint model summary %s skipped: %s", where, exc.__class__.__name__)
+        return None
 
 
 class StoreUnavailable(ServiceError):
@@ -30,6 +54,7 @@ class MemoryStore:
         self.max_models = max_models
         self._models: OrderedDict[str, tuple[bytes, dict]] = OrderedDict()
         self._lock = threading.Lock()
+        self.rejected = 0  # stored records refused as malformed (summaries or models)
 
     def put(self, model_id: str, payload: bytes, info: dict) -> None:
         with self._lock:
@@ -102,14 +127,22 @@ class RedisStore(MemoryStore):
             if local is not None:  # Redis is out: this replica's copy still serves
                 return local
             raise StoreUnavailable("the model store (Redis) is unavailable for reading; retry shortly") from None
-        if payload is None:
+        parsed = valid_info(info, model_id)
+        if payload is None or parsed is None:
+            self.rejected += parsed is None
             return None
-        super().put(model_id, payload, json.loads(info))
-        return payload, json.loads(info)
+        super().put(model_id, payload, parsed)
+        return payload, parsed
 
     def list(self) -> list[dict]:
         found = self._call("listing", lambda: self.client.hgetall(self.INDEX))
-        return [json.loads(v) for _, v in sorted(found.items())]
+        out = []
+        for key, raw in sorted(found.items()):
+            info = valid_info(raw, key.decode(errors="replace"))
+            self.rejected += info is None
+            if info is not None:
+                out.append(info)
+        return out
 
     def delete(self, model_id: str) -> bool:
         here = super().delete(model_id)

@@ -19,8 +19,10 @@ MAX_ASPECT = 4.0
 def prepare(text: str, side: int | None, min_side: int, settings: Settings, where: str) -> np.ndarray:
     """base64 image -> grey float32 (H, W) in [0, 1], resized to side x side (or, for SPP
     networks, kept at its own size, at least ``min_side``)."""
-    img = imaging.decode_checked(text, where, settings.max_image_bytes, settings.max_image_pixels,
-                                 settings.min_patch_side, MAX_ASPECT, noun="patch")
+    # a patch larger than MAX_PATCH_SIDE is refused from its header, before its pixels are decoded
+    budget = min(settings.max_image_pixels, settings.max_patch_side ** 2)
+    img = imaging.decode_checked(text, where, settings.max_image_bytes, budget, settings.min_patch_side, MAX_ASPECT,
+                                 noun="patch").pixels
     h, w = img.shape
     if max(h, w) > settings.max_patch_side:
         raise TooLarge(f"{where}: a {w}x{h} patch is larger than {settings.max_patch_side} pixels")

@@ -126,24 +126,27 @@ def load(settings: Settings) -> Registry:
     providers = choose_providers(settings.provider)
     opts = session_options(settings)
 
-    def session(file: str, digest: str, name: str) -> BatchingSession:
+    def session(file: str, digest: str, name: str, entry: dict) -> BatchingSession:
         path = settings.models_dir / file
         if not NAME.match(file) or sha256(path) != digest:
             raise ValueError(f"{file} does not match its sha256 in the manifest")
         sess = ort.InferenceSession(str(path), opts, providers=providers)
         bind = settings.io_binding == "on" or (settings.io_binding == "auto" and on_gpu(sess))
-        return BatchingSession(sess, settings.max_batch, settings.max_wait_ms, settings.max_queue,
-                               settings.inference_timeout_s, name, bind)
+        # a pair scored over N views is N forward items: a batch holds MAX_BATCH items, not pairs
+        items = max(1, settings.max_batch // int(entry.get("views", 1)))
+        pixels = settings.dense_batch_pixels if entry["kind"] == "dense" else None
+        return BatchingSession(sess, items, settings.max_wait_ms, settings.max_queue, settings.inference_timeout_s,
+                               name, bind, pixels)
 
     for e in entries:
         name = e.get("name", "?")
         try:
             if not NAME.match(name) or e["kind"] not in ("patch", "descriptor", "dense"):
                 raise ValueError("bad name or kind")
-            main = session(e["file"], e["sha256"], name)
+            main = session(e["file"], e["sha256"], name, e)
             dec = None
             if e["kind"] == "descriptor":
-                dec = session(e["decision_file"], e["decision_sha256"], name + ".decide")
+                dec = session(e["decision_file"], e["decision_sha256"], name + ".decide", {"kind": "decision"})
             reg.models[name] = LoadedModel(e, main, dec)
         except Exception as exc:  # one broken model must not take the others down
             reg.errors[name] = f"{exc.__class__.__name__}: {exc}"

@@ -46,24 +46,46 @@ class Job:
         return tuple((k, v.shape[1:]) for k, v in self.feed.items())
 
 
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
 @dataclass
 class Stats:
+    """Counters that only grow, as Prometheus expects: batch sizes as a histogram observed once
+    per forward pass (``bucket_counts[i]``: passes of at most ``BATCH_BUCKETS[i]`` items, the last
+    one: all passes)."""
     batches: int = 0
     items: int = 0
     seconds: float = 0.0
-    batch_sizes: list[int] = field(default_factory=list)
+    largest: int = 0
+    bucket_counts: list[int] = field(default_factory=lambda: [0] * (len(BATCH_BUCKETS) + 1))
+
+    def observe(self, size: int, seconds: float) -> None:
+        self.batches += 1
+        self.items += size
+        self.seconds += seconds
+        self.largest = max(self.largest, size)
+        for i, top in enumerate(BATCH_BUCKETS):
+            if size <= top:
+                self.bucket_counts[i] += 1
+        self.bucket_counts[-1] += 1
 
 
 class BatchingSession:
     """An ``ort.InferenceSession`` served by one thread with dynamic batching."""
 
     def __init__(self, session: ort.InferenceSession, max_batch: int, max_wait_ms: float, max_queue: int,
-                 timeout_s: float, name: str = "", io_binding: bool = False):
+                 timeout_s: float, name: str = "", io_binding: bool = False, max_pixels: int | None = None):
         self.session, self.name, self.io_binding = session, name, io_binding
+        # the arena gives back what a large batch took once the batch is done
+        self._run_options = ort.RunOptions()
+        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage",
+                                               "cpu:0;gpu:0" if on_gpu(session) else "cpu:0")
         if io_binding:  # where the output is left, and its name: fixed per session
             self._device = "cuda" if on_gpu(session) else "cpu"
             self._output = session.get_outputs()[0].name
         self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000
+        self.max_pixels = max_pixels
         self.max_queue, self.timeout = max_queue, timeout_s
         self.stats = Stats()
         self._queue: queue.Queue = queue.Queue()
@@ -85,8 +107,9 @@ class BatchingSession:
                 raise Overloaded(f"model {self.name} has {self._pending} items queued; try again shortly")
             self._pending += n
         deadline = time.monotonic() + self.timeout
-        jobs = [Job({k: v[i:i + self.max_batch] for k, v in feed.items()}, concurrent.futures.Future(), deadline)
-                for i in range(0, n, self.max_batch)]
+        cap = self.cap(feed)
+        jobs = [Job({k: v[i:i + cap] for k, v in feed.items()}, concurrent.futures.Future(), deadline)
+                for i in range(0, n, cap)]
         for j in jobs:
             self._queue.put(j)
         futures = [asyncio.wrap_future(j.future) for j in jobs]
@@ -103,17 +126,27 @@ class BatchingSession:
         self._queue.put(STOP)
         self._thread.join(timeout=5)
 
+    def cap(self, feed: dict[str, np.ndarray]) -> int:
+        """Items a forward pass may hold: ``max_batch``, and for images no more than fit in
+        ``max_pixels`` together (activations grow with pixels: one 1024 x 1024 image takes about
+        a gigabyte through the dense network, so concurrent requests must not merge freely)."""
+        if self.max_pixels is None:
+            return self.max_batch
+        pixels = max(int(np.prod(v.shape[2:])) for v in feed.values())
+        return max(1, min(self.max_batch, self.max_pixels // max(pixels, 1)))
+
     def _collect(self, first: Job) -> tuple[list[Job], object]:
         """Gather jobs that fit with ``first`` until the batch is full or the wait is over.
         Returns the batch and the job (or STOP) that did not fit, to start the next one."""
         batch, n, leftover = [first], first.n, None
         end = time.monotonic() + self.max_wait
-        while n < self.max_batch:
+        cap = self.cap(first.feed)
+        while n < cap:
             try:
                 job = self._queue.get(timeout=max(0.0, end - time.monotonic()))
             except queue.Empty:
                 break
-            if job is STOP or job.key() != first.key() or n + job.n > self.max_batch:
+            if job is STOP or job.key() != first.key() or n + job.n > cap:
                 leftover = job
                 break
             batch.append(job)
@@ -147,11 +180,7 @@ class BatchingSession:
         feed = {k: np.concatenate([j.feed[k] for j in jobs]) for k in jobs[0].feed}
         t0 = time.perf_counter()
         out = self._forward(feed)
-        self.stats.batches += 1
-        self.stats.items += len(out)
-        self.stats.seconds += time.perf_counter() - t0
-        self.stats.batch_sizes.append(len(out))
-        del self.stats.batch_sizes[:-1000]
+        self.stats.observe(len(out), time.perf_counter() - t0)
         return out
 
     def _forward(self, feed: dict[str, np.ndarray]) -> np.ndarray:
@@ -159,12 +188,12 @@ class BatchingSession:
         memory and the output is left on the session's device (a GPU's, under CUDA) and copied
         back once, instead of the copies and synchronisation of a plain run."""
         if not self.io_binding:
-            return self.session.run(None, feed)[0]
+            return self.session.run(None, feed, self._run_options)[0]
         binding = self.session.io_binding()
         for name, value in feed.items():
             binding.bind_cpu_input(name, np.ascontiguousarray(value))
         binding.bind_output(self._output, self._device)
-        self.session.run_with_iobinding(binding)
+        self.session.run_with_iobinding(binding, self._run_options)
         return binding.copy_outputs_to_cpu()[0]
 
     def _run(self, jobs: list[Job]) -> None:

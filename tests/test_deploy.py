@@ -40,7 +40,10 @@ def test_compose_policies():
     assert "ports" not in redis  # never published
     cmd = redis["command"]
     assert "--requirepass" in cmd and "allkeys-lru" in cmd and "--maxmemory" in cmd
-    assert all("${REDIS_PASSWORD" in spec[s]["environment"]["REDIS_URL"] for s in ("api", "api-gpu"))
+    for api in ("api", "api-gpu"):
+        env = spec[api]["environment"]
+        assert "${REDIS_PASSWORD" in env["REDIS_URL"] and env["API_KEYS"].startswith("${API_KEYS:?")
+        assert env["RATE_LIMIT_PER_MINUTE"] and env["METRICS_PUBLIC"] == "false"
     gpu = spec["api-gpu"]
     assert gpu["profiles"] == ["gpu"]
     assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]

@@ -8,17 +8,19 @@ from typing import Annotated
 
 import cv2
 import numpy as np
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from service import align
 from service.correspond import dense_map
 from service.deps import ContextDep, SettingsDep
 from service.errors import InvalidInput
-from service.routes.forms import ERRORS, ImageId, ModelField, side
+from service.imaging import Decoded
+from service.routes.forms import ERRORS, ImageId, ModelField, multipart_only, side
 from service.schemas import AlignResponse, Grid, NpyArray
 
-router = APIRouter(prefix="/v1", tags=["alignment"], responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["alignment"], responses=ERRORS,
+                   dependencies=[Depends(multipart_only)])
 
 
 def npy(arr: np.ndarray) -> NpyArray:
@@ -27,8 +29,8 @@ def npy(arr: np.ndarray) -> NpyArray:
     return NpyArray(dtype=str(arr.dtype), shape=list(arr.shape), data=base64.b64encode(buf.getvalue()).decode())
 
 
-def warped_png(img: np.ndarray, al: align.Alignment, width: int, height: int) -> str:
-    ok, buf = cv2.imencode(".png", align.warp(img, al, width, height))
+def warped_png(img: Decoded, al: align.Alignment, width: int, height: int) -> str:
+    ok, buf = cv2.imencode(".png", align.warp(img.pixels, al, width, height, img.to_sent()))
     return base64.b64encode(buf.tobytes()).decode()
 
 

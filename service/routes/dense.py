@@ -4,14 +4,16 @@ from __future__ import annotations
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from service import correspond, dense
 from service.deps import CacheDep, ContextDep, SettingsDep
-from service.routes.forms import ERRORS, ImageId, ModelField, read, side
+from service.routes.forms import ERRORS, ImageId, ModelField, multipart_only, read, side
 from service.schemas import CorrespondencesResponse, ImageInfo, Match, TransferredPoint, TransferResponse
 
-router = APIRouter(prefix="/v1", tags=["dense"], responses=ERRORS)
+router = APIRouter(prefix="/v1", tags=["dense"], responses=ERRORS,
+                   dependencies=[Depends(multipart_only)])
 Method = Annotated[Literal["dense", "sparse"] | None, Form(
     description="sparse: DoG keypoints described by the learned descriptor (any rotation, large scale changes); "
                 "dense: UCN feature maps (many more matches; pre-aligned by the sparse consensus when needed). "
@@ -28,11 +30,12 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, ca
         method = "dense" if ctx.registry.get(model, ("dense", "descriptor")).kind == "dense" else "sparse"
     methods = [method] if method else ["dense", "sparse"]
     data = await read(image, settings.max_image_bytes)
+    decoded = await run_in_threadpool(dense.decode, data, settings, "image") if len(methods) > 1 else None
     models, cached, feats, image_id = {}, [], None, ""
     for kind in methods:
         m = ctx.model(kind, model)
         compute = dense.features if kind == "dense" else dense.sparse_features
-        feats, image_id, hit = await compute(data, m, cache, settings)
+        feats, image_id, hit = await compute(data, m, cache, settings, "image", decoded, ctx.owner)
         models[kind] = m.name
         cached.append(hit)
     return ImageInfo(image_id=image_id, width=feats.width, height=feats.height, cached=all(cached),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Form, UploadFile
+from fastapi import Form, Request, UploadFile
+from fastapi import params as fastapi_params
 
 from service.correspond import Side
 from service.errors import InvalidInput, TooLarge
@@ -28,3 +29,27 @@ async def side(upload: UploadFile | None, image_id: str | None, field: str, limi
     if (upload is None) == (image_id is None):
         raise InvalidInput(f"send exactly one of {field} (a file) or {field}_id")
     return Side(field, await read(upload, limit) if upload is not None else None, image_id)
+
+
+async def multipart_only(request: Request) -> None:
+    """What a multipart route checks before its fields are read, so a mistake gets a 422 that
+    says what to send: a body that is not a form (JSON, say), a field the route does not take (a
+    misspelling would be ignored and the answer silently lack what it asked for), or a file field
+    sent as text (curl's -F name=path without the @)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    route = request.scope["route"]
+    fields = {f.alias: f for f in route.dependant.body_params}
+    files = sorted(n for n, f in fields.items() if isinstance(f.field_info, fastapi_params.File))
+    if kind not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        example = " ".join(f"-F {n}=@{n}.jpg" for n in files[:2]) or "-F name=value"
+        raise InvalidInput(f"this route takes multipart/form-data, not {kind or 'an empty body'}: "
+                           f"send fields as a form, e.g. curl {example} ...")
+    form = await request.form()
+    unknown = sorted(set(form.keys()) - set(fields))
+    if unknown:
+        raise InvalidInput(f"unknown form field{'s' * (len(unknown) > 1)} {', '.join(unknown)}; "
+                           f"this route takes {', '.join(sorted(fields))}")
+    for name in files:
+        if isinstance(form.get(name), str):
+            raise InvalidInput(f"{name} must be a file, not text: with curl, -F {name}=@path/to/image "
+                               "(the @ sends the file's contents)")

@@ -2,24 +2,25 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, File, Form, Path, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
 
-from service import dense, imaging, keypoints
-from service.cache import FeatureCache
+from service import imaging, keypoints
 from service.config import Settings
-from service.correspond import dense_map
-from service.deps import CacheDep, ContextDep, RegistryDep, SettingsDep, StoreDep
+from service.correspond import Context, Side, dense_map
+from service.deps import Caller, CallerDep, ContextDep, RegistryDep, SettingsDep, StoreDep
 from service.errors import InvalidInput, NotFound
-from service.feature_map import FeatureMap
+from service.feature_map import BadRecord, FeatureMap
 from service.model_store import MemoryStore
 from service.names import KEYPOINT_MODEL_ID
 from service.points import parse_points
 from service.registry import LoadedModel, Registry
-from service.routes.forms import ERRORS, ImageId, side
+from service.routes.forms import ERRORS, ImageId, multipart_only, side
 from service.schemas import (
     ClassifiedPoint,
     ClassifyResponse,
@@ -31,6 +32,7 @@ from service.schemas import (
     PredictResponse,
 )
 
+log = logging.getLogger("service.routes.keypoint_models")
 router = APIRouter(prefix="/v1/keypoint-models", tags=["keypoint models"], responses=ERRORS)
 ModelId = Annotated[str, Path(pattern=KEYPOINT_MODEL_ID, description="an id from POST /v1/keypoint-models")]
 
@@ -57,16 +59,16 @@ def check_exemplars(exemplars: list[ExemplarIn], settings: Settings) -> list[str
     return names
 
 
-async def exemplar_map(i: int, e: ExemplarIn, m: LoadedModel, cache: FeatureCache, settings: Settings) -> FeatureMap:
+async def exemplar_map(i: int, e: ExemplarIn, m: LoadedModel, ctx: Context) -> FeatureMap:
     where = f"exemplar {i}"
     if e.image_id is not None:
-        return await dense.by_id(e.image_id, m, cache, settings)
+        return await dense_map(Side(where, image_id=e.image_id), m, ctx)
     try:
-        data = imaging.b64decode(e.image, settings.max_image_bytes)
+        data = imaging.b64decode(e.image, ctx.settings.max_image_bytes)
     except InvalidInput as exc:
         exc.detail = f"{where}: {exc.detail}"
         raise
-    fm, _, _ = await dense.features(data, m, cache, settings, where)
+    fm = await dense_map(Side(where, data), m, ctx)
     for name, (x, y) in e.keypoints.items():
         if not (0 <= x <= fm.width - 1 and 0 <= y <= fm.height - 1):
             raise InvalidInput(f"{where}: keypoint {name!r} ({x:g}, {y:g}) lies outside the "
@@ -74,70 +76,86 @@ async def exemplar_map(i: int, e: ExemplarIn, m: LoadedModel, cache: FeatureCach
     return fm
 
 
-def load(store: MemoryStore, registry: Registry, model_id: str) -> tuple[keypoints.KeypointModel, dict, LoadedModel]:
-    hit = store.get(model_id)
-    if hit is None:
+async def stored(store: MemoryStore, model_id: str, caller: Caller) -> tuple[bytes, dict]:
+    """A stored model the caller may see, read off the event loop; otherwise the same 404 as for
+    one that does not exist, so another key's models cannot even be probed for."""
+    hit = await run_in_threadpool(store.get, model_id)
+    if hit is None or not caller.may_see(hit[1]):
         raise NotFound(f"no keypoint model {model_id}")
-    payload, info = hit
+    return hit
+
+
+async def load(store: MemoryStore, registry: Registry, model_id: str, caller: Caller
+               ) -> tuple[keypoints.KeypointModel, dict, LoadedModel]:
+    payload, info = await stored(store, model_id, caller)
     m = registry.get(info["feature_model"], ("dense",))
     if m.entry["version"] != info["feature_version"]:
         raise InvalidInput(f"keypoint model {model_id} was trained on {info['feature_model']} version "
                            f"{info['feature_version']}, but {m.entry['version']} is loaded; train it again")
-    return keypoints.KeypointModel.from_bytes(payload), info, m
+    try:
+        return await run_in_threadpool(keypoints.KeypointModel.from_bytes, payload), info, m
+    except BadRecord as exc:
+        store.rejected += 1
+        log.warning("keypoint model %s refused: %s", model_id, exc)
+        raise NotFound(f"no keypoint model {model_id}") from None
 
 
 @router.post("", response_model=KeypointModelInfo, status_code=201)
-async def create(body: KeypointModelRequest, settings: SettingsDep, registry: RegistryDep,
-                 cache: CacheDep, store: StoreDep, ctx: ContextDep) -> KeypointModelInfo:
+async def create(body: KeypointModelRequest, settings: SettingsDep, registry: RegistryDep, store: StoreDep,
+                 ctx: ContextDep, caller: CallerDep) -> KeypointModelInfo:
     """Train one linear SVM per named keypoint on the exemplars' dense features (hard negative
-    mining), and store the model with the exemplars' global descriptors for the location prior."""
+    mining), and store the model with the exemplars' global descriptors for the location prior.
+    With API keys on, the model belongs to the key that created it."""
     names = check_exemplars(body.exemplars, settings)
     m = registry.get(body.model or settings.default_dense_model, ("dense",))
-    maps = [await exemplar_map(i, e, m, cache, settings) for i, e in enumerate(body.exemplars)]
+    maps = [await exemplar_map(i, e, m, ctx) for i, e in enumerate(body.exemplars)]
     exemplars = [keypoints.Exemplar(fm, dict(e.keypoints)) for fm, e in zip(maps, body.exemplars, strict=True)]
     model = await ctx.on_pool(keypoints.train, exemplars)
     payload = model.to_bytes()
-    model_id = hashlib.sha256(payload + m.name.encode() + m.entry["version"].encode()).hexdigest()[:24]
+    tag = f"{m.name}:{m.entry['version']}:{caller.owner}".encode()
+    model_id = hashlib.sha256(payload + tag).hexdigest()[:24]
     info = KeypointModelInfo(id=model_id, label=body.label, names=names, exemplars=len(exemplars),
                              feature_model=m.name, feature_version=m.entry["version"], created=time.time(),
                              training=model.meta["training"])
-    store.put(model_id, payload, info.model_dump())
+    await run_in_threadpool(store.put, model_id, payload, info.model_dump() | {"owner": caller.owner})
     return info
 
 
 @router.get("", response_model=KeypointModelList)
-async def list_models(store: StoreDep) -> KeypointModelList:
-    return KeypointModelList(models=[KeypointModelInfo(**i) for i in store.list()])
+async def list_models(store: StoreDep, caller: CallerDep) -> KeypointModelList:
+    """The keypoint models this key created (an admin key: every key's)."""
+    found = await run_in_threadpool(store.list)
+    return KeypointModelList(models=[KeypointModelInfo(**i) for i in found if caller.may_see(i)])
 
 
 @router.get("/{model_id}", response_model=KeypointModelInfo)
-async def read_model(model_id: ModelId, store: StoreDep) -> KeypointModelInfo:
-    hit = store.get(model_id)
-    if hit is None:
-        raise NotFound(f"no keypoint model {model_id}")
-    return KeypointModelInfo(**hit[1])
+async def read_model(model_id: ModelId, store: StoreDep, caller: CallerDep) -> KeypointModelInfo:
+    return KeypointModelInfo(**(await stored(store, model_id, caller))[1])
 
 
 @router.delete("/{model_id}", status_code=204)
-async def delete_model(model_id: ModelId, store: StoreDep) -> Response:
-    if not store.delete(model_id):
+async def delete_model(model_id: ModelId, store: StoreDep, caller: CallerDep) -> Response:
+    await stored(store, model_id, caller)
+    if not await run_in_threadpool(store.delete, model_id):
         raise NotFound(f"no keypoint model {model_id}")
     return Response(status_code=204)
 
 
-@router.post("/{model_id}/predict", response_model=PredictResponse)
+@router.post("/{model_id}/predict", response_model=PredictResponse, dependencies=[Depends(multipart_only)])
 async def predict(
     model_id: ModelId, settings: SettingsDep, registry: RegistryDep, store: StoreDep, ctx: ContextDep,
+    caller: CallerDep,
     image: Annotated[UploadFile | None, File()] = None,
     image_id: ImageId = None,
-    prior_sigma: Annotated[float, Form(gt=0, le=1, description="the prior's spread, a fraction of the diagonal")] = (
+    prior_sigma: Annotated[float, Form(ge=0.01, le=1, description="the prior's spread, a fraction of the "
+                                                                  "diagonal (0.01 to 1)")] = (
         keypoints.PRIOR_SIGMA),
     prior_weight: Annotated[float, Form(ge=0, le=100, description="0: the SVM alone")] = keypoints.PRIOR_WEIGHT,
 ) -> PredictResponse:
     """Each named keypoint in the image: the cell maximising the SVM response plus a Gaussian
     prior centred where the nearest exemplar (by global appearance) has it."""
     t0 = time.perf_counter()
-    model, _, m = load(store, registry, model_id)
+    model, _, m = await load(store, registry, model_id, caller)
     fm = await dense_map(await side(image, image_id, "image", settings.max_image_bytes), m, ctx)
     pred = await ctx.on_pool(keypoints.predict, model, fm, prior_sigma, prior_weight)
     pts = [PredictedKeypoint(name=n, x=float(xy[0]), y=float(xy[1]), score=float(s), svm=float(v))
@@ -146,16 +164,17 @@ async def predict(
                            timing_ms={"total": 1e3 * (time.perf_counter() - t0)})
 
 
-@router.post("/{model_id}/classify", response_model=ClassifyResponse)
+@router.post("/{model_id}/classify", response_model=ClassifyResponse, dependencies=[Depends(multipart_only)])
 async def classify(
     model_id: ModelId, settings: SettingsDep, registry: RegistryDep, store: StoreDep, ctx: ContextDep,
+    caller: CallerDep,
     points: Annotated[str, Form(description="JSON [[x, y], ...] in pixels of the image")],
     image: Annotated[UploadFile | None, File()] = None,
     image_id: ImageId = None,
 ) -> ClassifyResponse:
     """Which named keypoint lies at each point: every SVM's response there, and the best one
     when it responds above 0 (otherwise the point is background: label null)."""
-    model, _, m = load(store, registry, model_id)
+    model, _, m = await load(store, registry, model_id, caller)
     fm = await dense_map(await side(image, image_id, "image", settings.max_image_bytes), m, ctx)
     pts = parse_points(points, fm.width, fm.height, settings.max_keypoints, "points", "the image")
     scores = keypoints.classify(model, fm, pts)

@@ -169,13 +169,13 @@ def test_align_with_warp_decodes_image_b_once(client, warped_coffee, monkeypatch
     a, b = a[:, ::-1], b[:, ::-1]  # bytes no earlier test sent, so neither image's features are cached
     sent = files(a, b)
     calls = []
-    real = imaging.decode
+    real = imaging.decode_within
 
     def counting(data, *args):
         calls.append("b" if data == sent["image_b"][1] else "a")
         return real(data, *args)
 
-    monkeypatch.setattr(imaging, "decode", counting)
+    monkeypatch.setattr(imaging, "decode_within", counting)
     r = client.post("/v1/align", files=sent, data={"warp": "true"})
     assert r.status_code == 200, r.text
     assert sorted(calls) == ["a", "b"]

@@ -1,4 +1,5 @@
-"""Optional API keys and the per-key rate limit."""
+"""Optional API keys, the rate limit and the throttle on failed authentication."""
+from service.auth import MAX_BUCKETS, LocalCounter
 from tests.conftest import make_client
 
 
@@ -26,3 +27,45 @@ def test_rate_limit_per_key_with_retry_after():
         r = c.get("/v1/models", headers={"X-API-Key": "a"})
         assert int(r.headers["retry-after"]) >= 1
         assert c.get("/v1/models", headers={"X-API-Key": "b"}).status_code == 200  # its own bucket
+
+
+def test_made_up_keys_buy_nothing_when_keys_are_off():
+    """Without API keys the limit follows the client's address, whatever key it presents."""
+    with make_client(rate_limit_per_minute=5) as c:
+        codes = [c.get("/v1/models", headers={"X-API-Key": f"random-{i}"}).status_code for i in range(8)]
+    assert codes[:5] == [200] * 5 and codes[5:] == [429] * 3
+
+
+def test_wrong_keys_are_throttled_by_address():
+    with make_client(api_keys="good", auth_failures_per_minute=10) as c:
+        codes = [c.get("/v1/models", headers={"X-API-Key": f"guess-{i}"}).status_code for i in range(14)]
+        assert codes[:10] == [401] * 10 and set(codes[10:]) == {429}
+        assert c.get("/v1/models", headers={"X-API-Key": "good"}).status_code == 200  # a valid key still passes
+
+
+def test_the_bucket_table_is_bounded():
+    counter = LocalCounter()
+    for i in range(MAX_BUCKETS + 500):
+        counter.hit(f"addr:{i}", 10)
+    assert len(counter.counts) <= MAX_BUCKETS
+
+
+def test_the_limit_is_shared_by_replicas_through_redis(redis_server):
+    with make_client(rate_limit_per_minute=4, redis_url=redis_server.url) as one, \
+            make_client(rate_limit_per_minute=4, redis_url=redis_server.url) as two:
+        codes = [(one if i % 2 else two).get("/v1/models").status_code for i in range(6)]
+    assert codes[:4] == [200] * 4 and codes[4:] == [429, 429]
+
+
+def test_the_limit_fails_open_and_counts_it_when_redis_is_down():
+    with make_client(rate_limit_per_minute=1, redis_url="redis://127.0.0.1:1/0", redis_timeout_s=0.1) as c:
+        assert [c.get("/v1/models").status_code for _ in range(3)] == [200] * 3
+        assert "corr_ratelimit_unavailable_total 3.0" in c.get("/metrics").text
+
+
+def test_metrics_can_be_protected():
+    with make_client(api_keys="k", metrics_public=False) as c:
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers={"X-API-Key": "k"}).status_code == 200
+    with make_client(api_keys="k") as c:
+        assert c.get("/metrics").status_code == 200

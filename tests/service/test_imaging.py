@@ -90,10 +90,10 @@ def test_exif_orientation_is_applied():
     assert out.shape == (60, 40)
 
 
-def test_base64_strict_and_data_urls():
+def test_base64_data_urls_and_what_is_not_base64():
     assert imaging.b64decode("aGk=", 10) == b"hi"
     assert imaging.b64decode("data:image/png;base64,aGk=", 10) == b"hi"
-    for bad in ("http://example.com/cat.png", "a!b=", "abc"):
+    for bad in ("http://example.com/cat.png", "a!b=", "abcde"):
         with pytest.raises(InvalidInput):
             imaging.b64decode(bad, 100)
     with pytest.raises(TooLarge):

@@ -177,5 +177,7 @@ def test_classify_bad_points(client, coffee_set, trained, points, words):
 
 
 def test_predict_needs_exactly_one_image(client, coffee_set, trained):
-    r = client.post(f"/v1/keypoint-models/{trained['id']}/predict")
+    r = client.post(f"/v1/keypoint-models/{trained['id']}/predict", data={"prior_weight": "0.3"})
     assert r.status_code == 422 and "exactly one" in r.json()["detail"]
+    r = client.post(f"/v1/keypoint-models/{trained['id']}/predict")
+    assert r.status_code == 422 and "multipart/form-data" in r.json()["detail"]

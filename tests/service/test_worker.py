@@ -34,6 +34,9 @@ class Slow:
         time.sleep(self.seconds)
         return self.sess.run(*a)
 
+    def get_providers(self):
+        return self.sess.get_providers()
+
 
 def worker(sess, **kw):
     args = {"max_batch": 64, "max_wait_ms": 20, "max_queue": 1000, "timeout_s": 5.0} | kw
@@ -49,7 +52,7 @@ def test_concurrent_requests_share_forward_passes(session):
 
     outs = asyncio.run(go())
     assert [o.tolist() for o in outs] == [[float(k)] * 2 for k in range(20)]
-    assert w.stats.batches < 20 and max(w.stats.batch_sizes) > 2
+    assert w.stats.batches < 20 and w.stats.largest > 2
     w.close()
 
 
@@ -57,7 +60,7 @@ def test_large_request_is_chunked_to_max_batch(session):
     w = worker(session, max_batch=8)
     out = asyncio.run(w.run({"x": np.arange(100 * 4, dtype=np.float32).reshape(100, 4)}))
     np.testing.assert_allclose(out, np.arange(100) * 4 + 1.5)
-    assert max(w.stats.batch_sizes) <= 8
+    assert w.stats.largest <= 8
     w.close()
 
 
@@ -120,3 +123,15 @@ def test_io_binding_is_automatic_on_a_gpu_only():
             assert {m.main.io_binding for m in reg.models.values()} == {expected}
         finally:
             reg.close()
+
+
+def test_images_merge_only_while_their_pixels_fit(session):
+    """A dense forward pass holds at most max_pixels of images (a 1024 x 1024 image takes about a
+    gigabyte through the dense network): concurrent large images go one at a time."""
+    w = worker(session, max_pixels=1024 * 1024)
+    try:
+        assert w.cap({"image": np.zeros((1, 1, 1024, 1024), np.float32)}) == 1
+        assert w.cap({"image": np.zeros((1, 1, 512, 512), np.float32)}) == 4
+        assert worker(session).cap({"x": np.zeros((3, 4), np.float32)}) == 64
+    finally:
+        w.close()

@@ -1,0 +1,20 @@
+"""The API's documentation: served by the app, nothing from a CDN, usable with an API key."""
+import re
+
+from tests.conftest import make_client
+
+
+def test_swagger_ui_is_served_offline_and_usable_with_a_key():
+    with make_client(api_keys="k") as c:
+        page = c.get("/docs")  # no key needed to read the documentation
+        assert page.status_code == 200
+        urls = re.findall(r'(?:src|href)="([^"]+)"', page.text) + re.findall(r"url: '([^']+)'", page.text)
+        assert urls and all(u.startswith("/") for u in urls), urls  # nothing from another host
+        for u in urls:
+            assert c.get(u).status_code == 200, u
+        schema = c.get("/openapi.json").json()
+        assert schema["components"]["securitySchemes"]["ApiKeyHeader"] == {"type": "apiKey", "in": "header",
+                                                                           "name": "X-API-Key"}
+        assert {"ApiKeyHeader": []} in schema["paths"]["/v1/correspondences"]["post"]["security"]
+        assert "security" not in schema["paths"]["/healthz"]["get"]
+        assert c.get("/v1/models").status_code == 401  # the API itself still needs one
