@@ -199,6 +199,7 @@ async def dense_features_of(img: Decoded, model: LoadedModel, ctx: Context) -> F
 class Transferred:
     model: str
     transfer: matching.Transfer
+    points: np.ndarray  # (K, 2) the points of a, as parsed
     warnings: list[str] = field(default_factory=list)
     prealigned: dict[str, float] | None = None
 
@@ -239,7 +240,7 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     fb = await dense_map(b, model, ctx)
     tol = ctx.settings.cycle_tolerance_px
     if method == "align":
-        return Transferred(model.name, await ctx.on_pool(align.transfer, fa, fb, points, tol))
+        return Transferred(model.name, await ctx.on_pool(align.transfer, fa, fb, points, tol), points)
     guide, s = None, None
     if guided:
         try:  # the sparse matches survive rotation and scale; with ids, if their features were cached
@@ -249,7 +250,7 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
         else:
             if guide is not None and b.data is not None:
                 s = similarity_of(sparse_m, guide.inliers, ctx.settings.ransac_threshold_px)
-    out = Transferred(model.name, None)
+    out = Transferred(model.name, None, points)
     if s is not None:  # search a copy of b turned and scaled to meet a, then come back
         fw = await dense_features_of(await warped_into(b, s, fa, ctx), model, ctx)
         s3 = np.vstack([s, [0, 0, 1]])

@@ -8,15 +8,16 @@ from typing import Annotated
 
 import cv2
 import numpy as np
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from service import align
+from service import render as pictures
 from service.correspond import dense_map
 from service.deps import ContextDep, SettingsDep
 from service.errors import InvalidInput
 from service.imaging import Decoded
-from service.routes.forms import ERRORS, ImageId, ModelField, multipart_only, side
+from service.routes.forms import ERRORS, PNG, ImageId, ModelField, Render, drawable, multipart_only, picture, side
 from service.schemas import AlignResponse, Grid, NpyArray
 
 router = APIRouter(prefix="/v1", tags=["alignment"], responses=ERRORS,
@@ -34,7 +35,7 @@ def warped_png(img: Decoded, al: align.Alignment, width: int, height: int) -> st
     return base64.b64encode(buf.tobytes()).decode()
 
 
-@router.post("/align", response_model=AlignResponse)
+@router.post("/align", response_model=AlignResponse, responses=PNG)
 async def align_images(
     settings: SettingsDep, ctx: ContextDep,
     image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
@@ -46,7 +47,8 @@ async def align_images(
     iterations: Annotated[int, Form(ge=1, le=20)] = align.Params.iterations,
     supersample: Annotated[int, Form(ge=0, le=1, description="1: solve one level finer than the feature grid "
                                                              "(half the step; about 3x the time)")] = 0,
-) -> AlignResponse:
+    render: Render = "json",
+) -> AlignResponse | Response:
     """Where every cell of image a lies in image b, by an MRF over feature displacements (data
     term, truncated L1 smoothness, small-displacement term) solved coarse to fine by loopy belief
     propagation. The field comes back as a .npy array on a's feature grid."""
@@ -56,6 +58,8 @@ async def align_images(
     m = ctx.model("dense", model)
     a = await side(image_a, image_a_id, "image_a", settings.max_image_bytes)
     b = await side(image_b, image_b_id, "image_b", settings.max_image_bytes)
+    if render == "png":
+        drawable(a, b)
     fa = await dense_map(a, m, ctx)
     img_b = await b.pixels(settings) if warp else None
     fb = await dense_map(b, m, ctx)
@@ -63,6 +67,13 @@ async def align_images(
     p = align.Params(alpha=alpha, d=truncation, radius=radius, iterations=iterations, supersample=supersample)
     al = await ctx.on_pool(align.align, fa, fb, p)
     t2 = time.perf_counter()
+    if render == "png":
+        img_a, img_b = await a.pixels(settings), await b.pixels(settings)
+
+        def draw() -> bytes:
+            return pictures.alignment(img_a, align.warp(img_b.pixels, al, fa.width, fa.height, img_b.to_sent()),
+                                      al.flow)
+        return picture(await run_in_threadpool(draw), levels=al.levels, energy=round(al.energy["total"], 4))
     png = await run_in_threadpool(warped_png, img_b, al, fa.width, fa.height) if warp else None
     h, w, _ = al.flow.shape
     return AlignResponse(model=m.name, grid=Grid(width=w, height=h, step_x=al.step[0], step_y=al.step[1]),

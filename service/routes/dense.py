@@ -4,12 +4,14 @@ from __future__ import annotations
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+import numpy as np
+from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from service import correspond, dense
+from service import render as pictures
 from service.deps import CacheDep, ContextDep, SettingsDep
-from service.routes.forms import ERRORS, ImageId, ModelField, multipart_only, read, side
+from service.routes.forms import ERRORS, PNG, ImageId, ModelField, Render, drawable, multipart_only, picture, read, side
 from service.schemas import CorrespondencesResponse, ImageInfo, Match, TransferredPoint, TransferResponse
 
 router = APIRouter(prefix="/v1", tags=["dense"], responses=ERRORS,
@@ -42,7 +44,8 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, ca
                      model=next(iter(models.values())), models=models)
 
 
-@router.post("/correspondences", response_model=CorrespondencesResponse, response_model_exclude_none=True)
+@router.post("/correspondences", response_model=CorrespondencesResponse, response_model_exclude_none=True,
+             responses=PNG)
 async def correspondences(
     settings: SettingsDep, ctx: ContextDep,
     image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
@@ -52,17 +55,29 @@ async def correspondences(
     geometry: Annotated[Literal["none", "homography", "fundamental"], Form()] = "none",
     consistency: Annotated[bool, Form(description="dense: keep only matches that their neighbours agree with "
                                       "(a local affine fit), moved towards that fit")] = True,
-) -> CorrespondencesResponse:
+    render: Render = "json",
+) -> CorrespondencesResponse | Response:
     """Matches between two images: mutual nearest neighbours of learned features, optionally
     ratio-tested and verified by RANSAC. The answer says which method ran and warns when no
     geometry verified the matches."""
     t0 = time.perf_counter()
     a = await side(image_a, image_a_id, "image_a", settings.max_image_bytes)
     b = await side(image_b, image_b_id, "image_b", settings.max_image_bytes)
+    if render == "png":
+        drawable(a, b)
     cap = min(max_matches or settings.max_matches, settings.max_matches)
     opts = correspond.Options(cap, mutual, ratio, consistency, geometry)
     found = await correspond.correspondences(a, b, method or settings.default_method, model, opts, ctx)
     m = found.matches
+    if render == "png":
+        status = np.full(len(m.score), pictures.UNVERIFIED)
+        if found.matrix is not None:
+            status = np.where(found.inliers, pictures.VERIFIED, pictures.REJECTED)
+        body = await run_in_threadpool(pictures.matches, await a.pixels(settings), await b.pixels(settings),
+                                       m.xy_a, m.xy_b, status)
+        return picture(body, method=found.method, matches=len(m.score), geometry=found.geometry,
+                       inliers=int(found.inliers.sum()) if found.matrix is not None else None,
+                       warnings=" | ".join(found.warnings))
     out = CorrespondencesResponse(
         model=found.model, method=found.method, warnings=found.warnings, prealigned=found.prealigned,
         matches=[Match(xa=p[0], ya=p[1], xb=q[0], yb=q[1], score=s)
@@ -74,7 +89,8 @@ async def correspondences(
     return out
 
 
-@router.post("/keypoints/transfer", response_model=TransferResponse, response_model_exclude_none=True)
+@router.post("/keypoints/transfer", response_model=TransferResponse, response_model_exclude_none=True,
+             responses=PNG)
 async def keypoints_transfer(
     settings: SettingsDep, ctx: ContextDep, keypoints: Annotated[str, Form()],
     image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
@@ -82,7 +98,8 @@ async def keypoints_transfer(
     guided: Annotated[bool, Form(description="search near the pair's estimated geometry")] = True,
     method: Annotated[Literal["nearest", "align"], Form(
         description="nearest: nearest neighbour in features; align: along the MRF alignment (/v1/align)")] = "nearest",
-) -> TransferResponse:
+    render: Render = "json",
+) -> TransferResponse | Response:
     """Each keypoint of image a, found in image b: one answer per point, in order.
 
     method=nearest (the default): with ``guided`` (the default) the pair's geometry is estimated
@@ -95,8 +112,14 @@ async def keypoints_transfer(
     t0 = time.perf_counter()
     a = await side(image_a, image_a_id, "image_a", settings.max_image_bytes)
     b = await side(image_b, image_b_id, "image_b", settings.max_image_bytes)
+    if render == "png":
+        drawable(a, b)
     out = await correspond.transfer(a, b, keypoints, method, guided, model, ctx)
     tr = out.transfer
+    if render == "png":
+        body = await run_in_threadpool(pictures.transfer, await a.pixels(settings), await b.pixels(settings),
+                                       out.points, tr.xy, tr.score, tr.consistent)
+        return picture(body, guidance=tr.guidance, points=len(tr.xy), warnings=" | ".join(out.warnings))
     points = zip(tr.xy.tolist(), tr.score.tolist(), tr.consistent.tolist(), tr.cycle_error.tolist(), strict=True)
     return TransferResponse(model=out.model, guidance=tr.guidance, warnings=out.warnings, prealigned=out.prealigned,
                             timing_ms={"total": 1e3 * (time.perf_counter() - t0)},

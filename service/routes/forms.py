@@ -2,9 +2,9 @@
 sides of a request."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import Form, Request, UploadFile
+from fastapi import Form, Request, Response, UploadFile
 from fastapi import params as fastapi_params
 
 from service.correspond import Side
@@ -15,6 +15,8 @@ from service.schemas import ErrorBody
 ERRORS = {s: {"model": ErrorBody} for s in (400, 401, 404, 413, 415, 422, 429, 503, 504)}
 ImageId = Annotated[str | None, Form(pattern=IMAGE_ID, description="an image_id from /v1/images")]
 ModelField = Annotated[str | None, Form(pattern=MODEL_NAME)]
+Render = Annotated[Literal["json", "png"], Form(description="png: the answer drawn (needs the images' bytes)")]
+PNG = {200: {"content": {"image/png": {}}, "description": "the answer, or with render=png its picture"}}
 
 
 async def read(upload: UploadFile, limit: int) -> bytes:
@@ -53,3 +55,14 @@ async def multipart_only(request: Request) -> None:
         if isinstance(form.get(name), str):
             raise InvalidInput(f"{name} must be a file, not text: with curl, -F {name}=@path/to/image "
                                "(the @ sends the file's contents)")
+
+
+def picture(body: bytes, **summary: object) -> Response:
+    """A rendered answer, its essentials in headers (X-Method, X-Matches, X-Warnings, ...)."""
+    headers = {f"X-{k.title()}": str(v) for k, v in summary.items() if v not in (None, "")}
+    return Response(body, media_type="image/png", headers=headers)
+
+
+def drawable(*sides: Side) -> None:
+    if any(s.data is None for s in sides):
+        raise InvalidInput("render=png draws the images, so it needs their bytes, not image ids")

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Path, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from service import imaging, keypoints
+from service import render as pictures
 from service.config import Settings
 from service.correspond import Context, Side, dense_map
 from service.deps import Caller, CallerDep, ContextDep, RegistryDep, SettingsDep, StoreDep
@@ -20,7 +21,7 @@ from service.model_store import MemoryStore
 from service.names import KEYPOINT_MODEL_ID
 from service.points import parse_points
 from service.registry import LoadedModel, Registry
-from service.routes.forms import ERRORS, ImageId, multipart_only, side
+from service.routes.forms import ERRORS, PNG, ImageId, Render, drawable, multipart_only, picture, side
 from service.schemas import (
     ClassifiedPoint,
     ClassifyResponse,
@@ -141,7 +142,8 @@ async def delete_model(model_id: ModelId, store: StoreDep, caller: CallerDep) ->
     return Response(status_code=204)
 
 
-@router.post("/{model_id}/predict", response_model=PredictResponse, dependencies=[Depends(multipart_only)])
+@router.post("/{model_id}/predict", response_model=PredictResponse, dependencies=[Depends(multipart_only)],
+             responses=PNG)
 async def predict(
     model_id: ModelId, settings: SettingsDep, registry: RegistryDep, store: StoreDep, ctx: ContextDep,
     caller: CallerDep,
@@ -151,13 +153,21 @@ async def predict(
                                                                   "diagonal (0.01 to 1)")] = (
         keypoints.PRIOR_SIGMA),
     prior_weight: Annotated[float, Form(ge=0, le=100, description="0: the SVM alone")] = keypoints.PRIOR_WEIGHT,
-) -> PredictResponse:
+    render: Render = "json",
+) -> PredictResponse | Response:
     """Each named keypoint in the image: the cell maximising the SVM response plus a Gaussian
     prior centred where the nearest exemplar (by global appearance) has it."""
     t0 = time.perf_counter()
     model, _, m = await load(store, registry, model_id, caller)
-    fm = await dense_map(await side(image, image_id, "image", settings.max_image_bytes), m, ctx)
+    img = await side(image, image_id, "image", settings.max_image_bytes)
+    if render == "png":
+        drawable(img)
+    fm = await dense_map(img, m, ctx)
     pred = await ctx.on_pool(keypoints.predict, model, fm, prior_sigma, prior_weight)
+    if render == "png":
+        body = await run_in_threadpool(pictures.keypoints, await img.pixels(settings), model.names, pred.xy,
+                                       pred.svm > 0)
+        return picture(body, exemplar=pred.exemplar, keypoints=len(model.names))
     pts = [PredictedKeypoint(name=n, x=float(xy[0]), y=float(xy[1]), score=float(s), svm=float(v))
            for n, xy, s, v in zip(model.names, pred.xy, pred.score, pred.svm, strict=True)]
     return PredictResponse(id=model_id, exemplar=pred.exemplar, keypoints=pts,

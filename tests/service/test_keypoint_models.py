@@ -181,3 +181,18 @@ def test_predict_needs_exactly_one_image(client, coffee_set, trained):
     assert r.status_code == 422 and "exactly one" in r.json()["detail"]
     r = client.post(f"/v1/keypoint-models/{trained['id']}/predict")
     assert r.status_code == 422 and "multipart/form-data" in r.json()["detail"]
+
+
+def test_predictions_are_drawn_where_they_are(client, coffee_set, trained):
+    import cv2
+
+    from service import render
+    q = coffee_set[3].image.read_bytes()
+    url = f"/v1/keypoint-models/{trained['id']}/predict"
+    pts = client.post(url, files={"image": ("q.png", q)}).json()["keypoints"]
+    r = client.post(url, files={"image": ("q.png", q)}, data={"render": "png"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    img = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
+    for p in pts:
+        colour = render.GREEN if p["svm"] > 0 else render.RED
+        assert np.abs(img[int(round(p["y"])), int(round(p["x"]))].astype(int) - colour).max() < 40, p

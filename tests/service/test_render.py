@@ -1,0 +1,83 @@
+"""Answers as pictures: each PNG is decoded and checked for what it shows."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from service import render
+from service.imaging import Decoded
+from tests.conftest import encode
+
+
+def decode(body: bytes) -> np.ndarray:
+    img = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None, "not a PNG"
+    return img
+
+
+def near(img: np.ndarray, xy, colour, tol: int = 40) -> bool:
+    """Whether a pixel within 1 of xy has the colour (B, G, R)."""
+    x, y = int(round(xy[0])), int(round(xy[1]))
+    patch = img[max(0, y - 1):y + 2, max(0, x - 1):x + 2].reshape(-1, 3).astype(int)
+    return bool((np.abs(patch - colour).max(1) <= tol).any())
+
+
+@pytest.fixture(scope="module")
+def pair(coffee):
+    a = cv2.resize(coffee, (360, 240), interpolation=cv2.INTER_AREA)
+    h = np.array([[0.95, 0.08, 12], [-0.06, 0.97, 8], [1e-5, 2e-5, 1]])
+    return a, cv2.warpPerspective(a, h, (360, 240)), h
+
+
+def test_matches_are_green_when_verified_red_when_rejected_yellow_when_unchecked():
+    a = Decoded(np.full((100, 200), 128, np.uint8), 400, 200)  # decoded at half size: drawn at sent scale
+    b = Decoded(np.full((100, 150), 128, np.uint8), 150, 100)
+    xy_a, xy_b = np.float32([[40, 40], [200, 100], [380, 180]]), np.float32([[10, 10], [75, 50], [140, 90]])
+    img = decode(render.matches(a, b, xy_a, xy_b, np.array([render.VERIFIED, render.REJECTED, render.UNVERIFIED])))
+    assert img.shape == (100, 200 + 150, 3)
+    for (pa, pb), colour in zip(zip(xy_a / 2, xy_b + [200, 0]), (render.GREEN, render.RED, render.YELLOW)):
+        assert near(img, pa, colour) and near(img, pb, colour)
+
+
+def test_transfer_colours_points_by_score_and_crosses_the_inconsistent():
+    a = b = Decoded(np.full((120, 120), 60, np.uint8), 120, 120)
+    img = decode(render.transfer(a, b, np.float32([[20, 20], [90, 90]]), np.float32([[30, 30], [60, 100]]),
+                                 np.float32([1.0, 0.0]), np.array([True, False])))
+    assert img.shape == (120, 240, 3)
+    assert near(img, (150, 30), render.score_colour(1.0)) and render.score_colour(1.0)[1] > 200
+    assert near(img, (180 + 6, 100 + 6), render.RED)  # the cross's arm
+    assert near(img, (20 + 5, 20), render.WHITE)  # the ring in a
+
+
+def test_the_api_draws_correspondences_with_their_verdicts(client, pair):
+    a, b, h = pair
+    files = {"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(b))}
+    r = client.post("/v1/correspondences", files=files, data={"render": "png", "geometry": "homography"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png", r.text[:200]
+    img = decode(r.content)
+    assert img.shape[0] == a.shape[0] and img.shape[1] == a.shape[1] + b.shape[1]
+    assert r.headers["x-geometry"] == "homography" and int(r.headers["x-inliers"]) >= 20
+    js = client.post("/v1/correspondences", files=files, data={"geometry": "homography"}).json()
+    inl = [m for m, ok in zip(js["matches"], js["inliers"], strict=True) if ok][:20]
+    hits = [near(img, (m["xa"], m["ya"]), render.GREEN) for m in inl]
+    assert np.mean(hits) > 0.9
+
+
+def test_the_api_draws_transfers_alignments_and_refuses_ids(client, pair):
+    a, b, _ = pair
+    files = {"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(b))}
+    pts = [[150.0, 120.0], [300.0, 200.0]]
+    r = client.post("/v1/keypoints/transfer", files=files, data={"keypoints": json.dumps(pts), "render": "png"})
+    assert r.status_code == 200 and r.headers["x-guidance"] in ("homography", "fundamental")
+    img = decode(r.content)
+    assert img.shape[1] == a.shape[1] + b.shape[1] and near(img, (pts[0][0] + 5, pts[0][1]), render.WHITE, tol=60)
+    r = client.post("/v1/align", files=files, data={"render": "png"})
+    assert r.status_code == 200
+    img = decode(r.content)
+    assert img.shape == (a.shape[0], 3 * a.shape[1], 3)
+    flow = img[:, a.shape[1]:2 * a.shape[1]]
+    assert flow.std() > 5  # a colour wheel image, not blank
+    image_id = client.post("/v1/images", files={"image": ("a.png", encode(a))}).json()["image_id"]
+    r = client.post("/v1/correspondences", data={"image_a_id": image_id, "image_b_id": image_id, "render": "png"})
+    assert r.status_code == 422 and "bytes" in r.json()["detail"]
