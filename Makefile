@@ -7,9 +7,10 @@ PORT ?= 8000
 
 .PHONY: run test lint weights bench clean
 
-$(VENV)/.run-deps: requirements.txt
+$(VENV)/.run-deps: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .  # the corr command
 	touch $@
 
 $(VENV)/.dev-deps: requirements.txt requirements-dev.txt $(VENV)/.run-deps

@@ -128,8 +128,9 @@ class TwoChannelDeep(PatchNet):
         super().__init__()
         c1, c2 = w(96, width), w(192, width)
         self.trunk = nn.Sequential(
-            conv(2, c1, 4, 3, True), conv(c1, c1, 3, 1, True), conv(c1, c1, 3, 1, True), conv(c1, c1, 3, 1, True),
-            nn.MaxPool2d(2, 2), conv(c1, c2, 3, 1, True), conv(c2, c2, 3, 1, True), conv(c2, c2, 3, 1, True), nn.Flatten())
+            conv(2, c1, 4, 3, True), conv(c1, c1, 3, 1, True), conv(c1, c1, 3, 1, True),
+            conv(c1, c1, 3, 1, True), nn.MaxPool2d(2, 2), conv(c1, c2, 3, 1, True), conv(c2, c2, 3, 1, True),
+            conv(c2, c2, 3, 1, True), nn.Flatten())
         self.head = decision(c2, w(256, width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

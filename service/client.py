@@ -1,21 +1,26 @@
-"""A typed Python client for the service, for other services to import.
+"""A typed Python client for the service, for other services to import (and behind ``corr``,
+the command-line client).
 
     from service.client import CorrespondenceClient
     with CorrespondenceClient("http://localhost:8000", api_key=None) as c:
         scores = c.similarity(patches_a, patches_b)                  # (N,) float32
         m = c.correspondences(img_a, img_b, geometry="homography")   # Correspondences
+        print(m.method, len(m.score), m.inliers.sum(), m.warnings)
         pts_b = c.transfer(img_a, img_b, np.array([[10.0, 20.0]])).xy
+        png = c.picture("/v1/correspondences", img_a, img_b, geometry="homography")  # bytes
 
-Images go in as numpy arrays (grey or RGB uint8) or encoded bytes; numbers come back as numpy.
-Retries with exponential backoff (honouring Retry-After) on 503, 429 and connection errors; other
-4xx raise ``ServiceError`` with the server's code and detail at once.
+Images go in as numpy arrays (grey or RGB uint8), encoded bytes or ids from ``add_image``;
+numbers come back as numpy. Retries with exponential backoff (honouring Retry-After) on 503, 429
+and connection errors; other 4xx raise ``ServiceError`` with the server's code and detail at once.
 """
 from __future__ import annotations
 
 import base64
+import io
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import cv2
 import httpx
@@ -37,6 +42,8 @@ class Correspondences:
     score: np.ndarray  # (M,)
     model: np.ndarray | None  # 3x3 homography or fundamental matrix, if asked for and found
     inliers: np.ndarray | None  # (M,) bool
+    method: str = ""  # the method that ran: sparse or dense
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -44,6 +51,8 @@ class Transferred:
     xy: np.ndarray  # (K, 2) float32 pixels of image b
     score: np.ndarray  # (K,)
     consistent: np.ndarray  # (K,) bool
+    guidance: str = "none"
+    warnings: list[str] = field(default_factory=list)
 
 
 def encode(image: Image) -> bytes:
@@ -79,9 +88,12 @@ class CorrespondenceClient:
         self.http.close()
 
     def _post(self, path: str, **kw) -> dict:
+        return self._send(path, **kw).json()
+
+    def _send(self, path: str, method: str = "POST", **kw) -> httpx.Response:
         for attempt in range(self.retries + 1):
             try:
-                r = self.http.post(path, **kw)
+                r = self.http.request(method, path, **kw)
             except (httpx.ConnectError, httpx.ReadTimeout, httpx.RemoteProtocolError):
                 if attempt == self.retries:
                     raise
@@ -97,20 +109,25 @@ class CorrespondenceClient:
                 except ValueError:
                     body = {"code": "http_error", "detail": r.text[:200]}
                 raise ServiceError(r.status_code, body.get("code", "http_error"), body.get("detail"))
-            return r.json()
+            return r
         raise AssertionError("unreachable")
 
     def models(self) -> list[dict]:
-        r = self.http.get("/v1/models")
-        r.raise_for_status()
-        return r.json()["models"]
+        return self._send("/v1/models", "GET").json()["models"]
 
-    def similarity(self, a: list[Image], b: list[Image], model: str | None = None) -> np.ndarray:
-        """Scores (N,) of the pairs (a[i], b[i]); higher = more similar."""
-        body = {"pairs": [{"a": b64(x), "b": b64(y)} for x, y in zip(a, b, strict=True)]}
-        if model:
-            body["model"] = model
-        return np.asarray(self._post("/v1/patches/similarity", json=body)["scores"], np.float32)
+    def similarity(self, a: list[Image], b: list[Image], model: str | None = None, chunk: int = 256,
+                   progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Scores (N,) of the pairs (a[i], b[i]); higher = more similar. Sent ``chunk`` pairs a
+        request (the service caps a request at MAX_PAIRS); ``progress(n)`` after each chunk."""
+        out = []
+        for s in range(0, len(a), chunk):
+            body = {"pairs": [{"a": b64(x), "b": b64(y)} for x, y in zip(a[s:s + chunk], b[s:s + chunk], strict=True)]}
+            if model:
+                body["model"] = model
+            out.append(np.asarray(self._post("/v1/patches/similarity", json=body)["scores"], np.float32))
+            if progress:
+                progress(len(out[-1]))
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     def descriptors(self, patches: list[Image], model: str | None = None) -> np.ndarray:
         """(N, D) float32 descriptors."""
@@ -118,8 +135,29 @@ class CorrespondenceClient:
         return np.asarray(self._post("/v1/patches/descriptors", json=body)["descriptors"], np.float32)
 
     def add_image(self, image: Image) -> str:
-        """Compute and cache an image's features; returns its id for later calls."""
+        """Compute and cache an image's features (both methods'); returns its id for later calls."""
         return self._post("/v1/images", files={"image": ("image.png", encode(image))})["image_id"]
+
+    def picture(self, path: str, a: Image, b: Image | None = None, **fields: object) -> bytes:
+        """The PNG the service draws of an answer (``render=png``): ``path`` one of
+        /v1/correspondences, /v1/keypoints/transfer, /v1/align, /v1/keypoint-models/{id}/predict."""
+        files, data = self._images(a, b) if b is not None else ({"image": ("image.png", encode(a))}, {})
+        data |= {k: (json.dumps(v) if isinstance(v, list | tuple) else str(v).lower() if isinstance(v, bool)
+                     else str(v)) for k, v in fields.items() if v is not None} | {"render": "png"}
+        return self._send(path, files=files or None, data=data).content
+
+    def align(self, a: Image | str, b: Image | str, warp: bool = False, **params: float) -> dict:
+        """The MRF alignment of b to a: {"flow": (h, w, 2) float32, "grid", "energy", "warped"?
+        (grey image b warped into a's frame, uint8)}."""
+        files, data = self._images(a, b)
+        data |= {"warp": str(warp).lower()} | {k: str(v) for k, v in params.items()}
+        out = self._post("/v1/align", files=files or None, data=data)
+        flow = np.load(io.BytesIO(base64.b64decode(out["flow"]["data"])), allow_pickle=False)
+        res = {"flow": flow, "grid": out["grid"], "energy": out["energy"]}
+        if out.get("warped_png"):
+            png = np.frombuffer(base64.b64decode(out["warped_png"]), np.uint8)
+            res["warped"] = cv2.imdecode(png, cv2.IMREAD_GRAYSCALE)
+        return res
 
     @staticmethod
     def _images(a: Image | str, b: Image | str) -> tuple[dict, dict]:
@@ -133,11 +171,11 @@ class CorrespondenceClient:
 
     def correspondences(self, a: Image | str, b: Image | str, *, max_matches: int | None = None,
                         mutual: bool = True, ratio: float | None = None, geometry: str = "none",
-                        model: str | None = None) -> Correspondences:
+                        model: str | None = None, method: str | None = None) -> Correspondences:
         """``a`` and ``b``: images, or ids from ``add_image``."""
         files, data = self._images(a, b)
         data |= {"mutual": str(mutual).lower(), "geometry": geometry}
-        for key, value in (("max_matches", max_matches), ("ratio", ratio), ("model", model)):
+        for key, value in (("max_matches", max_matches), ("ratio", ratio), ("model", model), ("method", method)):
             if value is not None:
                 data[key] = str(value)
         out = self._post("/v1/correspondences", files=files or None, data=data)
@@ -148,7 +186,7 @@ class CorrespondenceClient:
         inl = out.get("inliers")
         return Correspondences(xy_a, xy_b, np.asarray([x["score"] for x in m], np.float32),
                                np.asarray(geo) if geo is not None else None,
-                               np.asarray(inl, bool) if inl is not None else None)
+                               np.asarray(inl, bool) if inl is not None else None, out["method"], out["warnings"])
 
     def transfer(self, a: Image | str, b: Image | str, keypoints: np.ndarray, model: str | None = None) -> Transferred:
         """Keypoints (K, 2) of image a, found in image b."""
@@ -156,6 +194,8 @@ class CorrespondenceClient:
         data["keypoints"] = json.dumps(np.asarray(keypoints, float).tolist())
         if model:
             data["model"] = model
-        k = self._post("/v1/keypoints/transfer", files=files or None, data=data)["keypoints"]
+        out = self._post("/v1/keypoints/transfer", files=files or None, data=data)
+        k = out["keypoints"]
         return Transferred(np.asarray([[p["x"], p["y"]] for p in k], np.float32).reshape(-1, 2),
-                           np.asarray([p["score"] for p in k], np.float32), np.asarray([p["consistent"] for p in k]))
+                           np.asarray([p["score"] for p in k], np.float32), np.asarray([p["consistent"] for p in k]),
+                           out["guidance"], out["warnings"])

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from service import docs, errors, imaging, metrics, registry
+from service import docs, errors, imaging, metrics, registry, web
 from service.auth import ApiKeys, make_counter
 from service.cache import FeatureCache, MemoryCache, RedisCache
 from service.config import Settings
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     docs.install(app, keys_on=bool(settings.api_keys or settings.api_keys_file or settings.admin_api_keys))
+    web.install(app)  # after the documentation's assets: /static/docs is theirs
     metrics.install(app)
     app.add_middleware(CancelOnDisconnect)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

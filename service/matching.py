@@ -253,13 +253,11 @@ class Transfer:
     guidance: str = "none"
 
 
-def transfer(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, cycle_tol_px: float,
-             guide: Guide | None = None) -> Transfer:
-    """Each point of image a (K, 2 pixels) to image b: nearest cell of b (near the point's
-    predicted position or epipolar line when a ``guide`` is given), refined to sub-pixel, checked
-    by mapping it back to a (cycle consistency, searched over all of a)."""
+def search(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, guide: Guide | None) -> tuple[np.ndarray, np.ndarray]:
+    """Each point of image a (K, 2 pixels) in image b: the nearest cell of b (near the point's
+    predicted position or epipolar line when a ``guide`` is given), refined to sub-pixel, the
+    homography deciding where the features cannot. -> (positions (K, 2), similarity (K,))."""
     xb_cells, db = cells(fb)
-    xa, da = cells(fa)
     q = bilinear(fa, points)
     if guide is None:
         idx, best, _ = top2(q, db)
@@ -273,7 +271,23 @@ def transfer(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, cycle_tol_px: f
     xy_b = refine(fb, q, idx)
     if guide is not None and guide.kind == "homography":
         xy_b = prefer_prediction(fb, q, xy_b, guide.model, points)
-    back, _, _ = top2(bilinear(fb, xy_b), da)
-    err = np.linalg.norm(xa[back] - points, axis=1)
+    return xy_b, best
+
+
+def inverse(guide: Guide | None) -> Guide | None:
+    """The same geometry from b to a."""
+    if guide is None:
+        return None
+    return Guide(guide.kind, np.linalg.inv(guide.model) if guide.kind == "homography" else guide.model.T)
+
+
+def transfer(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, cycle_tol_px: float,
+             guide: Guide | None = None) -> Transfer:
+    """Each point of image a (K, 2 pixels) to image b (``search``), checked by searching back
+    from where it landed to a the same way (cycle consistency: guided by the inverse geometry
+    when there is one, else over all of a)."""
+    xy_b, best = search(fa, fb, points, guide)
+    back, _ = search(fb, fa, xy_b, inverse(guide))
+    err = np.linalg.norm(back - points, axis=1)
     tol = max(cycle_tol_px, fa.stride / fa.scale)
     return Transfer(xy_b, best, err.astype(np.float32), err <= tol, guide.kind if guide else "none")

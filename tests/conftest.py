@@ -3,15 +3,23 @@ from __future__ import annotations
 
 import base64
 import io
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import httpx
 import numpy as np
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from models.data import photos
 from service.config import Settings
 from service.main import create_app
+from tests.redis_server import RedisServer
 
 
 def encode(arr: np.ndarray, fmt: str = "PNG", **kw) -> bytes:
@@ -44,7 +52,28 @@ def make_client(**overrides) -> TestClient:
 
 @pytest.fixture()
 def redis_server():
-    from tests.redis_server import RedisServer
     server = RedisServer().start()
     yield server
     server.stop()
+
+
+@contextmanager
+def live_server(settings: Settings) -> Iterator[str]:
+    """The app served by uvicorn on a free loopback port, in a thread; yields its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app(settings), port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)

@@ -1,35 +1,18 @@
 """The typed client against the real app served by uvicorn on loopback."""
-import socket
-import threading
-import time
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
 from service.client import CorrespondenceClient, ServiceError
 from service.config import Settings
-from service.main import create_app
+from tests.conftest import live_server
 
 
 @pytest.fixture(scope="module")
 def server():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(Settings(api_keys="secret")), port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with live_server(Settings(api_keys="secret")) as url:
+        yield url
 
 
 def test_similarity_descriptors_and_errors(server, coffee):

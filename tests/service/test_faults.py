@@ -12,8 +12,8 @@ import redis
 
 from service import registry
 from service.cache import RedisCache
-from service.feature_map import FeatureMap
 from service.config import Settings
+from service.feature_map import FeatureMap
 from service.main import create_app
 from tests.conftest import make_client
 from tests.redis_server import RedisServer

@@ -36,7 +36,8 @@ def test_matches_are_green_when_verified_red_when_rejected_yellow_when_unchecked
     xy_a, xy_b = np.float32([[40, 40], [200, 100], [380, 180]]), np.float32([[10, 10], [75, 50], [140, 90]])
     img = decode(render.matches(a, b, xy_a, xy_b, np.array([render.VERIFIED, render.REJECTED, render.UNVERIFIED])))
     assert img.shape == (100, 200 + 150, 3)
-    for (pa, pb), colour in zip(zip(xy_a / 2, xy_b + [200, 0]), (render.GREEN, render.RED, render.YELLOW)):
+    ends = zip(xy_a / 2, xy_b + [200, 0], strict=True)
+    for (pa, pb), colour in zip(ends, (render.GREEN, render.RED, render.YELLOW), strict=True):
         assert near(img, pa, colour) and near(img, pb, colour)
 
 

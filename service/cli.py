@@ -1,0 +1,150 @@
+"""``corr``: the service from a shell, through the typed client (``service.client``).
+
+    corr match a.jpg b.jpg --geometry homography --png matches.png
+    corr transfer a.jpg b.jpg --points "[[120, 80], [300, 210]]" --png transfer.png
+    corr align a.jpg b.jpg --warp warped.png --png alignment.png
+    corr patches pairs.txt            # each line: two patch files; prints a score per line
+    corr models
+
+``--url`` (default $CORR_URL or http://127.0.0.1:8000) and ``--key`` (default $CORR_API_KEY) go
+before the command. Answers print as short text; ``--json`` prints the service's numbers instead.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+from tqdm import tqdm
+
+from service.client import CorrespondenceClient, ServiceError
+
+
+def read(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+def match(c: CorrespondenceClient, a: argparse.Namespace) -> None:
+    ia, ib = read(a.image_a), read(a.image_b)
+    m = c.correspondences(ia, ib, geometry=a.geometry, method=a.method, max_matches=a.max_matches)
+    if a.png:
+        Path(a.png).write_bytes(c.picture("/v1/correspondences", ia, ib, geometry=a.geometry, method=a.method,
+                                          max_matches=a.max_matches))
+    if a.json:
+        print(json.dumps({"method": m.method, "matches": np.c_[m.xy_a, m.xy_b, m.score].round(3).tolist(),
+                          "model": None if m.model is None else m.model.tolist(),
+                          "inliers": None if m.inliers is None else m.inliers.tolist(), "warnings": m.warnings}))
+        return
+    line = f"{len(m.score)} matches ({m.method})"
+    if m.model is not None:
+        line += f", {int(m.inliers.sum())} verified by a {a.geometry}"
+    print(line + (f"; picture: {a.png}" if a.png else ""))
+    for w in m.warnings:
+        print(f"warning: {w}")
+
+
+def transfer(c: CorrespondenceClient, a: argparse.Namespace) -> None:
+    ia, ib = read(a.image_a), read(a.image_b)
+    points = np.asarray(json.loads(Path(a.points_file).read_text() if a.points_file else a.points), float)
+    t = c.transfer(ia, ib, points)
+    if a.png:
+        Path(a.png).write_bytes(c.picture("/v1/keypoints/transfer", ia, ib, keypoints=points.tolist()))
+    if a.json:
+        print(json.dumps({"guidance": t.guidance, "points": np.c_[t.xy, t.score].round(3).tolist(),
+                          "consistent": t.consistent.tolist(), "warnings": t.warnings}))
+        return
+    for p, q, s, ok in zip(points, t.xy, t.score, t.consistent, strict=True):
+        print(f"({p[0]:.1f}, {p[1]:.1f}) -> ({q[0]:.1f}, {q[1]:.1f})  score {s:.3f}  "
+              f"{'consistent' if ok else 'not consistent'}")
+    print(f"guided by {t.guidance}")
+    for w in t.warnings:
+        print(f"warning: {w}")
+
+
+def align(c: CorrespondenceClient, a: argparse.Namespace) -> None:
+    ia, ib = read(a.image_a), read(a.image_b)
+    out = c.align(ia, ib, warp=bool(a.warp))
+    if a.warp:
+        cv2.imwrite(a.warp, out["warped"])
+    if a.png:
+        Path(a.png).write_bytes(c.picture("/v1/align", ia, ib))
+    flow = out["flow"]
+    print(f"flow {flow.shape[1]}x{flow.shape[0]} cells, median displacement "
+          f"{np.median(np.linalg.norm(flow, axis=2)):.1f} px, energy {out['energy']['total']:.4f}"
+          + (f"; warped b: {a.warp}" if a.warp else "") + (f"; picture: {a.png}" if a.png else ""))
+
+
+def patches(c: CorrespondenceClient, a: argparse.Namespace) -> None:
+    rows = [line.split() for line in Path(a.pairs).read_text().splitlines() if line.strip()]
+    if any(len(r) != 2 for r in rows):
+        sys.exit(f"{a.pairs}: each line must name two patch files")
+    base = Path(a.pairs).parent
+    with tqdm(total=len(rows), unit="pair", disable=not sys.stderr.isatty() and not a.progress) as bar:
+        scores = c.similarity([read(str(base / x)) for x, _ in rows], [read(str(base / y)) for _, y in rows],
+                              model=a.model, chunk=a.chunk, progress=bar.update)
+    for (x, y), s in zip(rows, scores, strict=True):
+        print(f"{s:.4f}\t{x}\t{y}")
+
+
+def models(c: CorrespondenceClient, a: argparse.Namespace) -> None:
+    for m in c.models():
+        default = f"  default for {', '.join(m['default_for'])}" if m["default_for"] else ""
+        print(f"{m['name']}\t{m['kind']}\t{m['version']}\t{m['provider']}{default}")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="corr", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", default=os.environ.get("CORR_URL", "http://127.0.0.1:8000"))
+    ap.add_argument("--key", default=os.environ.get("CORR_API_KEY"), help="API key (or $CORR_API_KEY)")
+    ap.add_argument("--timeout", type=float, default=120.0)
+    sub = ap.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("match", help="correspondences between two images")
+    m.add_argument("image_a")
+    m.add_argument("image_b")
+    m.add_argument("--geometry", choices=["none", "homography", "fundamental"], default="homography")
+    m.add_argument("--method", choices=["sparse", "dense"], default=None)
+    m.add_argument("--max-matches", type=int, default=None)
+    t = sub.add_parser("transfer", help="points of image a, found in image b")
+    t.add_argument("image_a")
+    t.add_argument("image_b")
+    pts = t.add_mutually_exclusive_group(required=True)
+    pts.add_argument("--points", help='JSON [[x, y], ...] in pixels of image a')
+    pts.add_argument("--points-file", help="a file holding that JSON")
+    al = sub.add_parser("align", help="the dense alignment of image b to image a")
+    al.add_argument("image_a")
+    al.add_argument("image_b")
+    al.add_argument("--warp", help="write image b warped into a's frame here (PNG)")
+    p = sub.add_parser("patches", help="match scores of patch pairs listed in a file")
+    p.add_argument("pairs", help="a text file: two patch files a line (paths relative to it)")
+    p.add_argument("--model", default=None)
+    p.add_argument("--chunk", type=int, default=256, help="pairs a request")
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    for cmd in (m, t, al):
+        cmd.add_argument("--png", help="write the service's picture of the answer here")
+    for cmd in (m, t):
+        cmd.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    sub.add_parser("models", help="the networks the service serves")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parser().parse_args(argv)
+    run = {"match": match, "transfer": transfer, "align": align, "patches": patches, "models": models}[a.command]
+    try:
+        with CorrespondenceClient(a.url, api_key=a.key, timeout=a.timeout) as c:
+            run(c, a)
+    except ServiceError as exc:
+        sys.exit(f"corr: the service answered {exc.status} {exc.code}: {exc.detail}")
+    except httpx.HTTPError as exc:
+        sys.exit(f"corr: cannot reach the service at {a.url} ({exc.__class__.__name__}); is it running?")
+    except OSError as exc:
+        sys.exit(f"corr: {exc}")
+
+
+if __name__ == "__main__":
+    main()

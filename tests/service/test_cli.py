@@ -1,0 +1,81 @@
+"""``corr``, the command-line client, against a real server: each command, its pictures and its
+progress bar, as a person types them."""
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from service.cli import main
+from service.config import Settings
+from tests.conftest import live_server
+
+
+@pytest.fixture(scope="module")
+def server():
+    with live_server(Settings(api_keys="cli-key")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, coffee):
+    d = tmp_path_factory.mktemp("cli")
+    a = cv2.resize(coffee, (360, 240), interpolation=cv2.INTER_AREA)
+    h = np.array([[0.95, 0.08, 12], [-0.06, 0.97, 8], [1e-5, 2e-5, 1]])
+    cv2.imwrite(str(d / "a.png"), a)
+    cv2.imwrite(str(d / "b.png"), cv2.warpPerspective(a, h, (360, 240)))
+    for k in range(3):
+        cv2.imwrite(str(d / f"p{k}.png"), coffee[100:164, 200 + 40 * k:264 + 40 * k])
+    (d / "pairs.txt").write_text("p0.png p0.png\np0.png p1.png\np2.png p2.png\n")
+    return d
+
+
+def corr(server, *args):
+    return ["--url", server, "--key", "cli-key", *map(str, args)]
+
+
+def test_match_prints_a_summary_and_writes_the_picture(server, files, capsys):
+    main(corr(server, "match", files / "a.png", files / "b.png", "--geometry", "homography", "--png", files / "m.png"))
+    out = capsys.readouterr().out
+    assert "matches (" in out and "verified by a homography" in out
+    img = cv2.imread(str(files / "m.png"))
+    assert img.shape == (240, 720, 3)
+    main(corr(server, "match", files / "a.png", files / "b.png", "--json"))
+    body = json.loads(capsys.readouterr().out)
+    assert body["method"] in ("sparse", "dense") and len(body["matches"]) >= 20 and len(body["matches"][0]) == 5
+
+
+def test_transfer_and_align(server, files, capsys):
+    main(corr(server, "transfer", files / "a.png", files / "b.png", "--points", "[[100, 80], [200, 150]]",
+              "--png", files / "t.png"))
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("(100.0, 80.0) -> (") and "score" in out[0] and out[2].startswith("guided by")
+    assert cv2.imread(str(files / "t.png")).shape == (240, 720, 3)
+    main(corr(server, "align", files / "a.png", files / "b.png", "--warp", files / "w.png", "--png", files / "al.png"))
+    assert "median displacement" in capsys.readouterr().out
+    assert cv2.imread(str(files / "w.png"), cv2.IMREAD_GRAYSCALE).shape == (240, 360)
+    assert cv2.imread(str(files / "al.png")).shape == (240, 1080, 3)
+
+
+def test_patches_scores_every_line_with_a_progress_bar(server, files, capsys):
+    main(corr(server, "patches", files / "pairs.txt", "--chunk", "2", "--progress"))
+    out, err = capsys.readouterr()
+    scores = [float(line.split("\t")[0]) for line in out.splitlines()]
+    assert len(scores) == 3 and scores[0] > scores[1] and scores[2] > scores[1]
+    assert "3/3" in err and "pair" in err
+
+
+def test_errors_are_one_clear_line(server, files):
+    r = subprocess.run([sys.executable, "-m", "service.cli", "--url", server, "--key", "wrong", "models"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "401 unauthorized" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "service.cli", "--url", "http://127.0.0.1:9", "models"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "cannot reach the service" in r.stderr
+
+
+def test_corr_is_an_installed_command():
+    from importlib.metadata import entry_points
+    assert [e.value for e in entry_points(group="console_scripts", name="corr")] == ["service.cli:main"]

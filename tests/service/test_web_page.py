@@ -1,0 +1,105 @@
+"""The web page as a person uses it, in headless Chromium (Debian's, driven by Playwright): it
+loads, two real images go up, matches are drawn, a click on image a gives a transferred point,
+the alignment shows, and with API keys on, a key typed in the page is sent."""
+from __future__ import annotations
+
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from eval.latency import serve
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here (Debian's package `chromium`; "
+                                                          ".ci/run installs it)")
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory, coffee) -> tuple[str, str]:
+    folder = tmp_path_factory.mktemp("page")
+    a = cv2.resize(coffee, (480, 320), interpolation=cv2.INTER_AREA)
+    h = np.array([[0.93, 0.1, 18], [-0.08, 0.95, 12], [2e-5, 1e-5, 1]])
+    b = cv2.warpPerspective(a, h, (480, 320))
+    cv2.imwrite(str(folder / "a.png"), a)
+    cv2.imwrite(str(folder / "b.png"), b)
+    return str(folder / "a.png"), str(folder / "b.png")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+def canvas_pixel(page, x: float, y: float) -> list[int]:
+    return page.evaluate(f"Array.from(document.getElementById('view').getContext('2d')"
+                         f".getImageData({int(x)}, {int(y)}, 1, 1).data)")
+
+
+def use_the_page(page, url: str, images: tuple[str, str], tmp_path) -> None:
+    page.goto(url + "/")
+    assert page.title() == "Image correspondence"
+    page.set_input_files("#file-a", images[0])
+    page.set_input_files("#file-b", images[1])
+    page.wait_for_function("!document.getElementById('match').disabled")
+    page.select_option("#geometry", "homography")
+    page.click("#match")
+    page.wait_for_function("document.getElementById('status').dataset.matches !== undefined", timeout=60000)
+    status = page.inner_text("#status")
+    assert "verified by a homography" in status, status
+    assert int(page.get_attribute("#status", "data-matches")) >= 20
+    # matches are drawn: green pixels on the canvas where there were none in the photos
+    green = page.evaluate("""(() => { const c = document.getElementById('view');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i + 1] > 150 && d[i] < 80 && d[i + 2] < 80) n++; return n; })()""")
+    assert green > 200
+    # a click on image a gives a transferred point in b, with its score
+    box = page.locator("#view").bounding_box()
+    page.mouse.click(box["x"] + 200 * box["width"] / 960, box["y"] + 150 * box["height"] / 320)
+    page.wait_for_function("document.getElementById('transfer').textContent.includes('score')", timeout=60000)
+    text = page.inner_text("#transfer")
+    assert "in b, score" in text and "guided by homography" in text, text
+    page.click("#align")
+    page.wait_for_function("!document.getElementById('alignment').hidden", timeout=120000)
+    shot = cv2.imdecode(np.frombuffer(page.screenshot(full_page=True), np.uint8), cv2.IMREAD_COLOR)
+    cv2.imwrite(str(tmp_path / "page.png"), shot)
+    assert shot.shape[0] > 300 and shot.std() > 20  # not blank
+
+
+def test_a_person_matches_clicks_and_aligns_two_photos(browser, images, tmp_path):
+    proc, url = serve({})
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        use_the_page(page, url, images, tmp_path)
+        page.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_with_keys_on_the_page_sends_the_key_typed_in_it(browser, images, tmp_path):
+    proc, url = serve({"API_KEYS": "page-key"})
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url + "/")
+        page.set_input_files("#file-a", images[0])
+        page.set_input_files("#file-b", images[1])
+        page.wait_for_function("!document.getElementById('match').disabled")
+        page.click("#match")
+        page.wait_for_function("document.getElementById('status').textContent.startsWith('Failed')")
+        assert "401" in page.inner_text("#status")
+        page.fill("#api-key", "page-key")
+        page.dispatch_event("#api-key", "change")
+        page.click("#match")
+        page.wait_for_function("document.getElementById('status').dataset.matches !== undefined", timeout=60000)
+        page.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
