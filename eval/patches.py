@@ -93,6 +93,28 @@ def photo_lines(ps: PatchSet, scores: dict[str, tuple[np.ndarray, np.ndarray]]) 
     return lines
 
 
+# positives binned by how far the detector put the second view from the first's true position: a
+# fraction of the patch region, and Brown's absolute tolerance
+OFFSET_BINS = (("0-0.05", 0.0, 0.05), ("0.05-0.1", 0.05, 0.1), ("0.1-0.2", 0.1, 0.2 + 1e-6))
+
+
+def offset_bins(ps: PatchSet) -> dict[str, np.ndarray]:
+    """{bin name: which positives (P,) bool} for the offset bins and Brown's 5 px."""
+    bins = {name: (ps.offset >= lo) & (ps.offset < hi) for name, lo, hi in OFFSET_BINS}
+    return bins | {"Brown 5 px": ps.offset_px <= 5.0}
+
+
+def offset_lines(ps: PatchSet, scores: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[str]:
+    """FPR95 with the positives of each offset bin alone (against every negative), per method."""
+    bins = offset_bins(ps)
+    lines = ["| network | " + " | ".join(f"{b} ({m.sum()})" for b, m in bins.items()) + " |",
+             "|" + "---|" * (1 + len(bins))]
+    for name, (pos, neg) in scores.items():
+        lines.append(f"| {name} | " + " | ".join(f"{100 * fpr95(pos[m], neg):.2f} %" if m.sum() >= 20 else "-"
+                                                 for m in bins.values()) + " |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--manifest", type=Path, default=MANIFEST)
@@ -147,6 +169,11 @@ def main(argv: list[str] | None = None) -> None:
                                 "along an edge); the positives are the same in both columns.\n\n"
                                 + "\n".join(split_lines))
     for c, ps in sets.items():
+        if np.isfinite(ps.offset).any():
+            table += (f"\n\nFPR95 of {c} by the positives' offset: how far the detector put the second view "
+                      "from the first's true position, a fraction of the patch region (Brown's 5 px: within 5 "
+                      "pixels); every negative each time.\n\n" + "\n".join(offset_lines(ps, {
+                          m: by_set[c] for m, by_set in scores.items()})))
         if len(ps.photo_names) > 1:
             table += (f"\n\nWhere the false positives of {c} come from, photo by photo: false positives at "
                       "the whole set's threshold for 95 % recall (they add up to its FPR95) and, in brackets, "

@@ -1,6 +1,8 @@
 """Build the patch-pair sets: train (training photos), heldout (held-back photos), stereo
 (the motorcycle pair, left view against right) and, on request, valstereo (the Aloe pair, the
-same way: a real 3-D scene, for validation), val (new warps of the training photos), wide (new
+same way: a real 3-D scene, for validation), valpairs (the real validation pairs of
+``models.data.pairs``: hand-held views of a planar scene, a page turned in perspective, Aloe),
+heldpairs (the held-back real pairs: graf, aero, box, motorcycle; judging only), val (new warps of the training photos), wide (new
 warps of the training photos and the plasma photos, for a second training stage), broad (warps of
 the wide photos and the opencv-doc ones) and valphotos (warps of validation photos that nothing
 trains on), written to data/patches_<set>.npz. trainparallax is train's photos with relief and a
@@ -26,7 +28,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from models.data import photos, stereo, synth
+from models.data import pairs, photos, stereo, synth
 
 
 def stereo_set(seed: int, pair=stereo.motorcycle) -> synth.PatchSet:
@@ -35,6 +37,14 @@ def stereo_set(seed: int, pair=stereo.motorcycle) -> synth.PatchSet:
     fwd = synth.mine_pairs(left, right, stereo.disparity_map(disp, right.shape[1]), rng,
                            n_kp=4000, max_pos=5000, similar=False)
     return fwd
+
+
+def pairs_set(names: tuple[str, ...], seed: int) -> synth.PatchSet:
+    """Real image pairs with their established geometry (``models.data.pairs``), Brown's way."""
+    rng = np.random.default_rng(seed)
+    parts = [synth.mine_pairs(p.a, p.b, p.point_map, rng, n_kp=4000, max_pos=3000, similar=False)
+             for p in map(pairs.load, names)]
+    return synth.PatchSet.by_photo(parts, list(names))
 
 
 def photo_part(job: tuple[int, str], seed: int, **kw) -> synth.PatchSet:
@@ -91,6 +101,9 @@ def main() -> None:
     build = {k: lambda s=s: photo(*s) for k, s in specs.items()}
     build["train"] = lambda: photo(*specs["train"], jitter=True)
     build |= {"stereo": lambda: stereo_set(a.seed), "valstereo": lambda: stereo_set(a.seed, stereo.aloe),
+              # real pairs: the validation ones, and the held-back ones (judging only)
+              "valpairs": lambda: pairs_set(("cube-20", "cube-40", "cube-79", "text", "aloe"), a.seed + 29),
+              "heldpairs": lambda: pairs_set(("graf", "aero", "box", "motorcycle"), a.seed + 31),
               "trainparallax": lambda: photo("train", a.warps, a.seed + 19, True, parallax=a.parallax),
               "traincentre": lambda: photo("train", a.warps, a.seed + 23, True, parallax=a.parallax, centre=True)}
     # drawn like train, val and heldout, with only keypoints whose whole patch region is image

@@ -36,7 +36,6 @@ from service.points import parse_points
 from service.registry import LoadedModel, Registry
 
 METHODS = ("dense", "sparse")
-PREALIGN_BELOW = 32  # dense matches (after consensus) under which a pre-alignment is tried
 MIN_INLIERS = 8  # fewer RANSAC inliers than this verify nothing
 UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours (ask geometry=homography " \
              "or geometry=fundamental to verify them)"
@@ -142,32 +141,30 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
 
 
 async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Options, ctx: Context) -> Answer:
+    """Dense matches; when both images' bytes are at hand, in a copy of b turned and scaled to
+    meet a whenever the sparse matches agree that the two differ in scale or rotation (dense
+    features compare like with like only at about one scale and orientation)."""
     t0 = time.perf_counter()
-    fa, fb = await asyncio.gather(dense_map(a, model, ctx), dense_map(b, model, ctx))
+    both = a.data is not None and b.data is not None
+    fa, fb, s = await asyncio.gather(dense_map(a, model, ctx), dense_map(b, model, ctx),
+                                     prealignment(a, b, ctx) if both else asyncio.sleep(0))
     timing = {"features": 1e3 * (time.perf_counter() - t0)}
     search = partial(matching.match, max_queries=ctx.settings.max_queries, mutual=opts.mutual, ratio=opts.ratio,
                      max_matches=opts.max_matches, consensus=consensus.Consensus() if opts.consistency else None)
-    found = await ctx.on_pool(search, fa, fb)
-    answer = Answer("dense", model.name, found, timing_ms=timing)
-    if len(found.score) >= PREALIGN_BELOW:
-        return answer
-    if b.data is None or a.data is None:
-        answer.warnings.append(f"only {len(found.score)} dense matches, and with an image id no pre-alignment: if "
-                               "the images differ in scale or rotation, send both images' bytes or use method=sparse")
-        return answer
-    s = await prealignment(a, b, ctx)
     if s is None:
+        answer = Answer("dense", model.name, await ctx.on_pool(search, fa, fb), timing_ms=timing)
+        if not both:
+            answer.warnings.append("with image ids the dense search cannot be pre-aligned: if the images differ much "
+                                   "in scale or rotation, send both images' bytes or use method=sparse")
         return answer
     fw = await dense_features_of(await warped_into(b, s, fa, ctx), model, ctx)
-    again = await ctx.on_pool(search, fa, fw)
-    if len(again.score) <= len(found.score):
-        return answer
+    timing["features"] = 1e3 * (time.perf_counter() - t0)
+    found = await ctx.on_pool(search, fa, fw)
     back = cv2.invertAffineTransform(s)
-    xy_b = (again.xy_b @ back[:, :2].T + back[:, 2]).astype(np.float32)
+    xy_b = (found.xy_b @ back[:, :2].T + back[:, 2]).astype(np.float32)
     inside = (xy_b >= 0).all(1) & (xy_b[:, 0] <= fb.width - 1) & (xy_b[:, 1] <= fb.height - 1)
-    answer.matches = Matches(again.xy_a[inside], xy_b[inside], again.score[inside])
-    answer.prealigned = describe(s)
-    return answer
+    return Answer("dense", model.name, Matches(found.xy_a[inside], xy_b[inside], found.score[inside]),
+                  prealigned=describe(s), timing_ms=timing)
 
 
 async def prealignment(a: Side, b: Side, ctx: Context) -> np.ndarray | None:
