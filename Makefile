@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint weights bench clean
+.PHONY: run test lint weights bench gpu-check clean
 
 $(VENV)/.run-deps: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench: $(VENV)/.dev-deps  ## throughput and latency through the HTTP API, beside
 	$(PY) -m eval.throughput
 	$(PY) -m eval.throughput --model 2ch-2stream-views8
 	$(PY) -m eval.latency
+
+gpu-check: $(VENV)/.dev-deps  ## on a machine with an NVIDIA GPU: providers, parity, IO binding, batching, speed
+	$(PY) -m eval.gpu_check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,5 +1,6 @@
 """Patch pairs per second through the HTTP API (a real uvicorn server on loopback) against ONNX
-Runtime alone on the same batches (the ceiling), and OpenCV SIFT on the same patches.
+Runtime alone on the same batches (the ceiling), torch eager on the same architecture and batch
+(an inference engine should be at least as fast), and OpenCV SIFT on the same patches.
 
     python -m eval.throughput [--model 2ch-2stream] [--batch 64] [--repeats 15] [--clients 4]
 
@@ -26,9 +27,15 @@ import cv2
 import httpx
 import numpy as np
 import onnxruntime as ort
+import torch
 
+from eval import machine
 from eval.results import write_section
 from models.data import photos, synth
+from models.export_patch import Views
+from models.patchnet import build
+from service.config import Settings
+from service.registry import session_options
 from tests.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +56,19 @@ def median_rate(fn, items: int, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return items / statistics.median(times)
+
+
+@torch.no_grad()
+def torch_rate(entry: dict, x: np.ndarray, repeats: int) -> float:
+    """Pairs a second of torch eager (evaluation mode, as many threads as ONNX Runtime uses) on
+    the network's architecture: the same graph, built in torch, over the same batch."""
+    net = build(entry["architecture"], entry["width"]).eval()
+    scorer = Views(net, entry.get("views", 1)).eval() if entry.get("views", 1) > 1 else net
+    torch.set_num_threads(os.cpu_count() or 1)
+    batch = torch.from_numpy(x)
+    if entry["kind"] == "patch":
+        return median_rate(lambda: scorer(batch), len(x), repeats)
+    return median_rate(lambda: net.decide(net.describe(batch[:, :1]), net.describe(batch[:, 1:])), len(x), repeats)
 
 
 def start_server(port: int, model: str) -> subprocess.Popen:
@@ -80,14 +100,15 @@ def main() -> None:
               for k in range(a.clients)]
     entry = next(m for m in json.loads((ROOT / "models/weights/manifest.json").read_text())["models"]
                  if m["name"] == a.model)
-    sess = ort.InferenceSession(str(ROOT / "models/weights" / entry["file"]), providers=["CPUExecutionProvider"])
+    opts = session_options(Settings())  # as the service makes its sessions (threads, denormals as zero)
+    sess = ort.InferenceSession(str(ROOT / "models/weights" / entry["file"]), opts, providers=["CPUExecutionProvider"])
     x = pairs.astype(np.float32) / 255.0
     n = len(pairs)
     if entry["kind"] == "patch":
         def forward(batch: np.ndarray) -> None:
             sess.run(None, {"pairs": batch})
     else:
-        dec = ort.InferenceSession(str(ROOT / "models/weights" / entry["decision_file"]),
+        dec = ort.InferenceSession(str(ROOT / "models/weights" / entry["decision_file"]), opts,
                                    providers=["CPUExecutionProvider"])
 
         def forward(batch: np.ndarray) -> None:
@@ -102,6 +123,7 @@ def main() -> None:
         d = synth.sift_describe(pairs.reshape(-1, 64, 64))
         np.linalg.norm(d[0::2] - d[1::2], axis=1)
     sift_rate = median_rate(sift_pairs, n, a.repeats)
+    eager = torch_rate(entry, x, a.repeats)
 
     port = free_port()
     proc = start_server(port, a.model)
@@ -127,6 +149,8 @@ def main() -> None:
     command = "python -m eval.throughput " + shlex.join(sys.argv[1:])
     table = (f"| path | pairs/s (median of {a.repeats}) | ratio |\n|---|---|---|\n"
              f"| ONNX Runtime alone, {n} pairs per call (ceiling) | {ceiling:.0f} | 1.00 |\n"
+             f"| torch eager, the same architecture and batch, {torch.get_num_threads()} threads | {eager:.0f} | "
+             f"{eager / ceiling:.2f} of the ceiling |\n"
              f"| HTTP API, {a.clients} concurrent requests of {a.batch} PNG pairs | {api_rate:.0f} | "
              f"{api_rate / ceiling:.2f} of the ceiling |\n"
              f"| OpenCV SIFT describe + L2 on the same patches | {sift_rate:.0f} | "
@@ -137,7 +161,7 @@ def main() -> None:
     print(table)
     if not a.no_write:
         write_section(f"patch-throughput-{a.model}", f"## Patch matching throughput ({a.model}, CPU)\n\n`{command}`\n\n"
-                      f"ONNX Runtime's CPUExecutionProvider on this host ({os.cpu_count()} cores), shared and noisy: "
+                      f"ONNX Runtime's CPUExecutionProvider {machine.describe()}; medians of one run each, "
                       "compare ratios, not absolute rates.\n\n" + table)
 
 

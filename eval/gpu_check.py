@@ -1,0 +1,128 @@
+"""The GPU path in one run (``make gpu-check``, on a machine with an NVIDIA GPU and its driver):
+
+- the CUDA and TensorRT execution providers load every shipped model, and each model's outputs
+  match the CPU's within 1e-3 on real inputs;
+- the service's registry picks the GPU and binds inputs and outputs through IO binding;
+- the batching ratio: patch pairs per second through the batching worker at MAX_BATCH=256
+  against MAX_BATCH=1, on concurrent single-pair requests;
+- 640 x 480 correspondences per second through the API (cold: features computed; warm: cached).
+
+Written to docs/RESULTS.md with the GPU's name. Without a GPU it says so and writes nothing.
+
+    python -m eval.gpu_check
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import statistics
+import sys
+import time
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+from fastapi.testclient import TestClient
+
+from eval import machine
+from eval.latency import test_pair
+from eval.results import write_section
+from eval.throughput import ROOT, real_pairs
+from service import registry
+from service.config import Settings
+from service.main import create_app
+
+TOLERANCE = 1e-3
+WEIGHTS = ROOT / "models" / "weights"
+
+
+def feeds(entry: dict) -> list[dict[str, np.ndarray]]:
+    pairs = real_pairs(64).astype(np.float32) / 255.0
+    if entry["kind"] == "dense":
+        a, _ = test_pair()
+        return [{"image": a[None, None].astype(np.float32) / 255.0}]
+    if entry["kind"] == "patch":
+        return [{"pairs": pairs}]
+    return [{"patches": np.ascontiguousarray(pairs[:, :1])}]
+
+
+def parity(providers: list[str]) -> dict[str, float]:
+    """Largest |GPU - CPU| of each shipped model's output (a provider that cannot load one raises)."""
+    out = {}
+    for e in json.loads((WEIGHTS / "manifest.json").read_text())["models"]:
+        cpu = ort.InferenceSession(str(WEIGHTS / e["file"]), providers=["CPUExecutionProvider"])
+        gpu = ort.InferenceSession(str(WEIGHTS / e["file"]), providers=providers)
+        if gpu.get_providers()[0] != providers[0]:
+            raise RuntimeError(f"{e['name']}: {providers[0]} did not load it ({gpu.get_providers()})")
+        out[e["name"]] = max(float(np.abs(cpu.run(None, f)[0] - gpu.run(None, f)[0]).max()) for f in feeds(e))
+    return out
+
+
+def batching_ratio(settings: Settings) -> tuple[float, float]:
+    """Single-pair requests a second through the batching worker, 512 at once: (MAX_BATCH=256, 1)."""
+    pairs = real_pairs(512).astype(np.float32) / 255.0
+    rates = []
+    for max_batch in (256, 1):
+        reg = registry.load(settings.model_copy(update={"max_batch": max_batch}))
+        worker = reg.get("2ch-2stream", ("patch",)).main
+
+        async def burst() -> float:
+            t = time.perf_counter()
+            await asyncio.gather(*(worker.run({"pairs": p[None]}) for p in pairs))
+            return len(pairs) / (time.perf_counter() - t)
+        asyncio.run(burst())
+        rates.append(statistics.median(asyncio.run(burst()) for _ in range(5)))
+        reg.close()
+    return rates[0], rates[1]
+
+
+def correspondence_rate(settings: Settings) -> tuple[float, float]:
+    a, b = test_pair()
+    files = {"image_a": ("a.png", cv2.imencode(".png", a)[1].tobytes()),
+             "image_b": ("b.png", cv2.imencode(".png", b)[1].tobytes())}
+    with TestClient(create_app(settings)) as c:
+        t = time.perf_counter()
+        assert c.post("/v1/correspondences", files=files).status_code == 200
+        cold = 1 / (time.perf_counter() - t)
+        times = []
+        for _ in range(10):
+            t = time.perf_counter()
+            c.post("/v1/correspondences", files=files)
+            times.append(time.perf_counter() - t)
+    return cold, 1 / statistics.median(times)
+
+
+def main() -> None:
+    if machine.gpu() is None or "CUDAExecutionProvider" not in ort.get_available_providers() \
+            or not registry.gpu_driver_present():
+        print("no NVIDIA GPU with its driver here: the GPU check did not run")
+        return
+    lines = []
+    for chain in (["CUDAExecutionProvider", "CPUExecutionProvider"],
+                  ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]):
+        try:
+            diffs = parity(chain)
+            worst = max(diffs.values())
+            lines.append(f"| {chain[0]} | every shipped model loads | largest difference from the CPU "
+                         f"{worst:.1e} ({'within' if worst <= TOLERANCE else 'OVER'} {TOLERANCE:g}) |")
+        except Exception as exc:  # noqa: BLE001 - a provider that cannot load is what this check reports
+            lines.append(f"| {chain[0]} | did not load: {exc.__class__.__name__}: {str(exc)[:120]} | |")
+    settings = Settings(provider="cuda")
+    reg = registry.load(settings)
+    bound = {m.name: m.main.io_binding for m in reg.models.values()}
+    reg.close()
+    batched, single = batching_ratio(settings)
+    cold, warm = correspondence_rate(settings)
+    table = ("| check | result | |\n|---|---|---|\n" + "\n".join(lines) + "\n"
+             f"| IO binding | {'on for every model' if all(bound.values()) else f'off for some: {bound}'} | |\n"
+             f"| batching: single-pair requests, 512 at once | {batched:.0f} pairs/s at MAX_BATCH=256, {single:.0f} "
+             f"at 1 | {batched / single:.1f}x |\n"
+             f"| 640x480 correspondences (default method) | {cold:.1f}/s cold, {warm:.1f}/s warm | |\n")
+    print(table)
+    command = "python -m eval.gpu_check " + shlex.join(sys.argv[1:])
+    write_section("gpu-check", f"## GPU check\n\n`{command}` {machine.describe()}\n\n{table}")
+
+
+if __name__ == "__main__":
+    main()
