@@ -67,9 +67,9 @@ def batching_ratio(settings: Settings) -> tuple[float, float]:
         reg = registry.load(settings.model_copy(update={"max_batch": max_batch}))
         worker = reg.get("2ch-2stream", ("patch",)).main
 
-        async def burst() -> float:
+        async def burst(w=worker) -> float:
             t = time.perf_counter()
-            await asyncio.gather(*(worker.run({"pairs": p[None]}) for p in pairs))
+            await asyncio.gather(*(w.run({"pairs": p[None]}) for p in pairs))
             return len(pairs) / (time.perf_counter() - t)
         asyncio.run(burst())
         rates.append(statistics.median(asyncio.run(burst()) for _ in range(5)))
