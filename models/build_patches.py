@@ -1,22 +1,18 @@
-"""Build the patch-pair sets: train (training photos), heldout (held-back photos), stereo
-(the motorcycle pair, left view against right) and, on request, valstereo (the Aloe pair, the
-same way: a real 3-D scene, for validation), valpairs (the real validation pairs of
-``models.data.pairs``: hand-held views of a planar scene, a page turned in perspective, Aloe),
-heldpairs (the held-back real pairs: graf, aero, box, motorcycle; judging only), val (new warps of the training photos), wide (new
-warps of the training photos and the plasma photos, for a second training stage), broad (warps of
-the wide photos and the opencv-doc ones) and valphotos (warps of validation photos that nothing
-trains on), written to data/patches_<set>.npz. trainparallax is train's photos with relief and a
-shifted layer added to each warp (parallax, as a 3-D scene has; see ``synth.parallax_pair``), an
-experiment; traincentre is the same with same-centre, other-surround negatives added. trainwhole,
-valwhole and heldoutwhole are drawn like train, val and heldout (same photos, seeds and kinds of
-warp) but keep only keypoints whose whole patch region is image content: a diagnostic, no warp
-fill in any patch. The warps themselves differ after each photo's first, since fewer keypoints
-draw fewer random numbers.
+"""Build the patch-pair sets, written to data/patches_<set>.npz:
 
-    python -m models.build_patches [--warps 14] [--seed 0]
+- train: warps of the training photos (the "wide" split), each positive also seen jittered as a
+  detector errs, with SIFT-alike hard negatives;
+- val: new warps of the training photos, for the curves and choosing checkpoints;
+- valphotos: warps of validation photos nothing trains on;
+- valstereo (Middlebury's Aloe) and valpairs (the real validation pairs of
+  ``models.data.pairs``): real views, for validation;
+- heldout (warps of held-back photos), stereo (the motorcycle pair) and heldpairs (the held-back
+  real pairs: graf, aero, box, motorcycle): judging only.
 
-Training pairs carry SIFT-alike hard negatives too; evaluation pairs carry random and nearby
-negatives only, so that the SIFT baseline is not judged on negatives chosen against it.
+    python -m models.build_patches [--sets train,val,...] [--warps 14] [--seed 0] [--jobs 2]
+
+Evaluation sets carry random and nearby negatives only, so that the SIFT baseline is not judged on
+negatives chosen against it; every positive records its offset (``synth.PatchSet.offset``).
 """
 from __future__ import annotations
 
@@ -53,13 +49,11 @@ def photo_part(job: tuple[int, str], seed: int, **kw) -> synth.PatchSet:
     return synth.from_photos([photos.load(name)], seed=seed * 1000 + k, **kw)
 
 
-def photo_set(which: str, warps: int, seed: int, similar: bool, whole: bool = False,
-              near: int = 1, parallax: float = 0.0, centre: bool = False, jobs: int = 1,
+def photo_set(which: str, warps: int, seed: int, similar: bool, near: int = 1, jobs: int = 1,
               jitter: bool = False) -> synth.PatchSet:
     names = photos.split(which)
     print(f"{which}: {len(names)} photos ({', '.join(names)})")  # fewer if prep_data was not run
-    part = partial(photo_part, warps=warps, seed=seed, similar=similar, whole=whole, n_near=near,
-                   parallax=parallax, centre=centre, jitter=jitter)
+    part = partial(photo_part, warps=warps, seed=seed, similar=similar, n_near=near, jitter=jitter)
     todo = enumerate(names)
     if jobs > 1:  # spawned with one OpenCV thread each: forking after OpenCV's threads ran can deadlock
         with get_context("spawn").Pool(jobs, cv2.setNumThreads, (1,)) as pool:
@@ -72,15 +66,11 @@ def photo_set(which: str, warps: int, seed: int, similar: bool, whole: bool = Fa
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--warps", type=int, default=14, help="random warps per training photo")
-    ap.add_argument("--wide-warps", type=int, default=24, help="random warps per photo of the wide set")
     ap.add_argument("--eval-warps", type=int, default=30, help="random warps per held-back photo")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(photos.DATA_DIR))
-    ap.add_argument("--sets", default="train,heldout,stereo")
-    ap.add_argument("--near", type=int, default=1, help="nearby negatives per positive in the photo sets "
-                    "(an experiment: 0 and 4 were tried, see docs/RESULTS.md)")
-    ap.add_argument("--parallax", type=float, default=6.0,
-                    help="pixels of relief and layer shift in trainparallax and traincentre")
+    ap.add_argument("--sets", default="train,val,heldout,stereo")
+    ap.add_argument("--near", type=int, default=1, help="nearby negatives per positive in the photo sets")
     ap.add_argument("--jobs", type=int, default=1, help="photos built side by side, one process each "
                     "(the sets are the same for any number)")
     a = ap.parse_args()
@@ -92,9 +82,6 @@ def main() -> None:
              # new warps of the training photos, scored like the evaluation sets: for choosing
              # checkpoints and settings without looking at held-back photos
              "val": ("wide", 2, a.seed + 7, False),
-             "wide": ("wide", a.wide_warps, a.seed + 11, True),
-             # the wide photos and the opencv-doc ones, warped as often as train: more scenes, not more warps
-             "broad": ("broad", a.warps, a.seed + 17, True),
              # warps of photos nothing trains on: for choosing between candidates by generalisation
              "valphotos": ("valphotos", a.eval_warps // 3, a.seed + 13, False)}
     photo = partial(photo_set, near=a.near, jobs=a.jobs)
@@ -103,12 +90,7 @@ def main() -> None:
     build |= {"stereo": lambda: stereo_set(a.seed), "valstereo": lambda: stereo_set(a.seed, stereo.aloe),
               # real pairs: the validation ones, and the held-back ones (judging only)
               "valpairs": lambda: pairs_set(("cube-20", "cube-40", "cube-79", "text", "aloe"), a.seed + 29),
-              "heldpairs": lambda: pairs_set(("graf", "aero", "box", "motorcycle"), a.seed + 31),
-              "trainparallax": lambda: photo("train", a.warps, a.seed + 19, True, parallax=a.parallax),
-              "traincentre": lambda: photo("train", a.warps, a.seed + 23, True, parallax=a.parallax, centre=True)}
-    # drawn like train, val and heldout, with only keypoints whose whole patch region is image
-    # content (no warp fill, inside the frame): a diagnostic of the border artefact
-    build |= {f"{k}whole": lambda s=specs[k]: photo(*s, whole=True) for k in ("train", "val", "heldout")}
+              "heldpairs": lambda: pairs_set(("graf", "aero", "box", "motorcycle"), a.seed + 31)}
     for name in a.sets.split(","):
         ps = build[name]()
         ps.save(f"{a.out}/patches_{name}.npz")

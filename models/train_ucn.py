@@ -31,8 +31,9 @@ from models.training import Run, optimiser, schedule
 from models.ucn import UCN
 
 
-def batch(images: list[np.ndarray], rng: np.random.Generator, size: int, points: int):
-    pairs = [dense_pairs.sample(images, rng) for _ in range(size)]
+def batch(images: list[np.ndarray], rng: np.random.Generator, size: int, points: int,
+          octaves: float = dense_pairs.OCTAVES):
+    pairs = [dense_pairs.sample(images, rng, octaves=octaves) for _ in range(size)]
     corr = [dense_pairs.correspondences(p, points, rng) for p in pairs]
     a = torch.from_numpy(np.stack([p.a for p in pairs])[:, None]).float() / 255
     b = torch.from_numpy(np.stack([p.b for p in pairs])[:, None]).float() / 255
@@ -72,6 +73,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--negatives", choices=["hard", "random", "mixed"], default="mixed")
     ap.add_argument("--exclusion", type=float, default=12.0, help="pixels around the truth where no negative is mined")
     ap.add_argument("--dim", type=int, default=32)
+    ap.add_argument("--octaves", type=float, default=dense_pairs.OCTAVES, help="largest scale change of a pair, "
+                    "in octaves either way")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--ckpt-every", type=int, default=250)
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     end = min(a.steps, a.stop_at) if a.stop_at else a.steps
     done = step
     for i in tqdm(range(step, end), initial=step, total=a.steps, desc="ucn", mininterval=5):
-        xa, xb, corr = batch(images, rng, a.batch, a.points)
+        xa, xb, corr = batch(images, rng, a.batch, a.points, a.octaves)
         # one forward pass for both images: batch-norm statistics must be the same for a and b
         fa, fb = model(torch.cat([xa, xb])).chunk(2)
         per_pair = [contrastive_hard(fa[k], fb[k], *corr[k], margin=a.margin, exclusion=a.exclusion,

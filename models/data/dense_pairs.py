@@ -44,14 +44,15 @@ def moderate_homography(rng: np.random.Generator, side: int, rotation: float = n
     return back @ m @ c
 
 
-def sample(photos: list[np.ndarray], rng: np.random.Generator, side: int = SIDE) -> DensePair:
+def sample(photos: list[np.ndarray], rng: np.random.Generator, side: int = SIDE, octaves: float = OCTAVES,
+           rotation: float = ROTATION) -> DensePair:
     img = photos[rng.integers(len(photos))]
     h_img, w_img = img.shape
     crop = int(min(h_img, w_img, side * 2.0 ** rng.uniform(0, 1)))
     x0, y0 = rng.integers(0, w_img - crop + 1), rng.integers(0, h_img - crop + 1)
     # photo -> a: take the crop, resized to side x side
     to_a = np.array([[side / crop, 0, -x0 * side / crop], [0, side / crop, -y0 * side / crop], [0, 0, 1]])
-    h = moderate_homography(rng, side, ROTATION, OCTAVES)
+    h = moderate_homography(rng, side, rotation, octaves)
     a = cv2.warpPerspective(img, to_a, (side, side), flags=cv2.INTER_AREA)
     b = cv2.warpPerspective(img, h @ to_a, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     occluded = np.zeros((side, side), bool)

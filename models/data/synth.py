@@ -205,34 +205,16 @@ def sift_describe(patches: np.ndarray) -> np.ndarray:
     return out
 
 
-def whole_support(valid: np.ndarray, kp: Keypoints) -> np.ndarray:
-    """Which keypoints' patch regions lie wholly on real image content: (K,) bool. ``valid`` (H, W)
-    bool marks the pixels that hold content (not a warp's fill); the image frame counts as the
-    edge of the content. The test is the region's circumscribed circle, of radius side / sqrt(2)."""
-    v = valid.astype(np.uint8)
-    v[0, :] = v[-1, :] = v[:, 0] = v[:, -1] = 0
-    dist = cv2.distanceTransform(v, cv2.DIST_L2, 5)
-    x = np.clip(np.round(kp.xy[:, 0]).astype(int), 0, v.shape[1] - 1)
-    y = np.clip(np.round(kp.xy[:, 1]).astype(int), 0, v.shape[0] - 1)
-    return dist[y, x] >= REGION * kp.size / np.sqrt(2)
-
-
 def mine_pairs(img1: np.ndarray, img2: np.ndarray, point_map: PointMap, rng: np.random.Generator,
-               n_kp: int = 1500, max_pos: int = 400, similar: bool = True,
-               valid: tuple[np.ndarray, np.ndarray] | None = None, n_near: int = 1,
-               centre: bool = False, jitter: bool = False) -> PatchSet:
+               n_kp: int = 1500, max_pos: int = 400, similar: bool = True, n_near: int = 1,
+               jitter: bool = False) -> PatchSet:
     """All labelled pairs one image pair yields. Patches k*i .. k*i+k-1 are the views of point i:
     its view in image 1, its detected view in image 2 and, with ``jitter``, a view in image 2 off
     the truth as ``jittered`` says (k = 3; else k = 2); each view in image 2 is a positive of the
     view in image 1. Negatives per point: one random other point, ``n_near`` nearby points
-    (overlapping patches beyond the positives' tolerance; fewer where there are fewer), if
-    ``similar`` the most SIFT-alike other point and, if ``centre``, the other point whose central
-    half looks most alike (same blob, other surround). With ``valid`` (the content masks of image
-    1 and image 2) only keypoints whose whole patch region is content are used."""
+    (overlapping patches beyond the positives' tolerance; fewer where there are fewer) and, if
+    ``similar``, the most SIFT-alike other point."""
     kp1, kp2 = detect(img1, n_kp), detect(img2, n_kp)
-    if valid is not None:
-        kp1 = kp1.take(np.flatnonzero(whole_support(valid[0], kp1)))
-        kp2 = kp2.take(np.flatnonzero(whole_support(valid[1], kp2)))
     pairs, truth = match(kp1, kp2, point_map)
     if len(pairs) > max_pos:
         pairs = pairs[rng.choice(len(pairs), max_pos, replace=False)]
@@ -260,16 +242,8 @@ def mine_pairs(img1: np.ndarray, img2: np.ndarray, point_map: PointMap, rng: np.
     p2 = patches.reshape(m, k, PATCH, PATCH)[:, 1]
     if similar:  # never the same point, nor a near-duplicate of it
         neg += alike_pairs(p1, p2, distinct, k)
-    if centre:
-        neg += alike_pairs(centre_crops(p1), centre_crops(p2), distinct, k)
     return PatchSet(patches, point, pos, np.array(neg, np.int64).reshape(-1, 2),
                     offset=off_px / np.tile(region, k - 1), offset_px=off_px)
-
-
-def centre_crops(patches: np.ndarray) -> np.ndarray:
-    """The central half (32 x 32) of each patch, scaled back to 64 x 64: (K, 64, 64) uint8."""
-    q = PATCH // 4
-    return np.stack([cv2.resize(p[q:-q, q:-q], (PATCH, PATCH), interpolation=cv2.INTER_LINEAR) for p in patches])
 
 
 def alike_pairs(views1: np.ndarray, views2: np.ndarray, allowed: np.ndarray, k: int = 2) -> list[tuple[int, int]]:
@@ -321,68 +295,15 @@ def warped_pair(img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, 
     return photometric(img, rng, 0.5), photometric(img2, rng), hmat
 
 
-def parallax_pair(img: np.ndarray, rng: np.random.Generator, amp: float
-                  ) -> tuple[np.ndarray, np.ndarray, PointMap, np.ndarray]:
-    """Like ``warped_pair``, plus what a homography cannot do and a real 3-D scene does: a smooth
-    relief field and a blob-shaped layer shifted against the rest (parallax at depth edges, with
-    the occlusions it brings), each up to ``amp`` pixels, in image 2's frame. Image 2 samples image
-    1 at H^-1(y + E(y)). Returns (image 1, image 2, point map, image 2's content mask); the point
-    map leaves out points of image 1 that image 2 does not show (hidden behind the shifted layer)."""
-    h, w = img.shape
-    hmat = random_homography(rng, img.shape)
-    coarse = rng.normal(0, 1, (2, max(2, h // 48), max(2, w // 48))).astype(np.float32)
-    relief = np.stack([cv2.resize(c, (w, h), interpolation=cv2.INTER_CUBIC) for c in coarse], axis=-1)
-    relief *= rng.uniform(0.2, 0.5) * amp / max(np.abs(relief).max(), 1e-6)
-    blob = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), rng.uniform(15, 40))
-    layer = (blob > np.quantile(blob, rng.uniform(0.5, 0.8))).astype(np.float32)
-    t = rng.uniform(-np.pi, np.pi)
-    field = relief + layer[..., None] * np.float32([np.cos(t), np.sin(t)]) * rng.uniform(0.4, 1.0) * amp
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    src = cv2.perspectiveTransform(np.stack([xs + field[..., 0], ys + field[..., 1]], -1).reshape(-1, 1, 2),
-                                   np.linalg.inv(hmat)).reshape(h, w, 2)
-    img2 = cv2.remap(img, src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    inside = (src[..., 0] >= 0) & (src[..., 0] <= w - 1) & (src[..., 1] >= 0) & (src[..., 1] <= h - 1)
-    plain = homography_map(hmat, (h, w))
-
-    def apply(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        hx, jac, ok = plain(xy)
-        y = hx.copy()
-        for _ in range(4):  # y + E(y) = H(x), by fixed-point iteration
-            yi = np.clip(np.round(y).astype(int), 0, [w - 1, h - 1])
-            y = hx - field[yi[:, 1], yi[:, 0]]
-        yi = np.clip(np.round(y).astype(int), 0, [w - 1, h - 1])
-        back = src[yi[:, 1], yi[:, 0]]  # where image 2 samples image 1 at y: x again, unless x is hidden
-        ok &= (np.linalg.norm(back - xy, axis=1) < 1.0) & (y[:, 0] >= 0) & (y[:, 1] >= 0) & (y[:, 0] < w) & (y[:, 1] < h)
-        return y, jac, ok
-    return photometric(img, rng, 0.5), photometric(img2, rng), apply, inside
-
-
-def content_mask(shape: tuple[int, int], hmat: np.ndarray) -> np.ndarray:
-    """The pixels of a warped image (H, W) that hold warped content rather than fill: (H, W) bool."""
-    ones = np.full(shape, 255, np.uint8)
-    return cv2.warpPerspective(ones, hmat, (shape[1], shape[0]), flags=cv2.INTER_NEAREST,
-                               borderMode=cv2.BORDER_CONSTANT) > 0
-
-
 def from_photos(images: list[np.ndarray], warps: int, seed: int, similar: bool = True,
-                max_pos: int = 400, whole: bool = False, n_near: int = 1, parallax: float = 0.0,
-                centre: bool = False, jitter: bool = False) -> PatchSet:
-    """Pairs from ``warps`` random warps of every photo; reproducible from ``seed``. With
-    ``whole``, only keypoints whose patch region is wholly content in its image (no warp fill,
-    inside the frame) are used; ``n_near`` nearby negatives per positive (see ``mine_pairs``);
-    ``parallax`` > 0 adds relief and a shifted layer of up to that many pixels to each warp (see
-    ``parallax_pair``); ``centre`` adds same-centre negatives and ``jitter`` jittered positives
-    (see ``mine_pairs``)."""
+                max_pos: int = 400, n_near: int = 1, jitter: bool = False) -> PatchSet:
+    """Pairs from ``warps`` random warps of every photo; reproducible from ``seed``; ``n_near``
+    nearby negatives per positive and ``jitter``ed positives: see ``mine_pairs``."""
     rng = np.random.default_rng(seed)
     parts = []
     for img in images:
         for _ in range(warps):
-            if parallax > 0:
-                a, b, pmap, content = parallax_pair(img, rng, parallax)
-            else:
-                a, b, hmat = warped_pair(img, rng)
-                pmap, content = homography_map(hmat, b.shape), content_mask(b.shape, hmat) if whole else None
-            valid = (np.ones(a.shape, bool), content) if whole else None
-            parts.append(mine_pairs(a, b, pmap, rng, max_pos=max_pos, similar=similar, valid=valid, n_near=n_near,
-                                    centre=centre, jitter=jitter))
+            a, b, hmat = warped_pair(img, rng)
+            parts.append(mine_pairs(a, b, homography_map(hmat, b.shape), rng, max_pos=max_pos, similar=similar,
+                                    n_near=n_near, jitter=jitter))
     return PatchSet.concat(parts)
