@@ -18,7 +18,7 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt $(VENV)/.run-deps
 	touch $@
 
 run: $(VENV)/.run-deps  ## serve on HOST:PORT (default 127.0.0.1:8000) with the shipped models
-	HOST=$(HOST) PORT=$(PORT) $(PY) -m uvicorn service.main:create_app --factory --host $(HOST) --port $(PORT)
+	HOST=$(HOST) PORT=$(PORT) $(PY) -m service
 
 test: $(VENV)/.dev-deps  ## the whole test suite
 	$(PY) -m pytest -q

@@ -17,57 +17,61 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", hide_input_in_errors=True)
 
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    models_dir: Path = MODELS_DIR
-    provider: Literal["auto", "cpu", "cuda", "tensorrt"] = "auto"
+    host: str = Field("127.0.0.1", description="address `python -m service` (and `make run`) listens on")
+    port: int = Field(8000, ge=1, le=65535, description="its port")
+    models_dir: Path = Field(MODELS_DIR, description="the folder of manifest.json and the .onnx files it lists")
+    provider: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
+        "auto", description="execution provider; auto: CUDA when a GPU and its driver are present, else the CPU")
     ort_threads: int = Field(0, ge=0, description="intra-op threads per session; 0 lets ONNX Runtime choose")
     io_binding: Literal["auto", "on", "off"] = Field(
         "auto", description="bind inputs and outputs through ONNX Runtime's IO binding; auto: on a GPU only")
     ort_spinning: bool = Field(False, description="let ONNX Runtime's threads spin between runs: lower latency "
                                "on a dedicated machine, but a spinning thread takes a core from the event loop "
                                "while a batch is being collected")
-    default_patch_model: str = "2ch-2stream-views8"
-    default_descriptor_model: str = "siam-2stream-l2"
+    default_patch_model: str = Field("2ch-2stream-views8", description="of /v1/patches/similarity")
+    default_descriptor_model: str = Field("siam-2stream-l2", description="of /v1/patches/descriptors and "
+                                          "method=sparse")
 
     # request limits
-    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0)
-    max_image_bytes: int = Field(16 * 1024 * 1024, gt=0)
-    max_image_pixels: int = Field(40_000_000, gt=0)
+    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, description="a request body larger than this: 413")
+    max_image_bytes: int = Field(16 * 1024 * 1024, gt=0, description="an image file larger than this: 413")
+    max_image_pixels: int = Field(40_000_000, gt=0, description="an image with more pixels than this (read from "
+                                  "its header, before decoding): 413")
     max_patch_side: int = Field(512, ge=64, description="patches larger than this are refused (413)")
-    min_patch_side: int = Field(8, ge=1)
-    max_pairs: int = Field(1024, gt=0)
-    max_patches: int = Field(2048, gt=0)
+    min_patch_side: int = Field(8, ge=1, description="patches smaller than this: 422")
+    max_pairs: int = Field(1024, gt=0, description="pairs in one /v1/patches/similarity request")
+    max_patches: int = Field(2048, gt=0, description="patches in one /v1/patches/descriptors request")
     max_concurrent_decodes: int = Field(2, ge=1, description="images decoded at once; each may hold a large frame "
                                         "for a moment, so this bounds peak memory")
 
     # dense features, matching and the feature cache
-    default_dense_model: str = "ucn"
+    default_dense_model: str = Field("ucn", description="of method=dense, transfer, alignment, keypoint models")
     default_method: Literal["dense", "sparse"] = Field("sparse", description="of /v1/correspondences and /v1/images")
     dense_max_side: int = Field(1024, ge=64, description="images are downscaled to this long side for features")
-    dense_min_side: int = Field(16, ge=8)
+    dense_min_side: int = Field(16, ge=8, description="images smaller than this: 422")
     max_queries: int = Field(8192, gt=0, description="cells of image a searched for correspondences")
     sparse_keypoints: int = Field(2000, ge=16, le=20000, description="DoG keypoints per image for method=sparse")
-    max_keypoints: int = Field(4096, gt=0)
+    max_keypoints: int = Field(4096, gt=0, description="points in one transfer or classify request")
     max_matches: int = Field(10000, gt=0, description="the most correspondences one answer may return")
-    cycle_tolerance_px: float = Field(8.0, gt=0)
-    ransac_threshold_px: float = Field(4.0, gt=0)
+    cycle_tolerance_px: float = Field(8.0, gt=0, description="a transferred point is `consistent` when its round "
+                                      "trip ends this close to where it started")
+    ransac_threshold_px: float = Field(4.0, gt=0, description="RANSAC's inlier distance")
     min_exemplars: int = Field(2, ge=1, description="exemplars a keypoint model needs at least")
-    max_exemplars: int = Field(64, ge=1)
-    max_keypoint_names: int = Field(64, ge=1)
+    max_exemplars: int = Field(64, ge=1, description="exemplars a keypoint model may have")
+    max_keypoint_names: int = Field(64, ge=1, description="named keypoints a keypoint model may have")
     max_keypoint_models: int = Field(256, ge=1, description="models kept in process (the embedded store)")
     redis_url: SecretStr | None = Field(None, description="unset: the in-process cache and store (a secret: "
                                         "never printed, it may hold a password)")
-    cache_ttl_s: int = Field(3600, gt=0)
+    cache_ttl_s: int = Field(3600, gt=0, description="how long Redis keeps an image's features")
     cache_max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="in-process cache size")
-    redis_timeout_s: float = Field(0.25, gt=0)
-    redis_retry_s: float = Field(1.0, ge=0)
+    redis_timeout_s: float = Field(0.25, gt=0, description="socket timeouts of every Redis call")
+    redis_retry_s: float = Field(1.0, ge=0, description="after a Redis failure, how long it is left alone")
     local_cache_bytes: int = Field(256 * 1024 * 1024, ge=0, description="in-process tier in front of Redis")
     matching_workers: int = Field(0, ge=0, description="concurrent matching jobs; 0: one per CPU core")
 
     # access
     api_keys: str | None = Field(None, description="comma-separated API keys; unset (and no file): open")
-    api_keys_file: Path | None = None
+    api_keys_file: Path | None = Field(None, description="a file of API keys, one a line (# comments)")
     admin_api_keys: str | None = Field(None, description="comma-separated keys that also see every key's "
                                        "keypoint models")
     rate_limit_per_minute: int = Field(0, ge=0, description="per valid API key, else per client address; "
@@ -83,7 +87,7 @@ class Settings(BaseSettings):
                                     "hold at most this many pixels together (one image always goes)")
     max_wait_ms: float = Field(2.0, ge=0, description="how long a batch waits for company")
     max_queue: int = Field(8192, gt=0, description="items waiting before new work is refused (503)")
-    inference_timeout_s: float = Field(30.0, gt=0)
+    inference_timeout_s: float = Field(30.0, gt=0, description="a request's inference deadline: then 504")
 
     @field_validator("redis_url")
     @classmethod

@@ -53,6 +53,6 @@ def test_compose_policies():
 def test_images_run_as_non_root_with_models_and_healthcheck(dockerfile):
     text = (ROOT / dockerfile).read_text()
     assert "USER 10001" in text and "HEALTHCHECK" in text and "COPY models/weights/" in text
-    assert "service.main:create_app --factory" in text
+    assert 'CMD ["python", "-m", "service"]' in text
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and "data" in ignored and "models" not in ignored
