@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     default_method: Literal["dense", "sparse"] = Field("sparse", description="of /v1/correspondences and /v1/images")
     dense_max_side: int = Field(1024, ge=64, description="images are downscaled to this long side for features")
     dense_min_side: int = Field(16, ge=8, description="images smaller than this: 422")
-    max_queries: int = Field(8192, gt=0, description="cells of image a searched for correspondences")
+    max_queries: int = Field(16384, gt=0, description="cells of image a searched for dense correspondences (coarse to "
+                             "fine on large maps: a quarter of them as 2 x 2 blocks)")
     sparse_keypoints: int = Field(2000, ge=16, le=20000, description="DoG keypoints per image for method=sparse")
     max_keypoints: int = Field(4096, gt=0, description="points in one transfer or classify request")
     max_matches: int = Field(10000, gt=0, description="the most correspondences one answer may return")

@@ -18,6 +18,10 @@ from service.feature_map import FeatureMap
 
 BLOCK_BYTES = 32 * 1024 * 1024
 CANDIDATES = 4  # cells refined per transferred point: a point between cells can be most like a far one
+COARSE_FROM = 4096  # maps with more cells than this are matched coarse to fine
+# offsets of a 2 x 2 block's cells and of a 4 x 4 window's, row by row
+BLOCK_DY, BLOCK_DX = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
+WINDOW_DY, WINDOW_DX = np.repeat([-1, 0, 1, 2], 4), np.tile([-1, 0, 1, 2], 4)
 
 
 def cells(fm: FeatureMap) -> tuple[np.ndarray, np.ndarray]:
@@ -72,12 +76,32 @@ class Matches:
 def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,
           ratio: float | None = None, max_matches: int | None = None,
           consensus: cons.Consensus | None = None) -> Matches:
-    """Nearest neighbours from a's cells (at most ``max_queries``, evenly spread) into all of b's,
-    optionally kept only when mutual, passing Lowe's ratio test and agreeing with their
-    neighbours (``consensus``); best scores first, at most ``max_matches``. Each match's
-    position in b is refined to sub-pixel (its position in a is a cell centre)."""
+    """Nearest neighbours from a's cells into b's, optionally kept only when mutual, passing
+    Lowe's ratio test and agreeing with their neighbours (``consensus``); best scores first, at
+    most ``max_matches``. Each match's position in b is refined to sub-pixel (its position in a
+    is a cell centre). Maps of more than ``COARSE_FROM`` cells are searched coarse to fine (see
+    ``coarse_to_fine``); smaller ones exhaustively, from at most ``max_queries`` cells of a."""
     xa, da = cells(fa)
     xb, db = cells(fb)
+    if min(len(da), len(db)) > COARSE_FROM:
+        q, j, best = coarse_to_fine(fa, fb, max_queries, mutual, ratio)
+    else:
+        q, j, best = exhaustive(da, db, max_queries, mutual, ratio)
+    order = np.argsort(-best, kind="stable")
+    if consensus is None:
+        order = order[:max_matches]  # refine only what is returned
+    found = Matches(xa[q[order]], refine(fb, da[q[order]], j[order]), best[order])
+    if consensus is not None:
+        ok, xy_b = cons.select(found.xy_a, found.xy_b, fa.stride / fa.scale, fb.stride / fb.scale, consensus)
+        kept = np.flatnonzero(ok)[:max_matches]
+        found = Matches(found.xy_a[kept], xy_b[kept], found.score[kept])
+    return found
+
+
+def exhaustive(da: np.ndarray, db: np.ndarray, max_queries: int, mutual: bool,
+               ratio: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every query cell of a (at most ``max_queries``, evenly spread) against every cell of b:
+    (query cells, their best cells in b, similarities) of the matches kept."""
     q = np.arange(len(da))
     if len(q) > max_queries:  # restrict the queries, never the database
         q = np.linspace(0, len(da) - 1, max_queries).round().astype(np.int64)
@@ -89,15 +113,52 @@ def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,
         uj, inv = np.unique(j, return_inverse=True)
         back, _, _ = top2(db[uj], da)
         keep &= back[inv] == q
-    order = np.flatnonzero(keep)[np.argsort(-best[keep], kind="stable")]
-    if consensus is None:
-        order = order[:max_matches]  # refine only what is returned
-    found = Matches(xa[q[order]], refine(fb, da[q[order]], j[order]), best[order])
-    if consensus is not None:
-        ok, xy_b = cons.select(found.xy_a, found.xy_b, fa.stride / fa.scale, fb.stride / fb.scale, consensus)
-        kept = np.flatnonzero(ok)[:max_matches]
-        found = Matches(found.xy_a[kept], xy_b[kept], found.score[kept])
-    return found
+    return q[keep], j[keep], best[keep]
+
+
+def pooled(f: np.ndarray) -> np.ndarray:
+    """(D, h, w) unit features -> (D, ceil(h/2), ceil(w/2)): the mean of each 2 x 2 block, unit."""
+    d, h, w = f.shape
+    p = np.pad(f.astype(np.float32), ((0, 0), (0, h % 2), (0, w % 2)), mode="edge")
+    p = p.reshape(d, (h + 1) // 2, 2, (w + 1) // 2, 2).mean((2, 4))
+    return p / np.maximum(np.linalg.norm(p, axis=0, keepdims=True), 1e-6)
+
+
+def coarse_to_fine(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool,
+                   ratio: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mutual nearest neighbours among 2 x 2 pooled cells (a sixteenth of the exhaustive work),
+    then each of the four cells of a matched block searched in a 4 x 4 window of b's cells around
+    its block's match, and kept when that cell searched back over the same window of a comes
+    home: (query cells, their best cells in b, similarities) of the matches kept."""
+    (d, ha, wa), (_, hb, wb) = fa.features.shape, fb.features.shape
+    ca, cb = pooled(fa.features), pooled(fb.features)
+    qa, jb, _ = exhaustive(ca.reshape(d, -1).T, cb.reshape(d, -1).T, max(1, max_queries // 4), mutual, ratio)
+    ia, ja = np.divmod(qa, ca.shape[2])
+    ib, jbb = np.divmod(jb, cb.shape[2])
+    # the four fine cells of each matched coarse cell of a, and a 4 x 4 window of b around 2x its match
+    fy = (2 * ia[:, None] + BLOCK_DY[None]).reshape(-1)
+    fx = (2 * ja[:, None] + BLOCK_DX[None]).reshape(-1)
+    wy = np.clip(2 * ib[:, None] + WINDOW_DY[None], 0, hb - 1)
+    wx = np.clip(2 * jbb[:, None] + WINDOW_DX[None], 0, wb - 1)
+    ok = (fy < ha) & (fx < wa)
+    fy, fx = np.minimum(fy, ha - 1), np.minimum(fx, wa - 1)
+    A = fa.features.astype(np.float32)
+    B = fb.features.astype(np.float32)
+    qv = A[:, fy, fx].T  # (4K, D)
+    win = np.repeat(np.arange(len(ib)), 4)
+    cand = B[:, wy[win], wx[win]].transpose(1, 2, 0)  # (4K, 16, D)
+    sims = np.einsum("kd,knd->kn", qv, cand)
+    pick = sims.argmax(1)
+    by, bx = wy[win, pick], wx[win, pick]
+    best = sims[np.arange(len(pick)), pick]
+    if mutual:  # back over a's window around the query's own block: the query must win
+        ay = np.clip(2 * ia[win][:, None] + WINDOW_DY[None], 0, ha - 1)
+        ax = np.clip(2 * ja[win][:, None] + WINDOW_DX[None], 0, wa - 1)
+        back = np.einsum("kd,knd->kn", B[:, by, bx].T, A[:, ay, ax].transpose(1, 2, 0)).argmax(1)
+        ok &= (ay[np.arange(len(back)), back] == fy) & (ax[np.arange(len(back)), back] == fx)
+    q = (fy * wa + fx)[ok]
+    first = np.unique(q, return_index=True)[1]  # a block's window can hold one cell twice
+    return q[first], (by * wb + bx)[ok][first], np.clip(best[ok][first], -1.0, 1.0)
 
 
 def verify(m: Matches, geometry: str, threshold_px: float) -> tuple[np.ndarray | None, np.ndarray]:

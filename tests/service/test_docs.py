@@ -18,3 +18,16 @@ def test_swagger_ui_is_served_offline_and_usable_with_a_key():
         assert {"ApiKeyHeader": []} in schema["paths"]["/v1/correspondences"]["post"]["security"]
         assert "security" not in schema["paths"]["/healthz"]["get"]
         assert c.get("/v1/models").status_code == 401  # the API itself still needs one
+
+
+def test_every_setting_is_in_the_configuration_table_with_its_default():
+    from pathlib import Path
+
+    from service.config import Settings
+    text = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    rows = {r.split("|")[1].strip(" `"): r.split("|")[2].strip(" `") for r in text.splitlines()
+            if r.startswith("| `")}
+    for name, field in Settings.model_fields.items():
+        assert name.upper() in rows, name
+        default = "unset" if field.default is None else str(field.default)
+        assert name == "models_dir" or rows[name.upper()] == default, (name, rows[name.upper()], default)

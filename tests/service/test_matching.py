@@ -97,3 +97,16 @@ def test_bilinear_hits_cells_blends_between_them_and_extrapolates_one_cell_at_th
     want = np.array([[1, 0], [0, 1], [np.sqrt(0.5), np.sqrt(0.5)], before, before, after])
     np.testing.assert_allclose(got, want, atol=1e-3)
     assert got.dtype == np.float32 and np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-3)
+
+
+def test_coarse_to_fine_finds_what_the_exhaustive_search_finds(monkeypatch):
+    """Maps above COARSE_FROM cells are matched among 2 x 2 blocks first, then locally: the same
+    shift, found from a quarter of the queries."""
+    a, b = shifted_maps(h=70, w=80, shift=5.0)
+    assert 70 * 80 > matching.COARSE_FROM
+    coarse = matching.match(a, b, max_queries=70 * 80)
+    monkeypatch.setattr(matching, "COARSE_FROM", 10**9)
+    full = matching.match(a, b, max_queries=70 * 80)
+    right = lambda m: (np.abs(m.xy_b - m.xy_a - [20, 0]) < 0.5).all(1)  # noqa: E731
+    assert right(coarse).mean() > 0.98 and right(coarse).sum() > 0.6 * right(full).sum()
+    assert len(np.unique(coarse.xy_a, axis=0)) == len(coarse.xy_a)  # each cell of a at most once
