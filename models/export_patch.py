@@ -218,12 +218,15 @@ def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False, views: int
 
 
 def update_manifest(entries: list[dict], path: Path = MANIFEST) -> None:
-    """Insert or replace entries by name, keeping the others (and their metrics) as they were."""
+    """Insert or replace entries by name, keeping the others as they were, and an entry's measured
+    metrics and calibration when its file did not change."""
     manifest = json.loads(path.read_text()) if path.exists() else {"models": []}
     old = {m["name"]: m for m in manifest["models"]}
     for e in entries:
         if e["name"] in old and old[e["name"]].get("sha256") == e["sha256"]:
             e["metrics"] = old[e["name"]].get("metrics", {})
+            if "calibration" in old[e["name"]]:
+                e["calibration"] = old[e["name"]]["calibration"]
         old[e["name"]] = e
     manifest["models"] = sorted(old.values(), key=lambda m: m["name"])
     path.write_text(json.dumps(manifest, indent=2) + "\n")

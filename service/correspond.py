@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from service import align, consensus, dense, matching, sparse
+from service import align, calibration, consensus, dense, matching, sparse
 from service.cache import FeatureCache
 from service.config import Settings
 from service.errors import InvalidInput, NotFound
@@ -100,6 +100,7 @@ class Answer:
     warnings: list[str] = field(default_factory=list)
     prealigned: dict[str, float] | None = None
     timing_ms: dict[str, float] = field(default_factory=dict)
+    confidence: np.ndarray | None = None  # (M,) see service.calibration
 
 
 @dataclass
@@ -137,6 +138,7 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
     else:
         answer.warnings.append(UNVERIFIED)
     answer.timing_ms["geometry"] = 1e3 * (time.perf_counter() - t2)
+    answer.confidence = calibration.confidence(model, method, answer.matches.score)
     return answer
 
 
@@ -199,6 +201,7 @@ class Transferred:
     points: np.ndarray  # (K, 2) the points of a, as parsed
     warnings: list[str] = field(default_factory=list)
     prealigned: dict[str, float] | None = None
+    confidence: np.ndarray | None = None  # (K,) see service.calibration
 
 
 async def sparse_guide(a: Side, b: Side, ctx: Context) -> tuple[matching.Guide | None, Matches]:
@@ -260,6 +263,7 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     else:
         tr = await ctx.on_pool(matching.transfer, fa, fb, points, tol, guide)
     out.transfer = tr
+    out.confidence = calibration.for_transfer(model, tr.score, tr.consistent)
     if tr.guidance == "none":
         out.warnings.append("no geometry was found between the images: each point went to its nearest neighbour "
                             "in feature space, unverified" if guided else

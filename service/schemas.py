@@ -98,6 +98,8 @@ class Match(BaseModel):
     xb: float
     yb: float
     score: float = Field(description="cosine similarity of the two features, in [-1, 1]")
+    confidence: float | None = Field(None, description="the share of matches with this score that lay within 3 px "
+                                                       "of the truth on the validation pairs (docs/RESULTS.md)")
 
 
 class Prealigned(BaseModel):
@@ -124,6 +126,8 @@ class TransferredPoint(BaseModel):
     score: float = Field(description="cosine similarity of the match, in [-1, 1]")
     consistent: bool = Field(description="the point maps back to where it came from (cycle consistency)")
     cycle_error: float = Field(description="pixels in image a between the point and its round trip")
+    confidence: float | None = Field(None, description="the share of points with this score and consistency that "
+                                                       "landed within 3 px of the truth on the validation pairs")
 
 
 class TransferResponse(BaseModel):

@@ -44,6 +44,11 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, ca
                      model=next(iter(models.values())), models=models)
 
 
+def listed(values: np.ndarray | None, n: int) -> list:
+    """Per-answer values as a list, or n Nones where the model carries no calibration."""
+    return values.tolist() if values is not None else [None] * n
+
+
 @router.post("/correspondences", response_model=CorrespondencesResponse, response_model_exclude_none=True,
              responses=PNG)
 async def correspondences(
@@ -80,8 +85,10 @@ async def correspondences(
                        warnings=" | ".join(found.warnings))
     out = CorrespondencesResponse(
         model=found.model, method=found.method, warnings=found.warnings, prealigned=found.prealigned,
-        matches=[Match(xa=p[0], ya=p[1], xb=q[0], yb=q[1], score=s)
-                 for p, q, s in zip(m.xy_a.tolist(), m.xy_b.tolist(), m.score.tolist(), strict=True)],
+        matches=[Match(xa=p[0], ya=p[1], xb=q[0], yb=q[1], score=s, confidence=c)
+                 for p, q, s, c in zip(m.xy_a.tolist(), m.xy_b.tolist(), m.score.tolist(), listed(found.confidence,
+                                                                                                 len(m.score)),
+                                       strict=True)],
         timing_ms=found.timing_ms | {"total": 1e3 * (time.perf_counter() - t0)})
     if geometry != "none":
         setattr(out, geometry, found.matrix.tolist() if found.matrix is not None else None)
@@ -120,8 +127,10 @@ async def keypoints_transfer(
         body = await run_in_threadpool(pictures.transfer, await a.pixels(settings), await b.pixels(settings),
                                        out.points, tr.xy, tr.score, tr.consistent)
         return picture(body, guidance=tr.guidance, points=len(tr.xy), warnings=" | ".join(out.warnings))
-    points = zip(tr.xy.tolist(), tr.score.tolist(), tr.consistent.tolist(), tr.cycle_error.tolist(), strict=True)
+    points = zip(tr.xy.tolist(), tr.score.tolist(), tr.consistent.tolist(), tr.cycle_error.tolist(),
+                 listed(out.confidence, len(tr.xy)), strict=True)
     return TransferResponse(model=out.model, guidance=tr.guidance, warnings=out.warnings, prealigned=out.prealigned,
                             timing_ms={"total": 1e3 * (time.perf_counter() - t0)},
-                            keypoints=[TransferredPoint(x=p[0], y=p[1], score=s, consistent=c, cycle_error=e)
-                                       for p, s, c, e in points])
+                            keypoints=[TransferredPoint(x=p[0], y=p[1], score=s, consistent=c, cycle_error=e,
+                                                        confidence=k)
+                                       for p, s, c, e, k in points])

@@ -1,0 +1,36 @@
+"""Confidence that means something: the share of answers like this one that were right.
+
+A raw score (the cosine similarity of two features) says which match is better, not how likely a
+match is to be right. ``python -m eval.calibrate`` measures that on the real validation pairs (a
+match or a transferred point is right when it lies within 3 px of the truth), fits a monotone
+curve from score to that share (isotonic regression), and stores it in the manifest entry of the
+network that made the features: ``calibration[<use>] = {"score": [...], "p": [...]}``, for the uses
+``sparse`` and ``dense`` (correspondences) and ``transfer`` and ``transfer-inconsistent`` (points
+whose round trip came back, and those whose did not). The answers carry it as ``confidence``;
+docs/RESULTS.md shows the reliability table on validation and held-back pairs.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from service.registry import LoadedModel
+
+WITHIN_PX = 3.0
+
+
+def confidence(model: LoadedModel, use: str, score: np.ndarray) -> np.ndarray | None:
+    """The calibrated confidence (K,) of raw scores (K,) for ``use``; None when the model has no
+    curve for it (a network trained elsewhere, say)."""
+    curve = model.entry.get("calibration", {}).get(use)
+    if not curve:
+        return None
+    return np.interp(score, curve["score"], curve["p"]).astype(np.float32)
+
+
+def for_transfer(model: LoadedModel, score: np.ndarray, consistent: np.ndarray) -> np.ndarray | None:
+    """Transferred points' confidence: a curve for those whose round trip came back, another for
+    the rest."""
+    yes, no = confidence(model, "transfer", score), confidence(model, "transfer-inconsistent", score)
+    if yes is None or no is None:
+        return None
+    return np.where(consistent, yes, no).astype(np.float32)
