@@ -202,6 +202,7 @@ class Transferred:
     warnings: list[str] = field(default_factory=list)
     prealigned: dict[str, float] | None = None
     confidence: np.ndarray | None = None  # (K,) see service.calibration
+    in_view: np.ndarray | None = None  # (K,) bool: inside image b by the homography that guided them
 
 
 async def sparse_guide(a: Side, b: Side, ctx: Context) -> tuple[matching.Guide | None, Matches]:
@@ -264,6 +265,13 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
         tr = await ctx.on_pool(matching.transfer, fa, fb, points, tol, guide)
     out.transfer = tr
     out.confidence = calibration.for_transfer(model, tr.score, tr.consistent)
+    if guide is not None and guide.kind == "homography":
+        q = np.c_[points, np.ones(len(points))] @ guide.model.T
+        pred = q[:, :2] / q[:, 2:3]
+        out.in_view = (q[:, 2] > 0) & (pred >= 0).all(1) & (pred[:, 0] <= fb.width - 1) & (pred[:, 1] <= fb.height - 1)
+        if not out.in_view.all():
+            out.warnings.append(f"{int((~out.in_view).sum())} of {len(points)} points lie outside image b by the "
+                                "estimated homography (in_view: false): their positions are held at its border")
     if tr.guidance == "none":
         out.warnings.append("no geometry was found between the images: each point went to its nearest neighbour "
                             "in feature space, unverified" if guided else
