@@ -26,18 +26,27 @@ test: $(VENV)/.dev-deps  ## the whole test suite
 lint: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check .
 
-weights: $(VENV)/.dev-deps  ## retrain, export and evaluate every shipped network (about 4 hours on 2 cores)
+weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shipped network (hours on 2 cores)
 	$(PY) -m models.recipe
 	$(PY) -m models.export_patch $$($(PY) -m models.recipe --checkpoints)
 	$(PY) -m models.export_patch --views 8 $$($(PY) -m models.recipe --checkpoints --only 2ch-2stream)
 	$(PY) -m models.export_ucn runs/ucn/model.pt
+	$(PY) -m eval.calibrate
 	$(PY) -m eval.patches
+	$(PY) -m eval.patches --sets val,valphotos,valstereo,valpairs
+	$(PY) -m eval.patches --sets heldpairs
+	$(PY) -m eval.streams
+	$(PY) -m eval.robustness
+	$(PY) -m eval.robustness --heldback
 	$(PY) -m eval.dense
+	$(PY) -m eval.pictures
 
-bench: $(VENV)/.dev-deps  ## throughput and latency through the HTTP API, beside ONNX Runtime alone and SIFT
+bench: $(VENV)/.dev-deps  ## speed through the HTTP API beside ONNX Runtime alone, torch eager and SIFT; load; memory
 	$(PY) -m eval.throughput
 	$(PY) -m eval.throughput --model 2ch-2stream-views8
 	$(PY) -m eval.latency
+	$(PY) -m eval.load_test --redis-fault --seconds 40
+	$(PY) -m eval.memory
 
 gpu-check: $(VENV)/.dev-deps  ## on a machine with an NVIDIA GPU: providers, parity, IO binding, batching, speed
 	$(PY) -m eval.gpu_check

@@ -19,6 +19,7 @@ import cv2
 import httpx
 import numpy as np
 
+from eval import machine
 from eval.results import write_section
 from eval.throughput import ROOT
 from models.data import photos
@@ -57,10 +58,10 @@ def timed(fn, repeats: int) -> float:
     return 1e3 * statistics.median(times)
 
 
-def api_latency(url: str, a: np.ndarray, b: np.ndarray, repeats: int) -> tuple[float, float]:
+def api_latency(url: str, a: np.ndarray, b: np.ndarray, repeats: int, method: str) -> tuple[float, float]:
     def post(pa: bytes, pb: bytes) -> None:
         r = httpx.post(url + "/v1/correspondences", files={"image_a": ("a.png", pa), "image_b": ("b.png", pb)},
-                       data={"ratio": "0.8"}, timeout=60)
+                       data={"method": method}, timeout=60)
         r.raise_for_status()
 
     def cold(k: int) -> None:  # fresh bytes: a new sha256, so nothing is cached
@@ -95,7 +96,8 @@ def main() -> None:
         for label, env in (("in-process cache", {}), ("Redis cache", {"REDIS_URL": redis.url})):
             proc, url = serve(env)
             try:
-                rows[label] = api_latency(url, a, b, args.repeats)
+                for method in ("sparse", "dense"):
+                    rows[f"method={method}, {label}"] = api_latency(url, a, b, args.repeats, method)
             finally:
                 proc.terminate()
                 proc.wait(10)
@@ -108,16 +110,16 @@ def main() -> None:
              f"| OpenCV SIFT detect + describe + ratio match (in process, no HTTP) | {sift:.0f} | 1.00 |"]
     for label, (cold, warm) in rows.items():
         lines.append(f"| API cold, features computed ({label}) | {cold:.0f} | {cold / sift:.2f} |")
-        lines.append(f"| API warm, both maps cached ({label}) | {warm:.0f} | {warm / sift:.2f} |")
+        lines.append(f"| API warm, both images' features cached ({label}) | {warm:.0f} | {warm / sift:.2f} |")
     table = "\n".join(lines)
     print(table)
     print(f"one cached 640x480 feature map: {fm_bytes} bytes ({fm_bytes / 2**20:.2f} MiB)")
     if not args.no_write:
-        write_section("dense-latency", f"## Dense correspondence latency (CPU)\n\n`{command}`\n\n"
-                      f"Through a uvicorn server on loopback; PNG upload, decoding, features and mutual-NN "
-                      f"matching with ratio 0.8 included. This host has {os.cpu_count()} shared cores, so "
-                      f"compare ratios.\n\n{table}\n\nOne cached 640x480 feature map takes {fm_bytes} bytes "
-                      f"({fm_bytes / 2**20:.2f} MiB: 32 float16 channels at stride 4, plus a small header).\n")
+        write_section("dense-latency", f"## Correspondence latency against SIFT\n\n`{command}` {machine.describe()}"
+                      f"\n\nThrough a uvicorn server on loopback, each method with its defaults; PNG upload, "
+                      f"decoding, features and matching included. Compare ratios.\n\n{table}\n\nOne cached "
+                      f"640x480 dense feature map takes {fm_bytes} bytes ({fm_bytes / 2**20:.2f} MiB: 32 float16 "
+                      "channels at stride 4, plus a small header).\n")
 
 
 if __name__ == "__main__":
