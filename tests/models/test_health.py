@@ -52,7 +52,7 @@ def test_the_gate_flushes_subnormals_and_keeps_the_rest():
         w[0, 0, 0, :3] = torch.tensor([1e-40, -3e-39, 0.5])
     report = health.gate(net, torch.from_numpy(health.probe_pairs()[:64]))
     assert report["flushed"] == 2 and w[0, 0, 0, :3].tolist() == [0.0, 0.0, 0.5]
-    assert health.subnormal(w) == 0 and set(report["dead"]) == set(report["weight_norm"]) - {"head.2"}
+    assert health.subnormal(w) == 0 and set(report["weight_norm"]) - set(report["dead"]) == {"head.3"}  # the score
 
 
 def test_the_gate_refuses_non_finite_weights_and_dead_layers():
@@ -65,7 +65,7 @@ def test_the_gate_refuses_non_finite_weights_and_dead_layers():
     net = build("2ch")
     with torch.no_grad():  # a third of the first layer's units can never fire
         net.trunk[0][0].weight[:16] = 0
-        net.trunk[0][0].bias[:16] = -1
+        net.trunk[0][1].bias[:16] = -1
     with pytest.raises(health.UnhealthyWeights, match="trunk.0.0 33%"):
         health.gate(net, x)
 
@@ -85,10 +85,10 @@ def test_export_refuses_a_dead_network_and_leaves_no_file(tmp_path):
 
 def test_onnx_report_sees_dead_channels_and_subnormals(tmp_path):
     net = build("2ch")
-    with torch.no_grad():
+    with torch.no_grad():  # (batch normalisation folds into the convolution at export)
         net.trunk[0][0].weight[:24] = 0
-        net.trunk[0][0].bias[:24] = -1
-        net.head[2].weight[0, :5] = 1e-40
+        net.trunk[0][1].bias[:24] = -1
+        net.head[3].weight[0, :5] = 1e-40
     path = tmp_path / "n.onnx"
     torch.onnx.export(net.eval(), (torch.rand(2, 2, 64, 64),), str(path), input_names=["pairs"],
                       output_names=["scores"], dynamic_axes={"pairs": {0: "b"}}, opset_version=17, dynamo=False)
