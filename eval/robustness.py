@@ -8,11 +8,13 @@ Each case is a real pair (``models.data.pairs``) with a known similarity added t
 0.25x to 4x, turned through a full circle) or image a cut down to an object found in image b at
 half scale among everything else (clutter). For every method: whether the homography it returns
 (geometry=homography) is correct (its median error over a grid of a's points under 5 px), how many
-of its matches lie within 5 px of the truth, and that share (MMA@5px).
+of its matches lie within 5 px of the truth, and that share (MMA@5px); and for keypoint transfer
+(its defaults), the share of 100 points of a, visible in b, that land within 5 px of the truth.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -30,6 +32,7 @@ TOL = 5.0
 ZOOMS = (0.25, 0.35, 0.5, 0.71, 1.0, 1.41, 2.0, 2.83, 4.0)
 TURNS = (0, 45, 90, 135, 180, 225, 270, 315)
 METHODS = ("sparse", "dense", "SIFT")
+POINTS = 100  # transferred points a case
 
 
 @dataclass
@@ -76,6 +79,21 @@ def api(client: httpx.Client, pair: pairs.Pair, method: str) -> Outcome:
     return judge(pair, xa, xb, body.get("homography"))
 
 
+def transfer(client: httpx.Client, pair: pairs.Pair, rng: np.random.Generator) -> str:
+    """Keypoint transfer of points whose truth lies in image b: the share within 5 px."""
+    h, w = pair.a.shape
+    pts = np.c_[rng.uniform(2, w - 3, 20 * POINTS), rng.uniform(2, h - 3, 20 * POINTS)]
+    t, ok = pair.truth(pts)
+    ok &= (t >= 0).all(1) & (t[:, 0] <= pair.b.shape[1] - 1) & (t[:, 1] <= pair.b.shape[0] - 1)
+    pts, t = pts[ok][:POINTS], t[ok][:POINTS]
+    r = client.post("/v1/keypoints/transfer", files={"image_a": ("a.png", png(pair.a)),
+                                                     "image_b": ("b.png", png(pair.b))},
+                    data={"keypoints": json.dumps(pts.tolist())})
+    r.raise_for_status()
+    got = np.array([[k["x"], k["y"]] for k in r.json()["keypoints"]])
+    return f"{100 * (np.linalg.norm(got - t, axis=1) < TOL).mean():.0f} %"
+
+
 def sift(pair: pairs.Pair) -> Outcome:
     """OpenCV SIFT: 4000 keypoints an image, mutual nearest neighbours with Lowe's 0.8, RANSAC."""
     det = cv2.SIFT_create(4000)
@@ -119,18 +137,21 @@ def main() -> None:
     rows = []
     try:
         with httpx.Client(base_url=url, timeout=300) as client:
+            rng = np.random.default_rng(0)
             for label, pair in todo:
                 got = {m: (sift(pair) if m == "SIFT" else api(client, pair, m)) for m in METHODS}
-                rows.append((label, got))
-                print(label, " | ".join(f"{m}: {o.cell()}" for m, o in got.items()), flush=True)
+                moved = transfer(client, pair, rng)
+                rows.append((label, got, moved))
+                print(label, " | ".join(f"{m}: {o.cell()}" for m, o in got.items()), "| transfer", moved, flush=True)
     finally:
         proc.terminate()
         proc.wait(10)
-    totals = {m: sum(r[m].homography_ok for _, r in rows) for m in METHODS}
+    totals = {m: sum(r[m].homography_ok for _, r, _ in rows) for m in METHODS}
     command = "python -m eval.robustness " + shlex.join(sys.argv[1:])
-    table = ("| case | " + " | ".join(METHODS) + " |\n|---|" + "---|" * len(METHODS) + "\n"
-             + "".join(f"| {label} | " + " | ".join(r[m].cell() for m in METHODS) + " |\n" for label, r in rows)
-             + "| correct homographies | " + " | ".join(f"{totals[m]} of {len(rows)}" for m in METHODS) + " |\n")
+    table = ("| case | " + " | ".join(METHODS) + " | transfer within 5 px |\n|---|" + "---|" * (len(METHODS) + 1)
+             + "\n" + "".join(f"| {label} | " + " | ".join(r[m].cell() for m in METHODS) + f" | {t} |\n"
+                              for label, r, t in rows)
+             + "| correct homographies | " + " | ".join(f"{totals[m]} of {len(rows)}" for m in METHODS) + " | |\n")
     print(table)
     if not a.no_write:
         which = "held-back" if a.heldback else "validation"

@@ -1,0 +1,52 @@
+"""Calibrated confidence: the manifest's curves applied to raw scores, and carried by the answers."""
+import json
+
+import numpy as np
+
+from service import calibration
+from service.registry import LoadedModel
+from tests.conftest import encode
+
+
+class Entry(LoadedModel):
+    def __init__(self, entry):
+        self.entry = entry
+
+
+CURVE = {"score": [0.0, 0.5, 1.0], "p": [0.0, 0.2, 0.9]}
+
+
+def test_curves_map_scores_to_confidence_and_are_absent_without_one():
+    m = Entry({"calibration": {"sparse": CURVE, "transfer": CURVE, "transfer-inconsistent": {"score": [0, 1],
+                                                                                          "p": [0, 0.1]}}})
+    np.testing.assert_allclose(calibration.confidence(m, "sparse", np.array([-0.3, 0.25, 0.75, 2.0])),
+                               [0.0, 0.1, 0.55, 0.9], atol=1e-6)
+    np.testing.assert_allclose(calibration.for_transfer(m, np.array([1.0, 1.0]), np.array([True, False])), [0.9, 0.1])
+    assert calibration.confidence(Entry({}), "dense", np.ones(3)) is None
+    assert calibration.for_transfer(Entry({"calibration": {"transfer": CURVE}}), np.ones(2), np.ones(2, bool)) is None
+
+
+def test_answers_carry_the_confidence_of_their_model(client, coffee):
+    """Each match's confidence is its model's curve at its score (or null without a curve)."""
+    a = encode(coffee[:200, :300])
+    r = client.post("/v1/correspondences", files={"image_a": ("a.png", a), "image_b": ("b.png", a)},
+                    data={"method": "sparse"}).json()
+    entry = client.app.state.registry.get("siam-2stream-l2", ("descriptor",)).entry
+    for m in r["matches"][:20]:
+        if "sparse" in entry.get("calibration", {}):
+            want = np.interp(m["score"], entry["calibration"]["sparse"]["score"], entry["calibration"]["sparse"]["p"])
+            assert abs(m["confidence"] - want) < 1e-4
+        else:
+            assert m.get("confidence") is None
+
+
+def test_points_outside_image_b_are_said_to_be(client, coffee):
+    """A homography that puts a point outside image b says so instead of passing its border for it."""
+    a = coffee[:240, :320]
+    b = np.ascontiguousarray(a[:, 100:])  # b shows a's right part only: a's left points are not in it
+    files = {"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(b))}
+    r = client.post("/v1/keypoints/transfer", files=files, data={"keypoints": json.dumps([[30, 120], [250, 120]])})
+    body = r.json()
+    assert r.status_code == 200 and body["guidance"] == "homography", body
+    assert [k["in_view"] for k in body["keypoints"]] == [False, True]
+    assert abs(body["keypoints"][1]["x"] - 150) < 2 and "outside image b" in body["warnings"][0]
