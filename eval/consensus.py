@@ -57,7 +57,7 @@ def main() -> None:
     raw = []
     with TestClient(create_app(settings)) as client:
         dense = client.app.state.registry.get(settings.default_dense_model, ("dense",))
-        stride = int(dense.entry.get("stride", 4))  # as service.dense.features reads it
+        stride = dense.entry.stride
         for pair in pairs:
             xa, xb = api_matches(client, pair, {"mutual": "true", "consistency": "false"})
             raw.append((pair, xa, xb, cell(pair.a.shape, stride, settings.dense_max_side),

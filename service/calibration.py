@@ -21,10 +21,10 @@ WITHIN_PX = 3.0
 def confidence(model: LoadedModel, use: str, score: np.ndarray) -> np.ndarray | None:
     """The calibrated confidence (K,) of raw scores (K,) for ``use``; None when the model has no
     curve for it (a network trained elsewhere, say)."""
-    curve = model.entry.get("calibration", {}).get(use)
-    if not curve:
+    curve = model.entry.calibration.get(use)
+    if curve is None:
         return None
-    return np.interp(score, curve["score"], curve["p"]).astype(np.float32)
+    return np.interp(score, curve.score, curve.p).astype(np.float32)
 
 
 def for_transfer(model: LoadedModel, score: np.ndarray, consistent: np.ndarray) -> np.ndarray | None:

@@ -69,7 +69,7 @@ class Context:
         kind = "dense" if method == "dense" else "descriptor"
         default = self.settings.default_dense_model if method == "dense" else self.settings.default_descriptor_model
         m = self.registry.get(name or default, (kind,))
-        if kind == "descriptor" and m.entry.get("metric") != "l2":
+        if kind == "descriptor" and m.entry.metric != "l2":
             raise InvalidInput(f"method=sparse needs a descriptor model compared by L2 distance; {m.name} is not one")
         return m
 
@@ -191,7 +191,7 @@ async def dense_features_of(img: Decoded, model: LoadedModel, ctx: Context) -> F
     """Dense features of pixels made here (a warped image): computed, not cached."""
     x, scale, width, height = await run_in_threadpool(dense.prepare, img, ctx.settings)
     out = await model.main.run({"image": x[None, None].astype(np.float32) / 255.0})
-    return FeatureMap(out[0].astype(np.float16), width, height, scale, int(model.entry.get("stride", 4)))
+    return FeatureMap(out[0].astype(np.float16), width, height, scale, model.entry.stride)
 
 
 @dataclass

@@ -36,13 +36,12 @@ def params(model: LoadedModel, settings: Settings) -> dict:
 def key_for(image_id: str, model: LoadedModel, settings: Settings, owner: str = "") -> str:
     """The cache key of an image's features; with API keys on, in the namespace of the key that
     sent the image (``owner``), so no key can learn what another uploaded by probing ids."""
-    return cache_key(image_id, model.name, model.entry["version"], params(model, settings) | (
+    return cache_key(image_id, model.name, model.entry.version, params(model, settings) | (
         {"owner": owner} if owner else {}))
 
 
 def expect(model: LoadedModel, settings: Settings) -> Expect:
-    dim = model.entry.get("feature_dim") if model.kind == "dense" else model.entry.get("descriptor_dim")
-    return Expect(int(dim or 0), int(model.entry.get("stride", 4)), settings.dense_max_side)
+    return Expect(model.entry.dim, model.entry.stride, settings.dense_max_side)
 
 
 def decode(data: bytes, settings: Settings, where: str) -> imaging.Decoded:
@@ -97,7 +96,7 @@ async def features(data: bytes, model: LoadedModel, cache: FeatureCache, setting
     img, scale, width, height = await run_in_threadpool(
         lambda: prepare(decode(data, settings, where) if image is None else image, settings))
     out = await model.main.run({"image": img[None, None].astype(np.float32) / 255.0})
-    fm = FeatureMap(out[0].astype(np.float16), width, height, scale, int(model.entry.get("stride", 4)))
+    fm = FeatureMap(out[0].astype(np.float16), width, height, scale, model.entry.stride)
     await run_in_threadpool(cache.put, key, fm.encode())
     return fm, image_id, False
 
@@ -118,7 +117,7 @@ async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, 
         return sparse.patches(img, xy, size, angle), scale, width, height, (xy, size, angle)
 
     patches, scale, width, height, (xy, size, angle) = await run_in_threadpool(keypoints)
-    dim = int(model.entry["descriptor_dim"])
+    dim = model.entry.dim
     desc = (await model.main.run({"patches": patches[:, None].astype(np.float32) / 255.0}) if len(patches)
             else np.zeros((0, dim), np.float32))
     desc /= np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-6)

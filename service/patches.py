@@ -61,7 +61,8 @@ async def describe(model: LoadedModel, patches: list[str], settings: Settings) -
         first.setdefault(t, k)  # where each distinct patch first appears, for error messages
     unique = list(first)
     imgs = await run_in_threadpool(
-        lambda: [prepare(t, model.fixed_side, model.min_side, settings, f"patch {first[t]}") for t in unique])
+        lambda: [prepare(t, model.entry.fixed_side, model.entry.min_side, settings, f"patch {first[t]}")
+                 for t in unique])
     out = await run_by_shape(model.main, "patches", [i[None] for i in imgs])
     pos = {t: k for k, t in enumerate(unique)}
     return out[[pos[t] for t in patches]]
@@ -77,8 +78,8 @@ async def similarity(model: LoadedModel, pairs: list[tuple[str, str]], settings:
     def load_pairs() -> list[np.ndarray]:
         out = []
         for k, (a, b) in enumerate(pairs):
-            ia = prepare(a, model.fixed_side, model.min_side, settings, f"pair {k}, a")
-            ib = prepare(b, model.fixed_side, model.min_side, settings, f"pair {k}, b")
+            ia = prepare(a, model.entry.fixed_side, model.entry.min_side, settings, f"pair {k}, a")
+            ib = prepare(b, model.entry.fixed_side, model.entry.min_side, settings, f"pair {k}, b")
             if ib.shape != ia.shape:  # SPP: both channels at patch a's size
                 ib = cv2.resize(ib, ia.shape[::-1], interpolation=cv2.INTER_AREA)
             out.append(np.stack([ia, ib]))

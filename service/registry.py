@@ -19,6 +19,7 @@ import onnxruntime as ort
 
 from service.config import Settings
 from service.errors import UnknownModel
+from service.manifest import ManifestEntry
 from service.names import MODEL_NAME
 from service.worker import BatchingSession, on_gpu
 
@@ -52,29 +53,21 @@ def choose_providers(wanted: str) -> list[str]:
 @dataclass
 class LoadedModel:
     """One manifest entry and its sessions (``decision`` for descriptor models)."""
-    entry: dict
+    entry: ManifestEntry
     main: BatchingSession
     decision: BatchingSession | None = None
 
     @property
     def name(self) -> str:
-        return self.entry["name"]
+        return self.entry.name
 
     @property
     def kind(self) -> str:
-        return self.entry["kind"]
+        return self.entry.kind
 
     @property
     def provider(self) -> str:
         return self.main.session.get_providers()[0]
-
-    @property
-    def min_side(self) -> int:
-        return int(self.entry.get("preprocessing", {}).get("min_size", 64))
-
-    @property
-    def fixed_side(self) -> int | None:
-        return self.entry.get("preprocessing", {}).get("patch_size", 64)
 
 
 @dataclass
@@ -126,30 +119,31 @@ def load(settings: Settings) -> Registry:
     providers = choose_providers(settings.provider)
     opts = session_options(settings)
 
-    def session(file: str, digest: str, name: str, entry: dict) -> BatchingSession:
+    def session(file: str, digest: str, name: str, entry: ManifestEntry | None) -> BatchingSession:
         path = settings.models_dir / file
         if not NAME.match(file) or sha256(path) != digest:
             raise ValueError(f"{file} does not match its sha256 in the manifest")
         sess = ort.InferenceSession(str(path), opts, providers=providers)
         bind = settings.io_binding == "on" or (settings.io_binding == "auto" and on_gpu(sess))
         # a pair scored over N views is N forward items: a batch holds MAX_BATCH items, not pairs
-        items = max(1, settings.max_batch // int(entry.get("views", 1)))
-        pixels = settings.dense_batch_pixels if entry["kind"] == "dense" else None
+        items = max(1, settings.max_batch // (entry.views if entry else 1))
+        pixels = settings.dense_batch_pixels if entry and entry.kind == "dense" else None
         return BatchingSession(sess, items, settings.max_wait_ms, settings.max_queue, settings.inference_timeout_s,
                                name, bind, pixels)
 
-    for e in entries:
-        name = e.get("name", "?")
+    for raw in entries:
+        name = raw.get("name", "?") if isinstance(raw, dict) else "?"
         try:
-            if not NAME.match(name) or e["kind"] not in ("patch", "descriptor", "dense"):
-                raise ValueError("bad name or kind")
-            main = session(e["file"], e["sha256"], name, e)
+            e = ManifestEntry.model_validate(raw)
+            main = session(e.file, e.sha256, name, e)
             dec = None
-            if e["kind"] == "descriptor":
-                dec = session(e["decision_file"], e["decision_sha256"], name + ".decide", {"kind": "decision"})
+            if e.kind == "descriptor":
+                if not (e.decision_file and e.decision_sha256):
+                    raise ValueError("a descriptor model needs decision_file and decision_sha256")
+                dec = session(e.decision_file, e.decision_sha256, name + ".decide", None)
             reg.models[name] = LoadedModel(e, main, dec)
         except Exception as exc:  # one broken model must not take the others down
-            reg.errors[name] = f"{exc.__class__.__name__}: {exc}"
+            reg.errors[name] = f"{exc.__class__.__name__}: {str(exc)[:300]}"
             log.error("model %s not loaded: %s", name, reg.errors[name])
     log.info("loaded %d models on %s", len(reg.models), providers[0])
     return reg

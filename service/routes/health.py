@@ -42,9 +42,8 @@ async def models(registry: RegistryDep, settings: SettingsDep) -> ModelsResponse
     out = []
     for m in sorted(registry.models.values(), key=lambda m: m.name):
         e = m.entry
-        out.append(ModelInfo(name=m.name, kind=m.kind, version=e["version"], sha256=e["sha256"], provider=m.provider,
-                             io_binding=m.main.io_binding, architecture=e.get("architecture"), inputs=e["inputs"],
-                             outputs=e["outputs"], descriptor_dim=e.get("descriptor_dim"), views=e.get("views", 1),
-                             metrics=e.get("metrics", {}),
+        out.append(ModelInfo(name=m.name, kind=m.kind, version=e.version, sha256=e.sha256, provider=m.provider,
+                             io_binding=m.main.io_binding, architecture=e.architecture, inputs=e.inputs,
+                             outputs=e.outputs, descriptor_dim=e.descriptor_dim, views=e.views, metrics=e.metrics,
                              default_for=defaults.get(m.name, [])))
     return ModelsResponse(models=out, errors=registry.errors)

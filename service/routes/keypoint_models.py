@@ -90,9 +90,9 @@ async def load(store: MemoryStore, registry: Registry, model_id: str, caller: Ca
                ) -> tuple[keypoints.KeypointModel, dict, LoadedModel]:
     payload, info = await stored(store, model_id, caller)
     m = registry.get(info["feature_model"], ("dense",))
-    if m.entry["version"] != info["feature_version"]:
+    if m.entry.version != info["feature_version"]:
         raise InvalidInput(f"keypoint model {model_id} was trained on {info['feature_model']} version "
-                           f"{info['feature_version']}, but {m.entry['version']} is loaded; train it again")
+                           f"{info['feature_version']}, but {m.entry.version} is loaded; train it again")
     try:
         return await run_in_threadpool(keypoints.KeypointModel.from_bytes, payload), info, m
     except BadRecord as exc:
@@ -113,10 +113,10 @@ async def create(body: KeypointModelRequest, settings: SettingsDep, registry: Re
     exemplars = [keypoints.Exemplar(fm, dict(e.keypoints)) for fm, e in zip(maps, body.exemplars, strict=True)]
     model = await ctx.on_pool(keypoints.train, exemplars)
     payload = model.to_bytes()
-    tag = f"{m.name}:{m.entry['version']}:{caller.owner}".encode()
+    tag = f"{m.name}:{m.entry.version}:{caller.owner}".encode()
     model_id = hashlib.sha256(payload + tag).hexdigest()[:24]
     info = KeypointModelInfo(id=model_id, label=body.label, names=names, exemplars=len(exemplars),
-                             feature_model=m.name, feature_version=m.entry["version"], created=time.time(),
+                             feature_model=m.name, feature_version=m.entry.version, created=time.time(),
                              training=model.meta["training"])
     await run_in_threadpool(store.put, model_id, payload, info.model_dump() | {"owner": caller.owner})
     return info

@@ -26,5 +26,5 @@ async def descriptors(body: DescriptorsRequest, settings: SettingsDep, registry:
     patches.check_count(len(body.patches), settings.max_patches, "patches")
     model = registry.get(body.model or settings.default_descriptor_model, ("descriptor",))
     desc = await patches.describe(model, body.patches, settings)
-    return DescriptorsResponse(model=model.name, dim=desc.shape[1], metric=model.entry.get("metric", "l2"),
+    return DescriptorsResponse(model=model.name, dim=desc.shape[1], metric=model.entry.metric or "l2",
                                descriptors=desc.tolist())

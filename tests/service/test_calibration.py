@@ -4,13 +4,14 @@ import json
 import numpy as np
 
 from service import calibration
+from service.manifest import ManifestEntry
 from service.registry import LoadedModel
 from tests.conftest import encode
 
 
-class Entry(LoadedModel):
-    def __init__(self, entry):
-        self.entry = entry
+def Entry(fields: dict) -> LoadedModel:  # noqa: N802 - reads as the entry it makes
+    entry = ManifestEntry(name="m", kind="dense", file="m.onnx", sha256="0" * 64, version="v", **fields)
+    return LoadedModel(entry, None)
 
 
 CURVE = {"score": [0.0, 0.5, 1.0], "p": [0.0, 0.2, 0.9]}
@@ -33,8 +34,8 @@ def test_answers_carry_the_confidence_of_their_model(client, coffee):
                     data={"method": "sparse"}).json()
     entry = client.app.state.registry.get("siam-2stream-l2", ("descriptor",)).entry
     for m in r["matches"][:20]:
-        if "sparse" in entry.get("calibration", {}):
-            want = np.interp(m["score"], entry["calibration"]["sparse"]["score"], entry["calibration"]["sparse"]["p"])
+        if "sparse" in entry.calibration:
+            want = np.interp(m["score"], entry.calibration["sparse"].score, entry.calibration["sparse"].p)
             assert abs(m["confidence"] - want) < 1e-4
         else:
             assert m.get("confidence") is None

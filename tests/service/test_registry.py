@@ -48,3 +48,18 @@ def test_sessions_treat_denormals_as_zero(tmp_path):
     out = subprocess.run([sys.executable, "-c", SERVE, str(tmp_path)], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parents[2])
     assert eval(out.stdout) == [0.0, 0.0, 0.0]
+
+
+def test_a_malformed_manifest_entry_is_reported_and_the_others_load(tmp_path):
+    from service import registry
+    subnormal_scorer(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["models"] += [{"name": "odd", "kind": "weird", "file": "tiny.onnx", "sha256": "0" * 64, "version": "x"},
+                           {"name": "../up", "kind": "patch"}]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    reg = registry.load(Settings(models_dir=tmp_path))
+    try:
+        assert set(reg.models) == {"tiny"} and reg.models["tiny"].entry.views == 1
+        assert set(reg.errors) == {"odd", "../up"} and "ValidationError" in reg.errors["odd"]
+    finally:
+        reg.close()

@@ -1,0 +1,57 @@
+"""The manifest (``models/weights/manifest.json``), read through one typed model: what the service
+needs of each network, with the defaults in one place. A network trained elsewhere joins by adding
+an entry with the same I/O contract; fields the service does not use (the training command, its
+health record) are kept as they are."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.names import MODEL_NAME
+
+
+class Curve(BaseModel):
+    """A calibration curve: raw score -> the share of answers right (``service.calibration``)."""
+    score: list[float]
+    p: list[float]
+
+
+class ManifestEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(pattern=MODEL_NAME)
+    kind: Literal["patch", "descriptor", "dense"]
+    file: str = Field(pattern=MODEL_NAME)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    version: str
+    decision_file: str | None = Field(None, pattern=MODEL_NAME)
+    decision_sha256: str | None = None
+    architecture: str | None = None
+    inputs: dict[str, list[int | str]] = Field(default_factory=dict)
+    outputs: dict[str, list[int | str]] = Field(default_factory=dict)
+    descriptor_dim: int | None = Field(None, gt=0)
+    feature_dim: int | None = Field(None, gt=0)
+    metric: Literal["l2", "learned"] | None = None
+    stride: int = Field(4, gt=0)
+    views: int = Field(1, ge=1, description="forward passes a pair: the mean over this many rotations and flips")
+    preprocessing: dict = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    calibration: dict[str, Curve] = Field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        """The features' dimension: the dense map's channels or the descriptor's length."""
+        return int((self.feature_dim if self.kind == "dense" else self.descriptor_dim) or 0)
+
+    @property
+    def min_side(self) -> int:
+        return int(self.preprocessing.get("min_size", 64))
+
+    @property
+    def fixed_side(self) -> int | None:
+        return self.preprocessing.get("patch_size", 64)
+
+
+class Manifest(BaseModel):
+    models: list[dict]  # each checked on its own, so one bad entry leaves the others loadable
