@@ -147,3 +147,14 @@ def test_batches_mix_patch_sizes_for_spp_and_fixed_networks(client, coffee):
     assert r.status_code == 200
     alone = [client.post(SIM, json={"pairs": [p]}).json()["scores"][0] for p in pairs]
     np.testing.assert_allclose(r.json()["scores"], alone, atol=1e-5)
+
+
+def test_the_largest_batch_answers_within_the_deadline(client, coffee):
+    """MAX_PAIRS pairs (1024) through the default 8-view scorer: 200, well inside the 30 s deadline."""
+    import time
+    pairs = [{"a": b64(coffee[y:y + 64, x:x + 64]), "b": b64(coffee[y + 2:y + 66, x + 3:x + 67])}
+             for y in range(0, 320, 40) for x in range(0, 512, 4)][:1024]
+    assert len(pairs) == 1024
+    t = time.perf_counter()
+    r = client.post("/v1/patches/similarity", json={"pairs": pairs})
+    assert r.status_code == 200 and len(r.json()["scores"]) == 1024 and time.perf_counter() - t < 20
