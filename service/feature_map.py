@@ -37,8 +37,19 @@ class Expect:
     max_side: int = 1024
 
 
+class Record:
+    """What both records share: ``decode`` runs a record's own ``_decode`` and turns malformed
+    headers into BadRecord."""
+
+    @classmethod
+    def decode(cls, data: bytes, expect: Expect):
+        """The record a cached value holds, checked against ``expect``; BadRecord if it does not fit."""
+        with malformed():
+            return cls._decode(data, expect)
+
+
 @dataclass
-class FeatureMap:
+class FeatureMap(Record):
     """Dense features of one image. features (D, h, w) float16, unit length along D; the
     network saw the image resized by ``scale`` (network pixels = sent pixels * scale)."""
     features: np.ndarray
@@ -51,12 +62,6 @@ class FeatureMap:
         header = {"shape": list(self.features.shape), "width": self.width, "height": self.height,
                   "scale": self.scale, "stride": self.stride}
         return pack(DENSE_MAGIC, header, self.features.astype(np.float16).tobytes())
-
-    @classmethod
-    def decode(cls, data: bytes, expect: Expect) -> FeatureMap:
-        """The map a cached value holds, checked against ``expect``; BadRecord if it does not fit."""
-        with malformed():
-            return cls._decode(data, expect)
 
     @classmethod
     def _decode(cls, data: bytes, expect: Expect) -> FeatureMap:
@@ -81,7 +86,7 @@ class FeatureMap:
 
 
 @dataclass
-class SparseFeatures:
+class SparseFeatures(Record):
     """Keypoints of one image and their descriptors: xy (K, 2) float32 in pixels of the image as
     sent, size (K,) float32 diameters in those pixels, angle (K,) float32 radians (the direction
     (cos, sin) in pixel coordinates, y down), descriptors (K, D) float16 unit rows."""
@@ -97,12 +102,6 @@ class SparseFeatures:
         header = {"keypoints": k, "dim": d, "width": self.width, "height": self.height}
         body = np.c_[self.xy, self.size, self.angle].astype(np.float32).tobytes()
         return pack(SPARSE_MAGIC, header, body + self.descriptors.astype(np.float16).tobytes())
-
-    @classmethod
-    def decode(cls, data: bytes, expect: Expect) -> SparseFeatures:
-        """The features a cached value holds, checked against ``expect``; BadRecord if they do not fit."""
-        with malformed():
-            return cls._decode(data, expect)
 
     @classmethod
     def _decode(cls, data: bytes, expect: Expect) -> SparseFeatures:

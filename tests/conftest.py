@@ -66,14 +66,21 @@ def live_server(settings: Settings) -> Iterator[str]:
     srv = uvicorn.Server(uvicorn.Config(create_app(settings), port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
-    for _ in range(200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
+    wait_ready(f"http://127.0.0.1:{port}")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         srv.should_exit = True
         thread.join(10)
+
+
+def wait_ready(url: str, path: str = "/readyz", seconds: float = 30.0) -> None:
+    """Until the server at ``url`` answers 200 on ``path`` (or ``seconds`` pass)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            if httpx.get(url + path).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)

@@ -2,11 +2,11 @@
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
+from tests.conftest import wait_ready
 from tests.redis_server import free_port
 
 ROOT = Path(__file__).parents[2]
@@ -18,12 +18,7 @@ def test_python_m_service_listens_on_host_and_port():
                             env=os.environ | {"HOST": "127.0.0.1", "PORT": str(port)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_ready(f"http://127.0.0.1:{port}")
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}
     finally:
         proc.terminate()

@@ -20,7 +20,7 @@ from eval.memory import status
 from service.config import Settings
 from service.feature_map import FeatureMap
 from service.worker import Stats
-from tests.conftest import b64, encode, make_client
+from tests.conftest import b64, encode, make_client, wait_ready
 
 ROOT = Path(__file__).parents[2]
 
@@ -41,12 +41,7 @@ def test_a_keep_alive_connection_survives_an_unexpected_error(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "boom:make", "--factory", "--port", str(port),
                              "--log-level", "critical"], cwd=ROOT, env={"PYTHONPATH": f"{tmp_path}:{ROOT}"})
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_ready(f"http://127.0.0.1:{port}", "/healthz")
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", "/boom")
         r = conn.getresponse()
