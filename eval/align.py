@@ -4,7 +4,7 @@ is known. Reports the endpoint error (pixels) of the MRF field at every cell of 
 independent nearest neighbours on the same features (/v1/correspondences without the mutual
 check), and the same two with dense SIFT in place of UCN; writes a PNG of the warping.
 
-    python -m eval.align                  # writes docs/RESULTS.md (section align) and docs/alignment.png
+    python -m eval.align                  # writes docs/RESULTS.md (section align) and docs/images/eval-alignment.png
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from eval.results import RESULTS, write_section
 from models.data import photos, warps
 from models.data.synth import photometric
 
-PNG_PATH = RESULTS.parent / "alignment.png"
+PNG_PATH = RESULTS.parent / "images" / "eval-alignment.png"
 TILE = 240  # pixels wide, per image of the figure
 KINDS = {"non-rigid": warps.nonrigid_map,
          "strong non-rigid": lambda rng, shape: warps.nonrigid_map(rng, shape, amplitude=0.08),
@@ -146,7 +146,7 @@ def main() -> None:
     for (kind, method), parts in rows.items():
         e = np.concatenate(parts)
         lines.append(f"| {kind} | {method} | {np.median(e):.2f} | {e.mean():.2f} | {100 * np.mean(e <= 3):.1f} % |")
-    lines.append(f"\n![alignment]({PNG_PATH.name})\n")
+    lines.append(f"\n![alignment](images/{PNG_PATH.name})\n")
     print("\n".join(lines))
     if not a.no_write:
         cv2.imwrite(str(PNG_PATH), np.vstack(list(figure.values())), [cv2.IMWRITE_PNG_COMPRESSION, 9])

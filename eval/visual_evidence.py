@@ -4,7 +4,7 @@ layer (a cell; patch size = the layer's stride) is replaced by the mean of the p
 cell's k nearest neighbours in the layer's feature space, over all cells of a set of database
 photos (the training photos, never the query). Good features rebuild a recognisable image.
 
-    python -m eval.visual_evidence          # docs/visual_evidence.png: held-back photos x UCN layers (+ dense SIFT)
+    python -m eval.visual_evidence          # docs/images/visual-evidence.png: held-back photos x UCN layers (+ dense SIFT)
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from eval import dense_sift
 from models.data import photos
 from models.layers import UCN_LAYERS, LayerReader
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "visual_evidence.png"
+OUT = Path(__file__).resolve().parents[1] / "docs" / "images" / "visual-evidence.png"
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "ucn.onnx"
 BLOCK = 2048
 
