@@ -47,13 +47,15 @@ class Side:
     field: str
     data: bytes | None = None
     image_id: str | None = None
-    decoded: Decoded | None = None  # the pixels, once something needed them
+    _decoding: asyncio.Task | None = None
 
     async def pixels(self, settings: Settings) -> Decoded | None:
-        """The decoded image, once; None for an image id."""
-        if self.decoded is None and self.data is not None:
-            self.decoded = await run_in_threadpool(dense.decode, self.data, settings, self.field)
-        return self.decoded
+        """The decoded image, decoded once however many ask at once; None for an image id."""
+        if self.data is None:
+            return None
+        if self._decoding is None:
+            self._decoding = asyncio.ensure_future(run_in_threadpool(dense.decode, self.data, settings, self.field))
+        return await self._decoding
 
 
 @dataclass
@@ -77,15 +79,16 @@ class Context:
 async def dense_map(side: Side, model: LoadedModel, ctx: Context) -> FeatureMap:
     if side.data is None:
         return await dense.by_id(side.image_id, model, ctx.cache, ctx.settings, owner=ctx.owner)
-    fm, _, _ = await dense.features(side.data, model, ctx.cache, ctx.settings, side.field, side.decoded, ctx.owner)
+    fm, _, _ = await dense.features(side.data, model, ctx.cache, ctx.settings, side.field,
+                                    partial(side.pixels, ctx.settings), ctx.owner)
     return fm
 
 
 async def sparse_set(side: Side, model: LoadedModel, ctx: Context) -> SparseFeatures:
     if side.data is None:
         return await dense.by_id(side.image_id, model, ctx.cache, ctx.settings, SparseFeatures.decode, ctx.owner)
-    sf, _, _ = await dense.sparse_features(side.data, model, ctx.cache, ctx.settings, side.field, side.decoded,
-                                           ctx.owner)
+    sf, _, _ = await dense.sparse_features(side.data, model, ctx.cache, ctx.settings, side.field,
+                                           partial(side.pixels, ctx.settings), ctx.owner)
     return sf
 
 
@@ -173,7 +176,6 @@ async def prealignment(a: Side, b: Side, ctx: Context) -> np.ndarray | None:
     """The similarity (2, 3) that takes b's pixels to a's, from the consensus of the sparse
     matches (RANSAC), or None when there is none or it is about the identity already."""
     model = ctx.model("sparse", None)
-    await asyncio.gather(a.pixels(ctx.settings), b.pixels(ctx.settings))
     sa, sb = await asyncio.gather(sparse_set(a, model, ctx), sparse_set(b, model, ctx))
     m = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, True, None)
     return similarity_of(m, np.ones(len(m.score), bool), ctx.settings.ransac_threshold_px)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import cv2
@@ -85,16 +85,24 @@ async def cached(data: bytes, model: LoadedModel, cache: FeatureCache, settings:
     return await run_in_threadpool(find)
 
 
+Pixels = Callable[[], Awaitable[imaging.Decoded]]
+
+
+async def decoded(data: bytes, settings: Settings, where: str, image: Pixels | None) -> imaging.Decoded:
+    """The image's pixels: from ``image`` (a caller that decodes once for several uses), or decoded here."""
+    return await image() if image is not None else await run_in_threadpool(decode, data, settings, where)
+
+
 async def features(data: bytes, model: LoadedModel, cache: FeatureCache, settings: Settings,
-                   where: str = "image", image: imaging.Decoded | None = None, owner: str = ""
+                   where: str = "image", image: Pixels | None = None, owner: str = ""
                    ) -> tuple[FeatureMap, str, bool]:
-    """(feature map, image id, whether it came from the cache). ``image``: ``data`` already
-    decoded (by ``decode``), for a caller that needs the pixels too; ``owner``: see ``key_for``."""
+    """(feature map, image id, whether it came from the cache). ``image``: where to get the
+    pixels on a miss (see ``decoded``); ``owner``: see ``key_for``."""
     image_id, key, fm = await cached(data, model, cache, settings, FeatureMap.decode, owner)
     if fm is not None:
         return fm, image_id, True
-    img, scale, width, height = await run_in_threadpool(
-        lambda: prepare(decode(data, settings, where) if image is None else image, settings))
+    pixels = await decoded(data, settings, where, image)
+    img, scale, width, height = await run_in_threadpool(prepare, pixels, settings)
     out = await model.main.run({"image": img[None, None].astype(np.float32) / 255.0})
     fm = FeatureMap(out[0].astype(np.float16), width, height, scale, model.entry.stride)
     await run_in_threadpool(cache.put, key, fm.encode())
@@ -102,7 +110,7 @@ async def features(data: bytes, model: LoadedModel, cache: FeatureCache, setting
 
 
 async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, settings: Settings,
-                          where: str = "image", image: imaging.Decoded | None = None, owner: str = ""
+                          where: str = "image", image: Pixels | None = None, owner: str = ""
                           ) -> tuple[SparseFeatures, str, bool]:
     """(keypoints and their learned descriptors, image id, whether they came from the cache):
     at most SPARSE_KEYPOINTS DoG keypoints of the image at its working size, described by the
@@ -110,9 +118,10 @@ async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, 
     image_id, key, sf = await cached(data, model, cache, settings, SparseFeatures.decode, owner)
     if sf is not None:
         return sf, image_id, True
+    pixels = await decoded(data, settings, where, image)
 
     def keypoints() -> tuple[np.ndarray, float, int, int, tuple[np.ndarray, ...]]:
-        img, scale, width, height = prepare(decode(data, settings, where) if image is None else image, settings)
+        img, scale, width, height = prepare(pixels, settings)
         xy, size, angle = sparse.detect(img, settings.sparse_keypoints)
         return sparse.patches(img, xy, size, angle), scale, width, height, (xy, size, angle)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Annotated, Literal
 
 import numpy as np
@@ -10,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service import correspond, dense
 from service import render as pictures
+from service.correspond import Side
 from service.deps import CacheDep, ContextDep, SettingsDep
 from service.routes.forms import ERRORS, PNG, ImageId, ModelField, Render, drawable, multipart_only, picture, read, side
 from service.schemas import CorrespondencesResponse, ImageInfo, Match, TransferredPoint, TransferResponse
@@ -31,13 +33,13 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, ca
     if model is not None and method is None:
         method = "dense" if ctx.registry.get(model, ("dense", "descriptor")).kind == "dense" else "sparse"
     methods = [method] if method else ["dense", "sparse"]
-    data = await read(image, settings.max_image_bytes)
-    decoded = await run_in_threadpool(dense.decode, data, settings, "image") if len(methods) > 1 else None
+    img = Side("image", await read(image, settings.max_image_bytes))  # decoded once, and only on a miss
     models, cached, feats, image_id = {}, [], None, ""
     for kind in methods:
         m = ctx.model(kind, model)
         compute = dense.features if kind == "dense" else dense.sparse_features
-        feats, image_id, hit = await compute(data, m, cache, settings, "image", decoded, ctx.owner)
+        feats, image_id, hit = await compute(img.data, m, cache, settings, "image", partial(img.pixels, settings),
+                                             ctx.owner)
         models[kind] = m.name
         cached.append(hit)
     return ImageInfo(image_id=image_id, width=feats.width, height=feats.height, cached=all(cached),
