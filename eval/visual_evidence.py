@@ -4,7 +4,7 @@ layer (a cell; patch size = the layer's stride) is replaced by the mean of the p
 cell's k nearest neighbours in the layer's feature space, over all cells of a set of database
 photos (the training photos, never the query). Good features rebuild a recognisable image.
 
-    python -m eval.visual_evidence          # docs/images/visual-evidence.png: held-back photos x UCN layers (+ dense SIFT)
+    python -m eval.visual_evidence   # docs/images/visual-evidence.png: held-back photos x UCN layers (+ dense SIFT)
 """
 from __future__ import annotations
 
