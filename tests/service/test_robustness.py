@@ -43,11 +43,12 @@ def test_a_keep_alive_connection_survives_an_unexpected_error(tmp_path):
     try:
         wait_ready(f"http://127.0.0.1:{port}", "/healthz")
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", "/boom")
-        r = conn.getresponse()
-        assert r.status == 500 and b'"code":"internal_error"' in r.read()
-        conn.request("GET", "/healthz")  # the same connection
-        assert conn.getresponse().status == 200
+        for path, status in (("/boom", 500), ("/healthz", 200), ("/v1/keypoint-models/" + "0" * 24, 404),
+                             ("/healthz", 200)):  # all on the same connection
+            conn.request("GET", path)
+            r = conn.getresponse()
+            assert r.status == status and (status != 500 or b'"code":"internal_error"' in r.read())
+            r.read()
     finally:
         proc.terminate()
         proc.wait(10)
