@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from fastapi.testclient import TestClient
 
-from eval import benchmarks
+from eval import benchmarks, machine
 from eval.benchmarks import EvalPair
 from eval.results import write_section
 from service.consensus import select as consensus_select
@@ -128,7 +128,10 @@ def evaluate(pairs: list[EvalPair], client: TestClient, n_points: int, match_arg
         acc["ucnglobal_transfer"].append(np.linalg.norm(api_transfer(client, pair, pts, False) - gt, axis=1))
         acc["dsift_transfer"].append(np.linalg.norm(dense_sift_transfer(pair, pts) - gt, axis=1))
         acc["ucn_matches"].append(match_errors(pair, *api_matches(client, pair, match_args)))
-        raw = {"mutual": "true", "ratio": 0.8, "consistency": "false"}
+        acc["sparse_matches"].append(match_errors(pair, *api_matches(client, pair, {"method": "sparse"})))
+        acc["sparseransac_matches"].append(match_errors(pair, *api_matches(
+            client, pair, {"method": "sparse", "geometry": geometry})))
+        raw = {"method": "dense", "mutual": "true", "ratio": 0.8, "consistency": "false"}
         acc["ucnraw_matches"].append(match_errors(pair, *api_matches(client, pair, raw)))
         sift = sift_ratio_matches(pair)
         acc["sift_matches"].append(match_errors(pair, *sift))
@@ -140,7 +143,7 @@ def evaluate(pairs: list[EvalPair], client: TestClient, n_points: int, match_arg
     for method in ("ucn", "ucnglobal", "dsift"):
         e = np.concatenate(acc[f"{method}_transfer"])
         out[f"{method}_pck"] = {t: float((e <= t).mean()) for t in PCK_PX}
-    for method in ("ucn", "ucnraw", "sift", "siftcons", "ucnransac", "siftransac"):
+    for method in ("ucn", "ucnraw", "sparse", "sift", "siftcons", "ucnransac", "sparseransac", "siftransac"):
         per_pair = acc[f"{method}_matches"]
         e = np.concatenate(per_pair) if per_pair else np.zeros(0)
         out[f"{method}_mma"] = {t: float((e <= t).mean()) if len(e) else 0.0 for t in MMA_PX}
@@ -161,11 +164,13 @@ def table(name: str, r: dict) -> str:
     mma = " | ".join(f"MMA@{t}" for t in (1, 2, 3, 5, 10))
     lines += ["", f"| correspondences | {mma} | correct@3px per pair | matches per pair |",
               "|---|" + "---|" * 7]
-    for label, key in (("UCN through /v1/correspondences", "ucn"),
-                       ("UCN, consistency=false ratio=0.8 (mutual NN + ratio test only)", "ucnraw"),
+    for label, key in (("method=dense (UCN) through /v1/correspondences", "ucn"),
+                       ("method=dense, consistency=false ratio=0.8 (mutual NN + ratio test only)", "ucnraw"),
+                       ("method=sparse (DoG + siam-2stream-l2) through /v1/correspondences", "sparse"),
                        ("SIFT + ratio test 0.8", "sift"),
                        ("SIFT + ratio test 0.8 + the same neighbourhood consensus", "siftcons"),
-                       (f"UCN, RANSAC inliers (geometry={r['geometry']})", "ucnransac"),
+                       (f"method=dense, RANSAC inliers (geometry={r['geometry']})", "ucnransac"),
+                       (f"method=sparse, RANSAC inliers (geometry={r['geometry']})", "sparseransac"),
                        (f"SIFT + ratio test 0.8, RANSAC inliers ({r['geometry']})", "siftransac")):
         lines.append(f"| {label} | " + " | ".join(f"{100 * r[key + '_mma'][t]:.1f}" for t in (1, 2, 3, 5, 10))
                      + f" | {r[key + '_correct3']:.0f} | {r[key + '_matches']:.0f} |")
@@ -198,12 +203,13 @@ def main() -> None:
         sets["Held-back photos under homographies"] = list(benchmarks.heldout_homographies(seed=a.seed))
     kinds = {name: "homography" if "homograph" in name or name.startswith("HPatches") else "fundamental"
              for name in sets}
-    match_args = {"mutual": "true"} | ({"ratio": a.ratio} if a.ratio else {})
+    match_args = {"method": "dense", "mutual": "true"} | ({"ratio": a.ratio} if a.ratio else {})
     command = "python -m eval.dense " + shlex.join(sys.argv[1:])
     how = f"ratio test {a.ratio}" if a.ratio else "no ratio test"
-    parts = [f"## Dense correspondence\n\n`{command}`\n\nThe API's correspondences use its defaults: mutual "
-             f"nearest neighbours, {how}, neighbourhood consensus (`service/consensus.py`). PCK and MMA are "
-             "in percent; a match counts when its a-point has ground truth.\n"]
+    parts = [f"## Keypoint transfer and correspondences beside SIFT\n\n`{command}` {machine.describe()}\n\n"
+             f"method=dense uses its defaults: mutual nearest neighbours, {how}, neighbourhood consensus "
+             "(`service/consensus.py`); method=sparse its own (mutual, Lowe's ratio 0.9). PCK and MMA are in percent; "
+             "a match counts when its a-point has ground truth.\n"]
     with TestClient(create_app(settings)) as client:
         for name, pairs in sets.items():
             r = evaluate(pairs, client, a.points, match_args, a.seed, kinds[name])
