@@ -73,9 +73,9 @@ def png(img: np.ndarray) -> bytes:
     return cv2.imencode(".png", img)[1].tobytes()
 
 
-def api(client: httpx.Client, pair: pairs.Pair, method: str) -> Outcome:
+def api(client: httpx.Client, pair: pairs.Pair, method: str, extra: dict | None = None) -> Outcome:
     r = client.post("/v1/correspondences", files={"image_a": ("a.png", png(pair.a)), "image_b": ("b.png", png(pair.b))},
-                    data={"method": method, "geometry": "homography"})
+                    data={"method": method, "geometry": "homography"} | (extra or {}))
     r.raise_for_status()
     body = r.json()
     m = body["matches"]
@@ -132,19 +132,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--heldback", action="store_true", help="the held-back pairs instead of the validation ones")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--ratio", type=float, default=None, help="the API's ratio test (default: each method's)")
+    ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                    help="a setting of the server, e.g. SPARSE_KEYPOINTS=1000 (to compare designs)")
+    ap.add_argument("--only", default="", help="comma-separated words: keep the cases whose name has one")
     a = ap.parse_args()
     if a.heldback:
         todo = cases(("graf",), (), ()) + [("box -> box_in_scene (as is)", pairs.load("box")),
                                            ("aero (as is)", pairs.load("aero"))]
     else:
         todo = cases(("cube-40", "text"), ("cube-79",), ("cube-40", "cube-79"))
-    proc, url = serve({"PATH": os.environ.get("PATH", "")})
+    if a.only:
+        todo = [(label, p) for label, p in todo if any(w in label for w in a.only.split(","))]
+    extra = {"ratio": str(a.ratio)} if a.ratio else {}
+    proc, url = serve({"PATH": os.environ.get("PATH", "")} | dict(kv.split("=", 1) for kv in a.setting))
     rows = []
     try:
         with httpx.Client(base_url=url, timeout=300) as client:
             rng = np.random.default_rng(0)
             for label, pair in todo:
-                got = {m: (sift(pair) if m == "SIFT" else api(client, pair, m)) for m in METHODS}
+                got = {m: (sift(pair) if m == "SIFT" else api(client, pair, m, extra)) for m in METHODS}
                 moved = transfer(client, pair, rng)
                 rows.append((label, got, moved))
                 print(label, " | ".join(f"{m}: {o.cell()}" for m, o in got.items()), "| transfer", moved, flush=True)
@@ -158,7 +165,7 @@ def main() -> None:
                               for label, r, t in rows)
              + "| correct homographies | " + " | ".join(f"{totals[m]} of {len(rows)}" for m in METHODS) + " | |\n")
     print(table)
-    if not a.no_write:
+    if not a.no_write and not (a.ratio or a.setting or a.only):
         which = "held-back" if a.heldback else "validation"
         write_section(f"robustness-{which}", f"## Correspondences on real {which} pairs: scale, rotation, clutter\n\n"
                       f"`{command}`\n\nEach cell: the homography correct (median error over a grid of a's points "
