@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         # one forward pass for both images: batch-norm statistics must be the same for a and b
         fa, fb = model(torch.cat([xa, xb])).chunk(2)
         per_pair = [contrastive_hard(fa[k], fb[k], *corr[k], margin=a.margin, exclusion=a.exclusion,
-                                     negatives=a.negatives)
+                                     negatives=a.negatives, grid_positive=True)
                     for k in range(len(corr))]
         losses, stats = zip(*per_pair, strict=True)
         loss = torch.stack(losses).mean()
