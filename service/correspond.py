@@ -37,6 +37,7 @@ from service.registry import LoadedModel, Registry
 
 METHODS = ("dense", "sparse")
 MIN_INLIERS = 8  # fewer RANSAC inliers than this verify nothing
+GUIDE_INLIERS = 10  # sparse matches a geometry needs to guide a search or a pre-alignment
 UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours (ask geometry=homography " \
              "or geometry=fundamental to verify them)"
 
@@ -173,12 +174,10 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
 
 
 async def prealignment(a: Side, b: Side, ctx: Context) -> np.ndarray | None:
-    """The similarity (2, 3) that takes b's pixels to a's, from the consensus of the sparse
-    matches (RANSAC), or None when there is none or it is about the identity already."""
-    model = ctx.model("sparse", None)
-    sa, sb = await asyncio.gather(sparse_set(a, model, ctx), sparse_set(b, model, ctx))
-    m = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, True, None)
-    return similarity_of(m, np.ones(len(m.score), bool), ctx.settings.ransac_threshold_px)
+    """The similarity (2, 3) that takes b's pixels to a's, fitted to the sparse matches the pair's
+    geometry keeps (``sparse_guide``), or None when there is none or it is about the identity."""
+    guide, m = await sparse_guide(a, b, ctx)
+    return None if guide is None else similarity_of(m, guide.inliers, ctx.settings.ransac_threshold_px)
 
 
 async def warped_into(b: Side, s: np.ndarray, fa: FeatureMap, ctx: Context) -> Decoded:
@@ -211,8 +210,8 @@ async def sparse_guide(a: Side, b: Side, ctx: Context) -> tuple[matching.Guide |
     """The pair's geometry from the sparse matches (robust to scale and rotation), and the matches."""
     model = ctx.model("sparse", None)
     sa, sb = await asyncio.gather(sparse_set(a, model, ctx), sparse_set(b, model, ctx))
-    m = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, True, None)
-    return await ctx.on_pool(matching.fit_guide, m, ctx.settings.ransac_threshold_px), m
+    m = await ctx.on_pool(sparse.match, sa, sb, None, True, None)  # mutual only: RANSAC sorts them out
+    return await ctx.on_pool(matching.fit_guide, m, ctx.settings.ransac_threshold_px, GUIDE_INLIERS), m
 
 
 def similarity_of(m: Matches, inliers: np.ndarray, threshold_px: float) -> np.ndarray | None:

@@ -15,7 +15,7 @@ from service.matching import Matches, top2
 
 REGION = 6.0  # patch side in keypoint diameters: the region SIFT's descriptor covers
 PATCH = 64
-MIN_SIZE = 2.0  # smallest keypoint diameter kept, in pixels of the working image
+MIN_SIZE = 0.0  # smallest keypoint diameter kept, in pixels of the working image
 CHUNK = 500  # patches a remap: its maps must stay under 32767 rows
 RATIO = 0.9  # Lowe's ratio test on descriptor distances, the default
 
