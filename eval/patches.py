@@ -84,13 +84,17 @@ def photo_lines(ps: PatchSet, scores: dict[str, tuple[np.ndarray, np.ndarray]]) 
     for k, name in enumerate(ps.photo_names):
         p, n = pos_photo == k, neg_photo == k
         lines.append(f"| {name} | {p.sum()} | {n.sum()} | " + " | ".join(
-            f"{int(fp[m][n].sum())} ({100 * fpr95(pos[p], neg[n]):.2f} %)" for m, (pos, neg) in scores.items()) + " |")
+            f"{int(fp[m][n].sum())} ({percent(pos[p], neg[n])})" for m, (pos, neg) in scores.items()) + " |")
     lines += ["", "| without | " + head, "|" + "---|" * (1 + len(scores))]
     for k, name in enumerate(ps.photo_names):
         p, n = pos_photo != k, neg_photo != k
-        lines.append(f"| {name} | " + " | ".join(f"{100 * fpr95(pos[p], neg[n]):.2f} %"
-                                                 for pos, neg in scores.values()) + " |")
+        lines.append(f"| {name} | " + " | ".join(percent(pos[p], neg[n]) for pos, neg in scores.values()) + " |")
     return lines
+
+
+def percent(pos: np.ndarray, neg: np.ndarray) -> str:
+    """FPR95 as a percentage, or a dash where there are no positives or no negatives to measure."""
+    return f"{100 * fpr95(pos, neg):.2f} %" if len(pos) and len(neg) else "-"
 
 
 # positives binned by how far the detector put the second view from the first's true position: a
