@@ -184,10 +184,10 @@ def sample(f: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     (the last cells' centres lie up to stride - 1 pixels inside the image), farther it is held."""
     h, w, _ = f.shape
     gx, gy = np.clip(gx, -1, w), np.clip(gy, -1, h)
-    x0 = np.clip(np.floor(gx), 0, max(w - 2, 0)).astype(np.int64)
-    y0 = np.clip(np.floor(gy), 0, max(h - 2, 0)).astype(np.int64)
+    x0f, y0f = np.clip(np.floor(gx), 0, max(w - 2, 0)), np.clip(np.floor(gy), 0, max(h - 2, 0))
+    x0, y0 = x0f.astype(np.intp), y0f.astype(np.intp)
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    fx, fy = ((gx - x0) if w > 1 else 0 * gx)[..., None], ((gy - y0) if h > 1 else 0 * gy)[..., None]
+    fx, fy = ((gx - x0f) if w > 1 else 0 * gx)[..., None], ((gy - y0f) if h > 1 else 0 * gy)[..., None]
     v = (1 - fx) * (1 - fy) * f[y0, x0] + fx * (1 - fy) * f[y0, x1] + (1 - fx) * fy * f[y1, x0] + fx * fy * f[y1, x1]
     v = v.astype(np.float32)  # normalised in float32: cheaper than in float64 on the matching hot path
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6)
@@ -231,10 +231,10 @@ def peak(fm: FeatureMap, query: np.ndarray, centre: np.ndarray, reach: float, st
     ou, ov = (g.ravel() for g in np.meshgrid(off, off))
     out, top = np.empty_like(centre), np.empty(len(centre), np.float32)
     chunk = max(1, BLOCK_BYTES // (4 * 4 * d * steps * steps))  # four bilinear corners in float32
-    f = fm.features.transpose(1, 2, 0)
+    f = np.ascontiguousarray(fm.features.transpose(1, 2, 0), np.float32)  # float32 arithmetic throughout
     for s in range(0, len(centre), chunk):
         c = centre[s:s + chunk]
-        grid = np.clip(np.stack([c[:, :1] + ou[None], c[:, 1:] + ov[None]], -1), 0, hi)  # (k, n, 2)
+        grid = np.clip(np.stack([c[:, :1] + ou[None], c[:, 1:] + ov[None]], -1), 0, hi).astype(np.float32)
         sims = np.einsum("kd,knd->kn", query[s:s + chunk], sample(f, grid[..., 0], grid[..., 1]))
         out[s:s + chunk] = grid[np.arange(len(c)), sims.argmax(1)]
         top[s:s + chunk] = sims.max(1)
