@@ -9,7 +9,7 @@ PORT ?= 8000
 
 $(VENV)/.run-deps: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt "setuptools>=70.1"
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .  # the corr command
 	touch $@
 
