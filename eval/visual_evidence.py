@@ -19,7 +19,7 @@ from models.data import photos
 from models.layers import UCN_LAYERS, LayerReader
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "images" / "visual-evidence.png"
-WEIGHTS = Path(__file__).resolve().parent / "weights" / "ucn.onnx"
+WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "weights" / "ucn.onnx"
 BLOCK = 2048
 
 

@@ -70,7 +70,14 @@ class Run:
 
     def open_log(self, step: int) -> csv.writer:
         """The curve file and the layers' file, restarted on a fresh run and appended to on a
-        resumed one."""
+        resumed one (rows an interrupted run wrote after its last checkpoint are dropped)."""
+        for name in ("log.csv", "layers.csv") if step else ():
+            path = self.out / name
+            if path.exists():
+                with open(path, newline="") as f:
+                    rows = list(csv.reader(f))
+                with open(path, "w", newline="") as f:
+                    csv.writer(f).writerows(rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step])
         self._log = open(self.out / "log.csv", "a" if step else "w", newline="")
         self._layers = open(self.out / "layers.csv", "a" if step else "w", newline="")
         writer, self._layer_writer = csv.writer(self._log), csv.writer(self._layers)

@@ -20,6 +20,10 @@ def weights(path):
     return torch.load(path / "model.pt", weights_only=False)["model"]
 
 
+def steps(run):
+    return [line.split(",")[0] for line in (run / "log.csv").read_text().splitlines()]
+
+
 def test_resume_continues_bit_for_bit(tmp_path):
     data = tiny_set(tmp_path / "d.npz")
     common = ["--arch", "2ch", "--steps", "12", "--batch", "8", "--ckpt-every", "6", "--data", data,
@@ -27,9 +31,12 @@ def test_resume_continues_bit_for_bit(tmp_path):
     main(common + ["--out", str(tmp_path / "straight")])
     main(common + ["--out", str(tmp_path / "split"), "--stop-at", "6"])
     assert not (tmp_path / "split" / "model.pt").exists()
+    with open(tmp_path / "split" / "log.csv", "a") as f:  # a row the interrupted run wrote after its checkpoint
+        f.write("9" + ",0" * (len(steps(tmp_path / "straight")[0].split(",")) - 1) + "\n")
     main(common + ["--out", str(tmp_path / "split"), "--resume"])
     a, b = weights(tmp_path / "straight"), weights(tmp_path / "split")
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert steps(tmp_path / "split") == steps(tmp_path / "straight")
     other = tmp_path / "seed1"
     main(common + ["--out", str(other), "--seed", "1"])
     assert not all(torch.equal(a[k], weights(other)[k]) for k in a)

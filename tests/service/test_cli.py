@@ -27,7 +27,7 @@ def files(tmp_path_factory, coffee):
     cv2.imwrite(str(d / "a.png"), a)
     cv2.imwrite(str(d / "b.png"), cv2.warpPerspective(a, h, (360, 240)))
     for k in range(3):
-        cv2.imwrite(str(d / f"p{k}.png"), coffee[100:164, 200 + 40 * k:264 + 40 * k])
+        cv2.imwrite(str(d / f"p{k}.png"), coffee[100:164, 200 + 120 * k:264 + 120 * k])
     (d / "pairs.txt").write_text("p0.png p0.png\np0.png p1.png\np2.png p2.png\n")
     return d
 
