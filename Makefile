@@ -31,6 +31,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m models.export_patch $$($(PY) -m models.recipe --checkpoints)
 	$(PY) -m models.export_patch --views 8 $$($(PY) -m models.recipe --checkpoints --only 2ch-2stream)
 	$(PY) -m models.export_ucn runs/ucn/model.pt
+	$(PY) -m eval.weights
 	$(PY) -m eval.calibrate
 	$(PY) -m eval.patches
 	$(PY) -m eval.patches --sets val,valphotos,valstereo,valpairs

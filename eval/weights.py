@@ -2,7 +2,7 @@
 values, the most-dead layer on real inputs, FPR95 on the real validation pairs, and ONNX Runtime's
 speed on the file as it is (no denormal flushing, the way a plain session runs it).
 
-    python -m eval.weights --before <git revision> [--no-write]
+    python -m eval.weights [--before <git revision>] [--no-write]
 
 The replaced files are taken from git at ``--before``; both sets are measured in the same run.
 """
@@ -98,7 +98,8 @@ def row(entry: dict, folder: Path, ps: PatchSet | None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--before", required=True, help="the git revision whose weights were replaced")
+    ap.add_argument("--before", default="HEAD", help="the git revision whose weights were replaced (default HEAD: "
+                    "after `make weights` wrote new ones, the committed ones)")
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args(argv)
     valpairs = Path("data/patches_valpairs.npz")

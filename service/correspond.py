@@ -124,7 +124,10 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
     if method == "sparse":
         sa, sb = await asyncio.gather(sparse_set(a, model, ctx), sparse_set(b, model, ctx))
         t1 = time.perf_counter()
-        found = await ctx.on_pool(sparse.match, sa, sb, opts.ratio or sparse.RATIO, opts.mutual, opts.max_matches)
+        # with a geometry to fit, RANSAC sorts the mutual matches out and a ratio test would only
+        # drop true ones in repeated structure (text, facades); without one, it is the only filter
+        ratio = opts.ratio or (None if opts.geometry != "none" else sparse.RATIO)
+        found = await ctx.on_pool(sparse.match, sa, sb, ratio, opts.mutual, opts.max_matches)
         answer = Answer(method, model.name, found, timing_ms={"features": 1e3 * (t1 - t0)})
     else:
         answer = await dense_correspondences(a, b, model, opts, ctx)

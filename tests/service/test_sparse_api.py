@@ -1,0 +1,62 @@
+"""method=sparse through the API: the default method, invariant to rotation and scale, and with a
+geometry to fit it keeps the mutual matches a ratio test would drop in repeated structure."""
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import encode
+
+
+def similarity(shape, scale, angle):
+    """(3, 3) turning about the centre and scaling; and the output size holding the whole image."""
+    h, w = shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    corners = np.c_[[[0, 0], [w, 0], [w, h], [0, h]], np.ones(4)] @ m.T
+    lo, hi = corners.min(0), corners.max(0)
+    m[:, 2] -= lo
+    return np.vstack([m, [0, 0, 1]]), tuple(np.ceil(hi - lo).astype(int))
+
+
+def ask(client, a, b, **data):
+    r = client.post("/v1/correspondences", data=data,
+                    files={"image_a": ("a.png", encode(a), "image/png"), "image_b": ("b.png", encode(b), "image/png")})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def grid_error(body, h_true, shape):
+    ys, xs = np.mgrid[40:shape[0] - 40:40, 40:shape[1] - 40:40]
+    p = np.c_[xs.ravel(), ys.ravel(), np.ones(xs.size)]
+    est, true = p @ np.array(body["homography"]).T, p @ h_true.T
+    return np.median(np.linalg.norm(est[:, :2] / est[:, 2:] - true[:, :2] / true[:, 2:], axis=1))
+
+
+@pytest.mark.parametrize("scale, angle", [(0.5, 90), (0.35, 30), (2.0, 200)])
+def test_the_default_method_recovers_rotation_and_scale(client, coffee, scale, angle):
+    h, size = similarity(coffee.shape, scale, angle)
+    b = cv2.warpAffine(coffee, h[:2], size, flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    body = ask(client, coffee, b, geometry="homography")
+    assert body["method"] == "sparse" and body["homography"] is not None and body["warnings"] == []
+    assert grid_error(body, h, coffee.shape) < 3
+
+
+@pytest.fixture(scope="module")
+def page():
+    """Repeated structure: a page of the same few words, and a copy at 0.7 of its size."""
+    img = np.full((480, 640), 235, np.uint8)
+    rng = np.random.default_rng(0)
+    for row in range(15):
+        words = " ".join(rng.choice(["match", "image", "patch", "scale", "point"], 4))
+        cv2.putText(img, words, (20, 30 + 30 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 20, 2, cv2.LINE_AA)
+    h, size = similarity(img.shape, 0.7, 0)
+    return img, cv2.warpAffine(img, h[:2], size, flags=cv2.INTER_AREA), h
+
+
+def test_with_a_geometry_no_ratio_test_drops_the_repeated_structure(client, page):
+    a, b, h = page
+    default, ratio_tested = ask(client, a, b, geometry="homography"), ask(client, a, b, geometry="homography",
+                                                                        ratio="0.9")
+    assert sum(default["inliers"]) > sum(ratio_tested["inliers"])
+    assert grid_error(default, h, a.shape) < 3
+    unverified = ask(client, a, b)  # no geometry: the ratio test is the only filter, and it applies
+    assert len(unverified["matches"]) == len(ratio_tested["matches"])
