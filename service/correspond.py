@@ -5,9 +5,10 @@
   construction.
 - ``dense``: UCN feature maps, mutual nearest neighbours filtered by neighbourhood consensus
   (``service.matching``). Denser, but a map compares like with like only at about the same scale
-  and orientation: when the dense search finds too little and the pixels of image b are at hand,
-  the sparse matches' consensus (a similarity: scale, rotation, shift) warps b into a's frame,
-  the dense search runs again there, and the matches are mapped back (``prealigned`` says so).
+  and orientation: when the pixels of image b are at hand and the sparse matches' geometry says
+  that b is scaled or turned (or a plane seen in perspective where the direct search finds
+  little), b is warped into a's frame by it, the dense search runs there, and the matches are
+  mapped back (``prealigned`` says so).
 
 Geometry (a homography or a fundamental matrix) is verified by RANSAC on request; an answer
 whose matches no geometry verified says so in its warnings.
@@ -38,6 +39,7 @@ from service.registry import LoadedModel, Registry
 METHODS = ("dense", "sparse")
 MIN_INLIERS = 8  # fewer RANSAC inliers than this verify nothing
 GUIDE_INLIERS = 10  # sparse matches a geometry needs to guide a search or a pre-alignment
+SHIFT_PX = 4.0  # a homography that moves the matched points this far beyond a shift pre-aligns
 UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours (ask geometry=homography " \
              "or geometry=fundamental to verify them)"
 
@@ -150,44 +152,80 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
 
 
 async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Options, ctx: Context) -> Answer:
-    """Dense matches; when both images' bytes are at hand, in a copy of b turned and scaled to
-    meet a whenever the sparse matches agree that the two differ in scale or rotation (dense
-    features compare like with like only at about one scale and orientation)."""
+    """Dense matches; when both images' bytes are at hand, in a copy of b brought to meet a
+    whenever the sparse matches agree that the two differ in scale or rotation (dense features
+    compare like with like only at about one scale and orientation), or when b is a's plane in
+    perspective and fewer of the direct search's matches agree with it than sparse ones did."""
     t0 = time.perf_counter()
     both = a.data is not None and b.data is not None
-    fa, fb, s = await asyncio.gather(dense_map(a, model, ctx), dense_map(b, model, ctx),
-                                     prealignment(a, b, ctx) if both else asyncio.sleep(0))
+    fa, fb, pre = await asyncio.gather(dense_map(a, model, ctx), dense_map(b, model, ctx),
+                                       prealignment(a, b, ctx) if both else asyncio.sleep(0))
     timing = {"features": 1e3 * (time.perf_counter() - t0)}
     search = partial(matching.match, max_queries=ctx.settings.max_queries, mutual=opts.mutual, ratio=opts.ratio,
                      max_matches=opts.max_matches, consensus=consensus.Consensus() if opts.consistency else None)
-    if s is None:
-        answer = Answer("dense", model.name, await ctx.on_pool(search, fa, fb), timing_ms=timing)
-        if not both:
-            answer.warnings.append("with image ids the dense search cannot be pre-aligned: if the images differ much "
-                                   "in scale or rotation, send both images' bytes or use method=sparse")
-        return answer
-    fw = await dense_features_of(await warped_into(b, s, fa, ctx), model, ctx)
+    if pre is None or not pre.required:
+        direct = await ctx.on_pool(search, fa, fb)
+        if pre is None or agreeing(direct, pre.w, 4 * ctx.settings.ransac_threshold_px) >= pre.support:
+            answer = Answer("dense", model.name, direct, timing_ms=timing)
+            if not both:
+                answer.warnings.append("with image ids the dense search cannot be pre-aligned: if the images differ "
+                                       "much in scale or rotation, send both images' bytes or use method=sparse")
+            return answer
+    fw = await dense_features_of(await warped_into(b, pre.w, fa, ctx), model, ctx)
     timing["features"] = 1e3 * (time.perf_counter() - t0)
     found = await ctx.on_pool(search, fa, fw)
-    back = cv2.invertAffineTransform(s)
-    xy_b = (found.xy_b @ back[:, :2].T + back[:, 2]).astype(np.float32)
+    xy_b = cv2.perspectiveTransform(found.xy_b.reshape(-1, 1, 2).astype(np.float64), np.linalg.inv(pre.w))
+    xy_b = xy_b.reshape(-1, 2).astype(np.float32)
     inside = (xy_b >= 0).all(1) & (xy_b[:, 0] <= fb.width - 1) & (xy_b[:, 1] <= fb.height - 1)
     return Answer("dense", model.name, Matches(found.xy_a[inside], xy_b[inside], found.score[inside]),
-                  prealigned=describe(s), timing_ms=timing)
+                  prealigned=pre.described, timing_ms=timing)
 
 
-async def prealignment(a: Side, b: Side, ctx: Context) -> np.ndarray | None:
-    """The similarity (2, 3) that takes b's pixels to a's, fitted to the sparse matches the pair's
-    geometry keeps (``sparse_guide``), or None when there is none or it is about the identity."""
+def agreeing(m: Matches, w: np.ndarray, reach_px: float) -> int:
+    """How many matches the map ``w`` (b's pixels -> a's) brings within ``reach_px`` of a's point."""
+    if not len(m.score):
+        return 0
+    moved = cv2.perspectiveTransform(m.xy_b.reshape(-1, 1, 2).astype(np.float64), w).reshape(-1, 2)
+    return int((np.linalg.norm(moved - m.xy_a, axis=1) <= reach_px).sum())
+
+
+@dataclass
+class Prealignment:
+    w: np.ndarray  # (3, 3) b's pixels as sent -> a's
+    described: dict[str, float]  # how it scales and turns b (``describe``)
+    required: bool  # b differs from a in scale or rotation: the direct dense search is hopeless
+    support: int  # the sparse inliers it was fitted to
+
+
+async def prealignment(a: Side, b: Side, ctx: Context) -> Prealignment | None:
+    """The map taking b's pixels to a's that the sparse matches the pair's geometry keeps agree
+    on (``sparse_guide``): their homography for a plane (or a turning camera), perspective
+    included, else their similarity; ``required`` when it scales or turns b (``similarity_of``);
+    None when there is none or it is about a shift."""
     guide, m = await sparse_guide(a, b, ctx)
-    return None if guide is None else similarity_of(m, guide.inliers, ctx.settings.ransac_threshold_px)
+    if guide is None:
+        return None
+    support = int(guide.inliers.sum())
+    s = similarity_of(m, guide.inliers, ctx.settings.ransac_threshold_px)
+    if guide.kind != "homography":
+        return None if s is None else Prealignment(np.vstack([s, [0, 0, 1]]), describe(s), True, support)
+    w = np.linalg.inv(guide.model)
+    w /= w[2, 2]
+    pb = m.xy_b[guide.inliers].astype(np.float64)
+    moved = cv2.perspectiveTransform(pb.reshape(-1, 1, 2), w).reshape(-1, 2)
+    drift = moved - pb - np.median(moved - pb, axis=0)
+    if s is None and np.percentile(np.abs(drift), 90) <= SHIFT_PX:
+        return None
+    fit, _ = cv2.estimateAffinePartial2D(pb, moved)
+    return Prealignment(w, describe(fit), s is not None, support)
 
 
-async def warped_into(b: Side, s: np.ndarray, fa: FeatureMap, ctx: Context) -> Decoded:
-    """Image b under the similarity ``s`` (b's pixels as sent -> a's), on a's frame."""
+async def warped_into(b: Side, w: np.ndarray, fa: FeatureMap, ctx: Context) -> Decoded:
+    """Image b under ``w`` (a similarity (2, 3) or a homography (3, 3): b's pixels as sent ->
+    a's), on a's frame."""
     img = await b.pixels(ctx.settings)
-    m = (np.vstack([s, [0, 0, 1]]) @ img.to_sent())[:2]
-    out = await run_in_threadpool(cv2.warpAffine, img.pixels, m, (fa.width, fa.height))
+    m = (np.vstack([w, [0, 0, 1]]) if w.shape[0] == 2 else w) @ img.to_sent()
+    out = await run_in_threadpool(cv2.warpPerspective, img.pixels, m, (fa.width, fa.height))
     return Decoded(out, fa.width, fa.height)
 
 
@@ -226,8 +264,13 @@ def similarity_of(m: Matches, inliers: np.ndarray, threshold_px: float) -> np.nd
                                         ransacReprojThreshold=4 * threshold_px)
     if s is None or ok.sum() < MIN_INLIERS:
         return None
+    return s if far_from_identity(s) else None
+
+
+def far_from_identity(s: np.ndarray) -> bool:
+    """Whether a similarity (2, 3) scales by a quarter octave or more, or turns by 20 degrees."""
     scale, angle = np.sqrt(abs(np.linalg.det(s[:, :2]))), np.degrees(np.arctan2(s[1, 0], s[0, 0]))
-    return None if abs(np.log2(scale)) < 0.25 and abs(angle) < 20 else s
+    return abs(np.log2(scale)) >= 0.25 or abs(angle) >= 20
 
 
 def describe(s: np.ndarray) -> dict[str, float]:

@@ -198,3 +198,21 @@ def test_requests_survive_redis_going_away_and_coming_back(redis_server, pair):
         assert c.get("/readyz").json()["cache"] == "ok"
         c.post("/v1/images", files={"image": ("a.png", pair[0])})
         assert c.post("/v1/images", files={"image": ("a.png", pair[0])}).json()["cached"] is True
+
+
+def test_a_plane_in_strong_perspective_is_matched_in_a_prealigned_copy(client, coffee):
+    """Dense features compare like with like: b, the photo in strong perspective, is warped into
+    a's frame by the homography of the sparse matches, searched there and mapped back."""
+    h, w = coffee.shape
+    src = np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]])
+    hom = cv2.getPerspectiveTransform(src, src + np.float32([[0.3 * w, 0.3 * h], [-0.09 * w, 0], [0, 0],
+                                                             [0, -0.3 * h]]))
+    b = cv2.warpPerspective(coffee, hom, (w, h))
+    sent = {"image_a": ("a.png", encode(coffee), "image/png"), "image_b": ("b.png", encode(b), "image/png")}
+    r = client.post("/v1/correspondences", data={"method": "dense", "geometry": "homography"}, files=sent)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    xa = np.array([[m["xa"], m["ya"]] for m in body["matches"]], np.float64).reshape(-1, 1, 2)
+    xb = np.array([[m["xb"], m["yb"]] for m in body["matches"]])
+    err = np.linalg.norm(cv2.perspectiveTransform(xa, hom).reshape(-1, 2) - xb, axis=1)
+    assert body["prealigned"] is not None and len(err) >= 1000 and (err < 3).mean() > 0.9
