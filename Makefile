@@ -40,6 +40,10 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.robustness
 	$(PY) -m eval.robustness --heldback
 	$(PY) -m eval.dense
+	$(PY) -m eval.consensus
+	$(PY) -m eval.align
+	$(PY) -m eval.keypoints
+	$(PY) -m eval.keypoints --strength mild
 	$(PY) -m eval.pictures
 
 bench: $(VENV)/.dev-deps  ## speed through the HTTP API beside ONNX Runtime alone, torch eager and SIFT; load; memory

@@ -174,8 +174,7 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
     fw = await dense_features_of(await warped_into(b, pre.w, fa, ctx), model, ctx)
     timing["features"] = 1e3 * (time.perf_counter() - t0)
     found = await ctx.on_pool(search, fa, fw)
-    xy_b = cv2.perspectiveTransform(found.xy_b.reshape(-1, 1, 2).astype(np.float64), np.linalg.inv(pre.w))
-    xy_b = xy_b.reshape(-1, 2).astype(np.float32)
+    xy_b = project(np.linalg.inv(pre.w), found.xy_b).astype(np.float32)
     inside = (xy_b >= 0).all(1) & (xy_b[:, 0] <= fb.width - 1) & (xy_b[:, 1] <= fb.height - 1)
     return Answer("dense", model.name, Matches(found.xy_a[inside], xy_b[inside], found.score[inside]),
                   prealigned=pre.described, timing_ms=timing)
@@ -183,10 +182,15 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
 
 def agreeing(m: Matches, w: np.ndarray, reach_px: float) -> int:
     """How many matches the map ``w`` (b's pixels -> a's) brings within ``reach_px`` of a's point."""
-    if not len(m.score):
-        return 0
-    moved = cv2.perspectiveTransform(m.xy_b.reshape(-1, 1, 2).astype(np.float64), w).reshape(-1, 2)
-    return int((np.linalg.norm(moved - m.xy_a, axis=1) <= reach_px).sum())
+    return int((np.linalg.norm(project(w, m.xy_b) - m.xy_a, axis=1) <= reach_px).sum())
+
+
+def project(w: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Points (N, 2) under the map (3, 3), N = 0 included; a point sent to infinity comes back
+    non-finite."""
+    p = np.c_[xy.astype(np.float64), np.ones(len(xy))] @ w.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return p[:, :2] / p[:, 2:3]
 
 
 @dataclass
@@ -212,7 +216,7 @@ async def prealignment(a: Side, b: Side, ctx: Context) -> Prealignment | None:
     w = np.linalg.inv(guide.model)
     w /= w[2, 2]
     pb = m.xy_b[guide.inliers].astype(np.float64)
-    moved = cv2.perspectiveTransform(pb.reshape(-1, 1, 2), w).reshape(-1, 2)
+    moved = project(w, pb)
     drift = moved - pb - np.median(moved - pb, axis=0)
     if s is None and np.percentile(np.abs(drift), 90) <= SHIFT_PX:
         return None

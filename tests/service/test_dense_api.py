@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from service import correspond
 from tests.conftest import encode, make_client
 from tests.service.test_imaging import png_header_only
 
@@ -83,7 +84,7 @@ def test_neighbourhood_consensus_raises_precision_and_keeps_the_cap(client, pair
         return np.linalg.norm(xb - project(xa), axis=1)
 
     raw, kept = errors(consistency="false"), errors()
-    assert (kept <= 1).mean() > (raw <= 1).mean() + 0.1 and (kept <= 3).mean() > 0.95
+    assert (kept <= 1).mean() > (raw <= 1).mean() + 0.1 and (kept <= 3).mean() > max(0.9, (raw <= 3).mean() + 0.1)
     assert (kept <= 3).sum() > 0.8 * (raw <= 3).sum()
     assert len(errors(max_matches="25")) == 25
 
@@ -216,3 +217,10 @@ def test_a_plane_in_strong_perspective_is_matched_in_a_prealigned_copy(client, c
     xb = np.array([[m["xb"], m["yb"]] for m in body["matches"]])
     err = np.linalg.norm(cv2.perspectiveTransform(xa, hom).reshape(-1, 2) - xb, axis=1)
     assert body["prealigned"] is not None and len(err) >= 1000 and (err < 3).mean() > 0.9
+
+
+def test_points_map_through_a_homography_however_many():
+    w = np.array([[2.0, 0, 1], [0, 2, 0], [0, 0, 1]])
+    assert correspond.project(w, np.zeros((0, 2), np.float32)).shape == (0, 2)
+    np.testing.assert_allclose(correspond.project(w, np.array([[1.0, 2.0]])), [[3.0, 4.0]])
+    assert not np.isfinite(correspond.project(np.diag([1.0, 1.0, 0.0]), np.array([[1.0, 2.0]]))).any()
