@@ -128,3 +128,17 @@ def test_ucn_starts_alive():
         for _ in range(30):
             net(x)
     assert max(health.dead_units(net, x).values()) <= 0.1
+
+
+@pytest.mark.parametrize("arch", sorted({e["architecture"] for e in ENTRIES}))
+def test_every_shipped_network_has_its_curve_and_ended_with_every_layer_alive(arch):
+    """docs/curves/<architecture> holds the training curve the shipped weights came from: it reaches
+    the manifest's step count, and at its last step no layer has more than a quarter of its units
+    dead."""
+    folder = Path(__file__).parents[2] / "docs" / "curves" / arch
+    steps = {e["steps"] for e in ENTRIES if e["architecture"] == arch}
+    log = np.genfromtxt(folder / "log.csv", delimiter=",", names=True)
+    assert log["step"][-1] in steps
+    layers = [line.split(",") for line in (folder / "layers.csv").read_text().splitlines()[1:]]
+    last = [float(r[3]) for r in layers if int(r[0]) == log["step"][-1] and r[3]]
+    assert last and max(last) <= health.MAX_DEAD
