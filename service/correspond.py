@@ -39,6 +39,7 @@ from service.registry import LoadedModel, Registry
 METHODS = ("dense", "sparse")
 MIN_INLIERS = 8  # fewer RANSAC inliers than this verify nothing
 GUIDE_INLIERS = 10  # sparse matches a geometry needs to guide a search or a pre-alignment
+IN_VIEW_SLACK_PX = 0.5  # how far outside image b a guided point may land and still count as in view
 SHIFT_PX = 4.0  # a homography that moves the matched points this far beyond a shift pre-aligns
 UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours (ask geometry=homography " \
              "or geometry=fundamental to verify them)"
@@ -319,7 +320,9 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     if guide is not None and guide.kind == "homography":
         q = np.c_[points, np.ones(len(points))] @ guide.model.T
         pred = q[:, :2] / q[:, 2:3]
-        out.in_view = (q[:, 2] > 0) & (pred >= 0).all(1) & (pred[:, 0] <= fb.width - 1) & (pred[:, 1] <= fb.height - 1)
+        edge = IN_VIEW_SLACK_PX  # a point on a's border, mapped by an estimate, may land a hair outside b
+        out.in_view = ((q[:, 2] > 0) & (pred >= -edge).all(1) & (pred[:, 0] <= fb.width - 1 + edge)
+                       & (pred[:, 1] <= fb.height - 1 + edge))
         if not out.in_view.all():
             out.warnings.append(f"{int((~out.in_view).sum())} of {len(points)} points lie outside image b by the "
                                 "estimated homography (in_view: false): their positions are held at its border")

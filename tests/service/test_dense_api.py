@@ -7,6 +7,8 @@ import time
 import cv2
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from service import correspond
@@ -224,3 +226,26 @@ def test_points_map_through_a_homography_however_many():
     assert correspond.project(w, np.zeros((0, 2), np.float32)).shape == (0, 2)
     np.testing.assert_allclose(correspond.project(w, np.array([[1.0, 2.0]])), [[3.0, 4.0]])
     assert not np.isfinite(correspond.project(np.diag([1.0, 1.0, 0.0]), np.array([[1.0, 2.0]]))).any()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=40),
+       st.sampled_from(["corners", "edges", "inside"]))
+def test_an_image_transferred_onto_itself_returns_every_point(client, coffee, unit_points, where):
+    """Property: whatever the points, borders and corners included, transfer onto the same image
+    returns each within 0.5 px, in view and without a warning."""
+    h, w = coffee.shape
+    u = np.array(unit_points)
+    if where == "corners":
+        u = np.round(u)
+    elif where == "edges":
+        u[:, 0] = np.round(u[:, 0])
+    pts = u * [w - 1, h - 1]
+    png = encode(coffee)
+    r = client.post("/v1/keypoints/transfer", data={"keypoints": json.dumps(pts.tolist())},
+                    files={"image_a": ("a.png", png, "image/png"), "image_b": ("b.png", png, "image/png")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    got = np.array([[k["x"], k["y"]] for k in body["keypoints"]])
+    assert np.linalg.norm(got - pts, axis=1).max() <= 0.5
+    assert all(k["in_view"] for k in body["keypoints"]) and body["warnings"] == []
