@@ -29,6 +29,7 @@ import cv2
 import httpx
 import numpy as np
 
+from eval import machine
 from eval.latency import serve, test_pair
 from eval.results import write_section
 from service.config import Settings
@@ -165,7 +166,7 @@ def main() -> None:
     dyn, one = (median(v) for v in rates.values())
     text = "\n".join([
         f"## Load test: {a.concurrency} concurrent clients for {a.seconds:g} s on loopback",
-        "", f"`{command}`", "",
+        "", f"`{command}` {machine.describe()}", "",
         "Mixed load, in turn: three single-pair patch similarity requests, then keypoint transfer by image id, "
         "correspondences by upload of a 640x480 pair, /v1/align by image id and a keypoint model's prediction"
         f"{' (the model and the features live in Redis, killed at 1/3 and restarted empty at 2/3)' if redis else ''}: "

@@ -24,6 +24,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from eval import machine
 from eval.latency import serve
 from eval.results import write_section
 
@@ -97,7 +98,8 @@ def main() -> None:
         for name, m in rows))
     print(table)
     if not a.no_write:
-        write_section("memory", f"## Memory under worst-case inputs\n\n`{command}`\n\nOne fresh server per row "
+        write_section("memory", f"## Memory under worst-case inputs\n\n`{command}` {machine.describe()}\n\n"
+                      "One fresh server per row "
                       f"(embedded defaults, {os.cpu_count()} cores); peak = VmHWM.\n\n{table}")
 
 

@@ -25,6 +25,7 @@ import cv2
 import httpx
 import numpy as np
 
+from eval import machine
 from eval.latency import serve
 from eval.results import write_section
 from models.data import pairs
@@ -168,11 +169,12 @@ def main() -> None:
     if not a.no_write and not (a.ratio or a.setting or a.only):
         which = "held-back" if a.heldback else "validation"
         write_section(f"robustness-{which}", f"## Correspondences on real {which} pairs: scale, rotation, clutter\n\n"
-                      f"`{command}`\n\nEach cell: the homography correct (median error over a grid of a's points "
+                      f"`{command}` {machine.describe()}\n\n"
+                      "Each cell: the homography correct (median error over a grid of a's points "
                       f"under {TOL:g} px); of the matches it verified (its RANSAC inliers), how many lie within "
                       f"{TOL:g} px of the truth and their share (MMA@{TOL:g}px); in brackets the share among all "
                       "the matches returned. "
-                      f"Through the HTTP API ({os.cpu_count()} CPU cores); SIFT in process.\n\n{table}")
+                      f"Through the HTTP API; SIFT in process.\n\n{table}")
 
 
 if __name__ == "__main__":

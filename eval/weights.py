@@ -93,7 +93,8 @@ def row(entry: dict, folder: Path, ps: PatchSet | None) -> list[str]:
     layer, dead = max(report["dead"].items(), key=lambda kv: kv[1]) if report["dead"] else ("-", 0.0)
     quality = (f"{100 * fpr95(*scores(entry, folder, ps)):.2f} %"
                if ps is not None and entry["kind"] in ("patch", "descriptor") else "-")
-    return [f"{report['subnormal']:,}", f"{100 * dead:.0f} % (`{layer}`)", quality, speed(entry, folder)]
+    most = f"{100 * dead:.0f} % (`{layer}`)" if dead else "none dead"
+    return [f"{report['subnormal']:,}", most, quality, speed(entry, folder)]
 
 
 def main(argv: list[str] | None = None) -> None:
