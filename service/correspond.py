@@ -175,23 +175,15 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
     fw = await dense_features_of(await warped_into(b, pre.w, fa, ctx), model, ctx)
     timing["features"] = 1e3 * (time.perf_counter() - t0)
     found = await ctx.on_pool(search, fa, fw)
-    xy_b = project(np.linalg.inv(pre.w), found.xy_b).astype(np.float32)
-    inside = (xy_b >= 0).all(1) & (xy_b[:, 0] <= fb.width - 1) & (xy_b[:, 1] <= fb.height - 1)
+    xy_b = matching.project(np.linalg.inv(pre.w), found.xy_b).astype(np.float32)
+    inside = matching.within(xy_b, fb.width, fb.height)
     return Answer("dense", model.name, Matches(found.xy_a[inside], xy_b[inside], found.score[inside]),
                   prealigned=pre.described, timing_ms=timing)
 
 
 def agreeing(m: Matches, w: np.ndarray, reach_px: float) -> int:
     """How many matches the map ``w`` (b's pixels -> a's) brings within ``reach_px`` of a's point."""
-    return int((np.linalg.norm(project(w, m.xy_b) - m.xy_a, axis=1) <= reach_px).sum())
-
-
-def project(w: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    """Points (N, 2) under the map (3, 3), N = 0 included; a point sent to infinity comes back
-    non-finite."""
-    p = np.c_[xy.astype(np.float64), np.ones(len(xy))] @ w.T
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return p[:, :2] / p[:, 2:3]
+    return int((np.linalg.norm(matching.project(w, m.xy_b) - m.xy_a, axis=1) <= reach_px).sum())
 
 
 @dataclass
@@ -217,7 +209,7 @@ async def prealignment(a: Side, b: Side, ctx: Context) -> Prealignment | None:
     w = np.linalg.inv(guide.model)
     w /= w[2, 2]
     pb = m.xy_b[guide.inliers].astype(np.float64)
-    moved = project(w, pb)
+    moved = matching.project(w, pb)
     drift = moved - pb - np.median(moved - pb, axis=0)
     if s is None and np.percentile(np.abs(drift), 90) <= SHIFT_PX:
         return None
@@ -318,11 +310,8 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     out.transfer = tr
     out.confidence = calibration.for_transfer(model, tr.score, tr.consistent)
     if guide is not None and guide.kind == "homography":
-        q = np.c_[points, np.ones(len(points))] @ guide.model.T
-        pred = q[:, :2] / q[:, 2:3]
-        edge = IN_VIEW_SLACK_PX  # a point on a's border, mapped by an estimate, may land a hair outside b
-        out.in_view = ((q[:, 2] > 0) & (pred >= -edge).all(1) & (pred[:, 0] <= fb.width - 1 + edge)
-                       & (pred[:, 1] <= fb.height - 1 + edge))
+        # a point on a's border, mapped by an estimate, may land a hair outside b
+        _, out.in_view = matching.lands_in(guide.model, points, fb.width, fb.height, IN_VIEW_SLACK_PX)
         if not out.in_view.all():
             out.warnings.append(f"{int((~out.in_view).sum())} of {len(points)} points lie outside image b by the "
                                 "estimated homography (in_view: false): their positions are held at its border")

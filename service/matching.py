@@ -241,6 +241,29 @@ def peak(fm: FeatureMap, query: np.ndarray, centre: np.ndarray, reach: float, st
     return out, top
 
 
+def project(h: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Points (N, 2) under the homography (3, 3), N = 0 included; a point sent to infinity comes
+    back non-finite."""
+    p = np.c_[xy.astype(np.float64), np.ones(len(xy))] @ h.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return p[:, :2] / p[:, 2:3]
+
+
+def within(xy: np.ndarray, width: int, height: int, slack: float = 0.0) -> np.ndarray:
+    """(N,) bool: the points (N, 2) inside a width x height image, up to ``slack`` pixels beyond
+    its border (non-finite points never are)."""
+    return (xy >= -slack).all(1) & (xy[:, 0] <= width - 1 + slack) & (xy[:, 1] <= height - 1 + slack)
+
+
+def lands_in(h: np.ndarray, points: np.ndarray, width: int, height: int,
+             slack: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Where the homography ``h`` puts each point (N, 2), and whether it lands in front of the
+    camera and ``within`` a width x height image, (N,) bool."""
+    ahead = np.c_[points, np.ones(len(points))] @ h[2] > 0
+    pred = project(h, points)
+    return pred, ahead & within(pred, width, height, slack)
+
+
 @dataclass
 class Guide:
     """The pair's geometry, estimated from confident mutual matches: ``kind`` is "homography" or
@@ -271,13 +294,10 @@ def fit_guide(m: Matches, threshold_px: float, min_inliers: int = 16) -> Guide |
 def allowed_cells(guide: Guide, points: np.ndarray, cells_xy: np.ndarray, reach_px: float) -> np.ndarray:
     """(K, N) bool: the cells of b each point may go to: within ``reach_px`` of its predicted
     position (homography) or of its epipolar line (fundamental matrix)."""
-    p = np.c_[points, np.ones(len(points))]
     if guide.kind == "homography":
-        q = p @ guide.model.T
-        pred = q[:, :2] / q[:, 2:3]
-        d2 = ((pred[:, None, :] - cells_xy[None]) ** 2).sum(-1)
+        d2 = ((project(guide.model, points)[:, None, :] - cells_xy[None]) ** 2).sum(-1)
         return d2 <= reach_px ** 2
-    lines = p @ guide.model.T  # epipolar lines in b: a x + b y + c = 0
+    lines = np.c_[points, np.ones(len(points))] @ guide.model.T  # epipolar lines in b: a x + b y + c = 0
     norm = np.linalg.norm(lines[:, :2], axis=1, keepdims=True) + 1e-12
     return np.abs(lines[:, :2] @ cells_xy.T + lines[:, 2:3]) / norm <= reach_px
 
@@ -297,9 +317,7 @@ def prefer_prediction(fb: FeatureMap, q: np.ndarray, found: np.ndarray, h: np.nd
     """Where the homography ``h`` puts each point instead of where it was found, when the features
     cannot tell the two apart (their similarity to the query within ``tie``: flat or repeated
     texture, float16 maps): the geometry decides what the features cannot. (K, 2) pixels."""
-    p = np.c_[points, np.ones(len(points))] @ h.T
-    pred = p[:, :2] / p[:, 2:3]
-    inside = (p[:, 2] > 0) & (pred >= 0).all(1) & (pred[:, 0] <= fb.width - 1) & (pred[:, 1] <= fb.height - 1)
+    pred, inside = lands_in(h, points, fb.width, fb.height)
     at = lambda xy: (q * bilinear(fb, xy)).sum(1)  # noqa: E731
     take = inside & (at(np.where(inside[:, None], pred, found)) >= at(found) - tie)
     return np.where(take[:, None], pred, found).astype(np.float32)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from service import correspond
+from service import matching
 from tests.conftest import encode, make_client
 from tests.service.test_imaging import png_header_only
 
@@ -223,9 +223,14 @@ def test_a_plane_in_strong_perspective_is_matched_in_a_prealigned_copy(client, c
 
 def test_points_map_through_a_homography_however_many():
     w = np.array([[2.0, 0, 1], [0, 2, 0], [0, 0, 1]])
-    assert correspond.project(w, np.zeros((0, 2), np.float32)).shape == (0, 2)
-    np.testing.assert_allclose(correspond.project(w, np.array([[1.0, 2.0]])), [[3.0, 4.0]])
-    assert not np.isfinite(correspond.project(np.diag([1.0, 1.0, 0.0]), np.array([[1.0, 2.0]]))).any()
+    assert matching.project(w, np.zeros((0, 2), np.float32)).shape == (0, 2)
+    np.testing.assert_allclose(matching.project(w, np.array([[1.0, 2.0]])), [[3.0, 4.0]])
+    assert not np.isfinite(matching.project(np.diag([1.0, 1.0, 0.0]), np.array([[1.0, 2.0]]))).any()
+    flip = np.diag([-1.0, -1.0, -1.0])  # the same points, from behind the camera
+    pts = np.array([[0.0, 0.0], [9.0, 4.0], [9.2, 4.0]])
+    assert matching.lands_in(np.eye(3), pts, 10, 5)[1].tolist() == [True, True, False]
+    assert matching.lands_in(np.eye(3), pts, 10, 5, slack=0.5)[1].tolist() == [True, True, True]
+    assert not matching.lands_in(flip, pts, 10, 5, slack=0.5)[1].any()
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
