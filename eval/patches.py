@@ -38,16 +38,26 @@ def run(sess: ort.InferenceSession, feed: dict[str, np.ndarray]) -> np.ndarray:
                            for i in range(0, n, BATCH)])
 
 
+def session(path: Path, flush: bool = True, threads: int = 0) -> ort.InferenceSession:
+    """A CPU session of one file; ``flush``: denormals read as zero, as the service runs them
+    (the same scores, without the slow path some CPUs take on subnormal weights)."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    if flush:
+        opts.add_session_config_entry("session.set_denormal_as_zero", "1")
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 def onnx_scores(entry: dict, folder: Path, ps: PatchSet, pairs: np.ndarray) -> np.ndarray:
     """Scores (P,) of index pairs (P, 2) by one manifest entry's ONNX files."""
-    opts = ["CPUExecutionProvider"]
-    sess = ort.InferenceSession(str(folder / entry["file"]), providers=opts)
+    sess = session(folder / entry["file"])
     if entry["kind"] == "patch":
         return run(sess, {"pairs": ps.patches[pairs].astype(np.float32) / 255.0})
     used = np.unique(pairs)
     desc = np.zeros((len(ps.patches), entry["descriptor_dim"]), np.float32)
     desc[used] = run(sess, {"patches": ps.patches[used, None].astype(np.float32) / 255.0})
-    decide = ort.InferenceSession(str(folder / entry["decision_file"]), providers=opts)
+    decide = session(folder / entry["decision_file"])
     return run(decide, {"a": desc[pairs[:, 0]], "b": desc[pairs[:, 1]]})
 
 

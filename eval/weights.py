@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from eval import machine
+from eval.patches import onnx_scores, pair_scores, session
 from eval.results import write_section
 from models import health
 from models.data.synth import PatchSet
@@ -43,15 +43,6 @@ def from_git(rev: str, folder: Path) -> Path:
     return folder
 
 
-def session(path: Path, flush: bool) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = THREADS
-    opts.log_severity_level = 3
-    if flush:
-        opts.add_session_config_entry("session.set_denormal_as_zero", "1")
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
 def feed(entry: dict, n: int) -> dict[str, np.ndarray]:
     if entry["kind"] == "dense":
         return {"image": np.random.default_rng(0).random((1, 1, 480, 640), np.float32)}
@@ -61,7 +52,7 @@ def feed(entry: dict, n: int) -> dict[str, np.ndarray]:
 
 def speed(entry: dict, folder: Path, repeats: int = 3) -> str:
     """Items a second (pairs, patches) or milliseconds an image (dense), median of ``repeats``."""
-    sess, x = session(folder / entry["file"], flush=False), feed(entry, BATCH)
+    sess, x = session(folder / entry["file"], flush=False, threads=THREADS), feed(entry, BATCH)
     sess.run(None, x)
     times = []
     for _ in range(repeats):
@@ -72,26 +63,10 @@ def speed(entry: dict, folder: Path, repeats: int = 3) -> str:
     return f"{1e3 * t:.0f} ms an image" if entry["kind"] == "dense" else f"{BATCH / t:,.0f} a second"
 
 
-def scores(entry: dict, folder: Path, ps: PatchSet) -> tuple[np.ndarray, np.ndarray]:
-    """(positive, negative) scores of a patch set by one entry's files (denormals flushed: the
-    same scores, only faster)."""
-    idx = np.r_[ps.pos, ps.neg]
-    run = session(folder / entry["file"], flush=True)
-    if entry["kind"] == "patch":
-        x = ps.patches[idx].astype(np.float32) / 255.0
-        s = np.concatenate([run.run(None, {"pairs": x[i:i + BATCH]})[0] for i in range(0, len(x), BATCH)])
-    else:
-        p = ps.patches[:, None].astype(np.float32) / 255.0
-        d = np.concatenate([run.run(None, {"patches": p[i:i + BATCH]})[0] for i in range(0, len(p), BATCH)])
-        s = session(folder / entry["decision_file"], flush=True).run(None, {"a": d[idx[:, 0]], "b": d[idx[:, 1]]})[0]
-    s = s.ravel()
-    return s[:len(ps.pos)], s[len(ps.pos):]
-
-
 def row(entry: dict, folder: Path, ps: PatchSet | None) -> list[str]:
     report = health.onnx_report(folder / entry["file"], feed(entry, 512))
     layer, dead = max(report["dead"].items(), key=lambda kv: kv[1]) if report["dead"] else ("-", 0.0)
-    quality = (f"{100 * fpr95(*scores(entry, folder, ps)):.2f} %"
+    quality = (f"{100 * fpr95(*pair_scores(lambda p: onnx_scores(entry, folder, ps, p), ps)):.2f} %"
                if ps is not None and entry["kind"] in ("patch", "descriptor") else "-")
     most = f"{100 * dead:.0f} % (`{layer}`)" if dead else "none dead"
     return [f"{report['subnormal']:,}", most, quality, speed(entry, folder)]
