@@ -29,6 +29,7 @@ from eval import machine
 from eval.latency import serve
 from eval.results import write_section
 from models.data import pairs
+from service import matching
 
 TOL = 5.0
 ZOOMS = (0.25, 0.35, 0.5, 0.71, 1.0, 1.41, 2.0, 2.83, 4.0)
@@ -63,9 +64,7 @@ def judge(pair: pairs.Pair, xy_a: np.ndarray, xy_b: np.ndarray, h: np.ndarray | 
         gy, gx = np.mgrid[0:pair.a.shape[0]:16, 0:pair.a.shape[1]:16]
         grid = np.c_[gx.ravel(), gy.ravel()].astype(np.float64)
         t, inside = pair.truth(grid)
-        q = np.c_[grid, np.ones(len(grid))] @ np.asarray(h).T
-        with np.errstate(divide="ignore", invalid="ignore"):
-            err = np.linalg.norm(q[:, :2] / q[:, 2:] - t, axis=1)[inside]
+        err = np.linalg.norm(matching.project(np.asarray(h), grid) - t, axis=1)[inside]
         ok = bool(len(err)) and float(np.median(err)) < TOL
     return Outcome(ok, int(right[kept].sum()), int(kept.sum()), float(right.mean()) if len(right) else 0.0)
 
@@ -74,9 +73,14 @@ def png(img: np.ndarray) -> bytes:
     return cv2.imencode(".png", img)[1].tobytes()
 
 
-def api(client: httpx.Client, pair: pairs.Pair, method: str, extra: dict | None = None) -> Outcome:
-    r = client.post("/v1/correspondences", files={"image_a": ("a.png", png(pair.a)), "image_b": ("b.png", png(pair.b))},
-                    data={"method": method, "geometry": "homography"} | (extra or {}))
+def uploads(pair: pairs.Pair) -> dict[str, tuple[str, bytes]]:
+    """The pair's two images as the API's multipart fields, encoded once for every request."""
+    return {"image_a": ("a.png", png(pair.a)), "image_b": ("b.png", png(pair.b))}
+
+
+def api(client: httpx.Client, pair: pairs.Pair, sent: dict, method: str, extra: dict | None = None) -> Outcome:
+    data = {"method": method, "geometry": "homography"} | (extra or {})
+    r = client.post("/v1/correspondences", files=sent, data=data)
     r.raise_for_status()
     body = r.json()
     m = body["matches"]
@@ -85,16 +89,14 @@ def api(client: httpx.Client, pair: pairs.Pair, method: str, extra: dict | None 
     return judge(pair, xa, xb, body.get("homography"), np.asarray(body.get("inliers", []), bool))
 
 
-def transfer(client: httpx.Client, pair: pairs.Pair, rng: np.random.Generator) -> str:
+def transfer(client: httpx.Client, pair: pairs.Pair, sent: dict, rng: np.random.Generator) -> str:
     """Keypoint transfer of points whose truth lies in image b: the share within 5 px."""
     h, w = pair.a.shape
     pts = np.c_[rng.uniform(2, w - 3, 20 * POINTS), rng.uniform(2, h - 3, 20 * POINTS)]
     t, ok = pair.truth(pts)
-    ok &= (t >= 0).all(1) & (t[:, 0] <= pair.b.shape[1] - 1) & (t[:, 1] <= pair.b.shape[0] - 1)
+    ok &= matching.within(t, pair.b.shape[1], pair.b.shape[0])
     pts, t = pts[ok][:POINTS], t[ok][:POINTS]
-    r = client.post("/v1/keypoints/transfer", files={"image_a": ("a.png", png(pair.a)),
-                                                     "image_b": ("b.png", png(pair.b))},
-                    data={"keypoints": json.dumps(pts.tolist())})
+    r = client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": json.dumps(pts.tolist())})
     r.raise_for_status()
     got = np.array([[k["x"], k["y"]] for k in r.json()["keypoints"]])
     return f"{100 * (np.linalg.norm(got - t, axis=1) < TOL).mean():.0f} %"
@@ -152,8 +154,9 @@ def main() -> None:
         with httpx.Client(base_url=url, timeout=300) as client:
             rng = np.random.default_rng(0)
             for label, pair in todo:
-                got = {m: (sift(pair) if m == "SIFT" else api(client, pair, m, extra)) for m in METHODS}
-                moved = transfer(client, pair, rng)
+                sent = uploads(pair)
+                got = {m: (sift(pair) if m == "SIFT" else api(client, pair, sent, m, extra)) for m in METHODS}
+                moved = transfer(client, pair, sent, rng)
                 rows.append((label, got, moved))
                 print(label, " | ".join(f"{m}: {o.cell()}" for m, o in got.items()), "| transfer", moved, flush=True)
     finally:
