@@ -2,7 +2,6 @@
 ``uvicorn service.main:create_app --factory``."""
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -18,6 +17,7 @@ from service.cache import FeatureCache, MemoryCache, RedisCache
 from service.config import Settings
 from service.disconnect import CancelOnDisconnect
 from service.limits import BodyLimit
+from service.memory import TrimWhenIdle, fixed_mmap_threshold
 from service.model_store import MemoryStore, RedisStore
 from service.routes import align, dense, health, keypoint_models, patches
 
@@ -39,16 +39,6 @@ def make_store(settings: Settings) -> MemoryStore:
     if settings.redis:
         return RedisStore(settings.redis, settings.redis_timeout_s, settings.max_keypoint_models)
     return MemoryStore(settings.max_keypoint_models)
-
-
-def fixed_mmap_threshold(size: int = 1 << 20) -> None:
-    """Large buffers (decoded images, batches, similarity blocks) go back to the system when freed.
-    glibc raises its mmap threshold after each large free, up to 32 MiB, and buffers below it
-    come from the heap and stay with the process; fixing the threshold stops that."""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-3, size)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):  # not glibc: its own allocator decides
-        pass
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -80,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     web.install(app)  # after the documentation's assets: /static/docs is theirs
     metrics.install(app)
     app.add_middleware(CancelOnDisconnect)
+    app.add_middleware(TrimWhenIdle)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.state.rate_counter = make_counter(settings)
     app.add_middleware(ApiKeys, settings=settings, counter=app.state.rate_counter)  # before any body is read

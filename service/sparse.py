@@ -37,27 +37,29 @@ def patches(img: np.ndarray, xy: np.ndarray, size: np.ndarray, angle: np.ndarray
         pyramid.append(cv2.pyrDown(pyramid[-1]))
     step = REGION * size / PATCH  # image pixels per patch pixel
     level = np.clip(np.floor(np.log2(np.maximum(step, 1.0))), 0, len(pyramid) - 1).astype(int)
-    t = np.arange(PATCH, dtype=np.float32) - (PATCH - 1) / 2
-    u, v = np.meshgrid(t, t)  # patch pixel offsets from its centre, (64, 64)
+    t = np.arange(PATCH, dtype=np.float32) - (PATCH - 1) / 2  # patch pixel offsets from its centre
     out = np.empty((len(xy), PATCH, PATCH), np.uint8)
     for lv in np.unique(level):
         at = np.flatnonzero(level == lv)
         for k in np.array_split(at, -(-len(at) // CHUNK)):
-            out[k] = sample(pyramid[lv], 2.0 ** lv, xy[k], step[k], angle[k], u, v)
+            out[k] = sample(pyramid[lv], float(2 ** lv), xy[k], step[k], angle[k], t)
     return out
 
 
-def sample(img: np.ndarray, f: float, xy: np.ndarray, step: np.ndarray, angle: np.ndarray, u: np.ndarray,
-           v: np.ndarray) -> np.ndarray:
+def sample(img: np.ndarray, f: float, xy: np.ndarray, step: np.ndarray, angle: np.ndarray,
+           t: np.ndarray) -> np.ndarray:
     """One remap of a pyramid level ``img`` (``f`` image pixels a level pixel) for keypoints at
-    xy (K, 2) with ``step`` image pixels a patch pixel: (K, 64, 64) uint8."""
-    s = (step / f)[:, None, None]
-    c, sn = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
-    # patch (u, v) -> level pixels: centre + R(angle) * s * (u, v); pixel centres shift with the level
-    cx, cy = ((xy[:, 0] + 0.5) / f - 0.5)[:, None, None], ((xy[:, 1] + 0.5) / f - 0.5)[:, None, None]
-    mx = (cx + s * (c * u - sn * v)).astype(np.float32).reshape(-1, PATCH)
-    my = (cy + s * (sn * u + c * v)).astype(np.float32).reshape(-1, PATCH)
-    return cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT).reshape(-1, PATCH, PATCH)
+    xy (K, 2) with ``step`` image pixels a patch pixel, ``t`` (64,) the patch pixels' offsets
+    from its centre: (K, 64, 64) uint8."""
+    s = (step / f).astype(np.float32)
+    c, sn = s * np.cos(angle, dtype=np.float32), s * np.sin(angle, dtype=np.float32)
+    # patch (u, v) -> level pixels: centre + s R(angle) (u, v); pixel centres shift with the level.
+    # u runs along a patch row and v down its column, so each map is a row term plus a column term
+    cx, cy = (xy[:, 0] + 0.5) / f - 0.5, (xy[:, 1] + 0.5) / f - 0.5
+    mx = ((cx[:, None] - sn[:, None] * t)[:, :, None] + (c[:, None] * t)[:, None, :]).reshape(-1, PATCH)
+    my = ((cy[:, None] + c[:, None] * t)[:, :, None] + (sn[:, None] * t)[:, None, :]).reshape(-1, PATCH)
+    return cv2.remap(img, mx.astype(np.float32, copy=False), my.astype(np.float32, copy=False), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REFLECT).reshape(-1, PATCH, PATCH)
 
 
 def match(fa: SparseFeatures, fb: SparseFeatures, ratio: float | None = RATIO, mutual: bool = True,

@@ -77,10 +77,13 @@ class BatchingSession:
     def __init__(self, session: ort.InferenceSession, max_batch: int, max_wait_ms: float, max_queue: int,
                  timeout_s: float, name: str = "", io_binding: bool = False, max_pixels: int | None = None):
         self.session, self.name, self.io_binding = session, name, io_binding
-        # the arena gives back what a large batch took once the batch is done
         self._run_options = ort.RunOptions()
-        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage",
-                                               "cpu:0;gpu:0" if on_gpu(session) else "cpu:0")
+        if max_pixels is not None:
+            # an image's activations grow with its pixels (about a gigabyte for 1024 x 1024): the
+            # arena gives them back once the batch is done. A patch batch is bounded by max_batch,
+            # so its arena is kept: shrinking it made every batch fault its pages in again (2x)
+            self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage",
+                                                   "cpu:0;gpu:0" if on_gpu(session) else "cpu:0")
         if io_binding:  # where the output is left, and its name: fixed per session
             self._device = "cuda" if on_gpu(session) else "cpu"
             self._output = session.get_outputs()[0].name

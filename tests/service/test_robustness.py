@@ -72,7 +72,8 @@ def test_images_that_decode_large_keep_memory_bounded_and_give_it_back():
         assert asyncio.run(burst()) == [200] * 4
         time.sleep(1.0)
         after = status(proc.pid)
-        assert after["VmHWM"] - before < 1200 and after["VmRSS"] - before < 200, (before, after)
+        # the heaps are trimmed once idle: about +45 MiB here, +115 without the trim
+        assert after["VmHWM"] - before < 1200 and after["VmRSS"] - before < 80, (before, after)
     finally:
         proc.terminate()
         proc.wait(10)
