@@ -313,11 +313,14 @@ def top1_guided(q: np.ndarray, db: np.ndarray, allowed: np.ndarray) -> tuple[np.
 
 
 def prefer_prediction(fb: FeatureMap, q: np.ndarray, found: np.ndarray, h: np.ndarray, points: np.ndarray,
-                      tie: float = 2e-3) -> np.ndarray:
+                      tie: float = 2e-3, slack: float = 0.5) -> np.ndarray:
     """Where the homography ``h`` puts each point instead of where it was found, when the features
     cannot tell the two apart (their similarity to the query within ``tie``: flat or repeated
-    texture, float16 maps): the geometry decides what the features cannot. (K, 2) pixels."""
-    pred, inside = lands_in(h, points, fb.width, fb.height)
+    texture, float16 maps): the geometry decides what the features cannot. A prediction up to
+    ``slack`` pixels outside b (a border point under an estimate: the identity fitted by RANSAC
+    puts y = 0 at -1e-15) is held at the border. (K, 2) pixels."""
+    pred, inside = lands_in(h, points, fb.width, fb.height, slack)
+    pred = np.clip(np.nan_to_num(pred), 0, [fb.width - 1, fb.height - 1])
     at = lambda xy: (q * bilinear(fb, xy)).sum(1)  # noqa: E731
     take = inside & (at(np.where(inside[:, None], pred, found)) >= at(found) - tie)
     return np.where(take[:, None], pred, found).astype(np.float32)

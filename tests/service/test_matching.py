@@ -110,3 +110,17 @@ def test_coarse_to_fine_finds_what_the_exhaustive_search_finds(monkeypatch):
     right = lambda m: (np.abs(m.xy_b - m.xy_a - [20, 0]) < 0.5).all(1)  # noqa: E731
     assert right(coarse).mean() > 0.98 and right(coarse).sum() > 0.6 * right(full).sum()
     assert len(np.unique(coarse.xy_a, axis=0)) == len(coarse.xy_a)  # each cell of a at most once
+
+
+def test_on_flat_features_a_border_point_goes_where_the_homography_puts_it():
+    """RANSAC's identity for an image and itself puts y = 0 at about -1e-15: the prediction is
+    still taken (held at the border), not the features' arbitrary pick on a flat map."""
+    fm = FeatureMap(np.ones((8, 10, 15), np.float16), 60, 40, 1.0, 4)
+    h = np.array([[1.0, 6e-17, -2e-14], [-1.6e-17, 1.0, 9.6e-16], [-4e-20, 4e-19, 1.0]])
+    points = np.array([[82.0 / 4, 0.0], [59.0, 11.5], [0.0, 39.0], [59.0, 39.0]], np.float32)
+    found = np.full_like(points, 7.0)  # wherever the features happened to peak
+    q = matching.bilinear(fm, points)
+    got = matching.prefer_prediction(fm, q, found, h, points)
+    assert np.abs(got - points).max() < 1e-4
+    doubled = matching.prefer_prediction(fm, q, found, np.diag([2.0, 2.0, 1.0]), points)
+    assert np.allclose(doubled[0], [41.0, 0.0]) and np.array_equal(doubled[3], found[3])  # far outside b: kept
