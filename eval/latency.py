@@ -1,7 +1,7 @@
 """Latency of /v1/correspondences for a 640x480 pair through a real uvicorn server on loopback:
 cold (both feature maps computed) and warm (both cached), with the in-process cache and with
-Redis, beside OpenCV SIFT detect + describe + ratio-matched on the same pair; and the bytes one
-cached 640x480 feature map takes.
+Redis, beside OpenCV SIFT detect + describe + ratio-matched on the same pair; the bytes one
+cached 640x480 feature map takes; and where a cold sparse request's time goes, step by step.
 
     python -m eval.latency [--repeats 7]
 """
@@ -19,11 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import httpx
 import numpy as np
+import onnxruntime as ort
 
 from eval import machine
 from eval.results import write_section
 from eval.throughput import ROOT
 from models.data import photos
+from service import registry, sparse
+from service.config import Settings
 from service.feature_map import FeatureMap
 from tests.redis_server import RedisServer, free_port
 
@@ -97,6 +100,25 @@ def sift_latency(a: np.ndarray, b: np.ndarray, repeats: int) -> dict[str, float]
         return {"main thread": timed(run, repeats), "worker thread": worker.submit(timed, run, repeats).result()}
 
 
+def stages(img: np.ndarray, repeats: int) -> dict[str, float]:
+    """Median ms of each step of one image's sparse features, in process in one worker thread
+    (the service's settings and session options), beside OpenCV SIFT's detect + describe of it."""
+    settings = Settings()
+    path = settings.models_dir / f"{settings.default_descriptor_model}.onnx"
+    net = ort.InferenceSession(str(path), registry.session_options(settings), providers=["CPUExecutionProvider"])
+    xy, size, angle = sparse.detect(img, settings.sparse_keypoints)
+    patches = sparse.patches(img, xy, size, angle)[:, None].astype(np.float32) / 255.0
+    sift = cv2.SIFT_create()
+    n = settings.sparse_keypoints
+    steps = {f"DoG keypoints (OpenCV's SIFT detector; {len(xy)})": lambda _: sparse.detect(img, n),
+             "their normalised 64x64 patches": lambda _: sparse.patches(img, xy, size, angle),
+             f"the descriptor network ({settings.default_descriptor_model}, batch {len(xy)})":
+                 lambda _: net.run(None, {"patches": patches}),
+             "OpenCV SIFT detect + describe, for comparison": lambda _: sift.detectAndCompute(img, None)}
+    with ThreadPoolExecutor(1) as worker:
+        return {k: worker.submit(timed, f, repeats).result() for k, f in steps.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=7)
@@ -129,7 +151,10 @@ def main() -> None:
                      f"{warm / sift:.2f} |")
         lines.append(f"| API warm, by image ids from /v1/images ({label}) | {ids:.0f} | {ids / sift:.2f} |")
     table = "\n".join(lines)
-    print(table)
+    steps = stages(a, args.repeats)
+    breakdown = "\n".join(["| step, one 640x480 image, in process | median ms |", "|---|---|",
+                            *(f"| {k} | {v:.1f} |" for k, v in steps.items())])
+    print(table, breakdown, sep="\n\n")
     print(f"one cached 640x480 feature map: {fm_bytes} bytes ({fm_bytes / 2**20:.2f} MiB)")
     if not args.no_write:
         write_section("dense-latency", f"## Correspondence latency against SIFT\n\n`{command}` {machine.describe()}"
@@ -137,7 +162,8 @@ def main() -> None:
                       f"decoding, features and matching included, on one kept-alive connection. The baseline is "
                       f"the faster of SIFT's two runs. Compare ratios.\n\n{table}\n\nOne cached "
                       f"640x480 dense feature map takes {fm_bytes} bytes ({fm_bytes / 2**20:.2f} MiB: 32 float16 "
-                      "channels at stride 4, plus a small header).\n")
+                      "channels at stride 4, plus a small header).\n\nWhere a cold sparse request's time goes, "
+                      f"step by step for image a (the API computes both images at once on the cores):\n\n{breakdown}\n")
 
 
 if __name__ == "__main__":
