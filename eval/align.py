@@ -68,7 +68,7 @@ def api_align(client: TestClient, a: np.ndarray, b: np.ndarray, warp: bool = Fal
 
 def api_nn(client: TestClient, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r = client.post("/v1/correspondences", files={"image_a": ("a.png", png(a)), "image_b": ("b.png", png(b))},
-                    data={"mutual": "false"})
+                    data={"method": "dense", "mutual": "false"})
     r.raise_for_status()
     ms = r.json()["matches"]
     return np.array([[x["xa"], x["ya"]] for x in ms]), np.array([[x["xb"], x["yb"]] for x in ms])

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from service.feature_map import FeatureMap
-from service.matching import Transfer, bilinear, sample
+from service.matching import Transfer, bilinear, project, sample
 
 OUTSIDE_COST = 2.0  # the largest distance of unit vectors: a displacement leaving b matches nothing
 
@@ -232,6 +232,16 @@ def align(fa: FeatureMap, fb: FeatureMap, p: Params | None = None) -> Alignment:
     flow[..., 0] = (jj + cells[..., 0]) * step_b[0] - jj * step_a
     flow[..., 1] = (ii + cells[..., 1]) * step_b[1] - ii * step_a
     return Alignment(flow, (step_a, step_a), terms, levels)
+
+
+def through(al: Alignment, h: np.ndarray) -> Alignment:
+    """The field of ``al`` with its positions taken through the homography ``h`` (3, 3): for a
+    field found in a copy of b made by warping b with h^-1, the field into b itself."""
+    rows, cols, _ = al.flow.shape
+    jj, ii = np.meshgrid(np.arange(cols, dtype=np.float64), np.arange(rows, dtype=np.float64))
+    grid = np.stack([jj * al.step[0], ii * al.step[1]], -1).reshape(-1, 2)
+    moved = project(h, grid + al.flow.reshape(-1, 2))
+    return Alignment((moved - grid).reshape(rows, cols, 2).astype(np.float32), al.step, al.energy, al.levels)
 
 
 def warp(image_b: np.ndarray, al: Alignment, width_a: int, height_a: int,

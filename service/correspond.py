@@ -233,6 +233,26 @@ async def dense_features_of(img: Decoded, model: LoadedModel, ctx: Context) -> F
     return FeatureMap(out[0].astype(np.float16), width, height, scale, model.entry.stride)
 
 
+async def alignment(a: Side, b: Side, model: LoadedModel, p: align.Params, ctx: Context
+                    ) -> tuple[align.Alignment, Prealignment | None]:
+    """Image b aligned to a by the MRF (``service.align``). When both images' bytes are at hand
+    and the sparse matches agree on a geometry beyond a shift (``prealignment``), the MRF also
+    solves what is left in a copy of b brought onto a by it (its search window and small-
+    displacement prior fit a residual, not a homography), that field is taken back into b, and
+    the field of lower MRF energy is the answer: a plane's homography wins by far, while for a
+    non-rigid warp a homography fitted to part of it loses to the direct field. -> (field, the
+    prealignment when it won)."""
+    fa, fb = await asyncio.gather(dense_map(a, model, ctx), dense_map(b, model, ctx))
+    pre = await prealignment(a, b, ctx) if a.data is not None and b.data is not None else None
+    if pre is None:
+        return await ctx.on_pool(align.align, fa, fb, p), None
+    fw = await dense_features_of(await warped_into(b, pre.w, fa, ctx), model, ctx)
+    direct, residual = await asyncio.gather(ctx.on_pool(align.align, fa, fb, p), ctx.on_pool(align.align, fa, fw, p))
+    if direct.energy["total"] <= residual.energy["total"]:
+        return direct, None
+    return align.through(residual, np.linalg.inv(pre.w)), pre
+
+
 @dataclass
 class Transferred:
     model: str

@@ -166,6 +166,8 @@ class AlignResponse(BaseModel):
     levels: int = Field(description="pyramid levels solved, coarse to fine")
     params: dict[str, float]
     warped_png: str | None = Field(None, description="with warp=true: image b warped into a's frame, grey PNG, base64")
+    prealigned: Prealigned | None = Field(None, description="b was first brought onto a by its sparse matches' "
+                                                            "geometry; the MRF solved the rest")
     timing_ms: dict[str, float]
 
 

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service import align
 from service import render as pictures
-from service.correspond import dense_map
+from service.correspond import alignment, dense_map
 from service.deps import ContextDep, SettingsDep
 from service.errors import InvalidInput
 from service.imaging import Decoded
@@ -51,7 +51,9 @@ async def align_images(
 ) -> AlignResponse | Response:
     """Where every cell of image a lies in image b, by an MRF over feature displacements (data
     term, truncated L1 smoothness, small-displacement term) solved coarse to fine by loopy belief
-    propagation. The field comes back as a .npy array on a's feature grid."""
+    propagation. With both images' bytes, b is first brought onto a by the geometry its sparse
+    matches agree on, if any beyond a shift (``prealigned``), and the MRF solves the rest. The
+    field comes back as a .npy array on a's feature grid."""
     if warp and image_b is None:
         raise InvalidInput("warp=true needs image_b as bytes (an image_b_id carries only features)")
     t0 = time.perf_counter()
@@ -60,12 +62,10 @@ async def align_images(
     b = await side(image_b, image_b_id, "image_b", settings.max_image_bytes)
     if render == "png":
         drawable(a, b)
-    fa = await dense_map(a, m, ctx)
-    img_b = await b.pixels(settings) if warp else None
-    fb = await dense_map(b, m, ctx)
-    t1 = time.perf_counter()
     p = align.Params(alpha=alpha, d=truncation, radius=radius, iterations=iterations, supersample=supersample)
-    al = await ctx.on_pool(align.align, fa, fb, p)
+    img_b = await b.pixels(settings) if warp else None
+    al, pre = await alignment(a, b, m, p, ctx)
+    fa = await dense_map(a, m, ctx)  # cached by now: a's size
     t2 = time.perf_counter()
     if render == "png":
         img_a, img_b = await a.pixels(settings), await b.pixels(settings)
@@ -78,5 +78,5 @@ async def align_images(
     h, w, _ = al.flow.shape
     return AlignResponse(model=m.name, grid=Grid(width=w, height=h, step_x=al.step[0], step_y=al.step[1]),
                          flow=npy(al.flow), energy=al.energy, levels=al.levels, params=align.params_dict(p),
-                         warped_png=png, timing_ms={"features": 1e3 * (t1 - t0), "align": 1e3 * (t2 - t1),
-                                                    "warp": 1e3 * (time.perf_counter() - t2)})
+                         warped_png=png, prealigned=pre.described if pre else None,
+                         timing_ms={"align": 1e3 * (t2 - t0), "warp": 1e3 * (time.perf_counter() - t2)})
