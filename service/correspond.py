@@ -196,14 +196,20 @@ class Prealignment:
 
 async def prealignment(a: Side, b: Side, ctx: Context) -> Prealignment | None:
     """The map taking b's pixels to a's that the sparse matches the pair's geometry keeps agree
-    on (``sparse_guide``): their homography for a plane (or a turning camera), perspective
-    included, else their similarity; ``required`` when it scales or turns b (``similarity_of``);
-    None when there is none or it is about a shift."""
+    on (``sparse_guide``, then ``prealignment_from``)."""
     guide, m = await sparse_guide(a, b, ctx)
+    return prealignment_from(guide, m, ctx.settings.ransac_threshold_px)
+
+
+def prealignment_from(guide: matching.Guide | None, m: Matches, threshold_px: float) -> Prealignment | None:
+    """The map taking b's pixels to a's of a geometry fitted to the matches ``m``: its homography
+    for a plane (or a turning camera), perspective included, else the inliers' similarity;
+    ``required`` when it scales or turns b (``similarity_of``); None when there is none or it is
+    about a shift."""
     if guide is None:
         return None
     support = int(guide.inliers.sum())
-    s = similarity_of(m, guide.inliers, ctx.settings.ransac_threshold_px)
+    s = similarity_of(m, guide.inliers, threshold_px)
     if guide.kind != "homography":
         return None if s is None else Prealignment(np.vstack([s, [0, 0, 1]]), describe(s), True, support)
     w = np.linalg.inv(guide.model)
@@ -306,7 +312,7 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     tol = ctx.settings.cycle_tolerance_px
     if method == "align":
         return Transferred(model.name, await ctx.on_pool(align.transfer, fa, fb, points, tol), points)
-    guide, s = None, None
+    guide, pre = None, None
     if guided:
         try:  # the sparse matches survive rotation and scale; with ids, if their features were cached
             guide, sparse_m = await sparse_guide(a, b, ctx)
@@ -314,17 +320,19 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
             guide = await ctx.on_pool(matching.estimate_guide, fa, fb, ctx.settings.ransac_threshold_px)
         else:
             if guide is not None and b.data is not None:
-                s = similarity_of(sparse_m, guide.inliers, ctx.settings.ransac_threshold_px)
+                pre = prealignment_from(guide, sparse_m, ctx.settings.ransac_threshold_px)
     out = Transferred(model.name, None, points)
-    if s is not None:  # search a copy of b turned and scaled to meet a, then come back
-        fw = await dense_features_of(await warped_into(b, s, fa, ctx), model, ctx)
-        s3 = np.vstack([s, [0, 0, 1]])
-        moved = matching.Guide(guide.kind, s3 @ guide.model if guide.kind == "homography"
-                               else np.linalg.inv(s3).T @ guide.model)
+    # b scaled or turned: search a copy of b brought onto a by the homography (perspective and
+    # all), then come back. Otherwise the guided search copes, and a homography fitted to one
+    # plane of a scene with depth would carry the other planes' points astray
+    if pre is not None and pre.required:
+        fw = await dense_features_of(await warped_into(b, pre.w, fa, ctx), model, ctx)
+        moved = matching.Guide(guide.kind, pre.w @ guide.model if guide.kind == "homography"
+                               else np.linalg.inv(pre.w).T @ guide.model)
         tr = await ctx.on_pool(matching.transfer, fa, fw, points, tol, moved)
-        back = cv2.invertAffineTransform(s)
-        tr.xy = np.clip(tr.xy @ back[:, :2].T + back[:, 2], 0, [fb.width - 1, fb.height - 1]).astype(np.float32)
-        out.prealigned = describe(s)
+        back = matching.project(np.linalg.inv(pre.w), tr.xy)
+        tr.xy = np.clip(np.nan_to_num(back), 0, [fb.width - 1, fb.height - 1]).astype(np.float32)
+        out.prealigned = pre.described
     else:
         tr = await ctx.on_pool(matching.transfer, fa, fb, points, tol, guide)
     out.transfer = tr

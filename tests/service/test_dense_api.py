@@ -221,6 +221,25 @@ def test_a_plane_in_strong_perspective_is_matched_in_a_prealigned_copy(client, c
     assert body["prealigned"] is not None and len(err) >= 1000 and (err < 3).mean() > 0.9
 
 
+def test_points_transfer_onto_a_plane_in_strong_perspective(client, coffee):
+    """b, the photo in strong perspective and enlarged: the search runs in a copy of b brought
+    onto a by the sparse matches' homography (a similarity would leave the perspective in it)."""
+    h, w = coffee.shape
+    src = np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]])
+    hom = cv2.getPerspectiveTransform(src, src + np.float32([[0.3 * w, 0.3 * h], [-0.09 * w, 0], [0, 0],
+                                                             [0, -0.3 * h]]))
+    b = cv2.warpPerspective(coffee, hom, (w, h))
+    pts = np.random.default_rng(1).uniform([0.15 * w, 0.15 * h], [0.85 * w, 0.85 * h], (60, 2))
+    truth = cv2.perspectiveTransform(pts.reshape(-1, 1, 2), hom).reshape(-1, 2)
+    sent = {"image_a": ("a.png", encode(coffee), "image/png"), "image_b": ("b.png", encode(b), "image/png")}
+    r = client.post("/v1/keypoints/transfer", data={"keypoints": json.dumps(pts.tolist())}, files=sent)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    got = np.array([[k["x"], k["y"]] for k in body["keypoints"]])
+    err = np.linalg.norm(got - truth, axis=1)
+    assert body["prealigned"] is not None and (err < 3).mean() > 0.85, (np.median(err), (err < 3).mean())
+
+
 def test_points_map_through_a_homography_however_many():
     w = np.array([[2.0, 0, 1], [0, 2, 0], [0, 0, 1]])
     assert matching.project(w, np.zeros((0, 2), np.float32)).shape == (0, 2)
