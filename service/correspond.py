@@ -302,6 +302,32 @@ def describe(s: np.ndarray) -> dict[str, float]:
             "rotation_deg": round(float(-np.degrees(np.arctan2(s[1, 0], s[0, 0]))), 2)}
 
 
+async def prealigned_transfer(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, points: np.ndarray,
+                              pre: Prealignment, guide: matching.Guide, model: LoadedModel,
+                              ctx: Context) -> matching.Transfer:
+    """Points of a (K, 2) found in b through copies brought onto each other by ``pre`` (b's
+    pixels -> a's): searched at a's scale in a copy of b brought onto a and mapped back; when b
+    shows a's content larger, also at b's finer scale in a copy of a brought onto b, keeping per
+    point the consistent, more similar answer (a copy of a enlarged is blurred, which suits
+    coarse structure but not fine print; the copy of b shrunk is sharp but coarse)."""
+    tol = ctx.settings.cycle_tolerance_px
+    wa = np.linalg.inv(pre.w)  # a's pixels -> b's
+    zoom = pre.described["scale"]
+    down = matching.Guide(guide.kind, pre.w @ guide.model if guide.kind == "homography"
+                          else np.linalg.inv(pre.w).T @ guide.model)
+    fw = await dense_features_of(await warped_into(b, pre.w, fa, ctx), model, ctx)
+    t1 = await ctx.on_pool(matching.transfer, fa, fw, points, tol, down)
+    t1.xy = np.clip(np.nan_to_num(matching.project(wa, t1.xy)), 0, [fb.width - 1, fb.height - 1]).astype(np.float32)
+    if zoom <= 1 or a.data is None:  # with an image id for a, there are no pixels of a to enlarge
+        return t1
+    up = matching.Guide(guide.kind, guide.model @ pre.w)
+    fab = await dense_features_of(await warped_into(a, wa, fb, ctx), model, ctx)
+    t2 = await ctx.on_pool(matching.transfer, fab, fb, matching.project(wa, points).astype(np.float32),
+                           tol * zoom, up)
+    t2.cycle_error = (t2.cycle_error / zoom).astype(np.float32)  # in a's pixels
+    return matching.either(t1, t2)
+
+
 async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model_name: str | None,
                    ctx: Context) -> Transferred:
     """Each point of ``text`` (JSON [[x, y], ...] in image a) found in image b."""
@@ -322,16 +348,11 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
             if guide is not None and b.data is not None:
                 pre = prealignment_from(guide, sparse_m, ctx.settings.ransac_threshold_px)
     out = Transferred(model.name, None, points)
-    # b scaled or turned: search a copy of b brought onto a by the homography (perspective and
-    # all), then come back. Otherwise the guided search copes, and a homography fitted to one
-    # plane of a scene with depth would carry the other planes' points astray
+    # b scaled or turned: search copies brought onto each other by the homography (perspective and
+    # all). Otherwise the guided search copes, and a homography fitted to one plane of a scene
+    # with depth would carry the other planes' points astray
     if pre is not None and pre.required:
-        fw = await dense_features_of(await warped_into(b, pre.w, fa, ctx), model, ctx)
-        moved = matching.Guide(guide.kind, pre.w @ guide.model if guide.kind == "homography"
-                               else np.linalg.inv(pre.w).T @ guide.model)
-        tr = await ctx.on_pool(matching.transfer, fa, fw, points, tol, moved)
-        back = matching.project(np.linalg.inv(pre.w), tr.xy)
-        tr.xy = np.clip(np.nan_to_num(back), 0, [fb.width - 1, fb.height - 1]).astype(np.float32)
+        tr = await prealigned_transfer(a, b, fa, fb, points, pre, guide, model, ctx)
         out.prealigned = pre.described
     else:
         tr = await ctx.on_pool(matching.transfer, fa, fb, points, tol, guide)

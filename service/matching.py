@@ -335,6 +335,15 @@ class Transfer:
     guidance: str = "none"
 
 
+def either(t1: Transfer, t2: Transfer) -> Transfer:
+    """Per point, the better of two transfers of the same points: the consistent one, else the
+    one whose features agree more (``score``)."""
+    pick = (t2.consistent & ~t1.consistent) | ((t2.consistent == t1.consistent) & (t2.score > t1.score))
+    take = lambda x1, x2: np.where(pick.reshape(-1, *[1] * (x1.ndim - 1)), x2, x1)  # noqa: E731
+    return Transfer(take(t1.xy, t2.xy), take(t1.score, t2.score), take(t1.cycle_error, t2.cycle_error),
+                    take(t1.consistent, t2.consistent), t1.guidance)
+
+
 def search(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, guide: Guide | None) -> tuple[np.ndarray, np.ndarray]:
     """Each point of image a (K, 2 pixels) in image b: the nearest cell of b (near the point's
     predicted position or epipolar line when a ``guide`` is given), refined to sub-pixel, the
