@@ -230,14 +230,18 @@ def test_points_transfer_onto_a_plane_in_strong_perspective(client, coffee):
                                                              [0, -0.3 * h]]))
     b = cv2.warpPerspective(coffee, hom, (w, h))
     pts = np.random.default_rng(1).uniform([0.15 * w, 0.15 * h], [0.85 * w, 0.85 * h], (60, 2))
-    truth = cv2.perspectiveTransform(pts.reshape(-1, 1, 2), hom).reshape(-1, 2)
-    sent = {"image_a": ("a.png", encode(coffee), "image/png"), "image_b": ("b.png", encode(b), "image/png")}
+    body, err = transferred(client, coffee, b, hom, pts)
+    assert body["prealigned"] is not None and (err < 3).mean() > 0.85, (np.median(err), (err < 3).mean())
+
+
+def transferred(client, a: np.ndarray, b: np.ndarray, hom: np.ndarray, pts: np.ndarray) -> tuple[dict, np.ndarray]:
+    """/v1/keypoints/transfer of points (K, 2) of a onto b = a under ``hom``: (answer, errors (K,) px)."""
+    sent = {"image_a": ("a.png", encode(a), "image/png"), "image_b": ("b.png", encode(b), "image/png")}
     r = client.post("/v1/keypoints/transfer", data={"keypoints": json.dumps(pts.tolist())}, files=sent)
     assert r.status_code == 200, r.text
     body = r.json()
-    got = np.array([[k["x"], k["y"]] for k in body["keypoints"]])
-    err = np.linalg.norm(got - truth, axis=1)
-    assert body["prealigned"] is not None and (err < 3).mean() > 0.85, (np.median(err), (err < 3).mean())
+    truth = cv2.perspectiveTransform(pts.reshape(-1, 1, 2), hom).reshape(-1, 2)
+    return body, np.linalg.norm(np.array([[k["x"], k["y"]] for k in body["keypoints"]]) - truth, axis=1)
 
 
 def zoomed_in(coffee: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -254,12 +258,7 @@ def test_points_transfer_onto_an_enlarged_and_turned_copy(client, coffee):
     b, hom = zoomed_in(coffee)
     h, w = coffee.shape
     pts = np.random.default_rng(2).uniform([0.3 * w, 0.3 * h], [0.7 * w, 0.7 * h], (60, 2))
-    truth = cv2.perspectiveTransform(pts.reshape(-1, 1, 2), hom).reshape(-1, 2)
-    sent = {"image_a": ("a.png", encode(coffee), "image/png"), "image_b": ("b.png", encode(b), "image/png")}
-    r = client.post("/v1/keypoints/transfer", data={"keypoints": json.dumps(pts.tolist())}, files=sent)
-    assert r.status_code == 200, r.text
-    body = r.json()
-    err = np.linalg.norm(np.array([[k["x"], k["y"]] for k in body["keypoints"]]) - truth, axis=1)
+    body, err = transferred(client, coffee, b, hom, pts)
     assert body["prealigned"]["scale"] > 1.4 and (err < 3).mean() > 0.9, (np.median(err), (err < 3).mean())
     ids = {m: client.post("/v1/images", files={"image": ("a.png", encode(coffee[:, ::-1]))},
                           data={"method": m}).json()["image_id"] for m in ("dense", "sparse")}
