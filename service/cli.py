@@ -76,6 +76,8 @@ def align(c: CorrespondenceClient, a: argparse.Namespace) -> None:
     flow = out["flow"]
     print(f"flow {flow.shape[1]}x{flow.shape[0]} cells, median displacement "
           f"{np.median(np.linalg.norm(flow, axis=2)):.1f} px, energy {out['energy']['total']:.4f}"
+          + (f"; b brought onto a first (scale {out['prealigned']['scale']:g}, turned "
+             f"{out['prealigned']['rotation_deg']:g} deg)" if out["prealigned"] else "")
           + (f"; warped b: {a.warp}" if a.warp else "") + (f"; picture: {a.png}" if a.png else ""))
 
 

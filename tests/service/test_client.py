@@ -1,5 +1,6 @@
 """The typed client against the real app served by uvicorn on loopback."""
 
+import cv2
 import httpx
 import numpy as np
 import pytest
@@ -41,6 +42,15 @@ def test_dense_calls_with_ids(server, coffee):
         # profile is lopsided, so the median is the sharp check
         err = np.linalg.norm(t.xy - pts, axis=1)
         assert np.median(err) < 1.0 and err.max() < 2.5 and t.consistent.all()
+
+
+def test_align_says_when_b_was_brought_onto_a_first(server, coffee):
+    h, w = coffee.shape
+    turned = cv2.warpAffine(coffee, cv2.getRotationMatrix2D((w / 2, h / 2), 40, 1.0), (w, h))
+    with CorrespondenceClient(server, api_key="secret") as c:
+        out = c.align(coffee, turned)
+        assert out["flow"].shape[2] == 2 and abs(out["prealigned"]["rotation_deg"]) > 30
+        assert c.align(coffee, coffee)["prealigned"] is None  # nothing to undo
 
 
 def test_retries_on_503_then_succeeds():
