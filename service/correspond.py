@@ -153,10 +153,11 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
 
 
 async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Options, ctx: Context) -> Answer:
-    """Dense matches; when both images' bytes are at hand, in a copy of b brought to meet a
-    whenever the sparse matches agree that the two differ in scale or rotation (dense features
-    compare like with like only at about one scale and orientation), or when b is a's plane in
-    perspective and fewer of the direct search's matches agree with it than sparse ones did."""
+    """Dense matches; when both images' bytes are at hand, in copies brought to meet each other
+    (``through_copies``) whenever the sparse matches agree that the two differ in scale or
+    rotation (dense features compare like with like only at about one scale and orientation), or
+    when b is a's plane in perspective and fewer of the direct search's matches agree with it
+    than sparse ones did."""
     t0 = time.perf_counter()
     both = a.data is not None and b.data is not None
     fa, fb, pre = await asyncio.gather(dense_map(a, model, ctx), dense_map(b, model, ctx),
@@ -172,13 +173,40 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
                 answer.warnings.append("with image ids the dense search cannot be pre-aligned: if the images differ "
                                        "much in scale or rotation, send both images' bytes or use method=sparse")
             return answer
-    fw = await dense_features_of(await warped_into(b, pre.w, fa, ctx), model, ctx)
+    fw, fab = await prealigned_copies(a, b, fa, fb, pre, model, ctx)
     timing["features"] = 1e3 * (time.perf_counter() - t0)
-    found = await ctx.on_pool(search, fa, fw)
-    xy_b = matching.project(np.linalg.inv(pre.w), found.xy_b).astype(np.float32)
+    found = await ctx.on_pool(through_copies, search, fa, fb, fw, fab, pre.w, 4 * ctx.settings.ransac_threshold_px)
+    return Answer("dense", model.name, found, prealigned=pre.described, timing_ms=timing)
+
+
+async def prealigned_copies(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, pre: Prealignment,
+                            model: LoadedModel, ctx: Context) -> tuple[FeatureMap, FeatureMap | None]:
+    """Dense features of b brought onto a by ``pre`` (b's pixels -> a's) and, when b shows a's
+    content larger and a's pixels are at hand, of a brought onto b (else None)."""
+    fw = await dense_features_of(await warped_into(b, pre.w, fa, ctx), model, ctx)
+    if pre.described["scale"] <= 1 or a.data is None:
+        return fw, None
+    return fw, await dense_features_of(await warped_into(a, np.linalg.inv(pre.w), fb, ctx), model, ctx)
+
+
+def through_copies(search: Callable[[FeatureMap, FeatureMap], Matches], fa: FeatureMap, fb: FeatureMap,
+                   fw: FeatureMap, fab: FeatureMap | None, w: np.ndarray, reach_px: float) -> Matches:
+    """Matches of a and b found at a's scale (a against ``fw``, b brought onto a by ``w``) and,
+    with ``fab`` (a brought onto b), at b's finer scale; the search more of whose matches ``w``
+    agrees with answers: an enlarged copy of a keeps coarse structure, and gives many times the
+    matches there, but blurs fine print away."""
+    m = search(fa, fw)
+    xy_b = matching.project(np.linalg.inv(w), m.xy_b).astype(np.float32)
     inside = matching.within(xy_b, fb.width, fb.height)
-    return Answer("dense", model.name, Matches(found.xy_a[inside], xy_b[inside], found.score[inside]),
-                  prealigned=pre.described, timing_ms=timing)
+    best = Matches(m.xy_a[inside], xy_b[inside], m.score[inside])
+    if fab is not None:
+        m = search(fab, fb)
+        xy_a = matching.project(w, m.xy_a).astype(np.float32)
+        inside = matching.within(xy_a, fa.width, fa.height)
+        up = Matches(xy_a[inside], m.xy_b[inside], m.score[inside])
+        if agreeing(up, w, reach_px) > agreeing(best, w, reach_px):
+            best = up
+    return best
 
 
 def agreeing(m: Matches, w: np.ndarray, reach_px: float) -> int:
