@@ -267,16 +267,15 @@ async def dense_features_of(img: Decoded, model: LoadedModel, ctx: Context) -> F
     return FeatureMap(out[0].astype(np.float16), width, height, scale, model.entry.stride)
 
 
-async def alignment(a: Side, b: Side, model: LoadedModel, p: align.Params, ctx: Context
-                    ) -> tuple[align.Alignment, Prealignment | None]:
+async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: LoadedModel, p: align.Params,
+                    ctx: Context) -> tuple[align.Alignment, Prealignment | None]:
     """Image b aligned to a by the MRF (``service.align``). When both images' bytes are at hand
     and the sparse matches agree on a geometry beyond a shift (``prealignment``), the MRF also
     solves what is left in a copy of b brought onto a by it (its search window and small-
     displacement prior fit a residual, not a homography), that field is taken back into b, and
     the field of lower MRF energy is the answer: a plane's homography wins by far, while for a
     non-rigid warp a homography fitted to part of it loses to the direct field. -> (field, the
-    prealignment when it won)."""
-    fa, fb = await asyncio.gather(dense_map(a, model, ctx), dense_map(b, model, ctx))
+    prealignment when it won). ``fa``, ``fb``: the images' dense features."""
     pre = await prealignment(a, b, ctx) if a.data is not None and b.data is not None else None
     if pre is None:
         return await ctx.on_pool(align.align, fa, fb, p), None
@@ -340,18 +339,15 @@ async def prealigned_transfer(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, 
     coarse structure but not fine print; the copy of b shrunk is sharp but coarse)."""
     tol = ctx.settings.cycle_tolerance_px
     wa = np.linalg.inv(pre.w)  # a's pixels -> b's
-    zoom = pre.described["scale"]
-    down = matching.Guide(guide.kind, pre.w @ guide.model if guide.kind == "homography"
-                          else np.linalg.inv(pre.w).T @ guide.model)
-    fw = await dense_features_of(await warped_into(b, pre.w, fa, ctx), model, ctx)
+    fw, fab = await prealigned_copies(a, b, fa, fb, pre, model, ctx)
+    down = matching.Guide(guide.kind, pre.w @ guide.model if guide.kind == "homography" else wa.T @ guide.model)
     t1 = await ctx.on_pool(matching.transfer, fa, fw, points, tol, down)
     t1.xy = np.clip(np.nan_to_num(matching.project(wa, t1.xy)), 0, [fb.width - 1, fb.height - 1]).astype(np.float32)
-    if zoom <= 1 or a.data is None:  # with an image id for a, there are no pixels of a to enlarge
+    if fab is None:
         return t1
-    up = matching.Guide(guide.kind, guide.model @ pre.w)
-    fab = await dense_features_of(await warped_into(a, wa, fb, ctx), model, ctx)
+    zoom = pre.described["scale"]
     t2 = await ctx.on_pool(matching.transfer, fab, fb, matching.project(wa, points).astype(np.float32),
-                           tol * zoom, up)
+                           tol * zoom, matching.Guide(guide.kind, guide.model @ pre.w))
     t2.cycle_error = (t2.cycle_error / zoom).astype(np.float32)  # in a's pixels
     return matching.either(t1, t2)
 

@@ -1,6 +1,7 @@
 """POST /v1/align: dense MRF alignment of image b to image a (multipart)."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import time
@@ -64,8 +65,8 @@ async def align_images(
         drawable(a, b)
     p = align.Params(alpha=alpha, d=truncation, radius=radius, iterations=iterations, supersample=supersample)
     img_b = await b.pixels(settings) if warp else None
-    al, pre = await alignment(a, b, m, p, ctx)
-    fa = await dense_map(a, m, ctx)  # cached by now: a's size
+    fa, fb = await asyncio.gather(dense_map(a, m, ctx), dense_map(b, m, ctx))
+    al, pre = await alignment(a, b, fa, fb, m, p, ctx)
     t2 = time.perf_counter()
     if render == "png":
         img_a, img_b = await a.pixels(settings), await b.pixels(settings)
