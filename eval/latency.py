@@ -1,7 +1,8 @@
 """Latency of /v1/correspondences for a 640x480 pair through a real uvicorn server on loopback:
-cold (both feature maps computed) and warm (both cached), with the in-process cache and with
-Redis, beside OpenCV SIFT detect + describe + ratio-matched on the same pair; the bytes one
-cached 640x480 feature map takes; and where a cold sparse request's time goes, step by step.
+cold (both feature maps computed) and warm (both cached), with the in-process cache (numpy's BLAS
+held to one thread, the default, and left on every core) and with Redis, beside OpenCV SIFT
+detect + describe + ratio-matched on the same pair; the bytes one cached 640x480 feature map
+takes; and where a cold sparse request's time goes, step by step.
 
     python -m eval.latency [--repeats 7]
 """
@@ -136,7 +137,9 @@ def main() -> None:
     rows = {}
     redis = RedisServer("--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru").start()
     try:
-        for label, env in (("in-process cache", {}), ("Redis cache", {"REDIS_URL": redis.url})):
+        # BLAS_THREADS=0: numpy's BLAS on every core, its idle threads spinning (the setting's trade-off)
+        for label, env in (("in-process cache", {}), ("in-process cache, BLAS_THREADS=0", {"BLAS_THREADS": "0"}),
+                           ("Redis cache", {"REDIS_URL": redis.url})):
             proc, url = serve(env)
             try:
                 for method in ("sparse", "dense"):
@@ -176,7 +179,10 @@ def main() -> None:
         write_section("dense-latency", f"## Correspondence latency against SIFT\n\n`{command}` {machine.describe()}"
                       f"\n\nThrough a uvicorn server on loopback, each method with its defaults; PNG upload, "
                       f"decoding, features and matching included, on one kept-alive connection. The baseline is "
-                      f"the faster of SIFT's two runs. Compare ratios.\n\n{table}\n\nOne cached "
+                      f"the faster of SIFT's two runs. Compare ratios. The rows with BLAS_THREADS=0 leave numpy's "
+                      "BLAS on every core, as numpy does: its idle threads spin after each matrix product and take "
+                      "the cores the next request's detector and networks need; the default holds it to one "
+                      f"thread.\n\n{table}\n\nOne cached "
                       f"640x480 dense feature map takes {fm_bytes} bytes ({fm_bytes / 2**20:.2f} MiB: 32 float16 "
                       "channels at stride 4, plus a small header).\n\nWhere a cold sparse request's time goes, "
                       "step by step for image a (the API computes both images at once on the cores):"

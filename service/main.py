@@ -20,6 +20,7 @@ from service.limits import BodyLimit
 from service.memory import TrimWhenIdle, fixed_mmap_threshold
 from service.model_store import MemoryStore, RedisStore
 from service.routes import align, dense, health, keypoint_models, patches
+from service.threads import limit_blas
 
 VERSION = "0.1.0"
 DESCRIPTION = ("Correspondences between images, match scores of patch pairs, keypoint transfer and alignment, from "
@@ -44,6 +45,7 @@ def make_store(settings: Settings) -> MemoryStore:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     fixed_mmap_threshold()
+    limit_blas(settings.blas_threads)
     imaging.limit_decoders(settings.max_concurrent_decodes)
 
     @asynccontextmanager

@@ -1,0 +1,19 @@
+"""How many threads numpy's BLAS may use. OpenBLAS's idle threads spin for a while after every
+matrix product before they sleep; in a service whose requests also run OpenCV's detector and ONNX
+Runtime's pools on the same cores, that spinning takes a core from the next request. With one
+thread the products of matching run a little slower alone, and cold sparse correspondences on two
+cores about a fifth faster (``python -m eval.latency``)."""
+from __future__ import annotations
+
+from threadpoolctl import threadpool_info, threadpool_limits
+
+
+def limit_blas(n: int) -> None:
+    """At most ``n`` threads for every BLAS library numpy loaded; 0 leaves them as they are."""
+    if n > 0:
+        threadpool_limits(limits=n, user_api="blas")
+
+
+def blas_threads() -> list[int]:
+    """The thread counts of the BLAS libraries loaded in this process."""
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]

@@ -1,0 +1,28 @@
+"""numpy's BLAS is held to BLAS_THREADS threads by the app, and left alone with 0."""
+import pytest
+from threadpoolctl import threadpool_limits
+
+from service.config import Settings
+from service.main import create_app
+from service.threads import blas_threads
+
+
+@pytest.fixture
+def restored():
+    """Whatever the test sets, every BLAS gets its thread count back afterwards."""
+    keep = threadpool_limits(limits=None, user_api="blas")
+    yield
+    keep.restore_original_limits()
+
+
+def test_the_app_holds_numpys_blas_to_one_thread_by_default(restored):
+    threadpool_limits(limits=2, user_api="blas")
+    assert blas_threads() and max(blas_threads()) == 2
+    create_app(Settings())
+    assert set(blas_threads()) == {1}
+
+
+def test_zero_leaves_blas_as_it_was(restored):
+    threadpool_limits(limits=2, user_api="blas")
+    create_app(Settings(blas_threads=0))
+    assert set(blas_threads()) == {2}
