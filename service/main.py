@@ -17,7 +17,7 @@ from service.cache import FeatureCache, MemoryCache, RedisCache
 from service.config import Settings
 from service.disconnect import CancelOnDisconnect
 from service.limits import BodyLimit
-from service.memory import TrimWhenIdle, fixed_mmap_threshold
+from service.memory import TrimWhenIdle, tune_heaps
 from service.model_store import MemoryStore, RedisStore
 from service.routes import align, dense, health, keypoint_models, patches
 from service.threads import limit_blas
@@ -44,7 +44,7 @@ def make_store(settings: Settings) -> MemoryStore:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    fixed_mmap_threshold()
+    tune_heaps()
     limit_blas(settings.blas_threads)
     imaging.limit_decoders(settings.max_concurrent_decodes)
 

@@ -4,9 +4,14 @@ glibc raises its mmap threshold after each large free, up to 32 MiB, so a burst 
 (images that decode to hundreds of megabytes, batches of a thousand patch pairs) leaves its buffers
 in the heaps and the process keeps them. Two measures bound that without making work slower:
 buffers of ``MMAP_THRESHOLD`` or more (decoded images) are always mapped, so they go back the moment
-they are freed; smaller ones (SIFT's pyramid, activations) are reused from the heaps while requests
-run (returning those at once, with a 1 MiB threshold, made sparse features 20-30 % slower), and
-``malloc_trim`` hands the heaps' free pages back once no request has run for ``IDLE_S``.
+they are freed; smaller ones (SIFT's pyramid, activations) are reused from the heap while requests
+run (returning those at once, with a 1 MiB threshold, made sparse features 20-30 % slower), up to
+``TRIM_THRESHOLD`` of free memory at its top (glibc's 128 KiB, which fixing the mmap threshold also
+fixes, gave SIFT's pyramid of some 40 MB back after every image, to be faulted in again by the next:
+cold sparse correspondences took 15-20 % longer), and ``malloc_trim`` hands the free pages back once
+no request has run for ``IDLE_S``. Every thread allocates from the one main heap: ``malloc_trim``
+cannot shrink the top of the per-thread heaps glibc otherwise makes, so they would keep up to
+``TRIM_THRESHOLD`` each for good.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 IDLE_S = 0.25  # quiet time before the free pages go back
 MMAP_THRESHOLD = 8 << 20
+TRIM_THRESHOLD = 128 << 20
 
 try:
     _libc = ctypes.CDLL("libc.so.6")
@@ -26,10 +32,14 @@ except (OSError, AttributeError):  # not glibc: its own allocator decides
     _libc = _malloc_trim = None
 
 
-def fixed_mmap_threshold(size: int = MMAP_THRESHOLD) -> None:
-    """Map every buffer of ``size`` bytes or more on its own, whatever was freed before."""
+def tune_heaps(size: int = MMAP_THRESHOLD, keep: int = TRIM_THRESHOLD) -> None:
+    """Map every buffer of ``size`` bytes or more on its own, whatever was freed before; keep up
+    to ``keep`` bytes free at the top of the heap until the idle trim; one heap for every thread
+    started from now on. Before any worker thread starts, so that none has a heap of its own."""
     if _libc is not None:
         _libc.mallopt(-3, size)  # M_MMAP_THRESHOLD
+        _libc.mallopt(-1, keep)  # M_TRIM_THRESHOLD
+        _libc.mallopt(-8, 1)  # M_ARENA_MAX
 
 
 def trim() -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
@@ -41,3 +42,60 @@ def test_the_heaps_are_trimmed_after_the_last_request_and_not_during_one():
 def test_trim_calls_the_allocator():
     assert memory.trim() in (True, False)
     assert memory._malloc_trim is not None  # glibc: the images this service ships on
+
+
+
+RETENTION = """
+import ctypes, os, sys, threading
+from service import memory
+mode, where = sys.argv[1:]
+if mode == "service":
+    memory.tune_heaps()
+else:  # the mmap threshold alone: it also fixes the trim threshold at glibc's 128 KiB
+    memory._libc.mallopt(-3, memory.MMAP_THRESHOLD)
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+statm = os.open("/proc/self/statm", os.O_RDONLY)
+rss = lambda: int(os.pread(statm, 64, 0).split()[1]) * 4096 >> 20  # nothing from the heap in between
+out = [0, 0]
+
+def work():
+    blocks = [libc.malloc(1 << 20) for _ in range(64)]  # a pyramid's worth, under the mmap threshold
+    for b in blocks:
+        ctypes.memset(b, 1, 1 << 20)
+    held = rss()
+    for b in reversed(blocks):
+        libc.free(b)
+    out[0], out[1] = held - rss(), held
+
+if where == "thread":  # as a request's worker thread allocates
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+else:
+    work()
+memory.trim()
+print(out[0], out[1] - rss())
+"""
+
+
+def retained(mode: str, where: str) -> tuple[int, int]:
+    """(MiB the process gave back when 64 MiB of 1 MiB blocks were freed, and after the idle trim)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    out = subprocess.run([sys.executable, "-c", RETENTION, mode, where], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parents[2]).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+@pytest.mark.parametrize("where", ["main", "thread"])
+def test_freed_heap_memory_stays_for_the_next_request_until_the_idle_trim(where):
+    at_free, after_trim = retained("service", where)
+    assert at_free < 8 and after_trim > 48  # kept while requests run, given back when idle
+
+
+def test_glibcs_own_trim_threshold_gives_it_back_at_once():
+    at_free, _ = retained("mmap threshold only", "main")
+    assert at_free > 48  # what the service's trim threshold stops: faulted in again by the next image
