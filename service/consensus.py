@@ -51,7 +51,8 @@ def local_fit(xa: np.ndarray, xb: np.ndarray, radius: float, cuts: tuple[float, 
     for cut in (None, None, *cuts):
         dw = (design * weight[..., None]).transpose(0, 2, 1)  # (M, 3, k)
         params = np.linalg.solve(dw @ design + 1e-6 * np.eye(3), dw @ target)  # (M, 3, 2)
-        residual = np.linalg.norm(design @ params - target, axis=-1)
+        r = design @ params - target
+        residual = np.sqrt(r[..., 0] ** 2 + r[..., 1] ** 2)  # norm(axis=-1), without its overhead on pairs
         if cut is None:  # each match's median neighbour residual (inf without neighbours)
             ranked = np.sort(np.where(valid, residual, np.inf), axis=1)
             cut = ranked[np.arange(m), np.maximum(valid.sum(1) - 1, 0) // 2][:, None]
