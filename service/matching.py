@@ -120,9 +120,11 @@ def exhaustive(da: np.ndarray, db: np.ndarray, max_queries: int, mutual: bool,
 
 def pooled(f: np.ndarray) -> np.ndarray:
     """(D, h, w) unit features -> (D, ceil(h/2), ceil(w/2)): the mean of each 2 x 2 block, unit."""
-    d, h, w = f.shape
+    _, h, w = f.shape
     p = np.pad(f.astype(np.float32), ((0, 0), (0, h % 2), (0, w % 2)), mode="edge")
-    p = p.reshape(d, (h + 1) // 2, 2, (w + 1) // 2, 2).mean((2, 4))
+    # the four cells' sum (the mean's direction) as strided slices: a mean over axes 2 and 4 of a
+    # reshaped map reduces across strides and took four times as long
+    p = p[:, 0::2, 0::2] + p[:, 0::2, 1::2] + p[:, 1::2, 0::2] + p[:, 1::2, 1::2]
     return p / np.maximum(np.linalg.norm(p, axis=0, keepdims=True), 1e-6)
 
 

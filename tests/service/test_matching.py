@@ -124,3 +124,16 @@ def test_on_flat_features_a_border_point_goes_where_the_homography_puts_it():
     assert np.abs(got - points).max() < 1e-4
     doubled = matching.prefer_prediction(fm, q, found, np.diag([2.0, 2.0, 1.0]), points)
     assert np.allclose(doubled[0], [41.0, 0.0]) and np.array_equal(doubled[3], found[3])  # far outside b: kept
+
+
+def test_pooling_is_the_unit_mean_of_each_two_by_two_block_edges_repeated():
+    rng = np.random.default_rng(3)
+    f = rng.normal(size=(8, 5, 7)).astype(np.float32)
+    f /= np.linalg.norm(f, axis=0, keepdims=True)
+    edge = np.pad(f, ((0, 0), (0, 1), (0, 1)), mode="edge")  # odd sides: the last row and column again
+    want = np.array([[edge[:, 2 * i:2 * i + 2, 2 * j:2 * j + 2].mean((1, 2)) for j in range(4)]
+                     for i in range(3)]).transpose(2, 0, 1)  # (8, 3, 4)
+    want /= np.linalg.norm(want, axis=0, keepdims=True)
+    got = matching.pooled(f)
+    assert got.shape == (8, 3, 4)
+    assert np.allclose(got, want, atol=1e-6)
