@@ -263,7 +263,7 @@ async def warped_into(b: Side, w: np.ndarray, fa: FeatureMap, ctx: Context) -> D
 async def dense_features_of(img: Decoded, model: LoadedModel, ctx: Context) -> FeatureMap:
     """Dense features of pixels made here (a warped image): computed, not cached."""
     x, scale, width, height = await run_in_threadpool(dense.prepare, img, ctx.settings)
-    out = await model.main.run({"image": x[None, None].astype(np.float32) / 255.0})
+    out = await model.main.run({"image": await run_in_threadpool(dense.unit, x[None, None])})
     return FeatureMap(out[0].astype(np.float16), width, height, scale, model.entry.stride)
 
 

@@ -51,6 +51,13 @@ def decode(data: bytes, settings: Settings, where: str) -> imaging.Decoded:
                                   settings.dense_min_side, MAX_ASPECT, reduce_to=settings.dense_max_side)
 
 
+def unit(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels as the networks take them: float32 in [0, 1]."""
+    out = pixels.astype(np.float32)
+    out /= 255.0
+    return out
+
+
 def prepare(img: imaging.Decoded, settings: Settings) -> tuple[np.ndarray, float, int, int]:
     """A decoded image -> (grey uint8 (H', W') as the networks see it, scale = H'/H, W, H), where
     the long side H' or W' is at most DENSE_MAX_SIDE and W x H is the size as sent."""
@@ -103,7 +110,7 @@ async def features(data: bytes, model: LoadedModel, cache: FeatureCache, setting
         return fm, image_id, True
     pixels = await decoded(data, settings, where, image)
     img, scale, width, height = await run_in_threadpool(prepare, pixels, settings)
-    out = await model.main.run({"image": img[None, None].astype(np.float32) / 255.0})
+    out = await model.main.run({"image": await run_in_threadpool(unit, img[None, None])})
     fm = FeatureMap(out[0].astype(np.float16), width, height, scale, model.entry.stride)
     await run_in_threadpool(cache.put, key, fm.encode())
     return fm, image_id, False
@@ -123,12 +130,13 @@ async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, 
     def keypoints() -> tuple[np.ndarray, float, int, int, tuple[np.ndarray, ...]]:
         img, scale, width, height = prepare(pixels, settings)
         xy, size, angle = sparse.detect(img, settings.sparse_keypoints)
-        return sparse.patches(img, xy, size, angle), scale, width, height, (xy, size, angle)
+        return unit(sparse.patches(img, xy, size, angle)[:, None]), scale, width, height, (xy, size, angle)
 
+    # the network's input is made in the worker thread too: megabytes cast on the event loop held
+    # up every other request
     patches, scale, width, height, (xy, size, angle) = await run_in_threadpool(keypoints)
     dim = model.entry.dim
-    desc = (await model.main.run({"patches": patches[:, None].astype(np.float32) / 255.0}) if len(patches)
-            else np.zeros((0, dim), np.float32))
+    desc = await model.main.run({"patches": patches}) if len(patches) else np.zeros((0, dim), np.float32)
     desc /= np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-6)
     sent = np.clip((xy + 0.5) / scale - 0.5, 0, [width - 1, height - 1]).astype(np.float32)
     sf = SparseFeatures(sent, (size / scale).astype(np.float32), angle, desc.astype(np.float16), width, height)
