@@ -40,3 +40,10 @@ def test_keypoints_of_every_pyramid_level_come_out_in_their_order():
     for k in range(len(xy)):
         alone = sparse.patches(img, xy[k:k + 1], size[k:k + 1], angle[k:k + 1])
         assert np.array_equal(together[k], alone[0])
+
+
+def test_network_input_is_pixels_over_255_in_float32():
+    from service.dense import unit
+    x = np.arange(256, dtype=np.uint8).reshape(1, 1, 16, 16)
+    got = unit(x)
+    assert got.dtype == np.float32 and np.array_equal(got, x.astype(np.float32) / 255.0)
