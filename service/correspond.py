@@ -183,10 +183,10 @@ async def prealigned_copies(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, pr
                             model: LoadedModel, ctx: Context) -> tuple[FeatureMap, FeatureMap | None]:
     """Dense features of b brought onto a by ``pre`` (b's pixels -> a's) and, when b shows a's
     content larger and a's pixels are at hand, of a brought onto b (else None)."""
-    fw = await dense_features_of(await warped_into(b, pre.w, fa, ctx), model, ctx)
+    fw = await dense.computed(await warped_into(b, pre.w, fa, ctx), model, ctx.settings)
     if pre.described["scale"] <= 1 or a.data is None:
         return fw, None
-    return fw, await dense_features_of(await warped_into(a, np.linalg.inv(pre.w), fb, ctx), model, ctx)
+    return fw, await dense.computed(await warped_into(a, np.linalg.inv(pre.w), fb, ctx), model, ctx.settings)
 
 
 def through_copies(search: Callable[[FeatureMap, FeatureMap], Matches], fa: FeatureMap, fb: FeatureMap,
@@ -260,13 +260,6 @@ async def warped_into(b: Side, w: np.ndarray, fa: FeatureMap, ctx: Context) -> D
     return Decoded(out, fa.width, fa.height)
 
 
-async def dense_features_of(img: Decoded, model: LoadedModel, ctx: Context) -> FeatureMap:
-    """Dense features of pixels made here (a warped image): computed, not cached."""
-    x, scale, width, height = await run_in_threadpool(dense.prepare, img, ctx.settings)
-    out = await model.main.run({"image": await run_in_threadpool(dense.unit, x[None, None])})
-    return FeatureMap(out[0].astype(np.float16), width, height, scale, model.entry.stride)
-
-
 async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: LoadedModel, p: align.Params,
                     ctx: Context) -> tuple[align.Alignment, Prealignment | None]:
     """Image b aligned to a by the MRF (``service.align``). When both images' bytes are at hand
@@ -279,7 +272,7 @@ async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: Loa
     pre = await prealignment(a, b, ctx) if a.data is not None and b.data is not None else None
     if pre is None:
         return await ctx.on_pool(align.align, fa, fb, p), None
-    fw = await dense_features_of(await warped_into(b, pre.w, fa, ctx), model, ctx)
+    fw = await dense.computed(await warped_into(b, pre.w, fa, ctx), model, ctx.settings)
     direct, residual = await asyncio.gather(ctx.on_pool(align.align, fa, fb, p), ctx.on_pool(align.align, fa, fw, p))
     if direct.energy["total"] <= residual.energy["total"]:
         return direct, None

@@ -51,13 +51,6 @@ def decode(data: bytes, settings: Settings, where: str) -> imaging.Decoded:
                                   settings.dense_min_side, MAX_ASPECT, reduce_to=settings.dense_max_side)
 
 
-def unit(pixels: np.ndarray) -> np.ndarray:
-    """uint8 pixels as the networks take them: float32 in [0, 1]."""
-    out = pixels.astype(np.float32)
-    out /= 255.0
-    return out
-
-
 def prepare(img: imaging.Decoded, settings: Settings) -> tuple[np.ndarray, float, int, int]:
     """A decoded image -> (grey uint8 (H', W') as the networks see it, scale = H'/H, W, H), where
     the long side H' or W' is at most DENSE_MAX_SIDE and W x H is the size as sent."""
@@ -108,12 +101,22 @@ async def features(data: bytes, model: LoadedModel, cache: FeatureCache, setting
     image_id, key, fm = await cached(data, model, cache, settings, FeatureMap.decode, owner)
     if fm is not None:
         return fm, image_id, True
-    pixels = await decoded(data, settings, where, image)
-    img, scale, width, height = await run_in_threadpool(prepare, pixels, settings)
-    out = await model.main.run({"image": await run_in_threadpool(unit, img[None, None])})
-    fm = FeatureMap(out[0].astype(np.float16), width, height, scale, model.entry.stride)
+    fm = await computed(await decoded(data, settings, where, image), model, settings)
     await run_in_threadpool(cache.put, key, fm.encode())
     return fm, image_id, False
+
+
+async def computed(pixels: imaging.Decoded, model: LoadedModel, settings: Settings) -> FeatureMap:
+    """The dense feature map of decoded pixels, computed (the cache is the caller's business): the
+    network's float input is made in the worker thread, as megabytes cast on the event loop held
+    up every other request."""
+    def network_input() -> tuple[np.ndarray, float, int, int]:
+        img, scale, width, height = prepare(pixels, settings)
+        return imaging.unit(img[None, None]), scale, width, height
+
+    x, scale, width, height = await run_in_threadpool(network_input)
+    out = await model.main.run({"image": x})
+    return FeatureMap(out[0].astype(np.float16), width, height, scale, model.entry.stride)
 
 
 async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, settings: Settings,
@@ -130,10 +133,9 @@ async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, 
     def keypoints() -> tuple[np.ndarray, float, int, int, tuple[np.ndarray, ...]]:
         img, scale, width, height = prepare(pixels, settings)
         xy, size, angle = sparse.detect(img, settings.sparse_keypoints)
-        return unit(sparse.patches(img, xy, size, angle)[:, None]), scale, width, height, (xy, size, angle)
+        return imaging.unit(sparse.patches(img, xy, size, angle)[:, None]), scale, width, height, (xy, size, angle)
 
-    # the network's input is made in the worker thread too: megabytes cast on the event loop held
-    # up every other request
+    # the network's input is made in the worker thread too (see ``computed``)
     patches, scale, width, height, (xy, size, angle) = await run_in_threadpool(keypoints)
     dim = model.entry.dim
     desc = await model.main.run({"patches": patches}) if len(patches) else np.zeros((0, dim), np.float32)

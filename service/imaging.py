@@ -156,6 +156,13 @@ def decode_checked(data: bytes | str, where: str, max_bytes: int, max_pixels: in
 DECODERS = threading.BoundedSemaphore(2)
 
 
+def unit(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels as the networks take them: float32 in [0, 1]."""
+    out = pixels.astype(np.float32)
+    out /= 255.0
+    return out
+
+
 def limit_decoders(n: int) -> None:
     """At most ``n`` images decoding at once in this process (MAX_CONCURRENT_DECODES)."""
     global DECODERS

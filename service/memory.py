@@ -2,7 +2,7 @@
 
 glibc raises its mmap threshold after each large free, up to 32 MiB, so a burst of large requests
 (images that decode to hundreds of megabytes, batches of a thousand patch pairs) leaves its buffers
-in the heaps and the process keeps them. Two measures bound that without making work slower:
+in the heaps and the process keeps them. These measures bound that without making work slower:
 buffers of ``MMAP_THRESHOLD`` or more (decoded images) are always mapped, so they go back the moment
 they are freed; smaller ones (SIFT's pyramid, activations) are reused from the heap while requests
 run (returning those at once, with a 1 MiB threshold, made sparse features 20-30 % slower), up to

@@ -33,7 +33,7 @@ def prepare(text: str, side: int | None, min_side: int, settings: Settings, wher
     if (h, w) != (side_h, side_w):
         shrink = side_h * side_w < h * w
         img = cv2.resize(img, (side_w, side_h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    return img.astype(np.float32) / 255.0
+    return imaging.unit(img)
 
 
 def check_count(n: int, cap: int, what: str) -> None:

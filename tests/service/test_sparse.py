@@ -43,7 +43,7 @@ def test_keypoints_of_every_pyramid_level_come_out_in_their_order():
 
 
 def test_network_input_is_pixels_over_255_in_float32():
-    from service.dense import unit
+    from service.imaging import unit
     x = np.arange(256, dtype=np.uint8).reshape(1, 1, 16, 16)
     got = unit(x)
     assert got.dtype == np.float32 and np.array_equal(got, x.astype(np.float32) / 255.0)
