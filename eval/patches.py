@@ -27,7 +27,7 @@ from eval import phototour
 from eval.results import RESULTS, write_section
 from models.data.synth import PatchSet, sift_describe
 from models.export_patch import MANIFEST
-from models.metrics import fpr95, recall_threshold
+from models.metrics import fpr95, fpr95_change, recall_threshold
 
 BATCH = 256
 
@@ -118,14 +118,26 @@ def offset_bins(ps: PatchSet) -> dict[str, np.ndarray]:
     return bins | {"Brown 5 px": ps.offset_px <= 5.0}
 
 
-def offset_lines(ps: PatchSet, scores: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[str]:
-    """FPR95 with the positives of each offset bin alone (against every negative), per method."""
+def offset_lines(ps: PatchSet, scores: dict[str, tuple[np.ndarray, np.ndarray]], base: str = "OpenCV SIFT",
+                 resamples: int = 500) -> list[str]:
+    """FPR95 with the positives of each offset bin alone (against every negative), per method;
+    beside each, in brackets, the 95 % interval of its difference from ``base``'s in percentage
+    points (``fpr95_change``: a paired bootstrap over the bin's positives and the negatives)."""
     bins = offset_bins(ps)
     lines = ["| network | " + " | ".join(f"{b} ({m.sum()})" for b, m in bins.items()) + " |",
              "|" + "---|" * (1 + len(bins))]
     for name, (pos, neg) in scores.items():
-        lines.append(f"| {name} | " + " | ".join(f"{100 * fpr95(pos[m], neg):.2f} %" if m.sum() >= 20 else "-"
-                                                 for m in bins.values()) + " |")
+        cells = []
+        for m in bins.values():
+            if m.sum() < 20:
+                cells.append("-")
+                continue
+            cell = f"{100 * fpr95(pos[m], neg):.2f} %"
+            if name != base and base in scores:
+                lo, hi = fpr95_change(scores[base][0][m], scores[base][1], pos[m], neg, resamples)
+                cell += f" [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+            cells.append(cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -186,8 +198,10 @@ def main(argv: list[str] | None = None) -> None:
         if np.isfinite(ps.offset).any():
             table += (f"\n\nFPR95 of {c} by the positives' offset: how far the detector put the second view "
                       "from the first's true position, a fraction of the patch region (Brown's 5 px: within 5 "
-                      "pixels); every negative each time.\n\n" + "\n".join(offset_lines(ps, {
-                          m: by_set[c] for m, by_set in scores.items()})))
+                      "pixels); every negative each time. In brackets: the 95 % interval of the network's FPR95 "
+                      "minus SIFT's in percentage points (a paired bootstrap over the bin's positives and the "
+                      "negatives): a bin is won or lost beyond doubt only where both ends have one sign.\n\n"
+                      + "\n".join(offset_lines(ps, {m: by_set[c] for m, by_set in scores.items()})))
         if len(ps.photo_names) > 1:
             table += (f"\n\nWhere the false positives of {c} come from, photo by photo: false positives at "
                       "the whole set's threshold for 95 % recall (they add up to its FPR95) and, in brackets, "

@@ -50,6 +50,13 @@ def degrade(x: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
     return x
 
 
+def beyond_edge(n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, 64, 64) bool: the pixels beyond a random straight edge 3 to 20 pixels from the centre."""
+    angle, dist = rng.uniform(0, 2 * np.pi, n), rng.uniform(3, 20, n)
+    v, u = np.mgrid[:64, :64] - 31.5
+    return u * np.cos(angle)[:, None, None] + v * np.sin(angle)[:, None, None] > dist[:, None, None]
+
+
 def occlude(x: np.ndarray, donors: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
     """Each pair of (B, 2, 64, 64) uint8 has, with probability ``p``, one patch's pixels beyond a
     random straight edge 3 to 20 pixels from its centre replaced by another patch's (from
@@ -59,20 +66,35 @@ def occlude(x: np.ndarray, donors: np.ndarray, rng: np.random.Generator, p: floa
     rows = np.flatnonzero(rng.random(len(x)) < p)
     side = rng.integers(0, 2, len(rows))
     donor = donors[rng.integers(0, len(donors), len(rows))]
-    angle, dist = rng.uniform(0, 2 * np.pi, len(rows)), rng.uniform(3, 20, len(rows))
-    v, u = np.mgrid[:64, :64] - 31.5
-    beyond = u * np.cos(angle)[:, None, None] + v * np.sin(angle)[:, None, None] > dist[:, None, None]
-    x[rows, side] = np.where(beyond, donor, x[rows, side])
+    x[rows, side] = np.where(beyond_edge(len(rows), rng), donor, x[rows, side])
+    return x
+
+
+def parallax(x: np.ndarray, rng: np.random.Generator, p: float) -> np.ndarray:
+    """Each pair of (B, 2, 64, 64) uint8 has, with probability ``p``, one patch's pixels beyond a
+    random straight edge 3 to 20 pixels from its centre replaced by the same patch moved 2 to 12
+    pixels in a random direction (reflected at its border): the background past a foreground edge
+    moving against it between two views, as depth gives real 3-D scenes (the same layers, shifted)."""
+    x = x.copy()
+    rows = np.flatnonzero(rng.random(len(x)) < p)
+    side = rng.integers(0, 2, len(rows))
+    beyond = beyond_edge(len(rows), rng)
+    r, t = rng.uniform(2, 12, len(rows)), rng.uniform(0, 2 * np.pi, len(rows))
+    for k, (i, s) in enumerate(zip(rows, side, strict=True)):
+        m = np.float32([[1, 0, r[k] * np.cos(t[k])], [0, 1, r[k] * np.sin(t[k])]])
+        moved = cv2.warpAffine(x[i, s], m, (64, 64), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        x[i, s] = np.where(beyond[k], moved, x[i, s])
     return x
 
 
 def sample_batch(ps: PatchSet, rng: np.random.Generator, batch: int,
                  miner: torch.nn.Module | None = None, pool: int = 1,
-                 blur: float = 0.0, occlusion: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                 blur: float = 0.0, occlusion: float = 0.0, shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A (B, 2, 64, 64) uint8 batch of pairs and its labels (B,) in {-1, +1}. With a ``miner``,
     the hard negatives are the ones it scores highest among ``pool`` times as many candidates
     (online hard negative mining); with ``blur`` > 0, pairs are degraded as ``degrade`` says; with
-    ``occlusion`` > 0, positives and negatives alike are occluded as ``occlude`` says."""
+    ``occlusion`` > 0, positives and negatives alike are occluded as ``occlude`` says; with
+    ``shift`` > 0, given depth parallax as ``parallax`` says."""
     n_pos, n_hard = batch // 2, batch // 4
     n_rand = batch - n_pos - n_hard
     pos = ps.pos[rng.integers(0, len(ps.pos), n_pos)]
@@ -87,6 +109,8 @@ def sample_batch(ps: PatchSet, rng: np.random.Generator, batch: int,
     x = ps.patches[idx]  # (B, 2, 64, 64)
     if occlusion > 0:  # no draws otherwise, as for blur below
         x = occlude(x, ps.patches, rng, occlusion)
+    if shift > 0:
+        x = parallax(x, rng, shift)
     if blur > 0:  # no draws otherwise, so the default recipe replays bit for bit
         x = degrade(x, rng, blur)
     k = int(rng.integers(0, 4))
@@ -161,6 +185,8 @@ def parser() -> argparse.ArgumentParser:
                     "and again that one has noise added (train-time augmentation; 0: none)")
     ap.add_argument("--occlude", type=float, default=0.0, help="chance that a pair has one patch occluded "
                     "beyond a straight edge near its centre by another patch (train-time augmentation; 0: none)")
+    ap.add_argument("--parallax", type=float, default=0.0, help="chance that a pair has one patch's part beyond "
+                    "a straight edge near its centre moved against the rest (train-time augmentation; 0: none)")
     ap.add_argument("--pos-weight", type=float, default=1.0, help="weight of the positives' hinge terms "
                     "(the negatives' stay 1)")
     ap.add_argument("--stop-at", type=int, default=0, help="leave after this step with a checkpoint (time-boxing)")
@@ -197,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     model.train()
     t0, losses, accs = time.time(), [], []
     for i in tqdm(range(step, a.steps), initial=step, total=a.steps, desc=a.arch, mininterval=5):
-        x, y = sample_batch(data, rng, a.batch, model, a.mine, a.blur, a.occlude)
+        x, y = sample_batch(data, rng, a.batch, model, a.mine, a.blur, a.occlude, a.parallax)
         xt, yt = torch.from_numpy(x).to(a.device).float().div_(255.0), torch.from_numpy(y).to(a.device)
         scores = model(xt)
         loss = patch_loss(model, scores, yt, pos_weight=a.pos_weight)

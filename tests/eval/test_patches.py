@@ -73,3 +73,19 @@ def test_photo_counts_use_the_whole_sets_95_percent_threshold():
     assert lines[2:4] == ["| first | 20 | 25 | 2 (12.00 %) |", "| second | 20 | 25 | 1 (4.00 %) |"]
     # without the first photo: positives 20..39 put the threshold at 21.0, which only 50.0 passes
     assert lines[-2:] == ["| first | 4.00 % |", "| second | 12.00 % |"]
+
+
+def test_offset_bins_give_the_interval_of_each_networks_difference_from_sift():
+    ps = PatchSet.by_photo([tiny_set(0), tiny_set(1)], ["first", "second"])  # 40 positives, 50 negatives
+    ps.offset[:] = 0.01  # every positive in the tightest bin
+    rng = np.random.default_rng(0)
+    neg = rng.normal(0, 1, 50)
+    sift = (rng.normal(0, 1, 40), neg)  # positives like the negatives: FPR95 near 1
+    net = (np.full(40, 9.0), neg)  # every positive above every negative: FPR95 0
+    rows = {r.split(" | ")[0][2:]: r.strip(" |").split(" | ") for r in
+            eval_patch.offset_lines(ps, {"OpenCV SIFT": sift, "net": net, "same": sift}, resamples=200)[2:]}
+    assert "[" not in rows["OpenCV SIFT"][1]  # the baseline has no interval
+    assert rows["net"][1].startswith("0.00 % [-") and rows["net"][1].endswith("]")
+    lo, hi = (float(v) for v in rows["net"][1].split("[")[1].rstrip("]").split(", "))
+    assert hi < 0  # beyond doubt better than SIFT
+    assert rows["same"][1].endswith("[+0.0, +0.0]")  # the same scores: no difference either way

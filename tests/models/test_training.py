@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from models.data.synth import PatchSet
-from models.train_patch import degrade, load_sets, lost_share, main, occlude, sample_batch, set_scores
+from models.train_patch import degrade, load_sets, lost_share, main, occlude, parallax, sample_batch, set_scores
 
 
 def tiny_set(path):
@@ -92,7 +92,7 @@ def test_degrade_blurs_and_noises_one_patch_of_a_pair():
     assert (degrade(x, rng, 0.0) == x).all()
 
 
-@pytest.mark.parametrize("augmentation", ["blur", "occlusion"])
+@pytest.mark.parametrize("augmentation", ["blur", "occlusion", "shift"])
 def test_the_default_batch_draws_no_augmentation(tmp_path, augmentation):
     ps = PatchSet.load(tiny_set(tmp_path / "d.npz"))
     a = sample_batch(ps, np.random.default_rng(3), 16)[0]
@@ -114,6 +114,22 @@ def test_occlude_replaces_one_patch_beyond_an_edge_and_keeps_the_centre():
     assert (occlude(x, donors, rng, 0.0) == x).all()
     c = sample_batch(PatchSet(donors, np.arange(5), np.array([[0, 1]]), np.array([[2, 3]])), rng, 8, occlusion=0.5)
     assert c[0].shape == (8, 2, 64, 64)
+
+
+def test_parallax_moves_one_patch_beyond_an_edge_against_the_rest():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (200, 2, 64, 64), dtype=np.uint8)  # texture everywhere
+    before = x.copy()
+    out = parallax(x, rng, 1.0)
+    changed = (out != x).reshape(200, 2, -1).mean(axis=2)
+    assert (x == before).all()  # input untouched
+    assert ((changed > 0).sum(axis=1) == 1).all()  # one patch of every pair, never both
+    # beyond an edge 3 to 20 pixels from the centre: under half the patch, never its middle 4x4
+    assert changed.max() < 0.5 and (out[:, :, 30:34, 30:34] == x[:, :, 30:34, 30:34]).all()
+    # the patch itself moved, not another one: a flat patch stays as it was
+    flat = np.full((20, 2, 64, 64), 90, np.uint8)
+    assert (parallax(flat, rng, 1.0) == 90).all()
+    assert (parallax(x, rng, 0.0) == x).all()
 
 
 def test_lost_positives_counts_positives_scored_as_confident_negatives(tmp_path):
