@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import bootstrap
 
 
 def fpr_at_recall(scores: np.ndarray, labels: np.ndarray, recall: float = 0.95) -> float:
@@ -26,13 +25,18 @@ def fpr95(pos: np.ndarray, neg: np.ndarray, keep: np.ndarray | None = None) -> f
 def fpr95_change(pos_a: np.ndarray, neg_a: np.ndarray, pos_b: np.ndarray, neg_b: np.ndarray,
                  resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
     """95 % interval of FPR95(b) - FPR95(a), two scorers' scores of the same pairs (a's positives
-    and b's in one order, likewise the negatives): a paired percentile bootstrap over the pairs,
-    so that both scorers see each resample and only their difference varies."""
-    labels = np.r_[np.ones(len(pos_a)), np.zeros(len(neg_a))]
-    res = bootstrap((np.r_[pos_a, neg_a], np.r_[pos_b, neg_b], labels),
-                    lambda a, b, y: fpr_at_recall(b, y) - fpr_at_recall(a, y), paired=True, vectorized=False,
-                    n_resamples=resamples, confidence_level=0.95, method="percentile", rng=np.random.default_rng(seed))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    and b's in one order, likewise the negatives): a paired percentile bootstrap that draws the
+    positives and the negatives again (each from its own kind), so that both scorers see each
+    resample and only their difference varies."""
+    rng = np.random.default_rng(seed)
+    k = int(np.floor(0.05 * len(pos_a)))  # the threshold is the k-th lowest positive (recall_threshold)
+    diffs = np.empty(resamples)
+    for r in range(resamples):
+        p, q = rng.integers(0, len(pos_a), len(pos_a)), rng.integers(0, len(neg_a), len(neg_a))
+        ta, tb = np.partition(pos_a[p], k)[k], np.partition(pos_b[p], k)[k]
+        diffs[r] = np.count_nonzero(neg_b[q] >= tb) - np.count_nonzero(neg_a[q] >= ta)
+    lo, hi = np.percentile(diffs / len(neg_a), [2.5, 97.5])
+    return float(lo), float(hi)
 
 
 def recall_threshold(pos: np.ndarray, recall: float = 0.95) -> float:
