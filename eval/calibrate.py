@@ -18,6 +18,7 @@ import cv2
 import httpx
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
+from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from eval import machine
 from eval.latency import serve
@@ -27,11 +28,16 @@ from models.export_patch import MANIFEST
 from service.calibration import WITHIN_PX
 
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)
+USES = ("sparse", "dense", "transfer", "transfer-inconsistent")
 KNOTS = 41
 
 
 def png(img: np.ndarray) -> bytes:
     return cv2.imencode(".png", img)[1].tobytes()
+
+
+# the validation cases' scenes, in order: each case's scene, for fitting on some and reading on the rest
+SCENES = ("cube",) * 12 + ("text",) * 4 + ("clutter", "aloe")
 
 
 def validation_cases() -> list[pairs.Pair]:
@@ -49,10 +55,12 @@ def heldback_cases() -> list[pairs.Pair]:
 
 
 def collect(client: httpx.Client, cases: list[pairs.Pair]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{use: (raw scores, right or not)} over the cases' answers."""
-    got: dict[str, list] = {u: [] for u in ("sparse", "dense", "transfer", "transfer-inconsistent")}
+    """{use: (raw scores, right or not)} over the cases' answers; "sparse-ratio" holds the sparse
+    matches' Lowe's ratios, and "scene" their case numbers, for ``crossed``."""
+    got: dict[str, list] = {u: [] for u in ("sparse", "sparse-ratio", "scene", "dense", "transfer",
+                                            "transfer-inconsistent")}
     rng = np.random.default_rng(0)
-    for p in cases:
+    for case, p in enumerate(cases):
         files = {"image_a": ("a.png", png(p.a)), "image_b": ("b.png", png(p.b))}
         for method in ("sparse", "dense"):
             r = client.post("/v1/correspondences", files=files, data={"method": method})
@@ -64,6 +72,9 @@ def collect(client: httpx.Client, cases: list[pairs.Pair]) -> dict[str, tuple[np
             t, known = p.truth(xa)
             right = np.linalg.norm(t - np.array([[x["xb"], x["yb"]] for x in m]), axis=1) < WITHIN_PX
             got[method].append((np.array([x["score"] for x in m])[known], right[known]))
+            if method == "sparse":
+                got["sparse-ratio"].append((np.array([x["ratio"] for x in m])[known], right[known]))
+                got["scene"].append((np.full(known.sum(), case), right[known]))
         h, w = p.a.shape
         pts = np.c_[rng.uniform(4, w - 5, 400), rng.uniform(4, h - 5, 400)]
         t, known = p.truth(pts)
@@ -78,17 +89,52 @@ def collect(client: httpx.Client, cases: list[pairs.Pair]) -> dict[str, tuple[np
     return {u: (np.concatenate([s for s, _ in v]), np.concatenate([c for _, c in v])) for u, v in got.items() if v}
 
 
-def fit(score: np.ndarray, right: np.ndarray) -> dict[str, list[float]]:
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip").fit(score, right)
-    knots = np.linspace(score.min(), score.max(), KNOTS)
+def fit(value: np.ndarray, right: np.ndarray, increasing: bool = True) -> dict[str, list[float]]:
+    """A monotone curve from an answer's raw value to the share right, at ``KNOTS`` knots."""
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=increasing, out_of_bounds="clip").fit(value, right)
+    knots = np.linspace(value.min(), value.max(), KNOTS)
     return {"score": knots.round(5).tolist(), "p": iso.predict(knots).round(4).tolist()}
+
+
+def calibration_error(conf: np.ndarray, right: np.ndarray) -> float:
+    """Expected calibration error over the reliability bins: the answers' mean |confidence - share
+    right| of their bin."""
+    b = np.digitize(conf, BINS[1:-1])
+    return float(sum(abs(conf[b == k].mean() - right[b == k].mean()) * (b == k).sum() for k in np.unique(b))
+                 / len(conf))
+
+
+def crossed(val: dict[str, tuple[np.ndarray, np.ndarray]], held: dict[str, tuple[np.ndarray, np.ndarray]]
+            ) -> list[str]:
+    """Sparse confidence read off the score (as served) or off Lowe's ratio: each curve fitted on
+    all validation scenes but one and read on that one, then on all of them and read on the held-back
+    pairs. How well it ranks right above wrong (AUC), how far it is from the truth (Brier score) and
+    from the share right in its bin (calibration error)."""
+    scene = np.array(SCENES)[val["scene"][0].astype(int)]
+    lines = ["| read on (matches, share right) | AUC: score / ratio | Brier: score / ratio | "
+             "calibration error: score / ratio |", "|---|---|---|---|"]
+    runs = [(f"validation {name}, the rest fitted", val, scene != name, scene == name)
+            for name in dict.fromkeys(SCENES)]
+    everything = np.ones(len(scene), bool)
+    runs.append(("held-back pairs, validation fitted", held, everything, np.ones(len(held["sparse"][1]), bool)))
+    for label, seen, fitted, read in runs:
+        conf, right = [], seen["sparse"][1][read]
+        for use, increasing in (("sparse", True), ("sparse-ratio", False)):
+            curve = fit(val[use][0][fitted], val[use][1][fitted], increasing)
+            conf.append(np.interp(seen[use][0][read], curve["score"], curve["p"]))
+        auc = [f"{roc_auc_score(right, c):.2f}" if 0 < right.mean() < 1 else "-" for c in conf]
+        lines.append(f"| {label} ({read.sum()}, {100 * right.mean():.0f} %) | {' / '.join(auc)} | "
+                     + " / ".join(f"{brier_score_loss(right, c):.3f}" for c in conf) + " | "
+                     + " / ".join(f"{100 * calibration_error(c, right):.1f} %" for c in conf) + " |")
+    return lines
 
 
 def reliability(curves: dict, data: dict) -> list[str]:
     lines = ["| use | " + " | ".join(f"{lo:.1f}-{min(hi, 1):.1f}" for lo, hi in zip(BINS[:-1], BINS[1:], strict=True))
              + " |", "|---|" + "---|" * (len(BINS) - 1)]
-    for use, (score, right) in data.items():
-        conf = np.interp(score, curves[use]["score"], curves[use]["p"])
+    for use in (u for u in USES if u in data):
+        value, right = data[use]
+        conf = np.interp(value, curves[use]["score"], curves[use]["p"])
         cells = []
         for lo, hi in zip(BINS[:-1], BINS[1:], strict=True):
             inside = (conf >= lo) & (conf < hi)
@@ -106,7 +152,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
-    curves = {use: fit(*v) for use, v in val.items()}
+    curves = {use: fit(*v) for use, v in val.items() if use in USES}
     manifest = json.loads(MANIFEST.read_text())
     for e in manifest["models"]:
         if e["kind"] == "dense":
@@ -120,7 +166,13 @@ def main() -> None:
             "were. The curves were fitted on the validation pairs (first table) and stored in the manifest; the "
             "held-back pairs (second table) show whether they carry over. *transfer*: points whose round trip "
             "came back (`consistent`); *transfer-inconsistent*: the others.\n\nValidation pairs:\n\n"
-            + "\n".join(reliability(curves, val)) + "\n\nHeld-back pairs:\n\n" + "\n".join(reliability(curves, held)))
+            + "\n".join(reliability(curves, val)) + "\n\nHeld-back pairs:\n\n" + "\n".join(reliability(curves, held))
+            + "\n\nSparse confidence read off the score (as served) or off Lowe's ratio (each sparse match's "
+            "`ratio` in the answer): each curve fitted on all validation scenes but one and read on that one, "
+            "then fitted on all of them and read on the held-back pairs. AUC: how well it ranks right matches "
+            "above wrong ones; Brier score: its mean squared gap from right (1) or wrong (0); calibration "
+            "error: the mean gap between a match's confidence and the share right in its bin.\n\n"
+            + "\n".join(crossed(val, held)))
     print(text)
     write_section("reliability", text)
 

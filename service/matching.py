@@ -73,6 +73,9 @@ class Matches:
     xy_a: np.ndarray  # (M, 2) float32 pixels of image a
     xy_b: np.ndarray  # (M, 2)
     score: np.ndarray  # (M,) cosine similarity in [-1, 1]
+    # (M,) Lowe's ratio, the distance to the best of b's features over that to the second best
+    # (sparse matches; None where the matching does not measure it)
+    ratio: np.ndarray | None = None
 
 
 def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,

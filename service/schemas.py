@@ -98,8 +98,11 @@ class Match(BaseModel):
     xb: float
     yb: float
     score: float = Field(description="cosine similarity of the two features, in [-1, 1]")
-    confidence: float | None = Field(None, description="the share of matches with this score that lay within 3 px "
-                                                       "of the truth on the validation pairs (docs/RESULTS.md)")
+    ratio: float | None = Field(None, description="method=sparse: Lowe's ratio, the descriptor distance to this "
+                                "match over that to image b's second-nearest feature (lower: more distinctive)")
+    confidence: float | None = Field(None, description="the share of matches like this one (its ratio for sparse, "
+                                     "its score for dense) that lay within 3 px of the truth on the validation "
+                                     "pairs (docs/RESULTS.md)")
 
 
 class Prealigned(BaseModel):

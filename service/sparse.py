@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from service.feature_map import SparseFeatures
-from service.matching import Matches, top2
+from service.matching import Matches, distance, top2
 
 REGION = 6.0  # patch side in keypoint diameters: the region SIFT's descriptor covers
 PATCH = 64
@@ -66,16 +66,20 @@ def match(fa: SparseFeatures, fb: SparseFeatures, ratio: float | None = RATIO, m
           max_matches: int | None = None) -> Matches:
     """Nearest neighbours of a's descriptors among b's, kept when mutual and (with ``ratio``)
     when the best is clearly closer than the second (Lowe's test on L2 distances); best first.
-    Scores are the descriptors' cosine similarity."""
+    Scores are the descriptors' cosine similarity; each match also carries its ratio (best distance
+    over second best), whether or not the test applies."""
     da, db = fa.descriptors.astype(np.float32), fb.descriptors.astype(np.float32)
     if len(da) < 2 or len(db) < 2:
-        return Matches(np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32), np.zeros(0, np.float32))
+        return Matches(np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32), np.zeros(0, np.float32),
+                       np.zeros(0, np.float32))
     j, best, second = top2(da, db)
+    near, far = distance(best), distance(second)
     keep = np.ones(len(da), bool)
     if ratio is not None:
-        keep &= np.sqrt(np.clip(2 - 2 * best, 0, None)) < ratio * np.sqrt(np.clip(2 - 2 * second, 0, None))
+        keep &= near < ratio * far
     if mutual:
         back, _, _ = top2(db, da)
         keep &= back[j] == np.arange(len(da))
     order = np.flatnonzero(keep)[np.argsort(-best[keep], kind="stable")][:max_matches]
-    return Matches(fa.xy[order], fb.xy[j[order]], best[order])
+    lowe = (near[order] / np.maximum(far[order], 1e-6)).astype(np.float32)
+    return Matches(fa.xy[order], fb.xy[j[order]], best[order], np.minimum(lowe, 1.0))

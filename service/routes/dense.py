@@ -47,7 +47,8 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, ca
 
 
 def listed(values: np.ndarray | None, n: int) -> list:
-    """Per-answer values as a list, or n Nones where the model carries no calibration."""
+    """Per-answer values as a list, or n Nones where there are none (a model without calibration,
+    a value the method does not measure)."""
     return values.tolist() if values is not None else [None] * n
 
 
@@ -88,10 +89,10 @@ async def correspondences(
                        warnings=" | ".join(found.warnings))
     out = CorrespondencesResponse(
         model=found.model, method=found.method, warnings=found.warnings, prealigned=found.prealigned,
-        matches=[Match(xa=p[0], ya=p[1], xb=q[0], yb=q[1], score=s, confidence=c)
-                 for p, q, s, c in zip(m.xy_a.tolist(), m.xy_b.tolist(), m.score.tolist(), listed(found.confidence,
-                                                                                                 len(m.score)),
-                                       strict=True)],
+        matches=[Match(xa=p[0], ya=p[1], xb=q[0], yb=q[1], score=s, ratio=r, confidence=c)
+                 for p, q, s, r, c in zip(m.xy_a.tolist(), m.xy_b.tolist(), m.score.tolist(),
+                                          listed(m.ratio, len(m.score)), listed(found.confidence, len(m.score)),
+                                          strict=True)],
         timing_ms=found.timing_ms | {"total": 1e3 * (time.perf_counter() - t0)})
     if geometry != "none":
         setattr(out, geometry, found.matrix.tolist() if found.matrix is not None else None)

@@ -60,3 +60,15 @@ def test_with_a_geometry_no_ratio_test_drops_the_repeated_structure(client, page
     assert grid_error(default, h, a.shape) < 3
     unverified = ask(client, a, b)  # no geometry: the ratio test is the only filter, and it applies
     assert len(unverified["matches"]) == len(ratio_tested["matches"])
+
+
+def test_each_sparse_match_carries_its_ratio_and_the_test_reads_it(client, page):
+    a, b, _ = page
+    everything = ask(client, a, b, geometry="homography")["matches"]  # no ratio test: every mutual match
+    tested = ask(client, a, b, geometry="homography", ratio="0.8")["matches"]
+    ratios = np.array([m["ratio"] for m in everything])
+    assert ((ratios > 0) & (ratios <= 1)).all() and (ratios >= 0.8).any()  # repeated words: look-alikes
+    assert all(m["ratio"] < 0.8 for m in tested)
+    assert len(tested) == (ratios < 0.8).sum()  # the test keeps exactly the matches under its ratio
+    dense = ask(client, a, b, method="dense")["matches"]
+    assert dense and all("ratio" not in m for m in dense)
