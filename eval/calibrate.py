@@ -28,7 +28,8 @@ from models.export_patch import MANIFEST
 from service.calibration import WITHIN_PX
 
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)
-USES = ("sparse", "dense", "transfer", "transfer-inconsistent")
+USES = ("sparse", "sparse-inlier", "sparse-outlier", "dense", "dense-inlier", "dense-outlier", "transfer",
+        "transfer-inconsistent")
 KNOTS = 41
 
 
@@ -55,26 +56,36 @@ def heldback_cases() -> list[pairs.Pair]:
 
 
 def collect(client: httpx.Client, cases: list[pairs.Pair]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{use: (raw scores, right or not)} over the cases' answers; "sparse-ratio" holds the sparse
-    matches' Lowe's ratios, and "scene" their case numbers, for ``crossed``."""
-    got: dict[str, list] = {u: [] for u in ("sparse", "sparse-ratio", "scene", "dense", "transfer",
-                                            "transfer-inconsistent")}
+    """{use: (raw scores, right or not)} over the cases' answers (``USES``): each method's matches
+    without a geometry, then with the case's own (a homography for a plane, else a fundamental
+    matrix), verified ones split into inliers and the rest; "sparse-ratio" holds the unverified
+    sparse matches' Lowe's ratios, and "scene" their case numbers, for ``crossed``."""
+    got: dict[str, list] = {u: [] for u in (*USES, "sparse-ratio", "scene")}
     rng = np.random.default_rng(0)
     for case, p in enumerate(cases):
         files = {"image_a": ("a.png", png(p.a)), "image_b": ("b.png", png(p.b))}
+        geometry = "homography" if p.homography is not None else "fundamental"
         for method in ("sparse", "dense"):
-            r = client.post("/v1/correspondences", files=files, data={"method": method})
-            r.raise_for_status()
-            m = r.json()["matches"]
-            if not m:
-                continue
-            xa = np.array([[x["xa"], x["ya"]] for x in m])
-            t, known = p.truth(xa)
-            right = np.linalg.norm(t - np.array([[x["xb"], x["yb"]] for x in m]), axis=1) < WITHIN_PX
-            got[method].append((np.array([x["score"] for x in m])[known], right[known]))
-            if method == "sparse":
-                got["sparse-ratio"].append((np.array([x["ratio"] for x in m])[known], right[known]))
-                got["scene"].append((np.full(known.sum(), case), right[known]))
+            for asked in ("none", geometry):
+                r = client.post("/v1/correspondences", files=files, data={"method": method, "geometry": asked})
+                r.raise_for_status()
+                body = r.json()
+                m = body["matches"]
+                if not m:
+                    continue
+                xa = np.array([[x["xa"], x["ya"]] for x in m])
+                t, known = p.truth(xa)
+                right = (np.linalg.norm(t - np.array([[x["xb"], x["yb"]] for x in m]), axis=1) < WITHIN_PX)[known]
+                score = np.array([x["score"] for x in m])[known]
+                if asked == "none":
+                    got[method].append((score, right))
+                    if method == "sparse":
+                        got["sparse-ratio"].append((np.array([x["ratio"] for x in m])[known], right))
+                        got["scene"].append((np.full(known.sum(), case), right))
+                elif body.get(asked) is not None:  # verified: on the geometry, and off it
+                    inlier = np.array(body["inliers"], bool)[known]
+                    got[f"{method}-inlier"].append((score[inlier], right[inlier]))
+                    got[f"{method}-outlier"].append((score[~inlier], right[~inlier]))
         h, w = p.a.shape
         pts = np.c_[rng.uniform(4, w - 5, 400), rng.uniform(4, h - 5, 400)]
         t, known = p.truth(pts)
@@ -86,7 +97,8 @@ def collect(client: httpx.Client, cases: list[pairs.Pair]) -> dict[str, tuple[np
         score, ok = np.array([x["score"] for x in k]), np.array([x["consistent"] for x in k])
         got["transfer"].append((score[ok], right[ok]))
         got["transfer-inconsistent"].append((score[~ok], right[~ok]))
-    return {u: (np.concatenate([s for s, _ in v]), np.concatenate([c for _, c in v])) for u, v in got.items() if v}
+    return {u: (np.concatenate([s for s, _ in v]), np.concatenate([c for _, c in v])) for u, v in got.items()
+            if v and sum(map(len, (c for _, c in v)))}
 
 
 def fit(value: np.ndarray, right: np.ndarray, increasing: bool = True) -> dict[str, list[float]]:
@@ -129,6 +141,28 @@ def crossed(val: dict[str, tuple[np.ndarray, np.ndarray]], held: dict[str, tuple
     return lines
 
 
+def verified(curves: dict, sets: dict[str, dict]) -> list[str]:
+    """The matches of answers with a verified geometry, given confidence by the inlier and outlier
+    curves (as served) or by the method's one curve for answers without a geometry: Brier score and
+    calibration error on each set."""
+    lines = ["| matches of verified answers | Brier: split / one curve | calibration error: split / one curve |",
+             "|---|---|---|"]
+    for name, data in sets.items():
+        for method in ("sparse", "dense"):
+            parts = [data.get(f"{method}-{side}") for side in ("inlier", "outlier")]
+            if not all(parts):
+                continue
+            score, right = (np.concatenate(v) for v in zip(*parts, strict=True))
+            split = np.concatenate([np.interp(s, curves[f"{method}-{side}"]["score"], curves[f"{method}-{side}"]["p"])
+                                    for (s, _), side in zip(parts, ("inlier", "outlier"), strict=True)])
+            one = np.interp(score, curves[method]["score"], curves[method]["p"])
+            error = [f"{100 * calibration_error(c, right):.1f} %" for c in (split, one)]
+            lines.append(f"| {method}, {name} ({len(right)}, {100 * right.mean():.0f} % right) | "
+                         f"{brier_score_loss(right, split):.3f} / {brier_score_loss(right, one):.3f} | "
+                         f"{' / '.join(error)} |")
+    return lines
+
+
 def reliability(curves: dict, data: dict) -> list[str]:
     lines = ["| use | " + " | ".join(f"{lo:.1f}-{min(hi, 1):.1f}" for lo, hi in zip(BINS[:-1], BINS[1:], strict=True))
              + " |", "|---|" + "---|" * (len(BINS) - 1)]
@@ -156,17 +190,22 @@ def main() -> None:
     manifest = json.loads(MANIFEST.read_text())
     for e in manifest["models"]:
         if e["kind"] == "dense":
-            e["calibration"] = {u: curves[u] for u in ("dense", "transfer", "transfer-inconsistent") if u in curves}
+            e["calibration"] = {u: curves[u] for u in USES if not u.startswith("sparse") and u in curves}
         if e["name"] == "siam-2stream-l2" and "sparse" in curves:
-            e["calibration"] = {"sparse": curves["sparse"]}
+            e["calibration"] = {u: curves[u] for u in USES if u.startswith("sparse") and u in curves}
     MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
     command = "python -m eval.calibrate " + shlex.join(sys.argv[1:])
     text = (f"## Confidence: reliability\n\n`{command}` {machine.describe()}\n\nEach cell: of the answers whose "
             f"`confidence` falls in the bin, the share within {WITHIN_PX:g} px of the truth, and how many there "
             "were. The curves were fitted on the validation pairs (first table) and stored in the manifest; the "
             "held-back pairs (second table) show whether they carry over. *transfer*: points whose round trip "
-            "came back (`consistent`); *transfer-inconsistent*: the others.\n\nValidation pairs:\n\n"
+            "came back (`consistent`); *transfer-inconsistent*: the others. *-inlier* and *-outlier*: the matches "
+            "of answers whose geometry (a homography for a plane, else a fundamental matrix) was verified, on it and "
+            "off it; the other rows are answers without a geometry.\n\nValidation pairs:\n\n"
             + "\n".join(reliability(curves, val)) + "\n\nHeld-back pairs:\n\n" + "\n".join(reliability(curves, held))
+            + "\n\nWhy verified answers have their own curves: the same matches given confidence by the inlier and "
+            "outlier curves, or by the method's one curve.\n\n"
+            + "\n".join(verified(curves, {"validation, where fitted": val, "held-back": held}))
             + "\n\nSparse confidence read off the score (as served) or off Lowe's ratio (each sparse match's "
             "`ratio` in the answer): each curve fitted on all validation scenes but one and read on that one, "
             "then fitted on all of them and read on the held-back pairs. AUC: how well it ranks right matches "

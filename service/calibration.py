@@ -5,9 +5,11 @@ match is to be right. ``python -m eval.calibrate`` measures that on the real val
 match or a transferred point is right when it lies within 3 px of the truth), fits a monotone
 curve from score to that share (isotonic regression), and stores it in the manifest entry of the
 network that made the features: ``calibration[<use>] = {"score": [...], "p": [...]}``, for the uses
-``sparse`` and ``dense`` (correspondences) and ``transfer`` and ``transfer-inconsistent`` (points
-whose round trip came back, and those whose did not). The answers carry it as ``confidence``;
-docs/RESULTS.md shows the reliability table on validation and held-back pairs.
+``sparse`` and ``dense`` (correspondences), ``<method>-inlier`` and ``<method>-outlier`` (the matches
+of an answer whose geometry was verified, on it and off it), and ``transfer`` and
+``transfer-inconsistent`` (points whose round trip came back, and those whose did not). The answers
+carry it as ``confidence``; docs/RESULTS.md shows the reliability table on validation and held-back
+pairs.
 """
 from __future__ import annotations
 
@@ -25,6 +27,18 @@ def confidence(model: LoadedModel, use: str, score: np.ndarray) -> np.ndarray | 
     if curve is None:
         return None
     return np.interp(score, curve.score, curve.p).astype(np.float32)
+
+
+def for_matches(model: LoadedModel, method: str, score: np.ndarray, inliers: np.ndarray | None
+                ) -> np.ndarray | None:
+    """Matches' confidence: where a geometry was verified (``inliers`` (K,) bool), a curve for its
+    inliers and another for the rest, fitted on answers verified the same way; otherwise, or for a
+    model without those curves, the method's own curve."""
+    if inliers is not None:
+        yes, no = confidence(model, f"{method}-inlier", score), confidence(model, f"{method}-outlier", score)
+        if yes is not None and no is not None:
+            return np.where(inliers, yes, no).astype(np.float32)
+    return confidence(model, method, score)
 
 
 def for_transfer(model: LoadedModel, score: np.ndarray, consistent: np.ndarray) -> np.ndarray | None:

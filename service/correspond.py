@@ -148,7 +148,8 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
     else:
         answer.warnings.append(UNVERIFIED)
     answer.timing_ms["geometry"] = 1e3 * (time.perf_counter() - t2)
-    answer.confidence = calibration.confidence(model, method, answer.matches.score)
+    verified = answer.inliers if answer.matrix is not None else None
+    answer.confidence = calibration.for_matches(model, method, answer.matches.score, verified)
     return answer
 
 

@@ -1,6 +1,7 @@
 """Calibrated confidence: the manifest's curves applied to raw scores, and carried by the answers."""
 import json
 
+import cv2
 import numpy as np
 
 from service import calibration
@@ -25,6 +26,35 @@ def test_curves_map_scores_to_confidence_and_are_absent_without_one():
     np.testing.assert_allclose(calibration.for_transfer(m, np.array([1.0, 1.0]), np.array([True, False])), [0.9, 0.1])
     assert calibration.confidence(Entry({}), "dense", np.ones(3)) is None
     assert calibration.for_transfer(Entry({"calibration": {"transfer": CURVE}}), np.ones(2), np.ones(2, bool)) is None
+
+
+def test_verified_matches_read_the_curve_of_their_side_and_the_rest_the_methods_own():
+    on, off = {"score": [0.0, 1.0], "p": [0.9, 1.0]}, {"score": [0.0, 1.0], "p": [0.0, 0.1]}
+    m = Entry({"calibration": {"sparse": CURVE, "sparse-inlier": on, "sparse-outlier": off}})
+    score, inliers = np.array([0.5, 0.5, 1.0]), np.array([True, False, False])
+    np.testing.assert_allclose(calibration.for_matches(m, "sparse", score, inliers), [0.95, 0.05, 0.1], atol=1e-6)
+    np.testing.assert_allclose(calibration.for_matches(m, "sparse", score, None), [0.2, 0.2, 0.9], atol=1e-6)
+    # a model without the split curves answers verified matches with its one curve
+    plain = Entry({"calibration": {"sparse": CURVE}})
+    np.testing.assert_allclose(calibration.for_matches(plain, "sparse", score, inliers), [0.2, 0.2, 0.9], atol=1e-6)
+    assert calibration.for_matches(Entry({}), "sparse", score, inliers) is None
+
+
+def test_verified_answers_carry_their_sides_confidence(client, coffee):
+    """With a verified homography, inliers and outliers read their own curves (the method's own
+    one where the model has none)."""
+    part = coffee[:240, :320]
+    rng = np.random.default_rng(0)
+    noise = cv2.GaussianBlur(rng.integers(0, 256, (240, 320), dtype=np.uint8), (0, 0), 1.5)
+    a = np.hstack([part, noise])  # the noise's best matches in b can only be wrong
+    b = np.ascontiguousarray(np.hstack([np.rot90(part), np.rot90(noise[::-1])]))
+    files = {"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(b))}
+    r = client.post("/v1/correspondences", files=files, data={"method": "sparse", "geometry": "homography"}).json()
+    assert r["homography"] is not None and False in r["inliers"] and True in r["inliers"]
+    cal = client.app.state.registry.get("siam-2stream-l2", ("descriptor",)).entry.calibration
+    for m, inlier in zip(r["matches"], r["inliers"], strict=True):
+        use = ("sparse-inlier" if inlier else "sparse-outlier") if "sparse-inlier" in cal else "sparse"
+        assert abs(m["confidence"] - np.interp(m["score"], cal[use].score, cal[use].p)) < 1e-4
 
 
 def test_answers_carry_the_confidence_of_their_model(client, coffee):
