@@ -100,9 +100,9 @@ class Match(BaseModel):
     score: float = Field(description="cosine similarity of the two features, in [-1, 1]")
     ratio: float | None = Field(None, description="method=sparse: Lowe's ratio, the descriptor distance to this "
                                 "match over that to image b's second-nearest feature (lower: more distinctive)")
-    confidence: float | None = Field(None, description="the share of matches like this one (its ratio for sparse, "
-                                     "its score for dense) that lay within 3 px of the truth on the validation "
-                                     "pairs (docs/RESULTS.md)")
+    confidence: float | None = Field(None, description="the share of matches like this one (its score and, with a "
+                                     "verified geometry, whether it is an inlier) that lay within 3 px of the truth "
+                                     "on the validation pairs (docs/RESULTS.md)")
 
 
 class Prealigned(BaseModel):
