@@ -44,6 +44,8 @@ class Correspondences:
     inliers: np.ndarray | None  # (M,) bool
     method: str = ""  # the method that ran: sparse or dense
     warnings: list[str] = field(default_factory=list)
+    confidence: np.ndarray | None = None  # (M,) float32 calibrated, if the model carries curves
+    ratio: np.ndarray | None = None  # (M,) float32 Lowe's ratio, for sparse matches
 
 
 @dataclass
@@ -53,6 +55,14 @@ class Transferred:
     consistent: np.ndarray  # (K,) bool
     guidance: str = "none"
     warnings: list[str] = field(default_factory=list)
+    confidence: np.ndarray | None = None  # (K,) float32 calibrated, if the model carries curves
+
+
+def column(rows: list[dict], key: str) -> np.ndarray | None:
+    """One optional field of every row as float32 (N,), or None where the answer leaves it out."""
+    if not rows or any(r.get(key) is None for r in rows):
+        return None
+    return np.asarray([r[key] for r in rows], np.float32)
 
 
 def encode(image: Image) -> bytes:
@@ -187,7 +197,8 @@ class CorrespondenceClient:
         inl = out.get("inliers")
         return Correspondences(xy_a, xy_b, np.asarray([x["score"] for x in m], np.float32),
                                np.asarray(geo) if geo is not None else None,
-                               np.asarray(inl, bool) if inl is not None else None, out["method"], out["warnings"])
+                               np.asarray(inl, bool) if inl is not None else None, out["method"], out["warnings"],
+                               column(m, "confidence"), column(m, "ratio"))
 
     def transfer(self, a: Image | str, b: Image | str, keypoints: np.ndarray, model: str | None = None) -> Transferred:
         """Keypoints (K, 2) of image a, found in image b."""
@@ -199,4 +210,4 @@ class CorrespondenceClient:
         k = out["keypoints"]
         return Transferred(np.asarray([[p["x"], p["y"]] for p in k], np.float32).reshape(-1, 2),
                            np.asarray([p["score"] for p in k], np.float32), np.asarray([p["consistent"] for p in k]),
-                           out["guidance"], out["warnings"])
+                           out["guidance"], out["warnings"], column(k, "confidence"))

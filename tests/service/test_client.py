@@ -36,12 +36,18 @@ def test_dense_calls_with_ids(server, coffee):
         ida = c.add_image(coffee)
         m = c.correspondences(ida, coffee, max_matches=300, geometry="homography")
         assert m.xy_a.shape == (300, 2) and m.inliers.shape == (300,) and m.model.shape == (3, 3)
+        assert m.method == "sparse" and m.ratio.shape == m.confidence.shape == (300,)
+        assert ((m.confidence >= 0) & (m.confidence <= 1)).all() and ((m.ratio >= 0) & (m.ratio <= 1)).all()
+        assert (c.correspondences(ida, coffee, ratio=0.8).ratio < 0.8).all()
+        d = c.correspondences(ida, coffee, max_matches=50, method="dense")
+        assert d.ratio is None and d.confidence.shape == (50,)  # only sparse matches measure Lowe's ratio
         pts = np.random.default_rng(0).uniform([40, 40], [560, 360], (20, 2))
         t = c.transfer(ida, ida, pts)
         # the same image: sub-pixel refinement may lean up to half a cell where the similarity
         # profile is lopsided, so the median is the sharp check
         err = np.linalg.norm(t.xy - pts, axis=1)
         assert np.median(err) < 1.0 and err.max() < 2.5 and t.consistent.all()
+        assert t.confidence.shape == (20,)
 
 
 def test_align_says_when_b_was_brought_onto_a_first(server, coffee):
