@@ -4,7 +4,8 @@
 
 const $ = (id) => document.getElementById(id);
 const COLOURS = { verified: "#22bb22", rejected: "#dd2222", unverified: "#e0b000" };
-const state = { files: { a: null, b: null }, bitmaps: { a: null, b: null }, scale: 1, width: { a: 0, b: 0 } };
+const state = { files: { a: null, b: null }, bitmaps: { a: null, b: null }, scale: 1, width: { a: 0, b: 0 },
+                last: null };
 
 $("api-key").value = localStorage.getItem("api-key") || "";
 $("api-key").addEventListener("change", () => localStorage.setItem("api-key", $("api-key").value));
@@ -69,18 +70,42 @@ function toCanvas(which, x, y) {
 }
 
 function drawMatches(body) {
+  // the matches at or above the least confidence asked for (all of them where the answer has none)
   drawImages();
   const ctx = $("view").getContext("2d");
   ctx.lineWidth = 1;
   const verified = body.inliers && (body.homography || body.fundamental);
+  const least = Number($("least").value);
+  let shown = 0;
   body.matches.forEach((m, i) => {
+    if (m.confidence != null && m.confidence < least) return;
+    shown++;
     const kind = verified ? (body.inliers[i] ? "verified" : "rejected") : "unverified";
     ctx.strokeStyle = ctx.fillStyle = COLOURS[kind];
     const [xa, ya] = toCanvas("a", m.xa, m.ya), [xb, yb] = toCanvas("b", m.xb, m.yb);
     ctx.beginPath(); ctx.moveTo(xa, ya); ctx.lineTo(xb, yb); ctx.stroke();
     ctx.fillRect(xa - 2, ya - 2, 4, 4); ctx.fillRect(xb - 2, yb - 2, 4, 4);
   });
+  return shown;
 }
+
+function describe(body) {
+  // the status line of an answer: its matches, those shown, what verified them
+  const shown = drawMatches(body);
+  const inliers = body.inliers ? body.inliers.filter(Boolean).length : 0;
+  const geometry = body.homography ? "homography" : body.fundamental ? "fundamental matrix" : null;
+  const least = Number($("least").value);
+  $("status").textContent = `${body.matches.length} matches (${body.method}, ${body.model})` +
+    (geometry ? `, ${inliers} verified by a ${geometry}` : "") +
+    (least > 0 ? `; ${shown} shown at confidence ${least.toFixed(2)} or more` : "");
+  $("status").dataset.matches = body.matches.length;
+  $("status").dataset.shown = shown;
+}
+
+$("least").addEventListener("input", () => {
+  $("least-value").textContent = Number($("least").value).toFixed(2);
+  if (state.last) describe(state.last);
+});
 
 $("match").addEventListener("click", async () => {
   $("status").textContent = "Matching...";
@@ -90,12 +115,8 @@ $("match").addEventListener("click", async () => {
   form.append("geometry", $("geometry").value);
   try {
     const body = await (await call("/v1/correspondences", form)).json();
-    drawMatches(body);
-    const inliers = body.inliers ? body.inliers.filter(Boolean).length : 0;
-    const geometry = body.homography ? "homography" : body.fundamental ? "fundamental matrix" : null;
-    $("status").textContent = `${body.matches.length} matches (${body.method}, ${body.model})` +
-      (geometry ? `, ${inliers} verified by a ${geometry}` : "");
-    $("status").dataset.matches = body.matches.length;
+    state.last = body;
+    describe(body);
     for (const w of body.warnings || []) { const li = document.createElement("li"); li.textContent = w; $("warnings").append(li); }
   } catch (e) {
     $("status").textContent = `Failed: ${e.message}`;
@@ -122,7 +143,8 @@ $("view").addEventListener("click", async (e) => {
     ctx.fillStyle = p.consistent ? "#00e5ff" : "#ff00cc";
     ctx.beginPath(); ctx.arc(xb, yb, 6, 0, 2 * Math.PI); ctx.fill();
     $("transfer").textContent = `(${x.toFixed(1)}, ${y.toFixed(1)}) in a -> (${p.x.toFixed(1)}, ${p.y.toFixed(1)}) in b, ` +
-      `score ${p.score.toFixed(3)}, ${p.consistent ? "consistent" : "not consistent"} (guided by ${body.guidance})` +
+      `score ${p.score.toFixed(3)}` + (p.confidence != null ? `, confidence ${p.confidence.toFixed(2)}` : "") +
+      `, ${p.consistent ? "consistent" : "not consistent"} (guided by ${body.guidance})` +
       ((body.warnings || []).length ? `; ${body.warnings.join("; ")}` : "");
   } catch (err) {
     $("transfer").textContent = `Failed: ${err.message}`;

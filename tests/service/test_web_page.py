@@ -60,12 +60,21 @@ def use_the_page(page, url: str, images: tuple[str, str], tmp_path) -> None:
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
         for (let i = 0; i < d.length; i += 4) if (d[i + 1] > 150 && d[i] < 80 && d[i + 2] < 80) n++; return n; })()""")
     assert green > 200
+    # the least-confidence slider hides the matches under it, and says how many are left
+    assert page.get_attribute("#status", "data-shown") == page.get_attribute("#status", "data-matches")
+    page.fill("#least", "1")  # nothing is surer than 1: only matches at exactly 1 stay
+    page.wait_for_function("document.getElementById('status').textContent.includes('shown at confidence 1.00')")
+    fewer = int(page.get_attribute("#status", "data-shown"))
+    assert fewer < int(page.get_attribute("#status", "data-matches"))
+    page.fill("#least", "0")
+    page.wait_for_function("document.getElementById('status').dataset.shown === "
+                           "document.getElementById('status').dataset.matches")
     # a click on image a gives a transferred point in b, with its score
     box = page.locator("#view").bounding_box()
     page.mouse.click(box["x"] + 200 * box["width"] / 960, box["y"] + 150 * box["height"] / 320)
     page.wait_for_function("document.getElementById('transfer').textContent.includes('score')", timeout=60000)
     text = page.inner_text("#transfer")
-    assert "in b, score" in text and "guided by homography" in text, text
+    assert "in b, score" in text and "confidence" in text and "guided by homography" in text, text
     page.click("#align")
     page.wait_for_function("!document.getElementById('alignment').hidden", timeout=120000)
     shot = cv2.imdecode(np.frombuffer(page.screenshot(full_page=True), np.uint8), cv2.IMREAD_COLOR)
