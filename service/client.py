@@ -46,6 +46,7 @@ class Correspondences:
     warnings: list[str] = field(default_factory=list)
     confidence: np.ndarray | None = None  # (M,) float32 calibrated, if the model carries curves
     ratio: np.ndarray | None = None  # (M,) float32 Lowe's ratio, for sparse matches
+    prealigned: dict | None = None  # dense: b's scale and rotation_deg undone first
 
 
 @dataclass
@@ -56,6 +57,9 @@ class Transferred:
     guidance: str = "none"
     warnings: list[str] = field(default_factory=list)
     confidence: np.ndarray | None = None  # (K,) float32 calibrated, if the model carries curves
+    cycle_error: np.ndarray | None = None  # (K,) float32 pixels of image a between a point and its round trip
+    in_view: np.ndarray | None = None  # (K,) bool, with a homography guiding: inside image b
+    prealigned: dict | None = None  # b's scale and rotation_deg undone before the search
 
 
 def column(rows: list[dict], key: str) -> np.ndarray | None:
@@ -198,7 +202,7 @@ class CorrespondenceClient:
         return Correspondences(xy_a, xy_b, np.asarray([x["score"] for x in m], np.float32),
                                np.asarray(geo) if geo is not None else None,
                                np.asarray(inl, bool) if inl is not None else None, out["method"], out["warnings"],
-                               column(m, "confidence"), column(m, "ratio"))
+                               column(m, "confidence"), column(m, "ratio"), out.get("prealigned"))
 
     def transfer(self, a: Image | str, b: Image | str, keypoints: np.ndarray, model: str | None = None) -> Transferred:
         """Keypoints (K, 2) of image a, found in image b."""
@@ -210,4 +214,5 @@ class CorrespondenceClient:
         k = out["keypoints"]
         return Transferred(np.asarray([[p["x"], p["y"]] for p in k], np.float32).reshape(-1, 2),
                            np.asarray([p["score"] for p in k], np.float32), np.asarray([p["consistent"] for p in k]),
-                           out["guidance"], out["warnings"], column(k, "confidence"))
+                           out["guidance"], out["warnings"], column(k, "confidence"), column(k, "cycle_error"),
+                           None if (v := column(k, "in_view")) is None else v.astype(bool), out.get("prealigned"))

@@ -47,7 +47,8 @@ def test_dense_calls_with_ids(server, coffee):
         # profile is lopsided, so the median is the sharp check
         err = np.linalg.norm(t.xy - pts, axis=1)
         assert np.median(err) < 1.0 and err.max() < 2.5 and t.consistent.all()
-        assert t.confidence.shape == (20,)
+        assert t.confidence.shape == t.cycle_error.shape == (20,) and t.cycle_error.max() < 2.5
+        assert t.in_view is None or t.in_view.all()  # held at b's border only off b (here: never)
 
 
 def test_align_says_when_b_was_brought_onto_a_first(server, coffee):
