@@ -62,11 +62,11 @@ class Transferred:
     prealigned: dict | None = None  # b's scale and rotation_deg undone before the search
 
 
-def column(rows: list[dict], key: str) -> np.ndarray | None:
-    """One optional field of every row as float32 (N,), or None where the answer leaves it out."""
+def column(rows: list[dict], key: str, dtype: type = np.float32) -> np.ndarray | None:
+    """One optional field of every row as an (N,) array, or None where the answer leaves it out."""
     if not rows or any(r.get(key) is None for r in rows):
         return None
-    return np.asarray([r[key] for r in rows], np.float32)
+    return np.asarray([r[key] for r in rows], dtype)
 
 
 def encode(image: Image) -> bytes:
@@ -215,4 +215,4 @@ class CorrespondenceClient:
         return Transferred(np.asarray([[p["x"], p["y"]] for p in k], np.float32).reshape(-1, 2),
                            np.asarray([p["score"] for p in k], np.float32), np.asarray([p["consistent"] for p in k]),
                            out["guidance"], out["warnings"], column(k, "confidence"), column(k, "cycle_error"),
-                           None if (v := column(k, "in_view")) is None else v.astype(bool), out.get("prealigned"))
+                           column(k, "in_view", bool), out.get("prealigned"))
