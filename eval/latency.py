@@ -4,7 +4,7 @@ held to one thread, the default, and left on every core) and with Redis, beside 
 detect + describe + ratio-matched on the same pair; the bytes one cached 640x480 feature map
 takes; and where a cold sparse request's time goes, step by step.
 
-    python -m eval.latency [--repeats 7]
+    python -m eval.latency [--repeats 15]
 """
 from __future__ import annotations
 
@@ -116,11 +116,11 @@ def stages(img: np.ndarray, repeats: int) -> dict[str, tuple[float, float]]:
     path = settings.models_dir / f"{settings.default_descriptor_model}.onnx"
     net = ort.InferenceSession(str(path), registry.session_options(settings), providers=["CPUExecutionProvider"])
     xy, size, angle = sparse.detect(img, settings.sparse_keypoints)
-    patches = imaging.unit(sparse.patches(img, xy, size, angle)[:, None])
+    patches = imaging.unit(sparse.patches(img, xy, size, angle, settings.sparse_blur)[:, None])
     sift = cv2.SIFT_create()
     n = settings.sparse_keypoints
     steps = {f"DoG keypoints (OpenCV's SIFT detector; {len(xy)})": lambda _: sparse.detect(img, n),
-             "their normalised 64x64 patches": lambda _: sparse.patches(img, xy, size, angle),
+             "their normalised 64x64 patches": lambda _: sparse.patches(img, xy, size, angle, settings.sparse_blur),
              f"the descriptor network ({settings.default_descriptor_model}, batch {len(xy)})":
                  lambda _: net.run(None, {"patches": patches}),
              "OpenCV SIFT detect + describe, for comparison": lambda _: sift.detectAndCompute(img, None)}
@@ -130,7 +130,7 @@ def stages(img: np.ndarray, repeats: int) -> dict[str, tuple[float, float]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=15)  # the host is noisy: 7 swung cold by 30 %
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     a, b = test_pair()

@@ -1,9 +1,16 @@
 """Sparse correspondences, the way the patch paper's networks are meant to be used: DoG keypoints
 with their scale and orientation (OpenCV's SIFT detector), each one's patch normalised as the
 networks were trained (a square of ``REGION`` keypoint diameters, turned to the keypoint's
-orientation, sampled to 64 x 64), described by a learned descriptor network, then matched
-mutually with Lowe's ratio test. Scale and rotation are undone per keypoint, so the matches
-survive any in-plane rotation and large changes of scale, as SIFT's do.
+orientation, sampled to 64 x 64, then blurred to a least blur in its own pixels), described by a
+learned descriptor network, then matched mutually with Lowe's ratio test. Scale and rotation are
+undone per keypoint, so the matches survive any in-plane rotation and large changes of scale, as
+SIFT's do.
+
+The least blur makes the two views of a point alike whatever their scales. A keypoint at the
+detector's smallest scale has a region of about a dozen pixels, so its patch is an enlargement and
+smooth; the same point seen four times as large gives a sharp patch. Blurring every patch to the
+same blur in its own pixels (as a scale space does) takes that difference away (the default and
+its figures: docs/correspondences.md).
 """
 from __future__ import annotations
 
@@ -18,6 +25,9 @@ PATCH = 64
 MIN_SIZE = 0.0  # smallest keypoint diameter kept, in pixels of the working image
 CHUNK = 500  # patches a remap: its maps must stay under 32767 rows
 RATIO = 0.9  # Lowe's ratio test on descriptor distances, the default
+CAMERA = 0.5  # blur a pyramid level holds already, in its own pixels (SIFT's assumption for an image)
+BLUR_STEP = 0.25  # patch pixels: patches whose added blur rounds alike are blurred in one call
+CHANNELS = 128  # patches a blur call takes at once, as the channels of one image
 
 
 def detect(img: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -28,10 +38,11 @@ def detect(img: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return xy, np.float32([k.size for k in kps]), np.deg2rad(np.float32([k.angle for k in kps]))
 
 
-def patches(img: np.ndarray, xy: np.ndarray, size: np.ndarray, angle: np.ndarray) -> np.ndarray:
+def patches(img: np.ndarray, xy: np.ndarray, size: np.ndarray, angle: np.ndarray, blur: float = 0.0) -> np.ndarray:
     """Scale- and orientation-normalised patches, (K, 64, 64) uint8. Each is sampled from the
     Gaussian pyramid level that holds its region at about 64 pixels, so shrinking does not alias;
-    all patches of a level in one remap."""
+    all patches of a level in one remap. With ``blur`` (a Gaussian's sigma in patch pixels), each
+    patch is then blurred to at least that much in its own pixels (see ``least_blur``)."""
     pyramid = [img]
     while min(pyramid[-1].shape) >= 2 * PATCH:
         pyramid.append(cv2.pyrDown(pyramid[-1]))
@@ -43,6 +54,22 @@ def patches(img: np.ndarray, xy: np.ndarray, size: np.ndarray, angle: np.ndarray
         at = np.flatnonzero(level == lv)
         for k in np.array_split(at, -(-len(at) // CHUNK)):
             out[k] = sample(pyramid[lv], float(2 ** lv), xy[k], step[k], angle[k], t)
+    return least_blur(out, step / 2.0 ** level, blur) if blur > 0 else out
+
+
+def least_blur(p: np.ndarray, step: np.ndarray, blur: float) -> np.ndarray:
+    """Patches p (K, 64, 64) uint8, sampled at ``step`` (K,) level pixels a patch pixel, blurred so
+    that each holds about ``blur`` patch pixels of blur: a level's own CAMERA blur spans
+    CAMERA / step patch pixels, and a Gaussian adds the rest (variances add)."""
+    own = CAMERA / np.maximum(step, 1e-3)
+    add = np.round(np.sqrt(np.maximum(blur ** 2 - own ** 2, 0.0)) / BLUR_STEP) * BLUR_STEP
+    out = p.copy()
+    for sigma in np.unique(add[add > 0]):
+        alike = np.flatnonzero(add == sigma)
+        for k in np.array_split(alike, -(-len(alike) // CHANNELS)):
+            stack = np.ascontiguousarray(p[k].transpose(1, 2, 0))  # the patches as one image's channels
+            out[k] = cv2.GaussianBlur(stack, (0, 0), float(sigma), borderType=cv2.BORDER_REFLECT).reshape(
+                PATCH, PATCH, len(k)).transpose(2, 0, 1)
     return out
 
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 from service import sparse
+from service.imaging import unit
 
 
 def textured(h: int = 240, w: int = 320) -> np.ndarray:
@@ -47,3 +49,58 @@ def test_network_input_is_pixels_over_255_in_float32():
     x = np.arange(256, dtype=np.uint8).reshape(1, 1, 16, 16)
     got = unit(x)
     assert got.dtype == np.float32 and np.array_equal(got, x.astype(np.float32) / 255.0)
+
+
+def test_least_blur_adds_only_what_a_patch_lacks():
+    """A patch sampled at one level pixel a patch pixel holds CAMERA of blur already, and a
+    Gaussian adds the rest (variances add; rounded to BLUR_STEP), also past one call's CHANNELS;
+    an enlargement (0.1 level pixels a patch pixel: 5 patch pixels of blur) is left as it is."""
+    p = (np.random.default_rng(0).random((300, 64, 64)) * 255).astype(np.uint8)
+    step = np.r_[np.ones(299), 0.1].astype(np.float32)
+    out = sparse.least_blur(p, step, 1.5)
+    sigma = np.round(np.sqrt(1.5 ** 2 - sparse.CAMERA ** 2) / sparse.BLUR_STEP) * sparse.BLUR_STEP
+    for k in (0, 127, 128, 298):
+        want = cv2.GaussianBlur(p[k], (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+        assert np.abs(out[k].astype(int) - want).max() <= 1
+    assert np.array_equal(out[299], p[299])
+
+
+def test_the_least_blur_makes_a_points_two_views_alike_across_scales():
+    """Grass shrunk 4x: its keypoints at the detector's smallest scales, and the same points in the
+    full image, four times as large. Without blur the small view's patch is a smooth enlargement and
+    the large one's is sharp; with the default blur the descriptors of a point's two views lie at
+    least a third closer (against the median distance between different points), and the nearest
+    neighbour finds the right point at least as often."""
+    from skimage import data
+
+    from service.config import Settings
+    big = data.grass()
+    small = cv2.resize(big, None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    xy, size, angle = sparse.detect(small, 2000)
+    xy, size, angle = xy[size < 3], size[size < 3], angle[size < 3]
+    assert len(xy) >= 50
+    settings = Settings()
+    net = ort.InferenceSession(str(settings.models_dir / f"{settings.default_descriptor_model}.onnx"),
+                               providers=["CPUExecutionProvider"])
+
+    def describe(img, at, s, blur):
+        d = net.run(None, {"patches": unit(sparse.patches(img, at, s, angle, blur)[:, None])})[0]
+        return d / np.linalg.norm(d, axis=1, keepdims=True)
+
+    def closeness(blur):
+        d = np.linalg.norm(describe(small, xy, size, blur)[:, None] - describe(big, (xy + 0.5) * 4 - 0.5, 4 * size,
+                                                                               blur)[None], axis=2)
+        own = np.diag(d)
+        return own.mean() / np.median(d[~np.eye(len(d), dtype=bool)]), (d.argmin(1) == np.arange(len(d))).mean()
+
+    (sharp, found_sharp), (blurred, found_blurred) = closeness(0.0), closeness(settings.sparse_blur)
+    assert blurred < 0.67 * sharp and found_blurred >= found_sharp
+
+
+def test_sparse_features_are_cached_apart_for_each_blur():
+    from types import SimpleNamespace
+
+    from service.config import Settings
+    from service.dense import params
+    descriptor = SimpleNamespace(kind="descriptor")
+    assert params(descriptor, Settings()) != params(descriptor, Settings(sparse_blur=0))
