@@ -27,7 +27,7 @@ CHUNK = 500  # patches a remap: its maps must stay under 32767 rows
 RATIO = 0.9  # Lowe's ratio test on descriptor distances, the default
 CAMERA = 0.5  # blur a pyramid level holds already, in its own pixels (SIFT's assumption for an image)
 BLUR_STEP = 0.25  # patch pixels: patches whose added blur rounds alike are blurred in one call
-CHANNELS = 128  # patches a blur call takes at once, as the channels of one image
+CHANNELS = 128  # patches a blur call takes at once, as the channels of one image (OpenCV takes no more)
 
 
 def detect(img: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
