@@ -52,9 +52,14 @@ def patches(img: np.ndarray, xy: np.ndarray, size: np.ndarray, angle: np.ndarray
     out = np.empty((len(xy), PATCH, PATCH), np.uint8)
     for lv in np.unique(level):
         at = np.flatnonzero(level == lv)
-        for k in np.array_split(at, -(-len(at) // CHUNK)):
+        for k in chunks(at, CHUNK):
             out[k] = sample(pyramid[lv], float(2 ** lv), xy[k], step[k], angle[k], t)
     return least_blur(out, step / 2.0 ** level, blur) if blur > 0 else out
+
+
+def chunks(idx: np.ndarray, most: int) -> list[np.ndarray]:
+    """Non-empty indices ``idx`` split into as few runs as hold at most ``most`` each."""
+    return np.array_split(idx, -(-len(idx) // most))
 
 
 def least_blur(p: np.ndarray, step: np.ndarray, blur: float) -> np.ndarray:
@@ -66,7 +71,7 @@ def least_blur(p: np.ndarray, step: np.ndarray, blur: float) -> np.ndarray:
     out = p.copy()
     for sigma in np.unique(add[add > 0]):
         alike = np.flatnonzero(add == sigma)
-        for k in np.array_split(alike, -(-len(alike) // CHANNELS)):
+        for k in chunks(alike, CHANNELS):
             stack = np.ascontiguousarray(p[k].transpose(1, 2, 0))  # the patches as one image's channels
             out[k] = cv2.GaussianBlur(stack, (0, 0), float(sigma), borderType=cv2.BORDER_REFLECT).reshape(
                 PATCH, PATCH, len(k)).transpose(2, 0, 1)
