@@ -41,18 +41,29 @@ def cells(fm: FeatureMap) -> tuple[np.ndarray, np.ndarray]:
 def top2(queries: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Best and second-best cosine similarity of unit queries (M, D) in db (N, D):
     (index (M,), best (M,), second (M,); -1 when N < 2), a block of rows at a time."""
+    return top2_both(queries, db)[:3]
+
+
+def top2_both(queries: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``top2``, plus each db row's most similar query (N,), from the same blocks of products:
+    a mutual search needs one product of the two sets, not one each way."""
     m = len(queries)
     block = max(1, BLOCK_BYTES // (4 * max(len(db), 1)))
     idx, best, second = np.empty(m, np.int64), np.empty(m, np.float32), np.full(m, -1.0, np.float32)
+    back, back_best = np.zeros(len(db), np.int64), np.full(len(db), -np.inf, np.float32)
     for s in range(0, m, block):
         sim = queries[s:s + block] @ db.T
         rows = np.arange(len(sim))
+        up = sim.argmax(0)  # the first best query wins a tie, as argmax over all queries would
+        col = sim[up, np.arange(sim.shape[1])]
+        better = col > back_best
+        back[better], back_best[better] = up[better] + s, col[better]
         i = sim.argmax(1)  # two linear passes beat a partial sort here
         idx[s:s + block], best[s:s + block] = i, sim[rows, i]
         if sim.shape[1] > 1:
             sim[rows, i] = -np.inf
             second[s:s + block] = sim.max(1)
-    return idx, np.clip(best, -1.0, 1.0), np.clip(second, -1.0, 1.0)
+    return idx, np.clip(best, -1.0, 1.0), np.clip(second, -1.0, 1.0), back
 
 
 def topk(queries: np.ndarray, db: np.ndarray, k: int) -> np.ndarray:

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from service.feature_map import SparseFeatures
-from service.matching import Matches, distance, top2
+from service.matching import Matches, distance, top2_both
 
 REGION = 6.0  # patch side in keypoint diameters: the region SIFT's descriptor covers
 PATCH = 64
@@ -104,13 +104,12 @@ def match(fa: SparseFeatures, fb: SparseFeatures, ratio: float | None = RATIO, m
     if len(da) < 2 or len(db) < 2:
         return Matches(np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32), np.zeros(0, np.float32),
                        np.zeros(0, np.float32))
-    j, best, second = top2(da, db)
+    j, best, second, back = top2_both(da, db)
     near, far = distance(best), distance(second)
     keep = np.ones(len(da), bool)
     if ratio is not None:
         keep &= near < ratio * far
     if mutual:
-        back, _, _ = top2(db, da)
         keep &= back[j] == np.arange(len(da))
     order = np.flatnonzero(keep)[np.argsort(-best[keep], kind="stable")][:max_matches]
     lowe = (near[order] / np.maximum(far[order], 1e-6)).astype(np.float32)

@@ -33,6 +33,20 @@ def test_mutual_matches_find_the_shift():
     assert inner.sum() >= 0.9 * 28 * 35 and exact[inner].mean() > 0.99
 
 
+def test_one_blocked_product_gives_both_directions_best(monkeypatch):
+    """top2_both, its blocks a few rows each, against whole similarity matrices: a's best and
+    second best in b, and b's best in a, as the product taken the other way finds them."""
+    rng = np.random.default_rng(3)
+    qa, qb = (rng.normal(size=(n, 16)).astype(np.float32) for n in (37, 23))
+    qa /= np.linalg.norm(qa, axis=1, keepdims=True)
+    qb /= np.linalg.norm(qb, axis=1, keepdims=True)
+    monkeypatch.setattr(matching, "BLOCK_BYTES", 4 * 23 * 5)  # five of a's rows a block
+    idx, best, second, back = matching.top2_both(qa, qb)
+    sim = qa @ qb.T
+    assert (idx == sim.argmax(1)).all() and (back == sim.argmax(0)).all()
+    assert np.allclose(best, sim.max(1), atol=1e-6) and np.allclose(second, np.sort(sim, 1)[:, -2], atol=1e-6)
+
+
 def test_subpixel_refinement_recovers_a_fractional_shift():
     a, b = shifted_maps(shift=3.4)  # 13.6 px: halfway between cells, where rounding is worst
     m = matching.match(a, b, max_queries=10_000)
