@@ -18,6 +18,10 @@ Every export passes ``models.health.gate`` first: subnormal values are flushed t
 network with a non-finite value or a layer with more than a quarter of its units dead on a fixed
 batch of real patch pairs is refused; the written file is scanned again the same way.
 
+``--whiten DIMS`` (L2 descriptor networks) appends ``models.whiten``'s map, fitted on
+``--whiten-patches`` patches drawn (seed 0) from ``--whiten-set`` (the network's training set): the
+descriptor then has DIMS numbers, and the manifest entry records the fit.
+
 ``--half`` stores the weights as float16 (each large initializer followed by a Cast to float32,
 which ONNX Runtime folds when it loads the model, so it still computes in float32): half the file
 for a full-width network. The weights are rounded to float16 in torch first, so the parity check
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +42,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from models import health
+from models import health, whiten
 from models.patchnet import PATCH, SPP_MIN, build
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
@@ -171,10 +176,30 @@ def gated(net: nn.Module, probe: np.ndarray) -> dict:
     return {"subnormal_flushed": report["flushed"], "max_dead_share": round(max(report["dead"].values()), 4)}
 
 
-def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False, views: int = 1) -> dict:
+@dataclass
+class Whitening:
+    """What ``--whiten`` asks for (see ``models.whiten``)."""
+    dims: int
+    power: float = 0.5
+    patch_set: Path = Path("data/patches_train.npz")
+    patches: int = 20000
+
+    def apply(self, net: nn.Module) -> tuple[nn.Module, dict]:
+        """The network with the map fitted on its patch set, and the record the manifest keeps."""
+        stored = np.load(self.patch_set)["patches"]
+        pick = np.sort(np.random.default_rng(0).choice(len(stored), min(self.patches, len(stored)), replace=False))
+        mean, projection, kept = whiten.fit(whiten.describe_all(net, stored[pick]), self.dims, self.power)
+        return whiten.Whitened(net, mean, projection).eval(), {
+            "dims": self.dims, "power": self.power, "fitted_on": f"{len(pick)} patches of {self.patch_set.name}",
+            "variance_kept": round(kept, 4)}
+
+
+def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False, views: int = 1,
+           whitening: Whitening | None = None) -> dict:
     """Export one trained checkpoint; returns its manifest entry. With ``half`` the weights are
     rounded to float16 and stored so; with ``views`` > 1 the graph averages that many views of
-    each pair (see ``Views``). Refuses unhealthy weights (``health.UnhealthyWeights``)."""
+    each pair (see ``Views``); with ``whitening`` the descriptor passes through its map. Refuses
+    unhealthy weights (``health.UnhealthyWeights``)."""
     ckpt = torch.load(checkpoint, weights_only=False)
     net = build(ckpt["arch"], ckpt["width"])
     net.load_state_dict(ckpt["model"])
@@ -195,6 +220,10 @@ def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False, views: int
                                "patch_size": None if net.spp else PATCH, "min_size": SPP_MIN if net.spp else PATCH,
                                "normalisation": "per patch, inside the network"},
              "weights_dtype": "float16" if half else "float32", "health": record}
+    if whitening is not None:
+        if not (net.siamese and net.shared and net.l2):
+            raise ValueError("--whiten is for L2 descriptor networks")
+        net, entry["whitening"] = whitening.apply(net)
     if net.siamese and net.shared:
         desc, dec = out / f"{name}.onnx", out / f"{name}.decide.onnx"
         to_onnx(Describe(net), {"patches": torch.rand(2, 1, PATCH, PATCH)}, "descriptors", desc, net.spp, half=half)
@@ -239,8 +268,14 @@ def main() -> None:
     ap.add_argument("--half", action="store_true", help="store the weights as float16 (half the file)")
     ap.add_argument("--views", type=int, default=1, help="score each pair as the mean over this many of its "
                     "rotations and flips (2ch family; the model is named <arch>-views<N>)")
+    ap.add_argument("--whiten", type=int, metavar="DIMS", help="append a whitening map to DIMS numbers "
+                    "(L2 descriptor networks; see models.whiten)")
+    ap.add_argument("--whiten-power", type=float, default=0.5, help="0.5 whitens fully, 0 only projects")
+    ap.add_argument("--whiten-set", type=Path, default=Path("data/patches_train.npz"))
+    ap.add_argument("--whiten-patches", type=int, default=20000)
     a = ap.parse_args()
-    entries = [export(c, a.out, a.half, a.views) for c in a.checkpoints]
+    white = Whitening(a.whiten, a.whiten_power, a.whiten_set, a.whiten_patches) if a.whiten else None
+    entries = [export(c, a.out, a.half, a.views, white) for c in a.checkpoints]
     update_manifest(entries, a.out / "manifest.json")
     for e in entries:
         print(f"exported {e['name']} ({e['kind']}) sha256 {e['sha256'][:12]}, ORT parity within {TOLERANCE}")
