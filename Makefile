@@ -28,7 +28,8 @@ lint: $(VENV)/.dev-deps
 
 weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shipped network (hours on 2 cores)
 	$(PY) -m models.recipe
-	$(PY) -m models.export_patch $$($(PY) -m models.recipe --checkpoints)
+	$(PY) -m models.export_patch $$($(PY) -m models.recipe --checkpoints --only 2ch-2stream,2ch-deep)
+	$(PY) -m models.export_patch --whiten 256 $$($(PY) -m models.recipe --checkpoints --only siam-2stream-l2)
 	$(PY) -m models.export_patch --views 8 $$($(PY) -m models.recipe --checkpoints --only 2ch-2stream)
 	$(PY) -m models.export_ucn runs/ucn/model.pt
 	$(PY) -m eval.weights
