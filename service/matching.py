@@ -41,29 +41,36 @@ def cells(fm: FeatureMap) -> tuple[np.ndarray, np.ndarray]:
 def top2(queries: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Best and second-best cosine similarity of unit queries (M, D) in db (N, D):
     (index (M,), best (M,), second (M,); -1 when N < 2), a block of rows at a time."""
-    return top2_both(queries, db)[:3]
+    return best_two(queries, db, False)[:3]
 
 
 def top2_both(queries: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``top2``, plus each db row's most similar query (N,), from the same blocks of products:
     a mutual search needs one product of the two sets, not one each way."""
+    return best_two(queries, db, True)
+
+
+def best_two(queries: np.ndarray, db: np.ndarray, back: bool
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """``top2_both``; the last item only with ``back`` (None without), as it costs a pass a block."""
     m = len(queries)
     block = max(1, BLOCK_BYTES // (4 * max(len(db), 1)))
     idx, best, second = np.empty(m, np.int64), np.empty(m, np.float32), np.full(m, -1.0, np.float32)
-    back, back_best = np.zeros(len(db), np.int64), np.full(len(db), -np.inf, np.float32)
+    rev, rev_best = (np.zeros(len(db), np.int64), np.full(len(db), -np.inf, np.float32)) if back else (None, None)
     for s in range(0, m, block):
         sim = queries[s:s + block] @ db.T
         rows = np.arange(len(sim))
-        up = sim.argmax(0)  # the first best query wins a tie, as argmax over all queries would
-        col = sim[up, np.arange(sim.shape[1])]
-        better = col > back_best
-        back[better], back_best[better] = up[better] + s, col[better]
+        if back:
+            up = sim.argmax(0)  # the first best query wins a tie, as argmax over all queries would
+            col = sim[up, np.arange(sim.shape[1])]
+            better = col > rev_best
+            rev[better], rev_best[better] = up[better] + s, col[better]
         i = sim.argmax(1)  # two linear passes beat a partial sort here
         idx[s:s + block], best[s:s + block] = i, sim[rows, i]
         if sim.shape[1] > 1:
             sim[rows, i] = -np.inf
             second[s:s + block] = sim.max(1)
-    return idx, np.clip(best, -1.0, 1.0), np.clip(second, -1.0, 1.0), back
+    return idx, np.clip(best, -1.0, 1.0), np.clip(second, -1.0, 1.0), rev
 
 
 def topk(queries: np.ndarray, db: np.ndarray, k: int) -> np.ndarray:
