@@ -6,8 +6,8 @@ length again. Fitted on patches of the network's training set, never on evaluati
 The central-surround descriptor's 768 numbers are strongly correlated: a few directions carry
 most of the variance, so nearest neighbours are decided by what every patch has in common. Evened
 out, the rarer directions that tell look-alikes apart (letters of a text, a facade's windows) count
-as much; and matching and the feature cache handle a quarter of the numbers or fewer. The figures
-that chose the dims and power: docs/RESULTS.md (correspondences on real validation pairs).
+as much; and matching and the feature cache handle a third of the numbers (256 of 768). How the
+dims and power were chosen, and what whitening costs on patches far off target: docs/defaults.md.
 """
 from __future__ import annotations
 
