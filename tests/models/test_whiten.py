@@ -1,5 +1,6 @@
 """The whitening map appended to an L2 descriptor: known answers of the fit, and its export."""
 import json
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -68,3 +69,18 @@ def test_whitening_is_for_l2_descriptors_only(tmp_path):
         export(checkpoint(tmp_path, "siam"), tmp_path / "w", whitening=Whitening(8, 0.5, tmp_path / "set.npz", 4))
     with pytest.raises(ValueError):
         whiten.Whitened(build("siam"), np.zeros(2), np.eye(2))
+
+
+def test_the_shipped_descriptor_spreads_real_patches_over_many_directions():
+    """Whitened, no handful of directions decides the distances between real patches: their
+    participation ratio (sum of variances squared over the sum of their squares, the number of
+    equally strong directions that would give the same spread) is in the hundreds. The network's
+    own 768 numbers give about 11."""
+    weights = Path(__file__).parents[2] / "models" / "weights"
+    entry = next(m for m in json.loads((weights / "manifest.json").read_text())["models"]
+                 if m["name"] == "siam-2stream-l2")
+    assert entry["whitening"]["dims"] == entry["descriptor_dim"]
+    sess = ort.InferenceSession(str(weights / entry["file"]), providers=["CPUExecutionProvider"])
+    d = sess.run(None, {"patches": health.probe_pairs(512).reshape(-1, 1, 64, 64)})[0]
+    var = np.linalg.eigvalsh(np.cov(d.T))
+    assert var.sum() ** 2 / (var ** 2).sum() > 64
