@@ -186,6 +186,7 @@ class Whitening:
 
     def apply(self, net: nn.Module) -> tuple[nn.Module, dict]:
         """The network with the map fitted on its patch set, and the record the manifest keeps."""
+        whiten.require_l2(net)  # before the patch set is read
         stored = np.load(self.patch_set)["patches"]
         pick = np.sort(np.random.default_rng(0).choice(len(stored), min(self.patches, len(stored)), replace=False))
         mean, projection, kept = whiten.fit(whiten.describe_all(net, stored[pick]), self.dims, self.power)
@@ -221,8 +222,6 @@ def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False, views: int
                                "normalisation": "per patch, inside the network"},
              "weights_dtype": "float16" if half else "float32", "health": record}
     if whitening is not None:
-        if not (net.siamese and net.shared and net.l2):
-            raise ValueError("--whiten is for L2 descriptor networks")
         net, entry["whitening"] = whitening.apply(net)
     if net.siamese and net.shared:
         desc, dec = out / f"{name}.onnx", out / f"{name}.decide.onnx"
@@ -270,9 +269,9 @@ def main() -> None:
                     "rotations and flips (2ch family; the model is named <arch>-views<N>)")
     ap.add_argument("--whiten", type=int, metavar="DIMS", help="append a whitening map to DIMS numbers "
                     "(L2 descriptor networks; see models.whiten)")
-    ap.add_argument("--whiten-power", type=float, default=0.5, help="0.5 whitens fully, 0 only projects")
-    ap.add_argument("--whiten-set", type=Path, default=Path("data/patches_train.npz"))
-    ap.add_argument("--whiten-patches", type=int, default=20000)
+    ap.add_argument("--whiten-power", type=float, default=Whitening.power, help="0.5 whitens fully, 0 only projects")
+    ap.add_argument("--whiten-set", type=Path, default=Whitening.patch_set)
+    ap.add_argument("--whiten-patches", type=int, default=Whitening.patches)
     a = ap.parse_args()
     white = Whitening(a.whiten, a.whiten_power, a.whiten_set, a.whiten_patches) if a.whiten else None
     entries = [export(c, a.out, a.half, a.views, white) for c in a.checkpoints]

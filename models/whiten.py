@@ -27,6 +27,13 @@ def describe_all(net: nn.Module, patches: np.ndarray) -> np.ndarray:
     return torch.cat(out).double().numpy()
 
 
+def require_l2(net: nn.Module) -> None:
+    """Refuse a network whose descriptors are not unit vectors compared by distance (an L2 siamese
+    network with shared weights): the map is fitted on, and renormalises, such descriptors."""
+    if not (net.siamese and net.shared and net.l2):
+        raise ValueError("whitening is for L2 descriptor networks")
+
+
 def fit(descriptors: np.ndarray, dims: int, power: float) -> tuple[np.ndarray, np.ndarray, float]:
     """(mean (D,), projection (D, dims), the share of the variance the dims keep) of descriptors
     (N, D): principal directions, largest first, each scaled by its variance ** -power."""
@@ -44,8 +51,7 @@ class Whitened(nn.Module):
 
     def __init__(self, net: nn.Module, mean: np.ndarray, projection: np.ndarray):
         super().__init__()
-        if not net.l2:
-            raise ValueError("whitening is for L2 descriptor networks")
+        require_l2(net)
         self.net = net
         self.register_buffer("mean", torch.from_numpy(mean).float())
         self.register_buffer("projection", torch.from_numpy(np.ascontiguousarray(projection)).float())

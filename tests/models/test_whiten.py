@@ -1,6 +1,5 @@
 """The whitening map appended to an L2 descriptor: known answers of the fit, and its export."""
 import json
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -10,6 +9,7 @@ from models import health, whiten
 from models.export_patch import Whitening, export
 from models.patchnet import build
 from tests.models.test_export import checkpoint
+from tests.models.test_health import ENTRIES, WEIGHTS
 
 
 def correlated(n=20000, seed=0):
@@ -76,11 +76,9 @@ def test_the_shipped_descriptor_spreads_real_patches_over_many_directions():
     participation ratio (sum of variances squared over the sum of their squares, the number of
     equally strong directions that would give the same spread) is in the hundreds. The network's
     own 768 numbers give about 11."""
-    weights = Path(__file__).parents[2] / "models" / "weights"
-    entry = next(m for m in json.loads((weights / "manifest.json").read_text())["models"]
-                 if m["name"] == "siam-2stream-l2")
+    entry = next(m for m in ENTRIES if m["name"] == "siam-2stream-l2")
     assert entry["whitening"]["dims"] == entry["descriptor_dim"]
-    sess = ort.InferenceSession(str(weights / entry["file"]), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(WEIGHTS / entry["file"]), providers=["CPUExecutionProvider"])
     d = sess.run(None, {"patches": health.probe_pairs(512).reshape(-1, 1, 64, 64)})[0]
     var = np.linalg.eigvalsh(np.cov(d.T))
     assert var.sum() ** 2 / (var ** 2).sum() > 64
