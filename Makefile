@@ -51,6 +51,7 @@ bench: $(VENV)/.dev-deps  ## speed through the HTTP API beside ONNX Runtime alon
 	$(PY) -m eval.throughput
 	$(PY) -m eval.throughput --model 2ch-2stream-views8
 	$(PY) -m eval.latency
+	$(PY) -m eval.first_octave
 	$(PY) -m eval.load_test --redis-fault --seconds 40
 	$(PY) -m eval.memory
 

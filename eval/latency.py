@@ -115,7 +115,7 @@ def stages(img: np.ndarray, repeats: int) -> dict[str, tuple[float, float]]:
     settings = Settings()
     path = settings.models_dir / f"{settings.default_descriptor_model}.onnx"
     net = ort.InferenceSession(str(path), registry.session_options(settings), providers=["CPUExecutionProvider"])
-    xy, size, angle = sparse.detect(img, settings.sparse_keypoints)
+    xy, size, angle = sparse.detect(img, settings.sparse_keypoints, settings.sparse_first_octave)
     patches = imaging.unit(sparse.patches(img, xy, size, angle, settings.sparse_blur)[:, None])
     sift = cv2.SIFT_create()
     n = settings.sparse_keypoints

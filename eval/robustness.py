@@ -131,6 +131,15 @@ def cases(names: tuple[str, ...], stereo: tuple[str, ...], clutter: tuple[str, .
     return out
 
 
+def validation_cases() -> list[tuple[str, pairs.Pair]]:
+    return cases(("cube-40", "text"), ("cube-79",), ("cube-40", "cube-79"))
+
+
+def heldback_cases() -> list[tuple[str, pairs.Pair]]:
+    return cases(("graf",), (), ()) + [("box -> box_in_scene (as is)", pairs.load("box")),
+                                       ("aero (as is)", pairs.load("aero"))]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--heldback", action="store_true", help="the held-back pairs instead of the validation ones")
@@ -139,12 +148,10 @@ def main() -> None:
     ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                     help="a setting of the server, e.g. SPARSE_KEYPOINTS=1000 (to compare designs)")
     ap.add_argument("--only", default="", help="comma-separated words: keep the cases whose name has one")
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated, of " + ", ".join(METHODS))
     a = ap.parse_args()
-    if a.heldback:
-        todo = cases(("graf",), (), ()) + [("box -> box_in_scene (as is)", pairs.load("box")),
-                                           ("aero (as is)", pairs.load("aero"))]
-    else:
-        todo = cases(("cube-40", "text"), ("cube-79",), ("cube-40", "cube-79"))
+    methods = tuple(m for m in METHODS if m in a.methods.split(","))
+    todo = heldback_cases() if a.heldback else validation_cases()
     if a.only:
         todo = [(label, p) for label, p in todo if any(w in label for w in a.only.split(","))]
     extra = {"ratio": str(a.ratio)} if a.ratio else {}
@@ -155,23 +162,26 @@ def main() -> None:
             rng = np.random.default_rng(0)
             for label, pair in todo:
                 sent = uploads(pair)
-                got = {m: (sift(pair) if m == "SIFT" else api(client, pair, sent, m, extra)) for m in METHODS}
+                got = {m: (sift(pair) if m == "SIFT" else api(client, pair, sent, m, extra)) for m in methods}
                 moved = transfer(client, pair, sent, rng)
                 rows.append((label, got, moved))
                 print(label, " | ".join(f"{m}: {o.cell()}" for m, o in got.items()), "| transfer", moved, flush=True)
     finally:
         proc.terminate()
         proc.wait(10)
-    totals = {m: sum(r[m].homography_ok for _, r, _ in rows) for m in METHODS}
+    totals = {m: sum(r[m].homography_ok for _, r, _ in rows) for m in methods}
     command = "python -m eval.robustness " + shlex.join(sys.argv[1:])
-    table = ("| case | " + " | ".join(METHODS) + " | transfer within 5 px |\n|---|" + "---|" * (len(METHODS) + 1)
-             + "\n" + "".join(f"| {label} | " + " | ".join(r[m].cell() for m in METHODS) + f" | {t} |\n"
+    table = ("| case | " + " | ".join(methods) + " | transfer within 5 px |\n|---|" + "---|" * (len(methods) + 1)
+             + "\n" + "".join(f"| {label} | " + " | ".join(r[m].cell() for m in methods) + f" | {t} |\n"
                               for label, r, t in rows)
-             + "| correct homographies | " + " | ".join(f"{totals[m]} of {len(rows)}" for m in METHODS) + " | |\n")
+             + "| correct homographies | " + " | ".join(f"{totals[m]} of {len(rows)}" for m in methods) + " | |\n")
     print(table)
-    if not a.no_write and not (a.ratio or a.setting or a.only):
+    if not a.no_write and not (a.ratio or a.only) and (a.setting or methods == METHODS):
+        # the defaults own one section; each set of settings writes its own beside it
         which = "held-back" if a.heldback else "validation"
-        write_section(f"robustness-{which}", f"## Correspondences on real {which} pairs: scale, rotation, clutter\n\n"
+        named = "".join(f", {kv}" for kv in a.setting)
+        write_section(f"robustness-{which}" + "".join(f"-{kv.lower()}" for kv in a.setting),
+                      f"## Correspondences on real {which} pairs: scale, rotation, clutter{named}\n\n"
                       f"`{command}` {machine.describe()}\n\n"
                       "Each cell: the homography correct (median error over a grid of a's points "
                       f"under {TOL:g} px); of the matches it verified (its RANSAC inliers), how many lie within "

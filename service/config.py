@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_queries: int = Field(16384, gt=0, description="cells of image a searched for dense correspondences (coarse to "
                              "fine on large maps: a quarter of them as 2 x 2 blocks)")
     sparse_keypoints: int = Field(2000, ge=16, le=20000, description="DoG keypoints per image for method=sparse")
+    sparse_first_octave: float = Field(-1, ge=-1, le=0, description="the DoG pyramid's first octave for method=sparse: "
+                                                "-1 starts from the image doubled, as SIFT does; 0 from the image "
+                                                "itself: a quarter of the detector's work, no finest keypoints")
     sparse_blur: float = Field(1.5, ge=0, le=8, description="least blur of each method=sparse patch, a Gaussian's "
                                "sigma in its own pixels (of 64): makes a point's views alike across scales; 0: none")
     max_keypoints: int = Field(4096, gt=0, description="points in one transfer or classify request")

@@ -30,7 +30,8 @@ def params(model: LoadedModel, settings: Settings) -> dict:
     """The settings a model's cached features depend on."""
     if model.kind == "dense":
         return {"max_side": settings.dense_max_side}
-    return {"max_side": settings.dense_max_side, "keypoints": settings.sparse_keypoints, "blur": settings.sparse_blur}
+    return {"max_side": settings.dense_max_side, "keypoints": settings.sparse_keypoints, "blur": settings.sparse_blur,
+            "first_octave": settings.sparse_first_octave}
 
 
 def key_for(image_id: str, model: LoadedModel, settings: Settings, owner: str = "") -> str:
@@ -132,7 +133,7 @@ async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, 
 
     def keypoints() -> tuple[np.ndarray, float, int, int, tuple[np.ndarray, ...]]:
         img, scale, width, height = prepare(pixels, settings)
-        xy, size, angle = sparse.detect(img, settings.sparse_keypoints)
+        xy, size, angle = sparse.detect(img, settings.sparse_keypoints, settings.sparse_first_octave)
         patches = sparse.patches(img, xy, size, angle, settings.sparse_blur)
         return imaging.unit(patches[:, None]), scale, width, height, (xy, size, angle)
 

@@ -30,12 +30,22 @@ BLUR_STEP = 0.25  # patch pixels: patches whose added blur rounds alike are blur
 CHANNELS = 128  # patches a blur call takes at once, as the channels of one image (OpenCV takes no more)
 
 
-def detect(img: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def detect(img: np.ndarray, n: int, first_octave: float = -1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """At most ``n`` DoG keypoints of a grey uint8 image, the strongest first, none smaller than
-    MIN_SIZE: (xy (K, 2), size (K,), angle (K,) radians), float32, in the image's pixels."""
-    kps = [k for k in cv2.SIFT_create(nfeatures=n).detect(img, None) if k.size >= MIN_SIZE]
-    xy = np.float32([k.pt for k in kps]).reshape(-1, 2)
-    return xy, np.float32([k.size for k in kps]), np.deg2rad(np.float32([k.angle for k in kps]))
+    MIN_SIZE: (xy (K, 2), size (K,), angle (K,) radians), float32, in the image's pixels.
+
+    ``first_octave`` -1 is SIFT's pyramid, which starts from the image doubled; 0 starts from the
+    image itself (OpenCV's detector doubles whatever it is given, so it is given the image halved):
+    about a quarter of the detector's work, without the finest keypoints; values between start
+    between."""
+    f = 2.0 ** (first_octave + 1)  # image pixels a pixel of what the detector is given
+    h, w = img.shape
+    src = img if f == 1 else cv2.resize(img, (max(1, round(w / f)), max(1, round(h / f))),
+                                        interpolation=cv2.INTER_AREA)
+    kps = [k for k in cv2.SIFT_create(nfeatures=n).detect(src, None) if k.size * f >= MIN_SIZE]
+    each = np.float32([w / src.shape[1], h / src.shape[0]])  # the exact factor of each axis
+    xy = (np.float32([k.pt for k in kps]).reshape(-1, 2) + 0.5) * each - 0.5
+    return xy, np.float32([k.size * f for k in kps]), np.deg2rad(np.float32([k.angle for k in kps]))
 
 
 def patches(img: np.ndarray, xy: np.ndarray, size: np.ndarray, angle: np.ndarray, blur: float = 0.0) -> np.ndarray:

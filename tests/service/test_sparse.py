@@ -104,3 +104,35 @@ def test_sparse_features_are_cached_apart_for_each_blur():
     from service.dense import params
     descriptor = SimpleNamespace(kind="descriptor")
     assert params(descriptor, Settings()) != params(descriptor, Settings(sparse_blur=0))
+
+
+def test_a_pyramid_from_the_image_itself_finds_the_doubled_images_keypoints_on_the_image_twice_as_large():
+    """First octave 0 on an image enlarged twice sees what SIFT's pyramid (first octave -1) sees
+    on the image: the same keypoints, at twice the size, where pixel centres put them (2x + 0.5)."""
+    img = cv2.GaussianBlur((np.random.default_rng(3).random((240, 320)) * 255).astype(np.uint8), (0, 0), 2.0)
+    large = cv2.resize(img, (640, 480), interpolation=cv2.INTER_CUBIC)
+    xy, size, angle = sparse.detect(img, 500, -1)
+    xy2, size2, angle2 = sparse.detect(large, 500, 0)
+    assert len(xy) > 100 and abs(len(xy2) - len(xy)) <= 0.05 * len(xy)
+    gap = np.linalg.norm(xy2[:, None] - (2 * xy[None] + 0.5), axis=2)
+    near = gap.argmin(1)
+    assert np.mean(gap.min(1) < 0.1) > 0.9
+    assert np.median(size2 / size[near]) == pytest.approx(2.0, rel=0.01)
+
+
+def test_sparse_features_are_cached_apart_for_each_first_octave():
+    from types import SimpleNamespace
+
+    from service.config import Settings
+    from service.dense import params
+    descriptor = SimpleNamespace(kind="descriptor")
+    assert params(descriptor, Settings()) != params(descriptor, Settings(sparse_first_octave=0))
+
+
+@pytest.mark.parametrize("octave", [-2, 0.5])
+def test_a_first_octave_outside_minus_one_to_zero_is_refused(octave):
+    from pydantic import ValidationError
+
+    from service.config import Settings
+    with pytest.raises(ValidationError):
+        Settings(sparse_first_octave=octave)

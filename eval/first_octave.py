@@ -1,0 +1,101 @@
+"""method=sparse's speed against its quality as the DoG pyramid starts coarser
+(SPARSE_FIRST_OCTAVE): for each first octave, the cold latency of the 640x480 pair of
+``eval.latency`` beside OpenCV SIFT's in the same run, and what the validation pairs of
+``eval.robustness`` (scale, rotation, clutter) keep through the HTTP API.
+
+    python -m eval.first_octave [--octaves -1,-0.75,-0.5,-0.25,0] [--repeats 15]
+
+The validation pairs only: the held-back ones judge a chosen setting (``eval.robustness
+--heldback --setting SPARSE_FIRST_OCTAVE=...``).
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from dataclasses import dataclass
+
+import httpx
+
+from eval import machine, robustness
+from eval.latency import api_latency, serve, sift_latency, test_pair
+from eval.results import write_section
+from service import sparse
+
+SPEED = 1.5  # the cold ratio to SIFT a fast setting has to meet
+
+
+@dataclass
+class Row:
+    octave: float
+    keypoints: int  # of the latency pair's image a
+    cold_ms: float
+    homographies: int
+    correct: int  # verified matches within 5 px, summed over the cases
+    clutter: list[robustness.Outcome]
+
+
+def measure(octave: float, todo: list, repeats: int) -> Row:
+    a, b = test_pair()
+    proc, url = serve({"SPARSE_FIRST_OCTAVE": str(octave)})
+    try:
+        cold = api_latency(url, a, b, repeats, "sparse")[0]
+        with httpx.Client(base_url=url, timeout=300) as client:
+            got = [(label, robustness.api(client, pair, robustness.uploads(pair), "sparse")) for label, pair in todo]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return Row(octave, len(sparse.detect(a, 2000, octave)[0]), cold, sum(o.homography_ok for _, o in got),
+               sum(o.correct for _, o in got), [o for label, o in got if "clutter" in label])
+
+
+def finest_fast(rows: list[Row], sift_ms: float) -> float | None:
+    """The finest first octave (the most keypoints) whose cold time is within SPEED x SIFT's."""
+    fast = [r.octave for r in rows if r.cold_ms <= SPEED * sift_ms]
+    return min(fast) if fast else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--octaves", default="-1,-0.75,-0.5,-0.25,0")
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--no-write", action="store_true")
+    a = ap.parse_args()
+    todo = robustness.validation_cases()
+    first, second = test_pair()
+    before = sift_latency(first, second, a.repeats)["worker thread"]
+    rows = [measure(float(o), todo, a.repeats) for o in a.octaves.split(",")]
+    sift = min(before, sift_latency(first, second, a.repeats)["worker thread"])
+    baseline = [robustness.sift(pair) for _, pair in todo]
+    clutter = [o for (label, _), o in zip(todo, baseline, strict=True) if "clutter" in label]
+    names = [label.split(" object")[0] for label, _ in todo if "clutter" in label]
+    head = ("| first octave | keypoints, 640x480 image | cold ms | vs SIFT | correct homographies | correct matches | "
+            + " | ".join(f"{n} in clutter: correct, MMA" for n in names) + " |")
+    lines = [head, "|---" * (6 + len(names)) + "|"]
+    for r in rows:
+        lines.append(f"| {r.octave:g} | {r.keypoints} | {r.cold_ms:.0f} | {r.cold_ms / sift:.2f} | "
+                     f"{r.homographies} of {len(todo)} | {r.correct} | "
+                     + " | ".join(f"{o.correct}, {100 * o.mma:.0f} %" for o in r.clutter) + " |")
+    lines.append(f"| OpenCV SIFT | | {sift:.0f} | 1.00 | {sum(o.homography_ok for o in baseline)} of {len(todo)} | "
+                 f"{sum(o.correct for o in baseline)} | "
+                 + " | ".join(f"{o.correct}, {100 * o.mma:.0f} %" for o in clutter) + " |")
+    table = "\n".join(lines)
+    print(table)
+    fast = finest_fast(rows, sift)
+    verdict = (f"The finest first octave within {SPEED:g}x SIFT's cold time in this run: {fast:g}."
+               if fast is not None else f"No first octave measured here is within {SPEED:g}x SIFT's cold time.")
+    if not a.no_write:
+        command = "python -m eval.first_octave " + shlex.join(sys.argv[1:])
+        write_section("first-octave", "## method=sparse: speed against quality by the pyramid's first octave\n\n"
+                      f"`{command}` {machine.describe()}\n\n"
+                      "SPARSE_FIRST_OCTAVE -1 (the default) starts the DoG pyramid from the image doubled, as "
+                      "SIFT does; 0 from the image itself; values between from the image scaled in between. Cold: "
+                      "the median ms of a 640x480 pair through the API with both images new (as `eval.latency`), "
+                      "against OpenCV SIFT's detect + describe + match of the pair in the same run. Quality: the "
+                      f"{len(todo)} validation cases of `eval.robustness` (scale 0.25x-4x, rotation, clutter) "
+                      "through the API: homographies correct, verified matches within 5 px summed over the cases, "
+                      f"and the two objects in clutter.\n\n{table}\n\n{verdict}\n")
+
+
+if __name__ == "__main__":
+    main()

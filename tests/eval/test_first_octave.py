@@ -1,0 +1,15 @@
+"""The first-octave benchmark's verdict: the finest pyramid start within 1.5x SIFT's cold time."""
+from eval.first_octave import Row, finest_fast
+
+
+def row(octave: float, cold_ms: float) -> Row:
+    return Row(octave, 0, cold_ms, 0, 0, [])
+
+
+def test_the_finest_start_within_the_speed_target_is_named():
+    rows = [row(-1, 300), row(-0.5, 140), row(-0.25, 120), row(0, 100)]
+    assert finest_fast(rows, 100) == -0.5
+
+
+def test_none_is_named_when_every_start_is_too_slow():
+    assert finest_fast([row(-1, 300), row(0, 151)], 100) is None
