@@ -32,6 +32,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m models.export_patch --whiten 256 $$($(PY) -m models.recipe --checkpoints --only siam-2stream-l2)
 	$(PY) -m models.export_patch --views 8 $$($(PY) -m models.recipe --checkpoints --only 2ch-2stream)
 	$(PY) -m models.export_ucn runs/ucn/model.pt
+	$(PY) -m eval.fuse
 	$(PY) -m eval.weights
 	$(PY) -m eval.calibrate
 	$(PY) -m eval.patches
@@ -50,6 +51,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 bench: $(VENV)/.dev-deps  ## speed through the HTTP API beside ONNX Runtime alone, torch eager and SIFT; load; memory
 	$(PY) -m eval.throughput
 	$(PY) -m eval.throughput --model 2ch-2stream-views8
+	$(PY) -m eval.throughput --model 2ch-2stream-views8-sift
 	$(PY) -m eval.latency
 	$(PY) -m eval.first_octave
 	$(PY) -m eval.load_test --redis-fault --seconds 40

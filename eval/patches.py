@@ -25,9 +25,10 @@ import onnxruntime as ort
 
 from eval import phototour
 from eval.results import RESULTS, write_section
-from models.data.synth import PatchSet, sift_describe
+from models.data.synth import PatchSet
 from models.export_patch import MANIFEST
 from models.metrics import fpr95, fpr95_change, recall_threshold
+from service.fusion import Fusion, sift_describe
 
 BATCH = 256
 
@@ -53,7 +54,13 @@ def onnx_scores(entry: dict, folder: Path, ps: PatchSet, pairs: np.ndarray) -> n
     """Scores (P,) of index pairs (P, 2) by one manifest entry's ONNX files."""
     sess = session(folder / entry["file"])
     if entry["kind"] == "patch":
-        return run(sess, {"pairs": ps.patches[pairs].astype(np.float32) / 255.0})
+        scores = run(sess, {"pairs": ps.patches[pairs].astype(np.float32) / 255.0})
+        if entry.get("fusion") is None:
+            return scores
+        used = np.unique(pairs)
+        d = np.zeros((len(ps.patches), 128), np.float32)
+        d[used] = sift_describe(ps.patches[used])
+        return Fusion(**entry["fusion"]).combine(scores, np.linalg.norm(d[pairs[:, 0]] - d[pairs[:, 1]], axis=1))
     used = np.unique(pairs)
     desc = np.zeros((len(ps.patches), entry["descriptor_dim"]), np.float32)
     desc[used] = run(sess, {"patches": ps.patches[used, None].astype(np.float32) / 255.0})

@@ -5,7 +5,8 @@ Runtime alone on the same batches (the ceiling), torch eager on the same archite
     python -m eval.throughput [--model 2ch-2stream] [--batch 64] [--repeats 15] [--clients 4]
 
 Each model's figures are a section of their own in docs/RESULTS.md (``make bench`` measures the
-single-view 2ch-2stream and the default scorer, 2ch-2stream-views8).
+single-view 2ch-2stream, 2ch-2stream-views8 and the default scorer, 2ch-2stream-views8-sift, the
+same network with SIFT's distance fused in).
 
 Medians over repeats, all measured in one run; the ratios are what to compare across machines.
 """

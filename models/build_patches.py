@@ -3,6 +3,7 @@
 - train: warps of the training photos (the "wide" split), each positive also seen jittered as a
   detector errs, with SIFT-alike hard negatives;
 - val: new warps of the training photos, for the curves and choosing checkpoints;
+- fusion: more of them, built as val is, to fit a fused scorer on (``eval.fuse``);
 - valphotos: warps of validation photos nothing trains on;
 - valstereo (Middlebury's Aloe) and valpairs (the real validation pairs of
   ``models.data.pairs``): real views, for validation;
@@ -82,6 +83,8 @@ def main() -> None:
              # new warps of the training photos, scored like the evaluation sets: for choosing
              # checkpoints and settings without looking at held-back photos
              "val": ("wide", 2, a.seed + 7, False),
+             # more new warps of them, built as val is: what a fused scorer is fitted on (eval.fuse)
+             "fusion": ("wide", 2, a.seed + 41, False),
              # warps of photos nothing trains on: for choosing between candidates by generalisation
              "valphotos": ("valphotos", a.eval_warps // 3, a.seed + 13, False)}
     photo = partial(photo_set, near=a.near, jobs=a.jobs)

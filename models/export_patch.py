@@ -247,11 +247,12 @@ def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False, views: int
 
 def update_manifest(entries: list[dict], path: Path = MANIFEST) -> None:
     """Insert or replace entries by name, keeping the others as they were, and an entry's measured
-    metrics and calibration when its file did not change."""
+    metrics and calibration when its file (and fusion, if any) did not change."""
     manifest = json.loads(path.read_text()) if path.exists() else {"models": []}
     old = {m["name"]: m for m in manifest["models"]}
     for e in entries:
-        if e["name"] in old and old[e["name"]].get("sha256") == e["sha256"]:
+        if e["name"] in old and old[e["name"]].get("sha256") == e["sha256"] and \
+                old[e["name"]].get("fusion") == e.get("fusion"):
             e["metrics"] = old[e["name"]].get("metrics", {})
             if "calibration" in old[e["name"]]:
                 e["calibration"] = old[e["name"]]["calibration"]

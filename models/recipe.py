@@ -20,7 +20,7 @@ SEED = 0
 # (network, steps): every shipped network, trained once from scratch with AdamW, a warm-up and a
 # cosine schedule; the patch networks validate on ``val`` (new warps of their training photos)
 RUNS = [("2ch-2stream", 20000), ("siam-2stream-l2", 10000), ("ucn", 6000), ("2ch-deep", 10000)]
-PATCH_SETS = "train,val,heldout,stereo,valphotos,valstereo"
+PATCH_SETS = "train,val,fusion,heldout,stereo,valphotos,valstereo"
 
 
 def run_dir(name: str) -> str:

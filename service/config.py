@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     blas_threads: int = Field(1, ge=0, description="threads numpy's BLAS (the matrix products of matching) may "
                               "use; 0 leaves its default, one a core. After each product its idle threads spin for "
                               "a while and take the cores from the detector and the networks of the next request")
-    default_patch_model: str = Field("2ch-2stream-views8", description="of /v1/patches/similarity")
+    default_patch_model: str = Field("2ch-2stream-views8-sift", description="of /v1/patches/similarity")
     default_descriptor_model: str = Field("siam-2stream-l2", description="of /v1/patches/descriptors and "
                                           "method=sparse")
 

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.fusion import Fusion
 from service.names import MODEL_NAME
 
 
@@ -38,6 +39,8 @@ class ManifestEntry(BaseModel):
     preprocessing: dict = Field(default_factory=dict)
     metrics: dict[str, float] = Field(default_factory=dict)
     calibration: dict[str, Curve] = Field(default_factory=dict)
+    fusion: Fusion | None = Field(None, description="a patch scorer's score fused with SIFT's distance "
+                                  "(``service.fusion``)")
 
     @property
     def dim(self) -> int:

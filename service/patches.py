@@ -1,6 +1,7 @@
 """Patch comparison and description: decode patches, bring them to the network's input size,
 run them through the batching workers. Siamese (descriptor) networks describe each distinct
-patch once and compare pairs with their decision part."""
+patch once and compare pairs with their decision part; a fused scorer adds SIFT's distance of the
+same pixels (``service.fusion``)."""
 from __future__ import annotations
 
 import cv2
@@ -10,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from service import imaging
 from service.config import Settings
 from service.errors import InvalidInput, TooLarge
+from service.fusion import sift_distances
 from service.registry import LoadedModel
 from service.worker import BatchingSession
 
@@ -85,4 +87,10 @@ async def similarity(model: LoadedModel, pairs: list[tuple[str, str]], settings:
             out.append(np.stack([ia, ib]))
         return out
 
-    return await run_by_shape(model.main, "pairs", await run_in_threadpool(load_pairs))
+    items = await run_in_threadpool(load_pairs)
+    scores = await run_by_shape(model.main, "pairs", items)
+    fusion = model.entry.fusion
+    if fusion is None:
+        return scores
+    pixels = np.rint(np.stack(items) * 255).astype(np.uint8)  # SIFT's own input, as the fit saw it
+    return fusion.combine(scores, await run_in_threadpool(sift_distances, pixels))

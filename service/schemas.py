@@ -22,7 +22,7 @@ class PatchPair(Strict):
 
 
 class SimilarityRequest(Strict):
-    model: ModelName | None = Field(None, description="default: the best scorer (2ch-2stream-views8)")
+    model: ModelName | None = Field(None, description="default: the best scorer (2ch-2stream-views8-sift)")
     pairs: list[PatchPair] = Field(min_length=1)
 
 

@@ -34,7 +34,8 @@ def sift_fpr95(patches, idx, labels):
     return fpr_at_recall(-np.linalg.norm(d[idx[:, 0]] - d[idx[:, 1]], axis=1), labels)
 
 
-@pytest.mark.parametrize("model", ["2ch-2stream", "2ch-2stream-views8", "2ch-deep", "siam-2stream-l2"])
+@pytest.mark.parametrize("model", ["2ch-2stream", "2ch-2stream-views8", "2ch-2stream-views8-sift", "2ch-deep",
+                                   "siam-2stream-l2"])
 def test_shipped_network_beats_sift_on_held_back_pairs(client, pairs, model):
     patches, idx, labels = pairs
     assert len(labels) > 1000

@@ -26,9 +26,11 @@ def error(r, status):
 
 def test_models_lists_the_shipped_networks(client):
     models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
-    assert {"2ch-2stream", "2ch-2stream-views8", "2ch-deep", "siam-2stream-l2"} <= set(models)
-    best = models["2ch-2stream-views8"]
+    assert {"2ch-2stream", "2ch-2stream-views8", "2ch-2stream-views8-sift", "2ch-deep",
+            "siam-2stream-l2"} <= set(models)
+    best = models["2ch-2stream-views8-sift"]
     assert best["kind"] == "patch" and "similarity" in best["default_for"] and not models["2ch-2stream"]["default_for"]
+    assert not models["2ch-2stream-views8"]["default_for"]
     assert best["views"] == 8 and models["2ch-2stream"]["views"] == 1 and best["metrics"]["fpr95_heldout"] > 0
     assert models["siam-2stream-l2"]["kind"] == "descriptor"
     assert all(m["provider"] == "CPUExecutionProvider" and len(m["sha256"]) == 64 for m in models.values())
@@ -41,7 +43,8 @@ def test_health_and_readiness(client):
     assert r.status_code == 200 and r.json()["status"] == "ready"
 
 
-@pytest.mark.parametrize("model", [None, "2ch-2stream", "2ch-2stream-views8", "2ch-deep", "siam-2stream-l2"])
+@pytest.mark.parametrize("model", [None, "2ch-2stream", "2ch-2stream-views8", "2ch-2stream-views8-sift", "2ch-deep",
+                                   "siam-2stream-l2"])
 def test_similarity_ranks_the_same_point_above_another(client, patches, model):
     a, shifted, other = patches
     body = {"pairs": [{"a": b64(a), "b": b64(shifted)}, {"a": b64(a), "b": b64(other)}]} | (
@@ -49,7 +52,7 @@ def test_similarity_ranks_the_same_point_above_another(client, patches, model):
     r = client.post(SIM, json=body)
     assert r.status_code == 200, r.text
     out = r.json()
-    assert out["model"] == (model or "2ch-2stream-views8")
+    assert out["model"] == (model or "2ch-2stream-views8-sift")
     assert len(out["scores"]) == 2 and out["scores"][0] > out["scores"][1]
 
 

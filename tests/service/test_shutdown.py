@@ -57,7 +57,8 @@ def test_client_disconnect_frees_its_queued_work(coffee):
             httpx.post(url + "/v1/patches/similarity", json=body, timeout=httpx.Timeout(30, read=0.3))
         time.sleep(1.5)
         metrics = httpx.get(url + "/metrics").text
-        done = float(re.search(r'corr_inference_items_total{model="2ch-2stream-views8"} ([0-9.e+]+)', metrics).group(1))
+        counted = r'corr_inference_items_total{model="2ch-2stream-views8-sift"} ([0-9.e+]+)'  # the default scorer
+        done = float(re.search(counted, metrics).group(1))
         assert done < 2000, f"{done} of 4000 pairs computed for a client that left"
         assert httpx.post(url + "/v1/patches/similarity", json={"pairs": body["pairs"][:2]}).status_code == 200
     finally:
