@@ -16,11 +16,13 @@ import sys
 from dataclasses import dataclass
 
 import httpx
+import numpy as np
 
 from eval import machine, robustness
 from eval.latency import api_latency, serve, sift_latency, test_pair
 from eval.results import write_section
 from service import sparse
+from service.config import Settings
 
 SPEED = 1.5  # the cold ratio to SIFT a fast setting has to meet
 
@@ -35,8 +37,8 @@ class Row:
     clutter: list[robustness.Outcome]
 
 
-def measure(octave: float, todo: list, repeats: int) -> Row:
-    a, b = test_pair()
+def measure(octave: float, a: np.ndarray, b: np.ndarray, todo: list, repeats: int) -> Row:
+    """One first octave's cold time on the latency pair (a, b) and its outcome on the cases ``todo``."""
     proc, url = serve({"SPARSE_FIRST_OCTAVE": str(octave)})
     try:
         cold = api_latency(url, a, b, repeats, "sparse")[0]
@@ -45,8 +47,9 @@ def measure(octave: float, todo: list, repeats: int) -> Row:
     finally:
         proc.terminate()
         proc.wait(10)
-    return Row(octave, len(sparse.detect(a, 2000, octave)[0]), cold, sum(o.homography_ok for _, o in got),
-               sum(o.correct for _, o in got), [o for label, o in got if "clutter" in label])
+    keypoints = len(sparse.detect(a, Settings().sparse_keypoints, octave)[0])  # as the server detects them
+    return Row(octave, keypoints, cold, sum(o.homography_ok for _, o in got), sum(o.correct for _, o in got),
+               [o for label, o in got if "clutter" in label])
 
 
 def finest_fast(rows: list[Row], sift_ms: float) -> float | None:
@@ -64,7 +67,7 @@ def main() -> None:
     todo = robustness.validation_cases()
     first, second = test_pair()
     before = sift_latency(first, second, a.repeats)["worker thread"]
-    rows = [measure(float(o), todo, a.repeats) for o in a.octaves.split(",")]
+    rows = [measure(float(o), first, second, todo, a.repeats) for o in a.octaves.split(",")]
     sift = min(before, sift_latency(first, second, a.repeats)["worker thread"])
     baseline = [robustness.sift(pair) for _, pair in todo]
     clutter = [o for (label, _), o in zip(todo, baseline, strict=True) if "clutter" in label]

@@ -19,26 +19,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from sklearn.linear_model import LogisticRegression
 
+from eval.patches import run, session
 from models.data.synth import PatchSet
 from models.export_patch import MANIFEST, WEIGHTS, update_manifest
-from service.fusion import Fusion, sift_distances
-
-BATCH = 256
-
-
-def network_scores(path: Path, pairs: np.ndarray) -> np.ndarray:
-    """A patch network's scores of pairs (P, 2, 64, 64) uint8, through ONNX Runtime."""
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return np.concatenate([sess.run(None, {"pairs": pairs[i:i + BATCH].astype(np.float32) / 255.0})[0]
-                           for i in range(0, len(pairs), BATCH)])
+from service.fusion import SIFT_SCALE, Fusion, sift_distances
 
 
 def fit(scores: np.ndarray, distances: np.ndarray, label: np.ndarray) -> Fusion:
     """The regression of ``label`` (1: a match) on the scores and distances of the same pairs."""
-    lr = LogisticRegression(C=1.0, max_iter=1000).fit(np.c_[scores, distances / 512.0], label)
+    lr = LogisticRegression(C=1.0, max_iter=1000).fit(np.c_[scores, distances / SIFT_SCALE], label)
     (a, b), c = lr.coef_[0], lr.intercept_[0]
     return Fusion(score_weight=round(float(a), 6), sift_weight=round(float(b), 6), bias=round(float(c), 6))
 
@@ -60,7 +51,8 @@ def main() -> None:
     neg = ps.neg[rng.choice(len(ps.neg), min(a.pairs, len(ps.neg)), replace=False)]
     pairs = ps.patches[np.r_[pos, neg]]
     label = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
-    fusion = fit(network_scores(WEIGHTS / net["file"], pairs), sift_distances(pairs), label)
+    scores = run(session(WEIGHTS / net["file"]), {"pairs": pairs.astype(np.float32) / 255.0})
+    fusion = fit(scores, sift_distances(pairs), label)
     print(f"{a.network} + SIFT: {fusion}")
     entry = {k: v for k, v in net.items() if k not in ("metrics", "calibration")}
     entry |= {"name": f"{a.network}-sift", "fusion": fusion.model_dump(),

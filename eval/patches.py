@@ -57,10 +57,7 @@ def onnx_scores(entry: dict, folder: Path, ps: PatchSet, pairs: np.ndarray) -> n
         scores = run(sess, {"pairs": ps.patches[pairs].astype(np.float32) / 255.0})
         if entry.get("fusion") is None:
             return scores
-        used = np.unique(pairs)
-        d = np.zeros((len(ps.patches), 128), np.float32)
-        d[used] = sift_describe(ps.patches[used])
-        return Fusion(**entry["fusion"]).combine(scores, np.linalg.norm(d[pairs[:, 0]] - d[pairs[:, 1]], axis=1))
+        return Fusion(**entry["fusion"]).combine(scores, -sift_scorer(ps)(pairs))  # the scorer's is -distance
     used = np.unique(pairs)
     desc = np.zeros((len(ps.patches), entry["descriptor_dim"]), np.float32)
     desc[used] = run(sess, {"patches": ps.patches[used, None].astype(np.float32) / 255.0})
