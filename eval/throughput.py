@@ -148,8 +148,9 @@ def main() -> None:
         proc.terminate()
         proc.wait(10)
     command = "python -m eval.throughput " + shlex.join(sys.argv[1:])
+    alone = f"; {entry['file']} only, without SIFT's part" if entry.get("fusion") else ""
     table = (f"| path | pairs/s (median of {a.repeats}) | ratio |\n|---|---|---|\n"
-             f"| ONNX Runtime alone, {n} pairs per call (ceiling) | {ceiling:.0f} | 1.00 |\n"
+             f"| ONNX Runtime alone, {n} pairs per call (ceiling{alone}) | {ceiling:.0f} | 1.00 |\n"
              f"| torch eager, the same architecture and batch, {torch.get_num_threads()} threads | {eager:.0f} | "
              f"{eager / ceiling:.2f} of the ceiling |\n"
              f"| HTTP API, {a.clients} concurrent requests of {a.batch} PNG pairs | {api_rate:.0f} | "

@@ -1,7 +1,10 @@
 """The latency benchmark's instrument: wall clock and CPU time of a step are told apart."""
 import time
 
-from eval.latency import timed_cpu
+import cv2
+import numpy as np
+
+from eval.latency import fresh_pngs, timed_cpu
 
 
 def busy(ms: float) -> None:
@@ -18,3 +21,12 @@ def test_a_step_that_waits_takes_wall_time_but_no_cpu():
 def test_a_step_that_computes_takes_cpu_time_too():
     wall, cpu = timed_cpu(lambda _: busy(40), 3)
     assert wall >= 35 and cpu >= 0.5 * wall
+
+
+def test_cold_requests_send_bytes_no_request_sent_before():
+    """Each cold request's pair is new to the cache (its own sha256), and is the pair but for a pixel."""
+    a = np.random.default_rng(0).integers(0, 255, (48, 64), np.uint8)
+    sent = [fresh_pngs(a, a[::-1].copy(), k) for k in range(5)]
+    assert len({p for pair in sent for p in pair}) == 10
+    back = cv2.imdecode(np.frombuffer(sent[3][0], np.uint8), cv2.IMREAD_UNCHANGED)
+    assert back.shape == a.shape and (back != a).sum() <= 1
