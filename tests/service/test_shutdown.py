@@ -13,6 +13,20 @@ import pytest
 from eval.latency import serve
 
 
+def wait_until_in_flight(url: str, pairs: int, within_s: float = 30.0) -> None:
+    """Until the server holds ``pairs`` pairs of work, queued or done: every request is in flight
+    (a request still being sent when SIGTERM arrives is a new one, and refused)."""
+    end = time.monotonic() + within_s
+    while time.monotonic() < end:
+        text = httpx.get(url + "/metrics").text
+        held = sum(float(v) for v in re.findall(r'^corr_(?:queue_depth|inference_items_total)\{[^}]*\} (\S+)$',
+                                                text, re.M))
+        if held >= pairs:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the requests did not reach the server within {within_s} s")
+
+
 def test_sigterm_lets_in_flight_requests_finish(coffee):
     patch = base64.b64encode(cv2.imencode(".png", coffee[100:164, 200:264])[1].tobytes()).decode()
     body = {"pairs": [{"a": patch, "b": patch}] * 1000}  # about a second of work
@@ -29,7 +43,7 @@ def test_sigterm_lets_in_flight_requests_finish(coffee):
     try:
         for t in threads:
             t.start()
-        time.sleep(0.3)  # the requests are in flight
+        wait_until_in_flight(url, 3 * len(body["pairs"]))
         proc.send_signal(signal.SIGTERM)
         for t in threads:
             t.join(60)
