@@ -26,6 +26,7 @@ from eval.results import write_section
 from models.data import pairs
 from models.export_patch import MANIFEST
 from service.calibration import WITHIN_PX
+from service.config import Settings
 
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)
 USES = ("sparse", "sparse-inlier", "sparse-outlier", "dense", "dense-inlier", "dense-outlier", "transfer",
@@ -191,7 +192,7 @@ def main() -> None:
     for e in manifest["models"]:
         if e["kind"] == "dense":
             e["calibration"] = {u: curves[u] for u in USES if not u.startswith("sparse") and u in curves}
-        if e["name"] == "siam-2stream-l2" and "sparse" in curves:
+        if e["name"] == Settings().default_descriptor_model and "sparse" in curves:  # the model that served them
             e["calibration"] = {u: curves[u] for u in USES if u.startswith("sparse") and u in curves}
     MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
     command = "python -m eval.calibrate " + shlex.join(sys.argv[1:])

@@ -3,7 +3,10 @@
 ``eval.latency`` beside OpenCV SIFT's in the same run, and what the validation pairs of
 ``eval.robustness`` (scale, rotation, clutter) keep through the HTTP API.
 
-    python -m eval.first_octave [--octaves -1,-0.75,-0.5,-0.25,0] [--repeats 15]
+    python -m eval.first_octave [--octaves -1,-0.75,-0.5,-0.25,0] [--repeats 15] [--setting NAME=VALUE ...]
+
+``--setting`` gives every row's server another setting too (a descriptor model, say); each set of
+settings writes its own section beside the defaults'.
 
 The validation pairs only: the held-back ones judge a chosen setting (``eval.robustness
 --heldback --setting SPARSE_FIRST_OCTAVE=...``).
@@ -37,9 +40,10 @@ class Row:
     clutter: list[robustness.Outcome]
 
 
-def measure(octave: float, a: np.ndarray, b: np.ndarray, todo: list, repeats: int) -> Row:
-    """One first octave's cold time on the latency pair (a, b) and its outcome on the cases ``todo``."""
-    proc, url = serve({"SPARSE_FIRST_OCTAVE": str(octave)})
+def measure(octave: float, a: np.ndarray, b: np.ndarray, todo: list, repeats: int, env: dict | None = None) -> Row:
+    """One first octave's cold time on the latency pair (a, b) and its outcome on the cases ``todo``,
+    the server given the settings ``env`` too."""
+    proc, url = serve({**(env or {}), "SPARSE_FIRST_OCTAVE": str(octave)})
     try:
         cold = api_latency(url, a, b, repeats, "sparse")[0]
         with httpx.Client(base_url=url, timeout=300) as client:
@@ -63,11 +67,14 @@ def main() -> None:
     ap.add_argument("--octaves", default="-1,-0.75,-0.5,-0.25,0")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                    help="another setting of the server for every row, e.g. DEFAULT_DESCRIPTOR_MODEL=...")
     a = ap.parse_args()
+    env = dict(kv.split("=", 1) for kv in a.setting)
     todo = robustness.validation_cases()
     first, second = test_pair()
     before = sift_latency(first, second, a.repeats)["worker thread"]
-    rows = [measure(float(o), first, second, todo, a.repeats) for o in a.octaves.split(",")]
+    rows = [measure(float(o), first, second, todo, a.repeats, env) for o in a.octaves.split(",")]
     sift = min(before, sift_latency(first, second, a.repeats)["worker thread"])
     baseline = [robustness.sift(pair) for _, pair in todo]
     clutter = [o for (label, _), o in zip(todo, baseline, strict=True) if "clutter" in label]
@@ -89,7 +96,9 @@ def main() -> None:
                if fast is not None else f"No first octave measured here is within {SPEED:g}x SIFT's cold time.")
     if not a.no_write:
         command = "python -m eval.first_octave " + shlex.join(sys.argv[1:])
-        write_section("first-octave", "## method=sparse: speed against quality by the pyramid's first octave\n\n"
+        named = "".join(f", {kv}" for kv in a.setting)
+        write_section("first-octave" + "".join(f"-{kv.lower()}" for kv in a.setting),
+                      f"## method=sparse: speed against quality by the pyramid's first octave{named}\n\n"
                       f"`{command}` {machine.describe()}\n\n"
                       "SPARSE_FIRST_OCTAVE -1 (the default) starts the DoG pyramid from the image doubled, as "
                       "SIFT does; 0 from the image itself; values between from the image scaled in between. Cold: "

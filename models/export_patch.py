@@ -9,6 +9,8 @@ models/weights/manifest.json.
 (``a`` (B, D), ``b`` (B, D)) -> ``scores`` (B,), so the service describes each patch once.
 All inputs are float32 grey values in [0, 1]; the batch (and, for SPP, height and width) is dynamic.
 
+A network trained at another width than the usual 0.5 is named ``<arch>-w<width>``.
+
 ``--views N`` (2ch-family networks on 64x64 pairs) exports ``<arch>-views<N>``: the same weights
 inside a graph that scores each pair in N of its 8 rotations and flips (the same transform on
 both patches, as in training) and returns the mean score. It costs N forward passes a pair; the
@@ -43,7 +45,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from models import health, whiten
-from models.patchnet import PATCH, SPP_MIN, build
+from models.patchnet import PATCH, SPP_MIN, WIDTH, build
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 MANIFEST = WEIGHTS / "manifest.json"
@@ -195,6 +197,12 @@ class Whitening:
             "variance_kept": round(kept, 4)}
 
 
+def model_name(arch: str, width: float, views: int = 1) -> str:
+    """A network's manifest name: its architecture, ``-w<width>`` unless the usual WIDTH, and
+    ``-views<N>`` for a views export (``siam-2stream-l2-w0.25``, ``2ch-2stream-views8``)."""
+    return arch + (f"-w{width:g}" if width != WIDTH else "") + (f"-views{views}" if views > 1 else "")
+
+
 def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False, views: int = 1,
            whitening: Whitening | None = None) -> dict:
     """Export one trained checkpoint; returns its manifest entry. With ``half`` the weights are
@@ -211,7 +219,7 @@ def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False, views: int
                 p.copy_(p.half().float())
     probe = health.probe_pairs()
     record = gated(net, probe)
-    name = ckpt["arch"] if views == 1 else f"{ckpt['arch']}-views{views}"
+    name = model_name(ckpt["arch"], ckpt["width"], views)
     if views > 1 and (net.siamese or net.spp):
         raise ValueError("--views is for 2ch-family networks on 64x64 pairs")
     out.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 PATCH = 64
+WIDTH = 0.5  # channel widths times the paper's, unless a network says otherwise
 SPP_MIN = 36  # smallest side an SPP network accepts: its last conv needs a 5x5 input
 
 
@@ -224,7 +225,7 @@ def he_init(net: nn.Module) -> nn.Module:
     return net
 
 
-def build(arch: str, width: float = 0.5) -> PatchNet:
+def build(arch: str, width: float = WIDTH) -> PatchNet:
     """Instantiate an architecture by its paper name (see ``ARCHS``), He-initialised."""
     if arch not in ARCHS:
         raise KeyError(f"unknown architecture {arch!r}; choose from {sorted(ARCHS)}")

@@ -11,10 +11,10 @@ from models.export_patch import export, update_manifest
 from models.patchnet import build
 
 
-def checkpoint(tmp_path, arch):
+def checkpoint(tmp_path, arch, width=0.5):
     torch.manual_seed(0)
-    path = tmp_path / f"{arch}.pt"
-    torch.save({"model": build(arch).state_dict(), "arch": arch, "width": 0.5, "seed": 0, "steps": 1,
+    path = tmp_path / f"{arch}-{width}.pt"
+    torch.save({"model": build(arch, width).state_dict(), "arch": arch, "width": width, "seed": 0, "steps": 1,
                 "command": "test"}, path)
     return path
 
@@ -26,7 +26,7 @@ def test_export_kind_and_parity(tmp_path, arch, kind):
     entry = export(checkpoint(tmp_path, arch), tmp_path / "w")
     assert entry["kind"] == kind
     net = build(arch)
-    net.load_state_dict(torch.load(tmp_path / f"{arch}.pt")["model"])
+    net.load_state_dict(torch.load(tmp_path / f"{arch}-0.5.pt")["model"])
     net.eval()
     x = torch.rand(9, 2, 64, 64)
     sess = ort.InferenceSession(str(tmp_path / "w" / entry["file"]), providers=["CPUExecutionProvider"])
@@ -94,3 +94,15 @@ def test_views_export_scores_the_mean_over_the_pair_s_rotations_and_flips(tmp_pa
     assert two["name"] == "2ch-2stream-views2"
     with pytest.raises(ValueError):
         export(checkpoint(tmp_path, "siam-2stream-l2"), tmp_path / "w3", views=8)
+
+
+def test_a_network_of_another_width_is_named_by_it_and_leaves_the_usual_one_alone(tmp_path):
+    w = tmp_path / "w"
+    update_manifest([export(checkpoint(tmp_path, "siam-2stream-l2"), w)], w / "manifest.json")
+    slim = export(checkpoint(tmp_path, "siam-2stream-l2", 0.25), w)
+    update_manifest([slim], w / "manifest.json")
+    models = {m["name"]: m for m in json.loads((w / "manifest.json").read_text())["models"]}
+    assert set(models) == {"siam-2stream-l2", "siam-2stream-l2-w0.25"}
+    assert slim["file"] == "siam-2stream-l2-w0.25.onnx" and slim["width"] == 0.25
+    assert (models["siam-2stream-l2"]["descriptor_dim"], slim["descriptor_dim"]) == (768, 384)
+    assert (w / "siam-2stream-l2.onnx").exists() and (w / "siam-2stream-l2-w0.25.decide.onnx").exists()
