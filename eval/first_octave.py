@@ -23,7 +23,7 @@ import numpy as np
 
 from eval import machine, robustness
 from eval.latency import api_latency, serve, sift_latency, test_pair
-from eval.results import write_section
+from eval.results import with_settings, write_section
 from service import sparse
 from service.config import Settings
 
@@ -96,9 +96,9 @@ def main() -> None:
                if fast is not None else f"No first octave measured here is within {SPEED:g}x SIFT's cold time.")
     if not a.no_write:
         command = "python -m eval.first_octave " + shlex.join(sys.argv[1:])
-        named = "".join(f", {kv}" for kv in a.setting)
-        write_section("first-octave" + "".join(f"-{kv.lower()}" for kv in a.setting),
-                      f"## method=sparse: speed against quality by the pyramid's first octave{named}\n\n"
+        name, title = with_settings("first-octave", "## method=sparse: speed against quality by the pyramid's "
+                                    "first octave", a.setting)
+        write_section(name, f"{title}\n\n"
                       f"`{command}` {machine.describe()}\n\n"
                       "SPARSE_FIRST_OCTAVE -1 (the default) starts the DoG pyramid from the image doubled, as "
                       "SIFT does; 0 from the image itself; values between from the image scaled in between. Cold: "

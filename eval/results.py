@@ -16,3 +16,9 @@ def write_section(name: str, markdown: str, path: Path = RESULTS) -> None:
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def with_settings(name: str, title: str, settings: list[str]) -> tuple[str, str]:
+    """A section's name and title for a run with other server settings (``NAME=VALUE`` each): the
+    defaults own the plain section, each set of settings one of its own beside it."""
+    return (name + "".join(f"-{kv.lower()}" for kv in settings), title + "".join(f", {kv}" for kv in settings))

@@ -27,7 +27,7 @@ import numpy as np
 
 from eval import machine
 from eval.latency import serve
-from eval.results import write_section
+from eval.results import with_settings, write_section
 from models.data import pairs
 from service import matching
 
@@ -179,9 +179,9 @@ def main() -> None:
     if not a.no_write and not (a.ratio or a.only) and (a.setting or methods == METHODS):
         # the defaults own one section; each set of settings writes its own beside it
         which = "held-back" if a.heldback else "validation"
-        named = "".join(f", {kv}" for kv in a.setting)
-        write_section(f"robustness-{which}" + "".join(f"-{kv.lower()}" for kv in a.setting),
-                      f"## Correspondences on real {which} pairs: scale, rotation, clutter{named}\n\n"
+        name, title = with_settings(f"robustness-{which}", f"## Correspondences on real {which} pairs: scale, "
+                                    "rotation, clutter", a.setting)
+        write_section(name, f"{title}\n\n"
                       f"`{command}` {machine.describe()}\n\n"
                       "Each cell: the homography correct (median error over a grid of a's points "
                       f"under {TOL:g} px); of the matches it verified (its RANSAC inliers), how many lie within "
