@@ -29,18 +29,23 @@ lint: $(VENV)/.dev-deps
 weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shipped network (hours on 2 cores)
 	$(PY) -m models.recipe
 	$(PY) -m models.export_patch $$($(PY) -m models.recipe --checkpoints --only 2ch-2stream,2ch-deep)
-	$(PY) -m models.export_patch --whiten 256 $$($(PY) -m models.recipe --checkpoints --only siam-2stream-l2)
+	$(PY) -m models.export_patch --whiten 256 $$($(PY) -m models.recipe --checkpoints --only siam-2stream-l2,siam-2stream-l2-w0.25)
 	$(PY) -m models.export_patch --views 8 $$($(PY) -m models.recipe --checkpoints --only 2ch-2stream)
 	$(PY) -m models.export_ucn runs/ucn/model.pt
 	$(PY) -m eval.fuse
 	$(PY) -m eval.weights
 	$(PY) -m eval.calibrate
+	$(PY) -m eval.calibrate --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25
 	$(PY) -m eval.patches
 	$(PY) -m eval.patches --sets val,valphotos,valstereo,valpairs
 	$(PY) -m eval.patches --sets heldpairs
 	$(PY) -m eval.streams
 	$(PY) -m eval.robustness
 	$(PY) -m eval.robustness --heldback
+	$(PY) -m eval.robustness --heldback --methods sparse,SIFT --setting SPARSE_FIRST_OCTAVE=-0.25
+	$(PY) -m eval.robustness --heldback --methods sparse,SIFT --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25
+	$(PY) -m eval.robustness --heldback --methods sparse,SIFT --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25 \
+		--setting SPARSE_FIRST_OCTAVE=-0.5
 	$(PY) -m eval.dense
 	$(PY) -m eval.consensus
 	$(PY) -m eval.align
@@ -54,6 +59,7 @@ bench: $(VENV)/.dev-deps  ## speed through the HTTP API beside ONNX Runtime alon
 	$(PY) -m eval.throughput --model 2ch-2stream-views8-sift
 	$(PY) -m eval.latency
 	$(PY) -m eval.first_octave
+	$(PY) -m eval.first_octave --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25
 	$(PY) -m eval.load_test --redis-fault --seconds 40
 	$(PY) -m eval.memory
 

@@ -3,12 +3,17 @@ the manifest, and write the reliability tables: of the answers whose confidence 
 the share that lay within 3 px of the truth, on the validation pairs (where the curves were fitted)
 and on the held-back pairs (which judge whether they carry over).
 
-    python -m eval.calibrate
+    python -m eval.calibrate [--setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25 ...]
 
-Everything goes through the HTTP API of a real server with the shipped networks.
+Everything goes through the HTTP API of a real server with the shipped networks. With
+``--setting``, the server runs with those settings, the curves are stored only on the models the
+settings name (``DEFAULT_DESCRIPTOR_MODEL``: its sparse curves; ``DEFAULT_DENSE_MODEL``: its dense
+ones), since other settings change what the default models' scores mean, and the tables go to a
+section of their own.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
@@ -22,7 +27,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from eval import machine
 from eval.latency import serve
-from eval.results import write_section
+from eval.results import with_settings, write_section
 from models.data import pairs
 from models.export_patch import MANIFEST
 from service.calibration import WITHIN_PX
@@ -178,8 +183,26 @@ def reliability(curves: dict, data: dict) -> list[str]:
     return lines
 
 
+def store(manifest: dict, curves: dict, settings: dict[str, str]) -> None:
+    """Put the curves on the models that served them: the default dense model gets the dense ones
+    and the default descriptor the sparse ones; with other ``settings``, only a model they name."""
+    served = Settings(**{k.lower(): v for k, v in settings.items()})
+    named = {k.lower() for k in settings} & {"default_dense_model", "default_descriptor_model"}
+    for e in manifest["models"]:
+        if e["name"] == served.default_dense_model and (not settings or "default_dense_model" in named):
+            e["calibration"] = {u: curves[u] for u in USES if not u.startswith("sparse") and u in curves}
+        if e["name"] == served.default_descriptor_model and "sparse" in curves and \
+                (not settings or "default_descriptor_model" in named):
+            e["calibration"] = {u: curves[u] for u in USES if u.startswith("sparse") and u in curves}
+
+
 def main() -> None:
-    proc, url = serve({"PATH": os.environ.get("PATH", "")})
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                    help="a setting of the server, e.g. DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25")
+    a = ap.parse_args()
+    settings = dict(kv.split("=", 1) for kv in a.setting)
+    proc, url = serve({"PATH": os.environ.get("PATH", ""), **settings})
     try:
         with httpx.Client(base_url=url, timeout=600) as client:
             val = collect(client, validation_cases())
@@ -189,14 +212,11 @@ def main() -> None:
         proc.wait(10)
     curves = {use: fit(*v) for use, v in val.items() if use in USES}
     manifest = json.loads(MANIFEST.read_text())
-    for e in manifest["models"]:
-        if e["kind"] == "dense":
-            e["calibration"] = {u: curves[u] for u in USES if not u.startswith("sparse") and u in curves}
-        if e["name"] == Settings().default_descriptor_model and "sparse" in curves:  # the model that served them
-            e["calibration"] = {u: curves[u] for u in USES if u.startswith("sparse") and u in curves}
+    store(manifest, curves, settings)
     MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
     command = "python -m eval.calibrate " + shlex.join(sys.argv[1:])
-    text = (f"## Confidence: reliability\n\n`{command}` {machine.describe()}\n\nEach cell: of the answers whose "
+    name, title = with_settings("reliability", "## Confidence: reliability", a.setting)
+    text = (f"{title}\n\n`{command}` {machine.describe()}\n\nEach cell: of the answers whose "
             f"`confidence` falls in the bin, the share within {WITHIN_PX:g} px of the truth, and how many there "
             "were. The curves were fitted on the validation pairs (first table) and stored in the manifest; the "
             "held-back pairs (second table) show whether they carry over. *transfer*: points whose round trip "
@@ -214,7 +234,7 @@ def main() -> None:
             "error: the mean gap between a match's confidence and the share right in its bin.\n\n"
             + "\n".join(crossed(val, held)))
     print(text)
-    write_section("reliability", text)
+    write_section(name, text)
 
 
 if __name__ == "__main__":

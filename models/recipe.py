@@ -11,6 +11,7 @@ network is exported from, or with ``--only`` of those networks).
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,9 @@ from pathlib import Path
 SEED = 0
 # (network, steps): every shipped network, trained once from scratch with AdamW, a warm-up and a
 # cosine schedule; the patch networks validate on ``val`` (new warps of their training photos)
-RUNS = [("2ch-2stream", 20000), ("siam-2stream-l2", 10000), ("ucn", 6000), ("2ch-deep", 10000)]
+# (a name ``-w<width>`` is that architecture at another channel width: the sparse method's fast descriptor)
+RUNS = [("2ch-2stream", 20000), ("siam-2stream-l2", 10000), ("siam-2stream-l2-w0.25", 10000), ("ucn", 6000),
+        ("2ch-deep", 10000)]
 PATCH_SETS = "train,val,fusion,heldout,stereo,valphotos,valstereo"
 
 
@@ -27,12 +30,21 @@ def run_dir(name: str) -> str:
     return f"runs/{name}"
 
 
+def arch_width(name: str) -> tuple[str, str | None]:
+    """A run's architecture and, where its name gives one (``<arch>-w<width>``), its width."""
+    m = re.fullmatch(r"(.+)-w([0-9.]+)", name)
+    return (m[1], m[2]) if m else (name, None)
+
+
 def train_commands(name: str, steps: int) -> list[list[str]]:
     """The commands that train one network, in order."""
     common = ["--steps", str(steps), "--seed", str(SEED), "--threads", "1", "--resume"]
     if name == "ucn":
         return [[sys.executable, "-m", "models.train_ucn", *common]]
-    return [[sys.executable, "-m", "models.train_patch", "--arch", name, *common, "--val", "data/patches_val.npz"]]
+    arch, width = arch_width(name)
+    other = ["--width", width, "--out", run_dir(name)] if width else []
+    return [[sys.executable, "-m", "models.train_patch", "--arch", arch, *other, *common,
+             "--val", "data/patches_val.npz"]]
 
 
 def checkpoints(only: str = "") -> list[str]:

@@ -4,6 +4,8 @@ import shlex
 from pathlib import Path
 
 from models import recipe, train_patch, train_ucn
+from models.export_patch import model_name
+from models.patchnet import WIDTH
 
 
 def test_each_network_is_trained_once_from_scratch_with_the_recipe_s_seed():
@@ -11,12 +13,21 @@ def test_each_network_is_trained_once_from_scratch_with_the_recipe_s_seed():
         (cmd,) = recipe.train_commands(name, steps)
         assert "--resume" in cmd and cmd[cmd.index("--seed") + 1] == str(recipe.SEED)
         assert cmd[cmd.index("--steps") + 1] == str(steps) and "--init" not in cmd
-    assert {n for n, _ in recipe.RUNS} == {"2ch-2stream", "siam-2stream-l2", "2ch-deep", "ucn"}
+    assert {n for n, _ in recipe.RUNS} == {"2ch-2stream", "siam-2stream-l2", "siam-2stream-l2-w0.25", "2ch-deep",
+                                           "ucn"}
+
+
+def test_a_run_named_by_its_width_trains_its_architecture_at_that_width_into_its_own_folder():
+    (cmd,) = recipe.train_commands("siam-2stream-l2-w0.25", 10000)
+    a = train_patch.parser().parse_args(cmd[3:])
+    assert (a.arch, a.width, a.out) == ("siam-2stream-l2", 0.25, "runs/siam-2stream-l2-w0.25")
+    (usual,) = recipe.train_commands("siam-2stream-l2", 10000)
+    assert train_patch.parser().parse_args(usual[3:]).width == 0.5 and "--out" not in usual
 
 
 def test_the_exports_take_each_patch_network_s_run():
     assert recipe.checkpoints() == ["runs/2ch-2stream/model.pt", "runs/siam-2stream-l2/model.pt",
-                                    "runs/2ch-deep/model.pt"]
+                                    "runs/siam-2stream-l2-w0.25/model.pt", "runs/2ch-deep/model.pt"]
     assert recipe.checkpoints("2ch-deep") == ["runs/2ch-deep/model.pt"]
 
 
@@ -27,7 +38,8 @@ def test_the_recipe_replays_each_shipped_networks_training_command():
     steps = dict(recipe.RUNS)
     for entry in manifest["models"]:
         shipped = shlex.split(entry["training_command"])
-        (replay,) = recipe.train_commands(entry["architecture"], steps[entry["architecture"]])
+        run = model_name(entry["architecture"], entry.get("width", WIDTH))  # without the views of an export
+        (replay,) = recipe.train_commands(run, steps[run])
         assert shipped[1:3] == replay[1:3], entry["name"]  # -m models.train_...
         parse = {"models.train_patch": train_patch.parser, "models.train_ucn": train_ucn.parser}[shipped[2]]
         a, b = vars(parse().parse_args(shipped[3:])), vars(parse().parse_args(replay[3:]))

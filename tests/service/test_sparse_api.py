@@ -40,6 +40,20 @@ def test_the_default_method_recovers_rotation_and_scale(client, coffee, scale, a
     assert grid_error(body, h, coffee.shape) < 3
 
 
+def test_the_slim_descriptor_recovers_rotation_and_scale_and_says_so_with_its_own_confidence(client, coffee):
+    """``model`` picks the faster descriptor per request: the same geometry, the answer names it,
+    and each match's confidence is read off that model's own curve (fitted by eval.calibrate)."""
+    h, size = similarity(coffee.shape, 0.5, 90)
+    b = cv2.warpAffine(coffee, h[:2], size, flags=cv2.INTER_AREA)
+    body = ask(client, coffee, b, geometry="homography", model="siam-2stream-l2-w0.25")
+    assert (body["method"], body["model"]) == ("sparse", "siam-2stream-l2-w0.25") and body["warnings"] == []
+    assert grid_error(body, h, coffee.shape) < 3
+    cal = client.app.state.registry.get("siam-2stream-l2-w0.25", ("descriptor",)).entry.calibration
+    m, inlier = body["matches"][0], body["inliers"][0]
+    curve = cal["sparse-inlier" if inlier else "sparse-outlier"]
+    assert abs(m["confidence"] - np.interp(m["score"], curve.score, curve.p)) < 1e-4
+
+
 @pytest.fixture(scope="module")
 def page():
     """Repeated structure: a page of the same few words, and a copy at 0.7 of its size."""
