@@ -26,12 +26,11 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from eval import machine
-from eval.latency import serve
+from eval.latency import serve, served_settings
 from eval.results import with_settings, write_section
 from models.data import pairs
 from models.export_patch import MANIFEST
 from service.calibration import WITHIN_PX
-from service.config import Settings
 
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)
 USES = ("sparse", "sparse-inlier", "sparse-outlier", "dense", "dense-inlier", "dense-outlier", "transfer",
@@ -186,7 +185,7 @@ def reliability(curves: dict, data: dict) -> list[str]:
 def store(manifest: dict, curves: dict, settings: dict[str, str]) -> None:
     """Put the curves on the models that served them: the default dense model gets the dense ones
     and the default descriptor the sparse ones; with other ``settings``, only a model they name."""
-    served = Settings(**{k.lower(): v for k, v in settings.items()})
+    served = served_settings(settings)
     named = {k.lower() for k in settings} & {"default_dense_model", "default_descriptor_model"}
     for e in manifest["models"]:
         if e["name"] == served.default_dense_model and (not settings or "default_dense_model" in named):

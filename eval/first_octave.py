@@ -22,10 +22,9 @@ import httpx
 import numpy as np
 
 from eval import machine, robustness
-from eval.latency import api_latency, serve, sift_latency, test_pair
+from eval.latency import api_latency, serve, served_settings, sift_latency, test_pair
 from eval.results import with_settings, write_section
 from service import sparse
-from service.config import Settings
 
 SPEED = 1.5  # the cold ratio to SIFT a fast setting has to meet
 
@@ -51,7 +50,7 @@ def measure(octave: float, a: np.ndarray, b: np.ndarray, todo: list, repeats: in
     finally:
         proc.terminate()
         proc.wait(10)
-    keypoints = len(sparse.detect(a, Settings().sparse_keypoints, octave)[0])  # as the server detects them
+    keypoints = len(sparse.detect(a, served_settings(env or {}).sparse_keypoints, octave)[0])  # as the server does
     return Row(octave, keypoints, cold, sum(o.homography_ok for _, o in got), sum(o.correct for _, o in got),
                [o for label, o in got if "clutter" in label])
 

@@ -38,6 +38,11 @@ def test_pair() -> tuple[np.ndarray, np.ndarray]:
     return a, cv2.warpPerspective(a, h, (640, 480))
 
 
+def served_settings(env: dict[str, str]) -> Settings:
+    """The settings a server started by ``serve(env)`` runs with: ``env``'s over the environment's."""
+    return Settings(**{k.lower(): v for k, v in env.items()})
+
+
 def serve(env: dict) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "service.main:create_app", "--factory", "--port",

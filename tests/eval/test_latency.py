@@ -5,7 +5,7 @@ import time
 import cv2
 import numpy as np
 
-from eval.latency import fresh_pngs, timed_cpu
+from eval.latency import fresh_pngs, served_settings, timed_cpu
 
 
 def busy(ms: float) -> None:
@@ -31,3 +31,11 @@ def test_cold_requests_send_bytes_no_request_sent_before():
     assert len({p for pair in sent for p in pair}) == 10
     back = cv2.imdecode(np.frombuffer(sent[3][0], np.uint8), cv2.IMREAD_UNCHANGED)
     assert back.shape == a.shape and (back != a).sum() <= 1
+
+
+def test_a_benchmark_reads_the_settings_its_server_was_started_with():
+    """What eval.first_octave counts and eval.calibrate stores follow the server's settings."""
+    s = served_settings({"PATH": "/bin", "SPARSE_KEYPOINTS": "1000",
+                         "DEFAULT_DESCRIPTOR_MODEL": "siam-2stream-l2-w0.25"})
+    assert (s.sparse_keypoints, s.default_descriptor_model) == (1000, "siam-2stream-l2-w0.25")
+    assert served_settings({}).sparse_keypoints == 2000

@@ -85,4 +85,7 @@ def test_each_shipped_descriptor_spreads_real_patches_over_many_directions(entry
     d = sess.run(None, {"patches": health.probe_pairs(512).reshape(-1, 1, 64, 64)})[0]
     var = np.linalg.eigvalsh(np.cov(d.T))
     assert var.sum() ** 2 / (var ** 2).sum() > 64
+
+
+def test_both_shipped_descriptors_are_whitened():
     assert {m["name"] for m in WHITENED} >= {"siam-2stream-l2", "siam-2stream-l2-w0.25"}
