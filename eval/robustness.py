@@ -132,7 +132,7 @@ def cases(names: tuple[str, ...], stereo: tuple[str, ...], clutter: tuple[str, .
 
 
 def validation_cases() -> list[tuple[str, pairs.Pair]]:
-    return cases(("cube-40", "text"), ("cube-79",), ("cube-40", "cube-79"))
+    return cases(("cube-40", "text", "leuven"), ("cube-79",), ("cube-40", "cube-79", "leuven"))
 
 
 def heldback_cases() -> list[tuple[str, pairs.Pair]]:

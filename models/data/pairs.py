@@ -6,7 +6,10 @@ Validation pairs (choose designs and settings on these):
   ``visp-images-data``), a hand-held camera over posters on a table, first frame against a later
   one; the posters' plane gives a homography;
 - ``text``: opencv-doc's ``imageTextN`` against ``imageTextR``, a page seen rotated in perspective;
-- ``aloe``: Middlebury's Aloe stereo pair with its disparity (opencv-doc), a 3-D scene.
+- ``aloe``: Middlebury's Aloe stereo pair with its disparity (opencv-doc), a 3-D scene;
+- ``leuven``: opencv-doc's ``leuvenA`` against ``leuvenB``, two views of a street of brick houses
+  taken by a camera turned about its centre (a panorama's pair: a homography), about half of
+  each in the other, with repeated windows and cobbles.
 
 Held back to judge the product (never to train, validate or tune on): ``graf`` (opencv-doc's
 graf1 against graf3, with the homography it ships), ``box`` (``box`` against ``box_in_scene``, the
@@ -40,13 +43,16 @@ from models.data.synth import PointMap, homography_map
 TABLE = Path(__file__).with_name("pairs.json")
 PAIRS_DIR = DATA_DIR / "pairs"  # validation pairs' images (prep_data)
 HELD_DIR = DATA_DIR / "heldback"  # held-back pairs' images (prep_data --heldback)
-VALIDATION = ("cube-20", "cube-40", "cube-79", "text", "aloe")
+VALIDATION = ("cube-20", "cube-40", "cube-79", "text", "aloe", "leuven")
 HELD_BACK = ("graf", "box", "aero", "motorcycle")
+# the part of image a that is an object in clutter (x, y, w, h as fractions of a): all of it in b
+OBJECT = {None: (0.3, 0.25, 0.45, 0.45), "leuven": (0.15, 0.25, 0.45, 0.45)}
 # (file of a, file of b, folder) of the pairs whose homography we establish
 FILES = {"cube-20": ("image.0000.pgm", "image.0020.pgm", PAIRS_DIR),
          "cube-40": ("image.0000.pgm", "image.0040.pgm", PAIRS_DIR),
          "cube-79": ("image.0000.pgm", "image.0079.pgm", PAIRS_DIR),
          "text": ("imageTextN.png", "imageTextR.png", PAIRS_DIR),
+         "leuven": ("leuvenA.jpg", "leuvenB.jpg", PAIRS_DIR),
          "graf": ("graf1.png", "graf3.png", HELD_DIR),
          "box": ("box.png", "box_in_scene.png", HELD_DIR),
          "aero": ("aero1.jpg", "aero3.jpg", HELD_DIR)}
@@ -135,10 +141,10 @@ def rotated(pair: Pair, degrees: float) -> Pair:
     return transformed(pair, m3, b, f"{pair.name}@{degrees:g}deg")
 
 
-def in_clutter(pair: Pair, box: tuple[float, float, float, float] = (0.3, 0.25, 0.45, 0.45),
-               scale: float = 0.5) -> Pair:
-    """An object in clutter: image a cut down to ``box`` (x, y, w, h as fractions of a), found in
-    all of image b shrunk by ``scale``, among everything else b shows."""
+def in_clutter(pair: Pair, box: tuple[float, float, float, float] | None = None, scale: float = 0.5) -> Pair:
+    """An object in clutter: image a cut down to ``box`` (x, y, w, h as fractions of a; by default
+    the pair's ``OBJECT``), found in all of image b shrunk by ``scale``, among everything else b shows."""
+    box = box or OBJECT.get(pair.name, OBJECT[None])
     h, w = pair.a.shape
     x0, y0 = int(box[0] * w), int(box[1] * h)
     crop = pair.a[y0:y0 + int(box[3] * h), x0:x0 + int(box[2] * w)]

@@ -6,37 +6,57 @@ import pytest
 from models.data import pairs
 
 
-def sift_agreement(p: pairs.Pair) -> float:
-    """Share of SIFT's ratio-tested matches that the pair's truth puts within 3 px."""
+def sift_agreement(p: pairs.Pair, tol: float = 3.0) -> float:
+    """Share of SIFT's ratio-tested matches that the pair's truth puts within ``tol`` px."""
     det = cv2.SIFT_create(2000)
     ka, da = det.detectAndCompute(p.a, None)
     kb, db = det.detectAndCompute(p.b, None)
     m = [x for x, y in cv2.BFMatcher().knnMatch(da, db, k=2) if x.distance < 0.7 * y.distance]
     xa, xb = np.float64([ka[x.queryIdx].pt for x in m]), np.float64([kb[x.trainIdx].pt for x in m])
     t, ok = p.truth(xa)
-    return float((ok & (np.linalg.norm(t - xb, axis=1) < 3)).sum() / max(ok.sum(), 1))
+    return float((ok & (np.linalg.norm(t - xb, axis=1) < tol)).sum() / max(ok.sum(), 1))
 
 
-@pytest.fixture(scope="module")
-def cube():
+# (pair, tolerance px, least agreement of the pair, of its harder cases). Leuven's houses stand at
+# different depths and its camera turned about a point a little off its centre: the homography
+# leaves a few pixels of parallax, and its repeated windows fool some of SIFT's matches
+PAIRS = [("cube-40", 3.0, 0.85, 0.8), ("leuven", 5.0, 0.7, 0.55)]
+
+
+@pytest.fixture(scope="module", params=PAIRS, ids=[p[0] for p in PAIRS])
+def pair(request):
+    name, tol, least, harder = request.param
     try:
-        return pairs.load("cube-40")
+        return pairs.load(name), tol, least, harder
     except FileNotFoundError:
         pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
 
 
-def test_the_established_homography_agrees_with_independent_matches(cube):
-    assert sift_agreement(cube) > 0.85
+def test_the_established_homography_agrees_with_independent_matches(pair):
+    p, tol, least, _ = pair
+    assert sift_agreement(p, tol) > least
+    off = pairs.of_homography(p.name, p.a, p.b, np.array([[1, 0, 2 * tol], [0, 1, 0], [0, 0, 1]]) @ p.homography)
+    assert sift_agreement(off, tol) < least / 2  # the check sees a truth off by twice its tolerance
 
 
 @pytest.mark.parametrize("make", [lambda p: pairs.zoomed(p, 0.35), lambda p: pairs.zoomed(p, 2.83),
                                   lambda p: pairs.rotated(p, 135), lambda p: pairs.in_clutter(p)],
                          ids=["zoom 0.35", "zoom 2.83", "turned 135", "in clutter"])
-def test_harder_cases_keep_a_true_geometry(cube, make):
-    harder = make(cube)
-    assert harder.homography is not None and sift_agreement(harder) > 0.8
+def test_harder_cases_keep_a_true_geometry(pair, make):
+    p, tol, _, least = pair
+    harder = make(p)
+    assert harder.homography is not None and sift_agreement(harder, tol) > least
 
 
-def test_rotated_canvas_holds_the_whole_image(cube):
-    turned = pairs.rotated(cube, 90)
-    assert turned.b.shape == cube.b.shape[::-1]
+def test_each_object_in_clutter_lies_inside_image_b(pair):
+    p = pair[0]
+    obj = pairs.in_clutter(p)
+    yy, xx = np.mgrid[:obj.a.shape[0]:8, :obj.a.shape[1]:8]
+    to, ok = obj.truth(np.c_[xx.ravel(), yy.ravel()].astype(np.float64))
+    inside = ok & (to >= 0).all(1) & (to[:, 0] < obj.b.shape[1]) & (to[:, 1] < obj.b.shape[0])
+    assert inside.mean() > 0.97
+
+
+def test_rotated_canvas_holds_the_whole_image(pair):
+    turned = pairs.rotated(pair[0], 90)
+    assert turned.b.shape == pair[0].b.shape[::-1]
