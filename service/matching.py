@@ -313,14 +313,29 @@ def estimate_guide(fa: FeatureMap, fb: FeatureMap, threshold_px: float, min_inli
 def fit_guide(m: Matches, threshold_px: float, min_inliers: int = 16) -> Guide | None:
     """RANSAC on matches: a homography when it explains nearly as many matches as a fundamental
     matrix (a plane, or a rotating camera), otherwise the fundamental matrix; None when neither
-    has ``min_inliers`` inliers."""
+    has ``min_inliers`` inliers (``fundamental_support``)."""
     h, inl_h = verify(m, "homography", threshold_px)
     f, inl_f = verify(m, "fundamental", threshold_px)
-    if h is not None and inl_h.sum() >= min_inliers and inl_h.sum() >= 0.85 * inl_f.sum():
+    if h is not None and inl_h.sum() >= min_inliers and inl_h.sum() >= 0.85 * fundamental_support(m, inl_h, inl_f):
         return Guide("homography", h, inl_h)
     if f is not None and inl_f.sum() >= min_inliers:
         return Guide("fundamental", f, inl_f)
     return None
+
+
+def fundamental_support(m: Matches, inl_h: np.ndarray, inl_f: np.ndarray) -> int:
+    """How many matches the fundamental matrix explains that are real: the homography's inliers,
+    plus the matches only it keeps (depth off the plane) counted by their distinctiveness. When a
+    homography holds (a plane, a turning camera), a fundamental matrix is free in its epipole, and
+    RANSAC turns it to thread the look-alike false matches of repeated structure (a row of
+    windows) onto epipolar lines; those are far less distinct (Lowe's ratio) than the plane's
+    matches, while matches at another depth are as distinct. So only its extra matches at least
+    as distinct as the median of the homography's count, twice (as half of them would be)."""
+    extra = inl_f & ~inl_h
+    if not inl_h.any() or not extra.any():
+        return int(inl_f.sum())
+    alike = int((m.ratio[extra] <= np.median(m.ratio[inl_h])).sum())
+    return int(inl_h.sum()) + 2 * alike
 
 
 def allowed_cells(guide: Guide, points: np.ndarray, cells_xy: np.ndarray, reach_px: float) -> np.ndarray:
