@@ -92,7 +92,7 @@ def main() -> None:
     build["train"] = lambda: photo(*specs["train"], jitter=True)
     build |= {"stereo": lambda: stereo_set(a.seed), "valstereo": lambda: stereo_set(a.seed, stereo.aloe),
               # real pairs: the validation ones, and the held-back ones (judging only)
-              "valpairs": lambda: pairs_set(("cube-20", "cube-40", "cube-79", "text", "aloe"), a.seed + 29),
+              "valpairs": lambda: pairs_set(pairs.VALIDATION, a.seed + 29),
               "heldpairs": lambda: pairs_set(("graf", "aero", "box", "motorcycle"), a.seed + 31)}
     for name in a.sets.split(","):
         ps = build[name]()
