@@ -360,17 +360,24 @@ def top1_guided(q: np.ndarray, db: np.ndarray, allowed: np.ndarray) -> tuple[np.
 
 
 def prefer_prediction(fb: FeatureMap, q: np.ndarray, found: np.ndarray, h: np.ndarray, points: np.ndarray,
-                      tie: float = 2e-3, slack: float = 0.5) -> np.ndarray:
-    """Where the homography ``h`` puts each point instead of where it was found, when the features
-    cannot tell the two apart (their similarity to the query within ``tie``: flat or repeated
-    texture, float16 maps): the geometry decides what the features cannot. A prediction up to
+                      slack: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Where the homography ``h`` puts each point that lands inside b, instead of where the
+    features found it, and the features' similarity there: (K, 2) pixels, (K,) similarity (NaN
+    where the features' own find is kept: a point the homography puts outside b). On the plane
+    (or for the turning camera) the homography is exact to its RANSAC residuals, while the dense
+    features, at a quarter of the resolution and blind to foreshortening, miss by a few pixels
+    as often as not: on the validation pairs, moving a point off the prediction only where the
+    features preferred another place (by any margin, or within 4-16 px) put fewer points within
+    5 px in every case (``eval.robustness``; docs/correspondences.md). A prediction up to
     ``slack`` pixels outside b (a border point under an estimate: the identity fitted by RANSAC
-    puts y = 0 at -1e-15) is held at the border. (K, 2) pixels."""
+    puts y = 0 at -1e-15) is held at the border."""
     pred, inside = lands_in(h, points, fb.width, fb.height, slack)
     pred = np.clip(np.nan_to_num(pred), 0, [fb.width - 1, fb.height - 1])
-    at = lambda xy: (q * bilinear(fb, xy)).sum(1)  # noqa: E731
-    take = inside & (at(np.where(inside[:, None], pred, found)) >= at(found) - tie)
-    return np.where(take[:, None], pred, found).astype(np.float32)
+    xy = np.where(inside[:, None], pred, found).astype(np.float32)
+    sim = np.full(len(points), np.nan, np.float32)
+    if inside.any():
+        sim[inside] = np.clip((q[inside] * bilinear(fb, xy[inside])).sum(1), -1.0, 1.0)
+    return xy, sim
 
 
 @dataclass
@@ -393,8 +400,9 @@ def either(t1: Transfer, t2: Transfer) -> Transfer:
 
 def search(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, guide: Guide | None) -> tuple[np.ndarray, np.ndarray]:
     """Each point of image a (K, 2 pixels) in image b: the nearest cell of b (near the point's
-    predicted position or epipolar line when a ``guide`` is given), refined to sub-pixel, the
-    homography deciding where the features cannot. -> (positions (K, 2), similarity (K,))."""
+    predicted position or epipolar line when a ``guide`` is given), refined to sub-pixel; with a
+    homography, where it puts the point when that is inside b (``prefer_prediction``).
+    -> (positions (K, 2), similarity (K,))."""
     xb_cells, db = cells(fb)
     q = bilinear(fa, points)
     if guide is None:
@@ -408,7 +416,8 @@ def search(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, guide: Guide | No
         idx, best = (np.concatenate(x) for x in zip(*parts, strict=True))
     xy_b = refine(fb, q, idx)
     if guide is not None and guide.kind == "homography":
-        xy_b = prefer_prediction(fb, q, xy_b, guide.model, points)
+        xy_b, at = prefer_prediction(fb, q, xy_b, guide.model, points)
+        best = np.where(np.isnan(at), best, at).astype(np.float32)
     return xy_b, best
 
 

@@ -134,10 +134,28 @@ def test_on_flat_features_a_border_point_goes_where_the_homography_puts_it():
     points = np.array([[82.0 / 4, 0.0], [59.0, 11.5], [0.0, 39.0], [59.0, 39.0]], np.float32)
     found = np.full_like(points, 7.0)  # wherever the features happened to peak
     q = matching.bilinear(fm, points)
-    got = matching.prefer_prediction(fm, q, found, h, points)
+    got, _ = matching.prefer_prediction(fm, q, found, h, points)
     assert np.abs(got - points).max() < 1e-4
-    doubled = matching.prefer_prediction(fm, q, found, np.diag([2.0, 2.0, 1.0]), points)
+    doubled, sim = matching.prefer_prediction(fm, q, found, np.diag([2.0, 2.0, 1.0]), points)
     assert np.allclose(doubled[0], [41.0, 0.0]) and np.array_equal(doubled[3], found[3])  # far outside b: kept
+    assert np.isclose(sim[0], 1.0, atol=1e-3) and np.isnan(sim[1:]).all()  # only the first lands in b
+
+
+def test_a_homography_guided_point_stays_on_the_prediction_where_the_features_prefer_another_place():
+    """The features of b are a's shifted 3 px (their peak is off the plane's prediction): the
+    answer is the homography's prediction, scored by the features there."""
+    rng = np.random.default_rng(4)
+    f = rng.normal(size=(16, 30, 40)).astype(np.float32)
+    f /= np.linalg.norm(f, axis=0, keepdims=True)
+    fa = FeatureMap(f.astype(np.float16), 160, 120, 1.0, 4)
+    fb = FeatureMap(np.roll(f, 1, axis=2).astype(np.float16), 160, 120, 1.0, 4)  # one cell (4 px) along x
+    points = np.array([[40.0, 40.0], [100.0, 60.0], [80.0, 90.0]], np.float32)
+    guide = matching.Guide("homography", np.eye(3))
+    xy, score = matching.search(fa, fb, points, guide)
+    assert np.abs(xy - points).max() < 1e-4
+    assert np.allclose(score, (matching.bilinear(fa, points) * matching.bilinear(fb, points)).sum(1), atol=1e-3)
+    free, top = matching.search(fa, fb, points, None)  # unguided, the features' own peak: 4 px along x
+    assert np.abs(free - points - [4, 0]).max() < 0.5 and (top > score + 0.2).all()
 
 
 def test_pooling_is_the_unit_mean_of_each_two_by_two_block_edges_repeated():
