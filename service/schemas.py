@@ -126,8 +126,10 @@ class CorrespondencesResponse(BaseModel):
 class TransferredPoint(BaseModel):
     x: float
     y: float
-    score: float = Field(description="cosine similarity of the match, in [-1, 1]")
-    consistent: bool = Field(description="the point maps back to where it came from (cycle consistency)")
+    score: float = Field(description="cosine similarity of the point's features in a and where it landed in b, "
+                                     "in [-1, 1]")
+    consistent: bool = Field(description="the point maps back to where it came from (cycle consistency; with a "
+                                         "homography guiding, the round trip goes through it)")
     cycle_error: float = Field(description="pixels in image a between the point and its round trip")
     confidence: float | None = Field(None, description="the share of points with this score and consistency that "
                                                        "landed within 3 px of the truth on the validation pairs")
@@ -137,8 +139,9 @@ class TransferredPoint(BaseModel):
 
 class TransferResponse(BaseModel):
     model: str
-    guidance: str = Field("none", description="the geometry that guided the search: homography, fundamental "
-                                              "or none; align with method=align")
+    guidance: str = Field("none", description="the geometry that guided the search: homography (each point inside "
+                                              "b goes where it puts it), fundamental (searched along the epipolar "
+                                              "line) or none; align with method=align")
     keypoints: list[TransferredPoint]
     warnings: list[str] = Field(default_factory=list, description="what the answer cannot vouch for, e.g. that no "
                                                                   "geometry guided the search")
