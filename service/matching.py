@@ -21,6 +21,7 @@ from service.feature_map import FeatureMap
 BLOCK_BYTES = 4 * 1024 * 1024
 CANDIDATES = 4  # cells refined per transferred point: a point between cells can be most like a far one
 COARSE_FROM = 4096  # maps with more cells than this are matched coarse to fine
+BORDER_SLACK_PX = 0.5  # how far outside b a homography may put a point that is still held at b's border
 # offsets of a 2 x 2 block's cells and of a 4 x 4 window's, row by row
 BLOCK_DY, BLOCK_DX = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
 WINDOW_DY, WINDOW_DX = np.repeat([-1, 0, 1, 2], 4), np.tile([-1, 0, 1, 2], 4)
@@ -360,7 +361,7 @@ def top1_guided(q: np.ndarray, db: np.ndarray, allowed: np.ndarray) -> tuple[np.
 
 
 def prefer_prediction(fb: FeatureMap, q: np.ndarray, found: np.ndarray, h: np.ndarray, points: np.ndarray,
-                      slack: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+                      slack: float = BORDER_SLACK_PX) -> tuple[np.ndarray, np.ndarray]:
     """Where the homography ``h`` puts each point that lands inside b, instead of where the
     features found it, and the features' similarity there: (K, 2) pixels, (K,) similarity (NaN
     where the features' own find is kept: a point the homography puts outside b). On the plane
@@ -399,12 +400,25 @@ def either(t1: Transfer, t2: Transfer) -> Transfer:
 
 
 def search(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, guide: Guide | None) -> tuple[np.ndarray, np.ndarray]:
-    """Each point of image a (K, 2 pixels) in image b: the nearest cell of b (near the point's
-    predicted position or epipolar line when a ``guide`` is given), refined to sub-pixel; with a
-    homography, where it puts the point when that is inside b (``prefer_prediction``).
+    """Each point of image a (K, 2 pixels) in image b: with a homography, where it puts the point
+    when that is inside b (``prefer_prediction``); otherwise the nearest cell of b (``nearest``).
     -> (positions (K, 2), similarity (K,))."""
-    xb_cells, db = cells(fb)
     q = bilinear(fa, points)
+    if guide is None or guide.kind != "homography":
+        return nearest(fb, q, points, guide)
+    _, inside = lands_in(guide.model, points, fb.width, fb.height, BORDER_SLACK_PX)
+    found, best = np.zeros((len(points), 2), np.float32), np.zeros(len(points), np.float32)
+    if not inside.all():  # only points the homography puts outside b need the features' search
+        found[~inside], best[~inside] = nearest(fb, q[~inside], points[~inside], guide)
+    xy, at = prefer_prediction(fb, q, found, guide.model, points, BORDER_SLACK_PX)
+    return xy, np.where(inside, at, best).astype(np.float32)
+
+
+def nearest(fb: FeatureMap, q: np.ndarray, points: np.ndarray, guide: Guide | None) -> tuple[np.ndarray, np.ndarray]:
+    """The nearest cell of b to each query (K, D) of a point of a (K, 2 pixels), near its predicted
+    position or epipolar line when a ``guide`` is given, refined to sub-pixel: (positions (K, 2),
+    similarity (K,))."""
+    xb_cells, db = cells(fb)
     if guide is None:
         idx, best, _ = top2(q, db)
         idx = np.c_[idx, topk(q, db, CANDIDATES)]
@@ -414,11 +428,7 @@ def search(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, guide: Guide | No
         parts = [top1_guided(q[s:s + block], db, allowed_cells(guide, points[s:s + block], xb_cells, reach))
                  for s in range(0, len(q), block)]
         idx, best = (np.concatenate(x) for x in zip(*parts, strict=True))
-    xy_b = refine(fb, q, idx)
-    if guide is not None and guide.kind == "homography":
-        xy_b, at = prefer_prediction(fb, q, xy_b, guide.model, points)
-        best = np.where(np.isnan(at), best, at).astype(np.float32)
-    return xy_b, best
+    return refine(fb, q, idx), best
 
 
 def inverse(guide: Guide | None) -> Guide | None:
