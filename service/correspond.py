@@ -39,7 +39,6 @@ from service.registry import LoadedModel, Registry
 METHODS = ("dense", "sparse")
 MIN_INLIERS = 8  # fewer RANSAC inliers than this verify nothing
 GUIDE_INLIERS = 10  # sparse matches a geometry needs to guide a search or a pre-alignment
-IN_VIEW_SLACK_PX = 0.5  # how far outside image b a guided point may land and still count as in view
 SHIFT_PX = 4.0  # a homography that moves the matched points this far beyond a shift pre-aligns
 UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours (ask geometry=homography " \
              "or geometry=fundamental to verify them)"
@@ -378,7 +377,8 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     out.confidence = calibration.for_transfer(model, tr.score, tr.consistent)
     if guide is not None and guide.kind == "homography":
         # a point on a's border, mapped by an estimate, may land a hair outside b
-        _, out.in_view = matching.lands_in(guide.model, points, fb.width, fb.height, IN_VIEW_SLACK_PX)
+        _, out.in_view = matching.lands_in(guide.model, points, fb.width, fb.height,
+                                             matching.BORDER_SLACK_PX)
         if not out.in_view.all():
             out.warnings.append(f"{int((~out.in_view).sum())} of {len(points)} points lie outside image b by the "
                                 "estimated homography (in_view: false): their positions are held at its border")
