@@ -23,7 +23,7 @@ long gaps), refined on the matches within 6 px of the guess, and writes an overl
 
 Harder cases from a pair (``zoomed``, ``rotated``, ``in_clutter``) keep a real pair's geometry and
 add a known similarity to it, so robustness to scale and rotation can be measured as curves on
-real pairs.
+real pairs; ``cropped`` cuts the same window from both views of a stereo pair, a part of a 3-D scene.
 """
 from __future__ import annotations
 
@@ -47,6 +47,10 @@ VALIDATION = ("cube-20", "cube-40", "cube-79", "text", "aloe", "leuven")
 HELD_BACK = ("graf", "box", "aero", "motorcycle")
 # the part of image a that is an object in clutter (x, y, w, h as fractions of a): all of it in b
 OBJECT = {None: (0.3, 0.25, 0.45, 0.45), "leuven": (0.15, 0.25, 0.45, 0.45)}
+# windows cut from both views of a stereo pair (x, y, w, h as fractions; see ``cropped``): its
+# quarters, centre, thirds and halves, each a scene with depth that a user might send
+CROPS = ((0, 0, .5, .5), (.5, 0, .5, .5), (0, .5, .5, .5), (.5, .5, .5, .5), (.25, .25, .5, .5),
+         (0, 0, 1 / 3, 1), (1 / 3, 0, 1 / 3, 1), (2 / 3, 0, 1 / 3, 1), (0, 0, 1, .5), (0, .5, 1, .5))
 # (file of a, file of b, folder) of the pairs whose homography we establish
 FILES = {"cube-20": ("image.0000.pgm", "image.0020.pgm", PAIRS_DIR),
          "cube-40": ("image.0000.pgm", "image.0040.pgm", PAIRS_DIR),
@@ -157,6 +161,23 @@ def in_clutter(pair: Pair, box: tuple[float, float, float, float] | None = None,
     hom = None if small.homography is None else small.homography @ shift
     return Pair(f"{pair.name}@clutter", crop, small.b, apply if hom is None else homography_map(hom, small.b.shape),
                 hom)
+
+
+def cropped(pair: Pair, box: tuple[float, float, float, float]) -> Pair:
+    """The same window (x, y, w, h as fractions of a) cut from both images: for a rectified stereo
+    pair, a part of the scene seen from both cameras, with its depth and its truth kept."""
+    h, w = pair.a.shape
+    x0, y0, cw, ch = int(box[0] * w), int(box[1] * h), int(box[2] * w), int(box[3] * h)
+    base = pair.point_map
+
+    def apply(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        out, jac, ok = base(np.asarray(xy, np.float64) + [x0, y0])
+        return out - [x0, y0], jac, ok
+    hom = None if pair.homography is None else np.linalg.inv(np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1.0]])) \
+        @ pair.homography @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1.0]])
+    name = f"{pair.name}@crop{x0},{y0},{cw}x{ch}"
+    a, b = pair.a[y0:y0 + ch, x0:x0 + cw], pair.b[y0:y0 + ch, x0:x0 + cw]
+    return Pair(name, a, b, apply if hom is None else homography_map(hom, b.shape), hom)
 
 
 def transformed(pair: Pair, m: np.ndarray, b: np.ndarray, name: str) -> Pair:

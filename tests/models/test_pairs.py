@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.data import pairs
+from models.data import pairs, stereo
 
 
 def sift_agreement(p: pairs.Pair, tol: float = 3.0) -> float:
@@ -60,3 +60,29 @@ def test_each_object_in_clutter_lies_inside_image_b(pair):
 def test_rotated_canvas_holds_the_whole_image(pair):
     turned = pairs.rotated(pair[0], 90)
     assert turned.b.shape == pair[0].b.shape[::-1]
+
+
+def test_a_crop_keeps_each_points_truth_in_its_own_pixels():
+    rng = np.random.default_rng(0)
+    a, b = (rng.integers(0, 255, (60, 80), dtype=np.uint8) for _ in range(2))
+    disp = np.tile(np.linspace(2.0, 9.0, 80), (60, 1))
+    disp[:5] = np.nan  # unknown rows stay unknown
+    full = pairs.Pair("synthetic", a, b, stereo.disparity_map(disp, 80))
+    crop = pairs.cropped(full, (0.25, 0.0, 0.5, 0.5))  # x0 = 20, y0 = 0, 40 x 30
+    assert crop.a.shape == crop.b.shape == (30, 40) and np.array_equal(crop.a, a[:30, 20:60])
+    xy = np.c_[rng.uniform(0, 39, 50), rng.uniform(0, 29, 50)]
+    got, ok = crop.truth(xy)
+    want, known = full.truth(xy + [20, 0])
+    assert np.array_equal(ok, known) and not ok.all() and np.allclose(got[ok], want[ok] - [20, 0])
+
+
+def test_a_crop_of_the_stereo_pair_agrees_with_independent_matches():
+    try:
+        aloe = pairs.load("aloe")
+    except FileNotFoundError:
+        pytest.skip("no data/opencv: run `python -m models.prep_data --opencv`")
+    crop = pairs.cropped(aloe, pairs.CROPS[4])
+    assert sift_agreement(crop) > 0.7
+    base = crop.point_map
+    off = pairs.Pair(crop.name, crop.a, crop.b, lambda xy: (lambda o: (o[0] + [6.0, 0.0], o[1], o[2]))(base(xy)))
+    assert sift_agreement(off) < 0.2  # the check sees a truth off by twice its tolerance

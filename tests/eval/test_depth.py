@@ -1,0 +1,28 @@
+"""eval.depth's scoring of transferred points against a stereo pair's disparity."""
+import numpy as np
+
+from eval.depth import run, visible_points
+from models.data import pairs, stereo
+
+
+def shifted_pair(photo: np.ndarray, shift: int, claimed: float) -> pairs.Pair:
+    """b is a moved ``shift`` px to the left (a disparity of ``shift``); the truth says ``claimed``."""
+    a = np.ascontiguousarray(photo[:240, :320 + shift])
+    b = np.ascontiguousarray(a[:, shift:])
+    a = np.ascontiguousarray(a[:, :320])
+    return pairs.Pair("shifted", a, b, stereo.disparity_map(np.full(a.shape, claimed), b.shape[1]))
+
+
+def test_visible_points_have_their_truth_inside_b(coffee):
+    pair = shifted_pair(coffee, 8, 8.0)
+    pts, truth = visible_points(pair, 100, 0)
+    assert len(pts) == 100 and np.allclose(truth, pts - [8, 0])
+    assert (truth >= 0).all() and (truth[:, 0] < pair.b.shape[1]).all()
+
+
+def test_transferred_points_are_judged_against_the_pairs_disparity(client, coffee):
+    right = run(client, shifted_pair(coffee, 8, 8.0), 0)
+    wrong = run(client, shifted_pair(coffee, 8, 0.0), 0)  # the same images, a truth 8 px off
+    assert right["within"].mean() > 0.9 and wrong["within"].mean() < 0.1
+    assert right["guidance"] in {"homography", "fundamental", "none"}
+    assert ((right["confidence"] >= 0) & (right["confidence"] <= 1)).all()
