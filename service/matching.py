@@ -333,7 +333,7 @@ def fundamental_support(m: Matches, inl_h: np.ndarray, inl_f: np.ndarray) -> int
     matches, while matches at another depth are as distinct. So only its extra matches at least
     as distinct as the median of the homography's count, twice (as half of them would be)."""
     extra = inl_f & ~inl_h
-    if not inl_h.any() or not extra.any():
+    if m.ratio is None or not inl_h.any() or not extra.any():  # dense matches carry no ratio: as counted
         return int(inl_f.sum())
     alike = int((m.ratio[extra] <= np.median(m.ratio[inl_h])).sum())
     return int(inl_h.sum()) + 2 * alike

@@ -171,18 +171,20 @@ def test_pooling_is_the_unit_mean_of_each_two_by_two_block_edges_repeated():
     assert np.allclose(got, want, atol=1e-6)
 
 
-def row_matches(extra_distinct: bool, seed: int = 0) -> matching.Matches:
-    """A horizontal stereo pair: 200 matches on a plane (disparity a linear function of x and y,
-    distinct), and 100 more displaced along their rows by 30-50 px, which any fundamental matrix
-    of a sideways camera motion keeps: with ``extra_distinct`` as distinct as the plane's (points
-    at another depth), else look-alikes (a row of windows matched to the next one)."""
+def row_matches(extra_distinct: bool, seed: int = 0, plane: int = 200, extra: int = 100) -> matching.Matches:
+    """A horizontal stereo pair: ``plane`` matches on a plane (disparity a linear function of x
+    and y, distinct), and ``extra`` more displaced along their rows by 30-50 px, which any
+    fundamental matrix of a sideways camera motion keeps: with ``extra_distinct`` as distinct as
+    the plane's (points at another depth), else look-alikes (a row of windows matched to the next
+    one)."""
     rng = np.random.default_rng(seed)
-    xa = rng.uniform(0, 600, (300, 2)).astype(np.float32)
-    xb = xa + np.c_[20 + 0.02 * xa[:, 0] + 0.01 * xa[:, 1], np.zeros(300)] + rng.normal(0, 0.3, (300, 2))
-    xb[200:, 0] += rng.uniform(30, 50, 100) * rng.choice([-1, 1], 100)
-    ratio = np.r_[rng.uniform(0.3, 0.7, 200), rng.uniform(0.3, 0.7, 100) if extra_distinct else
-                  rng.uniform(0.85, 1.0, 100)]
-    return matching.Matches(xa, xb.astype(np.float32), np.ones(300, np.float32), ratio.astype(np.float32))
+    n = plane + extra
+    xa = rng.uniform(0, 600, (n, 2)).astype(np.float32)
+    xb = xa + np.c_[20 + 0.02 * xa[:, 0] + 0.01 * xa[:, 1], np.zeros(n)] + rng.normal(0, 0.3, (n, 2))
+    xb[plane:, 0] += rng.uniform(30, 50, extra) * rng.choice([-1, 1], extra)
+    ratio = np.r_[rng.uniform(0.3, 0.7, plane), rng.uniform(0.3, 0.7, extra) if extra_distinct else
+                  rng.uniform(0.85, 1.0, extra)]
+    return matching.Matches(xa, xb.astype(np.float32), np.ones(n, np.float32), ratio.astype(np.float32))
 
 
 def test_look_alikes_on_epipolar_lines_do_not_outvote_the_homography():
@@ -195,3 +197,11 @@ def test_look_alikes_on_epipolar_lines_do_not_outvote_the_homography():
 
 def test_distinct_matches_off_the_plane_choose_the_fundamental_matrix():
     assert matching.fit_guide(row_matches(extra_distinct=True), 4.0).kind == "fundamental"
+
+
+
+def test_dense_matches_without_ratios_choose_by_the_counts():
+    m = row_matches(extra_distinct=True, plane=100, extra=100)
+    assert matching.fit_guide(matching.Matches(m.xy_a, m.xy_b, m.score), 4.0).kind == "fundamental"  # no ratio
+    few = row_matches(extra_distinct=True, plane=300, extra=10)
+    assert matching.fit_guide(matching.Matches(few.xy_a, few.xy_b, few.score), 4.0).kind == "homography"
