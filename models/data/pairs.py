@@ -188,7 +188,8 @@ def cropped(pair: Pair, box: tuple[float, float, float, float]) -> Pair:
 
     def apply(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         out, jac, ok = base(np.asarray(xy, np.float64) + [x0, y0])
-        return out - [x0, y0], jac, ok
+        out = out - [x0, y0]
+        return out, jac, ok & (out >= 0).all(1) & (out[:, 0] < cw) & (out[:, 1] < ch)  # in the window of b
     hom = None if pair.homography is None else np.linalg.inv(np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1.0]])) \
         @ pair.homography @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1.0]])
     name = f"{pair.name}@crop{x0},{y0},{cw}x{ch}"
