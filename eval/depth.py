@@ -3,7 +3,8 @@ rectified stereo pair (``pairs.CROPS``: quarters, centre, thirds, halves), each 
 scene a user might send. For each window: the geometry that guided the transfer (``guidance``), the
 share of 200 points of a, visible in b, that land within 5 px of the truth (disparity), and what
 the answer claims of them: their mean ``confidence`` beside the share within 3 px, the distance
-the confidence speaks of.
+the confidence speaks of. Beside them, the share within 5 px when the request names the geometry
+(``geometry=fundamental``, as a caller who knows the scene has depth would).
 
     python -m eval.depth              # Middlebury's Aloe (validation)
     python -m eval.depth --heldback   # Middlebury's motorcycle (held back: judge, do not tune)
@@ -41,9 +42,10 @@ def visible_points(pair: pairs.Pair, n: int, seed: int) -> tuple[np.ndarray, np.
     return pts[ok][:n], t[ok][:n]
 
 
-def run(client: httpx.Client, pair: pairs.Pair, seed: int) -> dict:
+def run(client: httpx.Client, pair: pairs.Pair, seed: int, geometry: str = "auto") -> dict:
     pts, truth = visible_points(pair, POINTS, seed)
-    r = client.post("/v1/keypoints/transfer", files=uploads(pair), data={"keypoints": json.dumps(pts.tolist())})
+    r = client.post("/v1/keypoints/transfer", files=uploads(pair),
+                    data={"keypoints": json.dumps(pts.tolist()), "geometry": geometry})
     r.raise_for_status()
     body = r.json()
     k = body["keypoints"]
@@ -68,25 +70,28 @@ def main() -> None:
     cases = [("all of it", base)] + [(f"x {b[0]:.2f}, y {b[1]:.2f}, {b[2]:.2f} x {b[3]:.2f}", pairs.cropped(base, b))
                                      for b in pairs.CROPS]
     proc, url = serve({"PATH": os.environ.get("PATH", "")})
-    got = []
+    got, named = [], []
     try:
         with httpx.Client(base_url=url, timeout=600) as client:
             for seed, (label, pair) in enumerate(cases):
                 got.append((label, pair, run(client, pair, seed)))
+                named.append(run(client, pair, seed, "fundamental"))
                 print(row(f"{label} ({got[-1][2]['guidance']})", [got[-1][2]]), flush=True)
     finally:
         proc.terminate()
         proc.wait(10)
     head = ("| window of both views (fractions of the image) | size | guidance | within 5 px | within 3 px | "
-            "mean confidence |\n|---|---|---|---|---|---|\n")
+            "mean confidence | within 5 px, geometry=fundamental |\n|---|---|---|---|---|---|---|\n")
     table = head + "".join(f"| {label} | {p.a.shape[1]}x{p.a.shape[0]} | {g['guidance']} | "
                            f"{100 * g['within'].mean():.0f} % | {100 * g['claimed'].mean():.0f} % | "
-                           f"{g['confidence'].mean():.2f} |\n" for label, p, g in got)
+                           f"{g['confidence'].mean():.2f} | {100 * f['within'].mean():.0f} % |\n"
+                           for (label, p, g), f in zip(got, named, strict=True))
     kinds = sorted({g["guidance"] for _, _, g in got})
     summary = ("| windows by guidance | within 5 px | within 3 px | mean confidence | points |\n|---|---|---|---|---|\n"
                + "".join(row(f"{kind} ({sum(g['guidance'] == kind for _, _, g in got)} of {len(got)})",
                              [g for _, _, g in got if g["guidance"] == kind]) + "\n" for kind in kinds)
-               + row("all", [g for _, _, g in got]) + "\n")
+               + row("all", [g for _, _, g in got]) + "\n"
+               + row("all, geometry=fundamental", named) + "\n")
     command = "python -m eval.depth " + shlex.join(sys.argv[1:])
     which = "held-back" if a.heldback else "validation"
     text = (f"## Keypoint transfer on scenes with depth: {name} ({which}), whole and in windows\n\n"

@@ -51,9 +51,10 @@ def match(c: CorrespondenceClient, a: argparse.Namespace) -> None:
 def transfer(c: CorrespondenceClient, a: argparse.Namespace) -> None:
     ia, ib = read(a.image_a), read(a.image_b)
     points = np.asarray(json.loads(Path(a.points_file).read_text() if a.points_file else a.points), float)
-    t = c.transfer(ia, ib, points)
+    t = c.transfer(ia, ib, points, geometry=a.geometry)
     if a.png:
-        Path(a.png).write_bytes(c.picture("/v1/keypoints/transfer", ia, ib, keypoints=points.tolist()))
+        Path(a.png).write_bytes(c.picture("/v1/keypoints/transfer", ia, ib, keypoints=points.tolist(),
+                                          geometry=a.geometry))
     if a.json:
         print(json.dumps({"guidance": t.guidance, "points": np.c_[t.xy, t.score].round(3).tolist(),
                           "consistent": t.consistent.tolist(), "warnings": t.warnings}))
@@ -117,6 +118,8 @@ def parser() -> argparse.ArgumentParser:
     pts = t.add_mutually_exclusive_group(required=True)
     pts.add_argument("--points", help='JSON [[x, y], ...] in pixels of image a')
     pts.add_argument("--points-file", help="a file holding that JSON")
+    t.add_argument("--geometry", choices=["auto", "homography", "fundamental"], default="auto",
+                   help="the geometry that guides the search; fundamental for a scene with depth")
     al = sub.add_parser("align", help="the dense alignment of image b to image a")
     al.add_argument("image_a")
     al.add_argument("image_b")

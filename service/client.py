@@ -204,12 +204,16 @@ class CorrespondenceClient:
                                np.asarray(inl, bool) if inl is not None else None, out["method"], out["warnings"],
                                column(m, "confidence"), column(m, "ratio"), out.get("prealigned"))
 
-    def transfer(self, a: Image | str, b: Image | str, keypoints: np.ndarray, model: str | None = None) -> Transferred:
-        """Keypoints (K, 2) of image a, found in image b."""
+    def transfer(self, a: Image | str, b: Image | str, keypoints: np.ndarray, model: str | None = None,
+                 geometry: str = "auto") -> Transferred:
+        """Keypoints (K, 2) of image a, found in image b; ``geometry``: "auto", "homography" or
+        "fundamental" (a scene with depth), the geometry that guides the search."""
         files, data = self._images(a, b)
         data["keypoints"] = json.dumps(np.asarray(keypoints, float).tolist())
         if model:
             data["model"] = model
+        if geometry != "auto":
+            data["geometry"] = geometry
         out = self._post("/v1/keypoints/transfer", files=files or None, data=data)
         k = out["keypoints"]
         return Transferred(np.asarray([[p["x"], p["y"]] for p in k], np.float32).reshape(-1, 2),

@@ -290,12 +290,13 @@ class Transferred:
     in_view: np.ndarray | None = None  # (K,) bool: inside image b by the homography that guided them
 
 
-async def sparse_guide(a: Side, b: Side, ctx: Context) -> tuple[matching.Guide | None, Matches]:
-    """The pair's geometry from the sparse matches (robust to scale and rotation), and the matches."""
+async def sparse_guide(a: Side, b: Side, ctx: Context, kind: str = "auto") -> tuple[matching.Guide | None, Matches]:
+    """The pair's geometry from the sparse matches (robust to scale and rotation), and the matches;
+    ``kind``: see ``matching.fit_guide``."""
     model = ctx.model("sparse", None)
     sa, sb = await asyncio.gather(sparse_set(a, model, ctx), sparse_set(b, model, ctx))
     m = await ctx.on_pool(sparse.match, sa, sb, None, True, None)  # mutual only: RANSAC sorts them out
-    return await ctx.on_pool(matching.fit_guide, m, ctx.settings.ransac_threshold_px, GUIDE_INLIERS), m
+    return await ctx.on_pool(matching.fit_guide, m, ctx.settings.ransac_threshold_px, GUIDE_INLIERS, kind), m
 
 
 def similarity_of(m: Matches, inliers: np.ndarray, threshold_px: float) -> np.ndarray | None:
@@ -346,8 +347,9 @@ async def prealigned_transfer(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, 
 
 
 async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model_name: str | None,
-                   ctx: Context) -> Transferred:
-    """Each point of ``text`` (JSON [[x, y], ...] in image a) found in image b."""
+                   ctx: Context, geometry: str = "auto") -> Transferred:
+    """Each point of ``text`` (JSON [[x, y], ...] in image a) found in image b; ``geometry``: the
+    kind of guide to fit ("auto" chooses, see ``matching.fit_guide``)."""
     model = ctx.model("dense", model_name)
     fa = await dense_map(a, model, ctx)
     points = parse_points(text, fa.width, fa.height, ctx.settings.max_keypoints)
@@ -358,9 +360,10 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     guide, pre = None, None
     if guided:
         try:  # the sparse matches survive rotation and scale; with ids, if their features were cached
-            guide, sparse_m = await sparse_guide(a, b, ctx)
+            guide, sparse_m = await sparse_guide(a, b, ctx, geometry)
         except NotFound:
-            guide = await ctx.on_pool(matching.estimate_guide, fa, fb, ctx.settings.ransac_threshold_px)
+            guide = await ctx.on_pool(partial(matching.estimate_guide, kind=geometry), fa, fb,
+                                      ctx.settings.ransac_threshold_px)
         else:
             if guide is not None and b.data is not None:
                 pre = prealignment_from(guide, sparse_m, ctx.settings.ransac_threshold_px)
@@ -383,7 +386,8 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
             out.warnings.append(f"{int((~out.in_view).sum())} of {len(points)} points lie outside image b by the "
                                 "estimated homography (in_view: false): their positions are held at its border")
     if tr.guidance == "none":
-        out.warnings.append("no geometry was found between the images: each point went to its nearest neighbour "
+        found = "no geometry was found" if geometry == "auto" else f"no {geometry} was found"
+        out.warnings.append(f"{found} between the images: each point went to its nearest neighbour "
                             "in feature space, unverified" if guided else
                             "guided=false: each point went to its nearest neighbour in feature space, unverified")
     return out

@@ -306,22 +306,24 @@ class Guide:
     inliers: np.ndarray | None = None  # (M,) bool over the matches it was fitted to
 
 
-def estimate_guide(fa: FeatureMap, fb: FeatureMap, threshold_px: float, min_inliers: int = 16) -> Guide | None:
+def estimate_guide(fa: FeatureMap, fb: FeatureMap, threshold_px: float, min_inliers: int = 16,
+                   kind: str = "auto") -> Guide | None:
     """The guide of mutual, ratio-tested dense matches (see ``fit_guide``)."""
-    return fit_guide(match(fa, fb, max_queries=4096, mutual=True, ratio=0.8), threshold_px, min_inliers)
+    return fit_guide(match(fa, fb, max_queries=4096, mutual=True, ratio=0.8), threshold_px, min_inliers, kind)
 
 
-def fit_guide(m: Matches, threshold_px: float, min_inliers: int = 16) -> Guide | None:
+def fit_guide(m: Matches, threshold_px: float, min_inliers: int = 16, kind: str = "auto") -> Guide | None:
     """RANSAC on matches: a homography when it explains nearly as many matches as a fundamental
     matrix (a plane, or a rotating camera), otherwise the fundamental matrix; None when neither
-    has ``min_inliers`` inliers (``fundamental_support``)."""
-    h, inl_h = verify(m, "homography", threshold_px)
-    f, inl_f = verify(m, "fundamental", threshold_px)
-    if h is not None and inl_h.sum() >= min_inliers and inl_h.sum() >= 0.85 * fundamental_support(m, inl_h, inl_f):
+    has ``min_inliers`` inliers (``fundamental_support``). ``kind`` "homography" or "fundamental"
+    fits that one only (None when it has too few inliers): the caller knows the scene."""
+    h, inl_h = verify(m, "homography", threshold_px) if kind != "fundamental" else (None, None)
+    f, inl_f = verify(m, "fundamental", threshold_px) if kind != "homography" else (None, None)
+    plane = h is not None and inl_h.sum() >= min_inliers
+    scene = f is not None and inl_f.sum() >= min_inliers
+    if plane and (kind == "homography" or inl_h.sum() >= 0.85 * fundamental_support(m, inl_h, inl_f)):
         return Guide("homography", h, inl_h)
-    if f is not None and inl_f.sum() >= min_inliers:
-        return Guide("fundamental", f, inl_f)
-    return None
+    return Guide("fundamental", f, inl_f) if scene else None
 
 
 def fundamental_support(m: Matches, inl_h: np.ndarray, inl_f: np.ndarray) -> int:

@@ -13,6 +13,7 @@ from service import correspond, dense
 from service import render as pictures
 from service.correspond import Side
 from service.deps import CacheDep, ContextDep, SettingsDep
+from service.errors import InvalidInput
 from service.routes.forms import ERRORS, PNG, ImageId, ModelField, Render, drawable, multipart_only, picture, read, side
 from service.schemas import CorrespondencesResponse, ImageInfo, Match, TransferredPoint, TransferResponse
 
@@ -107,6 +108,10 @@ async def keypoints_transfer(
     image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
     image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None,
     guided: Annotated[bool, Form(description="search near the pair's estimated geometry")] = True,
+    geometry: Annotated[Literal["auto", "homography", "fundamental"], Form(
+        description="the geometry to estimate with guided=true: auto chooses (a homography for a plane or a "
+                    "turning camera, else a fundamental matrix); fundamental for a scene with depth, where a "
+                    "homography would carry points off its plane astray")] = "auto",
     method: Annotated[Literal["nearest", "align"], Form(
         description="nearest: nearest neighbour in features; align: along the MRF alignment (/v1/align)")] = "nearest",
     render: Render = "json",
@@ -118,14 +123,18 @@ async def keypoints_transfer(
     scale; on dense matches for image ids: a homography, else a fundamental matrix) and each point
     is searched near its predicted position or along its epipolar line, in a copy of b turned and
     scaled to meet a when they differ (``prealigned``); without a usable geometry the search is
-    global, and the answer warns. method=align: the points follow the MRF alignment field of b to
+    global, and the answer warns. ``geometry`` names the geometry instead of letting the pair's
+    matches choose: ``fundamental`` when the scene has depth (a stereo rig, objects in a room).
+    method=align: the points follow the MRF alignment field of b to
     a (see /v1/align), and the cycle check follows the reverse alignment."""
     t0 = time.perf_counter()
     a = await side(image_a, image_a_id, "image_a", settings.max_image_bytes)
     b = await side(image_b, image_b_id, "image_b", settings.max_image_bytes)
     if render == "png":
         drawable(a, b)
-    out = await correspond.transfer(a, b, keypoints, method, guided, model, ctx)
+    if geometry != "auto" and not (guided and method == "nearest"):
+        raise InvalidInput("geometry applies to guided=true with method=nearest; send geometry=auto otherwise")
+    out = await correspond.transfer(a, b, keypoints, method, guided, model, ctx, geometry)
     tr = out.transfer
     if render == "png":
         body = await run_in_threadpool(pictures.transfer, await a.pixels(settings), await b.pixels(settings),

@@ -53,6 +53,9 @@ def test_transfer_and_align(server, files, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("(100.0, 80.0) -> (") and "score" in out[0] and out[2].startswith("guided by")
     assert cv2.imread(str(files / "t.png")).shape == (240, 720, 3)
+    main(corr(server, "transfer", files / "a.png", files / "b.png", "--points", "[[100, 80]]", "--geometry",
+              "fundamental", "--json"))
+    assert json.loads(capsys.readouterr().out)["guidance"] == "fundamental"
     main(corr(server, "align", files / "a.png", files / "b.png", "--warp", files / "w.png", "--png", files / "al.png"))
     assert "median displacement" in capsys.readouterr().out
     assert cv2.imread(str(files / "w.png"), cv2.IMREAD_GRAYSCALE).shape == (240, 360)

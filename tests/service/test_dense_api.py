@@ -318,3 +318,47 @@ def test_an_image_transferred_onto_itself_returns_every_point(client, coffee, un
     got = np.array([[k["x"], k["y"]] for k in body["keypoints"]])
     assert np.linalg.norm(got - pts, axis=1).max() <= 0.5
     assert all(k["in_view"] for k in body["keypoints"]) and body["warnings"] == []
+
+
+def layered_stereo(coffee):
+    """A stereo pair of a scene with depth: the photo as a wall 6 px of disparity away and a card
+    cut from it standing in front at 30 px. -> (a, b, points on the card, on the wall, truth)."""
+    card = np.ascontiguousarray(coffee[40:200, 300:520])
+
+    def view(wall, front):
+        img = np.roll(coffee, -wall, axis=1).copy()
+        img[120:280, 200 - front:420 - front] = card
+        return img
+    rng = np.random.default_rng(0)
+    on_card = np.c_[rng.uniform(215, 405, 40), rng.uniform(135, 265, 40)]
+    on_wall = np.c_[rng.uniform(20, 180, 40), rng.uniform(20, 380, 40)]
+    return view(0, 0), view(6, 30), on_card, on_wall, np.r_[on_card - [30, 0], on_wall - [6, 0]]
+
+
+@pytest.mark.parametrize("geometry", ["homography", "fundamental"])
+def test_the_caller_names_the_geometry_of_a_scene_with_depth(client, coffee, geometry):
+    """The card's matches are few beside the wall's: asked for, a fundamental matrix carries the
+    card's points along their epipolar lines to the card; a homography (the wall's) puts them
+    where the wall would be."""
+    a, b, on_card, on_wall, truth = layered_stereo(coffee)
+    r = client.post("/v1/keypoints/transfer", files={"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(b))},
+                    data={"keypoints": json.dumps(np.r_[on_card, on_wall].tolist()), "geometry": geometry})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    err = np.linalg.norm(np.array([[k["x"], k["y"]] for k in body["keypoints"]]) - truth, axis=1)
+    assert body["guidance"] == geometry
+    card_right = (err[:len(on_card)] < 3).mean()
+    assert card_right > 0.9 if geometry == "fundamental" else card_right < 0.2, card_right
+
+
+@pytest.mark.parametrize("fields", [{"guided": "false"}, {"method": "align"}])
+def test_a_geometry_without_a_guided_search_is_refused(client, pair, fields):
+    r = client.post("/v1/keypoints/transfer", files=files(pair),
+                    data={"keypoints": "[[100, 100]]", "geometry": "fundamental"} | fields)
+    assert r.status_code == 422 and r.json()["code"] == "invalid_input" and "geometry" in r.json()["detail"]
+
+
+def test_an_unknown_geometry_is_refused(client, pair):
+    r = client.post("/v1/keypoints/transfer", files=files(pair),
+                    data={"keypoints": "[[100, 100]]", "geometry": "affine"})
+    assert r.status_code == 422 and "geometry" in json.dumps(r.json())

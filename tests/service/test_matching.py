@@ -205,3 +205,9 @@ def test_dense_matches_without_ratios_choose_by_the_counts():
     assert matching.fit_guide(matching.Matches(m.xy_a, m.xy_b, m.score), 4.0).kind == "fundamental"  # no ratio
     few = row_matches(extra_distinct=True, plane=300, extra=10)
     assert matching.fit_guide(matching.Matches(few.xy_a, few.xy_b, few.score), 4.0).kind == "homography"
+
+
+def test_a_named_kind_of_guide_is_fitted_whatever_the_matches_favour():
+    assert matching.fit_guide(row_matches(extra_distinct=False), 4.0, kind="fundamental").kind == "fundamental"
+    assert matching.fit_guide(row_matches(extra_distinct=True), 4.0, kind="homography").kind == "homography"
+    assert matching.fit_guide(row_matches(extra_distinct=True, plane=8, extra=8), 4.0, kind="homography") is None
