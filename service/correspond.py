@@ -139,11 +139,13 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
         matrix, inliers = await ctx.on_pool(matching.verify, answer.matches, opts.geometry,
                                             ctx.settings.ransac_threshold_px)
         answer.inliers = inliers
-        if matrix is not None and inliers.sum() >= MIN_INLIERS:
+        if matrix is not None and matching.found(opts.geometry, inliers):
             answer.geometry, answer.matrix = opts.geometry, matrix
         else:
-            answer.warnings.append(f"no {opts.geometry} has {MIN_INLIERS} or more inliers among the "
-                                   f"{len(inliers)} matches: {UNVERIFIED.split(': ', 1)[1]}")
+            least = max(matching.CHANCE_INLIERS[opts.geometry], int(np.ceil(matching.LEAST_SHARE * len(inliers))))
+            answer.warnings.append(f"no {opts.geometry} has {least} or more inliers among the "
+                                   f"{len(inliers)} matches (fewer happen by chance between unrelated images): "
+                                   f"{UNVERIFIED.split(': ', 1)[1]}")
     else:
         answer.warnings.append(UNVERIFIED)
     answer.timing_ms["geometry"] = 1e3 * (time.perf_counter() - t2)
@@ -386,7 +388,8 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
             out.warnings.append(f"{int((~out.in_view).sum())} of {len(points)} points lie outside image b by the "
                                 "estimated homography (in_view: false): their positions are held at its border")
     if tr.guidance == "none":
-        found = "no geometry was found" if geometry == "auto" else f"no {geometry} was found"
+        found = {"auto": "no geometry", "homography": "no homography", "fundamental": "no fundamental matrix"}[geometry]
+        found += " was found"
         out.warnings.append(f"{found} between the images: each point went to its nearest neighbour "
                             "in feature space, unverified" if guided else
                             "guided=false: each point went to its nearest neighbour in feature space, unverified")

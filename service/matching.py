@@ -22,6 +22,11 @@ BLOCK_BYTES = 4 * 1024 * 1024
 CANDIDATES = 4  # cells refined per transferred point: a point between cells can be most like a far one
 COARSE_FROM = 4096  # maps with more cells than this are matched coarse to fine
 BORDER_SLACK_PX = 0.5  # how far outside b a homography may put a point that is still held at b's border
+# RANSAC at 4 px fits a fundamental matrix to 14-24 of a few hundred matches between unrelated
+# photos (seven fit exactly, the band around its lines takes more by chance), a homography to 5-8
+# of them: a geometry is found only beyond that, and when it explains a tenth of the matches or more
+CHANCE_INLIERS = {"homography": 10, "fundamental": 30}
+LEAST_SHARE = 0.1
 # offsets of a 2 x 2 block's cells and of a 4 x 4 window's, row by row
 BLOCK_DY, BLOCK_DX = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
 WINDOW_DY, WINDOW_DX = np.repeat([-1, 0, 1, 2], 4), np.tile([-1, 0, 1, 2], 4)
@@ -211,6 +216,13 @@ def verify(m: Matches, geometry: str, threshold_px: float) -> tuple[np.ndarray |
     return model, mask.ravel().astype(bool)
 
 
+def found(geometry: str, inliers: np.ndarray) -> bool:
+    """Whether RANSAC's inliers (M,) bool show a real ``geometry`` rather than chance: more than
+    unrelated images give (``CHANCE_INLIERS``), and at least ``LEAST_SHARE`` of the matches."""
+    k = int(inliers.sum())
+    return k >= CHANCE_INLIERS[geometry] and k >= LEAST_SHARE * len(inliers)
+
+
 def sample(f: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     """Bilinear samples of a (h, w, D) map at grid positions gx, gy (any shape S), renormalised:
     (*S, D) float32. Up to one cell beyond the outermost cells the map is extrapolated linearly
@@ -315,12 +327,13 @@ def estimate_guide(fa: FeatureMap, fb: FeatureMap, threshold_px: float, min_inli
 def fit_guide(m: Matches, threshold_px: float, min_inliers: int = 16, kind: str = "auto") -> Guide | None:
     """RANSAC on matches: a homography when it explains nearly as many matches as a fundamental
     matrix (a plane, or a rotating camera), otherwise the fundamental matrix; None when neither
-    has ``min_inliers`` inliers (``fundamental_support``). ``kind`` "homography" or "fundamental"
-    fits that one only (None when it has too few inliers): the caller knows the scene."""
+    has ``min_inliers`` inliers and more than chance gives (``found``, ``fundamental_support``).
+    ``kind`` "homography" or "fundamental" fits that one only (None when it is not found): the
+    caller knows the scene."""
     h, inl_h = verify(m, "homography", threshold_px) if kind != "fundamental" else (None, None)
     f, inl_f = verify(m, "fundamental", threshold_px) if kind != "homography" else (None, None)
-    plane = h is not None and inl_h.sum() >= min_inliers
-    scene = f is not None and inl_f.sum() >= min_inliers
+    plane = h is not None and inl_h.sum() >= min_inliers and found("homography", inl_h)
+    scene = f is not None and inl_f.sum() >= min_inliers and found("fundamental", inl_f)
     if plane and (kind == "homography" or inl_h.sum() >= 0.85 * fundamental_support(m, inl_h, inl_f)):
         return Guide("homography", h, inl_h)
     return Guide("fundamental", f, inl_f) if scene else None

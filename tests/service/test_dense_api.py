@@ -362,3 +362,25 @@ def test_an_unknown_geometry_is_refused(client, pair):
     r = client.post("/v1/keypoints/transfer", files=files(pair),
                     data={"keypoints": "[[100, 100]]", "geometry": "affine"})
     assert r.status_code == 422 and "geometry" in json.dumps(r.json())
+
+
+def test_a_named_geometry_that_cannot_be_found_is_named_in_the_warning(client):
+    rng = np.random.default_rng(5)
+    a, b = (cv2.GaussianBlur(rng.integers(0, 255, (240, 320), dtype=np.uint8), (0, 0), 1.5) for _ in range(2))
+    r = client.post("/v1/keypoints/transfer", files={"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(b))},
+                    data={"keypoints": "[[100, 100], [200, 150]]", "geometry": "fundamental"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["guidance"] == "none" and body["warnings"][0].startswith("no fundamental matrix was found"), body
+
+
+def test_unrelated_images_verify_no_geometry(client, coffee):
+    """A photo against blurred noise: whatever RANSAC fits among their sparse matches is chance,
+    and the answer says nothing was verified."""
+    noise = cv2.GaussianBlur(np.random.default_rng(5).integers(0, 255, coffee.shape, dtype=np.uint8), (0, 0), 1.5)
+    sent = {"image_a": ("a.png", encode(coffee)), "image_b": ("b.png", encode(noise))}
+    for geometry in ("fundamental", "homography"):
+        body = client.post("/v1/correspondences", files=sent, data={"method": "sparse", "geometry": geometry}).json()
+        assert body.get(geometry) is None and body["warnings"][0].startswith(f"no {geometry} has"), body["warnings"]
+    body = client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": "[[100, 100]]"}).json()
+    assert body["guidance"] == "none" and body["warnings"][0].startswith("no geometry was found")

@@ -211,3 +211,23 @@ def test_a_named_kind_of_guide_is_fitted_whatever_the_matches_favour():
     assert matching.fit_guide(row_matches(extra_distinct=False), 4.0, kind="fundamental").kind == "fundamental"
     assert matching.fit_guide(row_matches(extra_distinct=True), 4.0, kind="homography").kind == "homography"
     assert matching.fit_guide(row_matches(extra_distinct=True, plane=8, extra=8), 4.0, kind="homography") is None
+
+
+def test_what_ransac_fits_to_unrelated_matches_is_not_a_geometry():
+    """Matches between unrelated images: RANSAC's fundamental matrix takes in a dozen or two of
+    them by chance (seven fit exactly), its homography a few; neither is found, nor guides."""
+    rng = np.random.default_rng(2)
+    m = matching.Matches(rng.uniform(0, [640, 480], (400, 2)).astype(np.float32),
+                         rng.uniform(0, [640, 480], (400, 2)).astype(np.float32), np.ones(400, np.float32),
+                         rng.uniform(0.6, 1.0, 400).astype(np.float32))
+    _, inl_f = matching.verify(m, "fundamental", 4.0)
+    assert 8 <= inl_f.sum() < matching.CHANCE_INLIERS["fundamental"]  # more than a minimal sample: chance
+    assert not matching.found("fundamental", inl_f) and matching.fit_guide(m, 4.0, 10) is None
+    real = row_matches(extra_distinct=True)
+    assert matching.found("fundamental", matching.verify(real, "fundamental", 4.0)[1])
+
+
+def test_a_geometry_must_explain_a_tenth_of_the_matches():
+    assert matching.found("homography", np.r_[np.ones(40, bool), np.zeros(360, bool)])
+    assert not matching.found("homography", np.r_[np.ones(39, bool), np.zeros(361, bool)])
+    assert not matching.found("fundamental", np.r_[np.ones(29, bool), np.zeros(11, bool)])
