@@ -97,6 +97,8 @@ def collect(client: httpx.Client, cases: list[pairs.Pair]) -> dict[str, tuple[np
         pts, t = pts[known][:200], t[known][:200]
         r = client.post("/v1/keypoints/transfer", files=files, data={"keypoints": json.dumps(pts.tolist())})
         r.raise_for_status()
+        if r.json()["guidance"] == "none":  # unguided points carry no confidence: nothing to fit or read
+            continue
         k = r.json()["keypoints"]
         right = np.linalg.norm(t - np.array([[x["x"], x["y"]] for x in k]), axis=1) < WITHIN_PX
         score, ok = np.array([x["score"] for x in k]), np.array([x["consistent"] for x in k])
@@ -219,7 +221,8 @@ def main() -> None:
             f"`confidence` falls in the bin, the share within {WITHIN_PX:g} px of the truth, and how many there "
             "were. The curves were fitted on the validation pairs (first table) and stored in the manifest; the "
             "held-back pairs (second table) show whether they carry over. *transfer*: points whose round trip "
-            "came back (`consistent`); *transfer-inconsistent*: the others. *-inlier* and *-outlier*: the matches "
+            "came back (`consistent`); *transfer-inconsistent*: the others (both where a geometry guided them: "
+            "unguided points carry no confidence). *-inlier* and *-outlier*: the matches "
             "of answers whose geometry (a homography for a plane, else a fundamental matrix) was verified, on it and "
             "off it; the other rows are answers without a geometry.\n\nValidation pairs:\n\n"
             + "\n".join(reliability(curves, val)) + "\n\nHeld-back pairs:\n\n" + "\n".join(reliability(curves, held))

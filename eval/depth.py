@@ -51,12 +51,17 @@ def run(client: httpx.Client, pair: pairs.Pair, seed: int, geometry: str = "auto
     k = body["keypoints"]
     err = np.linalg.norm(np.array([[x["x"], x["y"]] for x in k]) - truth, axis=1)
     return {"guidance": body["guidance"], "within": err < TOL, "claimed": err < WITHIN_PX,
-            "confidence": np.array([x["confidence"] for x in k], np.float64)}
+            "confidence": np.array([x.get("confidence", np.nan) for x in k], np.float64)}  # NaN: unguided
+
+
+def mean(conf: np.ndarray) -> str:
+    """Mean confidence of the points that carry one ("-" when none does: no geometry guided them)."""
+    return f"{np.nanmean(conf):.2f}" if np.isfinite(conf).any() else "-"
 
 
 def row(label: str, got: list[dict]) -> str:
     within, claimed, conf = (np.concatenate([g[key] for g in got]) for key in ("within", "claimed", "confidence"))
-    return (f"| {label} | {100 * within.mean():.0f} % | {100 * claimed.mean():.0f} % | {conf.mean():.2f} | "
+    return (f"| {label} | {100 * within.mean():.0f} % | {100 * claimed.mean():.0f} % | {mean(conf)} | "
             f"{len(within)} |")
 
 
@@ -84,7 +89,7 @@ def main() -> None:
             "mean confidence | within 5 px, geometry=fundamental |\n|---|---|---|---|---|---|---|\n")
     table = head + "".join(f"| {label} | {p.a.shape[1]}x{p.a.shape[0]} | {g['guidance']} | "
                            f"{100 * g['within'].mean():.0f} % | {100 * g['claimed'].mean():.0f} % | "
-                           f"{g['confidence'].mean():.2f} | {100 * f['within'].mean():.0f} % |\n"
+                           f"{mean(g['confidence'])} | {100 * f['within'].mean():.0f} % |\n"
                            for (label, p, g), f in zip(got, named, strict=True))
     kinds = sorted({g["guidance"] for _, _, g in got})
     summary = ("| windows by guidance | within 5 px | within 3 px | mean confidence | points |\n|---|---|---|---|---|\n"

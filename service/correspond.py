@@ -379,7 +379,9 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     else:
         tr = await ctx.on_pool(matching.transfer, fa, fb, points, tol, guide)
     out.transfer = tr
-    out.confidence = calibration.for_transfer(model, tr.score, tr.consistent)
+    # the curves were fitted on guided transfers: an unguided point's score says little (between
+    # unrelated photos points come back consistent by chance at 0.8-0.95 of those curves)
+    out.confidence = calibration.for_transfer(model, tr.score, tr.consistent) if tr.guidance != "none" else None
     if guide is not None and guide.kind == "homography":
         # a point on a's border, mapped by an estimate, may land a hair outside b
         _, out.in_view = matching.lands_in(guide.model, points, fb.width, fb.height,
@@ -391,6 +393,7 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
         found = {"auto": "no geometry", "homography": "no homography", "fundamental": "no fundamental matrix"}[geometry]
         found += " was found"
         out.warnings.append(f"{found} between the images: each point went to its nearest neighbour "
-                            "in feature space, unverified" if guided else
-                            "guided=false: each point went to its nearest neighbour in feature space, unverified")
+                            "in feature space, unverified and without a confidence" if guided else
+                            "guided=false: each point went to its nearest neighbour in feature space, unverified "
+                            "and without a confidence")
     return out

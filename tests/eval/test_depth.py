@@ -1,7 +1,7 @@
 """eval.depth's scoring of transferred points against a stereo pair's disparity."""
 import numpy as np
 
-from eval.depth import run, visible_points
+from eval.depth import mean, run, visible_points
 from models.data import pairs, stereo
 
 
@@ -26,3 +26,7 @@ def test_transferred_points_are_judged_against_the_pairs_disparity(client, coffe
     assert right["within"].mean() > 0.9 and wrong["within"].mean() < 0.1
     assert right["guidance"] in {"homography", "fundamental", "none"}
     assert ((right["confidence"] >= 0) & (right["confidence"] <= 1)).all()
+
+
+def test_unguided_points_have_no_mean_confidence():
+    assert mean(np.array([np.nan, np.nan])) == "-" and mean(np.array([0.5, np.nan, 1.0])) == "0.75"

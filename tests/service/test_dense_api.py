@@ -384,3 +384,19 @@ def test_unrelated_images_verify_no_geometry(client, coffee):
         assert body.get(geometry) is None and body["warnings"][0].startswith(f"no {geometry} has"), body["warnings"]
     body = client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": "[[100, 100]]"}).json()
     assert body["guidance"] == "none" and body["warnings"][0].startswith("no geometry was found")
+
+
+@pytest.mark.parametrize("how", ["unrelated", "guided=false"])
+def test_unguided_points_carry_no_confidence(client, coffee, pair, how):
+    """The confidence curves were fitted on guided transfers; without a geometry the answer warns
+    and vouches for nothing."""
+    noise = cv2.GaussianBlur(np.random.default_rng(5).integers(0, 255, coffee.shape, dtype=np.uint8), (0, 0), 1.5)
+    sent = {"image_a": ("a.png", encode(coffee)), "image_b": ("b.png", encode(noise))} if how == "unrelated" \
+        else files(pair)
+    body = client.post("/v1/keypoints/transfer", files=sent,
+                       data={"keypoints": "[[100, 100], [300, 200]]"} | ({"guided": "false"} if how != "unrelated"
+                                                                           else {})).json()
+    assert body["guidance"] == "none" and "without a confidence" in body["warnings"][0]
+    assert all("confidence" not in k for k in body["keypoints"])
+    guided = client.post("/v1/keypoints/transfer", files=files(pair), data={"keypoints": "[[100, 100]]"}).json()
+    assert guided["guidance"] != "none" and "confidence" in guided["keypoints"][0]
