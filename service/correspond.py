@@ -390,7 +390,8 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
             out.warnings.append(f"{int((~out.in_view).sum())} of {len(points)} points lie outside image b by the "
                                 "estimated homography (in_view: false): their positions are held at its border")
     if tr.guidance == "none":
-        missing = {"auto": "no geometry", "homography": "no homography", "fundamental": "no fundamental matrix"}[geometry]
+        missing = {"auto": "no geometry", "homography": "no homography",
+                   "fundamental": "no fundamental matrix"}[geometry]
         out.warnings.append(f"{missing} was found between the images: each point went to its nearest neighbour "
                             "in feature space, unverified and without a confidence" if guided else
                             "guided=false: each point went to its nearest neighbour in feature space, unverified "
