@@ -421,12 +421,11 @@ def search(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, guide: Guide | No
     q = bilinear(fa, points)
     if guide is None or guide.kind != "homography":
         return nearest(fb, q, points, guide)
-    _, inside = lands_in(guide.model, points, fb.width, fb.height, BORDER_SLACK_PX)
-    found, best = np.zeros((len(points), 2), np.float32), np.zeros(len(points), np.float32)
-    if not inside.all():  # only points the homography puts outside b need the features' search
-        found[~inside], best[~inside] = nearest(fb, q[~inside], points[~inside], guide)
-    xy, at = prefer_prediction(fb, q, found, guide.model, points, BORDER_SLACK_PX)
-    return xy, np.where(inside, at, best).astype(np.float32)
+    xy, sim = prefer_prediction(fb, q, np.zeros((len(points), 2), np.float32), guide.model, points)
+    outside = np.isnan(sim)  # only points the homography puts outside b need the features' search
+    if outside.any():
+        xy[outside], sim[outside] = nearest(fb, q[outside], points[outside], guide)
+    return xy, sim
 
 
 def nearest(fb: FeatureMap, q: np.ndarray, points: np.ndarray, guide: Guide | None) -> tuple[np.ndarray, np.ndarray]:
