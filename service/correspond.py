@@ -37,7 +37,7 @@ from service.points import parse_points
 from service.registry import LoadedModel, Registry
 
 METHODS = ("dense", "sparse")
-MIN_INLIERS = 8  # fewer RANSAC inliers than this verify nothing
+MIN_INLIERS = 8  # fewer inliers than this fit no similarity to pre-align by (``matching.found`` verifies)
 GUIDE_INLIERS = 10  # sparse matches a geometry needs to guide a search or a pre-alignment
 SHIFT_PX = 4.0  # a homography that moves the matched points this far beyond a shift pre-aligns
 UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours (ask geometry=homography " \
@@ -142,7 +142,7 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
         if matrix is not None and matching.found(opts.geometry, inliers):
             answer.geometry, answer.matrix = opts.geometry, matrix
         else:
-            least = max(matching.CHANCE_INLIERS[opts.geometry], int(np.ceil(matching.LEAST_SHARE * len(inliers))))
+            least = matching.least_inliers(opts.geometry, len(inliers))
             answer.warnings.append(f"no {opts.geometry} has {least} or more inliers among the "
                                    f"{len(inliers)} matches (fewer happen by chance between unrelated images): "
                                    f"{UNVERIFIED.split(': ', 1)[1]}")

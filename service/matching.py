@@ -216,11 +216,15 @@ def verify(m: Matches, geometry: str, threshold_px: float) -> tuple[np.ndarray |
     return model, mask.ravel().astype(bool)
 
 
+def least_inliers(geometry: str, matches: int) -> int:
+    """The fewest RANSAC inliers among ``matches`` that show a real ``geometry`` rather than
+    chance: more than unrelated images give (``CHANCE_INLIERS``), and ``LEAST_SHARE`` of them."""
+    return max(CHANCE_INLIERS[geometry], int(np.ceil(LEAST_SHARE * matches)))
+
+
 def found(geometry: str, inliers: np.ndarray) -> bool:
-    """Whether RANSAC's inliers (M,) bool show a real ``geometry`` rather than chance: more than
-    unrelated images give (``CHANCE_INLIERS``), and at least ``LEAST_SHARE`` of the matches."""
-    k = int(inliers.sum())
-    return k >= CHANCE_INLIERS[geometry] and k >= LEAST_SHARE * len(inliers)
+    """Whether RANSAC's inliers (M,) bool show a real ``geometry`` (``least_inliers``)."""
+    return int(inliers.sum()) >= least_inliers(geometry, len(inliers))
 
 
 def sample(f: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
