@@ -23,27 +23,16 @@ import numpy as np
 from eval import machine
 from eval.latency import serve
 from eval.results import write_section
-from eval.robustness import uploads
+from eval.robustness import uploads, visible_points
 from models.data import pairs
-from service import matching
 from service.calibration import WITHIN_PX
 
 TOL = 5.0
 POINTS = 200
 
 
-def visible_points(pair: pairs.Pair, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Up to n random points of a whose truth is known and inside b, and that truth."""
-    h, w = pair.a.shape
-    rng = np.random.default_rng(seed)
-    pts = np.c_[rng.uniform(2, w - 3, 20 * n), rng.uniform(2, h - 3, 20 * n)]
-    t, ok = pair.truth(pts)
-    ok &= matching.within(t, pair.b.shape[1], pair.b.shape[0])
-    return pts[ok][:n], t[ok][:n]
-
-
 def run(client: httpx.Client, pair: pairs.Pair, seed: int, geometry: str = "auto") -> dict:
-    pts, truth = visible_points(pair, POINTS, seed)
+    pts, truth = visible_points(pair, POINTS, np.random.default_rng(seed))
     r = client.post("/v1/keypoints/transfer", files=uploads(pair),
                     data={"keypoints": json.dumps(pts.tolist()), "geometry": geometry})
     r.raise_for_status()

@@ -90,13 +90,18 @@ def api(client: httpx.Client, pair: pairs.Pair, sent: dict, method: str, extra: 
     return judge(pair, xa, xb, body.get("homography"), np.asarray(body.get("inliers", []), bool))
 
 
-def transfer(client: httpx.Client, pair: pairs.Pair, sent: dict, rng: np.random.Generator) -> str:
-    """Keypoint transfer of points whose truth lies in image b: the share within 5 px."""
+def visible_points(pair: pairs.Pair, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Up to n random points of a whose truth is known and inside b, and that truth."""
     h, w = pair.a.shape
-    pts = np.c_[rng.uniform(2, w - 3, 20 * POINTS), rng.uniform(2, h - 3, 20 * POINTS)]
+    pts = np.c_[rng.uniform(2, w - 3, 20 * n), rng.uniform(2, h - 3, 20 * n)]
     t, ok = pair.truth(pts)
     ok &= matching.within(t, pair.b.shape[1], pair.b.shape[0])
-    pts, t = pts[ok][:POINTS], t[ok][:POINTS]
+    return pts[ok][:n], t[ok][:n]
+
+
+def transfer(client: httpx.Client, pair: pairs.Pair, sent: dict, rng: np.random.Generator) -> str:
+    """Keypoint transfer of points whose truth lies in image b: the share within 5 px."""
+    pts, t = visible_points(pair, POINTS, rng)
     r = client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": json.dumps(pts.tolist())})
     r.raise_for_status()
     got = np.array([[k["x"], k["y"]] for k in r.json()["keypoints"]])

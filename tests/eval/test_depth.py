@@ -1,7 +1,8 @@
 """eval.depth's scoring of transferred points against a stereo pair's disparity."""
 import numpy as np
 
-from eval.depth import mean, run, visible_points
+from eval.depth import mean, run
+from eval.robustness import visible_points
 from models.data import pairs, stereo
 
 
@@ -15,7 +16,7 @@ def shifted_pair(photo: np.ndarray, shift: int, claimed: float) -> pairs.Pair:
 
 def test_visible_points_have_their_truth_inside_b(coffee):
     pair = shifted_pair(coffee, 8, 8.0)
-    pts, truth = visible_points(pair, 100, 0)
+    pts, truth = visible_points(pair, 100, np.random.default_rng(0))
     assert len(pts) == 100 and np.allclose(truth, pts - [8, 0])
     assert (truth >= 0).all() and (truth[:, 0] < pair.b.shape[1]).all()
 
