@@ -97,9 +97,10 @@ def collect(client: httpx.Client, cases: list[pairs.Pair]) -> dict[str, tuple[np
         pts, t = pts[known][:200], t[known][:200]
         r = client.post("/v1/keypoints/transfer", files=files, data={"keypoints": json.dumps(pts.tolist())})
         r.raise_for_status()
-        if r.json()["guidance"] == "none":  # unguided points carry no confidence: nothing to fit or read
+        body = r.json()
+        if body["guidance"] == "none":  # unguided points carry no confidence: nothing to fit or read
             continue
-        k = r.json()["keypoints"]
+        k = body["keypoints"]
         right = np.linalg.norm(t - np.array([[x["x"], x["y"]] for x in k]), axis=1) < WITHIN_PX
         score, ok = np.array([x["score"] for x in k]), np.array([x["consistent"] for x in k])
         got["transfer"].append((score[ok], right[ok]))

@@ -190,8 +190,8 @@ def cropped(pair: Pair, box: tuple[float, float, float, float]) -> Pair:
         out, jac, ok = base(np.asarray(xy, np.float64) + [x0, y0])
         out = out - [x0, y0]
         return out, jac, ok & (out >= 0).all(1) & (out[:, 0] < cw) & (out[:, 1] < ch)  # in the window of b
-    hom = None if pair.homography is None else np.linalg.inv(np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1.0]])) \
-        @ pair.homography @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1.0]])
+    shift = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)  # the window's pixels -> the image's
+    hom = None if pair.homography is None else np.linalg.inv(shift) @ pair.homography @ shift
     name = f"{pair.name}@crop{x0},{y0},{cw}x{ch}"
     a, b = pair.a[y0:y0 + ch, x0:x0 + cw], pair.b[y0:y0 + ch, x0:x0 + cw]
     return Pair(name, a, b, apply, hom)
