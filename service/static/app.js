@@ -1,5 +1,6 @@
-// The web page: two images in, matches drawn, a click on image a transferred to image b, the
-// alignment shown. It calls the same HTTP API as any client (with the API key, if one is given).
+// The web page: two images in, matches drawn, a click on image a transferred to image b (guided as the
+// menu under the canvas says), the alignment shown. It calls the same HTTP API as any client (with the
+// API key, if one is given).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -132,6 +133,7 @@ $("view").addEventListener("click", async (e) => {
   const x = cx / state.heightScale.a, y = cy / state.heightScale.a;
   const form = pairForm();
   form.append("keypoints", JSON.stringify([[x, y]]));
+  form.append("geometry", $("transfer-geometry").value);
   $("transfer").textContent = "Transferring...";
   try {
     const body = await (await call("/v1/keypoints/transfer", form)).json();

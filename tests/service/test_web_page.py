@@ -1,6 +1,7 @@
 """The web page as a person uses it, in headless Chromium (Debian's, driven by Playwright): it
-loads, two real images go up, matches are drawn, a click on image a gives a transferred point,
-the alignment shows, and with API keys on, a key typed in the page is sent."""
+loads, two real images go up, matches are drawn, a click on image a gives a transferred point
+(guided by the geometry the person picks), the alignment shows, and with API keys on, a key typed
+in the page is sent."""
 from __future__ import annotations
 
 import shutil
@@ -75,6 +76,12 @@ def use_the_page(page, url: str, images: tuple[str, str], tmp_path) -> None:
     page.wait_for_function("document.getElementById('transfer').textContent.includes('score')", timeout=60000)
     text = page.inner_text("#transfer")
     assert "in b, score" in text and "confidence" in text and "guided by homography" in text, text
+    # a scene with depth: the person names the fundamental matrix, and the next click is guided by it
+    page.select_option("#transfer-geometry", "fundamental")
+    page.evaluate("document.getElementById('transfer').textContent = ''")
+    page.mouse.click(box["x"] + 200 * box["width"] / 960, box["y"] + 150 * box["height"] / 320)
+    page.wait_for_function("document.getElementById('transfer').textContent.includes('score')", timeout=60000)
+    assert "guided by fundamental" in page.inner_text("#transfer"), page.inner_text("#transfer")
     page.click("#align")
     page.wait_for_function("!document.getElementById('alignment').hidden", timeout=120000)
     shot = cv2.imdecode(np.frombuffer(page.screenshot(full_page=True), np.uint8), cv2.IMREAD_COLOR)
