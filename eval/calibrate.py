@@ -33,8 +33,10 @@ from models.export_patch import MANIFEST
 from service.calibration import WITHIN_PX
 
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)
-USES = ("sparse", "sparse-inlier", "sparse-outlier", "dense", "dense-inlier", "dense-outlier", "transfer",
-        "transfer-inconsistent")
+USES = ("sparse", "sparse-inlier", "sparse-outlier", "sparse-unverified", "dense", "dense-inlier", "dense-outlier",
+        "dense-unverified", "transfer", "transfer-inconsistent")
+# shown, not fitted: the matches without a geometry between unrelated images, read off the method's curve
+UNRELATED = {"sparse-unrelated": "sparse", "dense-unrelated": "dense"}
 KNOTS = 41
 
 
@@ -60,12 +62,25 @@ def heldback_cases() -> list[pairs.Pair]:
             pairs.load("motorcycle")]
 
 
-def collect(client: httpx.Client, cases: list[pairs.Pair]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def unrelated_cases(names: tuple[str, ...]) -> list[pairs.Pair]:
+    """Each scene's image a against the next scene's image b: every answer wrong."""
+    loaded = [pairs.load(n) for n in names]
+    return [pairs.unrelated(p, q) for p, q in zip(loaded, loaded[1:] + loaded[:1], strict=True)]
+
+
+VALIDATION_UNRELATED = ("cube-40", "text", "leuven", "aloe")  # one pair of a scene: cube's frames are one scene
+HELD_BACK_UNRELATED = ("graf", "box", "aero", "motorcycle")
+
+
+def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True
+            ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{use: (raw scores, right or not)} over the cases' answers (``USES``): each method's matches
     without a geometry, then with the case's own (a homography for a plane, else a fundamental
-    matrix), verified ones split into inliers and the rest; "sparse-ratio" holds the unverified
-    sparse matches' Lowe's ratios, and "scene" their case numbers, for ``crossed``."""
-    got: dict[str, list] = {u: [] for u in (*USES, "sparse-ratio", "scene")}
+    matrix), verified ones split into inliers and the rest, and those of answers that failed to
+    verify it; "sparse-ratio" holds the unverified sparse matches' Lowe's ratios, and "scene" their
+    case numbers, for ``crossed``. Cases not ``related`` (``pairs.unrelated``) put their matches
+    without a geometry under ``UNRELATED``'s uses instead: the methods' curves assume one scene."""
+    got: dict[str, list] = {u: [] for u in (*USES, *UNRELATED, "sparse-ratio", "scene")}
     rng = np.random.default_rng(0)
     for case, p in enumerate(cases):
         files = {"image_a": ("a.png", png(p.a)), "image_b": ("b.png", png(p.b))}
@@ -82,7 +97,9 @@ def collect(client: httpx.Client, cases: list[pairs.Pair]) -> dict[str, tuple[np
                 t, known = p.truth(xa)
                 right = (np.linalg.norm(t - np.array([[x["xb"], x["yb"]] for x in m]), axis=1) < WITHIN_PX)[known]
                 score = np.array([x["score"] for x in m])[known]
-                if asked == "none":
+                if asked == "none" and not related:
+                    got[f"{method}-unrelated"].append((score, right))
+                elif asked == "none":
                     got[method].append((score, right))
                     if method == "sparse":
                         got["sparse-ratio"].append((np.array([x["ratio"] for x in m])[known], right))
@@ -91,6 +108,8 @@ def collect(client: httpx.Client, cases: list[pairs.Pair]) -> dict[str, tuple[np
                     inlier = np.array(body["inliers"], bool)[known]
                     got[f"{method}-inlier"].append((score[inlier], right[inlier]))
                     got[f"{method}-outlier"].append((score[~inlier], right[~inlier]))
+                else:
+                    got[f"{method}-unverified"].append((score, right))
         h, w = p.a.shape
         pts = np.c_[rng.uniform(4, w - 5, 400), rng.uniform(4, h - 5, 400)]
         t, known = p.truth(pts)
@@ -171,12 +190,43 @@ def verified(curves: dict, sets: dict[str, dict]) -> list[str]:
     return lines
 
 
+def failed(curves: dict, sets: dict[str, dict]) -> list[str]:
+    """The matches of answers whose geometry was asked for and not verified, given confidence by
+    their own curve (as served) or by the method's one curve: Brier score, calibration error and
+    how many got more than 0.5 on each set."""
+    lines = ["| matches of answers that failed to verify | Brier: own / one curve | calibration error: own / one "
+             "curve | above 0.5: own / one curve |", "|---|---|---|---|"]
+    for name, data in sets.items():
+        for method in ("sparse", "dense"):
+            use = f"{method}-unverified"
+            if use not in data or use not in curves:
+                continue
+            score, right = data[use]
+            own, one = (np.interp(score, curves[u]["score"], curves[u]["p"]) for u in (use, method))
+            lines.append(f"| {method}, {name} ({len(right)}, {100 * right.mean():.0f} % right) | "
+                         f"{brier_score_loss(right, own):.3f} / {brier_score_loss(right, one):.3f} | "
+                         f"{100 * calibration_error(own, right):.1f} % / {100 * calibration_error(one, right):.1f} % | "
+                         f"{(own > 0.5).sum()} / {(one > 0.5).sum()} |")
+    return lines
+
+
+def merged(*parts: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``collect``'s answers of several calls, use by use."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for part in parts:
+        for use, (value, right) in part.items():
+            old = out.get(use, (np.empty(0), np.empty(0, bool)))
+            out[use] = (np.r_[old[0], value], np.r_[old[1], right])
+    return out
+
+
 def reliability(curves: dict, data: dict) -> list[str]:
     lines = ["| use | " + " | ".join(f"{lo:.1f}-{min(hi, 1):.1f}" for lo, hi in zip(BINS[:-1], BINS[1:], strict=True))
              + " |", "|---|" + "---|" * (len(BINS) - 1)]
-    for use in (u for u in USES if u in data):
+    for use in (u for u in (*USES, *UNRELATED) if u in data and UNRELATED.get(u, u) in curves):
         value, right = data[use]
-        conf = np.interp(value, curves[use]["score"], curves[use]["p"])
+        curve = curves[UNRELATED.get(use, use)]
+        conf = np.interp(value, curve["score"], curve["p"])
         cells = []
         for lo, hi in zip(BINS[:-1], BINS[1:], strict=True):
             inside = (conf >= lo) & (conf < hi)
@@ -207,8 +257,10 @@ def main() -> None:
     proc, url = serve({"PATH": os.environ.get("PATH", ""), **settings})
     try:
         with httpx.Client(base_url=url, timeout=600) as client:
-            val = collect(client, validation_cases())
-            held = collect(client, heldback_cases())
+            val = merged(collect(client, validation_cases()),
+                         collect(client, unrelated_cases(VALIDATION_UNRELATED), related=False))
+            held = merged(collect(client, heldback_cases()),
+                          collect(client, unrelated_cases(HELD_BACK_UNRELATED), related=False))
     finally:
         proc.terminate()
         proc.wait(10)
@@ -225,11 +277,18 @@ def main() -> None:
             "came back (`consistent`); *transfer-inconsistent*: the others (both where a geometry guided them: "
             "unguided points carry no confidence). *-inlier* and *-outlier*: the matches "
             "of answers whose geometry (a homography for a plane, else a fundamental matrix) was verified, on it and "
-            "off it; the other rows are answers without a geometry.\n\nValidation pairs:\n\n"
+            "off it; *-unverified*: the matches of answers whose geometry was asked for and not verified (the pairs "
+            "above and each scene's image a against another scene's image b, where every match is wrong); "
+            "*-unrelated*: the matches without a geometry between those unrelated images, read off the method's curve "
+            "(shown, not fitted: that curve assumes both images show one scene); the other rows are answers "
+            "without a geometry.\n\nValidation pairs:\n\n"
             + "\n".join(reliability(curves, val)) + "\n\nHeld-back pairs:\n\n" + "\n".join(reliability(curves, held))
             + "\n\nWhy verified answers have their own curves: the same matches given confidence by the inlier and "
             "outlier curves, or by the method's one curve.\n\n"
             + "\n".join(verified(curves, {"validation, where fitted": val, "held-back": held}))
+            + "\n\nWhy answers that failed to verify have a curve of their own: the same matches given confidence "
+            "by that curve, or by the method's one curve.\n\n"
+            + "\n".join(failed(curves, {"validation, where fitted": val, "held-back": held}))
             + "\n\nSparse confidence read off the score (as served) or off Lowe's ratio (each sparse match's "
             "`ratio` in the answer): each curve fitted on all validation scenes but one and read on that one, "
             "then fitted on all of them and read on the held-back pairs. AUC: how well it ranks right matches "

@@ -6,7 +6,8 @@ match or a transferred point is right when it lies within 3 px of the truth), fi
 curve from score to that share (isotonic regression), and stores it in the manifest entry of the
 network that made the features: ``calibration[<use>] = {"score": [...], "p": [...]}``, for the uses
 ``sparse`` and ``dense`` (correspondences), ``<method>-inlier`` and ``<method>-outlier`` (the matches
-of an answer whose geometry was verified, on it and off it), and ``transfer`` and
+of an answer whose geometry was verified, on it and off it), ``<method>-unverified`` (the matches of
+an answer whose geometry was asked for and not verified), and ``transfer`` and
 ``transfer-inconsistent`` (points whose round trip came back, and those whose did not). The answers
 carry it as ``confidence``; docs/RESULTS.md shows the reliability table on validation and held-back
 pairs.
@@ -29,15 +30,21 @@ def confidence(model: LoadedModel, use: str, score: np.ndarray) -> np.ndarray | 
     return np.interp(score, curve.score, curve.p).astype(np.float32)
 
 
-def for_matches(model: LoadedModel, method: str, score: np.ndarray, inliers: np.ndarray | None
-                ) -> np.ndarray | None:
-    """Matches' confidence: where a geometry was verified (``inliers`` (K,) bool), a curve for its
-    inliers and another for the rest, fitted on answers verified the same way; otherwise, or for a
-    model without those curves, the method's own curve."""
+def for_matches(model: LoadedModel, method: str, score: np.ndarray, inliers: np.ndarray | None,
+                asked: str = "none") -> np.ndarray | None:
+    """Matches' confidence: where the geometry ``asked`` for was verified (``inliers`` (K,) bool),
+    a curve for its inliers and another for the rest, fitted on answers verified the same way;
+    where it was asked for and not verified, a curve fitted on answers that failed the same way
+    (unrelated images among them); otherwise, or for a model without those curves, the method's
+    own curve."""
     if inliers is not None:
         yes, no = confidence(model, f"{method}-inlier", score), confidence(model, f"{method}-outlier", score)
         if yes is not None and no is not None:
             return np.where(inliers, yes, no).astype(np.float32)
+    elif asked != "none":
+        failed = confidence(model, f"{method}-unverified", score)
+        if failed is not None:
+            return failed
     return confidence(model, method, score)
 
 

@@ -40,8 +40,9 @@ METHODS = ("dense", "sparse")
 MIN_INLIERS = 8  # fewer inliers than this fit no similarity to pre-align by (``matching.found`` verifies)
 GUIDE_INLIERS = 10  # sparse matches a geometry needs to guide a search or a pre-alignment
 SHIFT_PX = 4.0  # a homography that moves the matched points this far beyond a shift pre-aligns
-UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours (ask geometry=homography " \
-             "or geometry=fundamental to verify them)"
+UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours, their confidence that of " \
+             "matches between two images of one scene (ask geometry=homography or geometry=fundamental to verify them)"
+FAILED = "the matches are unverified nearest neighbours"
 
 
 @dataclass
@@ -145,12 +146,12 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
             least = matching.least_inliers(opts.geometry, len(inliers))
             answer.warnings.append(f"no {opts.geometry} has {least} or more inliers among the "
                                    f"{len(inliers)} matches (fewer happen by chance between unrelated images): "
-                                   f"{UNVERIFIED.split(': ', 1)[1]}")
+                                   f"{FAILED}")
     else:
         answer.warnings.append(UNVERIFIED)
     answer.timing_ms["geometry"] = 1e3 * (time.perf_counter() - t2)
     verified = answer.inliers if answer.matrix is not None else None
-    answer.confidence = calibration.for_matches(model, method, answer.matches.score, verified)
+    answer.confidence = calibration.for_matches(model, method, answer.matches.score, verified, opts.geometry)
     return answer
 
 

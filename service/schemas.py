@@ -101,8 +101,9 @@ class Match(BaseModel):
     ratio: float | None = Field(None, description="method=sparse: Lowe's ratio, the descriptor distance to this "
                                 "match over that to image b's second-nearest feature (lower: more distinctive)")
     confidence: float | None = Field(None, description="the share of matches like this one (its score and, with a "
-                                     "verified geometry, whether it is an inlier) that lay within 3 px of the truth "
-                                     "on the validation pairs (docs/RESULTS.md)")
+                                     "geometry asked for, whether it verified and this match is an inlier) that lay "
+                                     "within 3 px of the truth on the validation pairs (docs/RESULTS.md); without "
+                                     "a geometry, as if both images showed one scene")
 
 
 class Prealigned(BaseModel):

@@ -24,7 +24,8 @@ long gaps), refined on the matches within 6 px of the guess, and writes an overl
 
 Harder cases from a pair (``zoomed``, ``rotated``, ``in_clutter``) keep a real pair's geometry and
 add a known similarity to it, so robustness to scale and rotation can be measured as curves on
-real pairs; ``cropped`` cuts the same window from both views of a stereo pair, a part of a 3-D scene.
+real pairs; ``cropped`` cuts the same window from both views of a stereo pair, a part of a 3-D scene;
+``unrelated`` pairs one scene's image a with another's image b, where every answer is wrong.
 """
 from __future__ import annotations
 
@@ -195,6 +196,15 @@ def cropped(pair: Pair, box: tuple[float, float, float, float]) -> Pair:
     name = f"{pair.name}@crop{x0},{y0},{cw}x{ch}"
     a, b = pair.a[y0:y0 + ch, x0:x0 + cw], pair.b[y0:y0 + ch, x0:x0 + cw]
     return Pair(name, a, b, apply, hom)
+
+
+def unrelated(a: Pair, b: Pair) -> Pair:
+    """Image a of one pair against image b of another scene: no point of a is anywhere in b, so
+    every answer is known to be wrong (the truth of each point is infinitely far off)."""
+    def nowhere(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = len(xy)
+        return np.full((n, 2), np.inf), np.full((n, 2, 2), np.nan), np.ones(n, bool)
+    return Pair(f"{a.name}/{b.name}", a.a, b.b, nowhere)
 
 
 def transformed(pair: Pair, m: np.ndarray, b: np.ndarray, name: str) -> Pair:

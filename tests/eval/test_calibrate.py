@@ -1,7 +1,9 @@
-"""Where eval.calibrate stores its curves: on the models that served the answers they were fitted on."""
+"""Where eval.calibrate stores its curves (on the models that served the answers they were fitted on), and
+the cases and answers it fits them on."""
+import numpy as np
 import pytest
 
-from eval.calibrate import store
+from eval.calibrate import VALIDATION_UNRELATED, merged, store, unrelated_cases
 
 CURVES = {"sparse": {"score": [0.0, 1.0], "p": [0.1, 0.9]}, "dense": {"score": [0.0, 1.0], "p": [0.2, 0.8]}}
 
@@ -29,3 +31,22 @@ def test_settings_that_name_no_model_store_nothing(manifest):
     """Another first octave changes what the default descriptor's scores mean: its curves stay."""
     store(manifest, CURVES, {"SPARSE_FIRST_OCTAVE": "0"})
     assert calibrated(manifest) == {"ucn": "old", "siam-2stream-l2": "old", "siam-2stream-l2-w0.25": "old"}
+
+
+def test_unrelated_cases_pair_each_scene_with_another():
+    try:
+        cases = unrelated_cases(VALIDATION_UNRELATED)
+    except FileNotFoundError:
+        pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
+    names = [c.name.split("/") for c in cases]
+    scene = {n: n.split("-")[0] for n in VALIDATION_UNRELATED}  # cube-20, cube-40 and cube-79 are one scene
+    assert len(cases) == len(VALIDATION_UNRELATED) and all(scene[a] != scene[b] for a, b in names)
+    assert sorted(a for a, _ in names) == sorted(b for _, b in names) == sorted(VALIDATION_UNRELATED)
+
+
+def test_answers_of_several_calls_merge_use_by_use():
+    first = {"sparse": (np.array([0.1]), np.array([True]))}
+    out = merged(first, {"sparse": (np.array([0.2, 0.3]), np.array([False, True])),
+                         "dense": (np.array([1.0]), np.array([False]))})
+    assert out["sparse"][0].tolist() == [0.1, 0.2, 0.3] and out["sparse"][1].tolist() == [True, False, True]
+    assert out["dense"][1].dtype == bool and out["dense"][1].tolist() == [False]

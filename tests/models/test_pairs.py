@@ -104,3 +104,14 @@ def test_the_die_standing_on_the_posters_has_no_truth_in_any_case_made_from_them
         t, ok = case.truth(np.r_[on_die, beside] * shrink)
         assert list(ok) == [False, False, True, True] and np.isnan(t[:2]).all(), case.name
     assert sift_agreement(cube) > sift_agreement(pairs.of_homography("cube-40", cube.a, cube.b, cube.homography))
+
+
+def test_an_unrelated_pair_knows_every_answer_is_wrong(pair):
+    """One scene's image a against another's image b: every point's truth is known, and it is
+    nowhere in b, so no answer counts as right."""
+    text = pairs.load("text")
+    p = pairs.unrelated(pair[0], text)
+    assert p.a is pair[0].a and p.b is text.b and p.homography is None
+    xy = np.c_[np.linspace(0, p.a.shape[1] - 1, 50), np.linspace(0, p.a.shape[0] - 1, 50)]
+    t, known = p.truth(xy)
+    assert known.all() and not (np.linalg.norm(t - xy, axis=1) < 1e6).any()

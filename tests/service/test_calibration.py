@@ -40,6 +40,36 @@ def test_verified_matches_read_the_curve_of_their_side_and_the_rest_the_methods_
     assert calibration.for_matches(Entry({}), "sparse", score, inliers) is None
 
 
+def test_matches_whose_asked_geometry_failed_read_the_curve_of_failed_answers():
+    failed = {"score": [0.0, 1.0], "p": [0.0, 0.02]}
+    m = Entry({"calibration": {"sparse": CURVE, "sparse-unverified": failed}})
+    score = np.array([0.5, 1.0])
+    np.testing.assert_allclose(calibration.for_matches(m, "sparse", score, None, "homography"), [0.01, 0.02],
+                               atol=1e-6)
+    # without a geometry asked, or for a model without that curve, the method's own
+    np.testing.assert_allclose(calibration.for_matches(m, "sparse", score, None, "none"), [0.2, 0.9], atol=1e-6)
+    plain = Entry({"calibration": {"sparse": CURVE}})
+    np.testing.assert_allclose(calibration.for_matches(plain, "sparse", score, None, "fundamental"), [0.2, 0.9],
+                               atol=1e-6)
+
+
+def test_matches_between_unrelated_images_that_fail_to_verify_claim_little(client, coffee):
+    """A photo against blurred noise with a geometry asked for: none verifies, every match is
+    wrong, and each carries the shipped curve of answers that failed to verify, not the one of
+    answers between images of one scene."""
+    noise = cv2.GaussianBlur(np.random.default_rng(5).integers(0, 255, coffee.shape, dtype=np.uint8), (0, 0), 1.5)
+    files = {"image_a": ("a.png", encode(coffee)), "image_b": ("b.png", encode(noise))}
+    cal = client.app.state.registry.get("siam-2stream-l2", ("descriptor",)).entry.calibration
+    assert "sparse-unverified" in cal, "python -m eval.calibrate fits it"
+    for geometry in ("homography", "fundamental"):
+        r = client.post("/v1/correspondences", files=files, data={"method": "sparse", "geometry": geometry}).json()
+        assert r.get(geometry) is None and r["matches"], r["warnings"]
+        conf = np.array([m["confidence"] for m in r["matches"]])
+        want = np.interp([m["score"] for m in r["matches"]], cal["sparse-unverified"].score, cal["sparse-unverified"].p)
+        np.testing.assert_allclose(conf, want, atol=1e-4)
+        assert conf.max() < 0.5
+
+
 def test_verified_answers_carry_their_sides_confidence(client, coffee):
     """With a verified homography, inliers and outliers read their own curves (the method's own
     one where the model has none)."""
