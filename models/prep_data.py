@@ -4,7 +4,7 @@ only six photographs of lomiri-wallpapers-16.04 (into data/lomiri) and, with --o
 photographs among opencv-doc's sample images (into data/opencv, for the dense network) with its
 image pairs: the Aloe stereo pair (data/opencv) and imageTextN/R (data/pairs) validate, graf, box
 and aero (data/heldback) judge; and the "cube" sequence of visp-images-data (data/pairs), whose
-frames validate.
+frames validate, with the first frames of its sequence of a cube moved by hand (data/pairs/mbt).
 
     python -m models.prep_data [--opencv]
 
@@ -20,11 +20,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from models.data.pairs import FILES, HELD_DIR, PAIRS_DIR
+from models.data.pairs import FILES, HELD_DIR, MBT_LAST, PAIRS_DIR
 from models.data.photos import DATA_DIR, LOMIRI_VAL, OPENCV_TRAIN, PLASMA_TRAIN, SUFFIXES
 from models.data.stereo import ALOE
 
 VISP_CUBE = "usr/share/visp-images-data/ViSP-images/cube"
+VISP_MBT = "usr/share/visp-images-data/ViSP-images/mbt"
 
 
 @contextmanager
@@ -91,15 +92,22 @@ def opencv() -> None:
 
 
 def visp() -> None:
-    """The frames of ViSP's "cube" sequence (a validation pair's source), into data/pairs."""
-    if (PAIRS_DIR / "image.0079.pgm").exists():
-        print(f"{PAIRS_DIR} already holds the cube sequence")
+    """The frames of ViSP's "cube" sequence (a validation pair's source), into data/pairs, and the
+    first frames of its model-based tracking sequence with the cube's camera and first pose (the
+    object moved by hand, ``models.data.rigid``), into data/pairs/mbt."""
+    mbt = PAIRS_DIR / "mbt"
+    if (PAIRS_DIR / "image.0079.pgm").exists() and (mbt / f"image{MBT_LAST:04d}.pgm").exists():
+        print(f"{PAIRS_DIR} already holds the cube sequences")
         return
     with unpacked("visp-images-data") as root:
-        PAIRS_DIR.mkdir(parents=True, exist_ok=True)
+        mbt.mkdir(parents=True, exist_ok=True)
         for frame in (root / VISP_CUBE).glob("image.*.pgm"):
             shutil.copy(frame, PAIRS_DIR / frame.name)
-    print(f"unpacked the cube sequence into {PAIRS_DIR}")
+        for i in range(MBT_LAST + 1):
+            shutil.copy(root / VISP_MBT / "cube" / f"image{i:04d}.pgm", mbt)
+        for name in ("cube.xml", "cube.0.pos"):
+            shutil.copy(root / VISP_MBT / name, mbt)
+    print(f"unpacked the cube sequences into {PAIRS_DIR}")
 
 
 def main() -> None:

@@ -10,7 +10,11 @@ Validation pairs (choose designs and settings on these):
 - ``aloe``: Middlebury's Aloe stereo pair with its disparity (opencv-doc), a 3-D scene;
 - ``leuven``: opencv-doc's ``leuvenA`` against ``leuvenB``, two views of a street of brick houses
   taken by a camera turned about its centre (a panorama's pair: a homography), about half of
-  each in the other, with repeated windows and cobbles.
+  each in the other, with repeated windows and cobbles;
+- ``cube-object``: a textured cube pushed back and turned by hand on a table before a still camera
+  (ViSP's model-based tracking sequence), its first frame cut to the cube against a later frame
+  whole: a 3-D object at about two thirds of the size, among other things; truth from its pose
+  (``rigid``), none off the cube.
 
 Held back to judge the product (never to train, validate or tune on): ``graf`` (opencv-doc's
 graf1 against graf3, with the homography it ships), ``box`` (``box`` against ``box_in_scene``, the
@@ -38,14 +42,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.data import stereo
+from models.data import rigid, stereo
 from models.data.photos import DATA_DIR
 from models.data.synth import PointMap, homography_map
 
 TABLE = Path(__file__).with_name("pairs.json")
 PAIRS_DIR = DATA_DIR / "pairs"  # validation pairs' images (prep_data)
 HELD_DIR = DATA_DIR / "heldback"  # held-back pairs' images (prep_data --heldback)
-VALIDATION = ("cube-20", "cube-40", "cube-79", "text", "aloe", "leuven")
+VALIDATION = ("cube-20", "cube-40", "cube-79", "text", "aloe", "leuven")  # the patch sets' pairs; and cube-object
 HELD_BACK = ("graf", "box", "aero", "motorcycle")
 # ViSP's cube: a die standing on the posters, off their plane, and the posters it hides in the
 # later frames (x0, y0, x1, y1 in frame 0's pixels, checked by eye on frames 20, 40 and 79)
@@ -56,6 +60,11 @@ OBJECT = {None: (0.3, 0.25, 0.45, 0.45), "leuven": (0.15, 0.25, 0.45, 0.45)}
 # quarters, centre, thirds and halves, each a scene with depth that a user might send
 CROPS = ((0, 0, .5, .5), (.5, 0, .5, .5), (0, .5, .5, .5), (.5, .5, .5, .5), (.25, .25, .5, .5),
          (0, 0, 1 / 3, 1), (1 / 3, 0, 1 / 3, 1), (2 / 3, 0, 1 / 3, 1), (0, 0, 1, .5), (0, .5, 1, .5))
+# the object moved by hand (``rigid``): its first frame, cut to the cube with this margin (px),
+# against frame MBT_LAST, where it stands further back, turned, beside the table's other things
+MBT_DIR = PAIRS_DIR / "mbt"
+MBT_LAST = 150
+MBT_MARGIN = 24
 # (file of a, file of b, folder) of the pairs whose homography we establish
 FILES = {"cube-20": ("image.0000.pgm", "image.0020.pgm", PAIRS_DIR),
          "cube-40": ("image.0000.pgm", "image.0040.pgm", PAIRS_DIR),
@@ -108,13 +117,15 @@ def of_homography(name: str, a: np.ndarray, b: np.ndarray, h: np.ndarray,
 
 
 def load(name: str) -> Pair:
-    """A pair by name (``VALIDATION`` or ``HELD_BACK``)."""
+    """A pair by name (``VALIDATION``, ``cube-object`` or ``HELD_BACK``)."""
     if name == "aloe":
         left, right, disp = stereo.aloe()
         return Pair(name, left, right, stereo.disparity_map(disp, right.shape[1]))
     if name == "motorcycle":
         left, right, disp = stereo.motorcycle()
         return Pair(name, left, right, stereo.disparity_map(disp, right.shape[1]))
+    if name == "cube-object":
+        return cube_object(np.array(json.loads(TABLE.read_text())[name], np.float64))
     fa, fb, folder = FILES[name]
     a, b = grey(folder / fa), grey(folder / fb)
     if name == "graf":  # the homography opencv-doc ships with the pair
@@ -122,6 +133,18 @@ def load(name: str) -> Pair:
         return of_homography(name, a, b, fs.getNode("H13").mat())
     return of_homography(name, a, b, np.array(json.loads(TABLE.read_text())[name], np.float64),
                          CUBE if name.startswith("cube") else None)
+
+
+def cube_object(pose_b: np.ndarray) -> Pair:
+    """The moved cube: a is its first frame cut to the cube (``MBT_MARGIN`` around it), b frame
+    ``MBT_LAST`` whole, where the cube has ``pose_b``; truth from the two poses (``rigid``)."""
+    k, pose_a = rigid.camera(MBT_DIR / "cube.xml"), rigid.first_pose(MBT_DIR / "cube.0.pos")
+    first, b = grey(MBT_DIR / "image0000.pgm"), grey(MBT_DIR / f"image{MBT_LAST:04d}.pgm")
+    corners = rigid.project(pose_a, k, rigid.CORNERS)
+    x0, y0 = np.maximum(np.floor(corners.min(0)) - MBT_MARGIN, 0).astype(int)
+    x1, y1 = np.minimum(np.ceil(corners.max(0)) + MBT_MARGIN, [first.shape[1], first.shape[0]]).astype(int)
+    truth = rigid.point_map(pose_a, pose_b, k, np.array([x0, y0], np.float64), (b.shape[1], b.shape[0]))
+    return Pair("cube-object", first[y0:y1, x0:x1].copy(), b, truth)
 
 
 def zoomed(pair: Pair, s: float) -> Pair:
@@ -248,6 +271,9 @@ def establish(names: list[str], overlays: Path) -> dict[str, list]:
     """Fit the homography of each named pair (see the module's docstring) and write its overlay."""
     table = {}
     for name in names:
+        if name == "cube-object":
+            table[name] = establish_pose(overlays)
+            continue
         fa, fb, folder = FILES[name]
         a, b = grey(folder / fa), grey(folder / fb)
         if name.startswith("cube-"):  # consecutive frames match easily; their chain guides the gap
@@ -267,13 +293,27 @@ def establish(names: list[str], overlays: Path) -> dict[str, list]:
     return table
 
 
+def establish_pose(overlays: Path) -> list[float]:
+    """The moved cube's pose in frame ``MBT_LAST``, tracked from the first frame's (``rigid.track``),
+    with an overlay of its edges on that frame, enlarged about the cube, to check by eye."""
+    k = rigid.camera(MBT_DIR / "cube.xml")
+    frames = [grey(MBT_DIR / f"image{i:04d}.pgm") for i in range(MBT_LAST + 1)]
+    pose, n = rigid.track(frames, rigid.first_pose(MBT_DIR / "cube.0.pos"), k)
+    x, y = rigid.project(pose, k, rigid.CORNERS).mean(0).astype(int)
+    view = rigid.overlay(frames[-1], pose, k)[max(y - 100, 0):y + 100, max(x - 100, 0):x + 100]
+    overlays.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(overlays / "cube-object.png"), cv2.resize(view, None, fx=3, fy=3, interpolation=cv2.INTER_NEAREST))
+    print(f"cube-object: {n} inliers in frame {MBT_LAST}; overlay {overlays}/cube-object.png")
+    return pose.round(10).tolist()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--establish", nargs="*", help="pairs to fit (default: every pair without a shipped homography)")
     ap.add_argument("--overlays", type=Path, default=Path("/tmp/pairs"))
     a = ap.parse_args()
     if a.establish is not None:
-        names = a.establish or [n for n in FILES if n != "graf"]
+        names = a.establish or [n for n in FILES if n != "graf"] + ["cube-object"]
         table = json.loads(TABLE.read_text()) if TABLE.exists() else {}
         table.update(establish(names, a.overlays))
         TABLE.write_text(json.dumps(table, indent=1) + "\n")

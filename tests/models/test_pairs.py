@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.data import pairs, stereo
+from models.data import pairs, rigid, stereo
 
 
 def sift_agreement(p: pairs.Pair, tol: float = 3.0) -> float:
@@ -115,3 +115,42 @@ def test_an_unrelated_pair_knows_every_answer_is_wrong(pair):
     xy = np.c_[np.linspace(0, p.a.shape[1] - 1, 50), np.linspace(0, p.a.shape[0] - 1, 50)]
     t, known = p.truth(xy)
     assert known.all() and not (np.linalg.norm(t - xy, axis=1) < 1e6).any()
+
+
+def cube_object() -> pairs.Pair:
+    try:
+        return pairs.load("cube-object")
+    except FileNotFoundError:
+        pytest.skip("no data/pairs/mbt: run `python -m models.prep_data --opencv`")
+
+
+def test_the_moved_cubes_established_pose_agrees_with_independent_matches():
+    """SIFT's ratio-tested matches on the cube land where its tracked pose puts them (the first
+    frame's pose, the cube not moved, puts none there)."""
+    p = cube_object()
+    det = cv2.SIFT_create()
+    ka, da = det.detectAndCompute(p.a, None)
+    kb, db = det.detectAndCompute(p.b, None)
+    m = [x for x, y in cv2.BFMatcher().knnMatch(da, db, k=2) if x.distance < 0.8 * y.distance]
+    xa, xb = np.float64([ka[x.queryIdx].pt for x in m]), np.float64([kb[x.trainIdx].pt for x in m])
+    t, ok = p.truth(xa)
+    err = np.linalg.norm(t - xb, axis=1)[ok]
+    assert (err < 2.0).sum() >= 5, np.sort(err)
+    still = pairs.cube_object(rigid.first_pose(pairs.MBT_DIR / "cube.0.pos"))
+    t, ok = still.truth(xa)
+    assert (np.linalg.norm(t - xb, axis=1)[ok] < 5.0).sum() == 0
+
+
+def test_the_cubes_truth_keeps_its_own_pose_and_knows_nothing_off_it():
+    p = cube_object()
+    k, pose = rigid.camera(pairs.MBT_DIR / "cube.xml"), rigid.first_pose(pairs.MBT_DIR / "cube.0.pos")
+    same = rigid.point_map(pose, pose, k, np.zeros(2), (640, 480))
+    corners = rigid.project(pose, k, rigid.CORNERS)
+    centre = corners.mean(0)
+    xy = centre + np.array([[0, 0], [5, -5], [-5, 5], [300, 200]])  # on the cube, and off it
+    out, _, ok = same(xy)
+    np.testing.assert_allclose(out[:3], xy[:3], atol=1e-6)
+    assert ok[:3].all() and np.isnan(out[3]).all() and not ok[3]
+    assert p.a.shape[0] < 240 and p.a.shape[1] < 240  # a is the cube, cut from its frame
+    # the faces the first frame sees: the three whose outward normals turn to the camera
+    assert rigid.facing(pose).sum() == 3
