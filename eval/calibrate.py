@@ -45,7 +45,7 @@ def png(img: np.ndarray) -> bytes:
 
 
 # the validation cases' scenes, in order: each case's scene, for fitting on some and reading on the rest
-SCENES = ("cube",) * 12 + ("text",) * 4 + ("leuven",) * 4 + ("clutter", "aloe")
+SCENES = ("cube",) * 12 + ("text",) * 4 + ("leuven",) * 4 + ("clutter", "aloe", "moved cube")
 
 
 def validation_cases() -> list[pairs.Pair]:
@@ -53,7 +53,7 @@ def validation_cases() -> list[pairs.Pair]:
     for name in ("cube-20", "cube-40", "cube-79", "text", "leuven"):
         p = pairs.load(name)
         out += [p, pairs.zoomed(p, 0.5), pairs.zoomed(p, 2.0), pairs.rotated(p, 90)]
-    return out + [pairs.in_clutter(pairs.load("cube-40")), pairs.load("aloe")]
+    return out + [pairs.in_clutter(pairs.load("cube-40")), pairs.load("aloe"), pairs.load("cube-object")]
 
 
 def heldback_cases() -> list[pairs.Pair]:

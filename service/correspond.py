@@ -42,7 +42,8 @@ GUIDE_INLIERS = 10  # sparse matches a geometry needs to guide a search or a pre
 SHIFT_PX = 4.0  # a homography that moves the matched points this far beyond a shift pre-aligns
 UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours, their confidence that of " \
              "matches between two images of one scene (ask geometry=homography or geometry=fundamental to verify them)"
-FAILED = "the matches are unverified nearest neighbours"
+FAILED = "the matches are unverified nearest neighbours (method=sparse: those that pass Lowe's ratio test, " \
+         "as without a geometry)"
 
 
 @dataclass
@@ -147,6 +148,11 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
             answer.warnings.append(f"no {opts.geometry} has {least} or more inliers among the "
                                    f"{len(inliers)} matches (fewer happen by chance between unrelated images): "
                                    f"{FAILED}")
+            if method == "sparse" and opts.ratio is None:  # no geometry sorted them: the ratio test does
+                keep = answer.matches.ratio < sparse.RATIO
+                m = answer.matches
+                answer.matches = matching.Matches(m.xy_a[keep], m.xy_b[keep], m.score[keep], m.ratio[keep])
+                answer.inliers = inliers[keep]
     else:
         answer.warnings.append(UNVERIFIED)
     answer.timing_ms["geometry"] = 1e3 * (time.perf_counter() - t2)

@@ -62,7 +62,8 @@ def test_matches_between_unrelated_images_that_fail_to_verify_claim_little(clien
     cal = client.app.state.registry.get("siam-2stream-l2", ("descriptor",)).entry.calibration
     assert "sparse-unverified" in cal, "python -m eval.calibrate fits it"
     for geometry in ("homography", "fundamental"):
-        r = client.post("/v1/correspondences", files=files, data={"method": "sparse", "geometry": geometry}).json()
+        r = client.post("/v1/correspondences", files=files, data={"method": "sparse", "geometry": geometry,
+                                                                  "ratio": "0.99"}).json()
         assert r.get(geometry) is None and r["matches"], r["warnings"]
         conf = np.array([m["confidence"] for m in r["matches"]])
         want = np.interp([m["score"] for m in r["matches"]], cal["sparse-unverified"].score, cal["sparse-unverified"].p)

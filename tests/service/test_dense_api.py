@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from service import matching
+from service import matching, sparse
 from tests.conftest import encode, make_client
 from tests.service.test_imaging import png_header_only
 
@@ -384,6 +384,25 @@ def test_unrelated_images_verify_no_geometry(client, coffee):
         assert body.get(geometry) is None and body["warnings"][0].startswith(f"no {geometry} has"), body["warnings"]
     body = client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": "[[100, 100]]"}).json()
     assert body["guidance"] == "none" and body["warnings"][0].startswith("no geometry was found")
+
+
+def test_matches_whose_geometry_failed_are_those_of_the_ratio_test(client, coffee):
+    """No geometry sorted the mutual matches out, so the answer keeps those that pass Lowe's ratio
+    test, as an answer without a geometry does (the same matches, each with its RANSAC mark); a ratio the
+    caller sends is kept as sent."""
+    noise = cv2.GaussianBlur(np.random.default_rng(5).integers(0, 255, coffee.shape, dtype=np.uint8), (0, 0), 1.5)
+    sent = {"image_a": ("a.png", encode(coffee)), "image_b": ("b.png", encode(noise))}
+    failed = client.post("/v1/correspondences", files=sent, data={"method": "sparse", "geometry": "fundamental"}).json()
+    plain = client.post("/v1/correspondences", files=sent, data={"method": "sparse"}).json()
+    assert failed.get("fundamental") is None and failed["matches"], failed["warnings"]
+    assert all(m["ratio"] < sparse.RATIO for m in failed["matches"])
+    assert len(failed["inliers"]) == len(failed["matches"])
+    key = {(round(m["xa"], 2), round(m["ya"], 2), round(m["xb"], 2), round(m["yb"], 2)) for m in plain["matches"]}
+    assert key == {(round(m["xa"], 2), round(m["ya"], 2), round(m["xb"], 2), round(m["yb"], 2))
+                   for m in failed["matches"]}
+    sent_ratio = client.post("/v1/correspondences", files=sent, data={"method": "sparse", "geometry": "fundamental",
+                                                                      "ratio": "0.99"}).json()
+    assert len(sent_ratio["matches"]) > len(failed["matches"])
 
 
 @pytest.mark.parametrize("how", ["unrelated", "guided=false"])
