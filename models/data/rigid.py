@@ -99,11 +99,11 @@ def inside(xy: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return (xy[:, 0] >= 0) & (xy[:, 1] >= 0) & (xy[:, 0] < size[0]) & (xy[:, 1] < size[1])
 
 
-def track(frames: list[np.ndarray], pose: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, int]:
-    """The cube's pose in the last of ``frames`` (consecutive, the first at ``pose``): each frame's
+def track(frames: list[np.ndarray], pose: np.ndarray, k: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
+    """The cube's pose in each of ``frames`` (consecutive, the first at ``pose``): each frame's
     SIFT keypoints on the cube (``INSET`` inside its faces) matched to the previous frame's and to
-    the first's (Lowe's 0.8), PnP with RANSAC at 3 px, refined on the inliers. Returns the pose
-    and the last frame's inlier count."""
+    the first's (Lowe's 0.8), PnP with RANSAC at 3 px, refined on the inliers. Returns the poses
+    and each frame's inlier count (the first's: 0)."""
     sift = cv2.SIFT_create()
     bf = cv2.BFMatcher()
 
@@ -115,7 +115,7 @@ def track(frames: list[np.ndarray], pose: np.ndarray, k: np.ndarray) -> tuple[np
 
     xy, desc, points, on = cube_features(frames[0], pose)
     first = previous = (desc[on], points[on])
-    count = 0
+    poses, counts = [pose], [0]
     for img in frames[1:]:
         kp, d = sift.detectAndCompute(img, None)
         xy = np.float64([x.pt for x in kp])
@@ -130,10 +130,12 @@ def track(frames: list[np.ndarray], pose: np.ndarray, k: np.ndarray) -> tuple[np
         if ok and inl is not None and len(inl) >= 8:
             rvec, tvec = cv2.solvePnPRefineLM(np.ascontiguousarray(obj[inl.ravel()]),
                                               np.ascontiguousarray(seen[inl.ravel()]), k, None, rvec, tvec)
-            pose, count = np.r_[tvec.ravel(), rvec.ravel()], len(inl)
+            pose = np.r_[tvec.ravel(), rvec.ravel()]
+        poses.append(pose)
+        counts.append(0 if inl is None else len(inl))
         points, face = on_cube(pose, k, xy, INSET)
         previous = (d[face >= 0], points[face >= 0])
-    return pose, count
+    return poses, counts
 
 
 def overlay(img: np.ndarray, pose: np.ndarray, k: np.ndarray) -> np.ndarray:
