@@ -270,7 +270,8 @@ def fit(a: np.ndarray, b: np.ndarray, guess: np.ndarray | None = None) -> tuple[
 
 
 def establish(names: list[str], overlays: Path) -> dict[str, list]:
-    """Fit the homography of each named pair (see the module's docstring) and write its overlay."""
+    """Fit the homography of each named pair (see the module's docstring; for ``cube-object``, the
+    moved cube's poses, ``establish_poses``) and write its overlay."""
     table = {}
     for name in names:
         if name == "cube-object":

@@ -80,7 +80,8 @@ def point_map(pose_a: np.ndarray, pose_b: np.ndarray, k: np.ndarray, shift: np.n
               ) -> PointMap:
     """Where a's pixels (a cut from its frame at ``shift`` (x, y)) lie in b's frame: known on a
     face b sees and inside b; on a face b does not see, where it would be, known to be hidden; off
-    the cube NaN (no truth)."""
+    the cube NaN (no truth). The Jacobians are left the identity: the pair judges answers, it does
+    not cut patch pairs (``synth.match`` would need them)."""
     seen_b = facing(pose_b)
 
     def apply(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
