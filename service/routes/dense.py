@@ -61,7 +61,8 @@ async def correspondences(
     image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None, method: Method = None,
     max_matches: Annotated[int | None, Form(ge=1)] = None, mutual: Annotated[bool, Form()] = True,
     ratio: Annotated[float | None, Form(gt=0, le=1, description="Lowe's ratio test; default: sparse 0.9 without a "
-                                         "geometry and none with one (RANSAC sorts the matches), dense none")] = None,
+                                         "geometry and none with one (RANSAC sorts the matches; 0.9 again when "
+                                         "it verifies none), dense none")] = None,
     geometry: Annotated[Literal["none", "homography", "fundamental"], Form()] = "none",
     consistency: Annotated[bool, Form(description="dense: keep only matches that their neighbours agree with "
                                       "(a local affine fit), moved towards that fit")] = True,
