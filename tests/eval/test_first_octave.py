@@ -1,5 +1,7 @@
 """The first-octave benchmark's verdict: the finest pyramid start within 1.5x SIFT's cold time."""
-from eval.first_octave import Row, finest_fast
+import pytest
+
+from eval.first_octave import Row, finest_fast, planar_cases
 
 
 def row(octave: float, cold_ms: float) -> Row:
@@ -13,3 +15,12 @@ def test_the_finest_start_within_the_speed_target_is_named():
 
 def test_none_is_named_when_every_start_is_too_slow():
     assert finest_fast([row(-1, 300), row(0, 151)], 100) is None
+
+
+def test_its_cases_are_the_planar_validation_cases():
+    """Every case it counts homographies on has one (the cube moved by hand is left out)."""
+    try:
+        cases = planar_cases()
+    except FileNotFoundError:
+        pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
+    assert len(cases) == 52 and all(p.homography is not None for _, p in cases)
