@@ -201,10 +201,10 @@ def main() -> None:
                       f"under {TOL:g} px); of the matches it verified (its RANSAC inliers), how many lie within "
                       f"{TOL:g} px of the truth and their share (MMA@{TOL:g}px); in brackets the share among all "
                       "the matches returned. Matches where the truth is unknown (the die standing on the cube "
-                      "sequence's posters, and what it hides; off the cube moved by hand) count neither way. "
-                      "The cube moved by hand is a 3-D object: no homography (-), a fundamental matrix asked "
-                      "for and its inliers counted. "
-                      f"Through the HTTP API; SIFT in process.\n\n{table}")
+                      "sequence's posters, and what it hides) count neither way. "
+                      + ("The cube moved by hand is a 3-D object: no homography (-), a fundamental matrix asked "
+                         "for and its inliers counted; off the cube there is no truth. " if len(planes) < len(rows)
+                         else "") + f"Through the HTTP API; SIFT in process.\n\n{table}")
 
 
 if __name__ == "__main__":
