@@ -183,10 +183,7 @@ def verified(curves: dict, sets: dict[str, dict]) -> list[str]:
             split = np.concatenate([np.interp(s, curves[f"{method}-{side}"]["score"], curves[f"{method}-{side}"]["p"])
                                     for (s, _), side in zip(parts, ("inlier", "outlier"), strict=True)])
             one = np.interp(score, curves[method]["score"], curves[method]["p"])
-            error = [f"{100 * calibration_error(c, right):.1f} %" for c in (split, one)]
-            lines.append(f"| {method}, {name} ({len(right)}, {100 * right.mean():.0f} % right) | "
-                         f"{brier_score_loss(right, split):.3f} / {brier_score_loss(right, one):.3f} | "
-                         f"{' / '.join(error)} |")
+            lines.append(versus(f"{method}, {name}", right, split, one))
     return lines
 
 
@@ -203,11 +200,16 @@ def failed(curves: dict, sets: dict[str, dict]) -> list[str]:
                 continue
             score, right = data[use]
             own, one = (np.interp(score, curves[u]["score"], curves[u]["p"]) for u in (use, method))
-            lines.append(f"| {method}, {name} ({len(right)}, {100 * right.mean():.0f} % right) | "
-                         f"{brier_score_loss(right, own):.3f} / {brier_score_loss(right, one):.3f} | "
-                         f"{100 * calibration_error(own, right):.1f} % / {100 * calibration_error(one, right):.1f} % | "
-                         f"{(own > 0.5).sum()} / {(one > 0.5).sum()} |")
+            lines.append(versus(f"{method}, {name}", right, own, one) + f" {(own > 0.5).sum()} / {(one > 0.5).sum()} |")
     return lines
+
+
+def versus(label: str, right: np.ndarray, served: np.ndarray, one: np.ndarray) -> str:
+    """A table row: the matches (how many, the share right), then the Brier score and the
+    calibration error of their confidence as served against the method's one curve."""
+    return (f"| {label} ({len(right)}, {100 * right.mean():.0f} % right) | "
+            f"{brier_score_loss(right, served):.3f} / {brier_score_loss(right, one):.3f} | "
+            f"{100 * calibration_error(served, right):.1f} % / {100 * calibration_error(one, right):.1f} % |")
 
 
 def merged(*parts: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from models.data.pairs import FILES, HELD_DIR, MBT_LAST, PAIRS_DIR
+from models.data.pairs import FILES, HELD_DIR, MBT_DIR, MBT_LAST, PAIRS_DIR
 from models.data.photos import DATA_DIR, LOMIRI_VAL, OPENCV_TRAIN, PLASMA_TRAIN, SUFFIXES
 from models.data.stereo import ALOE
 
@@ -95,18 +95,17 @@ def visp() -> None:
     """The frames of ViSP's "cube" sequence (a validation pair's source), into data/pairs, and the
     first frames of its model-based tracking sequence with the cube's camera and first pose (the
     object moved by hand, ``models.data.rigid``), into data/pairs/mbt."""
-    mbt = PAIRS_DIR / "mbt"
-    if (PAIRS_DIR / "image.0079.pgm").exists() and (mbt / f"image{MBT_LAST:04d}.pgm").exists():
+    if (PAIRS_DIR / "image.0079.pgm").exists() and (MBT_DIR / f"image{MBT_LAST:04d}.pgm").exists():
         print(f"{PAIRS_DIR} already holds the cube sequences")
         return
     with unpacked("visp-images-data") as root:
-        mbt.mkdir(parents=True, exist_ok=True)
+        MBT_DIR.mkdir(parents=True, exist_ok=True)
         for frame in (root / VISP_CUBE).glob("image.*.pgm"):
             shutil.copy(frame, PAIRS_DIR / frame.name)
         for i in range(MBT_LAST + 1):
-            shutil.copy(root / VISP_MBT / "cube" / f"image{i:04d}.pgm", mbt)
+            shutil.copy(root / VISP_MBT / "cube" / f"image{i:04d}.pgm", MBT_DIR)
         for name in ("cube.xml", "cube.0.pos"):
-            shutil.copy(root / VISP_MBT / name, mbt)
+            shutil.copy(root / VISP_MBT / name, MBT_DIR)
     print(f"unpacked the cube sequences into {PAIRS_DIR}")
 
 

@@ -46,14 +46,15 @@ def on_cube(pose: np.ndarray, k: np.ndarray, xy: np.ndarray, inset: float = 0.0
     rays = np.c_[xy, np.ones(len(xy))] @ np.linalg.inv(k).T
     out, face, depth = np.full((len(xy), 3), np.nan), np.full(len(xy), -1), np.full(len(xy), np.inf)
     for i, f in enumerate(FACES):
-        corners = CORNERS[list(f)] @ r.T + t
+        own = CORNERS[list(f)]
+        corners = own @ r.T + t
         normal = np.cross(corners[1] - corners[0], corners[2] - corners[0])
         with np.errstate(divide="ignore", invalid="ignore"):
             s = (normal @ corners[0]) / (rays @ normal)
         local = (rays * s[:, None] - t) @ r  # the ray's point on the face's plane, in the cube's frame
-        flat = np.ptp(CORNERS[list(f)], axis=0) < 1e-9
-        lo = np.where(flat, -np.inf, CORNERS[list(f)].min(0) + inset)
-        hi = np.where(flat, np.inf, CORNERS[list(f)].max(0) - inset)
+        flat = np.ptp(own, axis=0) < 1e-9
+        lo = np.where(flat, -np.inf, own.min(0) + inset)
+        hi = np.where(flat, np.inf, own.max(0) - inset)
         hit = (s > 0) & (s < depth) & np.all((local >= lo) & (local <= hi), axis=1)
         out[hit], face[hit], depth[hit] = local[hit], i, s[hit]
     return out, face
@@ -108,18 +109,20 @@ def track(frames: list[np.ndarray], pose: np.ndarray, k: np.ndarray) -> tuple[li
     sift = cv2.SIFT_create()
     bf = cv2.BFMatcher()
 
-    def cube_features(img: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def detect(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         kp, desc = sift.detectAndCompute(img, None)
-        xy = np.float64([x.pt for x in kp])
-        points, face = on_cube(p, k, xy, INSET)
-        return xy, desc, points, face >= 0
+        return np.float64([x.pt for x in kp]), desc
 
-    xy, desc, points, on = cube_features(frames[0], pose)
-    first = previous = (desc[on], points[on])
+    def on_the_cube(xy: np.ndarray, desc: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(descriptors, the cube's points) of the keypoints at xy that lie on the cube under pose p."""
+        points, face = on_cube(p, k, xy, INSET)
+        return desc[face >= 0], points[face >= 0]
+
+    xy, d = detect(frames[0])
+    first = previous = on_the_cube(xy, d, pose)
     poses, counts = [pose], [0]
     for img in frames[1:]:
-        kp, d = sift.detectAndCompute(img, None)
-        xy = np.float64([x.pt for x in kp])
+        xy, d = detect(img)
         obj, seen = [], []
         for dd, pts in (previous, first):
             m = [x for x, y in bf.knnMatch(dd, d, k=2) if x.distance < 0.8 * y.distance]
@@ -134,8 +137,7 @@ def track(frames: list[np.ndarray], pose: np.ndarray, k: np.ndarray) -> tuple[li
             pose = np.r_[tvec.ravel(), rvec.ravel()]
         poses.append(pose)
         counts.append(0 if inl is None else len(inl))
-        points, face = on_cube(pose, k, xy, INSET)
-        previous = (d[face >= 0], points[face >= 0])
+        previous = on_the_cube(xy, d, pose)
     return poses, counts
 
 
