@@ -148,17 +148,22 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
             answer.warnings.append(f"no {opts.geometry} has {least} or more inliers among the "
                                    f"{len(inliers)} matches (fewer happen by chance between unrelated images): "
                                    f"{FAILED}")
-            if method == "sparse" and opts.ratio is None:  # no geometry sorted them: the ratio test does
-                keep = answer.matches.ratio < sparse.RATIO
-                m = answer.matches
-                answer.matches = matching.Matches(m.xy_a[keep], m.xy_b[keep], m.score[keep], m.ratio[keep])
-                answer.inliers = inliers[keep]
+            if method == "sparse" and opts.ratio is None:  # no geometry sorted them: the ratio test does,
+                # before the cap, as without a geometry; each match keeps its mark from the failed fit
+                marked = {pair: ok for pair, ok in zip(keyed(answer.matches), inliers.tolist(), strict=True)}
+                answer.matches = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, opts.mutual, opts.max_matches)
+                answer.inliers = np.array([marked.get(pair, False) for pair in keyed(answer.matches)], bool)
     else:
         answer.warnings.append(UNVERIFIED)
     answer.timing_ms["geometry"] = 1e3 * (time.perf_counter() - t2)
     verified = answer.inliers if answer.matrix is not None else None
     answer.confidence = calibration.for_matches(model, method, answer.matches.score, verified, opts.geometry)
     return answer
+
+
+def keyed(m: matching.Matches) -> list[tuple[float, ...]]:
+    """Each match as its two positions, to find it again in another set of the same features' matches."""
+    return [tuple(r) for r in np.hstack([m.xy_a, m.xy_b]).tolist()]
 
 
 async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Options, ctx: Context) -> Answer:

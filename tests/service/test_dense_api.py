@@ -386,15 +386,18 @@ def test_unrelated_images_verify_no_geometry(client, coffee):
     assert body["guidance"] == "none" and body["warnings"][0].startswith("no geometry was found")
 
 
-def test_matches_whose_geometry_failed_are_those_of_the_ratio_test(client, coffee):
+@pytest.mark.parametrize("cap", [None, 2])
+def test_matches_whose_geometry_failed_are_those_of_the_ratio_test(client, coffee, cap):
     """No geometry sorted the mutual matches out, so the answer keeps those that pass Lowe's ratio
-    test, as an answer without a geometry does (the same matches, each with its RANSAC mark); a ratio the
-    caller sends is kept as sent."""
+    test, as an answer without a geometry does (the same matches, each with its RANSAC mark, and as
+    many under a ``max_matches`` cap); a ratio the caller sends is kept as sent."""
     noise = cv2.GaussianBlur(np.random.default_rng(5).integers(0, 255, coffee.shape, dtype=np.uint8), (0, 0), 1.5)
     sent = {"image_a": ("a.png", encode(coffee)), "image_b": ("b.png", encode(noise))}
-    failed = client.post("/v1/correspondences", files=sent, data={"method": "sparse", "geometry": "fundamental"}).json()
-    plain = client.post("/v1/correspondences", files=sent, data={"method": "sparse"}).json()
+    asked = {"method": "sparse"} | ({"max_matches": str(cap)} if cap else {})
+    failed = client.post("/v1/correspondences", files=sent, data=asked | {"geometry": "fundamental"}).json()
+    plain = client.post("/v1/correspondences", files=sent, data=asked).json()
     assert failed.get("fundamental") is None and failed["matches"], failed["warnings"]
+    assert cap is None or len(plain["matches"]) == cap
     assert all(m["ratio"] < sparse.RATIO for m in failed["matches"])
     assert len(failed["inliers"]) == len(failed["matches"])
     key = {(round(m["xa"], 2), round(m["ya"], 2), round(m["xb"], 2), round(m["yb"], 2)) for m in plain["matches"]}
