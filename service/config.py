@@ -92,8 +92,10 @@ class Settings(BaseSettings):
     # inference worker
     max_batch: int = Field(256, gt=0, description="items merged into one forward pass (a pair scored over N views "
                            "counts N times)")
-    dense_batch_pixels: int = Field(1024 * 1024, gt=0, description="images merged into one dense forward pass "
-                                    "hold at most this many pixels together (one image always goes)")
+    dense_batch_pixels: int = Field(0, ge=0, description="images merged into one dense forward pass hold at most "
+                                    "this many pixels together (one image always goes); 0: none are merged, so an "
+                                    "image's map does not depend on what else is being computed (merged, it can "
+                                    "differ in its last bits, and its answers by a match or two)")
     max_wait_ms: float = Field(2.0, ge=0, description="how long a batch waits for company")
     max_queue: int = Field(8192, gt=0, description="items waiting before new work is refused (503)")
     inference_timeout_s: float = Field(30.0, gt=0, description="a request's inference deadline: then 504")
