@@ -141,11 +141,11 @@ def test_images_merge_only_while_their_pixels_fit(session):
 
 
 def test_an_images_dense_map_does_not_depend_on_what_else_is_computed():
-    """The dense network standardises each image over its pixels, and where an image follows another
-    in a forward pass its pixels lie at another alignment and ONNX Runtime sums them in another
-    order (an odd count of pixels, as here and on leuven's 563 x 751): its map came out different in
-    its last bits, and a match or two of its answer with it. By default (DENSE_BATCH_PIXELS 0) each
-    image goes alone, and its map is the same whatever the other requests are."""
+    """Where an image followed another in a forward pass and its pixels were an odd count (as here
+    and on leuven's 563 x 751), they lay at another alignment and ONNX Runtime summed them in
+    another order (its ReduceMean alone does so): its map came out different in its last bits, and
+    a match or two of its answer with it. By default (DENSE_BATCH_PIXELS 0) each image goes alone,
+    and its map is the same whatever the other requests are."""
     reg = registry.load(Settings())
     try:
         ucn = next(m.main for m in reg.models.values() if m.entry.kind == "dense")
