@@ -44,8 +44,16 @@ def png(img: np.ndarray) -> bytes:
     return cv2.imencode(".png", img)[1].tobytes()
 
 
-# the validation cases' scenes, in order: each case's scene, for fitting on some and reading on the rest
-SCENES = ("cube",) * 12 + ("text",) * 4 + ("leuven",) * 4 + ("clutter", "aloe", "moved cube")
+def scene_of(name: str) -> str:
+    """A validation case's scene, by its pair's name, for fitting on some and reading on the rest:
+    the cube sequence's frames are one scene, an object cut into clutter is another, and a scaled
+    or turned copy is its pair's."""
+    base, _, made = name.partition("@")
+    if made == "clutter":
+        return "clutter"
+    if base in pairs.MBT_FRAMES:
+        return "moved cube"
+    return "cube" if base.startswith("cube-") else base
 
 
 def validation_cases() -> list[pairs.Pair]:
@@ -143,17 +151,17 @@ def calibration_error(conf: np.ndarray, right: np.ndarray) -> float:
                  / len(conf))
 
 
-def crossed(val: dict[str, tuple[np.ndarray, np.ndarray]], held: dict[str, tuple[np.ndarray, np.ndarray]]
-            ) -> list[str]:
+def crossed(val: dict[str, tuple[np.ndarray, np.ndarray]], held: dict[str, tuple[np.ndarray, np.ndarray]],
+            scenes: list[str]) -> list[str]:
     """Sparse confidence read off the score (as served) or off Lowe's ratio: each curve fitted on
     all validation scenes but one and read on that one, then on all of them and read on the held-back
     pairs. How well it ranks right above wrong (AUC), how far it is from the truth (Brier score) and
-    from the share right in its bin (calibration error)."""
-    scene = np.array(SCENES)[val["scene"][0].astype(int)]
+    from the share right in its bin (calibration error). ``scenes``: each validation case's."""
+    scene = np.array(scenes)[val["scene"][0].astype(int)]
     lines = ["| read on (matches, share right) | AUC: score / ratio | Brier: score / ratio | "
              "calibration error: score / ratio |", "|---|---|---|---|"]
     runs = [(f"validation {name}, the rest fitted", val, scene != name, scene == name)
-            for name in dict.fromkeys(SCENES)]
+            for name in dict.fromkeys(scenes)]
     everything = np.ones(len(scene), bool)
     runs.append(("held-back pairs, validation fitted", held, everything, np.ones(len(held["sparse"][1]), bool)))
     for label, seen, fitted, read in runs:
@@ -259,7 +267,8 @@ def main() -> None:
     proc, url = serve({"PATH": os.environ.get("PATH", ""), **settings})
     try:
         with httpx.Client(base_url=url, timeout=600) as client:
-            val = merged(collect(client, validation_cases()),
+            cases = validation_cases()
+            val = merged(collect(client, cases),
                          collect(client, unrelated_cases(VALIDATION_UNRELATED), related=False))
             held = merged(collect(client, heldback_cases()),
                           collect(client, unrelated_cases(HELD_BACK_UNRELATED), related=False))
@@ -296,7 +305,7 @@ def main() -> None:
             "then fitted on all of them and read on the held-back pairs. AUC: how well it ranks right matches "
             "above wrong ones; Brier score: its mean squared gap from right (1) or wrong (0); calibration "
             "error: the mean gap between a match's confidence and the share right in its bin.\n\n"
-            + "\n".join(crossed(val, held)))
+            + "\n".join(crossed(val, held, [scene_of(p.name) for p in cases])))
     print(text)
     write_section(name, text)
 

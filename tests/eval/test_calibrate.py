@@ -3,7 +3,7 @@ the cases and answers it fits them on."""
 import numpy as np
 import pytest
 
-from eval.calibrate import VALIDATION_UNRELATED, merged, store, unrelated_cases
+from eval.calibrate import VALIDATION_UNRELATED, merged, scene_of, store, unrelated_cases
 
 CURVES = {"sparse": {"score": [0.0, 1.0], "p": [0.1, 0.9]}, "dense": {"score": [0.0, 1.0], "p": [0.2, 0.8]}}
 
@@ -31,6 +31,16 @@ def test_settings_that_name_no_model_store_nothing(manifest):
     """Another first octave changes what the default descriptor's scores mean: its curves stay."""
     store(manifest, CURVES, {"SPARSE_FIRST_OCTAVE": "0"})
     assert calibrated(manifest) == {"ucn": "old", "siam-2stream-l2": "old", "siam-2stream-l2-w0.25": "old"}
+
+
+def test_each_validation_case_reads_as_its_scene():
+    """Each scene is read with the others fitted, whatever the order of the cases: the cube
+    sequence's frames are one scene, a scaled or turned copy is its pair's, an object cut into
+    clutter and the cube moved by hand are scenes of their own."""
+    names = ["cube-20", "cube-79@x0.5", "text@90deg", "leuven@x2", "cube-40@clutter", "aloe", "cube-object",
+             "cube-object-100@x2"]
+    assert [scene_of(n) for n in names] == ["cube", "cube", "text", "leuven", "clutter", "aloe", "moved cube",
+                                            "moved cube"]
 
 
 def test_unrelated_cases_pair_each_scene_with_another():
