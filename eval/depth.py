@@ -31,9 +31,10 @@ TOL = 5.0
 POINTS = 200
 
 
-def run(client: httpx.Client, pair: pairs.Pair, seed: int, geometry: str = "auto") -> dict:
+def run(client: httpx.Client, pair: pairs.Pair, sent: dict, seed: int, geometry: str = "auto") -> dict:
+    """Transfer of the pair's points (``sent``: its images as uploaded), judged against its truth."""
     pts, truth = visible_points(pair, POINTS, np.random.default_rng(seed))
-    r = client.post("/v1/keypoints/transfer", files=uploads(pair),
+    r = client.post("/v1/keypoints/transfer", files=sent,
                     data={"keypoints": json.dumps(pts.tolist()), "geometry": geometry})
     r.raise_for_status()
     body = r.json()
@@ -68,8 +69,9 @@ def main() -> None:
     try:
         with httpx.Client(base_url=url, timeout=600) as client:
             for seed, (label, pair) in enumerate(cases):
-                got.append((label, pair, run(client, pair, seed)))
-                named.append(run(client, pair, seed, "fundamental"))
+                sent = uploads(pair)
+                got.append((label, pair, run(client, pair, sent, seed)))
+                named.append(run(client, pair, sent, seed, "fundamental"))
                 print(row(f"{label} ({got[-1][2]['guidance']})", [got[-1][2]]), flush=True)
     finally:
         proc.terminate()

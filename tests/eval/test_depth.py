@@ -2,7 +2,7 @@
 import numpy as np
 
 from eval.depth import mean, run
-from eval.robustness import visible_points
+from eval.robustness import uploads, visible_points
 from models.data import pairs, stereo
 
 
@@ -22,8 +22,10 @@ def test_visible_points_have_their_truth_inside_b(coffee):
 
 
 def test_transferred_points_are_judged_against_the_pairs_disparity(client, coffee):
-    right = run(client, shifted_pair(coffee, 8, 8.0), 0)
-    wrong = run(client, shifted_pair(coffee, 8, 0.0), 0)  # the same images, a truth 8 px off
+    pair = shifted_pair(coffee, 8, 8.0)
+    right = run(client, pair, uploads(pair), 0)
+    wrong_truth = shifted_pair(coffee, 8, 0.0)  # the same images, a truth 8 px off
+    wrong = run(client, wrong_truth, uploads(wrong_truth), 0)
     assert right["within"].mean() > 0.9 and wrong["within"].mean() < 0.1
     assert right["guidance"] in {"homography", "fundamental", "none"}
     assert ((right["confidence"] >= 0) & (right["confidence"] <= 1)).all()
