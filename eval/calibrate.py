@@ -92,7 +92,7 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True
     rng = np.random.default_rng(0)
     for case, p in enumerate(cases):
         files = {"image_a": ("a.png", png(p.a)), "image_b": ("b.png", png(p.b))}
-        geometry = "homography" if p.homography is not None else "fundamental"
+        geometry = p.geometry
         for method in ("sparse", "dense"):
             for asked in ("none", geometry):
                 r = client.post("/v1/correspondences", files=files, data={"method": method, "geometry": asked})

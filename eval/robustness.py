@@ -82,7 +82,7 @@ def uploads(pair: pairs.Pair) -> dict[str, tuple[str, bytes]]:
 
 
 def api(client: httpx.Client, pair: pairs.Pair, sent: dict, method: str, extra: dict | None = None) -> Outcome:
-    geometry = "homography" if pair.homography is not None else "fundamental"
+    geometry = pair.geometry
     data = {"method": method, "geometry": geometry} | (extra or {})
     r = client.post("/v1/correspondences", files=sent, data=data)
     r.raise_for_status()

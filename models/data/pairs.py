@@ -88,6 +88,12 @@ class Pair:
     point_map: PointMap
     homography: np.ndarray | None = None
 
+    @property
+    def geometry(self) -> str:
+        """What to ask the API to verify: a homography where the pair has one, else (a 3-D scene
+        or object) a fundamental matrix."""
+        return "homography" if self.homography is not None else "fundamental"
+
     def truth(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where points xy (K, 2) of a lie in b: (K, 2) float64, and which are known (K,) bool."""
         out, _, ok = self.point_map(np.asarray(xy, np.float64))

@@ -155,3 +155,10 @@ def test_the_cubes_truth_keeps_its_own_pose_and_knows_nothing_off_it():
     assert p.a.shape[0] < 240 and p.a.shape[1] < 240  # a is the cube, cut from its frame
     # the faces the first frame sees: the three whose outward normals turn to the camera
     assert rigid.facing(pose).sum() == 3
+
+
+def test_a_pair_asks_for_the_geometry_it_has():
+    """A plane's pair asks the API for its homography; a 3-D scene or object, for a fundamental matrix."""
+    img = np.zeros((8, 8), np.uint8)
+    assert pairs.Pair("plane", img, img, lambda xy: xy, np.eye(3)).geometry == "homography"
+    assert pairs.Pair("depth", img, img, lambda xy: xy).geometry == "fundamental"
