@@ -35,8 +35,11 @@ from service.calibration import WITHIN_PX
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)
 USES = ("sparse", "sparse-inlier", "sparse-outlier", "sparse-unverified", "dense", "dense-inlier", "dense-outlier",
         "dense-unverified", "transfer", "transfer-inconsistent")
-# shown, not fitted: the matches without a geometry between unrelated images, read off the method's curve
-UNRELATED = {"sparse-unrelated": "sparse", "dense-unrelated": "dense"}
+# shown, not fitted, each read off the curve that serves it: the matches without a geometry whose
+# matches fit none (``one_scene`` false: the curve of answers that failed to verify), and the other
+# matches without a geometry between unrelated images (the method's curve)
+SHOWN = {"sparse-no-scene": "sparse-unverified", "dense-no-scene": "dense-unverified",
+         "sparse-unrelated": "sparse", "dense-unrelated": "dense"}
 KNOTS = 41
 
 
@@ -85,10 +88,12 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True
     """{use: (raw scores, right or not)} over the cases' answers (``USES``): each method's matches
     without a geometry, then with the case's own (a homography for a plane, else a fundamental
     matrix), verified ones split into inliers and the rest, and those of answers that failed to
-    verify it; "sparse-ratio" holds the unverified sparse matches' Lowe's ratios, and "scene" their
-    case numbers, for ``crossed``. Cases not ``related`` (``pairs.unrelated``) put their matches
-    without a geometry under ``UNRELATED``'s uses instead: the methods' curves assume one scene."""
-    got: dict[str, list] = {u: [] for u in (*USES, *UNRELATED, "sparse-ratio", "scene")}
+    verify it; the matches of answers without a geometry that fit none (``one_scene`` false) under
+    "<method>-no-scene"; "sparse-ratio" holds the other unverified sparse matches' Lowe's ratios,
+    and "scene" their case numbers, for ``crossed``. Cases not ``related`` (``pairs.unrelated``) put
+    their other matches without a geometry under "<method>-unrelated" instead: the methods' curves
+    assume one scene."""
+    got: dict[str, list] = {u: [] for u in (*USES, *SHOWN, "sparse-ratio", "scene")}
     rng = np.random.default_rng(0)
     for case, p in enumerate(cases):
         files = {"image_a": ("a.png", png(p.a)), "image_b": ("b.png", png(p.b))}
@@ -105,7 +110,9 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True
                 t, known = p.truth(xa)
                 right = (np.linalg.norm(t - np.array([[x["xb"], x["yb"]] for x in m]), axis=1) < WITHIN_PX)[known]
                 score = np.array([x["score"] for x in m])[known]
-                if asked == "none" and not related:
+                if asked == "none" and body.get("one_scene") is False:
+                    got[f"{method}-no-scene"].append((score, right))
+                elif asked == "none" and not related:
                     got[f"{method}-unrelated"].append((score, right))
                 elif asked == "none":
                     got[method].append((score, right))
@@ -161,7 +168,7 @@ def crossed(val: dict[str, tuple[np.ndarray, np.ndarray]], held: dict[str, tuple
     lines = ["| read on (matches, share right) | AUC: score / ratio | Brier: score / ratio | "
              "calibration error: score / ratio |", "|---|---|---|---|"]
     runs = [(f"validation {name}, the rest fitted", val, scene != name, scene == name)
-            for name in dict.fromkeys(scenes)]
+            for name in dict.fromkeys(scene)]  # scenes whose answers without a geometry fit one
     everything = np.ones(len(scene), bool)
     runs.append(("held-back pairs, validation fitted", held, everything, np.ones(len(held["sparse"][1]), bool)))
     for label, seen, fitted, read in runs:
@@ -212,6 +219,32 @@ def failed(curves: dict, sets: dict[str, dict]) -> list[str]:
     return lines
 
 
+def read(curve: dict[str, list[float]], value: np.ndarray) -> np.ndarray:
+    """Confidence off a fitted curve, as the service reads it."""
+    return np.interp(value, curve["score"], curve["p"])
+
+
+def without_geometry(curves: dict, sets: dict[str, dict]) -> list[str]:
+    """The matches of answers without a geometry, related and unrelated images pooled, given
+    confidence as served (those that fit no geometry by the curve of answers that failed to
+    verify) or all by the method's one curve: Brier score, calibration error and how many got more
+    than 0.5 on each set."""
+    lines = ["| matches of answers without a geometry | Brier: as served / one curve | calibration error: as served "
+             "/ one curve | above 0.5: as served / one curve |", "|---|---|---|---|"]
+    for name, data in sets.items():
+        for method in ("sparse", "dense"):
+            parts = [(u, SHOWN.get(u, u)) for u in (method, f"{method}-unrelated", f"{method}-no-scene")
+                     if u in data and SHOWN.get(u, u) in curves]
+            if not parts:
+                continue
+            right = np.concatenate([data[u][1] for u, _ in parts])
+            served = np.concatenate([read(curves[c], data[u][0]) for u, c in parts])
+            one = np.concatenate([read(curves[method], data[u][0]) for u, _ in parts])
+            lines.append(versus(f"{method}, {name}", right, served, one)
+                         + f" {(served > 0.5).sum()} / {(one > 0.5).sum()} |")
+    return lines
+
+
 def versus(label: str, right: np.ndarray, served: np.ndarray, one: np.ndarray) -> str:
     """A table row: the matches (how many, the share right), then the Brier score and the
     calibration error of their confidence as served against the method's one curve."""
@@ -233,9 +266,9 @@ def merged(*parts: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def reliability(curves: dict, data: dict) -> list[str]:
     lines = ["| use | " + " | ".join(f"{lo:.1f}-{min(hi, 1):.1f}" for lo, hi in zip(BINS[:-1], BINS[1:], strict=True))
              + " |", "|---|" + "---|" * (len(BINS) - 1)]
-    for use in (u for u in (*USES, *UNRELATED) if u in data and UNRELATED.get(u, u) in curves):
+    for use in (u for u in (*USES, *SHOWN) if u in data and SHOWN.get(u, u) in curves):
         value, right = data[use]
-        curve = curves[UNRELATED.get(use, use)]
+        curve = curves[SHOWN.get(use, use)]
         conf = np.interp(value, curve["score"], curve["p"])
         cells = []
         for lo, hi in zip(BINS[:-1], BINS[1:], strict=True):
@@ -290,9 +323,11 @@ def main() -> None:
             "of answers whose geometry (a homography for a plane, else a fundamental matrix) was verified, on it and "
             "off it; *-unverified*: the matches of answers whose geometry was asked for and not verified (the pairs "
             "above and each scene's image a against another scene's image b, where every match is wrong); "
-            "*-unrelated*: the matches without a geometry between those unrelated images, read off the method's curve "
-            "(shown, not fitted: that curve assumes both images show one scene); the other rows are answers "
-            "without a geometry.\n\nValidation pairs:\n\n"
+            "*-no-scene*: the matches of answers without a geometry in which RANSAC found none either (`one_scene` "
+            "false), read off the *-unverified* curve as served (shown, not fitted); *-unrelated*: the other "
+            "matches without a geometry between those unrelated images, read off the method's curve (shown, not "
+            "fitted: that curve assumes both images show one scene); the other rows are answers without a "
+            "geometry.\n\nValidation pairs:\n\n"
             + "\n".join(reliability(curves, val)) + "\n\nHeld-back pairs:\n\n" + "\n".join(reliability(curves, held))
             + "\n\nWhy verified answers have their own curves: the same matches given confidence by the inlier and "
             "outlier curves, or by the method's one curve.\n\n"
@@ -300,6 +335,10 @@ def main() -> None:
             + "\n\nWhy answers that failed to verify have a curve of their own: the same matches given confidence "
             "by that curve, or by the method's one curve.\n\n"
             + "\n".join(failed(curves, {"validation, where fitted": val, "held-back": held}))
+            + "\n\nWhy answers without a geometry whose matches fit none read the curve of answers that failed to "
+            "verify: the matches of every answer without a geometry (related and unrelated images) given confidence "
+            "as served, or all by the method's one curve.\n\n"
+            + "\n".join(without_geometry(curves, {"validation": val, "held-back": held}))
             + "\n\nSparse confidence read off the score (as served) or off Lowe's ratio (each sparse match's "
             "`ratio` in the answer): each curve fitted on all validation scenes but one and read on that one, "
             "then fitted on all of them and read on the held-back pairs. AUC: how well it ranks right matches "

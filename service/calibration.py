@@ -31,17 +31,17 @@ def confidence(model: LoadedModel, use: str, score: np.ndarray) -> np.ndarray | 
 
 
 def for_matches(model: LoadedModel, method: str, score: np.ndarray, inliers: np.ndarray | None,
-                asked: str = "none") -> np.ndarray | None:
-    """Matches' confidence: where the geometry ``asked`` for was verified (``inliers`` (K,) bool),
-    a curve for its inliers and another for the rest, fitted on answers verified the same way;
-    where it was asked for and not verified, a curve fitted on answers that failed the same way
-    (unrelated images among them); otherwise, or for a model without those curves, the method's
-    own curve."""
+                failed: bool = False) -> np.ndarray | None:
+    """Matches' confidence: where a geometry was verified (``inliers`` (K,) bool), a curve for its
+    inliers and another for the rest, fitted on answers verified the same way; where one was asked
+    for and not verified, or none was asked for and none is among the matches (``failed``), a curve
+    fitted on answers that failed the same way (unrelated images among them); otherwise, or for a
+    model without those curves, the method's own curve."""
     if inliers is not None:
         yes, no = confidence(model, f"{method}-inlier", score), confidence(model, f"{method}-outlier", score)
         if yes is not None and no is not None:
             return np.where(inliers, yes, no).astype(np.float32)
-    elif asked != "none":
+    elif failed:
         failed = confidence(model, f"{method}-unverified", score)
         if failed is not None:
             return failed

@@ -47,6 +47,7 @@ class Correspondences:
     confidence: np.ndarray | None = None  # (M,) float32 calibrated, if the model carries curves
     ratio: np.ndarray | None = None  # (M,) float32 Lowe's ratio, for sparse matches
     prealigned: dict | None = None  # dense: b's scale and rotation_deg undone first
+    one_scene: bool | None = None  # without a geometry: whether the matches fit one (False: maybe unrelated images)
 
 
 @dataclass
@@ -202,7 +203,7 @@ class CorrespondenceClient:
         return Correspondences(xy_a, xy_b, np.asarray([x["score"] for x in m], np.float32),
                                np.asarray(geo) if geo is not None else None,
                                np.asarray(inl, bool) if inl is not None else None, out["method"], out["warnings"],
-                               column(m, "confidence"), column(m, "ratio"), out.get("prealigned"))
+                               column(m, "confidence"), column(m, "ratio"), out.get("prealigned"), out.get("one_scene"))
 
     def transfer(self, a: Image | str, b: Image | str, keypoints: np.ndarray, model: str | None = None,
                  geometry: str = "auto") -> Transferred:

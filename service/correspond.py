@@ -11,7 +11,9 @@
   mapped back (``prealigned`` says so).
 
 Geometry (a homography or a fundamental matrix) is verified by RANSAC on request; an answer
-whose matches no geometry verified says so in its warnings.
+whose matches no geometry verified says so in its warnings. Without a geometry asked for, RANSAC
+still looks for either among the matches (``one_scene``): where neither is there, the images may
+not show one scene, and the matches' confidence is that of answers whose geometry failed to verify.
 """
 from __future__ import annotations
 
@@ -42,6 +44,9 @@ GUIDE_INLIERS = 10  # sparse matches a geometry needs to guide a search or a pre
 SHIFT_PX = 4.0  # a homography that moves the matched points this far beyond a shift pre-aligns
 UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours, their confidence that of " \
              "matches between two images of one scene (ask geometry=homography or geometry=fundamental to verify them)"
+NO_SCENE = "the matches fit neither a homography nor a fundamental matrix (no more inliers than unrelated images " \
+           "give by chance): the images may not show one scene; the matches are unverified nearest neighbours, " \
+           "their confidence that of matches whose geometry failed to verify"
 FAILED = "the matches are unverified nearest neighbours (method=sparse: those that pass Lowe's ratio test, " \
          "as without a geometry)"
 
@@ -109,6 +114,7 @@ class Answer:
     prealigned: dict[str, float] | None = None
     timing_ms: dict[str, float] = field(default_factory=dict)
     confidence: np.ndarray | None = None  # (M,) see service.calibration
+    one_scene: bool | None = None  # without a geometry asked for: whether the matches fit one (``one_scene``)
 
 
 @dataclass
@@ -154,10 +160,16 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
                 answer.matches = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, opts.mutual, opts.max_matches)
                 answer.inliers = np.array([marked.get(pair, False) for pair in keyed(answer.matches)], bool)
     else:
-        answer.warnings.append(UNVERIFIED)
+        whole, capped = answer.matches, len(answer.matches.score) >= opts.max_matches
+        if capped and method == "sparse":  # RANSAC looks at every match, not at the first few
+            whole, capped = await ctx.on_pool(sparse.match, sa, sb, ratio, opts.mutual, None), False
+        if not capped:  # dense matches cut by a cap: the first few cannot tell
+            answer.one_scene = await ctx.on_pool(matching.one_scene, whole, ctx.settings.ransac_threshold_px)
+        answer.warnings.append(NO_SCENE if answer.one_scene is False else UNVERIFIED)
     answer.timing_ms["geometry"] = 1e3 * (time.perf_counter() - t2)
     verified = answer.inliers if answer.matrix is not None else None
-    answer.confidence = calibration.for_matches(model, method, answer.matches.score, verified, opts.geometry)
+    failed = opts.geometry != "none" or answer.one_scene is False
+    answer.confidence = calibration.for_matches(model, method, answer.matches.score, verified, failed)
     return answer
 
 

@@ -227,6 +227,16 @@ def found(geometry: str, inliers: np.ndarray) -> bool:
     return int(inliers.sum()) >= least_inliers(geometry, len(inliers))
 
 
+def one_scene(m: Matches, threshold_px: float) -> bool:
+    """Whether RANSAC finds a homography or a fundamental matrix among the matches (``found``):
+    what two images of one scene give, and unrelated images give only by chance."""
+    for geometry in ("homography", "fundamental"):
+        model, inliers = verify(m, geometry, threshold_px)
+        if model is not None and found(geometry, inliers):
+            return True
+    return False
+
+
 def sample(f: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
     """Bilinear samples of a (h, w, D) map at grid positions gx, gy (any shape S), renormalised:
     (*S, D) float32. Up to one cell beyond the outermost cells the map is extrapolated linearly

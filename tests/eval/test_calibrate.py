@@ -3,7 +3,7 @@ the cases and answers it fits them on."""
 import numpy as np
 import pytest
 
-from eval.calibrate import VALIDATION_UNRELATED, merged, scene_of, store, unrelated_cases
+from eval.calibrate import VALIDATION_UNRELATED, merged, scene_of, store, unrelated_cases, without_geometry
 
 CURVES = {"sparse": {"score": [0.0, 1.0], "p": [0.1, 0.9]}, "dense": {"score": [0.0, 1.0], "p": [0.2, 0.8]}}
 
@@ -60,3 +60,14 @@ def test_answers_of_several_calls_merge_use_by_use():
                          "dense": (np.array([1.0]), np.array([False]))})
     assert out["sparse"][0].tolist() == [0.1, 0.2, 0.3] and out["sparse"][1].tolist() == [True, False, True]
     assert out["dense"][1].dtype == bool and out["dense"][1].tolist() == [False]
+
+
+def test_answers_without_a_geometry_are_read_as_served():
+    """Matches of answers that fit no geometry are read off the curve of answers that failed to
+    verify, the others off the method's: the served column differs from the one curve's only there."""
+    curves = CURVES | {"sparse-unverified": {"score": [0.0, 1.0], "p": [0.0, 0.0]}}
+    data = {"sparse": (np.array([1.0, 1.0]), np.array([True, True])),
+            "sparse-no-scene": (np.array([1.0, 1.0]), np.array([False, False]))}
+    row = without_geometry(curves, {"validation": data})[2]
+    # served: 0.9 for the two right, 0 for the two wrong; the one curve: 0.9 for all four
+    assert row.startswith("| sparse, validation (4, 50 % right) | 0.005 / 0.410 |") and row.endswith(" 2 / 4 |")

@@ -3,6 +3,7 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 
 from service import calibration
 from service.manifest import ManifestEntry
@@ -40,17 +41,15 @@ def test_verified_matches_read_the_curve_of_their_side_and_the_rest_the_methods_
     assert calibration.for_matches(Entry({}), "sparse", score, inliers) is None
 
 
-def test_matches_whose_asked_geometry_failed_read_the_curve_of_failed_answers():
+def test_matches_whose_geometry_failed_read_the_curve_of_failed_answers():
     failed = {"score": [0.0, 1.0], "p": [0.0, 0.02]}
     m = Entry({"calibration": {"sparse": CURVE, "sparse-unverified": failed}})
     score = np.array([0.5, 1.0])
-    np.testing.assert_allclose(calibration.for_matches(m, "sparse", score, None, "homography"), [0.01, 0.02],
-                               atol=1e-6)
-    # without a geometry asked, or for a model without that curve, the method's own
-    np.testing.assert_allclose(calibration.for_matches(m, "sparse", score, None, "none"), [0.2, 0.9], atol=1e-6)
+    np.testing.assert_allclose(calibration.for_matches(m, "sparse", score, None, True), [0.01, 0.02], atol=1e-6)
+    # matches that did not fail, or a model without that curve: the method's own
+    np.testing.assert_allclose(calibration.for_matches(m, "sparse", score, None, False), [0.2, 0.9], atol=1e-6)
     plain = Entry({"calibration": {"sparse": CURVE}})
-    np.testing.assert_allclose(calibration.for_matches(plain, "sparse", score, None, "fundamental"), [0.2, 0.9],
-                               atol=1e-6)
+    np.testing.assert_allclose(calibration.for_matches(plain, "sparse", score, None, True), [0.2, 0.9], atol=1e-6)
 
 
 def test_matches_between_unrelated_images_that_fail_to_verify_claim_little(client, coffee):
@@ -69,6 +68,27 @@ def test_matches_between_unrelated_images_that_fail_to_verify_claim_little(clien
         want = np.interp([m["score"] for m in r["matches"]], cal["sparse-unverified"].score, cal["sparse-unverified"].p)
         np.testing.assert_allclose(conf, want, atol=1e-4)
         assert conf.max() < 0.5
+
+
+@pytest.mark.parametrize("max_matches", [None, "3"])
+def test_matches_without_a_geometry_between_unrelated_images_say_so_and_claim_little(client, coffee, max_matches):
+    """A photo against blurred noise without a geometry asked for: RANSAC finds none among the
+    matches, so the answer says the images may not show one scene and each match carries the
+    curve of answers that failed to verify; a photo against itself turned fits one, and its
+    matches keep the method's curve. Under a cap RANSAC still sees every match."""
+    noise = cv2.GaussianBlur(np.random.default_rng(5).integers(0, 255, coffee.shape, dtype=np.uint8), (0, 0), 1.5)
+    cal = client.app.state.registry.get("siam-2stream-l2", ("descriptor",)).entry.calibration
+    cap = {"max_matches": max_matches} if max_matches else {}
+    for b, related in ((noise, False), (np.ascontiguousarray(np.rot90(coffee)), True)):
+        files = {"image_a": ("a.png", encode(coffee)), "image_b": ("b.png", encode(b))}
+        r = client.post("/v1/correspondences", files=files, data={"method": "sparse", "ratio": "0.99", **cap}).json()
+        assert r["one_scene"] is related and r["matches"], r["warnings"]
+        assert ("may not show one scene" in r["warnings"][0]) is not related
+        use = "sparse" if related else "sparse-unverified"
+        want = np.interp([m["score"] for m in r["matches"]], cal[use].score, cal[use].p)
+        np.testing.assert_allclose([m["confidence"] for m in r["matches"]], want, atol=1e-4)
+        if max_matches:
+            assert len(r["matches"]) == 3
 
 
 def test_verified_answers_carry_their_sides_confidence(client, coffee):

@@ -38,9 +38,12 @@ def test_dense_calls_with_ids(server, coffee):
         assert m.xy_a.shape == (300, 2) and m.inliers.shape == (300,) and m.model.shape == (3, 3)
         assert m.method == "sparse" and m.ratio.shape == m.confidence.shape == (300,)
         assert ((m.confidence >= 0) & (m.confidence <= 1)).all() and ((m.ratio >= 0) & (m.ratio <= 1)).all()
-        assert (c.correspondences(ida, coffee, ratio=0.8).ratio < 0.8).all()
+        assert m.one_scene is None  # a geometry was asked for: its own answer says
+        plain = c.correspondences(ida, coffee, ratio=0.8)
+        assert (plain.ratio < 0.8).all() and plain.one_scene is True
         d = c.correspondences(ida, coffee, max_matches=50, method="dense")
         assert d.ratio is None and d.confidence.shape == (50,)  # only sparse matches measure Lowe's ratio
+        assert d.one_scene is None  # dense matches cut by a cap cannot tell
         pts = np.random.default_rng(0).uniform([40, 40], [560, 360], (20, 2))
         t = c.transfer(ida, ida, pts)
         # the same image: sub-pixel refinement may lean up to half a cell where the similarity
