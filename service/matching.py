@@ -231,6 +231,8 @@ def one_scene(m: Matches, threshold_px: float) -> bool:
     """Whether RANSAC finds a homography or a fundamental matrix among the matches (``found``):
     what two images of one scene give, and unrelated images give only by chance."""
     for geometry in ("homography", "fundamental"):
+        if len(m.score) < least_inliers(geometry, len(m.score)):  # too few to hold enough inliers
+            continue
         model, inliers = verify(m, geometry, threshold_px)
         if model is not None and found(geometry, inliers):
             return True

@@ -231,3 +231,23 @@ def test_a_geometry_must_explain_a_tenth_of_the_matches():
     assert matching.found("homography", np.r_[np.ones(40, bool), np.zeros(360, bool)])
     assert not matching.found("homography", np.r_[np.ones(39, bool), np.zeros(361, bool)])
     assert not matching.found("fundamental", np.r_[np.ones(29, bool), np.zeros(11, bool)])
+
+
+def test_one_scene_finds_a_plane_or_depth_and_not_chance():
+    """Matches that a homography or (with depth) only a fundamental matrix explains show one
+    scene; random pairs of points, or fewer matches than chance gives inliers, do not."""
+    rng = np.random.default_rng(3)
+    xa = rng.uniform(0, 640, (200, 2)).astype(np.float32)
+    h = np.array([[0.9, 0.1, 20], [-0.1, 0.95, 10], [1e-4, 0, 1]])
+    plane = matching.Matches(xa, matching.project(h, xa).astype(np.float32), np.ones(200, np.float32))
+    assert matching.one_scene(plane, 4.0)
+    # a scene with depth, seen by two cameras a metre apart: no homography holds
+    pts = np.c_[rng.uniform(-2, 2, (200, 2)), rng.uniform(4, 12, 200)]
+    k = np.array([[500, 0, 320], [0, 500, 240], [0, 0, 1.0]])
+    seen = lambda p: (p @ k.T)[:, :2] / p[:, 2:]  # noqa: E731
+    depth = matching.Matches(seen(pts).astype(np.float32), seen(pts - [1.0, 0, 0]).astype(np.float32),
+                             np.ones(200, np.float32))
+    assert matching.verify(depth, "homography", 4.0)[1].sum() < 100 and matching.one_scene(depth, 4.0)
+    chance = matching.Matches(xa, rng.uniform(0, 640, (200, 2)).astype(np.float32), np.ones(200, np.float32))
+    assert not matching.one_scene(chance, 4.0)
+    assert not matching.one_scene(matching.Matches(xa[:9], plane.xy_b[:9], np.ones(9, np.float32)), 4.0)
