@@ -42,9 +42,9 @@ def for_matches(model: LoadedModel, method: str, score: np.ndarray, inliers: np.
         if yes is not None and no is not None:
             return np.where(inliers, yes, no).astype(np.float32)
     elif failed:
-        failed = confidence(model, f"{method}-unverified", score)
-        if failed is not None:
-            return failed
+        curve = confidence(model, f"{method}-unverified", score)
+        if curve is not None:
+            return curve
     return confidence(model, method, score)
 
 
