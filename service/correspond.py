@@ -128,7 +128,9 @@ class Options:
 
 async def correspondences(a: Side, b: Side, method: str, model_name: str | None, opts: Options,
                           ctx: Context) -> Answer:
-    """The matches of a request, verified as asked, with the answer's warnings."""
+    """The matches of a request, verified as asked, with the answer's warnings. Every match is
+    found, verified and checked, then the best ``max_matches`` are returned: a cap cuts the
+    answer, it does not change what RANSAC sees or which search runs."""
     model = ctx.model(method, model_name)
     t0 = time.perf_counter()
     if method == "sparse":
@@ -137,16 +139,15 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
         # with a geometry to fit, RANSAC sorts the mutual matches out and a ratio test would only
         # drop true ones in repeated structure (text, facades); without one, it is the only filter
         ratio = opts.ratio or (None if opts.geometry != "none" else sparse.RATIO)
-        found = await ctx.on_pool(sparse.match, sa, sb, ratio, opts.mutual, opts.max_matches)
+        found = await ctx.on_pool(sparse.match, sa, sb, ratio, opts.mutual, None)
         answer = Answer(method, model.name, found, timing_ms={"features": 1e3 * (t1 - t0)})
     else:
         answer = await dense_correspondences(a, b, model, opts, ctx)
     t2 = time.perf_counter()
     answer.timing_ms["matching"] = 1e3 * (t2 - t0) - answer.timing_ms["features"]
+    whole, threshold = answer.matches, ctx.settings.ransac_threshold_px
     if opts.geometry != "none":
-        matrix, inliers = await ctx.on_pool(matching.verify, answer.matches, opts.geometry,
-                                            ctx.settings.ransac_threshold_px)
-        answer.inliers = inliers
+        matrix, inliers = await ctx.on_pool(matching.verify, whole, opts.geometry, threshold)
         if matrix is not None and matching.found(opts.geometry, inliers):
             answer.geometry, answer.matrix = opts.geometry, matrix
         else:
@@ -155,20 +156,18 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
                                    f"{len(inliers)} matches (fewer happen by chance between unrelated images): "
                                    f"{FAILED}")
             if method == "sparse" and opts.ratio is None:  # no geometry sorted them: the ratio test does,
-                # before the cap, as without a geometry; each match keeps its mark from the failed fit
-                marked = {pair: ok for pair, ok in zip(keyed(answer.matches), inliers.tolist(), strict=True)}
-                answer.matches = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, opts.mutual, opts.max_matches)
-                answer.inliers = np.array([marked.get(pair, False) for pair in keyed(answer.matches)], bool)
+                # as without a geometry; each match keeps its mark from the failed fit
+                marked = {pair: ok for pair, ok in zip(keyed(whole), inliers.tolist(), strict=True)}
+                whole = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, opts.mutual, None)
+                inliers = np.array([marked.get(pair, False) for pair in keyed(whole)], bool)
+        answer.inliers = inliers[:opts.max_matches]
     else:
-        whole, capped = answer.matches, len(answer.matches.score) >= opts.max_matches
-        if capped and method == "sparse":  # RANSAC looks at every match, not at the first few
-            whole, capped = await ctx.on_pool(sparse.match, sa, sb, ratio, opts.mutual, None), False
-        if not capped:  # dense matches cut by a cap: the first few cannot tell
-            answer.one_scene = await ctx.on_pool(matching.one_scene, whole, ctx.settings.ransac_threshold_px)
-        answer.warnings.append(NO_SCENE if answer.one_scene is False else UNVERIFIED)
+        answer.one_scene = await ctx.on_pool(matching.one_scene, whole, threshold)
+        answer.warnings.append(NO_SCENE if not answer.one_scene else UNVERIFIED)
+    answer.matches = matching.first(whole, opts.max_matches)
     answer.timing_ms["geometry"] = 1e3 * (time.perf_counter() - t2)
     verified = answer.inliers if answer.matrix is not None else None
-    failed = opts.geometry != "none" or answer.one_scene is False
+    failed = opts.geometry != "none" or not answer.one_scene
     answer.confidence = calibration.for_matches(model, method, answer.matches.score, verified, failed)
     return answer
 
@@ -190,7 +189,7 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
                                        prealignment(a, b, ctx) if both else asyncio.sleep(0))
     timing = {"features": 1e3 * (time.perf_counter() - t0)}
     search = partial(matching.match, max_queries=ctx.settings.max_queries, mutual=opts.mutual, ratio=opts.ratio,
-                     max_matches=opts.max_matches, consensus=consensus.Consensus() if opts.consistency else None)
+                     consensus=consensus.Consensus() if opts.consistency else None)  # every match: the caller cuts
     if pre is None or not pre.required:
         direct = await ctx.on_pool(search, fa, fb)
         if pre is None or agreeing(direct, pre.w, 4 * ctx.settings.ransac_threshold_px) >= pre.support:

@@ -102,6 +102,11 @@ class Matches:
     ratio: np.ndarray | None = None
 
 
+def first(m: Matches, n: int) -> Matches:
+    """The first ``n`` matches (the best: matches come best first)."""
+    return Matches(m.xy_a[:n], m.xy_b[:n], m.score[:n], None if m.ratio is None else m.ratio[:n])
+
+
 def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,
           ratio: float | None = None, max_matches: int | None = None,
           consensus: cons.Consensus | None = None) -> Matches:

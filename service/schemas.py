@@ -121,8 +121,7 @@ class CorrespondencesResponse(BaseModel):
     one_scene: bool | None = Field(None, description="without a geometry asked for: whether RANSAC finds a homography "
                                    "or a fundamental matrix among the matches, as two images of one scene give; "
                                    "false: the images may not show one scene, and confidence is that of matches "
-                                   "whose geometry failed to verify (absent when a geometry was asked for, and for "
-                                   "dense matches cut by max_matches)")
+                                   "whose geometry failed to verify (absent when a geometry was asked for)")
     warnings: list[str] = Field(default_factory=list, description="what the answer cannot vouch for, e.g. that no "
                                                                   "geometry verified the matches")
     prealigned: Prealigned | None = Field(None, description="dense: b was turned and scaled to meet a first")

@@ -59,7 +59,9 @@ async def correspondences(
     settings: SettingsDep, ctx: ContextDep,
     image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
     image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None, method: Method = None,
-    max_matches: Annotated[int | None, Form(ge=1)] = None, mutual: Annotated[bool, Form()] = True,
+    max_matches: Annotated[int | None, Form(ge=1, description="the most matches returned, the best first: every "
+                                            "match is found and verified before the cut")] = None,
+    mutual: Annotated[bool, Form()] = True,
     ratio: Annotated[float | None, Form(gt=0, le=1, description="Lowe's ratio test; default: sparse 0.9 without a "
                                          "geometry and none with one (RANSAC sorts the matches; 0.9 again when "
                                          "it verifies none), dense none")] = None,

@@ -422,3 +422,23 @@ def test_unguided_points_carry_no_confidence(client, coffee, pair, how):
     assert all("confidence" not in k for k in body["keypoints"])
     guided = client.post("/v1/keypoints/transfer", files=files(pair), data={"keypoints": "[[100, 100]]"}).json()
     assert guided["guidance"] != "none" and "confidence" in guided["keypoints"][0]
+
+
+@pytest.mark.parametrize("method,geometry", [("sparse", "homography"), ("dense", "none"), ("dense", "homography")])
+def test_a_cap_cuts_the_answer_and_changes_nothing_else(client, coffee, method, geometry):
+    """``max_matches`` returns the best of the matches an uncapped answer has, in its order, with
+    the same geometry: RANSAC sees every match (five of them could never show a homography's ten
+    inliers) and the dense search is the one an uncapped request runs (a cap had sent a plane in
+    perspective through the pre-aligned copies, where the whole answer searched directly)."""
+    a = cv2.resize(coffee, (480, 320), interpolation=cv2.INTER_AREA)
+    b = cv2.warpPerspective(a, np.array([[0.93, 0.1, 18], [-0.08, 0.95, 12], [2e-4, 1e-4, 1]]), (480, 320))
+    sent = {"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(b))}
+    asked = {"method": method, "geometry": geometry}
+    whole = client.post("/v1/correspondences", files=sent, data=asked).json()
+    cut = client.post("/v1/correspondences", files=sent, data=asked | {"max_matches": "5"}).json()
+    key = lambda body: [(m["xa"], m["ya"], m["xb"], m["yb"]) for m in body["matches"]]  # noqa: E731
+    assert len(whole["matches"]) > 5 and key(cut) == key(whole)[:5]
+    assert cut.get("prealigned") == whole.get("prealigned") and cut.get("one_scene") == whole.get("one_scene")
+    if geometry != "none":
+        assert cut[geometry] is not None and cut[geometry] == whole[geometry]
+        assert cut["inliers"] == whole["inliers"][:5]
