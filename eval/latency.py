@@ -1,8 +1,9 @@
 """Latency of /v1/correspondences for a 640x480 pair through a real uvicorn server on loopback:
 cold (both feature maps computed) and warm (both cached), with the in-process cache (numpy's BLAS
 held to one thread, the default, and left on every core) and with Redis, beside OpenCV SIFT
-detect + describe + ratio-matched on the same pair; the bytes one cached 640x480 feature map
-takes; and where a cold sparse request's time goes, step by step.
+detect + describe + ratio-matched on the same pair; a warm request between unrelated photos, where
+RANSAC looks for a geometry in vain; the bytes one cached 640x480 feature map takes; and where a
+cold sparse request's time goes, step by step.
 
     python -m eval.latency [--repeats 15]
 """
@@ -106,6 +107,22 @@ def api_latency(url: str, a: np.ndarray, b: np.ndarray, repeats: int, method: st
         return timed(cold, repeats), timed(lambda _: post(pa, pb), repeats), timed(lambda _: by_id(ids), repeats)
 
 
+def unrelated_latency(url: str, a: np.ndarray, repeats: int, method: str) -> float:
+    """Median ms of a warm request (features cached) between ``a`` and a photo of something else:
+    RANSAC finds no geometry among the matches and runs each fit to its limit (``one_scene``)."""
+    other = cv2.resize(photos.load("coffee"), a.shape[::-1], interpolation=cv2.INTER_AREA)
+    files = {"image_a": ("a.png", cv2.imencode(".png", a)[1].tobytes()),
+             "image_b": ("b.png", cv2.imencode(".png", other)[1].tobytes())}
+    with httpx.Client(base_url=url, timeout=60) as client:
+        def post(_: int) -> None:
+            r = client.post("/v1/correspondences", files=files, data={"method": method})
+            r.raise_for_status()
+            if r.json().get("one_scene") is not False:
+                raise RuntimeError("the unrelated pair fitted a geometry")
+        post(0)  # caches both images' features
+        return timed(post, repeats)
+
+
 def sift_latency(a: np.ndarray, b: np.ndarray, repeats: int) -> dict[str, float]:
     """Median ms of OpenCV SIFT on the pair (detect + describe both, ratio-matched), run in the
     main thread and in a worker thread: glibc's main heap gives pages back and faults them in again
@@ -146,7 +163,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     a, b = test_pair()
-    rows = {}
+    rows, unrelated = {}, {}
     redis = RedisServer("--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru").start()
     try:
         # BLAS_THREADS=0: numpy's BLAS on every core, its idle threads spinning (the setting's trade-off)
@@ -156,6 +173,8 @@ def main() -> None:
             try:
                 for method in ("sparse", "dense"):
                     rows[f"method={method}, {label}"] = api_latency(url, a, b, args.repeats, method)
+                    if not env:
+                        unrelated[f"method={method}, {label}"] = unrelated_latency(url, a, args.repeats, method)
             finally:
                 proc.terminate()
                 proc.wait(10)
@@ -173,6 +192,10 @@ def main() -> None:
         lines.append(f"| API warm, the same bytes sent again, features cached ({label}) | {warm:.0f} | "
                      f"{warm / sift:.2f} |")
         lines.append(f"| API warm, by image ids from /v1/images ({label}) | {ids:.0f} | {ids / sift:.2f} |")
+        if label in unrelated:
+            ms = unrelated[label]
+            lines.append(f"| API warm, a's features against an unrelated photo's, no geometry among the matches "
+                         f"(`one_scene` false; {label}) | {ms:.0f} | {ms / sift:.2f} |")
     table = "\n".join(lines)
     steps = stages(a, args.repeats)
     *ours, (_, sift_cpu) = steps.values()
