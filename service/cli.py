@@ -38,7 +38,9 @@ def match(c: CorrespondenceClient, a: argparse.Namespace) -> None:
     if a.json:
         print(json.dumps({"method": m.method, "matches": np.c_[m.xy_a, m.xy_b, m.score].round(3).tolist(),
                           "model": None if m.model is None else m.model.tolist(),
-                          "inliers": None if m.inliers is None else m.inliers.tolist(), "warnings": m.warnings}))
+                          "inliers": None if m.inliers is None else m.inliers.tolist(),
+                          "confidence": None if m.confidence is None else m.confidence.round(3).tolist(),
+                          "one_scene": m.one_scene, "warnings": m.warnings}))
         return
     line = f"{len(m.score)} matches ({m.method})"
     if m.model is not None:
@@ -57,7 +59,9 @@ def transfer(c: CorrespondenceClient, a: argparse.Namespace) -> None:
                                           geometry=a.geometry))
     if a.json:
         print(json.dumps({"guidance": t.guidance, "points": np.c_[t.xy, t.score].round(3).tolist(),
-                          "consistent": t.consistent.tolist(), "warnings": t.warnings}))
+                          "consistent": t.consistent.tolist(),
+                          "confidence": None if t.confidence is None else t.confidence.round(3).tolist(),
+                          "warnings": t.warnings}))
         return
     for p, q, s, ok in zip(points, t.xy, t.score, t.consistent, strict=True):
         print(f"({p[0]:.1f}, {p[1]:.1f}) -> ({q[0]:.1f}, {q[1]:.1f})  score {s:.3f}  "

@@ -45,6 +45,9 @@ def test_match_prints_a_summary_and_writes_the_picture(server, files, capsys):
     main(corr(server, "match", files / "a.png", files / "b.png", "--json"))
     body = json.loads(capsys.readouterr().out)
     assert body["method"] in ("sparse", "dense") and len(body["matches"]) >= 20 and len(body["matches"][0]) == 5
+    assert len(body["confidence"]) == len(body["matches"]) and body["one_scene"] is None  # a homography was asked
+    main(corr(server, "match", files / "a.png", files / "b.png", "--geometry", "none", "--json"))
+    assert json.loads(capsys.readouterr().out)["one_scene"] is True
 
 
 def test_transfer_and_align(server, files, capsys):
@@ -55,7 +58,8 @@ def test_transfer_and_align(server, files, capsys):
     assert cv2.imread(str(files / "t.png")).shape == (240, 720, 3)
     main(corr(server, "transfer", files / "a.png", files / "b.png", "--points", "[[100, 80]]", "--geometry",
               "fundamental", "--json"))
-    assert json.loads(capsys.readouterr().out)["guidance"] == "fundamental"
+    body = json.loads(capsys.readouterr().out)
+    assert body["guidance"] == "fundamental" and len(body["confidence"]) == 1
     main(corr(server, "align", files / "a.png", files / "b.png", "--warp", files / "w.png", "--png", files / "al.png"))
     assert "median displacement" in capsys.readouterr().out
     assert cv2.imread(str(files / "w.png"), cv2.IMREAD_GRAYSCALE).shape == (240, 360)
