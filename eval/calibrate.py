@@ -150,6 +150,11 @@ def fit(value: np.ndarray, right: np.ndarray, increasing: bool = True) -> dict[s
     return {"score": knots.round(5).tolist(), "p": iso.predict(knots).round(4).tolist()}
 
 
+def on_curve(curve: dict[str, list[float]], value: np.ndarray) -> np.ndarray:
+    """Confidence off a fitted curve (``fit``), as the service reads it."""
+    return np.interp(value, curve["score"], curve["p"])
+
+
 def calibration_error(conf: np.ndarray, right: np.ndarray) -> float:
     """Expected calibration error over the reliability bins: the answers' mean |confidence - share
     right| of their bin."""
@@ -175,7 +180,7 @@ def crossed(val: dict[str, tuple[np.ndarray, np.ndarray]], held: dict[str, tuple
         conf, right = [], seen["sparse"][1][read]
         for use, increasing in (("sparse", True), ("sparse-ratio", False)):
             curve = fit(val[use][0][fitted], val[use][1][fitted], increasing)
-            conf.append(np.interp(seen[use][0][read], curve["score"], curve["p"]))
+            conf.append(on_curve(curve, seen[use][0][read]))
         auc = [f"{roc_auc_score(right, c):.2f}" if 0 < right.mean() < 1 else "-" for c in conf]
         lines.append(f"| {label} ({read.sum()}, {100 * right.mean():.0f} %) | {' / '.join(auc)} | "
                      + " / ".join(f"{brier_score_loss(right, c):.3f}" for c in conf) + " | "
@@ -195,9 +200,9 @@ def verified(curves: dict, sets: dict[str, dict]) -> list[str]:
             if not all(parts):
                 continue
             score, right = (np.concatenate(v) for v in zip(*parts, strict=True))
-            split = np.concatenate([np.interp(s, curves[f"{method}-{side}"]["score"], curves[f"{method}-{side}"]["p"])
+            split = np.concatenate([on_curve(curves[f"{method}-{side}"], s)
                                     for (s, _), side in zip(parts, ("inlier", "outlier"), strict=True)])
-            one = np.interp(score, curves[method]["score"], curves[method]["p"])
+            one = on_curve(curves[method], score)
             lines.append(versus(f"{method}, {name}", right, split, one))
     return lines
 
@@ -214,14 +219,9 @@ def failed(curves: dict, sets: dict[str, dict]) -> list[str]:
             if use not in data or use not in curves:
                 continue
             score, right = data[use]
-            own, one = (np.interp(score, curves[u]["score"], curves[u]["p"]) for u in (use, method))
+            own, one = (on_curve(curves[u], score) for u in (use, method))
             lines.append(versus(f"{method}, {name}", right, own, one) + f" {(own > 0.5).sum()} / {(one > 0.5).sum()} |")
     return lines
-
-
-def read(curve: dict[str, list[float]], value: np.ndarray) -> np.ndarray:
-    """Confidence off a fitted curve, as the service reads it."""
-    return np.interp(value, curve["score"], curve["p"])
 
 
 def without_geometry(curves: dict, sets: dict[str, dict]) -> list[str]:
@@ -238,8 +238,8 @@ def without_geometry(curves: dict, sets: dict[str, dict]) -> list[str]:
             if not parts:
                 continue
             right = np.concatenate([data[u][1] for u, _ in parts])
-            served = np.concatenate([read(curves[c], data[u][0]) for u, c in parts])
-            one = np.concatenate([read(curves[method], data[u][0]) for u, _ in parts])
+            served = np.concatenate([on_curve(curves[c], data[u][0]) for u, c in parts])
+            one = np.concatenate([on_curve(curves[method], data[u][0]) for u, _ in parts])
             lines.append(versus(f"{method}, {name}", right, served, one)
                          + f" {(served > 0.5).sum()} / {(one > 0.5).sum()} |")
     return lines
@@ -268,8 +268,7 @@ def reliability(curves: dict, data: dict) -> list[str]:
              + " |", "|---|" + "---|" * (len(BINS) - 1)]
     for use in (u for u in (*USES, *SHOWN) if u in data and SHOWN.get(u, u) in curves):
         value, right = data[use]
-        curve = curves[SHOWN.get(use, use)]
-        conf = np.interp(value, curve["score"], curve["p"])
+        conf = on_curve(curves[SHOWN.get(use, use)], value)
         cells = []
         for lo, hi in zip(BINS[:-1], BINS[1:], strict=True):
             inside = (conf >= lo) & (conf < hi)
