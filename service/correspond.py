@@ -139,7 +139,7 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
         # with a geometry to fit, RANSAC sorts the mutual matches out and a ratio test would only
         # drop true ones in repeated structure (text, facades); without one, it is the only filter
         ratio = opts.ratio or (None if opts.geometry != "none" else sparse.RATIO)
-        found = await ctx.on_pool(sparse.match, sa, sb, ratio, opts.mutual, None)
+        found = await ctx.on_pool(sparse.match, sa, sb, ratio, opts.mutual)
         answer = Answer(method, model.name, found, timing_ms={"features": 1e3 * (t1 - t0)})
     else:
         answer = await dense_correspondences(a, b, model, opts, ctx)
@@ -158,7 +158,7 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
             if method == "sparse" and opts.ratio is None:  # no geometry sorted them: the ratio test does,
                 # as without a geometry; each match keeps its mark from the failed fit
                 marked = {pair: ok for pair, ok in zip(keyed(whole), inliers.tolist(), strict=True)}
-                whole = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, opts.mutual, None)
+                whole = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, opts.mutual)
                 inliers = np.array([marked.get(pair, False) for pair in keyed(whole)], bool)
         answer.inliers = inliers[:opts.max_matches]
     else:
@@ -320,7 +320,7 @@ async def sparse_guide(a: Side, b: Side, ctx: Context, kind: str = "auto") -> tu
     ``kind``: see ``matching.fit_guide``."""
     model = ctx.model("sparse", None)
     sa, sb = await asyncio.gather(sparse_set(a, model, ctx), sparse_set(b, model, ctx))
-    m = await ctx.on_pool(sparse.match, sa, sb, None, True, None)  # mutual only: RANSAC sorts them out
+    m = await ctx.on_pool(sparse.match, sa, sb, None, True)  # mutual only: RANSAC sorts them out
     return await ctx.on_pool(matching.fit_guide, m, ctx.settings.ransac_threshold_px, GUIDE_INLIERS, kind), m
 
 

@@ -108,11 +108,10 @@ def first(m: Matches, n: int) -> Matches:
 
 
 def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,
-          ratio: float | None = None, max_matches: int | None = None,
-          consensus: cons.Consensus | None = None) -> Matches:
+          ratio: float | None = None, consensus: cons.Consensus | None = None) -> Matches:
     """Nearest neighbours from a's cells into b's, optionally kept only when mutual, passing
-    Lowe's ratio test and agreeing with their neighbours (``consensus``); best scores first, at
-    most ``max_matches``. Each match's position in b is refined to sub-pixel (its position in a
+    Lowe's ratio test and agreeing with their neighbours (``consensus``); best scores first (a
+    caller's cap takes the first: ``first``). Each match's position in b is refined to sub-pixel (its position in a
     is a cell centre). Maps of more than ``COARSE_FROM`` cells are searched coarse to fine (see
     ``coarse_to_fine``); smaller ones exhaustively, from at most ``max_queries`` cells of a."""
     xa, da = cells(fa)
@@ -122,12 +121,10 @@ def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,
     else:
         q, j, best = exhaustive(da, db, max_queries, mutual, ratio)
     order = np.argsort(-best, kind="stable")
-    if consensus is None:
-        order = order[:max_matches]  # refine only what is returned
     found = Matches(xa[q[order]], refine(fb, da[q[order]], j[order]), best[order])
     if consensus is not None:
         ok, xy_b = cons.select(found.xy_a, found.xy_b, fa.stride / fa.scale, fb.stride / fb.scale, consensus)
-        kept = np.flatnonzero(ok)[:max_matches]
+        kept = np.flatnonzero(ok)
         found = Matches(found.xy_a[kept], xy_b[kept], found.score[kept])
     return found
 

@@ -104,8 +104,7 @@ def sample(img: np.ndarray, f: float, xy: np.ndarray, step: np.ndarray, angle: n
                      borderMode=cv2.BORDER_REFLECT).reshape(-1, PATCH, PATCH)
 
 
-def match(fa: SparseFeatures, fb: SparseFeatures, ratio: float | None = RATIO, mutual: bool = True,
-          max_matches: int | None = None) -> Matches:
+def match(fa: SparseFeatures, fb: SparseFeatures, ratio: float | None = RATIO, mutual: bool = True) -> Matches:
     """Nearest neighbours of a's descriptors among b's, kept when mutual and (with ``ratio``)
     when the best is clearly closer than the second (Lowe's test on L2 distances); best first.
     Scores are the descriptors' cosine similarity; each match also carries its ratio (best distance
@@ -121,6 +120,6 @@ def match(fa: SparseFeatures, fb: SparseFeatures, ratio: float | None = RATIO, m
         keep &= near < ratio * far
     if mutual:
         keep &= back[j] == np.arange(len(da))
-    order = np.flatnonzero(keep)[np.argsort(-best[keep], kind="stable")][:max_matches]
+    order = np.flatnonzero(keep)[np.argsort(-best[keep], kind="stable")]
     lowe = (near[order] / np.maximum(far[order], 1e-6)).astype(np.float32)
     return Matches(fa.xy[order], fb.xy[j[order]], best[order], np.minimum(lowe, 1.0))

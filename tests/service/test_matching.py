@@ -56,7 +56,7 @@ def test_subpixel_refinement_recovers_a_fractional_shift():
 
 def test_ratio_and_cap_and_query_budget():
     a, b = shifted_maps(shift=3.5)  # two equally good cells for every query: ambiguous
-    assert len(matching.match(a, b, 10_000, max_matches=25).score) == 25
+    assert len(matching.first(matching.match(a, b, 10_000), 25).score) == 25
     assert len(matching.match(a, b, 100).score) <= 100
     loose, strict = matching.match(a, b, 10_000, ratio=0.99), matching.match(a, b, 10_000, ratio=0.3)
     assert len(strict.score) < len(loose.score)
