@@ -103,7 +103,8 @@ class Match(BaseModel):
     confidence: float | None = Field(None, description="the share of matches like this one (its score and, with a "
                                      "geometry asked for, whether it verified and this match is an inlier) that lay "
                                      "within 3 px of the truth on the validation pairs (docs/RESULTS.md); without "
-                                     "a geometry, as if both images showed one scene")
+                                     "a geometry, as if both images showed one scene, unless their matches fit "
+                                     "none (one_scene false): then as for a geometry that failed to verify")
 
 
 class Prealigned(BaseModel):
