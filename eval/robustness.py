@@ -124,7 +124,7 @@ def sift(pair: pairs.Pair) -> Outcome:
     xa = np.float64([ka[m.queryIdx].pt for m in keep]).reshape(-1, 2)
     xb = np.float64([kb[m.trainIdx].pt for m in keep]).reshape(-1, 2)
     h, mask = None, None
-    if len(xa) >= 8 and pair.homography is None:
+    if len(xa) >= 8 and pair.geometry == "fundamental":
         h, mask = cv2.findFundamentalMat(xa, xb, cv2.FM_RANSAC, 4.0, 0.999, 2000)
     elif len(xa) >= 8:
         h, mask = cv2.findHomography(xa, xb, cv2.RANSAC, 4.0, maxIters=2000, confidence=0.999)
