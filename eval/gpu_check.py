@@ -5,7 +5,8 @@
 - the service's registry picks the GPU and binds inputs and outputs through IO binding;
 - the batching ratio: patch pairs per second through the batching worker at MAX_BATCH=256
   against MAX_BATCH=1, on concurrent single-pair requests;
-- 640 x 480 correspondences per second through the API (cold: features computed; warm: cached).
+- 640 x 480 correspondences through the API on the GPU, cold (features computed) and warm (cached),
+  each method against OpenCV SIFT on this host's CPU in the same run (medians of 15).
 
 Written to docs/RESULTS.md with the GPU's name. Without a GPU it says so and writes nothing.
 
@@ -20,18 +21,15 @@ import statistics
 import sys
 import time
 
-import cv2
 import numpy as np
 import onnxruntime as ort
-from fastapi.testclient import TestClient
 
 from eval import machine
-from eval.latency import test_pair
+from eval.latency import api_latency, serve, sift_latency, test_pair
 from eval.results import write_section
 from eval.throughput import ROOT, real_pairs
 from service import registry
 from service.config import Settings
-from service.main import create_app
 
 TOLERANCE = 1e-3
 WEIGHTS = ROOT / "models" / "weights"
@@ -77,20 +75,25 @@ def batching_ratio(settings: Settings) -> tuple[float, float]:
     return rates[0], rates[1]
 
 
-def correspondence_rate(settings: Settings) -> tuple[float, float]:
+def correspondence_latency(provider: str = "cuda", repeats: int = 15) -> list[str]:
+    """Table rows: median ms of a 640x480 pair through a uvicorn server on ``provider`` (cold: fresh
+    bytes, features computed; warm: the same bytes again, features cached) for each method, and
+    each against OpenCV SIFT on this host's CPU in the same run (``eval.latency``'s measures)."""
     a, b = test_pair()
-    files = {"image_a": ("a.png", cv2.imencode(".png", a)[1].tobytes()),
-             "image_b": ("b.png", cv2.imencode(".png", b)[1].tobytes())}
-    with TestClient(create_app(settings)) as c:
-        t = time.perf_counter()
-        assert c.post("/v1/correspondences", files=files).status_code == 200
-        cold = 1 / (time.perf_counter() - t)
-        times = []
-        for _ in range(10):
-            t = time.perf_counter()
-            c.post("/v1/correspondences", files=files)
-            times.append(time.perf_counter() - t)
-    return cold, 1 / statistics.median(times)
+    sift = min(sift_latency(a, b, repeats).values())
+    rows = [f"| OpenCV SIFT detect + describe + ratio match, 640x480 pair (CPU, in process) | {sift:.0f} ms | 1.00x |"]
+    proc, url = serve({"PROVIDER": provider})
+    try:
+        for method in ("sparse", "dense"):
+            cold, warm, _ = api_latency(url, a, b, repeats, method)
+            rows += [f"| 640x480 correspondences, method={method}, cold (features computed) | {cold:.0f} ms | "
+                     f"{cold / sift:.2f}x |",
+                     f"| 640x480 correspondences, method={method}, warm (features cached) | {warm:.0f} ms | "
+                     f"{warm / sift:.2f}x |"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return rows
 
 
 def main() -> None:
@@ -113,12 +116,12 @@ def main() -> None:
     bound = {m.name: m.main.io_binding for m in reg.models.values()}
     reg.close()
     batched, single = batching_ratio(settings)
-    cold, warm = correspondence_rate(settings)
+    speed = correspondence_latency()
     table = ("| check | result | |\n|---|---|---|\n" + "\n".join(lines) + "\n"
              f"| IO binding | {'on for every model' if all(bound.values()) else f'off for some: {bound}'} | |\n"
              f"| batching: single-pair requests, 512 at once | {batched:.0f} pairs/s at MAX_BATCH=256, {single:.0f} "
              f"at 1 | {batched / single:.1f}x |\n"
-             f"| 640x480 correspondences (default method) | {cold:.1f}/s cold, {warm:.1f}/s warm | |\n")
+             + "\n".join(speed) + "\n")
     print(table)
     command = "python -m eval.gpu_check " + shlex.join(sys.argv[1:])
     write_section("gpu-check", f"## GPU check\n\n`{command}` {machine.describe()}\n\n{table}")

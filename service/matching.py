@@ -288,20 +288,60 @@ def peak(fm: FeatureMap, query: np.ndarray, centre: np.ndarray, reach: float, st
          hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The most similar of a steps x steps lattice reaching ``reach`` cells either side of each
     centre (K, 2), positions kept within the image (0 to ``hi`` cells): ((K, 2) in cells, (K,)
-    similarity)."""
+    similarity). Lattices about a whole cell whose samples need no extrapolation and no clipping
+    take ``on_cells``, the same similarities from the cells' own products."""
     d = fm.features.shape[0]
     off = np.linspace(-reach, reach, steps)
     ou, ov = (g.ravel() for g in np.meshgrid(off, off))
     out, top = np.empty_like(centre), np.empty(len(centre), np.float32)
-    chunk = max(1, BLOCK_BYTES // (4 * 4 * d * steps * steps))  # four bilinear corners in float32
     f = np.ascontiguousarray(fm.features.transpose(1, 2, 0), np.float32)  # float32 arithmetic throughout
-    for s in range(0, len(centre), chunk):
-        c = centre[s:s + chunk]
+    r = int(np.ceil(reach))
+    whole = (centre == np.round(centre)).all(1) & (centre >= r).all(1) & \
+        (centre + r <= np.minimum(hi, [f.shape[1] - 1, f.shape[0] - 1])).all(1)
+    if whole.any():
+        out[whole], top[whole] = on_cells(f, query[whole], centre[whole], off, r)
+    rest = np.flatnonzero(~whole)
+    chunk = max(1, BLOCK_BYTES // (4 * 4 * d * steps * steps))  # four bilinear corners in float32
+    for s in range(0, len(rest), chunk):
+        i = rest[s:s + chunk]
+        c = centre[i]
         grid = np.clip(np.stack([c[:, :1] + ou[None], c[:, 1:] + ov[None]], -1), 0, hi).astype(np.float32)
-        sims = np.einsum("kd,knd->kn", query[s:s + chunk], sample(f, grid[..., 0], grid[..., 1]))
-        out[s:s + chunk] = grid[np.arange(len(c)), sims.argmax(1)]
-        top[s:s + chunk] = sims.max(1)
+        sims = np.einsum("kd,knd->kn", query[i], sample(f, grid[..., 0], grid[..., 1]))
+        out[i] = grid[np.arange(len(c)), sims.argmax(1)]
+        top[i] = sims.max(1)
     return out, top
+
+
+def on_cells(f: np.ndarray, query: np.ndarray, centre: np.ndarray, off: np.ndarray,
+             r: int) -> tuple[np.ndarray, np.ndarray]:
+    """``peak`` for lattices (offsets ``off`` along each axis, within ``r`` cells) about whole
+    cells (K, 2) at least ``r`` cells inside the map (h, w, D). A bilinear sample is a weighted sum
+    of four cells, the same weights about every whole cell, so its similarity to a query, q.v /
+    |v|, comes from the (2r+1)^2 cells' products with the query and with each other: two matrix
+    products instead of a D-vector per sample."""
+    n = 2 * r + 1
+    u = off + r  # positions in the block of cells, 0 to 2r
+    u0 = np.minimum(np.floor(u), n - 2).astype(np.intp)
+    t = (u - u0).astype(np.float32)
+    along = np.zeros((n, len(off)), np.float32)  # (cell, sample) weights along one axis
+    along[u0, np.arange(len(off))] = 1 - t
+    along[u0 + 1, np.arange(len(off))] += t
+    w = np.einsum("ys,xt->yxst", along, along).reshape(n * n, -1)  # (cells, samples), row-major lattice
+    ww = np.einsum("as,bs->abs", w, w).reshape(n * n * n * n, -1)
+    dy, dx = np.divmod(np.arange(n * n), n)
+    top = np.empty(len(centre), np.float32)
+    pick = np.empty(len(centre), np.intp)
+    chunk = max(1, BLOCK_BYTES // (4 * n * n * (f.shape[2] + n * n + 2 * w.shape[1])))
+    for s in range(0, len(centre), chunk):
+        c = centre[s:s + chunk].astype(np.intp)
+        cells = f[c[:, 1:2] - r + dy[None], c[:, :1] - r + dx[None]]  # (k, n*n, D)
+        dots = np.einsum("kd,kcd->kc", query[s:s + chunk], cells) @ w
+        norms = np.sqrt(np.maximum((cells @ cells.transpose(0, 2, 1)).reshape(len(c), -1) @ ww, 0))
+        sims = dots / np.maximum(norms, 1e-6)
+        pick[s:s + chunk] = sims.argmax(1)
+        top[s:s + chunk] = sims[np.arange(len(c)), pick[s:s + chunk]]
+    ou, ov = (g.ravel() for g in np.meshgrid(off, off))
+    return centre + np.c_[ou[pick], ov[pick]], top
 
 
 def project(h: np.ndarray, xy: np.ndarray) -> np.ndarray:

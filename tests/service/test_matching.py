@@ -113,6 +113,31 @@ def test_bilinear_hits_cells_blends_between_them_and_extrapolates_one_cell_at_th
     assert got.dtype == np.float32 and np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-3)
 
 
+def test_a_peak_about_whole_cells_is_the_most_similar_bilinear_sample_of_its_lattice():
+    # peak takes lattices about interior whole cells from the cells' products (on_cells): every
+    # answer must be the best of the lattice's bilinear samples, as sampled one by one
+    rng = np.random.default_rng(3)
+    f = rng.normal(size=(16, 12, 20)).astype(np.float16)
+    f /= np.linalg.norm(f, axis=0, keepdims=True)
+    fm = FeatureMap(f, 80, 48, 1.0, 4)
+    q = matching.bilinear(fm, rng.uniform(0, [79, 47], (300, 2)))
+    centre = np.c_[rng.integers(0, 20, 300), rng.integers(0, 12, 300)].astype(np.float64)
+    hi = np.array([79 / 4, 47 / 4])
+    fl = np.ascontiguousarray(f.transpose(1, 2, 0), np.float32)
+    interior = (centre >= 1).all(1) & (centre + 1 <= [19, 11]).all(1)
+    assert 100 < interior.sum() < 300  # both kinds of centre are asked
+    for reach, steps in ((1.0, 9), (0.75, 7)):
+        got, top = matching.peak(fm, q, centre, reach, steps, hi)
+        off = np.linspace(-reach, reach, steps)
+        ou, ov = (g.ravel() for g in np.meshgrid(off, off))
+        grid = np.clip(np.stack([centre[:, :1] + ou, centre[:, 1:] + ov], -1), 0, hi).astype(np.float32)
+        sims = np.einsum("kd,knd->kn", q, matching.sample(fl, grid[..., 0], grid[..., 1]))
+        np.testing.assert_allclose(top, sims.max(1), atol=1e-5)
+        at = np.einsum("kd,kd->k", q, matching.sample(fl, got[:, 0].astype(np.float32), got[:, 1].astype(np.float32)))
+        np.testing.assert_allclose(at, sims.max(1), atol=1e-5)  # the answer is where that best sample lies
+        assert (np.abs(got - centre) <= reach + 1e-9).all()
+
+
 def test_coarse_to_fine_finds_what_the_exhaustive_search_finds(monkeypatch):
     """Maps above COARSE_FROM cells are matched among 2 x 2 blocks first, then locally: the same
     shift, found from a quarter of the queries."""
