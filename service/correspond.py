@@ -348,27 +348,35 @@ def describe(s: np.ndarray) -> dict[str, float]:
             "rotation_deg": round(float(-np.degrees(np.arctan2(s[1, 0], s[0, 0]))), 2)}
 
 
-async def prealigned_transfer(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, points: np.ndarray,
-                              pre: Prealignment, guide: matching.Guide, model: LoadedModel,
-                              ctx: Context) -> matching.Transfer:
+def through_prealigned(fa: FeatureMap, fb: FeatureMap, fw: FeatureMap, fab: FeatureMap | None,
+                       points: np.ndarray, pre: Prealignment, guide: matching.Guide,
+                       tol: float) -> matching.Transfer:
     """Points of a (K, 2) found in b through copies brought onto each other by ``pre`` (b's
-    pixels -> a's): searched at a's scale in a copy of b brought onto a and mapped back; when b
-    shows a's content larger, also at b's finer scale in a copy of a brought onto b, keeping per
-    point the consistent, more similar answer (a copy of a enlarged is blurred, which suits
-    coarse structure but not fine print; the copy of b shrunk is sharp but coarse)."""
-    tol = ctx.settings.cycle_tolerance_px
+    pixels -> a's; ``prealigned_copies``): searched at a's scale in the copy of b brought onto a
+    (``fw``) and mapped back; when b shows a's content larger, also at b's finer scale in the copy
+    of a brought onto b (``fab``), keeping per point the consistent, more similar answer (a copy of
+    a enlarged is blurred, which suits coarse structure but not fine print; the copy of b shrunk
+    is sharp but coarse)."""
     wa = np.linalg.inv(pre.w)  # a's pixels -> b's
-    fw, fab = await prealigned_copies(a, b, fa, fb, pre, model, ctx)
     down = matching.Guide(guide.kind, pre.w @ guide.model if guide.kind == "homography" else wa.T @ guide.model)
-    t1 = await ctx.on_pool(matching.transfer, fa, fw, points, tol, down)
+    t1 = matching.transfer(fa, fw, points, tol, down)
     t1.xy = np.clip(np.nan_to_num(matching.project(wa, t1.xy)), 0, [fb.width - 1, fb.height - 1]).astype(np.float32)
     if fab is None:
         return t1
     zoom = pre.described["scale"]
-    t2 = await ctx.on_pool(matching.transfer, fab, fb, matching.project(wa, points).astype(np.float32),
-                           tol * zoom, matching.Guide(guide.kind, guide.model @ pre.w))
+    t2 = matching.transfer(fab, fb, matching.project(wa, points).astype(np.float32), tol * zoom,
+                           matching.Guide(guide.kind, guide.model @ pre.w))
     t2.cycle_error = (t2.cycle_error / zoom).astype(np.float32)  # in a's pixels
     return matching.either(t1, t2)
+
+
+def plane_where_alike(search: Callable[[matching.Guide], matching.Transfer], tr: matching.Transfer,
+                      plane: matching.Guide, points: np.ndarray, fb: FeatureMap) -> matching.Transfer:
+    """``tr`` (searched along a fundamental matrix's epipolar lines) with each point moved to where
+    the homography ``plane`` puts it (found by ``search``, the same copies as ``tr``'s) wherever
+    that lies in b and the features there are at least as similar (``matching.more_alike``)."""
+    _, in_view = matching.lands_in(plane.model, points, fb.width, fb.height, matching.BORDER_SLACK_PX)
+    return matching.more_alike(tr, search(plane), in_view)
 
 
 async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model_name: str | None,
@@ -382,7 +390,7 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     tol = ctx.settings.cycle_tolerance_px
     if method == "align":
         return Transferred(model.name, await ctx.on_pool(align.transfer, fa, fb, points, tol), points)
-    guide, pre = None, None
+    guide, pre, sparse_m = None, None, None
     if guided:
         try:  # the sparse matches survive rotation and scale; with ids, if their features were cached
             guide, sparse_m = await sparse_guide(a, b, ctx, geometry)
@@ -392,15 +400,30 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
         else:
             if guide is not None and b.data is not None:
                 pre = prealignment_from(guide, sparse_m, ctx.settings.ransac_threshold_px)
+    # a fundamental matrix chosen while a homography also holds (a camera turned about its centre
+    # has no epipolar geometry, and a plane's repeated structure threads its lines): each point
+    # may go where the plane puts it instead, searched in the same copies (the plane's, perspective
+    # and all, when it scales or turns b)
+    plane = None
+    if geometry == "auto" and guide is not None and guide.kind == "fundamental" and sparse_m is not None:
+        plane = await ctx.on_pool(matching.fit_guide, sparse_m, ctx.settings.ransac_threshold_px, GUIDE_INLIERS,
+                                  "homography")
+        flat = None if plane is None or b.data is None else prealignment_from(
+            plane, sparse_m, ctx.settings.ransac_threshold_px)
+        pre = flat if flat is not None and flat.required else pre
     out = Transferred(model.name, None, points)
     # b scaled or turned: search copies brought onto each other by the homography (perspective and
     # all). Otherwise the guided search copes, and a homography fitted to one plane of a scene
     # with depth would carry the other planes' points astray
     if pre is not None and pre.required:
-        tr = await prealigned_transfer(a, b, fa, fb, points, pre, guide, model, ctx)
+        fw, fab = await prealigned_copies(a, b, fa, fb, pre, model, ctx)
+        search = partial(through_prealigned, fa, fb, fw, fab, points, pre, tol=tol)
         out.prealigned = pre.described
     else:
-        tr = await ctx.on_pool(matching.transfer, fa, fb, points, tol, guide)
+        search = partial(matching.transfer, fa, fb, points, tol)
+    tr = await ctx.on_pool(search, guide)
+    if plane is not None:
+        tr = await ctx.on_pool(plane_where_alike, search, tr, plane, points, fb)
     out.transfer = tr
     # the curves were fitted on guided transfers: an unguided point's score says little (between
     # unrelated photos points come back consistent by chance at 0.8-0.95 of those curves)

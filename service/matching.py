@@ -466,7 +466,19 @@ class Transfer:
 def either(t1: Transfer, t2: Transfer) -> Transfer:
     """Per point, the better of two transfers of the same points: the consistent one, else the
     one whose features agree more (``score``)."""
-    pick = (t2.consistent & ~t1.consistent) | ((t2.consistent == t1.consistent) & (t2.score > t1.score))
+    return chosen(t1, t2, (t2.consistent & ~t1.consistent) | ((t2.consistent == t1.consistent) & (t2.score > t1.score)))
+
+
+def more_alike(t: Transfer, on_plane: Transfer, in_view: np.ndarray) -> Transfer:
+    """Per point, ``on_plane``'s answer (where a homography puts it) where that lies in b
+    (``in_view``) and its features there are at least as similar as at ``t``'s (an epipolar
+    search's find), else ``t``'s: a camera turned about its centre, or a plane of repeated
+    structure, leaves the epipolar lines free to run through look-alikes."""
+    return chosen(t, on_plane, in_view & (on_plane.score >= t.score))
+
+
+def chosen(t1: Transfer, t2: Transfer, pick: np.ndarray) -> Transfer:
+    """``t2``'s answer where ``pick`` (K,) holds, else ``t1``'s; ``t1``'s guidance."""
     take = lambda x1, x2: np.where(pick.reshape(-1, *[1] * (x1.ndim - 1)), x2, x1)  # noqa: E731
     return Transfer(take(t1.xy, t2.xy), take(t1.score, t2.score), take(t1.cycle_error, t2.cycle_error),
                     take(t1.consistent, t2.consistent), t1.guidance)

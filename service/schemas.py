@@ -148,7 +148,9 @@ class TransferResponse(BaseModel):
     model: str
     guidance: str = Field("none", description="the geometry that guided the search: homography (each point inside "
                                               "b goes where it puts it), fundamental (searched along the epipolar "
-                                              "line) or none; align with method=align")
+                                              "line; with geometry=auto, a point goes where a homography of the "
+                                              "pair puts it instead when it looks at least as alike there) or none; "
+                                              "align with method=align")
     keypoints: list[TransferredPoint]
     warnings: list[str] = Field(default_factory=list, description="what the answer cannot vouch for, e.g. that no "
                                                                   "geometry guided the search")

@@ -138,6 +138,18 @@ def test_a_peak_about_whole_cells_is_the_most_similar_bilinear_sample_of_its_lat
         assert (np.abs(got - centre) <= reach + 1e-9).all()
 
 
+def test_a_point_goes_where_the_plane_puts_it_only_in_view_and_at_least_as_alike():
+    def answer(x, score, consistent, guidance):
+        return matching.Transfer(np.full((4, 2), x, np.float32), np.asarray(score, np.float32),
+                                 np.full(4, x, np.float32), np.asarray(consistent), guidance)
+    epipolar = answer(1.0, [0.9, 0.9, 0.9, 0.9], [True, False, True, True], "fundamental")
+    plane = answer(2.0, [0.95, 0.9, 0.85, 0.99], [True, True, True, True], "homography")
+    got = matching.more_alike(epipolar, plane, np.array([True, True, True, False]))
+    assert got.xy[:, 0].tolist() == [2, 2, 1, 1] and got.cycle_error.tolist() == [2, 2, 1, 1]
+    assert got.consistent.tolist() == [True, True, True, True] and got.guidance == "fundamental"
+    np.testing.assert_allclose(got.score, [0.95, 0.9, 0.9, 0.9])
+
+
 def test_coarse_to_fine_finds_what_the_exhaustive_search_finds(monkeypatch):
     """Maps above COARSE_FROM cells are matched among 2 x 2 blocks first, then locally: the same
     shift, found from a quarter of the queries."""
