@@ -1,5 +1,5 @@
-"""The GPU check's speed rows, run on the CPU here so the check cannot first fail on the machine it
-is meant for: every method cold and warm through a served API, each against SIFT in the same run."""
+"""The GPU check's speed rows, run here on the CPU so that a machine with a GPU is not the first to
+run them: every method cold and warm through a served API, each against SIFT in the same run."""
 import re
 
 from eval.gpu_check import correspondence_latency
