@@ -419,8 +419,9 @@ def allowed_cells(guide: Guide, points: np.ndarray, cells_xy: np.ndarray, reach_
         d2 = ((project(guide.model, points)[:, None, :] - cells_xy[None]) ** 2).sum(-1)
         return d2 <= reach_px ** 2
     lines = np.c_[points, np.ones(len(points))] @ guide.model.T  # epipolar lines in b: a x + b y + c = 0
-    norm = np.linalg.norm(lines[:, :2], axis=1, keepdims=True) + 1e-12
-    return np.abs(lines[:, :2] @ cells_xy.T + lines[:, 2:3]) / norm <= reach_px
+    lines /= np.linalg.norm(lines[:, :2], axis=1, keepdims=True) + 1e-12  # so that a x + b y + c is a distance
+    d = lines.astype(np.float32) @ np.c_[cells_xy, np.ones(len(cells_xy))].T.astype(np.float32)
+    return np.abs(d, out=d) <= reach_px
 
 
 def top1_guided(q: np.ndarray, db: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

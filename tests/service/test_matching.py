@@ -150,6 +150,17 @@ def test_a_point_goes_where_the_plane_puts_it_only_in_view_and_at_least_as_alike
     np.testing.assert_allclose(got.score, [0.95, 0.9, 0.9, 0.9])
 
 
+def test_an_epipolar_band_holds_the_cells_within_reach_of_the_line_in_pixels():
+    # a rectified pair, its fundamental matrix scaled by 50: point (x, y) of a has the line y' = y in b
+    f = 50 * np.array([[0, 0, 0], [0, 0, -1], [0, 1, 0]], np.float64)
+    gy, gx = np.mgrid[0:30, 0:40] * 4.0
+    cells_xy = np.c_[gx.ravel(), gy.ravel()]
+    points = np.array([[10.0, 41.0], [100.0, 7.5]])
+    got = matching.allowed_cells(matching.Guide("fundamental", f), points, cells_xy, 4.0)
+    want = np.abs(cells_xy[None, :, 1] - points[:, 1:2]) <= 4.0
+    assert got.shape == (2, 1200) and (got == want).all() and got.sum() == 2 * 2 * 40
+
+
 def test_coarse_to_fine_finds_what_the_exhaustive_search_finds(monkeypatch):
     """Maps above COARSE_FROM cells are matched among 2 x 2 blocks first, then locally: the same
     shift, found from a quarter of the queries."""
