@@ -299,7 +299,8 @@ def peak(fm: FeatureMap, query: np.ndarray, centre: np.ndarray, reach: float, st
     whole = (centre == np.round(centre)).all(1) & (centre >= r).all(1) & \
         (centre + r <= np.minimum(hi, [f.shape[1] - 1, f.shape[0] - 1])).all(1)
     if whole.any():
-        out[whole], top[whole] = on_cells(f, query[whole], centre[whole], off, r)
+        pick, top[whole] = on_cells(f, query[whole], centre[whole], off, r)
+        out[whole] = centre[whole] + np.c_[ou[pick], ov[pick]]
     rest = np.flatnonzero(~whole)
     chunk = max(1, BLOCK_BYTES // (4 * 4 * d * steps * steps))  # four bilinear corners in float32
     for s in range(0, len(rest), chunk):
@@ -315,7 +316,8 @@ def peak(fm: FeatureMap, query: np.ndarray, centre: np.ndarray, reach: float, st
 def on_cells(f: np.ndarray, query: np.ndarray, centre: np.ndarray, off: np.ndarray,
              r: int) -> tuple[np.ndarray, np.ndarray]:
     """``peak`` for lattices (offsets ``off`` along each axis, within ``r`` cells) about whole
-    cells (K, 2) at least ``r`` cells inside the map (h, w, D). A bilinear sample is a weighted sum
+    cells (K, 2) at least ``r`` cells inside the map (h, w, D): (the best sample of each, (K,)
+    indices into the row-major lattice, and its similarity (K,)). A bilinear sample is a weighted sum
     of four cells, the same weights about every whole cell, so its similarity to a query, q.v /
     |v|, comes from the (2r+1)^2 cells' products with the query and with each other: two matrix
     products instead of a D-vector per sample."""
@@ -340,8 +342,7 @@ def on_cells(f: np.ndarray, query: np.ndarray, centre: np.ndarray, off: np.ndarr
         sims = dots / np.maximum(norms, 1e-6)
         pick[s:s + chunk] = sims.argmax(1)
         top[s:s + chunk] = sims[np.arange(len(c)), pick[s:s + chunk]]
-    ou, ov = (g.ravel() for g in np.meshgrid(off, off))
-    return centre + np.c_[ou[pick], ov[pick]], top
+    return pick, top
 
 
 def project(h: np.ndarray, xy: np.ndarray) -> np.ndarray:
