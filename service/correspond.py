@@ -404,12 +404,9 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     # has no epipolar geometry, and a plane's repeated structure threads its lines): each point
     # may go where the plane puts it instead, searched in the same copies (the plane's, perspective
     # and all, when it scales or turns b)
-    plane = None
-    if geometry == "auto" and guide is not None and guide.kind == "fundamental" and sparse_m is not None:
-        plane = await ctx.on_pool(matching.fit_guide, sparse_m, ctx.settings.ransac_threshold_px, GUIDE_INLIERS,
-                                  "homography")
-        flat = None if plane is None or b.data is None else prealignment_from(
-            plane, sparse_m, ctx.settings.ransac_threshold_px)
+    plane = guide.plane if guide is not None and sparse_m is not None else None  # set only by geometry=auto
+    if plane is not None and b.data is not None:
+        flat = prealignment_from(plane, sparse_m, ctx.settings.ransac_threshold_px)
         pre = flat if flat is not None and flat.required else pre
     out = Transferred(model.name, None, points)
     # b scaled or turned: search copies brought onto each other by the homography (perspective and

@@ -375,6 +375,7 @@ class Guide:
     kind: str
     model: np.ndarray
     inliers: np.ndarray | None = None  # (M,) bool over the matches it was fitted to
+    plane: Guide | None = None  # a fundamental matrix's: the homography that holds among the same matches too
 
 
 def estimate_guide(fa: FeatureMap, fb: FeatureMap, threshold_px: float, min_inliers: int = 16,
@@ -388,14 +389,15 @@ def fit_guide(m: Matches, threshold_px: float, min_inliers: int = 16, kind: str 
     matrix (a plane, or a rotating camera), otherwise the fundamental matrix; None when neither
     has ``min_inliers`` inliers and more than chance gives (``found``, ``fundamental_support``).
     ``kind`` "homography" or "fundamental" fits that one only (None when it is not found): the
-    caller knows the scene."""
+    caller knows the scene. A fundamental matrix chosen while a homography holds too carries it
+    (``Guide.plane``)."""
     h, inl_h = verify(m, "homography", threshold_px) if kind != "fundamental" else (None, None)
     f, inl_f = verify(m, "fundamental", threshold_px) if kind != "homography" else (None, None)
     plane = h is not None and inl_h.sum() >= min_inliers and found("homography", inl_h)
     scene = f is not None and inl_f.sum() >= min_inliers and found("fundamental", inl_f)
     if plane and (kind == "homography" or inl_h.sum() >= 0.85 * fundamental_support(m, inl_h, inl_f)):
         return Guide("homography", h, inl_h)
-    return Guide("fundamental", f, inl_f) if scene else None
+    return Guide("fundamental", f, inl_f, Guide("homography", h, inl_h) if plane else None) if scene else None
 
 
 def fundamental_support(m: Matches, inl_h: np.ndarray, inl_f: np.ndarray) -> int:
