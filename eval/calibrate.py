@@ -34,7 +34,7 @@ from service.calibration import WITHIN_PX
 
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)
 USES = ("sparse", "sparse-inlier", "sparse-outlier", "sparse-unverified", "dense", "dense-inlier", "dense-outlier",
-        "dense-unverified", "transfer", "transfer-inconsistent")
+        "dense-unverified", "transfer", "transfer-fundamental", "transfer-inconsistent")
 # shown, not fitted, each read off the curve that serves it: the matches without a geometry whose
 # matches fit none (``one_scene`` false: the curve of answers that failed to verify), and the other
 # matches without a geometry between unrelated images (the method's curve)
@@ -57,6 +57,13 @@ def scene_of(name: str) -> str:
     if base in pairs.MBT_FRAMES:
         return "moved cube"
     return "cube" if base.startswith("cube-") else base
+
+
+def windows(stereo: str) -> list[pairs.Pair]:
+    """The windows of a stereo pair a user might send (``pairs.CROPS``, as ``eval.depth``): parts
+    of a scene with depth where a homography guides transfers as often as a fundamental matrix."""
+    p = pairs.load(stereo)
+    return [pairs.cropped(p, box) for box in pairs.CROPS]
 
 
 def validation_cases() -> list[pairs.Pair]:
@@ -83,7 +90,7 @@ VALIDATION_UNRELATED = ("cube-40", "text", "leuven", "aloe")  # one pair of a sc
 HELD_BACK_UNRELATED = ("graf", "box", "aero", "motorcycle")
 
 
-def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True
+def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True, transfers_only: bool = False
             ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{use: (raw scores, right or not)} over the cases' answers (``USES``): each method's matches
     without a geometry, then with the case's own (a homography for a plane, else a fundamental
@@ -92,13 +99,13 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True
     "<method>-no-scene"; "sparse-ratio" holds the other unverified sparse matches' Lowe's ratios,
     and "scene" their case numbers, for ``crossed``. Cases not ``related`` (``pairs.unrelated``) put
     their other matches without a geometry under "<method>-unrelated" instead: the methods' curves
-    assume one scene."""
+    assume one scene. ``transfers_only``: the keypoint transfers alone."""
     got: dict[str, list] = {u: [] for u in (*USES, *SHOWN, "sparse-ratio", "scene")}
     rng = np.random.default_rng(0)
     for case, p in enumerate(cases):
         files = {"image_a": ("a.png", png(p.a)), "image_b": ("b.png", png(p.b))}
         geometry = p.geometry
-        for method in ("sparse", "dense"):
+        for method in () if transfers_only else ("sparse", "dense"):
             for asked in ("none", geometry):
                 r = client.post("/v1/correspondences", files=files, data={"method": method, "geometry": asked})
                 r.raise_for_status()
@@ -137,10 +144,16 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True
         k = body["keypoints"]
         right = np.linalg.norm(t - np.array([[x["x"], x["y"]] for x in k]), axis=1) < WITHIN_PX
         score, ok = np.array([x["score"] for x in k]), np.array([x["consistent"] for x in k])
-        got["transfer"].append((score[ok], right[ok]))
+        got[transfer_use(body["guidance"])].append((score[ok], right[ok]))
         got["transfer-inconsistent"].append((score[~ok], right[~ok]))
     return {u: (np.concatenate([s for s, _ in v]), np.concatenate([c for _, c in v])) for u, v in got.items()
             if v and sum(map(len, (c for _, c in v)))}
+
+
+def transfer_use(guidance: str) -> str:
+    """The curve of a guided transfer's consistent points (``calibration.for_transfer``): searched
+    along epipolar lines, or put by a homography."""
+    return "transfer-fundamental" if guidance == "fundamental" else "transfer"
 
 
 def fit(value: np.ndarray, right: np.ndarray, increasing: bool = True) -> dict[str, list[float]]:
@@ -300,9 +313,10 @@ def main() -> None:
     try:
         with httpx.Client(base_url=url, timeout=600) as client:
             cases = validation_cases()
-            val = merged(collect(client, cases),
+            val = merged(collect(client, cases), collect(client, windows("aloe"), transfers_only=True),
                          collect(client, unrelated_cases(VALIDATION_UNRELATED), related=False))
             held = merged(collect(client, heldback_cases()),
+                          collect(client, windows("motorcycle"), transfers_only=True),
                           collect(client, unrelated_cases(HELD_BACK_UNRELATED), related=False))
     finally:
         proc.terminate()
@@ -316,17 +330,19 @@ def main() -> None:
     text = (f"{title}\n\n`{command}` {machine.describe()}\n\nEach cell: of the answers whose "
             f"`confidence` falls in the bin, the share within {WITHIN_PX:g} px of the truth, and how many there "
             "were. The curves were fitted on the validation pairs (first table) and stored in the manifest; the "
-            "held-back pairs (second table) show whether they carry over. *transfer*: points whose round trip "
-            "came back (`consistent`); *transfer-inconsistent*: the others (both where a geometry guided them: "
-            "unguided points carry no confidence). *-inlier* and *-outlier*: the matches "
-            "of answers whose geometry (a homography for a plane, else a fundamental matrix) was verified, on it and "
-            "off it; *-unverified*: the matches of answers whose geometry was asked for and not verified (the pairs "
-            "above and each scene's image a against another scene's image b, where every match is wrong); "
-            "*-no-scene*: the matches of answers without a geometry in which RANSAC found none either (`one_scene` "
-            "false), read off the *-unverified* curve as served (shown, not fitted); *-unrelated*: the other "
-            "matches without a geometry between those unrelated images, read off the method's curve (shown, not "
-            "fitted: that curve assumes both images show one scene); the other rows are answers without a "
-            "geometry.\n\nValidation pairs:\n\n"
+            "held-back pairs (second table) show whether they carry over. Transfers count each stereo pair whole "
+            "and in the ten windows of it a user might send (as `eval.depth`). *transfer*: points whose round "
+            "trip came back (`consistent`) where a homography guided them; *transfer-fundamental*: the same where "
+            "they were searched along epipolar lines (`guidance` fundamental); *transfer-inconsistent*: the "
+            "others (both where a geometry guided them: unguided points carry no confidence). *-inlier* and "
+            "*-outlier*: the matches of answers whose geometry (a homography for a plane, else a fundamental "
+            "matrix) was verified, on it and off it; *-unverified*: the matches of answers whose geometry was "
+            "asked for and not verified (the pairs above and each scene's image a against another scene's image "
+            "b, where every match is wrong); *-no-scene*: the matches of answers without a geometry in which "
+            "RANSAC found none either (`one_scene` false), read off the *-unverified* curve as served (shown, not "
+            "fitted); *-unrelated*: the other matches without a geometry between those unrelated images, read off "
+            "the method's curve (shown, not fitted: that curve assumes both images show one scene); the other "
+            "rows are answers without a geometry.\n\nValidation pairs:\n\n"
             + "\n".join(reliability(curves, val)) + "\n\nHeld-back pairs:\n\n" + "\n".join(reliability(curves, held))
             + "\n\nWhy verified answers have their own curves: the same matches given confidence by the inlier and "
             "outlier curves, or by the method's one curve.\n\n"

@@ -3,7 +3,16 @@ the cases and answers it fits them on."""
 import numpy as np
 import pytest
 
-from eval.calibrate import VALIDATION_UNRELATED, merged, scene_of, store, unrelated_cases, without_geometry
+from eval.calibrate import (
+    VALIDATION_UNRELATED,
+    merged,
+    scene_of,
+    store,
+    transfer_use,
+    unrelated_cases,
+    windows,
+    without_geometry,
+)
 
 CURVES = {"sparse": {"score": [0.0, 1.0], "p": [0.1, 0.9]}, "dense": {"score": [0.0, 1.0], "p": [0.2, 0.8]}}
 
@@ -71,3 +80,15 @@ def test_answers_without_a_geometry_are_read_as_served():
     row = without_geometry(curves, {"validation": data})[2]
     # served: 0.9 for the two right, 0 for the two wrong; the one curve: 0.9 for all four
     assert row.startswith("| sparse, validation (4, 50 % right) | 0.005 / 0.410 |") and row.endswith(" 2 / 4 |")
+
+
+def test_transfers_are_fitted_by_their_guidance_on_windows_of_the_stereo_pair():
+    """Consistent points searched along epipolar lines get a curve of their own, fitted with the
+    windows of the validation stereo pair (parts of a scene with depth, as eval.depth sends)."""
+    assert [transfer_use(g) for g in ("homography", "fundamental")] == ["transfer", "transfer-fundamental"]
+    try:
+        cut = windows("aloe")
+    except FileNotFoundError:
+        pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
+    assert len(cut) == 10 and all(scene_of(p.name) == "aloe" for p in cut)
+    assert all(p.a.shape == p.b.shape and p.a.size < 0.6 * 1282 * 1110 for p in cut)

@@ -29,6 +29,22 @@ def test_curves_map_scores_to_confidence_and_are_absent_without_one():
     assert calibration.for_transfer(Entry({"calibration": {"transfer": CURVE}}), np.ones(2), np.ones(2, bool)) is None
 
 
+def test_points_searched_along_epipolar_lines_read_their_own_curve_where_the_model_has_one():
+    """The same similarity is right less often in a scene with depth than on a plane, where the
+    homography puts a point exactly: points that came back read the fundamental matrix's curve
+    under its guidance, the plane's one otherwise or where the model has no such curve."""
+    depth = {"score": [0.0, 1.0], "p": [0.0, 0.6]}
+    cal = {"transfer": CURVE, "transfer-fundamental": depth, "transfer-inconsistent": {"score": [0, 1], "p": [0, 0.1]}}
+    score, ok = np.array([1.0, 1.0]), np.array([True, False])
+    np.testing.assert_allclose(calibration.for_transfer(Entry({"calibration": cal}), score, ok, "fundamental"),
+                               [0.6, 0.1])
+    np.testing.assert_allclose(calibration.for_transfer(Entry({"calibration": cal}), score, ok, "homography"),
+                               [0.9, 0.1])
+    del cal["transfer-fundamental"]
+    np.testing.assert_allclose(calibration.for_transfer(Entry({"calibration": cal}), score, ok, "fundamental"),
+                               [0.9, 0.1])
+
+
 def test_verified_matches_read_the_curve_of_their_side_and_the_rest_the_methods_own():
     on, off = {"score": [0.0, 1.0], "p": [0.9, 1.0]}, {"score": [0.0, 1.0], "p": [0.0, 0.1]}
     m = Entry({"calibration": {"sparse": CURVE, "sparse-inlier": on, "sparse-outlier": off}})
