@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import cv2
 import httpx
 import numpy as np
 import pytest
@@ -38,6 +39,13 @@ def b64(data: bytes | np.ndarray) -> str:
 def coffee() -> np.ndarray:
     """A held-back photo: grey uint8 (H, W)."""
     return photos.load("coffee")
+
+
+@pytest.fixture(scope="session")
+def noise(coffee) -> np.ndarray:
+    """Blurred noise the size of the coffee photo: an image that shows nothing of it, every match
+    between the two wrong."""
+    return cv2.GaussianBlur(np.random.default_rng(5).integers(0, 255, coffee.shape, dtype=np.uint8), (0, 0), 1.5)
 
 
 @pytest.fixture(scope="session")

@@ -68,11 +68,10 @@ def test_matches_whose_geometry_failed_read_the_curve_of_failed_answers():
     np.testing.assert_allclose(calibration.for_matches(plain, "sparse", score, None, True), [0.2, 0.9], atol=1e-6)
 
 
-def test_matches_between_unrelated_images_that_fail_to_verify_claim_little(client, coffee):
+def test_matches_between_unrelated_images_that_fail_to_verify_claim_little(client, coffee, noise):
     """A photo against blurred noise with a geometry asked for: none verifies, every match is
     wrong, and each carries the shipped curve of answers that failed to verify, not the one of
     answers between images of one scene."""
-    noise = cv2.GaussianBlur(np.random.default_rng(5).integers(0, 255, coffee.shape, dtype=np.uint8), (0, 0), 1.5)
     files = {"image_a": ("a.png", encode(coffee)), "image_b": ("b.png", encode(noise))}
     cal = client.app.state.registry.get("siam-2stream-l2", ("descriptor",)).entry.calibration
     assert "sparse-unverified" in cal, "python -m eval.calibrate fits it"
@@ -87,12 +86,12 @@ def test_matches_between_unrelated_images_that_fail_to_verify_claim_little(clien
 
 
 @pytest.mark.parametrize("max_matches", [None, "3"])
-def test_matches_without_a_geometry_between_unrelated_images_say_so_and_claim_little(client, coffee, max_matches):
+def test_matches_without_a_geometry_between_unrelated_images_say_so_and_claim_little(client, coffee, noise,
+                                                                                     max_matches):
     """A photo against blurred noise without a geometry asked for: RANSAC finds none among the
     matches, so the answer says the images may not show one scene and each match carries the
     curve of answers that failed to verify; a photo against itself turned fits one, and its
     matches keep the method's curve. Under a cap RANSAC still sees every match."""
-    noise = cv2.GaussianBlur(np.random.default_rng(5).integers(0, 255, coffee.shape, dtype=np.uint8), (0, 0), 1.5)
     cal = client.app.state.registry.get("siam-2stream-l2", ("descriptor",)).entry.calibration
     cap = {"max_matches": max_matches} if max_matches else {}
     for b, related in ((noise, False), (np.ascontiguousarray(np.rot90(coffee)), True)):

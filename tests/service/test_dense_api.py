@@ -393,10 +393,9 @@ def test_a_named_geometry_that_cannot_be_found_is_named_in_the_warning(client):
     assert body["guidance"] == "none" and body["warnings"][0].startswith("no fundamental matrix was found"), body
 
 
-def test_unrelated_images_verify_no_geometry(client, coffee):
+def test_unrelated_images_verify_no_geometry(client, coffee, noise):
     """A photo against blurred noise: whatever RANSAC fits among their sparse matches is chance,
     and the answer says nothing was verified."""
-    noise = cv2.GaussianBlur(np.random.default_rng(5).integers(0, 255, coffee.shape, dtype=np.uint8), (0, 0), 1.5)
     sent = {"image_a": ("a.png", encode(coffee)), "image_b": ("b.png", encode(noise))}
     for geometry in ("fundamental", "homography"):
         body = client.post("/v1/correspondences", files=sent, data={"method": "sparse", "geometry": geometry}).json()
@@ -406,11 +405,10 @@ def test_unrelated_images_verify_no_geometry(client, coffee):
 
 
 @pytest.mark.parametrize("cap", [None, 2])
-def test_matches_whose_geometry_failed_are_those_of_the_ratio_test(client, coffee, cap):
+def test_matches_whose_geometry_failed_are_those_of_the_ratio_test(client, coffee, noise, cap):
     """No geometry sorted the mutual matches out, so the answer keeps those that pass Lowe's ratio
     test, as an answer without a geometry does (the same matches, each with its RANSAC mark, and as
     many under a ``max_matches`` cap); a ratio the caller sends is kept as sent."""
-    noise = cv2.GaussianBlur(np.random.default_rng(5).integers(0, 255, coffee.shape, dtype=np.uint8), (0, 0), 1.5)
     sent = {"image_a": ("a.png", encode(coffee)), "image_b": ("b.png", encode(noise))}
     asked = {"method": "sparse"} | ({"max_matches": str(cap)} if cap else {})
     failed = client.post("/v1/correspondences", files=sent, data=asked | {"geometry": "fundamental"}).json()
@@ -428,10 +426,9 @@ def test_matches_whose_geometry_failed_are_those_of_the_ratio_test(client, coffe
 
 
 @pytest.mark.parametrize("how", ["unrelated", "guided=false"])
-def test_unguided_points_carry_no_confidence(client, coffee, pair, how):
+def test_unguided_points_carry_no_confidence(client, coffee, noise, pair, how):
     """The confidence curves were fitted on guided transfers; without a geometry the answer warns
     and vouches for nothing."""
-    noise = cv2.GaussianBlur(np.random.default_rng(5).integers(0, 255, coffee.shape, dtype=np.uint8), (0, 0), 1.5)
     sent = {"image_a": ("a.png", encode(coffee)), "image_b": ("b.png", encode(noise))} if how == "unrelated" \
         else files(pair)
     body = client.post("/v1/keypoints/transfer", files=sent,
