@@ -416,15 +416,10 @@ def fundamental_support(m: Matches, inl_h: np.ndarray, inl_f: np.ndarray) -> int
 
 
 def allowed_cells(guide: Guide, points: np.ndarray, cells_xy: np.ndarray, reach_px: float) -> np.ndarray:
-    """(K, N) bool: the cells of b each point may go to: within ``reach_px`` of its predicted
-    position (homography) or of its epipolar line (fundamental matrix)."""
-    if guide.kind == "homography":
-        d2 = ((project(guide.model, points)[:, None, :] - cells_xy[None]) ** 2).sum(-1)
-        return d2 <= reach_px ** 2
-    lines = np.c_[points, np.ones(len(points))] @ guide.model.T  # epipolar lines in b: a x + b y + c = 0
-    lines /= np.linalg.norm(lines[:, :2], axis=1, keepdims=True) + 1e-12  # so that a x + b y + c is a distance
-    d = lines.astype(np.float32) @ np.c_[cells_xy, np.ones(len(cells_xy))].T.astype(np.float32)
-    return np.abs(d, out=d) <= reach_px
+    """(K, N) bool: the cells of b each point may go to: within ``reach_px`` of where a
+    homography puts it (a fundamental matrix's bands: ``band_cells``)."""
+    d2 = ((project(guide.model, points)[:, None, :] - cells_xy[None]) ** 2).sum(-1)
+    return d2 <= reach_px ** 2
 
 
 def top1_guided(q: np.ndarray, db: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -510,13 +505,66 @@ def nearest(fb: FeatureMap, q: np.ndarray, points: np.ndarray, guide: Guide | No
     if guide is None:
         idx, best, _ = top2(q, db)
         idx = np.c_[idx, topk(q, db, CANDIDATES)]
+    elif guide.kind == "fundamental":
+        idx, best = top1_in_band(fb, q, points, guide, max(fb.stride / fb.scale, 4.0))
     else:
-        reach = max(4.0 * fb.stride / fb.scale, 16.0) if guide.kind == "homography" else max(fb.stride / fb.scale, 4.0)
+        reach = max(4.0 * fb.stride / fb.scale, 16.0)
         block = max(1, BLOCK_BYTES // (5 * max(len(db), 1)))  # similarities plus the mask
         parts = [top1_guided(q[s:s + block], db, allowed_cells(guide, points[s:s + block], xb_cells, reach))
                  for s in range(0, len(q), block)]
         idx, best = (np.concatenate(x) for x in zip(*parts, strict=True))
     return refine(fb, q, idx), best
+
+
+def band_cells(guide: Guide, points: np.ndarray, fb: FeatureMap, reach_px: float) -> np.ndarray:
+    """(K, L) the cells of b (flat indices in increasing order; -1 pads) within ``reach_px`` of
+    each point's epipolar line, found along the line instead of among all cells: for each cell
+    along the line's longer axis, the few across it that the band can hold, kept where their
+    distance to the line (a x + b y + c of the unit line) is within reach."""
+    _, h, w = fb.features.shape
+    px = fb.stride / fb.scale  # pixels a cell
+    lines = np.c_[points, np.ones(len(points))] @ guide.model.T
+    lines /= np.linalg.norm(lines[:, :2], axis=1, keepdims=True) + 1e-12
+    a, b, c = lines.T
+    steep = np.abs(b) < np.abs(a)  # nearer vertical: walk down the rows, x across
+    along, across = np.where(steep, b, a), np.where(steep, a, b)  # |across| >= 1/sqrt(2)
+    t = np.arange(max(h, w))
+    centre = -(along[:, None] * t * px + c[:, None]) / across[:, None] / px  # the line across, in cells
+    half = reach_px / np.abs(across) / px
+    span = int(np.ceil(2 * reach_px * np.sqrt(2) / px)) + 3
+    first = np.floor(centre - half[:, None]) - 1
+    cross = first[..., None] + np.arange(span)  # (K, T, span)
+    row = np.where(steep[:, None, None], t[None, :, None], cross)
+    col = np.where(steep[:, None, None], cross, t[None, :, None])
+    inside = (row >= 0) & (row < h) & (col >= 0) & (col < w)
+    row, col = np.where(inside, row, 0), np.where(inside, col, 0)
+    d = (lines[:, None, None, 0].astype(np.float32) * (col * px).astype(np.float32)
+         + lines[:, None, None, 1].astype(np.float32) * (row * px).astype(np.float32)
+         + lines[:, None, None, 2].astype(np.float32))
+    keep = inside & (np.abs(d) <= reach_px)
+    flat = np.sort(np.where(keep, row * w + col, h * w).reshape(len(points), -1), axis=1)  # in cell order
+    flat = flat[:, :max(1, int(keep.reshape(len(points), -1).sum(1).max(initial=0)))]
+    return np.where(flat < h * w, flat, -1).astype(np.int64)
+
+
+def top1_in_band(fb: FeatureMap, q: np.ndarray, points: np.ndarray, guide: Guide, reach_px: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``top1_guided`` over a fundamental matrix's epipolar bands (``band_cells``), each query
+    multiplied by its band's cells only: (index (K,), similarity (K,)); the global best where a
+    band holds no cell."""
+    _, db = cells(fb)
+    idx, best = np.zeros(len(q), np.int64), np.zeros(len(q), np.float32)
+    block = max(1, BLOCK_BYTES // (4 * q.shape[1] * 8 * max(fb.features.shape[1:])))  # a band: ~8 cells across
+    for s in range(0, len(q), block):
+        cand = band_cells(guide, points[s:s + block], fb, reach_px)
+        sim = np.einsum("kd,kld->kl", q[s:s + block], db[np.maximum(cand, 0)])
+        sim[cand < 0] = -np.inf
+        k = sim.argmax(1)
+        idx[s:s + block], best[s:s + block] = cand[np.arange(len(cand)), k], sim[np.arange(len(cand)), k]
+    empty = idx < 0
+    if empty.any():
+        idx[empty], best[empty] = top2(q[empty], db)[:2]
+    return idx, np.clip(best, -1.0, 1.0)
 
 
 def inverse(guide: Guide | None) -> Guide | None:

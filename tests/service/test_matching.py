@@ -156,9 +156,30 @@ def test_an_epipolar_band_holds_the_cells_within_reach_of_the_line_in_pixels():
     gy, gx = np.mgrid[0:30, 0:40] * 4.0
     cells_xy = np.c_[gx.ravel(), gy.ravel()]
     points = np.array([[10.0, 41.0], [100.0, 7.5]])
-    got = matching.allowed_cells(matching.Guide("fundamental", f), points, cells_xy, 4.0)
+    fb = FeatureMap(np.zeros((8, 30, 40), np.float16), 160, 120, 1.0, 4)
+    band = matching.band_cells(matching.Guide("fundamental", f), points, fb, 4.0)
+    got = np.zeros((2, 1200), bool)
+    got[np.nonzero(band >= 0)[0], band[band >= 0]] = True
     want = np.abs(cells_xy[None, :, 1] - points[:, 1:2]) <= 4.0
-    assert got.shape == (2, 1200) and (got == want).all() and got.sum() == 2 * 2 * 40
+    assert (got == want).all() and got.sum() == 2 * 2 * 40
+
+
+def test_an_epipolar_band_found_along_the_line_holds_every_cell_within_reach_of_it():
+    """Lines of every slope, through the map and grazing its corners: the band found along each
+    line holds the cells within reach of it, as measured against every cell."""
+    rng = np.random.default_rng(7)
+    f = rng.normal(size=(3, 3))
+    fb = FeatureMap(np.zeros((8, 30, 40), np.float16), 160, 120, 1.0, 4)
+    points = rng.uniform(-50, 250, (300, 2))
+    band = matching.band_cells(matching.Guide("fundamental", f), points, fb, 6.0)
+    gy, gx = np.mgrid[0:30, 0:40] * 4.0
+    lines = np.c_[points, np.ones(len(points))] @ f.T
+    lines /= np.linalg.norm(lines[:, :2], axis=1, keepdims=True)
+    d = np.abs(lines @ np.c_[gx.ravel(), gy.ravel(), np.ones(1200)].T)
+    for k in range(len(points)):
+        held = band[k][band[k] >= 0]
+        assert (np.diff(held) > 0).all() and (d[k, held] <= 6.0 + 1e-3).all()
+        assert set(np.flatnonzero(d[k] <= 6.0 - 1e-3)) <= set(held.tolist())
 
 
 def test_coarse_to_fine_finds_what_the_exhaustive_search_finds(monkeypatch):
