@@ -208,10 +208,17 @@ async def prealigned_copies(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, pr
                             model: LoadedModel, ctx: Context) -> tuple[FeatureMap, FeatureMap | None]:
     """Dense features of b brought onto a by ``pre`` (b's pixels -> a's) and, when b shows a's
     content larger and a's pixels are at hand, of a brought onto b (else None)."""
-    fw = await dense.computed(await warped_into(b, pre.w, fa, ctx), model, ctx.settings)
+    fw = await copy_of(b, pre.w, fa, model, ctx)
     if pre.described["scale"] <= 1 or a.data is None:
         return fw, None
-    return fw, await dense.computed(await warped_into(a, np.linalg.inv(pre.w), fb, ctx), model, ctx.settings)
+    return fw, await copy_of(a, np.linalg.inv(pre.w), fb, model, ctx)
+
+
+async def copy_of(src: Side, w: np.ndarray, onto: FeatureMap, model: LoadedModel, ctx: Context) -> FeatureMap:
+    """Dense features of ``src`` brought by ``w`` (its pixels -> ``onto``'s) onto ``onto``'s frame
+    (``warped_into``), cached (``dense.copy_features``)."""
+    return await dense.copy_features(src.data, w, (onto.width, onto.height), partial(warped_into, src, w, onto, ctx),
+                                     model, ctx.cache, ctx.settings, ctx.owner)
 
 
 def through_copies(search: Callable[[FeatureMap, FeatureMap], Matches], fa: FeatureMap, fb: FeatureMap,
@@ -297,7 +304,7 @@ async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: Loa
     pre = await prealignment(a, b, ctx) if a.data is not None and b.data is not None else None
     if pre is None:
         return await ctx.on_pool(align.align, fa, fb, p), None
-    fw = await dense.computed(await warped_into(b, pre.w, fa, ctx), model, ctx.settings)
+    fw = await copy_of(b, pre.w, fa, model, ctx)
     direct, residual = await asyncio.gather(ctx.on_pool(align.align, fa, fb, p), ctx.on_pool(align.align, fa, fw, p))
     if direct.energy["total"] <= residual.energy["total"]:
         return direct, None

@@ -287,6 +287,26 @@ def test_points_transfer_onto_an_enlarged_and_turned_copy(client, coffee):
     assert r.json()["prealigned"]["scale"] > 1.4
 
 
+def test_a_pair_sent_again_finds_its_prealigned_copies_cached_and_answers_the_same(coffee):
+    """b enlarged and turned: the features of the copies brought onto each other are computed
+    once; sent again, the pair's copies come from the cache (no miss, one hit each) and every
+    point and match is the same."""
+    b, _ = zoomed_in(coffee)
+    pts = np.random.default_rng(2).uniform(100, 300, (40, 2))
+    sent = {"image_a": ("a.png", encode(coffee), "image/png"), "image_b": ("b.png", encode(b), "image/png")}
+    with make_client() as c:
+        stats = c.app.state.cache.stats
+        for path, data in (("/v1/keypoints/transfer", {"keypoints": json.dumps(pts.tolist())}),
+                           ("/v1/correspondences", {"method": "dense"})):
+            first = c.post(path, data=data, files=sent).json()
+            misses, hits = stats.misses, stats.hits
+            again = c.post(path, data=data, files=sent).json()
+            assert first["prealigned"]["scale"] > 1.4 and stats.misses == misses
+            assert stats.hits - hits == 4 + 2  # a's and b's dense and sparse features, and the two copies
+            key = "keypoints" if "keypoints" in first else "matches"
+            assert first[key] == again[key]
+
+
 def test_a_turning_camera_enlarged_puts_points_where_the_plane_does_when_it_looks_as_alike(client):
     """Leuven (a street from a camera turned about its centre) enlarged 4x: RANSAC prefers a
     fundamental matrix, which threads the repeated windows onto its lines, and the epipolar
