@@ -18,6 +18,7 @@ not show one scene, and the matches' confidence is that of answers whose geometr
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -58,6 +59,13 @@ class Side:
     data: bytes | None = None
     image_id: str | None = None
     _decoding: asyncio.Task | None = None
+    _digest: str | None = None
+
+    async def digest(self) -> str:
+        """sha256 of the bytes sent (hex), hashed once however often asked."""
+        if self._digest is None:
+            self._digest = await run_in_threadpool(lambda: hashlib.sha256(self.data).hexdigest())
+        return self._digest
 
     async def pixels(self, settings: Settings) -> Decoded | None:
         """The decoded image, decoded once however many ask at once; None for an image id."""
@@ -217,8 +225,8 @@ async def prealigned_copies(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, pr
 async def copy_of(src: Side, w: np.ndarray, onto: FeatureMap, model: LoadedModel, ctx: Context) -> FeatureMap:
     """Dense features of ``src`` brought by ``w`` (its pixels -> ``onto``'s) onto ``onto``'s frame
     (``warped_into``), cached (``dense.copy_features``)."""
-    return await dense.copy_features(src.data, w, (onto.width, onto.height), partial(warped_into, src, w, onto, ctx),
-                                     model, ctx.cache, ctx.settings, ctx.owner)
+    return await dense.copy_features(await src.digest(), w, (onto.width, onto.height),
+                                     partial(warped_into, src, w, onto, ctx), model, ctx.cache, ctx.settings, ctx.owner)
 
 
 def through_copies(search: Callable[[FeatureMap, FeatureMap], Matches], fa: FeatureMap, fb: FeatureMap,

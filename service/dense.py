@@ -107,14 +107,14 @@ async def features(data: bytes, model: LoadedModel, cache: FeatureCache, setting
     return fm, image_id, False
 
 
-async def copy_features(data: bytes, w: np.ndarray, size: tuple[int, int], warped: Pixels, model: LoadedModel,
+async def copy_features(image_id: str, w: np.ndarray, size: tuple[int, int], warped: Pixels, model: LoadedModel,
                         cache: FeatureCache, settings: Settings, owner: str = "") -> FeatureMap:
-    """The dense features of a copy of an image (its bytes ``data``) brought by ``w`` (its pixels
-    -> the frame's) onto a frame of ``size`` (width, height): a copy made to meet the other image
-    of a pair. Cached under the image, the map and the frame, so the pair sent again (more points
-    to transfer, say) finds them, as it finds the images' own; ``warped`` makes the copy on a miss."""
+    """The dense features of a copy of an image (``image_id``: its bytes' sha256) brought by ``w``
+    (its pixels -> the frame's) onto a frame of ``size`` (width, height): a copy made to meet the
+    other image of a pair. Cached under the image, the map and the frame, so the pair sent again
+    (more points to transfer, say) finds them, as it finds the images' own; ``warped`` makes the
+    copy on a miss."""
     def find() -> tuple[str, FeatureMap | None]:
-        image_id = hashlib.sha256(data).hexdigest()
         copy = hashlib.sha256(np.round(np.asarray(w, np.float64), 9).tobytes() + repr(size).encode()).hexdigest()
         key = key_for(f"{image_id}:copy:{copy[:24]}", model, settings, owner)
         return key, lookup(cache, key, FeatureMap.decode, expect(model, settings))
