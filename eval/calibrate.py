@@ -144,16 +144,20 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
         k = body["keypoints"]
         right = np.linalg.norm(t - np.array([[x["x"], x["y"]] for x in k]), axis=1) < WITHIN_PX
         score, ok = np.array([x["score"] for x in k]), np.array([x["consistent"] for x in k])
-        got[transfer_use(body["guidance"])].append((score[ok], right[ok]))
+        use = transfer_uses(body["guidance"], np.array([bool(x.get("by_plane")) for x in k]))
+        for name in dict.fromkeys(use[ok]):
+            got[name].append((score[ok & (use == name)], right[ok & (use == name)]))
         got["transfer-inconsistent"].append((score[~ok], right[~ok]))
     return {u: (np.concatenate([s for s, _ in v]), np.concatenate([c for _, c in v])) for u, v in got.items()
             if v and sum(map(len, (c for _, c in v)))}
 
 
-def transfer_use(guidance: str) -> str:
-    """The curve of a guided transfer's consistent points (``calibration.for_transfer``): searched
-    along epipolar lines, or put by a homography."""
-    return "transfer-fundamental" if guidance == "fundamental" else "transfer"
+def transfer_uses(guidance: str, by_plane: np.ndarray) -> np.ndarray:
+    """The curve (K,) of each of a guided transfer's points that came back, as
+    ``calibration.for_transfer`` reads it: found along epipolar lines, or put by a homography
+    (the guide, or one beside a fundamental matrix: ``by_plane``)."""
+    found = (guidance == "fundamental") & ~by_plane
+    return np.where(found, "transfer-fundamental", "transfer")
 
 
 def fit(value: np.ndarray, right: np.ndarray, increasing: bool = True) -> dict[str, list[float]]:
@@ -332,8 +336,9 @@ def main() -> None:
             "were. The curves were fitted on the validation pairs (first table) and stored in the manifest; the "
             "held-back pairs (second table) show whether they carry over. Transfers count each stereo pair whole "
             "and in the ten windows of it a user might send (as `eval.depth`). *transfer*: points whose round "
-            "trip came back (`consistent`) where a homography guided them; *transfer-fundamental*: the same where "
-            "they were searched along epipolar lines (`guidance` fundamental); *transfer-inconsistent*: the "
+            "trip came back (`consistent`) where a homography put them (the guide, or one beside a fundamental "
+            "matrix: `by_plane`); *transfer-fundamental*: the same where they were found along epipolar lines; "
+            "*transfer-inconsistent*: the "
             "others (both where a geometry guided them: unguided points carry no confidence). *-inlier* and "
             "*-outlier*: the matches of answers whose geometry (a homography for a plane, else a fundamental "
             "matrix) was verified, on it and off it; *-unverified*: the matches of answers whose geometry was "

@@ -9,7 +9,7 @@ network that made the features: ``calibration[<use>] = {"score": [...], "p": [..
 of an answer whose geometry was verified, on it and off it), ``<method>-unverified`` (the matches of
 an answer whose geometry was asked for and not verified), and ``transfer``,
 ``transfer-fundamental`` and ``transfer-inconsistent`` (points whose round trip came back, put by a
-homography or searched along epipolar lines, and those whose did not). The answers
+homography or found along epipolar lines, and those whose did not). The answers
 carry it as ``confidence``; docs/RESULTS.md shows the reliability table on validation and held-back
 pairs.
 """
@@ -49,15 +49,17 @@ def for_matches(model: LoadedModel, method: str, score: np.ndarray, inliers: np.
     return confidence(model, method, score)
 
 
-def for_transfer(model: LoadedModel, score: np.ndarray, consistent: np.ndarray,
-                 guidance: str = "homography") -> np.ndarray | None:
+def for_transfer(model: LoadedModel, score: np.ndarray, consistent: np.ndarray, guidance: str = "homography",
+                 by_plane: np.ndarray | None = None) -> np.ndarray | None:
     """Transferred points' confidence: a curve for those whose round trip came back, another for
     the rest. Where epipolar lines guided the search (``guidance`` "fundamental": a scene with
-    depth), the points that came back read a curve of their own when the model has one: the same
-    similarity is right less often off a plane than on one, where the homography puts a point
-    exactly."""
-    yes = confidence(model, "transfer-fundamental", score) if guidance == "fundamental" else None
-    yes = yes if yes is not None else confidence(model, "transfer", score)
+    depth), the points they found that came back read a curve of their own when the model has
+    one: the same similarity is right less often off a plane than on one, where the homography
+    puts a point exactly; the points a homography put instead (``by_plane``) read its curve."""
+    yes = confidence(model, "transfer", score)
+    found = confidence(model, "transfer-fundamental", score) if guidance == "fundamental" else None
+    if found is not None and yes is not None:
+        yes = np.where(by_plane, yes, found) if by_plane is not None else found
     no = confidence(model, "transfer-inconsistent", score)
     if yes is None or no is None:
         return None

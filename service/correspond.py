@@ -439,8 +439,8 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     out.transfer = tr
     # the curves were fitted on guided transfers: an unguided point's score says little (between
     # unrelated photos points come back consistent by chance at 0.8-0.95 of those curves)
-    out.confidence = (calibration.for_transfer(model, tr.score, tr.consistent, tr.guidance) if tr.guidance != "none"
-                      else None)
+    out.confidence = (calibration.for_transfer(model, tr.score, tr.consistent, tr.guidance, tr.by_plane)
+                      if tr.guidance != "none" else None)
     if guide is not None and guide.kind == "homography":
         # a point on a's border, mapped by an estimate, may land a hair outside b
         _, out.in_view = matching.lands_in(guide.model, points, fb.width, fb.height,

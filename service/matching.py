@@ -460,6 +460,7 @@ class Transfer:
     cycle_error: np.ndarray  # (K,) pixels in image a between the point and its round trip
     consistent: np.ndarray  # (K,) bool: cycle_error within tolerance
     guidance: str = "none"
+    by_plane: np.ndarray | None = None  # (K,) bool: put by a homography beside the guide (``more_alike``)
 
 
 def either(t1: Transfer, t2: Transfer) -> Transfer:
@@ -472,8 +473,11 @@ def more_alike(t: Transfer, on_plane: Transfer, in_view: np.ndarray) -> Transfer
     """Per point, ``on_plane``'s answer (where a homography puts it) where that lies in b
     (``in_view``) and its features there are at least as similar as at ``t``'s (an epipolar
     search's find), else ``t``'s: a camera turned about its centre, or a plane of repeated
-    structure, leaves the epipolar lines free to run through look-alikes."""
-    return chosen(t, on_plane, in_view & (on_plane.score >= t.score))
+    structure, leaves the epipolar lines free to run through look-alikes. ``by_plane`` says which."""
+    pick = in_view & (on_plane.score >= t.score)
+    out = chosen(t, on_plane, pick)
+    out.by_plane = pick
+    return out
 
 
 def chosen(t1: Transfer, t2: Transfer, pick: np.ndarray) -> Transfer:

@@ -142,6 +142,10 @@ class TransferredPoint(BaseModel):
                                                        "absent when no geometry guided the search")
     in_view: bool | None = Field(None, description="with a homography guiding: whether it puts the point inside "
                                                    "image b (if not, the position is held at b's border)")
+    by_plane: bool | None = Field(None, description="with a fundamental matrix guiding (geometry=auto) and a "
+                                                    "homography of the pair holding too: whether the point went "
+                                                    "where the homography puts it (it looked at least as alike "
+                                                    "there as anywhere on its epipolar line)")
 
 
 class TransferResponse(BaseModel):

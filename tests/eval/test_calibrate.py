@@ -8,7 +8,7 @@ from eval.calibrate import (
     merged,
     scene_of,
     store,
-    transfer_use,
+    transfer_uses,
     unrelated_cases,
     windows,
     without_geometry,
@@ -85,7 +85,9 @@ def test_answers_without_a_geometry_are_read_as_served():
 def test_transfers_are_fitted_by_their_guidance_on_windows_of_the_stereo_pair():
     """Consistent points searched along epipolar lines get a curve of their own, fitted with the
     windows of the validation stereo pair (parts of a scene with depth, as eval.depth sends)."""
-    assert [transfer_use(g) for g in ("homography", "fundamental")] == ["transfer", "transfer-fundamental"]
+    plane = np.array([True, False])  # put by a homography beside a fundamental matrix, or found on a line
+    assert transfer_uses("fundamental", plane).tolist() == ["transfer", "transfer-fundamental"]
+    assert transfer_uses("homography", plane).tolist() == ["transfer", "transfer"]
     try:
         cut = windows("aloe")
     except FileNotFoundError:

@@ -40,6 +40,11 @@ def test_points_searched_along_epipolar_lines_read_their_own_curve_where_the_mod
                                [0.6, 0.1])
     np.testing.assert_allclose(calibration.for_transfer(Entry({"calibration": cal}), score, ok, "homography"),
                                [0.9, 0.1])
+    plane = np.array([True, False])  # the first went where a homography beside the guide puts it
+    np.testing.assert_allclose(calibration.for_transfer(Entry({"calibration": cal}), np.ones(3), np.ones(3, bool),
+                                                        "fundamental", np.array([True, False, False])), [0.9, 0.6, 0.6])
+    np.testing.assert_allclose(calibration.for_transfer(Entry({"calibration": cal}), score, ok, "fundamental", plane),
+                               [0.9, 0.1])
     del cal["transfer-fundamental"]
     np.testing.assert_allclose(calibration.for_transfer(Entry({"calibration": cal}), score, ok, "fundamental"),
                                [0.9, 0.1])

@@ -311,7 +311,8 @@ def test_a_turning_camera_enlarged_puts_points_where_the_plane_does_when_it_look
     """Leuven (a street from a camera turned about its centre) enlarged 4x: RANSAC prefers a
     fundamental matrix, which threads the repeated windows onto its lines, and the epipolar
     search alone put 11-13 % of the points within 5 px; where the homography's prediction looks at
-    least as alike, the point goes there."""
+    least as alike, the point goes there. Each point says which (``by_plane``), and those the plane
+    put read the homography's confidence curve, the rest the epipolar finds'."""
     try:
         p = pairs.zoomed(pairs.load("leuven"), 4.0)
     except FileNotFoundError:
@@ -322,6 +323,13 @@ def test_a_turning_camera_enlarged_puts_points_where_the_plane_does_when_it_look
     err = np.linalg.norm(np.array([[k["x"], k["y"]] for k in body["keypoints"]]) - truth, axis=1)
     assert body["guidance"] == "fundamental" and body["prealigned"]["scale"] > 2
     assert (err < 5).mean() > 0.25, (err < 5).mean()
+    plane = np.array([k["by_plane"] for k in body["keypoints"]])
+    assert 0 < plane.sum() < len(plane) and (err[plane] < 5).mean() > (err[~plane] < 5).mean()
+    cal = client.app.state.registry.get("ucn", ("dense",)).entry.calibration
+    for k, put in zip(body["keypoints"], plane, strict=True):
+        use = "transfer" if put else "transfer-fundamental"
+        if k["consistent"]:
+            assert abs(k["confidence"] - np.interp(k["score"], cal[use].score, cal[use].p)) < 1e-4
 
 
 def test_points_map_through_a_homography_however_many():

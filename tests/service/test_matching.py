@@ -148,6 +148,7 @@ def test_a_point_goes_where_the_plane_puts_it_only_in_view_and_at_least_as_alike
     assert got.xy[:, 0].tolist() == [2, 2, 1, 1] and got.cycle_error.tolist() == [2, 2, 1, 1]
     assert got.consistent.tolist() == [True, True, True, True] and got.guidance == "fundamental"
     np.testing.assert_allclose(got.score, [0.95, 0.9, 0.9, 0.9])
+    assert got.by_plane.tolist() == [True, True, False, False]  # the answer says which went where the plane puts it
 
 
 def test_an_epipolar_band_holds_the_cells_within_reach_of_the_line_in_pixels():
