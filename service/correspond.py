@@ -62,7 +62,8 @@ class Side:
     _digest: str | None = None
 
     async def digest(self) -> str:
-        """sha256 of the bytes sent (hex), hashed once however often asked."""
+        """sha256 of the bytes sent (hex, the image id), hashed once however many features and
+        copies of the image a request needs."""
         if self._digest is None:
             self._digest = await run_in_threadpool(lambda: hashlib.sha256(self.data).hexdigest())
         return self._digest
@@ -98,7 +99,7 @@ async def dense_map(side: Side, model: LoadedModel, ctx: Context) -> FeatureMap:
     if side.data is None:
         return await dense.by_id(side.image_id, model, ctx.cache, ctx.settings, owner=ctx.owner)
     fm, _, _ = await dense.features(side.data, model, ctx.cache, ctx.settings, side.field,
-                                    partial(side.pixels, ctx.settings), ctx.owner)
+                                    partial(side.pixels, ctx.settings), ctx.owner, await side.digest())
     return fm
 
 
@@ -106,7 +107,7 @@ async def sparse_set(side: Side, model: LoadedModel, ctx: Context) -> SparseFeat
     if side.data is None:
         return await dense.by_id(side.image_id, model, ctx.cache, ctx.settings, SparseFeatures.decode, ctx.owner)
     sf, _, _ = await dense.sparse_features(side.data, model, ctx.cache, ctx.settings, side.field,
-                                           partial(side.pixels, ctx.settings), ctx.owner)
+                                           partial(side.pixels, ctx.settings), ctx.owner, await side.digest())
     return sf
 
 

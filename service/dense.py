@@ -77,10 +77,12 @@ def lookup(cache: FeatureCache, key: str, kind: Callable[[bytes, Expect], R], wa
 
 
 async def cached(data: bytes, model: LoadedModel, cache: FeatureCache, settings: Settings,
-                 kind: Callable[[bytes, Expect], R], owner: str = "") -> tuple[str, str, R | None]:
-    """(image id, cache key, the checked record or None), hashing off the event loop."""
+                 kind: Callable[[bytes, Expect], R], owner: str = "", known: str | None = None
+                 ) -> tuple[str, str, R | None]:
+    """(image id, cache key, the checked record or None), hashing off the event loop unless the
+    caller ``known`` the bytes' sha256 already."""
     def find() -> tuple[str, str, R | None]:
-        image_id = hashlib.sha256(data).hexdigest()
+        image_id = known or hashlib.sha256(data).hexdigest()
         key = key_for(image_id, model, settings, owner)
         return image_id, key, lookup(cache, key, kind, expect(model, settings))
     return await run_in_threadpool(find)
@@ -95,11 +97,11 @@ async def decoded(data: bytes, settings: Settings, where: str, image: Pixels | N
 
 
 async def features(data: bytes, model: LoadedModel, cache: FeatureCache, settings: Settings,
-                   where: str = "image", image: Pixels | None = None, owner: str = ""
+                   where: str = "image", image: Pixels | None = None, owner: str = "", known: str | None = None
                    ) -> tuple[FeatureMap, str, bool]:
     """(feature map, image id, whether it came from the cache). ``image``: where to get the
-    pixels on a miss (see ``decoded``); ``owner``: see ``key_for``."""
-    image_id, key, fm = await cached(data, model, cache, settings, FeatureMap.decode, owner)
+    pixels on a miss (see ``decoded``); ``owner``: see ``key_for``; ``known``: see ``cached``."""
+    image_id, key, fm = await cached(data, model, cache, settings, FeatureMap.decode, owner, known)
     if fm is not None:
         return fm, image_id, True
     fm = await computed(await decoded(data, settings, where, image), model, settings)
@@ -140,12 +142,12 @@ async def computed(pixels: imaging.Decoded, model: LoadedModel, settings: Settin
 
 
 async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, settings: Settings,
-                          where: str = "image", image: Pixels | None = None, owner: str = ""
-                          ) -> tuple[SparseFeatures, str, bool]:
+                          where: str = "image", image: Pixels | None = None, owner: str = "",
+                          known: str | None = None) -> tuple[SparseFeatures, str, bool]:
     """(keypoints and their learned descriptors, image id, whether they came from the cache):
     at most SPARSE_KEYPOINTS DoG keypoints of the image at its working size, described by the
-    descriptor network ``model``."""
-    image_id, key, sf = await cached(data, model, cache, settings, SparseFeatures.decode, owner)
+    descriptor network ``model``; ``known``: see ``cached``."""
+    image_id, key, sf = await cached(data, model, cache, settings, SparseFeatures.decode, owner, known)
     if sf is not None:
         return sf, image_id, True
     pixels = await decoded(data, settings, where, image)

@@ -536,8 +536,8 @@ def band_cells(guide: Guide, points: np.ndarray, fb: FeatureMap, reach_px: float
     centre = -(along[:, None] * t * px + c[:, None]) / across[:, None] / px  # the line across, in cells
     half = reach_px / np.abs(across) / px
     span = int(np.ceil(2 * reach_px * np.sqrt(2) / px)) + 3
-    first = np.floor(centre - half[:, None]) - 1
-    cross = first[..., None] + np.arange(span)  # (K, T, span)
+    low = np.floor(centre - half[:, None]) - 1
+    cross = low[..., None] + np.arange(span)  # (K, T, span)
     row = np.where(steep[:, None, None], t[None, :, None], cross)
     col = np.where(steep[:, None, None], cross, t[None, :, None])
     inside = (row >= 0) & (row < h) & (col >= 0) & (col < w)

@@ -40,7 +40,7 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, ca
         m = ctx.model(kind, model)
         compute = dense.features if kind == "dense" else dense.sparse_features
         feats, image_id, hit = await compute(img.data, m, cache, settings, "image", partial(img.pixels, settings),
-                                             ctx.owner)
+                                             ctx.owner, await img.digest())
         models[kind] = m.name
         cached.append(hit)
     return ImageInfo(image_id=image_id, width=feats.width, height=feats.height, cached=all(cached),
