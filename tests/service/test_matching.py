@@ -2,6 +2,7 @@
 import tracemalloc
 
 import numpy as np
+import pytest
 
 from service import matching
 from service.feature_map import FeatureMap
@@ -268,6 +269,35 @@ def test_look_alikes_on_epipolar_lines_do_not_outvote_the_homography():
 def test_distinct_matches_off_the_plane_choose_the_fundamental_matrix():
     assert matching.fit_guide(row_matches(extra_distinct=True), 4.0).kind == "fundamental"
 
+
+
+def enlarged(m: matching.Matches, s: float, noise_a: float, seed: int = 1) -> matching.Matches:
+    """``m`` with image b enlarged ``s`` times, each match in b off by ``noise_a`` pixels of a
+    (a keypoint is located to about a pixel of the scale it is found at: more of b's pixels)."""
+    rng = np.random.default_rng(seed)
+    xb = s * m.xy_b + rng.normal(0, s * noise_a, m.xy_b.shape)
+    return matching.Matches(m.xy_a, xb.astype(np.float32), m.score, m.ratio)
+
+
+def test_enlargement_is_the_scale_of_b_against_a_where_the_points_are():
+    h = np.diag([3.0, 3.0, 1.0]) @ np.array([[np.cos(0.5), -np.sin(0.5), 10], [np.sin(0.5), np.cos(0.5), 4], [0, 0, 1]])
+    assert matching.enlargement(h, np.float32([[100, 50], [300, 200]])) == pytest.approx(3.0)
+    assert matching.enlargement(np.linalg.inv(h), np.float32([[100, 50]])) == pytest.approx(1 / 3)
+    assert matching.enlargement(h, np.zeros((0, 2), np.float32)) == 1.0
+
+
+def test_a_plane_seen_larger_in_b_keeps_its_homography():
+    """Matches of a plane b shows three times as large, each off by 1.2 of a's pixels (3.6 of
+    b's): at 4 px in b's pixels the homography keeps about half of them and a fundamental matrix,
+    bounding only the distance across its lines, three quarters; in a's pixels both keep all."""
+    m = enlarged(row_matches(extra_distinct=True, extra=0), 3.0, 1.2)
+    _, inl_h = matching.verify(m, "homography", 4.0)
+    _, inl_f = matching.verify(m, "fundamental", 4.0)
+    assert inl_h.sum() < 0.85 * matching.fundamental_support(m, inl_h, inl_f)  # counted in b's pixels: F
+    g = matching.fit_guide(m, 4.0)
+    assert g.kind == "homography"
+    assert g.inliers.sum() < 0.8 * len(g.inliers)  # the model fitted at 4 px of b's (12 of b's keep all)
+    assert matching.fit_guide(enlarged(row_matches(extra_distinct=True), 3.0, 1.2), 4.0).kind == "fundamental"
 
 
 def test_dense_matches_without_ratios_choose_by_the_counts():
