@@ -116,15 +116,8 @@ async def copy_features(image_id: str, w: np.ndarray, size: tuple[int, int], war
     other image of a pair. Cached under the image, the map and the frame, so the pair sent again
     (more points to transfer, say) finds them, as it finds the images' own; ``warped`` makes the
     copy on a miss."""
-    def find() -> tuple[str, FeatureMap | None]:
-        copy = hashlib.sha256(np.round(np.asarray(w, np.float64), 9).tobytes() + repr(size).encode()).hexdigest()
-        key = key_for(f"{image_id}:copy:{copy[:24]}", model, settings, owner)
-        return key, lookup(cache, key, FeatureMap.decode, expect(model, settings))
-    key, fm = await run_in_threadpool(find)
-    if fm is not None:
-        return fm
-    fm = await computed(await warped(), model, settings)
-    await run_in_threadpool(cache.put, key, fm.encode())
+    frame = hashlib.sha256(np.round(np.asarray(w, np.float64), 9).tobytes() + repr(size).encode()).hexdigest()
+    fm, _, _ = await features(b"", model, cache, settings, "copy", warped, owner, f"{image_id}:copy:{frame[:24]}")
     return fm
 
 
