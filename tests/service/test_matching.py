@@ -270,7 +270,6 @@ def test_distinct_matches_off_the_plane_choose_the_fundamental_matrix():
     assert matching.fit_guide(row_matches(extra_distinct=True), 4.0).kind == "fundamental"
 
 
-
 def enlarged(m: matching.Matches, s: float, noise_a: float, seed: int = 1) -> matching.Matches:
     """``m`` with image b enlarged ``s`` times, each match in b off by ``noise_a`` pixels of a
     (a keypoint is located to about a pixel of the scale it is found at: more of b's pixels)."""
