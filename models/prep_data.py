@@ -4,7 +4,8 @@ only six photographs of lomiri-wallpapers-16.04 (into data/lomiri) and, with --o
 photographs among opencv-doc's sample images (into data/opencv, for the dense network) with its
 image pairs: the Aloe stereo pair (data/opencv) and imageTextN/R (data/pairs) validate, graf, box
 and aero (data/heldback) judge; and the "cube" sequence of visp-images-data (data/pairs), whose
-frames validate, with the first frames of its sequence of a cube moved by hand (data/pairs/mbt).
+frames validate, with the first frames of its sequence of a cube moved by hand (data/pairs/mbt) and
+its castle turned before an RGB-D camera (data/pairs/castel).
 
     python -m models.prep_data [--opencv]
 
@@ -20,12 +21,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from models.data.pairs import FILES, HELD_DIR, MBT_DIR, MBT_LAST, PAIRS_DIR
+from models.data.pairs import CASTLE_DIR, FILES, HELD_DIR, MBT_DIR, MBT_LAST, PAIRS_DIR
 from models.data.photos import DATA_DIR, LOMIRI_VAL, OPENCV_TRAIN, PLASMA_TRAIN, SUFFIXES
+from models.data.rgbd import FRAMES
 from models.data.stereo import ALOE
 
 VISP_CUBE = "usr/share/visp-images-data/ViSP-images/cube"
 VISP_MBT = "usr/share/visp-images-data/ViSP-images/mbt"
+VISP_CASTLE = "usr/share/visp-images-data/ViSP-images/mbt-depth/castel"
 
 
 @contextmanager
@@ -92,21 +95,29 @@ def opencv() -> None:
 
 
 def visp() -> None:
-    """The frames of ViSP's "cube" sequence (a validation pair's source), into data/pairs, and the
+    """The frames of ViSP's "cube" sequence (a validation pair's source), into data/pairs; the
     first frames of its model-based tracking sequence with the cube's camera and first pose (the
-    object moved by hand, ``models.data.rigid``), into data/pairs/mbt."""
-    if (PAIRS_DIR / "image.0079.pgm").exists() and (MBT_DIR / f"image{MBT_LAST:04d}.pgm").exists():
-        print(f"{PAIRS_DIR} already holds the cube sequences")
+    object moved by hand, ``models.data.rigid``), into data/pairs/mbt; and its castle sequence, grey
+    frames, depth and cameras (two motions in one scene, ``models.data.rgbd``), into data/pairs/castel."""
+    if (PAIRS_DIR / "image.0079.pgm").exists() and (MBT_DIR / f"image{MBT_LAST:04d}.pgm").exists() and (
+            CASTLE_DIR / f"depth_image_{FRAMES - 1:04d}.bin").exists():
+        print(f"{PAIRS_DIR} already holds the ViSP sequences")
         return
     with unpacked("visp-images-data") as root:
         MBT_DIR.mkdir(parents=True, exist_ok=True)
+        CASTLE_DIR.mkdir(parents=True, exist_ok=True)
         for frame in (root / VISP_CUBE).glob("image.*.pgm"):
             shutil.copy(frame, PAIRS_DIR / frame.name)
         for i in range(MBT_LAST + 1):
             shutil.copy(root / VISP_MBT / "cube" / f"image{i:04d}.pgm", MBT_DIR)
         for name in ("cube.xml", "cube.0.pos"):
             shutil.copy(root / VISP_MBT / name, MBT_DIR)
-    print(f"unpacked the cube sequences into {PAIRS_DIR}")
+        for i in range(FRAMES):
+            for name in (f"image_{i:04d}.pgm", f"depth_image_{i:04d}.bin"):
+                shutil.copy(root / VISP_CASTLE / "castel" / name, CASTLE_DIR)
+        for name in ("chateau.xml", "chateau_depth.xml", "depth_M_color.txt"):
+            shutil.copy(root / VISP_CASTLE / name, CASTLE_DIR)
+    print(f"unpacked the ViSP sequences into {PAIRS_DIR}")
 
 
 def main() -> None:

@@ -15,6 +15,9 @@ Validation pairs (choose designs and settings on these):
   (ViSP's model-based tracking sequence), its first frame cut to the cube against frame 150 whole:
   a 3-D object at about two thirds of the size, among other things; truth from its pose
   (``rigid``), none off the cube. ``cube-object-100``: against frame 100, on the way there.
+- ``castle-N``: ViSP's castle turned by hand before a still RGB-D camera, frame 0 against frame N:
+  two motions in one scene, truth from the depth and the castle's pose (``rgbd``; a pixel or two
+  loose at N = 20-29: judge within 5 px).
 
 Held back to judge the product (never to train, validate or tune on): ``graf`` (opencv-doc's
 graf1 against graf3, with the homography it ships), ``box`` (``box`` against ``box_in_scene``, the
@@ -42,7 +45,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.data import rigid, stereo
+from models.data import rgbd, rigid, stereo
 from models.data.photos import DATA_DIR
 from models.data.synth import PointMap, homography_map
 
@@ -67,6 +70,7 @@ MBT_DIR = PAIRS_DIR / "mbt"
 MBT_FRAMES = {"cube-object-100": 100, "cube-object": 150}  # frame 50's pose missed its far corners by ~12 px
 MBT_LAST = max(MBT_FRAMES.values())
 MBT_MARGIN = 24
+CASTLE_DIR = PAIRS_DIR / "castel"  # ViSP's castle sequence (``rgbd``), unpacked by prep_data
 # (file of a, file of b, folder) of the pairs whose homography we establish
 FILES = {"cube-20": ("image.0000.pgm", "image.0020.pgm", PAIRS_DIR),
          "cube-40": ("image.0000.pgm", "image.0040.pgm", PAIRS_DIR),
@@ -132,6 +136,8 @@ def load(name: str) -> Pair:
     if name == "motorcycle":
         left, right, disp = stereo.motorcycle()
         return Pair(name, left, right, stereo.disparity_map(disp, right.shape[1]))
+    if name.startswith("castle-"):
+        return castle(int(name.split("-")[1]))[0]
     if name in MBT_FRAMES:
         return cube_object(np.array(json.loads(TABLE.read_text())[name], np.float64), MBT_FRAMES[name], name)
     fa, fb, folder = FILES[name]
@@ -153,6 +159,17 @@ def cube_object(pose_b: np.ndarray, frame: int = MBT_FRAMES["cube-object"], name
     x1, y1 = np.minimum(np.ceil(corners.max(0)) + MBT_MARGIN, [first.shape[1], first.shape[0]]).astype(int)
     truth = rigid.point_map(pose_a, pose_b, k, np.array([x0, y0], np.float64), (b.shape[1], b.shape[0]))
     return Pair(name, first[y0:y1, x0:x1].copy(), b, truth)
+
+
+def castle(frame: int) -> tuple[Pair, np.ndarray, np.ndarray, int]:
+    """The castle turned by hand (``rgbd``): frame 0 against ``frame``, with which of frame 0's
+    pixels move with the castle and which stay (H, W) bool each, and the PnP inliers of its motion."""
+    c = rgbd.Castle.at(CASTLE_DIR)
+    a, b = c.image(0), c.image(frame)
+    depth_a = c.depth(0)
+    r, t, inliers = rgbd.motion(a, b, depth_a, c.k)
+    to, moving, still = rgbd.labels(depth_a, c.depth(frame), r, t, c.k)
+    return Pair(f"castle-{frame}", a, b, rgbd.point_map(to, moving, still)), moving, still, inliers
 
 
 def zoomed(pair: Pair, s: float) -> Pair:
