@@ -46,7 +46,7 @@ def run(client: httpx.Client, frame: int, rng: np.random.Generator) -> str:
     r.raise_for_status()
     body = r.json()
     got = np.array([[k["x"], k["y"]] for k in body["keypoints"]])
-    conf = np.array([k.get("confidence") or np.nan for k in body["keypoints"]], np.float64)
+    conf = np.array([np.nan if k.get("confidence") is None else k["confidence"] for k in body["keypoints"]])
     right = known & (np.linalg.norm(got - truth, axis=1) < TOL)
     cells, start = [], 0
     for part in parts.values():
