@@ -1,20 +1,15 @@
 """Real pairs with established geometry, and the harder cases made from them."""
-import cv2
 import numpy as np
 import pytest
 
 from models.data import pairs, rigid, stereo
+from tests.models.sift import truth_errors
 
 
 def sift_agreement(p: pairs.Pair, tol: float = 3.0) -> float:
     """Share of SIFT's ratio-tested matches that the pair's truth puts within ``tol`` px."""
-    det = cv2.SIFT_create(2000)
-    ka, da = det.detectAndCompute(p.a, None)
-    kb, db = det.detectAndCompute(p.b, None)
-    m = [x for x, y in cv2.BFMatcher().knnMatch(da, db, k=2) if x.distance < 0.7 * y.distance]
-    xa, xb = np.float64([ka[x.queryIdx].pt for x in m]), np.float64([kb[x.trainIdx].pt for x in m])
-    t, ok = p.truth(xa)
-    return float((ok & (np.linalg.norm(t - xb, axis=1) < tol)).sum() / max(ok.sum(), 1))
+    err, ok = truth_errors(p, features=2000)
+    return float((ok & (err < tol)).sum() / max(ok.sum(), 1))
 
 
 # (pair, tolerance px, least agreement of the pair, of its harder cases). Leuven's houses stand at
@@ -129,17 +124,11 @@ def test_the_moved_cubes_established_pose_agrees_with_independent_matches(name, 
     """SIFT's ratio-tested matches on the cube land where its tracked pose puts them (the first
     frame's pose, the cube not moved, puts none there)."""
     p = cube_object(name)
-    det = cv2.SIFT_create()
-    ka, da = det.detectAndCompute(p.a, None)
-    kb, db = det.detectAndCompute(p.b, None)
-    m = [x for x, y in cv2.BFMatcher().knnMatch(da, db, k=2) if x.distance < 0.8 * y.distance]
-    xa, xb = np.float64([ka[x.queryIdx].pt for x in m]), np.float64([kb[x.trainIdx].pt for x in m])
-    t, ok = p.truth(xa)
-    err = np.linalg.norm(t - xb, axis=1)[ok]
-    assert (err < 2.0).sum() >= least, np.sort(err)
+    err, ok = truth_errors(p, ratio=0.8)
+    assert (err[ok] < 2.0).sum() >= least, np.sort(err[ok])
     still = pairs.cube_object(rigid.first_pose(pairs.MBT_DIR / "cube.0.pos"), pairs.MBT_FRAMES[name])
-    t, ok = still.truth(xa)
-    assert (np.linalg.norm(t - xb, axis=1)[ok] < 5.0).sum() == 0
+    err, ok = truth_errors(still, ratio=0.8)
+    assert (err[ok] < 5.0).sum() == 0
 
 
 def test_the_cubes_truth_keeps_its_own_pose_and_knows_nothing_off_it():

@@ -1,8 +1,8 @@
-import cv2
 import numpy as np
 import pytest
 
 from models.data import pairs, rgbd
+from tests.models.sift import truth_errors
 
 K = np.array([[500.0, 0, 80], [0, 500.0, 60], [0, 0, 1]])
 
@@ -70,11 +70,6 @@ def test_the_castles_truth_agrees_with_independent_matches():
     """SIFT's ratio-tested matches land where the truth puts them, on the castle and behind it."""
     p, moving, still, inliers = castle(20)
     assert inliers >= 50 and moving.sum() > 20000 and still.sum() > 5000
-    det = cv2.SIFT_create()
-    ka, da = det.detectAndCompute(p.a, None)
-    kb, db = det.detectAndCompute(p.b, None)
-    m = [x for x, y in cv2.BFMatcher().knnMatch(da, db, k=2) if x.distance < 0.7 * y.distance]
-    xa, xb = np.float64([ka[x.queryIdx].pt for x in m]), np.float64([kb[x.trainIdx].pt for x in m])
-    t, ok = p.truth(xa)
-    err = np.linalg.norm(t - xb, axis=1)[ok]
+    err, ok = truth_errors(p)
+    err = err[ok]
     assert ok.sum() >= 50 and np.median(err) < 1.5 and (err < 5).mean() >= 0.75, np.sort(err)
