@@ -285,16 +285,6 @@ def test_enlargement_is_the_scale_of_b_against_a_where_the_points_are():
     assert matching.enlargement(h, np.zeros((0, 2), np.float32)) == 1.0
 
 
-def test_epipolar_distances_of_a_rectified_pair_are_the_rows_apart():
-    f = np.array([[0, 0, 0], [0, 0, -1], [0, 1, 0]], np.float64)  # rectified stereo: a row's line is that row
-    xa, xb = np.float64([[10, 20], [300, 40]]), np.float64([[50, 23], [100, 40]])
-    to_a, to_b = matching.epipolar_distances(f, xa, xb)
-    assert np.allclose(to_a, [3, 0]) and np.allclose(to_b, [3, 0])
-    f2 = np.array([[0, 0, 0], [0, 0, -1], [0, 2, -40]], np.float64)  # b twice as large: a row's line y = 2 y - 40
-    to_a, to_b = matching.epipolar_distances(f2, xa, np.float64([[0, 6], [7, 40]]))
-    assert np.allclose(to_b, [6, 0]) and np.allclose(to_a, [3, 0])  # each in its own image's pixels
-
-
 def test_a_plane_seen_larger_in_b_keeps_its_homography():
     """Matches of a plane b shows three times as large, each off by 1.2 of a's pixels (3.6 of
     b's): at 4 px in b's pixels the homography keeps about half of them and a fundamental matrix,
