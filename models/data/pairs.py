@@ -167,7 +167,7 @@ def castle(frame: int) -> tuple[Pair, np.ndarray, np.ndarray, int]:
     c = rgbd.Castle.at(CASTLE_DIR)
     a, b = c.image(0), c.image(frame)
     depth_a = c.depth(0)
-    r, t, inliers = rgbd.motion(a, b, depth_a, c.k)
+    r, t, inliers = rgbd.motion(*sift_matches(a, b, features=4000), depth_a, c.k)
     to, moving, still = rgbd.labels(depth_a, c.depth(frame), r, t, c.k)
     return Pair(f"castle-{frame}", a, b, rgbd.point_map(to, moving, still)), moving, still, inliers
 
@@ -266,6 +266,18 @@ def transformed(pair: Pair, m: np.ndarray, b: np.ndarray, name: str) -> Pair:
         inside = (moved >= 0).all(1) & (moved[:, 0] < b.shape[1]) & (moved[:, 1] < b.shape[0])
         return moved, m[None, :2, :2] @ jac, ok & inside
     return Pair(name, pair.a, b, apply, None if pair.homography is None else m @ pair.homography)
+
+
+def sift_matches(a: np.ndarray, b: np.ndarray, ratio: float = 0.8, features: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV SIFT's matches between two grey images (``features`` keypoints an image, 0: all),
+    kept by Lowe's ``ratio``: their positions in a and in b, (M, 2) float64 each. Independent of
+    our networks: a guide to the truths we establish, and a check of them."""
+    det = cv2.SIFT_create(features)
+    ka, da = det.detectAndCompute(a, None)
+    kb, db = det.detectAndCompute(b, None)
+    m = [x for x, y in cv2.BFMatcher().knnMatch(da, db, k=2) if x.distance < ratio * y.distance]
+    return np.float64([ka[x.queryIdx].pt for x in m]).reshape(-1, 2), np.float64([kb[x.trainIdx].pt for x in m]).reshape(-1, 2)
 
 
 def fit(a: np.ndarray, b: np.ndarray, guess: np.ndarray | None = None) -> tuple[np.ndarray, int]:

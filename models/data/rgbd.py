@@ -83,16 +83,10 @@ def registered(depth: np.ndarray, k_depth: np.ndarray, k: np.ndarray, depth_to_g
     return out
 
 
-def motion(a: np.ndarray, b: np.ndarray, depth_a: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """The castle's motion from frame a to frame b (R (3, 3), t (3,), inliers): SIFT matches
-    (Lowe's 0.8) that moved more than MOVED px, their points from a's depth, PnP with RANSAC at
-    3 px, refined on the inliers."""
-    sift = cv2.SIFT_create(4000)
-    ka, da = sift.detectAndCompute(a, None)
-    kb, db = sift.detectAndCompute(b, None)
-    m = [x for x, y in cv2.BFMatcher().knnMatch(da, db, k=2) if x.distance < 0.8 * y.distance]
-    pa = np.float64([ka[x.queryIdx].pt for x in m])
-    pb = np.float64([kb[x.trainIdx].pt for x in m])
+def motion(pa: np.ndarray, pb: np.ndarray, depth_a: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The castle's motion from frame a to frame b (R (3, 3), t (3,), inliers) from matches
+    between them (pa, pb (M, 2)): those that moved more than MOVED px, their points from a's
+    depth, PnP with RANSAC at 3 px, refined on the inliers."""
     z = depth_a[np.round(pa[:, 1]).astype(int), np.round(pa[:, 0]).astype(int)]
     use = (z > 0) & (np.linalg.norm(pa - pb, axis=1) > MOVED)
     points = np.ascontiguousarray((np.linalg.inv(k) @ np.c_[pa[use], np.ones(use.sum())].T * z[use]).T)
