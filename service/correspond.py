@@ -422,8 +422,8 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     # and all, when it scales or turns b)
     plane = guide.plane if guide is not None and sparse_m is not None else None  # set only by geometry=auto
     if plane is not None and b.data is not None:
-        flat = prealignment_from(plane, sparse_m, ctx.settings.ransac_threshold_px)
-        pre = flat if flat is not None and flat.required else pre
+        by_plane = prealignment_from(plane, sparse_m, ctx.settings.ransac_threshold_px)
+        pre = by_plane if by_plane is not None and by_plane.required else pre
     out = Transferred(model.name, None, points)
     # b scaled or turned: search copies brought onto each other by the homography (perspective and
     # all). Otherwise the guided search copes, and a homography fitted to one plane of a scene
