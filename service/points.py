@@ -16,7 +16,7 @@ def parse_points(text: str, width: int, height: int, cap: int, what: str = "keyp
         raise InvalidInput(f"{what} must be finite numbers, not {constant}")
     try:
         pts = json.loads(text, parse_constant=refuse)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the parser's depth: not [[x, y], ...] either
         raise InvalidInput(f"{what} must be JSON: [[x, y], ...]") from None
     if not isinstance(pts, list) or not pts:
         raise InvalidInput(f"{what} must be a non-empty list of [x, y]")

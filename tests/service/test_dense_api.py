@@ -142,7 +142,8 @@ def test_unknown_ids_and_models_are_404(client, pair):
 
 
 @pytest.mark.parametrize("kps", ["[[1, NaN]]", "[[1, Infinity]]", "[[-5, 3]]", "[[10, 100000]]", "[]", "[[1]]",
-                                 "{\"x\": 1}", "not json", "[[true, 2]]", json.dumps([[1, 1]] * 5000)])
+                                 "{\"x\": 1}", "not json", "[[true, 2]]", json.dumps([[1, 1]] * 5000),
+                                 pytest.param("[" * 100_000 + "]" * 100_000, id="nested-100000-deep")])
 def test_bad_keypoints_are_422(client, pair, kps):
     err(client.post("/v1/keypoints/transfer", files=files(pair), data={"keypoints": kps}), 422)
 

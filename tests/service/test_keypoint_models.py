@@ -169,7 +169,8 @@ def test_method_not_allowed_names_every_method_of_the_path(client):
 
 
 @pytest.mark.parametrize("points,words", [("[]", "non-empty"), ("[[1e9, 1]]", "outside"), ("[[NaN, 1]]", "finite"),
-                                          ("[[1, 2, 3]]", "[x, y]"), ("nope", "JSON")])
+                                          ("[[1, 2, 3]]", "[x, y]"), ("nope", "JSON"),
+                                          pytest.param("[" * 100_000 + "]" * 100_000, "JSON", id="nested")])
 def test_classify_bad_points(client, coffee_set, trained, points, words):
     r = client.post(f"/v1/keypoint-models/{trained['id']}/classify",
                     files={"image": ("q.png", coffee_set[3].image.read_bytes())}, data={"points": points})
