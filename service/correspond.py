@@ -36,7 +36,7 @@ from service.errors import InvalidInput, NotFound
 from service.feature_map import FeatureMap, SparseFeatures
 from service.imaging import Decoded
 from service.matching import Matches
-from service.points import parse_points
+from service.points import inside, read_points
 from service.registry import LoadedModel, Registry
 
 METHODS = ("dense", "sparse")
@@ -400,8 +400,9 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     """Each point of ``text`` (JSON [[x, y], ...] in image a) found in image b; ``geometry``: the
     kind of guide to fit ("auto" chooses, see ``matching.fit_guide``)."""
     model = ctx.model("dense", model_name)
+    points = read_points(text, ctx.settings.max_keypoints)
     fa = await dense_map(a, model, ctx)
-    points = parse_points(text, fa.width, fa.height, ctx.settings.max_keypoints)
+    points = inside(points, fa.width, fa.height)
     fb = await dense_map(b, model, ctx)
     tol = ctx.settings.cycle_tolerance_px
     if method == "align":

@@ -9,9 +9,9 @@ import numpy as np
 from service.errors import InvalidInput
 
 
-def parse_points(text: str, width: int, height: int, cap: int, what: str = "keypoints",
-                 image: str = "image a") -> np.ndarray:
-    """JSON [[x, y], ...] in an image -> (K, 2) float32; 422 unless finite, inside and at most cap."""
+def read_points(text: str, cap: int, what: str = "keypoints") -> np.ndarray:
+    """JSON [[x, y], ...] -> (K, 2) float32; 422 unless a non-empty list of finite pairs, at most
+    cap. Checked before any image is decoded, so a malformed list costs no features."""
     def refuse(constant: str) -> None:
         raise InvalidInput(f"{what} must be finite numbers, not {constant}")
     try:
@@ -25,7 +25,11 @@ def parse_points(text: str, width: int, height: int, cap: int, what: str = "keyp
     if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                           and math.isfinite(v) for v in p) for p in pts):
         raise InvalidInput(f"each of the {what} must be [x, y] with finite numbers")
-    arr = np.asarray(pts, np.float32)
+    return np.asarray(pts, np.float32)
+
+
+def inside(arr: np.ndarray, width: int, height: int, what: str = "keypoints", image: str = "image a") -> np.ndarray:
+    """``arr`` (K, 2) itself; 422 unless every point lies inside the width x height image."""
     outside = (arr[:, 0] < 0) | (arr[:, 1] < 0) | (arr[:, 0] > width - 1) | (arr[:, 1] > height - 1)
     if outside.any():
         raise InvalidInput(f"point {int(np.argmax(outside))} of the {what} lies outside {image} ({width}x{height})")

@@ -19,7 +19,7 @@ from service.errors import InvalidInput, NotFound
 from service.feature_map import BadRecord, FeatureMap
 from service.model_store import MemoryStore
 from service.names import KEYPOINT_MODEL_ID
-from service.points import parse_points
+from service.points import inside, read_points
 from service.registry import LoadedModel, Registry
 from service.routes.forms import ERRORS, PNG, ImageId, Render, drawable, multipart_only, picture, side
 from service.schemas import (
@@ -185,8 +185,9 @@ async def classify(
     """Which named keypoint lies at each point: every SVM's response there, and the best one
     when it responds above 0 (otherwise the point is background: label null)."""
     model, _, m = await load(store, registry, model_id, caller)
+    pts = read_points(points, settings.max_keypoints, "points")
     fm = await dense_map(await side(image, image_id, "image", settings.max_image_bytes), m, ctx)
-    pts = parse_points(points, fm.width, fm.height, settings.max_keypoints, "points", "the image")
+    pts = inside(pts, fm.width, fm.height, "points", "the image")
     scores = keypoints.classify(model, fm, pts)
     out = []
     for (x, y), row in zip(pts.tolist(), scores.tolist(), strict=True):

@@ -487,3 +487,21 @@ def test_a_cap_cuts_the_answer_and_changes_nothing_else(client, coffee, method, 
     if geometry != "none":
         assert cut[geometry] is not None and cut[geometry] == whole[geometry]
         assert cut["inliers"] == whole["inliers"][:5]
+
+
+def inferred(client, model: str) -> float:
+    line = next((x for x in client.get("/metrics").text.splitlines()
+                 if x.startswith(f'corr_inference_items_total{{model="{model}"}}')), None)
+    return float(line.split()[-1]) if line else 0.0
+
+
+def test_malformed_keypoints_are_refused_before_any_features_are_computed(client, pair):
+    fresh = encode(np.ascontiguousarray(pair[2][::-1]))  # bytes no other test sent: never cached
+    before = inferred(client, "ucn")
+    err(client.post("/v1/keypoints/transfer", files={"image_a": ("a.png", fresh), "image_b": ("b.png", fresh)},
+                    data={"keypoints": "[[1, 2], [3]]"}), 422)
+    assert inferred(client, "ucn") == before
+    # the bounds are checked against the image, once it is decoded
+    err(client.post("/v1/keypoints/transfer", files={"image_a": ("a.png", fresh), "image_b": ("b.png", fresh)},
+                    data={"keypoints": "[[1e6, 2]]"}), 422)
+    assert inferred(client, "ucn") > before
