@@ -20,7 +20,7 @@ from service.limits import BodyLimit
 from service.memory import TrimWhenIdle, tune_heaps
 from service.model_store import MemoryStore, RedisStore
 from service.routes import align, dense, health, keypoint_models, patches
-from service.threads import limit_blas
+from service.threads import limit_blas, limit_opencv
 
 VERSION = "0.1.0"
 DESCRIPTION = ("Correspondences between images, match scores of patch pairs, keypoint transfer and alignment, from "
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     tune_heaps()
     limit_blas(settings.blas_threads)
+    limit_opencv(settings.opencv_threads)
     imaging.limit_decoders(settings.max_concurrent_decodes)
 
     @asynccontextmanager

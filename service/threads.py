@@ -5,6 +5,7 @@ thread, cold sparse correspondences on two cores took 113-176 ms against 154-204
 runs (``python -m eval.latency`` measures both), and warm dense matching stayed within noise."""
 from __future__ import annotations
 
+import cv2
 from threadpoolctl import threadpool_info, threadpool_limits
 
 
@@ -17,3 +18,9 @@ def limit_blas(n: int) -> None:
 def blas_threads() -> list[int]:
     """The thread counts of the BLAS libraries loaded in this process."""
     return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def limit_opencv(n: int) -> None:
+    """At most ``n`` threads for OpenCV's parallel loops, process-wide; 0 leaves them as they are."""
+    if n > 0:
+        cv2.setNumThreads(n)

@@ -1,4 +1,6 @@
-"""numpy's BLAS is held to BLAS_THREADS threads by the app, and left alone with 0."""
+"""numpy's BLAS is held to BLAS_THREADS threads by the app, and left alone with 0; OpenCV's
+parallel loops likewise by OPENCV_THREADS."""
+import cv2
 import pytest
 from threadpoolctl import threadpool_limits
 
@@ -26,3 +28,18 @@ def test_zero_leaves_blas_as_it_was(restored):
     threadpool_limits(limits=2, user_api="blas")
     create_app(Settings(blas_threads=0))
     assert set(blas_threads()) == {2}
+
+
+@pytest.fixture
+def opencv_restored():
+    keep = cv2.getNumThreads()
+    yield
+    cv2.setNumThreads(keep)
+
+
+def test_opencv_threads_holds_opencvs_loops_and_zero_leaves_them(opencv_restored):
+    cv2.setNumThreads(2)
+    create_app(Settings())
+    assert cv2.getNumThreads() == 2
+    create_app(Settings(opencv_threads=1))
+    assert cv2.getNumThreads() == 1
