@@ -31,8 +31,9 @@ class Settings(BaseSettings):
     blas_threads: int = Field(1, ge=0, description="threads numpy's BLAS (the matrix products of matching) may "
                               "use; 0 leaves its default, one a core. After each product its idle threads spin for "
                               "a while and take the cores from the detector and the networks of the next request")
-    opencv_threads: int = Field(0, ge=0, description="threads OpenCV's own parallel loops (the DoG detector, "
-                                "warps) may use; 0 leaves its default, one a core")
+    opencv_threads: int = Field(1, ge=0, description="threads OpenCV's own parallel loops (the DoG detector, "
+                                "warps) may use; 0 leaves its default, one a core. With one, a cold pair's two "
+                                "detectors run side by side, one a core, instead of sharing one pool")
     default_patch_model: str = Field("2ch-2stream-views8-sift", description="of /v1/patches/similarity")
     default_descriptor_model: str = Field("siam-2stream-l2", description="of /v1/patches/descriptors and "
                                           "method=sparse")

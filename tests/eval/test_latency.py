@@ -5,7 +5,7 @@ import time
 import cv2
 import numpy as np
 
-from eval.latency import fresh_pngs, served_settings, timed_cpu
+from eval.latency import LOAD_FIRST, fresh_pngs, served_settings, timed_cpu
 
 
 def busy(ms: float) -> None:
@@ -39,3 +39,11 @@ def test_a_benchmark_reads_the_settings_its_server_was_started_with():
                          "DEFAULT_DESCRIPTOR_MODEL": "siam-2stream-l2-w0.25"})
     assert (s.sparse_keypoints, s.default_descriptor_model) == (1000, "siam-2stream-l2-w0.25")
     assert served_settings({}).sparse_keypoints == 2000
+
+
+def test_the_load_sends_pairs_new_to_the_cache_after_the_sequential_runs():
+    """cold_load's 48 pairs differ from each other and from the 15 cold pairs sent before them."""
+    a = np.random.default_rng(1).integers(0, 255, (48, 64), np.uint8)
+    before = {p for k in range(15) for p in fresh_pngs(a, a[::-1].copy(), k)}
+    load = [p for k in range(LOAD_FIRST, LOAD_FIRST + 48) for p in fresh_pngs(a, a[::-1].copy(), k)]
+    assert len(set(load)) == len(load) and not before & set(load)

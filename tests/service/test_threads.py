@@ -37,9 +37,9 @@ def opencv_restored():
     cv2.setNumThreads(keep)
 
 
-def test_opencv_threads_holds_opencvs_loops_and_zero_leaves_them(opencv_restored):
+def test_the_app_holds_opencvs_loops_to_one_thread_by_default_and_zero_leaves_them(opencv_restored):
     cv2.setNumThreads(2)
-    create_app(Settings())
+    create_app(Settings(opencv_threads=0))
     assert cv2.getNumThreads() == 2
-    create_app(Settings(opencv_threads=1))
+    create_app(Settings())
     assert cv2.getNumThreads() == 1
