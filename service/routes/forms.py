@@ -16,6 +16,14 @@ ERRORS = {s: {"model": ErrorBody} for s in (400, 401, 404, 413, 415, 422, 429, 5
 ImageId = Annotated[str | None, Form(pattern=IMAGE_ID, description="an image_id from /v1/images")]
 ModelField = Annotated[str | None, Form(pattern=MODEL_NAME)]
 Render = Annotated[Literal["json", "png"], Form(description="png: the answer drawn (needs the images' bytes)")]
+
+
+def Number(**bounds) -> fastapi_params.Form:
+    """A float form field within ``bounds``; NaN and infinity are refused as not finite (a 422
+    that says so) before any bound is checked."""
+    return Form(allow_inf_nan=False, **bounds)
+
+
 PNG = {200: {"content": {"image/png": {}}, "description": "the answer, or with render=png its picture"}}
 
 

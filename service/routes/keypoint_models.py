@@ -21,7 +21,7 @@ from service.model_store import MemoryStore
 from service.names import KEYPOINT_MODEL_ID
 from service.points import inside, read_points
 from service.registry import LoadedModel, Registry
-from service.routes.forms import ERRORS, PNG, ImageId, Render, drawable, multipart_only, picture, side
+from service.routes.forms import ERRORS, PNG, ImageId, Number, Render, drawable, multipart_only, picture, side
 from service.schemas import (
     ClassifiedPoint,
     ClassifyResponse,
@@ -149,10 +149,10 @@ async def predict(
     caller: CallerDep,
     image: Annotated[UploadFile | None, File()] = None,
     image_id: ImageId = None,
-    prior_sigma: Annotated[float, Form(ge=0.01, le=1, description="the prior's spread, a fraction of the "
+    prior_sigma: Annotated[float, Number(ge=0.01, le=1, description="the prior's spread, a fraction of the "
                                                                   "diagonal (0.01 to 1)")] = (
         keypoints.PRIOR_SIGMA),
-    prior_weight: Annotated[float, Form(ge=0, le=100, description="0: the SVM alone")] = keypoints.PRIOR_WEIGHT,
+    prior_weight: Annotated[float, Number(ge=0, le=100, description="0: the SVM alone")] = keypoints.PRIOR_WEIGHT,
     render: Render = "json",
 ) -> PredictResponse | Response:
     """Each named keypoint in the image: the cell maximising the SVM response plus a Gaussian

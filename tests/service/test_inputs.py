@@ -50,3 +50,13 @@ def test_prior_sigma_far_below_its_range_is_refused(client):
     r = client.post("/v1/keypoint-models/" + "0" * 24 + "/predict", files={"image": ("a.png", PHOTO)},
                     data={"prior_sigma": "1e-30"})
     assert r.status_code == 422 and json.dumps(r.json()).count("prior_sigma") >= 1
+
+
+@pytest.mark.parametrize("route,field", [("/v1/align", "alpha"), ("/v1/align", "truncation"),
+                                         ("/v1/correspondences", "ratio")])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_number_that_is_not_finite_is_refused_as_such(client, route, field, value):
+    """Not by a bound it happens to fail ("less than or equal to 10" said nothing of NaN)."""
+    files = {"image_a": ("a.png", PHOTO), "image_b": ("b.png", PHOTO)}
+    r = client.post(route, files=files, data={field: value})
+    assert r.status_code == 422 and "finite" in json.dumps(r.json()["detail"]), r.json()
