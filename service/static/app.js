@@ -33,14 +33,42 @@ function pairForm() {
   return form;
 }
 
+const shown = () => state.bitmaps.a && state.bitmaps.b;  // both images drawable by this browser
+
+function clearAnswers() {
+  // a new file makes the answers on the page about the old one: they go
+  state.last = null;
+  $("warnings").replaceChildren();
+  $("transfer").textContent = "";
+  $("alignment").hidden = true;
+  delete $("status").dataset.matches;
+  delete $("status").dataset.shown;
+}
+
 async function setFile(which, file) {
   if (!file) return;
+  clearAnswers();
   state.files[which] = file;
-  state.bitmaps[which] = await createImageBitmap(file);
-  document.querySelector(`#drop-${which} .name`).textContent = `${file.name} (${state.bitmaps[which].width}x${state.bitmaps[which].height})`;
+  let label;
+  try {
+    state.bitmaps[which] = await createImageBitmap(file);
+    label = `${file.name} (${state.bitmaps[which].width}x${state.bitmaps[which].height})`;
+  } catch (e) {  // a TIFF, say: the service reads it, this browser cannot show it
+    state.bitmaps[which] = null;
+    label = `${file.name} (not shown here: the service draws it)`;
+  }
+  document.querySelector(`#drop-${which} .name`).textContent = label;
   const ready = state.files.a && state.files.b;
   $("match").disabled = $("align").disabled = !ready;
-  if (ready) { drawImages(); $("status").textContent = "Ready: press Match."; }
+  if (!ready) return;
+  if (shown()) drawImages(); else clearCanvas();
+  $("status").textContent = "Ready: press Match.";
+}
+
+function clearCanvas() {
+  const canvas = $("view");
+  canvas.width = canvas.height = 0;
+  canvas.dataset.drawn = "";
 }
 
 for (const which of ["a", "b"]) {
@@ -58,6 +86,7 @@ function drawImages() {
   state.heightScale = { a: height / a.height, b: height / b.height };
   state.width = { a: Math.round(a.width * state.heightScale.a), b: Math.round(b.width * state.heightScale.b) };
   const canvas = $("view");
+  canvas.dataset.drawn = "";  // no matches on it yet
   canvas.width = state.width.a + state.width.b;
   canvas.height = height;
   const ctx = canvas.getContext("2d");
@@ -77,17 +106,23 @@ function drawMatches(body) {
   ctx.lineWidth = 1;
   const verified = body.inliers && (body.homography || body.fundamental);
   const least = Number($("least").value);
-  let shown = 0;
-  body.matches.forEach((m, i) => {
-    if (m.confidence != null && m.confidence < least) return;
-    shown++;
-    const kind = verified ? (body.inliers[i] ? "verified" : "rejected") : "unverified";
+  const kinds = body.matches.map((m, i) => verified ? (body.inliers[i] ? "verified" : "rejected") : "unverified");
+  const drawn = [];
+  // the rejected ones first and faint, the verified ones last and on top (as render=png draws them)
+  for (const kind of ["rejected", "unverified", "verified"]) {
+    ctx.globalAlpha = kind === "rejected" ? 0.45 : 1;
     ctx.strokeStyle = ctx.fillStyle = COLOURS[kind];
-    const [xa, ya] = toCanvas("a", m.xa, m.ya), [xb, yb] = toCanvas("b", m.xb, m.yb);
-    ctx.beginPath(); ctx.moveTo(xa, ya); ctx.lineTo(xb, yb); ctx.stroke();
-    ctx.fillRect(xa - 2, ya - 2, 4, 4); ctx.fillRect(xb - 2, yb - 2, 4, 4);
-  });
-  return shown;
+    body.matches.forEach((m, i) => {
+      if (kinds[i] !== kind || (m.confidence != null && m.confidence < least)) return;
+      drawn.push(kind);
+      const [xa, ya] = toCanvas("a", m.xa, m.ya), [xb, yb] = toCanvas("b", m.xb, m.yb);
+      ctx.beginPath(); ctx.moveTo(xa, ya); ctx.lineTo(xb, yb); ctx.stroke();
+      ctx.fillRect(xa - 2, ya - 2, 4, 4); ctx.fillRect(xb - 2, yb - 2, 4, 4);
+    });
+  }
+  ctx.globalAlpha = 1;
+  $("view").dataset.drawn = drawn.join(",");  // the kinds in the order drawn
+  return drawn.length;
 }
 
 function describe(body) {
@@ -115,17 +150,42 @@ $("match").addEventListener("click", async () => {
   if ($("method").value) form.append("method", $("method").value);
   form.append("geometry", $("geometry").value);
   try {
+    if (!shown()) return await drawnByTheService(form);
     const body = await (await call("/v1/correspondences", form)).json();
     state.last = body;
     describe(body);
-    for (const w of body.warnings || []) { const li = document.createElement("li"); li.textContent = w; $("warnings").append(li); }
+    warn(body.warnings || []);
   } catch (e) {
+    state.last = null;
+    if (shown()) drawImages(); else clearCanvas();  // no lines of an earlier answer beside the failure
     $("status").textContent = `Failed: ${e.message}`;
   }
 });
 
+function warn(warnings) {
+  for (const w of warnings) { const li = document.createElement("li"); li.textContent = w; $("warnings").append(li); }
+}
+
+async function drawnByTheService(form) {
+  // an image this browser cannot show: the service draws the answer (render=png), its counts in headers
+  form.append("render", "png");
+  const r = await call("/v1/correspondences", form);
+  const picture = await createImageBitmap(await r.blob());
+  const canvas = $("view");
+  canvas.width = picture.width; canvas.height = picture.height;
+  canvas.getContext("2d").drawImage(picture, 0, 0);
+  const h = (k) => r.headers.get(k);
+  $("status").textContent = `${h("X-Matches")} matches (${h("X-Method")})` +
+    (h("X-Inliers") ? `, ${h("X-Inliers")} verified by a ${h("X-Geometry") === "fundamental" ? "fundamental matrix" : h("X-Geometry")}` : "") +
+    "; drawn by the service, as this browser cannot show an image (no confidence filter or click transfer)";
+  $("status").dataset.matches = h("X-Matches");
+  $("status").dataset.shown = h("X-Matches");
+  warn(h("X-Warnings") ? h("X-Warnings").split(" | ") : []);
+}
+
 $("view").addEventListener("click", async (e) => {
   if (!state.files.a || !state.files.b) return;
+  if (!shown()) { $("transfer").textContent = "Transfer by click needs both images shown by this browser."; return; }
   const rect = $("view").getBoundingClientRect();
   const cx = (e.clientX - rect.left) * $("view").width / rect.width;
   const cy = (e.clientY - rect.top) * $("view").height / rect.height;

@@ -61,6 +61,9 @@ def use_the_page(page, url: str, images: tuple[str, str], tmp_path) -> None:
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
         for (let i = 0; i < d.length; i += 4) if (d[i + 1] > 150 && d[i] < 80 && d[i + 2] < 80) n++; return n; })()""")
     assert green > 200
+    # the verified matches are drawn last, over the rejected ones
+    drawn = page.get_attribute("#view", "data-drawn").split(",")
+    assert "rejected" in drawn and drawn.index("verified") > max(i for i, k in enumerate(drawn) if k == "rejected")
     # the least-confidence slider hides the matches under it, and says how many are left
     assert page.get_attribute("#status", "data-shown") == page.get_attribute("#status", "data-matches")
     page.fill("#least", "1")  # nothing is surer than 1: only matches at exactly 1 stay
@@ -115,6 +118,55 @@ def test_with_keys_on_the_page_sends_the_key_typed_in_it(browser, images, tmp_pa
         page.dispatch_event("#api-key", "change")
         page.click("#match")
         page.wait_for_function("document.getElementById('status').dataset.matches !== undefined", timeout=60000)
+        page.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_a_tiff_the_browser_cannot_show_is_matched_and_drawn_by_the_service(browser, images, tmp_path):
+    tiff = str(tmp_path / "b.tif")
+    cv2.imwrite(tiff, cv2.imread(images[1], cv2.IMREAD_GRAYSCALE))
+    proc, url = serve({})
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url + "/")
+        page.set_input_files("#file-a", images[0])
+        page.set_input_files("#file-b", tiff)
+        page.wait_for_function("!document.getElementById('match').disabled")
+        assert "the service draws it" in page.inner_text("#drop-b .name")
+        page.select_option("#geometry", "homography")
+        page.click("#match")
+        page.wait_for_function("document.getElementById('status').dataset.matches !== undefined", timeout=60000)
+        status = page.inner_text("#status")
+        assert "verified by a homography" in status and "drawn by the service" in status, status
+        width = page.evaluate("document.getElementById('view').width")
+        assert width > 480 and canvas_pixel(page, width // 4, 150)[3] == 255  # the picture is on the canvas
+        page.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_a_new_file_clears_the_answers_about_the_old_one(browser, images, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image at all")
+    proc, url = serve({})
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url + "/")
+        page.set_input_files("#file-a", images[0])
+        page.set_input_files("#file-b", images[1])
+        page.wait_for_function("!document.getElementById('match').disabled")
+        page.click("#match")
+        page.wait_for_function("document.getElementById('status').dataset.matches !== undefined", timeout=60000)
+        page.set_input_files("#file-b", str(bad))
+        page.wait_for_function("document.querySelector('#drop-b .name').textContent.includes('bad.png')")
+        assert page.get_attribute("#status", "data-matches") is None  # the old answer is gone
+        page.click("#match")
+        page.wait_for_function("document.getElementById('status').textContent.startsWith('Failed')", timeout=60000)
+        assert "415" in page.inner_text("#status")
+        assert page.get_attribute("#view", "data-drawn") == ""  # the images again, no lines of the old answer
         page.close()
     finally:
         proc.terminate()
