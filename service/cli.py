@@ -50,9 +50,20 @@ def match(c: CorrespondenceClient, a: argparse.Namespace) -> None:
         print(f"warning: {w}")
 
 
+def points_of(text: str) -> np.ndarray:
+    """JSON [[x, y], ...] -> (K, 2); otherwise the command stops with one line saying what to send."""
+    try:
+        points = np.asarray(json.loads(text), float)
+    except (ValueError, TypeError, RecursionError) as exc:
+        sys.exit(f"corr: the points must be JSON [[x, y], ...] ({exc})")
+    if points.ndim != 2 or points.shape[1] != 2:
+        sys.exit(f"corr: the points must be JSON [[x, y], ...], not an array of shape {points.shape}")
+    return points
+
+
 def transfer(c: CorrespondenceClient, a: argparse.Namespace) -> None:
     ia, ib = read(a.image_a), read(a.image_b)
-    points = np.asarray(json.loads(Path(a.points_file).read_text() if a.points_file else a.points), float)
+    points = points_of(Path(a.points_file).read_text() if a.points_file else a.points)
     t = c.transfer(ia, ib, points, geometry=a.geometry)
     if a.png:
         Path(a.png).write_bytes(c.picture("/v1/keypoints/transfer", ia, ib, keypoints=points.tolist(),

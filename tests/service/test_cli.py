@@ -81,6 +81,11 @@ def test_errors_are_one_clear_line(server, files):
     r = subprocess.run([sys.executable, "-m", "service.cli", "--url", "http://127.0.0.1:9", "models"],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "cannot reach the service" in r.stderr
+    for bad in ("[[10, 10", "[1, 2]", "[[1, 2, 3]]", "[[1, \"x\"]]"):
+        r = subprocess.run([sys.executable, "-m", "service.cli",
+                            *corr(server, "transfer", files / "a.png", files / "b.png", "--points", bad)],
+                           capture_output=True, text=True)
+        assert r.returncode != 0 and "the points must be JSON" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 def test_corr_is_an_installed_command():
