@@ -18,18 +18,8 @@ from service.correspond import alignment, dense_map
 from service.deps import ContextDep, SettingsDep
 from service.errors import InvalidInput
 from service.imaging import Decoded
-from service.routes.forms import (
-    ERRORS,
-    PNG,
-    ImageId,
-    ModelField,
-    Number,
-    Render,
-    drawable,
-    multipart_only,
-    picture,
-    side,
-)
+from service.routes import forms
+from service.routes.forms import ERRORS, PNG, ImageId, ModelField, Render, drawable, multipart_only, picture, side
 from service.schemas import AlignResponse, Grid, NpyArray
 
 router = APIRouter(prefix="/v1", tags=["alignment"], responses=ERRORS,
@@ -53,8 +43,8 @@ async def align_images(
     image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
     image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None,
     warp: Annotated[bool, Form(description="also return image b warped into a's frame (needs image_b bytes)")] = False,
-    alpha: Annotated[float, Number(ge=0, le=10, description="smoothness weight")] = align.Params.alpha,
-    truncation: Annotated[float, Number(gt=0, le=10, description="smoothness truncation")] = align.Params.d,
+    alpha: Annotated[float, forms.Number(ge=0, le=10, description="smoothness weight")] = align.Params.alpha,
+    truncation: Annotated[float, forms.Number(gt=0, le=10, description="smoothness truncation")] = align.Params.d,
     radius: Annotated[int, Form(ge=1, le=16, description="coarsest-level search radius, cells")] = align.Params.radius,
     iterations: Annotated[int, Form(ge=1, le=20)] = align.Params.iterations,
     supersample: Annotated[int, Form(ge=0, le=1, description="1: solve one level finer than the feature grid "

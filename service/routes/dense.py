@@ -14,19 +14,8 @@ from service import render as pictures
 from service.correspond import Side
 from service.deps import CacheDep, ContextDep, SettingsDep
 from service.errors import InvalidInput
-from service.routes.forms import (
-    ERRORS,
-    PNG,
-    ImageId,
-    ModelField,
-    Number,
-    Render,
-    drawable,
-    multipart_only,
-    picture,
-    read,
-    side,
-)
+from service.routes import forms
+from service.routes.forms import ERRORS, PNG, ImageId, ModelField, Render, drawable, multipart_only, picture, read, side
 from service.schemas import CorrespondencesResponse, ImageInfo, Match, TransferredPoint, TransferResponse
 
 router = APIRouter(prefix="/v1", tags=["dense"], responses=ERRORS,
@@ -74,9 +63,9 @@ async def correspondences(
     max_matches: Annotated[int | None, Form(ge=1, description="the most matches returned, the best first: every "
                                             "match is found and verified before the cut")] = None,
     mutual: Annotated[bool, Form()] = True,
-    ratio: Annotated[float | None, Number(gt=0, le=1, description="Lowe's ratio test; default: sparse 0.9 without a "
-                                         "geometry and none with one (RANSAC sorts the matches; 0.9 again when "
-                                         "it verifies none), dense none")] = None,
+    ratio: Annotated[float | None, forms.Number(gt=0, le=1, description="Lowe's ratio test; default: sparse 0.9 "
+                                                "without a geometry and none with one (RANSAC sorts the matches; 0.9 "
+                                                "again when it verifies none), dense none")] = None,
     geometry: Annotated[Literal["none", "homography", "fundamental"], Form()] = "none",
     consistency: Annotated[bool, Form(description="dense: keep only matches that their neighbours agree with "
                                       "(a local affine fit), moved towards that fit")] = True,

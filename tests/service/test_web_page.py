@@ -39,6 +39,22 @@ def browser():
         b.close()
 
 
+@pytest.fixture(scope="module")
+def url():
+    """A server with the defaults, shared by the tests that need no other settings."""
+    proc, url = serve({})
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def page(browser):
+    p = browser.new_page(viewport={"width": 1280, "height": 900})
+    yield p
+    p.close()
+
+
 def canvas_pixel(page, x: float, y: float) -> list[int]:
     return page.evaluate(f"Array.from(document.getElementById('view').getContext('2d')"
                          f".getImageData({int(x)}, {int(y)}, 1, 1).data)")
@@ -92,15 +108,8 @@ def use_the_page(page, url: str, images: tuple[str, str], tmp_path) -> None:
     assert shot.shape[0] > 300 and shot.std() > 20  # not blank
 
 
-def test_a_person_matches_clicks_and_aligns_two_photos(browser, images, tmp_path):
-    proc, url = serve({})
-    try:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        use_the_page(page, url, images, tmp_path)
-        page.close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def test_a_person_matches_clicks_and_aligns_two_photos(page, url, images, tmp_path):
+    use_the_page(page, url, images, tmp_path)
 
 
 def test_with_keys_on_the_page_sends_the_key_typed_in_it(browser, images, tmp_path):
@@ -124,50 +133,36 @@ def test_with_keys_on_the_page_sends_the_key_typed_in_it(browser, images, tmp_pa
         proc.wait(10)
 
 
-def test_a_tiff_the_browser_cannot_show_is_matched_and_drawn_by_the_service(browser, images, tmp_path):
+def test_a_tiff_the_browser_cannot_show_is_matched_and_drawn_by_the_service(page, url, images, tmp_path):
     tiff = str(tmp_path / "b.tif")
     cv2.imwrite(tiff, cv2.imread(images[1], cv2.IMREAD_GRAYSCALE))
-    proc, url = serve({})
-    try:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(url + "/")
-        page.set_input_files("#file-a", images[0])
-        page.set_input_files("#file-b", tiff)
-        page.wait_for_function("!document.getElementById('match').disabled")
-        assert "the service draws it" in page.inner_text("#drop-b .name")
-        page.select_option("#geometry", "homography")
-        page.click("#match")
-        page.wait_for_function("document.getElementById('status').dataset.matches !== undefined", timeout=60000)
-        status = page.inner_text("#status")
-        assert "verified by a homography" in status and "drawn by the service" in status, status
-        width = page.evaluate("document.getElementById('view').width")
-        assert width > 480 and canvas_pixel(page, width // 4, 150)[3] == 255  # the picture is on the canvas
-        page.close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    page.goto(url + "/")
+    page.set_input_files("#file-a", images[0])
+    page.set_input_files("#file-b", tiff)
+    page.wait_for_function("!document.getElementById('match').disabled")
+    assert "the service draws it" in page.inner_text("#drop-b .name")
+    page.select_option("#geometry", "homography")
+    page.click("#match")
+    page.wait_for_function("document.getElementById('status').dataset.matches !== undefined", timeout=60000)
+    status = page.inner_text("#status")
+    assert "verified by a homography" in status and "drawn by the service" in status, status
+    width = page.evaluate("document.getElementById('view').width")
+    assert width > 480 and canvas_pixel(page, width // 4, 150)[3] == 255  # the picture is on the canvas
 
 
-def test_a_new_file_clears_the_answers_about_the_old_one(browser, images, tmp_path):
+def test_a_new_file_clears_the_answers_about_the_old_one(page, url, images, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image at all")
-    proc, url = serve({})
-    try:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(url + "/")
-        page.set_input_files("#file-a", images[0])
-        page.set_input_files("#file-b", images[1])
-        page.wait_for_function("!document.getElementById('match').disabled")
-        page.click("#match")
-        page.wait_for_function("document.getElementById('status').dataset.matches !== undefined", timeout=60000)
-        page.set_input_files("#file-b", str(bad))
-        page.wait_for_function("document.querySelector('#drop-b .name').textContent.includes('bad.png')")
-        assert page.get_attribute("#status", "data-matches") is None  # the old answer is gone
-        page.click("#match")
-        page.wait_for_function("document.getElementById('status').textContent.startsWith('Failed')", timeout=60000)
-        assert "415" in page.inner_text("#status")
-        assert page.get_attribute("#view", "data-drawn") == ""  # the images again, no lines of the old answer
-        page.close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    page.goto(url + "/")
+    page.set_input_files("#file-a", images[0])
+    page.set_input_files("#file-b", images[1])
+    page.wait_for_function("!document.getElementById('match').disabled")
+    page.click("#match")
+    page.wait_for_function("document.getElementById('status').dataset.matches !== undefined", timeout=60000)
+    page.set_input_files("#file-b", str(bad))
+    page.wait_for_function("document.querySelector('#drop-b .name').textContent.includes('bad.png')")
+    assert page.get_attribute("#status", "data-matches") is None  # the old answer is gone
+    page.click("#match")
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Failed')", timeout=60000)
+    assert "415" in page.inner_text("#status")
+    assert page.get_attribute("#view", "data-drawn") == ""  # the images again, no lines of the old answer
