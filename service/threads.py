@@ -1,8 +1,11 @@
-"""How many threads numpy's BLAS may use. OpenBLAS's idle threads spin for a while after every
-matrix product before they sleep; in a service whose requests also run OpenCV's detector and ONNX
-Runtime's pools on the same cores, that spinning takes a core from the next request. With one
-thread, cold sparse correspondences on two cores took 113-176 ms against 154-204 ms in the same
-runs (``python -m eval.latency`` measures both), and warm dense matching stayed within noise."""
+"""How many threads numpy's BLAS and OpenCV's parallel loops may use. OpenBLAS's idle threads spin
+for a while after every matrix product before they sleep; in a service whose requests also run
+OpenCV's detector and ONNX Runtime's pools on the same cores, that spinning takes a core from the
+next request. With one thread, cold sparse correspondences on two cores took 113-176 ms against
+154-204 ms in the same runs (``python -m eval.latency`` measures both), and warm dense matching
+stayed within noise. OpenCV's loops share one pool, so a cold pair's two detectors, run at once,
+wait on each other there; on one thread each they run side by side (``eval.latency``'s load table:
+1-12 % more new pairs a second from 8 callers on two cores)."""
 from __future__ import annotations
 
 import cv2
