@@ -41,12 +41,18 @@ def run(client: httpx.Client, pair: pairs.Pair, sent: dict, seed: int, geometry:
     k = body["keypoints"]
     err = np.linalg.norm(np.array([[x["x"], x["y"]] for x in k]) - truth, axis=1)
     return {"guidance": body["guidance"], "within": err < TOL, "claimed": err < WITHIN_PX,
-            "confidence": np.array([x.get("confidence", np.nan) for x in k], np.float64)}  # NaN: unguided
+            "confidence": np.array([x.get("confidence", np.nan) for x in k], np.float64),  # NaN: unguided
+            "support": np.array([x.get("support", np.nan) for x in k], np.float64)}
 
 
 def mean(conf: np.ndarray) -> str:
     """Mean confidence of the points that carry one ("-" when none does: no geometry guided them)."""
     return f"{np.nanmean(conf):.2f}" if np.isfinite(conf).any() else "-"
+
+
+def where(got: list[dict], keep) -> list[dict]:
+    """The answers' points for which ``keep(answer)`` (a (K,) bool of an answer) holds."""
+    return [{key: g[key][keep(g)] for key in ("within", "claimed", "confidence")} for g in got]
 
 
 def row(label: str, got: list[dict]) -> str:
@@ -87,6 +93,8 @@ def main() -> None:
                + "".join(row(f"{kind} ({sum(g['guidance'] == kind for _, _, g in got)} of {len(got)})",
                              [g for _, _, g in got if g["guidance"] == kind]) + "\n" for kind in kinds)
                + row("all", [g for _, _, g in got]) + "\n"
+               + row("all, `support` under 0.5", where([g for _, _, g in got], lambda g: g["support"] < 0.5)) + "\n"
+               + row("all, `support` 0.5 or more", where([g for _, _, g in got], lambda g: g["support"] >= 0.5)) + "\n"
                + row("all, geometry=fundamental", named) + "\n")
     command = "python -m eval.depth " + shlex.join(sys.argv[1:])
     which = "held-back" if a.heldback else "validation"
@@ -95,7 +103,8 @@ def main() -> None:
             f"The same window cut from both views of {name}'s rectified stereo pair: a scene with depth, as a user "
             f"might send a part of it. {POINTS} points of a visible in b each, through the HTTP API with the "
             "transfer's defaults; truth from the pair's disparity. A mean confidence above the share within "
-            f"{WITHIN_PX:g} px claims more than the answers deliver.\n\n{table}\n{summary}")
+            f"{WITHIN_PX:g} px claims more than the answers deliver. `support`: the share of the 8 sparse matches "
+            f"nearest a point that the geometry which placed it explains.\n\n{table}\n{summary}")
     print(text)
     if not a.no_write:
         write_section(f"depth-{which}", text)

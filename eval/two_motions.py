@@ -47,14 +47,15 @@ def run(client: httpx.Client, frame: int, rng: np.random.Generator) -> str:
     body = r.json()
     got = np.array([[k["x"], k["y"]] for k in body["keypoints"]])
     conf = np.array([np.nan if k.get("confidence") is None else k["confidence"] for k in body["keypoints"]])
+    support = np.array([np.nan if k.get("support") is None else k["support"] for k in body["keypoints"]])
     right = known & (np.linalg.norm(got - truth, axis=1) < TOL)
     cells, start = [], 0
     for part in parts.values():
         s = slice(start, start + len(part))
         start += len(part)
-        c = conf[s]
-        cells.append(f"{100 * right[s].mean():.0f} % ({np.nanmean(c):.2f})" if np.isfinite(c).any() else
-                     f"{100 * right[s].mean():.0f} % (-)")
+        c, u = conf[s], support[s]
+        cells.append(f"{100 * right[s].mean():.0f} % ({np.nanmean(c):.2f}, {np.nanmean(u):.2f})" if np.isfinite(c).any()
+                     else f"{100 * right[s].mean():.0f} % (-)")
     return f"| 0 -> {frame} | {inliers} | {body['guidance']} | " + " | ".join(cells) + " |"
 
 
@@ -74,8 +75,9 @@ def main() -> None:
         proc.terminate()
         proc.wait(10)
     command = "python -m eval.two_motions " + shlex.join(sys.argv[1:])
-    table = ("| frames | the castle's motion: PnP inliers | guidance | castle: within 5 px (mean confidence) | "
-             "still background: within 5 px (mean confidence) |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+    table = ("| frames | the castle's motion: PnP inliers | guidance | castle: within 5 px (mean confidence, "
+             "support) | still background: within 5 px (mean confidence, support) |\n|---|---|---|---|---|\n"
+             + "\n".join(rows) + "\n")
     print(table)
     if not a.no_write:
         write_section("two-motions", "## Keypoint transfer with two motions: a castle turned before a still camera\n\n"
@@ -85,7 +87,8 @@ def main() -> None:
                       "time. Truth from the depth and the castle's motion fitted by PnP to SIFT's matches "
                       "(`models/data/rgbd.py`: a pixel or two loose from frame 20 on, so judged within 5 px). "
                       f"{POINTS} points on the castle and {POINTS} on the still background, sent together with the "
-                      "transfer's defaults: one geometry guides them all.\n\n" + table)
+                      "transfer's defaults: one geometry guides them all. `support`: the share of the 8 sparse "
+                      "matches nearest a point that the geometry which placed it explains.\n\n" + table)
 
 
 if __name__ == "__main__":

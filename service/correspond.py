@@ -329,6 +329,7 @@ class Transferred:
     prealigned: dict[str, float] | None = None
     confidence: np.ndarray | None = None  # (K,) see service.calibration
     in_view: np.ndarray | None = None  # (K,) bool: inside image b by the homography that guided them
+    support: np.ndarray | None = None  # (K,) see ``support_of``
 
 
 async def sparse_guide(a: Side, b: Side, ctx: Context, kind: str = "auto") -> tuple[matching.Guide | None, Matches]:
@@ -395,6 +396,21 @@ def plane_where_alike(search: Callable[[matching.Guide], matching.Transfer], tr:
     return matching.more_alike(tr, search(plane), in_view)
 
 
+def support_of(guide: matching.Guide | None, m: Matches | None, points: np.ndarray,
+               by_plane: np.ndarray | None) -> np.ndarray | None:
+    """(K,) each point's local support (``matching.support``) by the geometry that placed it: the
+    homography of a ``by_plane`` point, else the guide; None without a guide fitted to sparse
+    matches. On the validation transfers, homography-put points with support under 0.5 lay within
+    3 px of the truth 52 % of the time, the rest 97 % (a depth window's other surface, a second
+    motion, a street's look-alikes)."""
+    if guide is None or m is None or guide.inliers is None:
+        return None
+    own = matching.support(points, m.xy_a, guide.inliers)
+    if by_plane is None or guide.plane is None or guide.plane.inliers is None:
+        return own
+    return np.where(by_plane, matching.support(points, m.xy_a, guide.plane.inliers), own)
+
+
 async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model_name: str | None,
                    ctx: Context, geometry: str = "auto") -> Transferred:
     """Each point of ``text`` (JSON [[x, y], ...] in image a) found in image b; ``geometry``: the
@@ -439,6 +455,7 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     if plane is not None:
         tr = await ctx.on_pool(plane_where_alike, search, tr, plane, points, fb)
     out.transfer = tr
+    out.support = support_of(guide, sparse_m, points, tr.by_plane)
     # the curves were fitted on guided transfers: an unguided point's score says little (between
     # unrelated photos points come back consistent by chance at 0.8-0.95 of those curves)
     out.confidence = (calibration.for_transfer(model, tr.score, tr.consistent, tr.guidance, tr.by_plane)

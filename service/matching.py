@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.spatial import cKDTree
 
 from service import consensus as cons
 from service.feature_map import FeatureMap
@@ -447,6 +448,20 @@ def fundamental_support(m: Matches, inl_h: np.ndarray, inl_f: np.ndarray) -> int
         return int(inl_f.sum())
     alike = int((m.ratio[extra] <= np.median(m.ratio[inl_h])).sum())
     return int(inl_h.sum()) + 2 * alike
+
+
+SUPPORT_NEIGHBOURS = 8
+
+
+def support(points: np.ndarray, xy_a: np.ndarray, inliers: np.ndarray, k: int = SUPPORT_NEIGHBOURS) -> np.ndarray:
+    """(K,) for each point (K, 2) of a, the share of its ``k`` nearest matches (their places ``xy_a``
+    (M, 2) in a) that are ``inliers`` (M,) of a geometry: near 1 where the geometry explains the
+    matches around the point, near 0 where they follow something else (another surface or motion)
+    or are look-alikes."""
+    if not len(xy_a):
+        return np.zeros(len(points), np.float32)
+    _, idx = cKDTree(xy_a).query(points, k=min(k, len(xy_a)))
+    return inliers[np.asarray(idx).reshape(len(points), -1)].mean(1).astype(np.float32)
 
 
 def allowed_cells(guide: Guide, points: np.ndarray, cells_xy: np.ndarray, reach_px: float) -> np.ndarray:

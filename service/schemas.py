@@ -146,6 +146,12 @@ class TransferredPoint(BaseModel):
                                                     "homography of the pair holding too: whether the point went "
                                                     "where the homography puts it (it looked at least as alike "
                                                     "there as anywhere on its epipolar line)")
+    support: float | None = Field(None, description="where the pair's sparse matches guided it: the share of the "
+                                                   "8 matches nearest the point in image a that the geometry "
+                                                   "which placed it explains. Under 0.5 the point sits among "
+                                                   "matches that follow something else (another surface, a "
+                                                   "second motion) or look-alikes: on the validation pairs such "
+                                                   "points put by a homography were right half as often")
 
 
 class TransferResponse(BaseModel):

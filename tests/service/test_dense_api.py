@@ -505,3 +505,20 @@ def test_malformed_keypoints_are_refused_before_any_features_are_computed(client
     err(client.post("/v1/keypoints/transfer", files={"image_a": ("a.png", fresh), "image_b": ("b.png", fresh)},
                     data={"keypoints": "[[1e6, 2]]"}), 422)
     assert inferred(client, "ucn") > before
+
+
+def test_points_among_matches_the_guide_does_not_explain_have_low_support(client, coffee):
+    """A second motion: the right third of b moved 24 px down. The guide follows the rest, and the
+    points on the moved part say they sit among matches it does not explain."""
+    a = coffee
+    b = a.copy()
+    third = a.shape[1] * 2 // 3
+    b[:, third:] = np.roll(a[:, third:], 24, axis=0)
+    rng = np.random.default_rng(0)
+    left = np.c_[rng.uniform(40, third - 60, 30), rng.uniform(60, a.shape[0] - 60, 30)]
+    right = np.c_[rng.uniform(third + 40, a.shape[1] - 40, 30), rng.uniform(60, a.shape[0] - 60, 30)]
+    r = client.post("/v1/keypoints/transfer", files={"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(b))},
+                    data={"keypoints": json.dumps(np.r_[left, right].tolist()), "geometry": "homography"})
+    assert r.status_code == 200, r.text
+    support = np.array([k["support"] for k in r.json()["keypoints"]])
+    assert np.median(support[:30]) >= 0.75 and np.median(support[30:]) <= 0.25, support

@@ -350,3 +350,13 @@ def test_one_scene_finds_a_plane_or_depth_and_not_chance():
     chance = matching.Matches(xa, rng.uniform(0, 640, (200, 2)).astype(np.float32), np.ones(200, np.float32))
     assert not matching.one_scene(chance, 4.0)
     assert not matching.one_scene(matching.Matches(xa[:9], plane.xy_b[:9], np.ones(9, np.float32)), 4.0)
+
+
+def test_support_is_the_share_of_a_points_nearest_matches_the_geometry_explains():
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 100, (400, 2)).astype(np.float32)
+    inliers = xy[:, 0] < 50  # the geometry explains the left half's matches only
+    got = matching.support(np.float32([[10, 50], [90, 50], [50, 50]]), xy, inliers)
+    assert got[0] == 1 and got[1] == 0 and 0 < got[2] < 1
+    assert matching.support(np.float32([[1, 1]]), xy[:3], inliers[:3]).shape == (1,)  # fewer matches than k
+    assert matching.support(np.float32([[1, 1]]), np.zeros((0, 2), np.float32), np.zeros(0, bool))[0] == 0
