@@ -151,8 +151,9 @@ class TransferredPoint(BaseModel):
                                                    "which placed it explains. Under 0.5 the point sits among "
                                                    "matches that follow something else (another surface, a "
                                                    "second motion) or look-alikes: on the validation pairs such "
-                                                   "points put by a homography were right half as often (a fundamental matrix explains nearly "
-                                                   "every match: its epipolar finds read high either way)")
+                                                   "points put by a homography were right half as often (a "
+                                                   "fundamental matrix explains nearly every match: its epipolar "
+                                                   "finds read high either way)")
 
 
 class TransferResponse(BaseModel):
