@@ -51,14 +51,15 @@ def match(c: CorrespondenceClient, a: argparse.Namespace) -> None:
 
 
 def points_of(text: str) -> np.ndarray:
-    """JSON [[x, y], ...] -> (K, 2); otherwise the command stops with one line saying what to send."""
+    """JSON [[x, y], ...] -> (K, 2), read as the service reads them (``points.read_points``; the
+    service's own cap and bounds apply when it answers); otherwise the command stops with one line
+    saying what to send."""
+    from service.errors import InvalidInput  # here: the server's modules bring FastAPI, 0.2 s the other commands skip
+    from service.points import read_points
     try:
-        points = np.asarray(json.loads(text), float)
-    except (ValueError, TypeError, RecursionError) as exc:
+        return read_points(text, sys.maxsize, "points").astype(float)
+    except InvalidInput as exc:
         sys.exit(f"corr: the points must be JSON [[x, y], ...] ({exc})")
-    if points.ndim != 2 or points.shape[1] != 2:
-        sys.exit(f"corr: the points must be JSON [[x, y], ...], not an array of shape {points.shape}")
-    return points
 
 
 def transfer(c: CorrespondenceClient, a: argparse.Namespace) -> None:
