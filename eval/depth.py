@@ -41,8 +41,13 @@ def run(client: httpx.Client, pair: pairs.Pair, sent: dict, seed: int, geometry:
     k = body["keypoints"]
     err = np.linalg.norm(np.array([[x["x"], x["y"]] for x in k]) - truth, axis=1)
     return {"guidance": body["guidance"], "within": err < TOL, "claimed": err < WITHIN_PX,
-            "confidence": np.array([x.get("confidence", np.nan) for x in k], np.float64),  # NaN: unguided
-            "support": np.array([x.get("support", np.nan) for x in k], np.float64)}
+            "confidence": per_point(k, "confidence"), "support": per_point(k, "support")}
+
+
+def per_point(keypoints: list[dict], key: str) -> np.ndarray:
+    """An optional field of each transferred point (K,), NaN where the answer leaves it out (no
+    geometry guided the point, say)."""
+    return np.array([np.nan if x.get(key) is None else x[key] for x in keypoints], np.float64)
 
 
 def mean(conf: np.ndarray) -> str:
@@ -50,13 +55,16 @@ def mean(conf: np.ndarray) -> str:
     return f"{np.nanmean(conf):.2f}" if np.isfinite(conf).any() else "-"
 
 
+COUNTED = ("within", "claimed", "confidence")  # what a row of the tables sums over its answers' points
+
+
 def where(got: list[dict], keep) -> list[dict]:
     """The answers' points for which ``keep(answer)`` (a (K,) bool of an answer) holds."""
-    return [{key: g[key][keep(g)] for key in ("within", "claimed", "confidence")} for g in got]
+    return [{key: g[key][keep(g)] for key in COUNTED} for g in got]
 
 
 def row(label: str, got: list[dict]) -> str:
-    within, claimed, conf = (np.concatenate([g[key] for g in got]) for key in ("within", "claimed", "confidence"))
+    within, claimed, conf = (np.concatenate([g[key] for g in got]) for key in COUNTED)
     return (f"| {label} | {100 * within.mean():.0f} % | {100 * claimed.mean():.0f} % | {mean(conf)} | "
             f"{len(within)} |")
 

@@ -20,6 +20,7 @@ import httpx
 import numpy as np
 
 from eval import machine
+from eval.depth import per_point
 from eval.latency import serve
 from eval.results import write_section
 from eval.robustness import uploads
@@ -46,8 +47,7 @@ def run(client: httpx.Client, frame: int, rng: np.random.Generator) -> str:
     r.raise_for_status()
     body = r.json()
     got = np.array([[k["x"], k["y"]] for k in body["keypoints"]])
-    conf = np.array([np.nan if k.get("confidence") is None else k["confidence"] for k in body["keypoints"]])
-    support = np.array([np.nan if k.get("support") is None else k["support"] for k in body["keypoints"]])
+    conf, support = per_point(body["keypoints"], "confidence"), per_point(body["keypoints"], "support")
     right = known & (np.linalg.norm(got - truth, axis=1) < TOL)
     cells, start = [], 0
     for part in parts.values():
