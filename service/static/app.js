@@ -125,14 +125,19 @@ function drawMatches(body) {
   return drawn.length;
 }
 
+function verifiedBy(inliers, geometry) {
+  // the status line's clause for a verified answer ("homography" or "fundamental"; none: nothing)
+  return geometry ? `, ${inliers} verified by a ${geometry === "fundamental" ? "fundamental matrix" : geometry}` : "";
+}
+
 function describe(body) {
   // the status line of an answer: its matches, those shown, what verified them
   const shown = drawMatches(body);
   const inliers = body.inliers ? body.inliers.filter(Boolean).length : 0;
-  const geometry = body.homography ? "homography" : body.fundamental ? "fundamental matrix" : null;
+  const geometry = body.homography ? "homography" : body.fundamental ? "fundamental" : null;
   const least = Number($("least").value);
   $("status").textContent = `${body.matches.length} matches (${body.method}, ${body.model})` +
-    (geometry ? `, ${inliers} verified by a ${geometry}` : "") +
+    verifiedBy(inliers, geometry) +
     (least > 0 ? `; ${shown} shown at confidence ${least.toFixed(2)} or more` : "");
   $("status").dataset.matches = body.matches.length;
   $("status").dataset.shown = shown;
@@ -176,7 +181,7 @@ async function drawnByTheService(form) {
   canvas.getContext("2d").drawImage(picture, 0, 0);
   const h = (k) => r.headers.get(k);
   $("status").textContent = `${h("X-Matches")} matches (${h("X-Method")})` +
-    (h("X-Inliers") ? `, ${h("X-Inliers")} verified by a ${h("X-Geometry") === "fundamental" ? "fundamental matrix" : h("X-Geometry")}` : "") +
+    (h("X-Inliers") ? verifiedBy(h("X-Inliers"), h("X-Geometry")) : "") +
     "; drawn by the service, as this browser cannot show an image (no confidence filter or click transfer)";
   $("status").dataset.matches = h("X-Matches");
   $("status").dataset.shown = h("X-Matches");
