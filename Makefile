@@ -61,6 +61,7 @@ bench: $(VENV)/.dev-deps  ## speed through the HTTP API beside ONNX Runtime alon
 	$(PY) -m eval.throughput
 	$(PY) -m eval.throughput --model 2ch-2stream-views8
 	$(PY) -m eval.throughput --model 2ch-2stream-views8-sift
+	$(PY) -m eval.sampling
 	$(PY) -m eval.latency
 	$(PY) -m eval.first_octave
 	$(PY) -m eval.first_octave --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25
