@@ -1,7 +1,8 @@
 """Answers as pictures (``render=png``): what a person checks by eye before trusting numbers.
 
 - ``matches``: image a and image b side by side, each match a line between its two ends: green
-  when the verified geometry keeps it, red when it rejects it, yellow when nothing verified it.
+  when the verified geometry keeps it, faint red when it rejects it (drawn first, under the
+  rest, as the web page draws them), yellow when nothing verified it.
 - ``transfer``: each point of a (white ring) and where it landed in b, coloured by its score from
   red (0 or less) through yellow to green (1); a cross where the round trip did not come back.
 - ``alignment``: image a, the flow as a colour wheel (hue: direction, brightness: length), and
@@ -21,6 +22,7 @@ from service.imaging import Decoded
 HEIGHT = 600
 GREEN, RED, YELLOW, WHITE = (40, 200, 40), (40, 40, 230), (0, 215, 235), (255, 255, 255)
 VERIFIED, REJECTED, UNVERIFIED = 1, 2, 0
+FAINT = 0.45  # the opacity of rejected matches' lines and ends
 
 
 def png(img: np.ndarray) -> bytes:
@@ -56,10 +58,13 @@ def matches(a: Decoded, b: Decoded, xy_a: np.ndarray, xy_b: np.ndarray, status: 
     pa, pb = place(ma, xy_a), place(mb, xy_b, dx)
     colour = {VERIFIED: GREEN, REJECTED: RED, UNVERIFIED: YELLOW}
     for s in (REJECTED, UNVERIFIED, VERIFIED):  # the verified ones on top
+        layer = canvas.copy() if s == REJECTED else canvas
         for p, q in zip(pa[status == s], pb[status == s], strict=True):
-            cv2.line(canvas, tuple(map(int, p)), tuple(map(int, q)), colour[s], 1, cv2.LINE_AA)
-            cv2.circle(canvas, tuple(map(int, p)), 3, colour[s], -1, cv2.LINE_AA)
-            cv2.circle(canvas, tuple(map(int, q)), 3, colour[s], -1, cv2.LINE_AA)
+            cv2.line(layer, tuple(map(int, p)), tuple(map(int, q)), colour[s], 1, cv2.LINE_AA)
+            cv2.circle(layer, tuple(map(int, p)), 3, colour[s], -1, cv2.LINE_AA)
+            cv2.circle(layer, tuple(map(int, q)), 3, colour[s], -1, cv2.LINE_AA)
+        if s == REJECTED:
+            canvas = cv2.addWeighted(layer, FAINT, canvas, 1 - FAINT, 0)
     return png(canvas)
 
 
