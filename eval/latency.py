@@ -10,6 +10,7 @@ cold sparse request's time goes, step by step.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import statistics
@@ -108,6 +109,23 @@ def api_latency(url: str, a: np.ndarray, b: np.ndarray, repeats: int, method: st
 
 
 LOAD_FIRST = 10_000  # cold_load's pairs are fresh_pngs(k) from here on: none of them sent by the runs before
+TRANSFER_FIRST = LOAD_FIRST + 100  # and transfer_latency's from here on (fresh_pngs repeats every 256)
+TRANSFER_POINTS = 10
+
+
+def transfer_latency(url: str, a: np.ndarray, b: np.ndarray, repeats: int) -> float:
+    """Median ms of a cold keypoint transfer with its defaults: TRANSFER_POINTS points of a grid
+    over image a, both images new (the sparse guide and both dense feature maps computed)."""
+    fresh = [fresh_pngs(a, b, TRANSFER_FIRST + k) for k in range(repeats)]
+    h, w = a.shape
+    grid = np.stack(np.meshgrid(np.linspace(0.2, 0.8, 5) * w, np.linspace(0.3, 0.7, 2) * h), -1).reshape(-1, 2)
+    points = json.dumps(grid[:TRANSFER_POINTS].round(1).tolist())
+    with httpx.Client(base_url=url, timeout=60) as client:
+        def cold(k: int) -> None:
+            client.post("/v1/keypoints/transfer", files={"image_a": ("a.png", fresh[k][0]),
+                                                         "image_b": ("b.png", fresh[k][1])},
+                        data={"keypoints": points}).raise_for_status()
+        return timed(cold, repeats)
 
 
 def cold_load(url: str, a: np.ndarray, b: np.ndarray, clients: int = 8, each: int = 6) -> tuple[float, float, float]:
@@ -187,7 +205,8 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     a, b = test_pair()
-    rows, unrelated, loaded = {}, {}, {}
+    first = sift_latency(a, b, args.repeats)  # and again after the API's runs: the host drifts
+    rows, unrelated, loaded, transfers = {}, {}, {}, {}
     redis = RedisServer("--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru").start()
     try:
         # BLAS_THREADS=0: numpy's BLAS on every core, its idle threads spinning (the setting's trade-off)
@@ -200,6 +219,8 @@ def main() -> None:
                     rows[f"method={method}, {label}"] = api_latency(url, a, b, args.repeats, method)
                     if not env:
                         unrelated[f"method={method}, {label}"] = unrelated_latency(url, a, args.repeats, method)
+                if not env:
+                    transfers[label] = transfer_latency(url, a, b, args.repeats)
                 if not env or "OPENCV_THREADS" in env:  # the load table compares the defaults with OpenCV's pool
                     loaded[label] = cold_load(url, a, b)
             finally:
@@ -207,7 +228,7 @@ def main() -> None:
                 proc.wait(10)
     finally:
         redis.stop()
-    sifts = sift_latency(a, b, args.repeats)
+    sifts = {where: min(ms, first[where]) for where, ms in sift_latency(a, b, args.repeats).items()}
     sift = min(sifts.values())
     fm_bytes = len(FeatureMap(np.zeros((32, 120, 160), np.float16), 640, 480, 1.0, 4).encode())
     command = "python -m eval.latency " + shlex.join(sys.argv[1:])
@@ -223,6 +244,9 @@ def main() -> None:
             ms = unrelated[label]
             lines.append(f"| API warm, a's features against an unrelated photo's, no geometry among the matches "
                          f"(`one_scene` false; {label}) | {ms:.0f} | {ms / sift:.2f} |")
+    for label, ms in transfers.items():
+        lines.append(f"| API cold keypoint transfer, {TRANSFER_POINTS} points, its defaults (sparse guide, dense "
+                     f"features; {label}) | {ms:.0f} | {ms / sift:.2f} |")
     table = "\n".join(lines)
     load = "\n".join(["| 8 callers at once, 6 new 640x480 pairs each (method=sparse) | pairs a second | median ms "
                       "| 95th percentile ms |", "|---|---|---|---|",
@@ -245,7 +269,8 @@ def main() -> None:
         write_section("dense-latency", f"## Correspondence latency against SIFT\n\n`{command}` {machine.describe()}"
                       f"\n\nThrough a uvicorn server on loopback, each method with its defaults; PNG upload, "
                       f"decoding, features and matching included, on one kept-alive connection. The baseline is "
-                      f"the faster of SIFT's two runs. Compare ratios. The rows with BLAS_THREADS=0 leave numpy's "
+                      f"the faster of SIFT's two ways, each the faster of a run before the API's and one after. "
+                      "Compare ratios. The rows with BLAS_THREADS=0 leave numpy's "
                       "BLAS on every core, as numpy does: its idle threads spin after each matrix product and take "
                       "the cores the next request's detector and networks need; the default holds it to one "
                       "thread. The rows with OPENCV_THREADS=0 leave OpenCV's parallel loops their pool, one thread a "

@@ -5,7 +5,7 @@ import time
 import cv2
 import numpy as np
 
-from eval.latency import LOAD_FIRST, fresh_pngs, served_settings, timed_cpu
+from eval.latency import LOAD_FIRST, TRANSFER_FIRST, fresh_pngs, served_settings, timed_cpu
 
 
 def busy(ms: float) -> None:
@@ -47,3 +47,11 @@ def test_the_load_sends_pairs_new_to_the_cache_after_the_sequential_runs():
     before = {p for k in range(15) for p in fresh_pngs(a, a[::-1].copy(), k)}
     load = [p for k in range(LOAD_FIRST, LOAD_FIRST + 48) for p in fresh_pngs(a, a[::-1].copy(), k)]
     assert len(set(load)) == len(load) and not before & set(load)
+
+
+def test_the_cold_transfers_send_pairs_no_other_run_sent():
+    """transfer_latency's 15 pairs differ from the sequential runs' and from the load's."""
+    a = np.random.default_rng(2).integers(0, 255, (48, 64), np.uint8)
+    others = {fresh_pngs(a, a[::-1].copy(), k) for k in [*range(15), *range(LOAD_FIRST, LOAD_FIRST + 48)]}
+    transfers = [fresh_pngs(a, a[::-1].copy(), k) for k in range(TRANSFER_FIRST, TRANSFER_FIRST + 15)]
+    assert len(set(transfers)) == len(transfers) and not others & set(transfers)
