@@ -5,7 +5,7 @@ next request. With one thread, cold sparse correspondences on two cores took 113
 154-204 ms in the same runs (``python -m eval.latency`` measures both), and warm dense matching
 stayed within noise. OpenCV's loops share one pool, so a cold pair's two detectors, run at once,
 wait on each other there; on one thread each they run side by side (``eval.latency``'s load table:
-1-12 % more new pairs a second from 8 callers on two cores)."""
+from level to 51 % more new pairs a second from 8 callers on two cores, 6-12 % in most runs)."""
 from __future__ import annotations
 
 import cv2
