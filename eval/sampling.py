@@ -122,8 +122,9 @@ def main() -> None:
         f"`python -m eval.sampling {shlex.join(sys.argv[1:])}` {machine.describe()}", "",
         "UCN's forward pass in ONNX Runtime alone (CPUExecutionProvider), the file it was rewritten from, "
         "out of git (its spatial transformer a GridSample and a stride-3 convolution) against the shipped "
-        "one (the same weights, the sampling rewritten by `models.gather_sampling`), each figure in a "
-        f"fresh process: median of {REPEATS} passes after one to warm up, and the peak resident memory "
+        "one (the same weights, the sampling and the grid's tiny products rewritten by "
+        f"`models.gather_sampling`), each figure in a fresh process: median of {REPEATS} passes after one "
+        "to warm up, and the peak resident memory "
         f"the passes added. Largest difference of the two files' features on {len(PHOTOS)} photos at 640 "
         f"wide: {worst:.1e} (features are unit vectors).", "", *rows])
     if a.no_write:

@@ -9,7 +9,11 @@ the same function tap by tap: for each of the k * k taps, the four neighbouring 
 are gathered (channels last, so each is one contiguous copy), blended with the bilinear
 weights, and multiplied by that tap's slice of the pooling weights, summed over the taps.
 Equal to the original within float rounding (``check`` measures it), faster, and it never
-holds the tiles.
+holds the tiles. The transformer's grid comes from a batched product of tiny matrices (each
+location's 2 x 2 affine map times the 3 x 3 offsets), which ORT's MatMul runs one small product
+at a time; ``unroll`` writes such a product (an inner dimension of at most SMALL_K) as the sum of
+its K broadcast products instead: the same numbers bit for bit for the transformer's 2 x 2 by
+2 x 1 products, within float rounding for others (ORT's MatMul fuses some of its multiply-adds).
 
     python -m models.gather_sampling models/weights/ucn.onnx   # in place, and its manifest entry
 
@@ -34,6 +38,7 @@ from models.export_patch import MANIFEST, TOLERANCE, sha256
 # (batch, height, width) of the images ``check`` compares on: odd sizes, a batch of two, and an
 # image whose feature map is a single row
 SIZES = [(1, 64, 64), (2, 61, 83), (1, 4, 40), (1, 240, 320)]
+SMALL_K = 4  # inner dimensions of batched products unrolled into broadcast ones
 
 
 class TapPool(nn.Module):
@@ -139,17 +144,63 @@ def splice(graph: onnx.GraphProto, g: onnx.NodeProto, c: onnx.NodeProto, sub: on
     graph.value_info.extend(info)
 
 
-def rewrite(model: onnx.ModelProto) -> int:
-    """Replace every GridSample-then-pooling pair of ``model`` by a TapPool, in place; returns how
-    many were replaced."""
+def small_products(model: onnx.ModelProto) -> list[tuple[onnx.NodeProto, int]]:
+    """Each batched MatMul (both inputs of rank 3 or more) whose first input's last dimension K is
+    known and at most SMALL_K, with its K."""
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    shapes = {v.name: v.type.tensor_type.shape for v in [*inferred.input, *inferred.value_info]}
+    found = []
+    for node in model.graph.node:
+        a, b = (shapes.get(t) for t in node.input[:2]) if node.op_type == "MatMul" else (None, None)
+        if a is None or b is None or len(a.dim) < 3 or len(b.dim) < 3:
+            continue
+        k = a.dim[-1].dim_value if a.dim[-1].HasField("dim_value") else 0
+        if 0 < k <= SMALL_K:
+            found.append((node, k))
+    return found
+
+
+def unroll(graph: onnx.GraphProto, node: onnx.NodeProto, k: int, prefix: str) -> None:
+    """MatMul ``node`` (A (..., M, K) @ B (..., K, N)) as A[..., :, 0] B[..., 0, :] + ... in place:
+    K slices of each, K broadcast products, summed in order (see the module's docstring)."""
+    a, b = node.input[:2]
+
+    def const(name: str, value: int) -> str:
+        graph.initializer.append(numpy_helper.from_array(np.array([value], np.int64), prefix + name))
+        return prefix + name
+
+    def op(kind: str, inputs: list[str], output: str) -> onnx.NodeProto:
+        return helper.make_node(kind, inputs, [output], name=prefix + output.rsplit("/", 1)[-1])
+
+    last, second = const("last", -1), const("second_last", -2)
+    nodes = []
+    for i in range(k):
+        lo, hi = const(f"from_{i}", i), const(f"to_{i}", i + 1)
+        total = node.output[0] if i == k - 1 else f"{prefix}sum{i}"
+        nodes += [op("Slice", [a, lo, hi, last], f"{prefix}a{i}"), op("Slice", [b, lo, hi, second], f"{prefix}b{i}"),
+                  op("Mul", [f"{prefix}a{i}", f"{prefix}b{i}"], total if i == 0 else f"{prefix}product{i}")]
+        if i:
+            nodes.append(op("Add", [f"{prefix}sum{i - 1}", f"{prefix}product{i}"], total))
+    at = list(graph.node).index(node)
+    kept = [x for x in graph.node if x is not node]
+    graph.ClearField("node")
+    graph.node.extend(kept[:at] + nodes + kept[at:])
+
+
+def rewrite(model: onnx.ModelProto) -> dict[str, int]:
+    """Replace every GridSample-then-pooling pair of ``model`` by a TapPool and unroll its small
+    batched products, in place; returns how many of each were replaced."""
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     inits = {i.name: i for i in model.graph.initializer}
     pairs = pooled_samples(model.graph)
     for n, (g, c) in enumerate(pairs):
         sub = subgraph(numpy_helper.to_array(inits[c.input[1]]), numpy_helper.to_array(inits[c.input[2]]), opset)
         splice(model.graph, g, c, sub, f"/gather_sampling_{n}/")
+    products = small_products(model)
+    for n, (node, k) in enumerate(products):
+        unroll(model.graph, node, k, f"/unrolled_{n}/")
     onnx.checker.check_model(model)
-    return len(pairs)
+    return {"grid_sample": len(pairs), "small_matmul": len(products)}
 
 
 def check(before: onnx.ModelProto, after: onnx.ModelProto, sizes: list[tuple[int, int, int]] = SIZES) -> float:
@@ -166,18 +217,18 @@ def check(before: onnx.ModelProto, after: onnx.ModelProto, sizes: list[tuple[int
     return worst
 
 
-def rewrite_file(path: Path) -> tuple[int, float]:
-    """Rewrite the ONNX file at ``path`` in place when it holds the pattern: (pairs replaced,
-    largest difference from the original)."""
+def rewrite_file(path: Path) -> tuple[dict[str, int], float]:
+    """Rewrite the ONNX file at ``path`` in place when it holds either pattern: (how many of each
+    were replaced, largest difference from the file before)."""
     before = onnx.load(str(path))
     after = onnx.ModelProto()
     after.CopyFrom(before)
-    n = rewrite(after)
-    if not n:
-        return 0, 0.0
+    replaced = rewrite(after)
+    if not any(replaced.values()):
+        return replaced, 0.0
     worst = check(before, after)
     onnx.save(after, str(path))
-    return n, worst
+    return replaced, worst
 
 
 def main() -> None:
@@ -186,17 +237,19 @@ def main() -> None:
     a = ap.parse_args()
     manifest = a.model.parent / MANIFEST.name
     old = sha256(a.model)
-    n, worst = rewrite_file(a.model)
-    if not n:
-        raise SystemExit(f"{a.model}: no GridSample followed by its pooling convolution")
+    replaced, worst = rewrite_file(a.model)
+    if not any(replaced.values()):
+        raise SystemExit(f"{a.model}: no GridSample followed by its pooling convolution, no small batched product")
     doc = json.loads(manifest.read_text())
     for e in doc["models"]:
         if e.get("file") == a.model.name and e.get("sha256") == old:
-            digest = sha256(a.model)
+            digest, earlier = sha256(a.model), e.get("graph_rewrite", {})
+            done = {**earlier.get("replaced", {}), **{k: v for k, v in replaced.items() if v}}
             e.update(sha256=digest, version=digest[:12], graph_rewrite={
-                "by": "models.gather_sampling", "replaced": n, "from_sha256": old, "max_abs_diff": worst})
+                "by": "models.gather_sampling", "replaced": done, "from_sha256": earlier.get("from_sha256", old),
+                "max_abs_diff": max(worst, earlier.get("max_abs_diff", 0.0))})
     manifest.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"{a.model}: {n} GridSample + pooling rewritten, largest difference {worst:.1e} <= {TOLERANCE}")
+    print(f"{a.model}: rewrote {replaced}, largest difference {worst:.1e} <= {TOLERANCE}")
 
 
 if __name__ == "__main__":
