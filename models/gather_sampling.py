@@ -115,6 +115,14 @@ def subgraph(weight: np.ndarray, bias: np.ndarray, opset: int) -> onnx.GraphProt
     return onnx.load_from_string(buf.getvalue()).graph
 
 
+def swap(graph: onnx.GraphProto, gone: list[onnx.NodeProto], new: list[onnx.NodeProto]) -> None:
+    """Replace the nodes ``gone`` by ``new``, put where the first of them was."""
+    at = list(graph.node).index(gone[0])
+    kept = [x for x in graph.node if all(x is not g for g in gone)]
+    graph.ClearField("node")
+    graph.node.extend(kept[:at] + new + kept[at:])
+
+
 def splice(graph: onnx.GraphProto, g: onnx.NodeProto, c: onnx.NodeProto, sub: onnx.GraphProto,
            prefix: str) -> None:
     """Put ``sub``'s nodes where GridSample ``g`` and convolution ``c`` were, reading g's inputs and
@@ -130,10 +138,7 @@ def splice(graph: onnx.GraphProto, g: onnx.NodeProto, c: onnx.NodeProto, sub: on
         node.output[:] = [name(t) for t in node.output]
     for init in sub.initializer:
         init.name = name(init.name)
-    at = list(graph.node).index(g)
-    kept = [x for x in graph.node if x is not g and x is not c]
-    graph.ClearField("node")
-    graph.node.extend(kept[:at] + list(sub.node) + kept[at:])
+    swap(graph, [g, c], list(sub.node))
     graph.initializer.extend(sub.initializer)
     used = {t for x in graph.node for t in x.input}
     unused = [i for i in graph.initializer if i.name in c.input[1:] and i.name not in used]
@@ -181,10 +186,7 @@ def unroll(graph: onnx.GraphProto, node: onnx.NodeProto, k: int, prefix: str) ->
                   op("Mul", [f"{prefix}a{i}", f"{prefix}b{i}"], total if i == 0 else f"{prefix}product{i}")]
         if i:
             nodes.append(op("Add", [f"{prefix}sum{i - 1}", f"{prefix}product{i}"], total))
-    at = list(graph.node).index(node)
-    kept = [x for x in graph.node if x is not node]
-    graph.ClearField("node")
-    graph.node.extend(kept[:at] + nodes + kept[at:])
+    swap(graph, [node], nodes)
 
 
 def rewrite(model: onnx.ModelProto) -> dict[str, int]:
