@@ -245,11 +245,9 @@ def main() -> None:
     doc = json.loads(manifest.read_text())
     for e in doc["models"]:
         if e.get("file") == a.model.name and e.get("sha256") == old:
-            digest, earlier = sha256(a.model), e.get("graph_rewrite", {})
-            done = {**earlier.get("replaced", {}), **{k: v for k, v in replaced.items() if v}}
+            digest = sha256(a.model)
             e.update(sha256=digest, version=digest[:12], graph_rewrite={
-                "by": "models.gather_sampling", "replaced": done, "from_sha256": earlier.get("from_sha256", old),
-                "max_abs_diff": max(worst, earlier.get("max_abs_diff", 0.0))})
+                "by": "models.gather_sampling", "replaced": replaced, "from_sha256": old, "max_abs_diff": worst})
     manifest.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"{a.model}: rewrote {replaced}, largest difference {worst:.1e} <= {TOLERANCE}")
 
