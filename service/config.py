@@ -53,7 +53,11 @@ class Settings(BaseSettings):
     # dense features, matching and the feature cache
     default_dense_model: str = Field("ucn", description="of method=dense, transfer, alignment, keypoint models")
     default_method: Literal["dense", "sparse"] = Field("sparse", description="of /v1/correspondences and /v1/images")
-    dense_max_side: int = Field(1024, ge=64, description="images are downscaled to this long side for features")
+    dense_max_side: int = Field(1024, ge=64, description="images are downscaled to this long side for the dense "
+                               "network's features")
+    sparse_max_side: int = Field(1024, ge=64, description="images are downscaled to this long side for method=sparse's "
+                                 "keypoints (and the sparse guide of dense matching and transfer): larger finds "
+                                 "smaller regions of large photos, more precisely, for more time and memory")
     dense_min_side: int = Field(16, ge=8, description="images smaller than this: 422")
     max_queries: int = Field(16384, gt=0, description="cells of image a searched for dense correspondences (coarse to "
                              "fine on large maps: a quarter of them as 2 x 2 blocks)")

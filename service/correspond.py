@@ -157,6 +157,14 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
     whole, threshold = answer.matches, ctx.settings.ransac_threshold_px
     if opts.geometry != "none":
         matrix, inliers = await ctx.on_pool(matching.verify, whole, opts.geometry, threshold)
+        tested = None  # the matches that pass the ratio test, where the mutual ones verify nothing
+        if not matching.found(opts.geometry, inliers) and method == "sparse" and opts.ratio is None:
+            # where one image holds a small part of the other (a region of a large photo, an object
+            # in clutter), its few true matches are under a tenth of the mutual ones, not of these
+            tested = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, opts.mutual)
+            again, tested_inliers = await ctx.on_pool(matching.verify, tested, opts.geometry, threshold)
+            if again is not None and matching.found(opts.geometry, tested_inliers):
+                whole, matrix, inliers, tested = tested, again, tested_inliers, None
         if matrix is not None and matching.found(opts.geometry, inliers):
             answer.geometry, answer.matrix = opts.geometry, matrix
         else:
@@ -164,10 +172,10 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
             answer.warnings.append(f"no {opts.geometry} has {least} or more inliers among the "
                                    f"{len(inliers)} matches (fewer happen by chance between unrelated images): "
                                    f"{FAILED}")
-            if method == "sparse" and opts.ratio is None:  # no geometry sorted them: the ratio test does,
-                # as without a geometry; each match keeps its mark from the failed fit
+            if tested is not None:  # no geometry sorted them: the ratio test does, as without a
+                # geometry; each match keeps its mark from the failed fit to the mutual matches
                 marked = {pair: ok for pair, ok in zip(keyed(whole), inliers.tolist(), strict=True)}
-                whole = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, opts.mutual)
+                whole = tested
                 inliers = np.array([marked.get(pair, False) for pair in keyed(whole)], bool)
         answer.inliers = inliers[:opts.max_matches]
     else:
@@ -333,12 +341,20 @@ class Transferred:
 
 
 async def sparse_guide(a: Side, b: Side, ctx: Context, kind: str = "auto") -> tuple[matching.Guide | None, Matches]:
-    """The pair's geometry from the sparse matches (robust to scale and rotation), and the matches;
-    ``kind``: see ``matching.fit_guide``."""
+    """The pair's geometry from the sparse matches (robust to scale and rotation), and the matches
+    it was fitted to: the mutual ones, or where they verify nothing those that also pass the ratio
+    test; ``kind``: see ``matching.fit_guide``."""
     model = ctx.model("sparse", None)
     sa, sb = await asyncio.gather(sparse_set(a, model, ctx), sparse_set(b, model, ctx))
     m = await ctx.on_pool(sparse.match, sa, sb, None, True)  # mutual only: RANSAC sorts them out
-    return await ctx.on_pool(matching.fit_guide, m, ctx.settings.ransac_threshold_px, GUIDE_INLIERS, kind), m
+    fit = partial(matching.fit_guide, threshold_px=ctx.settings.ransac_threshold_px, min_inliers=GUIDE_INLIERS,
+                  kind=kind)
+    guide = await ctx.on_pool(fit, m)
+    if guide is None:  # one image a small part of the other: its matches pass the ratio test (``correspondences``)
+        tested = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, True)
+        if (again := await ctx.on_pool(fit, tested)) is not None:
+            return again, tested
+    return guide, m
 
 
 def similarity_of(m: Matches, inliers: np.ndarray, threshold_px: float) -> np.ndarray | None:

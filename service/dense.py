@@ -30,7 +30,7 @@ def params(model: LoadedModel, settings: Settings) -> dict:
     """The settings a model's cached features depend on."""
     if model.kind == "dense":
         return {"max_side": settings.dense_max_side}
-    return {"max_side": settings.dense_max_side, "keypoints": settings.sparse_keypoints, "blur": settings.sparse_blur,
+    return {"max_side": settings.sparse_max_side, "keypoints": settings.sparse_keypoints, "blur": settings.sparse_blur,
             "first_octave": settings.sparse_first_octave}
 
 
@@ -46,17 +46,19 @@ def expect(model: LoadedModel, settings: Settings) -> Expect:
 
 
 def decode(data: bytes, settings: Settings, where: str) -> imaging.Decoded:
-    """Image bytes -> the image decoded no larger than the networks need (DENSE_MAX_SIDE), with
-    its size as sent (after its EXIF orientation), under the dense limits."""
+    """Image bytes -> the image decoded no larger than the features need (the larger of
+    DENSE_MAX_SIDE and SPARSE_MAX_SIDE), with its size as sent (after its EXIF orientation),
+    under the dense limits."""
     return imaging.decode_checked(data, where, settings.max_image_bytes, settings.max_image_pixels,
-                                  settings.dense_min_side, MAX_ASPECT, reduce_to=settings.dense_max_side)
+                                  settings.dense_min_side, MAX_ASPECT,
+                                  reduce_to=max(settings.dense_max_side, settings.sparse_max_side))
 
 
-def prepare(img: imaging.Decoded, settings: Settings) -> tuple[np.ndarray, float, int, int]:
+def prepare(img: imaging.Decoded, max_side: int) -> tuple[np.ndarray, float, int, int]:
     """A decoded image -> (grey uint8 (H', W') as the networks see it, scale = H'/H, W, H), where
-    the long side H' or W' is at most DENSE_MAX_SIDE and W x H is the size as sent."""
+    the long side H' or W' is at most ``max_side`` and W x H is the size as sent."""
     w, h = img.width, img.height
-    size = working_size(h, w, settings.dense_max_side)
+    size = working_size(h, w, max_side)
     pixels = img.pixels
     if size != pixels.shape[::-1]:
         pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
@@ -126,7 +128,7 @@ async def computed(pixels: imaging.Decoded, model: LoadedModel, settings: Settin
     network's float input is made in the worker thread, as megabytes cast on the event loop held
     up every other request."""
     def network_input() -> tuple[np.ndarray, float, int, int]:
-        img, scale, width, height = prepare(pixels, settings)
+        img, scale, width, height = prepare(pixels, settings.dense_max_side)
         return imaging.unit(img[None, None]), scale, width, height
 
     x, scale, width, height = await run_in_threadpool(network_input)
@@ -146,7 +148,7 @@ async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, 
     pixels = await decoded(data, settings, where, image)
 
     def keypoints() -> tuple[np.ndarray, float, int, int, tuple[np.ndarray, ...]]:
-        img, scale, width, height = prepare(pixels, settings)
+        img, scale, width, height = prepare(pixels, settings.sparse_max_side)
         xy, size, angle = sparse.detect(img, settings.sparse_keypoints, settings.sparse_first_octave)
         patches = sparse.patches(img, xy, size, angle, settings.sparse_blur)
         return imaging.unit(patches[:, None]), scale, width, height, (xy, size, angle)

@@ -136,3 +136,13 @@ def test_a_first_octave_outside_minus_one_to_zero_is_refused(octave):
     from service.config import Settings
     with pytest.raises(ValidationError):
         Settings(sparse_first_octave=octave)
+
+
+def test_sparse_features_are_cached_apart_for_each_sparse_max_side_and_dense_ones_are_not():
+    from types import SimpleNamespace
+
+    from service.config import Settings
+    from service.dense import params
+    descriptor, dense = SimpleNamespace(kind="descriptor"), SimpleNamespace(kind="dense")
+    assert params(descriptor, Settings()) != params(descriptor, Settings(sparse_max_side=2048))
+    assert params(dense, Settings()) == params(dense, Settings(sparse_max_side=2048))

@@ -1,9 +1,12 @@
 """method=sparse through the API: the default method, invariant to rotation and scale, and with a
 geometry to fit it keeps the mutual matches a ratio test would drop in repeated structure."""
+import json
+
 import cv2
 import numpy as np
 import pytest
 
+from models.data.photos import load as load_photo
 from tests.conftest import encode
 
 
@@ -86,3 +89,51 @@ def test_each_sparse_match_carries_its_ratio_and_the_test_reads_it(client, page)
     assert len(tested) == (ratios < 0.8).sum()  # the test keeps exactly the matches under its ratio
     dense = ask(client, a, b, method="dense")["matches"]
     assert dense and all("ratio" not in m for m in dense)
+
+
+CLUTTER = ("grass", "gravel", "brick", "moon", "hubble_deep_field", "immunohistochemistry", "retina", "coins")
+
+
+def in_clutter(obj: np.ndarray, scale: float, x0: int = 900, y0: int = 600) -> tuple[np.ndarray, np.ndarray]:
+    """A 2048 x 1536 mosaic of eight other photos (the service sees it halved) with ``obj``
+    pasted at ``scale``: (the mosaic, (3, 3) obj's pixels -> its)."""
+    tiles = [cv2.resize(load_photo(n), (512, 384), interpolation=cv2.INTER_AREA) for n in CLUTTER]
+    b = np.vstack([np.hstack(row) for row in (tiles[:4], tiles[4:], tiles[::-1][:4], tiles[::-1][4:])])
+    small = cv2.resize(obj, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    b[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+    sx, sy = small.shape[1] / obj.shape[1], small.shape[0] / obj.shape[0]
+    return b, np.array([[sx, 0, x0 + 0.5 * sx - 0.5], [0, sy, y0 + 0.5 * sy - 0.5], [0, 0, 1]])
+
+
+@pytest.mark.parametrize("name, scale", [("coffee", 0.5), ("camera", 0.35)])
+def test_a_small_object_in_a_large_image_of_clutter_is_found_and_its_points_transferred(client, name, scale):
+    """Its true matches are under a tenth of the mutual matches, too few for a homography to be
+    believed among them; the ratio test keeps them and drops most of the rest, and the homography
+    fitted to what passes it is found (the mutual matches alone gave none)."""
+    obj = load_photo(name)
+    b, h = in_clutter(obj, scale)
+    body = ask(client, obj, b, geometry="homography")
+    assert body["homography"] is not None and body["warnings"] == [], body["warnings"]
+    assert grid_error(body, h, obj.shape) < 3
+    pts = np.float32([[60, 60], [obj.shape[1] / 2, obj.shape[0] / 2], [obj.shape[1] - 80, obj.shape[0] - 60]])
+    sent = {"image_a": ("a.png", encode(obj), "image/png"), "image_b": ("b.png", encode(b), "image/png")}
+    r = client.post("/v1/keypoints/transfer", data={"keypoints": json.dumps(pts.tolist())}, files=sent)
+    assert r.status_code == 200, r.text
+    got = np.array([[k["x"], k["y"]] for k in r.json()["keypoints"]])
+    truth = np.c_[pts, np.ones(3)] @ h.T
+    # guided, and within a feature cell of b as the dense network sees it (halved: 8 px)
+    assert r.json()["warnings"] == [] and np.linalg.norm(got - truth[:, :2], axis=1).max() < 8
+
+
+@pytest.mark.parametrize("x0, y0", [(100, 50), (600, 450)])
+def test_sparse_max_side_sees_a_large_image_finely_enough_to_place_a_region_of_it_exactly(x0, y0):
+    """A 400 x 300 region of the 2048 x 1536 mosaic, as it is: at SPARSE_MAX_SIDE=2048 the mosaic's
+    keypoints are found at its own resolution and the region's place comes out within half a pixel
+    (at the default 1024 the mosaic is halved: 12 px off and a wrong place, for these two)."""
+    from tests.conftest import make_client
+    b, _ = in_clutter(load_photo("camera"), 0.35)
+    a = b[y0:y0 + 300, x0:x0 + 400].copy()
+    with make_client(sparse_max_side=2048) as c:
+        body = ask(c, a, b, geometry="homography")
+    assert body["homography"] is not None
+    assert grid_error(body, np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1.0]]), a.shape) < 0.5
