@@ -48,8 +48,7 @@ UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbour
 NO_SCENE = "the matches fit neither a homography nor a fundamental matrix (no more inliers than unrelated images " \
            "give by chance): the images may not show one scene; the matches are unverified nearest neighbours, " \
            "their confidence that of matches whose geometry failed to verify"
-FAILED = "the matches are unverified nearest neighbours (method=sparse: those that pass Lowe's ratio test, " \
-         "as without a geometry)"
+FAILED = "the matches are unverified nearest neighbours"
 
 
 @dataclass
@@ -169,9 +168,10 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
             answer.geometry, answer.matrix = opts.geometry, matrix
         else:
             least = matching.least_inliers(opts.geometry, len(inliers))
+            kept = " that pass Lowe's ratio test, as without a geometry" if tested is not None else ""
             answer.warnings.append(f"no {opts.geometry} has {least} or more inliers among the "
                                    f"{len(inliers)} matches (fewer happen by chance between unrelated images): "
-                                   f"{FAILED}")
+                                   f"{FAILED}{kept}")
             if tested is not None:  # no geometry sorted them: the ratio test does, as without a
                 # geometry; each match keeps its mark from the failed fit to the mutual matches
                 marked = {pair: ok for pair, ok in zip(keyed(whole), inliers.tolist(), strict=True)}

@@ -429,6 +429,9 @@ def test_unrelated_images_verify_no_geometry(client, coffee, noise):
     for geometry in ("fundamental", "homography"):
         body = client.post("/v1/correspondences", files=sent, data={"method": "sparse", "geometry": geometry}).json()
         assert body.get(geometry) is None and body["warnings"][0].startswith(f"no {geometry} has"), body["warnings"]
+        assert body["warnings"][0].endswith("nearest neighbours that pass Lowe's ratio test, as without a geometry")
+    dense = client.post("/v1/correspondences", files=sent, data={"method": "dense", "geometry": "homography"}).json()
+    assert dense["warnings"][0].endswith("the matches are unverified nearest neighbours"), dense["warnings"]  # no ratio
     body = client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": "[[100, 100]]"}).json()
     assert body["guidance"] == "none" and body["warnings"][0].startswith("no geometry was found")
 
