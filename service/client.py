@@ -48,6 +48,7 @@ class Correspondences:
     ratio: np.ndarray | None = None  # (M,) float32 Lowe's ratio, for sparse matches
     prealigned: dict | None = None  # dense: b's scale and rotation_deg undone first
     one_scene: bool | None = None  # without a geometry: whether the matches fit one (False: maybe unrelated images)
+    coverage: float | None = None  # with a geometry: the share of image a its inliers span
 
 
 @dataclass
@@ -204,7 +205,8 @@ class CorrespondenceClient:
         return Correspondences(xy_a, xy_b, np.asarray([x["score"] for x in m], np.float32),
                                np.asarray(geo) if geo is not None else None,
                                np.asarray(inl, bool) if inl is not None else None, out["method"], out["warnings"],
-                               column(m, "confidence"), column(m, "ratio"), out.get("prealigned"), out.get("one_scene"))
+                               column(m, "confidence"), column(m, "ratio"), out.get("prealigned"), out.get("one_scene"),
+                               out.get("coverage"))
 
     def transfer(self, a: Image | str, b: Image | str, keypoints: np.ndarray, model: str | None = None,
                  geometry: str = "auto") -> Transferred:

@@ -230,6 +230,13 @@ def found(geometry: str, inliers: np.ndarray) -> bool:
     return int(inliers.sum()) >= least_inliers(geometry, len(inliers))
 
 
+def coverage(xy: np.ndarray, width: int, height: int) -> float:
+    """The share of a width x height image's area inside the convex hull of its points xy (K, 2)."""
+    if len(xy) < 3:
+        return 0.0
+    return float(cv2.contourArea(cv2.convexHull(np.asarray(xy, np.float32)))) / float(width * height)
+
+
 def one_scene(m: Matches, threshold_px: float) -> bool:
     """Whether RANSAC finds a homography or a fundamental matrix among the matches (``found``):
     what two images of one scene give, and unrelated images give only by chance."""

@@ -119,6 +119,10 @@ class CorrespondencesResponse(BaseModel):
     homography: list[list[float]] | None = None
     fundamental: list[list[float]] | None = None
     inliers: list[bool] | None = Field(None, description="per match, when geometry was asked for")
+    coverage: float | None = Field(None, description="with a verified geometry: the share of image a's area inside "
+                                   "the convex hull of its inliers (all of them, before max_matches); a homography "
+                                   "whose inliers span under a tenth of image a is extrapolated over the rest, and "
+                                   "the warnings say so")
     one_scene: bool | None = Field(None, description="without a geometry asked for: whether RANSAC finds a homography "
                                    "or a fundamental matrix among the matches, as two images of one scene give; "
                                    "false: the images may not show one scene, and confidence is that of matches "

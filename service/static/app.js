@@ -125,9 +125,12 @@ function drawMatches(body) {
   return drawn.length;
 }
 
-function verifiedBy(inliers, geometry) {
-  // the status line's clause for a verified answer ("homography" or "fundamental"; none: nothing)
-  return geometry ? `, ${inliers} verified by a ${geometry === "fundamental" ? "fundamental matrix" : geometry}` : "";
+function verifiedBy(inliers, geometry, coverage) {
+  // the status line's clause for a verified answer ("homography" or "fundamental"; none: nothing),
+  // with the share of image a its inliers span when the answer says
+  const span = coverage == null ? "" : ` spanning ${Math.round(100 * coverage)} % of image a`;
+  return geometry ? `, ${inliers} verified by a ${geometry === "fundamental" ? "fundamental matrix" : geometry}${span}`
+    : "";
 }
 
 function describe(body) {
@@ -137,7 +140,7 @@ function describe(body) {
   const geometry = body.homography ? "homography" : body.fundamental ? "fundamental" : null;
   const least = Number($("least").value);
   $("status").textContent = `${body.matches.length} matches (${body.method}, ${body.model})` +
-    verifiedBy(inliers, geometry) +
+    verifiedBy(inliers, geometry, body.coverage) +
     (least > 0 ? `; ${shown} shown at confidence ${least.toFixed(2)} or more` : "");
   $("status").dataset.matches = body.matches.length;
   $("status").dataset.shown = shown;

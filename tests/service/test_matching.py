@@ -360,3 +360,10 @@ def test_support_is_the_share_of_a_points_nearest_matches_the_geometry_explains(
     assert got[0] == 1 and got[1] == 0 and 0 < got[2] < 1
     assert matching.support(np.float32([[1, 1]]), xy[:3], inliers[:3]).shape == (1,)  # fewer matches than k
     assert matching.support(np.float32([[1, 1]]), np.zeros((0, 2), np.float32), np.zeros(0, bool))[0] == 0
+
+
+def test_coverage_is_the_share_of_the_image_inside_the_points_hull():
+    from service.matching import coverage
+    square = np.float32([[10, 10], [110, 10], [110, 60], [10, 60], [50, 30]])  # 100 x 50 and a point inside
+    assert coverage(square, 200, 100) == pytest.approx(0.25)
+    assert coverage(square[:2], 200, 100) == 0.0  # a line spans nothing

@@ -137,3 +137,17 @@ def test_sparse_max_side_sees_a_large_image_finely_enough_to_place_a_region_of_i
         body = ask(c, a, b, geometry="homography")
     assert body["homography"] is not None
     assert grid_error(body, np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1.0]]), a.shape) < 0.5
+
+
+def test_a_homography_says_how_much_of_image_a_its_inliers_span_and_warns_when_little(client, coffee):
+    """Coffee's whole photo: the inliers span most of it, no warning. The same photo flat grey but
+    for a 120 x 90 corner of it: the homography rests on that corner, a twentieth of image a, and
+    the answer says it is extrapolated beyond."""
+    h, size = similarity(coffee.shape, 0.8, 20)
+    whole = ask(client, coffee, cv2.warpAffine(coffee, h[:2], size, flags=cv2.INTER_AREA), geometry="homography")
+    assert whole["coverage"] > 0.5 and whole["warnings"] == []
+    corner = np.full_like(coffee, 128)
+    corner[250:340, 420:540] = coffee[250:340, 420:540]
+    body = ask(client, corner, cv2.warpAffine(corner, h[:2], size, flags=cv2.INTER_AREA), geometry="homography")
+    assert body["homography"] is not None and body["coverage"] < 120 * 90 / coffee.size
+    assert len(body["warnings"]) == 1 and "of image a: it is fitted there and extrapolated" in body["warnings"][0]
