@@ -103,6 +103,7 @@ class Run:
     warm_ms: list[float]
     peak_mb: float
     unrelated: int  # homographies returned for a region sent with another photo
+    warned: list[bool] | None = None  # per case: the answer warned its homography is extrapolated
 
 
 def other_photo(todo: list[Case], case: Case) -> Path:
@@ -114,13 +115,14 @@ def other_photo(todo: list[Case], case: Case) -> Path:
 def api(todo: list[Case], env: dict[str, str]) -> Run:
     """Each region with its photo, then with another photo (features cached by then)."""
     proc, url = serve(env)
-    errors, cold, warm, seen, unrelated = [], [], [], set(), 0
+    errors, cold, warm, seen, unrelated, warned = [], [], [], set(), 0, []
 
     def ask(client: httpx.Client, case: Case, photo: Path) -> np.ndarray | None:
         r = client.post("/v1/correspondences", data={"geometry": "homography"},
                         files={"image_a": ("region.jpg", case.region, "image/jpeg"),
                                "image_b": (photo.name, photo.read_bytes(), "image/jpeg")})
         r.raise_for_status()
+        warned.append(any("extrapolated" in w for w in r.json()["warnings"]))
         return r.json().get("homography")
 
     try:
@@ -136,7 +138,7 @@ def api(todo: list[Case], env: dict[str, str]) -> Run:
     finally:
         proc.terminate()
         proc.wait(10)
-    return Run(errors, cold, warm, peak, unrelated)
+    return Run(errors, cold, warm, peak, unrelated, warned[:len(todo)])  # the regions with their own photos
 
 
 def reduced(img: np.ndarray, side: int | None) -> tuple[np.ndarray, float]:
@@ -190,8 +192,9 @@ def found(errors: list[float | None]) -> np.ndarray:
 def table(todo: list[Case], runs: dict[str, Run]) -> str:
     every = np.all([found(r.errors) for r in runs.values()], axis=0)
     head = ("| | " + " | ".join(f"found, 1/{f} of the side" for f in FRACTIONS)
-            + f" | median error where all found ({int(every.sum())}) | homographies with another photo | cold pair, "
-            "median | warm | server peak |\n" + "|---" * (len(FRACTIONS) + 6) + "|\n")
+            + f" | median error where all found ({int(every.sum())}) | wrong homographies (warned of) "
+            "| homographies with another photo | cold pair, median | warm | server peak |\n"
+            + "|---" * (len(FRACTIONS) + 7) + "|\n")
     rows = []
     for label, r in runs.items():
         ok = found(r.errors)
@@ -199,7 +202,10 @@ def table(todo: list[Case], runs: dict[str, Run]) -> str:
                  for f in FRACTIONS]
         err = np.median([e for e, a in zip(r.errors, every, strict=True) if a]) if every.any() else float("nan")
         peak = "-" if np.isnan(r.peak_mb) else f"{r.peak_mb:.0f} MB"
-        rows.append(f"| {label} | " + " | ".join(cells) + f" | {err:.2f} px | {r.unrelated} of {len(todo)} | "
+        wrong = np.array([e is not None and e >= TOL for e in r.errors])
+        said = "" if r.warned is None else f" ({int((wrong & np.array(r.warned)).sum())})"
+        rows.append(f"| {label} | " + " | ".join(cells) + f" | {err:.2f} px | {int(wrong.sum())}{said} | "
+                    f"{r.unrelated} of {len(todo)} | "
                     f"{np.median(r.cold_ms):.0f} ms | "
                     f"{np.median(r.warm_ms):.0f} ms | {peak} |\n")
     return head + "".join(rows)

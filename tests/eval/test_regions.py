@@ -39,6 +39,7 @@ def test_each_region_meets_another_photo_in_turn_and_the_table_counts_what_was_f
     assert {regions.other_photo(todo, c) for c in todo if c.photo.name == "a.jpg"} == {Path("b.jpg")}
     assert regions.other_photo(todo, todo[-1]) == Path("a.jpg")
     errors = [0.5, None, 7.0, 1.0] * 2  # found, missed, too far, found
-    out = regions.table(todo, {"x": regions.Run(errors, [100.0], [10.0], 512.0, 1)})
+    warned = [False, False, True, False, False, False, False, False]
+    out = regions.table(todo, {"x": regions.Run(errors, [100.0], [10.0], 512.0, 1, warned)})
     row = out.splitlines()[2]
-    assert row.startswith("| x | 2 of 2 | 0 of 2 | 0 of 2 | 2 of 2 |") and "1 of 8" in row and "512 MB" in row
+    assert row.startswith("| x | 2 of 2 | 0 of 2 | 0 of 2 | 2 of 2 | 0.75 px | 2 (1) | 1 of 8 |") and "512 MB" in row
