@@ -91,6 +91,7 @@ async def correspondences(
                                        m.xy_a, m.xy_b, status)
         return picture(body, method=found.method, matches=len(m.score), geometry=found.geometry,
                        inliers=int(found.inliers.sum()) if found.matrix is not None else None,
+                       coverage=None if found.coverage is None else round(found.coverage, 4),
                        warnings=" | ".join(found.warnings))
     out = CorrespondencesResponse(
         model=found.model, method=found.method, warnings=found.warnings, prealigned=found.prealigned,

@@ -184,7 +184,7 @@ async function drawnByTheService(form) {
   canvas.getContext("2d").drawImage(picture, 0, 0);
   const h = (k) => r.headers.get(k);
   $("status").textContent = `${h("X-Matches")} matches (${h("X-Method")})` +
-    (h("X-Inliers") ? verifiedBy(h("X-Inliers"), h("X-Geometry")) : "") +
+    (h("X-Inliers") ? verifiedBy(h("X-Inliers"), h("X-Geometry"), h("X-Coverage")) : "") +
     "; drawn by the service, as this browser cannot show an image (no confidence filter or click transfer)";
   $("status").dataset.matches = h("X-Matches");
   $("status").dataset.shown = h("X-Matches");

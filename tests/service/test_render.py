@@ -61,6 +61,7 @@ def test_the_api_draws_correspondences_with_their_verdicts(client, pair):
     img = decode(r.content)
     assert img.shape[0] == a.shape[0] and img.shape[1] == a.shape[1] + b.shape[1]
     assert r.headers["x-geometry"] == "homography" and int(r.headers["x-inliers"]) >= 20
+    assert 0.1 < float(r.headers["x-coverage"]) <= 1
     js = client.post("/v1/correspondences", files=files, data={"geometry": "homography"}).json()
     inl = [m for m, ok in zip(js["matches"], js["inliers"], strict=True) if ok][:20]
     hits = [near(img, (m["xa"], m["ya"]), render.GREEN) for m in inl]
