@@ -68,6 +68,7 @@ bench: $(VENV)/.dev-deps  ## speed through the HTTP API beside ONNX Runtime alon
 	$(PY) -m eval.first_octave --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25
 	$(PY) -m eval.load_test --redis-fault --seconds 40
 	$(PY) -m eval.memory
+	$(PY) -m eval.memory --setting SPARSE_MAX_SIDE=2048
 
 gpu-check: $(VENV)/.dev-deps  ## on a machine with an NVIDIA GPU: providers, parity, IO binding, batching, speed
 	$(PY) -m eval.gpu_check

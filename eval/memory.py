@@ -3,6 +3,7 @@ their size: small files that decode large (an all-zero 6300 x 6300 PNG is 38 KB;
 6000 x 6000 PNG), several at once, and the largest patch batch.
 
     python -m eval.memory [--concurrent 8]
+    python -m eval.memory --setting SPARSE_MAX_SIDE=2048     # a server setting changed
 
 Each case runs against a fresh server: its RSS before, its peak during (VmHWM) and its RSS a
 moment after the last answer.
@@ -26,7 +27,7 @@ from PIL import Image
 
 from eval import machine
 from eval.latency import serve
-from eval.results import write_section
+from eval.results import with_settings, write_section
 
 
 def png(arr: np.ndarray) -> bytes:
@@ -75,8 +76,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--concurrent", type=int, default=8)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
+                    help="a setting of the server, e.g. SPARSE_MAX_SIDE=2048")
     a = ap.parse_args()
-    env = {"PATH": os.environ.get("PATH", "")}
+    env = {"PATH": os.environ.get("PATH", "")} | dict(kv.split("=", 1) for kv in a.setting)
     rows = []
     for name, data in worst_images().items():
         async def burst(url: str, data: bytes = data) -> list[int]:
@@ -92,15 +95,17 @@ def main() -> None:
             rs = await asyncio.gather(*(c.post("/v1/patches/similarity", json=body) for _ in range(2)))
         return [r.status_code for r in rs]
     rows.append(("2 x 1024 pairs of 96x96 PNG patches to /v1/patches/similarity", measure(patches, env)))
-    command = "python -m eval.memory " + shlex.join(sys.argv[1:])
+    command = shlex.join(["python", "-m", "eval.memory", *sys.argv[1:]])
     table = ("| requests | answers | RSS before | peak RSS | RSS 1 s after |\n|---|---|---|---|---|\n" + "".join(
         f"| {name} | {', '.join(map(str, m['codes']))} | {m['before']} MiB | {m['peak']} MiB | {m['after']} MiB |\n"
         for name, m in rows))
     print(table)
     if not a.no_write:
-        write_section("memory", f"## Memory under worst-case inputs\n\n`{command}` {machine.describe()}\n\n"
+        name, title = with_settings("memory", "## Memory under worst-case inputs", a.setting)
+        write_section(name, f"{title}\n\n`{command}` {machine.describe()}\n\n"
                       "One fresh server per row "
-                      f"(embedded defaults, {os.cpu_count()} cores); peak = VmHWM.\n\n{table}")
+                      f"(embedded defaults{''.join(', ' + kv for kv in a.setting)}, {os.cpu_count()} cores); "
+                      f"peak = VmHWM.\n\n{table}")
 
 
 if __name__ == "__main__":
