@@ -3,6 +3,7 @@ clutter, beside OpenCV SIFT (detect, describe, mutual ratio test, RANSAC) on the
 
     python -m eval.robustness                 # the validation pairs: choose designs here
     python -m eval.robustness --heldback      # the held-back pairs: judge, once a design is chosen
+    python -m eval.robustness --exposure      # the validation scenes with image b darker or washed out
 
 Each case is a real pair (``models.data.pairs``) with a known similarity added to image b (zoomed
 0.25x to 4x, turned through a full circle) or image a cut down to an object found in image b at
@@ -148,6 +149,16 @@ def validation_cases() -> list[tuple[str, pairs.Pair]]:
         ("cube moved by hand, frame 0 -> 150 (3-D object, as is)", pairs.load("cube-object"))]
 
 
+EXPOSURES = ((0.5, 0), (0.25, 0), (0.12, 0), (0.06, 0), (0.3, 150))  # b's grey levels: gain, offset
+
+
+def exposure_cases() -> list[tuple[str, pairs.Pair]]:
+    """The validation scenes with image b darker (a gain) or washed out (a gain and a lift), plus
+    a sensor's noise: ``pairs.exposed``."""
+    return [(f"{name} b at {100 * g:g} % brightness" + (f" + {o}" if o else ""), pairs.exposed(pairs.load(name), g, o))
+            for name in ("cube-40", "text", "leuven") for g, o in EXPOSURES]
+
+
 def heldback_cases() -> list[tuple[str, pairs.Pair]]:
     return cases(("graf",), (), ()) + [("box -> box_in_scene (as is)", pairs.load("box")),
                                        ("aero (as is)", pairs.load("aero"))]
@@ -156,6 +167,7 @@ def heldback_cases() -> list[tuple[str, pairs.Pair]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--heldback", action="store_true", help="the held-back pairs instead of the validation ones")
+    ap.add_argument("--exposure", action="store_true", help="the validation scenes, image b darker or washed out")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--ratio", type=float, default=None, help="the API's ratio test (default: each method's)")
     ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
@@ -164,7 +176,7 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated, of " + ", ".join(METHODS))
     a = ap.parse_args()
     methods = tuple(m for m in METHODS if m in a.methods.split(","))
-    todo = heldback_cases() if a.heldback else validation_cases()
+    todo = heldback_cases() if a.heldback else exposure_cases() if a.exposure else validation_cases()
     if a.only:
         todo = [(label, p) for label, p in todo if any(w in label for w in a.only.split(","))]
     extra = {"ratio": str(a.ratio)} if a.ratio else {}
@@ -193,8 +205,10 @@ def main() -> None:
     if not a.no_write and not (a.ratio or a.only) and (a.setting or methods == METHODS):
         # the defaults own one section; each set of settings writes its own beside it
         which = "held-back" if a.heldback else "validation"
-        name, title = with_settings(f"robustness-{which}", f"## Correspondences on real {which} pairs: scale, "
-                                    "rotation, clutter", a.setting)
+        axes = "exposure (image b darker or washed out, with a sensor's noise of 2 grey levels)" if a.exposure \
+            else "scale, rotation, clutter"
+        name, title = with_settings(f"robustness-{which}" + ("-exposure" if a.exposure else ""),
+                                    f"## Correspondences on real {which} pairs: {axes}", a.setting)
         write_section(name, f"{title}\n\n"
                       f"`{command}` {machine.describe()}\n\n"
                       "Each cell: the homography correct (median error over a grid of a's points "

@@ -27,7 +27,19 @@ CHUNK = 500  # patches a remap: its maps must stay under 32767 rows
 RATIO = 0.9  # Lowe's ratio test on descriptor distances, the default
 CAMERA = 0.5  # blur a pyramid level holds already, in its own pixels (SIFT's assumption for an image)
 BLUR_STEP = 0.25  # patch pixels: patches whose added blur rounds alike are blurred in one call
+CONTRAST = 0.04  # the detector's threshold on DoG responses (OpenCV's and Lowe's) for an ordinary photo
+KNEE, LEAST = 96, 0.125  # grey levels an ordinary photo's middle 98 % spans at least; the lowest share kept
 CHANNELS = 128  # patches a blur call takes at once, as the channels of one image (OpenCV takes no more)
+
+
+def exposure(img: np.ndarray) -> float:
+    """How much of the detector's contrast threshold a grey uint8 image keeps: 1 when the middle 98 %
+    of its pixels span KNEE grey levels or more (any ordinary photo), less in proportion below that
+    (dark, washed-out, foggy), down to LEAST. DoG responses scale with the image's contrast, so the
+    threshold scaled with it finds in a dark photo the keypoints its brightened copy would give."""
+    cum = np.cumsum(np.bincount(img.ravel(), minlength=256))
+    lo, hi = np.searchsorted(cum, 0.01 * cum[-1]), np.searchsorted(cum, 0.99 * cum[-1])
+    return float(np.clip((hi - lo) / KNEE, LEAST, 1.0))
 
 
 def detect(img: np.ndarray, n: int, first_octave: float = -1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -42,7 +54,8 @@ def detect(img: np.ndarray, n: int, first_octave: float = -1) -> tuple[np.ndarra
     h, w = img.shape
     src = img if f == 1 else cv2.resize(img, (max(1, round(w / f)), max(1, round(h / f))),
                                         interpolation=cv2.INTER_AREA)
-    kps = [k for k in cv2.SIFT_create(nfeatures=n).detect(src, None) if k.size * f >= MIN_SIZE]
+    sift = cv2.SIFT_create(nfeatures=n, contrastThreshold=CONTRAST * exposure(img))
+    kps = [k for k in sift.detect(src, None) if k.size * f >= MIN_SIZE]
     each = np.float32([w / src.shape[1], h / src.shape[0]])  # the exact factor of each axis
     xy = (np.float32([k.pt for k in kps]).reshape(-1, 2) + 0.5) * each - 0.5
     return xy, np.float32([k.size * f for k in kps]), np.deg2rad(np.float32([k.angle for k in kps]))

@@ -37,6 +37,7 @@ real pairs; ``cropped`` cuts the same window from both views of a stereo pair, a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -187,6 +188,15 @@ def zoomed(pair: Pair, s: float) -> Pair:
         return Pair(f"{pair.name}@x{s:g}", small, pair.b, apply, hom)
     b, m = shrink(pair.b, s)
     return transformed(pair, m, b, f"{pair.name}@x{s:g}")
+
+
+def exposed(pair: Pair, gain: float, offset: float = 0.0, noise: float = 2.0, seed: int = 0) -> Pair:
+    """The pair with b's grey levels scaled by ``gain`` and lifted by ``offset`` (a darker or a
+    washed-out exposure), plus a sensor's noise (Gaussian, ``noise`` grey levels), rounded back to
+    uint8: the geometry unchanged."""
+    rng = np.random.default_rng(seed)
+    b = np.clip(pair.b * gain + offset + rng.normal(0, noise, pair.b.shape), 0, 255).round().astype(np.uint8)
+    return dataclasses.replace(pair, name=f"{pair.name}@gain{gain:g}+{offset:g}", b=b)
 
 
 def shrink(img: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:

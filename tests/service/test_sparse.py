@@ -146,3 +146,16 @@ def test_sparse_features_are_cached_apart_for_each_sparse_max_side_and_dense_one
     descriptor, dense = SimpleNamespace(kind="descriptor"), SimpleNamespace(kind="dense")
     assert params(descriptor, Settings()) != params(descriptor, Settings(sparse_max_side=2048))
     assert params(dense, Settings()) == params(dense, Settings(sparse_max_side=2048))
+
+
+def test_a_dark_photo_keeps_its_keypoints_and_an_ordinary_one_its_threshold(coffee):
+    """DoG responses scale with contrast: at a tenth of its brightness coffee gives OpenCV's
+    detector nothing at its usual threshold; the threshold scaled with the image's spread finds a
+    good share of what the photo itself gives (its ten times fewer grey levels hide the rest). An
+    ordinary photo keeps the usual threshold."""
+    assert sparse.exposure(coffee) == 1.0
+    dark = np.clip(coffee * 0.1 + np.random.default_rng(0).normal(0, 1, coffee.shape), 0, 255).round().astype(np.uint8)
+    assert sparse.exposure(dark) < 0.3
+    own = len(sparse.detect(coffee, 1000)[0])
+    assert len(cv2.SIFT_create(1000).detect(dark, None)) < 0.05 * own
+    assert len(sparse.detect(dark, 1000)[0]) >= 0.25 * own

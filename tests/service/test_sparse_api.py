@@ -151,3 +151,15 @@ def test_a_homography_says_how_much_of_image_a_its_inliers_span_and_warns_when_l
     body = ask(client, corner, cv2.warpAffine(corner, h[:2], size, flags=cv2.INTER_AREA), geometry="homography")
     assert body["homography"] is not None and body["coverage"] < 120 * 90 / coffee.size
     assert len(body["warnings"]) == 1 and "of image a: it is fitted there and extrapolated" in body["warnings"][0]
+
+
+@pytest.mark.parametrize("gain, offset", [(0.1, 0), (0.2, 160)])
+def test_a_dark_or_washed_out_copy_is_found(client, coffee, gain, offset):
+    """Image b at a tenth of the brightness, or faded to a fifth of its contrast over a light grey,
+    with a sensor's noise: the detector's threshold follows the image's contrast, so b keeps its
+    keypoints and the homography is found."""
+    h, size = similarity(coffee.shape, 0.7, 30)
+    b = cv2.warpAffine(coffee, h[:2], size, flags=cv2.INTER_AREA)
+    b = np.clip(b * gain + offset + np.random.default_rng(1).normal(0, 1.5, b.shape), 0, 255).round().astype(np.uint8)
+    body = ask(client, coffee, b, geometry="homography")
+    assert body["homography"] is not None and grid_error(body, h, coffee.shape) < 3, body["warnings"]
