@@ -1,7 +1,8 @@
 """Regions of large photos found in the photo: a part of a photograph (a half, a third, a quarter,
 a sixth of its long side, shrunk to 0.9 and saved again as JPEG) located in the whole photograph
 as it was shipped (2,000-6,000 pixels a side), by method=sparse through the HTTP API at each
-SPARSE_MAX_SIDE, beside OpenCV SIFT on the full-size images.
+SPARSE_MAX_SIDE, beside OpenCV SIFT on both images at 1024 and at full size. Each region is then
+sent with another photo, where any homography returned is wrong.
 
     python -m eval.regions                          # SPARSE_MAX_SIDE 1024, 1536, 2048
     python -m eval.regions --sides 1024,4096

@@ -27,7 +27,7 @@ CHUNK = 500  # patches a remap: its maps must stay under 32767 rows
 RATIO = 0.9  # Lowe's ratio test on descriptor distances, the default
 CAMERA = 0.5  # blur a pyramid level holds already, in its own pixels (SIFT's assumption for an image)
 BLUR_STEP = 0.25  # patch pixels: patches whose added blur rounds alike are blurred in one call
-CONTRAST = 0.04  # the detector's threshold on DoG responses (OpenCV's and Lowe's) for an ordinary photo
+CONTRAST = 0.04  # the detector's threshold on DoG responses (OpenCV's default) for an ordinary photo
 KNEE, LEAST = 96, 0.125  # grey levels an ordinary photo's middle 98 % spans at least; the lowest share kept
 CHANNELS = 128  # patches a blur call takes at once, as the channels of one image (OpenCV takes no more)
 
