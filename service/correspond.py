@@ -180,9 +180,11 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
                                        "beyond, where it may be far off")
         else:
             least = matching.least_inliers(opts.geometry, len(inliers))
+            nor = (f", nor {matching.least_inliers(opts.geometry, len(tested.score))} or more among the "
+                   f"{len(tested.score)} that pass Lowe's ratio test" if tested is not None else "")
             kept = " that pass Lowe's ratio test, as without a geometry" if tested is not None else ""
             answer.warnings.append(f"no {opts.geometry} has {least} or more inliers among the "
-                                   f"{len(inliers)} matches (fewer happen by chance between unrelated images): "
+                                   f"{len(inliers)} matches{nor} (fewer happen by chance between unrelated images): "
                                    f"{FAILED}{kept}")
             if tested is not None:  # no geometry sorted them: the ratio test does, as without a
                 # geometry; each match keeps its mark from the failed fit to the mutual matches

@@ -430,6 +430,8 @@ def test_unrelated_images_verify_no_geometry(client, coffee, noise):
         body = client.post("/v1/correspondences", files=sent, data={"method": "sparse", "geometry": geometry}).json()
         assert body.get(geometry) is None and body["warnings"][0].startswith(f"no {geometry} has"), body["warnings"]
         assert body["warnings"][0].endswith("nearest neighbours that pass Lowe's ratio test, as without a geometry")
+        # both fits are named: the mutual matches' and the ratio-tested ones' (as many as the answer returns)
+        assert f"or more among the {len(body['matches'])} that pass Lowe's ratio test" in body["warnings"][0]
     dense = client.post("/v1/correspondences", files=sent, data={"method": "dense", "geometry": "homography"}).json()
     assert dense["warnings"][0].endswith("the matches are unverified nearest neighbours"), dense["warnings"]  # no ratio
     body = client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": "[[100, 100]]"}).json()
