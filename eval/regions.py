@@ -7,10 +7,11 @@ sent with another photo, where any homography returned is wrong.
     python -m eval.regions                          # SPARSE_MAX_SIDE 1024, 1536, 2048
     python -m eval.regions --sides 1024,4096
 
-The photos are lomiri-wallpapers' (``data/lomiri``, from ``python -m models.prep_data``): no
-network trains on them. A region counts as found when the homography returned (geometry=homography)
-puts a grid of the region's points within 5 px of the truth (median, in the photo's pixels).
-The first request of each photo computes its features (cold); the others find them cached.
+The photos are the 14 photographs of lomiri-wallpapers-16.04 (``data/lomiri``, from ``python -m
+models.prep_data``): no network trains on them. A region counts as found when the homography
+returned (geometry=homography) puts a grid of the region's points within 5 px of the truth
+(median, in the photo's pixels). The first request of each photo computes its features (cold);
+the others find them cached.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from eval.latency import serve
 from eval.load_test import peak_rss_mb
 from eval.results import write_section
 from eval.robustness import TOL
-from models.data.photos import DATA_DIR
+from models.data.photos import LOMIRI_PHOTOS, package_path
 from service import matching
 
 FRACTIONS = (2, 3, 4, 6)  # the region's long side: the photo's over this
@@ -73,9 +74,9 @@ def region_of(img: np.ndarray, fraction: int, rng: np.random.Generator) -> tuple
 
 
 def cases(seed: int = 1) -> list[Case]:
-    photos = sorted((DATA_DIR / "lomiri").glob("*.jpg"))
-    if not photos:
-        raise SystemExit("no photos in data/lomiri: run `python -m models.prep_data`")
+    photos = [package_path(name) for name in LOMIRI_PHOTOS]
+    if None in photos:
+        raise SystemExit("not every photo of lomiri-wallpapers-16.04 in data/lomiri: run `python -m models.prep_data`")
     rng, out = np.random.default_rng(seed), []
     for photo in photos:
         img = cv2.imread(str(photo), cv2.IMREAD_COLOR)
@@ -227,13 +228,13 @@ def main() -> None:
         photos = len({c.photo for c in todo})
         write_section("regions", "## Regions of large photos: SPARSE_MAX_SIDE\n\n"
                       f"`{shlex.join(['python', '-m', 'eval.regions', *sys.argv[1:]])}` {machine.describe()}\n\n"
-                      f"{len(todo)} regions of {photos} photographs (lomiri-wallpapers', 2,000-6,000 px a side; "
-                      f"no network trains on them), a window 1/2 to 1/6 of the photo's long side at a place with "
-                      f"detail, shrunk to {SHRINK:g} and saved as JPEG (quality {QUALITY}), sent with the whole "
-                      f"photo as shipped (geometry=homography). Found: the homography puts a grid of the region "
-                      f"within {TOL:g} px of the truth (median, photo pixels). Cold: the photo's features "
-                      "computed in that request (upload and decoding included); warm: cached. Server peak: its "
-                      "VmHWM over the run.\n\n" + out)
+                      f"{len(todo)} regions of {photos} photographs (every one lomiri-wallpapers-16.04 ships, "
+                      f"1,365-5,312 px a side; no network trains on them), a window 1/2 to 1/6 of the photo's "
+                      f"long side at a place with detail, shrunk to {SHRINK:g} and saved as JPEG (quality "
+                      f"{QUALITY}), sent with the whole photo as shipped (geometry=homography). Found: the "
+                      f"homography puts a grid of the region within {TOL:g} px of the truth (median, photo "
+                      "pixels). Cold: the photo's features computed in that request (upload and decoding "
+                      "included); warm: cached. Server peak: its VmHWM over the run.\n\n" + out)
 
 
 if __name__ == "__main__":

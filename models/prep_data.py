@@ -1,11 +1,12 @@
 """Fetch the extra photos from Debian packages: mate-backgrounds (all its photos, into
-data/mate), the photographs among plasma-workspace-wallpapers (into data/plasma), for validation
-only six photographs of lomiri-wallpapers-16.04 (into data/lomiri) and, with --opencv, the
-photographs among opencv-doc's sample images (into data/opencv, for the dense network) with its
-image pairs: the Aloe stereo pair (data/opencv) and imageTextN/R (data/pairs) validate, graf, box
-and aero (data/heldback) judge; and the "cube" sequence of visp-images-data (data/pairs), whose
-frames validate, with the first frames of its sequence of a cube moved by hand (data/pairs/mbt) and
-its castle turned before an RGB-D camera (data/pairs/castel).
+data/mate), the photographs among plasma-workspace-wallpapers (into data/plasma), the fourteen
+photographs of lomiri-wallpapers-16.04 (into data/lomiri: never trained on; six validate, all
+judge ``eval.regions``) and, with --opencv, the photographs among opencv-doc's sample images
+(into data/opencv, for the dense network) with its image pairs: the Aloe stereo pair
+(data/opencv) and imageTextN/R (data/pairs) validate, graf, box and aero (data/heldback) judge;
+and the "cube" sequence of visp-images-data (data/pairs), whose frames validate, with the first
+frames of its sequence of a cube moved by hand (data/pairs/mbt) and its castle turned before an
+RGB-D camera (data/pairs/castel).
 
     python -m models.prep_data [--opencv]
 
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from models.data.pairs import CASTLE_DIR, FILES, HELD_DIR, MBT_DIR, MBT_LAST, PAIRS_DIR
-from models.data.photos import DATA_DIR, LOMIRI_VAL, OPENCV_TRAIN, PLASMA_TRAIN, SUFFIXES
+from models.data.photos import DATA_DIR, LOMIRI_PHOTOS, OPENCV_TRAIN, PLASMA_TRAIN, SUFFIXES
 from models.data.rgbd import FRAMES
 from models.data.stereo import ALOE
 
@@ -128,7 +129,7 @@ def main() -> None:
     # plasma ships each wallpaper in several sizes; 2560x1600 is the one they all have
     named("plasma", "plasma-workspace-wallpapers", PLASMA_TRAIN,
           "usr/share/wallpapers/{name}/contents/images/2560x1600.jpg")
-    named("lomiri", "lomiri-wallpapers-16.04", LOMIRI_VAL, "usr/share/backgrounds/{name}.jpg")
+    named("lomiri", "lomiri-wallpapers-16.04", LOMIRI_PHOTOS, "usr/share/backgrounds/{name}.jpg")
     if a.opencv:
         opencv()
         visp()

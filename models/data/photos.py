@@ -48,6 +48,11 @@ HELD_BACK = ["graf1", "graf3", "box", "box_in_scene", "aero1", "aero3"]
 # for choosing between candidate weights by how they generalise to unseen content
 LOMIRI_VAL = ["Wine_by_Jakkub_Mede", "friends_by_Aitzol_Berasategi", "picosdeeuropa_by_Aitzol_Berasategi",
               "Dragonfly_by_Bolly", "Picture_1A_by_freespace", "seeding_by_Clements_Engelhardt"]
+# every photograph lomiri-wallpapers-16.04 ships (its umang_by_Abhishek_Mudgal is a drawing): the
+# validation photos above and the large photos whose regions ``eval.regions`` finds; none is trained on
+LOMIRI_PHOTOS = LOMIRI_VAL + ["Bridge_by_Sander_Klootwijk", "Picture_0B_by_freespace", "aitzgorri_by_Aitzol_Berasategi",
+                              "analogpattern_by_Peter_Nerlich", "free_by_Peter_Nerlich", "greentock_by_Peter_Nerlich",
+                              "life_by_Aitzol_Berasategi", "sunset_by_Aitzol_Berasategi"]
 # where prep_data unpacks each package's photos, under DATA_DIR
 PACKAGE_DIRS = ("mate", "plasma", "lomiri", "opencv")
 SUFFIXES = (".jpg", ".png")

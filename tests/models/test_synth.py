@@ -47,6 +47,7 @@ def test_train_validation_and_heldout_photos_never_mix():
     held = set(photos.SKIMAGE_HELDOUT + photos.MATE_HELDOUT + photos.HELD_BACK)
     trained = set(photos.SKIMAGE_TRAIN + photos.MATE_TRAIN + photos.PLASMA_TRAIN + photos.OPENCV_TRAIN)
     assert not trained & held and not trained & set(photos.LOMIRI_VAL) and not held & set(photos.LOMIRI_VAL)
+    assert set(photos.LOMIRI_VAL) < set(photos.LOMIRI_PHOTOS) and not trained & set(photos.LOMIRI_PHOTOS)
     assert {"graf1", "box_in_scene", "aero1"} <= held
     for which in ("train", "wide", "dense"):
         assert not set(photos.split(which)) & set(photos.split("heldout") + photos.split("valphotos"))
