@@ -163,14 +163,21 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
     whole, threshold = answer.matches, ctx.settings.ransac_threshold_px
     if opts.geometry != "none":
         matrix, inliers = await ctx.on_pool(matching.verify, whole, opts.geometry, threshold)
-        tested = None  # the matches that pass the ratio test, where the mutual ones verify nothing
-        if not matching.found(opts.geometry, inliers) and method == "sparse" and opts.ratio is None:
+        tested = None  # the matches that pass the ratio test, where the mutual ones fit nothing wide
+        verified = matrix is not None and matching.found(opts.geometry, inliers)
+        span = matching.coverage(whole.xy_a[inliers], *answer.a_size) if verified else 0.0
+        if span < NARROW and method == "sparse" and opts.ratio is None:
             # where one image holds a small part of the other (a region of a large photo, an object
-            # in clutter), its few true matches are under a tenth of the mutual ones, not of these
+            # in clutter, a scene seen far smaller), its few true matches are under a tenth of the
+            # mutual ones, not of these: a fit found in a corner of a among the mutual ones gives way
+            # to a wider one among these
             tested = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, opts.mutual)
             again, tested_inliers = await ctx.on_pool(matching.verify, tested, opts.geometry, threshold)
-            if again is not None and matching.found(opts.geometry, tested_inliers):
-                whole, matrix, inliers, tested = tested, again, tested_inliers, None
+            if again is not None and matching.found(opts.geometry, tested_inliers) and (
+                    not verified or matching.coverage(tested.xy_a[tested_inliers], *answer.a_size) > span):
+                whole, matrix, inliers = tested, again, tested_inliers
+            if matching.found(opts.geometry, inliers):
+                tested = None
         if matrix is not None and matching.found(opts.geometry, inliers):
             answer.geometry, answer.matrix = opts.geometry, matrix
             answer.coverage = matching.coverage(whole.xy_a[inliers], *answer.a_size)
@@ -356,17 +363,21 @@ class Transferred:
 
 async def sparse_guide(a: Side, b: Side, ctx: Context, kind: str = "auto") -> tuple[matching.Guide | None, Matches]:
     """The pair's geometry from the sparse matches (robust to scale and rotation), and the matches
-    it was fitted to: the mutual ones, or where they verify nothing those that also pass the ratio
-    test; ``kind``: see ``matching.fit_guide``."""
+    it was fitted to: the mutual ones, or where they fit nothing or only in a tenth of image a
+    (``NARROW``) those that also pass the ratio test, when these fit wider; ``kind``: see
+    ``matching.fit_guide``."""
     model = ctx.model("sparse", None)
     sa, sb = await asyncio.gather(sparse_set(a, model, ctx), sparse_set(b, model, ctx))
     m = await ctx.on_pool(sparse.match, sa, sb, None, True)  # mutual only: RANSAC sorts them out
     fit = partial(matching.fit_guide, threshold_px=ctx.settings.ransac_threshold_px, min_inliers=GUIDE_INLIERS,
                   kind=kind)
     guide = await ctx.on_pool(fit, m)
-    if guide is None:  # one image a small part of the other: its matches pass the ratio test (``correspondences``)
+    span = 0.0 if guide is None else matching.coverage(m.xy_a[guide.inliers], sa.width, sa.height)
+    if span < NARROW:  # one image a small part of the other: its matches pass the ratio test (``correspondences``)
         tested = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, True)
-        if (again := await ctx.on_pool(fit, tested)) is not None:
+        again = await ctx.on_pool(fit, tested)
+        if again is not None and (guide is None or
+                                  matching.coverage(tested.xy_a[again.inliers], sa.width, sa.height) > span):
             return again, tested
     return guide, m
 
