@@ -43,6 +43,9 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.streams
 	$(PY) -m eval.robustness
 	$(PY) -m eval.robustness --heldback
+	$(PY) -m eval.robustness --exposure
+	$(PY) -m eval.robustness --clutter
+	$(PY) -m eval.robustness --clutter --heldback
 	$(PY) -m eval.depth
 	$(PY) -m eval.depth --heldback
 	$(PY) -m eval.two_motions

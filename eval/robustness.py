@@ -4,6 +4,7 @@ clutter, beside OpenCV SIFT (detect, describe, mutual ratio test, RANSAC) on the
     python -m eval.robustness                 # the validation pairs: choose designs here
     python -m eval.robustness --heldback      # the held-back pairs: judge, once a design is chosen
     python -m eval.robustness --exposure      # the validation scenes with image b darker or washed out
+    python -m eval.robustness --clutter       # objects in clutter from 0.71x to 0.25x (--heldback: graf's)
 
 Each case is a real pair (``models.data.pairs``) with a known similarity added to image b (zoomed
 0.25x to 4x, turned through a full circle) or image a cut down to an object found in image b at
@@ -159,6 +160,20 @@ def exposure_cases() -> list[tuple[str, pairs.Pair]]:
             for name in ("cube-40", "text", "leuven") for g, o in EXPOSURES]
 
 
+CLUTTER_SCALES = (0.71, 0.5, 0.35, 0.25)
+
+
+def clutter_cases(names: tuple[str, ...]) -> list[tuple[str, pairs.Pair]]:
+    """Each scene's object (``pairs.OBJECT``, 0.45 of a's sides) found in all of image b shrunk by
+    each of CLUTTER_SCALES, among everything else b shows; and at half scale turned a quarter."""
+    out = []
+    for name in names:
+        base = pairs.load(name)
+        out += [(f"{name} object at {s:g}x in clutter", pairs.in_clutter(base, scale=s)) for s in CLUTTER_SCALES]
+        out.append((f"{name} object at 0.5x in clutter, turned 90 deg", pairs.rotated(pairs.in_clutter(base), 90)))
+    return out
+
+
 def heldback_cases() -> list[tuple[str, pairs.Pair]]:
     return cases(("graf",), (), ()) + [("box -> box_in_scene (as is)", pairs.load("box")),
                                        ("aero (as is)", pairs.load("aero"))]
@@ -168,6 +183,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--heldback", action="store_true", help="the held-back pairs instead of the validation ones")
     ap.add_argument("--exposure", action="store_true", help="the validation scenes, image b darker or washed out")
+    ap.add_argument("--clutter", action="store_true", help="objects in clutter by scale (held back: graf's)")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--ratio", type=float, default=None, help="the API's ratio test (default: each method's)")
     ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
@@ -176,7 +192,10 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated, of " + ", ".join(METHODS))
     a = ap.parse_args()
     methods = tuple(m for m in METHODS if m in a.methods.split(","))
-    todo = heldback_cases() if a.heldback else exposure_cases() if a.exposure else validation_cases()
+    if a.clutter:
+        todo = clutter_cases(("graf",) if a.heldback else ("cube-40", "cube-79", "leuven"))
+    else:
+        todo = heldback_cases() if a.heldback else exposure_cases() if a.exposure else validation_cases()
     if a.only:
         todo = [(label, p) for label, p in todo if any(w in label for w in a.only.split(","))]
     extra = {"ratio": str(a.ratio)} if a.ratio else {}
@@ -206,8 +225,9 @@ def main() -> None:
         # the defaults own one section; each set of settings writes its own beside it
         which = "held-back" if a.heldback else "validation"
         axes = "exposure (image b darker or washed out, with a sensor's noise of 2 grey levels)" if a.exposure \
-            else "scale, rotation, clutter"
-        name, title = with_settings(f"robustness-{which}" + ("-exposure" if a.exposure else ""),
+            else "an object in clutter, by its scale" if a.clutter else "scale, rotation, clutter"
+        kind = "-exposure" if a.exposure else "-clutter" if a.clutter else ""
+        name, title = with_settings(f"robustness-{which}{kind}",
                                     f"## Correspondences on real {which} pairs: {axes}", a.setting)
         write_section(name, f"{title}\n\n"
                       f"`{command}` {machine.describe()}\n\n"

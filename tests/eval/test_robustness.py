@@ -1,0 +1,26 @@
+"""eval.robustness: the clutter curve's cases are what their names say."""
+import numpy as np
+import pytest
+
+from eval import robustness
+from models.data import pairs
+
+
+def test_each_object_in_clutter_is_seen_at_its_named_scale_and_turn():
+    try:
+        base = pairs.load("cube-40")
+        cases = robustness.clutter_cases(("cube-40",))
+    except FileNotFoundError:
+        pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
+    assert len(cases) == len(robustness.CLUTTER_SCALES) + 1
+    for label, p in cases:
+        point = np.array([[p.a.shape[1] / 5, p.a.shape[0] / 5]])  # on the poster, clear of the die
+        x0, y0 = pairs.OBJECT[None][0] * base.a.shape[1], pairs.OBJECT[None][1] * base.a.shape[0]
+        _, jac, ok = p.point_map(point)
+        _, jac0, _ = base.point_map(point + [int(x0), int(y0)])  # the same point of the whole image
+        scale = np.sqrt(abs(np.linalg.det(jac[0])) / abs(np.linalg.det(jac0[0])))
+        named = float(label.split(" at ")[1].split("x")[0])
+        assert ok[0], label
+        assert abs(scale - named) < 0.01 * named, (label, scale)
+        turn = np.degrees(np.arctan2(jac[0][1, 0], jac[0][0, 0]) - np.arctan2(jac0[0][1, 0], jac0[0][0, 0]))
+        assert abs((turn + 180) % 360 - 180) == pytest.approx(90 if "turned" in label else 0, abs=1), (label, turn)
