@@ -1,6 +1,7 @@
 """Peak and settled memory (RSS) of a real server under the inputs that cost the most memory for
 their size: small files that decode large (an all-zero 6300 x 6300 PNG is 38 KB; a 16-bit RGBA
-6000 x 6000 PNG), several at once, and the largest patch batch.
+6000 x 6000 PNG), several at once, pairs with detail everywhere (the sparse detector's most
+keypoints), and the largest patch batch.
 
     python -m eval.memory [--concurrent 8]
     python -m eval.memory --setting SPARSE_MAX_SIDE=2048     # a server setting changed
@@ -18,6 +19,7 @@ import os
 import shlex
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -45,6 +47,13 @@ def worst_images() -> dict[str, bytes]:
     return {"all-zero 6300x6300 PNG": buf.getvalue(), "16-bit RGBA 6000x6000 PNG": png(rgba)}
 
 
+def textured(n: int, side: int = 1024) -> list[bytes]:
+    """``n`` grey PNGs of blurred noise, ``side`` a side: detail everywhere, so the sparse detector
+    keeps its most keypoints (SPARSE_KEYPOINTS) and builds its largest pyramid for the size."""
+    rng = np.random.default_rng(0)
+    return [png(cv2.GaussianBlur(rng.integers(0, 255, (side, side), np.uint8), (0, 0), 1.2)) for _ in range(n)]
+
+
 def patch_body(pairs: int) -> dict:
     rng = np.random.default_rng(0)
     b64 = [base64.b64encode(png(rng.integers(0, 255, (96, 96), np.uint8))).decode() for _ in range(8)]
@@ -66,7 +75,7 @@ def measure(send, env: dict) -> dict[str, int]:
         codes = asyncio.run(send(url))
         time.sleep(1.0)
         after = status(proc.pid)
-        return {"before": before, "peak": after["VmHWM"], "after": after["VmRSS"], "codes": sorted(set(codes))}
+        return {"before": before, "peak": after["VmHWM"], "after": after["VmRSS"], "codes": Counter(codes)}
     finally:
         proc.terminate()
         proc.wait(10)
@@ -88,6 +97,17 @@ def main() -> None:
                                             for _ in range(a.concurrent)))
             return [r.status_code for r in rs]
         rows.append((f"{a.concurrent} x {name} ({len(data) // 1024} KB) to /v1/images", measure(burst, env)))
+    pages = textured(2 * a.concurrent)
+
+    async def pairs(url: str) -> list[int]:
+        async with httpx.AsyncClient(base_url=url, timeout=300) as c:
+            rs = await asyncio.gather(*(c.post("/v1/correspondences", data={"geometry": "homography"},
+                                               files={"image_a": ("a.png", pages[2 * k]),
+                                                      "image_b": ("b.png", pages[2 * k + 1])})
+                                        for k in range(a.concurrent)))
+        return [r.status_code for r in rs]
+    rows.append((f"{a.concurrent} x pairs of new 1024x1024 PNGs of blurred noise (every keypoint the detector may "
+                 "keep) to /v1/correspondences", measure(pairs, env)))
     body = patch_body(1024)
 
     async def patches(url: str) -> list[int]:
@@ -96,8 +116,10 @@ def main() -> None:
         return [r.status_code for r in rs]
     rows.append(("2 x 1024 pairs of 96x96 PNG patches to /v1/patches/similarity", measure(patches, env)))
     command = shlex.join(["python", "-m", "eval.memory", *sys.argv[1:]])
+    def answers(codes: Counter) -> str:
+        return ", ".join(f"{n} x {code}" for code, n in sorted(codes.items()))
     table = ("| requests | answers | RSS before | peak RSS | RSS 1 s after |\n|---|---|---|---|---|\n" + "".join(
-        f"| {name} | {', '.join(map(str, m['codes']))} | {m['before']} MiB | {m['peak']} MiB | {m['after']} MiB |\n"
+        f"| {name} | {answers(m['codes'])} | {m['before']} MiB | {m['peak']} MiB | {m['after']} MiB |\n"
         for name, m in rows))
     print(table)
     if not a.no_write:

@@ -47,8 +47,9 @@ class Settings(BaseSettings):
     min_patch_side: int = Field(8, ge=1, description="patches smaller than this: 422")
     max_pairs: int = Field(1024, gt=0, description="pairs in one /v1/patches/similarity request")
     max_patches: int = Field(2048, gt=0, description="patches in one /v1/patches/descriptors request")
-    max_concurrent_decodes: int = Field(2, ge=1, description="images decoded at once; each may hold a large frame "
-                                        "for a moment, so this bounds peak memory")
+    max_concurrent_decodes: int = Field(2, ge=1, description="images decoded, or run through the sparse detector, "
+                                        "at once; each may hold a large frame or pyramid for a moment, so this "
+                                        "bounds peak memory")
 
     # dense features, matching and the feature cache
     default_dense_model: str = Field("ucn", description="of method=dense, transfer, alignment, keypoint models")

@@ -148,10 +148,11 @@ async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, 
     pixels = await decoded(data, settings, where, image)
 
     def keypoints() -> tuple[np.ndarray, float, int, int, tuple[np.ndarray, ...]]:
-        img, scale, width, height = prepare(pixels, settings.sparse_max_side)
-        xy, size, angle = sparse.detect(img, settings.sparse_keypoints, settings.sparse_first_octave)
-        patches = sparse.patches(img, xy, size, angle, settings.sparse_blur)
-        return imaging.unit(patches[:, None]), scale, width, height, (xy, size, angle)
+        with imaging.DECODERS:  # the detector's pyramid holds several times the image for a moment
+            img, scale, width, height = prepare(pixels, settings.sparse_max_side)
+            xy, size, angle = sparse.detect(img, settings.sparse_keypoints, settings.sparse_first_octave)
+            patches = sparse.patches(img, xy, size, angle, settings.sparse_blur)
+            return imaging.unit(patches[:, None]), scale, width, height, (xy, size, angle)
 
     # the network's input is made in the worker thread too (see ``computed``)
     patches, scale, width, height, (xy, size, angle) = await run_in_threadpool(keypoints)

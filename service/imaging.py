@@ -164,6 +164,7 @@ def unit(pixels: np.ndarray) -> np.ndarray:
 
 
 def limit_decoders(n: int) -> None:
-    """At most ``n`` images decoding at once in this process (MAX_CONCURRENT_DECODES)."""
+    """At most ``n`` images decoding, or in the sparse detector, at once in this process
+    (MAX_CONCURRENT_DECODES)."""
     global DECODERS
     DECODERS = threading.BoundedSemaphore(n)
