@@ -4,7 +4,7 @@ clutter, beside OpenCV SIFT (detect, describe, mutual ratio test, RANSAC) on the
     python -m eval.robustness                 # the validation pairs: choose designs here
     python -m eval.robustness --heldback      # the held-back pairs: judge, once a design is chosen
     python -m eval.robustness --exposure      # the validation scenes with image b darker or washed out
-    python -m eval.robustness --clutter       # objects in clutter from 0.71x to 0.25x (--heldback: graf's)
+    python -m eval.robustness --clutter       # objects in clutter, 0.71x to 0.25x, among other photos too
 
 Each case is a real pair (``models.data.pairs``) with a known similarity added to image b (zoomed
 0.25x to 4x, turned through a full circle) or image a cut down to an object found in image b at
@@ -32,6 +32,8 @@ from eval import machine
 from eval.latency import serve
 from eval.results import with_settings, write_section
 from models.data import pairs
+from models.data.photos import LOMIRI_VAL
+from models.data.photos import load as load_photo
 from service import matching
 
 TOL = 5.0
@@ -161,16 +163,22 @@ def exposure_cases() -> list[tuple[str, pairs.Pair]]:
 
 
 CLUTTER_SCALES = (0.71, 0.5, 0.35, 0.25)
+AMONG_SCALES = (0.5, 0.35, 0.25)
 
 
 def clutter_cases(names: tuple[str, ...]) -> list[tuple[str, pairs.Pair]]:
     """Each scene's object (``pairs.OBJECT``, 0.45 of a's sides) found in all of image b shrunk by
-    each of CLUTTER_SCALES, among everything else b shows; and at half scale turned a quarter."""
+    each of CLUTTER_SCALES, among everything else b shows; at half scale turned a quarter; and
+    b shrunk by each of AMONG_SCALES pasted among four other photos (``pairs.among_others``:
+    lomiri-wallpapers' validation photos) on a canvas of b's own size."""
+    others = [load_photo(n) for n in LOMIRI_VAL[:4]]
     out = []
     for name in names:
         base = pairs.load(name)
         out += [(f"{name} object at {s:g}x in clutter", pairs.in_clutter(base, scale=s)) for s in CLUTTER_SCALES]
         out.append((f"{name} object at 0.5x in clutter, turned 90 deg", pairs.rotated(pairs.in_clutter(base), 90)))
+        out += [(f"{name} object at {s:g}x among other photos",
+                 pairs.among_others(pairs.in_clutter(base, scale=s), base.b.shape, others)) for s in AMONG_SCALES]
     return out
 
 

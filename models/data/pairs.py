@@ -238,6 +238,21 @@ def in_clutter(pair: Pair, box: tuple[float, float, float, float] | None = None,
     return Pair(f"{pair.name}@clutter", crop, small.b, apply, hom)
 
 
+def among_others(pair: Pair, size: tuple[int, int], others: list[np.ndarray],
+                 place: tuple[float, float] = (0.75, 0.6)) -> Pair:
+    """The pair with image b pasted, as it is, into a canvas of ``size`` (h, w) tiled with four
+    ``others`` (other scenes' photos, grey): clutter of other things around what b shows. ``place``
+    puts b's corner at those fractions of the room the canvas leaves it."""
+    h, w = size
+    tiles = [cv2.resize(o, (w // 2, h // 2), interpolation=cv2.INTER_AREA) for o in others[:4]]
+    canvas = cv2.resize(np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:4])]), (w, h))
+    bh, bw = pair.b.shape
+    x0, y0 = int(place[0] * max(0, w - bw)), int(place[1] * max(0, h - bh))
+    canvas[y0:y0 + bh, x0:x0 + bw] = pair.b[:h - y0, :w - x0]
+    move = np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)
+    return transformed(pair, move, canvas, f"{pair.name}@among{len(tiles)}")
+
+
 def cropped(pair: Pair, box: tuple[float, float, float, float]) -> Pair:
     """The same window (x, y, w, h as fractions of a) cut from both images: for a rectified stereo
     pair, a part of the scene seen from both cameras, with its depth and its truth kept."""
@@ -287,7 +302,8 @@ def sift_matches(a: np.ndarray, b: np.ndarray, ratio: float = 0.8, features: int
     ka, da = det.detectAndCompute(a, None)
     kb, db = det.detectAndCompute(b, None)
     m = [x for x, y in cv2.BFMatcher().knnMatch(da, db, k=2) if x.distance < ratio * y.distance]
-    return np.float64([ka[x.queryIdx].pt for x in m]).reshape(-1, 2), np.float64([kb[x.trainIdx].pt for x in m]).reshape(-1, 2)
+    xy_a = np.float64([ka[x.queryIdx].pt for x in m]).reshape(-1, 2)
+    return xy_a, np.float64([kb[x.trainIdx].pt for x in m]).reshape(-1, 2)
 
 
 def fit(a: np.ndarray, b: np.ndarray, guess: np.ndarray | None = None) -> tuple[np.ndarray, int]:

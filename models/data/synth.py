@@ -128,7 +128,7 @@ def extract(img: np.ndarray, kp: Keypoints) -> np.ndarray:
     while min(pyramid[-1].shape) > 2 * PATCH:
         pyramid.append(cv2.pyrDown(pyramid[-1]))
     out = np.empty((len(kp.xy), PATCH, PATCH), np.uint8)
-    for i, ((x, y), d, a) in enumerate(zip(kp.xy, kp.size, kp.angle)):
+    for i, ((x, y), d, a) in enumerate(zip(kp.xy, kp.size, kp.angle, strict=True)):
         s = REGION * d / PATCH  # image pixels per patch pixel
         level = int(np.clip(np.floor(np.log2(max(s, 1.0))), 0, len(pyramid) - 1))
         f = 2.0 ** level

@@ -1,4 +1,4 @@
-"""eval.robustness: the clutter curve's cases are what their names say."""
+"""eval.robustness: the clutter curve's cases are what their names say, among other photos too."""
 import numpy as np
 import pytest
 
@@ -12,7 +12,7 @@ def test_each_object_in_clutter_is_seen_at_its_named_scale_and_turn():
         cases = robustness.clutter_cases(("cube-40",))
     except FileNotFoundError:
         pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
-    assert len(cases) == len(robustness.CLUTTER_SCALES) + 1
+    assert len(cases) == len(robustness.CLUTTER_SCALES) + 1 + len(robustness.AMONG_SCALES)
     for label, p in cases:
         point = np.array([[p.a.shape[1] / 5, p.a.shape[0] / 5]])  # on the poster, clear of the die
         x0, y0 = pairs.OBJECT[None][0] * base.a.shape[1], pairs.OBJECT[None][1] * base.a.shape[0]
