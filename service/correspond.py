@@ -50,8 +50,8 @@ NO_SCENE = "the matches fit neither a homography nor a fundamental matrix (no mo
            "their confidence that of matches whose geometry failed to verify"
 FAILED = "the matches are unverified nearest neighbours"
 # a homography whose inliers span less of image a than this is warned of: among the homographies
-# returned on the validation pairs (both methods) and the regions of large photos, 6 of the 8 such
-# were wrong (median error over a's grid over 5 px), 3 of the other 153 (eval.robustness, eval.regions)
+# returned on the validation pairs (both methods) and the regions of large photos, 3 of the 6 such
+# were wrong (median error over a's grid over 5 px), 2 of the other 150 (eval.robustness, eval.regions)
 NARROW = 0.1
 
 
@@ -173,14 +173,14 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
             # to a wider one among these
             tested = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, opts.mutual)
             again, tested_inliers = await ctx.on_pool(matching.verify, tested, opts.geometry, threshold)
-            if again is not None and matching.found(opts.geometry, tested_inliers) and (
-                    not verified or matching.coverage(tested.xy_a[tested_inliers], *answer.a_size) > span):
-                whole, matrix, inliers = tested, again, tested_inliers
-            if matching.found(opts.geometry, inliers):
+            if again is not None and matching.found(opts.geometry, tested_inliers):
+                wider = matching.coverage(tested.xy_a[tested_inliers], *answer.a_size)
+                if not verified or wider > span:
+                    whole, matrix, inliers, span, verified = tested, again, tested_inliers, wider, True
+            if verified:
                 tested = None
-        if matrix is not None and matching.found(opts.geometry, inliers):
-            answer.geometry, answer.matrix = opts.geometry, matrix
-            answer.coverage = matching.coverage(whole.xy_a[inliers], *answer.a_size)
+        if verified:
+            answer.geometry, answer.matrix, answer.coverage = opts.geometry, matrix, span
             if opts.geometry == "homography" and answer.coverage < NARROW:
                 answer.warnings.append(f"the homography's {int(inliers.sum())} inliers span "
                                        f"{100 * answer.coverage:.0f} % of image a: it is fitted there and extrapolated "
