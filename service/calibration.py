@@ -36,16 +36,19 @@ def for_matches(model: LoadedModel, method: str, score: np.ndarray, inliers: np.
     """Matches' confidence: where a geometry was verified (``inliers`` (K,) bool), a curve for its
     inliers and another for the rest, fitted on answers verified the same way; where one was asked
     for and not verified, or none was asked for and none is among the matches (``failed``), a curve
-    fitted on answers that failed the same way (unrelated images among them); otherwise, or for a
-    model without those curves, the method's own curve."""
+    fitted on answers that failed the same way (unrelated images among them), or where no
+    validation answer of the method failed so none was fitted, the curve of matches off a verified
+    geometry, which they are like (the dense method's few failures all read 0 from either);
+    otherwise, or for a model without those curves, the method's own curve."""
     if inliers is not None:
         yes, no = confidence(model, f"{method}-inlier", score), confidence(model, f"{method}-outlier", score)
         if yes is not None and no is not None:
             return np.where(inliers, yes, no).astype(np.float32)
     elif failed:
-        curve = confidence(model, f"{method}-unverified", score)
-        if curve is not None:
-            return curve
+        for use in (f"{method}-unverified", f"{method}-outlier"):
+            curve = confidence(model, use, score)
+            if curve is not None:
+                return curve
     return confidence(model, method, score)
 
 

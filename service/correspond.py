@@ -41,7 +41,7 @@ from service.registry import LoadedModel, Registry
 
 METHODS = ("dense", "sparse")
 MIN_INLIERS = 8  # fewer inliers than this fit no similarity to pre-align by (``matching.found`` verifies)
-GUIDE_INLIERS = 10  # sparse matches a geometry needs to guide a search or a pre-alignment
+GUIDE_INLIERS = matching.AGREED_INLIERS  # sparse matches a geometry needs to guide a search or a pre-alignment
 SHIFT_PX = 4.0  # a homography that moves the matched points this far beyond a shift pre-aligns
 UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours, their confidence that of " \
              "matches between two images of one scene (ask geometry=homography or geometry=fundamental to verify them)"
@@ -164,7 +164,7 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
     if opts.geometry != "none":
         matrix, inliers = await ctx.on_pool(matching.verify, whole, opts.geometry, threshold)
         tested = None  # the matches that pass the ratio test, where the mutual ones fit nothing wide
-        verified = matrix is not None and matching.found(opts.geometry, inliers)
+        verified = matrix is not None and matching.found(opts.geometry, inliers, whole)
         span = matching.coverage(whole.xy_a[inliers], *answer.a_size) if verified else 0.0
         if span < NARROW and method == "sparse" and opts.ratio is None:
             # where one image holds a small part of the other (a region of a large photo, an object
@@ -173,7 +173,7 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
             # to a wider one among these
             tested = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, opts.mutual)
             again, tested_inliers = await ctx.on_pool(matching.verify, tested, opts.geometry, threshold)
-            if again is not None and matching.found(opts.geometry, tested_inliers):
+            if again is not None and matching.found(opts.geometry, tested_inliers, tested):
                 wider = matching.coverage(tested.xy_a[tested_inliers], *answer.a_size)
                 if not verified or wider > span:
                     whole, matrix, inliers, span, verified = tested, again, tested_inliers, wider, True
@@ -186,11 +186,13 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
                                        f"{100 * answer.coverage:.0f} % of image a: it is fitted there and extrapolated "
                                        "beyond, where it may be far off")
         else:
-            least = matching.least_inliers(opts.geometry, len(inliers))
-            nor = (f", nor {matching.least_inliers(opts.geometry, len(tested.score))} or more among the "
+            agreed = opts.geometry == "homography" and matching.agreed(whole)
+            least = matching.least_inliers(opts.geometry, len(inliers), agreed)
+            nor = (f", nor {matching.least_inliers(opts.geometry, len(tested.score), agreed)} or more among the "
                    f"{len(tested.score)} that pass Lowe's ratio test" if tested is not None else "")
             kept = " that pass Lowe's ratio test, as without a geometry" if tested is not None else ""
-            answer.warnings.append(f"no {opts.geometry} has {least} or more inliers among the "
+            whose = " whose keypoints' scale and orientation agree with it" if agreed else ""
+            answer.warnings.append(f"no {opts.geometry} has {least} or more inliers{whose} among the "
                                    f"{len(inliers)} matches{nor} (fewer happen by chance between unrelated images): "
                                    f"{FAILED}{kept}")
             if tested is not None:  # no geometry sorted them: the ratio test does, as without a

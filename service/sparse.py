@@ -121,11 +121,11 @@ def match(fa: SparseFeatures, fb: SparseFeatures, ratio: float | None = RATIO, m
     """Nearest neighbours of a's descriptors among b's, kept when mutual and (with ``ratio``)
     when the best is clearly closer than the second (Lowe's test on L2 distances); best first.
     Scores are the descriptors' cosine similarity; each match also carries its ratio (best distance
-    over second best), whether or not the test applies."""
+    over second best), whether or not the test applies, and how its two keypoints differ in size
+    and orientation (``Matches.scale``, ``Matches.turn``: what ``matching.agreeing`` checks)."""
     da, db = fa.descriptors.astype(np.float32), fb.descriptors.astype(np.float32)
     if len(da) < 2 or len(db) < 2:
-        return Matches(np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32), np.zeros(0, np.float32),
-                       np.zeros(0, np.float32))
+        return Matches(np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32), *np.zeros((4, 0), np.float32))
     j, best, second, back = top2_both(da, db)
     near, far = distance(best), distance(second)
     keep = np.ones(len(da), bool)
@@ -135,4 +135,6 @@ def match(fa: SparseFeatures, fb: SparseFeatures, ratio: float | None = RATIO, m
         keep &= back[j] == np.arange(len(da))
     order = np.flatnonzero(keep)[np.argsort(-best[keep], kind="stable")]
     lowe = (near[order] / np.maximum(far[order], 1e-6)).astype(np.float32)
-    return Matches(fa.xy[order], fb.xy[j[order]], best[order], np.minimum(lowe, 1.0))
+    jb = j[order]
+    scale = np.log2(np.maximum(fb.size[jb], 1e-3) / np.maximum(fa.size[order], 1e-3))
+    return Matches(fa.xy[order], fb.xy[jb], best[order], np.minimum(lowe, 1.0), scale, fb.angle[jb] - fa.angle[order])

@@ -71,6 +71,9 @@ def test_matches_whose_geometry_failed_read_the_curve_of_failed_answers():
     np.testing.assert_allclose(calibration.for_matches(m, "sparse", score, None, False), [0.2, 0.9], atol=1e-6)
     plain = Entry({"calibration": {"sparse": CURVE}})
     np.testing.assert_allclose(calibration.for_matches(plain, "sparse", score, None, True), [0.2, 0.9], atol=1e-6)
+    # no failed answer to fit on: the curve of matches off a verified geometry, not the method's own
+    split = Entry({"calibration": {"dense": CURVE, "dense-inlier": CURVE, "dense-outlier": failed}})
+    np.testing.assert_allclose(calibration.for_matches(split, "dense", score, None, True), [0.01, 0.02], atol=1e-6)
 
 
 def test_matches_between_unrelated_images_that_fail_to_verify_claim_little(client, coffee, noise):

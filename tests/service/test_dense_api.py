@@ -432,6 +432,10 @@ def test_unrelated_images_verify_no_geometry(client, coffee, noise):
         assert body["warnings"][0].endswith("nearest neighbours that pass Lowe's ratio test, as without a geometry")
         # both fits are named: the mutual matches' and the ratio-tested ones' (as many as the answer returns)
         assert f"or more among the {len(body['matches'])} that pass Lowe's ratio test" in body["warnings"][0]
+        # a homography's inliers count where their keypoints agree with it, and the bar is theirs
+        assert (f"{matching.AGREED_INLIERS} or more inliers whose keypoints' scale and orientation agree with it"
+                in body["warnings"][0]) == (
+            geometry == "homography")
     dense = client.post("/v1/correspondences", files=sent, data={"method": "dense", "geometry": "homography"}).json()
     assert dense["warnings"][0].endswith("the matches are unverified nearest neighbours"), dense["warnings"]  # no ratio
     body = client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": "[[100, 100]]"}).json()

@@ -367,3 +367,50 @@ def test_coverage_is_the_share_of_the_image_inside_the_points_hull():
     square = np.float32([[10, 10], [110, 10], [110, 60], [10, 60], [50, 30]])  # 100 x 50 and a point inside
     assert coverage(square, 200, 100) == pytest.approx(0.25)
     assert coverage(square[:2], 200, 100) == 0.0  # a line spans nothing
+
+
+def keypoint_matches(h: np.ndarray, true: int, chance: int, seed: int = 4) -> matching.Matches:
+    """``true`` matches of a plane that ``h`` maps from a to b, with their keypoints' sizes and
+    orientations changed as ``h`` scales and turns them there, then ``chance`` random ones:
+    random places in b, random keypoint sizes and orientations."""
+    rng = np.random.default_rng(seed)
+    xa = rng.uniform(0, [640, 480], (true + chance, 2)).astype(np.float32)
+    xb = np.r_[matching.project(h, xa[:true]) + rng.normal(0, 0.5, (true, 2)), rng.uniform(0, 640, (chance, 2))]
+    s = np.sqrt(abs(np.linalg.det(h[:2, :2])))  # h has no perspective part: the same Jacobian everywhere
+    turn = np.arctan2(h[1, 0] - h[0, 1], h[0, 0] + h[1, 1])
+    scale = np.r_[np.log2(s) + rng.normal(0, 0.15, true), rng.uniform(-3, 3, chance)].astype(np.float32)
+    angle = np.r_[turn + rng.normal(0, 0.1, true), rng.uniform(-np.pi, np.pi, chance)].astype(np.float32)
+    return matching.Matches(xa, xb.astype(np.float32), np.ones(true + chance, np.float32),
+                            rng.uniform(0.5, 1.0, true + chance).astype(np.float32), scale, angle)
+
+
+SHRINK_TURN = np.array([[0.3 * np.cos(1.0), -0.3 * np.sin(1.0), 200], [0.3 * np.sin(1.0), 0.3 * np.cos(1.0), 100],
+                        [0, 0, 1]])
+
+
+def test_inliers_whose_keypoints_disagree_with_the_homography_are_not_counted():
+    """A match within RANSAC's threshold whose keypoints differ by an octave and a half more than
+    the homography scales there, or are turned 90 degrees from how it turns, is a chance one."""
+    m = keypoint_matches(SHRINK_TURN, 60, 0)
+    m.scale[:10] += 1.5
+    m.turn[10:20] += np.pi / 2
+    h, inliers = matching.verify(m, "homography", 4.0)
+    assert h is not None and not inliers[:20].any() and inliers[20:].mean() > 0.95
+    plain = matching.Matches(m.xy_a, m.xy_b, m.score, m.ratio)  # dense matches: no keypoints to check
+    assert matching.verify(plain, "homography", 4.0)[1][:20].all()
+
+
+def test_a_few_agreeing_inliers_among_many_matches_are_a_geometry_and_chance_is_not():
+    """An object a few keypoints show among hundreds of chance matches (clutter, other photos):
+    without keypoints, 8 inliers of 400 matches are under a tenth of them and under what chance
+    gives; with keypoints that agree, 8 are more than twice what chance leaves."""
+    m = keypoint_matches(SHRINK_TURN, 8, 392)
+    _, inliers = matching.verify(m, "homography", 4.0)
+    assert inliers[:8].sum() >= matching.AGREED_INLIERS and matching.found("homography", inliers, m)
+    assert not matching.found("homography", inliers)  # counted without the keypoints' agreement
+    g = matching.fit_guide(m, 4.0, matching.AGREED_INLIERS)
+    assert g is not None and g.kind == "homography"
+    for seed in range(5):
+        chance = keypoint_matches(SHRINK_TURN, 0, 400, seed)
+        _, inliers = matching.verify(chance, "homography", 4.0)
+        assert inliers.sum() < matching.AGREED_INLIERS and not matching.found("homography", inliers, chance)
