@@ -23,22 +23,13 @@ import numpy as np
 
 from eval import machine, regions
 from eval.results import write_section
-from eval.robustness import TOL, clutter_cases, png, validation_cases
+from eval.robustness import clutter_cases, homography_right, png, validation_cases
 from service import dense, matching, registry, sparse
 from service.cache import MemoryCache
 from service.config import Settings
 
 TOLERANCES = ((0.5, 30), (0.75, 30), (0.75, 40), (0.75, 45), (1.0, 40), (0.75, 180))  # octaves, degrees
 SHOWN = 6  # chance's counts from 0 to SHOWN - 1, then SHOWN or more
-
-
-def right(h: np.ndarray, truth, shape: tuple[int, int]) -> bool:
-    """The homography within TOL px of the truth over a grid of a (median), where the truth is known."""
-    gy, gx = np.mgrid[0:shape[0]:16, 0:shape[1]:16]
-    grid = np.c_[gx.ravel(), gy.ravel()].astype(np.float64)
-    t, inside = truth(grid)
-    err = np.linalg.norm(matching.project(h, grid) - t, axis=1)[inside]
-    return bool(len(err)) and float(np.median(err)) < TOL
 
 
 def homography_truth(h: np.ndarray):
@@ -85,7 +76,7 @@ def main() -> None:
     for a, b, truth, shape in true:
         m = sparse.match(f[a], f[b], None, True)
         h, inl = matching.verify(plain(m), "homography", threshold)
-        if h is None or not right(h, truth, shape):
+        if h is None or not homography_right(h, truth, shape):
             continue
         fits, inliers, keeps = fits + 1, inliers + int(inl.sum()), keeps + kept(h, inl, m)
     scene = [n.split()[0].split("-")[0] for n, _ in cases]  # cube-40 and cube-79: one scene

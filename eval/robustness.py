@@ -60,6 +60,16 @@ class Outcome:
                 f"({100 * self.mma_all:.0f} %)")
 
 
+def homography_right(h: np.ndarray, truth, shape: tuple[int, ...]) -> bool:
+    """Whether the homography ``h`` puts a grid of image a (``shape``) within TOL px of ``truth``
+    (points (N, 2) -> their places in b (N, 2), known (N,) bool), the median where it is known."""
+    gy, gx = np.mgrid[0:shape[0]:16, 0:shape[1]:16]
+    grid = np.c_[gx.ravel(), gy.ravel()].astype(np.float64)
+    t, inside = truth(grid)
+    err = np.linalg.norm(matching.project(h, grid) - t, axis=1)[inside]
+    return bool(len(err)) and float(np.median(err)) < TOL
+
+
 def judge(pair: pairs.Pair, xy_a: np.ndarray, xy_b: np.ndarray, h: np.ndarray | None,
           inliers: np.ndarray | None) -> Outcome:
     truth, known = pair.truth(xy_a) if len(xy_a) else (np.zeros((0, 2)), np.zeros(0, bool))
@@ -68,11 +78,7 @@ def judge(pair: pairs.Pair, xy_a: np.ndarray, xy_b: np.ndarray, h: np.ndarray | 
     kept = (inliers if h is not None and inliers is not None else np.ones(len(right), bool)) & judged
     ok = None if pair.homography is None else False
     if h is not None and pair.homography is not None:
-        gy, gx = np.mgrid[0:pair.a.shape[0]:16, 0:pair.a.shape[1]:16]
-        grid = np.c_[gx.ravel(), gy.ravel()].astype(np.float64)
-        t, inside = pair.truth(grid)
-        err = np.linalg.norm(matching.project(np.asarray(h), grid) - t, axis=1)[inside]
-        ok = bool(len(err)) and float(np.median(err)) < TOL
+        ok = homography_right(np.asarray(h), pair.truth, pair.a.shape)
     return Outcome(ok, int(right[kept].sum()), int(kept.sum()), float(right[judged].mean()) if judged.any() else 0.0)
 
 

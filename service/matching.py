@@ -238,12 +238,11 @@ def agreeing(h: np.ndarray | None, mask: np.ndarray | None, m: Matches, octaves:
     of an octave and 40 degrees keep 99.8 % of the inliers of the right homographies on the
     validation pairs, objects in clutter and regions of large photos, and leave at most 4 to each
     chance homography between unrelated images, where RANSAC's count is 4-11 (``eval.agreement``)."""
-    if h is None or mask is None or m.scale is None or m.turn is None:
+    if h is None or mask is None or not agreed(m):
         return mask
-    x, y = m.xy_a[:, 0].astype(np.float64), m.xy_a[:, 1].astype(np.float64)
-    w = h[2, 0] * x + h[2, 1] * y + h[2, 2]
+    w = np.c_[m.xy_a.astype(np.float64), np.ones(len(m.xy_a))] @ h[2]
+    u, v = project(h, m.xy_a).T
     with np.errstate(divide="ignore", invalid="ignore"):
-        u, v = (h[0, 0] * x + h[0, 1] * y + h[0, 2]) / w, (h[1, 0] * x + h[1, 1] * y + h[1, 2]) / w
         jxx, jxy = (h[0, 0] - u * h[2, 0]) / w, (h[0, 1] - u * h[2, 1]) / w  # d(u, v) / d(x, y)
         jyx, jyy = (h[1, 0] - v * h[2, 0]) / w, (h[1, 1] - v * h[2, 1]) / w
         scale = 0.5 * np.log2(np.abs(jxx * jyy - jxy * jyx))

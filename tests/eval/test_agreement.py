@@ -1,16 +1,16 @@
 """eval.agreement: the truth it judges fits by, and what each tolerance keeps."""
 import numpy as np
 
-from eval import agreement
+from eval import agreement, robustness
 from service import matching
 
 
 def test_a_fit_is_right_within_tol_of_the_truth_over_a_grid():
     h = np.array([[0.5, 0.1, 20], [-0.1, 0.5, 10], [0, 0, 1.0]])
     truth = agreement.homography_truth(h)
-    assert agreement.right(h, truth, (120, 160))
-    shifted = h + np.array([[0, 0, agreement.TOL + 1], [0, 0, 0], [0, 0, 0]])
-    assert not agreement.right(shifted, truth, (120, 160))
+    assert robustness.homography_right(h, truth, (120, 160))
+    shifted = h + np.array([[0, 0, robustness.TOL + 1], [0, 0, 0], [0, 0, 0]])
+    assert not robustness.homography_right(shifted, truth, (120, 160))
 
 
 def test_each_tolerance_keeps_the_inliers_within_it():
