@@ -185,6 +185,8 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
                 answer.warnings.append(f"the homography's {int(inliers.sum())} inliers span "
                                        f"{100 * answer.coverage:.0f} % of image a: it is fitted there and extrapolated "
                                        "beyond, where it may be far off")
+            if method == "sparse" and opts.geometry == "homography" and opts.ratio is None:
+                whole, inliers = await ctx.on_pool(explained_too, sa, sb, whole, matrix, inliers, threshold)
         else:
             agreed = opts.geometry == "homography" and matching.agreed(whole)
             least = matching.least_inliers(opts.geometry, len(inliers), agreed)
@@ -210,6 +212,18 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
     failed = opts.geometry != "none" or not answer.one_scene
     answer.confidence = calibration.for_matches(model, method, answer.matches.score, verified, failed)
     return answer
+
+
+def explained_too(sa: SparseFeatures, sb: SparseFeatures, m: Matches, h: np.ndarray, inliers: np.ndarray,
+                  threshold_px: float) -> tuple[Matches, np.ndarray]:
+    """The sparse matches ``m`` with the homography ``h`` verified on them (``inliers``), and the
+    keypoint pairs it explains besides, as inliers (``sparse.explained``: within RANSAC's
+    threshold, keypoints agreeing, at least as alike as its least alike inlier; ``matching.joined``).
+    On the validation pairs these add a tenth more correct verified matches, nearly all right
+    (``eval.robustness``; docs/correspondences.md)."""
+    held = matching.rows(m, inliers)
+    extra = sparse.explained(sa, sb, h, threshold_px, float(held.score.min()), held)
+    return matching.joined(m, inliers, extra)
 
 
 def keyed(m: matching.Matches) -> list[tuple[float, ...]]:

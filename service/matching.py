@@ -110,7 +110,12 @@ class Matches:
 
 def first(m: Matches, n: int) -> Matches:
     """The first ``n`` matches (the best: matches come best first)."""
-    return Matches(*(None if v is None else v[:n] for v in (m.xy_a, m.xy_b, m.score, m.ratio, m.scale, m.turn)))
+    return rows(m, slice(n))
+
+
+def rows(m: Matches, k: slice | np.ndarray) -> Matches:
+    """The matches ``k`` picks (a slice, indices or a mask), in its order."""
+    return Matches(*(None if v is None else v[k] for v in (m.xy_a, m.xy_b, m.score, m.ratio, m.scale, m.turn)))
 
 
 def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,
@@ -249,6 +254,31 @@ def agreeing(h: np.ndarray | None, mask: np.ndarray | None, m: Matches, octaves:
     turn = np.arctan2(jyx - jxy, jxx + jyy)  # the rotation nearest the Jacobian
     off = np.abs((m.turn - turn + np.pi) % (2 * np.pi) - np.pi)
     return mask.ravel().astype(bool) & (np.abs(scale - m.scale) <= octaves) & (off <= turns)
+
+
+def points(xy: np.ndarray) -> np.ndarray:
+    """Positions (N, 2) as one comparable value each (N,), for ``np.isin``."""
+    return np.ascontiguousarray(xy, np.float32).view(np.complex64).ravel()
+
+
+def shares_a_keypoint(m: Matches, other: Matches) -> np.ndarray:
+    """(M,) bool: each match of ``m`` whose place in a or in b one of ``other``'s holds too."""
+    return np.isin(points(m.xy_a), points(other.xy_a)) | np.isin(points(m.xy_b), points(other.xy_b))
+
+
+def joined(m: Matches, inliers: np.ndarray, extra: Matches) -> tuple[Matches, np.ndarray]:
+    """The matches ``m`` with ``inliers`` (M,) bool of a geometry, and the ``extra`` matches it
+    explains besides (``sparse.explained``) as inliers too: an extra match on a keypoint (its
+    place in a or in b) an inlier holds already is left out, and an outlier on a keypoint of an
+    added match gives way to it. Best score first, ties in their former order. -> (matches,
+    inliers)."""
+    new = ~shares_a_keypoint(extra, rows(m, inliers))
+    stay = inliers | ~shares_a_keypoint(m, rows(extra, new))
+    both = Matches(*(None if a is None or b is None else np.concatenate([a[stay], b[new]])
+                     for a, b in zip(vars(m).values(), vars(extra).values(), strict=True)))
+    flags = np.concatenate([inliers[stay], np.ones(int(new.sum()), bool)])
+    order = np.argsort(-both.score, kind="stable")
+    return rows(both, order), flags[order]
 
 
 def least_inliers(geometry: str, matches: int, agreed: bool = False) -> int:

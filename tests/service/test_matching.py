@@ -414,3 +414,17 @@ def test_a_few_agreeing_inliers_among_many_matches_are_a_geometry_and_chance_is_
         chance = keypoint_matches(SHRINK_TURN, 0, 400, seed)
         _, inliers = matching.verify(chance, "homography", 4.0)
         assert inliers.sum() < matching.AGREED_INLIERS and not matching.found("homography", inliers, chance)
+
+
+def test_matches_a_geometry_explains_besides_join_its_inliers_each_keypoint_once():
+    """An extra match on a keypoint an inlier holds is left out; an outlier on a keypoint of an
+    added match gives way to it; the rest come best first with the added ones marked inliers."""
+    xy = np.float32([[0, 0], [10, 0], [20, 0], [30, 0]])
+    m = matching.Matches(xy[:3], xy[:3] + [[1, 0], [50, 50], [2, 0]], np.float32([0.9, 0.8, 0.5]))
+    inliers = np.array([True, False, True])  # the second is an outlier: keypoint (10, 0) went astray
+    extra = matching.Matches(np.float32([[0, 0], [10, 0], [30, 0]]), np.float32([[9, 9], [11, 0], [31, 0]]),
+                             np.float32([0.95, 0.6, 0.7]))
+    out, flags = matching.joined(m, inliers, extra)
+    assert out.xy_a.tolist() == [[0, 0], [30, 0], [10, 0], [20, 0]]
+    assert out.xy_b.tolist() == [[1, 0], [31, 0], [11, 0], [22, 0]]
+    assert out.score.tolist() == pytest.approx([0.9, 0.7, 0.6, 0.5]) and flags.all()

@@ -7,6 +7,7 @@ import onnxruntime as ort
 import pytest
 
 from service import sparse
+from service.feature_map import SparseFeatures
 from service.imaging import unit
 
 
@@ -159,3 +160,27 @@ def test_a_dark_photo_keeps_its_keypoints_and_an_ordinary_one_its_threshold(coff
     own = len(sparse.detect(coffee, 1000)[0])
     assert len(cv2.SIFT_create(1000).detect(dark, None)) < 0.05 * own
     assert len(sparse.detect(dark, 1000)[0]) >= 0.25 * own
+
+
+def keypoints(xy, desc, size=4.0, angle=0.0):
+    d = np.asarray(desc, np.float32)
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    n = len(xy)
+    return SparseFeatures(np.float32(xy), np.full(n, size, np.float32), np.full(n, angle, np.float32),
+                          d.astype(np.float16), 100, 100)
+
+
+def test_a_homography_explains_the_pairs_within_its_reach_whose_keypoints_agree_and_that_are_alike():
+    """Keypoint 0's true partner is not its nearest neighbour (a look-alike far off is): the
+    homography pairs them anyway. Beyond its reach, keypoints of another size, or less alike than
+    the bar, it pairs nothing; two of a's keypoints near one of b's: the more alike one."""
+    h = np.array([[1, 0, 5], [0, 1, 0], [0, 0, 1]], np.float64)  # b is a shifted 5 px right
+    a = keypoints([[10, 10], [40, 10], [70, 10], [10, 50], [12, 51]],
+                  [[1, 0.3, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0.4, 1]])
+    b = keypoints([[16, 11], [80, 80], [52, 10], [75, 10], [16, 50]],
+                  [[1, 0.5, 0, 0], [1, 0.3, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0.1, 1]])
+    b.size[3] = 16.0  # two octaves larger than keypoint 2 of a, which the shift does not scale
+    m = sparse.explained(a, b, h, 4.0, 0.5)
+    assert m.xy_a.tolist() == [[10, 50], [10, 10]] and m.xy_b.tolist() == [[16, 50], [16, 11]]
+    assert m.ratio[1] == 1.0 and m.ratio[0] < 1.0  # b's keypoint 1 is nearer to a's keypoint 0 than its partner
+    assert not len(sparse.explained(a, b, h, 4.0, 0.999).score)  # none as alike as that

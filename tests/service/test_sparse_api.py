@@ -213,3 +213,25 @@ def test_a_small_object_among_other_photos_is_found_by_its_few_agreeing_keypoint
     r = client.post("/v1/keypoints/transfer", data={"keypoints": json.dumps(pts.tolist())}, files=sent).json()
     err = np.linalg.norm(np.array([[k["x"], k["y"]] for k in r["keypoints"]]) - truth, axis=1)
     assert (err < 5).mean() > 0.6, (err < 5).mean()
+
+
+def test_a_verified_homography_adds_the_keypoint_pairs_it_explains_and_they_are_right(client):
+    """The text page turned 135 degrees: the verified homography also pairs keypoints that are
+    not each other's nearest neighbours among all of the other image's (Lowe's ratio 1: a
+    look-alike word is nearer) but lie where it puts them, keypoints agreeing. Every inlier is
+    right, and a ratio test asked for keeps its meaning (none
+    added: the matches are those that pass it)."""
+    try:
+        p = pairs.rotated(pairs.load("text"), 135)
+    except FileNotFoundError:
+        pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
+    sent = uploads(p)
+    body = client.post("/v1/correspondences", files=sent, data={"geometry": "homography"}).json()
+    m, inliers = body["matches"], np.asarray(body["inliers"], bool)
+    xy_a, xy_b = (np.array([[x["x" + s], x["y" + s]] for x in m]) for s in "ab")
+    outcome = judge(p, xy_a, xy_b, body["homography"], inliers)
+    assert outcome.homography_ok and outcome.mma == 1.0 and body["warnings"] == []
+    ratios = np.array([x["ratio"] for x in m])
+    assert (ratios[inliers] == 1.0).sum() >= 20, (ratios[inliers] == 1.0).sum()
+    tested = client.post("/v1/correspondences", files=sent, data={"geometry": "homography", "ratio": "0.9"}).json()
+    assert all(x["ratio"] < 0.9 for x in tested["matches"])
