@@ -48,7 +48,7 @@ class Correspondences:
     ratio: np.ndarray | None = None  # (M,) float32 Lowe's ratio, for sparse matches
     prealigned: dict | None = None  # dense: b's scale and rotation_deg undone first
     one_scene: bool | None = None  # without a geometry: whether the matches fit one (False: maybe unrelated images)
-    coverage: float | None = None  # with a geometry: the share of image a its inliers span
+    coverage: float | None = None  # with a geometry: the share of image a RANSAC's inliers span
 
 
 @dataclass

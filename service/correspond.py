@@ -128,7 +128,7 @@ class Answer:
     confidence: np.ndarray | None = None  # (M,) see service.calibration
     one_scene: bool | None = None  # without a geometry asked for: whether the matches fit one (``one_scene``)
     a_size: tuple[int, int] = (1, 1)  # image a's width, height as sent
-    coverage: float | None = None  # with a verified geometry: the share of image a its inliers span
+    coverage: float | None = None  # with a verified geometry: the share of image a RANSAC's inliers span
 
 
 @dataclass

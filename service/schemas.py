@@ -118,9 +118,13 @@ class CorrespondencesResponse(BaseModel):
     matches: list[Match]
     homography: list[list[float]] | None = None
     fundamental: list[list[float]] | None = None
-    inliers: list[bool] | None = Field(None, description="per match, when geometry was asked for")
+    inliers: list[bool] | None = Field(None, description="per match, when geometry was asked for: RANSAC's "
+                                       "inliers and, for a sparse homography, the keypoint pairs it explains "
+                                       "besides (within the RANSAC threshold, keypoints agreeing)")
     coverage: float | None = Field(None, description="with a verified geometry: the share of image a's area inside "
-                                   "the convex hull of its inliers (all of them, before max_matches); a homography "
+                                   "the convex hull of the inliers RANSAC fitted it to (all of them, before "
+                                   "max_matches; not the keypoint pairs a sparse homography explains besides); a "
+                                   "homography "
                                    "whose inliers span under a tenth of image a is extrapolated over the rest, and "
                                    "the warnings say so")
     one_scene: bool | None = Field(None, description="without a geometry asked for: whether RANSAC finds a homography "
