@@ -124,9 +124,8 @@ class CorrespondencesResponse(BaseModel):
     coverage: float | None = Field(None, description="with a verified geometry: the share of image a's area inside "
                                    "the convex hull of the inliers RANSAC fitted it to (all of them, before "
                                    "max_matches; not the keypoint pairs a sparse homography explains besides); a "
-                                   "homography "
-                                   "whose inliers span under a tenth of image a is extrapolated over the rest, and "
-                                   "the warnings say so")
+                                   "homography whose inliers span under a tenth of image a is extrapolated over the "
+                                   "rest, and the warnings say so")
     one_scene: bool | None = Field(None, description="without a geometry asked for: whether RANSAC finds a homography "
                                    "or a fundamental matrix among the matches, as two images of one scene give; "
                                    "false: the images may not show one scene, and confidence is that of matches "
