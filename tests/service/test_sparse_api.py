@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from eval.robustness import judge, uploads, visible_points
+from eval.robustness import Outcome, judge, uploads, visible_points
 from models.data import pairs
 from models.data.photos import LOMIRI_VAL
 from models.data.photos import load as load_photo
@@ -28,6 +28,14 @@ def ask(client, a, b, **data):
                     files={"image_a": ("a.png", encode(a), "image/png"), "image_b": ("b.png", encode(b), "image/png")})
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def judged(client, p: pairs.Pair, sent: dict) -> tuple[dict, Outcome]:
+    """The answer of ``sent`` (``p``'s images) with a homography asked for, and how it fares
+    against ``p``'s truth (``eval.robustness.judge``)."""
+    body = client.post("/v1/correspondences", files=sent, data={"geometry": "homography"}).json()
+    xy_a, xy_b = (np.array([[x["x" + s], x["y" + s]] for x in body["matches"]]) for s in "ab")
+    return body, judge(p, xy_a, xy_b, body.get("homography"), np.asarray(body["inliers"], bool))
 
 
 def grid_error(body, h_true, shape):
@@ -178,10 +186,7 @@ def test_a_street_seen_at_a_quarter_of_its_size_fits_where_its_matches_spread(cl
     except FileNotFoundError:
         pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
     sent = uploads(p)
-    body = client.post("/v1/correspondences", files=sent, data={"geometry": "homography"}).json()
-    m = body["matches"]
-    xy_a, xy_b = (np.array([[x["x" + s], x["y" + s]] for x in m]) for s in "ab")
-    outcome = judge(p, xy_a, xy_b, body["homography"], np.asarray(body["inliers"], bool))
+    body, outcome = judged(client, p, sent)
     assert outcome.homography_ok and outcome.mma > 0.8 and body["coverage"] > 0.1 and body["warnings"] == []
     pts, truth = visible_points(p, 100, np.random.default_rng(0))
     r = client.post("/v1/keypoints/transfer", data={"keypoints": json.dumps(pts.tolist())}, files=sent).json()
@@ -204,10 +209,7 @@ def test_a_small_object_among_other_photos_is_found_by_its_few_agreeing_keypoint
         pytest.skip("no data/pairs or photos: run `python -m models.prep_data --opencv`")
     p = pairs.among_others(pairs.in_clutter(base, scale=scale), base.b.shape, others)
     sent = uploads(p)
-    body = client.post("/v1/correspondences", files=sent, data={"geometry": "homography"}).json()
-    m = body["matches"]
-    xy_a, xy_b = (np.array([[x["x" + s], x["y" + s]] for x in m]) for s in "ab")
-    outcome = judge(p, xy_a, xy_b, body.get("homography"), np.asarray(body["inliers"], bool))
+    body, outcome = judged(client, p, sent)
     assert outcome.homography_ok and outcome.mma > 0.8, (body["warnings"], outcome)
     pts, truth = visible_points(p, 100, np.random.default_rng(0))
     r = client.post("/v1/keypoints/transfer", data={"keypoints": json.dumps(pts.tolist())}, files=sent).json()
@@ -219,17 +221,15 @@ def test_a_verified_homography_adds_the_keypoint_pairs_it_explains_and_they_are_
     """The text page turned 135 degrees: the verified homography also pairs keypoints that are
     not each other's nearest neighbours among all of the other image's (Lowe's ratio 1: a
     look-alike word is nearer) but lie where it puts them, keypoints agreeing. Every inlier is
-    right, and a ratio test asked for keeps its meaning (none
-    added: the matches are those that pass it)."""
+    right, and a ratio test asked for keeps its meaning (nothing added: the matches are those that
+    pass it)."""
     try:
         p = pairs.rotated(pairs.load("text"), 135)
     except FileNotFoundError:
         pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
     sent = uploads(p)
-    body = client.post("/v1/correspondences", files=sent, data={"geometry": "homography"}).json()
+    body, outcome = judged(client, p, sent)
     m, inliers = body["matches"], np.asarray(body["inliers"], bool)
-    xy_a, xy_b = (np.array([[x["x" + s], x["y" + s]] for x in m]) for s in "ab")
-    outcome = judge(p, xy_a, xy_b, body["homography"], inliers)
     assert outcome.homography_ok and outcome.mma == 1.0 and body["warnings"] == []
     ratios = np.array([x["ratio"] for x in m])
     assert (ratios[inliers] == 1.0).sum() >= 20, (ratios[inliers] == 1.0).sum()
