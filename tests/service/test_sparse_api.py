@@ -1,6 +1,7 @@
 """method=sparse through the API: the default method, invariant to rotation and scale, and with a
 geometry to fit it keeps the mutual matches a ratio test would drop in repeated structure."""
 import json
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -28,6 +29,14 @@ def ask(client, a, b, **data):
                     files={"image_a": ("a.png", encode(a), "image/png"), "image_b": ("b.png", encode(b), "image/png")})
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def real(pair: Callable[[], pairs.Pair]) -> pairs.Pair:
+    """A validation pair (``pair()``), or the test skipped where prep_data has not unpacked them."""
+    try:
+        return pair()
+    except FileNotFoundError:
+        pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
 
 
 def judged(client, p: pairs.Pair, sent: dict) -> tuple[dict, Outcome]:
@@ -181,10 +190,7 @@ def test_a_street_seen_at_a_quarter_of_its_size_fits_where_its_matches_spread(cl
     its repeated windows fitted a homography in 8 % of image a (wrong by tens of pixels); the
     matches that pass the ratio test fit the right one across a sixth of it. A narrow fit gives
     way to a wider one, in the answer and in the guide that places transferred points."""
-    try:
-        p = pairs.zoomed(pairs.load("leuven"), 0.25)
-    except FileNotFoundError:
-        pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
+    p = real(lambda: pairs.zoomed(pairs.load("leuven"), 0.25))
     sent = uploads(p)
     body, outcome = judged(client, p, sent)
     assert outcome.homography_ok and outcome.mma > 0.8 and body["coverage"] > 0.1 and body["warnings"] == []
@@ -223,10 +229,7 @@ def test_a_verified_homography_adds_the_keypoint_pairs_it_explains_and_they_are_
     look-alike word is nearer) but lie where it puts them, keypoints agreeing. Every inlier is
     right, and a ratio test asked for keeps its meaning (nothing added: the matches are those that
     pass it)."""
-    try:
-        p = pairs.rotated(pairs.load("text"), 135)
-    except FileNotFoundError:
-        pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
+    p = real(lambda: pairs.rotated(pairs.load("text"), 135))
     sent = uploads(p)
     body, outcome = judged(client, p, sent)
     m, inliers = body["matches"], np.asarray(body["inliers"], bool)
