@@ -127,7 +127,7 @@ function drawMatches(body) {
 
 function verifiedBy(inliers, geometry, coverage) {
   // the status line's clause for a verified answer ("homography" or "fundamental"; none: nothing),
-  // with the share of image a its inliers span when the answer says
+  // with the share of image a its RANSAC inliers span when the answer says
   const span = coverage == null ? "" : ` spanning ${Math.round(100 * coverage)} % of image a`;
   return geometry ? `, ${inliers} verified by a ${geometry === "fundamental" ? "fundamental matrix" : geometry}${span}`
     : "";
