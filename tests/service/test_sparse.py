@@ -184,3 +184,15 @@ def test_a_homography_explains_the_pairs_within_its_reach_whose_keypoints_agree_
     assert m.xy_a.tolist() == [[10, 50], [10, 10]] and m.xy_b.tolist() == [[16, 50], [16, 11]]
     assert m.ratio[1] == 1.0 and m.ratio[0] < 1.0  # b's keypoint 1 is nearer to a's keypoint 0 than its partner
     assert not len(sparse.explained(a, b, h, 4.0, 0.999).score)  # none as alike as that
+
+
+def test_a_degenerate_homography_explains_nothing_and_raises_nothing():
+    """A homography that sends every point to infinity, or behind the camera, or images without
+    keypoints: no pairs, no error."""
+    a = keypoints([[10, 10], [40, 10]], [[1, 0], [0, 1]])
+    none = keypoints(np.zeros((0, 2)), np.zeros((0, 2)))
+    for h in (np.array([[1, 0, 0], [0, 1, 0], [0, 0, 0]], float), np.diag([1.0, 1.0, -1.0])):
+        assert not len(sparse.explained(a, a, h, 4.0, 0.0).score)
+    assert not len(sparse.explained(none, a, np.eye(3), 4.0, 0.0).score)
+    assert not len(sparse.explained(a, none, np.eye(3), 4.0, 0.0).score)
+    assert len(sparse.explained(a, a, np.eye(3), 4.0, 0.0).score) == 2
