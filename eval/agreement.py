@@ -22,8 +22,9 @@ from collections import Counter
 import numpy as np
 
 from eval import machine, regions
-from eval.results import write_section
+from eval.results import published
 from eval.robustness import clutter_cases, homography_right, png, validation_cases
+from models.data import pairs
 from service import dense, matching, registry, sparse
 from service.cache import MemoryCache
 from service.config import Settings
@@ -47,6 +48,18 @@ async def features(images: dict[str, bytes]) -> dict[str, sparse.SparseFeatures]
         reg.close()
 
 
+def homography_cases() -> list[tuple[str, pairs.Pair]]:
+    """The validation pairs with a homography: ``eval.robustness``'s cases, and its objects in
+    clutter and among other photos."""
+    return [(n, p) for n, p in validation_cases() + clutter_cases(("cube-40", "cube-79", "leuven"))
+            if p.homography is not None]
+
+
+def images_of(cases: list[tuple[str, pairs.Pair]]) -> dict[str, bytes]:
+    """Each case's two images as PNG bytes, named "<case>/a" and "<case>/b"."""
+    return {f"{n}/a": png(p.a) for n, p in cases} | {f"{n}/b": png(p.b) for n, p in cases}
+
+
 def plain(m: matching.Matches) -> matching.Matches:
     """The matches without their keypoints' sizes and orientations: ``verify`` as without the check."""
     return matching.Matches(m.xy_a, m.xy_b, m.score, m.ratio)
@@ -63,9 +76,8 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     threshold = Settings().ransac_threshold_px
-    cases = [(n, p) for n, p in validation_cases() + clutter_cases(("cube-40", "cube-79", "leuven"))
-             if p.homography is not None]
-    images = {f"{n}/a": png(p.a) for n, p in cases} | {f"{n}/b": png(p.b) for n, p in cases}
+    cases = homography_cases()
+    images = images_of(cases)
     todo = regions.cases()
     photos = sorted({c.photo for c in todo})
     images |= {f"region {i}": c.region for i, c in enumerate(todo)} | {str(p): p.read_bytes() for p in photos}
@@ -114,10 +126,7 @@ def main() -> None:
     for (octaves, degrees), keep, c, top in zip(TOLERANCES, keeps, chance, most, strict=True):
         counts = " | ".join(str(c[k]) for k in range(SHOWN + 1))
         lines.append(f"| {octaves:g}, {degrees} | {100 * keep / max(inliers, 1):.2f} % | {counts} | {top} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        write_section("sparse-agreement", text)
+    published("sparse-agreement", "\n".join(lines) + "\n", not args.no_write)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from eval import benchmarks
 from eval.dense import api_matches, match_errors
-from eval.results import write_section
+from eval.results import published
 from service.consensus import Consensus, select
 from service.dense import working_size
 
@@ -72,10 +72,7 @@ def main() -> None:
              f"{dataclasses.asdict(DEFAULT)}. Each other row changes one setting.\n",
              "| consensus | MMA@3 | correct@3px per pair |", "|---|---|---|"]
     lines += [f"| {name} | {mma:.1f} | {correct:.0f} |" for name, mma, correct in rows]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not a.no_write:
-        write_section("consensus-tuning", text)
+    published("consensus-tuning", "\n".join(lines) + "\n", not a.no_write)
 
 
 if __name__ == "__main__":

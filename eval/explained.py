@@ -20,9 +20,9 @@ import sys
 import numpy as np
 
 from eval import machine
-from eval.agreement import features
-from eval.results import write_section
-from eval.robustness import TOL, clutter_cases, homography_right, png, validation_cases
+from eval.agreement import features, homography_cases, images_of
+from eval.results import published
+from eval.robustness import TOL, homography_right
 from service import matching, sparse
 from service.config import Settings
 
@@ -51,10 +51,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    cases = homography_cases()
+    f = asyncio.run(features(images_of(cases)))
     threshold = Settings().ransac_threshold_px
-    cases = [(n, p) for n, p in validation_cases() + clutter_cases(("cube-40", "cube-79", "leuven"))
-             if p.homography is not None]
-    f = asyncio.run(features({f"{n}/a": png(p.a) for n, p in cases} | {f"{n}/b": png(p.b) for n, p in cases}))
     fits, inliers, added = 0, np.zeros(2, int), np.zeros((len(RULES), 2), int)
     for n, pair in cases:
         fa, fb = f[f"{n}/a"], f[f"{n}/b"]
@@ -78,10 +77,7 @@ def main() -> None:
              f"| RANSAC's inliers | {inliers[0]:,} | {inliers[1]:,} |",
              *(f"| added: {label} | {right:,} | {wrong:,} |" for (label, _, _), (right, wrong) in zip(RULES, added,
                                                                                                    strict=True))]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        write_section("sparse-explained", text)
+    published("sparse-explained", "\n".join(lines) + "\n", not args.no_write)
 
 
 if __name__ == "__main__":

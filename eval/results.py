@@ -18,6 +18,13 @@ def write_section(name: str, markdown: str, path: Path = RESULTS) -> None:
     path.write_text(text)
 
 
+def published(name: str, markdown: str, write: bool = True) -> None:
+    """Print a table and, unless told not to (``--no-write``), write it as section ``name``."""
+    print(markdown)
+    if write:
+        write_section(name, markdown)
+
+
 def with_settings(name: str, title: str, settings: list[str]) -> tuple[str, str]:
     """A section's name and title for a run with other server settings (``NAME=VALUE`` each): the
     defaults own the plain section, each set of settings one of its own beside it."""
