@@ -22,7 +22,7 @@ import numpy as np
 from eval import machine
 from eval.agreement import features, homography_cases, images_of
 from eval.results import published
-from eval.robustness import TOL, homography_right
+from eval.robustness import TOL, homography_right, judge
 from service import matching, sparse
 from service.config import Settings
 
@@ -34,11 +34,9 @@ RULES = (("within the threshold, any similarity", 1.0, None), ("within half the 
 
 
 def judged(pair, m: matching.Matches) -> tuple[int, int]:
-    """(right, wrong) among the matches ``m`` of ``pair``: within TOL px of the truth or not,
-    where the truth is known."""
-    truth, known = pair.truth(m.xy_a)
-    near = np.linalg.norm(truth - m.xy_b, axis=1) < TOL
-    return int((known & near).sum()), int((known & ~near).sum())
+    """(right, wrong) among the matches ``m`` of ``pair``, as ``eval.robustness.judge`` counts them."""
+    outcome = judge(pair, m.xy_a, m.xy_b, None, None)
+    return outcome.correct, outcome.verified - outcome.correct
 
 
 def bar(held: matching.Matches, rule) -> float:

@@ -256,14 +256,17 @@ def agreeing(h: np.ndarray | None, mask: np.ndarray | None, m: Matches, octaves:
     return mask.ravel().astype(bool) & (np.abs(scale - m.scale) <= octaves) & (off <= turns)
 
 
-def points(xy: np.ndarray) -> np.ndarray:
-    """Positions (N, 2) as one comparable value each (N,), for ``np.isin``."""
-    return np.ascontiguousarray(xy, np.float32).view(np.complex64).ravel()
+def among(xy: np.ndarray, of: np.ndarray) -> np.ndarray:
+    """(N,) bool: each position of ``xy`` (N, 2) that ``of`` (M, 2) holds too (each position
+    compared as one value)."""
+    def points(p: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(p, np.float32).view(np.complex64).ravel()
+    return np.isin(points(xy), points(of))
 
 
 def shares_a_keypoint(m: Matches, other: Matches) -> np.ndarray:
     """(M,) bool: each match of ``m`` whose place in a or in b one of ``other``'s holds too."""
-    return np.isin(points(m.xy_a), points(other.xy_a)) | np.isin(points(m.xy_b), points(other.xy_b))
+    return among(m.xy_a, other.xy_a) | among(m.xy_b, other.xy_b)
 
 
 def joined(m: Matches, inliers: np.ndarray, extra: Matches) -> tuple[Matches, np.ndarray]:

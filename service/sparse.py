@@ -19,7 +19,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from service.feature_map import SparseFeatures
-from service.matching import Matches, agreeing, distance, points, project, top2, top2_both
+from service.matching import Matches, agreeing, among, distance, lands_in, top2, top2_both
 
 REGION = 6.0  # patch side in keypoint diameters: the region SIFT's descriptor covers
 PATCH = 64
@@ -126,7 +126,7 @@ def match(fa: SparseFeatures, fb: SparseFeatures, ratio: float | None = RATIO, m
     and orientation (``Matches.scale``, ``Matches.turn``: what ``matching.agreeing`` checks)."""
     da, db = fa.descriptors.astype(np.float32), fb.descriptors.astype(np.float32)
     if len(da) < 2 or len(db) < 2:
-        return Matches(np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32), *np.zeros((4, 0), np.float32))
+        return paired(fa, fb, *np.zeros((2, 0), np.int64), *np.zeros((2, 0), np.float32))
     j, best, second, back = top2_both(da, db)
     near, far = distance(best), distance(second)
     keep = np.ones(len(da), bool)
@@ -136,9 +136,16 @@ def match(fa: SparseFeatures, fb: SparseFeatures, ratio: float | None = RATIO, m
         keep &= back[j] == np.arange(len(da))
     order = np.flatnonzero(keep)[np.argsort(-best[keep], kind="stable")]
     lowe = (near[order] / np.maximum(far[order], 1e-6)).astype(np.float32)
-    jb = j[order]
-    scale = np.log2(np.maximum(fb.size[jb], 1e-3) / np.maximum(fa.size[order], 1e-3))
-    return Matches(fa.xy[order], fb.xy[jb], best[order], np.minimum(lowe, 1.0), scale, fb.angle[jb] - fa.angle[order])
+    return paired(fa, fb, order, j[order], best[order], np.minimum(lowe, 1.0))
+
+
+def paired(fa: SparseFeatures, fb: SparseFeatures, ia: np.ndarray, ib: np.ndarray, score: np.ndarray,
+           ratio: np.ndarray | None) -> Matches:
+    """Matches of a's keypoints ``ia`` to b's ``ib`` with their ``score`` and ``ratio``, each
+    carrying how its two keypoints differ: log2 of their sizes' ratio and their orientations'
+    difference, b's against a's (``Matches.scale``, ``Matches.turn``)."""
+    scale = np.log2(np.maximum(fb.size[ib], 1e-3) / np.maximum(fa.size[ia], 1e-3))
+    return Matches(fa.xy[ia], fb.xy[ib], score, ratio, scale, fb.angle[ib] - fa.angle[ia])
 
 
 def explained(fa: SparseFeatures, fb: SparseFeatures, h: np.ndarray, radius_px: float, least: float,
@@ -151,32 +158,23 @@ def explained(fa: SparseFeatures, fb: SparseFeatures, h: np.ndarray, radius_px: 
     all of the other image's (repeated structure, a second orientation of a keypoint); among the
     few ``h`` allows, it is. Best first, with each match's Lowe's ratio among all of b's
     descriptors (1 where another is nearer)."""
-    empty = Matches(np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32), *np.zeros((4, 0), np.float32))
-    at = project(h, fa.xy)
-    ahead = np.c_[fa.xy.astype(np.float64), np.ones(len(fa.xy))] @ h[2] > 0
-    free_a, free_b = ahead & np.isfinite(at).all(1), np.ones(len(fb.xy), bool)
+    at, free_a = lands_in(h, fa.xy, fb.width, fb.height, radius_px)  # b's keypoints lie inside b
+    free_b = np.ones(len(fb.xy), bool)
     if held is not None:
-        free_a &= ~np.isin(points(fa.xy), points(held.xy_a))
-        free_b &= ~np.isin(points(fb.xy), points(held.xy_b))
+        free_a &= ~among(fa.xy, held.xy_a)
+        free_b &= ~among(fb.xy, held.xy_b)
     fine, open_b = np.flatnonzero(free_a), np.flatnonzero(free_b)
-    if not len(fine) or not len(open_b):
-        return empty
     near = cKDTree(at[fine]).sparse_distance_matrix(cKDTree(fb.xy[open_b]), radius_px, output_type="ndarray")
     ia, ib = fine[near["i"]], open_b[near["j"]]
     da, db = fa.descriptors.astype(np.float32), fb.descriptors.astype(np.float32)
     sim = (da[ia] * db[ib]).sum(1)
-    scale = np.log2(np.maximum(fb.size[ib], 1e-3) / np.maximum(fa.size[ia], 1e-3))
-    pairs = Matches(fa.xy[ia], fb.xy[ib], sim, None, scale, fb.angle[ib] - fa.angle[ia])
-    keep = (sim >= least) & agreeing(h, np.ones(len(ia), bool), pairs)
+    keep = (sim >= least) & agreeing(h, np.ones(len(ia), bool), paired(fa, fb, ia, ib, sim, None))
     order = np.flatnonzero(keep)[np.argsort(-sim[keep], kind="stable")]
     firsts = order[np.intersect1d(np.unique(ia[order], return_index=True)[1],
                                   np.unique(ib[order], return_index=True)[1])]  # each keypoint's most alike
-    if not len(firsts):
-        return empty
     firsts = firsts[np.argsort(-sim[firsts], kind="stable")]
-    ia, ib = ia[firsts], ib[firsts]
+    ia, ib, sim = ia[firsts], ib[firsts], sim[firsts]
     j, best, second = top2(da[ia], db)
     other = np.where(j == ib, second, best)  # the nearest of b's descriptors but this match's
-    lowe = distance(sim[firsts]) / np.maximum(distance(other), 1e-6)
-    return Matches(fa.xy[ia], fb.xy[ib], sim[firsts], np.minimum(lowe, 1.0).astype(np.float32), scale[firsts],
-                   pairs.turn[firsts])
+    lowe = distance(sim) / np.maximum(distance(other), 1e-6)
+    return paired(fa, fb, ia, ib, sim, np.minimum(lowe, 1.0).astype(np.float32))

@@ -8,8 +8,11 @@ from service import matching
 
 def test_pairs_are_right_within_tol_wrong_beyond_and_unknown_ones_count_neither_way():
     h = np.array([[1, 0, 10], [0, 1, 0], [0, 0, 1.0]])
-    pair = pairs.Pair("shift", np.zeros((50, 50), np.uint8), np.zeros((50, 60), np.uint8),
-                      lambda xy: (matching.project(h, xy), None, xy[:, 0] < 40), h)
+    def unknown_beyond_40(xy):  # as pairs mark the truth unknown off the plane: NaN, not known
+        out, off = matching.project(h, xy), xy[:, 0] >= 40
+        return np.where(off[:, None], np.nan, out), None, ~off
+
+    pair = pairs.Pair("shift", np.zeros((50, 50), np.uint8), np.zeros((50, 60), np.uint8), unknown_beyond_40, h)
     xy_a = np.float32([[5, 5], [6, 6], [7, 7], [45, 5]])
     xy_b = xy_a + np.float32([[10, 0], [14, 0], [16, 0], [10, 0]])  # right, right, wrong, unknown
     m = matching.Matches(xy_a, xy_b, np.ones(4, np.float32))
