@@ -6,7 +6,7 @@ import io
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import cv2
@@ -17,7 +17,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from models.data import photos
+from models.data import pairs, photos
 from service.config import Settings
 from service.main import create_app
 from tests.redis_server import RedisServer
@@ -27,6 +27,14 @@ def encode(arr: np.ndarray, fmt: str = "PNG", **kw) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format=fmt, **kw)
     return buf.getvalue()
+
+
+def real(pair: Callable[[], pairs.Pair]) -> pairs.Pair:
+    """A validation pair (``pair()``), or the test skipped where prep_data has not unpacked them."""
+    try:
+        return pair()
+    except FileNotFoundError:
+        pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
 
 
 def b64(data: bytes | np.ndarray) -> str:

@@ -270,6 +270,25 @@ def test_distinct_matches_off_the_plane_choose_the_fundamental_matrix():
     assert matching.fit_guide(row_matches(extra_distinct=True), 4.0).kind == "fundamental"
 
 
+def test_a_fundamental_matrix_that_leaves_out_the_plane_does_not_outvote_its_homography():
+    """60 matches on a plane whose vertical disparity grows to 12 px across the image, and 80 as
+    distinct displaced 30-50 px along their rows: RANSAC turns a fundamental matrix to keep the
+    rows' and half of the plane's. The scene's own would keep the plane's (its epipolar geometry
+    holds on each of its planes), so the homography guides, though the counts favour the other."""
+    rng = np.random.default_rng(0)
+    xa = rng.uniform(0, 600, (140, 2)).astype(np.float32)
+    xb = xa + np.r_[np.c_[20 + 0.02 * xa[:60, 0], 0.02 * xa[:60, 0]],
+                    np.c_[rng.uniform(30, 50, 80) * rng.choice([-1, 1], 80), np.zeros(80)]]
+    m = matching.Matches(xa, (xb + rng.normal(0, 0.3, xb.shape)).astype(np.float32), np.ones(140, np.float32),
+                         rng.uniform(0.3, 0.7, 140).astype(np.float32))
+    _, inl_h = matching.verify(m, "homography", 4.0)
+    _, inl_f = matching.verify(m, "fundamental", 4.0)
+    assert inl_h.sum() == 60 and inl_h.sum() < 0.85 * matching.fundamental_support(m, inl_h, inl_f)
+    assert matching.leaves_out(inl_h, inl_f)
+    assert matching.fit_guide(m, 4.0).kind == "homography"
+    assert not matching.leaves_out(inl_h, inl_h | inl_f)  # one that keeps them: the counts decide
+
+
 def enlarged(m: matching.Matches, s: float, noise_a: float, seed: int = 1) -> matching.Matches:
     """``m`` with image b enlarged ``s`` times, each match in b off by ``noise_a`` pixels of a
     (a keypoint is located to about a pixel of the scale it is found at: more of b's pixels)."""

@@ -1,7 +1,6 @@
 """method=sparse through the API: the default method, invariant to rotation and scale, and with a
 geometry to fit it keeps the mutual matches a ratio test would drop in repeated structure."""
 import json
-from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -11,7 +10,7 @@ from eval.robustness import Outcome, judge, uploads, visible_points
 from models.data import pairs
 from models.data.photos import LOMIRI_VAL
 from models.data.photos import load as load_photo
-from tests.conftest import encode
+from tests.conftest import encode, real
 
 
 def similarity(shape, scale, angle):
@@ -29,14 +28,6 @@ def ask(client, a, b, **data):
                     files={"image_a": ("a.png", encode(a), "image/png"), "image_b": ("b.png", encode(b), "image/png")})
     assert r.status_code == 200, r.text
     return r.json()
-
-
-def real(pair: Callable[[], pairs.Pair]) -> pairs.Pair:
-    """A validation pair (``pair()``), or the test skipped where prep_data has not unpacked them."""
-    try:
-        return pair()
-    except FileNotFoundError:
-        pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
 
 
 def judged(client, p: pairs.Pair, sent: dict) -> tuple[dict, Outcome]:
