@@ -153,7 +153,7 @@ def cases(names: tuple[str, ...], stereo: tuple[str, ...], clutter: tuple[str, .
 
 
 def validation_cases() -> list[tuple[str, pairs.Pair]]:
-    return cases(("cube-40", "text", "leuven"), ("cube-79",), ("cube-40", "cube-79", "leuven")) + [
+    return cases(("cube-40", "text", "leuven", "suzanne"), ("cube-79",), ("cube-40", "cube-79", "leuven")) + [
         ("cube moved by hand, frame 0 -> 100 (3-D object, as is)", pairs.load("cube-object-100")),
         ("cube moved by hand, frame 0 -> 150 (3-D object, as is)", pairs.load("cube-object"))]
 

@@ -3,7 +3,8 @@ data/mate), the photographs among plasma-workspace-wallpapers (into data/plasma)
 photographs of lomiri-wallpapers-16.04 (into data/lomiri: never trained on; six validate, all
 judge ``eval.regions``) and, with --opencv, the photographs among opencv-doc's sample images
 (into data/opencv, for the dense network) with its image pairs: the Aloe stereo pair
-(data/opencv) and imageTextN/R (data/pairs) validate, graf, box and aero (data/heldback) judge;
+(data/opencv), imageTextN/R, leuvenA/B and Blender_Suzanne1/2 (data/pairs) validate, graf, box
+and aero (data/heldback) judge;
 and the "cube" sequence of visp-images-data (data/pairs), whose frames validate, with the first
 frames of its sequence of a cube moved by hand (data/pairs/mbt) and its castle turned before an
 RGB-D camera (data/pairs/castel).

@@ -11,6 +11,9 @@ Validation pairs (choose designs and settings on these):
 - ``leuven``: opencv-doc's ``leuvenA`` against ``leuvenB``, two views of a street of brick houses
   taken by a camera turned about its centre (a panorama's pair: a homography), about half of
   each in the other, with repeated windows and cobbles;
+- ``suzanne``: opencv-doc's ``Blender_Suzanne1`` against ``Blender_Suzanne2``, Blender's monkey
+  head rendered flat-shaded on grey by a camera turned about its centre (the panorama tutorial's
+  pair: a homography); few textures, and the head's left and right alike;
 - ``cube-object``: a textured cube pushed back and turned by hand on a table before a still camera
   (ViSP's model-based tracking sequence), its first frame cut to the cube against frame 150 whole:
   a 3-D object at about two thirds of the size, among other things; truth from its pose
@@ -59,7 +62,7 @@ HELD_BACK = ("graf", "box", "aero", "motorcycle")
 # later frames (x0, y0, x1, y1 in frame 0's pixels, checked by eye on frames 20, 40 and 79)
 CUBE = (150, 35, 275, 165)
 # the part of image a that is an object in clutter (x, y, w, h as fractions of a): all of it in b
-OBJECT = {None: (0.3, 0.25, 0.45, 0.45), "leuven": (0.15, 0.25, 0.45, 0.45)}
+OBJECT = {None: (0.3, 0.25, 0.45, 0.45), "leuven": (0.15, 0.25, 0.45, 0.45), "suzanne": (0.6, 0.05, 0.35, 0.9)}
 # windows cut from both views of a stereo pair (x, y, w, h as fractions; see ``cropped``): its
 # quarters, centre, thirds and halves, each a scene with depth that a user might send
 CROPS = ((0, 0, .5, .5), (.5, 0, .5, .5), (0, .5, .5, .5), (.5, .5, .5, .5), (.25, .25, .5, .5),
@@ -78,6 +81,7 @@ FILES = {"cube-20": ("image.0000.pgm", "image.0020.pgm", PAIRS_DIR),
          "cube-79": ("image.0000.pgm", "image.0079.pgm", PAIRS_DIR),
          "text": ("imageTextN.png", "imageTextR.png", PAIRS_DIR),
          "leuven": ("leuvenA.jpg", "leuvenB.jpg", PAIRS_DIR),
+         "suzanne": ("Blender_Suzanne1.jpg", "Blender_Suzanne2.jpg", PAIRS_DIR),
          "graf": ("graf1.png", "graf3.png", HELD_DIR),
          "box": ("box.png", "box_in_scene.png", HELD_DIR),
          "aero": ("aero1.jpg", "aero3.jpg", HELD_DIR)}
@@ -213,7 +217,7 @@ def rotated(pair: Pair, degrees: float) -> Pair:
     """The pair with b turned by ``degrees`` about its centre, on a canvas that holds all of it."""
     h, w = pair.b.shape
     m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), degrees, 1.0)
-    c, s = abs(m[0, 0]), abs(m[0, 1])
+    c, s = np.abs(m[0, :2]).round(9)  # cos 90 degrees is 6e-17: 480 + 640 of it would take a 481st row
     size = (int(np.ceil(w * c + h * s)), int(np.ceil(w * s + h * c)))
     m[:, 2] += (np.array(size) - 1) / 2 - (np.array([w, h]) - 1) / 2
     m3 = np.vstack([m, [0, 0, 1]])
