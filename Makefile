@@ -43,6 +43,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.streams
 	$(PY) -m eval.agreement
 	$(PY) -m eval.explained
+	$(PY) -m eval.guide
 	$(PY) -m eval.robustness
 	$(PY) -m eval.robustness --heldback
 	$(PY) -m eval.robustness --exposure

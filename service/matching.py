@@ -507,11 +507,19 @@ def flat(m: Matches, h: np.ndarray, inl_h: np.ndarray, inl_f: np.ndarray, thresh
     Counting the same models' residuals again instead, cheaper, chose alike with the default
     descriptor but left leuven enlarged 2x to the fundamental matrix with the w0.25 one (28 %
     within 5 px against 100 %)."""
-    s = enlargement(h, m.xy_a[inl_h])
-    if s >= 2 ** 0.25:
-        inl_h = verify(m, "homography", threshold_px * s)[1]
-        inl_f = verify(m, "fundamental", threshold_px * s)[1]
+    inl_h, inl_f = counted(m, h, inl_h, inl_f, threshold_px)
     return leaves_out(inl_h, inl_f) or inl_h.sum() >= 0.85 * fundamental_support(m, inl_h, inl_f)
+
+
+def counted(m: Matches, h: np.ndarray, inl_h: np.ndarray, inl_f: np.ndarray,
+            threshold_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """The homography's and the fundamental matrix's inliers in the coarser image's pixels (see
+    ``flat``): as RANSAC found them, or where b is the finer by a quarter octave or more, RANSAC's
+    again with the threshold in a's pixels."""
+    s = enlargement(h, m.xy_a[inl_h])
+    if s < 2 ** 0.25:
+        return inl_h, inl_f
+    return verify(m, "homography", threshold_px * s)[1], verify(m, "fundamental", threshold_px * s)[1]
 
 
 def enlargement(h: np.ndarray, xy: np.ndarray) -> float:
