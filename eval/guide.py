@@ -34,7 +34,9 @@ DEPTH = "scenes with depth"
 
 def depth_cases() -> list[tuple[str, pairs.Pair]]:
     aloe = pairs.load("aloe")
-    return ([("aloe", aloe)] + [(f"aloe window {b}", pairs.cropped(aloe, b)) for b in pairs.CROPS]
+    windows = [(f"aloe window x {b[0]:.2f}, y {b[1]:.2f}, {b[2]:.2f} x {b[3]:.2f}", pairs.cropped(aloe, b))
+               for b in pairs.CROPS]
+    return ([("aloe", aloe)] + windows
             + [(f"cube moved by hand, frame 0 -> {f}", pairs.load(n)) for n, f in pairs.MBT_FRAMES.items()])
 
 
