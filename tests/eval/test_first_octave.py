@@ -23,4 +23,4 @@ def test_its_cases_are_the_planar_validation_cases():
         cases = planar_cases()
     except FileNotFoundError:
         pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
-    assert len(cases) == 52 and all(p.homography is not None for _, p in cases)
+    assert len(cases) == 68 and all(p.homography is not None for _, p in cases)
