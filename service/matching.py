@@ -470,8 +470,8 @@ def estimate_guide(fa: FeatureMap, fb: FeatureMap, threshold_px: float, min_inli
 def fit_guide(m: Matches, threshold_px: float, min_inliers: int = 16, kind: str = "auto") -> Guide | None:
     """RANSAC on matches: a homography when it explains nearly as many matches as a fundamental
     matrix (a plane, or a rotating camera) or that one leaves out its inliers (``flat``),
-    otherwise the fundamental matrix; None when neither
-    has ``min_inliers`` inliers and more than chance gives (``found``, ``fundamental_support``).
+    otherwise the fundamental matrix; None when neither has ``min_inliers`` inliers and more than
+    chance gives (``found``, ``fundamental_support``).
     ``kind`` "homography" or "fundamental" fits that one only (None when it is not found): the
     caller knows the scene. A fundamental matrix chosen while a homography holds too carries it
     (``Guide.plane``)."""
@@ -492,18 +492,17 @@ def leaves_out(inl_h: np.ndarray, inl_f: np.ndarray) -> bool:
     A scene's epipolar geometry holds on each of its planes, so the fundamental matrix of a
     scene with depth keeps a plane's matches (all but at most two of hundreds in the Aloe stereo
     pair and each of its windows, all 26 on the cube moved by hand: ``eval.guide``); one that
-    leaves them out was turned by RANSAC to thread the
-    look-alikes of repeated structure onto its lines (the leuven facade enlarged 4x, counted in
-    a's pixels: 20 of the homography's 27 inliers)."""
+    leaves them out was turned by RANSAC to thread the look-alikes of repeated structure onto its
+    lines (the leuven facade enlarged 4x, counted in a's pixels: 20 of the homography's 27)."""
     return (inl_h & inl_f).sum() < PLANE_KEPT * inl_h.sum()
 
 
 def flat(m: Matches, h: np.ndarray, inl_h: np.ndarray, inl_f: np.ndarray, threshold_px: float) -> bool:
     """Whether the homography ``h`` explains nearly as many of the matches as the fundamental
     matrix does (``fundamental_support``), or that one leaves out the homography's inliers
-    (``leaves_out``), counted in the coarser image's pixels: where b is the
-    finer by a quarter octave or more (``enlargement``), RANSAC counts both again with the
-    threshold in a's pixels. The models stay those fitted at the threshold in b's pixels (fitted
+    (``leaves_out``), counted in the coarser image's pixels (``counted``): where b is the finer by
+    a quarter octave or more (``enlargement``), RANSAC counts both again with the threshold in
+    a's pixels. The models stay those fitted at the threshold in b's pixels (fitted
     with the looser one, leuven's homography took in look-alikes: enlarged 2x, it came out 1.2x).
     Counting the same models' residuals again instead, cheaper, chose alike with the default
     descriptor but left leuven enlarged 2x to the fundamental matrix with the w0.25 one (28 %

@@ -24,3 +24,9 @@ def test_each_object_in_clutter_is_seen_at_its_named_scale_and_turn():
         assert abs(scale - named) < 0.01 * named, (label, scale)
         turn = np.degrees(np.arctan2(jac[0][1, 0], jac[0][0, 0]) - np.arctan2(jac0[0][1, 0], jac0[0][0, 0]))
         assert abs((turn + 180) % 360 - 180) == pytest.approx(90 if "turned" in label else 0, abs=1), (label, turn)
+
+
+def test_each_cases_transfer_points_depend_on_its_name_alone():
+    a, b = robustness.case_rng("leuven zoom x4").uniform(size=5), robustness.case_rng("leuven zoom x4").uniform(size=5)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, robustness.case_rng("leuven zoom x2").uniform(size=5))
