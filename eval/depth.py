@@ -31,6 +31,11 @@ TOL = 5.0
 POINTS = 200
 
 
+def windows(base: pairs.Pair) -> list[tuple[str, pairs.Pair]]:
+    """The stereo pair's windows (``pairs.CROPS``), each named by its box: "x 0.25, y 0.00, 0.50 x 0.50"."""
+    return [(f"x {b[0]:.2f}, y {b[1]:.2f}, {b[2]:.2f} x {b[3]:.2f}", pairs.cropped(base, b)) for b in pairs.CROPS]
+
+
 def run(client: httpx.Client, pair: pairs.Pair, sent: dict, seed: int, geometry: str = "auto") -> dict:
     """Transfer of the pair's points (``sent``: its images as uploaded), judged against its truth."""
     pts, truth = visible_points(pair, POINTS, np.random.default_rng(seed))
@@ -76,8 +81,7 @@ def main() -> None:
     a = ap.parse_args()
     name = "motorcycle" if a.heldback else "aloe"
     base = pairs.load(name)
-    cases = [("all of it", base)] + [(f"x {b[0]:.2f}, y {b[1]:.2f}, {b[2]:.2f} x {b[3]:.2f}", pairs.cropped(base, b))
-                                     for b in pairs.CROPS]
+    cases = [("all of it", base)] + windows(base)
     proc, url = serve({"PATH": os.environ.get("PATH", "")})
     got, named = [], []
     try:

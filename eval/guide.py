@@ -23,6 +23,7 @@ import numpy as np
 
 from eval import machine
 from eval.agreement import features, homography_cases, images_of
+from eval.depth import windows
 from eval.results import published
 from models.data import pairs
 from service import matching, sparse
@@ -34,9 +35,7 @@ DEPTH = "scenes with depth"
 
 def depth_cases() -> list[tuple[str, pairs.Pair]]:
     aloe = pairs.load("aloe")
-    windows = [(f"aloe window x {b[0]:.2f}, y {b[1]:.2f}, {b[2]:.2f} x {b[3]:.2f}", pairs.cropped(aloe, b))
-               for b in pairs.CROPS]
-    return ([("aloe", aloe)] + windows
+    return ([("aloe", aloe)] + [(f"aloe window {box}", p) for box, p in windows(aloe)]
             + [(f"cube moved by hand, frame 0 -> {f}", pairs.load(n)) for n, f in pairs.MBT_FRAMES.items()])
 
 
