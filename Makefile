@@ -31,11 +31,14 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m models.export_patch $$($(PY) -m models.recipe --checkpoints --only 2ch-2stream,2ch-deep)
 	$(PY) -m models.export_patch --whiten 256 $$($(PY) -m models.recipe --checkpoints --only siam-2stream-l2,siam-2stream-l2-w0.25)
 	$(PY) -m models.export_patch --views 8 $$($(PY) -m models.recipe --checkpoints --only 2ch-2stream)
+	$(PY) -m models.distill_patch  # from the exported siam-2stream-l2
+	$(PY) -m models.export_patch runs/siam-2stream-l2-distilled-w0.25/model.pt
 	$(PY) -m models.export_ucn runs/ucn/model.pt
 	$(PY) -m eval.fuse
 	$(PY) -m eval.weights
 	$(PY) -m eval.calibrate
 	$(PY) -m eval.calibrate --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25
+	$(PY) -m eval.calibrate --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-distilled-w0.25
 	$(PY) -m eval.patches
 	$(PY) -m eval.patches --sets val,valphotos,valstereo,valpairs
 	$(PY) -m eval.patches --sets heldpairs
@@ -57,6 +60,8 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.robustness --heldback --methods sparse,SIFT --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25
 	$(PY) -m eval.robustness --heldback --methods sparse,SIFT --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25 \
 		--setting SPARSE_FIRST_OCTAVE=-0.5
+	$(PY) -m eval.robustness --heldback --methods sparse,SIFT \
+		--setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-distilled-w0.25
 	$(PY) -m eval.dense
 	$(PY) -m eval.consensus
 	$(PY) -m eval.align
@@ -72,6 +77,7 @@ bench: $(VENV)/.dev-deps  ## speed through the HTTP API beside ONNX Runtime alon
 	$(PY) -m eval.latency
 	$(PY) -m eval.first_octave
 	$(PY) -m eval.first_octave --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25
+	$(PY) -m eval.first_octave --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-distilled-w0.25
 	$(PY) -m eval.load_test --redis-fault --seconds 40
 	$(PY) -m eval.memory
 	$(PY) -m eval.memory --setting SPARSE_MAX_SIDE=2048

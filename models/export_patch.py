@@ -219,7 +219,7 @@ def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False, views: int
                 p.copy_(p.half().float())
     probe = health.probe_pairs()
     record = gated(net, probe)
-    name = model_name(ckpt["arch"], ckpt["width"], views)
+    name = ckpt.get("name") or model_name(ckpt["arch"], ckpt["width"], views)  # a distilled one names itself
     if views > 1 and (net.siamese or net.spp):
         raise ValueError("--views is for 2ch-family networks on 64x64 pairs")
     out.mkdir(parents=True, exist_ok=True)
@@ -229,6 +229,8 @@ def export(checkpoint: Path, out: Path = WEIGHTS, half: bool = False, views: int
                                "patch_size": None if net.spp else PATCH, "min_size": SPP_MIN if net.spp else PATCH,
                                "normalisation": "per patch, inside the network"},
              "weights_dtype": "float16" if half else "float32", "health": record}
+    if ckpt.get("teacher"):
+        entry["distilled_from"] = ckpt["teacher"]
     if whitening is not None:
         net, entry["whitening"] = whitening.apply(net)
     if net.siamese and net.shared:

@@ -3,9 +3,11 @@ import json
 import shlex
 from pathlib import Path
 
-from models import recipe, train_patch, train_ucn
+from models import distill_patch, recipe, train_patch, train_ucn
 from models.export_patch import model_name
 from models.patchnet import WIDTH
+
+MAKEFILE = Path(__file__).parents[2] / "Makefile"
 
 
 def test_each_network_is_trained_once_from_scratch_with_the_recipe_s_seed():
@@ -38,6 +40,11 @@ def test_the_recipe_replays_each_shipped_networks_training_command():
     steps = dict(recipe.RUNS)
     for entry in manifest["models"]:
         shipped = shlex.split(entry["training_command"])
+        if entry.get("distilled_from"):  # after the teacher's export: make weights runs it with its defaults
+            assert shipped[1:3] == ["-m", "models.distill_patch"] and entry["distilled_from"] in steps
+            a, b = vars(distill_patch.parser().parse_args(shipped[3:])), vars(distill_patch.parser().parse_args([]))
+            assert a == b and "\t$(PY) -m models.distill_patch" in MAKEFILE.read_text(), entry["name"]
+            continue
         run = model_name(entry["architecture"], entry.get("width", WIDTH))  # without the views of an export
         (replay,) = recipe.train_commands(run, steps[run])
         assert shipped[1:3] == replay[1:3], entry["name"]  # -m models.train_...
