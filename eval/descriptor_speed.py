@@ -1,0 +1,134 @@
+"""Cold method=sparse latency of every shipped descriptor network side by side: one uvicorn server
+a network (DEFAULT_DESCRIPTOR_MODEL), and in each round the same new 640x480 pair (``eval.latency``'s)
+sent to every server in turn and OpenCV SIFT run on it, so that the host's swings between minutes
+fall on all of them alike. Beside it, each network alone in ONNX Runtime on that image's patches.
+
+    python -m eval.descriptor_speed [--rounds 25]
+
+Runs of ``eval.first_octave`` on different minutes of a shared 2-core host have read the same
+network a third apart; compare descriptors here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import httpx
+import numpy as np
+import onnxruntime as ort
+
+from eval import machine
+from eval.latency import fresh_pngs, serve, test_pair, timed_cpu
+from eval.results import published
+from service import imaging, registry, sparse
+from service.config import Settings
+
+FIRST = 1  # fresh_pngs(k) from here; each server starts with an empty in-process cache, so a run's pairs need
+# only differ from each other (fresh_pngs repeats every 256: at most 254 rounds)
+
+
+def descriptors(settings: Settings) -> list[str]:
+    entries = json.loads((settings.models_dir / "manifest.json").read_text())["models"]
+    return [e["name"] for e in entries if e["kind"] == "descriptor"]
+
+
+def sift_pair(a: np.ndarray, b: np.ndarray):
+    sift, bf = cv2.SIFT_create(), cv2.BFMatcher(cv2.NORM_L2)
+
+    def run() -> None:
+        _, da = sift.detectAndCompute(a, None)
+        _, db = sift.detectAndCompute(b, None)
+        [m for m, n in bf.knnMatch(da, db, k=2) if m.distance < 0.8 * n.distance]
+    return run
+
+
+def interleaved(models: list[str], rounds: int) -> dict[str, list[float]]:
+    """Seconds of each round's cold request to each model's server, and of SIFT's, in order."""
+    a, b = test_pair()
+    servers = {m: serve({"DEFAULT_DESCRIPTOR_MODEL": m}) for m in models}
+    times: dict[str, list[float]] = {m: [] for m in [*models, "OpenCV SIFT"]}
+    try:
+        clients = {m: httpx.Client(base_url=url, timeout=60) for m, (_, url) in servers.items()}
+
+        def post(c: httpx.Client, k: int) -> None:
+            pa, pb = fresh_pngs(a, b, k)
+            c.post("/v1/correspondences", files={"image_a": ("a.png", pa), "image_b": ("b.png", pb)},
+                   data={"method": "sparse"}).raise_for_status()
+        for c in clients.values():  # the first request of a server loads what it loads lazily
+            post(c, FIRST - 1)
+        with ThreadPoolExecutor(1) as worker:  # SIFT in a worker thread, as eval.latency's faster way
+            sift = sift_pair(a, b)
+            for k in range(rounds):
+                for m, c in clients.items():
+                    t = time.perf_counter()
+                    post(c, FIRST + k)
+                    times[m].append(time.perf_counter() - t)
+                t = time.perf_counter()
+                worker.submit(sift).result()
+                times["OpenCV SIFT"].append(time.perf_counter() - t)
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(10)
+    return times
+
+
+def alone(models: list[str], settings: Settings, repeats: int) -> dict[str, tuple[float, float]]:
+    """Median ms (wall, CPU of the process) of each network on image a's sparse patches, the
+    service's session options, in one worker thread, the networks taking turns run by run."""
+    img, _ = test_pair()
+    xy, size, angle = sparse.detect(img, settings.sparse_keypoints, settings.sparse_first_octave)
+    patches = imaging.unit(sparse.patches(img, xy, size, angle, settings.sparse_blur)[:, None])
+    nets = {m: ort.InferenceSession(str(settings.models_dir / f"{m}.onnx"), registry.session_options(settings),
+                                    providers=["CPUExecutionProvider"]) for m in models}
+    runs: dict[str, list[tuple[float, float]]] = {m: [] for m in models}
+    with ThreadPoolExecutor(1) as worker:
+        for k in range(repeats + 1):
+            for m, net in nets.items():
+                took = worker.submit(timed_cpu, lambda _, net=net: net.run(None, {"patches": patches}), 1).result()
+                if k:  # the first run of a session sets up its buffers
+                    runs[m].append(took)
+    return {m: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r)) for m, r in runs.items()}
+
+
+def table(times: dict[str, list[float]], nets: dict[str, tuple[float, float]], patches: int) -> str:
+    sift = times["OpenCV SIFT"]
+    lines = [f"| descriptor | cold pair, median ms | vs SIFT, median of the rounds' ratios | the network alone on "
+             f"{patches} patches: ms, CPU ms |", "|---|---|---|---|"]
+    for m, ts in times.items():
+        ratio = statistics.median(t / s for t, s in zip(ts, sift, strict=True))
+        net = f"{nets[m][0]:.1f}, {nets[m][1]:.1f}" if m in nets else ""
+        lines.append(f"| {m} | {1e3 * statistics.median(ts):.0f} | {ratio:.2f} | {net} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=25)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    if not 1 <= args.rounds <= 254:
+        ap.error("--rounds must be 1 to 254")
+    settings = Settings()
+    models = descriptors(settings)
+    times = interleaved(models, args.rounds)
+    nets = alone(models, settings, 30)
+    img, _ = test_pair()
+    n = len(sparse.detect(img, settings.sparse_keypoints, settings.sparse_first_octave)[0])
+    command = "python -m eval.descriptor_speed " + shlex.join(sys.argv[1:])
+    published("descriptor-speed", f"## method=sparse cold, descriptor by descriptor\n\n`{command}` "
+              f"{machine.describe()}\n\nThe 640x480 pair of the latency table, new bytes each round, sent to one "
+              f"server a descriptor network in turn, then OpenCV SIFT (detect, describe, ratio-match) in process: "
+              f"{args.rounds} rounds, so that the host's swings fall on every row alike. The ratio is taken round "
+              "by round. Beside it, the network alone in ONNX Runtime (the service's session options) on image "
+              f"a's patches.\n\n{table(times, nets, n)}\n", not args.no_write)
+
+
+if __name__ == "__main__":
+    main()
