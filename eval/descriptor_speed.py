@@ -18,13 +18,12 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import cv2
 import httpx
 import numpy as np
 import onnxruntime as ort
 
 from eval import machine
-from eval.latency import fresh_pngs, serve, test_pair, timed_cpu
+from eval.latency import fresh_pngs, serve, sift_pair, test_pair, timed_cpu
 from eval.results import published
 from service import imaging, registry, sparse
 from service.config import Settings
@@ -38,23 +37,13 @@ def descriptors(settings: Settings) -> list[str]:
     return [e["name"] for e in entries if e["kind"] == "descriptor"]
 
 
-def sift_pair(a: np.ndarray, b: np.ndarray):
-    sift, bf = cv2.SIFT_create(), cv2.BFMatcher(cv2.NORM_L2)
-
-    def run() -> None:
-        _, da = sift.detectAndCompute(a, None)
-        _, db = sift.detectAndCompute(b, None)
-        [m for m, n in bf.knnMatch(da, db, k=2) if m.distance < 0.8 * n.distance]
-    return run
-
-
 def interleaved(models: list[str], rounds: int) -> dict[str, list[float]]:
     """Seconds of each round's cold request to each model's server, and of SIFT's, in order."""
     a, b = test_pair()
     servers = {m: serve({"DEFAULT_DESCRIPTOR_MODEL": m}) for m in models}
     times: dict[str, list[float]] = {m: [] for m in [*models, "OpenCV SIFT"]}
+    clients = {m: httpx.Client(base_url=url, timeout=60) for m, (_, url) in servers.items()}
     try:
-        clients = {m: httpx.Client(base_url=url, timeout=60) for m, (_, url) in servers.items()}
 
         def post(c: httpx.Client, k: int) -> None:
             pa, pb = fresh_pngs(a, b, k)
@@ -73,18 +62,24 @@ def interleaved(models: list[str], rounds: int) -> dict[str, list[float]]:
                 worker.submit(sift).result()
                 times["OpenCV SIFT"].append(time.perf_counter() - t)
     finally:
+        for c in clients.values():
+            c.close()
         for proc, _ in servers.values():
             proc.terminate()
             proc.wait(10)
     return times
 
 
-def alone(models: list[str], settings: Settings, repeats: int) -> dict[str, tuple[float, float]]:
-    """Median ms (wall, CPU of the process) of each network on image a's sparse patches, the
-    service's session options, in one worker thread, the networks taking turns run by run."""
+def image_patches(settings: Settings) -> np.ndarray:
+    """Image a's sparse patches as the service feeds them to a descriptor network, (K, 1, 64, 64)."""
     img, _ = test_pair()
     xy, size, angle = sparse.detect(img, settings.sparse_keypoints, settings.sparse_first_octave)
-    patches = imaging.unit(sparse.patches(img, xy, size, angle, settings.sparse_blur)[:, None])
+    return imaging.unit(sparse.patches(img, xy, size, angle, settings.sparse_blur)[:, None])
+
+
+def alone(models: list[str], settings: Settings, patches: np.ndarray, repeats: int) -> dict[str, tuple[float, float]]:
+    """Median ms (wall, CPU of the process) of each network on ``patches``, the service's session
+    options, in one worker thread, the networks taking turns run by run."""
     nets = {m: ort.InferenceSession(str(settings.models_dir / f"{m}.onnx"), registry.session_options(settings),
                                     providers=["CPUExecutionProvider"]) for m in models}
     runs: dict[str, list[tuple[float, float]]] = {m: [] for m in models}
@@ -118,9 +113,9 @@ def main() -> None:
     settings = Settings()
     models = descriptors(settings)
     times = interleaved(models, args.rounds)
-    nets = alone(models, settings, 30)
-    img, _ = test_pair()
-    n = len(sparse.detect(img, settings.sparse_keypoints, settings.sparse_first_octave)[0])
+    patches = image_patches(settings)
+    nets = alone(models, settings, patches, 30)
+    n = len(patches)
     command = "python -m eval.descriptor_speed " + shlex.join(sys.argv[1:])
     published("descriptor-speed", f"## method=sparse cold, descriptor by descriptor\n\n`{command}` "
               f"{machine.describe()}\n\nThe 640x480 pair of the latency table, new bytes each round, sent to one "

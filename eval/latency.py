@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -165,16 +166,25 @@ def unrelated_latency(url: str, a: np.ndarray, repeats: int, method: str) -> flo
         return timed(post, repeats)
 
 
-def sift_latency(a: np.ndarray, b: np.ndarray, repeats: int) -> dict[str, float]:
-    """Median ms of OpenCV SIFT on the pair (detect + describe both, ratio-matched), run in the
-    main thread and in a worker thread: glibc's main heap gives pages back and faults them in again
-    on every call, which makes the same work about twice as slow there. The faster is the baseline."""
+def sift_pair(a: np.ndarray, b: np.ndarray) -> Callable[[], None]:
+    """The baseline's work on a pair: OpenCV SIFT detects and describes both, ratio-matched."""
     sift, bf = cv2.SIFT_create(), cv2.BFMatcher(cv2.NORM_L2)
 
-    def run(_: int) -> None:
+    def run() -> None:
         _, da = sift.detectAndCompute(a, None)
         _, db = sift.detectAndCompute(b, None)
         [m for m, n in bf.knnMatch(da, db, k=2) if m.distance < 0.8 * n.distance]
+    return run
+
+
+def sift_latency(a: np.ndarray, b: np.ndarray, repeats: int) -> dict[str, float]:
+    """Median ms of OpenCV SIFT on the pair (``sift_pair``), run in the main thread and in a
+    worker thread: glibc's main heap gives pages back and faults them in again on every call,
+    which makes the same work about twice as slow there. The faster is the baseline."""
+    pair = sift_pair(a, b)
+
+    def run(_: int) -> None:
+        pair()
     with ThreadPoolExecutor(1) as worker:
         return {"main thread": timed(run, repeats), "worker thread": worker.submit(timed, run, repeats).result()}
 

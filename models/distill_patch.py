@@ -119,7 +119,6 @@ def main() -> None:
             print(f"step {step} loss {loss.item():.4f}; held-out pairs: similarity error {error:.3f}, the pair's "
                   f"match ranked first among {len(val)} for {first:.3f} (teacher {teacher_first:.3f}); dead units "
                   f"at most {dead:.2f} ({time.time() - t0:.0f} s)", flush=True)
-    a.out.mkdir(parents=True, exist_ok=True)
     command = "python -m models.distill_patch " + shlex.join(sys.argv[1:])
     torch.save({"model": net.state_dict(), "arch": ARCH, "width": a.width, "seed": a.seed, "steps": a.steps,
                 "command": command, "name": a.name, "teacher": a.teacher}, a.out / "model.pt")
