@@ -109,6 +109,37 @@ def api_latency(url: str, a: np.ndarray, b: np.ndarray, repeats: int, method: st
         return timed(cold, repeats), timed(lambda _: post(pa, pb), repeats), timed(lambda _: by_id(ids), repeats)
 
 
+PAUSE_S = 1.0  # longer than the service's idle time before it trims its heaps (service.memory.IDLE_S)
+PAUSED_FIRST = 5_000  # paused_latency's pairs are fresh_pngs(k) from here on
+
+
+def paused_latency(envs: dict[str, dict[str, str]], a: np.ndarray, b: np.ndarray, repeats: int) -> dict[str, float]:
+    """Median ms of a cold sparse pair sent PAUSE_S after the previous answer, as a caller with
+    occasional requests sends it (the service has fallen idle in between: ``service.memory``),
+    to one server per label of ``envs`` in turn, round by round, so the host's swings fall on
+    every label alike."""
+    servers = {label: serve(env) for label, env in envs.items()}
+    clients = {label: httpx.Client(base_url=url, timeout=60) for label, (_, url) in servers.items()}
+    times: dict[str, list[float]] = {label: [] for label in envs}
+    try:
+        for k in range(-1, repeats):  # round -1: each server's first request
+            pa, pb = fresh_pngs(a, b, PAUSED_FIRST + k)
+            for label, client in clients.items():
+                time.sleep(PAUSE_S)
+                t = time.perf_counter()
+                client.post("/v1/correspondences", files={"image_a": ("a.png", pa), "image_b": ("b.png", pb)},
+                            data={"method": "sparse"}).raise_for_status()
+                if k >= 0:
+                    times[label].append(1e3 * (time.perf_counter() - t))
+    finally:
+        for client in clients.values():
+            client.close()
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(10)
+    return {label: statistics.median(ts) for label, ts in times.items()}
+
+
 LOAD_FIRST = 10_000  # cold_load's pairs are fresh_pngs(k) from here on: none of them sent by the runs before
 TRANSFER_FIRST = LOAD_FIRST + 100  # and transfer_latency's from here on (fresh_pngs repeats every 256)
 TRANSFER_POINTS = 10
@@ -238,6 +269,9 @@ def main() -> None:
                 proc.wait(10)
     finally:
         redis.stop()
+    # MEMORY_KEEP_MB=0: the heaps trimmed whenever the service falls idle
+    paused = paused_latency({"in-process cache": {}, "in-process cache, MEMORY_KEEP_MB=0": {"MEMORY_KEEP_MB": "0"}},
+                            a, b, args.repeats)
     sifts = {where: min(ms, first[where]) for where, ms in sift_latency(a, b, args.repeats).items()}
     sift = min(sifts.values())
     fm_bytes = len(FeatureMap(np.zeros((32, 120, 160), np.float16), 640, 480, 1.0, 4).encode())
@@ -254,6 +288,9 @@ def main() -> None:
             ms = unrelated[label]
             lines.append(f"| API warm, a's features against an unrelated photo's, no geometry among the matches "
                          f"(`one_scene` false; {label}) | {ms:.0f} | {ms / sift:.2f} |")
+    for label, ms in paused.items():
+        lines.append(f"| API cold, method=sparse, each pair sent {PAUSE_S:g} s after the last answer ({label}) | "
+                     f"{ms:.0f} | {ms / sift:.2f} |")
     for label, ms in transfers.items():
         lines.append(f"| API cold keypoint transfer, {TRANSFER_POINTS} points, its defaults (sparse guide, dense "
                      f"features; {label}) | {ms:.0f} | {ms / sift:.2f} |")
@@ -285,7 +322,9 @@ def main() -> None:
                       "the cores the next request's detector and networks need; the default holds it to one "
                       "thread. The rows with OPENCV_THREADS=0 leave OpenCV's parallel loops their pool, one thread a "
                       "core, which a cold pair's two detectors then share; the default holds each to one thread, "
-                      "so the two run side by side, one a core."
+                      "so the two run side by side, one a core. The rows with a pause send each pair after the "
+                      "service has fallen idle, to two servers in turn: with MEMORY_KEEP_MB=0 one gives its free heap "
+                      "back every time, and the next pair faults it in again."
                       f"\n\n{table}\n\nUnder load, every pair new:\n\n{load}\n\nOne cached "
                       f"640x480 dense feature map takes {fm_bytes} bytes ({fm_bytes / 2**20:.2f} MiB: 32 float16 "
                       "channels at stride 4, plus a small header).\n\nWhere a cold sparse request's time goes, "

@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     web.install(app)  # after the documentation's assets: /static/docs is theirs
     metrics.install(app)
     app.add_middleware(CancelOnDisconnect)
-    app.add_middleware(TrimWhenIdle)
+    app.add_middleware(TrimWhenIdle, keep=settings.memory_keep_mb << 20)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.state.rate_counter = make_counter(settings)
     app.add_middleware(ApiKeys, settings=settings, counter=app.state.rate_counter)  # before any body is read

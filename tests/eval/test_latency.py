@@ -5,7 +5,8 @@ import time
 import cv2
 import numpy as np
 
-from eval.latency import LOAD_FIRST, TRANSFER_FIRST, fresh_pngs, served_settings, timed_cpu
+from eval.latency import LOAD_FIRST, PAUSE_S, PAUSED_FIRST, TRANSFER_FIRST, fresh_pngs, served_settings, timed_cpu
+from service.memory import IDLE_S
 
 
 def busy(ms: float) -> None:
@@ -55,3 +56,14 @@ def test_the_cold_transfers_send_pairs_no_other_run_sent():
     others = {fresh_pngs(a, a[::-1].copy(), k) for k in [*range(15), *range(LOAD_FIRST, LOAD_FIRST + 48)]}
     transfers = [fresh_pngs(a, a[::-1].copy(), k) for k in range(TRANSFER_FIRST, TRANSFER_FIRST + 15)]
     assert len(set(transfers)) == len(transfers) and not others & set(transfers)
+
+
+def test_the_paused_pairs_are_new_and_wait_out_the_idle_time():
+    """paused_latency's 16 pairs (a first round, then 15) differ from every other run's, and each
+    waits longer than the service's idle time before its heaps are trimmed (what it measures)."""
+    a = np.random.default_rng(3).integers(0, 255, (48, 64), np.uint8)
+    others = {fresh_pngs(a, a[::-1].copy(), k) for k in
+              [*range(15), *range(LOAD_FIRST, LOAD_FIRST + 48), *range(TRANSFER_FIRST, TRANSFER_FIRST + 15)]}
+    paused = [fresh_pngs(a, a[::-1].copy(), k) for k in range(PAUSED_FIRST - 1, PAUSED_FIRST + 15)]
+    assert len(set(paused)) == len(paused) and not others & set(paused)
+    assert PAUSE_S > 2 * IDLE_S

@@ -12,13 +12,13 @@ from starlette.routing import Route
 from service import memory
 
 
-def app_with(gate: asyncio.Event) -> tuple[Starlette, memory.TrimWhenIdle]:
+def app_with(gate: asyncio.Event, keep: int = memory.KEEP) -> tuple[Starlette, memory.TrimWhenIdle]:
     async def slow(_request) -> PlainTextResponse:
         await gate.wait()
         return PlainTextResponse("ok")
 
     inner = Starlette(routes=[Route("/slow", slow)])
-    return inner, memory.TrimWhenIdle(inner, idle_s=0.05)
+    return inner, memory.TrimWhenIdle(inner, idle_s=0.05, keep=keep)
 
 
 def test_the_heaps_are_trimmed_after_the_last_request_and_not_during_one():
@@ -37,6 +37,35 @@ def test_the_heaps_are_trimmed_after_the_last_request_and_not_during_one():
             return during, right_after, mw.trims
     during, right_after, later = asyncio.run(scenario())
     assert (during, right_after, later) == (0, 0, 1)
+
+
+def test_an_idle_service_keeps_what_ordinary_requests_leave_and_gives_back_a_larger_growth():
+    import numpy as np
+    held = []
+
+    async def scenario() -> list[int]:
+        gate = asyncio.Event()
+        gate.set()
+        _, mw = app_with(gate, keep=64 << 20)
+        counts = []
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mw), base_url="http://t") as c:
+            for grow in (0, 0, 16, 128):  # MiB made resident (and kept) before each request
+                if grow:
+                    held.append(np.ones(grow << 20, np.uint8))
+                assert (await c.get("/slow")).status_code == 200
+                await asyncio.sleep(0.25)
+                counts.append(mw.trims)
+        return counts
+    # the first idle moment trims; then nothing until the process holds over 64 MiB more than after it
+    assert asyncio.run(scenario()) == [1, 1, 1, 2]
+
+
+def test_resident_reads_this_process():
+    import numpy as np
+    before = memory.resident()
+    block = np.ones(64 << 20, np.uint8)
+    assert memory.resident() - before > 48 << 20
+    del block
 
 
 def test_trim_calls_the_allocator():
