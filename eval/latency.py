@@ -140,6 +140,35 @@ def paused_latency(envs: dict[str, dict[str, str]], a: np.ndarray, b: np.ndarray
     return {label: statistics.median(ts) for label, ts in times.items()}
 
 
+STARTS = 3  # fresh servers a setting of first_latency's
+STARTED_FIRST = 7_000  # first_latency's pairs are fresh_pngs(k) from here on
+
+
+def first_latency(envs: dict[str, dict[str, str]], a: np.ndarray, b: np.ndarray) -> dict[str, tuple[float, float]]:
+    """Median ms of a fresh server's first cold sparse pair and of its second, over STARTS starts
+    of a server per label of ``envs``, the labels taking turns."""
+    times: dict[str, list[tuple[float, float]]] = {label: [] for label in envs}
+    for start in range(STARTS):
+        for label, env in envs.items():
+            proc, url = serve(env)
+            try:
+                with httpx.Client(base_url=url, timeout=60) as client:
+                    got = []
+                    for k in range(2):
+                        pa, pb = fresh_pngs(a, b, STARTED_FIRST + 2 * start + k)
+                        t = time.perf_counter()
+                        client.post("/v1/correspondences", files={"image_a": ("a.png", pa),
+                                                                  "image_b": ("b.png", pb)},
+                                    data={"method": "sparse"}).raise_for_status()
+                        got.append(1e3 * (time.perf_counter() - t))
+                times[label].append((got[0], got[1]))
+            finally:
+                proc.terminate()
+                proc.wait(10)
+    return {label: (statistics.median(f for f, _ in ts), statistics.median(s for _, s in ts))
+            for label, ts in times.items()}
+
+
 LOAD_FIRST = 10_000  # cold_load's pairs are fresh_pngs(k) from here on: none of them sent by the runs before
 TRANSFER_FIRST = LOAD_FIRST + 100  # and transfer_latency's from here on (fresh_pngs repeats every 256)
 TRANSFER_POINTS = 10
@@ -272,6 +301,7 @@ def main() -> None:
     # MEMORY_KEEP_MB=0: the heaps trimmed whenever the service falls idle
     paused = paused_latency({"in-process cache": {}, "in-process cache, MEMORY_KEEP_MB=0": {"MEMORY_KEEP_MB": "0"}},
                             a, b, args.repeats)
+    started = first_latency({"WARM_UP=true": {}, "WARM_UP=false": {"WARM_UP": "false"}}, a, b)
     sifts = {where: min(ms, first[where]) for where, ms in sift_latency(a, b, args.repeats).items()}
     sift = min(sifts.values())
     fm_bytes = len(FeatureMap(np.zeros((32, 120, 160), np.float16), 640, 480, 1.0, 4).encode())
@@ -291,6 +321,11 @@ def main() -> None:
     for label, ms in paused.items():
         lines.append(f"| API cold, method=sparse, each pair sent {PAUSE_S:g} s after the last answer ({label}) | "
                      f"{ms:.0f} | {ms / sift:.2f} |")
+    for label, (first_ms, second_ms) in started.items():
+        lines.append(f"| API cold, method=sparse, the first request of a server just started ({label}; median of "
+                     f"{STARTS} starts) | {first_ms:.0f} | {first_ms / sift:.2f} |")
+        lines.append(f"| API cold, method=sparse, that server's second request ({label}) | {second_ms:.0f} | "
+                     f"{second_ms / sift:.2f} |")
     for label, ms in transfers.items():
         lines.append(f"| API cold keypoint transfer, {TRANSFER_POINTS} points, its defaults (sparse guide, dense "
                      f"features; {label}) | {ms:.0f} | {ms / sift:.2f} |")
@@ -324,7 +359,8 @@ def main() -> None:
                       "core, which a cold pair's two detectors then share; the default holds each to one thread, "
                       "so the two run side by side, one a core. The rows with a pause send each pair after the "
                       "service has fallen idle, to two servers in turn: with MEMORY_KEEP_MB=0 one gives its free heap "
-                      "back every time, and the next pair faults it in again."
+                      "back every time, and the next pair faults it in again. The rows of a server just started send "
+                      "its first two pairs; with WARM_UP=false it does not warm up before taking requests."
                       f"\n\n{table}\n\nUnder load, every pair new:\n\n{load}\n\nOne cached "
                       f"640x480 dense feature map takes {fm_bytes} bytes ({fm_bytes / 2**20:.2f} MiB: 32 float16 "
                       "channels at stride 4, plus a small header).\n\nWhere a cold sparse request's time goes, "

@@ -21,6 +21,7 @@ from service.memory import TrimWhenIdle, tune_heaps
 from service.model_store import MemoryStore, RedisStore
 from service.routes import align, dense, health, keypoint_models, patches
 from service.threads import limit_blas, limit_opencv
+from service.warmup import warm_up
 
 VERSION = "0.1.0"
 DESCRIPTION = ("Correspondences between images, match scores of patch pairs, keypoint transfer and alignment, from "
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # matching holds a block of similarities per job: a pool sized to the cores bounds memory
         app.state.match_pool = ThreadPoolExecutor(settings.matching_workers or os.cpu_count() or 1, "match")
         app.state.registry = await run_in_threadpool(registry.load, settings)
+        if settings.warm_up:  # before the first request is taken: see service.warmup
+            app.state.warm_up_s = await warm_up(app.state.registry, settings)
         try:
             yield
         finally:

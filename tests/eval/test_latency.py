@@ -5,7 +5,17 @@ import time
 import cv2
 import numpy as np
 
-from eval.latency import LOAD_FIRST, PAUSE_S, PAUSED_FIRST, TRANSFER_FIRST, fresh_pngs, served_settings, timed_cpu
+from eval.latency import (
+    LOAD_FIRST,
+    PAUSE_S,
+    PAUSED_FIRST,
+    STARTED_FIRST,
+    STARTS,
+    TRANSFER_FIRST,
+    fresh_pngs,
+    served_settings,
+    timed_cpu,
+)
 from service.memory import IDLE_S
 
 
@@ -66,4 +76,6 @@ def test_the_paused_pairs_are_new_and_wait_out_the_idle_time():
               [*range(15), *range(LOAD_FIRST, LOAD_FIRST + 48), *range(TRANSFER_FIRST, TRANSFER_FIRST + 15)]}
     paused = [fresh_pngs(a, a[::-1].copy(), k) for k in range(PAUSED_FIRST - 1, PAUSED_FIRST + 15)]
     assert len(set(paused)) == len(paused) and not others & set(paused)
+    started = [fresh_pngs(a, a[::-1].copy(), k) for k in range(STARTED_FIRST, STARTED_FIRST + 2 * STARTS)]
+    assert len(set(started)) == len(started) and not (others | set(paused)) & set(started)
     assert PAUSE_S > 2 * IDLE_S

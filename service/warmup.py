@@ -1,0 +1,55 @@
+"""Start-up warm-up: before the service says it is ready, one synthetic pair goes through the
+path of a cold ``method=sparse`` request: PNG decoding, the DoG detector, the patches, the default
+descriptor network in its batching worker, and mutual matching. The first request of a process
+otherwise pays for what happens only once: the decoders' and the matching code's first use, the
+threads' start, OpenCV's and ONNX Runtime's first runs and the arena's first growth (a fresh
+server's first cold 640x480 pair took 405 ms without it and 274 with it; ``python -m eval.latency``,
+the rows of a server just started). Its features go into a cache of its own, not
+the service's; its forward passes count in the inference metrics like any other. A failure is
+logged and the service starts as it would have without it (WARM_UP=false skips it).
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import cv2
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from service import dense, sparse
+from service.cache import MemoryCache
+from service.config import Settings
+from service.registry import Registry
+
+log = logging.getLogger(__name__)
+SIZE = (480, 640)  # rows, columns of the synthetic image: the size the latency figures use
+CACHE_BYTES = 16 << 20
+
+
+def texture(seed: int) -> np.ndarray:
+    """Blurred noise, grey uint8 (SIZE): detail everywhere, so the detector keeps keypoints up
+    to its limit and the network sees full batches."""
+    noise = np.random.default_rng(seed).integers(0, 256, SIZE, dtype=np.uint8)
+    return cv2.GaussianBlur(noise, (0, 0), 2.0)
+
+
+async def warm_up(reg: Registry, settings: Settings) -> float | None:
+    """Run the synthetic pair through the sparse path; seconds it took, None when it could not
+    (the default descriptor not loaded, or any error: logged, never raised)."""
+    model = reg.models.get(settings.default_descriptor_model)
+    if model is None:
+        log.warning("warm-up skipped: the default descriptor %s is not loaded", settings.default_descriptor_model)
+        return None
+    t = time.perf_counter()
+    try:
+        cache = MemoryCache(CACHE_BYTES)
+        pngs = [cv2.imencode(".png", texture(seed))[1].tobytes() for seed in (0, 1)]
+        fa, fb = [(await dense.sparse_features(png, model, cache, settings, "warm-up"))[0] for png in pngs]
+        await run_in_threadpool(sparse.match, fa, fb)
+    except Exception:  # the service runs without it, as it would have
+        log.exception("warm-up failed")
+        return None
+    seconds = time.perf_counter() - t
+    log.info("warm-up: a synthetic pair through method=sparse with %s in %.2f s", model.name, seconds)
+    return seconds
