@@ -140,7 +140,7 @@ def paused_latency(envs: dict[str, dict[str, str]], a: np.ndarray, b: np.ndarray
     return {label: statistics.median(ts) for label, ts in times.items()}
 
 
-STARTS = 3  # fresh servers a setting of first_latency's
+STARTS = 8  # fresh servers a setting of first_latency's (3 swung by 100 ms)
 STARTED_FIRST = 7_000  # first_latency's pairs are fresh_pngs(k) from here on
 
 

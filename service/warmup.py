@@ -3,13 +3,14 @@ path of a cold ``method=sparse`` request: PNG decoding, the DoG detector, the pa
 descriptor network in its batching worker, and mutual matching. The first request of a process
 otherwise pays for what happens only once: the decoders' and the matching code's first use, the
 threads' start, OpenCV's and ONNX Runtime's first runs and the arena's first growth (a fresh
-server's first cold 640x480 pair took 405 ms without it and 274 with it; ``python -m eval.latency``,
-the rows of a server just started). Its features go into a cache of its own, not
+server's first cold 640x480 pair took 405 ms without it and 360 with it, medians of 8 starts;
+``python -m eval.latency``, the rows of a server just started). Its features go into a cache of its own, not
 the service's; its forward passes count in the inference metrics like any other. A failure is
 logged and the service starts as it would have without it (WARM_UP=false skips it).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -29,7 +30,8 @@ CACHE_BYTES = 16 << 20
 
 def texture(seed: int) -> np.ndarray:
     """Blurred noise, grey uint8 (SIZE): detail everywhere, so the detector keeps keypoints up
-    to its limit and the network sees full batches."""
+    to its limit (the warm-up's: one full batch an image, MAX_BATCH, which is what the worker's
+    arena grows to)."""
     noise = np.random.default_rng(seed).integers(0, 256, SIZE, dtype=np.uint8)
     return cv2.GaussianBlur(noise, (0, 0), 2.0)
 
@@ -44,8 +46,10 @@ async def warm_up(reg: Registry, settings: Settings) -> float | None:
     t = time.perf_counter()
     try:
         cache = MemoryCache(CACHE_BYTES)
+        one_batch = settings.model_copy(update={"sparse_keypoints": min(settings.sparse_keypoints, settings.max_batch)})
         pngs = [cv2.imencode(".png", texture(seed))[1].tobytes() for seed in (0, 1)]
-        fa, fb = [(await dense.sparse_features(png, model, cache, settings, "warm-up"))[0] for png in pngs]
+        (fa, _, _), (fb, _, _) = await asyncio.gather(  # side by side, as a request's two images
+            *(dense.sparse_features(png, model, cache, one_batch, "warm-up") for png in pngs))
         await run_in_threadpool(sparse.match, fa, fb)
     except Exception:  # the service runs without it, as it would have
         log.exception("warm-up failed")
