@@ -18,12 +18,11 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import numpy as np
 import onnxruntime as ort
 
 from eval import machine
-from eval.latency import fresh_pngs, serve, sift_pair, test_pair, timed_cpu
+from eval.latency import fresh_pngs, post_pair, serving, sift_pair, test_pair, timed_cpu
 from eval.results import published
 from service import imaging, registry, sparse
 from service.config import Settings
@@ -40,33 +39,21 @@ def descriptors(settings: Settings) -> list[str]:
 def interleaved(models: list[str], rounds: int) -> dict[str, list[float]]:
     """Seconds of each round's cold request to each model's server, and of SIFT's, in order."""
     a, b = test_pair()
-    servers = {m: serve({"DEFAULT_DESCRIPTOR_MODEL": m}) for m in models}
     times: dict[str, list[float]] = {m: [] for m in [*models, "OpenCV SIFT"]}
-    clients = {m: httpx.Client(base_url=url, timeout=60) for m, (_, url) in servers.items()}
-    try:
-
-        def post(c: httpx.Client, k: int) -> None:
-            pa, pb = fresh_pngs(a, b, k)
-            c.post("/v1/correspondences", files={"image_a": ("a.png", pa), "image_b": ("b.png", pb)},
-                   data={"method": "sparse"}).raise_for_status()
+    with serving({m: {"DEFAULT_DESCRIPTOR_MODEL": m} for m in models}) as clients:
         for c in clients.values():  # the first request of a server loads what it loads lazily
-            post(c, FIRST - 1)
+            post_pair(c, *fresh_pngs(a, b, FIRST - 1))
         with ThreadPoolExecutor(1) as worker:  # SIFT in a worker thread, as eval.latency's faster way
             sift = sift_pair(a, b)
             for k in range(rounds):
+                pa, pb = fresh_pngs(a, b, FIRST + k)
                 for m, c in clients.items():
                     t = time.perf_counter()
-                    post(c, FIRST + k)
+                    post_pair(c, pa, pb)
                     times[m].append(time.perf_counter() - t)
                 t = time.perf_counter()
                 worker.submit(sift).result()
                 times["OpenCV SIFT"].append(time.perf_counter() - t)
-    finally:
-        for c in clients.values():
-            c.close()
-        for proc, _ in servers.values():
-            proc.terminate()
-            proc.wait(10)
     return times
 
 

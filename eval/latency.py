@@ -17,8 +17,9 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import cv2
 import httpx
@@ -60,6 +61,27 @@ def serve(env: dict) -> tuple[subprocess.Popen, str]:
         time.sleep(0.1)
     proc.kill()
     raise RuntimeError("server did not start")
+
+
+@contextmanager
+def serving(envs: dict[str, dict[str, str]]) -> Iterator[dict[str, httpx.Client]]:
+    """One server per label of ``envs`` (``serve``), a kept-alive client each; all stopped after."""
+    servers = {label: serve(env) for label, env in envs.items()}
+    clients = {label: httpx.Client(base_url=url, timeout=60) for label, (_, url) in servers.items()}
+    try:
+        yield clients
+    finally:
+        for client in clients.values():
+            client.close()
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(10)
+
+
+def post_pair(client: httpx.Client, pa: bytes, pb: bytes, method: str = "sparse") -> None:
+    """A pair of PNG bytes to /v1/correspondences; an error answer raises."""
+    client.post("/v1/correspondences", files={"image_a": ("a.png", pa), "image_b": ("b.png", pb)},
+                data={"method": method}).raise_for_status()
 
 
 def timed(fn, repeats: int) -> float:
@@ -118,25 +140,16 @@ def paused_latency(envs: dict[str, dict[str, str]], a: np.ndarray, b: np.ndarray
     occasional requests sends it (the service has fallen idle in between: ``service.memory``),
     to one server per label of ``envs`` in turn, round by round, so the host's swings fall on
     every label alike."""
-    servers = {label: serve(env) for label, env in envs.items()}
-    clients = {label: httpx.Client(base_url=url, timeout=60) for label, (_, url) in servers.items()}
     times: dict[str, list[float]] = {label: [] for label in envs}
-    try:
+    with serving(envs) as clients:
         for k in range(-1, repeats):  # round -1: each server's first request
             pa, pb = fresh_pngs(a, b, PAUSED_FIRST + k)
             for label, client in clients.items():
                 time.sleep(PAUSE_S)
                 t = time.perf_counter()
-                client.post("/v1/correspondences", files={"image_a": ("a.png", pa), "image_b": ("b.png", pb)},
-                            data={"method": "sparse"}).raise_for_status()
+                post_pair(client, pa, pb)
                 if k >= 0:
                     times[label].append(1e3 * (time.perf_counter() - t))
-    finally:
-        for client in clients.values():
-            client.close()
-        for proc, _ in servers.values():
-            proc.terminate()
-            proc.wait(10)
     return {label: statistics.median(ts) for label, ts in times.items()}
 
 
@@ -150,21 +163,14 @@ def first_latency(envs: dict[str, dict[str, str]], a: np.ndarray, b: np.ndarray)
     times: dict[str, list[tuple[float, float]]] = {label: [] for label in envs}
     for start in range(STARTS):
         for label, env in envs.items():
-            proc, url = serve(env)
-            try:
-                with httpx.Client(base_url=url, timeout=60) as client:
-                    got = []
-                    for k in range(2):
-                        pa, pb = fresh_pngs(a, b, STARTED_FIRST + 2 * start + k)
-                        t = time.perf_counter()
-                        client.post("/v1/correspondences", files={"image_a": ("a.png", pa),
-                                                                  "image_b": ("b.png", pb)},
-                                    data={"method": "sparse"}).raise_for_status()
-                        got.append(1e3 * (time.perf_counter() - t))
-                times[label].append((got[0], got[1]))
-            finally:
-                proc.terminate()
-                proc.wait(10)
+            with serving({label: env}) as clients:
+                got = []
+                for k in range(2):
+                    pa, pb = fresh_pngs(a, b, STARTED_FIRST + 2 * start + k)
+                    t = time.perf_counter()
+                    post_pair(clients[label], pa, pb)
+                    got.append(1e3 * (time.perf_counter() - t))
+            times[label].append((got[0], got[1]))
     return {label: (statistics.median(f for f, _ in ts), statistics.median(s for _, s in ts))
             for label, ts in times.items()}
 
