@@ -24,7 +24,7 @@ import onnxruntime as ort
 from eval import machine
 from eval.latency import fresh_pngs, post_pair, serving, sift_pair, test_pair, timed_cpu
 from eval.results import published
-from service import imaging, registry, sparse
+from service import dense, registry
 from service.config import Settings
 
 FIRST = 1  # fresh_pngs(k) from here; each server starts with an empty in-process cache, so a run's pairs need
@@ -55,13 +55,6 @@ def interleaved(models: list[str], rounds: int) -> dict[str, list[float]]:
                 worker.submit(sift).result()
                 times["OpenCV SIFT"].append(time.perf_counter() - t)
     return times
-
-
-def image_patches(settings: Settings) -> np.ndarray:
-    """Image a's sparse patches as the service feeds them to a descriptor network, (K, 1, 64, 64)."""
-    img, _ = test_pair()
-    xy, size, angle = sparse.detect(img, settings.sparse_keypoints, settings.sparse_first_octave)
-    return imaging.unit(sparse.patches(img, xy, size, angle, settings.sparse_blur)[:, None])
 
 
 def alone(models: list[str], settings: Settings, patches: np.ndarray, repeats: int) -> dict[str, tuple[float, float]]:
@@ -100,7 +93,7 @@ def main() -> None:
     settings = Settings()
     models = descriptors(settings)
     times = interleaved(models, args.rounds)
-    patches = image_patches(settings)
+    patches, _ = dense.sparse_input(test_pair()[0], settings)  # image a's, as the service feeds them
     nets = alone(models, settings, patches, 30)
     n = len(patches)
     command = "python -m eval.descriptor_speed " + shlex.join(sys.argv[1:])

@@ -30,7 +30,7 @@ from eval import machine
 from eval.results import write_section
 from eval.throughput import ROOT
 from models.data import photos
-from service import imaging, registry, sparse
+from service import dense, registry, sparse
 from service.config import Settings
 from service.feature_map import FeatureMap
 from tests.redis_server import RedisServer, free_port
@@ -262,8 +262,7 @@ def stages(img: np.ndarray, repeats: int) -> dict[str, tuple[float, float]]:
     settings = Settings()
     path = settings.models_dir / f"{settings.default_descriptor_model}.onnx"
     net = ort.InferenceSession(str(path), registry.session_options(settings), providers=["CPUExecutionProvider"])
-    xy, size, angle = sparse.detect(img, settings.sparse_keypoints, settings.sparse_first_octave)
-    patches = imaging.unit(sparse.patches(img, xy, size, angle, settings.sparse_blur)[:, None])
+    patches, (xy, size, angle) = dense.sparse_input(img, settings)
     sift = cv2.SIFT_create()
     n = settings.sparse_keypoints
     steps = {f"DoG keypoints (OpenCV's SIFT detector; {len(xy)})": lambda _: sparse.detect(img, n),

@@ -136,6 +136,13 @@ async def computed(pixels: imaging.Decoded, model: LoadedModel, settings: Settin
     return FeatureMap(out[0].astype(np.float16), width, height, scale, model.entry.stride)
 
 
+def sparse_input(img: np.ndarray, settings: Settings) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """A grey working image's input to the descriptor network, (K, 1, 64, 64) float32: the patches
+    of at most SPARSE_KEYPOINTS DoG keypoints, and those keypoints (xy, size, angle)."""
+    xy, size, angle = sparse.detect(img, settings.sparse_keypoints, settings.sparse_first_octave)
+    return imaging.unit(sparse.patches(img, xy, size, angle, settings.sparse_blur)[:, None]), (xy, size, angle)
+
+
 async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, settings: Settings,
                           where: str = "image", image: Pixels | None = None, owner: str = "",
                           known: str | None = None) -> tuple[SparseFeatures, str, bool]:
@@ -147,15 +154,13 @@ async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, 
         return sf, image_id, True
     pixels = await decoded(data, settings, where, image)
 
-    def keypoints() -> tuple[np.ndarray, float, int, int, tuple[np.ndarray, ...]]:
+    def keypoints() -> tuple[np.ndarray, tuple[np.ndarray, ...], float, int, int]:
         with imaging.DECODERS:  # the detector's pyramid holds several times the image for a moment
             img, scale, width, height = prepare(pixels, settings.sparse_max_side)
-            xy, size, angle = sparse.detect(img, settings.sparse_keypoints, settings.sparse_first_octave)
-            patches = sparse.patches(img, xy, size, angle, settings.sparse_blur)
-            return imaging.unit(patches[:, None]), scale, width, height, (xy, size, angle)
+            return *sparse_input(img, settings), scale, width, height
 
     # the network's input is made in the worker thread too (see ``computed``)
-    patches, scale, width, height, (xy, size, angle) = await run_in_threadpool(keypoints)
+    patches, (xy, size, angle), scale, width, height = await run_in_threadpool(keypoints)
     dim = model.entry.dim
     desc = await model.main.run({"patches": patches}) if len(patches) else np.zeros((0, dim), np.float32)
     desc /= np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-6)
