@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from service import docs, errors, imaging, metrics, registry, web
+from service import docs, errors, imaging, metrics, registry, warmup, web
 from service.auth import ApiKeys, make_counter
 from service.cache import FeatureCache, MemoryCache, RedisCache
 from service.config import Settings
@@ -21,7 +21,6 @@ from service.memory import TrimWhenIdle, tune_heaps
 from service.model_store import MemoryStore, RedisStore
 from service.routes import align, dense, health, keypoint_models, patches
 from service.threads import limit_blas, limit_opencv
-from service.warmup import warm_up
 
 VERSION = "0.1.0"
 DESCRIPTION = ("Correspondences between images, match scores of patch pairs, keypoint transfer and alignment, from "
@@ -58,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.match_pool = ThreadPoolExecutor(settings.matching_workers or os.cpu_count() or 1, "match")
         app.state.registry = await run_in_threadpool(registry.load, settings)
         if settings.warm_up:  # before the first request is taken: see service.warmup
-            app.state.warm_up_s = await warm_up(app.state.registry, settings)
+            app.state.warm_up_s = await warmup.warm_up(app.state.registry, settings)
+            app.state.warm_up_routes = await warmup.routes(app.router)
         try:
             yield
         finally:

@@ -1,7 +1,11 @@
 """service.warmup: a synthetic pair goes through the sparse path before the first request, in a
-cache of its own; off, nothing runs; a failure leaves the service starting as it would have."""
+cache of its own, and the app's routes are built; off, nothing runs; a failure leaves the service
+starting as it would have."""
 from __future__ import annotations
 
+import asyncio
+
+import fastapi.routing
 import pytest
 
 from service import warmup
@@ -34,6 +38,40 @@ def test_a_failed_warm_up_leaves_the_service_ready(monkeypatch):
     with make_client() as c:
         assert c.app.state.warm_up_s is None
         assert c.get("/readyz").status_code == 200
+
+
+@pytest.fixture()
+def route_builds(monkeypatch) -> list:
+    """Every route FastAPI builds for an included router (it does so at the first request that
+    reaches the router), as it builds it."""
+    built = []
+    build = fastapi.routing._IncludedRouter._build_effective_context
+
+    def counted(self, route):
+        built.append(route)
+        return build(self, route)
+    monkeypatch.setattr(fastapi.routing._IncludedRouter, "_build_effective_context", counted)
+    return built
+
+
+@pytest.mark.parametrize("warm_up", [True, False])
+def test_the_routes_are_built_before_the_first_request(route_builds, warm_up):
+    with make_client(warm_up=warm_up) as c:
+        at_start = len(route_builds)
+        assert c.get("/v1/keypoint-models").status_code == 200  # in the last router included
+        assert c.get("/no/such/path").status_code == 404  # one walks them all
+        if warm_up:
+            assert c.app.state.warm_up_routes == 404 and at_start > 0
+            assert len(route_builds) == at_start  # nothing was left for a request to build
+        else:
+            assert at_start == 0 and len(route_builds) > 0
+
+
+def test_routes_that_fail_are_logged_not_raised(caplog):
+    async def broken(scope, receive, send):
+        raise RuntimeError("no")
+    assert asyncio.run(warmup.routes(broken)) is None
+    assert "warm-up of the routes failed" in caplog.text
 
 
 @pytest.mark.parametrize("seed", [0, 1])
