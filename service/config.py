@@ -35,9 +35,9 @@ class Settings(BaseSettings):
                                 "warps) may use; 0 leaves its default, one a core. With one, a cold pair's two "
                                 "detectors run side by side, one a core, instead of sharing one pool")
     warm_up: bool = Field(True, description="before it takes requests, run a synthetic pair through a cold "
-                          "method=sparse request's path (decoding, detector, default descriptor, matching), so "
-                          "that the first request does not pay for first-time setup (a cold 640x480 pair: 405 ms, "
-                          "with it 360)")
+                          "method=sparse request's path (decoding, detector, default descriptor, matching) and "
+                          "build the app's routes, so that the first request does not pay for first-time setup "
+                          "(a cold 640x480 pair: 520 ms, with it 365)")
     default_patch_model: str = Field("2ch-2stream-views8-sift", description="of /v1/patches/similarity")
     default_descriptor_model: str = Field("siam-2stream-l2", description="of /v1/patches/descriptors and "
                                           "method=sparse")

@@ -2,15 +2,17 @@
 path of a cold ``method=sparse`` request: PNG decoding, the DoG detector, the patches, the default
 descriptor network in its batching worker, and mutual matching. The first request of a process
 otherwise pays for what happens only once: the decoders' and the matching code's first use, the
-threads' start, OpenCV's and ONNX Runtime's first runs and the arena's first growth (a fresh
-server's first cold 640x480 pair took 405 ms without it and 360 with it, medians of 8 starts;
-``python -m eval.latency``, the rows of a server just started). Its features go into a cache of its own, not
+threads' start, OpenCV's and ONNX Runtime's first runs, the arena's first growth, and FastAPI's
+building of its routes (a fresh server's first cold 640x480 pair took 520 ms without it and 365 with
+it, its second 392 and 345, medians of 8 starts; ``python -m eval.latency``, the rows of a server
+just started). Its features go into a cache of its own, not
 the service's; its forward passes count in the inference metrics like any other. A failure is
 logged and the service starts as it would have without it (WARM_UP=false skips it).
 
 ``routes`` then walks the app's routes once, as a request for a path none of them has does: FastAPI
 builds an included router's routes (their dependencies, parameters and response fields) at the first
-request that reaches them, 45-60 ms the first request paid after the pair's warm-up.
+request that reaches them, which put 45-60 ms on the first request after the pair's warm-up (its
+first pair came 65-85 ms behind its second; now 20).
 """
 from __future__ import annotations
 
