@@ -4,6 +4,7 @@ clutter, beside OpenCV SIFT (detect, describe, mutual ratio test, RANSAC) on the
     python -m eval.robustness                 # the validation pairs: choose designs here
     python -m eval.robustness --heldback      # the held-back pairs: judge, once a design is chosen
     python -m eval.robustness --exposure      # the validation scenes with image b darker or washed out
+    python -m eval.robustness --degraded      # the same with b blurred, streaked, noisy or JPEG-compressed
     python -m eval.robustness --clutter       # objects in clutter, 0.71x to 0.25x, among other photos too
 
 Each case is a real pair (``models.data.pairs``) with a known similarity added to image b (zoomed
@@ -175,6 +176,19 @@ def exposure_cases() -> list[tuple[str, pairs.Pair]]:
             for name in ("cube-40", "text", "leuven") for g, o in EXPOSURES]
 
 
+DEGRADATIONS = (("blur", 1.5, "out of focus, sigma 1.5 px"), ("blur", 3, "out of focus, sigma 3 px"),
+                ("blur", 5, "out of focus, sigma 5 px"), ("motion", 9, "moved while exposed, a 9 px streak"),
+                ("motion", 21, "moved while exposed, a 21 px streak"), ("noise", 8, "noise of 8 grey levels"),
+                ("noise", 20, "noise of 20 grey levels"), ("jpeg", 40, "JPEG quality 40"),
+                ("jpeg", 15, "JPEG quality 15"), ("jpeg", 5, "JPEG quality 5"))
+
+
+def degraded_cases(names: tuple[str, ...]) -> list[tuple[str, pairs.Pair]]:
+    """The scenes with image b blurred, streaked, noisy or JPEG-compressed (``pairs.degraded``)."""
+    return [(f"{name} b {words}", pairs.degraded(pairs.load(name), kind, level))
+            for name in names for kind, level, words in DEGRADATIONS]
+
+
 CLUTTER_SCALES = (0.71, 0.5, 0.35, 0.25)
 AMONG_SCALES = (0.5, 0.35, 0.25)
 
@@ -204,6 +218,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--heldback", action="store_true", help="the held-back pairs instead of the validation ones")
     ap.add_argument("--exposure", action="store_true", help="the validation scenes, image b darker or washed out")
+    ap.add_argument("--degraded", action="store_true",
+                    help="the scenes with b blurred, streaked, noisy or JPEG-compressed (held back: graf)")
     ap.add_argument("--clutter", action="store_true", help="objects in clutter by scale (held back: graf's)")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--ratio", type=float, default=None, help="the API's ratio test (default: each method's)")
@@ -215,6 +231,8 @@ def main() -> None:
     methods = tuple(m for m in METHODS if m in a.methods.split(","))
     if a.clutter:
         todo = clutter_cases(("graf",) if a.heldback else ("cube-40", "cube-79", "leuven"))
+    elif a.degraded:
+        todo = degraded_cases(("graf",) if a.heldback else ("cube-40", "text", "leuven"))
     else:
         todo = heldback_cases() if a.heldback else exposure_cases() if a.exposure else validation_cases()
     if a.only:
@@ -245,8 +263,9 @@ def main() -> None:
         # the defaults own one section; each set of settings writes its own beside it
         which = "held-back" if a.heldback else "validation"
         axes = "exposure (image b darker or washed out, with a sensor's noise of 2 grey levels)" if a.exposure \
-            else "an object in clutter, by its scale" if a.clutter else "scale, rotation, clutter"
-        kind = "-exposure" if a.exposure else "-clutter" if a.clutter else ""
+            else "an object in clutter, by its scale" if a.clutter \
+            else "blur, motion, noise and JPEG (image b spoiled)" if a.degraded else "scale, rotation, clutter"
+        kind = "-exposure" if a.exposure else "-clutter" if a.clutter else "-degraded" if a.degraded else ""
         name, title = with_settings(f"robustness-{which}{kind}",
                                     f"## Correspondences on real {which} pairs: {axes}", a.setting)
         write_section(name, f"{title}\n\n"

@@ -203,6 +203,31 @@ def exposed(pair: Pair, gain: float, offset: float = 0.0, noise: float = 2.0, se
     return dataclasses.replace(pair, name=f"{pair.name}@gain{gain:g}+{offset:g}", b=b)
 
 
+
+def degraded(pair: Pair, kind: str, level: float, seed: int = 0) -> Pair:
+    """The pair with b as a camera or a pipeline spoils it, the geometry unchanged: ``blur``, out of
+    focus (Gaussian, sigma ``level`` px); ``motion``, the camera moved while exposed (a straight
+    streak ``level`` px long, at 30 degrees); ``noise``, a high gain's sensor noise (Gaussian,
+    ``level`` grey levels); ``jpeg``, saved as JPEG at quality ``level`` and read back."""
+    b = pair.b
+    if kind == "blur":
+        b = cv2.GaussianBlur(b, (0, 0), level)
+    elif kind == "motion":
+        n = int(level) | 1
+        streak = np.zeros((n, n), np.float32)
+        cv2.line(streak, (0, n // 2), (n - 1, n // 2), 1.0)
+        turn = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), 30, 1.0)
+        streak = cv2.warpAffine(streak, turn, (n, n), flags=cv2.INTER_LINEAR)
+        b = cv2.filter2D(b, -1, streak / streak.sum(), borderType=cv2.BORDER_REFLECT)
+    elif kind == "noise":
+        noisy = b + np.random.default_rng(seed).normal(0, level, b.shape)
+        b = np.clip(noisy, 0, 255).round().astype(np.uint8)
+    elif kind == "jpeg":
+        b = cv2.imdecode(cv2.imencode(".jpg", b, [cv2.IMWRITE_JPEG_QUALITY, int(level)])[1], cv2.IMREAD_GRAYSCALE)
+    else:
+        raise ValueError(f"no such degradation: {kind}")
+    return dataclasses.replace(pair, name=f"{pair.name}@{kind}{level:g}", b=b)
+
 def shrink(img: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
     """``img`` resized by ``s`` <= 1 (area interpolation) and the (3, 3) map of its pixels to the
     new image's, pixel centres kept: x' = (x + 0.5) * r - 0.5 with r the size ratio."""

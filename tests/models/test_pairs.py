@@ -1,4 +1,5 @@
 """Real pairs with established geometry, and the harder cases made from them."""
+import cv2
 import numpy as np
 import pytest
 
@@ -53,6 +54,32 @@ def test_each_object_in_clutter_lies_inside_image_b(pair):
     inside = ok & (to >= 0).all(1) & (to[:, 0] < obj.b.shape[1]) & (to[:, 1] < obj.b.shape[0])
     assert known.mean() > 0.4 and inside[known].mean() > 0.97
 
+
+
+@pytest.mark.parametrize("kind, levels", [("blur", (1.5, 3, 5)), ("motion", (9, 21)), ("noise", (8, 20)),
+                                          ("jpeg", (40, 15, 5))])
+def test_each_spoiling_moves_no_point_and_grows_with_its_level(kind, levels):
+    dot = np.full((101, 121), 40, np.uint8)
+    dot[50, 60] = 255
+    base = pairs.of_homography("dot", dot, dot, np.eye(3))
+    spoiled = [pairs.degraded(base, kind, level) for level in levels]
+    for s in spoiled:
+        assert s.b.shape == dot.shape and s.b.dtype == np.uint8 and s.homography is base.homography
+        if kind in ("blur", "motion"):  # the dot spread about where it was
+            w = s.b.astype(np.float64) - 40
+            yy, xx = np.mgrid[:101, :121]
+            assert abs((w * xx).sum() / w.sum() - 60) < 0.05 and abs((w * yy).sum() / w.sum() - 50) < 0.05
+    texture = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (101, 121), dtype=np.uint8), (0, 0), 1.0)
+    photo = pairs.of_homography("texture", dot, texture, np.eye(3))
+    changed = [np.abs(pairs.degraded(photo, kind, lv).b.astype(int) - photo.b).mean() for lv in levels]
+    assert 0 < changed[0] and changed == sorted(changed), changed
+    assert np.array_equal(pairs.degraded(photo, kind, levels[0]).b, pairs.degraded(photo, kind, levels[0]).b)
+
+
+def test_an_unknown_spoiling_is_refused():
+    with pytest.raises(ValueError):
+        pairs.degraded(pairs.of_homography("x", np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8), np.eye(3)),
+                       "smudge", 1)
 
 def test_rotated_canvas_holds_the_whole_image(pair):
     turned = pairs.rotated(pair[0], 90)
