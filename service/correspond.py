@@ -55,6 +55,12 @@ FAILED = "the matches are unverified nearest neighbours"
 NARROW = 0.1
 
 
+def narrow(inliers: int, span: float) -> str:
+    """The warning of a homography whose ``inliers`` span ``span`` (< NARROW) of image a."""
+    return (f"the homography's {inliers} inliers span {100 * span:.0f} % of image a: it is fitted there and "
+            "extrapolated beyond, where it may be far off")
+
+
 @dataclass
 class Side:
     """One image of a request: the bytes sent, or an image id of features cached before."""
@@ -182,9 +188,7 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
         if verified:
             answer.geometry, answer.matrix, answer.coverage = opts.geometry, matrix, span
             if opts.geometry == "homography" and answer.coverage < NARROW:
-                answer.warnings.append(f"the homography's {int(inliers.sum())} inliers span "
-                                       f"{100 * answer.coverage:.0f} % of image a: it is fitted there and extrapolated "
-                                       "beyond, where it may be far off")
+                answer.warnings.append(narrow(int(inliers.sum()), answer.coverage))
             if method == "sparse" and opts.geometry == "homography" and opts.ratio is None:
                 whole, inliers = await ctx.on_pool(explained_too, sa, sb, whole, matrix, inliers, threshold)
         else:
@@ -550,6 +554,11 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
         if not out.in_view.all():
             out.warnings.append(f"{int((~out.in_view).sum())} of {len(points)} points lie outside image b by the "
                                 "estimated homography (in_view: false): their positions are held at its border")
+    if guide is not None and guide.kind == "homography" and sparse_m is not None:
+        span = matching.coverage(sparse_m.xy_a[guide.inliers], fa.width, fa.height)
+        if span < NARROW:  # as a correspondences answer would warn: the points far from them may be far off
+            out.warnings.append(narrow(int(guide.inliers.sum()), span) + " (each point's support says how near "
+                                "it lies to them)")
     if tr.guidance == "none":
         missing = {"auto": "no geometry", "homography": "no homography",
                    "fundamental": "no fundamental matrix"}[geometry]

@@ -164,6 +164,21 @@ def test_a_homography_says_how_much_of_image_a_its_inliers_span_and_warns_when_l
     assert len(body["warnings"]) == 1 and "of image a: it is fitted there and extrapolated" in body["warnings"][0]
 
 
+
+def test_a_transfer_guided_by_a_homography_on_a_corner_says_so(client, coffee):
+    """The same corner of coffee: its homography guides a keypoint transfer, and the answer warns
+    as a correspondences answer does; the whole photo's transfer does not."""
+    h, size = similarity(coffee.shape, 0.8, 20)
+    corner = np.full_like(coffee, 128)
+    corner[250:340, 420:540] = coffee[250:340, 420:540]
+    for a, warned in ((coffee, False), (corner, True)):
+        b = cv2.warpAffine(a, h[:2], size, flags=cv2.INTER_AREA)
+        body = client.post("/v1/keypoints/transfer", data={"keypoints": "[[480, 300], [100, 100]]"},
+                           files={"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(b))}).json()
+        assert body["guidance"] == "homography", body
+        said = [w for w in body["warnings"] if "of image a: it is fitted there and extrapolated" in w]
+        assert len(said) == warned, body["warnings"]
+
 @pytest.mark.parametrize("gain, offset", [(0.1, 0), (0.2, 160)])
 def test_a_dark_or_washed_out_copy_is_found(client, coffee, gain, offset):
     """Image b at a tenth of the brightness, or faded to a fifth of its contrast over a light grey,
