@@ -37,6 +37,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.fuse
 	$(PY) -m eval.weights
 	$(PY) -m eval.calibrate
+	$(PY) -m eval.calibrate --spoiled
 	$(PY) -m eval.calibrate --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25
 	$(PY) -m eval.calibrate --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-distilled-w0.25
 	$(PY) -m eval.patches

@@ -4,6 +4,7 @@ the share that lay within 3 px of the truth, on the validation pairs (where the 
 and on the held-back pairs (which judge whether they carry over).
 
     python -m eval.calibrate [--setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25 ...]
+    python -m eval.calibrate --spoiled   # the stored curves read on the validation scenes' spoiled copies
 
 Everything goes through the HTTP API of a real server with the shipped networks. With
 ``--setting``, the server runs with those settings, the curves are stored only on the models the
@@ -313,11 +314,53 @@ def store(manifest: dict, curves: dict, settings: dict[str, str]) -> None:
             e["calibration"] = {u: curves[u] for u in USES if u.startswith("sparse") and u in curves}
 
 
+def stored_curves() -> dict[str, dict[str, list[float]]]:
+    """The curves the manifest holds for the default dense model and descriptor, use by use."""
+    served = served_settings({})
+    entries = json.loads(MANIFEST.read_text())["models"]
+    return {use: curve for e in entries if e["name"] in (served.default_dense_model, served.default_descriptor_model)
+            for use, curve in e.get("calibration", {}).items()}
+
+
+def spoiled() -> None:
+    """The stored curves, fitted on the validation pairs as they are, read on their scenes' spoiled
+    copies (``eval.robustness``'s exposure and degraded cases: image b darker, washed out, blurred,
+    streaked, noisy or JPEG-compressed), nothing fitted or stored."""
+    from eval.robustness import degraded_cases, exposure_cases
+    cases = [p for _, p in exposure_cases() + degraded_cases(("cube-40", "text", "leuven"))]
+    proc, url = serve({"PATH": os.environ.get("PATH", "")})
+    try:
+        with httpx.Client(base_url=url, timeout=600) as client:
+            data = collect(client, cases)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    curves = stored_curves()
+    errors = ["| use | answers | share right | mean confidence | calibration error |", "|---|---|---|---|---|"]
+    for use in (u for u in USES if u in data and u in curves):
+        value, right = data[use]
+        conf = on_curve(curves[use], value)
+        errors.append(f"| {use} | {len(right)} | {100 * right.mean():.0f} % | {conf.mean():.2f} | "
+                      f"{100 * calibration_error(conf, right):.1f} % |")
+    text = ("## Confidence on spoiled photos: reliability\n\n`python -m eval.calibrate --spoiled` "
+            f"{machine.describe()}\n\nThe curves stored in the manifest (fitted on the validation pairs as "
+            f"they are: `python -m eval.calibrate`) read on {len(cases)} copies of the validation scenes with "
+            "image b darker or washed out (`eval.robustness --exposure`) or blurred, streaked, noisy or "
+            "JPEG-compressed (`--degraded`); nothing fitted. Each cell as in the reliability table: of the "
+            f"answers whose `confidence` falls in the bin, the share within {WITHIN_PX:g} px of the truth, and "
+            "how many there were.\n\n" + "\n".join(reliability(curves, data)) + "\n\n" + "\n".join(errors))
+    print(text)
+    write_section("reliability-spoiled", text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                     help="a setting of the server, e.g. DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25")
+    ap.add_argument("--spoiled", action="store_true", help="read the stored curves on spoiled copies; fit nothing")
     a = ap.parse_args()
+    if a.spoiled:
+        return spoiled()
     settings = dict(kv.split("=", 1) for kv in a.setting)
     proc, url = serve({"PATH": os.environ.get("PATH", ""), **settings})
     try:

@@ -8,6 +8,7 @@ from eval.calibrate import (
     merged,
     scene_of,
     store,
+    stored_curves,
     transfer_uses,
     unrelated_cases,
     windows,
@@ -94,3 +95,16 @@ def test_transfers_are_fitted_by_their_guidance_on_windows_of_the_stereo_pair():
         pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
     assert len(cut) == 10 and all(scene_of(p.name) == "aloe" for p in cut)
     assert all(p.a.shape == p.b.shape and p.a.size < 0.6 * 1282 * 1110 for p in cut)
+
+
+def test_the_stored_curves_are_the_default_models_as_the_service_reads_them():
+    from models.export_patch import MANIFEST
+    from service.config import Settings
+    from service.manifest import Manifest, ManifestEntry
+    curves, settings = stored_curves(), Settings()
+    listed = Manifest.model_validate_json(MANIFEST.read_text()).models
+    entries = {e.name: e for e in map(ManifestEntry.model_validate, listed)}
+    for model, uses in ((settings.default_descriptor_model, ("sparse", "sparse-inlier")),
+                        (settings.default_dense_model, ("dense", "transfer", "transfer-inconsistent"))):
+        for use in uses:
+            assert curves[use] == entries[model].calibration[use].model_dump(), (model, use)
