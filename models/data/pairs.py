@@ -203,7 +203,6 @@ def exposed(pair: Pair, gain: float, offset: float = 0.0, noise: float = 2.0, se
     return dataclasses.replace(pair, name=f"{pair.name}@gain{gain:g}+{offset:g}", b=b)
 
 
-
 def degraded(pair: Pair, kind: str, level: float, seed: int = 0) -> Pair:
     """The pair with b as a camera or a pipeline spoils it, the geometry unchanged: ``blur``, out of
     focus (Gaussian, sigma ``level`` px); ``motion``, the camera moved while exposed (a straight
@@ -227,6 +226,7 @@ def degraded(pair: Pair, kind: str, level: float, seed: int = 0) -> Pair:
     else:
         raise ValueError(f"no such degradation: {kind}")
     return dataclasses.replace(pair, name=f"{pair.name}@{kind}{level:g}", b=b)
+
 
 def shrink(img: np.ndarray, s: float) -> tuple[np.ndarray, np.ndarray]:
     """``img`` resized by ``s`` <= 1 (area interpolation) and the (3, 3) map of its pixels to the
