@@ -56,21 +56,16 @@ class Alignment:
         return (xy + f).astype(np.float32)
 
 
-def grid_features(fm: FeatureMap) -> np.ndarray:
-    """(D, h, w) float16 -> (h, w, D) float32."""
-    return np.ascontiguousarray(fm.features.transpose(1, 2, 0), dtype=np.float32)
-
-
 def onto_grid_of(fa: FeatureMap, fb: FeatureMap) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
     """a's features (h, w, D), b's resampled at the same relative positions (h, w, D), and how
     many of b's pixels one of a's cells spans (x, y)."""
-    a = grid_features(fa)
+    a = fa.grid
     h, w, _ = a.shape
     step_a = fa.stride / fa.scale
     rx, ry = fb.width / fa.width, fb.height / fa.height
     jj, ii = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     to_b = fb.scale / fb.stride  # b pixels -> b cells
-    b = sample(grid_features(fb), jj * step_a * rx * to_b, ii * step_a * ry * to_b)
+    b = sample(fb.grid, jj * step_a * rx * to_b, ii * step_a * ry * to_b)
     return a, b, (step_a * rx, step_a * ry)
 
 

@@ -377,7 +377,7 @@ def peak(fm: FeatureMap, query: np.ndarray, centre: np.ndarray, reach: float, st
     off = np.linspace(-reach, reach, steps)
     ou, ov = (g.ravel() for g in np.meshgrid(off, off))
     out, top = np.empty_like(centre), np.empty(len(centre), np.float32)
-    f = np.ascontiguousarray(fm.features.transpose(1, 2, 0), np.float32)  # float32 arithmetic throughout
+    f = fm.grid  # float32 arithmetic throughout
     r = int(np.ceil(reach))
     whole = (centre == np.round(centre)).all(1) & (centre >= r).all(1) & \
         (centre + r <= np.minimum(hi, [f.shape[1] - 1, f.shape[0] - 1])).all(1)

@@ -82,3 +82,14 @@ def test_sparse_round_trip_and_its_checks():
     empty = SparseFeatures(np.zeros((0, 2), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32),
                            np.zeros((0, 8), np.float16), 100, 80)
     assert len(SparseFeatures.decode(empty.encode(), EXPECT).xy) == 0
+
+
+def test_the_grid_layout_is_the_features_as_float32_made_once_and_not_stored():
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(8, 5, 7)).astype(np.float16)
+    fm = FeatureMap(feats, 28, 20, 1.0, 4)
+    grid = fm.grid
+    assert grid.shape == (5, 7, 8) and grid.dtype == np.float32 and grid.flags.c_contiguous
+    np.testing.assert_array_equal(grid, feats.astype(np.float32).transpose(1, 2, 0))
+    assert fm.grid is grid  # made once a map
+    assert FeatureMap(feats, 28, 20, 1.0, 4) == fm and fm.encode() == FeatureMap(feats, 28, 20, 1.0, 4).encode()
