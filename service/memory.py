@@ -15,7 +15,10 @@ at its top, and the next request faults in again every page it touches: trimmed 
 quarter-second, a cold 640x480 sparse pair sent a second after the last answer took 7-26 % longer
 (25-75 ms) than one sent right after another. What an ordinary request leaves free (up to some
 140 MB for such a pair) is kept for the next; a burst of large images or patch batches, which
-leaves more, is given back. Every thread allocates from the one main heap: ``malloc_trim`` cannot
+leaves more, is given back. At start-up the heaps are trimmed once the models are loaded, and what
+the warm-up then grows is kept the same way (``Heap.settle``): trimmed at the first idle moment, it
+had to be faulted in again by the first requests (10-60 ms of a fresh server's first cold pair).
+Every thread allocates from the one main heap: ``malloc_trim`` cannot
 shrink the top of the per-thread heaps glibc otherwise makes, so they would keep up to
 ``TRIM_THRESHOLD`` each for good.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -64,17 +68,29 @@ def trim() -> bool:
     return bool(_malloc_trim is not None and _malloc_trim(0))
 
 
+@dataclass
+class Heap:
+    """What the idle trim measures growth from: the resident bytes after the last trim, or after
+    start-up (``settle``); None until either (then the first idle moment trims)."""
+    settled: int | None = None
+
+    def settle(self) -> None:
+        """Start-up is done: what the process holds now (the warm-up's buffers, which the first
+        requests reuse) is kept, and an idle moment trims only past ``keep`` beyond it."""
+        self.settled = resident()
+
+
 class TrimWhenIdle:
     """ASGI middleware: counts requests in flight and, ``idle_s`` after the last, trims the heaps
-    when the process holds more than ``keep`` bytes beyond what it held after the last trim (the
-    first idle moment always trims: what start-up left free goes back)."""
+    when the process holds more than ``keep`` bytes beyond ``heap.settled`` (with nothing settled
+    the first idle moment trims)."""
 
-    def __init__(self, app: ASGIApp, idle_s: float = IDLE_S, keep: int = KEEP):
+    def __init__(self, app: ASGIApp, idle_s: float = IDLE_S, keep: int = KEEP, heap: Heap | None = None):
         self.app, self.idle_s, self.keep = app, idle_s, keep
+        self.heap = heap or Heap()
         self.running = 0
         self._timer: asyncio.TimerHandle | None = None
         self.trims = 0
-        self.settled: int | None = None  # resident bytes after the last trim
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,8 +112,8 @@ class TrimWhenIdle:
             asyncio.ensure_future(self._trim())
 
     async def _trim(self) -> None:
-        if self.settled is not None and resident() - self.settled <= self.keep:
+        if self.heap.settled is not None and resident() - self.heap.settled <= self.keep:
             return
         await run_in_threadpool(trim)
         self.trims += 1
-        self.settled = resident()
+        self.heap.settled = resident()
