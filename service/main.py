@@ -17,7 +17,7 @@ from service.cache import FeatureCache, MemoryCache, RedisCache
 from service.config import Settings
 from service.disconnect import CancelOnDisconnect
 from service.limits import BodyLimit
-from service.memory import Heap, TrimWhenIdle, trim, tune_heaps
+from service.memory import Heap, TrimWhenIdle, tune_heaps
 from service.model_store import MemoryStore, RedisStore
 from service.routes import align, dense, health, keypoint_models, patches
 from service.threads import limit_blas, limit_opencv
@@ -56,11 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # matching holds a block of similarities per job: a pool sized to the cores bounds memory
         app.state.match_pool = ThreadPoolExecutor(settings.matching_workers or os.cpu_count() or 1, "match")
         app.state.registry = await run_in_threadpool(registry.load, settings)
-        await run_in_threadpool(trim)  # what loading the models left free
+        # what loading the models left free goes back; what the warm-up grows stays (service.memory)
+        await run_in_threadpool(app.state.heap.settle)
         if settings.warm_up:  # before the first request is taken: see service.warmup
             app.state.warm_up_s = await warmup.warm_up(app.state.registry, settings)
             app.state.warm_up_routes = await warmup.routes(app.router)
-        app.state.heap.settle()  # what the warm-up grew stays for the first requests (service.memory)
         try:
             yield
         finally:

@@ -15,9 +15,10 @@ at its top, and the next request faults in again every page it touches: trimmed 
 quarter-second, a cold 640x480 sparse pair sent a second after the last answer took 7-26 % longer
 (25-75 ms) than one sent right after another. What an ordinary request leaves free (up to some
 140 MB for such a pair) is kept for the next; a burst of large images or patch batches, which
-leaves more, is given back. At start-up the heaps are trimmed once the models are loaded, and what
-the warm-up then grows is kept the same way (``Heap.settle``): trimmed at the first idle moment, it
-had to be faulted in again by the first requests (10-60 ms of a fresh server's first cold pair).
+leaves more, is given back. At start-up the heaps are trimmed once the models are loaded, and the
+idle trim measures growth from there (``Heap.settle``), so what the warm-up grows (about 100 MB) is
+kept the same way: trimmed at the first idle moment, it had to be faulted in again by the first
+requests (a fresh server's first cold pair 406 ms against 351, medians of 8 starts).
 Every thread allocates from the one main heap: ``malloc_trim`` cannot
 shrink the top of the per-thread heaps glibc otherwise makes, so they would keep up to
 ``TRIM_THRESHOLD`` each for good.
@@ -70,13 +71,14 @@ def trim() -> bool:
 
 @dataclass
 class Heap:
-    """What the idle trim measures growth from: the resident bytes after the last trim, or after
-    start-up (``settle``); None until either (then the first idle moment trims)."""
+    """What the idle trim measures growth from: the resident bytes after the last trim (the idle
+    trim's or ``settle``'s); None until one (then the first idle moment trims)."""
     settled: int | None = None
 
     def settle(self) -> None:
-        """Start-up is done: what the process holds now (the warm-up's buffers, which the first
-        requests reuse) is kept, and an idle moment trims only past ``keep`` beyond it."""
+        """Trim the heaps now and measure growth from what is left (at start-up, once the models
+        are loaded: what the warm-up then grows stays for the first requests, within ``keep``)."""
+        trim()
         self.settled = resident()
 
 

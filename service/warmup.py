@@ -3,16 +3,16 @@ path of a cold ``method=sparse`` request: PNG decoding, the DoG detector, the pa
 descriptor network in its batching worker, and mutual matching. The first request of a process
 otherwise pays for what happens only once: the decoders' and the matching code's first use, the
 threads' start, OpenCV's and ONNX Runtime's first runs, the arena's first growth, and FastAPI's
-building of its routes (a fresh server's first cold 640x480 pair took 520 ms without it and 365 with
-it, its second 392 and 345, medians of 8 starts; ``python -m eval.latency``, the rows of a server
-just started). Its features go into a cache of its own, not
-the service's; its forward passes count in the inference metrics like any other. A failure is
-logged and the service starts as it would have without it (WARM_UP=false skips it).
+building of its routes (a fresh server's first cold 640x480 pair took 455 ms without it and 294 with
+it, its second 333 and 295, medians of 8 starts; ``python -m eval.latency``, the rows of a server
+just started; what it grows is kept for the first requests: ``memory.Heap.settle``). Its features
+go into a cache of its own, not the service's; its forward passes count in the inference metrics
+like any other. A failure is logged and the service starts as it would have without it
+(WARM_UP=false skips it).
 
 ``routes`` then walks the app's routes once, as a request for a path none of them has does: FastAPI
 builds an included router's routes (their dependencies, parameters and response fields) at the first
-request that reaches them, which put 45-60 ms on the first request after the pair's warm-up (its
-first pair came 65-85 ms behind its second; now 20).
+request that reaches them, which put 45-60 ms on the first request after the pair's warm-up.
 """
 from __future__ import annotations
 

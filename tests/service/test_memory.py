@@ -45,7 +45,7 @@ def test_an_idle_service_keeps_what_ordinary_requests_leave_and_gives_back_a_lar
     import numpy as np
     held = []
     heap = memory.Heap()
-    if settled:  # start-up settled the heap (service.main, after the warm-up)
+    if settled:  # start-up settled the heap (service.main, once the models are loaded)
         heap.settle()
 
     async def scenario() -> list[int]:
