@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     warm_up: bool = Field(True, description="before it takes requests, run a synthetic pair through a cold "
                           "method=sparse request's path (decoding, detector, default descriptor, matching) and "
                           "build the app's routes, so that the first request does not pay for first-time setup "
-                          "(a cold 640x480 pair: 455 ms, with it 294)")
+                          "(a cold 640x480 pair: 311 ms, with it 247)")
     default_patch_model: str = Field("2ch-2stream-views8-sift", description="of /v1/patches/similarity")
     default_descriptor_model: str = Field("siam-2stream-l2", description="of /v1/patches/descriptors and "
                                           "method=sparse")

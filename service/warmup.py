@@ -3,8 +3,8 @@ path of a cold ``method=sparse`` request: PNG decoding, the DoG detector, the pa
 descriptor network in its batching worker, and mutual matching. The first request of a process
 otherwise pays for what happens only once: the decoders' and the matching code's first use, the
 threads' start, OpenCV's and ONNX Runtime's first runs, the arena's first growth, and FastAPI's
-building of its routes (a fresh server's first cold 640x480 pair took 455 ms without it and 294 with
-it, its second 333 and 295, medians of 8 starts; ``python -m eval.latency``, the rows of a server
+building of its routes (a fresh server's first cold 640x480 pair took 311 ms without it and 247 with
+it, its second 234 and 214, medians of 8 starts; ``python -m eval.latency``, the rows of a server
 just started; what it grows is kept for the first requests: ``memory.Heap.settle``). Its features
 go into a cache of its own, not the service's; its forward passes count in the inference metrics
 like any other. A failure is logged and the service starts as it would have without it
