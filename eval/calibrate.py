@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 
@@ -27,7 +26,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from eval import machine
-from eval.latency import serve, served_settings
+from eval.latency import served_settings, serving
 from eval.results import with_settings, write_section
 from models.data import pairs
 from models.export_patch import MANIFEST
@@ -328,13 +327,8 @@ def spoiled() -> None:
     streaked, noisy or JPEG-compressed), nothing fitted or stored."""
     from eval.robustness import degraded_cases, exposure_cases
     cases = [p for _, p in exposure_cases() + degraded_cases(("cube-40", "text", "leuven"))]
-    proc, url = serve({"PATH": os.environ.get("PATH", "")})
-    try:
-        with httpx.Client(base_url=url, timeout=600) as client:
-            data = collect(client, cases)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with serving({"served": {}}, timeout=600) as clients:
+        data = collect(clients["served"], cases)
     curves = stored_curves()
     errors = ["| use | answers | share right | mean confidence | calibration error |", "|---|---|---|---|---|"]
     for use in (u for u in USES if u in data and u in curves):
@@ -362,18 +356,14 @@ def main() -> None:
     if a.spoiled:
         return spoiled()
     settings = dict(kv.split("=", 1) for kv in a.setting)
-    proc, url = serve({"PATH": os.environ.get("PATH", ""), **settings})
-    try:
-        with httpx.Client(base_url=url, timeout=600) as client:
-            cases = validation_cases()
-            val = merged(collect(client, cases), collect(client, windows("aloe") + castles(), transfers_only=True),
-                         collect(client, unrelated_cases(VALIDATION_UNRELATED), related=False))
-            held = merged(collect(client, heldback_cases()),
-                          collect(client, windows("motorcycle"), transfers_only=True),
-                          collect(client, unrelated_cases(HELD_BACK_UNRELATED), related=False))
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with serving({"served": settings}, timeout=600) as clients:
+        client = clients["served"]
+        cases = validation_cases()
+        val = merged(collect(client, cases), collect(client, windows("aloe") + castles(), transfers_only=True),
+                     collect(client, unrelated_cases(VALIDATION_UNRELATED), related=False))
+        held = merged(collect(client, heldback_cases()),
+                      collect(client, windows("motorcycle"), transfers_only=True),
+                      collect(client, unrelated_cases(HELD_BACK_UNRELATED), related=False))
     curves = {use: fit(*v) for use, v in val.items() if use in USES}
     manifest = json.loads(MANIFEST.read_text())
     store(manifest, curves, settings)

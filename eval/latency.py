@@ -64,10 +64,11 @@ def serve(env: dict) -> tuple[subprocess.Popen, str]:
 
 
 @contextmanager
-def serving(envs: dict[str, dict[str, str]]) -> Iterator[dict[str, httpx.Client]]:
-    """One server per label of ``envs`` (``serve``), a kept-alive client each; all stopped after."""
+def serving(envs: dict[str, dict[str, str]], timeout: float = 60) -> Iterator[dict[str, httpx.Client]]:
+    """One server per label of ``envs`` (``serve``), a kept-alive client each (``timeout`` s a
+    request); all stopped after."""
     servers = {label: serve(env) for label, env in envs.items()}
-    clients = {label: httpx.Client(base_url=url, timeout=60) for label, (_, url) in servers.items()}
+    clients = {label: httpx.Client(base_url=url, timeout=timeout) for label, (_, url) in servers.items()}
     try:
         yield clients
     finally:

@@ -18,10 +18,9 @@ quarter-second, a cold 640x480 sparse pair sent a second after the last answer t
 leaves more, is given back. At start-up the heaps are trimmed once the models are loaded, and the
 idle trim measures growth from there (``Heap.settle``), so what the warm-up grows (about 100 MB) is
 kept the same way: trimmed at the first idle moment, it had to be faulted in again by the first
-requests (a fresh server's first cold pair 406 ms against 351, medians of 8 starts).
-Every thread allocates from the one main heap: ``malloc_trim`` cannot
-shrink the top of the per-thread heaps glibc otherwise makes, so they would keep up to
-``TRIM_THRESHOLD`` each for good.
+requests (a fresh server's first cold pair 406 ms against 351, medians of 8 starts). Every thread
+allocates from the one main heap: ``malloc_trim`` cannot shrink the top of the per-thread heaps
+glibc otherwise makes, so they would keep up to ``TRIM_THRESHOLD`` each for good.
 """
 from __future__ import annotations
 
@@ -116,6 +115,5 @@ class TrimWhenIdle:
     async def _trim(self) -> None:
         if self.heap.settled is not None and resident() - self.heap.settled <= self.keep:
             return
-        await run_in_threadpool(trim)
+        await run_in_threadpool(self.heap.settle)
         self.trims += 1
-        self.heap.settled = resident()
