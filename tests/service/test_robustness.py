@@ -56,10 +56,12 @@ def test_a_keep_alive_connection_survives_an_unexpected_error(tmp_path):
 
 def test_images_that_decode_large_keep_memory_bounded_and_give_it_back():
     """Four all-zero 6300 x 6300 PNGs (38 KB each) at once: decoded within a budget, two at a time,
-    one dense pass at a time; the memory goes back afterwards."""
+    one dense pass at a time; the memory goes back afterwards. MEMORY_KEEP_MB=64: with the default
+    256 an idle server may keep up to 256 MiB beyond its settled start-up, so whether this burst's
+    leftovers (45-145 MiB) went back or stayed was the allocator's luck, not the trim's."""
     buf = io.BytesIO()
     Image.fromarray(np.zeros((6300, 6300), np.uint8)).save(buf, "PNG", optimize=True)
-    proc, url = serve({})
+    proc, url = serve({"MEMORY_KEEP_MB": "64"})
     try:
         httpx.get(url + "/v1/models")
         before = status(proc.pid)["VmRSS"]
@@ -72,8 +74,8 @@ def test_images_that_decode_large_keep_memory_bounded_and_give_it_back():
         assert asyncio.run(burst()) == [200] * 4
         time.sleep(1.0)
         after = status(proc.pid)
-        # the heaps are trimmed once idle: about +45 MiB here, +115 without the trim
-        assert after["VmHWM"] - before < 1200 and after["VmRSS"] - before < 80, (before, after)
+        # trimmed once idle: below `before` (the warm-up's growth goes too); +85-116 MiB untrimmed
+        assert after["VmHWM"] - before < 1200 and after["VmRSS"] - before < 70, (before, after)
     finally:
         proc.terminate()
         proc.wait(10)
