@@ -48,6 +48,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.agreement
 	$(PY) -m eval.explained
 	$(PY) -m eval.guide
+	$(PY) -m eval.truth
 	$(PY) -m eval.robustness
 	$(PY) -m eval.robustness --heldback
 	$(PY) -m eval.robustness --exposure
