@@ -71,8 +71,9 @@ def table(names: tuple[str, ...]) -> str:
         rows.append(f"| {name} | {TRUTH.get(name, 'homography we established')} | "
                     + " | ".join(cells(misses(pair, xy_a, xy_b), size)) + " |")
         print(rows[-1], flush=True)
-    return ("| pair | truth | SIFT matches whose truth is known | right (within 8 px) | median px | 90th percentile "
-            "px | within 1 px | within 3 px | right matches of keypoints under 4 px: how many, median, within 3 px |\n"
+    return (f"| pair | truth | SIFT matches whose truth is known | right (within {RIGHT_PX:g} px) | median px | 90th "
+            f"percentile px | within 1 px | within 3 px | right matches of keypoints under {SMALL_PX:g} px: how many, "
+            "median, within 3 px |\n"
             "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
 
