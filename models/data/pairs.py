@@ -24,7 +24,8 @@ Validation pairs (choose designs and settings on these):
   loose at N = 20-29: judge within 5 px).
 
 Held back to judge the product (never to train, validate or tune on): ``graf`` (opencv-doc's
-graf1 against graf3, with the homography it ships), ``box`` (``box`` against ``box_in_scene``, the
+graf1 against graf3, with the homography it ships, which holds above a ledge near graf1's bottom
+edge: no truth below it, ``GRAF_LEDGE``), ``box`` (``box`` against ``box_in_scene``, the
 box at about half scale, rotated, in clutter) and ``aero`` (``aero1`` against ``aero3``), and the
 motorcycle stereo pair.
 
@@ -62,6 +63,11 @@ HELD_BACK = ("graf", "box", "aero", "motorcycle")
 # ViSP's cube: a die standing on the posters, off their plane, and the posters it hides in the
 # later frames (x0, y0, x1, y1 in frame 0's pixels, checked by eye on frames 20, 40 and 79)
 CUBE = (150, 35, 275, 165)
+# graf1 below the light ledge that crosses the wall at y ~510 (x0, y0, x1, y1 in its pixels): the
+# wall's lower part and a parked car, off the plane of the homography shipped with the pair. OpenCV
+# SIFT's right matches there miss it by 4.7-7.4 px (median of each 20 px row), above the ledge by
+# 0.5-1.0 (``eval.truth``); an overlay of graf3 on graf1 warped by it shows the fringes by eye
+GRAF_LEDGE = (0, 505, 800, 640)
 # the part of image a that is an object in clutter (x, y, w, h as fractions of a): all of it in b
 OBJECT = {None: (0.3, 0.25, 0.45, 0.45), "leuven": (0.15, 0.25, 0.45, 0.45), "suzanne": (0.6, 0.05, 0.35, 0.9)}
 # windows cut from both views of a stereo pair (x, y, w, h as fractions; see ``cropped``): its
@@ -150,7 +156,7 @@ def load(name: str) -> Pair:
     a, b = grey(folder / fa), grey(folder / fb)
     if name == "graf":  # the homography opencv-doc ships with the pair
         fs = cv2.FileStorage(str(folder / "H1to3p.xml"), cv2.FILE_STORAGE_READ)
-        return of_homography(name, a, b, fs.getNode("H13").mat())
+        return of_homography(name, a, b, fs.getNode("H13").mat(), GRAF_LEDGE)
     return of_homography(name, a, b, np.array(json.loads(TABLE.read_text())[name], np.float64),
                          CUBE if name.startswith("cube") else None)
 
