@@ -7,6 +7,14 @@ from models.data import pairs, rigid, stereo
 from tests.models.sift import truth_errors
 
 
+def loaded(name: str) -> pairs.Pair:
+    """A pair by name, or the test skipped where its images were not unpacked."""
+    try:
+        return pairs.load(name)
+    except FileNotFoundError:
+        pytest.skip(f"no images of {name}: run `python -m models.prep_data --opencv`")
+
+
 def sift_agreement(p: pairs.Pair, tol: float = 3.0) -> float:
     """Share of SIFT's ratio-tested matches that the pair's truth puts within ``tol`` px."""
     err, ok = truth_errors(p, features=2000)
@@ -23,10 +31,7 @@ PAIRS = [("cube-40", 3.0, 0.85, 0.8), ("leuven", 5.0, 0.7, 0.55), ("suzanne", 3.
 @pytest.fixture(scope="module", params=PAIRS, ids=[p[0] for p in PAIRS])
 def pair(request):
     name, tol, least, harder = request.param
-    try:
-        return pairs.load(name), tol, least, harder
-    except FileNotFoundError:
-        pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
+    return loaded(name), tol, least, harder
 
 
 def test_the_established_homography_agrees_with_independent_matches(pair):
@@ -103,10 +108,7 @@ def test_a_crop_keeps_each_points_truth_in_its_own_pixels():
 
 
 def test_a_crop_of_the_stereo_pair_agrees_with_independent_matches():
-    try:
-        aloe = pairs.load("aloe")
-    except FileNotFoundError:
-        pytest.skip("no data/opencv: run `python -m models.prep_data --opencv`")
+    aloe = loaded("aloe")
     crop = pairs.cropped(aloe, pairs.CROPS[4])
     assert sift_agreement(crop) > 0.7
     base = crop.point_map
@@ -115,10 +117,7 @@ def test_a_crop_of_the_stereo_pair_agrees_with_independent_matches():
 
 
 def test_the_die_standing_on_the_posters_has_no_truth_in_any_case_made_from_them():
-    try:
-        cube = pairs.load("cube-40")
-    except FileNotFoundError:
-        pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
+    cube = loaded("cube-40")
     x0, y0, x1, y1 = pairs.CUBE
     on_die = np.array([[(x0 + x1) / 2, (y0 + y1) / 2], [x0 + 2, y0 + 2]])
     beside = np.array([[x0 - 20, y1 + 20], [x1 + 20, y0 + 10]])
@@ -141,10 +140,7 @@ def test_an_unrelated_pair_knows_every_answer_is_wrong(pair):
 
 
 def cube_object(name: str = "cube-object") -> pairs.Pair:
-    try:
-        return pairs.load(name)
-    except FileNotFoundError:
-        pytest.skip("no data/pairs/mbt: run `python -m models.prep_data --opencv`")
+    return loaded(name)
 
 
 @pytest.mark.parametrize("name, least", [("cube-object-100", 20), ("cube-object", 5)])
@@ -182,10 +178,7 @@ def test_a_pair_asks_for_the_geometry_it_has():
 
 
 def test_graf_has_no_truth_below_its_ledge_where_the_shipped_homography_misses_the_wall():
-    try:
-        graf = pairs.load("graf")
-    except FileNotFoundError:
-        pytest.skip("no data/heldback: run `python -m models.prep_data --opencv`")
+    graf = loaded("graf")
     _, y0, _, _ = pairs.GRAF_LEDGE
     t, ok = graf.truth(np.array([[100.0, y0 + 60], [600, y0 + 10], [100, y0 - 100], [600, y0 - 200]]))
     assert list(ok) == [False, False, True, True] and np.isnan(t[:2]).all()
