@@ -15,7 +15,6 @@ import argparse
 import shlex
 import sys
 
-import cv2
 import numpy as np
 
 from eval import machine
@@ -34,15 +33,7 @@ TRUTH = {"aloe": "disparity map", "motorcycle": "disparity map",
 
 def matches(pair: pairs.Pair) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SIFT's ratio-tested matches of a pair: positions in a and b (M, 2) and a's keypoint sizes (M,)."""
-    det = cv2.SIFT_create()
-    ka, da = det.detectAndCompute(pair.a, None)
-    kb, db = det.detectAndCompute(pair.b, None)
-    if da is None or db is None or len(db) < 2:
-        return np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0)
-    m = [x for x, y in cv2.BFMatcher().knnMatch(da, db, k=2) if x.distance < RATIO * y.distance]
-    xy_a = np.float64([ka[x.queryIdx].pt for x in m]).reshape(-1, 2)
-    xy_b = np.float64([kb[x.trainIdx].pt for x in m]).reshape(-1, 2)
-    return xy_a, xy_b, np.float64([ka[x.queryIdx].size for x in m])
+    return pairs.sift_keypoint_matches(pair.a, pair.b, RATIO)
 
 
 def misses(pair: pairs.Pair, xy_a: np.ndarray, xy_b: np.ndarray) -> np.ndarray:

@@ -334,12 +334,22 @@ def sift_matches(a: np.ndarray, b: np.ndarray, ratio: float = 0.8, features: int
     """OpenCV SIFT's matches between two grey images (``features`` keypoints an image, 0: all),
     kept by Lowe's ``ratio``: their positions in a and in b, (M, 2) float64 each. Independent of
     our networks: a guide to the truths we establish, and a check of them."""
+    return sift_keypoint_matches(a, b, ratio, features)[:2]
+
+
+def sift_keypoint_matches(a: np.ndarray, b: np.ndarray, ratio: float = 0.8, features: int = 0
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``sift_matches`` and the size (px across) of each match's keypoint in a, (M,); none where
+    an image has fewer than two keypoints."""
     det = cv2.SIFT_create(features)
     ka, da = det.detectAndCompute(a, None)
     kb, db = det.detectAndCompute(b, None)
+    if da is None or db is None or len(db) < 2:
+        return np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0)
     m = [x for x, y in cv2.BFMatcher().knnMatch(da, db, k=2) if x.distance < ratio * y.distance]
     xy_a = np.float64([ka[x.queryIdx].pt for x in m]).reshape(-1, 2)
-    return xy_a, np.float64([kb[x.trainIdx].pt for x in m]).reshape(-1, 2)
+    xy_b = np.float64([kb[x.trainIdx].pt for x in m]).reshape(-1, 2)
+    return xy_a, xy_b, np.float64([ka[x.queryIdx].size for x in m])
 
 
 def fit(a: np.ndarray, b: np.ndarray, guess: np.ndarray | None = None) -> tuple[np.ndarray, int]:
