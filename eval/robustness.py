@@ -189,6 +189,10 @@ def degraded_cases(names: tuple[str, ...]) -> list[tuple[str, pairs.Pair]]:
             for name in names for kind, level, words in DEGRADATIONS]
 
 
+# what a run's section is about, by its kind of case
+AXES = {"": "scale, rotation, clutter",
+        "exposure": "exposure (image b darker or washed out, with a sensor's noise of 2 grey levels)",
+        "clutter": "an object in clutter, by its scale", "degraded": "blur, motion, noise and JPEG (image b spoiled)"}
 CLUTTER_SCALES = (0.71, 0.5, 0.35, 0.25)
 AMONG_SCALES = (0.5, 0.35, 0.25)
 
@@ -229,12 +233,12 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated, of " + ", ".join(METHODS))
     a = ap.parse_args()
     methods = tuple(m for m in METHODS if m in a.methods.split(","))
-    if a.clutter:
-        todo = clutter_cases(("graf",) if a.heldback else ("cube-40", "cube-79", "leuven"))
-    elif a.degraded:
-        todo = degraded_cases(("graf",) if a.heldback else ("cube-40", "text", "leuven"))
-    else:
-        todo = heldback_cases() if a.heldback else exposure_cases() if a.exposure else validation_cases()
+    # one kind of case a run (exposure has no held-back cases): it picks the cases and names the section
+    mode = "clutter" if a.clutter else "degraded" if a.degraded else "exposure" if a.exposure and not a.heldback else ""
+    todo = {"clutter": lambda: clutter_cases(("graf",) if a.heldback else ("cube-40", "cube-79", "leuven")),
+            "degraded": lambda: degraded_cases(("graf",) if a.heldback else ("cube-40", "text", "leuven")),
+            "exposure": exposure_cases,
+            "": lambda: heldback_cases() if a.heldback else validation_cases()}[mode]()
     if a.only:
         todo = [(label, p) for label, p in todo if any(w in label for w in a.only.split(","))]
     extra = {"ratio": str(a.ratio)} if a.ratio else {}
@@ -262,12 +266,8 @@ def main() -> None:
     if not a.no_write and not (a.ratio or a.only) and (a.setting or methods == METHODS):
         # the defaults own one section; each set of settings writes its own beside it
         which = "held-back" if a.heldback else "validation"
-        axes = "exposure (image b darker or washed out, with a sensor's noise of 2 grey levels)" if a.exposure \
-            else "an object in clutter, by its scale" if a.clutter \
-            else "blur, motion, noise and JPEG (image b spoiled)" if a.degraded else "scale, rotation, clutter"
-        kind = "-exposure" if a.exposure else "-clutter" if a.clutter else "-degraded" if a.degraded else ""
-        name, title = with_settings(f"robustness-{which}{kind}",
-                                    f"## Correspondences on real {which} pairs: {axes}", a.setting)
+        name, title = with_settings(f"robustness-{which}" + (f"-{mode}" if mode else ""),
+                                    f"## Correspondences on real {which} pairs: {AXES[mode]}", a.setting)
         write_section(name, f"{title}\n\n"
                       f"`{command}` {machine.describe()}\n\n"
                       "Each cell: the homography correct (median error over a grid of a's points "
