@@ -325,7 +325,6 @@ def test_a_turning_camera_enlarged_is_guided_by_its_plane(client):
     assert (err < 5).mean() > 0.85, (err < 5).mean()
 
 
-
 def test_a_turning_camera_seen_through_jpeg_is_guided_by_its_plane(client):
     """Leuven with b saved as JPEG at quality 40: RANSAC's fundamental matrix explains enough more
     matches than the homography to be chosen, but the epipolar search comes back from only about
@@ -334,6 +333,7 @@ def test_a_turning_camera_seen_through_jpeg_is_guided_by_its_plane(client):
     body, err = transferred_real(client, real(lambda: pairs.degraded(pairs.load("leuven"), "jpeg", 40)))
     assert body["guidance"] == "homography"
     assert (err < 5).mean() > 0.85, (err < 5).mean()
+
 
 def test_points_go_where_the_plane_puts_them_when_it_looks_as_alike_as_the_epipolar_find(client):
     """The aloe stereo pair (a scene with depth): a fundamental matrix guides, and where the

@@ -164,7 +164,6 @@ def test_a_homography_says_how_much_of_image_a_its_inliers_span_and_warns_when_l
     assert len(body["warnings"]) == 1 and "of image a: it is fitted there and extrapolated" in body["warnings"][0]
 
 
-
 def test_a_transfer_guided_by_a_homography_on_a_corner_says_so(client, coffee):
     """The same corner of coffee: its homography guides a keypoint transfer, and the answer warns
     as a correspondences answer does; the whole photo's transfer does not."""
@@ -178,6 +177,7 @@ def test_a_transfer_guided_by_a_homography_on_a_corner_says_so(client, coffee):
         assert body["guidance"] == "homography", body
         said = [w for w in body["warnings"] if "of image a: it is fitted there and extrapolated" in w]
         assert len(said) == warned, body["warnings"]
+
 
 @pytest.mark.parametrize("gain, offset", [(0.1, 0), (0.2, 160)])
 def test_a_dark_or_washed_out_copy_is_found(client, coffee, gain, offset):
