@@ -66,6 +66,8 @@ def held_out(net: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, pairs:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--teacher", default="siam-2stream-l2")
+    ap.add_argument("--arch", default=ARCH, choices=[ARCH, ARCH + "-s2"],
+                    help="the student's: the teacher's family, or its streams' first convolutions strided")
     ap.add_argument("--width", type=float, default=0.25, help="channel widths times the paper's")
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--batch", type=int, default=256)
@@ -90,7 +92,7 @@ def main() -> None:
     x = torch.from_numpy(ps.patches)
     hold = np.random.default_rng(a.seed).random(len(ps.pos)) < 0.05  # a twentieth of the pairs kept out
     train, val = ps.pos[~hold], ps.pos[hold][:2048]
-    net = build(ARCH, a.width)
+    net = build(a.arch, a.width)
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, a.lr, total_steps=a.steps, pct_start=0.05)
     rng = np.random.default_rng(a.seed + 1)
@@ -120,7 +122,7 @@ def main() -> None:
                   f"match ranked first among {len(val)} for {first:.3f} (teacher {teacher_first:.3f}); dead units "
                   f"at most {dead:.2f} ({time.time() - t0:.0f} s)", flush=True)
     command = "python -m models.distill_patch " + shlex.join(sys.argv[1:])
-    torch.save({"model": net.state_dict(), "arch": ARCH, "width": a.width, "seed": a.seed, "steps": a.steps,
+    torch.save({"model": net.state_dict(), "arch": a.arch, "width": a.width, "seed": a.seed, "steps": a.steps,
                 "command": command, "name": a.name, "teacher": a.teacher}, a.out / "model.pt")
     print(f"saved {a.out / 'model.pt'}; export: python -m models.export_patch {a.out / 'model.pt'} "
           f"(manifest {MANIFEST})")

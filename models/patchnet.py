@@ -81,14 +81,18 @@ def branch(cin: int, width: float, spp: bool = False, norm: bool = False) -> nn.
     return nn.Sequential(*layers, nn.MaxPool2d(2, 2), conv(w(192, width), w(256, width), 3, 1, norm), nn.Flatten())
 
 
-def stream(cin: int, width: float, norm: bool = False, linear_end: bool = False) -> nn.Sequential:
+def stream(cin: int, width: float, norm: bool = False, linear_end: bool = False, strided: bool = False
+           ) -> nn.Sequential:
     """One stream of the central-surround networks:
     C(96,5,1)-P(2,2)-C(96,3,1)-P(2,2)-C(192,3,1)-C(192,3,1). (B, cin, 32, 32) -> (B, 768w).
     ``norm``: see ``conv``; with ``linear_end`` the last convolution has no ReLU (for
-    descriptors that are normalised next: see ``Siamese``)."""
+    descriptors that are normalised next: see ``Siamese``); ``strided``: the first convolution
+    C(96,5,2) takes its pooling's place (32 -> 14 either way), a quarter of its work and none of the
+    pooling's, the same output shape."""
     c1, c2 = w(96, width), w(192, width)
+    first = [conv(cin, c1, 5, 2, norm)] if strided else [conv(cin, c1, 5, 1, norm), nn.MaxPool2d(2, 2)]
     return nn.Sequential(
-        conv(cin, c1, 5, 1, norm), nn.MaxPool2d(2, 2), conv(c1, c1, 3, 1, norm), nn.MaxPool2d(2, 2),
+        *first, conv(c1, c1, 3, 1, norm), nn.MaxPool2d(2, 2),
         conv(c1, c2, 3, 1, norm), conv(c2, c2, 3, 1, norm and not linear_end, not linear_end), nn.Flatten())
 
 
@@ -160,16 +164,17 @@ class Siamese(PatchNet):
     silenced 62 % of siam-2stream-l2's last layer within 400 steps.
 
     ``shared=False`` gives pseudo-siamese (two branches with their own weights; ``describe`` then
-    takes which branch). ``two_stream`` gives the central-surround siam-2stream.
+    takes which branch). ``two_stream`` gives the central-surround siam-2stream; ``strided``, its
+    streams' first convolutions strided (see ``stream``).
     """
 
     siamese = True
 
     def __init__(self, width: float = 0.5, shared: bool = True, two_stream: bool = False,
-                 l2: bool = False, spp: bool = False):
+                 l2: bool = False, spp: bool = False, strided: bool = False):
         super().__init__()
         self.shared, self.two_stream, self.l2, self.spp = shared, two_stream, l2, spp
-        make = (lambda: nn.ModuleList([stream(1, width, True, l2), stream(1, width, True, l2)])) if two_stream else \
+        make = (lambda: nn.ModuleList([stream(1, width, True, l2, strided) for _ in range(2)])) if two_stream else \
             (lambda: branch(1, width, spp, True))
         self.branches = nn.ModuleList([make()] if shared else [make(), make()])
         if two_stream:
@@ -205,6 +210,7 @@ ARCHS = {
     "siam-l2": lambda wd: Siamese(wd, l2=True),
     "siam-2stream": lambda wd: Siamese(wd, two_stream=True),
     "siam-2stream-l2": lambda wd: Siamese(wd, two_stream=True, l2=True),
+    "siam-2stream-l2-s2": lambda wd: Siamese(wd, two_stream=True, l2=True, strided=True),
     "siam-spp": lambda wd: Siamese(wd, spp=True),
     "2ch": lambda wd: TwoChannel(wd),
     "2ch-deep": lambda wd: TwoChannelDeep(wd),

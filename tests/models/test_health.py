@@ -130,11 +130,11 @@ def test_ucn_starts_alive():
     assert max(health.dead_units(net, x).values()) <= 0.1
 
 
-@pytest.mark.parametrize("arch", sorted({e["architecture"] for e in ENTRIES}))
+@pytest.mark.parametrize("arch", sorted({e["architecture"] for e in ENTRIES if not e.get("distilled_from")}))
 def test_every_shipped_network_has_its_curve_and_ended_with_every_layer_alive(arch):
     """docs/curves/<architecture> holds the training curve the shipped weights came from: it reaches
     the manifest's step count, and at its last step no layer has more than a quarter of its units
-    dead."""
+    dead. (A distilled student's curve is under its own name: tests/models/test_distill.py.)"""
     folder = Path(__file__).parents[2] / "docs" / "curves" / arch
     steps = {e["steps"] for e in ENTRIES if e["architecture"] == arch}
     log = np.genfromtxt(folder / "log.csv", delimiter=",", names=True)

@@ -11,11 +11,11 @@ PAPER = {"siam", "pseudo-siam", "siam-l2", "siam-2stream", "siam-2stream-l2", "s
          "2ch", "2ch-deep", "2ch-2stream", "2ch-spp"}
 
 
-def test_all_paper_architectures_are_defined():
-    assert set(ARCHS) == PAPER
+def test_all_paper_architectures_are_defined_and_one_faster_student():
+    assert set(ARCHS) == PAPER | {"siam-2stream-l2-s2"}
 
 
-@pytest.mark.parametrize("arch", sorted(PAPER))
+@pytest.mark.parametrize("arch", sorted(ARCHS))
 @pytest.mark.parametrize("batch", [1, 7])
 def test_pair_to_score_shape(arch, batch):
     net = build(arch).eval()
@@ -24,7 +24,8 @@ def test_pair_to_score_shape(arch, batch):
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("arch", ["siam", "siam-l2", "siam-2stream", "siam-2stream-l2", "siam-spp"])
+@pytest.mark.parametrize("arch", ["siam", "siam-l2", "siam-2stream", "siam-2stream-l2", "siam-2stream-l2-s2",
+                                  "siam-spp"])
 def test_siamese_forward_is_describe_then_decide(arch):
     net = build(arch).eval()
     x = torch.rand(4, 2, 64, 64)
@@ -39,6 +40,19 @@ def test_l2_descriptors_are_unit_length_and_score_is_negative_distance():
     torch.testing.assert_close(d.norm(dim=1), torch.ones(5))
     x = torch.rand(1, 1, 64, 64)
     assert net(torch.cat([x, x], 1)).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_strided_stream_gives_its_pooled_twins_shapes_with_a_quarter_of_the_first_convolutions_work():
+    plain, strided = build("siam-2stream-l2", 0.25), build("siam-2stream-l2-s2", 0.25)
+    assert strided.dim == plain.dim
+    for net in (plain, strided):
+        first = net.branches[0][0][0][0]
+        assert first.kernel_size == (5, 5) and first.out_channels == 24
+    assert plain.branches[0][0][0][0].stride == (1, 1) and strided.branches[0][0][0][0].stride == (2, 2)
+    pools = [sum(isinstance(m, torch.nn.MaxPool2d) for m in n.modules()) for n in (plain, strided)]
+    assert pools == [4, 2]
+    x = torch.rand(3, 1, 32, 32)
+    assert strided.branches[0][0](x).shape == plain.branches[0][0](x).shape == (3, 48 * 4)
 
 
 def test_pseudo_siamese_branches_differ_and_siamese_share():

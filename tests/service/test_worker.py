@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 from service import registry
 from service.config import Settings
 from service.errors import InferenceFailed, InferenceTimeout, Overloaded
-from service.worker import BatchingSession
+from service.worker import FULL_ENOUGH, BatchingSession
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,18 @@ def test_concurrent_requests_share_forward_passes(session):
     outs = asyncio.run(go())
     assert [o.tolist() for o in outs] == [[float(k)] * 2 for k in range(20)]
     assert w.stats.batches < 20 and w.stats.largest > 2
+    w.close()
+
+
+def test_a_batch_full_enough_does_not_wait_for_company_and_a_small_one_does(session):
+    w = worker(session, max_batch=256, max_wait_ms=400)
+
+    def took(n: int) -> float:
+        t = time.perf_counter()
+        asyncio.run(w.run({"x": np.ones((n, 4), np.float32)}))
+        return time.perf_counter() - t
+    took(FULL_ENOUGH)
+    assert took(FULL_ENOUGH) < 0.2 and took(FULL_ENOUGH - 1) > 0.35
     w.close()
 
 
