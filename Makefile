@@ -43,6 +43,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.calibrate --spoiled
 	$(PY) -m eval.calibrate --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25
 	$(PY) -m eval.calibrate --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-distilled-w0.25
+	$(PY) -m eval.calibrate --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-s2-distilled-w0.25
 	$(PY) -m eval.patches
 	$(PY) -m eval.patches --sets val,valphotos,valstereo,valpairs
 	$(PY) -m eval.patches --sets heldpairs
@@ -69,6 +70,8 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 		--setting SPARSE_FIRST_OCTAVE=-0.5
 	$(PY) -m eval.robustness --heldback --methods sparse,SIFT \
 		--setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-distilled-w0.25
+	$(PY) -m eval.robustness --heldback --methods sparse,SIFT \
+		--setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-s2-distilled-w0.25
 	$(PY) -m eval.dense
 	$(PY) -m eval.consensus
 	$(PY) -m eval.align
@@ -85,6 +88,7 @@ bench: $(VENV)/.dev-deps  ## speed through the HTTP API beside ONNX Runtime alon
 	$(PY) -m eval.first_octave
 	$(PY) -m eval.first_octave --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25
 	$(PY) -m eval.first_octave --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-distilled-w0.25
+	$(PY) -m eval.first_octave --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-s2-distilled-w0.25
 	$(PY) -m eval.descriptor_speed
 	$(PY) -m eval.load_test --redis-fault --seconds 40
 	$(PY) -m eval.memory

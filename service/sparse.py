@@ -24,6 +24,7 @@ from service.matching import Matches, agreeing, among, distance, lands_in, top2,
 REGION = 6.0  # patch side in keypoint diameters: the region SIFT's descriptor covers
 PATCH = 64
 MIN_SIZE = 0.0  # smallest keypoint diameter kept, in pixels of the working image
+CHUNK = 500  # patches a remap: its maps must stay under 32767 rows
 RATIO = 0.9  # Lowe's ratio test on descriptor distances, the default
 CAMERA = 0.5  # blur a pyramid level holds already, in its own pixels (SIFT's assumption for an image)
 BLUR_STEP = 0.25  # patch pixels: patches whose added blur rounds alike are blurred in one call
@@ -63,18 +64,20 @@ def detect(img: np.ndarray, n: int, first_octave: float = -1) -> tuple[np.ndarra
 
 def patches(img: np.ndarray, xy: np.ndarray, size: np.ndarray, angle: np.ndarray, blur: float = 0.0) -> np.ndarray:
     """Scale- and orientation-normalised patches, (K, 64, 64) uint8. Each is sampled from the
-    Gaussian pyramid level that holds its region at about 64 pixels, so shrinking does not alias.
-    With ``blur`` (a Gaussian's sigma in patch pixels), each patch is then blurred to at least that
-    much in its own pixels (see ``least_blur``)."""
+    Gaussian pyramid level that holds its region at about 64 pixels, so shrinking does not alias;
+    all patches of a level in one remap. With ``blur`` (a Gaussian's sigma in patch pixels), each
+    patch is then blurred to at least that much in its own pixels (see ``least_blur``)."""
     pyramid = [img]
     while min(pyramid[-1].shape) >= 2 * PATCH:
         pyramid.append(cv2.pyrDown(pyramid[-1]))
     step = REGION * size / PATCH  # image pixels per patch pixel
     level = np.clip(np.floor(np.log2(np.maximum(step, 1.0))), 0, len(pyramid) - 1).astype(int)
+    t = np.arange(PATCH, dtype=np.float32) - (PATCH - 1) / 2  # patch pixel offsets from its centre
     out = np.empty((len(xy), PATCH, PATCH), np.uint8)
     for lv in np.unique(level):
         at = np.flatnonzero(level == lv)
-        out[at] = sample(pyramid[lv], float(2 ** lv), xy[at], step[at], angle[at])
+        for k in chunks(at, CHUNK):
+            out[k] = sample(pyramid[lv], float(2 ** lv), xy[k], step[k], angle[k], t)
     return least_blur(out, step / 2.0 ** level, blur) if blur > 0 else out
 
 
@@ -99,22 +102,20 @@ def least_blur(p: np.ndarray, step: np.ndarray, blur: float) -> np.ndarray:
     return out
 
 
-def sample(img: np.ndarray, f: float, xy: np.ndarray, step: np.ndarray, angle: np.ndarray) -> np.ndarray:
-    """The patches of keypoints at xy (K, 2) with ``step`` image pixels a patch pixel from a pyramid
-    level ``img`` (``f`` image pixels a level pixel): (K, 64, 64) uint8, one affine warp each.
-    OpenCV steps through a warp's pixels incrementally, where a remap reads a map of two floats
-    a pixel (which made the maps a third of the patches' time)."""
-    s = (step / f).astype(np.float64)
-    c, sn = s * np.cos(angle), s * np.sin(angle)
-    # patch (u, v) -> level pixels: centre + s R(angle) (u - 31.5, v - 31.5); pixel centres shift with the level
+def sample(img: np.ndarray, f: float, xy: np.ndarray, step: np.ndarray, angle: np.ndarray,
+           t: np.ndarray) -> np.ndarray:
+    """One remap of a pyramid level ``img`` (``f`` image pixels a level pixel) for keypoints at
+    xy (K, 2) with ``step`` image pixels a patch pixel, ``t`` (64,) the patch pixels' offsets
+    from its centre: (K, 64, 64) uint8."""
+    s = (step / f).astype(np.float32)
+    c, sn = s * np.cos(angle, dtype=np.float32), s * np.sin(angle, dtype=np.float32)
+    # patch (u, v) -> level pixels: centre + s R(angle) (u, v); pixel centres shift with the level.
+    # u runs along a patch row and v down its column, so each map is a row term plus a column term
     cx, cy = (xy[:, 0] + 0.5) / f - 0.5, (xy[:, 1] + 0.5) / f - 0.5
-    half = (PATCH - 1) / 2
-    m = np.stack([np.c_[c, -sn, cx - half * (c - sn)], np.c_[sn, c, cy - half * (sn + c)]], axis=1)
-    out = np.empty((len(xy), PATCH, PATCH), np.uint8)
-    for k in range(len(xy)):
-        cv2.warpAffine(img, m[k], (PATCH, PATCH), out[k], cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                       cv2.BORDER_REFLECT)
-    return out
+    mx = ((cx[:, None] - sn[:, None] * t)[:, :, None] + (c[:, None] * t)[:, None, :]).reshape(-1, PATCH)
+    my = ((cy[:, None] + c[:, None] * t)[:, :, None] + (sn[:, None] * t)[:, None, :]).reshape(-1, PATCH)
+    return cv2.remap(img, mx.astype(np.float32, copy=False), my.astype(np.float32, copy=False), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REFLECT).reshape(-1, PATCH, PATCH)
 
 
 def match(fa: SparseFeatures, fb: SparseFeatures, ratio: float | None = RATIO, mutual: bool = True) -> Matches:
