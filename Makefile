@@ -33,8 +33,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m models.export_patch --views 8 $$($(PY) -m models.recipe --checkpoints --only 2ch-2stream)
 	$(PY) -m models.distill_patch  # from the exported siam-2stream-l2
 	$(PY) -m models.export_patch runs/siam-2stream-l2-distilled-w0.25/model.pt
-	$(PY) -m models.distill_patch --arch siam-2stream-l2-s2 --name siam-2stream-l2-s2-distilled-w0.25 \
-		--out runs/siam-2stream-l2-s2-distilled-w0.25
+	$(PY) -m models.distill_patch --arch siam-2stream-l2-s2
 	$(PY) -m models.export_patch runs/siam-2stream-l2-s2-distilled-w0.25/model.pt
 	$(PY) -m models.export_ucn runs/ucn/model.pt
 	$(PY) -m eval.fuse

@@ -5,7 +5,12 @@ that matches and their nearest look-alikes both count. Copying the teacher's des
 did not converge in a narrower network (tried at a sixth of the paper's widths: held-out cosine
 0.34 after 2,000 steps): the teacher's whitening spreads its variance over every dimension.
 
-    python -m models.distill_patch [--teacher siam-2stream-l2] [--width 0.25] [--steps 4000] [--resume]
+    python -m models.distill_patch [--teacher siam-2stream-l2] [--arch siam-2stream-l2-s2] [--width 0.25]
+        [--steps 4000] [--resume]
+
+The student is the teacher's architecture at ``--width``, or with ``--arch siam-2stream-l2-s2`` the
+same with its streams' first convolutions strided (see ``models.patchnet.stream``); it is named
+``<arch>-distilled-w<width>`` and written to runs/<name> unless ``--name`` and ``--out`` say otherwise.
 
 Decoupled weight decay (AdamW); the curve and each layer's weight norm and dead units are logged
 (runs/<name>/log.csv, layers.csv) and unhealthy weights refused at export.
@@ -75,14 +80,21 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--set", type=Path, default=Path("data/patches_train.npz"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--name", default="siam-2stream-l2-distilled-w0.25")
-    ap.add_argument("--out", type=Path, default=Path("runs/siam-2stream-l2-distilled-w0.25"))
+    ap.add_argument("--name", default=None, help="the manifest's name (default <arch>-distilled-w<width>)")
+    ap.add_argument("--out", type=Path, default=None, help="the run's folder (default runs/<name>)")
     ap.add_argument("--resume", action="store_true")
     return ap
 
 
+def resolved(a: argparse.Namespace) -> argparse.Namespace:
+    """The arguments with the name and the run's folder filled in where they were left out."""
+    a.name = a.name or f"{a.arch}-distilled-w{a.width:g}"
+    a.out = a.out or Path("runs") / a.name
+    return a
+
+
 def main() -> None:
-    a = parser().parse_args()
+    a = resolved(parser().parse_args())
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     ps = PatchSet.load(str(a.set))

@@ -43,9 +43,11 @@ def test_the_recipe_replays_each_shipped_networks_training_command():
         if entry.get("distilled_from"):  # after the teacher's export: one of make weights' distillations
             assert shipped[1:3] == ["-m", "models.distill_patch"] and entry["distilled_from"] in steps
             lines = MAKEFILE.read_text().replace("\\\n", " ").splitlines()  # continued lines joined
-            made = [vars(distill_patch.parser().parse_args(shlex.split(line.split("#")[0].split("distill_patch")[1])))
+            def args(words: list[str]) -> dict:
+                return vars(distill_patch.resolved(distill_patch.parser().parse_args(words)))
+            made = [args(shlex.split(line.split("#")[0].split("distill_patch")[1]))
                     for line in lines if "$(PY) -m models.distill_patch" in line]
-            assert vars(distill_patch.parser().parse_args(shipped[3:])) in made, entry["name"]
+            assert args(shipped[3:]) in made, entry["name"]
             continue
         run = model_name(entry["architecture"], entry.get("width", WIDTH))  # without the views of an export
         (replay,) = recipe.train_commands(run, steps[run])
