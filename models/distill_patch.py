@@ -6,7 +6,7 @@ did not converge in a narrower network (tried at a sixth of the paper's widths: 
 0.34 after 2,000 steps): the teacher's whitening spreads its variance over every dimension.
 
     python -m models.distill_patch [--teacher siam-2stream-l2] [--arch siam-2stream-l2-s2] [--width 0.25]
-        [--steps 4000] [--resume]
+        [--steps 4000] [--batch 256] [--device auto] [--resume]
 
 The student is the teacher's architecture at ``--width``, or with ``--arch siam-2stream-l2-s2`` the
 same with its streams' first convolutions strided (see ``models.patchnet.stream``); it is named
@@ -63,7 +63,7 @@ def held_out(net: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, pairs:
     v = torch.from_numpy(pairs.ravel())
     d = net.describe(x[v, None].float() / 255.0)
     s, t = d @ d.T, target[v] @ target[v].T
-    n = torch.arange(len(pairs))
+    n = torch.arange(len(pairs), device=s.device)
     return ((s - t).abs().mean().item(), (s[0::2, 1::2].argmax(1) == n).float().mean().item(),
             (t[0::2, 1::2].argmax(1) == n).float().mean().item())
 
@@ -80,6 +80,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--set", type=Path, default=Path("data/patches_train.npz"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="auto", help="the torch device it trains on (auto: cuda where one is, "
+                    "else cpu)")
     ap.add_argument("--name", default=None, help="the manifest's name (default <arch>-distilled-w<width>)")
     ap.add_argument("--out", type=Path, default=None, help="the run's folder (default runs/<name>)")
     ap.add_argument("--resume", action="store_true")
@@ -93,18 +95,24 @@ def resolved(a: argparse.Namespace) -> argparse.Namespace:
     return a
 
 
+def device(name: str) -> torch.device:
+    """The torch device ``--device`` names; auto: CUDA where torch sees a GPU, else the CPU."""
+    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+
+
 def main() -> None:
     a = resolved(parser().parse_args())
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     ps = PatchSet.load(str(a.set))
     t0 = time.time()
-    target = torch.from_numpy(teacher_descriptors(WEIGHTS / f"{a.teacher}.onnx", ps.patches))
+    dev = device(a.device)
+    target = torch.from_numpy(teacher_descriptors(WEIGHTS / f"{a.teacher}.onnx", ps.patches)).to(dev)
     print(f"{len(ps.patches)} patches, teacher's descriptors in {time.time() - t0:.0f} s", flush=True)
-    x = torch.from_numpy(ps.patches)
+    x = torch.from_numpy(ps.patches).to(dev)
     hold = np.random.default_rng(a.seed).random(len(ps.pos)) < 0.05  # a twentieth of the pairs kept out
     train, val = ps.pos[~hold], ps.pos[hold][:2048]
-    net = build(a.arch, a.width)
+    net = build(a.arch, a.width).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, a.lr, total_steps=a.steps, pct_start=0.05)
     rng = np.random.default_rng(a.seed + 1)
@@ -117,7 +125,7 @@ def main() -> None:
         run.log_layers(0, net, probe)
     for step in range(start + 1, a.steps + 1):
         net.train()
-        idx = torch.from_numpy(train[rng.choice(len(train), a.batch // 2)].ravel())
+        idx = torch.from_numpy(train[rng.choice(len(train), a.batch // 2)].ravel()).to(dev)
         loss = relational(net.describe(x[idx, None].float() / 255.0), target[idx])
         opt.zero_grad()
         loss.backward()
@@ -134,7 +142,8 @@ def main() -> None:
                   f"match ranked first among {len(val)} for {first:.3f} (teacher {teacher_first:.3f}); dead units "
                   f"at most {dead:.2f} ({time.time() - t0:.0f} s)", flush=True)
     command = "python -m models.distill_patch " + shlex.join(sys.argv[1:])
-    torch.save({"model": net.state_dict(), "arch": a.arch, "width": a.width, "seed": a.seed, "steps": a.steps,
+    weights = {k: v.cpu() for k, v in net.state_dict().items()}
+    torch.save({"model": weights, "arch": a.arch, "width": a.width, "seed": a.seed, "steps": a.steps,
                 "command": command, "name": a.name, "teacher": a.teacher}, a.out / "model.pt")
     print(f"saved {a.out / 'model.pt'}; export: python -m models.export_patch {a.out / 'model.pt'} "
           f"(manifest {MANIFEST})")

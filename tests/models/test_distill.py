@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from models import health
-from models.distill_patch import held_out, relational
+from models.distill_patch import device, held_out, relational
 from models.export_patch import MANIFEST, export
 from models.patchnet import build
 
@@ -41,6 +41,13 @@ def test_held_out_measures_read_a_student_that_is_its_teacher_as_exact():
     pairs = torch.arange(8).reshape(4, 2).numpy()
     error, first, teacher_first = held_out(net, x, target, pairs)
     assert error < 1e-5 and first == teacher_first
+
+
+def test_auto_trains_on_cuda_only_where_torch_sees_a_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device("auto") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert device("auto") == torch.device("cuda") and device("cpu") == torch.device("cpu")
 
 
 def test_an_exported_student_keeps_its_name_and_says_whom_it_was_distilled_from(tmp_path):
