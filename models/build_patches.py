@@ -112,6 +112,7 @@ def main() -> None:
               # real pairs: the validation ones, and the held-back ones (judging only)
               "valpairs": lambda: pairs_set(pairs.VALIDATION, a.seed + 29),
               "heldpairs": lambda: pairs_set(("graf", "aero", "box", "motorcycle"), a.seed + 31)}
+    os.makedirs(a.out, exist_ok=True)
     for name in a.sets.split(","):
         ps = build[name]()
         ps.save(f"{a.out}/patches_{name}.npz")
