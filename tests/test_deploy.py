@@ -1,7 +1,9 @@
 """Deployment files, checked without a Docker engine: hadolint on the Dockerfiles, the compose file
 against the Compose specification's schema, and the operational policies we promise."""
+import re
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,19 @@ def test_compose_policies():
     gpu = spec["api-gpu"]
     assert gpu["profiles"] == ["gpu"]
     assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+
+
+def test_the_gpu_image_has_the_cuda_its_onnx_runtime_was_built_for():
+    """onnxruntime-gpu's CUDA provider loads only with the CUDA major version (and cuDNN) it was
+    built against, named by its package's extras; with another it runs on the CPU."""
+    needs = " ".join(metadata.requires("onnxruntime-gpu") or [])
+    cuda = re.search(r"nvidia-cuda-runtime[^0-9]*(\d+)\.", needs)
+    cudnn = re.search(r"nvidia-cudnn-cu\d+[^0-9]*(\d+)\.", needs)
+    assert cuda and cudnn, needs
+    image = (ROOT / "docker/Dockerfile.gpu").read_text()
+    base = re.search(r"^FROM nvidia/cuda:(\d+)\.\d+\.\d+-cudnn(\d*)-runtime", image, re.M)
+    assert base and base[1] == cuda[1], (base and base[0], cuda[0])
+    assert cudnn[1] == "9" and base[2] in ("", "9")  # the CUDA 12.x and 13.x images' cudnn is cuDNN 9
 
 
 @pytest.mark.parametrize("dockerfile", ["docker/Dockerfile", "docker/Dockerfile.gpu"])

@@ -8,6 +8,7 @@ import time
 import cv2
 import httpx
 import numpy as np
+import pytest
 import redis
 
 from service import registry
@@ -50,6 +51,23 @@ def test_no_gpu_falls_back_to_cpu_and_says_so_once(caplog):
     notes = [r for r in caplog.records if "running on the CPU" in r.getMessage()]
     assert len(notes) == 1 and notes[0].levelno == logging.WARNING
     assert registry.choose_providers("cpu") == ["CPUExecutionProvider"]
+
+
+def test_a_gpu_provider_that_cannot_start_is_reported_as_the_cpu_it_fell_back_to(monkeypatch, caplog):
+    """onnxruntime-gpu runs on the CPU by itself when its CUDA libraries are missing (here, with no
+    GPU: as in an image whose CUDA is another major version than the provider was built for)."""
+    if registry.gpu_driver_present():
+        pytest.skip("a GPU is here: its CUDA provider may well start")
+    monkeypatch.setattr(registry, "choose_providers", lambda _: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    with caplog.at_level(logging.INFO, logger="service.registry"):
+        reg = registry.load(Settings(provider="cuda"))
+    try:
+        assert reg.models and {m.provider for m in reg.models.values()} == {"CPUExecutionProvider"}
+        notes = [r.getMessage() for r in caplog.records if "could not start" in r.getMessage()]
+        assert len(notes) == 1 and "CUDAExecutionProvider" in notes[0]
+        assert any(r.getMessage().endswith("models on CPUExecutionProvider") for r in caplog.records)
+    finally:
+        reg.close()
 
 
 def test_burst_beyond_capacity_gets_503_with_retry_after(coffee):
