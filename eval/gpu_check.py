@@ -1,4 +1,5 @@
-"""The GPU path in one run (``make gpu-check``, on a machine with an NVIDIA GPU and its driver):
+"""The GPU path in one run (``make gpu-check``, on a machine with an NVIDIA GPU and its driver, and
+the CUDA 13 and cuDNN 9 libraries onnxruntime-gpu's CUDA provider is built for: inside the GPU image):
 
 - the CUDA and TensorRT execution providers load every shipped model, and each model's outputs
   match the CPU's within 1e-3 on real inputs;

@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="its port")
     models_dir: Path = Field(MODELS_DIR, description="the folder of manifest.json and the .onnx files it lists")
     provider: Literal["auto", "cpu", "cuda", "tensorrt"] = Field(
-        "auto", description="execution provider; auto: CUDA when a GPU and its driver are present, else the CPU")
+        "auto", description="execution provider; auto: CUDA when a GPU and its driver are present (with the CUDA 13 "
+                "and cuDNN 9 libraries onnxruntime-gpu needs, as in the GPU image), else the CPU")
     ort_threads: int = Field(0, ge=0, description="intra-op threads per session; 0 lets ONNX Runtime choose")
     io_binding: Literal["auto", "on", "off"] = Field(
         "auto", description="bind inputs and outputs through ONNX Runtime's IO binding; auto: on a GPU only")
