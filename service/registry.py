@@ -146,11 +146,12 @@ def load(settings: Settings) -> Registry:
             reg.errors[name] = f"{exc.__class__.__name__}: {str(exc)[:300]}"
             log.error("model %s not loaded: %s", name, reg.errors[name])
     ran = sorted({m.provider for m in reg.models.values()})
-    if providers[0] != "CPUExecutionProvider" and "CPUExecutionProvider" in ran:
-        # onnxruntime-gpu falls back to the CPU by itself when it cannot load its CUDA provider's
-        # libraries (a CUDA or cuDNN of another major version, or none), saying so only in its own log
-        log.warning("PROVIDER=%s: ONNX Runtime could not start %s (its CUDA and cuDNN libraries are missing or "
-                    "of another version: its own error above names them), running on the CPU",
-                    settings.provider, providers[0])
+    if any(p != providers[0] for p in ran):
+        # onnxruntime-gpu falls back to the next provider by itself when it cannot load one's
+        # libraries (a CUDA or cuDNN of another major version, or none; no TensorRT), saying so
+        # only in its own log
+        log.warning("PROVIDER=%s: ONNX Runtime could not start %s (its CUDA, cuDNN or TensorRT libraries are "
+                    "missing or of another version: its own error above names them), running on %s",
+                    settings.provider, providers[0], ", ".join(ran))
     log.info("loaded %d models on %s", len(reg.models), ", ".join(ran) or "no provider")
     return reg
