@@ -30,6 +30,7 @@ from multiprocessing import get_context
 
 import cv2
 import numpy as np
+from numpy._core._multiarray_umath import __cpu_features__
 from tqdm import tqdm
 
 from models.data import pairs, photos, stereo, synth
@@ -71,14 +72,17 @@ def photo_set(which: str, warps: int, seed: int, similar: bool, near: int = 1, j
     return synth.PatchSet.by_photo(parts, names)
 
 
-NUMPY_AVX2 = "X86_V4 AVX512_ICL AVX512_SPR"  # numpy's dispatch targets beyond AVX2, turned off
+BEYOND_AVX2 = ("X86_V4", "AVX512_ICL", "AVX512_SPR")  # numpy's dispatch targets past AVX2
 
 
-def portable() -> None:
-    """Run this command again with numpy held to its AVX2 kernels (NPY_DISABLE_CPU_FEATURES, read
-    when numpy is imported), unless it already is; the processes it starts inherit that."""
-    if os.environ.get("NPY_DISABLE_CPU_FEATURES") != NUMPY_AVX2:
-        os.execve(sys.executable, sys.orig_argv, {**os.environ, "NPY_DISABLE_CPU_FEATURES": NUMPY_AVX2})
+def portable(features: dict[str, bool] = __cpu_features__) -> None:
+    """Where numpy would use kernels past AVX2 on this CPU, run this command again with them
+    turned off (NPY_DISABLE_CPU_FEATURES, read when numpy is imported); the processes it starts
+    inherit that."""
+    on = [f for f in BEYOND_AVX2 if features.get(f)]
+    if on:
+        off = " ".join([os.environ.get("NPY_DISABLE_CPU_FEATURES", ""), *on]).strip()
+        os.execve(sys.executable, sys.orig_argv, {**os.environ, "NPY_DISABLE_CPU_FEATURES": off})
 
 
 def main() -> None:
