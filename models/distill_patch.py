@@ -6,7 +6,7 @@ did not converge in a narrower network (tried at a sixth of the paper's widths: 
 0.34 after 2,000 steps): the teacher's whitening spreads its variance over every dimension.
 
     python -m models.distill_patch [--teacher siam-2stream-l2] [--arch siam-2stream-l2-s2] [--width 0.25]
-        [--steps 4000] [--batch 256] [--device auto] [--resume]
+        [--steps 4000] [--batch 256] [--device cpu] [--resume]
 
 The student is the teacher's architecture at ``--width``, or with ``--arch siam-2stream-l2-s2`` the
 same with its streams' first convolutions strided (see ``models.patchnet.stream``); it is named
@@ -80,8 +80,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--set", type=Path, default=Path("data/patches_train.npz"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--device", default="auto", help="the torch device it trains on (auto: cuda where one is, "
-                    "else cpu)")
+    ap.add_argument("--device", default="cpu", help="torch device, e.g. cuda (only cpu replays bit for bit)")
     ap.add_argument("--name", default=None, help="the manifest's name (default <arch>-distilled-w<width>)")
     ap.add_argument("--out", type=Path, default=None, help="the run's folder (default runs/<name>)")
     ap.add_argument("--resume", action="store_true")
@@ -95,18 +94,13 @@ def resolved(a: argparse.Namespace) -> argparse.Namespace:
     return a
 
 
-def device(name: str) -> torch.device:
-    """The torch device ``--device`` names; auto: CUDA where torch sees a GPU, else the CPU."""
-    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
-
-
 def main() -> None:
     a = resolved(parser().parse_args())
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     ps = PatchSet.load(str(a.set))
     t0 = time.time()
-    dev = device(a.device)
+    dev = torch.device(a.device)
     target = torch.from_numpy(teacher_descriptors(WEIGHTS / f"{a.teacher}.onnx", ps.patches)).to(dev)
     print(f"{len(ps.patches)} patches, teacher's descriptors in {time.time() - t0:.0f} s", flush=True)
     x = torch.from_numpy(ps.patches).to(dev)

@@ -55,7 +55,7 @@ class Run:
         """Load the checkpoint if there is one; returns the step to continue from (0: fresh)."""
         if not self.ckpt.exists():
             return 0
-        state = torch.load(self.ckpt, weights_only=False)
+        state = torch.load(self.ckpt, weights_only=False, map_location="cpu")  # a GPU run resumes anywhere
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])

@@ -2,13 +2,17 @@
 shipped student's curve."""
 import csv
 import json
+import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
 from models import health
-from models.distill_patch import device, held_out, relational
+from models.data.synth import PatchSet
+from models.distill_patch import held_out, main, relational
 from models.export_patch import MANIFEST, export
 from models.patchnet import build
 
@@ -43,11 +47,38 @@ def test_held_out_measures_read_a_student_that_is_its_teacher_as_exact():
     assert error < 1e-5 and first == teacher_first
 
 
-def test_auto_trains_on_cuda_only_where_torch_sees_a_gpu(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert device("auto") == torch.device("cpu")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert device("auto") == torch.device("cuda") and device("cpu") == torch.device("cpu")
+def pairs_set(path: Path, n: int = 200) -> str:
+    """n positive pairs of random 64x64 patches (each second view the first, noisier)."""
+    rng = np.random.default_rng(0)
+    first = rng.integers(0, 255, (n, 64, 64)).astype(np.int16)
+    second = np.clip(first + rng.integers(-20, 21, first.shape), 0, 255)
+    patches = np.stack([first, second], 1).reshape(-1, 64, 64).astype(np.uint8)
+    pos = np.arange(2 * n).reshape(n, 2)
+    PatchSet(patches, np.repeat(np.arange(n), 2), pos, np.stack([pos[:-1, 0], pos[1:, 1]], 1)).save(path)
+    return str(path)
+
+
+def distil(monkeypatch, tmp_path: Path, *extra: str) -> dict:
+    out = tmp_path / "run"
+    monkeypatch.setattr(sys, "argv", ["distill_patch", "--arch", "siam-2stream-l2-s2", "--steps", "2", "--batch",
+                                      "16", "--set", pairs_set(tmp_path / "set.npz"), "--out", str(out), *extra])
+    main()
+    assert [r["step"] for r in csv.DictReader(open(out / "log.csv"))] == ["2"]
+    return torch.load(out / "model.pt", weights_only=False)
+
+
+def test_a_short_distillation_logs_its_step_and_saves_its_weights_and_command(monkeypatch, tmp_path):
+    saved = distil(monkeypatch, tmp_path)
+    assert saved["name"] == "siam-2stream-l2-s2-distilled-w0.25" and saved["steps"] == 2
+    assert saved["command"].startswith("python -m models.distill_patch --arch siam-2stream-l2-s2 --steps 2")
+    build("siam-2stream-l2-s2", 0.25).load_state_dict(saved["model"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_gpu_distillation_saves_cpu_weights(monkeypatch, tmp_path):
+    saved = distil(monkeypatch, tmp_path, "--device", "cuda")
+    assert all(t.device.type == "cpu" for t in saved["model"].values())  # servable and exportable without a GPU
+    assert "--device cuda" in saved["command"]
 
 
 def test_an_exported_student_keeps_its_name_and_says_whom_it_was_distilled_from(tmp_path):
