@@ -61,9 +61,10 @@ def pairs_set(path: Path, n: int = 200) -> str:
 def distil(monkeypatch, tmp_path: Path, *extra: str) -> dict:
     out = tmp_path / "run"
     monkeypatch.setattr(sys, "argv", ["distill_patch", "--arch", "siam-2stream-l2-s2", "--steps", "2", "--batch",
-                                      "16", "--set", pairs_set(tmp_path / "set.npz"), "--out", str(out), *extra])
+                                      "16", "--threads", "1", "--set", pairs_set(tmp_path / "set.npz"),
+                                      "--out", str(out), *extra])
     main()
-    assert [r["step"] for r in csv.DictReader(open(out / "log.csv"))] == ["2"]
+    assert [r["step"] for r in csv.DictReader((out / "log.csv").read_text().splitlines())] == ["2"]
     return torch.load(out / "model.pt", weights_only=False)
 
 
