@@ -114,10 +114,12 @@ def visible_points(pair: pairs.Pair, n: int, rng: np.random.Generator) -> tuple[
     return pts[ok][:n], t[ok][:n]
 
 
-def case_rng(label: str) -> np.random.Generator:
+def case_rng(label: str, draw: int = 0) -> np.random.Generator:
     """The generator of a case's transfer points, seeded by its name: adding or leaving out other
-    cases (``--only``, a new pair) leaves each case's points as they were."""
-    return np.random.default_rng(zlib.crc32(label.encode()))
+    cases (``--only``, a new pair) leaves each case's points as they were. ``draw`` > 0: another
+    draw of them (``--draw``), to see how much a case's share owes to which points were drawn."""
+    name = zlib.crc32(label.encode())
+    return np.random.default_rng([name, draw] if draw else name)
 
 
 def transfer(client: httpx.Client, pair: pairs.Pair, sent: dict, rng: np.random.Generator) -> str:
@@ -231,6 +233,8 @@ def main() -> None:
                     help="a setting of the server, e.g. SPARSE_KEYPOINTS=1000 (to compare designs)")
     ap.add_argument("--only", default="", help="comma-separated words: keep the cases whose name has one")
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated, of " + ", ".join(METHODS))
+    ap.add_argument("--draw", type=int, default=0, help="another draw of the transfer's points (0: the tables'; "
+                    "others are not written)")
     a = ap.parse_args()
     methods = tuple(m for m in METHODS if m in a.methods.split(","))
     # one kind of case a run (exposure has no held-back cases): it picks the cases and names the section
@@ -249,7 +253,7 @@ def main() -> None:
             for label, pair in todo:
                 sent = uploads(pair)
                 got = {m: (sift(pair) if m == "SIFT" else api(client, pair, sent, m, extra)) for m in methods}
-                moved = transfer(client, pair, sent, case_rng(label))
+                moved = transfer(client, pair, sent, case_rng(label, a.draw))
                 rows.append((label, got, moved))
                 print(label, " | ".join(f"{m}: {o.cell()}" for m, o in got.items()), "| transfer", moved, flush=True)
     finally:
@@ -263,7 +267,9 @@ def main() -> None:
                               for label, r, t in rows)
              + "| correct homographies | " + " | ".join(f"{totals[m]} of {len(planes)}" for m in methods) + " | |\n")
     print(table)
-    if not a.no_write and not (a.ratio or a.only) and (a.setting or methods == METHODS):
+    share = np.mean([float(t.rstrip(" %")) for _, _, t in rows])
+    print(f"transfer within {TOL:g} px over the {len(rows)} cases: {share:.1f} %")
+    if not a.no_write and not (a.ratio or a.only or a.draw) and (a.setting or methods == METHODS):
         # the defaults own one section; each set of settings writes its own beside it
         which = "held-back" if a.heldback else "validation"
         name, title = with_settings(f"robustness-{which}" + (f"-{mode}" if mode else ""),

@@ -30,3 +30,6 @@ def test_each_cases_transfer_points_depend_on_its_name_alone():
     a, b = robustness.case_rng("leuven zoom x4").uniform(size=5), robustness.case_rng("leuven zoom x4").uniform(size=5)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, robustness.case_rng("leuven zoom x2").uniform(size=5))
+    assert not np.array_equal(a, robustness.case_rng("leuven zoom x4", draw=1).uniform(size=5))  # another draw
+    assert np.array_equal(robustness.case_rng("leuven zoom x4", draw=1).uniform(size=5),
+                          robustness.case_rng("leuven zoom x4", draw=1).uniform(size=5))
