@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from models.data.synth import PatchSet
 from models.export_patch import MANIFEST, WEIGHTS
 from models.patchnet import build
-from models.training import Run
+from models.training import Run, cpu_weights
 
 ARCH = "siam-2stream-l2"
 
@@ -136,8 +136,7 @@ def main() -> None:
                   f"match ranked first among {len(val)} for {first:.3f} (teacher {teacher_first:.3f}); dead units "
                   f"at most {dead:.2f} ({time.time() - t0:.0f} s)", flush=True)
     command = "python -m models.distill_patch " + shlex.join(sys.argv[1:])
-    weights = {k: v.cpu() for k, v in net.state_dict().items()}
-    torch.save({"model": weights, "arch": a.arch, "width": a.width, "seed": a.seed, "steps": a.steps,
+    torch.save({"model": cpu_weights(net), "arch": a.arch, "width": a.width, "seed": a.seed, "steps": a.steps,
                 "command": command, "name": a.name, "teacher": a.teacher}, a.out / "model.pt")
     print(f"saved {a.out / 'model.pt'}; export: python -m models.export_patch {a.out / 'model.pt'} "
           f"(manifest {MANIFEST})")

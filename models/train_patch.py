@@ -29,7 +29,7 @@ from models.data.synth import PatchSet
 from models.losses import patch_loss
 from models.metrics import fpr95
 from models.patchnet import ARCHS, build
-from models.training import OPTIMISERS, Run, optimiser, schedule
+from models.training import OPTIMISERS, Run, cpu_weights, optimiser, schedule
 
 # decoupled weight decay per optimiser: AdamW shrinks each weight by lr * this a step; SGD's is
 # the paper's lambda, the L2 penalty's gradient
@@ -250,8 +250,7 @@ def main(argv: list[str] | None = None) -> None:
             run.save(done, model, opt, sched, rng)
             print(f"stopped at step {done}; continue with --resume")
             return
-    weights = {k: v.cpu() for k, v in model.state_dict().items()}  # loadable without a GPU
-    torch.save({"model": weights, "arch": a.arch, "width": a.width, "seed": a.seed,
+    torch.save({"model": cpu_weights(model), "arch": a.arch, "width": a.width, "seed": a.seed,
                 "steps": base["steps"] + a.steps, "command": command}, out / "model.pt")
     print(f"saved {out / 'model.pt'}")
 

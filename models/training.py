@@ -44,6 +44,12 @@ def schedule(opt: torch.optim.Optimizer, steps: int, warmup: int = 0) -> torch.o
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
+def cpu_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state dict on the CPU, whatever device it trained on: a saved network loads,
+    exports and serves without a GPU."""
+    return {k: v.cpu() for k, v in model.state_dict().items()}
+
+
 class Run:
     def __init__(self, out: Path, columns: list[str]):
         self.out = Path(out)
