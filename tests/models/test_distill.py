@@ -5,16 +5,15 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from models import health
-from models.data.synth import PatchSet
 from models.distill_patch import held_out, main, relational
 from models.export_patch import MANIFEST, export
 from models.patchnet import build
+from tests.models.sets import tiny_set
 
 
 def unit(n: int, dim: int = 16, seed: int = 0) -> torch.Tensor:
@@ -47,21 +46,10 @@ def test_held_out_measures_read_a_student_that_is_its_teacher_as_exact():
     assert error < 1e-5 and first == teacher_first
 
 
-def pairs_set(path: Path, n: int = 200) -> str:
-    """n positive pairs of random 64x64 patches (each second view the first, noisier)."""
-    rng = np.random.default_rng(0)
-    first = rng.integers(0, 255, (n, 64, 64)).astype(np.int16)
-    second = np.clip(first + rng.integers(-20, 21, first.shape), 0, 255)
-    patches = np.stack([first, second], 1).reshape(-1, 64, 64).astype(np.uint8)
-    pos = np.arange(2 * n).reshape(n, 2)
-    PatchSet(patches, np.repeat(np.arange(n), 2), pos, np.stack([pos[:-1, 0], pos[1:, 1]], 1)).save(path)
-    return str(path)
-
-
 def distil(monkeypatch, tmp_path: Path, *extra: str) -> dict:
     out = tmp_path / "run"
     monkeypatch.setattr(sys, "argv", ["distill_patch", "--arch", "siam-2stream-l2-s2", "--steps", "2", "--batch",
-                                      "16", "--threads", "1", "--set", pairs_set(tmp_path / "set.npz"),
+                                      "16", "--threads", "1", "--set", tiny_set(tmp_path / "set.npz", 200),
                                       "--out", str(out), *extra])
     main()
     assert [r["step"] for r in csv.DictReader((out / "log.csv").read_text().splitlines())] == ["2"]

@@ -38,15 +38,16 @@ def test_the_recipe_replays_each_shipped_networks_training_command():
     argument after defaults (where the run wrote its files and its logged curve aside)."""
     manifest = json.loads((Path(__file__).parents[2] / "models/weights/manifest.json").read_text())
     steps = dict(recipe.RUNS)
+
+    def args(words: list[str]) -> dict:
+        return vars(distill_patch.resolved(distill_patch.parser().parse_args(words)))
+    lines = MAKEFILE.read_text().replace("\\\n", " ").splitlines()  # continued lines joined
+    made = [args(shlex.split(line.split("#")[0].split("distill_patch")[1]))  # make weights' distillations
+            for line in lines if "$(PY) -m models.distill_patch" in line]
     for entry in manifest["models"]:
         shipped = shlex.split(entry["training_command"])
         if entry.get("distilled_from"):  # after the teacher's export: one of make weights' distillations
             assert shipped[1:3] == ["-m", "models.distill_patch"] and entry["distilled_from"] in steps
-            lines = MAKEFILE.read_text().replace("\\\n", " ").splitlines()  # continued lines joined
-            def args(words: list[str]) -> dict:
-                return vars(distill_patch.resolved(distill_patch.parser().parse_args(words)))
-            made = [args(shlex.split(line.split("#")[0].split("distill_patch")[1]))
-                    for line in lines if "$(PY) -m models.distill_patch" in line]
             assert args(shipped[3:]) in made, entry["name"]
             continue
         run = model_name(entry["architecture"], entry.get("width", WIDTH))  # without the views of an export

@@ -5,15 +5,7 @@ import torch
 
 from models.data.synth import PatchSet
 from models.train_patch import degrade, load_sets, lost_share, main, occlude, parallax, sample_batch, set_scores
-
-
-def tiny_set(path):
-    rng = np.random.default_rng(0)
-    patches = rng.integers(0, 255, (40, 64, 64), np.uint8)
-    point = np.repeat(np.arange(20), 2)
-    pos = np.stack([np.arange(0, 40, 2), np.arange(1, 40, 2)], 1)
-    PatchSet(patches, point, pos, np.stack([pos[:-1, 0], pos[1:, 1]], 1)).save(path)
-    return str(path)
+from tests.models.sets import tiny_set
 
 
 def weights(path):
