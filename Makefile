@@ -35,6 +35,8 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m models.export_patch runs/siam-2stream-l2-distilled-w0.25/model.pt
 	$(PY) -m models.distill_patch --arch siam-2stream-l2-s2
 	$(PY) -m models.export_patch runs/siam-2stream-l2-s2-distilled-w0.25/model.pt
+	$(PY) -m models.distill_patch --arch siam-2stream-l2-s2 --width 0.125  # SPARSE_FAST_MODEL
+	$(PY) -m models.export_patch runs/siam-2stream-l2-s2-distilled-w0.125/model.pt
 	$(PY) -m models.export_ucn runs/ucn/model.pt
 	$(PY) -m eval.fuse
 	$(PY) -m eval.weights
@@ -43,6 +45,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.calibrate --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25
 	$(PY) -m eval.calibrate --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-distilled-w0.25
 	$(PY) -m eval.calibrate --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-s2-distilled-w0.25
+	$(PY) -m eval.calibrate --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-s2-distilled-w0.125
 	$(PY) -m eval.patches
 	$(PY) -m eval.patches --sets val,valphotos,valstereo,valpairs
 	$(PY) -m eval.patches --sets heldpairs
@@ -71,6 +74,8 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 		--setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-distilled-w0.25
 	$(PY) -m eval.robustness --heldback --methods sparse,SIFT \
 		--setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-s2-distilled-w0.25
+	$(PY) -m eval.robustness --heldback --methods sparse,SIFT \
+		--setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-s2-distilled-w0.125
 	$(PY) -m eval.dense
 	$(PY) -m eval.consensus
 	$(PY) -m eval.align
