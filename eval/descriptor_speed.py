@@ -1,7 +1,8 @@
 """Cold method=sparse latency of every shipped descriptor network side by side: one uvicorn server
-a network (DEFAULT_DESCRIPTOR_MODEL), and in each round the same new 640x480 pair (``eval.latency``'s)
-sent to every server in turn and OpenCV SIFT run on it, so that the host's swings between minutes
-fall on all of them alike. Beside it, each network alone in ONNX Runtime on that image's patches.
+a network (DEFAULT_DESCRIPTOR_MODEL, answering alone), one as shipped (SPARSE_FAST_MODEL's network
+first), and in each round the same new 640x480 pair (``eval.latency``'s) sent to every server in
+turn and OpenCV SIFT run on it, so that the host's swings between minutes fall on all of them
+alike. Beside it, each network alone in ONNX Runtime on that image's patches.
 
     python -m eval.descriptor_speed [--rounds 25]
 
@@ -36,11 +37,20 @@ def descriptors(settings: Settings) -> list[str]:
     return [e["name"] for e in entries if e["kind"] == "descriptor"]
 
 
-def interleaved(models: list[str], rounds: int) -> dict[str, list[float]]:
-    """Seconds of each round's cold request to each model's server, and of SIFT's, in order."""
+def servers(models: list[str], settings: Settings) -> dict[str, dict[str, str]]:
+    """A server's settings per row: each descriptor answering alone, and the service as it is
+    shipped (SPARSE_FAST_MODEL answering first) where that is another."""
+    envs = {m: {"DEFAULT_DESCRIPTOR_MODEL": m} for m in models}
+    if settings.sparse_fast_model and settings.sparse_fast_model != settings.default_descriptor_model:
+        envs[f"as shipped: {settings.sparse_fast_model} first, {settings.default_descriptor_model} where in doubt"] = {}
+    return envs
+
+
+def interleaved(envs: dict[str, dict[str, str]], rounds: int) -> dict[str, list[float]]:
+    """Seconds of each round's cold request to each row's server, and of SIFT's, in order."""
     a, b = test_pair()
-    times: dict[str, list[float]] = {m: [] for m in [*models, "OpenCV SIFT"]}
-    with serving({m: {"DEFAULT_DESCRIPTOR_MODEL": m} for m in models}) as clients:
+    times: dict[str, list[float]] = {m: [] for m in [*envs, "OpenCV SIFT"]}
+    with serving(envs) as clients:
         for c in clients.values():  # the first request of a server loads what it loads lazily
             post_pair(c, *fresh_pngs(a, b, FIRST - 1))
         with ThreadPoolExecutor(1) as worker:  # SIFT in a worker thread, as eval.latency's faster way
@@ -92,7 +102,7 @@ def main() -> None:
         ap.error("--rounds must be 1 to 254")
     settings = Settings()
     models = descriptors(settings)
-    times = interleaved(models, args.rounds)
+    times = interleaved(servers(models, settings), args.rounds)
     patches, _ = dense.sparse_input(test_pair()[0], settings)  # image a's, as the service feeds them
     nets = alone(models, settings, patches, 30)
     n = len(patches)

@@ -42,15 +42,22 @@ def test_pair() -> tuple[np.ndarray, np.ndarray]:
     return a, cv2.warpPerspective(a, h, (640, 480))
 
 
+def alone(env: dict[str, str]) -> dict[str, str]:
+    """``env``, where it names a DEFAULT_DESCRIPTOR_MODEL to measure and no SPARSE_FAST_MODEL, with
+    the fast descriptor's first try turned off: a descriptor named is measured answering alone."""
+    return env | ({"SPARSE_FAST_MODEL": ""} if "DEFAULT_DESCRIPTOR_MODEL" in env and "SPARSE_FAST_MODEL" not in env
+                  else {})
+
+
 def served_settings(env: dict[str, str]) -> Settings:
     """The settings a server started by ``serve(env)`` runs with: ``env``'s over the environment's."""
-    return Settings(**{k.lower(): v for k, v in env.items()})
+    return Settings(**{k.lower(): v for k, v in alone(env).items()})
 
 
 def serve(env: dict) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "service.main:create_app", "--factory", "--port",
-                             str(port), "--log-level", "warning"], cwd=ROOT, env={**os.environ, **env})
+                             str(port), "--log-level", "warning"], cwd=ROOT, env={**os.environ, **alone(env)})
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -261,14 +268,15 @@ def stages(img: np.ndarray, repeats: int) -> dict[str, tuple[float, float]]:
     process in one worker thread (the service's settings and session options), beside OpenCV
     SIFT's detect + describe of it."""
     settings = Settings()
-    path = settings.models_dir / f"{settings.default_descriptor_model}.onnx"
+    first = settings.sparse_fast_model or settings.default_descriptor_model  # what a cold request runs first
+    path = settings.models_dir / f"{first}.onnx"
     net = ort.InferenceSession(str(path), registry.session_options(settings), providers=["CPUExecutionProvider"])
     patches, (xy, size, angle) = dense.sparse_input(img, settings)
     sift = cv2.SIFT_create()
     n = settings.sparse_keypoints
     steps = {f"DoG keypoints (OpenCV's SIFT detector; {len(xy)})": lambda _: sparse.detect(img, n),
              "their normalised 64x64 patches": lambda _: sparse.patches(img, xy, size, angle, settings.sparse_blur),
-             f"the descriptor network ({settings.default_descriptor_model}, batch {len(xy)})":
+             f"the descriptor network ({first}, batch {len(xy)})":
                  lambda _: net.run(None, {"patches": patches}),
              "OpenCV SIFT detect + describe, for comparison": lambda _: sift.detectAndCompute(img, None)}
     with ThreadPoolExecutor(1) as worker:
@@ -357,7 +365,8 @@ def main() -> None:
     print(f"one cached 640x480 feature map: {fm_bytes} bytes ({fm_bytes / 2**20:.2f} MiB)")
     if not args.no_write:
         write_section("dense-latency", f"## Correspondence latency against SIFT\n\n`{command}` {machine.describe()}"
-                      f"\n\nThrough a uvicorn server on loopback, each method with its defaults; PNG upload, "
+                      f"\n\nThrough a uvicorn server on loopback, each method with its defaults (method=sparse: "
+                      "SPARSE_FAST_MODEL's network, its answer kept, as no geometry is asked for); PNG upload, "
                       f"decoding, features and matching included, on one kept-alive connection. The baseline is "
                       f"the faster of SIFT's two ways, each the faster of a run before the API's and one after. "
                       "Compare ratios. The rows with BLAS_THREADS=0 leave numpy's "

@@ -24,7 +24,8 @@ import os
 import shlex
 import sys
 import zlib
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 
 import cv2
 import httpx
@@ -51,6 +52,7 @@ class Outcome:
     correct: int  # verified matches within TOL of the truth
     verified: int  # matches the homography kept (all of them when there is none)
     mma_all: float  # the share within TOL of every match returned
+    model: str = ""  # the network that answered (the API's answers name it)
 
     @property
     def mma(self) -> float:
@@ -84,6 +86,17 @@ def judge(pair: pairs.Pair, xy_a: np.ndarray, xy_b: np.ndarray, h: np.ndarray | 
     return Outcome(ok, int(right[kept].sum()), int(kept.sum()), float(right[judged].mean()) if judged.any() else 0.0)
 
 
+def answered_by(rows: list, methods: tuple[str, ...]) -> str:
+    """A line of how many cases each network answered, per method of the API, where more than one
+    did (a sparse answer in doubt is given again by the default descriptor: SPARSE_FAST_MODEL)."""
+    told = []
+    for m in methods:
+        counts = Counter(r[m].model for _, r, _ in rows if r[m].model)
+        if len(counts) > 1:
+            told.append(f"{m}, " + ", ".join(f"{name} {n}" for name, n in counts.most_common()))
+    return f"\nAnswers by network: {'; '.join(told)}.\n" if told else ""
+
+
 def png(img: np.ndarray) -> bytes:
     return cv2.imencode(".png", img)[1].tobytes()
 
@@ -102,7 +115,8 @@ def api(client: httpx.Client, pair: pairs.Pair, sent: dict, method: str, extra: 
     m = body["matches"]
     xa = np.array([[x["xa"], x["ya"]] for x in m], np.float64).reshape(-1, 2)
     xb = np.array([[x["xb"], x["yb"]] for x in m], np.float64).reshape(-1, 2)
-    return judge(pair, xa, xb, body.get(geometry), np.asarray(body.get("inliers", []), bool))
+    found = judge(pair, xa, xb, body.get(geometry), np.asarray(body.get("inliers", []), bool))
+    return replace(found, model=body["model"])
 
 
 def visible_points(pair: pairs.Pair, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -266,6 +280,7 @@ def main() -> None:
              + "\n" + "".join(f"| {label} | " + " | ".join(r[m].cell() for m in methods) + f" | {t} |\n"
                               for label, r, t in rows)
              + "| correct homographies | " + " | ".join(f"{totals[m]} of {len(planes)}" for m in methods) + " | |\n")
+    table += answered_by(rows, methods)
     print(table)
     share = np.mean([float(t.rstrip(" %")) for _, _, t in rows])
     print(f"transfer within {TOL:g} px over the {len(rows)} cases: {share:.1f} %")

@@ -55,6 +55,14 @@ FAILED = "the matches are unverified nearest neighbours"
 NARROW = 0.1
 
 
+# a fast descriptor's geometry on fewer inliers than this is answered again by the default one: of the
+# fast descriptor's (SPARSE_FAST_MODEL) homographies without a warning on the validation pairs, their
+# exposure and degraded copies and the objects in clutter, 1 of the 6 on fewer was wrong (an object
+# at 0.35x among other photos, 14 inliers, which the default's finds), 1 of the 122 on more (one the
+# default's misses too)
+DOUBT_INLIERS = 20
+
+
 def narrow(inliers: int, span: float) -> str:
     """The warning of a homography whose ``inliers`` span ``span`` (< NARROW) of image a."""
     return (f"the homography's {inliers} inliers span {100 * span:.0f} % of image a: it is fitted there and "
@@ -94,6 +102,16 @@ class Context:
     cache: FeatureCache
     on_pool: Callable[..., Awaitable[Any]]
     owner: str = ""  # the caller's namespace of image ids (see ``dense.key_for``)
+
+    def first_try(self, method: str, name: str | None) -> LoadedModel | None:
+        """The descriptor a sparse request without a model named answers with first
+        (SPARSE_FAST_MODEL, see ``correspondences``); None where there is none to try: another
+        method, a model named, the setting empty, or its network not loaded (the default alone)."""
+        fast = self.settings.sparse_fast_model
+        if method != "sparse" or name is not None or not fast or fast == self.settings.default_descriptor_model:
+            return None
+        m = self.registry.models.get(fast)
+        return m if m is not None and m.kind == "descriptor" and m.entry.metric == "l2" else None
 
     def model(self, method: str, name: str | None) -> LoadedModel:
         kind = "dense" if method == "dense" else "descriptor"
@@ -135,6 +153,7 @@ class Answer:
     one_scene: bool | None = None  # without a geometry asked for: whether the matches fit one (``one_scene``)
     a_size: tuple[int, int] = (1, 1)  # image a's width, height as sent
     coverage: float | None = None  # with a verified geometry: the share of image a RANSAC's inliers span
+    verified: int = 0  # with a geometry asked for: the inliers among every match, before the answer's cap
 
 
 @dataclass
@@ -150,8 +169,42 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
                           ctx: Context) -> Answer:
     """The matches of a request, verified as asked, with the answer's warnings. Every match is
     found, verified and checked, then the best ``max_matches`` are returned: a cap cuts the
-    answer, it does not change what RANSAC sees or which search runs."""
+    answer, it does not change what RANSAC sees or which search runs.
+
+    A sparse request without a model named is answered by the fast descriptor first
+    (``Context.first_try``); where that answer is ``doubtful`` (no geometry asked for verified, or
+    a homography fitted in a narrow part of a), the default descriptor answers instead, and
+    ``timing_ms["first_try"]`` says what the first answer took."""
+    fast = ctx.first_try(method, model_name)
     model = ctx.model(method, model_name)
+    if fast is None:
+        return await answer_of(a, b, method, model, opts, ctx)
+    t0 = time.perf_counter()
+    first = await answer_of(a, b, method, fast, opts, ctx)
+    if not doubtful(first, opts):
+        return first
+    spent = 1e3 * (time.perf_counter() - t0)
+    try:
+        again = await answer_of(a, b, method, model, opts, ctx)
+    except NotFound:  # an image id cached with the fast descriptor's features alone
+        return first
+    again.timing_ms["first_try"] = spent
+    return again
+
+
+def doubtful(found: Answer, opts: Options) -> bool:
+    """Whether an answer leaves the geometry asked for unverified, verified on fewer than
+    DOUBT_INLIERS inliers, or a homography in less than NARROW of image a: the answers of the
+    fast descriptor that were wrong on the validation pairs, their spoiled copies and the objects
+    in clutter, where the default one's were right (see DOUBT_INLIERS)."""
+    if opts.geometry == "none":
+        return False
+    return found.matrix is None or found.verified < DOUBT_INLIERS or \
+        (opts.geometry == "homography" and (found.coverage or 0.0) < NARROW)
+
+
+async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Options, ctx: Context) -> Answer:
+    """The answer of one model: see ``correspondences``."""
     t0 = time.perf_counter()
     if method == "sparse":
         sa, sb = await asyncio.gather(sparse_set(a, model, ctx), sparse_set(b, model, ctx))
@@ -206,7 +259,7 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
                 marked = {pair: ok for pair, ok in zip(keyed(whole), inliers.tolist(), strict=True)}
                 whole = tested
                 inliers = np.array([marked.get(pair, False) for pair in keyed(whole)], bool)
-        answer.inliers = inliers[:opts.max_matches]
+        answer.inliers, answer.verified = inliers[:opts.max_matches], int(inliers.sum())
     else:
         answer.one_scene = await ctx.on_pool(matching.one_scene, whole, threshold)
         answer.warnings.append(NO_SCENE if not answer.one_scene else UNVERIFIED)

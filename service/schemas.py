@@ -89,7 +89,8 @@ class ImageInfo(BaseModel):
     cached: bool = Field(description="the features were already in the cache")
     model: str = Field(description="the first of ``models``")
     models: dict[str, str] = Field(default_factory=dict, description="method -> the network whose features were "
-                                                                     "cached under this id")
+                                   "cached under this id (sparse_second_try: the descriptor that answers where the "
+                                   "first one's answer is in doubt, SPARSE_FAST_MODEL)")
 
 
 class Match(BaseModel):

@@ -45,25 +45,30 @@ def texture(seed: int) -> np.ndarray:
 
 
 async def warm_up(reg: Registry, settings: Settings) -> float | None:
-    """Run the synthetic pair through the sparse path; seconds it took, None when it could not
-    (the default descriptor not loaded, or any error: logged, never raised)."""
+    """Run the synthetic pair through the sparse path, with the fast descriptor that answers
+    first (SPARSE_FAST_MODEL, where it is loaded) and the default one; seconds it took, None when
+    it could not (the default descriptor not loaded, or any error: logged, never raised)."""
     model = reg.models.get(settings.default_descriptor_model)
     if model is None:
         log.warning("warm-up skipped: the default descriptor %s is not loaded", settings.default_descriptor_model)
         return None
+    fast = reg.models.get(settings.sparse_fast_model) if settings.sparse_fast_model else None
+    nets = [model] if fast is None or fast is model else [fast, model]
     t = time.perf_counter()
     try:
         cache = MemoryCache(CACHE_BYTES)
         one_batch = settings.model_copy(update={"sparse_keypoints": min(settings.sparse_keypoints, settings.max_batch)})
         pngs = [cv2.imencode(".png", texture(seed))[1].tobytes() for seed in (0, 1)]
-        (fa, _, _), (fb, _, _) = await asyncio.gather(  # side by side, as a request's two images
-            *(dense.sparse_features(png, model, cache, one_batch, "warm-up") for png in pngs))
-        await run_in_threadpool(sparse.match, fa, fb)
+        for net in nets:
+            (fa, _, _), (fb, _, _) = await asyncio.gather(  # side by side, as a request's two images
+                *(dense.sparse_features(png, net, cache, one_batch, "warm-up") for png in pngs))
+            await run_in_threadpool(sparse.match, fa, fb)
     except Exception:  # the service runs without it, as it would have
         log.exception("warm-up failed")
         return None
     seconds = time.perf_counter() - t
-    log.info("warm-up: a synthetic pair through method=sparse with %s in %.2f s", model.name, seconds)
+    log.info("warm-up: a synthetic pair through method=sparse with %s in %.2f s", " and ".join(n.name for n in nets),
+             seconds)
     return seconds
 
 

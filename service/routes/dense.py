@@ -38,12 +38,16 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, ca
     img = Side("image", await read(image, settings.max_image_bytes))  # decoded once, and only on a miss
     models, cached, feats, image_id = {}, [], None, ""
     for kind in methods:
-        m = ctx.model(kind, model)
-        compute = dense.features if kind == "dense" else dense.sparse_features
-        feats, image_id, hit = await compute(img.data, m, cache, settings, "image", partial(img.pixels, settings),
-                                             ctx.owner, await img.digest())
-        models[kind] = m.name
-        cached.append(hit)
+        # sparse without a model named: the fast descriptor's features, and the default's for the
+        # answers it leaves in doubt (see correspond.correspondences)
+        fast, m = ctx.first_try(kind, model), ctx.model(kind, model)
+        tries = {kind: m} if fast is None else {kind: fast, f"{kind}_second_try": m}
+        for label, net in tries.items():
+            compute = dense.features if kind == "dense" else dense.sparse_features
+            feats, image_id, hit = await compute(img.data, net, cache, settings, "image",
+                                                 partial(img.pixels, settings), ctx.owner, await img.digest())
+            models[label] = net.name
+            cached.append(hit)
     return ImageInfo(image_id=image_id, width=feats.width, height=feats.height, cached=all(cached),
                      model=next(iter(models.values())), models=models)
 

@@ -1,4 +1,6 @@
 """eval.robustness: the clutter curve's cases are what their names say, among other photos too."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -33,3 +35,13 @@ def test_each_cases_transfer_points_depend_on_its_name_alone():
     assert not np.array_equal(a, robustness.case_rng("leuven zoom x4", draw=1).uniform(size=5))  # another draw
     assert np.array_equal(robustness.case_rng("leuven zoom x4", draw=1).uniform(size=5),
                           robustness.case_rng("leuven zoom x4", draw=1).uniform(size=5))
+
+
+def test_the_table_says_which_network_answered_where_more_than_one_did():
+    def row(sparse: str) -> tuple:
+        one = robustness.Outcome(True, 1, 1, 1.0)
+        got = {"sparse": replace(one, model=sparse), "dense": replace(one, model="ucn"), "SIFT": one}
+        return "case", got, "100 %"
+    rows = [row("fast"), row("fast"), row("default")]
+    assert robustness.answered_by(rows, robustness.METHODS) == "\nAnswers by network: sparse, fast 2, default 1.\n"
+    assert robustness.answered_by([row("fast")], robustness.METHODS) == ""

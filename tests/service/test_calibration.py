@@ -81,17 +81,23 @@ def test_matches_between_unrelated_images_that_fail_to_verify_claim_little(clien
     wrong, and each carries the shipped curve of answers that failed to verify, not the one of
     answers between images of one scene."""
     files = {"image_a": ("a.png", encode(coffee)), "image_b": ("b.png", encode(noise))}
-    cal = client.app.state.registry.get("siam-2stream-l2", ("descriptor",)).entry.calibration
-    assert "sparse-unverified" in cal, "python -m eval.calibrate fits it"
     for geometry in ("homography", "fundamental"):
         r = client.post("/v1/correspondences", files=files, data={"method": "sparse", "geometry": geometry,
                                                                   "ratio": "0.99"}).json()
         assert r.get(geometry) is None and r["matches"], r["warnings"]
+        cal = curves(client, r)
+        assert "sparse-unverified" in cal, "python -m eval.calibrate fits it"
         conf = np.array([m["confidence"] for m in r["matches"]])
         want = np.interp([m["score"] for m in r["matches"]], cal["sparse-unverified"].score, cal["sparse-unverified"].p)
         np.testing.assert_allclose(conf, want, atol=1e-4)
         assert conf.max() < 0.5
 
+
+
+def curves(client, answer: dict) -> dict:
+    """The calibration curves of the network that gave ``answer`` (its ``model``: without one named,
+    the fast descriptor or, where its answer was in doubt, the default one)."""
+    return client.app.state.registry.get(answer["model"], ("descriptor",)).entry.calibration
 
 @pytest.mark.parametrize("max_matches", [None, "3"])
 def test_matches_without_a_geometry_between_unrelated_images_say_so_and_claim_little(client, coffee, noise,
@@ -100,11 +106,11 @@ def test_matches_without_a_geometry_between_unrelated_images_say_so_and_claim_li
     matches, so the answer says the images may not show one scene and each match carries the
     curve of answers that failed to verify; a photo against itself turned fits one, and its
     matches keep the method's curve. Under a cap RANSAC still sees every match."""
-    cal = client.app.state.registry.get("siam-2stream-l2", ("descriptor",)).entry.calibration
     cap = {"max_matches": max_matches} if max_matches else {}
     for b, related in ((noise, False), (np.ascontiguousarray(np.rot90(coffee)), True)):
         files = {"image_a": ("a.png", encode(coffee)), "image_b": ("b.png", encode(b))}
         r = client.post("/v1/correspondences", files=files, data={"method": "sparse", "ratio": "0.99", **cap}).json()
+        cal = curves(client, r)
         assert r["one_scene"] is related and r["matches"], r["warnings"]
         assert ("may not show one scene" in r["warnings"][0]) is not related
         use = "sparse" if related else "sparse-unverified"
@@ -125,7 +131,7 @@ def test_verified_answers_carry_their_sides_confidence(client, coffee):
     files = {"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(b))}
     r = client.post("/v1/correspondences", files=files, data={"method": "sparse", "geometry": "homography"}).json()
     assert r["homography"] is not None and False in r["inliers"] and True in r["inliers"]
-    cal = client.app.state.registry.get("siam-2stream-l2", ("descriptor",)).entry.calibration
+    cal = curves(client, r)
     for m, inlier in zip(r["matches"], r["inliers"], strict=True):
         use = ("sparse-inlier" if inlier else "sparse-outlier") if "sparse-inlier" in cal else "sparse"
         assert abs(m["confidence"] - np.interp(m["score"], cal[use].score, cal[use].p)) < 1e-4
@@ -136,10 +142,10 @@ def test_answers_carry_the_confidence_of_their_model(client, coffee):
     a = encode(coffee[:200, :300])
     r = client.post("/v1/correspondences", files={"image_a": ("a.png", a), "image_b": ("b.png", a)},
                     data={"method": "sparse"}).json()
-    entry = client.app.state.registry.get("siam-2stream-l2", ("descriptor",)).entry
+    cal = curves(client, r)
     for m in r["matches"][:20]:
-        if "sparse" in entry.calibration:
-            want = np.interp(m["score"], entry.calibration["sparse"].score, entry.calibration["sparse"].p)
+        if "sparse" in cal:
+            want = np.interp(m["score"], cal["sparse"].score, cal["sparse"].p)
             assert abs(m["confidence"] - want) < 1e-4
         else:
             assert m.get("confidence") is None

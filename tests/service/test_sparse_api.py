@@ -82,18 +82,20 @@ def page():
 
 def test_with_a_geometry_no_ratio_test_drops_the_repeated_structure(client, page):
     a, b, h = page
-    default, ratio_tested = ask(client, a, b, geometry="homography"), ask(client, a, b, geometry="homography",
-                                                                        ratio="0.9")
+    one = {"model": "siam-2stream-l2"}  # every answer by one descriptor (none tried first: test_first_try)
+    default = ask(client, a, b, geometry="homography", **one)
+    ratio_tested = ask(client, a, b, geometry="homography", ratio="0.9", **one)
     assert sum(default["inliers"]) > sum(ratio_tested["inliers"])
     assert grid_error(default, h, a.shape) < 3
-    unverified = ask(client, a, b)  # no geometry: the ratio test is the only filter, and it applies
+    unverified = ask(client, a, b, **one)  # no geometry: the ratio test is the only filter, and it applies
     assert len(unverified["matches"]) == len(ratio_tested["matches"])
 
 
 def test_each_sparse_match_carries_its_ratio_and_the_test_reads_it(client, page):
     a, b, _ = page
-    everything = ask(client, a, b, geometry="homography")["matches"]  # no ratio test: every mutual match
-    tested = ask(client, a, b, geometry="homography", ratio="0.8")["matches"]
+    one = {"model": "siam-2stream-l2"}  # both answers by one descriptor
+    everything = ask(client, a, b, geometry="homography", **one)["matches"]  # no ratio test: every mutual match
+    tested = ask(client, a, b, geometry="homography", ratio="0.8", **one)["matches"]
     ratios = np.array([m["ratio"] for m in everything])
     assert ((ratios > 0) & (ratios <= 1)).all() and (ratios >= 0.8).any()  # repeated words: look-alikes
     assert all(m["ratio"] < 0.8 for m in tested)

@@ -12,16 +12,17 @@ from service import warmup
 from tests.conftest import make_client
 
 
-def descriptor_items(c) -> int:
+def descriptor_items(c, name: str | None = None) -> int:
     settings = c.app.state.settings
-    return c.app.state.registry.models[settings.default_descriptor_model].main.stats.items
+    return c.app.state.registry.models[name or settings.default_descriptor_model].main.stats.items
 
 
-def test_the_default_descriptor_has_run_before_the_first_request():
+def test_the_default_and_fast_descriptors_have_run_before_the_first_request():
     with make_client() as c:
         assert c.app.state.warm_up_s > 0
         full = c.app.state.settings.max_batch  # a full batch an image (the detector may keep a tie more)
-        assert 2 * full <= descriptor_items(c) <= 2 * full + 8
+        for name in (c.app.state.settings.sparse_fast_model, None):
+            assert 2 * full <= descriptor_items(c, name) <= 2 * full + 8
         assert c.app.state.cache.stats.bytes_written == 0  # its features stayed out of the service's cache
 
 

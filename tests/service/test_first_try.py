@@ -1,0 +1,83 @@
+"""method=sparse without a model named: the fast descriptor (SPARSE_FAST_MODEL) answers first, and
+the default descriptor answers again where that answer is in doubt (no geometry asked for
+verified, or a homography in a narrow part of image a); a model named, or the setting empty,
+answers alone. Image ids carry both descriptors' features."""
+import cv2
+import pytest
+
+from service.config import Settings
+from tests.conftest import encode, make_client
+from tests.service.test_sparse_api import ask, grid_error, similarity
+
+FAST, DEFAULT = Settings().sparse_fast_model, Settings().default_descriptor_model
+
+
+@pytest.fixture(scope="module")
+def turned(coffee):
+    """The coffee photo and a copy at half its size, turned 90 degrees, and that homography."""
+    h, size = similarity(coffee.shape, 0.5, 90)
+    return coffee, cv2.warpAffine(coffee, h[:2], size, flags=cv2.INTER_AREA), h
+
+
+def test_the_fast_descriptor_is_not_the_default_one():
+    assert FAST and FAST != DEFAULT
+
+
+def test_a_geometry_the_fast_descriptor_verifies_is_its_answer(client, turned):
+    a, b, h = turned
+    body = ask(client, a, b, geometry="homography")
+    assert body["model"] == FAST and body["warnings"] == [] and "first_try" not in body["timing_ms"]
+    assert grid_error(body, h, a.shape) < 3
+    assert all(m["confidence"] is not None for m in body["matches"])  # its own curves (eval.calibrate)
+
+
+def test_without_a_geometry_the_fast_descriptor_answers(client, turned):
+    a, b, _ = turned
+    assert ask(client, a, b)["model"] == FAST
+
+
+def test_an_answer_in_doubt_is_given_again_by_the_default_descriptor(client, coffee, noise):
+    body = ask(client, coffee, noise, geometry="homography")
+    assert body["model"] == DEFAULT and body.get("homography") is None and body["warnings"]
+    assert body["timing_ms"]["first_try"] > 0
+
+
+def test_a_model_named_answers_alone(client, coffee, noise):
+    body = ask(client, coffee, noise, geometry="homography", model="siam-2stream-l2-w0.25")
+    assert body["model"] == "siam-2stream-l2-w0.25" and "first_try" not in body["timing_ms"]
+
+
+def test_with_the_setting_empty_the_default_descriptor_answers_alone(turned):
+    a, b, _ = turned
+    with make_client(sparse_fast_model="") as c:
+        assert ask(c, a, b, geometry="homography")["model"] == DEFAULT
+
+
+def test_an_image_id_serves_both_tries(client, turned, coffee, noise):
+    a, b, _ = turned
+    ids = {}
+    for name, img in (("a", a), ("b", b), ("noise", noise)):
+        r = client.post("/v1/images", data={"method": "sparse"}, files={"image": ("i.png", encode(img), "image/png")})
+        assert r.status_code == 200, r.text
+        assert r.json()["models"] == {"sparse": FAST, "sparse_second_try": DEFAULT}
+        ids[name] = r.json()["image_id"]
+
+    def by_id(x: str, y: str) -> dict:
+        r = client.post("/v1/correspondences", data={"image_a_id": ids[x], "image_b_id": ids[y],
+                                                     "geometry": "homography"})
+        assert r.status_code == 200, r.text
+        return r.json()
+    assert by_id("a", "b")["model"] == FAST
+    assert by_id("a", "noise")["model"] == DEFAULT
+
+
+def test_an_image_id_cached_for_the_fast_descriptor_alone_keeps_its_answer(client, coffee, noise):
+    """Features cached with the fast descriptor named leave nothing for the second try: the first
+    answer stands, with its warning, rather than a 404."""
+    ids = []
+    for img in (coffee[::2, ::2].copy(), noise[::2, ::2].copy()):
+        r = client.post("/v1/images", data={"model": FAST}, files={"image": ("i.png", encode(img), "image/png")})
+        assert r.json()["models"] == {"sparse": FAST}
+        ids.append(r.json()["image_id"])
+    r = client.post("/v1/correspondences", data={"image_a_id": ids[0], "image_b_id": ids[1], "geometry": "homography"})
+    assert r.status_code == 200 and r.json()["model"] == FAST and r.json()["warnings"]
