@@ -5,6 +5,7 @@ answers alone. Image ids carry both descriptors' features."""
 import cv2
 import pytest
 
+from service import correspond
 from service.config import Settings
 from tests.conftest import encode, make_client
 from tests.service.test_sparse_api import ask, grid_error, similarity
@@ -40,6 +41,14 @@ def test_an_answer_in_doubt_is_given_again_by_the_default_descriptor(client, cof
     body = ask(client, coffee, noise, geometry="homography")
     assert body["model"] == DEFAULT and body.get("homography") is None and body["warnings"]
     assert body["timing_ms"]["first_try"] > 0
+
+
+def test_a_geometry_on_too_few_inliers_is_in_doubt(client, turned, monkeypatch):
+    a, b, _ = turned
+    inliers = sum(ask(client, a, b, geometry="homography")["inliers"])
+    monkeypatch.setattr(correspond, "DOUBT_INLIERS", inliers + 1)
+    body = ask(client, a, b, geometry="homography")
+    assert body["model"] == DEFAULT and "first_try" in body["timing_ms"]
 
 
 def test_a_model_named_answers_alone(client, coffee, noise):
