@@ -6,7 +6,9 @@
     python -m eval.first_octave [--octaves -1,-0.75,-0.5,-0.25,0] [--repeats 15] [--setting NAME=VALUE ...]
 
 ``--setting`` gives every row's server another setting too (a descriptor model, say); each set of
-settings writes its own section beside the defaults'.
+settings writes its own section beside the defaults'. A descriptor answers alone here (the default
+one unless a setting names another): the fast descriptor's first try (SPARSE_FAST_MODEL) is off
+unless a setting turns it on.
 
 The validation pairs only: the held-back ones judge a chosen setting (``eval.robustness
 --heldback --setting SPARSE_FIRST_OCTAVE=...``).
@@ -76,7 +78,7 @@ def main() -> None:
     ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                     help="another setting of the server for every row, e.g. DEFAULT_DESCRIPTOR_MODEL=...")
     a = ap.parse_args()
-    env = dict(kv.split("=", 1) for kv in a.setting)
+    env = {"SPARSE_FAST_MODEL": ""} | dict(kv.split("=", 1) for kv in a.setting)
     todo = planar_cases()
     first, second = test_pair()
     before = sift_latency(first, second, a.repeats)["worker thread"]
