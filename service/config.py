@@ -45,8 +45,8 @@ class Settings(BaseSettings):
     sparse_fast_model: str = Field("siam-2stream-l2-s2-distilled-w0.125", description="/v1/correspondences with "
                                    "method=sparse and no model named answers with this descriptor first, and with "
                                    "DEFAULT_DESCRIPTOR_MODEL only where that answer verifies no geometry asked for, "
-                                   "or a homography in under a tenth of image a; empty: DEFAULT_DESCRIPTOR_MODEL "
-                                   "alone")
+                                   "verifies it on fewer than 20 inliers, or a homography in under a tenth of image a; "
+                                   "empty: DEFAULT_DESCRIPTOR_MODEL alone")
 
     # request limits
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, description="a request body larger than this: 413")

@@ -172,9 +172,9 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
     answer, it does not change what RANSAC sees or which search runs.
 
     A sparse request without a model named is answered by the fast descriptor first
-    (``Context.first_try``); where that answer is ``doubtful`` (no geometry asked for verified, or
-    a homography fitted in a narrow part of a), the default descriptor answers instead, and
-    ``timing_ms["first_try"]`` says what the first answer took."""
+    (``Context.first_try``); where that answer is ``doubtful`` (the geometry asked for not
+    verified, verified on few inliers, or a homography fitted in a narrow part of a), the default
+    descriptor answers instead, and ``timing_ms["first_try"]`` says what the first answer took."""
     fast = ctx.first_try(method, model_name)
     model = ctx.model(method, model_name)
     if fast is None:
