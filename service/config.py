@@ -36,9 +36,9 @@ class Settings(BaseSettings):
                                 "warps) may use; 0 leaves its default, one a core. With one, a cold pair's two "
                                 "detectors run side by side, one a core, instead of sharing one pool")
     warm_up: bool = Field(True, description="before it takes requests, run a synthetic pair through a cold "
-                          "method=sparse request's path (decoding, detector, default descriptor, matching) and "
+                          "method=sparse request's path (decoding, detector, both sparse descriptors, matching) and "
                           "build the app's routes, so that the first request does not pay for first-time setup "
-                          "(a cold 640x480 pair: 311 ms, with it 247)")
+                          "(a cold 640x480 pair: 199 ms, with it 114)")
     default_patch_model: str = Field("2ch-2stream-views8-sift", description="of /v1/patches/similarity")
     default_descriptor_model: str = Field("siam-2stream-l2", description="of /v1/patches/descriptors and "
                                           "method=sparse")

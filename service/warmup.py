@@ -1,14 +1,14 @@
-"""Start-up warm-up: before the service says it is ready, one synthetic pair goes through the
-path of a cold ``method=sparse`` request: PNG decoding, the DoG detector, the patches, the default
-descriptor network in its batching worker, and mutual matching. The first request of a process
-otherwise pays for what happens only once: the decoders' and the matching code's first use, the
-threads' start, OpenCV's and ONNX Runtime's first runs, the arena's first growth, and FastAPI's
-building of its routes (a fresh server's first cold 640x480 pair took 311 ms without it and 247 with
-it, its second 234 and 214, medians of 8 starts; ``python -m eval.latency``, the rows of a server
-just started; what it grows is kept for the first requests: ``memory.Heap.settle``). Its features
-go into a cache of its own, not the service's; its forward passes count in the inference metrics
-like any other. A failure is logged and the service starts as it would have without it
-(WARM_UP=false skips it).
+"""Start-up warm-up: before the service says it is ready, one synthetic pair goes through the path of a
+cold ``method=sparse`` request: PNG decoding, the DoG detector, the patches, the fast and the
+default descriptor networks in their batching workers, and mutual matching. The first request of a
+process otherwise pays for what happens only once: the decoders' and the matching code's first use,
+the threads' start, OpenCV's and ONNX Runtime's first runs, the arena's first growth, and FastAPI's
+building of its routes (a fresh server's first cold 640x480 pair took 199 ms without it and 114 with
+it, its second 109 and 101, medians of 8 starts; with the default descriptor alone, 311 and 247;
+``python -m eval.latency``, the rows of a server just started; what it grows is kept for the first
+requests: ``memory.Heap.settle``). Its features go into a cache of its own, not the service's; its
+forward passes count in the inference metrics like any other. A failure is logged and the service
+starts as it would have without it (WARM_UP=false skips it).
 
 ``routes`` then walks the app's routes once, as a request for a path none of them has does: FastAPI
 builds an included router's routes (their dependencies, parameters and response fields) at the first
