@@ -26,7 +26,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from eval import machine
-from eval.latency import served_settings, serving
+from eval.latency import FIRST_TRY_OFF, served_settings, serving
 from eval.results import with_settings, write_section
 from models.data import pairs
 from models.export_patch import MANIFEST
@@ -42,8 +42,7 @@ SHOWN = {"sparse-no-scene": "sparse-unverified", "dense-no-scene": "dense-unveri
          "sparse-unrelated": "sparse", "dense-unrelated": "dense"}
 KNOTS = 41
 # each descriptor's curves are fitted on its own answers: the fast one's first try (SPARSE_FAST_MODEL)
-# is off, and its curves come from a run that names it (--setting DEFAULT_DESCRIPTOR_MODEL=...)
-ALONE = {"SPARSE_FAST_MODEL": ""}
+# is off (FIRST_TRY_OFF), and its curves come from a run that names it (--setting DEFAULT_DESCRIPTOR_MODEL=...)
 
 
 def png(img: np.ndarray) -> bytes:
@@ -330,7 +329,7 @@ def spoiled() -> None:
     streaked, noisy or JPEG-compressed), nothing fitted or stored."""
     from eval.robustness import degraded_cases, exposure_cases
     cases = [p for _, p in exposure_cases() + degraded_cases(("cube-40", "text", "leuven"))]
-    with serving({"served": ALONE}, timeout=600) as clients:
+    with serving({"served": FIRST_TRY_OFF}, timeout=600) as clients:
         data = collect(clients["served"], cases)
     curves = stored_curves()
     errors = ["| use | answers | share right | mean confidence | calibration error |", "|---|---|---|---|---|"]
@@ -359,7 +358,7 @@ def main() -> None:
     if a.spoiled:
         return spoiled()
     settings = dict(kv.split("=", 1) for kv in a.setting)
-    with serving({"served": ALONE | settings}, timeout=600) as clients:
+    with serving({"served": FIRST_TRY_OFF | settings}, timeout=600) as clients:
         client = clients["served"]
         cases = validation_cases()
         val = merged(collect(client, cases), collect(client, windows("aloe") + castles(), transfers_only=True),

@@ -24,7 +24,7 @@ import httpx
 import numpy as np
 
 from eval import machine, robustness
-from eval.latency import api_latency, serve, served_settings, sift_latency, test_pair
+from eval.latency import FIRST_TRY_OFF, api_latency, serve, served_settings, sift_latency, test_pair
 from eval.results import with_settings, write_section
 from models.data import pairs
 from service import sparse
@@ -78,7 +78,7 @@ def main() -> None:
     ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                     help="another setting of the server for every row, e.g. DEFAULT_DESCRIPTOR_MODEL=...")
     a = ap.parse_args()
-    env = {"SPARSE_FAST_MODEL": ""} | dict(kv.split("=", 1) for kv in a.setting)
+    env = FIRST_TRY_OFF | dict(kv.split("=", 1) for kv in a.setting)
     todo = planar_cases()
     first, second = test_pair()
     before = sift_latency(first, second, a.repeats)["worker thread"]

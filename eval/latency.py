@@ -42,11 +42,13 @@ def test_pair() -> tuple[np.ndarray, np.ndarray]:
     return a, cv2.warpPerspective(a, h, (640, 480))
 
 
+FIRST_TRY_OFF = {"SPARSE_FAST_MODEL": ""}  # a server's settings with no fast descriptor answering first
+
+
 def alone(env: dict[str, str]) -> dict[str, str]:
     """``env``, where it names a DEFAULT_DESCRIPTOR_MODEL to measure and no SPARSE_FAST_MODEL, with
     the fast descriptor's first try turned off: a descriptor named is measured answering alone."""
-    return env | ({"SPARSE_FAST_MODEL": ""} if "DEFAULT_DESCRIPTOR_MODEL" in env and "SPARSE_FAST_MODEL" not in env
-                  else {})
+    return env | (FIRST_TRY_OFF if "DEFAULT_DESCRIPTOR_MODEL" in env and "SPARSE_FAST_MODEL" not in env else {})
 
 
 def served_settings(env: dict[str, str]) -> Settings:
