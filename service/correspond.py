@@ -94,6 +94,17 @@ class Side:
         return await self._decoding
 
 
+def fast_descriptor(settings: Settings, registry: Registry) -> LoadedModel | None:
+    """SPARSE_FAST_MODEL's network, the one that answers sparse requests first; None where there
+    is none to try (the default descriptor alone): the setting empty or naming the default, or its
+    network not loaded as a descriptor compared by L2 distance."""
+    fast = settings.sparse_fast_model
+    if not fast or fast == settings.default_descriptor_model:
+        return None
+    m = registry.models.get(fast)
+    return m if m is not None and m.kind == "descriptor" and m.entry.metric == "l2" else None
+
+
 @dataclass
 class Context:
     """What serving a request needs: settings, models, cache, and the matching pool."""
@@ -105,13 +116,8 @@ class Context:
 
     def first_try(self, method: str, name: str | None) -> LoadedModel | None:
         """The descriptor a sparse request without a model named answers with first
-        (SPARSE_FAST_MODEL, see ``correspondences``); None where there is none to try: another
-        method, a model named, the setting empty, or its network not loaded (the default alone)."""
-        fast = self.settings.sparse_fast_model
-        if method != "sparse" or name is not None or not fast or fast == self.settings.default_descriptor_model:
-            return None
-        m = self.registry.models.get(fast)
-        return m if m is not None and m.kind == "descriptor" and m.entry.metric == "l2" else None
+        (``fast_descriptor``, see ``correspondences``); None for another method or a model named."""
+        return fast_descriptor(self.settings, self.registry) if method == "sparse" and name is None else None
 
     def model(self, method: str, name: str | None) -> LoadedModel:
         kind = "dense" if method == "dense" else "descriptor"

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp
 from service import dense, sparse
 from service.cache import MemoryCache
 from service.config import Settings
+from service.correspond import fast_descriptor
 from service.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,8 @@ async def warm_up(reg: Registry, settings: Settings) -> float | None:
     if model is None:
         log.warning("warm-up skipped: the default descriptor %s is not loaded", settings.default_descriptor_model)
         return None
-    fast = reg.models.get(settings.sparse_fast_model) if settings.sparse_fast_model else None
-    nets = [model] if fast is None or fast is model else [fast, model]
+    fast = fast_descriptor(settings, reg)
+    nets = [model] if fast is None else [fast, model]
     t = time.perf_counter()
     try:
         cache = MemoryCache(CACHE_BYTES)
