@@ -106,6 +106,16 @@ def fast_descriptor(settings: Settings, registry: Registry) -> LoadedModel | Non
 
 
 @dataclass
+class FirstTries:
+    """How the fast descriptor's first answers ended, since the server started (``/metrics``):
+    kept; given again by the default descriptor (in doubt); or kept in doubt, as an image id held
+    only the fast descriptor's features."""
+    kept: int = 0
+    answered_again: int = 0
+    kept_in_doubt: int = 0
+
+
+@dataclass
 class Context:
     """What serving a request needs: settings, models, cache, and the matching pool."""
     settings: Settings
@@ -113,6 +123,7 @@ class Context:
     cache: FeatureCache
     on_pool: Callable[..., Awaitable[Any]]
     owner: str = ""  # the caller's namespace of image ids (see ``dense.key_for``)
+    first_tries: FirstTries = field(default_factory=FirstTries)
 
     def first_try(self, method: str, name: str | None) -> LoadedModel | None:
         """The descriptor a sparse request without a model named answers with first
@@ -188,12 +199,15 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
     t0 = time.perf_counter()
     first = await answer_of(a, b, method, fast, opts, ctx)
     if not doubtful(first, opts):
+        ctx.first_tries.kept += 1
         return first
     spent = 1e3 * (time.perf_counter() - t0)
     try:
         again = await answer_of(a, b, method, model, opts, ctx)
     except NotFound:  # an image id cached with the fast descriptor's features alone
+        ctx.first_tries.kept_in_doubt += 1
         return first
+    ctx.first_tries.answered_again += 1
     again.timing_ms["first_try"] = spent
     return again
 

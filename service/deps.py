@@ -59,7 +59,7 @@ def get_context(request: Request, registry: Annotated[Registry, Depends(get_regi
 
     async def on_pool(fn, *args):
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
-    return Context(state.settings, registry, state.cache, on_pool, caller.owner)
+    return Context(state.settings, registry, state.cache, on_pool, caller.owner, state.first_tries)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

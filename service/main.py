@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from service import docs, errors, imaging, metrics, registry, warmup, web
+from service import correspond, docs, errors, imaging, metrics, registry, warmup, web
 from service.auth import ApiKeys, make_counter
 from service.cache import FeatureCache, MemoryCache, RedisCache
 from service.config import Settings
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Image correspondence service", version=VERSION, lifespan=lifespan, docs_url=None,
                   redoc_url=None, description=DESCRIPTION)
     app.state.settings = settings
+    app.state.first_tries = correspond.FirstTries()
     errors.install(app)
     docs.install(app, keys_on=bool(settings.api_keys or settings.api_keys_file or settings.admin_api_keys))
     web.install(app)  # after the documentation's assets: /static/docs is theirs

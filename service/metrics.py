@@ -1,6 +1,6 @@
 """Prometheus metrics: request counts and latency per route (middleware), and, read at scrape
-time, the inference workers (batches, items, seconds, queue depth, batch sizes) and the cache
-(up, hits, misses, errors, bytes)."""
+time, the inference workers (batches, items, seconds, queue depth, batch sizes), the cache
+(up, hits, misses, errors, bytes) and how the fast descriptor's first answers ended."""
 from __future__ import annotations
 
 import time
@@ -51,6 +51,13 @@ class ServiceCollector(Collector):
         if store is not None:
             yield CounterMetricFamily("corr_store_rejected", "stored keypoint models or summaries refused as "
                                       "malformed", value=store.rejected)
+        tries = getattr(self.app.state, "first_tries", None)
+        if tries is not None:
+            c = CounterMetricFamily("corr_sparse_first_try", "sparse answers the fast descriptor gave first, by "
+                                    "how they ended (SPARSE_FAST_MODEL)", labels=["outcome"])
+            for outcome, n in vars(tries).items():
+                c.add_metric([outcome], n)
+            yield c
         counter = getattr(self.app.state, "rate_counter", None)
         if counter is not None:
             yield CounterMetricFamily("corr_ratelimit_unavailable", "requests let through because the shared "

@@ -90,3 +90,22 @@ def test_an_image_id_cached_for_the_fast_descriptor_alone_keeps_its_answer(clien
         ids.append(r.json()["image_id"])
     r = client.post("/v1/correspondences", data={"image_a_id": ids[0], "image_b_id": ids[1], "geometry": "homography"})
     assert r.status_code == 200 and r.json()["model"] == FAST and r.json()["warnings"]
+
+
+def first_tries(client) -> dict[str, float]:
+    lines = client.get("/metrics").text.splitlines()
+    return {x.split('"')[1]: float(x.split()[-1]) for x in lines if x.startswith("corr_sparse_first_try_total{")}
+
+
+def test_metrics_count_how_first_tries_ended(turned, coffee, noise):
+    a, b, _ = turned
+    with make_client() as c:
+        assert first_tries(c) == {"kept": 0, "answered_again": 0, "kept_in_doubt": 0}
+        ask(c, a, b, geometry="homography")
+        ask(c, coffee, noise, geometry="homography")
+        ask(c, coffee, noise, geometry="homography", model=DEFAULT)  # a model named: no first try
+        assert first_tries(c) == {"kept": 1, "answered_again": 1, "kept_in_doubt": 0}
+        ids = [c.post("/v1/images", data={"model": FAST}, files={"image": ("i.png", encode(img), "image/png")})
+               .json()["image_id"] for img in (coffee[::2, ::2].copy(), noise[::2, ::2].copy())]  # new bytes
+        c.post("/v1/correspondences", data={"image_a_id": ids[0], "image_b_id": ids[1], "geometry": "homography"})
+        assert first_tries(c) == {"kept": 1, "answered_again": 1, "kept_in_doubt": 1}
