@@ -76,6 +76,7 @@ class Side:
     data: bytes | None = None
     image_id: str | None = None
     _decoding: asyncio.Task | None = None
+    _finding: asyncio.Task | None = None
     _digest: str | None = None
 
     async def digest(self) -> str:
@@ -92,6 +93,16 @@ class Side:
         if self._decoding is None:
             self._decoding = asyncio.ensure_future(run_in_threadpool(dense.decode, self.data, settings, self.field))
         return await self._decoding
+
+    async def points(self, settings: Settings) -> dense.SparsePoints:
+        """The image's DoG keypoints and patches, found once however many descriptors describe them
+        (the fast descriptor's first try and the default one's second)."""
+        if self._finding is None:
+            self._finding = asyncio.ensure_future(self._find(settings))
+        return await self._finding
+
+    async def _find(self, settings: Settings) -> dense.SparsePoints:
+        return await dense.sparse_points(await self.pixels(settings), settings)
 
 
 def fast_descriptor(settings: Settings, registry: Registry) -> LoadedModel | None:
@@ -151,7 +162,8 @@ async def sparse_set(side: Side, model: LoadedModel, ctx: Context) -> SparseFeat
     if side.data is None:
         return await dense.by_id(side.image_id, model, ctx.cache, ctx.settings, SparseFeatures.decode, ctx.owner)
     sf, _, _ = await dense.sparse_features(side.data, model, ctx.cache, ctx.settings, side.field,
-                                           partial(side.pixels, ctx.settings), ctx.owner, await side.digest())
+                                           partial(side.pixels, ctx.settings), ctx.owner, await side.digest(),
+                                           partial(side.points, ctx.settings))
     return sf
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import cv2
@@ -139,33 +140,63 @@ async def computed(pixels: imaging.Decoded, model: LoadedModel, settings: Settin
 def sparse_input(img: np.ndarray, settings: Settings) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """A grey working image's input to the descriptor network, (K, 1, 64, 64) float32: the patches
     of at most SPARSE_KEYPOINTS DoG keypoints, and those keypoints (xy, size, angle)."""
+    found = points_of(img, settings)
+    return imaging.unit(found.patches[:, None]), (found.xy, found.size, found.angle)
+
+
+@dataclass
+class SparsePoints:
+    """An image's DoG keypoints at its working size and their patches, (K, 64, 64) uint8: what
+    every descriptor network describes, so a request that asks two of them finds these once."""
+    patches: np.ndarray
+    xy: np.ndarray
+    size: np.ndarray
+    angle: np.ndarray
+    scale: float = 1.0  # working size / size as sent
+    width: int = 0  # as sent
+    height: int = 0
+
+
+def points_of(img: np.ndarray, settings: Settings) -> SparsePoints:
+    """The keypoints and patches of a grey working image."""
     xy, size, angle = sparse.detect(img, settings.sparse_keypoints, settings.sparse_first_octave)
-    return imaging.unit(sparse.patches(img, xy, size, angle, settings.sparse_blur)[:, None]), (xy, size, angle)
+    return SparsePoints(sparse.patches(img, xy, size, angle, settings.sparse_blur), xy, size, angle)
+
+
+async def sparse_points(pixels: imaging.Decoded, settings: Settings) -> SparsePoints:
+    """The keypoints and patches of a decoded image, found in a worker thread."""
+    def find() -> SparsePoints:
+        with imaging.DECODERS:  # the detector's pyramid holds several times the image for a moment
+            img, scale, width, height = prepare(pixels, settings.sparse_max_side)
+            return replace(points_of(img, settings), scale=scale, width=width, height=height)
+    return await run_in_threadpool(find)
+
+
+Points = Callable[[], Awaitable[SparsePoints]]
 
 
 async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, settings: Settings,
                           where: str = "image", image: Pixels | None = None, owner: str = "",
-                          known: str | None = None) -> tuple[SparseFeatures, str, bool]:
+                          known: str | None = None, points: Points | None = None
+                          ) -> tuple[SparseFeatures, str, bool]:
     """(keypoints and their learned descriptors, image id, whether they came from the cache):
     at most SPARSE_KEYPOINTS DoG keypoints of the image at its working size, described by the
-    descriptor network ``model``; ``known``: see ``cached``."""
+    descriptor network ``model``; ``known``: see ``cached``; ``points``: where to get the keypoints
+    and patches on a miss (a caller that finds them once for several descriptors), else found here."""
     image_id, key, sf = await cached(data, model, cache, settings, SparseFeatures.decode, owner, known)
     if sf is not None:
         return sf, image_id, True
-    pixels = await decoded(data, settings, where, image)
-
-    def keypoints() -> tuple[np.ndarray, tuple[np.ndarray, ...], float, int, int]:
-        with imaging.DECODERS:  # the detector's pyramid holds several times the image for a moment
-            img, scale, width, height = prepare(pixels, settings.sparse_max_side)
-            return *sparse_input(img, settings), scale, width, height
-
-    # the network's input is made in the worker thread too (see ``computed``)
-    patches, (xy, size, angle), scale, width, height = await run_in_threadpool(keypoints)
-    dim = model.entry.dim
-    desc = await model.main.run({"patches": patches}) if len(patches) else np.zeros((0, dim), np.float32)
+    found = await points() if points is not None else \
+        await sparse_points(await decoded(data, settings, where, image), settings)
+    if len(found.patches):  # the network's input made in a worker thread too (see ``computed``)
+        desc = await model.main.run({"patches": await run_in_threadpool(imaging.unit, found.patches[:, None])})
+    else:
+        desc = np.zeros((0, model.entry.dim), np.float32)
     desc /= np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-6)
-    sent = np.clip((xy + 0.5) / scale - 0.5, 0, [width - 1, height - 1]).astype(np.float32)
-    sf = SparseFeatures(sent, (size / scale).astype(np.float32), angle, desc.astype(np.float16), width, height)
+    scale, width, height = found.scale, found.width, found.height
+    sent = np.clip((found.xy + 0.5) / scale - 0.5, 0, [width - 1, height - 1]).astype(np.float32)
+    sf = SparseFeatures(sent, (found.size / scale).astype(np.float32), found.angle, desc.astype(np.float16),
+                        width, height)
     await run_in_threadpool(cache.put, key, sf.encode())
     return sf, image_id, False
 

@@ -42,7 +42,9 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, ca
         # answers it leaves in doubt (see correspond.correspondences)
         fast, m = ctx.first_try(kind, model), ctx.model(kind, model)
         tries = {kind: m} if fast is None else {kind: fast, f"{kind}_second_try": m}
-        compute = dense.features if kind == "dense" else dense.sparse_features
+        # the descriptors share the keypoints and patches, found once
+        compute = dense.features if kind == "dense" else partial(dense.sparse_features,
+                                                                   points=partial(img.points, settings))
         for label, net in tries.items():
             feats, image_id, hit = await compute(img.data, net, cache, settings, "image",
                                                  partial(img.pixels, settings), ctx.owner, await img.digest())

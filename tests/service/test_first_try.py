@@ -5,7 +5,7 @@ answers alone. Image ids carry both descriptors' features."""
 import cv2
 import pytest
 
-from service import correspond
+from service import correspond, dense
 from service.config import Settings
 from tests.conftest import encode, make_client
 from tests.service.test_sparse_api import ask, grid_error, similarity
@@ -109,3 +109,34 @@ def test_metrics_count_how_first_tries_ended(turned, coffee, noise):
                .json()["image_id"] for img in (coffee[::2, ::2].copy(), noise[::2, ::2].copy())]  # new bytes
         c.post("/v1/correspondences", data={"image_a_id": ids[0], "image_b_id": ids[1], "geometry": "homography"})
         assert first_tries(c) == {"kept": 1, "answered_again": 1, "kept_in_doubt": 1}
+
+
+@pytest.fixture
+def finds(monkeypatch):
+    """How many times the DoG keypoints and patches of an image were found."""
+    calls = []
+
+    def counted(img, settings):
+        calls.append(img.shape)
+        return found(img, settings)
+    found = dense.points_of
+    monkeypatch.setattr(dense, "points_of", counted)
+    return calls
+
+
+def test_a_second_try_describes_the_keypoints_of_the_first(turned, coffee, noise, finds):
+    """Both tries describe one set of keypoints an image, found once: the second answer is the one
+    the default descriptor gives alone."""
+    with make_client() as c:
+        finds.clear()  # the warm-up's
+        body = ask(c, coffee, noise, geometry="homography")
+        assert body["model"] == DEFAULT and len(finds) == 2
+        with make_client() as alone:
+            assert ask(alone, coffee, noise, geometry="homography", model=DEFAULT)["matches"] == body["matches"]
+
+
+def test_an_image_cached_for_both_tries_finds_its_keypoints_once(coffee, finds):
+    with make_client() as c:
+        finds.clear()
+        r = c.post("/v1/images", data={"method": "sparse"}, files={"image": ("i.png", encode(coffee), "image/png")})
+        assert r.json()["models"] == {"sparse": FAST, "sparse_second_try": DEFAULT} and len(finds) == 1
