@@ -46,6 +46,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.calibrate --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-distilled-w0.25
 	$(PY) -m eval.calibrate --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-s2-distilled-w0.25
 	$(PY) -m eval.calibrate --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-s2-distilled-w0.125
+	$(PY) -m eval.calibrate --as-shipped
 	$(PY) -m eval.patches
 	$(PY) -m eval.patches --sets val,valphotos,valstereo,valpairs
 	$(PY) -m eval.patches --sets heldpairs

@@ -5,6 +5,7 @@ and on the held-back pairs (which judge whether they carry over).
 
     python -m eval.calibrate [--setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25 ...]
     python -m eval.calibrate --spoiled   # the stored curves read on the validation scenes' spoiled copies
+    python -m eval.calibrate --as-shipped   # sparse confidence as a server with its defaults serves it
 
 Everything goes through the HTTP API of a real server with the shipped networks. With
 ``--setting``, the server runs with those settings, the curves are stored only on the models the
@@ -98,7 +99,8 @@ VALIDATION_UNRELATED = ("cube-40", "text", "leuven", "aloe")  # one pair of a sc
 HELD_BACK_UNRELATED = ("graf", "box", "aero", "motorcycle")
 
 
-def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True, transfers_only: bool = False
+def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
+            asks: tuple[str, ...] = ("sparse", "dense", "transfer"), value: str = "score"
             ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{use: (raw scores, right or not)} over the cases' answers (``USES``): each method's matches
     without a geometry, then with the case's own (a homography for a plane, else a fundamental
@@ -107,24 +109,27 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
     "<method>-no-scene"; "sparse-ratio" holds the other unverified sparse matches' Lowe's ratios,
     and "scene" their case numbers, for ``crossed``. Cases not ``related`` (``pairs.unrelated``) put
     their other matches without a geometry under "<method>-unrelated" instead: the methods' curves
-    assume one scene. ``transfers_only``: the keypoint transfers alone."""
+    assume one scene. ``asks``: the methods' correspondences and the keypoint transfers (``transfer``)
+    asked for each case. ``value``: what is kept of
+    each match, its raw ``score`` or the ``confidence`` it was served with (matches without one left
+    out)."""
     got: dict[str, list] = {u: [] for u in (*USES, *SHOWN, "sparse-ratio", "scene")}
     rng = np.random.default_rng(0)
     for case, p in enumerate(cases):
         files = {"image_a": ("a.png", png(p.a)), "image_b": ("b.png", png(p.b))}
         geometry = p.geometry
-        for method in () if transfers_only else ("sparse", "dense"):
+        for method in (m for m in asks if m != "transfer"):
             for asked in ("none", geometry):
                 r = client.post("/v1/correspondences", files=files, data={"method": method, "geometry": asked})
                 r.raise_for_status()
                 body = r.json()
-                m = body["matches"]
+                m = [x for x in body["matches"] if x[value] is not None]
                 if not m:
                     continue
                 xa = np.array([[x["xa"], x["ya"]] for x in m])
                 t, known = p.truth(xa)
                 right = (np.linalg.norm(t - np.array([[x["xb"], x["yb"]] for x in m]), axis=1) < WITHIN_PX)[known]
-                score = np.array([x["score"] for x in m])[known]
+                score = np.array([x[value] for x in m])[known]
                 if asked == "none" and body.get("one_scene") is False:
                     got[f"{method}-no-scene"].append((score, right))
                 elif asked == "none" and not related:
@@ -140,6 +145,8 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
                     got[f"{method}-outlier"].append((score[~inlier], right[~inlier]))
                 else:
                     got[f"{method}-unverified"].append((score, right))
+        if "transfer" not in asks:
+            continue
         h, w = p.a.shape
         pts = np.c_[rng.uniform(4, w - 5, 400), rng.uniform(4, h - 5, 400)]
         t, known = p.truth(pts)
@@ -149,7 +156,7 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
         body = r.json()
         if body["guidance"] == "none":  # unguided points carry no confidence: nothing to fit or read
             continue
-        k = body["keypoints"]
+        k = body["keypoints"]  # (as served, every guided point has a confidence)
         right = np.linalg.norm(t - np.array([[x["x"], x["y"]] for x in k]), axis=1) < WITHIN_PX
         score, ok = np.array([x["score"] for x in k]), np.array([x["consistent"] for x in k])
         use = transfer_uses(body["guidance"], np.array([bool(x.get("by_plane")) for x in k]))
@@ -323,6 +330,47 @@ def stored_curves() -> dict[str, dict[str, list[float]]]:
             for use, curve in e.get("calibration", {}).items()}
 
 
+def errors(curves: dict, data: dict, uses: tuple[str, ...] = USES) -> list[str]:
+    """Each use's answers, share right, mean confidence and calibration error, read off ``curves``
+    (a use of ``SHOWN`` off the curve that serves it)."""
+    lines = ["| use | answers | share right | mean confidence | calibration error |", "|---|---|---|---|---|"]
+    for use in (u for u in uses if u in data and SHOWN.get(u, u) in curves):
+        value, right = data[use]
+        conf = on_curve(curves[SHOWN.get(use, use)], value)
+        lines.append(f"| {use} | {len(right)} | {100 * right.mean():.0f} % | {conf.mean():.2f} | "
+                     f"{100 * calibration_error(conf, right):.1f} % |")
+    return lines
+
+
+AS_SERVED = {use: {"score": [0.0, 1.0], "p": [0.0, 1.0]} for use in (*USES, *SHOWN)}  # confidence read as is
+
+
+def as_shipped() -> None:
+    """Sparse confidence as a server with every default serves it: the fast descriptor answers
+    first and the default one again where in doubt (``SPARSE_FAST_MODEL``), each match's confidence
+    read off the curve of the network that answered, fitted on that network's answers alone. A
+    first answer kept is one the doubt test let through, a subset of that network's answers: this
+    table shows whether the curves still hold on what is served. Nothing fitted or stored."""
+    with serving({"served": {}}, timeout=600) as clients:
+        client = clients["served"]
+        shipped = {name: merged(collect(client, cases, asks=("sparse",), value="confidence"),
+                                collect(client, unrelated_cases(other), related=False, asks=("sparse",),
+                                        value="confidence"))
+                   for name, cases, other in (("Validation pairs", validation_cases(), VALIDATION_UNRELATED),
+                                              ("Held-back pairs", heldback_cases(), HELD_BACK_UNRELATED))}
+    text = ("## Sparse confidence as shipped: reliability\n\n`python -m eval.calibrate --as-shipped` "
+            f"{machine.describe()}\n\nA server with every default: method=sparse without a model, so the fast "
+            "descriptor (`SPARSE_FAST_MODEL`) answers first and the default descriptor again where that answer is "
+            "in doubt, each match's `confidence` as served (off the curves of the network that answered, each "
+            "fitted on that network's answers alone: the tables above); nothing fitted. Each cell as in the "
+            f"reliability table: of the matches whose `confidence` falls in the bin, the share within {WITHIN_PX:g} "
+            "px of the truth, and how many there were. Rows as there.\n\n"
+            + "\n\n".join(f"{name}:\n\n" + "\n".join(reliability(AS_SERVED, data)) + "\n\n"
+                          + "\n".join(errors(AS_SERVED, data, (*USES, *SHOWN))) for name, data in shipped.items()))
+    print(text)
+    write_section("reliability-as-shipped", text)
+
+
 def spoiled() -> None:
     """The stored curves, fitted on the validation pairs as they are, read on their scenes' spoiled
     copies (``eval.robustness``'s exposure and degraded cases: image b darker, washed out, blurred,
@@ -332,19 +380,14 @@ def spoiled() -> None:
     with serving({"served": FIRST_TRY_OFF}, timeout=600) as clients:
         data = collect(clients["served"], cases)
     curves = stored_curves()
-    errors = ["| use | answers | share right | mean confidence | calibration error |", "|---|---|---|---|---|"]
-    for use in (u for u in USES if u in data and u in curves):
-        value, right = data[use]
-        conf = on_curve(curves[use], value)
-        errors.append(f"| {use} | {len(right)} | {100 * right.mean():.0f} % | {conf.mean():.2f} | "
-                      f"{100 * calibration_error(conf, right):.1f} % |")
     text = ("## Confidence on spoiled photos: reliability\n\n`python -m eval.calibrate --spoiled` "
             f"{machine.describe()}\n\nThe curves stored in the manifest (fitted on the validation pairs as "
             f"they are: `python -m eval.calibrate`) read on {len(cases)} copies of the validation scenes with "
             "image b darker or washed out (`eval.robustness --exposure`) or blurred, streaked, noisy or "
             "JPEG-compressed (`--degraded`); nothing fitted. Each cell as in the reliability table: of the "
             f"answers whose `confidence` falls in the bin, the share within {WITHIN_PX:g} px of the truth, and "
-            "how many there were.\n\n" + "\n".join(reliability(curves, data)) + "\n\n" + "\n".join(errors))
+            "how many there were.\n\n" + "\n".join(reliability(curves, data)) + "\n\n"
+            + "\n".join(errors(curves, data)))
     print(text)
     write_section("reliability-spoiled", text)
 
@@ -354,17 +397,21 @@ def main() -> None:
     ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                     help="a setting of the server, e.g. DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25")
     ap.add_argument("--spoiled", action="store_true", help="read the stored curves on spoiled copies; fit nothing")
+    ap.add_argument("--as-shipped", action="store_true", help="sparse confidence as a server with its defaults "
+                    "serves it (the fast descriptor first); fit nothing")
     a = ap.parse_args()
     if a.spoiled:
         return spoiled()
+    if a.as_shipped:
+        return as_shipped()
     settings = dict(kv.split("=", 1) for kv in a.setting)
     with serving({"served": FIRST_TRY_OFF | settings}, timeout=600) as clients:
         client = clients["served"]
         cases = validation_cases()
-        val = merged(collect(client, cases), collect(client, windows("aloe") + castles(), transfers_only=True),
+        val = merged(collect(client, cases), collect(client, windows("aloe") + castles(), asks=("transfer",)),
                      collect(client, unrelated_cases(VALIDATION_UNRELATED), related=False))
         held = merged(collect(client, heldback_cases()),
-                      collect(client, windows("motorcycle"), transfers_only=True),
+                      collect(client, windows("motorcycle"), asks=("transfer",)),
                       collect(client, unrelated_cases(HELD_BACK_UNRELATED), related=False))
     curves = {use: fit(*v) for use, v in val.items() if use in USES}
     manifest = json.loads(MANIFEST.read_text())

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from eval.calibrate import (
+    AS_SERVED,
     VALIDATION_UNRELATED,
+    errors,
     merged,
     scene_of,
     store,
@@ -108,3 +110,11 @@ def test_the_stored_curves_are_the_default_models_as_the_service_reads_them():
                         (settings.default_dense_model, ("dense", "transfer", "transfer-inconsistent"))):
         for use in uses:
             assert curves[use] == entries[model].calibration[use].model_dump(), (model, use)
+
+
+def test_confidence_as_served_is_read_as_is():
+    """--as-shipped bins the confidence each match was served with, the rows of SHOWN included."""
+    data = {"sparse": (np.array([0.9, 0.9, 0.1]), np.array([True, True, False])),
+            "sparse-no-scene": (np.array([0.9, 0.7]), np.array([False, False]))}
+    assert errors(AS_SERVED, data, tuple(AS_SERVED))[2:] == [
+        "| sparse | 3 | 67 % | 0.63 | 10.0 % |", "| sparse-no-scene | 2 | 0 % | 0.80 | 80.0 % |"]
