@@ -75,6 +75,7 @@ class Side:
     field: str
     data: bytes | None = None
     image_id: str | None = None
+    share_points: bool = False  # keep the keypoints and patches found for another descriptor (``points``)
     _decoding: asyncio.Task | None = None
     _finding: asyncio.Task | None = None
     _digest: str | None = None
@@ -96,7 +97,7 @@ class Side:
 
     async def points(self, settings: Settings) -> dense.SparsePoints:
         """The image's DoG keypoints and patches, found once however many descriptors describe them
-        (the fast descriptor's first try and the default one's second)."""
+        (the fast descriptor's first try and the default one's second), kept to the request's end."""
         if self._finding is None:
             self._finding = asyncio.ensure_future(self._find(settings))
         return await self._finding
@@ -163,7 +164,7 @@ async def sparse_set(side: Side, model: LoadedModel, ctx: Context) -> SparseFeat
         return await dense.by_id(side.image_id, model, ctx.cache, ctx.settings, SparseFeatures.decode, ctx.owner)
     sf, _, _ = await dense.sparse_features(side.data, model, ctx.cache, ctx.settings, side.field,
                                            partial(side.pixels, ctx.settings), ctx.owner, await side.digest(),
-                                           partial(side.points, ctx.settings))
+                                           partial(side.points, ctx.settings) if side.share_points else None)
     return sf
 
 
@@ -208,6 +209,8 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
     model = ctx.model(method, model_name)
     if fast is None:
         return await answer_of(a, b, method, model, opts, ctx)
+    # only an answer with a geometry may be given again: only then are the images' patches kept for it
+    a.share_points = b.share_points = opts.geometry != "none"
     t0 = time.perf_counter()
     first = await answer_of(a, b, method, fast, opts, ctx)
     if not doubtful(first, opts):

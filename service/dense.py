@@ -188,15 +188,15 @@ async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, 
         return sf, image_id, True
     found = await points() if points is not None else \
         await sparse_points(await decoded(data, settings, where, image), settings)
-    if len(found.patches):  # the network's input made in a worker thread too (see ``computed``)
-        desc = await model.main.run({"patches": await run_in_threadpool(imaging.unit, found.patches[:, None])})
-    else:
-        desc = np.zeros((0, model.entry.dim), np.float32)
+    # the network's input made in a worker thread too (see ``computed``)
+    patches = await run_in_threadpool(imaging.unit, found.patches[:, None])
+    xy, size, angle, scale, width, height = found.xy, found.size, found.angle, found.scale, found.width, found.height
+    del found  # its uint8 patches go now, unless a caller keeps them for another descriptor
+    desc = await model.main.run({"patches": patches}) if len(patches) else np.zeros((0, model.entry.dim), np.float32)
+    del patches
     desc /= np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-6)
-    scale, width, height = found.scale, found.width, found.height
-    sent = np.clip((found.xy + 0.5) / scale - 0.5, 0, [width - 1, height - 1]).astype(np.float32)
-    sf = SparseFeatures(sent, (found.size / scale).astype(np.float32), found.angle, desc.astype(np.float16),
-                        width, height)
+    sent = np.clip((xy + 0.5) / scale - 0.5, 0, [width - 1, height - 1]).astype(np.float32)
+    sf = SparseFeatures(sent, (size / scale).astype(np.float32), angle, desc.astype(np.float16), width, height)
     await run_in_threadpool(cache.put, key, sf.encode())
     return sf, image_id, False
 
