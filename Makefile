@@ -94,6 +94,7 @@ bench: $(VENV)/.dev-deps  ## speed through the HTTP API beside ONNX Runtime alon
 	$(PY) -m eval.first_octave --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25
 	$(PY) -m eval.first_octave --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-distilled-w0.25
 	$(PY) -m eval.first_octave --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-s2-distilled-w0.25
+	$(PY) -m eval.first_octave --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-s2-distilled-w0.125
 	$(PY) -m eval.descriptor_speed
 	$(PY) -m eval.load_test --redis-fault --seconds 40
 	$(PY) -m eval.memory
