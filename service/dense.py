@@ -163,13 +163,21 @@ def points_of(img: np.ndarray, settings: Settings) -> SparsePoints:
     return SparsePoints(sparse.patches(img, xy, size, angle, settings.sparse_blur), xy, size, angle)
 
 
+def find_points(pixels: imaging.Decoded, settings: Settings) -> SparsePoints:
+    """The keypoints and patches of a decoded image, at its working size."""
+    with imaging.DECODERS:  # the detector's pyramid holds several times the image for a moment
+        img, scale, width, height = prepare(pixels, settings.sparse_max_side)
+        return replace(points_of(img, settings), scale=scale, width=width, height=height)
+
+
 async def sparse_points(pixels: imaging.Decoded, settings: Settings) -> SparsePoints:
-    """The keypoints and patches of a decoded image, found in a worker thread."""
-    def find() -> SparsePoints:
-        with imaging.DECODERS:  # the detector's pyramid holds several times the image for a moment
-            img, scale, width, height = prepare(pixels, settings.sparse_max_side)
-            return replace(points_of(img, settings), scale=scale, width=width, height=height)
-    return await run_in_threadpool(find)
+    """``find_points`` in a worker thread."""
+    return await run_in_threadpool(find_points, pixels, settings)
+
+
+def with_input(found: SparsePoints) -> tuple[SparsePoints, np.ndarray]:
+    """The keypoints and the network's input, (K, 1, 64, 64) float32."""
+    return found, imaging.unit(found.patches[:, None])
 
 
 Points = Callable[[], Awaitable[SparsePoints]]
@@ -186,10 +194,13 @@ async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, 
     image_id, key, sf = await cached(data, model, cache, settings, SparseFeatures.decode, owner, known)
     if sf is not None:
         return sf, image_id, True
-    found = await points() if points is not None else \
-        await sparse_points(await decoded(data, settings, where, image), settings)
-    # the network's input made in a worker thread too (see ``computed``)
-    patches = await run_in_threadpool(imaging.unit, found.patches[:, None])
+    # the network's input is made in a worker thread too (see ``computed``): with the keypoints, unless
+    # they were found for another descriptor as well
+    if points is not None:
+        found, patches = await run_in_threadpool(with_input, await points())
+    else:
+        pixels = await decoded(data, settings, where, image)
+        found, patches = await run_in_threadpool(lambda: with_input(find_points(pixels, settings)))
     xy, size, angle, scale, width, height = found.xy, found.size, found.angle, found.scale, found.width, found.height
     del found  # its uint8 patches go now, unless a caller keeps them for another descriptor
     desc = await model.main.run({"patches": patches}) if len(patches) else np.zeros((0, model.entry.dim), np.float32)
