@@ -40,11 +40,13 @@ def test_dense_calls_with_ids(server, coffee):
         assert ((m.confidence >= 0) & (m.confidence <= 1)).all() and ((m.ratio >= 0) & (m.ratio <= 1)).all()
         assert m.one_scene is None  # a geometry was asked for: its own answer says
         assert m.coverage > 0.5  # the same photo: the inliers span most of it
+        assert m.network == Settings().sparse_fast_model and "features" in m.timing_ms  # verified: its answer stands
         plain = c.correspondences(ida, coffee, ratio=0.8)
         assert (plain.ratio < 0.8).all() and plain.one_scene is True and plain.coverage is None
         d = c.correspondences(ida, coffee, max_matches=50, method="dense")
         assert d.ratio is None and d.confidence.shape == (50,)  # only sparse matches measure Lowe's ratio
         assert d.one_scene is True  # RANSAC looks at every match, not at the 50 returned
+        assert d.network == Settings().default_dense_model
         pts = np.random.default_rng(0).uniform([40, 40], [560, 360], (20, 2))
         t = c.transfer(ida, ida, pts)
         # the same image: sub-pixel refinement may lean up to half a cell where the similarity
