@@ -36,13 +36,14 @@ def match(c: CorrespondenceClient, a: argparse.Namespace) -> None:
         Path(a.png).write_bytes(c.picture("/v1/correspondences", ia, ib, geometry=a.geometry, method=a.method,
                                           max_matches=a.max_matches))
     if a.json:
-        print(json.dumps({"method": m.method, "matches": np.c_[m.xy_a, m.xy_b, m.score].round(3).tolist(),
+        print(json.dumps({"method": m.method, "network": m.network,
+                          "matches": np.c_[m.xy_a, m.xy_b, m.score].round(3).tolist(),
                           "model": None if m.model is None else m.model.tolist(),
                           "inliers": None if m.inliers is None else m.inliers.tolist(),
                           "confidence": None if m.confidence is None else m.confidence.round(3).tolist(),
                           "one_scene": m.one_scene, "warnings": m.warnings}))
         return
-    line = f"{len(m.score)} matches ({m.method})"
+    line = f"{len(m.score)} matches ({m.method}, {m.network})"
     if m.model is not None:
         line += f", {int(m.inliers.sum())} verified by a {a.geometry}"
     print(line + (f"; picture: {a.png}" if a.png else ""))

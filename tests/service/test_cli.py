@@ -40,11 +40,14 @@ def test_match_prints_a_summary_and_writes_the_picture(server, files, capsys):
     main(corr(server, "match", files / "a.png", files / "b.png", "--geometry", "homography", "--png", files / "m.png"))
     out = capsys.readouterr().out
     assert "matches (" in out and "verified by a homography" in out
+    served = Settings()
+    assert f"matches (sparse, {served.sparse_fast_model})" in out  # verified: the fast descriptor's answer stands
     img = cv2.imread(str(files / "m.png"))
     assert img.shape == (240, 720, 3)
     main(corr(server, "match", files / "a.png", files / "b.png", "--json"))
     body = json.loads(capsys.readouterr().out)
     assert body["method"] in ("sparse", "dense") and len(body["matches"]) >= 20 and len(body["matches"][0]) == 5
+    assert body["network"] in (served.sparse_fast_model, served.default_descriptor_model)
     assert len(body["confidence"]) == len(body["matches"]) and body["one_scene"] is None  # a homography was asked
     main(corr(server, "match", files / "a.png", files / "b.png", "--geometry", "none", "--json"))
     assert json.loads(capsys.readouterr().out)["one_scene"] is True
