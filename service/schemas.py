@@ -114,7 +114,10 @@ class Prealigned(BaseModel):
 
 
 class CorrespondencesResponse(BaseModel):
-    model: str = Field(description="the network whose features were matched")
+    model: str = Field(description="the network whose features were matched: for method=sparse without a model "
+                       "named, the fast descriptor (SPARSE_FAST_MODEL) or, where its answer was in doubt (the "
+                       "geometry asked for not verified, verified on few inliers, or a homography over a narrow "
+                       "part of image a), the default descriptor, which answered again")
     method: Literal["dense", "sparse"] = Field(description="the method that ran")
     matches: list[Match]
     homography: list[list[float]] | None = None
@@ -134,7 +137,9 @@ class CorrespondencesResponse(BaseModel):
     warnings: list[str] = Field(default_factory=list, description="what the answer cannot vouch for, e.g. that no "
                                                                   "geometry verified the matches")
     prealigned: Prealigned | None = Field(None, description="dense: b was turned and scaled to meet a first")
-    timing_ms: dict[str, float]
+    timing_ms: dict[str, float] = Field(description="milliseconds by step (e.g. features, matching, geometry, total); "
+                                        "first_try: what the fast descriptor's first answer took, where the "
+                                        "default descriptor answered again")
 
 
 class TransferredPoint(BaseModel):
