@@ -139,7 +139,10 @@ function describe(body) {
   const inliers = body.inliers ? body.inliers.filter(Boolean).length : 0;
   const geometry = body.homography ? "homography" : body.fundamental ? "fundamental" : null;
   const least = Number($("least").value);
-  $("status").textContent = `${body.matches.length} matches (${body.method}, ${body.model})` +
+  // answered twice: the fast descriptor's first answer was in doubt, and the default one answered again
+  const again = body.timing_ms && body.timing_ms.first_try !== undefined;
+  $("status").textContent = `${body.matches.length} matches (${body.method}, ${body.model}` +
+    (again ? ", which answered again: the fast descriptor's answer was in doubt" : "") + ")" +
     verifiedBy(inliers, geometry, body.coverage) +
     (least > 0 ? `; ${shown} shown at confidence ${least.toFixed(2)} or more` : "");
   $("status").dataset.matches = body.matches.length;

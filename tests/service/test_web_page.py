@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from eval.latency import serve
+from service.config import Settings
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -111,6 +112,29 @@ def use_the_page(page, url: str, images: tuple[str, str], tmp_path) -> None:
 
 def test_a_person_matches_clicks_and_aligns_two_photos(page, url, images, tmp_path):
     use_the_page(page, url, images, tmp_path)
+
+
+def test_an_answer_given_twice_says_so(page, url, images, tmp_path):
+    """A photo against noise: the fast descriptor verifies nothing, the default one answers again,
+    and the status line says which answered and why."""
+    noise = str(tmp_path / "noise.png")
+    rng = np.random.default_rng(0)
+    cv2.imwrite(noise, cv2.GaussianBlur(rng.integers(0, 255, (320, 480), dtype=np.uint8), (0, 0), 2))
+    page.goto(url + "/")
+    page.set_input_files("#file-a", images[0])
+    page.set_input_files("#file-b", noise)
+    page.wait_for_function("!document.getElementById('match').disabled")
+    page.select_option("#geometry", "homography")
+    page.click("#match")
+    page.wait_for_function("document.getElementById('status').dataset.matches !== undefined", timeout=60000)
+    status = page.inner_text("#status")
+    default = Settings().default_descriptor_model
+    assert f"(sparse, {default}, which answered again: the fast descriptor's answer was in doubt)" in status, status
+    page.set_input_files("#file-b", images[1])  # a pair the fast descriptor verifies: its answer stands
+    page.wait_for_function("!document.getElementById('match').disabled")
+    page.click("#match")
+    page.wait_for_function("document.getElementById('status').textContent.includes('spanning')", timeout=60000)
+    assert f"(sparse, {Settings().sparse_fast_model})" in page.inner_text("#status")
 
 
 def test_with_keys_on_the_page_sends_the_key_typed_in_it(browser, images, tmp_path):
