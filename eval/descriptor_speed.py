@@ -27,6 +27,7 @@ from eval.latency import fresh_pngs, post_pair, serving, sift_pair, test_pair, t
 from eval.results import published
 from service import dense, registry
 from service.config import Settings
+from service.correspond import fast_name
 
 FIRST = 1  # fresh_pngs(k) from here; each server starts with an empty in-process cache, so a run's pairs need
 # only differ from each other (fresh_pngs repeats every 256: at most 254 rounds)
@@ -41,8 +42,8 @@ def servers(models: list[str], settings: Settings) -> dict[str, dict[str, str]]:
     """A server's settings per row: each descriptor answering alone, and the service as it is
     shipped (SPARSE_FAST_MODEL answering first) where that is another."""
     envs = {m: {"DEFAULT_DESCRIPTOR_MODEL": m} for m in models}
-    if settings.sparse_fast_model and settings.sparse_fast_model != settings.default_descriptor_model:
-        envs[f"as shipped: {settings.sparse_fast_model} first, {settings.default_descriptor_model} where in doubt"] = {}
+    if (fast := fast_name(settings)) is not None:
+        envs[f"as shipped: {fast} first, {settings.default_descriptor_model} where in doubt"] = {}
     return envs
 
 

@@ -32,6 +32,7 @@ from eval.throughput import ROOT
 from models.data import photos
 from service import dense, registry, sparse
 from service.config import Settings
+from service.correspond import fast_name
 from service.feature_map import FeatureMap
 from tests.redis_server import RedisServer, free_port
 
@@ -270,7 +271,7 @@ def stages(img: np.ndarray, repeats: int) -> dict[str, tuple[float, float]]:
     process in one worker thread (the service's settings and session options), beside OpenCV
     SIFT's detect + describe of it."""
     settings = Settings()
-    first = settings.sparse_fast_model or settings.default_descriptor_model  # what a cold request runs first
+    first = fast_name(settings) or settings.default_descriptor_model  # what a cold request runs first
     path = settings.models_dir / f"{first}.onnx"
     net = ort.InferenceSession(str(path), registry.session_options(settings), providers=["CPUExecutionProvider"])
     patches, (xy, size, angle) = dense.sparse_input(img, settings)

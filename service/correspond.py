@@ -106,12 +106,19 @@ class Side:
         return await dense.sparse_points(await self.pixels(settings), settings)
 
 
+def fast_name(settings: Settings) -> str | None:
+    """The network SPARSE_FAST_MODEL names to answer sparse requests first; None where the default
+    descriptor answers alone (the setting empty or naming the default)."""
+    fast = settings.sparse_fast_model
+    return fast if fast and fast != settings.default_descriptor_model else None
+
+
 def fast_descriptor(settings: Settings, registry: Registry) -> LoadedModel | None:
     """SPARSE_FAST_MODEL's network, the one that answers sparse requests first; None where there
-    is none to try (the default descriptor alone): the setting empty or naming the default, or its
-    network not loaded as a descriptor compared by L2 distance."""
-    fast = settings.sparse_fast_model
-    if not fast or fast == settings.default_descriptor_model:
+    is none to try (``fast_name``), or its network is not loaded as a descriptor compared by L2
+    distance."""
+    fast = fast_name(settings)
+    if fast is None:
         return None
     m = registry.models.get(fast)
     return m if m is not None and m.kind == "descriptor" and m.entry.metric == "l2" else None
