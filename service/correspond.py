@@ -75,7 +75,6 @@ class Side:
     field: str
     data: bytes | None = None
     image_id: str | None = None
-    share_points: bool = False  # keep the keypoints and patches found for another descriptor (``points``)
     _decoding: asyncio.Task | None = None
     _finding: asyncio.Task | None = None
     _digest: str | None = None
@@ -166,12 +165,14 @@ async def dense_map(side: Side, model: LoadedModel, ctx: Context) -> FeatureMap:
     return fm
 
 
-async def sparse_set(side: Side, model: LoadedModel, ctx: Context) -> SparseFeatures:
+async def sparse_set(side: Side, model: LoadedModel, ctx: Context, share: bool = False) -> SparseFeatures:
+    """The image's sparse features by ``model``; ``share``: keep its keypoints and patches on ``side``
+    for another descriptor (``Side.points``)."""
     if side.data is None:
         return await dense.by_id(side.image_id, model, ctx.cache, ctx.settings, SparseFeatures.decode, ctx.owner)
     sf, _, _ = await dense.sparse_features(side.data, model, ctx.cache, ctx.settings, side.field,
                                            partial(side.pixels, ctx.settings), ctx.owner, await side.digest(),
-                                           partial(side.points, ctx.settings) if side.share_points else None)
+                                           partial(side.points, ctx.settings) if share else None)
     return sf
 
 
@@ -217,15 +218,15 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
     if fast is None:
         return await answer_of(a, b, method, model, opts, ctx)
     # only an answer with a geometry may be given again: only then are the images' patches kept for it
-    a.share_points = b.share_points = opts.geometry != "none"
+    share = opts.geometry != "none"
     t0 = time.perf_counter()
-    first = await answer_of(a, b, method, fast, opts, ctx)
+    first = await answer_of(a, b, method, fast, opts, ctx, share)
     if not doubtful(first, opts):
         ctx.first_tries.kept += 1
         return first
     spent = 1e3 * (time.perf_counter() - t0)
     try:
-        again = await answer_of(a, b, method, model, opts, ctx)
+        again = await answer_of(a, b, method, model, opts, ctx, share)
     except NotFound:  # an image id cached with the fast descriptor's features alone
         ctx.first_tries.kept_in_doubt += 1
         return first
@@ -245,11 +246,12 @@ def doubtful(found: Answer, opts: Options) -> bool:
         (opts.geometry == "homography" and (found.coverage or 0.0) < NARROW)
 
 
-async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Options, ctx: Context) -> Answer:
-    """The answer of one model: see ``correspondences``."""
+async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Options, ctx: Context,
+                    share: bool = False) -> Answer:
+    """The answer of one model: see ``correspondences``; ``share``: see ``sparse_set``."""
     t0 = time.perf_counter()
     if method == "sparse":
-        sa, sb = await asyncio.gather(sparse_set(a, model, ctx), sparse_set(b, model, ctx))
+        sa, sb = await asyncio.gather(sparse_set(a, model, ctx, share), sparse_set(b, model, ctx, share))
         t1 = time.perf_counter()
         # with a geometry to fit, RANSAC sorts the mutual matches out and a ratio test would only
         # drop true ones in repeated structure (text, facades); without one, it is the only filter
