@@ -140,8 +140,8 @@ async def computed(pixels: imaging.Decoded, model: LoadedModel, settings: Settin
 def sparse_input(img: np.ndarray, settings: Settings) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """A grey working image's input to the descriptor network, (K, 1, 64, 64) float32: the patches
     of at most SPARSE_KEYPOINTS DoG keypoints, and those keypoints (xy, size, angle)."""
-    found = points_of(img, settings)
-    return imaging.unit(found.patches[:, None]), (found.xy, found.size, found.angle)
+    found, patches = with_input(points_of(img, settings))
+    return patches, (found.xy, found.size, found.angle)
 
 
 @dataclass
