@@ -1,7 +1,7 @@
 """method=sparse without a model named: the fast descriptor (SPARSE_FAST_MODEL) answers first, and
 the default descriptor answers again where that answer is in doubt (no geometry asked for
-verified, or a homography in a narrow part of image a); a model named, or the setting empty,
-answers alone. Image ids carry both descriptors' features."""
+verified, verified on few inliers, or a homography in a narrow part of image a); a model named, or
+the setting empty, answers alone. Image ids carry both descriptors' features."""
 import cv2
 import pytest
 
