@@ -2,6 +2,8 @@
 
 - train: warps of the training photos (the "wide" split), each positive also seen jittered as a
   detector errs, with SIFT-alike hard negatives;
+- trainvideo: real views of a box turned by hand (``models.data.video``), with SIFT-alike hard
+  negatives;
 - val: new warps of the training photos, for the curves and choosing checkpoints;
 - fusion: more of them, built as val is, to fit a fused scorer on (``eval.fuse``);
 - valphotos: warps of validation photos nothing trains on;
@@ -33,7 +35,7 @@ import numpy as np
 from numpy._core._multiarray_umath import __cpu_features__
 from tqdm import tqdm
 
-from models.data import pairs, photos, stereo, synth
+from models.data import pairs, photos, stereo, synth, video
 
 
 def stereo_set(seed: int, pair=stereo.motorcycle) -> synth.PatchSet:
@@ -50,6 +52,38 @@ def pairs_set(names: tuple[str, ...], seed: int) -> synth.PatchSet:
     parts = [synth.mine_pairs(p.a, p.b, p.point_map, rng, n_kp=4000, max_pos=3000, similar=False)
              for p in map(pairs.load, names)]
     return synth.PatchSet.by_photo(parts, list(names))
+
+
+def video_part(pair: tuple[int, int], seed: int) -> synth.PatchSet:
+    """The pairs of two frames of the box video (``models.data.video``), its own seed per pair."""
+    shots = video_frames()
+    a, b = shots[pair[0]], shots[pair[1]]
+    point_map = video.point_map(a, b)
+    if point_map is None:
+        return synth.PatchSet()
+    rng = np.random.default_rng(seed * 1000 + pair[0] * 100 + pair[1] - pair[0])
+    return synth.mine_pairs(a, b, point_map, rng, n_kp=2000, max_pos=400, similar=True)
+
+
+_FRAMES: list[np.ndarray] = []
+
+
+def video_frames() -> list[np.ndarray]:
+    """The box video's frames, read once a process."""
+    if not _FRAMES:
+        _FRAMES.extend(video.frames())
+    return _FRAMES
+
+
+def video_set(seed: int, jobs: int = 1) -> synth.PatchSet:
+    todo = video.frame_pairs(len(video_frames()))
+    part = partial(video_part, seed=seed)
+    if jobs > 1:
+        with get_context("spawn").Pool(jobs, cv2.setNumThreads, (1,)) as pool:
+            parts = list(tqdm(pool.imap(part, todo), total=len(todo), desc="trainvideo"))
+    else:
+        parts = [part(p) for p in tqdm(todo, desc="trainvideo")]
+    return synth.PatchSet.concat([p for p in parts if len(p.pos)])
 
 
 def photo_part(job: tuple[int, str], seed: int, **kw) -> synth.PatchSet:
@@ -112,7 +146,8 @@ def main() -> None:
     photo = partial(photo_set, near=a.near, jobs=a.jobs)
     build = {k: lambda s=s: photo(*s) for k, s in specs.items()}
     build["train"] = lambda: photo(*specs["train"], jitter=True)
-    build |= {"stereo": lambda: stereo_set(a.seed), "valstereo": lambda: stereo_set(a.seed, stereo.aloe),
+    build |= {"trainvideo": lambda: video_set(a.seed + 53, a.jobs),
+              "stereo": lambda: stereo_set(a.seed), "valstereo": lambda: stereo_set(a.seed, stereo.aloe),
               # real pairs: the validation ones, and the held-back ones (judging only)
               "valpairs": lambda: pairs_set(pairs.VALIDATION, a.seed + 29),
               "heldpairs": lambda: pairs_set(("graf", "aero", "box", "motorcycle"), a.seed + 31)}

@@ -4,7 +4,8 @@ photographs of lomiri-wallpapers-16.04 (into data/lomiri: never trained on; six 
 judge ``eval.regions``) and, with --opencv, the photographs among opencv-doc's sample images
 (into data/opencv, for the dense network) with its image pairs: the Aloe stereo pair
 (data/opencv), imageTextN/R, leuvenA/B and Blender_Suzanne1/2 (data/pairs) validate, graf, box
-and aero (data/heldback) judge;
+and aero (data/heldback) judge, and its pose-estimation tutorial's video of a box turned by hand
+(data/video/box.mp4, real views to train on);
 and the "cube" sequence of visp-images-data (data/pairs), whose frames validate, with the first
 frames of its sequence of a cube moved by hand (data/pairs/mbt) and its castle turned before an
 RGB-D camera (data/pairs/castel).
@@ -16,6 +17,7 @@ Uses ``apt-get download`` (a package registry, not a dataset host); idempotent.
 from __future__ import annotations
 
 import argparse
+import gzip
 import shutil
 import subprocess
 import tempfile
@@ -27,6 +29,7 @@ from models.data.pairs import CASTLE_DIR, FILES, HELD_DIR, MBT_DIR, MBT_LAST, PA
 from models.data.photos import DATA_DIR, LOMIRI_PHOTOS, OPENCV_TRAIN, PLASMA_TRAIN, SUFFIXES
 from models.data.rgbd import FRAMES
 from models.data.stereo import ALOE
+from models.data.video import VIDEO
 
 VISP_CUBE = "usr/share/visp-images-data/ViSP-images/cube"
 VISP_MBT = "usr/share/visp-images-data/ViSP-images/mbt"
@@ -79,7 +82,7 @@ def opencv() -> None:
     pairs = {folder / f for fa, fb, folder in FILES.values() if not fa.startswith("image.") for f in (fa, fb)}
     pairs.add(HELD_DIR / "H1to3p.xml")
     if all(any((dest / n).with_suffix(e).exists() for e in SUFFIXES) for n in OPENCV_TRAIN) and all(
-            (dest / n).exists() for n in ALOE) and all(p.exists() for p in pairs):
+            (dest / n).exists() for n in ALOE) and all(p.exists() for p in pairs) and VIDEO.exists():
         print(f"{dest} already holds the photos")
         return
     with unpacked("opencv-doc") as root:
@@ -93,7 +96,11 @@ def opencv() -> None:
             shutil.copy(root / examples / "data" / name, dest / name)
         for path in pairs:
             shutil.copy(root / examples / "data" / path.name, path)
-    print(f"unpacked {len(OPENCV_TRAIN)} photos into {dest}, the Aloe stereo pair and {len(pairs)} files of pairs")
+        VIDEO.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.open(root / "usr/share/doc/opencv-doc/opencv4/html/box.mp4.gz") as src, open(VIDEO, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    print(f"unpacked {len(OPENCV_TRAIN)} photos into {dest}, the Aloe stereo pair, {len(pairs)} files of pairs "
+          f"and {VIDEO}")
 
 
 def visp() -> None:
