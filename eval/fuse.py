@@ -4,6 +4,7 @@ manifest as a patch model of its own that runs the network's file (as ``eval.cal
 the calibration curves the manifest keeps).
 
     python -m eval.fuse [--network 2ch-2stream-views8] [--set data/patches_fusion.npz] [--pairs 6000]
+                        [--weights models/weights]
 
 Fitted on ``fusion`` (new warps of the training photos with random and nearby negatives, built as
 ``val`` is), not on ``train``: its SIFT-alike hard negatives are chosen for being close in SIFT's
@@ -40,8 +41,11 @@ def main() -> None:
     ap.add_argument("--set", type=Path, default=Path("data/patches_fusion.npz"))
     ap.add_argument("--pairs", type=int, default=6000, help="positive pairs drawn, and as many negatives")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--weights", type=Path, default=WEIGHTS, help="the folder of the manifest and its files "
+                    "(another one: a candidate exported with export_patch --out)")
     a = ap.parse_args()
-    entries = {e["name"]: e for e in json.loads(MANIFEST.read_text())["models"]}
+    manifest = a.weights / MANIFEST.name
+    entries = {e["name"]: e for e in json.loads(manifest.read_text())["models"]}
     net = entries[a.network]
     if net["kind"] != "patch" or net.get("fusion"):
         sys.exit(f"{a.network} is not a patch network")
@@ -51,7 +55,7 @@ def main() -> None:
     neg = ps.neg[rng.choice(len(ps.neg), min(a.pairs, len(ps.neg)), replace=False)]
     pairs = ps.patches[np.r_[pos, neg]]
     label = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
-    scores = run(session(WEIGHTS / net["file"]), {"pairs": pairs.astype(np.float32) / 255.0})
+    scores = run(session(a.weights / net["file"]), {"pairs": pairs.astype(np.float32) / 255.0})
     fusion = fit(scores, sift_distances(pairs), label)
     print(f"{a.network} + SIFT: {fusion}")
     entry = {k: v for k, v in net.items() if k not in ("metrics", "calibration")}
@@ -59,7 +63,7 @@ def main() -> None:
               "fusion_command": "python -m eval.fuse " + shlex.join(sys.argv[1:]),
               "fitted_on": f"{len(pos)} positive and {len(neg)} negative pairs of {a.set.name}",
               "version": f"{net['version']}-sift{hashlib.sha256(fusion.model_dump_json().encode()).hexdigest()[:6]}"}
-    update_manifest([entry])
+    update_manifest([entry], manifest)
 
 
 if __name__ == "__main__":
