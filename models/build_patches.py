@@ -76,6 +76,8 @@ def video_frames() -> list[np.ndarray]:
 
 
 def video_set(seed: int, jobs: int = 1) -> synth.PatchSet:
+    """trainvideo: every frame pair of ``video.frame_pairs``, side by side in ``jobs`` processes
+    (the same set for any number)."""
     todo = video.frame_pairs(len(video_frames()))
     part = partial(video_part, seed=seed)
     if jobs > 1:
