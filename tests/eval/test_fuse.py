@@ -1,8 +1,15 @@
 """The fused scorer's fit: a regression that reads a match off a high score and a small distance."""
+import json
+import sys
+
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from eval import fuse
 from eval.fuse import fit
+from models.export_patch import MANIFEST, export, update_manifest
+from tests.models.sets import tiny_set
+from tests.models.test_export import checkpoint
 
 
 def test_the_fit_weighs_the_score_up_and_the_distance_down():
@@ -19,13 +26,6 @@ def test_the_fit_weighs_the_score_up_and_the_distance_down():
 
 
 def test_a_candidate_exported_elsewhere_is_fused_into_its_own_manifest(tmp_path, monkeypatch):
-    import json
-    import sys
-
-    from eval import fuse
-    from models.export_patch import MANIFEST, export, update_manifest
-    from tests.models.sets import tiny_set
-    from tests.models.test_export import checkpoint
     shipped = MANIFEST.read_text()
     w = tmp_path / "w"
     update_manifest([export(checkpoint(tmp_path, "2ch-2stream"), w, views=2)], w / "manifest.json")

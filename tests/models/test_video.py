@@ -1,3 +1,4 @@
+"""Real views from a video: each moving face's homography and which pixels it carries (models.data.video)."""
 import cv2
 import numpy as np
 import pytest
@@ -52,7 +53,7 @@ def test_frame_pairs_stay_inside_the_video():
     assert video.frame_pairs(40, every=10, gaps=(5, 30)) == [(0, 5), (0, 30), (10, 15), (20, 25), (30, 35)]
 
 
-def test_a_patch_set_from_two_frames_has_positives_on_the_face_alone():
+def test_a_patch_set_from_two_frames_has_positives_where_a_detector_finds_them_again():
     a, b, _ = frames()
     ps = synth.mine_pairs(a, b, video.point_map(a, b), np.random.default_rng(0), n_kp=800, max_pos=200,
                           similar=False)
@@ -67,7 +68,7 @@ def test_the_box_video_has_its_frames():
 
 
 @pytest.mark.skipif(not video.VIDEO.exists(), reason="needs `python -m models.prep_data --opencv`")
-def test_two_frames_of_the_box_video_give_positives_where_a_detector_finds_them_again():
+def test_two_frames_of_the_box_video_give_positives_near_where_they_should_be():
     from models.build_patches import video_part
     ps = video_part((100, 115), seed=53)
     assert len(ps.pos) >= 100 and len(ps.neg) >= 2 * len(ps.pos)  # random, nearby and SIFT-alike negatives
