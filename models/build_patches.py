@@ -27,8 +27,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from functools import partial
+from collections.abc import Callable
+from functools import cache, partial
 from multiprocessing import get_context
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -36,6 +38,8 @@ from numpy._core._multiarray_umath import __cpu_features__
 from tqdm import tqdm
 
 from models.data import pairs, photos, stereo, synth, video
+
+T = TypeVar("T")
 
 
 def stereo_set(seed: int, pair=stereo.motorcycle) -> synth.PatchSet:
@@ -65,27 +69,25 @@ def video_part(pair: tuple[int, int], seed: int) -> synth.PatchSet:
     return synth.mine_pairs(a, b, point_map, rng, n_kp=2000, max_pos=400, similar=True)
 
 
-_FRAMES: list[np.ndarray] = []
-
-
+@cache
 def video_frames() -> list[np.ndarray]:
     """The box video's frames, read once a process."""
-    if not _FRAMES:
-        _FRAMES.extend(video.frames())
-    return _FRAMES
+    return video.frames()
 
 
 def video_set(seed: int, jobs: int = 1) -> synth.PatchSet:
     """trainvideo: every frame pair of ``video.frame_pairs``, side by side in ``jobs`` processes
     (the same set for any number)."""
-    todo = video.frame_pairs(len(video_frames()))
-    part = partial(video_part, seed=seed)
-    if jobs > 1:
-        with get_context("spawn").Pool(jobs, cv2.setNumThreads, (1,)) as pool:
-            parts = list(tqdm(pool.imap(part, todo), total=len(todo), desc="trainvideo"))
-    else:
-        parts = [part(p) for p in tqdm(todo, desc="trainvideo")]
+    parts = side_by_side(partial(video_part, seed=seed), video.frame_pairs(len(video_frames())), jobs, "trainvideo")
     return synth.PatchSet.concat([p for p in parts if len(p.pos)])
+
+
+def side_by_side(part: Callable[[T], synth.PatchSet], todo: list[T], jobs: int, desc: str) -> list[synth.PatchSet]:
+    """``part`` of each of ``todo``, in order, in ``jobs`` processes (or here, for one)."""
+    if jobs > 1:  # spawned with one OpenCV thread each: forking after OpenCV's threads ran can deadlock
+        with get_context("spawn").Pool(jobs, cv2.setNumThreads, (1,)) as pool:
+            return list(tqdm(pool.imap(part, todo), total=len(todo), desc=desc))
+    return [part(job) for job in tqdm(todo, desc=desc)]
 
 
 def photo_part(job: tuple[int, str], seed: int, **kw) -> synth.PatchSet:
@@ -99,13 +101,7 @@ def photo_set(which: str, warps: int, seed: int, similar: bool, near: int = 1, j
     names = photos.split(which)
     print(f"{which}: {len(names)} photos ({', '.join(names)})")  # fewer if prep_data was not run
     part = partial(photo_part, warps=warps, seed=seed, similar=similar, n_near=near, jitter=jitter)
-    todo = enumerate(names)
-    if jobs > 1:  # spawned with one OpenCV thread each: forking after OpenCV's threads ran can deadlock
-        with get_context("spawn").Pool(jobs, cv2.setNumThreads, (1,)) as pool:
-            parts = list(tqdm(pool.imap(part, todo), total=len(names), desc=which))
-    else:
-        parts = [part(job) for job in tqdm(todo, total=len(names), desc=which)]
-    return synth.PatchSet.by_photo(parts, names)
+    return synth.PatchSet.by_photo(side_by_side(part, list(enumerate(names)), jobs, which), names)
 
 
 BEYOND_AVX2 = ("X86_V4", "AVX512_ICL", "AVX512_SPR")  # numpy's dispatch targets past AVX2

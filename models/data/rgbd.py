@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from models.data import rigid
-from models.data.synth import PointMap
+from models.data.synth import PointMap, nearest_pixel
 
 UNIT = 1 / 8000  # m a step of the SR300's depth
 AGREE = 0.01  # m: a motion holds for a pixel where the later frame's depth is this close to it
@@ -131,12 +131,10 @@ def point_map(to: np.ndarray, moving: np.ndarray, still: np.ndarray) -> PointMap
     """Where a's points (K, 2) lie in b by ``labels``' answer (each point read at its nearest
     pixel): under the motion for the moving part, in place for the still one, NaN (no truth)
     elsewhere. The Jacobians are left the identity: the pair judges answers, it cuts no patches."""
-    h, w = moving.shape
 
     def apply(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        xi = np.clip(np.round(xy[:, 0]).astype(int), 0, w - 1)
-        yi = np.clip(np.round(xy[:, 1]).astype(int), 0, h - 1)
-        mov, sta = moving[yi, xi], still[yi, xi]
-        out = np.where(mov[:, None], to[yi, xi], np.where(sta[:, None], xy, np.nan))
+        at = nearest_pixel(xy, moving.shape)
+        mov, sta = moving[at], still[at]
+        out = np.where(mov[:, None], to[at], np.where(sta[:, None], xy, np.nan))
         return out, np.repeat(np.eye(2)[None], len(xy), 0), mov | sta
     return apply

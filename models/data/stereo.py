@@ -9,7 +9,7 @@ import numpy as np
 import skimage.data as skd
 
 from models.data.photos import DATA_DIR, to_grey
-from models.data.synth import PointMap
+from models.data.synth import PointMap, nearest_pixel
 
 
 def disparity_map(disp: np.ndarray, width: int) -> PointMap:
@@ -17,9 +17,7 @@ def disparity_map(disp: np.ndarray, width: int) -> PointMap:
     (xy' (K, 2), Jacobians (K, 2, 2), valid (K,)). The Jacobian of a rectified pair is close to
     the identity; disparity gradients are ignored, as the tolerances absorb them."""
     def apply(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        xi = np.clip(np.round(xy[:, 0]).astype(int), 0, disp.shape[1] - 1)
-        yi = np.clip(np.round(xy[:, 1]).astype(int), 0, disp.shape[0] - 1)
-        d = disp[yi, xi].astype(np.float64)
+        d = disp[nearest_pixel(xy, disp.shape)].astype(np.float64)
         out = np.c_[xy[:, 0] - d, xy[:, 1]]
         ok = np.isfinite(d) & (out[:, 0] >= 0) & (out[:, 0] < width)
         return np.where(ok[:, None], out, 0.0), np.repeat(np.eye(2)[None], len(xy), 0), ok

@@ -42,6 +42,13 @@ def tolerance(size: np.ndarray) -> np.ndarray:
 PointMap = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
+def nearest_pixel(xy: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The (rows, columns) of each point's (K, 2) nearest pixel of an image of ``shape``, clipped
+    into it: where a point map reads its per-pixel truth."""
+    return (np.clip(np.round(xy[:, 1]).astype(int), 0, shape[0] - 1),
+            np.clip(np.round(xy[:, 0]).astype(int), 0, shape[1] - 1))
+
+
 @dataclass
 class Keypoints:
     """DoG detections: xy (K, 2) float32 pixels, size (K,) diameter, angle (K,) radians, where the

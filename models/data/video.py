@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from models.data.photos import DATA_DIR
-from models.data.synth import PointMap, homography_map
+from models.data.synth import PointMap, homography_map, nearest_pixel
 
 VIDEO = DATA_DIR / "video" / "box.mp4"
 MIN_INLIERS = 30
@@ -108,9 +108,7 @@ def point_map(a: np.ndarray, b: np.ndarray) -> PointMap | None:
     maps = [homography_map(h, b.shape) for h, _ in found]
 
     def apply(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        xi = np.clip(np.round(xy[:, 0]).astype(int), 0, a.shape[1] - 1)
-        yi = np.clip(np.round(xy[:, 1]).astype(int), 0, a.shape[0] - 1)
-        on = label[yi, xi]
+        on = label[nearest_pixel(xy, label.shape)]
         out, jac, ok = np.zeros_like(xy, np.float64), np.repeat(np.eye(2)[None], len(xy), 0), on >= 0
         for k, m in enumerate(maps):
             if (sel := on == k).any():
