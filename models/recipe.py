@@ -17,13 +17,20 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from models.export_patch import model_name
+from models.patchnet import WIDTH
+
 SEED = 0
 # (network, steps): every shipped network, trained once from scratch with AdamW, a warm-up and a
 # cosine schedule; the patch networks validate on ``val`` (new warps of their training photos)
 # (a name ``-w<width>`` is that architecture at another channel width: the sparse method's fast descriptor)
 RUNS = [("2ch-2stream", 20000), ("siam-2stream-l2", 10000), ("siam-2stream-l2-w0.25", 10000), ("ucn", 6000),
         ("2ch-deep", 10000)]
-PATCH_SETS = "train,val,fusion,heldout,stereo,valphotos,valstereo"
+PATCH_SETS = "train,val,fusion,heldout,stereo,valphotos,valstereo,trainvideo"
+# network: (steps, arguments) of a fine-tune that follows its run from scratch, on real views added to
+# its data; it starts from the run as exported (``models.unfold``), as the shipped one did
+FINE_TUNES = {"2ch-2stream": (3000, ["--data", "data/patches_train.npz,data/patches_trainvideo.npz", "--lr", "2e-4",
+                                     "--warmup", "100"])}
 
 
 def run_dir(name: str) -> str:
@@ -37,14 +44,25 @@ def arch_width(name: str) -> tuple[str, str | None]:
 
 
 def train_commands(name: str, steps: int) -> list[list[str]]:
-    """The commands that train one network, in order."""
+    """The commands that train one network, in order: its run from scratch, and where it has a
+    fine-tune (FINE_TUNES), that run's export, unfolding and fine-tune into the network's own folder."""
     common = ["--steps", str(steps), "--seed", str(SEED), "--threads", "1", "--resume"]
     if name == "ucn":
         return [[sys.executable, "-m", "models.train_ucn", *common]]
     arch, width = arch_width(name)
-    other = ["--width", width, "--out", run_dir(name)] if width else []
-    return [[sys.executable, "-m", "models.train_patch", "--arch", arch, *other, *common,
-             "--val", "data/patches_val.npz"]]
+    base = run_dir(f"{name}-base") if name in FINE_TUNES else run_dir(name) if width else None
+    other = ["--width", width] if width else []
+    scratch = [sys.executable, "-m", "models.train_patch", "--arch", arch, *other, *(["--out", base] if base else []),
+               *common, "--val", "data/patches_val.npz"]
+    if name not in FINE_TUNES:
+        return [scratch]
+    more, extra = FINE_TUNES[name]
+    folded = f"{base}/export/{model_name(arch, float(width or WIDTH))}.onnx"
+    return [scratch, [sys.executable, "-m", "models.export_patch", f"{base}/model.pt", "--out", f"{base}/export"],
+            [sys.executable, "-m", "models.unfold", folded, "--out", f"{base}/unfolded.pt"],
+            [sys.executable, "-m", "models.train_patch", "--arch", arch, *other, "--out", run_dir(name),
+             "--init", f"{base}/unfolded.pt", *extra, "--steps", str(more), "--seed", str(SEED), "--threads", "1",
+             "--resume", "--val", "data/patches_val.npz"]]
 
 
 def checkpoints(only: str = "") -> list[str]:

@@ -217,9 +217,10 @@ def main(argv: list[str] | None = None) -> None:
     command = "python -m models.train_patch " + shlex.join(argv if argv is not None else sys.argv[1:])
     if base["command"]:  # a fine-tune is reproduced by its base's command, then its own
         command = f"{base['command']} && {command}"
-    writer = run.open_log(step)
+    first = base["steps"]  # a fine-tune's curve goes on from its base's step count
+    writer = run.open_log(first + step if step else 0)
     if not step:
-        run.log_layers(0, model, probe)
+        run.log_layers(first, model, probe)
     model.train()
     t0, losses, accs = time.time(), [], []
     for i in tqdm(range(step, a.steps), initial=step, total=a.steps, desc=a.arch, mininterval=5):
@@ -238,8 +239,8 @@ def main(argv: list[str] | None = None) -> None:
         if done % 50 == 0 or done == a.steps:
             look = done % a.ckpt_every == 0 or done == a.steps
             v = validate(model, val) if val is not None and look else ""
-            dead = run.log_layers(done, model, probe) if look else ""
-            writer.writerow([done, f"{np.mean(losses):.4f}", f"{np.mean(accs):.4f}",
+            dead = run.log_layers(first + done, model, probe) if look else ""
+            writer.writerow([first + done, f"{np.mean(losses):.4f}", f"{np.mean(accs):.4f}",
                              f"{v:.4f}" if v != "" else "", f"{dead:.3f}" if dead != "" else "",
                              f"{time.time() - t0:.0f}"])
             run.flush()

@@ -12,9 +12,22 @@ MAKEFILE = Path(__file__).parents[2] / "Makefile"
 
 def test_each_network_is_trained_once_from_scratch_with_the_recipe_s_seed():
     for name, steps in recipe.RUNS:
-        (cmd,) = recipe.train_commands(name, steps)
+        cmd = recipe.train_commands(name, steps)[0]
         assert "--resume" in cmd and cmd[cmd.index("--seed") + 1] == str(recipe.SEED)
         assert cmd[cmd.index("--steps") + 1] == str(steps) and "--init" not in cmd
+
+
+def test_a_fine_tune_starts_from_its_run_from_scratch_as_exported_and_ends_in_the_network_s_folder():
+    scratch, export, unfold, tune = recipe.train_commands("2ch-2stream", 20000)
+    a, b = train_patch.parser().parse_args(scratch[3:]), train_patch.parser().parse_args(tune[3:])
+    assert (a.out, a.init, a.steps) == ("runs/2ch-2stream-base", None, 20000)
+    assert export[2:] == ["models.export_patch", "runs/2ch-2stream-base/model.pt", "--out",
+                          "runs/2ch-2stream-base/export"]
+    assert unfold[2:] == ["models.unfold", "runs/2ch-2stream-base/export/2ch-2stream.onnx", "--out",
+                          "runs/2ch-2stream-base/unfolded.pt"]
+    assert (b.out, b.init, b.seed) == ("runs/2ch-2stream", "runs/2ch-2stream-base/unfolded.pt", recipe.SEED)
+    assert "data/patches_trainvideo.npz" in b.data.split(",") and "trainvideo" in recipe.PATCH_SETS.split(",")
+    assert recipe.checkpoints("2ch-2stream") == ["runs/2ch-2stream/model.pt"]
     assert {n for n, _ in recipe.RUNS} == {"2ch-2stream", "siam-2stream-l2", "siam-2stream-l2-w0.25", "2ch-deep",
                                            "ucn"}
 
@@ -51,10 +64,15 @@ def test_the_recipe_replays_each_shipped_networks_training_command():
             assert args(shipped[3:]) in made, entry["name"]
             continue
         run = model_name(entry["architecture"], entry.get("width", WIDTH))  # without the views of an export
-        (replay,) = recipe.train_commands(run, steps[run])
-        assert shipped[1:3] == replay[1:3], entry["name"]  # -m models.train_...
-        parse = {"models.train_patch": train_patch.parser, "models.train_ucn": train_ucn.parser}[shipped[2]]
-        a, b = vars(parse().parse_args(shipped[3:])), vars(parse().parse_args(replay[3:]))
-        for ignored in ("out", "val", "resume", "threads"):
-            a.pop(ignored, None), b.pop(ignored, None)
-        assert a == b, entry["name"]
+        replays = [c[1:] for c in recipe.train_commands(run, steps[run]) if c[2] != "models.export_patch"]
+        chain = [shlex.split(c)[1:] for c in entry["training_command"].split(" && ")]
+        assert [c[:2] for c in chain] == [c[:2] for c in replays], entry["name"]  # -m models.train_..., unfold
+        for shipped, replay in zip(chain, replays, strict=True):
+            if shipped[1] == "models.unfold":  # where the export lay and the checkpoint went aside
+                continue
+            parse = {"models.train_patch": train_patch.parser, "models.train_ucn": train_ucn.parser}[shipped[1]]
+            a, b = vars(parse().parse_args(shipped[2:])), vars(parse().parse_args(replay[2:]))
+            for ignored in ("out", "val", "resume", "threads"):
+                a.pop(ignored, None), b.pop(ignored, None)
+            assert bool(a.pop("init", None)) == bool(b.pop("init", None)), entry["name"]
+            assert a == b, entry["name"]

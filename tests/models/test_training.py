@@ -58,7 +58,7 @@ def test_mining_keeps_the_negatives_the_model_scores_highest(tmp_path):
     assert unmined.min() < hard.min()
 
 
-def test_a_fine_tune_starts_from_its_base_and_records_both_commands(tmp_path):
+def test_a_fine_tune_starts_from_its_base_and_records_both_commands_and_both_step_counts(tmp_path):
     data = tiny_set(tmp_path / "d.npz")
     common = ["--arch", "2ch", "--batch", "8", "--data", data, "--val", "none", "--threads", "1"]
     main(common + ["--steps", "4", "--out", str(tmp_path / "base")])
@@ -68,6 +68,7 @@ def test_a_fine_tune_starts_from_its_base_and_records_both_commands(tmp_path):
     base = weights(tmp_path / "base")
     assert all(torch.equal(base[k], ft["model"][k]) for k in base if "running" not in k and "num_batches" not in k)
     assert ft["steps"] == 5 and ft["command"].count("python -m models.train_patch") == 2 and "--init" in ft["command"]
+    assert steps(tmp_path / "ft")[1:] == ["5"]  # its curve goes on from the base's four steps
 
 
 def test_degrade_blurs_and_noises_one_patch_of_a_pair():
