@@ -1,7 +1,7 @@
 """A trainable checkpoint of an exported 2-channel patch network, to fine-tune a network whose
 training checkpoint is not at hand:
 
-    python -m models.unfold models/weights/2ch-2stream.onnx --out runs/2ch-2stream-unfolded/model.pt
+    python -m models.unfold runs/2ch-2stream-base/export/2ch-2stream.onnx --out runs/2ch-2stream-base/unfolded.pt
 
 The export folds each batch normalisation into the convolution before it. Here the folded
 convolutions are loaded as they are, and each BatchNorm2d is made to pass its input through: its

@@ -15,6 +15,8 @@ def test_each_network_is_trained_once_from_scratch_with_the_recipe_s_seed():
         cmd = recipe.train_commands(name, steps)[0]
         assert "--resume" in cmd and cmd[cmd.index("--seed") + 1] == str(recipe.SEED)
         assert cmd[cmd.index("--steps") + 1] == str(steps) and "--init" not in cmd
+    assert {n for n, _ in recipe.RUNS} == {"2ch-2stream", "siam-2stream-l2", "siam-2stream-l2-w0.25", "2ch-deep",
+                                           "ucn"}
 
 
 def test_a_fine_tune_starts_from_its_run_from_scratch_as_exported_and_ends_in_the_network_s_folder():
@@ -28,8 +30,6 @@ def test_a_fine_tune_starts_from_its_run_from_scratch_as_exported_and_ends_in_th
     assert (b.out, b.init, b.seed) == ("runs/2ch-2stream", "runs/2ch-2stream-base/unfolded.pt", recipe.SEED)
     assert "data/patches_trainvideo.npz" in b.data.split(",") and "trainvideo" in recipe.PATCH_SETS.split(",")
     assert recipe.checkpoints("2ch-2stream") == ["runs/2ch-2stream/model.pt"]
-    assert {n for n, _ in recipe.RUNS} == {"2ch-2stream", "siam-2stream-l2", "siam-2stream-l2-w0.25", "2ch-deep",
-                                           "ucn"}
 
 
 def test_a_run_named_by_its_width_trains_its_architecture_at_that_width_into_its_own_folder():
