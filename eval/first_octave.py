@@ -20,11 +20,10 @@ import shlex
 import sys
 from dataclasses import dataclass
 
-import httpx
 import numpy as np
 
 from eval import machine, robustness
-from eval.latency import FIRST_TRY_OFF, api_latency, serve, served_settings, sift_latency, test_pair
+from eval.latency import FIRST_TRY_OFF, cold_race, served_settings, serving, sift_latency, test_pair
 from eval.results import with_settings, write_section
 from models.data import pairs
 from service import sparse
@@ -45,14 +44,10 @@ class Row:
 def measure(octave: float, a: np.ndarray, b: np.ndarray, todo: list, repeats: int, env: dict | None = None) -> Row:
     """One first octave's cold time on the latency pair (a, b) and its outcome on the cases ``todo``,
     the server given the settings ``env`` too."""
-    proc, url = serve({**(env or {}), "SPARSE_FIRST_OCTAVE": str(octave)})
-    try:
-        cold = api_latency(url, a, b, repeats, "sparse")[0]
-        with httpx.Client(base_url=url, timeout=300) as client:
-            got = [(label, robustness.api(client, pair, robustness.uploads(pair), "sparse")) for label, pair in todo]
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with serving({"row": {**(env or {}), "SPARSE_FIRST_OCTAVE": str(octave)}}, timeout=300) as clients:
+        cold = cold_race(clients, a, b, repeats, "sparse")["row"][0]
+        client = clients["row"]
+        got = [(label, robustness.api(client, pair, robustness.uploads(pair), "sparse")) for label, pair in todo]
     keypoints = len(sparse.detect(a, served_settings(env or {}).sparse_keypoints, octave)[0])  # as the server does
     return Row(octave, keypoints, cold, sum(o.homography_ok for _, o in got), sum(o.correct for _, o in got),
                [o for label, o in got if "clutter" in label])

@@ -9,6 +9,7 @@ from eval.latency import (
     LOAD_FIRST,
     PAUSE_S,
     PAUSED_FIRST,
+    RACE_FIRST,
     STARTED_FIRST,
     STARTS,
     TRANSFER_FIRST,
@@ -79,3 +80,13 @@ def test_the_paused_pairs_are_new_and_wait_out_the_idle_time():
     started = [fresh_pngs(a, a[::-1].copy(), k) for k in range(STARTED_FIRST, STARTED_FIRST + 2 * STARTS)]
     assert len(set(started)) == len(started) and not (others | set(paused)) & set(started)
     assert PAUSE_S > 2 * IDLE_S
+
+
+def test_the_races_send_pairs_no_other_run_sends_those_servers():
+    """cold_race's pairs (two a round, up to 16 rounds, sparse's and dense's) differ from each other
+    and from the pairs the load and the transfers send the same servers after them."""
+    a = np.random.default_rng(4).integers(0, 255, (48, 64), np.uint8)
+    others = {fresh_pngs(a, a[::-1].copy(), k) for k in
+              [*range(LOAD_FIRST, LOAD_FIRST + 48), *range(TRANSFER_FIRST, TRANSFER_FIRST + 16)]}
+    raced = [fresh_pngs(a, a[::-1].copy(), first + k) for first in RACE_FIRST.values() for k in range(2 * 16)]
+    assert len(set(raced)) == len(raced) and not others & set(raced)
