@@ -1,8 +1,9 @@
 """Cold method=sparse latency of every shipped descriptor network side by side: one uvicorn server
 a network (DEFAULT_DESCRIPTOR_MODEL, answering alone), one as shipped (SPARSE_FAST_MODEL's network
 first), and in each round the same new 640x480 pair (``eval.latency``'s) sent to every server in
-turn and OpenCV SIFT run on it, so that the host's swings between minutes fall on all of them
-alike. Beside it, each network alone in ONNX Runtime on that image's patches.
+turn, each woken by another new pair just before, and OpenCV SIFT run on it, so that the host's
+swings between minutes fall on all of them alike (``eval.latency.race``). Beside it, each network
+alone in ONNX Runtime on that image's patches.
 
     python -m eval.descriptor_speed [--rounds 25]
 
@@ -16,21 +17,20 @@ import json
 import shlex
 import statistics
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import onnxruntime as ort
 
 from eval import machine
-from eval.latency import fresh_pngs, post_pair, serving, sift_pair, test_pair, timed_cpu
+from eval.latency import race, raced, serving, test_pair, timed_cpu
 from eval.results import published
 from service import dense, registry
 from service.config import Settings
 from service.correspond import fast_name
 
-FIRST = 1  # fresh_pngs(k) from here; each server starts with an empty in-process cache, so a run's pairs need
-# only differ from each other (fresh_pngs repeats every 256: at most 254 rounds)
+FIRST = 0  # fresh_pngs(k) from here, two a round; each server starts with an empty in-process cache, so a
+# run's pairs need only differ from each other (fresh_pngs repeats every 256: at most 128 rounds)
 
 
 def descriptors(settings: Settings) -> list[str]:
@@ -48,24 +48,11 @@ def servers(models: list[str], settings: Settings) -> dict[str, dict[str, str]]:
 
 
 def interleaved(envs: dict[str, dict[str, str]], rounds: int) -> dict[str, list[float]]:
-    """Seconds of each round's cold request to each row's server, and of SIFT's, in order."""
+    """Seconds of each round's cold request to each row's server, and of SIFT's, in order
+    (``eval.latency.race``)."""
     a, b = test_pair()
-    times: dict[str, list[float]] = {m: [] for m in [*envs, "OpenCV SIFT"]}
     with serving(envs) as clients:
-        for c in clients.values():  # the first request of a server loads what it loads lazily
-            post_pair(c, *fresh_pngs(a, b, FIRST - 1))
-        with ThreadPoolExecutor(1) as worker:  # SIFT in a worker thread, as eval.latency's faster way
-            sift = sift_pair(a, b)
-            for k in range(rounds):
-                pa, pb = fresh_pngs(a, b, FIRST + k)
-                for m, c in clients.items():
-                    t = time.perf_counter()
-                    post_pair(c, pa, pb)
-                    times[m].append(time.perf_counter() - t)
-                t = time.perf_counter()
-                worker.submit(sift).result()
-                times["OpenCV SIFT"].append(time.perf_counter() - t)
-    return times
+        return race(clients, a, b, rounds, first=FIRST)
 
 
 def alone(models: list[str], settings: Settings, patches: np.ndarray, repeats: int) -> dict[str, tuple[float, float]]:
@@ -84,13 +71,12 @@ def alone(models: list[str], settings: Settings, patches: np.ndarray, repeats: i
 
 
 def table(times: dict[str, list[float]], nets: dict[str, tuple[float, float]], patches: int) -> str:
-    sift = times["OpenCV SIFT"]
+    """``race``'s times as rows: median ms, the median of the rounds' ratios to SIFT's (``raced``)."""
     lines = [f"| descriptor | cold pair, median ms | vs SIFT, median of the rounds' ratios | the network alone on "
              f"{patches} patches: ms, CPU ms |", "|---|---|---|---|"]
-    for m, ts in times.items():
-        ratio = statistics.median(t / s for t, s in zip(ts, sift, strict=True))
+    for m, (ms, ratio) in raced(times).items():
         net = f"{nets[m][0]:.1f}, {nets[m][1]:.1f}" if m in nets else ""
-        lines.append(f"| {m} | {1e3 * statistics.median(ts):.0f} | {ratio:.2f} | {net} |")
+        lines.append(f"| {m} | {ms:.0f} | {ratio:.2f} | {net} |")
     return "\n".join(lines)
 
 
@@ -99,8 +85,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=25)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    if not 1 <= args.rounds <= 254:
-        ap.error("--rounds must be 1 to 254")
+    if not 1 <= args.rounds <= 128:
+        ap.error("--rounds must be 1 to 128")
     settings = Settings()
     models = descriptors(settings)
     times = interleaved(servers(models, settings), args.rounds)
@@ -110,7 +96,8 @@ def main() -> None:
     command = "python -m eval.descriptor_speed " + shlex.join(sys.argv[1:])
     published("descriptor-speed", f"## method=sparse cold, descriptor by descriptor\n\n`{command}` "
               f"{machine.describe()}\n\nThe 640x480 pair of the latency table, new bytes each round, sent to one "
-              f"server a descriptor network in turn, then OpenCV SIFT (detect, describe, ratio-match) in process: "
+              "server a descriptor network in turn (each woken by another new pair, untimed, just before), then "
+              "OpenCV SIFT (detect, describe, ratio-match) in process: "
               f"{args.rounds} rounds, so that the host's swings fall on every row alike. The ratio is taken round "
               "by round. Beside it, the network alone in ONNX Runtime (the service's session options) on image "
               f"a's patches.\n\n{table(times, nets, n)}\n", not args.no_write)

@@ -143,19 +143,23 @@ def api_latency(url: str, a: np.ndarray, b: np.ndarray, repeats: int, method: st
 RACE_FIRST = {"sparse": 160, "dense": 192}
 
 
-def cold_race(clients: dict[str, httpx.Client], a: np.ndarray, b: np.ndarray, repeats: int,
-              method: str) -> dict[str, tuple[float, float]]:
-    """Cold requests (both images new) to every server of ``clients`` and OpenCV SIFT on the same
-    pair in a worker thread (``sift_pair``), taking turns round by round, so that the host's swings
-    between minutes fall on all of them alike: {label: (median ms, median of the rounds' ratios to
-    SIFT's time)}. Each server is sent a new pair, untimed, just before its timed one: it is as busy
-    as under back-to-back requests (one that has fallen idle gives pages back: ``paused_latency``)."""
-    times: dict[str, list[float]] = {label: [] for label in clients}
-    sift_times: list[float] = []
+SIFT = "OpenCV SIFT"  # race's key for SIFT's times
+
+
+def race(clients: dict[str, httpx.Client], a: np.ndarray, b: np.ndarray, rounds: int, method: str = "sparse",
+         first: int | None = None) -> dict[str, list[float]]:
+    """Seconds of each round's cold request (both images new) to each server of ``clients``, and
+    under ``SIFT`` of OpenCV SIFT on the same pair in a worker thread (``sift_pair``): all take turns
+    round by round, so that the host's swings between minutes fall on all of them alike. Each server
+    is sent a new pair, untimed, just before its timed one: it is as busy as under back-to-back
+    requests (one that has fallen idle gives pages back: ``paused_latency``). The pairs are
+    ``fresh_pngs(k)`` from ``first`` (default ``RACE_FIRST[method]``), two a round."""
+    first = RACE_FIRST[method] if first is None else first
+    times: dict[str, list[float]] = {label: [] for label in [*clients, SIFT]}
     sift = sift_pair(a, b)
     with ThreadPoolExecutor(1) as worker:
-        for k in range(repeats):
-            wake, pair = (fresh_pngs(a, b, RACE_FIRST[method] + 2 * k + j) for j in range(2))
+        for k in range(rounds):
+            wake, pair = (fresh_pngs(a, b, first + 2 * k + j) for j in range(2))
             for label, client in clients.items():
                 post_pair(client, *wake, method)
                 t = time.perf_counter()
@@ -163,9 +167,22 @@ def cold_race(clients: dict[str, httpx.Client], a: np.ndarray, b: np.ndarray, re
                 times[label].append(time.perf_counter() - t)
             t = time.perf_counter()
             worker.submit(sift).result()
-            sift_times.append(time.perf_counter() - t)
-    return {label: (1e3 * statistics.median(ts), statistics.median(t / s for t, s in zip(ts, sift_times, strict=True)))
+            times[SIFT].append(time.perf_counter() - t)
+    return times
+
+
+def raced(times: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
+    """``race``'s times -> {label: (median ms, median of the rounds' ratios to SIFT's time)}."""
+    return {label: (1e3 * statistics.median(ts), statistics.median(t / s for t, s in zip(ts, times[SIFT], strict=True)))
             for label, ts in times.items()}
+
+
+def cold_race(clients: dict[str, httpx.Client], a: np.ndarray, b: np.ndarray, repeats: int,
+              method: str) -> dict[str, tuple[float, float]]:
+    """{label: (median ms, ratio)} of ``repeats`` rounds of ``race`` (SIFT's own row left out)."""
+    got = raced(race(clients, a, b, repeats, method))
+    del got[SIFT]
+    return got
 
 
 PAUSE_S = 1.0  # longer than the service's idle time before it trims its heaps (service.memory.IDLE_S)
