@@ -326,8 +326,10 @@ def stages(img: np.ndarray, repeats: int) -> dict[str, tuple[float, float]]:
                  lambda _: net.run(None, {"patches": patches}),
              "OpenCV SIFT detect + describe, for comparison": lambda _: sift.detectAndCompute(img, None)}
     times = {}
-    for k, f in steps.items():  # each on a thread of its own: on a thread that has run an ONNX Runtime
-        with ThreadPoolExecutor(1) as worker:  # session, OpenCV's parallel loops took half as long again
+    # each step on a thread of its own: with glibc's heaps as this process has them, OpenCV's detector on a
+    # thread that had run an ONNX Runtime session faulted pages in and took half as long again (operations.md)
+    for k, f in steps.items():
+        with ThreadPoolExecutor(1) as worker:
             times[k] = worker.submit(timed_cpu, f, repeats).result()
     return times
 
