@@ -1,6 +1,6 @@
 """method=sparse's speed against its quality as the DoG pyramid starts coarser
 (SPARSE_FIRST_OCTAVE): for each first octave, the cold latency of the 640x480 pair of
-``eval.latency`` beside OpenCV SIFT's in the same run, and what the validation pairs of
+``eval.latency`` raced round by round with OpenCV SIFT's (``eval.latency.race``), and what the validation pairs of
 ``eval.robustness`` (scale, rotation, clutter) keep through the HTTP API.
 
     python -m eval.first_octave [--octaves -1,-0.75,-0.5,-0.25,0] [--repeats 15] [--setting NAME=VALUE ...]

@@ -7,7 +7,8 @@ the CUDA 13 and cuDNN 9 libraries onnxruntime-gpu's CUDA provider is built for: 
 - the batching ratio: patch pairs per second through the batching worker at MAX_BATCH=256
   against MAX_BATCH=1, on concurrent single-pair requests;
 - 640 x 480 correspondences through the API on the GPU, cold (features computed) and warm (cached),
-  each method against OpenCV SIFT on this host's CPU in the same run (medians of 15).
+  each method against OpenCV SIFT on this host's CPU in the same run (medians of 15; cold raced round
+  by round, ``eval.latency.race``).
 
 Written to docs/RESULTS.md with the GPU's name. Without a GPU it says so and writes nothing.
 
