@@ -27,7 +27,7 @@ from eval import phototour
 from eval.results import RESULTS, write_section
 from models.data.synth import PatchSet
 from models.export_patch import MANIFEST
-from models.metrics import fpr95, fpr95_change, recall_threshold
+from models.metrics import fpr95, fpr95_change, fpr95_ratio, recall_threshold
 from service.fusion import Fusion, sift_describe
 
 BATCH = 256
@@ -114,6 +114,7 @@ def percent(pos: np.ndarray, neg: np.ndarray) -> str:
 # positives binned by how far the detector put the second view from the first's true position: a
 # fraction of the patch region, and Brown's absolute tolerance
 OFFSET_BINS = (("0-0.05", 0.0, 0.05), ("0.05-0.1", 0.05, 0.1), ("0.1-0.2", 0.1, 0.2 + 1e-6))
+TIGHT_TARGET = 0.25  # the tightest bin's FPR95 against SIFT's that a network is to reach or beat
 
 
 def offset_bins(ps: PatchSet) -> dict[str, np.ndarray]:
@@ -142,6 +143,28 @@ def offset_lines(ps: PatchSet, scores: dict[str, tuple[np.ndarray, np.ndarray]],
                 cell += f" [{100 * lo:+.1f}, {100 * hi:+.1f}]"
             cells.append(cell)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def tight_lines(ps: PatchSet, scores: dict[str, tuple[np.ndarray, np.ndarray]], base: str = "OpenCV SIFT",
+                resamples: int = 500) -> list[str]:
+    """Each network's FPR95 in the tightest offset bin over ``base``'s, with the 95 % interval of
+    that ratio (``fpr95_ratio``) and whether it meets TIGHT_TARGET beyond doubt (the whole
+    interval at or below it), misses it beyond doubt (above) or the set cannot tell (it holds it).
+    None where the bin has fewer than 20 positives or ``base`` no false positive."""
+    name, lo_off, hi_off = OFFSET_BINS[0]
+    m = (ps.offset >= lo_off) & (ps.offset < hi_off)
+    sift = fpr95(scores[base][0][m], scores[base][1]) if m.sum() >= 20 else 0.0
+    if not sift:
+        return []
+    lines = [f"| network | {name} ({m.sum()}): FPR95 over SIFT's [95 % interval] | a quarter or less |",
+             "|---|---|---|"]
+    for net, (pos, neg) in scores.items():
+        if net == base:
+            continue
+        lo, hi = fpr95_ratio(scores[base][0][m], scores[base][1], pos[m], neg, resamples)
+        verdict = "met" if hi <= TIGHT_TARGET else "missed" if lo > TIGHT_TARGET else "not told apart"
+        lines.append(f"| {net} | {fpr95(pos[m], neg) / sift:.2f} [{lo:.2f}, {hi:.2f}] | {verdict} |")
     return lines
 
 
@@ -206,6 +229,12 @@ def main(argv: list[str] | None = None) -> None:
                       "minus SIFT's in percentage points (a paired bootstrap over the bin's positives and the "
                       "negatives): a bin is won or lost beyond doubt only where both ends have one sign.\n\n"
                       + "\n".join(offset_lines(ps, {m: by_set[c] for m, by_set in scores.items()})))
+            tight = tight_lines(ps, {m: by_set[c] for m, by_set in scores.items()})
+            if tight:
+                table += (f"\n\nThe tightest bin of {c} against its target, a quarter of SIFT's FPR95 or less: "
+                          "the ratio, and in brackets its 95 % interval (the same paired bootstrap); met or "
+                          "missed beyond doubt only where the whole interval lies on one side of a quarter, "
+                          "else the set's pairs cannot tell.\n\n" + "\n".join(tight))
         if len(ps.photo_names) > 1:
             table += (f"\n\nWhere the false positives of {c} come from, photo by photo: false positives at "
                       "the whole set's threshold for 95 % recall (they add up to its FPR95) and, in brackets, "

@@ -22,19 +22,36 @@ def fpr95(pos: np.ndarray, neg: np.ndarray, keep: np.ndarray | None = None) -> f
     return fpr_at_recall(np.r_[pos, neg], np.r_[np.ones(len(pos)), np.zeros(len(neg))])
 
 
-def fpr95_change(pos_a: np.ndarray, neg_a: np.ndarray, pos_b: np.ndarray, neg_b: np.ndarray,
-                 resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """95 % interval of FPR95(b) - FPR95(a), two scorers' scores of the same pairs (a's positives
-    and b's in one order, likewise the negatives): a paired percentile bootstrap that draws the
-    positives and the negatives again (each from its own kind), so that both scorers see each
-    resample and only their difference varies."""
+def paired_false_positives(pos_a: np.ndarray, neg_a: np.ndarray, pos_b: np.ndarray, neg_b: np.ndarray,
+                           resamples: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two scorers' scores of the same pairs (a's positives and b's in one order, likewise the
+    negatives) drawn again ``resamples`` times, the positives and the negatives each from its own
+    kind, so that both scorers see each resample: the false positives (R,) of a and of b at their
+    own thresholds for 95 % recall in each (a paired percentile bootstrap)."""
     rng = np.random.default_rng(seed)
-    diffs = np.empty(resamples)
+    fa, fb = np.empty(resamples), np.empty(resamples)
     for r in range(resamples):
         p, q = rng.integers(0, len(pos_a), len(pos_a)), rng.integers(0, len(neg_a), len(neg_a))
-        ta, tb = recall_threshold(pos_a[p]), recall_threshold(pos_b[p])
-        diffs[r] = np.count_nonzero(neg_b[q] >= tb) - np.count_nonzero(neg_a[q] >= ta)
-    lo, hi = np.percentile(diffs / len(neg_a), [2.5, 97.5])
+        fa[r] = np.count_nonzero(neg_a[q] >= recall_threshold(pos_a[p]))
+        fb[r] = np.count_nonzero(neg_b[q] >= recall_threshold(pos_b[p]))
+    return fa, fb
+
+
+def fpr95_change(pos_a: np.ndarray, neg_a: np.ndarray, pos_b: np.ndarray, neg_b: np.ndarray,
+                 resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of FPR95(b) - FPR95(a) (``paired_false_positives``)."""
+    fa, fb = paired_false_positives(pos_a, neg_a, pos_b, neg_b, resamples, seed)
+    lo, hi = np.percentile((fb - fa) / len(neg_a), [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def fpr95_ratio(pos_a: np.ndarray, neg_a: np.ndarray, pos_b: np.ndarray, neg_b: np.ndarray,
+                resamples: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of FPR95(b) / FPR95(a) (``paired_false_positives``): infinite where a
+    resample gives a no false positive and b some; resamples where neither has one count as 0."""
+    fa, fb = paired_false_positives(pos_a, neg_a, pos_b, neg_b, resamples, seed)
+    ratio = np.divide(fb, fa, out=np.where(fb > 0, np.inf, 0.0), where=fa > 0)
+    lo, hi = np.percentile(ratio, [2.5, 97.5], method="inverted_cdf")  # no mixing of inf with a number
     return float(lo), float(hi)
 
 

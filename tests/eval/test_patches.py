@@ -89,3 +89,23 @@ def test_offset_bins_give_the_interval_of_each_networks_difference_from_sift():
     lo, hi = (float(v) for v in rows["net"][1].split("[")[1].rstrip("]").split(", "))
     assert hi < 0  # beyond doubt better than SIFT
     assert rows["same"][1].endswith("[+0.0, +0.0]")  # the same scores: no difference either way
+
+
+def test_the_tightest_bin_is_judged_against_a_quarter_of_sifts_only_beyond_doubt():
+    ps = PatchSet.by_photo([tiny_set(0), tiny_set(1)], ["first", "second"])  # 40 positives, 50 negatives
+    ps.offset[:] = 0.01
+    neg = np.arange(50.0)
+    sift = (np.full(40, 30.0), neg)  # 20 of 50 negatives at or above every positive
+    quarter = eval_patch.TIGHT_TARGET
+    nets = {"OpenCV SIFT": sift,
+            "none": (np.full(40, 99.0), neg),  # no false positive: ratio 0
+            "same": sift,  # ratio 1
+            "near": (np.full(40, 45.0), neg)}  # 5 of 50: a quarter, the resamples fall on both sides
+    lines = eval_patch.tight_lines(ps, nets, resamples=200)
+    rows = {r.split(" | ")[0][2:]: r.strip(" |").split(" | ") for r in lines[2:]}
+    assert rows["none"] == ["none", "0.00 [0.00, 0.00]", "met"]
+    assert rows["same"] == ["same", "1.00 [1.00, 1.00]", "missed"]
+    assert rows["near"][1].startswith(f"{quarter:.2f} [") and rows["near"][2] == "not told apart"
+    assert "OpenCV SIFT" not in rows
+    ps.offset[:] = 0.07  # no positive in the tightest bin: no lines
+    assert eval_patch.tight_lines(ps, nets, resamples=200) == []

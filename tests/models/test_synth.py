@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from models.data import photos, stereo, synth
-from models.metrics import fpr95_change, fpr_at_recall
+from models.metrics import fpr95_change, fpr95_ratio, fpr_at_recall
 
 
 def test_homography_map_and_its_jacobian():
@@ -122,6 +122,20 @@ def test_fpr95_change_is_a_paired_interval_of_the_difference():
     a, b = (np.r_[pos, neg] + rng.normal(0, 0.3, 6000) for _ in range(2))
     lo, hi = fpr95_change(a[:2000], a[2000:], b[:2000], b[2000:], resamples=200)
     assert lo < 0 < hi
+
+
+def test_fpr95_ratio_is_a_paired_interval_of_the_ratio():
+    rng = np.random.default_rng(0)
+    pos, neg = rng.normal(2, 1, 2000), rng.normal(0, 1, 4000)
+    assert fpr95_ratio(pos, neg, pos, neg, resamples=200) == (1.0, 1.0)  # the same scorer: the same count
+    better = neg.copy()
+    above = np.flatnonzero(neg >= np.quantile(pos, 0.05))
+    better[above[::2]] -= 10  # half the false positives pushed below any threshold
+    lo, hi = fpr95_ratio(pos, neg, pos, better, resamples=200)
+    assert lo < 0.5 < hi < 0.75
+    never = neg - 10  # no false positive at all
+    assert fpr95_ratio(pos, neg, pos, never, resamples=200) == (0.0, 0.0)
+    assert fpr95_ratio(pos, never, pos, neg, resamples=200) == (np.inf, np.inf)  # a has none, b some
 
 
 def test_more_nearby_negatives_on_request():
