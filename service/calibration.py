@@ -3,8 +3,10 @@
 A raw score (the cosine similarity of two features) says which match is better, not how likely a
 match is to be right. ``python -m eval.calibrate`` measures that on the real validation pairs (a
 match or a transferred point is right when it lies within 3 px of the truth), fits a monotone
-curve from score to that share (isotonic regression), and stores it in the manifest entry of the
-network that made the features: ``calibration[<use>] = {"score": [...], "p": [...]}``, for the uses
+curve from score to that share (isotonic regression, each step drawn towards the use's share right
+as if a few answers at that share were in it, so that no step of a few answers reads 0 or 1), and
+stores it in the manifest entry of the network that made the features:
+``calibration[<use>] = {"score": [...], "p": [...]}``, for the uses
 ``sparse`` and ``dense`` (correspondences), ``<method>-inlier`` and ``<method>-outlier`` (the matches
 of an answer whose geometry was verified, on it and off it), ``<method>-unverified`` (the matches of
 an answer whose geometry was asked for and not verified), and ``transfer``,

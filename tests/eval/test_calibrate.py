@@ -5,8 +5,10 @@ import pytest
 
 from eval.calibrate import (
     AS_SERVED,
+    PRIOR,
     VALIDATION_UNRELATED,
     errors,
+    fit,
     merged,
     scene_of,
     store,
@@ -55,15 +57,17 @@ def test_each_validation_case_reads_as_its_scene():
                                             "moved cube"]
 
 
-def test_unrelated_cases_pair_each_scene_with_another():
+def test_unrelated_cases_pair_each_scene_with_every_other():
     try:
         cases = unrelated_cases(VALIDATION_UNRELATED)
     except FileNotFoundError:
         pytest.skip("no data/pairs: run `python -m models.prep_data --opencv`")
-    names = [c.name.split("/") for c in cases]
+    names = [tuple(c.name.split("/")) for c in cases]
     scene = {n: n.split("-")[0] for n in VALIDATION_UNRELATED}  # cube-20, cube-40 and cube-79 are one scene
-    assert len(cases) == len(VALIDATION_UNRELATED) and all(scene[a] != scene[b] for a, b in names)
-    assert sorted(a for a, _ in names) == sorted(b for _, b in names) == sorted(VALIDATION_UNRELATED)
+    assert len(set(scene.values())) == len(VALIDATION_UNRELATED)
+    n = len(VALIDATION_UNRELATED)
+    assert len(set(names)) == len(cases) == n * (n - 1) and all(scene[a] != scene[b] for a, b in names)
+    assert all(c.truth(np.array([[10.0, 10.0]]))[1].all() for c in cases[:1])  # known: every answer wrong
 
 
 def test_answers_of_several_calls_merge_use_by_use():
@@ -118,3 +122,24 @@ def test_confidence_as_served_is_read_as_is():
             "sparse-no-scene": (np.array([0.9, 0.7]), np.array([False, False]))}
     assert errors(AS_SERVED, data, tuple(AS_SERVED))[2:] == [
         "| sparse | 3 | 67 % | 0.63 | 10.0 % |", "| sparse-no-scene | 2 | 0 % | 0.80 | 80.0 % |"]
+
+
+def test_a_few_answers_alone_at_the_top_do_not_make_the_curve_read_one():
+    value = np.r_[np.linspace(0.0, 0.6, 60), 0.9]
+    right = np.r_[np.zeros(60, bool), True]  # one right answer, the highest score: a step of its own
+    p = fit(value, right)["p"]
+    assert p[-1] == pytest.approx((1 + PRIOR * right.mean()) / (1 + PRIOR), abs=1e-3)  # drawn towards 1 in 61
+    assert p[-1] < 0.5 and p[0] < 0.05
+    assert np.all(np.diff(p) >= 0)
+
+
+def test_with_many_answers_the_curve_is_the_share_right():
+    rng = np.random.default_rng(0)
+    value = rng.uniform(0, 1, 20_000)
+    right = rng.uniform(0, 1, value.size) < value  # the share right is the score itself
+    curve = fit(value, right)
+    assert np.allclose(curve["p"][4:-4], curve["score"][4:-4], atol=0.05)
+    assert np.all(np.diff(curve["p"]) >= 0)
+    falling = fit(-value, right, increasing=False)  # a value that falls as the share right rises
+    assert np.all(np.diff(falling["p"]) <= 0)
+    assert np.allclose(falling["p"][4:-4], -np.array(falling["score"][4:-4]), atol=0.05)
