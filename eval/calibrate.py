@@ -6,6 +6,7 @@ and on the held-back pairs (which judge whether they carry over).
     python -m eval.calibrate [--setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25 ...]
     python -m eval.calibrate --spoiled   # the stored curves read on the validation scenes' spoiled copies
     python -m eval.calibrate --as-shipped   # sparse confidence as a server with its defaults serves it
+    python -m eval.calibrate --priors   # how far each curve's steps are drawn (PRIOR), on validation
 
 Everything goes through the HTTP API of a real server with the shipped networks. With
 ``--setting``, the server runs with those settings, the curves are stored only on the models the
@@ -43,10 +44,11 @@ USES = ("sparse", "sparse-inlier", "sparse-outlier", "sparse-unverified", "dense
 SHOWN = {"sparse-no-scene": "sparse-unverified", "dense-no-scene": "dense-unverified",
          "sparse-unrelated": "sparse", "dense-unrelated": "dense"}
 KNOTS = 41
-# answers at a use's share right each step of its monotone fit is drawn towards (``fit``): of 0, 2, 5,
-# 10, 20 and 50, the one with the lowest Brier score over the validation scenes, each read off curves
-# fitted on the others, averaged over the uses (docs/correspondences.md)
+# answers at a use's share right each step of its monotone fit is drawn towards (``fit``): of PRIORS,
+# the one with the lowest Brier score over the validation scenes, each read off curves fitted on the
+# others, averaged over the uses (``python -m eval.calibrate --priors``)
 PRIOR = 5
+PRIORS = (0, 2, 5, 10, 20, 50)
 MIN_ANSWERS = 20  # a use with fewer validation answers gets no curve: the service reads its fallback
 # each descriptor's curves are fitted on its own answers: the fast one's first try (SPARSE_FAST_MODEL)
 # is off (FIRST_TRY_OFF), and its curves come from a run that names it (--setting DEFAULT_DESCRIPTOR_MODEL=...)
@@ -102,8 +104,8 @@ def unrelated_cases(names: tuple[str, ...]) -> list[pairs.Pair]:
 
 
 # one pair of a scene: cube's frames are one scene. Four scenes in turn (four pairs) had given the
-# curve of answers that failed to verify 65 wrong matches against the moved cube's 11 (6 right), and
-# a top step of one right match that read 1 for any higher score
+# default descriptor's curve of answers that failed to verify 65 wrong matches against the moved
+# cube's 11 (6 right), and a top step of one right match that read 1 for any higher score
 VALIDATION_UNRELATED = ("cube-40", "text", "leuven", "aloe", "suzanne")
 HELD_BACK_UNRELATED = ("graf", "box", "aero", "motorcycle")
 
@@ -188,21 +190,41 @@ def monotone(increasing: bool) -> IsotonicRegression:
     return IsotonicRegression(y_min=0.0, y_max=1.0, increasing=increasing, out_of_bounds="clip")
 
 
-def fit(value: np.ndarray, right: np.ndarray, increasing: bool = True) -> dict[str, list[float]]:
+def fit(value: np.ndarray, right: np.ndarray, increasing: bool = True, prior: float = PRIOR) -> dict[str, list[float]]:
     """A monotone curve from an answer's raw value to the share right, at ``KNOTS`` knots: isotonic
     regression, each of its steps (the answers it gives one level) then drawn towards the use's
-    share right as if ``PRIOR`` answers at that share were in it, and made monotone again. A step of
-    a few answers, all right or all wrong, would otherwise read 1 or 0 (an unverified answer's
-    one right match at the top score made every higher score read 1)."""
+    share right as if ``prior`` answers at that share were in it, and made monotone again. A step of
+    a few answers, all right or all wrong, would otherwise read 1 or 0 (the curve of answers that
+    failed to verify had read 1 above its top right match)."""
     right = np.asarray(right, float)
     _, step, n = np.unique(monotone(increasing).fit(value, right).predict(value), return_inverse=True,
                            return_counts=True)
-    drawn = (np.bincount(step, weights=right) + PRIOR * right.mean()) / (n + PRIOR)
+    drawn = (np.bincount(step, weights=right) + prior * right.mean()) / (n + prior)
     centre = np.bincount(step, weights=value) / n
     level = monotone(increasing).fit(centre, drawn, sample_weight=n).predict(centre)[step]
     knots = np.linspace(value.min(), value.max(), KNOTS)
     p = monotone(increasing).fit(value, level).predict(knots)
     return {"score": knots.round(5).tolist(), "p": p.round(4).tolist()}
+
+
+def scene_brier(parts: list[tuple[str, dict]], prior: float) -> dict[str, float]:
+    """Each use's Brier score with every scene's answers read off a curve (``fit`` with ``prior``)
+    fitted on the other scenes' answers: {use: Brier}. ``parts``: (scene, ``collect``'s answers of
+    one case). A use is scored where at least MIN_ANSWERS answers are fitted on each time."""
+    out = {}
+    for use in USES:
+        scenes = {scene for scene, got in parts if use in got}
+        read, right = [], []
+        for scene in scenes:
+            fitted = merged(*(got for s, got in parts if s != scene and use in got)).get(use)
+            if fitted is None or len(fitted[1]) < MIN_ANSWERS:
+                continue
+            value, ok = merged(*(got for s, got in parts if s == scene and use in got))[use]
+            read.append(on_curve(fit(*fitted, prior=prior), value))
+            right.append(ok)
+        if read:
+            out[use] = brier_score_loss(np.concatenate(right), np.concatenate(read))
+    return out
 
 
 def on_curve(curve: dict[str, list[float]], value: np.ndarray) -> np.ndarray:
@@ -415,11 +437,46 @@ def spoiled() -> None:
     write_section("reliability-spoiled", text)
 
 
+def validation_parts(client: httpx.Client) -> list[tuple[str, dict]]:
+    """``main``'s validation answers case by case, each under its scene (``scene_of``; Aloe's
+    windows are Aloe's, the unrelated pairs one scene of their own)."""
+    return ([(scene_of(p.name), collect(client, [p])) for p in validation_cases()]
+            + [("aloe", collect(client, [p], asks=("transfer",))) for p in windows("aloe")]
+            + [("castle", collect(client, [p], asks=("transfer",))) for p in castles()]
+            + [("unrelated", collect(client, [p], related=False))
+               for p in unrelated_cases(VALIDATION_UNRELATED)])
+
+
+def priors() -> None:
+    """How many answers at a use's share right to draw each step of its curve towards (``fit``):
+    each candidate's Brier score, every validation scene read off curves fitted on the others,
+    use by use and averaged over the uses; nothing fitted or stored, no held-back pair read."""
+    with serving({"served": FIRST_TRY_OFF}, timeout=600) as clients:
+        parts = validation_parts(clients["served"])
+    scores = {prior: scene_brier(parts, prior) for prior in PRIORS}
+    uses = [u for u in USES if u in scores[PRIORS[0]]]
+    lines = ["| answers drawn towards | " + " | ".join(uses) + " | mean |", "|---|" + "---|" * (len(uses) + 1)]
+    for prior, by_use in scores.items():
+        lines.append(f"| {prior} | " + " | ".join(f"{by_use[u]:.4f}" for u in uses)
+                     + f" | {np.mean([by_use[u] for u in uses]):.4f} |")
+    best = min(PRIORS, key=lambda k: np.mean([scores[k][u] for u in uses]))
+    text = ("## Confidence: how far each curve's steps are drawn towards its share right\n\n"
+            f"`python -m eval.calibrate --priors` {machine.describe()}\n\nBrier score of each use's answers on "
+            "the validation pairs, every scene read off curves fitted on the other scenes (Aloe's windows are "
+            "Aloe's; the unrelated pairs are one scene), with each step of a curve drawn towards its use's share "
+            "right as if that many answers at that share were in it. Lowest mean: "
+            f"{best} (`eval.calibrate.PRIOR` is {PRIOR}).\n\n" + "\n".join(lines))
+    print(text)
+    write_section("reliability-prior", text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
                     help="a setting of the server, e.g. DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25")
     ap.add_argument("--spoiled", action="store_true", help="read the stored curves on spoiled copies; fit nothing")
+    ap.add_argument("--priors", action="store_true", help="choose how far the curves' steps are drawn towards "
+                    "their share right, on the validation pairs; fit nothing")
     ap.add_argument("--as-shipped", action="store_true", help="sparse confidence as a server with its defaults "
                     "serves it (the fast descriptor first); fit nothing")
     a = ap.parse_args()
@@ -427,6 +484,8 @@ def main() -> None:
         return spoiled()
     if a.as_shipped:
         return as_shipped()
+    if a.priors:
+        return priors()
     settings = dict(kv.split("=", 1) for kv in a.setting)
     with serving({"served": FIRST_TRY_OFF | settings}, timeout=600) as clients:
         client = clients["served"]

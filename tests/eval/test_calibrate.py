@@ -10,6 +10,7 @@ from eval.calibrate import (
     errors,
     fit,
     merged,
+    scene_brier,
     scene_of,
     store,
     stored_curves,
@@ -143,3 +144,19 @@ def test_with_many_answers_the_curve_is_the_share_right():
     falling = fit(-value, right, increasing=False)  # a value that falls as the share right rises
     assert np.all(np.diff(falling["p"]) <= 0)
     assert np.allclose(falling["p"][4:-4], -np.array(falling["score"][4:-4]), atol=0.05)
+
+
+def test_each_scene_is_read_off_curves_fitted_on_the_others():
+    rng = np.random.default_rng(0)
+
+    def answers(flip: bool, n: int = 40) -> dict:
+        score = rng.uniform(0, 1, n)
+        return {"sparse": (score, (score > 0.5) != flip)}
+
+    alike = [("a", answers(False)), ("b", answers(False)), ("c", answers(False))]
+    assert scene_brier(alike, 0)["sparse"] < 0.05
+    # a scene that contradicts the others is read off their curve, not its own
+    assert scene_brier(alike + [("d", answers(True))], 0)["sparse"] > 0.2
+    few = [("a", answers(False, 10)), ("b", answers(False, 10))]  # 10 answers to fit on each time
+    assert "sparse" not in scene_brier(few, 0)
+    assert scene_brier(alike, 5)["sparse"] != scene_brier(alike, 0)["sparse"]
