@@ -6,16 +6,33 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.fusion import Fusion
 from service.names import MODEL_NAME
 
 
 class Curve(BaseModel):
-    """A calibration curve: raw score -> the share of answers right (``service.calibration``)."""
-    score: list[float]
-    p: list[float]
+    """A calibration curve: raw score -> the share of answers right (``service.calibration``),
+    read by linear interpolation: as many finite knots as shares, in order of score, each share
+    within [0, 1]. A curve that breaks this would give confidences that mean nothing, so its
+    entry is refused (the registry names it) rather than served."""
+    score: list[float] = Field(min_length=1)
+    p: list[float] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def readable(self) -> Curve:
+        score, p = np.asarray(self.score), np.asarray(self.p)
+        if len(score) != len(p):
+            raise ValueError(f"a calibration curve has {len(score)} scores and {len(p)} shares")
+        if not (np.isfinite(score).all() and np.isfinite(p).all()):
+            raise ValueError("a calibration curve holds a value that is not finite")
+        if np.any(np.diff(score) < 0):
+            raise ValueError("a calibration curve's scores are not in order")
+        if p.min() < 0 or p.max() > 1:
+            raise ValueError("a calibration curve's shares are not within [0, 1]")
+        return self
 
 
 class ManifestEntry(BaseModel):

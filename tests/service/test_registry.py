@@ -63,3 +63,25 @@ def test_a_malformed_manifest_entry_is_reported_and_the_others_load(tmp_path):
         assert set(reg.errors) == {"odd", "../up"} and "ValidationError" in reg.errors["odd"]
     finally:
         reg.close()
+
+
+def test_an_entry_whose_calibration_curve_cannot_be_read_is_refused(tmp_path):
+    """Confidence read off a curve out of order, beyond [0, 1], not finite or of unequal lengths
+    would mean nothing: such an entry is reported, not served; a readable curve loads."""
+    from service import registry
+    subnormal_scorer(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    good = manifest["models"][0]
+    bad = {"backwards": {"score": [1.0, 0.0], "p": [0.1, 0.2]}, "beyond": {"score": [0.0, 1.0], "p": [0.1, 1.2]},
+           "nan": {"score": [0.0, float("nan")], "p": [0.1, 0.2]}, "uneven": {"score": [0.0, 1.0], "p": [0.1]}}
+    manifest["models"] = [{**good, "calibration": {"sparse": {"score": [0.0, 0.5, 1.0], "p": [0.0, 0.4, 0.9]}}}]
+    manifest["models"] += [{**good, "name": name, "calibration": {"sparse": curve}} for name, curve in bad.items()]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    reg = registry.load(Settings(models_dir=tmp_path))
+    try:
+        assert set(reg.models) == {"tiny"} and reg.models["tiny"].entry.calibration["sparse"].p[-1] == 0.9
+        assert set(reg.errors) == set(bad)
+        assert "not in order" in reg.errors["backwards"] and "within [0, 1]" in reg.errors["beyond"]
+        assert "not finite" in reg.errors["nan"] and "1 shares" in reg.errors["uneven"]
+    finally:
+        reg.close()
