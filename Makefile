@@ -40,6 +40,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m models.export_ucn runs/ucn/model.pt
 	$(PY) -m eval.fuse
 	$(PY) -m eval.weights
+	$(PY) -m eval.calibrate --priors  # reads whether eval.calibrate.PRIOR still has the lowest Brier score
 	$(PY) -m eval.calibrate
 	$(PY) -m eval.calibrate --spoiled
 	$(PY) -m eval.calibrate --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25
