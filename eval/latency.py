@@ -343,7 +343,7 @@ def main() -> None:
         ap.error("--repeats must be 1 to 16 (each race sends 2 new pairs a round from RACE_FIRST)")
     a, b = test_pair()
     first = sift_latency(a, b, args.repeats)  # and again after the API's runs: the host drifts
-    rows, raced, unrelated, loaded, transfers = {}, {}, {}, {}, {}
+    rows, cold_rows, unrelated, loaded, transfers = {}, {}, {}, {}, {}
     redis = RedisServer("--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru").start()
     # BLAS_THREADS=0: numpy's BLAS on every core, its idle threads spinning (the setting's trade-off)
     envs = {"in-process cache": {}, "in-process cache, BLAS_THREADS=0": {"BLAS_THREADS": "0"},
@@ -352,7 +352,7 @@ def main() -> None:
         with serving(envs) as clients:
             for method in ("sparse", "dense"):
                 for label, got in cold_race(clients, a, b, args.repeats, method).items():
-                    raced[f"method={method}, {label}"] = got
+                    cold_rows[f"method={method}, {label}"] = got
             for label, client in clients.items():
                 url, env = str(client.base_url).rstrip("/"), envs[label]
                 for method in ("sparse", "dense"):
@@ -377,7 +377,7 @@ def main() -> None:
              *(f"| OpenCV SIFT detect + describe + ratio match (in process, no HTTP; {where}) | {ms:.0f} | "
                f"{ms / sift:.2f} |" for where, ms in sifts.items())]
     for label, (warm, ids) in rows.items():
-        cold, ratio = raced[label]
+        cold, ratio = cold_rows[label]
         lines.append(f"| API cold, features computed ({label}; raced) | {cold:.0f} | {ratio:.2f} |")
         lines.append(f"| API warm, the same bytes sent again, features cached ({label}) | {warm:.0f} | "
                      f"{warm / sift:.2f} |")

@@ -114,6 +114,7 @@ def percent(pos: np.ndarray, neg: np.ndarray) -> str:
 # positives binned by how far the detector put the second view from the first's true position: a
 # fraction of the patch region, and Brown's absolute tolerance
 OFFSET_BINS = (("0-0.05", 0.0, 0.05), ("0.05-0.1", 0.05, 0.1), ("0.1-0.2", 0.1, 0.2 + 1e-6))
+MIN_POSITIVES = 20  # a bin with fewer positives is not measured
 TIGHT_TARGET = 0.25  # the tightest bin's FPR95 against SIFT's that a network is to reach or beat
 
 
@@ -134,7 +135,7 @@ def offset_lines(ps: PatchSet, scores: dict[str, tuple[np.ndarray, np.ndarray]],
     for name, (pos, neg) in scores.items():
         cells = []
         for m in bins.values():
-            if m.sum() < 20:
+            if m.sum() < MIN_POSITIVES:
                 cells.append("-")
                 continue
             cell = f"{100 * fpr95(pos[m], neg):.2f} %"
@@ -151,10 +152,10 @@ def tight_lines(ps: PatchSet, scores: dict[str, tuple[np.ndarray, np.ndarray]], 
     """Each network's FPR95 in the tightest offset bin over ``base``'s, with the 95 % interval of
     that ratio (``fpr95_ratio``) and whether it meets TIGHT_TARGET beyond doubt (the whole
     interval at or below it), misses it beyond doubt (above) or the set cannot tell (it holds it).
-    None where the bin has fewer than 20 positives or ``base`` no false positive."""
-    name, lo_off, hi_off = OFFSET_BINS[0]
-    m = (ps.offset >= lo_off) & (ps.offset < hi_off)
-    sift = fpr95(scores[base][0][m], scores[base][1]) if m.sum() >= 20 else 0.0
+    No lines where the bin has fewer than MIN_POSITIVES positives or ``base`` no false positive."""
+    name = OFFSET_BINS[0][0]
+    m = offset_bins(ps)[name]
+    sift = fpr95(scores[base][0][m], scores[base][1]) if m.sum() >= MIN_POSITIVES else 0.0
     if not sift:
         return []
     lines = [f"| network | {name} ({m.sum()}): FPR95 over SIFT's [95 % interval] | a quarter or less |",
