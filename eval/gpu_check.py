@@ -86,10 +86,9 @@ def correspondence_latency(provider: str = "cuda", repeats: int = 15) -> list[st
     sift = min(sift_latency(a, b, repeats).values())
     rows = [f"| OpenCV SIFT detect + describe + ratio match, 640x480 pair (CPU, in process) | {sift:.0f} ms | 1.00x |"]
     with serving({provider: {"PROVIDER": provider}}) as clients:
-        url = str(clients[provider].base_url).rstrip("/")
         for method in ("sparse", "dense"):
             cold, ratio = cold_race(clients, a, b, repeats, method)[provider]
-            warm, _ = api_latency(url, a, b, repeats, method)
+            warm, _ = api_latency(clients[provider], a, b, repeats, method)
             rows += [f"| 640x480 correspondences, method={method}, cold (features computed; raced with SIFT) | "
                      f"{cold:.0f} ms | {ratio:.2f}x |",
                      f"| 640x480 correspondences, method={method}, warm (features cached) | {warm:.0f} ms | "

@@ -119,23 +119,22 @@ def fresh_pngs(a: np.ndarray, b: np.ndarray, k: int) -> tuple[bytes, bytes]:
     return cv2.imencode(".png", a2)[1].tobytes(), cv2.imencode(".png", b2)[1].tobytes()
 
 
-def api_latency(url: str, a: np.ndarray, b: np.ndarray, repeats: int, method: str) -> tuple[float, float]:
-    """Median ms of (warm re-sending the bytes, warm by image id), on one kept-alive connection as a
-    calling service holds it (a new client a request adds ~20 ms of its own)."""
-    with httpx.Client(base_url=url, timeout=60) as client:
-        def post(pa: bytes, pb: bytes) -> None:
-            client.post("/v1/correspondences", files={"image_a": ("a.png", pa), "image_b": ("b.png", pb)},
-                        data={"method": method}).raise_for_status()
+def api_latency(client: httpx.Client, a: np.ndarray, b: np.ndarray, repeats: int, method: str) -> tuple[float, float]:
+    """Median ms of (warm re-sending the bytes, warm by image id), on ``client``'s kept-alive
+    connection, as a calling service holds one (a new client a request adds ~20 ms of its own)."""
+    def post(pa: bytes, pb: bytes) -> None:
+        client.post("/v1/correspondences", files={"image_a": ("a.png", pa), "image_b": ("b.png", pb)},
+                    data={"method": method}).raise_for_status()
 
-        def by_id(ids: dict) -> None:
-            client.post("/v1/correspondences", data={**ids, "method": method}).raise_for_status()
+    def by_id(ids: dict) -> None:
+        client.post("/v1/correspondences", data={**ids, "method": method}).raise_for_status()
 
-        pa, pb = cv2.imencode(".png", a)[1].tobytes(), cv2.imencode(".png", b)[1].tobytes()
-        post(pa, pb)  # warms the cache and the server
-        ids = {f"image_{k}_id": client.post("/v1/images", files={"image": ("i.png", p)},
-                                            data={"method": method}).json()["image_id"]
-               for k, p in (("a", pa), ("b", pb))}
-        return timed(lambda _: post(pa, pb), repeats), timed(lambda _: by_id(ids), repeats)
+    pa, pb = cv2.imencode(".png", a)[1].tobytes(), cv2.imencode(".png", b)[1].tobytes()
+    post(pa, pb)  # warms the cache and the server
+    ids = {f"image_{k}_id": client.post("/v1/images", files={"image": ("i.png", p)},
+                                        data={"method": method}).json()["image_id"]
+           for k, p in (("a", pa), ("b", pb))}
+    return timed(lambda _: post(pa, pb), repeats), timed(lambda _: by_id(ids), repeats)
 
 
 # cold_race's pairs: fresh_pngs(k) from here, two a server a round, sparse's first and dense's after
@@ -356,7 +355,7 @@ def main() -> None:
             for label, client in clients.items():
                 url, env = str(client.base_url).rstrip("/"), envs[label]
                 for method in ("sparse", "dense"):
-                    rows[f"method={method}, {label}"] = api_latency(url, a, b, args.repeats, method)
+                    rows[f"method={method}, {label}"] = api_latency(client, a, b, args.repeats, method)
                     if not env:
                         unrelated[f"method={method}, {label}"] = unrelated_latency(url, a, args.repeats, method)
                 if not env:

@@ -50,7 +50,12 @@ def train_commands(name: str, steps: int) -> list[list[str]]:
     if name == "ucn":
         return [[sys.executable, "-m", "models.train_ucn", *common]]
     arch, width = arch_width(name)
-    base = run_dir(f"{name}-base") if name in FINE_TUNES else run_dir(name) if width else None
+    if name in FINE_TUNES:  # trained from scratch beside the network's own folder, which the fine-tune fills
+        base = run_dir(f"{name}-base")
+    elif width:  # a slimmed network has a folder of its own
+        base = run_dir(name)
+    else:
+        base = None
     other = ["--width", width] if width else []
     scratch = [sys.executable, "-m", "models.train_patch", "--arch", arch, *other, *(["--out", base] if base else []),
                *common, "--val", "data/patches_val.npz"]
