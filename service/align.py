@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 
 from service.feature_map import FeatureMap
-from service.matching import Transfer, bilinear, project, sample
+from service.matching import bilinear, project, sample
+from service.point_transfer import Transfer
 
 OUTSIDE_COST = 2.0  # the largest distance of unit vectors: a displacement leaving b matches nothing
 

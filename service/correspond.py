@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from service import align, calibration, consensus, dense, matching, sparse
+from service import align, calibration, consensus, dense, matching, point_transfer, sparse
 from service.cache import FeatureCache
 from service.config import Settings
 from service.errors import InvalidInput, NotFound
@@ -469,7 +469,7 @@ async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: Loa
 @dataclass
 class Transferred:
     model: str
-    transfer: matching.Transfer
+    transfer: point_transfer.Transfer
     points: np.ndarray  # (K, 2) the points of a, as parsed
     warnings: list[str] = field(default_factory=list)
     prealigned: dict[str, float] | None = None
@@ -525,7 +525,7 @@ def describe(s: np.ndarray) -> dict[str, float]:
 
 def through_prealigned(fa: FeatureMap, fb: FeatureMap, fw: FeatureMap, fab: FeatureMap | None,
                        points: np.ndarray, pre: Prealignment, guide: matching.Guide,
-                       tol: float) -> matching.Transfer:
+                       tol: float) -> point_transfer.Transfer:
     """Points of a (K, 2) found in b through copies brought onto each other by ``pre`` (b's
     pixels -> a's; ``prealigned_copies``): searched at a's scale in the copy of b brought onto a
     (``fw``) and mapped back; when b shows a's content larger, also at b's finer scale in the copy
@@ -534,31 +534,31 @@ def through_prealigned(fa: FeatureMap, fb: FeatureMap, fw: FeatureMap, fab: Feat
     is sharp but coarse)."""
     wa = np.linalg.inv(pre.w)  # a's pixels -> b's
     down = matching.Guide(guide.kind, pre.w @ guide.model if guide.kind == "homography" else wa.T @ guide.model)
-    t1 = matching.transfer(fa, fw, points, tol, down)
+    t1 = point_transfer.transfer(fa, fw, points, tol, down)
     t1.xy = np.clip(np.nan_to_num(matching.project(wa, t1.xy)), 0, [fb.width - 1, fb.height - 1]).astype(np.float32)
     if fab is None:
         return t1
     zoom = pre.described["scale"]
-    t2 = matching.transfer(fab, fb, matching.project(wa, points).astype(np.float32), tol * zoom,
+    t2 = point_transfer.transfer(fab, fb, matching.project(wa, points).astype(np.float32), tol * zoom,
                            matching.Guide(guide.kind, guide.model @ pre.w))
     t2.cycle_error = (t2.cycle_error / zoom).astype(np.float32)  # in a's pixels
-    return matching.either(t1, t2)
+    return point_transfer.either(t1, t2)
 
 
-def plane_where_alike(search: Callable[[matching.Guide], matching.Transfer], tr: matching.Transfer,
-                      plane: matching.Guide, points: np.ndarray, fb: FeatureMap) -> matching.Transfer:
+def plane_where_alike(search: Callable[[matching.Guide], point_transfer.Transfer], tr: point_transfer.Transfer,
+                      plane: matching.Guide, points: np.ndarray, fb: FeatureMap) -> point_transfer.Transfer:
     """``tr`` (searched along a fundamental matrix's epipolar lines) with each point moved to where
     the homography ``plane`` puts it (found by ``search``, the same copies as ``tr``'s) wherever
-    that lies in b and the features there are at least as similar (``matching.more_alike``)."""
+    that lies in b and the features there are at least as similar (``point_transfer.more_alike``)."""
     _, in_view = matching.lands_in(plane.model, points, fb.width, fb.height, matching.BORDER_SLACK_PX)
-    return matching.more_alike(tr, search(plane), in_view)
+    return point_transfer.more_alike(tr, search(plane), in_view)
 
 
 LINES_HOLD = 0.75
 LEAST_PROBES, MOST_PROBES = 8, 64
 
 
-def lines_hold(find: Callable[..., matching.Transfer], guide: matching.Guide, plane: matching.Guide,
+def lines_hold(find: Callable[..., point_transfer.Transfer], guide: matching.Guide, plane: matching.Guide,
                m: Matches) -> bool:
     """Whether the epipolar search of the fundamental matrix ``guide`` (``find(points, guide=)``)
     comes back (``consistent``) from at least LINES_HOLD of the places of a where ``guide``
@@ -577,17 +577,17 @@ def lines_hold(find: Callable[..., matching.Transfer], guide: matching.Guide, pl
 
 def support_of(guide: matching.Guide | None, m: Matches | None, points: np.ndarray,
                by_plane: np.ndarray | None) -> np.ndarray | None:
-    """(K,) each point's local support (``matching.support``) by the geometry that placed it: the
+    """(K,) each point's local support (``point_transfer.support``) by the geometry that placed it: the
     homography of a ``by_plane`` point, else the guide; None without a guide fitted to sparse
     matches. On the validation transfers, homography-put points with support under 0.5 lay within
     3 px of the truth 52 % of the time, the rest 97 % (a depth window's other surface, a second
     motion, a street's look-alikes)."""
     if guide is None or m is None or guide.inliers is None:
         return None
-    own = matching.support(points, m.xy_a, guide.inliers)
+    own = point_transfer.support(points, m.xy_a, guide.inliers)
     if by_plane is None or guide.plane is None or guide.plane.inliers is None:
         return own
-    return np.where(by_plane, matching.support(points, m.xy_a, guide.plane.inliers), own)
+    return np.where(by_plane, point_transfer.support(points, m.xy_a, guide.plane.inliers), own)
 
 
 async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model_name: str | None,
@@ -629,11 +629,11 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
         find = partial(through_prealigned, fa, fb, fw, fab, pre=pre, tol=tol)
         out.prealigned = pre.described
     else:
-        find = partial(matching.transfer, fa, fb, cycle_tol_px=tol)
+        find = partial(point_transfer.transfer, fa, fb, cycle_tol_px=tol)
     if plane is not None and not await ctx.on_pool(lines_hold, find, guide, plane, sparse_m):
         guide, plane = plane, None  # the lines run through look-alikes: the homography guides
 
-    def search(g: matching.Guide | None) -> matching.Transfer:
+    def search(g: matching.Guide | None) -> point_transfer.Transfer:
         return find(points, guide=g)
     tr = await ctx.on_pool(search, guide)
     if plane is not None:

@@ -4,7 +4,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from service import matching
+from service import matching, point_transfer
 from service.feature_map import FeatureMap
 
 
@@ -61,14 +61,6 @@ def test_ratio_and_cap_and_query_budget():
     assert len(matching.match(a, b, 100).score) <= 100
     loose, strict = matching.match(a, b, 10_000, ratio=0.99), matching.match(a, b, 10_000, ratio=0.3)
     assert len(strict.score) < len(loose.score)
-
-
-def test_transfer_is_subpixel_and_cycle_checked():
-    a, b = shifted_maps()
-    pts = np.array([[40.0, 40.0], [80.0, 60.0], [100.0, 20.0]])
-    t = matching.transfer(a, b, pts, cycle_tol_px=4)
-    np.testing.assert_allclose(t.xy, pts + [12, 0], atol=0.25)
-    assert t.consistent.all() and (t.cycle_error <= 4).all()
 
 
 def test_homography_verification():
@@ -139,51 +131,6 @@ def test_a_peak_about_whole_cells_is_the_most_similar_bilinear_sample_of_its_lat
         assert (np.abs(got - centre) <= reach + 1e-9).all()
 
 
-def test_a_point_goes_where_the_plane_puts_it_only_in_view_and_at_least_as_alike():
-    def answer(x, score, consistent, guidance):
-        return matching.Transfer(np.full((4, 2), x, np.float32), np.asarray(score, np.float32),
-                                 np.full(4, x, np.float32), np.asarray(consistent), guidance)
-    epipolar = answer(1.0, [0.9, 0.9, 0.9, 0.9], [True, False, True, True], "fundamental")
-    plane = answer(2.0, [0.95, 0.9, 0.85, 0.99], [True, True, True, True], "homography")
-    got = matching.more_alike(epipolar, plane, np.array([True, True, True, False]))
-    assert got.xy[:, 0].tolist() == [2, 2, 1, 1] and got.cycle_error.tolist() == [2, 2, 1, 1]
-    assert got.consistent.tolist() == [True, True, True, True] and got.guidance == "fundamental"
-    np.testing.assert_allclose(got.score, [0.95, 0.9, 0.9, 0.9])
-    assert got.by_plane.tolist() == [True, True, False, False]  # the answer says which went where the plane puts it
-
-
-def test_an_epipolar_band_holds_the_cells_within_reach_of_the_line_in_pixels():
-    # a rectified pair, its fundamental matrix scaled by 50: point (x, y) of a has the line y' = y in b
-    f = 50 * np.array([[0, 0, 0], [0, 0, -1], [0, 1, 0]], np.float64)
-    gy, gx = np.mgrid[0:30, 0:40] * 4.0
-    cells_xy = np.c_[gx.ravel(), gy.ravel()]
-    points = np.array([[10.0, 41.0], [100.0, 7.5]])
-    fb = FeatureMap(np.zeros((8, 30, 40), np.float16), 160, 120, 1.0, 4)
-    band = matching.band_cells(matching.Guide("fundamental", f), points, fb, 4.0)
-    got = np.zeros((2, 1200), bool)
-    got[np.nonzero(band >= 0)[0], band[band >= 0]] = True
-    want = np.abs(cells_xy[None, :, 1] - points[:, 1:2]) <= 4.0
-    assert (got == want).all() and got.sum() == 2 * 2 * 40
-
-
-def test_an_epipolar_band_found_along_the_line_holds_every_cell_within_reach_of_it():
-    """Lines of every slope, through the map and grazing its corners: the band found along each
-    line holds the cells within reach of it, as measured against every cell."""
-    rng = np.random.default_rng(7)
-    f = rng.normal(size=(3, 3))
-    fb = FeatureMap(np.zeros((8, 30, 40), np.float16), 160, 120, 1.0, 4)
-    points = rng.uniform(-50, 250, (300, 2))
-    band = matching.band_cells(matching.Guide("fundamental", f), points, fb, 6.0)
-    gy, gx = np.mgrid[0:30, 0:40] * 4.0
-    lines = np.c_[points, np.ones(len(points))] @ f.T
-    lines /= np.linalg.norm(lines[:, :2], axis=1, keepdims=True)
-    d = np.abs(lines @ np.c_[gx.ravel(), gy.ravel(), np.ones(1200)].T)
-    for k in range(len(points)):
-        held = band[k][band[k] >= 0]
-        assert (np.diff(held) > 0).all() and (d[k, held] <= 6.0 + 1e-3).all()
-        assert set(np.flatnonzero(d[k] <= 6.0 - 1e-3)) <= set(held.tolist())
-
-
 def test_coarse_to_fine_finds_what_the_exhaustive_search_finds(monkeypatch):
     """Maps above COARSE_FROM cells are matched among 2 x 2 blocks first, then locally: the same
     shift, found from a quarter of the queries."""
@@ -195,38 +142,6 @@ def test_coarse_to_fine_finds_what_the_exhaustive_search_finds(monkeypatch):
     right = lambda m: (np.abs(m.xy_b - m.xy_a - [20, 0]) < 0.5).all(1)  # noqa: E731
     assert right(coarse).mean() > 0.98 and right(coarse).sum() > 0.6 * right(full).sum()
     assert len(np.unique(coarse.xy_a, axis=0)) == len(coarse.xy_a)  # each cell of a at most once
-
-
-def test_on_flat_features_a_border_point_goes_where_the_homography_puts_it():
-    """RANSAC's identity for an image and itself puts y = 0 at about -1e-15: the prediction is
-    still taken (held at the border), not the features' arbitrary pick on a flat map."""
-    fm = FeatureMap(np.ones((8, 10, 15), np.float16), 60, 40, 1.0, 4)
-    h = np.array([[1.0, 6e-17, -2e-14], [-1.6e-17, 1.0, 9.6e-16], [-4e-20, 4e-19, 1.0]])
-    points = np.array([[82.0 / 4, 0.0], [59.0, 11.5], [0.0, 39.0], [59.0, 39.0]], np.float32)
-    found = np.full_like(points, 7.0)  # wherever the features happened to peak
-    q = matching.bilinear(fm, points)
-    got, _ = matching.prefer_prediction(fm, q, found, h, points)
-    assert np.abs(got - points).max() < 1e-4
-    doubled, sim = matching.prefer_prediction(fm, q, found, np.diag([2.0, 2.0, 1.0]), points)
-    assert np.allclose(doubled[0], [41.0, 0.0]) and np.array_equal(doubled[3], found[3])  # far outside b: kept
-    assert np.isclose(sim[0], 1.0, atol=1e-3) and np.isnan(sim[1:]).all()  # only the first lands in b
-
-
-def test_a_homography_guided_point_stays_on_the_prediction_where_the_features_prefer_another_place():
-    """The features of b are a's shifted 3 px (their peak is off the plane's prediction): the
-    answer is the homography's prediction, scored by the features there."""
-    rng = np.random.default_rng(4)
-    f = rng.normal(size=(16, 30, 40)).astype(np.float32)
-    f /= np.linalg.norm(f, axis=0, keepdims=True)
-    fa = FeatureMap(f.astype(np.float16), 160, 120, 1.0, 4)
-    fb = FeatureMap(np.roll(f, 1, axis=2).astype(np.float16), 160, 120, 1.0, 4)  # one cell (4 px) along x
-    points = np.array([[40.0, 40.0], [100.0, 60.0], [80.0, 90.0]], np.float32)
-    guide = matching.Guide("homography", np.eye(3))
-    xy, score = matching.search(fa, fb, points, guide)
-    assert np.abs(xy - points).max() < 1e-4
-    assert np.allclose(score, (matching.bilinear(fa, points) * matching.bilinear(fb, points)).sum(1), atol=1e-3)
-    free, top = matching.search(fa, fb, points, None)  # unguided, the features' own peak: 4 px along x
-    assert np.abs(free - points - [4, 0]).max() < 0.5 and (top > score + 0.2).all()
 
 
 def test_pooling_is_the_unit_mean_of_each_two_by_two_block_edges_repeated():
@@ -371,16 +286,6 @@ def test_one_scene_finds_a_plane_or_depth_and_not_chance():
     assert not matching.one_scene(matching.Matches(xa[:9], plane.xy_b[:9], np.ones(9, np.float32)), 4.0)
 
 
-def test_support_is_the_share_of_a_points_nearest_matches_the_geometry_explains():
-    rng = np.random.default_rng(0)
-    xy = rng.uniform(0, 100, (400, 2)).astype(np.float32)
-    inliers = xy[:, 0] < 50  # the geometry explains the left half's matches only
-    got = matching.support(np.float32([[10, 50], [90, 50], [50, 50]]), xy, inliers)
-    assert got[0] == 1 and got[1] == 0 and 0 < got[2] < 1
-    assert matching.support(np.float32([[1, 1]]), xy[:3], inliers[:3]).shape == (1,)  # fewer matches than k
-    assert matching.support(np.float32([[1, 1]]), np.zeros((0, 2), np.float32), np.zeros(0, bool))[0] == 0
-
-
 def test_coverage_is_the_share_of_the_image_inside_the_points_hull():
     from service.matching import coverage
     square = np.float32([[10, 10], [110, 10], [110, 60], [10, 60], [50, 30]])  # 100 x 50 and a point inside
@@ -460,7 +365,7 @@ def test_the_lines_hold_where_the_epipolar_search_comes_back_from_the_evidence_o
         def run(points, guide):
             asked.append(points.copy())
             ok = np.arange(len(points)) < round(share * len(points))
-            return matching.Transfer(points, np.ones(len(points), np.float32), np.zeros(len(points), np.float32),
+            return point_transfer.Transfer(points, np.ones(len(points), np.float32), np.zeros(len(points), np.float32),
                                      ok, guide.kind)
         return run
     f = matching.Guide("fundamental", np.eye(3), np.ones(40, bool))

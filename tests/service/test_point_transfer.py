@@ -1,0 +1,102 @@
+"""Keypoint transfer on feature maps: known answers for the search near a homography's
+prediction, along epipolar bands and without a guide, the round trip, and local support."""
+import numpy as np
+
+from service import matching, point_transfer
+from service.feature_map import FeatureMap
+from tests.service.test_matching import shifted_maps
+
+
+def test_transfer_is_subpixel_and_cycle_checked():
+    a, b = shifted_maps()
+    pts = np.array([[40.0, 40.0], [80.0, 60.0], [100.0, 20.0]])
+    t = point_transfer.transfer(a, b, pts, cycle_tol_px=4)
+    np.testing.assert_allclose(t.xy, pts + [12, 0], atol=0.25)
+    assert t.consistent.all() and (t.cycle_error <= 4).all()
+
+
+def test_a_point_goes_where_the_plane_puts_it_only_in_view_and_at_least_as_alike():
+    def answer(x, score, consistent, guidance):
+        return point_transfer.Transfer(np.full((4, 2), x, np.float32), np.asarray(score, np.float32),
+                                 np.full(4, x, np.float32), np.asarray(consistent), guidance)
+    epipolar = answer(1.0, [0.9, 0.9, 0.9, 0.9], [True, False, True, True], "fundamental")
+    plane = answer(2.0, [0.95, 0.9, 0.85, 0.99], [True, True, True, True], "homography")
+    got = point_transfer.more_alike(epipolar, plane, np.array([True, True, True, False]))
+    assert got.xy[:, 0].tolist() == [2, 2, 1, 1] and got.cycle_error.tolist() == [2, 2, 1, 1]
+    assert got.consistent.tolist() == [True, True, True, True] and got.guidance == "fundamental"
+    np.testing.assert_allclose(got.score, [0.95, 0.9, 0.9, 0.9])
+    assert got.by_plane.tolist() == [True, True, False, False]  # the answer says which went where the plane puts it
+
+
+def test_an_epipolar_band_holds_the_cells_within_reach_of_the_line_in_pixels():
+    # a rectified pair, its fundamental matrix scaled by 50: point (x, y) of a has the line y' = y in b
+    f = 50 * np.array([[0, 0, 0], [0, 0, -1], [0, 1, 0]], np.float64)
+    gy, gx = np.mgrid[0:30, 0:40] * 4.0
+    cells_xy = np.c_[gx.ravel(), gy.ravel()]
+    points = np.array([[10.0, 41.0], [100.0, 7.5]])
+    fb = FeatureMap(np.zeros((8, 30, 40), np.float16), 160, 120, 1.0, 4)
+    band = point_transfer.band_cells(matching.Guide("fundamental", f), points, fb, 4.0)
+    got = np.zeros((2, 1200), bool)
+    got[np.nonzero(band >= 0)[0], band[band >= 0]] = True
+    want = np.abs(cells_xy[None, :, 1] - points[:, 1:2]) <= 4.0
+    assert (got == want).all() and got.sum() == 2 * 2 * 40
+
+
+def test_an_epipolar_band_found_along_the_line_holds_every_cell_within_reach_of_it():
+    """Lines of every slope, through the map and grazing its corners: the band found along each
+    line holds the cells within reach of it, as measured against every cell."""
+    rng = np.random.default_rng(7)
+    f = rng.normal(size=(3, 3))
+    fb = FeatureMap(np.zeros((8, 30, 40), np.float16), 160, 120, 1.0, 4)
+    points = rng.uniform(-50, 250, (300, 2))
+    band = point_transfer.band_cells(matching.Guide("fundamental", f), points, fb, 6.0)
+    gy, gx = np.mgrid[0:30, 0:40] * 4.0
+    lines = np.c_[points, np.ones(len(points))] @ f.T
+    lines /= np.linalg.norm(lines[:, :2], axis=1, keepdims=True)
+    d = np.abs(lines @ np.c_[gx.ravel(), gy.ravel(), np.ones(1200)].T)
+    for k in range(len(points)):
+        held = band[k][band[k] >= 0]
+        assert (np.diff(held) > 0).all() and (d[k, held] <= 6.0 + 1e-3).all()
+        assert set(np.flatnonzero(d[k] <= 6.0 - 1e-3)) <= set(held.tolist())
+
+
+def test_on_flat_features_a_border_point_goes_where_the_homography_puts_it():
+    """RANSAC's identity for an image and itself puts y = 0 at about -1e-15: the prediction is
+    still taken (held at the border), not the features' arbitrary pick on a flat map."""
+    fm = FeatureMap(np.ones((8, 10, 15), np.float16), 60, 40, 1.0, 4)
+    h = np.array([[1.0, 6e-17, -2e-14], [-1.6e-17, 1.0, 9.6e-16], [-4e-20, 4e-19, 1.0]])
+    points = np.array([[82.0 / 4, 0.0], [59.0, 11.5], [0.0, 39.0], [59.0, 39.0]], np.float32)
+    found = np.full_like(points, 7.0)  # wherever the features happened to peak
+    q = matching.bilinear(fm, points)
+    got, _ = point_transfer.prefer_prediction(fm, q, found, h, points)
+    assert np.abs(got - points).max() < 1e-4
+    doubled, sim = point_transfer.prefer_prediction(fm, q, found, np.diag([2.0, 2.0, 1.0]), points)
+    assert np.allclose(doubled[0], [41.0, 0.0]) and np.array_equal(doubled[3], found[3])  # far outside b: kept
+    assert np.isclose(sim[0], 1.0, atol=1e-3) and np.isnan(sim[1:]).all()  # only the first lands in b
+
+
+def test_a_homography_guided_point_stays_on_the_prediction_where_the_features_prefer_another_place():
+    """The features of b are a's shifted 3 px (their peak is off the plane's prediction): the
+    answer is the homography's prediction, scored by the features there."""
+    rng = np.random.default_rng(4)
+    f = rng.normal(size=(16, 30, 40)).astype(np.float32)
+    f /= np.linalg.norm(f, axis=0, keepdims=True)
+    fa = FeatureMap(f.astype(np.float16), 160, 120, 1.0, 4)
+    fb = FeatureMap(np.roll(f, 1, axis=2).astype(np.float16), 160, 120, 1.0, 4)  # one cell (4 px) along x
+    points = np.array([[40.0, 40.0], [100.0, 60.0], [80.0, 90.0]], np.float32)
+    guide = matching.Guide("homography", np.eye(3))
+    xy, score = point_transfer.search(fa, fb, points, guide)
+    assert np.abs(xy - points).max() < 1e-4
+    assert np.allclose(score, (matching.bilinear(fa, points) * matching.bilinear(fb, points)).sum(1), atol=1e-3)
+    free, top = point_transfer.search(fa, fb, points, None)  # unguided, the features' own peak: 4 px along x
+    assert np.abs(free - points - [4, 0]).max() < 0.5 and (top > score + 0.2).all()
+
+
+def test_support_is_the_share_of_a_points_nearest_matches_the_geometry_explains():
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 100, (400, 2)).astype(np.float32)
+    inliers = xy[:, 0] < 50  # the geometry explains the left half's matches only
+    got = point_transfer.support(np.float32([[10, 50], [90, 50], [50, 50]]), xy, inliers)
+    assert got[0] == 1 and got[1] == 0 and 0 < got[2] < 1
+    assert point_transfer.support(np.float32([[1, 1]]), xy[:3], inliers[:3]).shape == (1,)  # fewer matches than k
+    assert point_transfer.support(np.float32([[1, 1]]), np.zeros((0, 2), np.float32), np.zeros(0, bool))[0] == 0
