@@ -29,14 +29,13 @@ import cv2
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from service import align, calibration, consensus, dense, matching, point_transfer, sparse
+from service import align, calibration, consensus, dense, matching, sparse
 from service.cache import FeatureCache
 from service.config import Settings
 from service.errors import InvalidInput, NotFound
 from service.feature_map import FeatureMap, SparseFeatures
 from service.imaging import Decoded
 from service.matching import Matches
-from service.points import inside, read_points
 from service.registry import LoadedModel, Registry
 
 METHODS = ("dense", "sparse")
@@ -466,18 +465,6 @@ async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: Loa
     return align.through(residual, np.linalg.inv(pre.w)), pre
 
 
-@dataclass
-class Transferred:
-    model: str
-    transfer: point_transfer.Transfer
-    points: np.ndarray  # (K, 2) the points of a, as parsed
-    warnings: list[str] = field(default_factory=list)
-    prealigned: dict[str, float] | None = None
-    confidence: np.ndarray | None = None  # (K,) see service.calibration
-    in_view: np.ndarray | None = None  # (K,) bool: inside image b by the homography that guided them
-    support: np.ndarray | None = None  # (K,) see ``support_of``
-
-
 async def sparse_guide(a: Side, b: Side, ctx: Context, kind: str = "auto") -> tuple[matching.Guide | None, Matches]:
     """The pair's geometry from the sparse matches (robust to scale and rotation), and the matches
     it was fitted to: the mutual ones, or where they fit nothing or only in a tenth of image a
@@ -521,146 +508,3 @@ def describe(s: np.ndarray) -> dict[str, float]:
     """How b was turned to meet a: its scale relative to a and its rotation, in degrees."""
     return {"scale": round(1 / float(np.sqrt(abs(np.linalg.det(s[:, :2])))), 4),
             "rotation_deg": round(float(-np.degrees(np.arctan2(s[1, 0], s[0, 0]))), 2)}
-
-
-def through_prealigned(fa: FeatureMap, fb: FeatureMap, fw: FeatureMap, fab: FeatureMap | None,
-                       points: np.ndarray, pre: Prealignment, guide: matching.Guide,
-                       tol: float) -> point_transfer.Transfer:
-    """Points of a (K, 2) found in b through copies brought onto each other by ``pre`` (b's
-    pixels -> a's; ``prealigned_copies``): searched at a's scale in the copy of b brought onto a
-    (``fw``) and mapped back; when b shows a's content larger, also at b's finer scale in the copy
-    of a brought onto b (``fab``), keeping per point the consistent, more similar answer (a copy of
-    a enlarged is blurred, which suits coarse structure but not fine print; the copy of b shrunk
-    is sharp but coarse)."""
-    wa = np.linalg.inv(pre.w)  # a's pixels -> b's
-    down = matching.Guide(guide.kind, pre.w @ guide.model if guide.kind == "homography" else wa.T @ guide.model)
-    t1 = point_transfer.transfer(fa, fw, points, tol, down)
-    t1.xy = np.clip(np.nan_to_num(matching.project(wa, t1.xy)), 0, [fb.width - 1, fb.height - 1]).astype(np.float32)
-    if fab is None:
-        return t1
-    zoom = pre.described["scale"]
-    t2 = point_transfer.transfer(fab, fb, matching.project(wa, points).astype(np.float32), tol * zoom,
-                           matching.Guide(guide.kind, guide.model @ pre.w))
-    t2.cycle_error = (t2.cycle_error / zoom).astype(np.float32)  # in a's pixels
-    return point_transfer.either(t1, t2)
-
-
-def plane_where_alike(search: Callable[[matching.Guide], point_transfer.Transfer], tr: point_transfer.Transfer,
-                      plane: matching.Guide, points: np.ndarray, fb: FeatureMap) -> point_transfer.Transfer:
-    """``tr`` (searched along a fundamental matrix's epipolar lines) with each point moved to where
-    the homography ``plane`` puts it (found by ``search``, the same copies as ``tr``'s) wherever
-    that lies in b and the features there are at least as similar (``point_transfer.more_alike``)."""
-    _, in_view = matching.lands_in(plane.model, points, fb.width, fb.height, matching.BORDER_SLACK_PX)
-    return point_transfer.more_alike(tr, search(plane), in_view)
-
-
-LINES_HOLD = 0.75
-LEAST_PROBES, MOST_PROBES = 8, 64
-
-
-def lines_hold(find: Callable[..., point_transfer.Transfer], guide: matching.Guide, plane: matching.Guide,
-               m: Matches) -> bool:
-    """Whether the epipolar search of the fundamental matrix ``guide`` (``find(points, guide=)``)
-    comes back (``consistent``) from at least LINES_HOLD of the places of a where ``guide``
-    explains a sparse match (of ``m``) that the homography ``plane`` beside it does not (the
-    evidence of depth; at most MOST_PROBES of them, evenly), or there are under LEAST_PROBES such
-    places. Off a scene's plane its features do single places out: 85-100 % came back on Aloe, its
-    windows and the cube moved by hand. Where a camera turned about its centre saw repeated
-    structure and b is noisy or JPEG-compressed (leuven, ``eval.robustness --degraded``), 60-64 %:
-    the fundamental matrix threads look-alikes onto its lines, and the homography should guide."""
-    extra = np.flatnonzero(guide.inliers & ~plane.inliers)
-    if len(extra) < LEAST_PROBES:
-        return True
-    probes = m.xy_a[extra[:: -(-len(extra) // MOST_PROBES)]].astype(np.float32)
-    return float(find(probes, guide=guide).consistent.mean()) >= LINES_HOLD
-
-
-def support_of(guide: matching.Guide | None, m: Matches | None, points: np.ndarray,
-               by_plane: np.ndarray | None) -> np.ndarray | None:
-    """(K,) each point's local support (``point_transfer.support``) by the geometry that placed it: the
-    homography of a ``by_plane`` point, else the guide; None without a guide fitted to sparse
-    matches. On the validation transfers, homography-put points with support under 0.5 lay within
-    3 px of the truth 52 % of the time, the rest 97 % (a depth window's other surface, a second
-    motion, a street's look-alikes)."""
-    if guide is None or m is None or guide.inliers is None:
-        return None
-    own = point_transfer.support(points, m.xy_a, guide.inliers)
-    if by_plane is None or guide.plane is None or guide.plane.inliers is None:
-        return own
-    return np.where(by_plane, point_transfer.support(points, m.xy_a, guide.plane.inliers), own)
-
-
-async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model_name: str | None,
-                   ctx: Context, geometry: str = "auto") -> Transferred:
-    """Each point of ``text`` (JSON [[x, y], ...] in image a) found in image b; ``geometry``: the
-    kind of guide to fit ("auto" chooses, see ``matching.fit_guide``)."""
-    model = ctx.model("dense", model_name)
-    points = read_points(text, ctx.settings.max_keypoints)
-    fa = await dense_map(a, model, ctx)
-    points = inside(points, fa.width, fa.height)
-    fb = await dense_map(b, model, ctx)
-    tol = ctx.settings.cycle_tolerance_px
-    if method == "align":
-        return Transferred(model.name, await ctx.on_pool(align.transfer, fa, fb, points, tol), points)
-    guide, pre, sparse_m = None, None, None
-    if guided:
-        try:  # the sparse matches survive rotation and scale; with ids, if their features were cached
-            guide, sparse_m = await sparse_guide(a, b, ctx, geometry)
-        except NotFound:
-            guide = await ctx.on_pool(partial(matching.estimate_guide, kind=geometry), fa, fb,
-                                      ctx.settings.ransac_threshold_px)
-        else:
-            if guide is not None and b.data is not None:
-                pre = prealignment_from(guide, sparse_m, ctx.settings.ransac_threshold_px)
-    # a fundamental matrix chosen while a homography also holds (a camera turned about its centre
-    # has no epipolar geometry, and a plane's repeated structure threads its lines): each point
-    # may go where the plane puts it instead, searched in the same copies (the plane's, perspective
-    # and all, when it scales or turns b)
-    plane = guide.plane if guide is not None and sparse_m is not None else None  # set only by geometry=auto
-    if plane is not None and b.data is not None:
-        by_plane = prealignment_from(plane, sparse_m, ctx.settings.ransac_threshold_px)
-        pre = by_plane if by_plane is not None and by_plane.required else pre
-    out = Transferred(model.name, None, points)
-    # b scaled or turned: search copies brought onto each other by the homography (perspective and
-    # all). Otherwise the guided search copes, and a homography fitted to one plane of a scene
-    # with depth would carry the other planes' points astray
-    if pre is not None and pre.required:
-        fw, fab = await prealigned_copies(a, b, fa, fb, pre, model, ctx)
-        find = partial(through_prealigned, fa, fb, fw, fab, pre=pre, tol=tol)
-        out.prealigned = pre.described
-    else:
-        find = partial(point_transfer.transfer, fa, fb, cycle_tol_px=tol)
-    if plane is not None and not await ctx.on_pool(lines_hold, find, guide, plane, sparse_m):
-        guide, plane = plane, None  # the lines run through look-alikes: the homography guides
-
-    def search(g: matching.Guide | None) -> point_transfer.Transfer:
-        return find(points, guide=g)
-    tr = await ctx.on_pool(search, guide)
-    if plane is not None:
-        tr = await ctx.on_pool(plane_where_alike, search, tr, plane, points, fb)
-    out.transfer = tr
-    out.support = support_of(guide, sparse_m, points, tr.by_plane)
-    # the curves were fitted on guided transfers: an unguided point's score says little (between
-    # unrelated photos points come back consistent by chance at 0.8-0.95 of those curves)
-    out.confidence = (calibration.for_transfer(model, tr.score, tr.consistent, tr.guidance, tr.by_plane)
-                      if tr.guidance != "none" else None)
-    if guide is not None and guide.kind == "homography":
-        # a point on a's border, mapped by an estimate, may land a hair outside b
-        _, out.in_view = matching.lands_in(guide.model, points, fb.width, fb.height,
-                                             matching.BORDER_SLACK_PX)
-        if not out.in_view.all():
-            out.warnings.append(f"{int((~out.in_view).sum())} of {len(points)} points lie outside image b by the "
-                                "estimated homography (in_view: false): their positions are held at its border")
-    if guide is not None and guide.kind == "homography" and sparse_m is not None:
-        span = matching.coverage(sparse_m.xy_a[guide.inliers], fa.width, fa.height)
-        if span < NARROW:  # as a correspondences answer would warn: the points far from them may be far off
-            out.warnings.append(narrow(int(guide.inliers.sum()), span) + " (each point's support says how near "
-                                "it lies to them)")
-    if tr.guidance == "none":
-        missing = {"auto": "no geometry", "homography": "no homography",
-                   "fundamental": "no fundamental matrix"}[geometry]
-        out.warnings.append(f"{missing} was found between the images: each point went to its nearest neighbour "
-                            "in feature space, unverified and without a confidence" if guided else
-                            "guided=false: each point went to its nearest neighbour in feature space, unverified "
-                            "and without a confidence")
-    return out

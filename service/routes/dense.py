@@ -9,7 +9,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from service import correspond, dense
+from service import correspond, dense, keypoint_transfer
 from service import render as pictures
 from service.correspond import Side
 from service.deps import CacheDep, ContextDep, SettingsDep
@@ -146,7 +146,7 @@ async def keypoints_transfer(
         drawable(a, b)
     if geometry != "auto" and not (guided and method == "nearest"):
         raise InvalidInput("geometry applies to guided=true with method=nearest; send geometry=auto otherwise")
-    out = await correspond.transfer(a, b, keypoints, method, guided, model, ctx, geometry)
+    out = await keypoint_transfer.transfer(a, b, keypoints, method, guided, model, ctx, geometry)
     tr = out.transfer
     if render == "png":
         body = await run_in_threadpool(pictures.transfer, await a.pixels(settings), await b.pixels(settings),

@@ -328,7 +328,7 @@ def test_a_turning_camera_enlarged_is_guided_by_its_plane(client):
 def test_a_turning_camera_seen_through_jpeg_is_guided_by_its_plane(client):
     """Leuven with b saved as JPEG at quality 40: RANSAC's fundamental matrix explains enough more
     matches than the homography to be chosen, but the epipolar search comes back from only about
-    60 % of the places that were its evidence of depth (``correspond.lines_hold``); guided by it,
+    60 % of the places that were its evidence of depth (``keypoint_transfer.lines_hold``); guided by it,
     14 % of the points came within 5 px. The homography guides instead."""
     body, err = transferred_real(client, real(lambda: pairs.degraded(pairs.load("leuven"), "jpeg", 40)))
     assert body["guidance"] == "homography"

@@ -4,7 +4,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from service import matching, point_transfer
+from service import matching
 from service.feature_map import FeatureMap
 
 
@@ -352,26 +352,3 @@ def test_matches_a_geometry_explains_besides_join_its_inliers_each_keypoint_once
     assert out.xy_a.tolist() == [[0, 0], [30, 0], [10, 0], [20, 0]]
     assert out.xy_b.tolist() == [[1, 0], [31, 0], [11, 0], [22, 0]]
     assert out.score.tolist() == pytest.approx([0.9, 0.7, 0.6, 0.5]) and flags.all()
-
-
-def test_the_lines_hold_where_the_epipolar_search_comes_back_from_the_evidence_of_depth():
-    from service import correspond
-    m = matching.Matches(np.arange(80, dtype=np.float32).reshape(40, 2), np.zeros((40, 2), np.float32),
-                         np.ones(40, np.float32))
-    on_plane = np.arange(40) < 20
-    asked = []
-
-    def find(share):
-        def run(points, guide):
-            asked.append(points.copy())
-            ok = np.arange(len(points)) < round(share * len(points))
-            return point_transfer.Transfer(points, np.ones(len(points), np.float32), np.zeros(len(points), np.float32),
-                                     ok, guide.kind)
-        return run
-    f = matching.Guide("fundamental", np.eye(3), np.ones(40, bool))
-    h = matching.Guide("homography", np.eye(3), on_plane)
-    assert correspond.lines_hold(find(0.8), f, h, m) and not correspond.lines_hold(find(0.6), f, h, m)
-    np.testing.assert_array_equal(asked[0], m.xy_a[20:].astype(np.float32))  # the places only depth explains
-    few = matching.Guide("homography", np.eye(3), np.arange(40) < 35)  # 5 places beyond the plane: too few to tell
-    asked.clear()
-    assert correspond.lines_hold(find(0.0), f, few, m) and not asked
