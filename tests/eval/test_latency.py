@@ -15,6 +15,7 @@ from eval.latency import (
     TRANSFER_FIRST,
     fresh_pngs,
     served_settings,
+    sift_started,
     timed_cpu,
 )
 from service.memory import IDLE_S
@@ -90,3 +91,10 @@ def test_the_races_send_pairs_no_other_run_sends_those_servers():
               [*range(LOAD_FIRST, LOAD_FIRST + 48), *range(TRANSFER_FIRST, TRANSFER_FIRST + 16)]}
     raced = [fresh_pngs(a, a[::-1].copy(), first + k) for first in RACE_FIRST.values() for k in range(2 * 16)]
     assert len(set(raced)) == len(raced) and not others & set(raced)
+
+
+def test_sifts_first_run_in_a_process_just_started_is_timed_apart_from_its_second():
+    """The baseline of a fresh server's first request: a new Python process's first two runs of
+    SIFT on the pair, each timed (the first pays for the process's first use of OpenCV's SIFT)."""
+    first, second = sift_started()
+    assert 0 < second < 10_000 and 0 < first < 10_000 and first != second
