@@ -4,26 +4,35 @@ OpenCV SIFT on the same pairs, record the figures in the manifest and in docs/RE
     python -m eval.patches                       # held-back photos + motorcycle stereo pair
     python -m eval.patches --phototour DIR --pairs m50_100000_100000_0.txt   # a Brown set
     python -m eval.patches --sets val,valphotos,valstereo --manifest /tmp/cand/manifest.json  # choose
+    python -m eval.patches --sets heldout,stereo,heldpairs --api   # the same through the HTTP API
 
 Candidates are chosen on the validation sets (``val``: new warps of the training photos;
 ``valphotos``: photos nothing trains on; ``valstereo``: the Aloe stereo pair, a real 3-D scene);
 the held-back photos and the motorcycle stereo pair are measured once, after. Only the default
 sets write the manifest's metrics.
 
-SIFT is computed on the same normalised patches, its descriptor window covering the patch.
+SIFT is computed on the same normalised patches, its descriptor window covering the patch. With
+``--api`` each network's scores come from ``POST /v1/patches/similarity`` of a server of the same
+weights, every patch sent as a PNG, as a caller sends it; the table says how far they lie from the
+files' own.
 """
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import shlex
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
+import cv2
+import httpx
 import numpy as np
 import onnxruntime as ort
 
 from eval import phototour
+from eval.latency import serving
 from eval.results import RESULTS, write_section
 from models.data.synth import PatchSet
 from models.export_patch import MANIFEST
@@ -63,6 +72,21 @@ def onnx_scores(entry: dict, folder: Path, ps: PatchSet, pairs: np.ndarray) -> n
     desc[used] = run(sess, {"patches": ps.patches[used, None].astype(np.float32) / 255.0})
     decide = session(folder / entry["decision_file"])
     return run(decide, {"a": desc[pairs[:, 0]], "b": desc[pairs[:, 1]]})
+
+
+def api_scores(client: httpx.Client, name: str, ps: PatchSet, pairs: np.ndarray, per_request: int = 512
+               ) -> np.ndarray:
+    """Scores (P,) of index pairs (P, 2) by the network ``name`` through ``POST
+    /v1/patches/similarity``, each patch sent as a base64 PNG, ``per_request`` pairs a request."""
+    sent = {int(i): base64.b64encode(cv2.imencode(".png", ps.patches[i])[1].tobytes()).decode()
+            for i in np.unique(pairs)}
+    out = []
+    for s in range(0, len(pairs), per_request):
+        body = {"model": name, "pairs": [{"a": sent[int(i)], "b": sent[int(j)]} for i, j in pairs[s:s + per_request]]}
+        r = client.post("/v1/patches/similarity", json=body)
+        r.raise_for_status()
+        out += r.json()["scores"]
+    return np.asarray(out, np.float32)
 
 
 def sift_scorer(ps: PatchSet):
@@ -177,6 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sets", default="heldout,stereo", help="our sets, data/patches_<set>.npz")
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--api", action="store_true", help="score through the HTTP API of a server of these weights")
     a = ap.parse_args(argv)
     manifest = json.loads(a.manifest.read_text())
     entries = [m for m in manifest["models"] if m["kind"] in ("patch", "descriptor")]
@@ -188,13 +213,22 @@ def main(argv: list[str] | None = None) -> None:
         if missing:
             ap.error(f"no data/patches_<set>.npz for {missing}: run python -m models.build_patches --sets ...")
         sets = {k: PatchSet.load(str(path)) for k, path in paths.items()}
-    shipped = not a.phototour and a.sets == "heldout,stereo"  # the figures the manifest records
+    shipped = not a.phototour and not a.api and a.sets == "heldout,stereo"  # the figures the manifest records
     alike = {k: lookalike(ps) for k, ps in sets.items()}
     # scores[method][set] = (positive pairs' scores, negative pairs' scores)
     scores = {"OpenCV SIFT": {k: pair_scores(sift_scorer(ps), ps) for k, ps in sets.items()}}
     for e in entries:
         scores[e["name"]] = {k: pair_scores(lambda p, e=e, ps=ps: onnx_scores(e, a.manifest.parent, ps, p), ps)
                              for k, ps in sets.items()}
+    gaps = {}
+    server = serving({"api": {"MODELS_DIR": str(a.manifest.parent)}}, timeout=600) if a.api else nullcontext()
+    with server as clients:
+        for e in entries if a.api else ():
+            files = scores[e["name"]]
+            scores[e["name"]] = {k: pair_scores(lambda p, e=e, ps=ps: api_scores(clients["api"], e["name"], ps, p), ps)
+                                 for k, ps in sets.items()}
+            gaps[e["name"]] = max(float(np.abs(np.r_[api] - np.r_[file]).max())
+                                  for k in sets for api, file in zip(scores[e["name"]][k], files[k], strict=True))
     fpr = {m: {k: fpr95(*s) for k, s in by_set.items()} for m, by_set in scores.items()}
     sift = fpr.pop("OpenCV SIFT")
     if shipped:
@@ -241,13 +275,18 @@ def main(argv: list[str] | None = None) -> None:
                       "the whole set's threshold for 95 % recall (they add up to its FPR95) and, in brackets, "
                       "the photo's own FPR95. Below, the set's FPR95 without each photo in turn.\n\n"
                       + "\n".join(photo_lines(ps, {m: by_set[c] for m, by_set in scores.items()})))
+    if gaps:
+        table = ("Each network's scores through the API against the file's own (the tables below are the "
+                 "API's): the largest difference, pair by pair, over the sets.\n\n| network | largest difference |\n"
+                 "|---|---|\n" + "\n".join(f"| {m} | {g:.2g} |" for m, g in sorted(gaps.items())) + "\n\n" + table)
     print(table)
     if not a.no_write:
         if shipped:
             a.manifest.write_text(json.dumps(manifest, indent=2) + "\n")
         suffix = "" if shipped else "-" + (a.phototour.name if a.phototour else a.sets.replace(",", "-"))
-        write_section(f"patch-fpr95{suffix}",
-                      f"## Patch matching: FPR95 (lower is better)\n\n`{command}`\n\n{counts}.\n\n{table}\n",
+        title = "Patch matching through the HTTP API" if a.api else "Patch matching"
+        write_section(f"patch-fpr95{suffix}{'-api' if a.api else ''}",
+                      f"## {title}: FPR95 (lower is better)\n\n`{command}`\n\n{counts}.\n\n{table}\n",
                       a.results)
 
 

@@ -109,3 +109,19 @@ def test_the_tightest_bin_is_judged_against_a_quarter_of_sifts_only_beyond_doubt
     assert "OpenCV SIFT" not in rows
     ps.offset[:] = 0.07  # no positive in the tightest bin: no lines
     assert eval_patch.tight_lines(ps, nets, resamples=200) == []
+
+
+def test_through_the_api_the_tables_are_the_servers_and_say_how_far_they_lie_from_the_files(tmp_path, monkeypatch):
+    """``--api``: a server of the shipped weights scores every pair from PNGs, as a caller sends
+    them; the section is one of its own, and every network's scores match its file's."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    tiny_set(0).save(str(tmp_path / "data" / "patches_val.npz"))
+    results = tmp_path / "RESULTS.md"
+    eval_patch.main(["--sets", "val", "--api", "--results", str(results)])
+    text = results.read_text()
+    assert "<!-- begin patch-fpr95-val-api -->" in text and "## Patch matching through the HTTP API" in text
+    gaps = {row.split(" | ")[0][2:]: float(row.split(" | ")[1].rstrip(" |")) for row in text.splitlines()
+            if row.startswith("| ") and row.count(" | ") == 1 and not row.startswith("| network")}
+    assert "2ch-2stream-views8-sift" in gaps and "siam-2stream-l2" in gaps
+    assert max(gaps.values()) < 1e-4, gaps
