@@ -270,19 +270,19 @@ TRANSFER_FIRST = LOAD_FIRST + 100  # and transfer_latency's from here on (fresh_
 TRANSFER_POINTS = 10
 
 
-def transfer_latency(url: str, a: np.ndarray, b: np.ndarray, repeats: int) -> float:
+def transfer_latency(client: httpx.Client, a: np.ndarray, b: np.ndarray, repeats: int) -> float:
     """Median ms of a cold keypoint transfer with its defaults: TRANSFER_POINTS points of a grid
     over image a, both images new (the sparse guide and both dense feature maps computed)."""
     fresh = [fresh_pngs(a, b, TRANSFER_FIRST + k) for k in range(repeats)]
     h, w = a.shape
     grid = np.stack(np.meshgrid(np.linspace(0.2, 0.8, 5) * w, np.linspace(0.3, 0.7, 2) * h), -1).reshape(-1, 2)
     points = json.dumps(grid[:TRANSFER_POINTS].round(1).tolist())
-    with httpx.Client(base_url=url, timeout=60) as client:
-        def cold(k: int) -> None:
-            client.post("/v1/keypoints/transfer", files={"image_a": ("a.png", fresh[k][0]),
-                                                         "image_b": ("b.png", fresh[k][1])},
-                        data={"keypoints": points}).raise_for_status()
-        return timed(cold, repeats)
+
+    def cold(k: int) -> None:
+        client.post("/v1/keypoints/transfer", files={"image_a": ("a.png", fresh[k][0]),
+                                                     "image_b": ("b.png", fresh[k][1])},
+                    data={"keypoints": points}).raise_for_status()
+    return timed(cold, repeats)
 
 
 def cold_load(url: str, a: np.ndarray, b: np.ndarray, clients: int = 8, each: int = 6) -> tuple[float, float, float]:
@@ -306,20 +306,20 @@ def cold_load(url: str, a: np.ndarray, b: np.ndarray, clients: int = 8, each: in
     return len(times) / (time.perf_counter() - t0), statistics.median(times), float(np.percentile(times, 95))
 
 
-def unrelated_latency(url: str, a: np.ndarray, repeats: int, method: str) -> float:
+def unrelated_latency(client: httpx.Client, a: np.ndarray, repeats: int, method: str) -> float:
     """Median ms of a warm request (features cached) between ``a`` and a photo of something else:
     RANSAC finds no geometry among the matches and runs each fit to its limit (``one_scene``)."""
     other = cv2.resize(photos.load("coffee"), a.shape[::-1], interpolation=cv2.INTER_AREA)
     files = {"image_a": ("a.png", cv2.imencode(".png", a)[1].tobytes()),
              "image_b": ("b.png", cv2.imencode(".png", other)[1].tobytes())}
-    with httpx.Client(base_url=url, timeout=60) as client:
-        def post(_: int) -> None:
-            r = client.post("/v1/correspondences", files=files, data={"method": method})
-            r.raise_for_status()
-            if r.json().get("one_scene") is not False:
-                raise RuntimeError("the unrelated pair fitted a geometry")
-        post(0)  # caches both images' features
-        return timed(post, repeats)
+
+    def post(_: int) -> None:
+        r = client.post("/v1/correspondences", files=files, data={"method": method})
+        r.raise_for_status()
+        if r.json().get("one_scene") is not False:
+            raise RuntimeError("the unrelated pair fitted a geometry")
+    post(0)  # caches both images' features
+    return timed(post, repeats)
 
 
 def sift_pair(a: np.ndarray, b: np.ndarray) -> Callable[[], None]:
@@ -390,15 +390,15 @@ def main() -> None:
                 for label, got in cold_race(clients, a, b, args.repeats, method).items():
                     cold_rows[f"method={method}, {label}"] = got
             for label, client in clients.items():
-                url, env = str(client.base_url).rstrip("/"), envs[label]
+                env = envs[label]
                 for method in ("sparse", "dense"):
                     rows[f"method={method}, {label}"] = api_latency(client, a, b, args.repeats, method)
                     if not env:
-                        unrelated[f"method={method}, {label}"] = unrelated_latency(url, a, args.repeats, method)
+                        unrelated[f"method={method}, {label}"] = unrelated_latency(client, a, args.repeats, method)
                 if not env:
-                    transfers[label] = transfer_latency(url, a, b, args.repeats)
+                    transfers[label] = transfer_latency(client, a, b, args.repeats)
                 if not env or "OPENCV_THREADS" in env:  # the load table compares the defaults with OpenCV's pool
-                    loaded[label] = cold_load(url, a, b)
+                    loaded[label] = cold_load(str(client.base_url).rstrip("/"), a, b)  # its own async clients
     finally:
         redis.stop()
     # MEMORY_KEEP_MB=0: the heaps trimmed whenever the service falls idle
