@@ -1,7 +1,9 @@
 """The pairs a patch scorer gets most wrong on one of our sets, drawn: the negatives it scores
 highest (the false positives that set its FPR95) and the positives of the tightest offset bin it
 scores lowest, each pair side by side. Whether a bin's FPR95 is the network's fault or the
-patches' (two views of a repeated motif are alike to any scorer) is read off the picture.
+patches' (two views of a repeated motif are alike to any scorer) is read off the picture, and off
+a table of how alike the two patches of a pair are, part by part (``alike_parts``): the negatives
+the scorer lets through at 95 % recall of the tightest bin against the positives it loses there.
 
     python -m eval.hardest --set valstereo    # docs/images/hardest-valstereo.png
 """
@@ -17,6 +19,7 @@ import numpy as np
 from eval.patches import OFFSET_BINS, lookalike, onnx_scores, pair_scores
 from models.data.synth import PatchSet
 from models.export_patch import MANIFEST
+from models.metrics import recall_threshold
 from service.config import Settings
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
@@ -28,6 +31,43 @@ def hardest(pos: np.ndarray, neg: np.ndarray, tight: np.ndarray, n: int) -> tupl
     positives among those in ``tight`` (P,) bool (worst first)."""
     inside = np.flatnonzero(tight)
     return np.argsort(-neg, kind="stable")[:n], inside[np.argsort(pos[inside], kind="stable")[:n]]
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation (K,) of the pixels of two stacks of patches (K, H, W)."""
+    a = a.reshape(len(a), -1).astype(np.float64)
+    b = b.reshape(len(b), -1).astype(np.float64)
+    a -= a.mean(1, keepdims=True)
+    b -= b.mean(1, keepdims=True)
+    return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1) + 1e-9)
+
+
+HALVES = (np.s_[:, :, :32], np.s_[:, :, 32:], np.s_[:, :32, :], np.s_[:, 32:, :])
+QUARTERS = (np.s_[:, :32, :32], np.s_[:, :32, 32:], np.s_[:, 32:, :32], np.s_[:, 32:, 32:])
+
+
+def alike_parts(patches: np.ndarray, pairs: np.ndarray) -> dict[str, np.ndarray]:
+    """How alike the two 64x64 patches of each pair (K, 2) are, part by part: the correlation of
+    the whole patches, of their centres (32x32), of their most and least alike halves, and of
+    their most alike quarters, (K,) each. A pair a scorer should reject but cannot is one alike
+    in every part; a positive with an occluder over part of one view is unlike in some part."""
+    a, b = patches[pairs[:, 0]], patches[pairs[:, 1]]
+    halves = np.stack([correlation(a[s], b[s]) for s in HALVES], 1)
+    quarters = np.stack([correlation(a[s], b[s]) for s in QUARTERS], 1)
+    return {"whole patch": correlation(a, b), "centre 32x32": correlation(a[:, 16:48, 16:48], b[:, 16:48, 16:48]),
+            "most alike half": halves.max(1), "least alike half": halves.min(1), "most alike quarter": quarters.max(1)}
+
+
+def alike_lines(ps: PatchSet, pos: np.ndarray, neg: np.ndarray, tight: np.ndarray) -> list[str]:
+    """A table: the median of each ``alike_parts`` measure over the negatives a scorer (``pos``,
+    ``neg``: its scores) lets through at its threshold for 95 % recall of the ``tight`` positives,
+    and over those positives it loses there."""
+    threshold = recall_threshold(pos[tight])
+    passed, lost = ps.neg[neg >= threshold], ps.pos[tight & (pos < threshold)]
+    through, missed = alike_parts(ps.patches, passed), alike_parts(ps.patches, lost)
+    return [f"| patch correlation, median | negatives let through ({len(passed)}) | positives lost ({len(lost)}) |",
+            "|---|---|---|", *(f"| {part} | {np.median(through[part]):.2f} | {np.median(missed[part]):.2f} |"
+                               for part in through)]
 
 
 def sheet(patches: np.ndarray, pairs: np.ndarray, labels: list[str], columns: int = 6) -> np.ndarray:
@@ -68,6 +108,9 @@ def main() -> None:
     print(f"{out}: {a.model} on {a.set}; above, the {len(worst_neg)} highest-scored negatives ('alike': patch "
           f"correlation 0.5 or more); below, the {len(worst_pos)} lowest-scored positives {lo}-{hi} of the "
           "region apart")
+    print(f"\nHow alike the two patches are, part by part, at {a.model}'s threshold for 95 % recall of the "
+          f"positives {lo}-{hi} of the region apart:\n")
+    print("\n".join(alike_lines(ps, pos, neg, tight)))
 
 
 if __name__ == "__main__":
