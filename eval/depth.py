@@ -1,10 +1,12 @@
 """Keypoint transfer on scenes with depth, through the HTTP API: windows cut from both views of a
 rectified stereo pair (``pairs.CROPS``: quarters, centre, thirds, halves), each a part of a 3-D
 scene a user might send. For each window: the geometry that guided the transfer (``guidance``), the
-share of 200 points of a, visible in b, that land within 5 px of the truth (disparity), and what
+share of 200 points of a, inside b, that land within 5 px of the truth (disparity), and what
 the answer claims of them: their mean ``confidence`` beside the share within 3 px, the distance
 the confidence speaks of. Beside them, the share within 5 px when the request names the geometry
-(``geometry=fundamental``, as a caller who knows the scene has depth would).
+(``geometry=fundamental``, as a caller who knows the scene has depth would). The points b does not
+see (``stereo.hidden``: a nearer surface covers them there) are counted apart as well: their truth
+is where they would be, behind it.
 
     python -m eval.depth              # Middlebury's Aloe (validation)
     python -m eval.depth --heldback   # Middlebury's motorcycle (held back: judge, do not tune)
@@ -24,20 +26,26 @@ from eval import machine
 from eval.latency import serve
 from eval.results import write_section
 from eval.robustness import uploads, visible_points
-from models.data import pairs
+from models.data import pairs, stereo
 from service.calibration import WITHIN_PX
 
 TOL = 5.0
 POINTS = 200
 
 
-def windows(base: pairs.Pair) -> list[tuple[str, pairs.Pair]]:
-    """The stereo pair's windows (``pairs.CROPS``), each named by its box: "x 0.25, y 0.00, 0.50 x 0.50"."""
-    return [(f"x {b[0]:.2f}, y {b[1]:.2f}, {b[2]:.2f} x {b[3]:.2f}", pairs.cropped(base, b)) for b in pairs.CROPS]
+def windows(base: pairs.Pair) -> list[tuple[str, pairs.Pair, tuple[int, int]]]:
+    """The stereo pair's windows (``pairs.CROPS``), each named by its box ("x 0.25, y 0.00, 0.50 x
+    0.50"), with its top-left corner in the whole pair's pixels (as ``pairs.cropped`` cuts it)."""
+    h, w = base.a.shape
+    return [(f"x {b[0]:.2f}, y {b[1]:.2f}, {b[2]:.2f} x {b[3]:.2f}", pairs.cropped(base, b),
+             (int(b[0] * w), int(b[1] * h))) for b in pairs.CROPS]
 
 
-def run(client: httpx.Client, pair: pairs.Pair, sent: dict, seed: int, geometry: str = "auto") -> dict:
-    """Transfer of the pair's points (``sent``: its images as uploaded), judged against its truth."""
+def run(client: httpx.Client, pair: pairs.Pair, sent: dict, seed: int, hidden: np.ndarray,
+        corner: tuple[int, int] = (0, 0), geometry: str = "auto") -> dict:
+    """Transfer of the pair's points (``sent``: its images as uploaded), judged against its truth;
+    ``hidden``: the whole left view's pixels b does not see, ``corner``: where the pair's window
+    starts in it."""
     pts, truth = visible_points(pair, POINTS, np.random.default_rng(seed))
     r = client.post("/v1/keypoints/transfer", files=sent,
                     data={"keypoints": json.dumps(pts.tolist()), "geometry": geometry})
@@ -45,8 +53,10 @@ def run(client: httpx.Client, pair: pairs.Pair, sent: dict, seed: int, geometry:
     body = r.json()
     k = body["keypoints"]
     err = np.linalg.norm(np.array([[x["x"], x["y"]] for x in k]) - truth, axis=1)
+    col, row = np.rint(pts + corner).astype(np.int64).T
+    covered = hidden[np.clip(row, 0, hidden.shape[0] - 1), np.clip(col, 0, hidden.shape[1] - 1)]
     return {"guidance": body["guidance"], "within": err < TOL, "claimed": err < WITHIN_PX,
-            "confidence": per_point(k, "confidence"), "support": per_point(k, "support")}
+            "confidence": per_point(k, "confidence"), "support": per_point(k, "support"), "hidden": covered}
 
 
 def per_point(keypoints: list[dict], key: str) -> np.ndarray:
@@ -81,15 +91,16 @@ def main() -> None:
     a = ap.parse_args()
     name = "motorcycle" if a.heldback else "aloe"
     base = pairs.load(name)
-    cases = [("all of it", base)] + windows(base)
+    hidden = stereo.hidden(getattr(stereo, name)()[2])
+    cases = [("all of it", base, (0, 0))] + windows(base)
     proc, url = serve({"PATH": os.environ.get("PATH", "")})
     got, named = [], []
     try:
         with httpx.Client(base_url=url, timeout=600) as client:
-            for seed, (label, pair) in enumerate(cases):
+            for seed, (label, pair, corner) in enumerate(cases):
                 sent = uploads(pair)
-                got.append((label, pair, run(client, pair, sent, seed)))
-                named.append(run(client, pair, sent, seed, "fundamental"))
+                got.append((label, pair, run(client, pair, sent, seed, hidden, corner)))
+                named.append(run(client, pair, sent, seed, hidden, corner, "fundamental"))
                 print(row(f"{label} ({got[-1][2]['guidance']})", [got[-1][2]]), flush=True)
     finally:
         proc.terminate()
@@ -107,14 +118,18 @@ def main() -> None:
                + row("all", [g for _, _, g in got]) + "\n"
                + row("all, `support` under 0.5", where([g for _, _, g in got], lambda g: g["support"] < 0.5)) + "\n"
                + row("all, `support` 0.5 or more", where([g for _, _, g in got], lambda g: g["support"] >= 0.5)) + "\n"
+               + row("all, points b sees", where([g for _, _, g in got], lambda g: ~g["hidden"])) + "\n"
+               + row("all, points b does not see (a nearer surface covers them there)",
+                     where([g for _, _, g in got], lambda g: g["hidden"])) + "\n"
                + row("all, geometry=fundamental", named) + "\n")
     command = "python -m eval.depth " + shlex.join(sys.argv[1:])
     which = "held-back" if a.heldback else "validation"
     text = (f"## Keypoint transfer on scenes with depth: {name} ({which}), whole and in windows\n\n"
             f"`{command.strip()}` {machine.describe()}\n\n"
             f"The same window cut from both views of {name}'s rectified stereo pair: a scene with depth, as a user "
-            f"might send a part of it. {POINTS} points of a visible in b each, through the HTTP API with the "
-            "transfer's defaults; truth from the pair's disparity. A mean confidence above the share within "
+            f"might send a part of it. {POINTS} points of a inside b each, through the HTTP API with the "
+            "transfer's defaults; truth from the pair's disparity (for a point b does not see, where it would be "
+            "behind the nearer surface). A mean confidence above the share within "
             f"{WITHIN_PX:g} px claims more than the answers deliver. `support`: the share of the 8 sparse matches "
             f"nearest a point that the geometry which placed it explains.\n\n{table}\n{summary}")
     print(text)

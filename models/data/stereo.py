@@ -24,6 +24,23 @@ def disparity_map(disp: np.ndarray, width: int) -> PointMap:
     return apply
 
 
+def hidden(disp: np.ndarray, slack: float = 1.0) -> np.ndarray:
+    """(H, W) bool: the left-image pixels the right view does not see, because a nearer surface
+    (a larger disparity, by more than ``slack``) lands on the same right-image pixel of their row
+    (a z-buffer of the left disparity forward-warped; unknown disparities hide nothing and are
+    not hidden)."""
+    h, w = disp.shape
+    d = np.where(np.isfinite(disp), disp, -1.0)
+    rows = np.repeat(np.arange(h)[:, None], w, 1)
+    xr = np.rint(np.arange(w)[None, :] - d).astype(np.int64)
+    seen = (d >= 0) & (xr >= 0) & (xr < w)
+    nearest = np.full((h, w), -1.0)
+    np.maximum.at(nearest, (rows[seen], xr[seen]), d[seen])
+    out = np.zeros((h, w), bool)
+    out[seen] = nearest[rows[seen], xr[seen]] > d[seen] + slack
+    return out
+
+
 # Middlebury 2006 Aloe at full size, from opencv-doc's samples (``python -m models.prep_data
 # --opencv`` unpacks them): left and right views and the left view's disparity, 0 where unknown.
 # Validation only: it chooses between candidates by how they do on a real 3-D scene.
