@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from eval.patches import OFFSET_BINS, lookalike, onnx_scores, pair_scores
+from eval.patches import OFFSET_BINS, correlation, lookalike, onnx_scores, pair_scores
 from models.data.synth import PatchSet
 from models.export_patch import MANIFEST
 from models.metrics import recall_threshold
@@ -31,15 +31,6 @@ def hardest(pos: np.ndarray, neg: np.ndarray, tight: np.ndarray, n: int) -> tupl
     positives among those in ``tight`` (P,) bool (worst first)."""
     inside = np.flatnonzero(tight)
     return np.argsort(-neg, kind="stable")[:n], inside[np.argsort(pos[inside], kind="stable")[:n]]
-
-
-def correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation (K,) of the pixels of two stacks of patches (K, H, W)."""
-    a = a.reshape(len(a), -1).astype(np.float64)
-    b = b.reshape(len(b), -1).astype(np.float64)
-    a -= a.mean(1, keepdims=True)
-    b -= b.mean(1, keepdims=True)
-    return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1) + 1e-9)
 
 
 HALVES = (np.s_[:, :, :32], np.s_[:, :, 32:], np.s_[:, :32, :], np.s_[:, 32:, :])

@@ -94,14 +94,19 @@ def sift_scorer(ps: PatchSet):
     return lambda p: -np.linalg.norm(d[p[:, 0]] - d[p[:, 1]], axis=1)
 
 
+def correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation (K,) of the pixels of two stacks of patches (K, H, W)."""
+    a = a.reshape(len(a), -1).astype(np.float64)
+    b = b.reshape(len(b), -1).astype(np.float64)
+    a -= a.mean(1, keepdims=True)
+    b -= b.mean(1, keepdims=True)
+    return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1) + 1e-9)
+
+
 def lookalike(ps: PatchSet) -> np.ndarray:
     """Negatives whose two patches correlate at 0.5 or more (repeated structure, shifts along an
     edge): (Q,) bool."""
-    a = ps.patches[ps.neg[:, 0]].reshape(len(ps.neg), -1).astype(np.float64)
-    b = ps.patches[ps.neg[:, 1]].reshape(len(ps.neg), -1).astype(np.float64)
-    a -= a.mean(1, keepdims=True)
-    b -= b.mean(1, keepdims=True)
-    return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1) + 1e-9) >= 0.5
+    return correlation(ps.patches[ps.neg[:, 0]], ps.patches[ps.neg[:, 1]]) >= 0.5
 
 
 def pair_scores(score_fn, ps: PatchSet) -> tuple[np.ndarray, np.ndarray]:
