@@ -35,7 +35,7 @@ DEPTH = "scenes with depth"
 
 def depth_cases() -> list[tuple[str, pairs.Pair]]:
     aloe = pairs.load("aloe")
-    return ([("aloe", aloe)] + [(f"aloe window {box}", p) for box, p in windows(aloe)]
+    return ([("aloe", aloe)] + [(f"aloe window {box}", p) for box, p, _ in windows(aloe)]
             + [(f"cube moved by hand, frame 0 -> {f}", pairs.load(n)) for n, f in pairs.MBT_FRAMES.items()])
 
 

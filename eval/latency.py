@@ -170,18 +170,17 @@ def race(clients: dict[str, httpx.Client], a: np.ndarray, b: np.ndarray, rounds:
     return times
 
 
-def raced(times: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
-    """``race``'s times -> {label: (median ms, median of the rounds' ratios to SIFT's time)}."""
+def raced(times: dict[str, list[float]], with_sift: bool = True) -> dict[str, tuple[float, float]]:
+    """``race``'s times -> {label: (median ms, median of the rounds' ratios to SIFT's time)}, SIFT's
+    own row among them unless ``with_sift`` is false."""
     return {label: (1e3 * statistics.median(ts), statistics.median(t / s for t, s in zip(ts, times[SIFT], strict=True)))
-            for label, ts in times.items()}
+            for label, ts in times.items() if with_sift or label != SIFT}
 
 
 def cold_race(clients: dict[str, httpx.Client], a: np.ndarray, b: np.ndarray, repeats: int,
               method: str) -> dict[str, tuple[float, float]]:
     """{label: (median ms, ratio)} of ``repeats`` rounds of ``race`` (SIFT's own row left out)."""
-    got = raced(race(clients, a, b, repeats, method))
-    del got[SIFT]
-    return got
+    return raced(race(clients, a, b, repeats, method), with_sift=False)
 
 
 PAUSE_S = 1.0  # longer than the service's idle time before it trims its heaps (service.memory.IDLE_S)
@@ -212,9 +211,7 @@ def paused_latency(envs: dict[str, dict[str, str]], a: np.ndarray, b: np.ndarray
             worker.submit(sift).result()
             if k >= 0:
                 times[SIFT].append(time.perf_counter() - t)
-    got = raced(times)
-    del got[SIFT]
-    return got
+    return raced(times, with_sift=False)
 
 
 STARTS = 8  # fresh servers a setting of first_latency's (3 swung by 100 ms)

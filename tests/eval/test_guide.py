@@ -2,7 +2,9 @@
 import numpy as np
 
 from eval import guide
+from models.data import pairs
 from service import matching
+from tests.conftest import real
 from tests.service.test_matching import enlarged, row_matches
 
 
@@ -27,3 +29,12 @@ def test_counted_in_the_coarser_images_pixels():
     _, inl_f = matching.verify(plain, "fundamental", 4.0)
     assert all(np.array_equal(x, y) for x, y in zip(matching.counted(plain, h, inl_h, inl_f, 4.0), (inl_h, inl_f),
                                                      strict=True))
+
+
+def test_the_scenes_with_depth_are_aloe_whole_its_windows_and_the_cube_moved_by_hand():
+    cases = real(guide.depth_cases)
+    names = [name for name, _ in cases]
+    assert names[0] == "aloe" and sum(n.startswith("aloe window x ") for n in names) == len(pairs.CROPS)
+    assert sum(n.startswith("cube moved by hand") for n in names) == len(pairs.MBT_FRAMES)
+    h, w = cases[0][1].a.shape
+    assert all(p.a.shape[0] < h or p.a.shape[1] < w for _, p in cases[1:1 + len(pairs.CROPS)])
