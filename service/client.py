@@ -65,6 +65,7 @@ class Transferred:
     in_view: np.ndarray | None = None  # (K,) bool, with a homography guiding: inside image b
     prealigned: dict | None = None  # b's scale and rotation_deg undone before the search
     support: np.ndarray | None = None  # (K,) share of the nearest sparse matches the placing geometry explains
+    second_motion: np.ndarray | None = None  # (K,) bool, where a second motion was found: placed by it
 
 
 def column(rows: list[dict], key: str, dtype: type = np.float32) -> np.ndarray | None:
@@ -225,4 +226,5 @@ class CorrespondenceClient:
         return Transferred(np.asarray([[p["x"], p["y"]] for p in k], np.float32).reshape(-1, 2),
                            np.asarray([p["score"] for p in k], np.float32), np.asarray([p["consistent"] for p in k]),
                            out["guidance"], out["warnings"], column(k, "confidence"), column(k, "cycle_error"),
-                           column(k, "in_view", bool), out.get("prealigned"), column(k, "support"))
+                           column(k, "in_view", bool), out.get("prealigned"), column(k, "support"),
+                           column(k, "second_motion", bool))

@@ -15,7 +15,7 @@ from functools import partial
 
 import numpy as np
 
-from service import align, calibration, matching, point_transfer
+from service import align, calibration, matching, point_transfer, second_motion
 from service.correspond import (
     NARROW,
     Context,
@@ -43,6 +43,7 @@ class Transferred:
     confidence: np.ndarray | None = None  # (K,) see service.calibration
     in_view: np.ndarray | None = None  # (K,) bool: inside image b by the homography that guided them
     support: np.ndarray | None = None  # (K,) see ``support_of``
+    second_motion: np.ndarray | None = None  # (K,) bool, where a second geometry was found: placed by it
 
 
 def through_prealigned(fa: FeatureMap, fb: FeatureMap, fw: FeatureMap, fab: FeatureMap | None,
@@ -81,9 +82,9 @@ LEAST_PROBES, MOST_PROBES = 8, 64
 
 
 def lines_hold(find: Callable[..., point_transfer.Transfer], guide: matching.Guide, plane: matching.Guide,
-               m: Matches) -> bool:
+               m: Matches, share: float = LINES_HOLD) -> bool:
     """Whether the epipolar search of the fundamental matrix ``guide`` (``find(points, guide=)``)
-    comes back (``consistent``) from at least LINES_HOLD of the places of a where ``guide``
+    comes back (``consistent``) from at least ``share`` of the places of a where ``guide``
     explains a sparse match (of ``m``) that the homography ``plane`` beside it does not (the
     evidence of depth; at most MOST_PROBES of them, evenly), or there are under LEAST_PROBES such
     places. Off a scene's plane its features do single places out: 85-100 % came back on Aloe, its
@@ -94,7 +95,7 @@ def lines_hold(find: Callable[..., point_transfer.Transfer], guide: matching.Gui
     if len(extra) < LEAST_PROBES:
         return True
     probes = m.xy_a[extra[:: -(-len(extra) // MOST_PROBES)]].astype(np.float32)
-    return float(find(probes, guide=guide).consistent.mean()) >= LINES_HOLD
+    return float(find(probes, guide=guide).consistent.mean()) >= share
 
 
 def support_of(guide: matching.Guide | None, m: Matches | None, points: np.ndarray,
@@ -110,6 +111,19 @@ def support_of(guide: matching.Guide | None, m: Matches | None, points: np.ndarr
     if by_plane is None or guide.plane is None or guide.plane.inliers is None:
         return own
     return np.where(by_plane, point_transfer.support(points, m.xy_a, guide.plane.inliers), own)
+
+
+def second_geometry(find: Callable[..., point_transfer.Transfer], guide: matching.Guide | None,
+                    m: Matches | None, threshold_px: float) -> matching.Guide | None:
+    """Beside a homography guide fitted to the sparse matches ``m``, the geometry of the matches it
+    misses (``second_motion.fit``) where the search along it comes back from at least
+    ``second_motion.COMES_BACK`` of their places (``lines_hold``); else None."""
+    if guide is None or guide.kind != "homography" or m is None:
+        return None
+    second = second_motion.fit(m, guide, threshold_px)
+    if second is None or not lines_hold(find, second, guide, m, second_motion.COMES_BACK):
+        return None  # none, or look-alikes threaded onto its lines
+    return second
 
 
 async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model_name: str | None,
@@ -160,16 +174,30 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     tr = await ctx.on_pool(search, guide)
     if plane is not None:
         tr = await ctx.on_pool(plane_where_alike, search, tr, plane, points, fb)
+    second = await ctx.on_pool(second_geometry, find, guide, sparse_m, ctx.settings.ransac_threshold_px)
+    moved = out.second_motion = second_motion.followers(points, sparse_m, guide, second) if second else None
+    if moved is not None and moved.any():
+        tr = point_transfer.replaced(tr, moved, await ctx.on_pool(partial(find, guide=second), points[moved]))
+        out.warnings.append(f"{int(moved.sum())} of {len(points)} points follow a second motion (second_motion: "
+                            f"true): {int(second.inliers.sum())} sparse matches the homography misses agree on a "
+                            f"{second.kind} of their own, which guided them")
     out.transfer = tr
     out.support = support_of(guide, sparse_m, points, tr.by_plane)
     # the curves were fitted on guided transfers: an unguided point's score says little (between
     # unrelated photos points come back consistent by chance at 0.8-0.95 of those curves)
     out.confidence = (calibration.for_transfer(model, tr.score, tr.consistent, tr.guidance, tr.by_plane)
                       if tr.guidance != "none" else None)
+    if moved is not None and moved.any():  # read as the geometry that placed them
+        out.support[moved] = point_transfer.support(points[moved], sparse_m.xy_a, second.inliers)
+        if out.confidence is not None:
+            out.confidence[moved] = calibration.for_transfer(model, tr.score[moved], tr.consistent[moved],
+                                                             second.kind)
     if guide is not None and guide.kind == "homography":
         # a point on a's border, mapped by an estimate, may land a hair outside b
         _, out.in_view = matching.lands_in(guide.model, points, fb.width, fb.height,
                                              matching.BORDER_SLACK_PX)
+        if moved is not None:  # found in b along the second geometry
+            out.in_view[moved] = True
         if not out.in_view.all():
             out.warnings.append(f"{int((~out.in_view).sum())} of {len(points)} points lie outside image b by the "
                                 "estimated homography (in_view: false): their positions are held at its border")

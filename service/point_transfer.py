@@ -107,6 +107,15 @@ def more_alike(t: Transfer, on_plane: Transfer, in_view: np.ndarray) -> Transfer
     return out
 
 
+def replaced(t: Transfer, pick: np.ndarray, sub: Transfer) -> Transfer:
+    """``t`` with the points ``pick`` (K,) bool holds replaced by ``sub``'s answers for them, in order."""
+    out = Transfer(t.xy.copy(), t.score.copy(), t.cycle_error.copy(), t.consistent.copy(), t.guidance,
+                   None if t.by_plane is None else t.by_plane.copy())
+    out.xy[pick], out.score[pick], out.cycle_error[pick], out.consistent[pick] = (sub.xy, sub.score, sub.cycle_error,
+                                                                                  sub.consistent)
+    return out
+
+
 def chosen(t1: Transfer, t2: Transfer, pick: np.ndarray) -> Transfer:
     """``t2``'s answer where ``pick`` (K,) holds, else ``t1``'s; ``t1``'s guidance."""
     take = lambda x1, x2: np.where(pick.reshape(-1, *[1] * (x1.ndim - 1)), x2, x1)  # noqa: E731

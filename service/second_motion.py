@@ -1,0 +1,46 @@
+"""A second motion in one pair: where a homography guides a transfer (a plane, a still background)
+and the sparse matches it leaves out agree on a geometry of their own (a thing moved before a still
+camera), the points whose neighbourhood follows that geometry are searched along it instead.
+
+One geometry guides the rest of a transfer, so without this the part that moves otherwise lands
+where the background's motion puts it: ViSP's castle turned by hand before a still camera
+(``eval.two_motions``), none of its points within 5 px at frames 20 and 29.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from service.matching import Guide, Matches, fit_guide, project, rows
+from service.point_transfer import support
+
+SECOND_INLIERS = 45  # sparse matches the second geometry must explain: look-alikes of a street agree on 12-37
+APART = 3.0  # RANSAC thresholds: matches the homography misses by less are its own, coarse keypoints found loosely
+# the share of the places of its matches the search along it must come back from (``keypoint_transfer.lines_hold``):
+# the castle's 88-89 %; a street's look-alikes left by the homography of a turning camera 43-76 %
+COMES_BACK = 0.8
+HOLDS = 0.5  # share of a point's nearest sparse matches the second geometry must explain, more than the first's
+
+
+def fit(m: Matches, guide: Guide, threshold_px: float) -> Guide | None:
+    """The geometry (a homography or a fundamental matrix, ``fit_guide``) of the matches ``m``
+    that the homography ``guide`` misses by more than ``APART`` thresholds, its inliers over all of
+    ``m``; None where too few agree."""
+    if guide.inliers is None:
+        return None
+    off = np.linalg.norm(project(guide.model, m.xy_a) - m.xy_b, axis=1)
+    rest = np.flatnonzero(~guide.inliers & ~(off <= APART * threshold_px))
+    if len(rest) < SECOND_INLIERS:
+        return None
+    second = fit_guide(rows(m, rest), threshold_px, min_inliers=SECOND_INLIERS)
+    if second is None or second.inliers.sum() < SECOND_INLIERS:
+        return None
+    inliers = np.zeros(len(guide.inliers), bool)
+    inliers[rest[second.inliers]] = True
+    return Guide(second.kind, second.model, inliers)
+
+
+def followers(points: np.ndarray, m: Matches, guide: Guide, second: Guide) -> np.ndarray:
+    """(K,) bool: the points (K, 2) of a whose nearest sparse matches the second geometry explains
+    (at least ``HOLDS`` of them) more than the first does."""
+    first, other = support(points, m.xy_a, guide.inliers), support(points, m.xy_a, second.inliers)
+    return (other >= HOLDS) & (other > first)

@@ -1,0 +1,79 @@
+"""A second motion beside the homography that guides a transfer: its geometry is fitted to the
+matches the homography misses by more than a loose keypoint does, and the points among them
+follow it, through the API as well."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from models.data import photos
+from service import matching, second_motion
+from tests.conftest import encode
+
+
+def two_motions(moved: int = 60, loose: int = 30) -> tuple[matching.Matches, np.ndarray, np.ndarray]:
+    """Matches of a still background (200, within 2 px of the identity, and ``loose`` more 5-10 px
+    off it, as coarse keypoints are found) on the left of a 400x400 image, and ``moved`` matches of
+    a thing shifted by (50, 30) on its right. -> (matches, which are the background's, which moved)."""
+    rng = np.random.default_rng(3)
+    still = np.c_[rng.uniform(0, 200, 200 + loose), rng.uniform(0, 400, 200 + loose)]
+    off = rng.uniform(-2, 2, (200 + loose, 2))
+    off[200:] = rng.choice([-1, 1], (loose, 2)) * rng.uniform(5, 10, (loose, 2)) / np.sqrt(2)
+    thing = np.c_[rng.uniform(250, 400, moved), rng.uniform(0, 400, moved)]
+    xy_a = np.r_[still, thing].astype(np.float32)
+    xy_b = np.r_[still + off, thing + [50, 30] + rng.uniform(-1, 1, (moved, 2))].astype(np.float32)
+    n = len(xy_a)
+    return (matching.Matches(xy_a, xy_b, np.ones(n, np.float32), np.full(n, 0.5, np.float32)),
+            np.arange(n) < 200 + loose, np.arange(n) >= 200 + loose)
+
+
+def test_the_matches_the_homography_misses_by_far_fit_a_second_geometry_and_its_neighbourhood_follows_it():
+    m, still, moved = two_motions()
+    guide = matching.Guide("homography", *matching.verify(m, "homography", 4.0))
+    assert guide.inliers[moved].sum() == 0
+    second = second_motion.fit(m, guide, 4.0)
+    assert second is not None and second.kind == "homography"
+    assert second.inliers[moved].mean() >= 0.95 and not second.inliers[still].any()  # not the loose keypoints
+    points = np.array([[320.0, 200.0], [100.0, 200.0], [30.0, 30.0]], np.float32)
+    np.testing.assert_array_equal(second_motion.followers(points, m, guide, second), [True, False, False])
+
+
+def test_too_few_matches_that_move_otherwise_are_no_second_motion():
+    m, _, _ = two_motions(moved=second_motion.SECOND_INLIERS - 5)
+    assert second_motion.fit(m, matching.Guide("homography", *matching.verify(m, "homography", 4.0)), 4.0) is None
+
+
+@pytest.fixture(scope="module")
+def turned_block():
+    """coffee with a block of astronaut pasted on it; in b the block is turned 25 degrees and moved
+    by (70, 45), the rest as it was: a thing moved before a still camera. -> (a, b, the block's
+    points of a, where they are in b, points of the still rest)."""
+    a = photos.load("coffee").copy()
+    block = photos.load("astronaut")[40:260, 140:360]
+    turn = cv2.getRotationMatrix2D((110, 110), 25, 1.0)
+    b = a.copy()
+    a[60:280, 60:280] = block
+    b[105:325, 130:350] = cv2.warpAffine(block, turn, (220, 220), borderMode=cv2.BORDER_REFLECT)
+    rng = np.random.default_rng(0)
+    inside = np.c_[rng.uniform(90, 250, 20), rng.uniform(90, 250, 20)]
+    there = (inside - 60) @ turn[:, :2].T + turn[:, 2] + [130, 105]
+    still = np.c_[rng.uniform(380, 580, 20), rng.uniform(30, 370, 20)]
+    return a, b, inside, there, still
+
+
+def test_a_thing_moved_before_a_still_camera_has_its_points_follow_it(client, turned_block):
+    """Guided by the still background's homography alone, the block's points would land where
+    they were, some 80 px from where the block went."""
+    a, b, inside, there, still = turned_block
+    pts = np.r_[inside, still]
+    r = client.post("/v1/keypoints/transfer", files={"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(b))},
+                    data={"keypoints": json.dumps(pts.tolist())}).json()
+    assert r["guidance"] == "homography" and any("second motion" in w for w in r["warnings"])
+    k = r["keypoints"]
+    got = np.array([[p["x"], p["y"]] for p in k])
+    followed = np.array([p["second_motion"] for p in k])
+    moved_right = followed[:20] & (np.linalg.norm(got[:20] - there, axis=1) < 2)
+    assert moved_right.sum() >= 18
+    assert not followed[20:].any() and np.linalg.norm(got[20:] - still, axis=1).max() < 1
+    assert all(p["confidence"] is not None and p["support"] >= 0.5 for p, f in zip(k, followed, strict=True) if f)
