@@ -166,7 +166,7 @@ def table(name: str, r: dict) -> str:
               "|---|" + "---|" * 7]
     for label, key in (("method=dense (UCN) through /v1/correspondences", "ucn"),
                        ("method=dense, consistency=false ratio=0.8 (mutual NN + ratio test only)", "ucnraw"),
-                       ("method=sparse (DoG + siam-2stream-l2) through /v1/correspondences", "sparse"),
+                       ("method=sparse (DoG + learned descriptors, as served) via /v1/correspondences", "sparse"),
                        ("SIFT + ratio test 0.8", "sift"),
                        ("SIFT + ratio test 0.8 + the same neighbourhood consensus", "siftcons"),
                        (f"method=dense, RANSAC inliers (geometry={r['geometry']})", "ucnransac"),
