@@ -114,11 +114,12 @@ def support_of(guide: matching.Guide | None, m: Matches | None, points: np.ndarr
 
 
 def second_geometry(find: Callable[..., point_transfer.Transfer], guide: matching.Guide | None,
-                    m: Matches | None, threshold_px: float) -> matching.Guide | None:
+                    m: Matches | None, threshold_px: float, geometry: str = "auto") -> matching.Guide | None:
     """Beside a homography guide fitted to the sparse matches ``m``, the geometry of the matches it
     misses (``second_motion.fit``) where the search along it comes back from at least
-    ``second_motion.COMES_BACK`` of their places (``lines_hold``); else None."""
-    if guide is None or guide.kind != "homography" or m is None:
+    ``second_motion.COMES_BACK`` of their places (``lines_hold``); else None, and always where the
+    caller named the ``geometry``: theirs guides every point."""
+    if geometry != "auto" or guide is None or guide.kind != "homography" or m is None:
         return None
     second = second_motion.fit(m, guide, threshold_px)
     if second is None or not lines_hold(find, second, guide, m, second_motion.COMES_BACK):
@@ -174,7 +175,7 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     tr = await ctx.on_pool(search, guide)
     if plane is not None:
         tr = await ctx.on_pool(plane_where_alike, search, tr, plane, points, fb)
-    second = await ctx.on_pool(second_geometry, find, guide, sparse_m, ctx.settings.ransac_threshold_px)
+    second = await ctx.on_pool(second_geometry, find, guide, sparse_m, ctx.settings.ransac_threshold_px, geometry)
     moved = out.second_motion = second_motion.followers(points, sparse_m, guide, second) if second else None
     if moved is not None and moved.any():
         tr = point_transfer.replaced(tr, moved, await ctx.on_pool(partial(find, guide=second), points[moved]))

@@ -159,11 +159,11 @@ class TransferredPoint(BaseModel):
                                                     "homography of the pair holding too: whether the point went "
                                                     "where the homography puts it (it looked at least as alike "
                                                     "there as anywhere on its epipolar line)")
-    second_motion: bool | None = Field(None, description="with a homography guiding and the sparse matches it "
-                                                         "misses agreeing on a geometry of their own (a thing that "
-                                                         "moved otherwise): whether the point followed that one, "
-                                                         "its neighbourhood's matches being more its than the "
-                                                         "homography's; absent where none was found")
+    second_motion: bool | None = Field(None, description="with geometry=auto, a homography guiding and the sparse "
+                                                         "matches it misses agreeing on a geometry of their own (a "
+                                                         "thing that moved otherwise): whether the point followed "
+                                                         "that one, its neighbourhood's matches being more its than "
+                                                         "the homography's; absent where none was found")
     support: float | None = Field(None, description="where the pair's sparse matches guided it: the share of the "
                                                    "8 matches nearest the point in image a that the geometry "
                                                    "which placed it explains. Under 0.5 the point sits among "

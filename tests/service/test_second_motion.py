@@ -77,3 +77,13 @@ def test_a_thing_moved_before_a_still_camera_has_its_points_follow_it(client, tu
     assert moved_right.sum() >= 18
     assert not followed[20:].any() and np.linalg.norm(got[20:] - still, axis=1).max() < 1
     assert all(p["confidence"] is not None and p["support"] >= 0.5 for p, f in zip(k, followed, strict=True) if f)
+
+
+def test_a_geometry_the_caller_names_guides_every_point(client, turned_block):
+    a, b, inside, _, _ = turned_block
+    r = client.post("/v1/keypoints/transfer", files={"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(b))},
+                    data={"keypoints": json.dumps(inside.tolist()), "geometry": "homography"}).json()
+    assert r["guidance"] == "homography" and not any("second motion" in w for w in r["warnings"])
+    assert all("second_motion" not in p for p in r["keypoints"])
+    got = np.array([[p["x"], p["y"]] for p in r["keypoints"]])
+    assert np.linalg.norm(got - inside, axis=1).max() < 1  # where the still background's homography puts them
