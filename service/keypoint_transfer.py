@@ -176,7 +176,8 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     if plane is not None:
         tr = await ctx.on_pool(plane_where_alike, search, tr, plane, points, fb)
     second = await ctx.on_pool(second_geometry, find, guide, sparse_m, ctx.settings.ransac_threshold_px, geometry)
-    moved = out.second_motion = second_motion.followers(points, sparse_m, guide, second) if second else None
+    moved = out.second_motion = (second_motion.followers(points, sparse_m, guide, second) if second is not None
+                                 else None)
     if moved is not None and moved.any():
         tr = point_transfer.replaced(tr, moved, await ctx.on_pool(partial(find, guide=second), points[moved]))
         out.warnings.append(f"{int(moved.sum())} of {len(points)} points follow a second motion (second_motion: "

@@ -4,7 +4,8 @@ camera), the points whose neighbourhood follows that geometry are searched along
 
 One geometry guides the rest of a transfer, so without this the part that moves otherwise lands
 where the background's motion puts it: ViSP's castle turned by hand before a still camera
-(``eval.two_motions``), none of its points within 5 px at frames 20 and 29.
+(``eval.two_motions``), none of its points within 5 px at frames 20 and 29; following it, 66 % and
+57 % (docs/correspondences.md).
 """
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import numpy as np
 from service.matching import Guide, Matches, fit_guide, project, rows
 from service.point_transfer import support
 
-SECOND_INLIERS = 45  # sparse matches the second geometry must explain: look-alikes of a street agree on 12-37
+# the fewest inliers of a second geometry: the castle's fundamental matrix has 69-80; a second homography fitted
+# (without APART) to the leftover look-alikes of a street from a turning camera took 12-37
+SECOND_INLIERS = 45
 APART = 3.0  # RANSAC thresholds: matches the homography misses by less are its own, coarse keypoints found loosely
 # the share of the places of its matches the search along it must come back from (``keypoint_transfer.lines_hold``):
 # the castle's 88-89 %; a street's look-alikes left by the homography of a turning camera 43-76 %
