@@ -179,7 +179,9 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     moved = out.second_motion = (second_motion.followers(points, sparse_m, guide, second) if second is not None
                                  else None)
     if moved is not None and moved.any():
-        tr = point_transfer.replaced(tr, moved, await ctx.on_pool(partial(find, guide=second), points[moved]))
+        tr, moved = point_transfer.replaced(tr, moved, await ctx.on_pool(partial(find, guide=second), points[moved]))
+        out.second_motion = moved
+    if moved is not None and moved.any():
         out.warnings.append(f"{int(moved.sum())} of {len(points)} points follow a second motion (second_motion: "
                             f"true): {int(second.inliers.sum())} sparse matches the homography misses agree on a "
                             f"{second.kind} of their own, which guided them")

@@ -1,6 +1,8 @@
 """A second motion in one pair: where a homography guides a transfer (a plane, a still background)
 and the sparse matches it leaves out agree on a geometry of their own (a thing moved before a still
-camera), the points whose neighbourhood follows that geometry are searched along it instead.
+camera), the points whose neighbourhood follows that geometry are searched along it instead, and
+go where that search finds them if it comes back and finds them at least as alike
+(``point_transfer.replaced``).
 
 One geometry guides the rest of a transfer, so without this the part that moves otherwise lands
 where the background's motion puts it: ViSP's castle turned by hand before a still camera

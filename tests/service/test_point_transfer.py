@@ -100,3 +100,15 @@ def test_support_is_the_share_of_a_points_nearest_matches_the_geometry_explains(
     assert got[0] == 1 and got[1] == 0 and 0 < got[2] < 1
     assert point_transfer.support(np.float32([[1, 1]]), xy[:3], inliers[:3]).shape == (1,)  # fewer matches than k
     assert point_transfer.support(np.float32([[1, 1]]), np.zeros((0, 2), np.float32), np.zeros(0, bool))[0] == 0
+
+
+def test_a_second_geometrys_answer_replaces_a_point_only_where_it_comes_back_at_least_as_alike():
+    t = point_transfer.Transfer(np.zeros((4, 2), np.float32), np.full(4, 0.9, np.float32), np.zeros(4, np.float32),
+                                np.ones(4, bool), "homography")
+    pick = np.array([True, True, True, False])
+    sub = point_transfer.Transfer(np.ones((3, 2), np.float32), np.array([0.95, 0.8, 0.95], np.float32),
+                                  np.array([0.0, 0.0, 9.0], np.float32), np.array([True, True, False]), "fundamental")
+    out, taken = point_transfer.replaced(t, pick, sub)
+    np.testing.assert_array_equal(taken, [True, False, False, False])  # less alike; not back; not asked
+    np.testing.assert_array_equal(out.xy[:, 0], [1, 0, 0, 0])
+    assert out.score[0] == np.float32(0.95) and out.guidance == "homography" and t.xy[0, 0] == 0  # t untouched
