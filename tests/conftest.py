@@ -100,3 +100,21 @@ def wait_ready(url: str, path: str = "/readyz", seconds: float = 30.0) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def turned_block():
+    """coffee with a block of astronaut pasted on it; in b the block is turned 25 degrees and moved
+    by (70, 45), the rest as it was: a thing moved before a still camera. -> (a, b, the block's
+    points of a, where they are in b, points of the still rest)."""
+    a = photos.load("coffee").copy()
+    block = photos.load("astronaut")[40:260, 140:360]
+    turn = cv2.getRotationMatrix2D((110, 110), 25, 1.0)
+    b = a.copy()
+    a[60:280, 60:280] = block
+    b[105:325, 130:350] = cv2.warpAffine(block, turn, (220, 220), borderMode=cv2.BORDER_REFLECT)
+    rng = np.random.default_rng(0)
+    inside = np.c_[rng.uniform(90, 250, 20), rng.uniform(90, 250, 20)]
+    there = (inside - 60) @ turn[:, :2].T + turn[:, 2] + [130, 105]
+    still = np.c_[rng.uniform(380, 580, 20), rng.uniform(30, 370, 20)]
+    return a, b, inside, there, still

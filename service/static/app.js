@@ -218,6 +218,7 @@ $("view").addEventListener("click", async (e) => {
     $("transfer").textContent = `(${x.toFixed(1)}, ${y.toFixed(1)}) in a -> (${p.x.toFixed(1)}, ${p.y.toFixed(1)}) in b, ` +
       `score ${p.score.toFixed(3)}` + (p.confidence != null ? `, confidence ${p.confidence.toFixed(2)}` : "") +
       (p.support != null ? `, support ${p.support.toFixed(2)}` : "") +
+      (p.second_motion ? ", following a second motion" : "") +
       `, ${p.consistent ? "consistent" : "not consistent"} (guided by ${body.guidance})` +
       ((body.warnings || []).length ? `; ${body.warnings.join("; ")}` : "");
   } catch (err) {

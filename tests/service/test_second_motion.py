@@ -3,11 +3,8 @@ matches the homography misses by more than a loose keypoint does, and the points
 follow it, through the API as well."""
 import json
 
-import cv2
 import numpy as np
-import pytest
 
-from models.data import photos
 from service import matching, second_motion
 from tests.conftest import encode
 
@@ -42,24 +39,6 @@ def test_the_matches_the_homography_misses_by_far_fit_a_second_geometry_and_its_
 def test_too_few_matches_that_move_otherwise_are_no_second_motion():
     m, _, _ = two_motions(moved=second_motion.SECOND_INLIERS - 5)
     assert second_motion.fit(m, matching.Guide("homography", *matching.verify(m, "homography", 4.0)), 4.0) is None
-
-
-@pytest.fixture(scope="module")
-def turned_block():
-    """coffee with a block of astronaut pasted on it; in b the block is turned 25 degrees and moved
-    by (70, 45), the rest as it was: a thing moved before a still camera. -> (a, b, the block's
-    points of a, where they are in b, points of the still rest)."""
-    a = photos.load("coffee").copy()
-    block = photos.load("astronaut")[40:260, 140:360]
-    turn = cv2.getRotationMatrix2D((110, 110), 25, 1.0)
-    b = a.copy()
-    a[60:280, 60:280] = block
-    b[105:325, 130:350] = cv2.warpAffine(block, turn, (220, 220), borderMode=cv2.BORDER_REFLECT)
-    rng = np.random.default_rng(0)
-    inside = np.c_[rng.uniform(90, 250, 20), rng.uniform(90, 250, 20)]
-    there = (inside - 60) @ turn[:, :2].T + turn[:, 2] + [130, 105]
-    still = np.c_[rng.uniform(380, 580, 20), rng.uniform(30, 370, 20)]
-    return a, b, inside, there, still
 
 
 def test_a_thing_moved_before_a_still_camera_has_its_points_follow_it(client, turned_block):

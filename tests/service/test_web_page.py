@@ -192,3 +192,22 @@ def test_a_new_file_clears_the_answers_about_the_old_one(page, url, images, tmp_
     page.wait_for_function("document.getElementById('status').textContent.startsWith('Failed')", timeout=60000)
     assert "415" in page.inner_text("#status")
     assert page.get_attribute("#view", "data-drawn") == ""  # the images again, no lines of the old answer
+
+
+def test_a_click_on_a_thing_that_moved_says_its_point_followed_a_second_motion(page, url, turned_block, tmp_path):
+    a, b, inside, there, _ = turned_block
+    cv2.imwrite(str(tmp_path / "a.png"), a)
+    cv2.imwrite(str(tmp_path / "b.png"), b)
+    page.goto(url + "/")
+    page.set_input_files("#file-a", str(tmp_path / "a.png"))
+    page.set_input_files("#file-b", str(tmp_path / "b.png"))
+    page.wait_for_function("!document.getElementById('match').disabled")
+    width, height = page.evaluate("[document.getElementById('view').width, document.getElementById('view').height]")
+    box = page.locator("#view").bounding_box()
+    x, y = inside[0]
+    page.mouse.click(box["x"] + x * box["width"] / width, box["y"] + y * box["height"] / height)
+    page.wait_for_function("document.getElementById('transfer').textContent.includes('score')", timeout=60000)
+    text = page.inner_text("#transfer")
+    assert "following a second motion" in text and "guided by homography" in text, text
+    got = [float(v) for v in re.search(r"-> \(([\d.]+), ([\d.]+)\) in b", text).groups()]
+    assert np.hypot(*(np.array(got) - there[0])) < 3, (text, there[0])
