@@ -114,12 +114,16 @@ def support_of(guide: matching.Guide | None, m: Matches | None, points: np.ndarr
 
 
 def second_geometry(find: Callable[..., point_transfer.Transfer], guide: matching.Guide | None,
-                    m: Matches | None, threshold_px: float, geometry: str = "auto") -> matching.Guide | None:
+                    m: Matches | None, threshold_px: float, points: np.ndarray,
+                    geometry: str = "auto") -> matching.Guide | None:
     """Beside a homography guide fitted to the sparse matches ``m``, the geometry of the matches it
     misses (``second_motion.fit``) where the search along it comes back from at least
     ``second_motion.COMES_BACK`` of their places (``lines_hold``); else None, and always where the
-    caller named the ``geometry``: theirs guides every point."""
+    caller named the ``geometry`` (theirs guides every point) or none of the ``points`` could
+    follow it (``second_motion.possible``)."""
     if geometry != "auto" or guide is None or guide.kind != "homography" or m is None:
+        return None
+    if not second_motion.possible(points, m, guide):
         return None
     second = second_motion.fit(m, guide, threshold_px)
     if second is None or not lines_hold(find, second, guide, m, second_motion.COMES_BACK):
@@ -175,7 +179,8 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     tr = await ctx.on_pool(search, guide)
     if plane is not None:
         tr = await ctx.on_pool(plane_where_alike, search, tr, plane, points, fb)
-    second = await ctx.on_pool(second_geometry, find, guide, sparse_m, ctx.settings.ransac_threshold_px, geometry)
+    second = await ctx.on_pool(second_geometry, find, guide, sparse_m, ctx.settings.ransac_threshold_px, points,
+                               geometry)
     moved = out.second_motion = (second_motion.followers(points, sparse_m, guide, second) if second is not None
                                  else None)
     if moved is not None and moved.any():

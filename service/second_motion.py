@@ -44,6 +44,14 @@ def fit(m: Matches, guide: Guide, threshold_px: float) -> Guide | None:
     return Guide(second.kind, second.model, inliers)
 
 
+def possible(points: np.ndarray, m: Matches, guide: Guide) -> bool:
+    """Whether any point (K, 2) of a could follow a second geometry (``followers``): one whose
+    nearest sparse matches are under ``1 - HOLDS`` the homography's, the second's inliers being
+    none of its. Where none is, the second geometry is not fitted (two homographies' and a
+    fundamental matrix's RANSAC: 35 ms on the castle's 180 leftover matches)."""
+    return guide.inliers is not None and bool((support(points, m.xy_a, guide.inliers) < 1 - HOLDS).any())
+
+
 def followers(points: np.ndarray, m: Matches, guide: Guide, second: Guide) -> np.ndarray:
     """(K,) bool: the points (K, 2) of a whose nearest sparse matches the second geometry explains
     (at least ``HOLDS`` of them) more than the first does."""

@@ -66,3 +66,11 @@ def test_a_geometry_the_caller_names_guides_every_point(client, turned_block):
     assert all("second_motion" not in p for p in r["keypoints"])
     got = np.array([[p["x"], p["y"]] for p in r["keypoints"]])
     assert np.linalg.norm(got - inside, axis=1).max() < 1  # where the still background's homography puts them
+
+
+def test_no_second_geometry_is_fitted_where_no_point_could_follow_one():
+    m, _, _ = two_motions()
+    guide = matching.Guide("homography", *matching.verify(m, "homography", 4.0))
+    among_the_still = np.array([[100.0, 200.0], [30.0, 30.0]], np.float32)
+    assert not second_motion.possible(among_the_still, m, guide)
+    assert second_motion.possible(np.r_[among_the_still, [[320.0, 200.0]]], m, guide)
