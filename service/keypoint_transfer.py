@@ -98,19 +98,22 @@ def lines_hold(find: Callable[..., point_transfer.Transfer], guide: matching.Gui
     return float(find(probes, guide=guide).consistent.mean()) >= share
 
 
-def support_of(guide: matching.Guide | None, m: Matches | None, points: np.ndarray,
-               by_plane: np.ndarray | None) -> np.ndarray | None:
+def support_of(guide: matching.Guide | None, m: Matches | None, points: np.ndarray, by_plane: np.ndarray | None,
+               second: matching.Guide | None = None, moved: np.ndarray | None = None) -> np.ndarray | None:
     """(K,) each point's local support (``point_transfer.support``) by the geometry that placed it: the
-    homography of a ``by_plane`` point, else the guide; None without a guide fitted to sparse
-    matches. On the validation transfers, homography-put points with support under 0.5 lay within
-    3 px of the truth 52 % of the time, the rest 97 % (a depth window's other surface, a second
-    motion, a street's look-alikes)."""
+    homography of a ``by_plane`` point, the ``second`` geometry of a point that ``moved`` with it
+    (``second_motion``), else the guide; None without a guide fitted to sparse matches. On the
+    validation transfers, homography-put points with support under 0.5 lay within 3 px of the
+    truth 52 % of the time, the rest 97 % (a depth window's other surface, a second motion, a
+    street's look-alikes)."""
     if guide is None or m is None or guide.inliers is None:
         return None
     own = point_transfer.support(points, m.xy_a, guide.inliers)
-    if by_plane is None or guide.plane is None or guide.plane.inliers is None:
-        return own
-    return np.where(by_plane, point_transfer.support(points, m.xy_a, guide.plane.inliers), own)
+    if by_plane is not None and guide.plane is not None and guide.plane.inliers is not None:
+        own = np.where(by_plane, point_transfer.support(points, m.xy_a, guide.plane.inliers), own)
+    if second is not None and moved is not None and moved.any():
+        own[moved] = point_transfer.support(points[moved], m.xy_a, second.inliers)
+    return own
 
 
 def second_geometry(find: Callable[..., point_transfer.Transfer], guide: matching.Guide | None,
@@ -181,26 +184,26 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
         tr = await ctx.on_pool(plane_where_alike, search, tr, plane, points, fb)
     second = await ctx.on_pool(second_geometry, find, guide, sparse_m, ctx.settings.ransac_threshold_px, points,
                                geometry)
-    moved = out.second_motion = (second_motion.followers(points, sparse_m, guide, second) if second is not None
-                                 else None)
-    if moved is not None and moved.any():
-        tr, moved = point_transfer.replaced(tr, moved, await ctx.on_pool(partial(find, guide=second), points[moved]))
+    moved = None
+    if second is not None:
+        moved = second_motion.followers(points, sparse_m, guide, second)
+        if moved.any():
+            tr, moved = point_transfer.replaced(tr, moved, await ctx.on_pool(partial(find, guide=second),
+                                                                              points[moved]))
         out.second_motion = moved
-    if moved is not None and moved.any():
+    followed = moved is not None and bool(moved.any())
+    if followed:
         out.warnings.append(f"{int(moved.sum())} of {len(points)} points follow a second motion (second_motion: "
                             f"true): {int(second.inliers.sum())} sparse matches the homography misses agree on a "
                             f"{second.kind} of their own, which guided them")
     out.transfer = tr
-    out.support = support_of(guide, sparse_m, points, tr.by_plane)
+    out.support = support_of(guide, sparse_m, points, tr.by_plane, second, moved)
     # the curves were fitted on guided transfers: an unguided point's score says little (between
     # unrelated photos points come back consistent by chance at 0.8-0.95 of those curves)
     out.confidence = (calibration.for_transfer(model, tr.score, tr.consistent, tr.guidance, tr.by_plane)
                       if tr.guidance != "none" else None)
-    if moved is not None and moved.any():  # read as the geometry that placed them
-        out.support[moved] = point_transfer.support(points[moved], sparse_m.xy_a, second.inliers)
-        if out.confidence is not None:
-            out.confidence[moved] = calibration.for_transfer(model, tr.score[moved], tr.consistent[moved],
-                                                             second.kind)
+    if followed and out.confidence is not None:  # read off the curve of the geometry that placed them
+        out.confidence[moved] = calibration.for_transfer(model, tr.score[moved], tr.consistent[moved], second.kind)
     if guide is not None and guide.kind == "homography":
         # a point on a's border, mapped by an estimate, may land a hair outside b
         _, out.in_view = matching.lands_in(guide.model, points, fb.width, fb.height,
