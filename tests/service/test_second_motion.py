@@ -25,9 +25,14 @@ def two_motions(moved: int = 60, loose: int = 30) -> tuple[matching.Matches, np.
             np.arange(n) < 200 + loose, np.arange(n) >= 200 + loose)
 
 
+def background_guide(m: matching.Matches) -> matching.Guide:
+    """The homography RANSAC fits to ``two_motions``' matches: the still background's."""
+    return matching.Guide("homography", *matching.verify(m, "homography", 4.0))
+
+
 def test_the_matches_the_homography_misses_by_far_fit_a_second_geometry_and_its_neighbourhood_follows_it():
     m, still, moved = two_motions()
-    guide = matching.Guide("homography", *matching.verify(m, "homography", 4.0))
+    guide = background_guide(m)
     assert guide.inliers[moved].sum() == 0
     second = second_motion.fit(m, guide, 4.0)
     assert second is not None and second.kind == "homography"
@@ -38,7 +43,7 @@ def test_the_matches_the_homography_misses_by_far_fit_a_second_geometry_and_its_
 
 def test_too_few_matches_that_move_otherwise_are_no_second_motion():
     m, _, _ = two_motions(moved=second_motion.SECOND_INLIERS - 5)
-    assert second_motion.fit(m, matching.Guide("homography", *matching.verify(m, "homography", 4.0)), 4.0) is None
+    assert second_motion.fit(m, background_guide(m), 4.0) is None
 
 
 def test_a_thing_moved_before_a_still_camera_has_its_points_follow_it(client, turned_block):
@@ -70,7 +75,7 @@ def test_a_geometry_the_caller_names_guides_every_point(client, turned_block):
 
 def test_no_second_geometry_is_fitted_where_no_point_could_follow_one():
     m, _, _ = two_motions()
-    guide = matching.Guide("homography", *matching.verify(m, "homography", 4.0))
+    guide = background_guide(m)
     among_the_still = np.array([[100.0, 200.0], [30.0, 30.0]], np.float32)
     assert not second_motion.possible(among_the_still, m, guide)
     assert second_motion.possible(np.r_[among_the_still, [[320.0, 200.0]]], m, guide)
