@@ -322,7 +322,7 @@ def explained_too(sa: SparseFeatures, sb: SparseFeatures, m: Matches, h: np.ndar
     On the validation pairs these add a tenth more correct verified matches, nearly all right
     (``eval.robustness``; docs/correspondences.md)."""
     held = matching.rows(m, inliers)
-    extra = sparse.explained(sa, sb, h, threshold_px, float(held.score.min()), held)
+    extra = sparse.explained(sa, sb, matching.facing(h, held.xy_a), threshold_px, float(held.score.min()), held)
     return matching.joined(m, inliers, extra)
 
 
@@ -427,7 +427,7 @@ def prealignment_from(guide: matching.Guide | None, m: Matches, threshold_px: fl
     if guide.kind != "homography":
         return None if s is None else Prealignment(np.vstack([s, [0, 0, 1]]), describe(s), True, support)
     w = np.linalg.inv(guide.model)
-    w /= w[2, 2]
+    w /= abs(w[2, 2])  # the sign kept: b's points of the plane in front of the camera (``matching.facing``)
     pb = m.xy_b[guide.inliers].astype(np.float64)
     moved = matching.project(w, pb)
     drift = moved - pb - np.median(moved - pb, axis=0)

@@ -440,10 +440,22 @@ def within(xy: np.ndarray, width: int, height: int, slack: float = 0.0) -> np.nd
     return (xy >= -slack).all(1) & (xy[:, 0] <= width - 1 + slack) & (xy[:, 1] <= height - 1 + slack)
 
 
+def facing(h: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """The homography ``h`` (3, 3), or -h: the one under which the points ``xy`` (N, 2) of a it was
+    fitted to lie in front of the camera (``lands_in``: a positive third coordinate). OpenCV scales
+    a homography to h[2, 2] = 1, which puts a's origin in front: where a's corner lies beyond the
+    plane's horizon (sky over a floor, or b's corner for the inverse map: another photo around an
+    object seen in perspective) every point of the plane would read as behind it."""
+    if not len(xy):
+        return h
+    w = np.c_[xy.astype(np.float64), np.ones(len(xy))] @ h[2]
+    return -h if np.median(w) < 0 else h
+
+
 def lands_in(h: np.ndarray, points: np.ndarray, width: int, height: int,
              slack: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Where the homography ``h`` puts each point (N, 2), and whether it lands in front of the
-    camera and ``within`` a width x height image, (N,) bool."""
+    camera (h's sign as ``facing`` sets it) and ``within`` a width x height image, (N,) bool."""
     ahead = np.c_[points, np.ones(len(points))] @ h[2] > 0
     pred = project(h, points)
     return pred, ahead & within(pred, width, height, slack)
@@ -477,6 +489,7 @@ def fit_guide(m: Matches, threshold_px: float, min_inliers: int = 16, kind: str 
     f, inl_f = verify(m, "fundamental", threshold_px) if kind != "homography" else (None, None)
     plane = h is not None and inl_h.sum() >= min_inliers and found("homography", inl_h, m)
     scene = f is not None and inl_f.sum() >= min_inliers and found("fundamental", inl_f, m)
+    h = facing(h, m.xy_a[inl_h]) if plane else h
     if plane and (kind == "homography" or not scene or flat(m, h, inl_h, inl_f, threshold_px)):
         return Guide("homography", h, inl_h)
     return Guide("fundamental", f, inl_f, Guide("homography", h, inl_h) if plane else None) if scene else None

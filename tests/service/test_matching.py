@@ -204,6 +204,24 @@ def test_a_fundamental_matrix_that_leaves_out_the_plane_does_not_outvote_its_hom
     assert not matching.leaves_out(inl_h, inl_h | inl_f)  # one that keeps them: the counts decide
 
 
+def test_a_homography_is_signed_so_that_the_points_it_was_fitted_to_lie_in_front():
+    """A plane whose horizon in a runs at x = 100: OpenCV's scaling (h[2, 2] = 1) puts a's origin,
+    beyond it, in front, and every point of the plane behind; ``facing`` turns the sign over, and
+    the guide a fit returns is so signed."""
+    h = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.01, 0.0, -1.0]])  # w = 0.01 x - 1
+    h = h / h[2, 2]
+    plane = np.random.default_rng(0).uniform([150, 0], [600, 400], (60, 2))
+    assert not matching.lands_in(h, plane, 10_000, 10_000)[1].any()
+    signed = matching.facing(h, plane)
+    np.testing.assert_array_equal(signed, -h)
+    assert matching.lands_in(signed, plane, 10_000, 10_000)[1].all()
+    assert matching.facing(signed, plane) is signed and matching.facing(h, np.zeros((0, 2))) is h
+    xb = matching.project(h, plane) + np.random.default_rng(1).normal(0, 0.2, plane.shape)
+    m = matching.Matches(plane.astype(np.float32), xb.astype(np.float32), np.ones(60, np.float32))
+    g = matching.fit_guide(m, 4.0, kind="homography")
+    assert g.kind == "homography" and matching.lands_in(g.model, plane, 10_000, 10_000)[1].all()
+
+
 def enlarged(m: matching.Matches, s: float, noise_a: float, seed: int = 1) -> matching.Matches:
     """``m`` with image b enlarged ``s`` times, each match in b off by ``noise_a`` pixels of a
     (a keypoint is located to about a pixel of the scale it is found at: more of b's pixels)."""
