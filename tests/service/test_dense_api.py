@@ -117,6 +117,12 @@ def test_exif_orientation_and_colour(client, coffee):
     im.save(buf, format="JPEG", exif=exif)
     body = client.post("/v1/images", files={"image": ("r.jpg", buf.getvalue(), "image/jpeg")}).json()
     assert (body["width"], body["height"]) == (400, 600)
+    # coordinates are the image's as a viewer shows it: (x, y) of the raw pixels turned a quarter clockwise
+    pts = np.array([[150.0, 100.0], [450.0, 300.0]])
+    r = client.post("/v1/keypoints/transfer", data={"keypoints": json.dumps(pts.tolist())},
+                    files={"image_a": ("a.png", encode(coffee), "image/png"), "image_b": ("r.jpg", buf.getvalue())})
+    got = np.array([[k["x"], k["y"]] for k in r.json()["keypoints"]])
+    np.testing.assert_allclose(got, np.c_[coffee.shape[0] - 1 - pts[:, 1], pts[:, 0]], atol=2.0)
 
 
 # ---- bad input -------------------------------------------------------------------------------
