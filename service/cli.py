@@ -29,6 +29,17 @@ def read(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
+PER_POINT = ("confidence", "support", "in_view", "by_plane", "second_motion")  # a transfer's optional fields
+
+
+def listed(values: np.ndarray | None) -> list | None:
+    """An array as JSON: floats to 3 places (as decimals, not float32's nearest), None where the answer
+    left it out."""
+    if values is None:
+        return None
+    return values.tolist() if values.dtype == bool else values.astype(np.float64).round(3).tolist()
+
+
 def match(c: CorrespondenceClient, a: argparse.Namespace) -> None:
     ia, ib = read(a.image_a), read(a.image_b)
     m = c.correspondences(ia, ib, geometry=a.geometry, method=a.method, max_matches=a.max_matches)
@@ -37,10 +48,10 @@ def match(c: CorrespondenceClient, a: argparse.Namespace) -> None:
                                           max_matches=a.max_matches))
     if a.json:
         print(json.dumps({"method": m.method, "network": m.network,
-                          "matches": np.c_[m.xy_a, m.xy_b, m.score].round(3).tolist(),
+                          "matches": listed(np.c_[m.xy_a, m.xy_b, m.score]),
                           "model": None if m.model is None else m.model.tolist(),
                           "inliers": None if m.inliers is None else m.inliers.tolist(),
-                          "confidence": None if m.confidence is None else m.confidence.round(3).tolist(),
+                          "confidence": listed(m.confidence),
                           "one_scene": m.one_scene, "warnings": m.warnings}))
         return
     line = f"{len(m.score)} matches ({m.method}, {m.network})"
@@ -71,14 +82,18 @@ def transfer(c: CorrespondenceClient, a: argparse.Namespace) -> None:
         Path(a.png).write_bytes(c.picture("/v1/keypoints/transfer", ia, ib, keypoints=points.tolist(),
                                           geometry=a.geometry))
     if a.json:
-        print(json.dumps({"guidance": t.guidance, "points": np.c_[t.xy, t.score].round(3).tolist(),
-                          "consistent": t.consistent.tolist(),
-                          "confidence": None if t.confidence is None else t.confidence.round(3).tolist(),
-                          "warnings": t.warnings}))
+        print(json.dumps({"guidance": t.guidance, "points": listed(np.c_[t.xy, t.score]),
+                          "consistent": t.consistent.tolist()}
+                         | {key: listed(getattr(t, key)) for key in PER_POINT} | {"warnings": t.warnings}))
         return
-    for p, q, s, ok in zip(points, t.xy, t.score, t.consistent, strict=True):
-        print(f"({p[0]:.1f}, {p[1]:.1f}) -> ({q[0]:.1f}, {q[1]:.1f})  score {s:.3f}  "
-              f"{'consistent' if ok else 'not consistent'}")
+    for k, (p, q, s, ok) in enumerate(zip(points, t.xy, t.score, t.consistent, strict=True)):
+        print(f"({p[0]:.1f}, {p[1]:.1f}) -> ({q[0]:.1f}, {q[1]:.1f})  score {s:.3f}"
+              + (f"  confidence {t.confidence[k]:.2f}" if t.confidence is not None else "")
+              + (f"  support {t.support[k]:.2f}" if t.support is not None else "")
+              + f"  {'consistent' if ok else 'not consistent'}"
+              + ("  outside b" if t.in_view is not None and not t.in_view[k] else "")
+              + ("  by the plane" if t.by_plane is not None and t.by_plane[k] else "")
+              + ("  following a second motion" if t.second_motion is not None and t.second_motion[k] else ""))
     print(f"guided by {t.guidance}")
     for w in t.warnings:
         print(f"warning: {w}")

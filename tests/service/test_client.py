@@ -67,6 +67,26 @@ def test_align_says_when_b_was_brought_onto_a_first(server, coffee):
         assert c.align(coffee, coffee)["prealigned"] is None  # nothing to undo
 
 
+def test_a_transfer_answer_reads_into_arrays_each_optional_field_none_where_left_out():
+    points = [{"x": 1.5, "y": 2.0, "score": 0.9, "consistent": True, "cycle_error": 0.3, "confidence": 0.8,
+               "by_plane": True, "support": 0.75, "second_motion": False},
+              {"x": 3.0, "y": 4.5, "score": 0.7, "consistent": False, "cycle_error": 6.0, "confidence": 0.2,
+               "by_plane": False, "support": 0.25, "second_motion": True}]
+    body = {"model": "ucn", "guidance": "fundamental", "warnings": ["w"], "keypoints": points}
+
+    def handler(request):
+        return httpx.Response(200, json=body)
+
+    with CorrespondenceClient("http://x", transport=httpx.MockTransport(handler)) as c:
+        t = c.transfer(np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8), [[1, 2], [3, 4]])
+    np.testing.assert_array_equal(t.xy, [[1.5, 2.0], [3.0, 4.5]])
+    assert t.consistent.tolist() == [True, False] and t.guidance == "fundamental" and t.warnings == ["w"]
+    np.testing.assert_allclose(t.confidence, [0.8, 0.2])
+    np.testing.assert_allclose(t.support, [0.75, 0.25])
+    assert t.by_plane.tolist() == [True, False] and t.second_motion.tolist() == [False, True]
+    assert t.in_view is None and t.prealigned is None  # left out of the answer: None, not a guess
+
+
 def test_retries_on_503_then_succeeds():
     calls = []
 
