@@ -24,8 +24,8 @@ from service.threads import limit_blas, limit_opencv
 
 VERSION = "0.1.0"
 DESCRIPTION = ("Correspondences between images, match scores of patch pairs, keypoint transfer and alignment, from "
-               "learned networks. Coordinates are pixels of the images as sent, as a viewer shows them (a JPEG's "
-               "EXIF orientation applied). With API keys on, send one as X-API-Key or Authorization: Bearer.")
+               "learned networks. Coordinates are pixels of the images as sent, as a viewer shows them (an "
+               "image's EXIF orientation applied). With API keys on, send one as X-API-Key or Authorization: Bearer.")
 
 
 def make_cache(settings: Settings) -> FeatureCache:
