@@ -62,8 +62,7 @@ def main() -> None:
         held = matching.rows(m, inl)
         fits, inliers = fits + 1, inliers + judged(pair, held)
         for k, (_, share, rule) in enumerate(RULES):
-            added[k] += judged(pair, sparse.explained(fa, fb, matching.facing(h, held.xy_a), share * threshold,
-                                                      bar(held, rule), held))
+            added[k] += judged(pair, sparse.explained(fa, fb, h, share * threshold, bar(held, rule), held))
     command = "python -m eval.explained " + shlex.join(sys.argv[1:])
     lines = ["## method=sparse: the keypoint pairs a verified homography explains besides its inliers\n",
              f"`{command.strip()}` {machine.describe()}\n",

@@ -322,7 +322,7 @@ def explained_too(sa: SparseFeatures, sb: SparseFeatures, m: Matches, h: np.ndar
     On the validation pairs these add a tenth more correct verified matches, nearly all right
     (``eval.robustness``; docs/correspondences.md)."""
     held = matching.rows(m, inliers)
-    extra = sparse.explained(sa, sb, matching.facing(h, held.xy_a), threshold_px, float(held.score.min()), held)
+    extra = sparse.explained(sa, sb, h, threshold_px, float(held.score.min()), held)
     return matching.joined(m, inliers, extra)
 
 

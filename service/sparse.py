@@ -19,7 +19,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from service.feature_map import SparseFeatures
-from service.matching import Matches, agreeing, among, distance, lands_in, top2, top2_both
+from service.matching import Matches, agreeing, among, distance, facing, lands_in, top2, top2_both
 
 REGION = 6.0  # patch side in keypoint diameters: the region SIFT's descriptor covers
 PATCH = 64
@@ -157,7 +157,10 @@ def explained(fa: SparseFeatures, fb: SparseFeatures, h: np.ndarray, radius_px: 
     matches ``held`` hold already. Many a true match is not its keypoints' nearest neighbour among
     all of the other image's (repeated structure, a second orientation of a keypoint); among the
     few ``h`` allows, it is. Best first, with each match's Lowe's ratio among all of b's
-    descriptors (1 where another is nearer)."""
+    descriptors (1 where another is nearer). With ``held``, its inliers, ``h`` is signed so that
+    they lie in front of the camera (``facing``): OpenCV's scaling may put a's plane behind it."""
+    if held is not None:
+        h = facing(h, held.xy_a)
     at, free_a = lands_in(h, fa.xy, fb.width, fb.height, radius_px)  # b's keypoints lie inside b
     free_b = np.ones(len(fb.xy), bool)
     if held is not None:
