@@ -5,8 +5,8 @@
 
 const $ = (id) => document.getElementById(id);
 const COLOURS = { verified: "#22bb22", rejected: "#dd2222", unverified: "#e0b000" };
-const state = { files: { a: null, b: null }, bitmaps: { a: null, b: null }, scale: 1, width: { a: 0, b: 0 },
-                last: null };
+const state = { files: { a: null, b: null }, picked: { a: null, b: null }, bitmaps: { a: null, b: null }, scale: 1,
+                width: { a: 0, b: 0 }, last: null };
 
 $("api-key").value = localStorage.getItem("api-key") || "";
 $("api-key").addEventListener("change", () => localStorage.setItem("api-key", $("api-key").value));
@@ -48,15 +48,19 @@ function clearAnswers() {
 async function setFile(which, file) {
   if (!file) return;
   clearAnswers();
-  state.files[which] = file;
-  let label;
+  state.files[which] = null;  // not ready until this browser has tried to decode it
+  state.picked[which] = file;
+  $("match").disabled = $("align").disabled = true;
+  let bitmap = null, label;
   try {
-    state.bitmaps[which] = await createImageBitmap(file);
-    label = `${file.name} (${state.bitmaps[which].width}x${state.bitmaps[which].height})`;
+    bitmap = await createImageBitmap(file);
+    label = `${file.name} (${bitmap.width}x${bitmap.height})`;
   } catch (e) {  // a TIFF, say: the service reads it, this browser cannot show it
-    state.bitmaps[which] = null;
     label = `${file.name} (not shown here: the service draws it)`;
   }
+  if (state.picked[which] !== file) return;  // another file was picked meanwhile
+  state.files[which] = file;
+  state.bitmaps[which] = bitmap;
   document.querySelector(`#drop-${which} .name`).textContent = label;
   const ready = state.files.a && state.files.b;
   $("match").disabled = $("align").disabled = !ready;
@@ -218,6 +222,8 @@ $("view").addEventListener("click", async (e) => {
     $("transfer").textContent = `(${x.toFixed(1)}, ${y.toFixed(1)}) in a -> (${p.x.toFixed(1)}, ${p.y.toFixed(1)}) in b, ` +
       `score ${p.score.toFixed(3)}` + (p.confidence != null ? `, confidence ${p.confidence.toFixed(2)}` : "") +
       (p.support != null ? `, support ${p.support.toFixed(2)}` : "") +
+      (p.in_view === false ? ", outside b (held at its border)" : "") +
+      (p.by_plane === true ? ", by the plane" : p.by_plane === false ? ", by its epipolar line" : "") +
       (p.second_motion ? ", following a second motion" : "") +
       `, ${p.consistent ? "consistent" : "not consistent"} (guided by ${body.guidance})` +
       ((body.warnings || []).length ? `; ${body.warnings.join("; ")}` : "");

@@ -4,15 +4,20 @@ loads, two real images go up, matches are drawn, a click on image a gives a tran
 in the page is sent."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 
 from eval.latency import serve
+from eval.robustness import uploads, visible_points
+from models.data import pairs
 from service.config import Settings
+from tests.conftest import real
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -202,12 +207,72 @@ def test_a_click_on_a_thing_that_moved_says_its_point_followed_a_second_motion(p
     page.set_input_files("#file-a", str(tmp_path / "a.png"))
     page.set_input_files("#file-b", str(tmp_path / "b.png"))
     page.wait_for_function("!document.getElementById('match').disabled")
-    width, height = page.evaluate("[document.getElementById('view').width, document.getElementById('view').height]")
-    box = page.locator("#view").bounding_box()
-    x, y = inside[0]
-    page.mouse.click(box["x"] + x * box["width"] / width, box["y"] + y * box["height"] / height)
-    page.wait_for_function("document.getElementById('transfer').textContent.includes('score')", timeout=60000)
-    text = page.inner_text("#transfer")
+    text = clicked(page, *inside[0])
     assert "following a second motion" in text and "guided by homography" in text, text
     got = [float(v) for v in re.search(r"-> \(([\d.]+), ([\d.]+)\) in b", text).groups()]
     assert np.hypot(*(np.array(got) - there[0])) < 3, (text, there[0])
+
+
+def clicked(page, x: float, y: float) -> str:
+    """Click point (x, y) of image a on the page and return the transfer line it gives."""
+    width, height, scale = page.evaluate("[document.getElementById('view').width, "
+                                         "document.getElementById('view').height, state.heightScale.a]")
+    box = page.locator("#view").bounding_box()
+    page.evaluate("document.getElementById('transfer').textContent = ''")
+    page.mouse.click(box["x"] + x * scale * box["width"] / width, box["y"] + y * scale * box["height"] / height)
+    page.wait_for_function("document.getElementById('transfer').textContent.includes('score')", timeout=60000)
+    return page.inner_text("#transfer")
+
+
+def test_a_click_on_a_point_the_homography_puts_outside_b_says_so(page, url, images):
+    """The fixture's homography takes a's bottom-right corner past b's right edge (to x = 488 of
+    480): the transfer holds it at b's border and the page says so; a point inside says nothing."""
+    page.goto(url + "/")
+    page.set_input_files("#file-a", images[0])
+    page.set_input_files("#file-b", images[1])
+    page.wait_for_function("!document.getElementById('match').disabled")
+    outside = clicked(page, 478, 316)
+    assert "outside b (held at its border)" in outside and "guided by homography" in outside, outside
+    inside = clicked(page, 200, 150)
+    assert "outside b" not in inside and "guided by homography" in inside, inside
+
+
+def test_a_click_in_a_scene_with_depth_says_whether_the_plane_or_the_epipolar_line_placed_it(page, url, tmp_path):
+    """The Aloe stereo pair: a fundamental matrix guides, with the homography among the same
+    matches beside it. The page says, point by point, which of the two placed it, as the API
+    answers (asked first for 40 points, of which the test clicks one of each)."""
+    pair = real(lambda: pairs.load("aloe"))
+    sent = uploads(pair)
+    for name, (_, data) in zip("ab", sent.values(), strict=True):
+        (tmp_path / f"{name}.png").write_bytes(data)
+    pts, _ = visible_points(pair, 40, np.random.default_rng(0))
+    near = np.array([[0, 0], [-2, 0], [2, 0], [0, -2], [0, 2]])  # a click lands within a pixel or two
+    asked = (pts[:, None] + near).reshape(-1, 2)
+    body = httpx.post(url + "/v1/keypoints/transfer", files=sent, timeout=120,
+                      data={"keypoints": json.dumps(asked.tolist())}).json()
+    assert body["guidance"] == "fundamental", (body["guidance"], body["warnings"], body.get("prealigned"))
+    plane = np.array([k["by_plane"] for k in body["keypoints"]]).reshape(len(pts), len(near))
+    alike = (plane == plane[:, :1]).all(axis=1)  # the same answer all around the point
+    page.goto(url + "/")
+    page.set_input_files("#file-a", str(tmp_path / "a.png"))
+    page.set_input_files("#file-b", str(tmp_path / "b.png"))
+    page.wait_for_function("!document.getElementById('match').disabled")
+    for said, put in (("by the plane", True), ("by its epipolar line", False)):
+        text = clicked(page, *pts[np.flatnonzero(alike & (plane[:, 0] == put))[0]])
+        assert said in text and "guided by fundamental" in text, text
+
+
+def test_match_waits_for_both_images_to_be_drawn(page, url, tmp_path):
+    """A large image a takes this browser longer to decode than a small b picked just after: Match
+    turns on only once both are drawn (it turned on with b, the canvas still empty, and a Match
+    then was drawn by the service as if this browser could not show a)."""
+    rng = np.random.default_rng(0)
+    big = cv2.resize(rng.integers(0, 255, (300, 450, 3), np.uint8), (4500, 3000), interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(str(tmp_path / "a.png"), big)
+    cv2.imwrite(str(tmp_path / "b.png"), big[:240, :320])
+    page.goto(url + "/")
+    page.set_input_files("#file-a", str(tmp_path / "a.png"))
+    page.set_input_files("#file-b", str(tmp_path / "b.png"))
+    page.wait_for_function("!document.getElementById('match').disabled")
+    assert page.evaluate("document.getElementById('view').width") > 0
+    assert "4500x3000" in page.inner_text("#drop-a .name")
