@@ -49,14 +49,15 @@ def match(c: CorrespondenceClient, a: argparse.Namespace) -> None:
     if a.json:
         print(json.dumps({"method": m.method, "network": m.network,
                           "matches": listed(np.c_[m.xy_a, m.xy_b, m.score]),
-                          "model": None if m.model is None else m.model.tolist(),
+                          "geometry": m.geometry, "model": None if m.model is None else m.model.tolist(),
                           "inliers": None if m.inliers is None else m.inliers.tolist(),
                           "confidence": listed(m.confidence),
                           "one_scene": m.one_scene, "warnings": m.warnings}))
         return
     line = f"{len(m.score)} matches ({m.method}, {m.network})"
     if m.model is not None:
-        line += f", {int(m.inliers.sum())} verified by a {a.geometry}"
+        named = "fundamental matrix" if m.geometry == "fundamental" else m.geometry
+        line += f", {int(m.inliers.sum())} verified by a {named}"
     print(line + (f"; picture: {a.png}" if a.png else ""))
     for w in m.warnings:
         print(f"warning: {w}")
@@ -141,7 +142,9 @@ def parser() -> argparse.ArgumentParser:
     m = sub.add_parser("match", help="correspondences between two images")
     m.add_argument("image_a")
     m.add_argument("image_b")
-    m.add_argument("--geometry", choices=["none", "homography", "fundamental"], default="homography")
+    m.add_argument("--geometry", choices=["auto", "homography", "fundamental", "none"], default="auto",
+                   help="what verifies the matches; auto: the one that fits best (a homography for a plane, a "
+                        "fundamental matrix for a scene with depth)")
     m.add_argument("--method", choices=["sparse", "dense"], default=None)
     m.add_argument("--max-matches", type=int, default=None)
     t = sub.add_parser("transfer", help="points of image a, found in image b")

@@ -51,6 +51,7 @@ class Correspondences:
     coverage: float | None = None  # with a geometry: the share of image a RANSAC's inliers span
     network: str = ""  # the network whose features answered (the answer's ``model``): scores are its own
     timing_ms: dict = field(default_factory=dict)  # the server's steps; ``first_try`` where answered twice
+    geometry: str | None = None  # "homography" or "fundamental": what verified the matches (geometry=auto: chosen)
 
 
 @dataclass
@@ -210,7 +211,8 @@ class CorrespondenceClient:
                                np.asarray(geo) if geo is not None else None,
                                np.asarray(inl, bool) if inl is not None else None, out["method"], out["warnings"],
                                column(m, "confidence"), column(m, "ratio"), out.get("prealigned"), out.get("one_scene"),
-                               out.get("coverage"), out.get("model", ""), out.get("timing_ms", {}))
+                               out.get("coverage"), out.get("model", ""), out.get("timing_ms", {}),
+                               out.get("geometry"))
 
     def transfer(self, a: Image | str, b: Image | str, keypoints: np.ndarray, model: str | None = None,
                  geometry: str = "auto") -> Transferred:

@@ -210,8 +210,10 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
 
     A sparse request without a model named is answered by the fast descriptor first
     (``Context.first_try``); where that answer is ``doubtful`` (the geometry asked for not
-    verified, verified on few inliers, or a homography fitted in a narrow part of a), the default
-    descriptor answers instead, and ``timing_ms["first_try"]`` says what the first answer took."""
+    verified, verified on few inliers, a homography fitted in a narrow part of a, or a fundamental
+    matrix chosen by geometry=auto), the default descriptor answers instead, and
+    ``timing_ms["first_try"]`` says what the first answer took. ``opts.geometry`` "auto" verifies
+    by the geometry that fits best (``chosen``)."""
     fast = ctx.first_try(method, model_name)
     model = ctx.model(method, model_name)
     if fast is None:
@@ -238,11 +240,15 @@ def doubtful(found: Answer, opts: Options) -> bool:
     """Whether an answer leaves the geometry asked for unverified, verified on fewer than
     DOUBT_INLIERS inliers, or a homography in less than NARROW of image a: the answers of the
     fast descriptor that were wrong on the validation pairs, their spoiled copies and the objects
-    in clutter, where the default one's were right (see DOUBT_INLIERS)."""
+    in clutter, where the default one's were right (see DOUBT_INLIERS). With geometry=auto, a
+    fundamental matrix chosen is in doubt too: the fast descriptor's look-alike matches in repeated
+    structure let one explain more than a plane's homography (leuven turned or enlarged, an object
+    among other photos), where the default descriptor's choose the homography (``eval.auto_geometry``)."""
     if opts.geometry == "none":
         return False
     return found.matrix is None or found.verified < DOUBT_INLIERS or \
-        (opts.geometry == "homography" and (found.coverage or 0.0) < NARROW)
+        (found.geometry == "homography" and (found.coverage or 0.0) < NARROW) or \
+        (opts.geometry == "auto" and found.geometry == "fundamental")
 
 
 async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Options, ctx: Context,
@@ -264,9 +270,10 @@ async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Opt
     answer.timing_ms["matching"] = 1e3 * (t2 - t0) - answer.timing_ms["features"]
     whole, threshold = answer.matches, ctx.settings.ransac_threshold_px
     if opts.geometry != "none":
-        matrix, inliers = await ctx.on_pool(matching.verify, whole, opts.geometry, threshold)
+        kind = await ctx.on_pool(chosen, whole, opts.geometry, threshold)
+        matrix, inliers = await ctx.on_pool(matching.verify, whole, kind, threshold)
         tested = None  # the matches that pass the ratio test, where the mutual ones fit nothing wide
-        verified = matrix is not None and matching.found(opts.geometry, inliers, whole)
+        verified = matrix is not None and matching.found(kind, inliers, whole)
         span = matching.coverage(whole.xy_a[inliers], *answer.a_size) if verified else 0.0
         if span < NARROW and method == "sparse" and opts.ratio is None:
             # where one image holds a small part of the other (a region of a large photo, an object
@@ -274,29 +281,30 @@ async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Opt
             # mutual ones, not of these: a fit found in a corner of a among the mutual ones gives way
             # to a wider one among these
             tested = await ctx.on_pool(sparse.match, sa, sb, sparse.RATIO, opts.mutual)
-            again, tested_inliers = await ctx.on_pool(matching.verify, tested, opts.geometry, threshold)
-            if again is not None and matching.found(opts.geometry, tested_inliers, tested):
+            again, tested_inliers = await ctx.on_pool(matching.verify, tested, kind, threshold)
+            if again is not None and matching.found(kind, tested_inliers, tested):
                 wider = matching.coverage(tested.xy_a[tested_inliers], *answer.a_size)
                 if not verified or wider > span:
                     whole, matrix, inliers, span, verified = tested, again, tested_inliers, wider, True
             if verified:
                 tested = None
         if verified:
-            answer.geometry, answer.matrix, answer.coverage = opts.geometry, matrix, span
-            if opts.geometry == "homography" and answer.coverage < NARROW:
+            answer.geometry, answer.matrix, answer.coverage = kind, matrix, span
+            if kind == "homography" and answer.coverage < NARROW:
                 answer.warnings.append(narrow(int(inliers.sum()), answer.coverage))
-            if method == "sparse" and opts.geometry == "homography" and opts.ratio is None:
+            if method == "sparse" and kind == "homography" and opts.ratio is None:
                 whole, inliers = await ctx.on_pool(explained_too, sa, sb, whole, matrix, inliers, threshold)
         else:
-            agreed = opts.geometry == "homography" and matching.agreed(whole)
-            least = matching.least_inliers(opts.geometry, len(inliers), agreed)
-            nor = (f", nor {matching.least_inliers(opts.geometry, len(tested.score), agreed)} or more among the "
+            agreed = kind == "homography" and matching.agreed(whole)
+            least = matching.least_inliers(kind, len(inliers), agreed)
+            nor = (f", nor {matching.least_inliers(kind, len(tested.score), agreed)} or more among the "
                    f"{len(tested.score)} that pass Lowe's ratio test" if tested is not None else "")
             kept = " that pass Lowe's ratio test, as without a geometry" if tested is not None else ""
             whose = " whose keypoints' scale and orientation agree with it" if agreed else ""
-            answer.warnings.append(f"no {opts.geometry} has {least} or more inliers{whose} among the "
-                                   f"{len(inliers)} matches{nor} (fewer happen by chance between unrelated images): "
-                                   f"{FAILED}{kept}")
+            also = " (nor does a fundamental matrix fit them)" if opts.geometry == "auto" else ""
+            answer.warnings.append(f"no {kind} has {least} or more inliers{whose} among the "
+                                   f"{len(inliers)} matches{nor}{also} (fewer happen by chance between unrelated "
+                                   f"images): {FAILED}{kept}")
             if tested is not None:  # no geometry sorted them: the ratio test does, as without a
                 # geometry; each match keeps its mark from the failed fit to the mutual matches
                 marked = {pair: ok for pair, ok in zip(keyed(whole), inliers.tolist(), strict=True)}
@@ -312,6 +320,18 @@ async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Opt
     failed = opts.geometry != "none" or not answer.one_scene
     answer.confidence = calibration.for_matches(model, method, answer.matches.score, verified, failed)
     return answer
+
+
+def chosen(m: Matches, geometry: str, threshold_px: float) -> str:
+    """The geometry to verify the matches ``m`` by: the one asked for, or for "auto" the one that
+    fits best, chosen as a transfer's guide is (``matching.fit_guide``): a homography for a plane
+    or a turning camera, a fundamental matrix for a scene with depth; a homography where neither
+    is found (its failure is what the answer warns of, and a narrow one is looked for among the
+    matches that pass the ratio test)."""
+    if geometry != "auto":
+        return geometry
+    guide = matching.fit_guide(m, threshold_px)
+    return guide.kind if guide is not None else "homography"
 
 
 def explained_too(sa: SparseFeatures, sb: SparseFeatures, m: Matches, h: np.ndarray, inliers: np.ndarray,

@@ -116,10 +116,14 @@ class Prealigned(BaseModel):
 class CorrespondencesResponse(BaseModel):
     model: str = Field(description="the network whose features were matched: for method=sparse without a model "
                        "named, the fast descriptor (SPARSE_FAST_MODEL) or, where its answer was in doubt (the "
-                       "geometry asked for not verified, verified on few inliers, or a homography over a narrow "
-                       "part of image a), the default descriptor, which answered again")
+                       "geometry asked for not verified, verified on few inliers, a homography over a narrow "
+                       "part of image a, or with geometry=auto a fundamental matrix), the default descriptor, which "
+                       "answered again")
     method: Literal["dense", "sparse"] = Field(description="the method that ran")
     matches: list[Match]
+    geometry: Literal["homography", "fundamental"] | None = Field(
+        None, description="the geometry that verified the matches (with geometry=auto, the one that fitted best); "
+                          "absent when none was asked for or none verified them")
     homography: list[list[float]] | None = None
     fundamental: list[list[float]] | None = None
     inliers: list[bool] | None = Field(None, description="per match, when geometry was asked for: RANSAC's "

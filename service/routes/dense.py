@@ -72,7 +72,10 @@ async def correspondences(
     ratio: Annotated[float | None, forms.Number(gt=0, le=1, description="Lowe's ratio test; default: sparse 0.9 "
                                                 "without a geometry and none with one (RANSAC sorts the matches; 0.9 "
                                                 "again when it verifies none), dense none")] = None,
-    geometry: Annotated[Literal["none", "homography", "fundamental"], Form()] = "none",
+    geometry: Annotated[Literal["none", "homography", "fundamental", "auto"], Form(
+        description="the geometry RANSAC verifies the matches by; auto: the one that fits best (a homography for "
+                    "a plane or a turning camera, a fundamental matrix for a scene with depth), named in the "
+                    "answer's geometry")] = "none",
     consistency: Annotated[bool, Form(description="dense: keep only matches that their neighbours agree with "
                                       "(a local affine fit), moved towards that fit")] = True,
     render: Render = "json",
@@ -107,8 +110,10 @@ async def correspondences(
                                           listed(m.ratio, len(m.score)), listed(found.confidence, len(m.score)),
                                           strict=True)],
         timing_ms=found.timing_ms | {"total": 1e3 * (time.perf_counter() - t0)})
+    if found.matrix is not None:
+        out.geometry = found.geometry
+        setattr(out, found.geometry, found.matrix.tolist())
     if geometry != "none":
-        setattr(out, geometry, found.matrix.tolist() if found.matrix is not None else None)
         out.inliers = found.inliers.tolist()
     return out
 

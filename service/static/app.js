@@ -141,7 +141,7 @@ function describe(body) {
   // the status line of an answer: its matches, those shown, what verified them
   const shown = drawMatches(body);
   const inliers = body.inliers ? body.inliers.filter(Boolean).length : 0;
-  const geometry = body.homography ? "homography" : body.fundamental ? "fundamental" : null;
+  const geometry = body.geometry || null;  // what verified the matches (with auto, the one that fitted best)
   const least = Number($("least").value);
   // answered twice: the fast descriptor's first answer was in doubt, and the default one answered again
   const again = body.timing_ms && body.timing_ms.first_try !== undefined;

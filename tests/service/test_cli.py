@@ -44,8 +44,9 @@ def test_match_prints_a_summary_and_writes_the_picture(server, files, capsys):
     assert f"matches (sparse, {served.sparse_fast_model})" in out  # verified: the fast descriptor's answer stands
     img = cv2.imread(str(files / "m.png"))
     assert img.shape == (240, 720, 3)
-    main(corr(server, "match", files / "a.png", files / "b.png", "--json"))
+    main(corr(server, "match", files / "a.png", files / "b.png", "--json"))  # auto by default: a homography
     body = json.loads(capsys.readouterr().out)
+    assert body["geometry"] == "homography" and len(body["model"]) == 3
     assert body["method"] in ("sparse", "dense") and len(body["matches"]) >= 20 and len(body["matches"][0]) == 5
     assert body["network"] in (served.sparse_fast_model, served.default_descriptor_model)
     assert len(body["confidence"]) == len(body["matches"]) and body["one_scene"] is None  # a homography was asked

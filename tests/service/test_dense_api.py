@@ -14,6 +14,7 @@ from PIL import Image
 from eval.robustness import uploads, visible_points
 from models.data import pairs, photos
 from service import matching, sparse
+from service.config import Settings
 from tests.conftest import encode, make_client, real
 from tests.service.test_imaging import png_header_only
 
@@ -499,6 +500,43 @@ def test_unrelated_images_verify_no_geometry(client, coffee, noise):
     assert dense["warnings"][0].endswith("the matches are unverified nearest neighbours"), dense["warnings"]  # no ratio
     body = client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": "[[100, 100]]"}).json()
     assert body["guidance"] == "none" and body["warnings"][0].startswith("no geometry was found")
+
+
+def step_in_depth(img: np.ndarray) -> np.ndarray:
+    """Image b of a stereo pair of a step: a's left half at 6 px of disparity, its right half
+    nearer, at 30 px (each half a plane of its own: no homography explains both)."""
+    w = img.shape[1]
+    b = np.roll(img, -6, axis=1)
+    b[:, w // 2 - 30:] = np.roll(img, -30, axis=1)[:, w // 2 - 30:]
+    return b
+
+
+def test_auto_verifies_a_plane_by_its_homography_and_a_step_in_depth_by_a_fundamental_matrix(client, pair, coffee):
+    """geometry=auto: the plane's answer is the one geometry=homography gives; the step's is a
+    fundamental matrix verifying both halves, given by the default descriptor (a fundamental
+    matrix chosen by the fast one's matches is in doubt: look-alikes in repeated structure)."""
+    plane = client.post("/v1/correspondences", files=files(pair), data={"geometry": "auto"}).json()
+    named = client.post("/v1/correspondences", files=files(pair), data={"geometry": "homography"}).json()
+    assert plane["geometry"] == named["geometry"] == "homography" and "fundamental" not in plane
+    assert plane["homography"] == named["homography"] and plane["inliers"] == named["inliers"]
+    sent = {"image_a": ("a.png", encode(coffee)), "image_b": ("b.png", encode(step_in_depth(coffee)))}
+    body = client.post("/v1/correspondences", files=sent, data={"geometry": "auto"}).json()
+    assert body["geometry"] == "fundamental" and "homography" not in body and body["warnings"] == []
+    assert body["model"] == Settings().default_descriptor_model and "first_try" in body["timing_ms"]
+    xa, xb = (np.array([[m[f"x{k}"], m[f"y{k}"]] for m in body["matches"]]) for k in "ab")
+    near = xa[:, 0] >= coffee.shape[1] // 2
+    right = (np.abs(xa[:, 0] - xb[:, 0] - np.where(near, 30, 6)) < 2) & (np.abs(xa[:, 1] - xb[:, 1]) < 2)
+    inliers = np.array(body["inliers"])
+    assert (inliers & near).sum() > 150 and (inliers & ~near).sum() > 150, ((inliers & near).sum(), inliers.sum())
+    assert right[inliers].mean() > 0.95, right[inliers].mean()
+
+
+def test_auto_names_both_geometries_when_neither_verifies(client, coffee, noise):
+    sent = {"image_a": ("a.png", encode(coffee)), "image_b": ("b.png", encode(noise))}
+    body = client.post("/v1/correspondences", files=sent, data={"geometry": "auto"}).json()
+    assert "geometry" not in body and "homography" not in body and "fundamental" not in body
+    assert body["warnings"][0].startswith("no homography has") and "nor does a fundamental matrix fit them" in \
+        body["warnings"][0], body["warnings"]
 
 
 @pytest.mark.parametrize("cap", [None, 2])
