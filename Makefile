@@ -69,6 +69,8 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.two_motions
 	$(PY) -m eval.auto_geometry
 	$(PY) -m eval.auto_geometry --heldback
+	$(PY) -m eval.auto_geometry --method dense
+	$(PY) -m eval.auto_geometry --method dense --heldback
 	$(PY) -m eval.regions
 	$(PY) -m eval.robustness --heldback --methods sparse,SIFT --setting SPARSE_FIRST_OCTAVE=-0.25
 	$(PY) -m eval.robustness --heldback --methods sparse,SIFT --setting DEFAULT_DESCRIPTOR_MODEL=siam-2stream-l2-w0.25

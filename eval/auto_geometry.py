@@ -1,5 +1,5 @@
 """``geometry=auto`` on /v1/correspondences against the geometry each real pair is known to have,
-through the HTTP API with the default method: which geometry the service chose, and what it
+through the HTTP API with the default method (or --method dense): which geometry the service chose, and what it
 verified beside the answer to the right geometry named.
 
     python -m eval.auto_geometry              # the validation pairs and scenes with depth
@@ -47,12 +47,13 @@ def scenes_with_depth(name: str) -> list[tuple[str, pairs.Pair]]:
                                                       depth.windows(base)]
 
 
-def asked(client: httpx.Client, pair: pairs.Pair, sent: dict, geometry: str) -> tuple[str, robustness.Outcome]:
+def asked(client: httpx.Client, pair: pairs.Pair, sent: dict, geometry: str,
+          method: str = "sparse") -> tuple[str, robustness.Outcome]:
     """The answer to ``geometry``: the geometry that verified it ("none" where none did) and how it
     fares, judged as ``robustness.judge`` judges the answers to the pair's own geometry: its
     inliers, and a homography over a grid of a's points (a fundamental matrix for a pair with a
     homography counts as no correct homography)."""
-    r = client.post("/v1/correspondences", files=sent, data={"geometry": geometry})
+    r = client.post("/v1/correspondences", files=sent, data={"geometry": geometry, "method": method})
     r.raise_for_status()
     body = r.json()
     chose = body.get("geometry", "none")
@@ -69,16 +70,17 @@ def asked(client: httpx.Client, pair: pairs.Pair, sent: dict, geometry: str) -> 
     return chose, found
 
 
-def warm(client: httpx.Client, sent: dict, geometry: str) -> float:
+def warm(client: httpx.Client, sent: dict, geometry: str, method: str) -> float:
     """Milliseconds to answer the pair again, its features cached by the requests before."""
     t0 = time.perf_counter()
-    client.post("/v1/correspondences", files=sent, data={"geometry": geometry}).raise_for_status()
+    client.post("/v1/correspondences", files=sent, data={"geometry": geometry, "method": method}).raise_for_status()
     return 1e3 * (time.perf_counter() - t0)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--heldback", action="store_true", help="the held-back pairs instead of the validation ones")
+    ap.add_argument("--method", choices=["sparse", "dense"], default="sparse")
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
     todo = heldback() if a.heldback else validation()
@@ -88,10 +90,10 @@ def main() -> None:
         with httpx.Client(base_url=url, timeout=300) as client:
             for label, pair in todo:
                 sent = robustness.uploads(pair)
-                named = asked(client, pair, sent, pair.geometry)[1]
-                other = asked(client, pair, sent, OTHER[pair.geometry])[1]
-                chose, got = asked(client, pair, sent, "auto")
-                took.append([warm(client, sent, g) for g in (pair.geometry, "auto")])
+                named = asked(client, pair, sent, pair.geometry, a.method)[1]
+                other = asked(client, pair, sent, OTHER[pair.geometry], a.method)[1]
+                chose, got = asked(client, pair, sent, "auto", a.method)
+                took.append([warm(client, sent, g, a.method) for g in (pair.geometry, "auto")])
                 rows.append((label, pair.geometry, named, chose, got, other))
                 print(label, pair.geometry, named.cell(), "| auto:", chose, got.cell(), "| other:", other.cell(),
                       flush=True)
@@ -125,8 +127,10 @@ def main() -> None:
               f"{np.median(took[:, 1] / took[:, 0]):.2f}x, at most {np.max(took[:, 1] / took[:, 0]):.2f}x).\n")
     which = "held-back" if a.heldback else "validation"
     command = "python -m eval.auto_geometry " + shlex.join(sys.argv[1:])
-    text = (f"## geometry=auto on real {which} pairs\n\n`{command.strip()}` {machine.describe()}\n\n"
-            "`/v1/correspondences` with the default method, asked for the geometry each pair is known to have "
+    dense = a.method == "dense"
+    text = (f"## geometry=auto on real {which} pairs" + (", method=dense" if dense else "")
+            + f"\n\n`{command.strip()}` {machine.describe()}\n\n"
+            f"`/v1/correspondences` with method={a.method}, asked for the geometry each pair is known to have "
             "(named), for the other one, and for `geometry=auto`, through the HTTP API. Judged as in the "
             "robustness tables: a "
             "homography correct when its median error over a grid of a's points is under 5 px; verified "
@@ -134,7 +138,7 @@ def main() -> None:
             f"counts as no correct homography.\n\n{table}")
     print(text)
     if not a.no_write:
-        write_section(f"auto-geometry-{which}", text)
+        write_section(f"auto-geometry-{which}" + ("-dense" if dense else ""), text)
 
 
 if __name__ == "__main__":

@@ -191,6 +191,7 @@ class Answer:
     a_size: tuple[int, int] = (1, 1)  # image a's width, height as sent
     coverage: float | None = None  # with a verified geometry: the share of image a RANSAC's inliers span
     verified: int = 0  # with a geometry asked for: the inliers among every match, before the answer's cap
+    guide: str | None = None  # dense: the geometry the sparse matches chose to pre-align by (``chosen``)
 
 
 @dataclass
@@ -270,7 +271,8 @@ async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Opt
     answer.timing_ms["matching"] = 1e3 * (t2 - t0) - answer.timing_ms["features"]
     whole, threshold = answer.matches, ctx.settings.ransac_threshold_px
     if opts.geometry != "none":
-        kind = await ctx.on_pool(chosen, whole, opts.geometry, threshold)
+        kind = answer.guide if opts.geometry == "auto" and answer.guide else \
+            await ctx.on_pool(chosen, whole, opts.geometry, threshold)
         matrix, inliers = await ctx.on_pool(matching.verify, whole, kind, threshold)
         tested = None  # the matches that pass the ratio test, where the mutual ones fit nothing wide
         verified = matrix is not None and matching.found(kind, inliers, whole)
@@ -327,7 +329,9 @@ def chosen(m: Matches, geometry: str, threshold_px: float) -> str:
     fits best, chosen as a transfer's guide is (``matching.fit_guide``): a homography for a plane
     or a turning camera, a fundamental matrix for a scene with depth; a homography where neither
     is found (its failure is what the answer warns of, and a narrow one is looked for among the
-    matches that pass the ratio test)."""
+    matches that pass the ratio test). method=dense takes the choice of the sparse matches its
+    pre-alignment rests on (``Answer.guide``) where both images' bytes were sent: dense matches
+    carry no Lowe's ratio to tell a fundamental matrix's look-alikes by (``fundamental_support``)."""
     if geometry != "auto":
         return geometry
     guide = matching.fit_guide(m, threshold_px)
@@ -359,15 +363,20 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
     than sparse ones did."""
     t0 = time.perf_counter()
     both = a.data is not None and b.data is not None
-    fa, fb, pre = await asyncio.gather(dense_map(a, model, ctx), dense_map(b, model, ctx),
-                                       prealignment(a, b, ctx) if both else asyncio.sleep(0))
+    fa, fb, sparse_found = await asyncio.gather(dense_map(a, model, ctx), dense_map(b, model, ctx),
+                                                sparse_guide(a, b, ctx) if both else asyncio.sleep(0))
+    guide, pre = None, None
+    if sparse_found is not None:
+        guide = sparse_found[0]
+        pre = prealignment_from(guide, sparse_found[1], ctx.settings.ransac_threshold_px)
     timing = {"features": 1e3 * (time.perf_counter() - t0)}
     search = partial(matching.match, max_queries=ctx.settings.max_queries, mutual=opts.mutual, ratio=opts.ratio,
                      consensus=consensus.Consensus() if opts.consistency else None)  # every match: the caller cuts
     if pre is None or not pre.required:
         direct = await ctx.on_pool(search, fa, fb)
         if pre is None or agreeing(direct, pre.w, 4 * ctx.settings.ransac_threshold_px) >= pre.support:
-            answer = Answer("dense", model.name, direct, timing_ms=timing, a_size=(fa.width, fa.height))
+            answer = Answer("dense", model.name, direct, timing_ms=timing, a_size=(fa.width, fa.height),
+                            guide=guide and guide.kind)
             if not both:
                 answer.warnings.append("with image ids the dense search cannot be pre-aligned: if the images differ "
                                        "much in scale or rotation, send both images' bytes or use method=sparse")
@@ -375,7 +384,8 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
     fw, fab = await prealigned_copies(a, b, fa, fb, pre, model, ctx)
     timing["features"] = 1e3 * (time.perf_counter() - t0)
     found = await ctx.on_pool(through_copies, search, fa, fb, fw, fab, pre.w, 4 * ctx.settings.ransac_threshold_px)
-    return Answer("dense", model.name, found, prealigned=pre.described, timing_ms=timing, a_size=(fa.width, fa.height))
+    return Answer("dense", model.name, found, prealigned=pre.described, timing_ms=timing, a_size=(fa.width, fa.height),
+                  guide=guide and guide.kind)
 
 
 async def prealigned_copies(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, pre: Prealignment,

@@ -531,6 +531,15 @@ def test_auto_verifies_a_plane_by_its_homography_and_a_step_in_depth_by_a_fundam
     assert right[inliers].mean() > 0.95, right[inliers].mean()
 
 
+def test_dense_auto_takes_the_geometry_its_sparse_prealignment_chose(client):
+    """Leuven (a street from a camera turned about its centre): the dense matches, which carry no
+    Lowe's ratio, let a fundamental matrix thread the windows' look-alikes onto its lines; the
+    sparse matches the dense method pre-aligns by choose the homography, and auto takes theirs."""
+    sent = uploads(real(lambda: pairs.load("leuven")))
+    body = client.post("/v1/correspondences", files=sent, data={"geometry": "auto", "method": "dense"}).json()
+    assert body["method"] == "dense" and body["geometry"] == "homography", body.get("geometry")
+
+
 def test_auto_names_both_geometries_when_neither_verifies(client, coffee, noise):
     sent = {"image_a": ("a.png", encode(coffee)), "image_b": ("b.png", encode(noise))}
     body = client.post("/v1/correspondences", files=sent, data={"geometry": "auto"}).json()
