@@ -271,8 +271,7 @@ async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Opt
     answer.timing_ms["matching"] = 1e3 * (t2 - t0) - answer.timing_ms["features"]
     whole, threshold = answer.matches, ctx.settings.ransac_threshold_px
     if opts.geometry != "none":
-        kind = answer.guide if opts.geometry == "auto" and answer.guide else \
-            await ctx.on_pool(chosen, whole, opts.geometry, threshold)
+        kind = await ctx.on_pool(chosen, whole, opts.geometry, threshold, answer.guide)
         matrix, inliers = await ctx.on_pool(matching.verify, whole, kind, threshold)
         tested = None  # the matches that pass the ratio test, where the mutual ones fit nothing wide
         verified = matrix is not None and matching.found(kind, inliers, whole)
@@ -324,18 +323,21 @@ async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Opt
     return answer
 
 
-def chosen(m: Matches, geometry: str, threshold_px: float) -> str:
+def chosen(m: Matches, geometry: str, threshold_px: float, guide: str | None = None) -> str:
     """The geometry to verify the matches ``m`` by: the one asked for, or for "auto" the one that
     fits best, chosen as a transfer's guide is (``matching.fit_guide``): a homography for a plane
     or a turning camera, a fundamental matrix for a scene with depth; a homography where neither
     is found (its failure is what the answer warns of, and a narrow one is looked for among the
-    matches that pass the ratio test). method=dense takes the choice of the sparse matches its
-    pre-alignment rests on (``Answer.guide``) where both images' bytes were sent: dense matches
-    carry no Lowe's ratio to tell a fundamental matrix's look-alikes by (``fundamental_support``)."""
+    matches that pass the ratio test). ``guide``: the choice of the sparse matches that the dense
+    method's pre-alignment rests on (``Answer.guide``), taken instead where there is one: dense
+    matches carry no Lowe's ratio to tell a fundamental matrix's look-alikes by
+    (``fundamental_support``)."""
     if geometry != "auto":
         return geometry
-    guide = matching.fit_guide(m, threshold_px)
-    return guide.kind if guide is not None else "homography"
+    if guide is not None:
+        return guide
+    fitted = matching.fit_guide(m, threshold_px)
+    return fitted.kind if fitted is not None else "homography"
 
 
 def explained_too(sa: SparseFeatures, sb: SparseFeatures, m: Matches, h: np.ndarray, inliers: np.ndarray,
@@ -376,7 +378,7 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
         direct = await ctx.on_pool(search, fa, fb)
         if pre is None or agreeing(direct, pre.w, 4 * ctx.settings.ransac_threshold_px) >= pre.support:
             answer = Answer("dense", model.name, direct, timing_ms=timing, a_size=(fa.width, fa.height),
-                            guide=guide and guide.kind)
+                            guide=guide.kind if guide else None)
             if not both:
                 answer.warnings.append("with image ids the dense search cannot be pre-aligned: if the images differ "
                                        "much in scale or rotation, send both images' bytes or use method=sparse")
@@ -385,7 +387,7 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
     timing["features"] = 1e3 * (time.perf_counter() - t0)
     found = await ctx.on_pool(through_copies, search, fa, fb, fw, fab, pre.w, 4 * ctx.settings.ransac_threshold_px)
     return Answer("dense", model.name, found, prealigned=pre.described, timing_ms=timing, a_size=(fa.width, fa.height),
-                  guide=guide and guide.kind)
+                  guide=guide.kind if guide else None)
 
 
 async def prealigned_copies(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, pre: Prealignment,
