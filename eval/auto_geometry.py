@@ -1,9 +1,10 @@
 """``geometry=auto`` on /v1/correspondences against the geometry each real pair is known to have,
-through the HTTP API with the default method (or --method dense): which geometry the service chose, and what it
-verified beside the answer to the right geometry named.
+through the HTTP API: which geometry the service chose, and what it verified beside the answers to
+the right geometry named and to the other one.
 
-    python -m eval.auto_geometry              # the validation pairs and scenes with depth
-    python -m eval.auto_geometry --heldback   # the held-back ones: judge, once
+    python -m eval.auto_geometry                  # the validation pairs and scenes with depth
+    python -m eval.auto_geometry --heldback       # the held-back ones: judge, once
+    python -m eval.auto_geometry --method dense   # either, with method=dense (default: the default method)
 
 The cases are ``eval.robustness``'s (planes and a rendered head zoomed and turned, objects in clutter,
 image b darker, washed out or spoiled, a cube moved by hand) and a stereo pair whole and in windows
