@@ -271,8 +271,13 @@ async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Opt
     answer.timing_ms["matching"] = 1e3 * (t2 - t0) - answer.timing_ms["features"]
     whole, threshold = answer.matches, ctx.settings.ransac_threshold_px
     if opts.geometry != "none":
-        kind = await ctx.on_pool(chosen, whole, opts.geometry, threshold, answer.guide)
-        matrix, inliers = await ctx.on_pool(matching.verify, whole, kind, threshold)
+        kind, fitted = await ctx.on_pool(chosen, whole, opts.geometry, threshold, answer.guide)
+        if fitted is None:
+            matrix, inliers = await ctx.on_pool(matching.verify, whole, kind, threshold)
+        else:  # the fit that chose it
+            matrix, inliers = fitted.model, fitted.inliers
+            if kind == "homography":  # at OpenCV's scale (h[2, 2] = 1), not the sign fit_guide gave it
+                matrix = matrix / matrix[2, 2]
         tested = None  # the matches that pass the ratio test, where the mutual ones fit nothing wide
         verified = matrix is not None and matching.found(kind, inliers, whole)
         span = matching.coverage(whole.xy_a[inliers], *answer.a_size) if verified else 0.0
@@ -323,7 +328,8 @@ async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Opt
     return answer
 
 
-def chosen(m: Matches, geometry: str, threshold_px: float, guide: str | None = None) -> str:
+def chosen(m: Matches, geometry: str, threshold_px: float,
+           guide: str | None = None) -> tuple[str, matching.Guide | None]:
     """The geometry to verify the matches ``m`` by: the one asked for, or for "auto" the one that
     fits best, chosen as a transfer's guide is (``matching.fit_guide``): a homography for a plane
     or a turning camera, a fundamental matrix for a scene with depth; a homography where neither
@@ -331,13 +337,14 @@ def chosen(m: Matches, geometry: str, threshold_px: float, guide: str | None = N
     matches that pass the ratio test). ``guide``: the choice of the sparse matches that the dense
     method's pre-alignment rests on (``Answer.guide``), taken instead where there is one: dense
     matches carry no Lowe's ratio to tell a fundamental matrix's look-alikes by
-    (``fundamental_support``)."""
+    (``fundamental_support``). With it, the fit that chose it (its RANSAC is ``matching.verify``'s
+    on the same matches: not to be run again), or None where there is none."""
     if geometry != "auto":
-        return geometry
+        return geometry, None
     if guide is not None:
-        return guide
+        return guide, None
     fitted = matching.fit_guide(m, threshold_px)
-    return fitted.kind if fitted is not None else "homography"
+    return (fitted.kind, fitted) if fitted is not None else ("homography", None)
 
 
 def explained_too(sa: SparseFeatures, sb: SparseFeatures, m: Matches, h: np.ndarray, inliers: np.ndarray,
