@@ -3,7 +3,8 @@ data/mate), the photographs among plasma-workspace-wallpapers (into data/plasma)
 photographs of lomiri-wallpapers-16.04 (into data/lomiri: never trained on; six validate, all
 judge ``eval.regions``) and, with --opencv, the photographs among opencv-doc's sample images
 (into data/opencv, for the dense network) with its image pairs: the Aloe stereo pair
-(data/opencv), imageTextN/R, leuvenA/B and Blender_Suzanne1/2 (data/pairs) validate, graf, box
+(data/opencv), imageTextN/R, leuvenA/B, Blender_Suzanne1/2 and the moving scenes basketball1/2
+and rubberwhale1/2 (data/pairs) validate, graf, box
 and aero (data/heldback) judge, and its pose-estimation tutorial's video of a box turned by hand
 (data/video/box.mp4, real views to train on);
 and the "cube" sequence of visp-images-data (data/pairs), whose frames validate, with the first
@@ -25,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from models.data.moving import FILES as MOVING
 from models.data.pairs import CASTLE_DIR, FILES, HELD_DIR, MBT_DIR, MBT_LAST, PAIRS_DIR
 from models.data.photos import DATA_DIR, LOMIRI_PHOTOS, OPENCV_TRAIN, PLASMA_TRAIN, SUFFIXES
 from models.data.rgbd import FRAMES
@@ -80,6 +82,7 @@ def opencv() -> None:
     examples = "usr/share/doc/opencv-doc/examples"
     where = {"plant": "alphamat/input_images/plant.jpg", "robin": "hfs/data/000.jpg"}
     pairs = {folder / f for fa, fb, folder in FILES.values() if not fa.startswith("image.") for f in (fa, fb)}
+    pairs |= {PAIRS_DIR / f for frames in MOVING.values() for f in frames}
     pairs.add(HELD_DIR / "H1to3p.xml")
     if all(any((dest / n).with_suffix(e).exists() for e in SUFFIXES) for n in OPENCV_TRAIN) and all(
             (dest / n).exists() for n in ALOE) and all(p.exists() for p in pairs) and VIDEO.exists():

@@ -42,6 +42,33 @@ def support(points: np.ndarray, xy_a: np.ndarray, inliers: np.ndarray, k: int = 
     return inliers[np.asarray(idx).reshape(len(points), -1)].mean(1).astype(np.float32)
 
 
+LOCAL_NEIGHBOURS, LOCAL_REACH_PX, LOCAL_LEAST = 8, 80.0, 3
+
+
+def local_offset(h: np.ndarray, xy_a: np.ndarray, xy_b: np.ndarray, inliers: np.ndarray, points: np.ndarray,
+                 k: int = LOCAL_NEIGHBOURS, reach_px: float = LOCAL_REACH_PX, least: int = LOCAL_LEAST) -> np.ndarray:
+    """(K, 2) pixels of b: for each point (K, 2) of a, the mean residual of the homography ``h``
+    (where its matches lie in b less where ``h`` puts them) over the ``k`` of its inlier matches
+    (``xy_a``, ``xy_b`` (M, 2) in a and b, ``inliers`` (M,) bool) nearest the point, those within
+    ``reach_px``; zero where fewer than ``least`` are. Within RANSAC's threshold a homography
+    fitted to a scene that is not one plane misses the same way over a neighbourhood: the houses
+    of a street seen by a camera not quite turned about its centre, the still background and the
+    people who moved between two frames of a video (one homography a blend of both, off by up to
+    4 px on each); on a plane the residuals are the keypoints' own noise and their mean is near
+    zero."""
+    a, b = xy_a[inliers].astype(np.float64), xy_b[inliers].astype(np.float64)
+    out = np.zeros((len(points), 2), np.float32)
+    if len(a) < least:
+        return out
+    res = b - project(h, a)
+    d, idx = cKDTree(a).query(points, k=min(k, len(a)))
+    d, idx = d.reshape(len(points), -1), idx.reshape(len(points), -1)
+    near = d <= reach_px
+    n = near.sum(1)
+    mean = (near[..., None] * res[idx]).sum(1) / np.maximum(n, 1)[:, None]
+    return np.where((n >= least)[:, None], mean, 0.0).astype(np.float32)
+
+
 def allowed_cells(guide: Guide, points: np.ndarray, cells_xy: np.ndarray, reach_px: float) -> np.ndarray:
     """(K, N) bool: the cells of b each point may go to: within ``reach_px`` of where a
     homography puts it (a fundamental matrix's bands: ``band_cells``)."""

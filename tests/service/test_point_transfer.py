@@ -102,6 +102,24 @@ def test_support_is_the_share_of_a_points_nearest_matches_the_geometry_explains(
     assert point_transfer.support(np.float32([[1, 1]]), np.zeros((0, 2), np.float32), np.zeros(0, bool))[0] == 0
 
 
+def test_a_homographys_local_offset_is_the_mean_residual_of_its_inliers_around_a_point():
+    """Matches on a grid, a homography's inliers: the left half where it puts them, the right half
+    3 px right and 2 px down of it (a part that moved within RANSAC's threshold). An outlier by
+    the point is not counted; a point with fewer than ``least`` inliers within reach gets none."""
+    h = np.array([[1.1, 0.05, 7.0], [-0.02, 0.95, -4.0], [1e-4, 0.0, 1.0]])
+    xy_a = np.stack(np.meshgrid(np.arange(0, 400, 20.0), np.arange(0, 300, 20.0)), -1).reshape(-1, 2)
+    moved = xy_a[:, 0] >= 200
+    xy_b = matching.project(h, xy_a) + np.where(moved[:, None], [3.0, 2.0], 0.0)
+    inliers = np.ones(len(xy_a), bool)
+    xy_a, xy_b = np.r_[xy_a, [[95.0, 105.0]]], np.r_[xy_b, [[140.0, 30.0]]]  # a look-alike by the first point
+    inliers = np.r_[inliers, False]
+    pts = np.array([[100.0, 100.0], [320.0, 140.0], [900.0, 900.0]])
+    off = point_transfer.local_offset(h, xy_a, xy_b, inliers, pts)
+    np.testing.assert_allclose(off, [[0, 0], [3, 2], [0, 0]], atol=1e-6)
+    few = point_transfer.local_offset(h, xy_a, xy_b, inliers, pts[:2], reach_px=15.0)  # the nearest only
+    np.testing.assert_allclose(few, 0.0)
+
+
 def test_a_second_geometrys_answer_replaces_a_point_only_where_it_comes_back_at_least_as_alike():
     t = point_transfer.Transfer(np.zeros((4, 2), np.float32), np.full(4, 0.9, np.float32), np.zeros(4, np.float32),
                                 np.ones(4, bool), "homography")
