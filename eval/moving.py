@@ -24,8 +24,8 @@ import numpy as np
 
 from eval import machine
 from eval.depth import per_point
-from eval.latency import serve
-from eval.results import write_section
+from eval.latency import serving
+from eval.results import published
 from eval.robustness import png
 from models.data import moving
 
@@ -79,39 +79,32 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
-    proc, url = serve({"PATH": os.environ.get("PATH", "")})
     rows = []
-    try:
-        with httpx.Client(base_url=url, timeout=300) as client:
-            for name in moving.FILES:
-                fa, fb = moving.load(name)
-                fwd, known = moving.flow(fa, fb)
-                rng = np.random.default_rng(0)
-                (ps, ts), (pm, tm) = (moving.points(fwd, known, m, POINTS, rng) for m in (False, True))
-                pts, truth = np.r_[ps, pm], np.r_[ts, tm]
-                sent = {"image_a": ("a.png", png(fa)), "image_b": ("b.png", png(fb))}
-                rows += api_rows(client, sent, pts, truth, len(ps), name)
-                rows.append(lucas_kanade(fa, fb, pts, truth, len(ps), name))
-                print("\n".join(rows[-len(MODES) - 1:]), flush=True)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with serving({"defaults": {"PATH": os.environ.get("PATH", "")}}, timeout=300) as clients:
+        for name in moving.FILES:
+            fa, fb = moving.load(name)
+            fwd, known = moving.flow(fa, fb)
+            rng = np.random.default_rng(0)
+            (ps, ts), (pm, tm) = (moving.points(fwd, known, m, POINTS, rng) for m in (False, True))
+            pts, truth = np.r_[ps, pm], np.r_[ts, tm]
+            sent = {"image_a": ("a.png", png(fa)), "image_b": ("b.png", png(fb))}
+            rows += api_rows(clients["defaults"], sent, pts, truth, len(ps), name)
+            rows.append(lucas_kanade(fa, fb, pts, truth, len(ps), name))
+            print("\n".join(rows[-len(MODES) - 1:]), flush=True)
     command = "python -m eval.moving " + shlex.join(sys.argv[1:])
     table = ("| pair | request (guidance) | stayed: within 3 px | within 5 px | mean confidence | moved: within 3 px "
              "| within 5 px | mean confidence | ms, features cached |\n|---|---|---|---|---|---|---|---|---|\n"
              + "\n".join(rows) + "\n")
-    print(table)
-    if not a.no_write:
-        write_section("moving", "## Keypoint transfer between frames of a moving scene\n\n"
-                      f"`{command}` {machine.describe()}\n\n"
-                      "Two frames of a still camera's video where things moved on their own (opencv-doc's "
-                      "basketball: two people passing a ball; Middlebury's RubberWhale: toys moved on a table; "
-                      "validation pairs): no one geometry holds. Truth from two optical flows that agree "
-                      "(`models/data/moving.py`), "
-                      f"{POINTS} points that stayed (under 1 px) and {POINTS} that moved (over 2 px) sent together. "
-                      "With the defaults a homography of the sparse matches guides, a blend of what stayed and "
-                      "what moved within RANSAC's 4 px, and each point it puts is moved by its residual at the "
-                      "matches around it; `method=align` follows each part by the MRF flow.\n\n" + table)
+    published("moving", "## Keypoint transfer between frames of a moving scene\n\n"
+              f"`{command}` {machine.describe()}\n\n"
+              "Two frames of a still camera's video where things moved on their own (opencv-doc's "
+              "basketball: two people passing a ball; Middlebury's RubberWhale: toys moved on a table; "
+              "validation pairs): no one geometry holds. Truth from two optical flows that agree "
+              "(`models/data/moving.py`), "
+              f"{POINTS} points that stayed (under 1 px) and {POINTS} that moved (over 2 px) sent together. "
+              "With the defaults a homography of the sparse matches guides, a blend of what stayed and "
+              "what moved within RANSAC's 4 px, and each point it puts is moved by its residual at the "
+              "matches around it; `method=align` follows each part by the MRF flow.\n\n" + table, not a.no_write)
 
 
 if __name__ == "__main__":
