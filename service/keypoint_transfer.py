@@ -123,7 +123,7 @@ def locally_corrected(tr: point_transfer.Transfer, guide: matching.Guide | None,
     ``moved`` with a second motion) moved by the homography's residual at the matches around it
     (``point_transfer.local_offset``); its ``score`` stays the features' similarity where the
     homography put it. Two frames of a still camera's video (``eval.moving``), within 3 px: the
-    points that moved 94 -> 100 % (basketball) and 59 -> 96 % (RubberWhale), those that stayed
+    points that moved 94 -> 100 % (basketball) and 59 -> 95 % (RubberWhale), those that stayed
     76 -> 85 % and 100 %; a street from a camera not quite turned about its centre (leuven, judged
     at SIFT's matches): 94 -> 98 %; Aloe's windows 69 -> 72 %; planes unchanged."""
     plane = None if guide is None or m is None else guide if guide.kind == "homography" else guide.plane

@@ -261,7 +261,7 @@ def test_points_follow_the_part_that_moved_where_one_homography_explains_both(cl
     body = r.json()
     assert r.status_code == 200 and body["guidance"] == "homography", r.text
     err = np.linalg.norm(np.array([[k["x"], k["y"]] for k in body["keypoints"]]) - truth, axis=1)
-    assert np.median(err) < 0.3 and err.max() < 1.2, (np.median(err), err.max())  # the blend: 0.65, 1.8
+    assert np.median(err) < 0.3 and (err < 1).mean() > 0.9, (np.median(err), (err < 1).mean())  # the blend: 0.6, 0.73
 
 
 def in_perspective(quad: list[list[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
