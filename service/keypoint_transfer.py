@@ -117,23 +117,23 @@ def support_of(guide: matching.Guide | None, m: Matches | None, points: np.ndarr
 
 
 def locally_corrected(tr: point_transfer.Transfer, guide: matching.Guide | None, m: Matches | None,
-                      points: np.ndarray, moved: np.ndarray | None, fb: FeatureMap) -> point_transfer.Transfer:
+                      points: np.ndarray, in_view: np.ndarray | None, moved: np.ndarray | None,
+                      fb: FeatureMap) -> point_transfer.Transfer:
     """``tr`` with each point a homography fitted to the sparse matches ``m`` put in b (the guide,
-    or the plane beside a fundamental matrix: ``by_plane``; not a point outside b or one that
-    ``moved`` with a second motion) moved by the homography's residual at the matches around it
-    (``point_transfer.local_offset``); its ``score`` stays the features' similarity where the
-    homography put it. Two frames of a still camera's video (``eval.moving``), within 3 px: the
-    points that moved 94 -> 100 % (basketball) and 59 -> 95 % (RubberWhale), those that stayed
-    76 -> 85 % and 100 %; a street from a camera not quite turned about its centre (leuven, judged
-    at SIFT's matches): 94 -> 98 %; Aloe's windows 69 -> 72 %; planes unchanged."""
+    where it lands ``in_view``, or the plane beside a fundamental matrix: ``by_plane``, in view by
+    ``plane_where_alike``; not one that ``moved`` with a second motion) moved by the homography's
+    residual at the matches around it (``point_transfer.local_offset``); its ``score`` stays the
+    features' similarity where the homography put it. Two frames of a still camera's video
+    (``eval.moving``), within 3 px: the points that moved 94 -> 100 % (basketball) and 59 -> 95 %
+    (RubberWhale), those that stayed 76 -> 85 % and 100 %; a street from a camera not quite
+    turned about its centre (leuven, judged at SIFT's matches): 94 -> 98 %; Aloe's windows
+    69 -> 72 %; planes unchanged."""
     plane = None if guide is None or m is None else guide if guide.kind == "homography" else guide.plane
-    if plane is None or plane.inliers is None:
+    put = in_view if guide is not None and guide.kind == "homography" else tr.by_plane
+    if plane is None or plane.inliers is None or put is None:
         return tr
-    put = (np.ones(len(points), bool) if guide.kind == "homography" else
-           np.zeros(len(points), bool) if tr.by_plane is None else tr.by_plane.copy())
-    put &= matching.lands_in(plane.model, points, fb.width, fb.height, matching.BORDER_SLACK_PX)[1]
     if moved is not None:
-        put &= ~moved
+        put = put & ~moved
     if put.any():
         off = point_transfer.local_offset(plane.model, m.xy_a, m.xy_b, plane.inliers, points[put])
         tr.xy[put] = np.clip(tr.xy[put] + off, 0, [fb.width - 1, fb.height - 1])
@@ -220,7 +220,11 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
         out.warnings.append(f"{int(moved.sum())} of {len(points)} points follow a second motion (second_motion: "
                             f"true): {int(second.inliers.sum())} sparse matches the homography misses agree on a "
                             f"{second.kind} of their own, which guided them")
-    out.transfer = await ctx.on_pool(locally_corrected, tr, guide, sparse_m, points, moved, fb)
+    in_view = None
+    if guide is not None and guide.kind == "homography":
+        # a point on a's border, mapped by an estimate, may land a hair outside b
+        _, in_view = matching.lands_in(guide.model, points, fb.width, fb.height, matching.BORDER_SLACK_PX)
+    out.transfer = await ctx.on_pool(locally_corrected, tr, guide, sparse_m, points, in_view, moved, fb)
     out.support = support_of(guide, sparse_m, points, tr.by_plane, second, moved)
     # the curves were fitted on guided transfers: an unguided point's score says little (between
     # unrelated photos points come back consistent by chance at 0.8-0.95 of those curves)
@@ -228,10 +232,8 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
                       if tr.guidance != "none" else None)
     if followed and out.confidence is not None:  # read off the curve of the geometry that placed them
         out.confidence[moved] = calibration.for_transfer(model, tr.score[moved], tr.consistent[moved], second.kind)
-    if guide is not None and guide.kind == "homography":
-        # a point on a's border, mapped by an estimate, may land a hair outside b
-        _, out.in_view = matching.lands_in(guide.model, points, fb.width, fb.height,
-                                             matching.BORDER_SLACK_PX)
+    if in_view is not None:
+        out.in_view = in_view
         if moved is not None:  # found in b along the second geometry
             out.in_view[moved] = True
         if not out.in_view.all():
