@@ -68,6 +68,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.depth --heldback
 	$(PY) -m eval.two_motions
 	$(PY) -m eval.moving
+	$(PY) -m eval.lenses
 	$(PY) -m eval.auto_geometry
 	$(PY) -m eval.auto_geometry --heldback
 	$(PY) -m eval.auto_geometry --method dense

@@ -9,7 +9,8 @@ and aero (data/heldback) judge, and its pose-estimation tutorial's video of a bo
 (data/video/box.mp4, real views to train on);
 and the "cube" sequence of visp-images-data (data/pairs), whose frames validate, with the first
 frames of its sequence of a cube moved by hand (data/pairs/mbt) and its castle turned before an
-RGB-D camera (data/pairs/castel).
+RGB-D camera (data/pairs/castel); and two panoramas in two lenses' projections among hugin-data's
+help pictures (data/pairs/lenses), which validate.
 
     python -m models.prep_data [--opencv]
 
@@ -26,6 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from models.data.lenses import FILES as LENS_PAIRS
+from models.data.lenses import LENSES
 from models.data.moving import FILES as MOVING
 from models.data.pairs import CASTLE_DIR, FILES, HELD_DIR, MBT_DIR, MBT_LAST, PAIRS_DIR
 from models.data.photos import DATA_DIR, LOMIRI_PHOTOS, OPENCV_TRAIN, PLASMA_TRAIN, SUFFIXES
@@ -36,6 +39,7 @@ from models.data.video import VIDEO
 VISP_CUBE = "usr/share/visp-images-data/ViSP-images/cube"
 VISP_MBT = "usr/share/visp-images-data/ViSP-images/mbt"
 VISP_CASTLE = "usr/share/visp-images-data/ViSP-images/mbt-depth/castel"
+HUGIN_HELP = "usr/share/hugin/xrc/data/help_en_EN"
 
 
 @contextmanager
@@ -132,6 +136,19 @@ def visp() -> None:
     print(f"unpacked the ViSP sequences into {PAIRS_DIR}")
 
 
+def lenses() -> None:
+    """The pictures of ``models.data.lenses``' pairs, from hugin-data's help, into data/pairs/lenses."""
+    names = [f for (fa, _), (fb, _), _ in LENS_PAIRS.values() for f in (fa, fb)]
+    if all((LENSES / n).exists() for n in names):
+        print(f"{LENSES} already holds the pictures")
+        return
+    with unpacked("hugin-data") as root:
+        LENSES.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            shutil.copy(root / HUGIN_HELP / name, LENSES / name)
+    print(f"unpacked {len(names)} pictures into {LENSES}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--opencv", action="store_true", help="also the opencv-doc photos (a 96 MB package)")
@@ -144,6 +161,7 @@ def main() -> None:
     if a.opencv:
         opencv()
         visp()
+        lenses()
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ def read(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-PER_POINT = ("confidence", "support", "in_view", "by_plane", "second_motion")  # a transfer's optional fields
+# a transfer's optional fields
+PER_POINT = ("confidence", "support", "in_view", "by_plane", "second_motion", "local_warp")
 
 
 def listed(values: np.ndarray | None) -> list | None:
@@ -94,7 +95,8 @@ def transfer(c: CorrespondenceClient, a: argparse.Namespace) -> None:
               + f"  {'consistent' if ok else 'not consistent'}"
               + ("  outside b" if t.in_view is not None and not t.in_view[k] else "")
               + ("  by the plane" if t.by_plane is not None and t.by_plane[k] else "")
-              + ("  following a second motion" if t.second_motion is not None and t.second_motion[k] else ""))
+              + ("  following a second motion" if t.second_motion is not None and t.second_motion[k] else "")
+              + ("  by a local map" if t.local_warp is not None and t.local_warp[k] else ""))
     print(f"guided by {t.guidance}")
     for w in t.warnings:
         print(f"warning: {w}")

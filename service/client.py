@@ -68,6 +68,7 @@ class Transferred:
     support: np.ndarray | None = None  # (K,) share of the nearest sparse matches the placing geometry explains
     second_motion: np.ndarray | None = None  # (K,) bool, where a second motion was found: placed by it
     by_plane: np.ndarray | None = None  # (K,) bool, a fundamental matrix guiding and a plane holding: put by the plane
+    local_warp: np.ndarray | None = None  # (K,) bool, a homography spanning little of a: placed by a local map
 
 
 def column(rows: list[dict], key: str, dtype: type = np.float32) -> np.ndarray | None:
@@ -230,4 +231,5 @@ class CorrespondenceClient:
                            np.asarray([p["score"] for p in k], np.float32), np.asarray([p["consistent"] for p in k]),
                            out["guidance"], out["warnings"], column(k, "confidence"), column(k, "cycle_error"),
                            column(k, "in_view", bool), out.get("prealigned"), column(k, "support"),
-                           column(k, "second_motion", bool), column(k, "by_plane", bool))
+                           column(k, "second_motion", bool), column(k, "by_plane", bool),
+                           column(k, "local_warp", bool))

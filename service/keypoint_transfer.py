@@ -15,7 +15,7 @@ from functools import partial
 
 import numpy as np
 
-from service import align, calibration, matching, point_transfer, second_motion
+from service import align, calibration, local_warp, matching, point_transfer, second_motion
 from service.correspond import (
     NARROW,
     Context,
@@ -44,6 +44,7 @@ class Transferred:
     in_view: np.ndarray | None = None  # (K,) bool: inside image b by the homography that guided them
     support: np.ndarray | None = None  # (K,) see ``support_of``
     second_motion: np.ndarray | None = None  # (K,) bool, where a second geometry was found: placed by it
+    local_warp: np.ndarray | None = None  # (K,) bool, where the homography spans little of a: placed by a local map
 
 
 def through_prealigned(fa: FeatureMap, fb: FeatureMap, fw: FeatureMap, fab: FeatureMap | None,
@@ -220,12 +221,26 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
         out.warnings.append(f"{int(moved.sum())} of {len(points)} points follow a second motion (second_motion: "
                             f"true): {int(second.inliers.sum())} sparse matches the homography misses agree on a "
                             f"{second.kind} of their own, which guided them")
-    in_view = None
+    in_view, span, warped = None, None, None
     if guide is not None and guide.kind == "homography":
         # a point on a's border, mapped by an estimate, may land a hair outside b
         _, in_view = matching.lands_in(guide.model, points, fb.width, fb.height, matching.BORDER_SLACK_PX)
-    out.transfer = await ctx.on_pool(locally_corrected, tr, guide, sparse_m, points, in_view, moved, fb)
+        if sparse_m is not None:
+            span = matching.coverage(sparse_m.xy_a[guide.inliers], fa.width, fa.height)
+    if span is not None and span < NARROW and geometry == "auto":
+        free = np.ones(len(points), bool) if moved is None else ~moved
+        tr, warped, kept = await ctx.on_pool(local_warp.follow, tr, fa, fb, points, sparse_m, guide,
+                                             ctx.settings.ransac_threshold_px, free)
+        out.local_warp = warped
+        if warped.any():
+            in_view[warped] = True
+            out.warnings.append(f"{int(warped.sum())} of {len(points)} points follow a local map of the sparse "
+                                "matches around them (local_warp: true), which the homography misses")
+    taken = moved if warped is None else warped if moved is None else moved | warped
+    out.transfer = await ctx.on_pool(locally_corrected, tr, guide, sparse_m, points, in_view, taken, fb)
     out.support = support_of(guide, sparse_m, points, tr.by_plane, second, moved)
+    if warped is not None and out.support is not None:
+        out.support[warped] = kept[warped]
     # the curves were fitted on guided transfers: an unguided point's score says little (between
     # unrelated photos points come back consistent by chance at 0.8-0.95 of those curves)
     out.confidence = (calibration.for_transfer(model, tr.score, tr.consistent, tr.guidance, tr.by_plane)
@@ -239,11 +254,9 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
         if not out.in_view.all():
             out.warnings.append(f"{int((~out.in_view).sum())} of {len(points)} points lie outside image b by the "
                                 "estimated homography (in_view: false): their positions are held at its border")
-    if guide is not None and guide.kind == "homography" and sparse_m is not None:
-        span = matching.coverage(sparse_m.xy_a[guide.inliers], fa.width, fa.height)
-        if span < NARROW:  # as a correspondences answer would warn: the points far from them may be far off
-            out.warnings.append(narrow(int(guide.inliers.sum()), span) + " (each point's support says how near "
-                                "it lies to them)")
+    if span is not None and span < NARROW:  # as a correspondences answer would: far from them it may be far off
+        out.warnings.append(narrow(int(guide.inliers.sum()), span) + " (each point's support says how near "
+                            "it lies to them)")
     if tr.guidance == "none":
         missing = {"auto": "no geometry", "homography": "no homography",
                    "fundamental": "no fundamental matrix"}[geometry]

@@ -168,6 +168,12 @@ class TransferredPoint(BaseModel):
                                                          "thing that moved otherwise): whether the point followed "
                                                          "that one, its neighbourhood's matches being more its than "
                                                          "the homography's; absent where none was found")
+    local_warp: bool | None = Field(None, description="with geometry=auto and a homography guiding whose inliers "
+                                                      "span under a tenth of image a (two lenses' projections of "
+                                                      "one view, say): whether the point went where an affine map "
+                                                      "of the sparse matches around it puts it, they being mostly "
+                                                      "not the homography's (its support is then the share of its "
+                                                      "16 nearest matches that map kept); absent otherwise")
     support: float | None = Field(None, description="where the pair's sparse matches guided it: the share of the "
                                                    "8 matches nearest the point in image a that the geometry "
                                                    "which placed it explains. Under 0.5 the point sits among "

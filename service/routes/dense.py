@@ -159,10 +159,11 @@ async def keypoints_transfer(
         return picture(body, guidance=tr.guidance, points=len(tr.xy), warnings=" | ".join(out.warnings))
     points = zip(tr.xy.tolist(), tr.score.tolist(), tr.consistent.tolist(), tr.cycle_error.tolist(),
                  listed(out.confidence, len(tr.xy)), listed(out.in_view, len(tr.xy)), listed(tr.by_plane, len(tr.xy)),
-                 listed(out.support, len(tr.xy)), listed(out.second_motion, len(tr.xy)), strict=True)
+                 listed(out.support, len(tr.xy)), listed(out.second_motion, len(tr.xy)),
+                 listed(out.local_warp, len(tr.xy)), strict=True)
     return TransferResponse(model=out.model, guidance=tr.guidance, warnings=out.warnings, prealigned=out.prealigned,
                             timing_ms={"total": 1e3 * (time.perf_counter() - t0)},
                             keypoints=[TransferredPoint(x=p[0], y=p[1], score=s, consistent=c, cycle_error=e,
                                                         confidence=k, in_view=v, by_plane=n, support=u,
-                                                        second_motion=m)
-                                       for p, s, c, e, k, v, n, u, m in points])
+                                                        second_motion=m, local_warp=w)
+                                       for p, s, c, e, k, v, n, u, m, w in points])

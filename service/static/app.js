@@ -225,6 +225,7 @@ $("view").addEventListener("click", async (e) => {
       (p.in_view === false ? ", outside b (held at its border)" : "") +
       (p.by_plane === true ? ", by the plane" : p.by_plane === false ? ", by its epipolar line" : "") +
       (p.second_motion ? ", following a second motion" : "") +
+      (p.local_warp ? ", by a local map of the matches around it" : "") +
       `, ${p.consistent ? "consistent" : "not consistent"} (guided by ${body.guidance})` +
       ((body.warnings || []).length ? `; ${body.warnings.join("; ")}` : "");
   } catch (err) {
