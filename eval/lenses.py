@@ -12,12 +12,9 @@ how many, and the share within 3 px. Each request's time is with both images' fe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
-import statistics
 import sys
-import time
 
 import cv2
 import httpx
@@ -26,6 +23,7 @@ import numpy as np
 from eval import machine
 from eval.depth import per_point
 from eval.latency import serving
+from eval.moving import timed_transfer
 from eval.results import published
 from eval.robustness import png
 from models.data import lenses
@@ -35,7 +33,6 @@ TOL = 3.0
 MODES = {"defaults": {}, "geometry=homography": {"geometry": "homography"},
          "geometry=fundamental": {"geometry": "fundamental"}, "guided=false": {"guided": "false"},
          "method=align": {"method": "align"}}
-REPEATS = 3
 
 
 def judged(got: np.ndarray, truth: np.ndarray, conf: np.ndarray | None) -> str:
@@ -49,17 +46,11 @@ def transfer_rows(client: httpx.Client, sent: dict, pts: np.ndarray, truth: np.n
     client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": "[[10, 10]]"}).raise_for_status()
     rows = []
     for label, extra in MODES.items():
-        times, body = [], None
-        for _ in range(REPEATS):
-            t = time.perf_counter()
-            r = client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": json.dumps(pts.tolist()), **extra})
-            times.append(1e3 * (time.perf_counter() - t))
-            r.raise_for_status()
-            body = r.json()
+        body, ms = timed_transfer(client, sent, pts, extra)
         got = np.array([[k["x"], k["y"]] for k in body["keypoints"]])
         local = sum(bool(k.get("local_warp")) for k in body["keypoints"])
         cells = judged(got, truth, per_point(body["keypoints"], "confidence"))
-        rows.append(f"| {name} | {label} ({body['guidance']}) | {cells} | {local} | {statistics.median(times):.0f} |")
+        rows.append(f"| {name} | {label} ({body['guidance']}) | {cells} | {local} | {ms:.0f} |")
     return rows
 
 

@@ -46,21 +46,27 @@ def judged(got: np.ndarray, truth: np.ndarray, conf: np.ndarray | None, still: i
     return " | ".join(cells)
 
 
+def timed_transfer(client: httpx.Client, sent: dict, pts: np.ndarray, extra: dict[str, str]) -> tuple[dict, float]:
+    """The answer to a transfer of ``pts`` (the request sent ``REPEATS`` times) and its median time, ms."""
+    times, body = [], {}
+    for _ in range(REPEATS):
+        t = time.perf_counter()
+        r = client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": json.dumps(pts.tolist()), **extra})
+        times.append(1e3 * (time.perf_counter() - t))
+        r.raise_for_status()
+        body = r.json()
+    return body, statistics.median(times)
+
+
 def api_rows(client: httpx.Client, sent: dict, pts: np.ndarray, truth: np.ndarray, still: int, name: str) -> list[str]:
     client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": "[[10, 10]]"}).raise_for_status()
     rows = []
     for label, extra in MODES.items():
-        times, body = [], None
-        for _ in range(REPEATS):
-            t = time.perf_counter()
-            r = client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": json.dumps(pts.tolist()), **extra})
-            times.append(1e3 * (time.perf_counter() - t))
-            r.raise_for_status()
-            body = r.json()
+        body, ms = timed_transfer(client, sent, pts, extra)
         got = np.array([[k["x"], k["y"]] for k in body["keypoints"]])
         rows.append(f"| {name} | {label} ({body['guidance']}) | "
                     f"{judged(got, truth, per_point(body['keypoints'], 'confidence'), still)} "
-                    f"| {statistics.median(times):.0f} |")
+                    f"| {ms:.0f} |")
     return rows
 
 
