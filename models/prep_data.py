@@ -138,7 +138,7 @@ def visp() -> None:
 
 def lenses() -> None:
     """The pictures of ``models.data.lenses``' pairs, from hugin-data's help, into data/pairs/lenses."""
-    names = [f for (fa, _), (fb, _), _ in LENS_PAIRS.values() for f in (fa, fb)]
+    names = [f for (fa, _), (fb, _) in LENS_PAIRS.values() for f in (fa, fb)]
     if all((LENSES / n).exists() for n in names):
         print(f"{LENSES} already holds the pictures")
         return

@@ -46,3 +46,23 @@ def test_the_validation_pairs_truth_holds_at_their_matches(name):
     except FileNotFoundError:
         pytest.skip("no data/pairs/lenses: run `python -m models.prep_data --opencv`")
     assert pair.kept >= 80 and pair.residual < 0.6, (pair.kept, pair.residual)
+
+
+def test_prep_data_copies_every_pairs_pictures_out_of_hugin_data(tmp_path, monkeypatch):
+    from contextlib import contextmanager
+
+    from models import prep_data
+    root = tmp_path / "deb"
+    (root / prep_data.HUGIN_HELP).mkdir(parents=True)
+    names = [f for sides in lenses.FILES.values() for f, _ in sides]
+    for name in names:
+        (root / prep_data.HUGIN_HELP / name).write_bytes(b"jpeg")
+
+    @contextmanager
+    def unpacked(package: str):
+        assert package == "hugin-data"
+        yield root
+    monkeypatch.setattr(prep_data, "unpacked", unpacked)
+    monkeypatch.setattr(prep_data, "LENSES", tmp_path / "lenses")
+    prep_data.lenses()
+    assert sorted(p.name for p in (tmp_path / "lenses").iterdir()) == sorted(names)
