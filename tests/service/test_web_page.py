@@ -15,7 +15,7 @@ import pytest
 
 from eval.latency import serve
 from eval.robustness import uploads, visible_points
-from models.data import pairs
+from models.data import lenses, pairs
 from service.config import Settings
 from tests.conftest import real
 
@@ -260,6 +260,30 @@ def test_a_click_in_a_scene_with_depth_says_whether_the_plane_or_the_epipolar_li
     for said, put in (("by the plane", True), ("by its epipolar line", False)):
         text = clicked(page, *pts[np.flatnonzero(alike & (plane[:, 0] == put))[0]])
         assert said in text and "guided by fundamental" in text, text
+
+
+def test_a_click_on_a_fisheye_says_a_local_map_placed_its_point(page, url, tmp_path):
+    """Medinet Habu's court as a fisheye (a) and a stereographic image (b): the page says which
+    points went where a local map of the matches around them puts them, as the API answers, and
+    puts one of them where the two projections' truth does."""
+    pair = real(lambda: lenses.load("medinet"))
+    for name, img in zip("ab", (pair.a, pair.b), strict=True):
+        cv2.imwrite(str(tmp_path / f"{name}.png"), img)
+    pts, truth = lenses.points(pair, 40, np.random.default_rng(0))
+    near = np.array([[0, 0], [-2, 0], [2, 0], [0, -2], [0, 2]])  # a click lands within a pixel or two
+    sent = {side: (f"{side}.png", (tmp_path / f"{side[-1]}.png").read_bytes()) for side in ("image_a", "image_b")}
+    body = httpx.post(url + "/v1/keypoints/transfer", files=sent, timeout=120,
+                      data={"keypoints": json.dumps((pts[:, None] + near).reshape(-1, 2).tolist())}).json()
+    local = np.array([bool(k.get("local_warp")) for k in body["keypoints"]]).reshape(len(pts), len(near))
+    pick = np.flatnonzero(local.all(axis=1))[0]
+    page.goto(url + "/")
+    page.set_input_files("#file-a", str(tmp_path / "a.png"))
+    page.set_input_files("#file-b", str(tmp_path / "b.png"))
+    page.wait_for_function("!document.getElementById('match').disabled")
+    text = clicked(page, *pts[pick])
+    assert "by a local map of the matches around it" in text and "guided by homography" in text, text
+    got = [float(v) for v in re.search(r"-> \(([\d.]+), ([\d.]+)\) in b", text).groups()]
+    assert np.hypot(*(np.array(got) - truth[pick])) < 4, (text, truth[pick])
 
 
 def test_match_waits_for_both_images_to_be_drawn(page, url, tmp_path):
