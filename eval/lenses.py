@@ -23,9 +23,9 @@ import numpy as np
 from eval import machine
 from eval.depth import per_point
 from eval.latency import serving
-from eval.moving import timed_transfer
+from eval.moving import cells, timed_transfer
 from eval.results import published
-from eval.robustness import png
+from eval.robustness import mutual_ratio, png
 from models.data import lenses
 
 POINTS = 100
@@ -37,9 +37,7 @@ MODES = {"defaults": {}, "geometry=homography": {"geometry": "homography"},
 
 def judged(got: np.ndarray, truth: np.ndarray, conf: np.ndarray | None) -> str:
     """Cells: the share within 3 and 5 px and the mean confidence."""
-    err = np.linalg.norm(got - truth, axis=1)
-    c = "-" if conf is None or not np.isfinite(conf).any() else f"{np.nanmean(conf):.2f}"
-    return f"{100 * (err < TOL).mean():.0f} % | {100 * (err < 5).mean():.0f} % | {c}"
+    return cells(np.linalg.norm(got - truth, axis=1), conf)
 
 
 def transfer_rows(client: httpx.Client, sent: dict, pts: np.ndarray, truth: np.ndarray, name: str) -> list[str]:
@@ -65,13 +63,7 @@ def share_right(pair: lenses.LensPair, xa: np.ndarray, xb: np.ndarray) -> str:
 def sift(pair: lenses.LensPair) -> tuple[np.ndarray, np.ndarray]:
     """OpenCV SIFT: 4000 keypoints an image, mutual nearest neighbours with Lowe's 0.8."""
     det = cv2.SIFT_create(4000)
-    ka, da = det.detectAndCompute(pair.a, None)
-    kb, db = det.detectAndCompute(pair.b, None)
-    back = {m.queryIdx: m.trainIdx for m in cv2.BFMatcher().match(db, da)}
-    keep = [m for m, n in cv2.BFMatcher().knnMatch(da, db, k=2)
-            if m.distance < 0.8 * n.distance and back.get(m.trainIdx) == m.queryIdx]
-    return (np.float64([ka[m.queryIdx].pt for m in keep]).reshape(-1, 2),
-            np.float64([kb[m.trainIdx].pt for m in keep]).reshape(-1, 2))
+    return mutual_ratio(*det.detectAndCompute(pair.a, None), *det.detectAndCompute(pair.b, None))
 
 
 def match_rows(client: httpx.Client, sent: dict, pair: lenses.LensPair, name: str) -> list[str]:

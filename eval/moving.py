@@ -35,15 +35,18 @@ MODES = {"defaults": {}, "geometry=fundamental": {"geometry": "fundamental"}, "g
 REPEATS = 3
 
 
+def cells(err: np.ndarray, conf: np.ndarray | None) -> str:
+    """Cells of points' errors (K,) in pixels: the share within 3 and 5 px and the mean of their
+    confidence (K,) ("-" without one)."""
+    c = "-" if conf is None or not np.isfinite(conf).any() else f"{np.nanmean(conf):.2f}"
+    return f"{100 * (err < 3).mean():.0f} % | {100 * (err < 5).mean():.0f} % | {c}"
+
+
 def judged(got: np.ndarray, truth: np.ndarray, conf: np.ndarray | None, still: int) -> str:
     """Cells of a row: for the still points (the first ``still``) and the moving ones, the share
-    within 3 and 5 px and the mean confidence."""
+    within 3 and 5 px and the mean confidence (``cells``)."""
     err = np.linalg.norm(got - truth, axis=1)
-    cells = []
-    for s in (slice(0, still), slice(still, None)):
-        c = "-" if conf is None or not np.isfinite(conf[s]).any() else f"{np.nanmean(conf[s]):.2f}"
-        cells.append(f"{100 * (err[s] < 3).mean():.0f} % | {100 * (err[s] < 5).mean():.0f} % | {c}")
-    return " | ".join(cells)
+    return " | ".join(cells(err[s], None if conf is None else conf[s]) for s in (slice(0, still), slice(still, None)))
 
 
 def timed_transfer(client: httpx.Client, sent: dict, pts: np.ndarray, extra: dict[str, str]) -> tuple[dict, float]:

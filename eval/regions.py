@@ -30,7 +30,7 @@ from eval import machine
 from eval.latency import serve
 from eval.load_test import peak_rss_mb
 from eval.results import write_section
-from eval.robustness import TOL
+from eval.robustness import TOL, mutual_ratio
 from models.data.photos import LOMIRI_PHOTOS, package_path
 from service import matching
 
@@ -168,13 +168,10 @@ def sift(todo: list[Case], side: int | None = None) -> Run:
         ka, da = det.detectAndCompute(img, None)
         if da is None or len(da) < 2:
             return None
-        fwd = cv2.BFMatcher().knnMatch(da, db, k=2)
-        back = {m.queryIdx: m.trainIdx for m in cv2.BFMatcher().match(db, da)}
-        keep = [m for m, n in fwd if m.distance < 0.8 * n.distance and back.get(m.trainIdx) == m.queryIdx]
-        if len(keep) < 8:
+        xa, xb = mutual_ratio(ka, da, kb, db)
+        if len(xa) < 8:
             return None
-        xa = (np.float64([ka[m.queryIdx].pt for m in keep]) + 0.5) / fa - 0.5  # in pixels as sent
-        xb = (np.float64([kb[m.trainIdx].pt for m in keep]) + 0.5) / fb - 0.5
+        xa, xb = (xa + 0.5) / fa - 0.5, (xb + 0.5) / fb - 0.5  # in pixels as sent
         h, mask = cv2.findHomography(xa, xb, cv2.RANSAC, 4.0 / fb, maxIters=2000, confidence=0.999)
         return h if h is not None and matching.found("homography", mask.ravel().astype(bool)) else None
 

@@ -145,6 +145,16 @@ def transfer(client: httpx.Client, pair: pairs.Pair, sent: dict, rng: np.random.
     return f"{100 * (np.linalg.norm(got - t, axis=1) < TOL).mean():.0f} %"
 
 
+def mutual_ratio(ka: tuple, da: np.ndarray, kb: tuple, db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV keypoints and descriptors of two images matched as SIFT's baseline is: mutual nearest
+    neighbours passing Lowe's 0.8. -> (places (M, 2) in a, in b)."""
+    fwd = cv2.BFMatcher().knnMatch(da, db, k=2)
+    back = {m.queryIdx: m.trainIdx for m in cv2.BFMatcher().match(db, da)}
+    keep = [m for m, n in fwd if m.distance < 0.8 * n.distance and back.get(m.trainIdx) == m.queryIdx]
+    return (np.float64([ka[m.queryIdx].pt for m in keep]).reshape(-1, 2),
+            np.float64([kb[m.trainIdx].pt for m in keep]).reshape(-1, 2))
+
+
 def sift(pair: pairs.Pair) -> Outcome:
     """OpenCV SIFT: 4000 keypoints an image, mutual nearest neighbours with Lowe's 0.8, RANSAC."""
     det = cv2.SIFT_create(4000)
@@ -152,11 +162,7 @@ def sift(pair: pairs.Pair) -> Outcome:
     kb, db = det.detectAndCompute(pair.b, None)
     if da is None or db is None or len(da) < 2 or len(db) < 2:
         return Outcome(False, 0, 0, 0.0)
-    fwd = cv2.BFMatcher().knnMatch(da, db, k=2)
-    back = {m.queryIdx: m.trainIdx for m in cv2.BFMatcher().match(db, da)}
-    keep = [m for m, n in fwd if m.distance < 0.8 * n.distance and back.get(m.trainIdx) == m.queryIdx]
-    xa = np.float64([ka[m.queryIdx].pt for m in keep]).reshape(-1, 2)
-    xb = np.float64([kb[m.trainIdx].pt for m in keep]).reshape(-1, 2)
+    xa, xb = mutual_ratio(ka, da, kb, db)
     h, mask = None, None
     if len(xa) >= 8 and pair.geometry == "fundamental":
         h, mask = cv2.findFundamentalMat(xa, xb, cv2.FM_RANSAC, 4.0, 0.999, 2000)
