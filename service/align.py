@@ -138,23 +138,24 @@ def message(h: np.ndarray, shift: np.ndarray, p: Params) -> np.ndarray:
 
 
 def bp(cost: np.ndarray, offset: np.ndarray, p: Params) -> np.ndarray:
-    """BP-M sweeps on the 4-connected grid. cost (h, w, L, L), offset (h, w, 2) -> beliefs (h, w, L, L)."""
+    """BP-M sweeps on the 4-connected grid. cost (h, w, L, L), offset (h, w, 2) -> beliefs (h, w, L, L).
+    A sweep rightwards reads no message from the right, nor one leftwards from the left (and so for
+    down and up): each pair runs in step, one batched message per step."""
     h, w = cost.shape[:2]
     # incoming messages, named by the side they come from
     left, right, up, down = (np.zeros_like(cost) for _ in range(4))
     for _ in range(p.iterations):
-        for j in range(w - 1):  # rightwards: column j tells column j + 1
-            s = cost[:, j] + left[:, j] + up[:, j] + down[:, j]
-            left[:, j + 1] = message(s, offset[:, j + 1] - offset[:, j], p)
-        for j in range(w - 1, 0, -1):
-            s = cost[:, j] + right[:, j] + up[:, j] + down[:, j]
-            right[:, j - 1] = message(s, offset[:, j - 1] - offset[:, j], p)
-        for i in range(h - 1):
-            s = cost[i] + up[i] + left[i] + right[i]
-            up[i + 1] = message(s, offset[i + 1] - offset[i], p)
-        for i in range(h - 1, 0, -1):
-            s = cost[i] + down[i] + left[i] + right[i]
-            down[i - 1] = message(s, offset[i - 1] - offset[i], p)
+        for j in range(w - 1):  # column j tells column j + 1 while column k = w - 1 - j tells k - 1
+            k = w - 1 - j
+            s = np.concatenate([cost[:, j] + left[:, j] + up[:, j] + down[:, j],
+                                cost[:, k] + right[:, k] + up[:, k] + down[:, k]])
+            m = message(s, np.concatenate([offset[:, j + 1] - offset[:, j], offset[:, k - 1] - offset[:, k]]), p)
+            left[:, j + 1], right[:, k - 1] = m[:h], m[h:]
+        for i in range(h - 1):  # row i tells row i + 1 while row k = h - 1 - i tells k - 1
+            k = h - 1 - i
+            s = np.concatenate([cost[i] + up[i] + left[i] + right[i], cost[k] + down[k] + left[k] + right[k]])
+            m = message(s, np.concatenate([offset[i + 1] - offset[i], offset[k - 1] - offset[k]]), p)
+            up[i + 1], down[k - 1] = m[:w], m[w:]
     return cost + left + right + up + down
 
 
