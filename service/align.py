@@ -264,11 +264,11 @@ def params_dict(p: Params) -> dict[str, float]:
     return {k: float(v) for k, v in asdict(p).items()}
 
 
-def transfer(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, cycle_tol_px: float,
-             p: Params | None = None) -> Transfer:
-    """Points of a (K, 2) carried to b through the aligned field; the cycle check carries them
-    back through the field of the reverse alignment (a to b)."""
-    forward, backward = align(fa, fb, p), align(fb, fa, p)
+def transfer(fa: FeatureMap, fb: FeatureMap, forward: Alignment, backward: Alignment, points: np.ndarray,
+             cycle_tol_px: float) -> Transfer:
+    """Points of a (K, 2) carried to b along ``forward`` (b aligned to a) and back along
+    ``backward`` (a aligned to b): consistent where they come back within the tolerance (at
+    least a feature cell)."""
     xy_b = forward.at(points)
     score = np.einsum("kd,kd->k", bilinear(fa, points), bilinear(fb, xy_b)).clip(-1.0, 1.0)
     err = np.linalg.norm(backward.at(xy_b) - points, axis=1).astype(np.float32)

@@ -21,6 +21,8 @@ from service.correspond import (
     Context,
     Prealignment,
     Side,
+    alignment,
+    copy_of,
     dense_map,
     narrow,
     prealigned_copies,
@@ -31,6 +33,7 @@ from service.errors import NotFound
 from service.feature_map import FeatureMap
 from service.matching import Matches
 from service.points import inside, read_points
+from service.registry import LoadedModel
 
 
 @dataclass
@@ -159,6 +162,23 @@ def second_geometry(find: Callable[..., point_transfer.Transfer], guide: matchin
     return second
 
 
+async def aligned(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, points: np.ndarray, model: LoadedModel,
+                  ctx: Context) -> Transferred:
+    """Points of a (K, 2) carried along the MRF's field of b aligned to a, as ``/v1/align``
+    answers it (``correspond.alignment``: with both images' bytes, solved in a copy of b brought
+    onto a by the sparse matches' geometry where that field's energy is lower), and back along a
+    aligned to b in the same frame (a copy of a brought onto b, if b's was)."""
+    p = align.Params()
+    forward, pre = await alignment(a, b, fa, fb, model, p, ctx)
+    if pre is None:
+        backward = await ctx.on_pool(align.align, fb, fa, p)
+    else:
+        fwa = await copy_of(a, np.linalg.inv(pre.w), fb, model, ctx)
+        backward = align.through(await ctx.on_pool(align.align, fb, fwa, p), pre.w)
+    tr = await ctx.on_pool(align.transfer, fa, fb, forward, backward, points, ctx.settings.cycle_tolerance_px)
+    return Transferred(model.name, tr, points, prealigned=pre.described if pre is not None else None)
+
+
 async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model_name: str | None,
                    ctx: Context, geometry: str = "auto") -> Transferred:
     """Each point of ``text`` (JSON [[x, y], ...] in image a) found in image b; ``geometry``: the
@@ -170,7 +190,7 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     fb = await dense_map(b, model, ctx)
     tol = ctx.settings.cycle_tolerance_px
     if method == "align":
-        return Transferred(model.name, await ctx.on_pool(align.transfer, fa, fb, points, tol), points)
+        return await aligned(a, b, fa, fb, points, model, ctx)
     guide, pre, sparse_m = None, None, None
     if guided:
         try:  # the sparse matches survive rotation and scale; with ids, if their features were cached

@@ -143,7 +143,9 @@ async def keypoints_transfer(
     global, and the answer warns. ``geometry`` names the geometry instead of letting the pair's
     matches choose: ``fundamental`` when the scene has depth (a stereo rig, objects in a room).
     method=align: the points follow the MRF alignment field of b to
-    a (see /v1/align), and the cycle check follows the reverse alignment."""
+    a that /v1/align answers (with both images' bytes, solved in a copy of b brought onto a by the
+    sparse matches' geometry when that fits better: ``prealigned``), and the cycle check follows
+    the reverse alignment, in the same frame."""
     t0 = time.perf_counter()
     a = await side(image_a, image_a_id, "image_a", settings.max_image_bytes)
     b = await side(image_b, image_b_id, "image_b", settings.max_image_bytes)
