@@ -105,18 +105,19 @@ def data_cost(a: np.ndarray, b: np.ndarray, offset: np.ndarray, r: int, eta: flo
 
 def distance_transform(h: np.ndarray, alpha: float) -> np.ndarray:
     """min over labels l' of h(l') + alpha * ||l - l'||_1, for every label l: (N, L, L) -> (N, L, L).
-    Two linear passes per label axis (exact for the L1 norm, which separates)."""
-    f = h.copy()
-    n = f.shape[-1]
+    Two linear passes per label axis (exact for the L1 norm, which separates), on a copy with the
+    labels first, where each pass's step reads and writes contiguous rows."""
+    f = np.ascontiguousarray(h.transpose(1, 2, 0))  # (L, L, N)
+    n = f.shape[0]
     for k in range(1, n):
-        np.minimum(f[..., k], f[..., k - 1] + alpha, out=f[..., k])
+        np.minimum(f[:, k], f[:, k - 1] + alpha, out=f[:, k])
     for k in range(n - 2, -1, -1):
-        np.minimum(f[..., k], f[..., k + 1] + alpha, out=f[..., k])
+        np.minimum(f[:, k], f[:, k + 1] + alpha, out=f[:, k])
     for k in range(1, n):
-        np.minimum(f[..., k, :], f[..., k - 1, :] + alpha, out=f[..., k, :])
+        np.minimum(f[k], f[k - 1] + alpha, out=f[k])
     for k in range(n - 2, -1, -1):
-        np.minimum(f[..., k, :], f[..., k + 1, :] + alpha, out=f[..., k, :])
-    return f
+        np.minimum(f[k], f[k + 1] + alpha, out=f[k])
+    return f.transpose(2, 0, 1)
 
 
 def message(h: np.ndarray, shift: np.ndarray, p: Params) -> np.ndarray:
