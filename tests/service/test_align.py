@@ -143,16 +143,24 @@ def field_errors(out: dict, m: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.linalg.norm(xy + flow.reshape(-1, 2) - m[ix[:, 1], ix[:, 0]], axis=1)[ok]
 
 
-def test_a_plane_turned_in_perspective_is_aligned_through_its_homography(client, coffee):
-    """b turned by 30 degrees and seen in perspective: the MRF alone searches a small window with a
-    small-displacement prior and fails; brought onto a by the sparse matches' homography first, it
-    solves the residual and the field is taken back into b."""
+@pytest.fixture(scope="module")
+def coffee_in_perspective(coffee):
+    """b, and a: b turned by 30 degrees and seen in perspective; the true map (a's pixels -> b's)
+    and where it lies in b."""
     b = cv2.resize(coffee, (360, 240), interpolation=cv2.INTER_AREA)
     h = np.array([[0.87, -0.5, 90.0], [0.5, 0.87, -60.0], [2e-4, 1e-4, 1.0]])  # a's pixels -> b's
     ys, xs = np.mgrid[0:240, 0:360].astype(np.float64)
     p = np.stack([xs, ys, np.ones_like(xs)], -1) @ h.T
     m = (p[..., :2] / p[..., 2:3]).astype(np.float32)
     a, valid = warps.apply(b, m)
+    return a, b, m, valid
+
+
+def test_a_plane_turned_in_perspective_is_aligned_through_its_homography(client, coffee_in_perspective):
+    """b turned by 30 degrees and seen in perspective: the MRF alone searches a small window with a
+    small-displacement prior and fails; brought onto a by the sparse matches' homography first, it
+    solves the residual and the field is taken back into b."""
+    a, b, m, valid = coffee_in_perspective
     r = client.post("/v1/align", files=files(a, b))
     assert r.status_code == 200, r.text
     out = r.json()
@@ -194,16 +202,11 @@ def test_transfer_method_align(client, warped_coffee):
     assert all(k["consistent"] for k in out["keypoints"])
 
 
-def test_transfer_method_align_follows_the_prealigned_field(client, coffee):
+def test_transfer_method_align_follows_the_prealigned_field(client, coffee_in_perspective):
     """b turned by 30 degrees in perspective (as above): points carried along the field /v1/align
     answers, solved in b brought onto a by the sparse homography, land where the truth puts them
     and come back (along the direct field alone: 4.2 px at the median)."""
-    b = cv2.resize(coffee, (360, 240), interpolation=cv2.INTER_AREA)
-    h = np.array([[0.87, -0.5, 90.0], [0.5, 0.87, -60.0], [2e-4, 1e-4, 1.0]])  # a's pixels -> b's
-    ys, xs = np.mgrid[0:240, 0:360].astype(np.float64)
-    p = np.stack([xs, ys, np.ones_like(xs)], -1) @ h.T
-    m = (p[..., :2] / p[..., 2:3]).astype(np.float32)
-    a, valid = warps.apply(b, m)
+    a, b, m, valid = coffee_in_perspective
     pts = np.argwhere(valid[20:-20:25, 20:-20:25])[:, ::-1] * 25 + 20
     r = client.post("/v1/keypoints/transfer", files=files(a, b),
                     data={"keypoints": str(pts.tolist()), "method": "align"})
