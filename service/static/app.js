@@ -208,7 +208,8 @@ $("view").addEventListener("click", async (e) => {
   const x = cx / state.heightScale.a, y = cy / state.heightScale.a;
   const form = pairForm();
   form.append("keypoints", JSON.stringify([[x, y]]));
-  form.append("geometry", $("transfer-geometry").value);
+  const how = $("transfer-geometry").value;  // a geometry to fit, or the MRF alignment's field
+  form.append(how === "align" ? "method" : "geometry", how);
   $("transfer").textContent = "Transferring...";
   try {
     const body = await (await call("/v1/keypoints/transfer", form)).json();
@@ -227,6 +228,8 @@ $("view").addEventListener("click", async (e) => {
       (p.second_motion ? ", following a second motion" : "") +
       (p.local_warp ? ", by a local map of the matches around it" : "") +
       `, ${p.consistent ? "consistent" : "not consistent"} (guided by ${body.guidance})` +
+      (body.prealigned ? `, b brought onto a first (scale ${body.prealigned.scale.toFixed(2)}, turned ` +
+        `${body.prealigned.rotation_deg.toFixed(0)} degrees)` : "") +
       ((body.warnings || []).length ? `; ${body.warnings.join("; ")}` : "");
   } catch (err) {
     $("transfer").textContent = `Failed: ${err.message}`;

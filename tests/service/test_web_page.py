@@ -262,28 +262,57 @@ def test_a_click_in_a_scene_with_depth_says_whether_the_plane_or_the_epipolar_li
         assert said in text and "guided by fundamental" in text, text
 
 
-def test_a_click_on_a_fisheye_says_a_local_map_placed_its_point(page, url, tmp_path):
-    """Medinet Habu's court as a fisheye (a) and a stereographic image (b): the page says which
-    points went where a local map of the matches around them puts them, as the API answers, and
-    puts one of them where the two projections' truth does."""
+def medinet(tmp_path) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Medinet Habu's court as a fisheye (a.png) and a stereographic image (b.png) in ``tmp_path``:
+    the two as sent, 40 of a's points and their truth in b."""
     pair = real(lambda: lenses.load("medinet"))
     for name, img in zip("ab", (pair.a, pair.b), strict=True):
         cv2.imwrite(str(tmp_path / f"{name}.png"), img)
     pts, truth = lenses.points(pair, 40, np.random.default_rng(0))
-    near = np.array([[0, 0], [-2, 0], [2, 0], [0, -2], [0, 2]])  # a click lands within a pixel or two
     sent = {side: (f"{side}.png", (tmp_path / f"{side[-1]}.png").read_bytes()) for side in ("image_a", "image_b")}
-    body = httpx.post(url + "/v1/keypoints/transfer", files=sent, timeout=120,
-                      data={"keypoints": json.dumps((pts[:, None] + near).reshape(-1, 2).tolist())}).json()
-    local = np.array([bool(k.get("local_warp")) for k in body["keypoints"]]).reshape(len(pts), len(near))
-    pick = np.flatnonzero(local.all(axis=1))[0]
+    return sent, pts, truth
+
+
+def opened(page, url: str, tmp_path) -> None:
+    """The page with ``tmp_path``'s a.png and b.png chosen, ready to match."""
     page.goto(url + "/")
     page.set_input_files("#file-a", str(tmp_path / "a.png"))
     page.set_input_files("#file-b", str(tmp_path / "b.png"))
     page.wait_for_function("!document.getElementById('match').disabled")
+
+
+def test_a_click_on_a_fisheye_says_a_local_map_placed_its_point(page, url, tmp_path):
+    """Medinet Habu's court as a fisheye (a) and a stereographic image (b): the page says which
+    points went where a local map of the matches around them puts them, as the API answers, and
+    puts one of them where the two projections' truth does."""
+    sent, pts, truth = medinet(tmp_path)
+    near = np.array([[0, 0], [-2, 0], [2, 0], [0, -2], [0, 2]])  # a click lands within a pixel or two
+    body = httpx.post(url + "/v1/keypoints/transfer", files=sent, timeout=120,
+                      data={"keypoints": json.dumps((pts[:, None] + near).reshape(-1, 2).tolist())}).json()
+    local = np.array([bool(k.get("local_warp")) for k in body["keypoints"]]).reshape(len(pts), len(near))
+    pick = np.flatnonzero(local.all(axis=1))[0]
+    opened(page, url, tmp_path)
     text = clicked(page, *pts[pick])
     assert "by a local map of the matches around it" in text and "guided by homography" in text, text
     got = [float(v) for v in re.search(r"-> \(([\d.]+), ([\d.]+)\) in b", text).groups()]
     assert np.hypot(*(np.array(got) - truth[pick])) < 4, (text, truth[pick])
+
+
+def test_a_click_guided_by_the_dense_alignment_says_b_was_brought_onto_a_first(page, url, tmp_path):
+    """Medinet again, the transfer guided by the dense alignment: the page asks method=align, says
+    the MRF's field was solved with b brought onto a (the stereographic image is about half the
+    fisheye's scale) and puts a point where the API's answer lies, near the projections' truth."""
+    sent, pts, truth = medinet(tmp_path)
+    body = httpx.post(url + "/v1/keypoints/transfer", files=sent, timeout=120,
+                      data={"keypoints": json.dumps(pts.tolist()), "method": "align"}).json()
+    got = np.array([[k["x"], k["y"]] for k in body["keypoints"]])
+    pick = int(np.argmin(np.linalg.norm(got - truth, axis=1)))
+    opened(page, url, tmp_path)
+    page.select_option("#transfer-geometry", "align")
+    text = clicked(page, *pts[pick])
+    assert "guided by align" in text and "b brought onto a first (scale 0.56" in text, text
+    at = [float(v) for v in re.search(r"-> \(([\d.]+), ([\d.]+)\) in b", text).groups()]
+    assert np.hypot(*(np.array(at) - truth[pick])) < 4, (text, truth[pick])
 
 
 def test_match_waits_for_both_images_to_be_drawn(page, url, tmp_path):
