@@ -115,6 +115,8 @@ def align(c: CorrespondenceClient, a: argparse.Namespace) -> None:
           + (f"; b brought onto a first (scale {out['prealigned']['scale']:g}, turned "
              f"{out['prealigned']['rotation_deg']:g} deg)" if out["prealigned"] else "")
           + (f"; warped b: {a.warp}" if a.warp else "") + (f"; picture: {a.png}" if a.png else ""))
+    for w in out["warnings"]:
+        print(f"warning: {w}")
 
 
 def patches(c: CorrespondenceClient, a: argparse.Namespace) -> None:

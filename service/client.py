@@ -171,13 +171,14 @@ class CorrespondenceClient:
 
     def align(self, a: Image | str, b: Image | str, warp: bool = False, **params: float) -> dict:
         """The MRF alignment of b to a: {"flow": (h, w, 2) float32, "grid", "energy", "prealigned"
-        (how b was scaled and turned onto a first, or None), "warped"? (grey image b warped into
-        a's frame, uint8)}."""
+        (how b was scaled and turned onto a first, or None), "warnings", "warped"? (grey image b
+        warped into a's frame, uint8)}."""
         files, data = self._images(a, b)
         data |= {"warp": str(warp).lower()} | {k: str(v) for k, v in params.items()}
         out = self._post("/v1/align", files=files or None, data=data)
         flow = np.load(io.BytesIO(base64.b64decode(out["flow"]["data"])), allow_pickle=False)
-        res = {"flow": flow, "grid": out["grid"], "energy": out["energy"], "prealigned": out.get("prealigned")}
+        res = {"flow": flow, "grid": out["grid"], "energy": out["energy"], "prealigned": out.get("prealigned"),
+               "warnings": out.get("warnings", [])}
         if out.get("warped_png"):
             png = np.frombuffer(base64.b64decode(out["warped_png"]), np.uint8)
             res["warped"] = cv2.imdecode(png, cv2.IMREAD_GRAYSCALE)

@@ -42,6 +42,8 @@ METHODS = ("dense", "sparse")
 MIN_INLIERS = 8  # fewer inliers than this fit no similarity to pre-align by (``matching.found`` verifies)
 GUIDE_INLIERS = matching.AGREED_INLIERS  # sparse matches a geometry needs to guide a search or a pre-alignment
 SHIFT_PX = 4.0  # a homography that moves the matched points this far beyond a shift pre-aligns
+DIRECT_ONLY = "with image ids the MRF solves only the direct field (no pixels to bring b onto a): if the images " \
+              "differ much in scale, rotation or perspective, send both images' bytes"
 UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours, their confidence that of " \
              "matches between two images of one scene (ask geometry=homography or geometry=fundamental to verify them)"
 NO_SCENE = "the matches fit neither a homography nor a fundamental matrix (no more inliers than unrelated images " \
@@ -492,8 +494,9 @@ async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: Loa
     solves what is left in a copy of b brought onto a by it (its search window and small-
     displacement prior fit a residual, not a homography), that field is taken back into b, and
     the field of lower MRF energy is the answer: a plane's homography wins by far, while for a
-    non-rigid warp a homography fitted to part of it loses to the direct field. -> (field, the
-    prealignment when it won). ``fa``, ``fb``: the images' dense features."""
+    non-rigid warp a homography fitted to part of it loses to the direct field (with an image id,
+    only the direct field: the answer warns, ``DIRECT_ONLY``). -> (field, the prealignment when it
+    won). ``fa``, ``fb``: the images' dense features."""
     pre = await prealignment(a, b, ctx) if a.data is not None and b.data is not None else None
     if pre is None:
         return await ctx.on_pool(align.align, fa, fb, p), None

@@ -17,6 +17,7 @@ import numpy as np
 
 from service import align, calibration, local_warp, matching, point_transfer, second_motion
 from service.correspond import (
+    DIRECT_ONLY,
     NARROW,
     Context,
     Prealignment,
@@ -176,7 +177,8 @@ async def aligned(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, points: np.n
         fwa = await copy_of(a, np.linalg.inv(pre.w), fb, model, ctx)
         backward = align.through(await ctx.on_pool(align.align, fb, fwa, p), pre.w)
     tr = await ctx.on_pool(align.transfer, fa, fb, forward, backward, points, ctx.settings.cycle_tolerance_px)
-    return Transferred(model.name, tr, points, prealigned=pre.described if pre is not None else None)
+    return Transferred(model.name, tr, points, [] if a.data is not None and b.data is not None else [DIRECT_ONLY],
+                       pre.described if pre is not None else None)
 
 
 async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model_name: str | None,

@@ -223,6 +223,8 @@ class AlignResponse(BaseModel):
     warped_png: str | None = Field(None, description="with warp=true: image b warped into a's frame, grey PNG, base64")
     prealigned: Prealigned | None = Field(None, description="b was first brought onto a by its sparse matches' "
                                                             "geometry; the MRF solved the rest")
+    warnings: list[str] = Field(default_factory=list, description="what the answer could not do (with image ids, "
+                                                                  "no pre-alignment)")
     timing_ms: dict[str, float]
 
 

@@ -218,6 +218,22 @@ def test_transfer_method_align_follows_the_prealigned_field(client, coffee_in_pe
     assert out["prealigned"] is not None and abs(out["prealigned"]["rotation_deg"]) > 20
 
 
+def test_with_an_image_id_the_alignment_says_it_solved_only_the_direct_field(client, coffee_in_perspective):
+    """b turned by 30 degrees, sent as an id from /v1/images: no pixels to bring it onto a, so
+    /v1/align and transfer method=align solve the direct field only and say so; with both images'
+    bytes neither warns."""
+    a, b, _, _ = coffee_in_perspective
+    b_id = client.post("/v1/images", files={"image": ("b.png", encode(b))}).json()["image_id"]
+    by_id = {"files": {"image_a": ("a.png", encode(a))}, "data": {"image_b_id": b_id}}
+    aligned = client.post("/v1/align", **by_id).json()
+    moved = client.post("/v1/keypoints/transfer", files=by_id["files"],
+                        data={**by_id["data"], "keypoints": "[[180, 120]]", "method": "align"}).json()
+    for out in (aligned, moved):
+        assert out.get("prealigned") is None and any("only the direct field" in w for w in out["warnings"]), out
+    sent = client.post("/v1/align", files=files(a, b)).json()
+    assert sent["prealigned"] is not None and sent["warnings"] == []
+
+
 @pytest.mark.parametrize("data,extra,status", [
     ({"warp": "true", "image_b_id": "0" * 64}, {}, 422),  # warping needs b's pixels
     ({"alpha": "-1"}, {"image_b": 1}, 422),
