@@ -488,23 +488,25 @@ async def warped_into(b: Side, w: np.ndarray, fa: FeatureMap, ctx: Context) -> D
 
 
 async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: LoadedModel, p: align.Params,
-                    ctx: Context) -> tuple[align.Alignment, Prealignment | None]:
+                    ctx: Context) -> tuple[align.Alignment, Prealignment | None, list[str]]:
     """Image b aligned to a by the MRF (``service.align``). When both images' bytes are at hand
     and the sparse matches agree on a geometry beyond a shift (``prealignment``), the MRF also
     solves what is left in a copy of b brought onto a by it (its search window and small-
     displacement prior fit a residual, not a homography), that field is taken back into b, and
     the field of lower MRF energy is the answer: a plane's homography wins by far, while for a
-    non-rigid warp a homography fitted to part of it loses to the direct field (with an image id,
-    only the direct field: the answer warns, ``DIRECT_ONLY``). -> (field, the prealignment when it
-    won). ``fa``, ``fb``: the images' dense features."""
-    pre = await prealignment(a, b, ctx) if a.data is not None and b.data is not None else None
+    non-rigid warp a homography fitted to part of it loses to the direct field. -> (field, the
+    prealignment when it won, warnings: with an image id only the direct field, ``DIRECT_ONLY``).
+    ``fa``, ``fb``: the images' dense features."""
+    if a.data is None or b.data is None:
+        return await ctx.on_pool(align.align, fa, fb, p), None, [DIRECT_ONLY]
+    pre = await prealignment(a, b, ctx)
     if pre is None:
-        return await ctx.on_pool(align.align, fa, fb, p), None
+        return await ctx.on_pool(align.align, fa, fb, p), None, []
     fw = await copy_of(b, pre.w, fa, model, ctx)
     direct, residual = await asyncio.gather(ctx.on_pool(align.align, fa, fb, p), ctx.on_pool(align.align, fa, fw, p))
     if direct.energy["total"] <= residual.energy["total"]:
-        return direct, None
-    return align.through(residual, np.linalg.inv(pre.w)), pre
+        return direct, None, []
+    return align.through(residual, np.linalg.inv(pre.w)), pre, []
 
 
 async def sparse_guide(a: Side, b: Side, ctx: Context, kind: str = "auto") -> tuple[matching.Guide | None, Matches]:

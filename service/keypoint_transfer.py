@@ -17,7 +17,6 @@ import numpy as np
 
 from service import align, calibration, local_warp, matching, point_transfer, second_motion
 from service.correspond import (
-    DIRECT_ONLY,
     NARROW,
     Context,
     Prealignment,
@@ -170,15 +169,14 @@ async def aligned(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, points: np.n
     onto a by the sparse matches' geometry where that field's energy is lower), and back along a
     aligned to b in the same frame (a copy of a brought onto b, if b's was)."""
     p = align.Params()
-    forward, pre = await alignment(a, b, fa, fb, model, p, ctx)
+    forward, pre, warnings = await alignment(a, b, fa, fb, model, p, ctx)
     if pre is None:
         backward = await ctx.on_pool(align.align, fb, fa, p)
     else:
         fwa = await copy_of(a, np.linalg.inv(pre.w), fb, model, ctx)
         backward = align.through(await ctx.on_pool(align.align, fb, fwa, p), pre.w)
     tr = await ctx.on_pool(align.transfer, fa, fb, forward, backward, points, ctx.settings.cycle_tolerance_px)
-    return Transferred(model.name, tr, points, [] if a.data is not None and b.data is not None else [DIRECT_ONLY],
-                       pre.described if pre is not None else None)
+    return Transferred(model.name, tr, points, warnings, pre.described if pre is not None else None)
 
 
 async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model_name: str | None,
@@ -190,9 +188,9 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     fa = await dense_map(a, model, ctx)
     points = inside(points, fa.width, fa.height)
     fb = await dense_map(b, model, ctx)
-    tol = ctx.settings.cycle_tolerance_px
     if method == "align":
         return await aligned(a, b, fa, fb, points, model, ctx)
+    tol = ctx.settings.cycle_tolerance_px
     guide, pre, sparse_m = None, None, None
     if guided:
         try:  # the sparse matches survive rotation and scale; with ids, if their features were cached

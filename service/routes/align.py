@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service import align
 from service import render as pictures
-from service.correspond import DIRECT_ONLY, alignment, dense_map
+from service.correspond import alignment, dense_map
 from service.deps import ContextDep, SettingsDep
 from service.errors import InvalidInput
 from service.imaging import Decoded
@@ -67,7 +67,7 @@ async def align_images(
     p = align.Params(alpha=alpha, d=truncation, radius=radius, iterations=iterations, supersample=supersample)
     img_b = await b.pixels(settings) if warp else None
     fa, fb = await asyncio.gather(dense_map(a, m, ctx), dense_map(b, m, ctx))
-    al, pre = await alignment(a, b, fa, fb, m, p, ctx)
+    al, pre, warnings = await alignment(a, b, fa, fb, m, p, ctx)
     t2 = time.perf_counter()
     if render == "png":
         img_a, img_b = await a.pixels(settings), await b.pixels(settings)
@@ -81,5 +81,5 @@ async def align_images(
     return AlignResponse(model=m.name, grid=Grid(width=w, height=h, step_x=al.step[0], step_y=al.step[1]),
                          flow=npy(al.flow), energy=al.energy, levels=al.levels, params=align.params_dict(p),
                          warped_png=png, prealigned=pre.described if pre else None,
-                         warnings=[] if a.data is not None and b.data is not None else [DIRECT_ONLY],
+                         warnings=warnings,
                          timing_ms={"align": 1e3 * (t2 - t0), "warp": 1e3 * (time.perf_counter() - t2)})
