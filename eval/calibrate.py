@@ -37,12 +37,19 @@ from service.calibration import WITHIN_PX
 
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)
 USES = ("sparse", "sparse-inlier", "sparse-outlier", "sparse-unverified", "dense", "dense-inlier", "dense-outlier",
-        "dense-unverified", "transfer", "transfer-fundamental", "transfer-inconsistent")
+        "dense-unverified", "transfer", "transfer-fundamental", "transfer-inconsistent", "transfer-align")
 # shown, not fitted, each read off the curve that serves it: the matches without a geometry whose
 # matches fit none (``one_scene`` false: the curve of answers that failed to verify), and the other
 # matches without a geometry between unrelated images (the method's curve)
 SHOWN = {"sparse-no-scene": "sparse-unverified", "dense-no-scene": "dense-unverified",
-         "sparse-unrelated": "sparse", "dense-unrelated": "dense"}
+         "sparse-unrelated": "sparse", "dense-unrelated": "dense", "transfer-align-unrelated": "transfer-align"}
+# the keypoint transfers ``collect`` can ask for, by name in its ``asks``: the defaults' and the
+# MRF alignment's (``method=align``), which always answers, whatever the images show
+TRANSFERS = {"transfer": {}, "align": {"method": "align"}}
+# uses whose curve reads how far a point's round trip missed (``cycle_error``, px; less is better)
+# instead of its score: along the MRF's fields the score told the right from the wrong little (AUC
+# 0.57 among the validation transfers' consistent points), the miss much (0.84)
+BY_MISS = ("transfer-align",)
 KNOTS = 41
 # answers at a use's share right each step of its monotone fit is drawn towards (``fit``): of PRIORS,
 # the one with the lowest Brier score over the validation scenes, each read off curves fitted on the
@@ -111,7 +118,7 @@ HELD_BACK_UNRELATED = ("graf", "box", "aero", "motorcycle")
 
 
 def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
-            asks: tuple[str, ...] = ("sparse", "dense", "transfer"), value: str = "score"
+            asks: tuple[str, ...] = ("sparse", "dense", *TRANSFERS), value: str = "score"
             ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{use: (raw scores, right or not)} over the cases' answers (``USES``): each method's matches
     without a geometry, then with the case's own (a homography for a plane, else a fundamental
@@ -120,16 +127,17 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
     "<method>-no-scene"; "sparse-ratio" holds the other unverified sparse matches' Lowe's ratios,
     and "scene" their case numbers, for ``crossed``. Cases not ``related`` (``pairs.unrelated``) put
     their other matches without a geometry under "<method>-unrelated" instead: the methods' curves
-    assume one scene. ``asks``: the methods' correspondences and the keypoint transfers (``transfer``)
-    asked for each case. ``value``: what is kept of
-    each match, its raw ``score`` or the ``confidence`` it was served with (matches without one left
-    out)."""
+    assume one scene, and so do the MRF transfers' (``align``), whose points between them go under
+    "transfer-align-unrelated". ``asks``: the methods' correspondences and the keypoint
+    transfers (``TRANSFERS``) asked for each case. ``value``: what is kept of
+    each match, its raw ``score`` (a ``BY_MISS`` use's ``cycle_error``) or the ``confidence`` it
+    was served with (matches without one left out)."""
     got: dict[str, list] = {u: [] for u in (*USES, *SHOWN, "sparse-ratio", "scene")}
     rng = np.random.default_rng(0)
     for case, p in enumerate(cases):
         files = {"image_a": ("a.png", png(p.a)), "image_b": ("b.png", png(p.b))}
         geometry = p.geometry
-        for method in (m for m in asks if m != "transfer"):
+        for method in (m for m in asks if m not in TRANSFERS):
             for asked in ("none", geometry):
                 r = client.post("/v1/correspondences", files=files, data={"method": method, "geometry": asked})
                 r.raise_for_status()
@@ -156,42 +164,52 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
                     got[f"{method}-outlier"].append((score[~inlier], right[~inlier]))
                 else:
                     got[f"{method}-unverified"].append((score, right))
-        if "transfer" not in asks:
+        if not any(how in asks for how in TRANSFERS):
             continue
         h, w = p.a.shape
         pts = np.c_[rng.uniform(4, w - 5, 400), rng.uniform(4, h - 5, 400)]
         t, known = p.truth(pts)
         pts, t = pts[known][:200], t[known][:200]
-        r = client.post("/v1/keypoints/transfer", files=files, data={"keypoints": json.dumps(pts.tolist())})
-        r.raise_for_status()
-        body = r.json()
-        if body["guidance"] == "none":  # unguided points carry no confidence: nothing to fit or read
-            continue
-        k = body["keypoints"]  # (as served, every guided point has a confidence)
-        right = np.linalg.norm(t - np.array([[x["x"], x["y"]] for x in k]), axis=1) < WITHIN_PX
-        score, ok = np.array([x["score"] for x in k]), np.array([x["consistent"] for x in k])
-        use = transfer_uses(body["guidance"], np.array([bool(x.get("by_plane")) for x in k]))
-        for name in dict.fromkeys(use[ok]):
-            got[name].append((score[ok & (use == name)], right[ok & (use == name)]))
-        got["transfer-inconsistent"].append((score[~ok], right[~ok]))
+        for how in (m for m in TRANSFERS if m in asks):
+            r = client.post("/v1/keypoints/transfer", files=files,
+                            data={"keypoints": json.dumps(pts.tolist()), **TRANSFERS[how]})
+            r.raise_for_status()
+            body = r.json()
+            if body["guidance"] == "none":  # unguided points carry no confidence: nothing to fit or read
+                continue
+            k = body["keypoints"]  # (as served, every guided point has a confidence)
+            right = np.linalg.norm(t - np.array([[x["x"], x["y"]] for x in k]), axis=1) < WITHIN_PX
+            use = transfer_uses(body["guidance"], np.array([bool(x.get("by_plane")) for x in k]),
+                                np.array([x["consistent"] for x in k]))
+            score = np.array([x["cycle_error" if value == "score" and u in BY_MISS else value]
+                              for x, u in zip(k, use, strict=True)])
+            unrelated = "-unrelated" if how == "align" and not related else ""
+            for name in dict.fromkeys(use):
+                got[name + unrelated].append((score[use == name], right[use == name]))
     return {u: (np.concatenate([s for s, _ in v]), np.concatenate([c for _, c in v])) for u, v in got.items()
             if v and sum(map(len, (c for _, c in v)))}
 
 
-def transfer_uses(guidance: str, by_plane: np.ndarray) -> np.ndarray:
-    """The curve (K,) of each of a guided transfer's points that came back, as
-    ``calibration.for_transfer`` reads it: found along epipolar lines, or put by a homography
-    (the guide, or one beside a fundamental matrix: ``by_plane``)."""
+def transfer_uses(guidance: str, by_plane: np.ndarray, consistent: np.ndarray) -> np.ndarray:
+    """The curve (K,) of each of a guided transfer's points, as ``calibration.for_transfer`` reads
+    it: of those whose round trip came back, found along epipolar lines or put by a homography (the
+    guide, or one beside a fundamental matrix: ``by_plane``); the others; and the
+    points carried along the MRF's fields (``guidance`` "align"), which their round trip's miss
+    alone tells apart."""
+    if guidance == "align":
+        return np.full(len(consistent), "transfer-align")
     found = (guidance == "fundamental") & ~by_plane
-    return np.where(found, "transfer-fundamental", "transfer")
+    return np.where(consistent, np.where(found, "transfer-fundamental", "transfer"), "transfer-inconsistent")
 
 
 def monotone(increasing: bool) -> IsotonicRegression:
     return IsotonicRegression(y_min=0.0, y_max=1.0, increasing=increasing, out_of_bounds="clip")
 
 
-def fit(value: np.ndarray, right: np.ndarray, increasing: bool = True, prior: float = PRIOR) -> dict[str, list[float]]:
-    """A monotone curve from an answer's raw value to the share right, at ``KNOTS`` knots: isotonic
+def fit(value: np.ndarray, right: np.ndarray, increasing: bool = True, prior: float = PRIOR,
+        by_quantile: bool = False) -> dict[str, list[float]]:
+    """A monotone curve from an answer's raw value to the share right, at ``KNOTS`` knots (evenly
+    spaced, or ``by_quantile`` of the values, for a long-tailed one): isotonic
     regression, each of its steps (the answers it gives one level) then drawn towards the use's
     share right as if ``prior`` answers at that share were in it, and made monotone again. A step of
     a few answers, all right or all wrong, would otherwise read 1 or 0 (the curve of answers that
@@ -202,9 +220,16 @@ def fit(value: np.ndarray, right: np.ndarray, increasing: bool = True, prior: fl
     drawn = (np.bincount(step, weights=right) + prior * right.mean()) / (n + prior)
     centre = np.bincount(step, weights=value) / n
     level = monotone(increasing).fit(centre, drawn, sample_weight=n).predict(centre)[step]
-    knots = np.linspace(value.min(), value.max(), KNOTS)
+    knots = (np.unique(np.quantile(value, np.linspace(0, 1, KNOTS)).round(5)) if by_quantile
+             else np.linspace(value.min(), value.max(), KNOTS))
     p = monotone(increasing).fit(value, level).predict(knots)
     return {"score": knots.round(5).tolist(), "p": p.round(4).tolist()}
+
+
+def curve_of(use: str, value: np.ndarray, right: np.ndarray, prior: float = PRIOR) -> dict[str, list[float]]:
+    """``use``'s curve (``fit``): rising with the score, or for a ``BY_MISS`` use falling with the
+    round trip's miss, its knots at quantiles (most misses are under a pixel, a few hundreds)."""
+    return fit(value, right, use not in BY_MISS, prior, use in BY_MISS)
 
 
 def scene_brier(parts: list[tuple[str, dict]], prior: float) -> dict[str, float]:
@@ -220,7 +245,7 @@ def scene_brier(parts: list[tuple[str, dict]], prior: float) -> dict[str, float]
             if fitted is None or len(fitted[1]) < MIN_ANSWERS:
                 continue
             value, ok = merged(*(got for s, got in parts if s == scene and use in got))[use]
-            read.append(on_curve(fit(*fitted, prior=prior), value))
+            read.append(on_curve(curve_of(use, *fitted, prior), value))
             right.append(ok)
         if read:
             out[use] = brier_score_loss(np.concatenate(right), np.concatenate(read))
@@ -441,8 +466,8 @@ def validation_parts(client: httpx.Client) -> list[tuple[str, dict]]:
     """``main``'s validation answers case by case, each under its scene (``scene_of``; Aloe's
     windows are Aloe's, the unrelated pairs one scene of their own)."""
     return ([(scene_of(p.name), collect(client, [p])) for p in validation_cases()]
-            + [("aloe", collect(client, [p], asks=("transfer",))) for p in windows("aloe")]
-            + [("castle", collect(client, [p], asks=("transfer",))) for p in castles()]
+            + [("aloe", collect(client, [p], asks=tuple(TRANSFERS))) for p in windows("aloe")]
+            + [("castle", collect(client, [p], asks=tuple(TRANSFERS))) for p in castles()]
             + [("unrelated", collect(client, [p], related=False))
                for p in unrelated_cases(VALIDATION_UNRELATED)])
 
@@ -490,12 +515,12 @@ def main() -> None:
     with serving({"served": FIRST_TRY_OFF | settings}, timeout=600) as clients:
         client = clients["served"]
         cases = validation_cases()
-        val = merged(collect(client, cases), collect(client, windows("aloe") + castles(), asks=("transfer",)),
+        val = merged(collect(client, cases), collect(client, windows("aloe") + castles(), asks=tuple(TRANSFERS)),
                      collect(client, unrelated_cases(VALIDATION_UNRELATED), related=False))
         held = merged(collect(client, heldback_cases()),
-                      collect(client, windows("motorcycle"), asks=("transfer",)),
+                      collect(client, windows("motorcycle"), asks=tuple(TRANSFERS)),
                       collect(client, unrelated_cases(HELD_BACK_UNRELATED), related=False))
-    curves = {use: fit(*v) for use, v in val.items() if use in USES and len(v[1]) >= MIN_ANSWERS}
+    curves = {use: curve_of(use, *v) for use, v in val.items() if use in USES and len(v[1]) >= MIN_ANSWERS}
     manifest = json.loads(MANIFEST.read_text())
     store(manifest, curves, settings)
     MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -510,7 +535,10 @@ def main() -> None:
             "trip came back (`consistent`) where a homography put them (the guide, or one beside a fundamental "
             "matrix: `by_plane`); *transfer-fundamental*: the same where they were found along epipolar lines; "
             "*transfer-inconsistent*: the "
-            "others (both where a geometry guided them: unguided points carry no confidence). *-inlier* and "
+            "others (both where a geometry guided them: unguided points carry no confidence); *transfer-align*: "
+            "points carried along the MRF's fields (`method=align`), their curve read off how far the round trip "
+            "missed (`cycle_error`), and *transfer-align-unrelated* those between unrelated images (shown, not "
+            "fitted). *-inlier* and "
             "*-outlier*: the matches of answers whose geometry (a homography for a plane, else a fundamental "
             "matrix) was verified, on it and off it; *-unverified*: the matches of answers whose geometry was "
             "asked for and not verified (the pairs above and each scene's image a against every other scene's "

@@ -167,7 +167,8 @@ async def aligned(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, points: np.n
     """Points of a (K, 2) carried along the MRF's field of b aligned to a, as ``/v1/align``
     answers it (``correspond.alignment``: with both images' bytes, solved in a copy of b brought
     onto a by the sparse matches' geometry where that field's energy is lower), and back along a
-    aligned to b in the same frame (a copy of a brought onto b, if b's was)."""
+    aligned to b in the same frame (a copy of a brought onto b, if b's was); their confidence off
+    the curve of such transfers' round trips."""
     p = align.Params()
     forward, pre, warnings = await alignment(a, b, fa, fb, model, p, ctx)
     if pre is None:
@@ -176,7 +177,8 @@ async def aligned(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, points: np.n
         fwa = await copy_of(a, np.linalg.inv(pre.w), fb, model, ctx)
         backward = align.through(await ctx.on_pool(align.align, fb, fwa, p), pre.w)
     tr = await ctx.on_pool(align.transfer, fa, fb, forward, backward, points, ctx.settings.cycle_tolerance_px)
-    return Transferred(model.name, tr, points, warnings, pre.described if pre is not None else None)
+    return Transferred(model.name, tr, points, warnings, pre.described if pre is not None else None,
+                       calibration.for_alignment(model, tr.cycle_error))
 
 
 async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model_name: str | None,

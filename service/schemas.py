@@ -155,7 +155,9 @@ class TransferredPoint(BaseModel):
                                          "homography guiding, the round trip goes through it)")
     cycle_error: float = Field(description="pixels in image a between the point and its round trip")
     confidence: float | None = Field(None, description="the share of points with this score and consistency that "
-                                                       "landed within 3 px of the truth on the validation pairs; "
+                                                       "landed within 3 px of the truth on the validation pairs "
+                                                       "(with method=align, of points carried along its fields "
+                                                       "whose round trip missed by as much); "
                                                        "absent when no geometry guided the search")
     in_view: bool | None = Field(None, description="with a homography guiding: whether it puts the point inside "
                                                    "image b (if not, the position is held at b's border)")

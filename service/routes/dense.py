@@ -145,7 +145,7 @@ async def keypoints_transfer(
     method=align: the points follow the MRF alignment field of b to
     a that /v1/align answers (with both images' bytes, solved in a copy of b brought onto a by the
     sparse matches' geometry when that fits better: ``prealigned``), and the cycle check follows
-    the reverse alignment, in the same frame."""
+    the reverse alignment, in the same frame; ``confidence`` reads how far the round trip missed."""
     t0 = time.perf_counter()
     a = await side(image_a, image_a_id, "image_a", settings.max_image_bytes)
     b = await side(image_b, image_b_id, "image_b", settings.max_image_bytes)

@@ -7,9 +7,11 @@ from eval.calibrate import (
     AS_SERVED,
     PRIOR,
     VALIDATION_UNRELATED,
+    curve_of,
     errors,
     fit,
     merged,
+    on_curve,
     scene_brier,
     scene_of,
     store,
@@ -92,10 +94,14 @@ def test_answers_without_a_geometry_are_read_as_served():
 
 def test_transfers_are_fitted_by_their_guidance_on_windows_of_the_stereo_pair():
     """Consistent points searched along epipolar lines get a curve of their own, fitted with the
-    windows of the validation stereo pair (parts of a scene with depth, as eval.depth sends)."""
-    plane = np.array([True, False])  # put by a homography beside a fundamental matrix, or found on a line
-    assert transfer_uses("fundamental", plane).tolist() == ["transfer", "transfer-fundamental"]
-    assert transfer_uses("homography", plane).tolist() == ["transfer", "transfer"]
+    windows of the validation stereo pair (parts of a scene with depth, as eval.depth sends), and
+    points carried along the MRF's fields one of theirs."""
+    plane = np.array([True, False, False])  # put by a homography beside a fundamental matrix, or found on a line
+    back = np.array([True, True, False])  # whether each came back
+    assert transfer_uses("fundamental", plane, back).tolist() == ["transfer", "transfer-fundamental",
+                                                                  "transfer-inconsistent"]
+    assert transfer_uses("homography", plane, back).tolist() == ["transfer", "transfer", "transfer-inconsistent"]
+    assert transfer_uses("align", plane, back).tolist() == ["transfer-align"] * 3  # told apart by the miss
     try:
         cut = windows("aloe")
     except FileNotFoundError:
@@ -111,8 +117,9 @@ def test_the_stored_curves_are_the_default_models_as_the_service_reads_them():
     curves, settings = stored_curves(), Settings()
     listed = Manifest.model_validate_json(MANIFEST.read_text()).models
     entries = {e.name: e for e in map(ManifestEntry.model_validate, listed)}
+    dense = ("dense", "transfer", "transfer-inconsistent", "transfer-align")
     for model, uses in ((settings.default_descriptor_model, ("sparse", "sparse-inlier")),
-                        (settings.default_dense_model, ("dense", "transfer", "transfer-inconsistent"))):
+                        (settings.default_dense_model, dense)):
         for use in uses:
             assert curves[use] == entries[model].calibration[use].model_dump(), (model, use)
 
@@ -144,6 +151,18 @@ def test_with_many_answers_the_curve_is_the_share_right():
     falling = fit(-value, right, increasing=False)  # a value that falls as the share right rises
     assert np.all(np.diff(falling["p"]) <= 0)
     assert np.allclose(falling["p"][4:-4], -np.array(falling["score"][4:-4]), atol=0.05)
+
+
+def test_the_round_trips_curve_falls_with_the_miss_and_resolves_where_most_misses_lie():
+    """Most round trips of points along the MRF's fields miss by under a pixel, a few by hundreds:
+    knots spread evenly over that range would read 0.3 px and 3 px alike."""
+    rng = np.random.default_rng(0)
+    miss = np.r_[rng.uniform(0, 4, 9_000), rng.uniform(4, 500, 1_000)]
+    right = rng.uniform(0, 1, miss.size) < np.clip(1 - miss / 4, 0.05, 1)  # right less often the more it missed
+    curve = curve_of("transfer-align", miss, right)
+    assert np.all(np.diff(curve["p"]) <= 0) and np.all(np.diff(curve["score"]) > 0)
+    near, far, off = on_curve(curve, np.array([0.3, 3.0, 300.0]))
+    assert near > 0.85 and far < 0.4 and off < 0.1, (near, far, off)
 
 
 def test_each_scene_is_read_off_curves_fitted_on_the_others():

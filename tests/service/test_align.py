@@ -205,7 +205,8 @@ def test_transfer_method_align(client, warped_coffee):
 def test_transfer_method_align_follows_the_prealigned_field(client, coffee_in_perspective):
     """b turned by 30 degrees in perspective (as above): points carried along the field /v1/align
     answers, solved in b brought onto a by the sparse homography, land where the truth puts them
-    and come back (along the direct field alone: 4.2 px at the median)."""
+    and come back (along the direct field alone: 4.2 px at the median), each with the confidence of
+    the shipped curves fitted on such transfers."""
     a, b, m, valid = coffee_in_perspective
     pts = np.argwhere(valid[20:-20:25, 20:-20:25])[:, ::-1] * 25 + 20
     r = client.post("/v1/keypoints/transfer", files=files(a, b),
@@ -216,6 +217,7 @@ def test_transfer_method_align_follows_the_prealigned_field(client, coffee_in_pe
     assert len(pts) > 40 and np.median(err) < 1.5 and (err < 3).mean() > 0.9, (np.median(err), (err < 3).mean())
     assert np.mean([k["consistent"] for k in out["keypoints"]]) > 0.9
     assert out["prealigned"] is not None and abs(out["prealigned"]["rotation_deg"]) > 20
+    assert all(0 <= k["confidence"] <= 1 for k in out["keypoints"])
 
 
 def test_with_an_image_id_the_alignment_says_it_solved_only_the_direct_field(client, coffee_in_perspective):

@@ -50,6 +50,16 @@ def test_points_searched_along_epipolar_lines_read_their_own_curve_where_the_mod
                                [0.9, 0.1])
 
 
+def test_points_carried_along_the_alignment_read_how_far_their_round_trip_missed():
+    """The MRF's fields answer wherever a point is and its score says little there: their points
+    read a curve of the round trip's miss (px), falling with it; a model without one gives none."""
+    miss = {"score": [0.0, 1.0, 10.0], "p": [0.95, 0.8, 0.1]}
+    assert calibration.for_alignment(Entry({"calibration": {"transfer": CURVE}}), np.zeros(2)) is None
+    np.testing.assert_allclose(calibration.for_alignment(Entry({"calibration": {"transfer-align": miss}}),
+                                                         np.array([0.0, 0.5, 5.5, 300.0])),
+                               [0.95, 0.875, 0.45, 0.1], atol=1e-6)
+
+
 def test_verified_matches_read_the_curve_of_their_side_and_the_rest_the_methods_own():
     on, off = {"score": [0.0, 1.0], "p": [0.9, 1.0]}, {"score": [0.0, 1.0], "p": [0.0, 0.1]}
     m = Entry({"calibration": {"sparse": CURVE, "sparse-inlier": on, "sparse-outlier": off}})

@@ -301,7 +301,8 @@ def test_a_click_on_a_fisheye_says_a_local_map_placed_its_point(page, url, tmp_p
 def test_a_click_guided_by_the_dense_alignment_says_b_was_brought_onto_a_first(page, url, tmp_path):
     """Medinet again, the transfer guided by the dense alignment: the page asks method=align, says
     the MRF's field was solved with b brought onto a (the stereographic image is about half the
-    fisheye's scale) and puts a point where the API's answer lies, near the projections' truth."""
+    fisheye's scale) and puts a point where the API's answer lies, near the projections' truth,
+    with the confidence the API gives it."""
     sent, pts, truth = medinet(tmp_path)
     body = httpx.post(url + "/v1/keypoints/transfer", files=sent, timeout=120,
                       data={"keypoints": json.dumps(pts.tolist()), "method": "align"}).json()
@@ -311,6 +312,7 @@ def test_a_click_guided_by_the_dense_alignment_says_b_was_brought_onto_a_first(p
     page.select_option("#transfer-geometry", "align")
     text = clicked(page, *pts[pick])
     assert "guided by align" in text and "b brought onto a first (scale 0.56" in text, text
+    assert f"confidence {body['keypoints'][pick]['confidence']:.2f}" in text, text
     at = [float(v) for v in re.search(r"-> \(([\d.]+), ([\d.]+)\) in b", text).groups()]
     assert np.hypot(*(np.array(at) - truth[pick])) < 4, (text, truth[pick])
 
