@@ -128,10 +128,10 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
     and "scene" their case numbers, for ``crossed``. Cases not ``related`` (``pairs.unrelated``) put
     their other matches without a geometry under "<method>-unrelated" instead: the methods' curves
     assume one scene, and so do the MRF transfers' (``align``), whose points between them go under
-    "transfer-align-unrelated". ``asks``: the methods' correspondences and the keypoint
-    transfers (``TRANSFERS``) asked for each case. ``value``: what is kept of
-    each match, its raw ``score`` (a ``BY_MISS`` use's ``cycle_error``) or the ``confidence`` it
-    was served with (matches without one left out)."""
+    "transfer-align-unrelated" (where the answer found a scene: ``one_scene``). ``asks``: the
+    methods' correspondences and the keypoint transfers (``TRANSFERS``) asked for each case.
+    ``value``: what is kept of each match, its raw ``score`` (a ``BY_MISS`` use's ``cycle_error``) or
+    the ``confidence`` it was served with (matches without one left out)."""
     got: dict[str, list] = {u: [] for u in (*USES, *SHOWN, "sparse-ratio", "scene")}
     rng = np.random.default_rng(0)
     for case, p in enumerate(cases):
@@ -175,8 +175,8 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
                             data={"keypoints": json.dumps(pts.tolist()), **TRANSFERS[how]})
             r.raise_for_status()
             body = r.json()
-            if body["guidance"] == "none":  # unguided points carry no confidence: nothing to fit or read
-                continue
+            if body["guidance"] == "none" or body.get("one_scene") is False:
+                continue  # unguided points, and those of alignments of no scene, carry no confidence
             k = body["keypoints"]  # (as served, every guided point has a confidence)
             right = np.linalg.norm(t - np.array([[x["x"], x["y"]] for x in k]), axis=1) < WITHIN_PX
             use = transfer_uses(body["guidance"], np.array([bool(x.get("by_plane")) for x in k]),
@@ -538,7 +538,8 @@ def main() -> None:
             "others (both where a geometry guided them: unguided points carry no confidence); *transfer-align*: "
             "points carried along the MRF's fields (`method=align`), their curve read off how far the round trip "
             "missed (`cycle_error`), and *transfer-align-unrelated* those between unrelated images (shown, not "
-            "fitted). *-inlier* and "
+            "fitted; an alignment whose sparse matches fit no geometry, `one_scene` false, gives its points no "
+            "confidence). *-inlier* and "
             "*-outlier*: the matches of answers whose geometry (a homography for a plane, else a fundamental "
             "matrix) was verified, on it and off it; *-unverified*: the matches of answers whose geometry was "
             "asked for and not verified (the pairs above and each scene's image a against every other scene's "

@@ -79,10 +79,10 @@ def points_of(text: str) -> np.ndarray:
 def transfer(c: CorrespondenceClient, a: argparse.Namespace) -> None:
     ia, ib = read(a.image_a), read(a.image_b)
     points = points_of(Path(a.points_file).read_text() if a.points_file else a.points)
-    t = c.transfer(ia, ib, points, geometry=a.geometry)
+    t = c.transfer(ia, ib, points, geometry=a.geometry, method=a.method)
     if a.png:
         Path(a.png).write_bytes(c.picture("/v1/keypoints/transfer", ia, ib, keypoints=points.tolist(),
-                                          geometry=a.geometry))
+                                          geometry=a.geometry, method=a.method))
     if a.json:
         print(json.dumps({"guidance": t.guidance, "points": listed(np.c_[t.xy, t.score]),
                           "consistent": t.consistent.tolist()}
@@ -159,6 +159,8 @@ def parser() -> argparse.ArgumentParser:
     pts.add_argument("--points-file", help="a file holding that JSON")
     t.add_argument("--geometry", choices=["auto", "homography", "fundamental"], default="auto",
                    help="the geometry that guides the search; fundamental for a scene with depth")
+    t.add_argument("--method", choices=["nearest", "align"], default="nearest",
+                   help="nearest: the guided search; align: along the MRF's dense alignment (slower)")
     al = sub.add_parser("align", help="the dense alignment of image b to image a")
     al.add_argument("image_a")
     al.add_argument("image_b")

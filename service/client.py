@@ -69,6 +69,7 @@ class Transferred:
     second_motion: np.ndarray | None = None  # (K,) bool, where a second motion was found: placed by it
     by_plane: np.ndarray | None = None  # (K,) bool, a fundamental matrix guiding and a plane holding: put by the plane
     local_warp: np.ndarray | None = None  # (K,) bool, a homography spanning little of a: placed by a local map
+    one_scene: bool | None = None  # method="align" with both images: whether their sparse matches fit a geometry
 
 
 def column(rows: list[dict], key: str, dtype: type = np.float32) -> np.ndarray | None:
@@ -171,14 +172,15 @@ class CorrespondenceClient:
 
     def align(self, a: Image | str, b: Image | str, warp: bool = False, **params: float) -> dict:
         """The MRF alignment of b to a: {"flow": (h, w, 2) float32, "grid", "energy", "prealigned"
-        (how b was scaled and turned onto a first, or None), "warnings", "warped"? (grey image b
+        (how b was scaled and turned onto a first, or None), "warnings", "one_scene" (with both
+        images: whether their sparse matches fit a geometry), "warped"? (grey image b
         warped into a's frame, uint8)}."""
         files, data = self._images(a, b)
         data |= {"warp": str(warp).lower()} | {k: str(v) for k, v in params.items()}
         out = self._post("/v1/align", files=files or None, data=data)
         flow = np.load(io.BytesIO(base64.b64decode(out["flow"]["data"])), allow_pickle=False)
         res = {"flow": flow, "grid": out["grid"], "energy": out["energy"], "prealigned": out.get("prealigned"),
-               "warnings": out.get("warnings", [])}
+               "warnings": out.get("warnings", []), "one_scene": out.get("one_scene")}
         if out.get("warped_png"):
             png = np.frombuffer(base64.b64decode(out["warped_png"]), np.uint8)
             res["warped"] = cv2.imdecode(png, cv2.IMREAD_GRAYSCALE)
@@ -217,15 +219,18 @@ class CorrespondenceClient:
                                out.get("geometry"))
 
     def transfer(self, a: Image | str, b: Image | str, keypoints: np.ndarray, model: str | None = None,
-                 geometry: str = "auto") -> Transferred:
+                 geometry: str = "auto", method: str = "nearest") -> Transferred:
         """Keypoints (K, 2) of image a, found in image b; ``geometry``: "auto", "homography" or
-        "fundamental" (a scene with depth), the geometry that guides the search."""
+        "fundamental" (a scene with depth), the geometry that guides the search; ``method``:
+        "nearest" (that search) or "align" (along the MRF's field, as ``align`` answers it)."""
         files, data = self._images(a, b)
         data["keypoints"] = json.dumps(np.asarray(keypoints, float).tolist())
         if model:
             data["model"] = model
         if geometry != "auto":
             data["geometry"] = geometry
+        if method != "nearest":
+            data["method"] = method
         out = self._post("/v1/keypoints/transfer", files=files or None, data=data)
         k = out["keypoints"]
         return Transferred(np.asarray([[p["x"], p["y"]] for p in k], np.float32).reshape(-1, 2),
@@ -233,4 +238,4 @@ class CorrespondenceClient:
                            out["guidance"], out["warnings"], column(k, "confidence"), column(k, "cycle_error"),
                            column(k, "in_view", bool), out.get("prealigned"), column(k, "support"),
                            column(k, "second_motion", bool), column(k, "by_plane", bool),
-                           column(k, "local_warp", bool))
+                           column(k, "local_warp", bool), out.get("one_scene"))

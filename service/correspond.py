@@ -50,6 +50,9 @@ NO_SCENE = "the matches fit neither a homography nor a fundamental matrix (no mo
            "give by chance): the images may not show one scene; the matches are unverified nearest neighbours, " \
            "their confidence that of matches whose geometry failed to verify"
 FAILED = "the matches are unverified nearest neighbours"
+ALIGN_NO_SCENE = "the sparse matches fit neither a homography nor a fundamental matrix (no more inliers than " \
+                 "unrelated images give by chance): the images may not show one scene; the MRF's field answers " \
+                 "all the same, unverified (transferred points carry no confidence)"
 # a homography whose inliers span less of image a than this is warned of: among the homographies
 # returned on the validation pairs (both methods) and the regions of large photos, 3 of the 6 such
 # were wrong (median error over a's grid over 5 px), 2 of the other 150 (eval.robustness, eval.regions)
@@ -449,13 +452,6 @@ class Prealignment:
     support: int  # the sparse inliers it was fitted to
 
 
-async def prealignment(a: Side, b: Side, ctx: Context) -> Prealignment | None:
-    """The map taking b's pixels to a's that the sparse matches the pair's geometry keeps agree
-    on (``sparse_guide``, then ``prealignment_from``)."""
-    guide, m = await sparse_guide(a, b, ctx)
-    return prealignment_from(guide, m, ctx.settings.ransac_threshold_px)
-
-
 def prealignment_from(guide: matching.Guide | None, m: Matches, threshold_px: float) -> Prealignment | None:
     """The map taking b's pixels to a's of a geometry fitted to the matches ``m``: its homography
     for a plane (or a turning camera), perspective included, else the inliers' similarity;
@@ -487,26 +483,42 @@ async def warped_into(b: Side, w: np.ndarray, fa: FeatureMap, ctx: Context) -> D
     return Decoded(out, fa.width, fa.height)
 
 
+@dataclass
+class Aligned:
+    """``alignment``'s answer: b aligned to a (``solved``), the prealignment when it won, what the
+    answer warns of, and with both images' bytes whether their sparse matches fit one scene."""
+    solved: align.Alignment
+    pre: Prealignment | None = None
+    warnings: list[str] = field(default_factory=list)
+    one_scene: bool | None = None
+
+
 async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: LoadedModel, p: align.Params,
-                    ctx: Context) -> tuple[align.Alignment, Prealignment | None, list[str]]:
+                    ctx: Context) -> Aligned:
     """Image b aligned to a by the MRF (``service.align``). When both images' bytes are at hand
-    and the sparse matches agree on a geometry beyond a shift (``prealignment``), the MRF also
+    and the sparse matches agree on a geometry beyond a shift (``prealignment_from``), the MRF also
     solves what is left in a copy of b brought onto a by it (its search window and small-
     displacement prior fit a residual, not a homography), that field is taken back into b, and
     the field of lower MRF energy is the answer: a plane's homography wins by far, while for a
-    non-rigid warp a homography fitted to part of it loses to the direct field. -> (field, the
-    prealignment when it won, warnings: with an image id only the direct field, ``DIRECT_ONLY``).
-    ``fa``, ``fb``: the images' dense features."""
+    non-rigid warp a homography fitted to part of it loses to the direct field. Where the sparse
+    matches fit no geometry at all (``matching.one_scene``: every unrelated validation pair, no
+    related one) the answer warns (``ALIGN_NO_SCENE``): the field answers whatever the images
+    show. With an image id only the direct field is solved (``DIRECT_ONLY``). ``fa``, ``fb``: the
+    images' dense features."""
     if a.data is None or b.data is None:
-        return await ctx.on_pool(align.align, fa, fb, p), None, [DIRECT_ONLY]
-    pre = await prealignment(a, b, ctx)
+        return Aligned(await ctx.on_pool(align.align, fa, fb, p), warnings=[DIRECT_ONLY])
+    guide, m = await sparse_guide(a, b, ctx)
+    threshold = ctx.settings.ransac_threshold_px
+    scene = guide is not None or await ctx.on_pool(matching.one_scene, m, threshold)
+    warnings = [] if scene else [ALIGN_NO_SCENE]
+    pre = prealignment_from(guide, m, threshold)
     if pre is None:
-        return await ctx.on_pool(align.align, fa, fb, p), None, []
+        return Aligned(await ctx.on_pool(align.align, fa, fb, p), None, warnings, scene)
     fw = await copy_of(b, pre.w, fa, model, ctx)
     direct, residual = await asyncio.gather(ctx.on_pool(align.align, fa, fb, p), ctx.on_pool(align.align, fa, fw, p))
     if direct.energy["total"] <= residual.energy["total"]:
-        return direct, None, []
-    return align.through(residual, np.linalg.inv(pre.w)), pre, []
+        return Aligned(direct, None, warnings, scene)
+    return Aligned(align.through(residual, np.linalg.inv(pre.w)), pre, warnings, scene)
 
 
 async def sparse_guide(a: Side, b: Side, ctx: Context, kind: str = "auto") -> tuple[matching.Guide | None, Matches]:

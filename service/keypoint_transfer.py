@@ -48,6 +48,7 @@ class Transferred:
     support: np.ndarray | None = None  # (K,) see ``support_of``
     second_motion: np.ndarray | None = None  # (K,) bool, where a second geometry was found: placed by it
     local_warp: np.ndarray | None = None  # (K,) bool, where the homography spans little of a: placed by a local map
+    one_scene: bool | None = None  # method=align with both images' bytes: whether their sparse matches fit a geometry
 
 
 def through_prealigned(fa: FeatureMap, fb: FeatureMap, fw: FeatureMap, fab: FeatureMap | None,
@@ -168,17 +169,20 @@ async def aligned(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, points: np.n
     answers it (``correspond.alignment``: with both images' bytes, solved in a copy of b brought
     onto a by the sparse matches' geometry where that field's energy is lower), and back along a
     aligned to b in the same frame (a copy of a brought onto b, if b's was); their confidence off
-    the curve of such transfers' round trips."""
+    the curve of such transfers' round trips, none where the sparse matches fit no geometry (the
+    images may not show one scene: ``correspond.ALIGN_NO_SCENE``)."""
     p = align.Params()
-    forward, pre, warnings = await alignment(a, b, fa, fb, model, p, ctx)
+    out = await alignment(a, b, fa, fb, model, p, ctx)
+    pre = out.pre
     if pre is None:
         backward = await ctx.on_pool(align.align, fb, fa, p)
     else:
         fwa = await copy_of(a, np.linalg.inv(pre.w), fb, model, ctx)
         backward = align.through(await ctx.on_pool(align.align, fb, fwa, p), pre.w)
-    tr = await ctx.on_pool(align.transfer, fa, fb, forward, backward, points, ctx.settings.cycle_tolerance_px)
-    return Transferred(model.name, tr, points, warnings, pre.described if pre is not None else None,
-                       calibration.for_alignment(model, tr.cycle_error))
+    tr = await ctx.on_pool(align.transfer, fa, fb, out.solved, backward, points, ctx.settings.cycle_tolerance_px)
+    confidence = None if out.one_scene is False else calibration.for_alignment(model, tr.cycle_error)
+    return Transferred(model.name, tr, points, out.warnings, pre.described if pre is not None else None, confidence,
+                       one_scene=out.one_scene)
 
 
 async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model_name: str | None,

@@ -158,7 +158,8 @@ class TransferredPoint(BaseModel):
                                                        "landed within 3 px of the truth on the validation pairs "
                                                        "(with method=align, of points carried along its fields "
                                                        "whose round trip missed by as much); "
-                                                       "absent when no geometry guided the search")
+                                                       "absent when no geometry guided the search (with "
+                                                       "method=align: when one_scene is false)")
     in_view: bool | None = Field(None, description="with a homography guiding: whether it puts the point inside "
                                                    "image b (if not, the position is held at b's border)")
     by_plane: bool | None = Field(None, description="with a fundamental matrix guiding (geometry=auto) and a "
@@ -197,6 +198,10 @@ class TransferResponse(BaseModel):
     warnings: list[str] = Field(default_factory=list, description="what the answer cannot vouch for, e.g. that no "
                                                                   "geometry guided the search")
     prealigned: Prealigned | None = Field(None, description="b was turned and scaled to meet a before the search")
+    one_scene: bool | None = Field(None, description="with method=align and both images' bytes: whether their sparse "
+                                                     "matches fit a homography or a fundamental matrix (false: the "
+                                                     "images may not show one scene, and the points carry no "
+                                                     "confidence)")
     timing_ms: dict[str, float]
 
 
@@ -226,7 +231,10 @@ class AlignResponse(BaseModel):
     prealigned: Prealigned | None = Field(None, description="b was first brought onto a by its sparse matches' "
                                                             "geometry; the MRF solved the rest")
     warnings: list[str] = Field(default_factory=list, description="what the answer could not do (with image ids, "
-                                                                  "no pre-alignment)")
+                                                                  "no pre-alignment) or vouch for")
+    one_scene: bool | None = Field(None, description="with both images' bytes: whether their sparse matches fit a "
+                                                     "homography or a fundamental matrix (false: the images may not "
+                                                     "show one scene; the field answers all the same)")
     timing_ms: dict[str, float]
 
 

@@ -67,7 +67,8 @@ async def align_images(
     p = align.Params(alpha=alpha, d=truncation, radius=radius, iterations=iterations, supersample=supersample)
     img_b = await b.pixels(settings) if warp else None
     fa, fb = await asyncio.gather(dense_map(a, m, ctx), dense_map(b, m, ctx))
-    al, pre, warnings = await alignment(a, b, fa, fb, m, p, ctx)
+    out = await alignment(a, b, fa, fb, m, p, ctx)
+    al, pre = out.solved, out.pre
     t2 = time.perf_counter()
     if render == "png":
         img_a, img_b = await a.pixels(settings), await b.pixels(settings)
@@ -81,5 +82,5 @@ async def align_images(
     return AlignResponse(model=m.name, grid=Grid(width=w, height=h, step_x=al.step[0], step_y=al.step[1]),
                          flow=npy(al.flow), energy=al.energy, levels=al.levels, params=align.params_dict(p),
                          warped_png=png, prealigned=pre.described if pre else None,
-                         warnings=warnings,
+                         warnings=out.warnings, one_scene=out.one_scene,
                          timing_ms={"align": 1e3 * (t2 - t0), "warp": 1e3 * (time.perf_counter() - t2)})

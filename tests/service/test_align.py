@@ -288,3 +288,23 @@ def test_a_field_taken_through_a_homography_lands_where_the_homography_puts_its_
     q = np.c_[grid + flow.reshape(-1, 2), np.ones(len(grid))] @ h.T
     assert moved.flow.shape == flow.shape and moved.step == al.step
     assert np.allclose(grid + moved.flow.reshape(-1, 2), q[:, :2] / q[:, 2:], atol=1e-3)
+
+
+def test_an_alignment_of_images_whose_sparse_matches_fit_no_geometry_says_so(client, coffee_in_perspective, noise):
+    """The coffee photo against blurred noise: the MRF's field answers whatever the images show, so
+    /v1/align and transfer method=align say the images may not show one scene (``one_scene``
+    false) and the points carry no confidence; the photo turned in perspective fits one, and its
+    points read the curve of how far their round trip missed."""
+    a, b, _, _ = coffee_in_perspective
+    unrelated = cv2.resize(noise, a.shape[::-1])
+    for other, related in ((unrelated, False), (b, True)):
+        aligned = client.post("/v1/align", files=files(a, other)).json()
+        moved = client.post("/v1/keypoints/transfer", files=files(a, other),
+                            data={"keypoints": "[[180, 120], [120, 80]]", "method": "align"}).json()
+        for out in (aligned, moved):
+            assert out["one_scene"] is related and any("may not show one scene" in w for w in out["warnings"]) \
+                is not related, out["warnings"]
+        confidence = [k.get("confidence") for k in moved["keypoints"]]
+        curve = client.app.state.registry.get(moved["model"], ("dense",)).entry.calibration["transfer-align"]
+        want = np.interp([k["cycle_error"] for k in moved["keypoints"]], curve.score, curve.p)
+        assert confidence == [None, None] if not related else np.allclose(confidence, want, atol=1e-4), confidence

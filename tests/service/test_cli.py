@@ -67,6 +67,9 @@ def test_transfer_and_align(server, files, capsys):
     assert body["guidance"] == "fundamental" and len(body["confidence"]) == 1 and len(body["support"]) == 1
     assert body["in_view"] is None and body["second_motion"] is None  # a fundamental matrix named: neither applies
     assert all(round(v, 3) == v for v in body["points"][0] + body["confidence"])  # 0.958, not float32's 0.95800000429
+    main(corr(server, "transfer", files / "a.png", files / "b.png", "--points", "[[100, 80]]", "--method", "align"))
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("(100.0, 80.0) -> (") and "confidence 0." in out[0] and "guided by align" in out[1], out
     main(corr(server, "align", files / "a.png", files / "b.png", "--warp", files / "w.png", "--png", files / "al.png"))
     assert "median displacement" in capsys.readouterr().out
     assert cv2.imread(str(files / "w.png"), cv2.IMREAD_GRAYSCALE).shape == (240, 360)

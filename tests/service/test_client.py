@@ -63,8 +63,13 @@ def test_align_says_when_b_was_brought_onto_a_first(server, coffee):
     turned = cv2.warpAffine(coffee, cv2.getRotationMatrix2D((w / 2, h / 2), 40, 1.0), (w, h))
     with CorrespondenceClient(server, api_key="secret") as c:
         out = c.align(coffee, turned)
-        assert out["flow"].shape[2] == 2 and abs(out["prealigned"]["rotation_deg"]) > 30
+        assert out["flow"].shape[2] == 2 and abs(out["prealigned"]["rotation_deg"]) > 30 and out["one_scene"]
         assert c.align(coffee, coffee)["prealigned"] is None  # nothing to undo
+        t = c.transfer(coffee, turned, [[w / 2 + 40, h / 2], [w / 2, h / 2 - 40]], method="align")
+        truth = cv2.transform(np.float32([[[w / 2 + 40, h / 2], [w / 2, h / 2 - 40]]]),
+                              cv2.getRotationMatrix2D((w / 2, h / 2), 40, 1.0))[0]
+        assert t.guidance == "align" and t.one_scene and abs(t.prealigned["rotation_deg"]) > 30
+        assert np.linalg.norm(t.xy - truth, axis=1).max() < 3 and t.confidence.shape == (2,)
 
 
 def test_a_transfer_answer_reads_into_arrays_each_optional_field_none_where_left_out():
@@ -84,7 +89,7 @@ def test_a_transfer_answer_reads_into_arrays_each_optional_field_none_where_left
     np.testing.assert_allclose(t.confidence, [0.8, 0.2])
     np.testing.assert_allclose(t.support, [0.75, 0.25])
     assert t.by_plane.tolist() == [True, False] and t.second_motion.tolist() == [False, True]
-    assert t.in_view is None and t.prealigned is None  # left out of the answer: None, not a guess
+    assert t.in_view is None and t.prealigned is None and t.one_scene is None  # left out: None, not a guess
 
 
 def test_retries_on_503_then_succeeds():
