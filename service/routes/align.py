@@ -76,7 +76,8 @@ async def align_images(
         def draw() -> bytes:
             return pictures.alignment(img_a, align.warp(img_b.pixels, al, fa.width, fa.height, img_b.to_sent()),
                                       al.flow)
-        return picture(await run_in_threadpool(draw), levels=al.levels, energy=round(al.energy["total"], 4))
+        return picture(await run_in_threadpool(draw), levels=al.levels, energy=round(al.energy["total"], 4),
+                       warnings=" | ".join(out.warnings))
     png = await run_in_threadpool(warped_png, img_b, al, fa.width, fa.height) if warp else None
     h, w, _ = al.flow.shape
     return AlignResponse(model=m.name, grid=Grid(width=w, height=h, step_x=al.step[0], step_y=al.step[1]),

@@ -308,3 +308,5 @@ def test_an_alignment_of_images_whose_sparse_matches_fit_no_geometry_says_so(cli
         curve = client.app.state.registry.get(moved["model"], ("dense",)).entry.calibration["transfer-align"]
         want = np.interp([k["cycle_error"] for k in moved["keypoints"]], curve.score, curve.p)
         assert confidence == [None, None] if not related else np.allclose(confidence, want, atol=1e-4), confidence
+    drawn = client.post("/v1/align", files=files(a, unrelated), data={"render": "png"})
+    assert "may not show one scene" in drawn.headers["x-warnings"]  # the picture says so too
