@@ -69,7 +69,7 @@ class Transferred:
     second_motion: np.ndarray | None = None  # (K,) bool, where a second motion was found: placed by it
     by_plane: np.ndarray | None = None  # (K,) bool, a fundamental matrix guiding and a plane holding: put by the plane
     local_warp: np.ndarray | None = None  # (K,) bool, a homography spanning little of a: placed by a local map
-    one_scene: bool | None = None  # method="align" with both images: whether their sparse matches fit a geometry
+    one_scene: bool | None = None  # method="align": whether the images' sparse matches fit a geometry
 
 
 def column(rows: list[dict], key: str, dtype: type = np.float32) -> np.ndarray | None:
@@ -172,8 +172,8 @@ class CorrespondenceClient:
 
     def align(self, a: Image | str, b: Image | str, warp: bool = False, **params: float) -> dict:
         """The MRF alignment of b to a: {"flow": (h, w, 2) float32, "grid", "energy", "prealigned"
-        (how b was scaled and turned onto a first, or None), "warnings", "one_scene" (with both
-        images: whether their sparse matches fit a geometry), "warped"? (grey image b
+        (how b was scaled and turned onto a first, or None), "warnings", "one_scene" (whether
+        their sparse matches fit a geometry), "warped"? (grey image b
         warped into a's frame, uint8)}."""
         files, data = self._images(a, b)
         data |= {"warp": str(warp).lower()} | {k: str(v) for k, v in params.items()}

@@ -486,7 +486,7 @@ async def warped_into(b: Side, w: np.ndarray, fa: FeatureMap, ctx: Context) -> D
 @dataclass
 class Aligned:
     """``alignment``'s answer: b aligned to a (``solved``), the prealignment when it won, what the
-    answer warns of, and with both images' bytes whether their sparse matches fit one scene."""
+    answer warns of, and whether their sparse matches fit one scene (None where they are not at hand)."""
     solved: align.Alignment
     pre: Prealignment | None = None
     warnings: list[str] = field(default_factory=list)
@@ -503,14 +503,17 @@ async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: Loa
     non-rigid warp a homography fitted to part of it loses to the direct field. Where the sparse
     matches fit no geometry at all (``matching.one_scene``: every unrelated validation pair, no
     related one) the answer warns (``ALIGN_NO_SCENE``): the field answers whatever the images
-    show. With an image id only the direct field is solved (``DIRECT_ONLY``). ``fa``, ``fb``: the
-    images' dense features."""
-    if a.data is None or b.data is None:
-        return Aligned(await ctx.on_pool(align.align, fa, fb, p), warnings=[DIRECT_ONLY])
-    guide, m = await sparse_guide(a, b, ctx)
+    show. With an image id only the direct field is solved (``DIRECT_ONLY``), and the scene is
+    checked where its sparse features are still cached. ``fa``, ``fb``: the images' dense features."""
+    try:
+        guide, m = await sparse_guide(a, b, ctx)
+    except NotFound:  # an image id whose sparse features are no longer cached
+        guide, m = None, None
     threshold = ctx.settings.ransac_threshold_px
-    scene = guide is not None or await ctx.on_pool(matching.one_scene, m, threshold)
-    warnings = [] if scene else [ALIGN_NO_SCENE]
+    scene = None if m is None else guide is not None or await ctx.on_pool(matching.one_scene, m, threshold)
+    warnings = [ALIGN_NO_SCENE] if scene is False else []
+    if a.data is None or b.data is None:
+        return Aligned(await ctx.on_pool(align.align, fa, fb, p), None, [DIRECT_ONLY, *warnings], scene)
     pre = prealignment_from(guide, m, threshold)
     if pre is None:
         return Aligned(await ctx.on_pool(align.align, fa, fb, p), None, warnings, scene)

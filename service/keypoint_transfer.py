@@ -48,7 +48,7 @@ class Transferred:
     support: np.ndarray | None = None  # (K,) see ``support_of``
     second_motion: np.ndarray | None = None  # (K,) bool, where a second geometry was found: placed by it
     local_warp: np.ndarray | None = None  # (K,) bool, where the homography spans little of a: placed by a local map
-    one_scene: bool | None = None  # method=align with both images' bytes: whether their sparse matches fit a geometry
+    one_scene: bool | None = None  # method=align: whether the images' sparse matches fit a geometry
 
 
 def through_prealigned(fa: FeatureMap, fb: FeatureMap, fw: FeatureMap, fab: FeatureMap | None,

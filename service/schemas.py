@@ -198,10 +198,10 @@ class TransferResponse(BaseModel):
     warnings: list[str] = Field(default_factory=list, description="what the answer cannot vouch for, e.g. that no "
                                                                   "geometry guided the search")
     prealigned: Prealigned | None = Field(None, description="b was turned and scaled to meet a before the search")
-    one_scene: bool | None = Field(None, description="with method=align and both images' bytes: whether their sparse "
-                                                     "matches fit a homography or a fundamental matrix (false: the "
-                                                     "images may not show one scene, and the points carry no "
-                                                     "confidence)")
+    one_scene: bool | None = Field(None, description="with method=align: whether the images' sparse matches fit a "
+                                                     "homography or a fundamental matrix (false: the images may not "
+                                                     "show one scene, and the points carry no confidence); absent "
+                                                     "for an image id whose sparse features are no longer cached")
     timing_ms: dict[str, float]
 
 
@@ -232,9 +232,10 @@ class AlignResponse(BaseModel):
                                                             "geometry; the MRF solved the rest")
     warnings: list[str] = Field(default_factory=list, description="what the answer could not do (with image ids, "
                                                                   "no pre-alignment) or vouch for")
-    one_scene: bool | None = Field(None, description="with both images' bytes: whether their sparse matches fit a "
-                                                     "homography or a fundamental matrix (false: the images may not "
-                                                     "show one scene; the field answers all the same)")
+    one_scene: bool | None = Field(None, description="whether the images' sparse matches fit a homography or a "
+                                                     "fundamental matrix (false: the images may not show one scene; "
+                                                     "the field answers all the same); absent for an image id whose "
+                                                     "sparse features are no longer cached")
     timing_ms: dict[str, float]
 
 

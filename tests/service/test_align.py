@@ -232,6 +232,7 @@ def test_with_an_image_id_the_alignment_says_it_solved_only_the_direct_field(cli
                         data={**by_id["data"], "keypoints": "[[180, 120]]", "method": "align"}).json()
     for out in (aligned, moved):
         assert out.get("prealigned") is None and any("only the direct field" in w for w in out["warnings"]), out
+        assert out["one_scene"] is True  # the sparse features /v1/images cached still show one scene
     sent = client.post("/v1/align", files=files(a, b)).json()
     assert sent["prealigned"] is not None and sent["warnings"] == []
 
@@ -294,7 +295,8 @@ def test_an_alignment_of_images_whose_sparse_matches_fit_no_geometry_says_so(cli
     """The coffee photo against blurred noise: the MRF's field answers whatever the images show, so
     /v1/align and transfer method=align say the images may not show one scene (``one_scene``
     false) and the points carry no confidence; the photo turned in perspective fits one, and its
-    points read the curve of how far their round trip missed."""
+    points read the curve of how far their round trip missed. An image sent by id is checked by
+    the sparse features /v1/images cached."""
     a, b, _, _ = coffee_in_perspective
     unrelated = cv2.resize(noise, a.shape[::-1])
     for other, related in ((unrelated, False), (b, True)):
@@ -308,5 +310,9 @@ def test_an_alignment_of_images_whose_sparse_matches_fit_no_geometry_says_so(cli
         curve = client.app.state.registry.get(moved["model"], ("dense",)).entry.calibration["transfer-align"]
         want = np.interp([k["cycle_error"] for k in moved["keypoints"]], curve.score, curve.p)
         assert confidence == [None, None] if not related else np.allclose(confidence, want, atol=1e-4), confidence
+    noise_id = client.post("/v1/images", files={"image": ("n.png", encode(unrelated))}).json()["image_id"]
+    by_id = client.post("/v1/keypoints/transfer", files={"image_a": ("a.png", encode(a))},
+                        data={"image_b_id": noise_id, "keypoints": "[[180, 120]]", "method": "align"}).json()
+    assert by_id["one_scene"] is False and "confidence" not in by_id["keypoints"][0]  # by id as well
     drawn = client.post("/v1/align", files=files(a, unrelated), data={"render": "png"})
     assert "may not show one scene" in drawn.headers["x-warnings"]  # the picture says so too
