@@ -101,15 +101,32 @@ def png(img: np.ndarray) -> bytes:
     return cv2.imencode(".png", img)[1].tobytes()
 
 
+def form(sent: dict, data: dict) -> dict:
+    """A request's fields: the images as files, or their ids as form fields (``by_ids``)."""
+    files = {k: v for k, v in sent.items() if isinstance(v, tuple)}
+    return {"files": files or None, "data": data | {k: v for k, v in sent.items() if not isinstance(v, tuple)}}
+
+
 def uploads(pair: pairs.Pair) -> dict[str, tuple[str, bytes]]:
     """The pair's two images as the API's multipart fields, encoded once for every request."""
     return {"image_a": ("a.png", png(pair.a)), "image_b": ("b.png", png(pair.b))}
 
 
+def by_ids(client: httpx.Client, sent: dict) -> dict[str, str]:
+    """The pair sent once to /v1/images (both kinds of features): the ids to name it by instead
+    of its bytes (``--by-id``)."""
+    ids = {}
+    for field, upload in sent.items():
+        r = client.post("/v1/images", files={"image": upload})
+        r.raise_for_status()
+        ids[f"{field}_id"] = r.json()["image_id"]
+    return ids
+
+
 def api(client: httpx.Client, pair: pairs.Pair, sent: dict, method: str, extra: dict | None = None) -> Outcome:
     geometry = pair.geometry
     data = {"method": method, "geometry": geometry} | (extra or {})
-    r = client.post("/v1/correspondences", files=sent, data=data)
+    r = client.post("/v1/correspondences", **form(sent, data))
     r.raise_for_status()
     body = r.json()
     m = body["matches"]
@@ -139,7 +156,7 @@ def case_rng(label: str, draw: int = 0) -> np.random.Generator:
 def transfer(client: httpx.Client, pair: pairs.Pair, sent: dict, rng: np.random.Generator) -> str:
     """Keypoint transfer of points whose truth lies in image b: the share within 5 px."""
     pts, t = visible_points(pair, POINTS, rng)
-    r = client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": json.dumps(pts.tolist())})
+    r = client.post("/v1/keypoints/transfer", **form(sent, {"keypoints": json.dumps(pts.tolist())}))
     r.raise_for_status()
     got = np.array([[k["x"], k["y"]] for k in r.json()["keypoints"]])
     return f"{100 * (np.linalg.norm(got - t, axis=1) < TOL).mean():.0f} %"
@@ -253,6 +270,8 @@ def main() -> None:
                     help="a setting of the server, e.g. SPARSE_KEYPOINTS=1000 (to compare designs)")
     ap.add_argument("--only", default="", help="comma-separated words: keep the cases whose name has one")
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated, of " + ", ".join(METHODS))
+    ap.add_argument("--by-id", action="store_true",
+                    help="send each image once to /v1/images and name it by its id in every request")
     ap.add_argument("--draw", type=int, default=0, help="another draw of the transfer's points (0: the tables'; "
                     "others are not written)")
     a = ap.parse_args()
@@ -271,7 +290,7 @@ def main() -> None:
     try:
         with httpx.Client(base_url=url, timeout=300) as client:
             for label, pair in todo:
-                sent = uploads(pair)
+                sent = by_ids(client, uploads(pair)) if a.by_id else uploads(pair)
                 got = {m: (sift(pair) if m == "SIFT" else api(client, pair, sent, m, extra)) for m in methods}
                 moved = transfer(client, pair, sent, case_rng(label, a.draw))
                 rows.append((label, got, moved))
@@ -293,8 +312,9 @@ def main() -> None:
     if not a.no_write and not (a.ratio or a.only or a.draw) and (a.setting or methods == METHODS):
         # the defaults own one section; each set of settings writes its own beside it
         which = "held-back" if a.heldback else "validation"
-        name, title = with_settings(f"robustness-{which}" + (f"-{mode}" if mode else ""),
-                                    f"## Correspondences on real {which} pairs: {AXES[mode]}", a.setting)
+        name, title = with_settings(f"robustness-{which}" + (f"-{mode}" if mode else "") + "-by-id" * a.by_id,
+                                    f"## Correspondences on real {which} pairs: {AXES[mode]}"
+                                    + ", the images named by their ids from /v1/images" * a.by_id, a.setting)
         write_section(name, f"{title}\n\n"
                       f"`{command}` {machine.describe()}\n\n"
                       "Each cell: the homography correct (median error over a grid of a's points "
@@ -308,7 +328,9 @@ def main() -> None:
                       + ") count neither way. "
                       + ("The cube moved by hand is a 3-D object: no homography (-), a fundamental matrix asked "
                          "for and its inliers counted; off the cube there is no truth. " if len(planes) < len(rows)
-                         else "") + f"Through the HTTP API; SIFT in process.\n\n{table}")
+                         else "") + "Through the HTTP API" + (", each image sent once to /v1/images and named by its "
+                                                               "id" if a.by_id else "")
+                      + f"; SIFT in process.\n\n{table}")
 
 
 if __name__ == "__main__":

@@ -93,8 +93,11 @@ class Settings(BaseSettings):
     max_keypoint_models: int = Field(256, ge=1, description="models kept in process (the embedded store)")
     redis_url: SecretStr | None = Field(None, description="unset: the in-process cache and store (a secret: "
                                         "never printed, it may hold a password)")
-    cache_ttl_s: int = Field(3600, gt=0, description="how long Redis keeps an image's features")
+    cache_ttl_s: int = Field(3600, gt=0, description="how long Redis keeps an image's features (and its kept bytes)")
     cache_max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="in-process cache size")
+    keep_images: bool = Field(True, description="keep each image /v1/images receives in the cache beside its "
+                              "features, so a request by id answers as one with the bytes (pre-aligned copies, "
+                              "pictures); false: features only, and what needs pixels is left out with a warning")
     redis_timeout_s: float = Field(0.25, gt=0, description="socket timeouts of every Redis call")
     redis_retry_s: float = Field(1.0, ge=0, description="after a Redis failure, how long it is left alone")
     local_cache_bytes: int = Field(256 * 1024 * 1024, ge=0, description="in-process tier in front of Redis")

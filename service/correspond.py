@@ -42,8 +42,9 @@ METHODS = ("dense", "sparse")
 MIN_INLIERS = 8  # fewer inliers than this fit no similarity to pre-align by (``matching.found`` verifies)
 GUIDE_INLIERS = matching.AGREED_INLIERS  # sparse matches a geometry needs to guide a search or a pre-alignment
 SHIFT_PX = 4.0  # a homography that moves the matched points this far beyond a shift pre-aligns
-DIRECT_ONLY = "with image ids the MRF solves only the direct field (no pixels to bring b onto a): if the images " \
-              "differ much in scale, rotation or perspective, send both images' bytes"
+DIRECT_ONLY = "an image id whose bytes the cache no longer holds carries features only, so the MRF solves only the " \
+              "direct field (no pixels to bring b onto a): if the images differ much in scale, rotation or " \
+              "perspective, send both images' bytes"
 UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours, their confidence that of " \
              "matches between two images of one scene (ask geometry=homography or geometry=fundamental to verify them)"
 NO_SCENE = "the matches fit neither a homography nor a fundamental matrix (no more inliers than unrelated images " \
@@ -75,7 +76,8 @@ def narrow(inliers: int, span: float) -> str:
 
 @dataclass
 class Side:
-    """One image of a request: the bytes sent, or an image id of features cached before."""
+    """One image of a request: the bytes sent (or kept under the id it was named by), or an image
+    id of features cached before whose bytes are gone."""
     field: str
     data: bytes | None = None
     image_id: str | None = None
@@ -159,6 +161,17 @@ class Context:
         if kind == "descriptor" and m.entry.metric != "l2":
             raise InvalidInput(f"method=sparse needs a descriptor model compared by L2 distance; {m.name} is not one")
         return m
+
+
+async def with_bytes(side: Side, ctx: Context) -> Side:
+    """An image named by its id, with the bytes /v1/images kept of it (KEEP_IMAGES): every route
+    then answers it as it answers the bytes sent (pre-aligned copies, pictures), and computes its
+    features afresh if they were evicted. Where none were kept, the side has features only."""
+    if side.data is None and side.image_id is not None and ctx.settings.keep_images:
+        data = await dense.kept(ctx.cache, side.image_id, ctx.owner)
+        if data is not None:
+            side.data, side._digest = data, side.image_id
+    return side
 
 
 async def dense_map(side: Side, model: LoadedModel, ctx: Context) -> FeatureMap:
@@ -392,8 +405,9 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
             answer = Answer("dense", model.name, direct, timing_ms=timing, a_size=(fa.width, fa.height),
                             guide=guide.kind if guide else None)
             if not both:
-                answer.warnings.append("with image ids the dense search cannot be pre-aligned: if the images differ "
-                                       "much in scale or rotation, send both images' bytes or use method=sparse")
+                answer.warnings.append("an image id whose bytes the cache no longer holds carries features only, so "
+                                       "the dense search cannot be pre-aligned: if the images differ much in scale "
+                                       "or rotation, send both images' bytes or use method=sparse")
             return answer
     fw, fab = await prealigned_copies(a, b, fa, fb, pre, model, ctx)
     timing["features"] = 1e3 * (time.perf_counter() - t0)
@@ -503,8 +517,8 @@ async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: Loa
     non-rigid warp a homography fitted to part of it loses to the direct field. Where the sparse
     matches fit no geometry at all (``matching.one_scene``: every unrelated validation pair, no
     related one) the answer warns (``ALIGN_NO_SCENE``): the field answers whatever the images
-    show. With an image id only the direct field is solved (``DIRECT_ONLY``), and the scene is
-    checked where its sparse features are still cached. ``fa``, ``fb``: the images' dense features."""
+    show. With an image id whose bytes are gone only the direct field is solved (``DIRECT_ONLY``),
+    and the scene is checked where its sparse features are still cached. ``fa``, ``fb``: the images' dense features."""
     try:
         guide, m = await sparse_guide(a, b, ctx)
     except NotFound:  # an image id whose sparse features are no longer cached

@@ -212,6 +212,32 @@ async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, 
     return sf, image_id, False
 
 
+def image_key(image_id: str, owner: str = "") -> str:
+    """The cache key of an image's own bytes (KEEP_IMAGES), in the namespace of the key that sent
+    it, as its features' are (``key_for``)."""
+    scope = hashlib.sha256(owner.encode()).hexdigest()[:12] if owner else "open"
+    return f"image:{scope}:{image_id}"
+
+
+async def keep(cache: FeatureCache, image_id: str, data: bytes, owner: str = "") -> None:
+    """Keep an image's bytes (KEEP_IMAGES) under its id, beside its features."""
+    await run_in_threadpool(cache.put, image_key(image_id, owner), data)
+
+
+async def kept(cache: FeatureCache, image_id: str, owner: str = "") -> bytes | None:
+    """The bytes of an image kept under its id, or None (never kept, evicted, or not what the id
+    names: dropped, as a feature record that does not fit its model is)."""
+    def read() -> bytes | None:
+        key = image_key(image_id, owner)
+        data = cache.get(key)
+        if data is None or hashlib.sha256(data).hexdigest() == image_id:
+            return data
+        log.warning("cache entry %s refused: its bytes are not the image %s", key, image_id)
+        cache.reject(key)
+        return None
+    return await run_in_threadpool(read)
+
+
 async def by_id(image_id: str, model: LoadedModel, cache: FeatureCache, settings: Settings,
                 kind: Callable[[bytes, Expect], R] = FeatureMap.decode, owner: str = "") -> R:
     key = key_for(image_id, model, settings, owner)

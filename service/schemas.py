@@ -230,8 +230,9 @@ class AlignResponse(BaseModel):
     warped_png: str | None = Field(None, description="with warp=true: image b warped into a's frame, grey PNG, base64")
     prealigned: Prealigned | None = Field(None, description="b was first brought onto a by its sparse matches' "
                                                             "geometry; the MRF solved the rest")
-    warnings: list[str] = Field(default_factory=list, description="what the answer could not do (with image ids, "
-                                                                  "no pre-alignment) or vouch for")
+    warnings: list[str] = Field(default_factory=list, description="what the answer could not do (with an "
+                                                                  "image id whose bytes are gone, no pre-alignment) "
+                                                                  "or vouch for")
     one_scene: bool | None = Field(None, description="whether the images' sparse matches fit a homography or a "
                                                      "fundamental matrix (false: the images may not show one scene; "
                                                      "the field answers all the same); absent for an image id whose "

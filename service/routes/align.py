@@ -42,7 +42,8 @@ async def align_images(
     settings: SettingsDep, ctx: ContextDep,
     image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
     image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None,
-    warp: Annotated[bool, Form(description="also return image b warped into a's frame (needs image_b bytes)")] = False,
+    warp: Annotated[bool, Form(description="also return image b warped into a's frame (needs image_b's bytes, "
+                                                "sent or kept by /v1/images)")] = False,
     alpha: Annotated[float, forms.Number(ge=0, le=10, description="smoothness weight")] = align.Params.alpha,
     truncation: Annotated[float, forms.Number(gt=0, le=10, description="smoothness truncation")] = align.Params.d,
     radius: Annotated[int, Form(ge=1, le=16, description="coarsest-level search radius, cells")] = align.Params.radius,
@@ -56,12 +57,13 @@ async def align_images(
     propagation. With both images' bytes, b is first brought onto a by the geometry its sparse
     matches agree on, if any beyond a shift (``prealigned``), and the MRF solves the rest. The
     field comes back as a .npy array on a's feature grid."""
-    if warp and image_b is None:
-        raise InvalidInput("warp=true needs image_b as bytes (an image_b_id carries only features)")
     t0 = time.perf_counter()
     m = ctx.model("dense", model)
-    a = await side(image_a, image_a_id, "image_a", settings.max_image_bytes)
-    b = await side(image_b, image_b_id, "image_b", settings.max_image_bytes)
+    a = await side(image_a, image_a_id, "image_a", ctx)
+    b = await side(image_b, image_b_id, "image_b", ctx)
+    if warp and b.data is None:
+        raise InvalidInput("warp=true needs image_b's bytes: an image_b_id whose bytes the cache no longer holds "
+                           "(or KEEP_IMAGES=false) carries only features")
     if render == "png":
         drawable(a, b)
     p = align.Params(alpha=alpha, d=truncation, radius=radius, iterations=iterations, supersample=supersample)

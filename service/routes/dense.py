@@ -50,6 +50,8 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, ca
                                                  partial(img.pixels, settings), ctx.owner, await img.digest())
             models[label] = net.name
             cached.append(hit)
+    if settings.keep_images:  # requests by id then answer as with the bytes (correspond.with_bytes)
+        await dense.keep(cache, image_id, img.data, ctx.owner)
     return ImageInfo(image_id=image_id, width=feats.width, height=feats.height, cached=all(cached),
                      model=next(iter(models.values())), models=models)
 
@@ -84,8 +86,8 @@ async def correspondences(
     ratio-tested and verified by RANSAC. The answer says which method ran and warns when no
     geometry verified the matches."""
     t0 = time.perf_counter()
-    a = await side(image_a, image_a_id, "image_a", settings.max_image_bytes)
-    b = await side(image_b, image_b_id, "image_b", settings.max_image_bytes)
+    a = await side(image_a, image_a_id, "image_a", ctx)
+    b = await side(image_b, image_b_id, "image_b", ctx)
     if render == "png":
         drawable(a, b)
     cap = min(max_matches or settings.max_matches, settings.max_matches)
@@ -147,8 +149,8 @@ async def keypoints_transfer(
     sparse matches' geometry when that fits better: ``prealigned``), and the cycle check follows
     the reverse alignment, in the same frame; ``confidence`` reads how far the round trip missed."""
     t0 = time.perf_counter()
-    a = await side(image_a, image_a_id, "image_a", settings.max_image_bytes)
-    b = await side(image_b, image_b_id, "image_b", settings.max_image_bytes)
+    a = await side(image_a, image_a_id, "image_a", ctx)
+    b = await side(image_b, image_b_id, "image_b", ctx)
     if render == "png":
         drawable(a, b)
     if geometry != "auto" and not (guided and method == "nearest"):

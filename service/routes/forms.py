@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import Form, Request, Response, UploadFile
 from fastapi import params as fastapi_params
 
-from service.correspond import Side
+from service.correspond import Context, Side, with_bytes
 from service.errors import InvalidInput, TooLarge
 from service.names import IMAGE_ID, MODEL_NAME
 from service.schemas import ErrorBody
@@ -34,11 +34,14 @@ async def read(upload: UploadFile, limit: int) -> bytes:
     return data
 
 
-async def side(upload: UploadFile | None, image_id: str | None, field: str, limit: int) -> Side:
-    """One image of a request, sent as a file or named by its id (exactly one of the two)."""
+async def side(upload: UploadFile | None, image_id: str | None, field: str, ctx: Context) -> Side:
+    """One image of a request, sent as a file or named by its id (exactly one of the two; by id,
+    with its bytes where /v1/images kept them: ``correspond.with_bytes``)."""
     if (upload is None) == (image_id is None):
         raise InvalidInput(f"send exactly one of {field} (a file) or {field}_id")
-    return Side(field, await read(upload, limit) if upload is not None else None, image_id)
+    if upload is not None:
+        return Side(field, await read(upload, ctx.settings.max_image_bytes))
+    return await with_bytes(Side(field, image_id=image_id), ctx)
 
 
 async def multipart_only(request: Request) -> None:
@@ -73,4 +76,5 @@ def picture(body: bytes, **summary: object) -> Response:
 
 def drawable(*sides: Side) -> None:
     if any(s.data is None for s in sides):
-        raise InvalidInput("render=png draws the images, so it needs their bytes, not image ids")
+        raise InvalidInput("render=png draws the images, so it needs their bytes: an image id whose bytes "
+                           "the cache no longer holds (or KEEP_IMAGES=false) carries only features")

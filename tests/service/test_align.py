@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models.data import warps
-from service import align, imaging
+from service import align, dense, imaging
 from tests.conftest import encode
 
 
@@ -220,25 +220,29 @@ def test_transfer_method_align_follows_the_prealigned_field(client, coffee_in_pe
     assert all(0 <= k["confidence"] <= 1 for k in out["keypoints"])
 
 
-def test_with_an_image_id_the_alignment_says_it_solved_only_the_direct_field(client, coffee_in_perspective):
-    """b turned by 30 degrees, sent as an id from /v1/images: no pixels to bring it onto a, so
-    /v1/align and transfer method=align solve the direct field only and say so; with both images'
-    bytes neither warns."""
+def test_an_image_id_aligns_as_its_bytes_do_and_without_them_says_it_solved_only_the_direct_field(
+        client, coffee_in_perspective):
+    """b turned by 30 degrees, sent as an id from /v1/images: its kept bytes bring it onto a as the
+    bytes sent do. Once they are gone (evicted), there are no pixels to bring b onto a, so /v1/align
+    and transfer method=align solve the direct field only and say so."""
     a, b, _, _ = coffee_in_perspective
     b_id = client.post("/v1/images", files={"image": ("b.png", encode(b))}).json()["image_id"]
     by_id = {"files": {"image_a": ("a.png", encode(a))}, "data": {"image_b_id": b_id}}
+    sent = client.post("/v1/align", files=files(a, b)).json()
+    kept = client.post("/v1/align", **by_id).json()
+    assert sent["prealigned"] is not None and sent["warnings"] == []
+    assert kept["prealigned"] == sent["prealigned"] and kept["flow"] == sent["flow"] and kept["warnings"] == []
+    client.app.state.cache.reject(dense.image_key(b_id))
     aligned = client.post("/v1/align", **by_id).json()
     moved = client.post("/v1/keypoints/transfer", files=by_id["files"],
                         data={**by_id["data"], "keypoints": "[[180, 120]]", "method": "align"}).json()
     for out in (aligned, moved):
         assert out.get("prealigned") is None and any("only the direct field" in w for w in out["warnings"]), out
         assert out["one_scene"] is True  # the sparse features /v1/images cached still show one scene
-    sent = client.post("/v1/align", files=files(a, b)).json()
-    assert sent["prealigned"] is not None and sent["warnings"] == []
 
 
 @pytest.mark.parametrize("data,extra,status", [
-    ({"warp": "true", "image_b_id": "0" * 64}, {}, 422),  # warping needs b's pixels
+    ({"warp": "true", "image_b_id": "0" * 64}, {}, 422),  # warping needs b's pixels, never kept
     ({"alpha": "-1"}, {"image_b": 1}, 422),
     ({"radius": "100"}, {"image_b": 1}, 422),
     ({"image_b_id": "0" * 64}, {}, 404),  # never cached

@@ -1,0 +1,85 @@
+"""Image ids from /v1/images: the bytes kept beside the features (KEEP_IMAGES) answer every route
+as the bytes sent do; without them (evicted, refused, or not kept) an id carries features only and
+the answers say what that left out."""
+import cv2
+import numpy as np
+import pytest
+
+from service import dense
+from tests.conftest import encode, make_client
+
+DENSE = {"method": "dense", "geometry": "homography"}
+
+
+@pytest.fixture(scope="module")
+def turned(coffee) -> tuple[bytes, bytes]:
+    """(a, b): b shows a turned a quarter and at 0.6x, which the dense search meets only in a
+    copy of b brought onto a."""
+    small = cv2.resize(coffee, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    return encode(coffee), encode(np.ascontiguousarray(np.rot90(small)))
+
+
+def upload(client, data: bytes) -> str:
+    r = client.post("/v1/images", files={"image": ("x.png", data)})
+    assert r.status_code == 200, r.text
+    return r.json()["image_id"]
+
+
+def by_ids(client, turned) -> dict[str, str]:
+    return {"image_a_id": upload(client, turned[0]), "image_b_id": upload(client, turned[1])}
+
+
+def sent(turned) -> dict:
+    return {"image_a": ("a.png", turned[0], "image/png"), "image_b": ("b.png", turned[1], "image/png")}
+
+
+def test_an_image_named_by_id_is_answered_as_its_bytes_are(client, turned):
+    """Pre-aligned and matched as the bytes are, drawn (render=png), and warped by /v1/align: before
+    the bytes were kept, the same request found 0 matches where the bytes found thousands."""
+    ids = by_ids(client, turned)
+    by_bytes = client.post("/v1/correspondences", files=sent(turned), data=DENSE).json()
+    by_id = client.post("/v1/correspondences", data=DENSE | ids).json()
+    assert by_bytes["prealigned"] is not None and len(by_bytes["matches"]) > 200
+    assert {k: by_id[k] for k in ("prealigned", "matches", "warnings", "homography")} == \
+           {k: by_bytes[k] for k in ("prealigned", "matches", "warnings", "homography")}
+    drawn = client.post("/v1/correspondences", data=DENSE | ids | {"render": "png"})
+    assert drawn.status_code == 200 and drawn.headers["content-type"] == "image/png", drawn.text
+    aligned = client.post("/v1/align", data=ids | {"warp": "true"})
+    assert aligned.status_code == 200, aligned.text
+    assert aligned.json()["prealigned"] is not None and aligned.json()["warped_png"]
+
+
+def test_without_its_bytes_an_id_carries_features_only_and_with_them_outlives_its_features(client, turned):
+    """b's bytes evicted: the dense search is not pre-aligned and says why, and nothing can be
+    drawn; a's features evicted while its bytes are kept: computed afresh, not a 404."""
+    ids = by_ids(client, turned)
+    cache, settings = client.app.state.cache, client.app.state.settings
+    cache.reject(dense.image_key(ids["image_b_id"]))
+    out = client.post("/v1/correspondences", data=DENSE | ids).json()
+    assert out.get("prealigned") is None and any("no longer holds" in w for w in out["warnings"]), out["warnings"]
+    drawn = client.post("/v1/correspondences", data=DENSE | ids | {"render": "png"})
+    assert drawn.status_code == 422 and "no longer holds" in drawn.json()["detail"]
+    model = client.app.state.registry.get(settings.default_dense_model, ("dense",))
+    cache.reject(dense.key_for(ids["image_a_id"], model, settings))
+    again = client.post("/v1/keypoints/transfer", data=ids | {"keypoints": "[[100, 100]]"})
+    assert again.status_code == 200, again.text
+    assert cache.get(dense.key_for(ids["image_a_id"], model, settings)) is not None  # cached again
+
+
+def test_bytes_that_are_not_the_image_their_id_names_are_refused(client, turned):
+    ids = by_ids(client, turned)
+    cache = client.app.state.cache
+    key = dense.image_key(ids["image_b_id"])
+    cache.put(key, turned[0])  # another image's bytes under b's id
+    refused = cache.stats.rejected
+    out = client.post("/v1/correspondences", data=DENSE | ids).json()
+    assert out.get("prealigned") is None and any("no longer holds" in w for w in out["warnings"])
+    assert cache.stats.rejected == refused + 1 and cache.get(key) is None
+
+
+def test_keep_images_false_keeps_features_only(turned):
+    with make_client(keep_images=False, warm_up=False) as c:
+        ids = by_ids(c, turned)
+        assert c.app.state.cache.get(dense.image_key(ids["image_b_id"])) is None
+        out = c.post("/v1/correspondences", data=DENSE | ids).json()
+        assert out.get("prealigned") is None and any("no longer holds" in w for w in out["warnings"])
