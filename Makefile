@@ -59,6 +59,8 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.truth
 	$(PY) -m eval.robustness
 	$(PY) -m eval.robustness --heldback
+	$(PY) -m eval.robustness --by-id
+	$(PY) -m eval.robustness --heldback --by-id
 	$(PY) -m eval.robustness --exposure
 	$(PY) -m eval.robustness --degraded
 	$(PY) -m eval.robustness --degraded --heldback

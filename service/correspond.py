@@ -133,7 +133,7 @@ def fast_descriptor(settings: Settings, registry: Registry) -> LoadedModel | Non
 class FirstTries:
     """How the fast descriptor's first answers ended, since the server started (``/metrics``):
     kept; given again by the default descriptor (in doubt); or kept in doubt, as an image id held
-    only the fast descriptor's features."""
+    only the fast descriptor's features and its bytes were gone."""
     kept: int = 0
     answered_again: int = 0
     kept_in_doubt: int = 0
@@ -247,7 +247,7 @@ async def correspondences(a: Side, b: Side, method: str, model_name: str | None,
     spent = 1e3 * (time.perf_counter() - t0)
     try:
         again = await answer_of(a, b, method, model, opts, ctx, share)
-    except NotFound:  # an image id cached with the fast descriptor's features alone
+    except NotFound:  # an image id cached with the fast descriptor's features alone, its bytes gone
         ctx.first_tries.kept_in_doubt += 1
         return first
     ctx.first_tries.answered_again += 1
