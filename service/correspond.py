@@ -42,9 +42,9 @@ METHODS = ("dense", "sparse")
 MIN_INLIERS = 8  # fewer inliers than this fit no similarity to pre-align by (``matching.found`` verifies)
 GUIDE_INLIERS = matching.AGREED_INLIERS  # sparse matches a geometry needs to guide a search or a pre-alignment
 SHIFT_PX = 4.0  # a homography that moves the matched points this far beyond a shift pre-aligns
-DIRECT_ONLY = "an image id whose bytes the cache no longer holds carries features only, so the MRF solves only the " \
-              "direct field (no pixels to bring b onto a): if the images differ much in scale, rotation or " \
-              "perspective, send both images' bytes"
+DIRECT_ONLY = "an image id whose bytes are not kept (evicted, or KEEP_IMAGES=false) carries features only, so the " \
+              "MRF solves only the direct field (no pixels to bring b onto a): if the images differ much in scale, " \
+              "rotation or perspective, send both images' bytes"
 UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours, their confidence that of " \
              "matches between two images of one scene (ask geometry=homography or geometry=fundamental to verify them)"
 NO_SCENE = "the matches fit neither a homography nor a fundamental matrix (no more inliers than unrelated images " \
@@ -405,9 +405,9 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
             answer = Answer("dense", model.name, direct, timing_ms=timing, a_size=(fa.width, fa.height),
                             guide=guide.kind if guide else None)
             if not both:
-                answer.warnings.append("an image id whose bytes the cache no longer holds carries features only, so "
-                                       "the dense search cannot be pre-aligned: if the images differ much in scale "
-                                       "or rotation, send both images' bytes or use method=sparse")
+                answer.warnings.append("an image id whose bytes are not kept (evicted, or KEEP_IMAGES=false) carries "
+                                       "features only, so the dense search cannot be pre-aligned: if the images "
+                                       "differ much in scale or rotation, send both images' bytes or use method=sparse")
             return answer
     fw, fab = await prealigned_copies(a, b, fa, fb, pre, model, ctx)
     timing["features"] = 1e3 * (time.perf_counter() - t0)

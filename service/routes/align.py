@@ -62,8 +62,8 @@ async def align_images(
     a = await side(image_a, image_a_id, "image_a", ctx)
     b = await side(image_b, image_b_id, "image_b", ctx)
     if warp and b.data is None:
-        raise InvalidInput("warp=true needs image_b's bytes: an image_b_id whose bytes the cache no longer holds "
-                           "(or KEEP_IMAGES=false) carries only features")
+        raise InvalidInput("warp=true needs image_b's bytes: an image_b_id whose bytes are not kept (evicted, "
+                           "or KEEP_IMAGES=false) carries only features")
     if render == "png":
         drawable(a, b)
     p = align.Params(alpha=alpha, d=truncation, radius=radius, iterations=iterations, supersample=supersample)

@@ -77,4 +77,4 @@ def picture(body: bytes, **summary: object) -> Response:
 def drawable(*sides: Side) -> None:
     if any(s.data is None for s in sides):
         raise InvalidInput("render=png draws the images, so it needs their bytes: an image id whose bytes "
-                           "the cache no longer holds (or KEEP_IMAGES=false) carries only features")
+                           "are not kept (evicted, or KEEP_IMAGES=false) carries only features")

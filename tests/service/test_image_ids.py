@@ -56,9 +56,9 @@ def test_without_its_bytes_an_id_carries_features_only_and_with_them_outlives_it
     cache, settings = client.app.state.cache, client.app.state.settings
     cache.reject(dense.image_key(ids["image_b_id"]))
     out = client.post("/v1/correspondences", data=DENSE | ids).json()
-    assert out.get("prealigned") is None and any("no longer holds" in w for w in out["warnings"]), out["warnings"]
+    assert out.get("prealigned") is None and any("bytes are not kept" in w for w in out["warnings"]), out["warnings"]
     drawn = client.post("/v1/correspondences", data=DENSE | ids | {"render": "png"})
-    assert drawn.status_code == 422 and "no longer holds" in drawn.json()["detail"]
+    assert drawn.status_code == 422 and "bytes are not kept" in drawn.json()["detail"]
     model = client.app.state.registry.get(settings.default_dense_model, ("dense",))
     cache.reject(dense.key_for(ids["image_a_id"], model, settings))
     again = client.post("/v1/keypoints/transfer", data=ids | {"keypoints": "[[100, 100]]"})
@@ -73,7 +73,7 @@ def test_bytes_that_are_not_the_image_their_id_names_are_refused(client, turned)
     cache.put(key, turned[0])  # another image's bytes under b's id
     refused = cache.stats.rejected
     out = client.post("/v1/correspondences", data=DENSE | ids).json()
-    assert out.get("prealigned") is None and any("no longer holds" in w for w in out["warnings"])
+    assert out.get("prealigned") is None and any("bytes are not kept" in w for w in out["warnings"])
     assert cache.stats.rejected == refused + 1 and cache.get(key) is None
 
 
@@ -82,4 +82,4 @@ def test_keep_images_false_keeps_features_only(turned):
         ids = by_ids(c, turned)
         assert c.app.state.cache.get(dense.image_key(ids["image_b_id"])) is None
         out = c.post("/v1/correspondences", data=DENSE | ids).json()
-        assert out.get("prealigned") is None and any("no longer holds" in w for w in out["warnings"])
+        assert out.get("prealigned") is None and any("bytes are not kept" in w for w in out["warnings"])
