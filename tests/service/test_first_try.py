@@ -80,15 +80,30 @@ def test_an_image_id_serves_both_tries(client, turned, coffee, noise):
     assert by_id("a", "noise")["model"] == DEFAULT
 
 
-def test_an_image_id_cached_for_the_fast_descriptor_alone_keeps_its_answer(client, coffee, noise):
-    """Features cached with the fast descriptor named leave nothing for the second try: the first
-    answer stands, with its warning, rather than a 404."""
+def fast_only_ids(client, coffee, noise) -> list[str]:
+    """Two images sent to /v1/images with the fast descriptor named: its features alone cached."""
     ids = []
     for img in (coffee[::2, ::2].copy(), noise[::2, ::2].copy()):
         r = client.post("/v1/images", data={"model": FAST}, files={"image": ("i.png", encode(img), "image/png")})
         assert r.json()["models"] == {"sparse": FAST}
         ids.append(r.json()["image_id"])
-    r = client.post("/v1/correspondences", data={"image_a_id": ids[0], "image_b_id": ids[1], "geometry": "homography"})
+    return ids
+
+
+def test_an_image_id_cached_for_the_fast_descriptor_alone_is_answered_again_from_its_bytes(client, coffee, noise):
+    """Features cached with the fast descriptor named: the second try describes the kept bytes with
+    the default descriptor. Once the bytes are gone, nothing is left for the second try: the first
+    answer stands, with its warning, rather than a 404."""
+    ids = fast_only_ids(client, coffee, noise)
+    fields = {"image_a_id": ids[0], "image_b_id": ids[1], "geometry": "homography"}
+    r = client.post("/v1/correspondences", data=fields)
+    assert r.status_code == 200 and r.json()["model"] == DEFAULT, r.text
+    for i in ids:
+        client.app.state.cache.reject(dense.image_key(i))
+    model = client.app.state.registry.get(DEFAULT, ("descriptor",))
+    for i in ids:
+        client.app.state.cache.reject(dense.key_for(i, model, client.app.state.settings))
+    r = client.post("/v1/correspondences", data=fields)
     assert r.status_code == 200 and r.json()["model"] == FAST and r.json()["warnings"]
 
 
@@ -105,8 +120,9 @@ def test_metrics_count_how_first_tries_ended(turned, coffee, noise):
         ask(c, coffee, noise, geometry="homography")
         ask(c, coffee, noise, geometry="homography", model=DEFAULT)  # a model named: no first try
         assert first_tries(c) == {"kept": 1, "answered_again": 1, "kept_in_doubt": 0}
-        ids = [c.post("/v1/images", data={"model": FAST}, files={"image": ("i.png", encode(img), "image/png")})
-               .json()["image_id"] for img in (coffee[::2, ::2].copy(), noise[::2, ::2].copy())]  # new bytes
+        ids = fast_only_ids(c, coffee, noise)  # new bytes
+        for i in ids:
+            c.app.state.cache.reject(dense.image_key(i))  # evicted: the fast descriptor's features alone
         c.post("/v1/correspondences", data={"image_a_id": ids[0], "image_b_id": ids[1], "geometry": "homography"})
         assert first_tries(c) == {"kept": 1, "answered_again": 1, "kept_in_doubt": 1}
 

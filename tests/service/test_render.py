@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from service import render
+from service import dense, render
 from service.imaging import Decoded
 from tests.conftest import encode
 
@@ -68,7 +68,7 @@ def test_the_api_draws_correspondences_with_their_verdicts(client, pair):
     assert np.mean(hits) > 0.9
 
 
-def test_the_api_draws_transfers_alignments_and_refuses_ids(client, pair):
+def test_the_api_draws_transfers_alignments_and_ids_while_their_bytes_are_kept(client, pair):
     a, b, _ = pair
     files = {"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(b))}
     pts = [[150.0, 120.0], [300.0, 200.0]]
@@ -83,5 +83,9 @@ def test_the_api_draws_transfers_alignments_and_refuses_ids(client, pair):
     flow = img[:, a.shape[1]:2 * a.shape[1]]
     assert flow.std() > 5  # a colour wheel image, not blank
     image_id = client.post("/v1/images", files={"image": ("a.png", encode(a))}).json()["image_id"]
-    r = client.post("/v1/correspondences", data={"image_a_id": image_id, "image_b_id": image_id, "render": "png"})
+    by_id = {"image_a_id": image_id, "image_b_id": image_id, "render": "png"}
+    r = client.post("/v1/correspondences", data=by_id)  # drawn from the bytes /v1/images kept
+    assert r.status_code == 200 and decode(r.content).shape[1] == 2 * a.shape[1]
+    client.app.state.cache.reject(dense.image_key(image_id))  # evicted: features only, nothing to draw
+    r = client.post("/v1/correspondences", data=by_id)
     assert r.status_code == 422 and "bytes" in r.json()["detail"]
