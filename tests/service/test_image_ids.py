@@ -83,3 +83,15 @@ def test_keep_images_false_keeps_features_only(turned):
         assert c.app.state.cache.get(dense.image_key(ids["image_b_id"])) is None
         out = c.post("/v1/correspondences", data=DENSE | ids).json()
         assert out.get("prealigned") is None and any("bytes are not kept" in w for w in out["warnings"])
+
+
+def test_a_second_instance_draws_an_image_the_first_kept_in_redis(redis_server, turned):
+    """The bytes travel through Redis as the features do: another replica answers the id as the
+    bytes, pre-aligned and drawn."""
+    with make_client(redis_url=redis_server.url, warm_up=False) as one:
+        ids = by_ids(one, turned)
+    with make_client(redis_url=redis_server.url, warm_up=False) as two:
+        out = two.post("/v1/correspondences", data=DENSE | ids).json()
+        assert out["prealigned"] is not None and out["warnings"] == [], out.get("warnings")
+        drawn = two.post("/v1/correspondences", data=DENSE | ids | {"render": "png"})
+        assert drawn.status_code == 200 and drawn.headers["content-type"] == "image/png"
