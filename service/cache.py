@@ -32,6 +32,10 @@ def cache_key(image_sha256: str, model: str, version: str, params: dict) -> str:
     return f"feat:{model}:{version}:{p}:{image_sha256}"
 
 
+class CacheUnavailable(Exception):
+    """The cache could not be reached to do what must not fail silently (a deletion)."""
+
+
 @dataclass
 class CacheStats:
     hits: int = 0
@@ -68,6 +72,8 @@ class FeatureCache(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
 
     def reject(self, key: str) -> None: ...
+
+    def delete(self, key: str) -> bool: ...
 
     def close(self) -> None: ...
 
@@ -115,9 +121,15 @@ class MemoryCache:
 
     def reject(self, key: str) -> None:
         self.stats.rejected += 1
+        self.delete(key)
+
+    def delete(self, key: str) -> bool:
+        """Drop ``key``; whether it was there."""
         with self._lock:
-            if key in self._data:
-                self._size -= len(self._data.pop(key))
+            if key not in self._data:
+                return False
+            self._size -= len(self._data.pop(key))
+            return True
 
     def close(self) -> None:
         self._data.clear()
@@ -207,6 +219,19 @@ class RedisCache:
                 self.client.delete(key)
             except REDIS_ERRORS as exc:
                 self._failed("delete", exc)
+
+    def delete(self, key: str) -> bool:
+        """Drop ``key`` here and in Redis (tried whatever the back-off says); whether either held
+        it. Raises ``CacheUnavailable`` when Redis cannot be reached: a deletion does not fail
+        silently. Other replicas' in-process tiers keep what they read until they evict it."""
+        here = self.local.delete(key) if self.local else False
+        try:
+            there = bool(self.client.delete(key))
+            self._ok()
+        except REDIS_ERRORS as exc:
+            self._failed("delete", exc)
+            raise CacheUnavailable(str(exc.__class__.__name__)) from exc
+        return here or there
 
     def put(self, key: str, data: bytes) -> None:
         if self.local:

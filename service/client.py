@@ -159,8 +159,13 @@ class CorrespondenceClient:
         return np.asarray(self._post("/v1/patches/descriptors", json=body)["descriptors"], np.float32)
 
     def add_image(self, image: Image) -> str:
-        """Compute and cache an image's features (both methods'); returns its id for later calls."""
+        """Compute and cache an image's features (both methods') and keep its bytes; returns its id,
+        which later calls take in place of the image."""
         return self._post("/v1/images", files={"image": ("image.png", encode(image))})["image_id"]
+
+    def delete_image(self, image_id: str) -> None:
+        """Drop what ``add_image`` cached (``ServiceError`` 404 where there is nothing under the id)."""
+        self._send(f"/v1/images/{image_id}", "DELETE")
 
     def picture(self, path: str, a: Image, b: Image | None = None, **fields: object) -> bytes:
         """The PNG the service draws of an answer (``render=png``): ``path`` one of

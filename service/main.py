@@ -19,7 +19,7 @@ from service.disconnect import CancelOnDisconnect
 from service.limits import BodyLimit
 from service.memory import Heap, TrimWhenIdle, tune_heaps
 from service.model_store import MemoryStore, RedisStore
-from service.routes import align, dense, health, keypoint_models, patches
+from service.routes import align, dense, health, images, keypoint_models, patches
 from service.threads import limit_blas, limit_opencv
 
 VERSION = "0.1.0"
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(errors.CatchAll)  # added last: runs first, around everything
     app.include_router(health.router)
     app.include_router(patches.router)
+    app.include_router(images.router)
     app.include_router(dense.router)
     app.include_router(align.router)
     app.include_router(keypoint_models.router)

@@ -1,22 +1,20 @@
-"""POST /v1/images, /v1/correspondences and /v1/keypoints/transfer (multipart)."""
+"""POST /v1/correspondences and /v1/keypoints/transfer (multipart)."""
 from __future__ import annotations
 
 import time
-from functools import partial
 from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from service import correspond, dense, keypoint_transfer
+from service import correspond, keypoint_transfer
 from service import render as pictures
-from service.correspond import Side
-from service.deps import CacheDep, ContextDep, SettingsDep
+from service.deps import ContextDep, SettingsDep
 from service.errors import InvalidInput
 from service.routes import forms
-from service.routes.forms import ERRORS, PNG, ImageId, ModelField, Render, drawable, multipart_only, picture, read, side
-from service.schemas import CorrespondencesResponse, ImageInfo, Match, TransferredPoint, TransferResponse
+from service.routes.forms import ERRORS, PNG, ImageId, ModelField, Render, drawable, multipart_only, picture, side
+from service.schemas import CorrespondencesResponse, Match, TransferredPoint, TransferResponse
 
 router = APIRouter(prefix="/v1", tags=["dense"], responses=ERRORS,
                    dependencies=[Depends(multipart_only)])
@@ -24,36 +22,6 @@ Method = Annotated[Literal["dense", "sparse"] | None, Form(
     description="sparse: DoG keypoints described by the learned descriptor (any rotation, large scale changes); "
                 "dense: UCN feature maps (many more matches; pre-aligned by the sparse consensus when needed). "
                 "Default: DEFAULT_METHOD")]
-
-
-@router.post("/images", response_model=ImageInfo)
-async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, cache: CacheDep, ctx: ContextDep,
-                 model: ModelField = None, method: Annotated[Literal["dense", "sparse"] | None, Form(
-                     description="the features to cache; default: both kinds, so the id serves every route "
-                                 "(with ``model``, that model's kind)")] = None) -> ImageInfo:
-    """Compute and cache an image's features so later calls can refer to it by id."""
-    if model is not None and method is None:
-        method = "dense" if ctx.registry.get(model, ("dense", "descriptor")).kind == "dense" else "sparse"
-    methods = [method] if method else ["dense", "sparse"]
-    img = Side("image", await read(image, settings.max_image_bytes))  # decoded once, and only on a miss
-    models, cached, feats, image_id = {}, [], None, ""
-    for kind in methods:
-        # sparse without a model named: the fast descriptor's features, and the default's for the
-        # answers it leaves in doubt (see correspond.correspondences)
-        fast, m = ctx.first_try(kind, model), ctx.model(kind, model)
-        tries = {kind: m} if fast is None else {kind: fast, f"{kind}_second_try": m}
-        # the descriptors share the keypoints and patches, found once
-        compute = dense.features if kind == "dense" else partial(dense.sparse_features,
-                                                                   points=partial(img.points, settings))
-        for label, net in tries.items():
-            feats, image_id, hit = await compute(img.data, net, cache, settings, "image",
-                                                 partial(img.pixels, settings), ctx.owner, await img.digest())
-            models[label] = net.name
-            cached.append(hit)
-    if settings.keep_images:  # requests by id then answer as with the bytes (correspond.with_bytes)
-        await dense.keep(cache, image_id, img.data, ctx.owner)
-    return ImageInfo(image_id=image_id, width=feats.width, height=feats.height, cached=all(cached),
-                     model=next(iter(models.values())), models=models)
 
 
 def listed(values: np.ndarray | None, n: int) -> list:

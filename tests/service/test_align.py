@@ -232,7 +232,7 @@ def test_an_image_id_aligns_as_its_bytes_do_and_without_them_says_it_solved_only
     kept = client.post("/v1/align", **by_id).json()
     assert sent["prealigned"] is not None and sent["warnings"] == []
     assert kept["prealigned"] == sent["prealigned"] and kept["flow"] == sent["flow"] and kept["warnings"] == []
-    client.app.state.cache.reject(dense.image_key(b_id))
+    client.app.state.cache.delete(dense.image_key(b_id))
     aligned = client.post("/v1/align", **by_id).json()
     moved = client.post("/v1/keypoints/transfer", files=by_id["files"],
                         data={**by_id["data"], "keypoints": "[[180, 120]]", "method": "align"}).json()

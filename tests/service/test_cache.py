@@ -75,6 +75,18 @@ def test_both_backends_share_one_interface(backend, redis_server):
     cache.put("x", fmap(3))
     assert cache.get("x") == fmap(3)
     assert cache.stats.bytes_read > 0 and cache.stats.bytes_written > 0
+    assert cache.delete("x") is True and cache.get("x") is None and cache.delete("x") is False
+    assert cache.stats.rejected == 0  # a deletion is not a refusal
+
+
+def test_a_deleted_value_frees_its_room_in_the_memory_lru():
+    one = len(fmap())
+    cache = MemoryCache(max_bytes=int(2.5 * one))
+    cache.put("a", fmap(0))
+    cache.put("b", fmap(1))
+    cache.delete("a")
+    cache.put("c", fmap(2))
+    assert cache.get("b") is not None and cache.get("c") is not None  # nothing evicted
 
 
 def test_local_tier_keeps_this_replicas_maps_when_redis_restarts_empty(redis_server):

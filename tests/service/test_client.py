@@ -56,6 +56,10 @@ def test_dense_calls_with_ids(server, coffee):
         assert t.confidence.shape == t.cycle_error.shape == (20,) and t.cycle_error.max() < 2.5
         assert t.in_view is None or t.in_view.all()  # held at b's border only off b (here: never)
         assert t.support.shape == (20,) and t.support.min() > 0.9  # one image: every match explained
+        c.delete_image(ida)
+        with pytest.raises(ServiceError) as e:
+            c.correspondences(ida, coffee)
+        assert e.value.status == 404
 
 
 def test_align_says_when_b_was_brought_onto_a_first(server, coffee):

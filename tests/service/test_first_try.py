@@ -99,10 +99,10 @@ def test_an_image_id_cached_for_the_fast_descriptor_alone_is_answered_again_from
     r = client.post("/v1/correspondences", data=fields)
     assert r.status_code == 200 and r.json()["model"] == DEFAULT, r.text
     for i in ids:
-        client.app.state.cache.reject(dense.image_key(i))
+        client.app.state.cache.delete(dense.image_key(i))
     model = client.app.state.registry.get(DEFAULT, ("descriptor",))
     for i in ids:
-        client.app.state.cache.reject(dense.key_for(i, model, client.app.state.settings))
+        client.app.state.cache.delete(dense.key_for(i, model, client.app.state.settings))
     r = client.post("/v1/correspondences", data=fields)
     assert r.status_code == 200 and r.json()["model"] == FAST and r.json()["warnings"]
 
@@ -122,7 +122,7 @@ def test_metrics_count_how_first_tries_ended(turned, coffee, noise):
         assert first_tries(c) == {"kept": 1, "answered_again": 1, "kept_in_doubt": 0}
         ids = fast_only_ids(c, coffee, noise)  # new bytes
         for i in ids:
-            c.app.state.cache.reject(dense.image_key(i))  # evicted: the fast descriptor's features alone
+            c.app.state.cache.delete(dense.image_key(i))  # evicted: the fast descriptor's features alone
         c.post("/v1/correspondences", data={"image_a_id": ids[0], "image_b_id": ids[1], "geometry": "homography"})
         assert first_tries(c) == {"kept": 1, "answered_again": 1, "kept_in_doubt": 1}
 

@@ -54,13 +54,13 @@ def test_without_its_bytes_an_id_carries_features_only_and_with_them_outlives_it
     drawn; a's features evicted while its bytes are kept: computed afresh, not a 404."""
     ids = by_ids(client, turned)
     cache, settings = client.app.state.cache, client.app.state.settings
-    cache.reject(dense.image_key(ids["image_b_id"]))
+    cache.delete(dense.image_key(ids["image_b_id"]))
     out = client.post("/v1/correspondences", data=DENSE | ids).json()
     assert out.get("prealigned") is None and any("bytes are not kept" in w for w in out["warnings"]), out["warnings"]
     drawn = client.post("/v1/correspondences", data=DENSE | ids | {"render": "png"})
     assert drawn.status_code == 422 and "bytes are not kept" in drawn.json()["detail"]
     model = client.app.state.registry.get(settings.default_dense_model, ("dense",))
-    cache.reject(dense.key_for(ids["image_a_id"], model, settings))
+    cache.delete(dense.key_for(ids["image_a_id"], model, settings))
     again = client.post("/v1/keypoints/transfer", data=ids | {"keypoints": "[[100, 100]]"})
     assert again.status_code == 200, again.text
     assert cache.get(dense.key_for(ids["image_a_id"], model, settings)) is not None  # cached again
@@ -95,3 +95,43 @@ def test_a_second_instance_draws_an_image_the_first_kept_in_redis(redis_server, 
         assert out["prealigned"] is not None and out["warnings"] == [], out.get("warnings")
         drawn = two.post("/v1/correspondences", data=DENSE | ids | {"render": "png"})
         assert drawn.status_code == 200 and drawn.headers["content-type"] == "image/png"
+
+
+def test_delete_drops_an_images_bytes_and_features(client, coffee):
+    """After DELETE the id is unknown to every route (404, as one never sent), and a second
+    DELETE is a 404 too; an id that is not a sha256 is a 422."""
+    data = encode(np.ascontiguousarray(coffee[40:240, 60:360]))
+    image_id = upload(client, data)
+    cache = client.app.state.cache
+    assert cache.get(dense.image_key(image_id)) == data
+    r = client.delete(f"/v1/images/{image_id}")
+    assert r.status_code == 204 and not r.content
+    assert cache.get(dense.image_key(image_id)) is None
+    for path, fields in (("/v1/correspondences", {"method": "dense"}), ("/v1/correspondences", {"method": "sparse"}),
+                         ("/v1/keypoints/transfer", {"keypoints": "[[10, 10]]"})):
+        r = client.post(path, data={"image_a_id": image_id, "image_b_id": image_id} | fields)
+        assert r.status_code == 404 and r.json()["code"] == "not_found", (path, r.text)
+    again = client.delete(f"/v1/images/{image_id}")
+    assert again.status_code == 404 and again.json()["detail"] == f"no cached image {image_id}"
+    assert client.delete("/v1/images/not-a-sha256").status_code == 422
+
+
+def test_delete_reaches_redis_and_says_when_it_cannot(redis_server, coffee):
+    """Deleted through one replica, the id is gone for another (one without an in-process tier:
+    a replica's tier keeps what it read until it evicts it, as docs/operations.md says); with
+    Redis down, DELETE is a 503 (try again), not a silent success."""
+    data = encode(np.ascontiguousarray(coffee[::2, ::2]))
+    with make_client(redis_url=redis_server.url, warm_up=False, redis_retry_s=0.1) as one, \
+            make_client(redis_url=redis_server.url, warm_up=False, local_cache_bytes=0) as two:
+        image_id = upload(one, data)
+
+        def by_two() -> int:
+            return two.post("/v1/keypoints/transfer", data={"image_a_id": image_id, "image_b_id": image_id,
+                                                            "keypoints": "[[10, 10]]"}).status_code
+        assert by_two() == 200
+        assert one.delete(f"/v1/images/{image_id}").status_code == 204
+        assert by_two() == 404
+        image_id = upload(one, data)
+        redis_server.stop()
+        r = one.delete(f"/v1/images/{image_id}")
+        assert r.status_code == 503 and r.json()["code"] == "not_ready" and r.headers["retry-after"]

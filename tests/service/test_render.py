@@ -86,6 +86,6 @@ def test_the_api_draws_transfers_alignments_and_ids_while_their_bytes_are_kept(c
     by_id = {"image_a_id": image_id, "image_b_id": image_id, "render": "png"}
     r = client.post("/v1/correspondences", data=by_id)  # drawn from the bytes /v1/images kept
     assert r.status_code == 200 and decode(r.content).shape[1] == 2 * a.shape[1]
-    client.app.state.cache.reject(dense.image_key(image_id))  # evicted: features only, nothing to draw
+    client.app.state.cache.delete(dense.image_key(image_id))  # evicted: features only, nothing to draw
     r = client.post("/v1/correspondences", data=by_id)
     assert r.status_code == 422 and "bytes" in r.json()["detail"]

@@ -1,0 +1,68 @@
+"""POST /v1/images (an image's features, and its bytes, cached under its id) and DELETE
+/v1/images/{image_id} (all of it dropped)."""
+from __future__ import annotations
+
+from functools import partial
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, Form, Path, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from service import dense
+from service.cache import CacheUnavailable
+from service.correspond import Side
+from service.deps import CacheDep, ContextDep, SettingsDep
+from service.errors import NotFound, NotReady
+from service.names import IMAGE_ID
+from service.routes.forms import ERRORS, ModelField, multipart_only, read
+from service.schemas import ImageInfo
+
+router = APIRouter(prefix="/v1/images", tags=["images"], responses=ERRORS)
+
+
+@router.post("", response_model=ImageInfo, dependencies=[Depends(multipart_only)])
+async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, cache: CacheDep, ctx: ContextDep,
+                 model: ModelField = None, method: Annotated[Literal["dense", "sparse"] | None, Form(
+                     description="the features to cache; default: both kinds, so the id serves every route "
+                                 "(with ``model``, that model's kind)")] = None) -> ImageInfo:
+    """Compute and cache an image's features so later calls can refer to it by id."""
+    if model is not None and method is None:
+        method = "dense" if ctx.registry.get(model, ("dense", "descriptor")).kind == "dense" else "sparse"
+    methods = [method] if method else ["dense", "sparse"]
+    img = Side("image", await read(image, settings.max_image_bytes))  # decoded once, and only on a miss
+    models, cached, feats, image_id = {}, [], None, ""
+    for kind in methods:
+        # sparse without a model named: the fast descriptor's features, and the default's for the
+        # answers it leaves in doubt (see correspond.correspondences)
+        fast, m = ctx.first_try(kind, model), ctx.model(kind, model)
+        tries = {kind: m} if fast is None else {kind: fast, f"{kind}_second_try": m}
+        # the descriptors share the keypoints and patches, found once
+        compute = dense.features if kind == "dense" else partial(dense.sparse_features,
+                                                                   points=partial(img.points, settings))
+        for label, net in tries.items():
+            feats, image_id, hit = await compute(img.data, net, cache, settings, "image",
+                                                 partial(img.pixels, settings), ctx.owner, await img.digest())
+            models[label] = net.name
+            cached.append(hit)
+    if settings.keep_images:  # requests by id then answer as with the bytes (correspond.with_bytes)
+        await dense.keep(cache, image_id, img.data, ctx.owner)
+    return ImageInfo(image_id=image_id, width=feats.width, height=feats.height, cached=all(cached),
+                     model=next(iter(models.values())), models=models)
+
+
+@router.delete("/{image_id}", status_code=204)
+async def delete_image(image_id: Annotated[str, Path(pattern=IMAGE_ID, description="an id from POST /v1/images")],
+                       cache: CacheDep, ctx: ContextDep) -> Response:
+    """Drop what /v1/images cached under the id for the caller: the image's bytes and every served
+    network's features of it (under the settings in force). The features of copies a pair was
+    brought onto each other by (made for requests that named it) are left to the cache's expiry."""
+    keys = [dense.image_key(image_id, ctx.owner)] + [
+        dense.key_for(image_id, m, ctx.settings, ctx.owner) for m in ctx.registry.models.values()
+        if m.kind in ("dense", "descriptor")]
+    try:
+        dropped = await run_in_threadpool(lambda: sum(cache.delete(k) for k in keys))
+    except CacheUnavailable as exc:
+        raise NotReady(f"the cache cannot be reached to delete image {image_id}: try again") from exc
+    if not dropped:
+        raise NotFound(f"no cached image {image_id}")
+    return Response(status_code=204)
