@@ -66,6 +66,8 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.robustness --degraded --heldback
 	$(PY) -m eval.robustness --clutter
 	$(PY) -m eval.robustness --clutter --heldback
+	$(PY) -m eval.objects
+	$(PY) -m eval.objects --heldback
 	$(PY) -m eval.depth
 	$(PY) -m eval.depth --heldback
 	$(PY) -m eval.two_motions

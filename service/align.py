@@ -26,6 +26,9 @@ from service.matching import bilinear, project, sample
 from service.point_transfer import Transfer
 
 OUTSIDE_COST = 2.0  # the largest distance of unit vectors: a displacement leaving b matches nothing
+# a transfer's way back is solved in a's frame (``back_in_frame_of_a``) where a, brought onto b by
+# the prealignment, covers less than this share of b: an object in a larger scene
+OBJECT_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,36 @@ def through(al: Alignment, h: np.ndarray) -> Alignment:
     grid = np.stack([jj * al.step[0], ii * al.step[1]], -1).reshape(-1, 2)
     moved = project(h, grid + al.flow.reshape(-1, 2))
     return Alignment((moved - grid).reshape(rows, cols, 2).astype(np.float32), al.step, al.energy, al.levels)
+
+
+def share_covered(h: np.ndarray, size: tuple[int, int], frame: tuple[int, int]) -> float:
+    """The share of a ``frame`` (width, height) that an image of ``size`` (width, height) brought
+    onto it by ``h`` (3, 3; the image's pixels -> the frame's) covers, clipped to the frame; 1
+    where ``h`` sends part of the image beyond the horizon."""
+    (w, hh), (fw, fh) = size, frame
+    corners = np.c_[np.array([[0, 0], [w, 0], [w, hh], [0, hh]], np.float64), np.ones(4)] @ h.T
+    if (corners[:, 2] <= 1e-9).any():
+        return 1.0
+    quad = (corners[:, :2] / corners[:, 2:]).astype(np.float32)
+    box = np.array([[0, 0], [fw, 0], [fw, fh], [0, fh]], np.float32)
+    area, _ = cv2.intersectConvexConvex(quad, box)
+    return float(area) / (fw * fh)
+
+
+def back_in_frame_of_a(fb: FeatureMap, fwb: FeatureMap, fa: FeatureMap, h: np.ndarray, p: Params) -> Alignment:
+    """a aligned to b (for every cell of b, where its content lies in a), solved in a's frame: b's
+    copy brought onto a (``fwb``, made with ``h``: b's pixels -> a's) aligned to a, and read at
+    each cell of b taken through ``h``. For an object that fills a and a small part of b, a's
+    copy brought onto b would be a small island in a blank frame, where the MRF loses the field
+    (its round trips missed right points by 13-175 px: an object at half scale in clutter, the
+    cube moved by hand); b's copy fills a's frame."""
+    al = align(fwb, fa, p)
+    rows, cols = fb.features.shape[1:]
+    px = fb.stride / fb.scale
+    jj, ii = np.meshgrid(np.arange(cols, dtype=np.float64), np.arange(rows, dtype=np.float64))
+    grid = np.stack([jj * px, ii * px], -1).reshape(-1, 2)
+    back = al.at(np.nan_to_num(project(h, grid), nan=-1.0, posinf=-1.0, neginf=-1.0).astype(np.float32))
+    return Alignment((back - grid).reshape(rows, cols, 2).astype(np.float32), (px, px), al.energy, al.levels)
 
 
 def warp(image_b: np.ndarray, al: Alignment, width_a: int, height_a: int,

@@ -177,8 +177,13 @@ async def aligned(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, points: np.n
     if pre is None:
         backward = await ctx.on_pool(align.align, fb, fa, p)
     else:
-        fwa = await copy_of(a, np.linalg.inv(pre.w), fb, model, ctx)
-        backward = align.through(await ctx.on_pool(align.align, fb, fwa, p), pre.w)
+        covered = align.share_covered(np.linalg.inv(pre.w), (fa.width, fa.height), (fb.width, fb.height))
+        if covered < align.OBJECT_SHARE:  # the copy that solved the way forward (cached)
+            fwb = await copy_of(b, pre.w, fa, model, ctx)
+            backward = await ctx.on_pool(align.back_in_frame_of_a, fb, fwb, fa, pre.w, p)
+        else:
+            fwa = await copy_of(a, np.linalg.inv(pre.w), fb, model, ctx)
+            backward = align.through(await ctx.on_pool(align.align, fb, fwa, p), pre.w)
     tr = await ctx.on_pool(align.transfer, fa, fb, out.solved, backward, points, ctx.settings.cycle_tolerance_px)
     confidence = None if out.one_scene is False else calibration.for_alignment(model, tr.cycle_error)
     return Transferred(model.name, tr, points, out.warnings, pre.described if pre is not None else None, confidence,

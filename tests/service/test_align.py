@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 
 import cv2
 import numpy as np
@@ -218,6 +219,32 @@ def test_transfer_method_align_follows_the_prealigned_field(client, coffee_in_pe
     assert np.mean([k["consistent"] for k in out["keypoints"]]) > 0.9
     assert out["prealigned"] is not None and abs(out["prealigned"]["rotation_deg"]) > 20
     assert all(0 <= k["confidence"] <= 1 for k in out["keypoints"])
+
+
+def test_an_object_carried_into_a_larger_scene_comes_back_and_reads_a_high_confidence(client, coffee):
+    """a is the cup, b the whole photo at 0.6x: a covers a fifth of b, so the way back is solved in
+    a's frame (b's copy fills it) instead of in a copy of a that would be an island in a blank
+    frame of b's size, where the round trips had missed by tens of pixels and read under 0.5."""
+    a = np.ascontiguousarray(coffee[60:300, 120:420])
+    b = cv2.resize(coffee, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    pts = np.random.default_rng(3).uniform([20, 20], [280, 220], (40, 2))
+    truth = (pts + [120, 60]) * 0.6
+    r = client.post("/v1/keypoints/transfer", files=files(a, b),
+                    data={"keypoints": json.dumps(pts.tolist()), "method": "align"})
+    assert r.status_code == 200, r.text
+    k = r.json()["keypoints"]
+    err = np.linalg.norm(np.array([[x["x"], x["y"]] for x in k]) - truth, axis=1)
+    assert (err < 3).mean() > 0.9 and r.json()["prealigned"]["scale"] < 0.7, err
+    assert np.median([x["cycle_error"] for x in k]) < 2 and np.mean([x["confidence"] for x in k]) > 0.8
+
+
+def test_the_share_of_a_frame_an_image_covers():
+    shift = np.array([[1, 0, 50], [0, 1, 20], [0, 0, 1]], float)
+    assert align.share_covered(np.eye(3), (200, 100), (200, 100)) == pytest.approx(1.0)
+    assert align.share_covered(np.diag([0.5, 0.5, 1]), (200, 100), (200, 100)) == pytest.approx(0.25)
+    assert align.share_covered(shift, (200, 100), (200, 100)) == pytest.approx(150 * 80 / 20000)
+    horizon = np.array([[1, 0, 0], [0, 1, 0], [-0.01, 0, 1]], float)  # x = 100 goes to infinity
+    assert align.share_covered(horizon, (200, 100), (200, 100)) == 1.0
 
 
 def test_an_image_id_aligns_as_its_bytes_do_and_without_them_says_it_solved_only_the_direct_field(
