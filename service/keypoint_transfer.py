@@ -168,7 +168,8 @@ async def aligned(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, points: np.n
     """Points of a (K, 2) carried along the MRF's field of b aligned to a, as ``/v1/align``
     answers it (``correspond.alignment``: with both images' bytes, solved in a copy of b brought
     onto a by the sparse matches' geometry where that field's energy is lower), and back along a
-    aligned to b in the same frame (a copy of a brought onto b, if b's was); their confidence off
+    aligned to b in the same frame (a copy of a brought onto b, if b's was; for an object that covers
+    under half of b, b's copy aligned to a: ``align.back_in_frame_of_a``); their confidence off
     the curve of such transfers' round trips, none where the sparse matches fit no geometry (the
     images may not show one scene: ``correspond.ALIGN_NO_SCENE``)."""
     p = align.Params()
