@@ -25,7 +25,8 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, ca
                  model: ModelField = None, method: Annotated[Literal["dense", "sparse"] | None, Form(
                      description="the features to cache; default: both kinds, so the id serves every route "
                                  "(with ``model``, that model's kind)")] = None) -> ImageInfo:
-    """Compute and cache an image's features so later calls can refer to it by id."""
+    """Compute and cache an image's features, and keep its bytes (KEEP_IMAGES), so later calls can
+    refer to it by id and be answered as if they had sent it."""
     if model is not None and method is None:
         method = "dense" if ctx.registry.get(model, ("dense", "descriptor")).kind == "dense" else "sparse"
     methods = [method] if method else ["dense", "sparse"]
