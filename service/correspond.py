@@ -528,7 +528,7 @@ async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: Loa
     warnings = [ALIGN_NO_SCENE] if scene is False else []
     if a.data is None or b.data is None:
         return Aligned(await ctx.on_pool(align.align, fa, fb, p), None, [DIRECT_ONLY, *warnings], scene)
-    pre = prealignment_from(guide, m, threshold)
+    pre = prealignment_from(guide, m, threshold) or off_relative_place(guide, m, fa, fb)
     if pre is None:
         return Aligned(await ctx.on_pool(align.align, fa, fb, p), None, warnings, scene)
     fw = await copy_of(b, pre.w, fa, model, ctx)
@@ -536,6 +536,25 @@ async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: Loa
     if direct.energy["total"] <= residual.energy["total"]:
         return Aligned(direct, None, warnings, scene)
     return Aligned(align.through(residual, np.linalg.inv(pre.w)), pre, warnings, scene)
+
+
+def off_relative_place(guide: matching.Guide | None, m: Matches, fa: FeatureMap, fb: FeatureMap
+                       ) -> Prealignment | None:
+    """For the MRF, whose zero field puts each point of a at the same relative place in b: a
+    homography that ``prealignment_from`` leaves out as about a shift, when the images differ in
+    size and it moves b's inliers more than SHIFT_PX from where the relative place would (an object
+    cut from a scene, sent with the whole scene at its own scale: the direct field missed there,
+    and its way back too)."""
+    if guide is None or guide.kind != "homography" or (fa.width, fa.height) == (fb.width, fb.height):
+        return None
+    w = np.linalg.inv(guide.model)
+    w /= abs(w[2, 2])
+    pb = m.xy_b[guide.inliers].astype(np.float64)
+    relative = pb * [fa.width / fb.width, fa.height / fb.height]
+    if np.percentile(np.linalg.norm(matching.project(w, pb) - relative, axis=1), 90) <= SHIFT_PX:
+        return None
+    fit, _ = cv2.estimateAffinePartial2D(pb, matching.project(w, pb))
+    return Prealignment(w, describe(fit), False, int(guide.inliers.sum()))
 
 
 async def sparse_guide(a: Side, b: Side, ctx: Context, kind: str = "auto") -> tuple[matching.Guide | None, Matches]:

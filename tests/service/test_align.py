@@ -238,6 +238,22 @@ def test_an_object_carried_into_a_larger_scene_comes_back_and_reads_a_high_confi
     assert np.median([x["cycle_error"] for x in k]) < 2 and np.mean([x["confidence"] for x in k]) > 0.8
 
 
+def test_a_crop_aligned_to_the_whole_photo_at_its_own_scale_is_brought_onto_it_first(client, coffee):
+    """a is the cup cut from the photo, b the whole photo: the sparse matches agree on a shift,
+    which dense searches need no prealignment for, but the MRF's zero field puts each point of a at
+    the same relative place in b, 120 and 60 px from the truth. Brought onto a first, the field
+    and its way back are right: the direct field had put 93 % within 3 px and read 0.60."""
+    a = np.ascontiguousarray(coffee[60:300, 120:420])
+    pts = np.random.default_rng(3).uniform([20, 20], [280, 220], (40, 2))
+    r = client.post("/v1/keypoints/transfer", files=files(a, coffee),
+                    data={"keypoints": json.dumps(pts.tolist()), "method": "align"})
+    k = r.json()["keypoints"]
+    err = np.linalg.norm(np.array([[x["x"], x["y"]] for x in k]) - (pts + [120, 60]), axis=1)
+    assert r.json()["prealigned"]["scale"] == pytest.approx(1, abs=0.01) and (err < 3).all(), err
+    assert np.mean([x["confidence"] for x in k]) > 0.85
+    assert client.post("/v1/align", files=files(a, coffee)).json()["energy"]["total"] < 100
+
+
 def test_the_share_of_a_frame_an_image_covers():
     shift = np.array([[1, 0, 50], [0, 1, 20], [0, 0, 1]], float)
     assert align.share_covered(np.eye(3), (200, 100), (200, 100)) == pytest.approx(1.0)
