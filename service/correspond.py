@@ -42,9 +42,9 @@ METHODS = ("dense", "sparse")
 MIN_INLIERS = 8  # fewer inliers than this fit no similarity to pre-align by (``matching.found`` verifies)
 GUIDE_INLIERS = matching.AGREED_INLIERS  # sparse matches a geometry needs to guide a search or a pre-alignment
 SHIFT_PX = 4.0  # a homography that moves the matched points this far beyond a shift pre-aligns
-DIRECT_ONLY = "an image id whose bytes are not kept (evicted, or KEEP_IMAGES=false) carries features only, so the " \
-              "MRF solves only the direct field (no pixels to bring b onto a): if the images differ much in scale, " \
-              "rotation or perspective, send both images' bytes"
+FEATURES_ONLY = "an image id whose bytes are not kept (evicted, or KEEP_IMAGES=false) carries features only"
+DIRECT_ONLY = f"{FEATURES_ONLY}, so the MRF solves only the direct field (no pixels to bring b onto a): if the " \
+              "images differ much in scale, rotation or perspective, send both images' bytes"
 UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours, their confidence that of " \
              "matches between two images of one scene (ask geometry=homography or geometry=fundamental to verify them)"
 NO_SCENE = "the matches fit neither a homography nor a fundamental matrix (no more inliers than unrelated images " \
@@ -405,8 +405,7 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
             answer = Answer("dense", model.name, direct, timing_ms=timing, a_size=(fa.width, fa.height),
                             guide=guide.kind if guide else None)
             if not both:
-                answer.warnings.append("an image id whose bytes are not kept (evicted, or KEEP_IMAGES=false) carries "
-                                       "features only, so the dense search cannot be pre-aligned: if the images "
+                answer.warnings.append(f"{FEATURES_ONLY}, so the dense search cannot be pre-aligned: if the images "
                                        "differ much in scale or rotation, send both images' bytes or use method=sparse")
             return answer
     fw, fab = await prealigned_copies(a, b, fa, fb, pre, model, ctx)
@@ -477,15 +476,27 @@ def prealignment_from(guide: matching.Guide | None, m: Matches, threshold_px: fl
     s = similarity_of(m, guide.inliers, threshold_px)
     if guide.kind != "homography":
         return None if s is None else Prealignment(np.vstack([s, [0, 0, 1]]), describe(s), True, support)
-    w = np.linalg.inv(guide.model)
-    w /= abs(w[2, 2])  # the sign kept: b's points of the plane in front of the camera (``matching.facing``)
-    pb = m.xy_b[guide.inliers].astype(np.float64)
-    moved = matching.project(w, pb)
+    w, pb, moved = plane_map(guide, m)
     drift = moved - pb - np.median(moved - pb, axis=0)
     if s is None and np.percentile(np.abs(drift), 90) <= SHIFT_PX:
         return None
+    return by_plane_map(w, pb, moved, s is not None, support)
+
+
+def plane_map(guide: matching.Guide, m: Matches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A homography guide as the map of b's pixels to a's (3, 3), b's inliers (N, 2) and where it
+    puts them in a (N, 2)."""
+    w = np.linalg.inv(guide.model)
+    w /= abs(w[2, 2])  # the sign kept: b's points of the plane in front of the camera (``matching.facing``)
+    pb = m.xy_b[guide.inliers].astype(np.float64)
+    return w, pb, matching.project(w, pb)
+
+
+def by_plane_map(w: np.ndarray, pb: np.ndarray, moved: np.ndarray, required: bool, support: int) -> Prealignment:
+    """The prealignment by a plane's map ``w`` (``plane_map``), described by the similarity of its
+    inliers ``pb`` to where it puts them (``moved``)."""
     fit, _ = cv2.estimateAffinePartial2D(pb, moved)
-    return Prealignment(w, describe(fit), s is not None, support)
+    return Prealignment(w, describe(fit), required, support)
 
 
 async def warped_into(b: Side, w: np.ndarray, fa: FeatureMap, ctx: Context) -> Decoded:
@@ -547,14 +558,11 @@ def off_relative_place(guide: matching.Guide | None, m: Matches, fa: FeatureMap,
     and its way back too)."""
     if guide is None or guide.kind != "homography" or (fa.width, fa.height) == (fb.width, fb.height):
         return None
-    w = np.linalg.inv(guide.model)
-    w /= abs(w[2, 2])
-    pb = m.xy_b[guide.inliers].astype(np.float64)
+    w, pb, moved = plane_map(guide, m)
     relative = pb * [fa.width / fb.width, fa.height / fb.height]
-    if np.percentile(np.linalg.norm(matching.project(w, pb) - relative, axis=1), 90) <= SHIFT_PX:
+    if np.percentile(np.linalg.norm(moved - relative, axis=1), 90) <= SHIFT_PX:
         return None
-    fit, _ = cv2.estimateAffinePartial2D(pb, matching.project(w, pb))
-    return Prealignment(w, describe(fit), False, int(guide.inliers.sum()))
+    return by_plane_map(w, pb, moved, False, int(guide.inliers.sum()))
 
 
 async def sparse_guide(a: Side, b: Side, ctx: Context, kind: str = "auto") -> tuple[matching.Guide | None, Matches]:

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service import align
 from service import render as pictures
-from service.correspond import alignment, dense_map
+from service.correspond import FEATURES_ONLY, alignment, dense_map
 from service.deps import ContextDep, SettingsDep
 from service.errors import InvalidInput
 from service.imaging import Decoded
@@ -62,8 +62,7 @@ async def align_images(
     a = await side(image_a, image_a_id, "image_a", ctx)
     b = await side(image_b, image_b_id, "image_b", ctx)
     if warp and b.data is None:
-        raise InvalidInput("warp=true needs image_b's bytes: an image_b_id whose bytes are not kept (evicted, "
-                           "or KEEP_IMAGES=false) carries only features")
+        raise InvalidInput(f"warp=true needs image_b's bytes: {FEATURES_ONLY}")
     if render == "png":
         drawable(a, b)
     p = align.Params(alpha=alpha, d=truncation, radius=radius, iterations=iterations, supersample=supersample)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import Form, Request, Response, UploadFile
 from fastapi import params as fastapi_params
 
-from service.correspond import Context, Side, with_bytes
+from service.correspond import FEATURES_ONLY, Context, Side, with_bytes
 from service.errors import InvalidInput, TooLarge
 from service.names import IMAGE_ID, MODEL_NAME
 from service.schemas import ErrorBody
@@ -76,5 +76,4 @@ def picture(body: bytes, **summary: object) -> Response:
 
 def drawable(*sides: Side) -> None:
     if any(s.data is None for s in sides):
-        raise InvalidInput("render=png draws the images, so it needs their bytes: an image id whose bytes "
-                           "are not kept (evicted, or KEEP_IMAGES=false) carries only features")
+        raise InvalidInput(f"render=png draws the images, so it needs their bytes: {FEATURES_ONLY}")
