@@ -1,7 +1,8 @@
 """The feature cache: one interface (``FeatureCache``), two backends. Values are bytes (records of
 ``service.feature_map``, checked by whoever reads them).
 
-- ``MemoryCache``: an in-process LRU bounded by bytes (the embedded default).
+- ``MemoryCache``: an in-process LRU bounded by bytes, each value gone a TTL after it was put
+  (the embedded default, and the tier in front of Redis).
 - ``RedisCache``: redis-py with short socket timeouts and a TTL; works with a Redis that evicts
   by LRU. Any Redis failure (down, slow, full) is logged and counted and reads as a miss, so
   requests keep succeeding by computing features. After a failure Redis is left alone for
@@ -14,11 +15,11 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
 import redis
+from cachetools import LRUCache, TTLCache
 from redis.cluster import RedisCluster
 
 from service.redis_conn import REDIS_ERRORS, connect
@@ -79,14 +80,15 @@ class FeatureCache(Protocol):
 
 
 class MemoryCache:
-    """Thread-safe LRU bounded by the total size of its values."""
+    """Thread-safe LRU bounded by the total size of its values; with ``ttl_s``, a value is gone
+    that long after it was put (as Redis's are), whether or not it was read since."""
 
     backend = "memory"
 
-    def __init__(self, max_bytes: int):
-        self.max_bytes = max_bytes
-        self._data: OrderedDict[str, bytes] = OrderedDict()
-        self._size = 0
+    def __init__(self, max_bytes: int, ttl_s: float | None = None):
+        self.max_bytes, self.ttl = max_bytes, ttl_s
+        self._data: LRUCache = (TTLCache(max_bytes, ttl_s, getsizeof=len) if ttl_s
+                                else LRUCache(max_bytes, getsizeof=len))
         self._lock = threading.Lock()
         self.stats = CacheStats()
 
@@ -100,9 +102,7 @@ class MemoryCache:
 
     def get(self, key: str) -> bytes | None:
         with self._lock:
-            data = self._data.get(key)
-            if data is not None:
-                self._data.move_to_end(key)
+            data = self._data.get(key)  # a read makes it the most recent; an expired value is a miss
         self.stats.read(data)
         return data
 
@@ -110,13 +110,7 @@ class MemoryCache:
         if len(data) > self.max_bytes:
             return
         with self._lock:
-            if key in self._data:
-                self._size -= len(self._data.pop(key))
-            self._data[key] = data
-            self._size += len(data)
-            while self._size > self.max_bytes:
-                _, old = self._data.popitem(last=False)
-                self._size -= len(old)
+            self._data[key] = data  # evicts the least recent (and the expired) to make room
         self.stats.bytes_written += len(data)
 
     def reject(self, key: str) -> None:
@@ -124,12 +118,9 @@ class MemoryCache:
         self.delete(key)
 
     def delete(self, key: str) -> bool:
-        """Drop ``key``; whether it was there."""
+        """Drop ``key``; whether it was there (an expired value was not)."""
         with self._lock:
-            if key not in self._data:
-                return False
-            self._size -= len(self._data.pop(key))
-            return True
+            return self._data.pop(key, None) is not None
 
     def close(self) -> None:
         self._data.clear()
@@ -138,12 +129,12 @@ class MemoryCache:
 class RedisCache:
     """Redis (one server, a Cluster or a Sentinel-managed master; see ``connect``) with timeouts
     of ``timeout_s``, behind an in-process LRU of ``local_bytes`` (0: none): what this replica
-    computed stays at hand when Redis is slow, down, or restarted empty."""
+    computed stays at hand when Redis is slow, down, or restarted empty, for at most the TTL."""
 
     backend = "redis"
 
     def __init__(self, url: str, ttl_s: int, timeout_s: float = 0.25, retry_s: float = 1.0, local_bytes: int = 0):
-        self.local = MemoryCache(local_bytes) if local_bytes else None
+        self.local = MemoryCache(local_bytes, ttl_s) if local_bytes else None
         self.url, self.timeout = url, timeout_s
         self._client = None
         self.ttl, self.retry_s = ttl_s, retry_s
@@ -223,7 +214,8 @@ class RedisCache:
     def delete(self, key: str) -> bool:
         """Drop ``key`` here and in Redis (tried whatever the back-off says); whether either held
         it. Raises ``CacheUnavailable`` when Redis cannot be reached: a deletion does not fail
-        silently. Other replicas' in-process tiers keep what they read until they evict it."""
+        silently. Other replicas' in-process tiers keep what they read until they evict it or it
+        expires (the TTL after they read it)."""
         here = self.local.delete(key) if self.local else False
         try:
             there = bool(self.client.delete(key))

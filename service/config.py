@@ -93,7 +93,8 @@ class Settings(BaseSettings):
     max_keypoint_models: int = Field(256, ge=1, description="models kept in process (the embedded store)")
     redis_url: SecretStr | None = Field(None, description="unset: the in-process cache and store (a secret: "
                                         "never printed, it may hold a password)")
-    cache_ttl_s: int = Field(3600, gt=0, description="how long Redis keeps an image's features (and its kept bytes)")
+    cache_ttl_s: int = Field(3600, gt=0, description="how long the cache keeps an image's features "
+                             "(and its kept bytes), in Redis and in process")
     cache_max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="in-process cache size")
     keep_images: bool = Field(True, description="keep each image /v1/images receives in the cache beside its "
                               "features, so a request by id answers as one with the bytes (pre-aligned copies, "

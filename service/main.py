@@ -29,11 +29,12 @@ DESCRIPTION = ("Correspondences between images, match scores of patch pairs, key
 
 
 def make_cache(settings: Settings) -> FeatureCache:
-    """Redis when REDIS_URL is set (it need not be up yet), else the in-process LRU."""
+    """Redis when REDIS_URL is set (it need not be up yet), else the in-process LRU; either keeps a
+    value CACHE_TTL_S."""
     if settings.redis:
         return RedisCache(settings.redis, settings.cache_ttl_s, settings.redis_timeout_s, settings.redis_retry_s,
                           local_bytes=settings.local_cache_bytes)
-    return MemoryCache(settings.cache_max_bytes)
+    return MemoryCache(settings.cache_max_bytes, settings.cache_ttl_s)
 
 
 def make_store(settings: Settings) -> MemoryStore:

@@ -48,7 +48,7 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, ca
     if settings.keep_images:  # requests by id then answer as with the bytes (correspond.with_bytes)
         await dense.keep(cache, image_id, img.data, ctx.owner)
     return ImageInfo(image_id=image_id, width=feats.width, height=feats.height, cached=all(cached),
-                     model=next(iter(models.values())), models=models)
+                     expires_in_s=settings.cache_ttl_s, model=next(iter(models.values())), models=models)
 
 
 @router.delete("/{image_id}", status_code=204)

@@ -31,6 +31,16 @@ def test_memory_lru_is_bounded_by_bytes():
     assert cache.stats.hits == 1 and cache.stats.misses == 1
 
 
+def test_memory_values_expire_after_the_ttl_read_or_not():
+    cache = MemoryCache(1 << 24, ttl_s=0.4)
+    cache.put("a", fmap(0))
+    time.sleep(0.25)
+    assert cache.get("a") is not None  # a read does not renew it (as Redis's GET does not)
+    cache.put("b", fmap(1))
+    time.sleep(0.25)
+    assert cache.get("a") is None and cache.get("b") is not None and cache.delete("a") is False
+
+
 def test_redis_roundtrip_ttl_and_corrupt_entry(redis_server):
     cache = RedisCache(redis_server.url, ttl_s=60)
     cache.put("k", fmap())
@@ -97,3 +107,12 @@ def test_local_tier_keeps_this_replicas_maps_when_redis_restarts_empty(redis_ser
     assert cache.get("k") == fmap(5)
     other = RedisCache(redis_server.url, ttl_s=60)  # another replica, without the map
     assert other.get("k") is None
+
+
+def test_the_local_tier_forgets_what_another_replica_deleted_within_the_ttl(redis_server):
+    cache = RedisCache(redis_server.url, ttl_s=1, local_bytes=1 << 24)
+    cache.put("k", fmap(6))
+    assert RedisCache(redis_server.url, ttl_s=1).delete("k")  # another replica, without a tier
+    assert cache.get("k") == fmap(6)  # this replica's tier still holds it...
+    time.sleep(1.1)
+    assert cache.get("k") is None  # ...for at most the TTL

@@ -1,6 +1,8 @@
 """Image ids from /v1/images: the bytes kept beside the features (KEEP_IMAGES) answer every route
 as the bytes sent do; without them (evicted, refused, or not kept) an id carries features only and
 the answers say what that left out."""
+import time
+
 import cv2
 import numpy as np
 import pytest
@@ -135,3 +137,17 @@ def test_delete_reaches_redis_and_says_when_it_cannot(redis_server, coffee):
         redis_server.stop()
         r = one.delete(f"/v1/images/{image_id}")
         assert r.status_code == 503 and r.json()["code"] == "not_ready" and r.headers["retry-after"]
+
+
+def test_an_id_expires_after_the_cache_ttl(coffee):
+    """In the embedded default as in Redis, an id answers for CACHE_TTL_S (said as expires_in_s),
+    then is unknown (404) until the image is sent or posted again."""
+    data = encode(np.ascontiguousarray(coffee[::2, ::2]))
+    with make_client(cache_ttl_s=1, warm_up=False) as c:
+        r = c.post("/v1/images", files={"image": ("x.png", data)})
+        assert r.status_code == 200 and r.json()["expires_in_s"] == 1
+        ask = {"image_a_id": r.json()["image_id"], "image_b_id": r.json()["image_id"], "keypoints": "[[10, 10]]"}
+        assert c.post("/v1/keypoints/transfer", data=ask).status_code == 200
+        time.sleep(1.2)
+        assert c.post("/v1/keypoints/transfer", data=ask).status_code == 404
+        assert c.delete(f"/v1/images/{ask['image_a_id']}").status_code == 404
