@@ -175,8 +175,14 @@ async def with_bytes(side: Side, ctx: Context) -> Side:
 
 
 async def dense_map(side: Side, model: LoadedModel, ctx: Context) -> FeatureMap:
+    """An image's dense features: by id, those cached, or computed from its kept bytes where they
+    were evicted (a side taken with ``bytes_first=False`` reads the bytes only then)."""
     if side.data is None:
-        return await dense.by_id(side.image_id, model, ctx.cache, ctx.settings, owner=ctx.owner)
+        try:
+            return await dense.by_id(side.image_id, model, ctx.cache, ctx.settings, owner=ctx.owner)
+        except NotFound:
+            if (await with_bytes(side, ctx)).data is None:
+                raise
     fm, _, _ = await dense.features(side.data, model, ctx.cache, ctx.settings, side.field,
                                     partial(side.pixels, ctx.settings), ctx.owner, await side.digest())
     return fm

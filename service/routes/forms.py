@@ -34,14 +34,18 @@ async def read(upload: UploadFile, limit: int) -> bytes:
     return data
 
 
-async def side(upload: UploadFile | None, image_id: str | None, field: str, ctx: Context) -> Side:
+async def side(upload: UploadFile | None, image_id: str | None, field: str, ctx: Context,
+               bytes_first: bool = True) -> Side:
     """One image of a request, sent as a file or named by its id (exactly one of the two; by id,
-    with its bytes where /v1/images kept them: ``correspond.with_bytes``)."""
+    with its bytes where /v1/images kept them: ``correspond.with_bytes``; with ``bytes_first``
+    False, where only its features are needed, they are read only if the features were evicted:
+    ``correspond.dense_map``)."""
     if (upload is None) == (image_id is None):
         raise InvalidInput(f"send exactly one of {field} (a file) or {field}_id")
     if upload is not None:
         return Side(field, await read(upload, ctx.settings.max_image_bytes))
-    return await with_bytes(Side(field, image_id=image_id), ctx)
+    by_id = Side(field, image_id=image_id)
+    return await with_bytes(by_id, ctx) if bytes_first else by_id
 
 
 async def multipart_only(request: Request) -> None:

@@ -159,7 +159,7 @@ async def predict(
     prior centred where the nearest exemplar (by global appearance) has it."""
     t0 = time.perf_counter()
     model, _, m = await load(store, registry, model_id, caller)
-    img = await side(image, image_id, "image", ctx)
+    img = await side(image, image_id, "image", ctx, bytes_first=render == "png")
     if render == "png":
         drawable(img)
     fm = await dense_map(img, m, ctx)
@@ -186,7 +186,7 @@ async def classify(
     when it responds above 0 (otherwise the point is background: label null)."""
     model, _, m = await load(store, registry, model_id, caller)
     pts = read_points(points, settings.max_keypoints, "points")
-    fm = await dense_map(await side(image, image_id, "image", ctx), m, ctx)
+    fm = await dense_map(await side(image, image_id, "image", ctx, bytes_first=False), m, ctx)
     pts = inside(pts, fm.width, fm.height, "points", "the image")
     scores = keypoints.classify(model, fm, pts)
     out = []

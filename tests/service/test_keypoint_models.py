@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from unittest.mock import ANY
 
 import numpy as np
 import pytest
@@ -197,3 +198,29 @@ def test_predictions_are_drawn_where_they_are(client, coffee_set, trained):
     for p in pts:
         colour = render.GREEN if p["svm"] > 0 else render.RED
         assert np.abs(img[int(round(p["y"])), int(round(p["x"]))].astype(int) - colour).max() < 40, p
+
+
+def test_an_image_id_is_read_as_features_and_its_bytes_only_where_they_are_needed(client, coffee_set, trained,
+                                                                                   monkeypatch):
+    """Predict and classify by id read the cached features alone; where those were evicted, the
+    kept bytes compute them again (a 404 only when neither is there); render=png reads the bytes."""
+    from service import dense
+    cache = client.app.state.cache
+    sent = client.post("/v1/images", files={"image": ("q.png", coffee_set[3].image.read_bytes())})
+    image_id = sent.json()["image_id"]
+    url, kept = f"/v1/keypoint-models/{trained['id']}", dense.image_key(image_id)
+    reads: list[str] = []
+    get = cache.get
+    monkeypatch.setattr(cache, "get", lambda key: reads.append(key) or get(key))  # the keys read
+    first = client.post(f"{url}/predict", data={"image_id": image_id}).json()
+    assert first["keypoints"] and kept not in reads
+    assert client.post(f"{url}/classify", data={"image_id": image_id, "points": "[[10, 10]]"}).status_code == 200
+    assert kept not in reads
+    drawn = client.post(f"{url}/predict", data={"image_id": image_id, "render": "png"})
+    assert drawn.status_code == 200 and kept in reads
+    for key in [k for k in list(cache._data) if k.endswith(image_id) and k != kept]:
+        cache.delete(key)  # the features evicted, the bytes kept
+    assert client.post(f"{url}/predict", data={"image_id": image_id}).json() == first | {"timing_ms": ANY}
+    for key in [k for k in list(cache._data) if k.endswith(image_id)]:
+        cache.delete(key)
+    assert client.post(f"{url}/classify", data={"image_id": image_id, "points": "[[10, 10]]"}).status_code == 404
