@@ -66,6 +66,9 @@ class FeatureCache(Protocol):
     @property
     def healthy(self) -> bool: ...
 
+    @property
+    def held_bytes(self) -> int: ...
+
     def ping(self) -> bool: ...
 
     def get(self, key: str) -> bytes | None: ...
@@ -95,6 +98,11 @@ class MemoryCache:
     @property
     def healthy(self) -> bool:
         return True
+
+    @property
+    def held_bytes(self) -> int:
+        """The size of the values held now (expired ones included until the next put drops them)."""
+        return int(self._data.currsize)
 
     def ping(self) -> bool:
         """Whether the cache answers now (for /readyz): an in-process LRU always does."""
@@ -150,6 +158,11 @@ class RedisCache:
         if self._client is None:
             self._client = connect(self.url, self.timeout)
         return self._client
+
+    @property
+    def held_bytes(self) -> int:
+        """What the in-process tier holds (Redis's memory is Redis's INFO)."""
+        return self.local.held_bytes if self.local else 0
 
     @property
     def healthy(self) -> bool:

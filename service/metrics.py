@@ -42,8 +42,13 @@ class ServiceCollector(Collector):
             up = GaugeMetricFamily("corr_cache_up", "1 when the cache answers, 0 when degraded", labels=["backend"])
             up.add_metric([cache.backend], 1.0 if cache.healthy else 0.0)
             yield up
+            held = GaugeMetricFamily("corr_cache_held_bytes", "bytes this process's cache holds (the in-process "
+                                     "cache, or its tier in front of Redis)", labels=["backend"])
+            held.add_metric([cache.backend], cache.held_bytes)
+            yield held
             for name in ("hits", "misses", "errors", "rejected", "bytes_read", "bytes_written"):
-                c = CounterMetricFamily(f"corr_cache_{name}", f"feature cache {name.replace('_', ' ')}",
+                c = CounterMetricFamily(f"corr_cache_{name}", f"image cache (features and kept bytes) "
+                                        f"{name.replace('_', ' ')}",
                                         labels=["backend"])
                 c.add_metric([cache.backend], getattr(cache.stats, name))
                 yield c

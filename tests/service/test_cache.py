@@ -28,7 +28,7 @@ def test_memory_lru_is_bounded_by_bytes():
     for k in range(3):
         cache.put(f"k{k}", fmap(k))
     assert cache.get("k0") is None and cache.get("k2") is not None
-    assert cache.stats.hits == 1 and cache.stats.misses == 1
+    assert cache.stats.hits == 1 and cache.stats.misses == 1 and cache.held_bytes == 2 * one
 
 
 def test_memory_values_expire_after_the_ttl_read_or_not():

@@ -148,6 +148,8 @@ def test_an_id_expires_after_the_cache_ttl(coffee):
         assert r.status_code == 200 and r.json()["expires_in_s"] == 1
         ask = {"image_a_id": r.json()["image_id"], "image_b_id": r.json()["image_id"], "keypoints": "[[10, 10]]"}
         assert c.post("/v1/keypoints/transfer", data=ask).status_code == 200
+        held = c.app.state.cache.held_bytes
+        assert held > len(data) and f'corr_cache_held_bytes{{backend="memory"}} {float(held)}' in c.get("/metrics").text
         time.sleep(1.2)
         assert c.post("/v1/keypoints/transfer", data=ask).status_code == 404
         assert c.delete(f"/v1/images/{ask['image_a_id']}").status_code == 404
