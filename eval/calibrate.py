@@ -31,13 +31,15 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from eval import machine
 from eval.latency import FIRST_TRY_OFF, served_settings, serving
 from eval.results import with_settings, write_section
-from models.data import pairs
+from models.data import lenses, pairs
 from models.export_patch import MANIFEST
 from service.calibration import WITHIN_PX
+from service.keypoint_transfer import extrapolated
 
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)
 USES = ("sparse", "sparse-inlier", "sparse-outlier", "sparse-unverified", "dense", "dense-inlier", "dense-outlier",
-        "dense-unverified", "transfer", "transfer-fundamental", "transfer-inconsistent", "transfer-align")
+        "dense-unverified", "transfer", "transfer-fundamental", "transfer-inconsistent", "transfer-extrapolated",
+        "transfer-align")
 # shown, not fitted, each read off the curve that serves it: the matches without a geometry whose
 # matches fit none (``one_scene`` false: the curve of answers that failed to verify), and the other
 # matches without a geometry between unrelated images (the method's curve)
@@ -83,6 +85,12 @@ def windows(stereo: str) -> list[pairs.Pair]:
     of a scene with depth where a homography guides transfers as often as a fundamental matrix."""
     p = pairs.load(stereo)
     return [pairs.cropped(p, box) for box in pairs.CROPS]
+
+
+def lens_pairs() -> list[pairs.Pair]:
+    """One view in two lenses' projections (``models.data.lenses``): no one geometry holds, and a
+    homography fitted where the projections are alike is far off beyond."""
+    return [lenses.as_pair(name) for name in lenses.FILES]
 
 
 def castles() -> list[pairs.Pair]:
@@ -181,7 +189,7 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
             k = body["keypoints"]  # (as served, every guided point has a confidence)
             right = np.linalg.norm(t - np.array([[x["x"], x["y"]] for x in k]), axis=1) < WITHIN_PX
             use = transfer_uses(body["guidance"], np.array([bool(x.get("by_plane")) for x in k]),
-                                np.array([x["consistent"] for x in k]))
+                                np.array([x["consistent"] for x in k]), far_from_inliers(body))
             score = np.array([x["cycle_error" if value == "score" and u in BY_MISS else value]
                               for x, u in zip(k, use, strict=True)])
             unrelated = "-unrelated" if how == "align" and not related else ""
@@ -191,16 +199,31 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
             if v and sum(map(len, (c for _, c in v)))}
 
 
-def transfer_uses(guidance: str, by_plane: np.ndarray, consistent: np.ndarray) -> np.ndarray:
+def far_from_inliers(body: dict) -> np.ndarray | None:
+    """A transfer answer's points a homography fitted to a small part of image a put far from its
+    inliers (``keypoint_transfer.extrapolated``, read off the answer's fields)."""
+    k = body["keypoints"]
+
+    def field(name: str) -> np.ndarray | None:
+        return None if k[0].get(name) is None else np.array([x[name] for x in k])
+    return extrapolated(body.get("coverage"), field("support"), field("local_warp"), field("second_motion"))
+
+
+def transfer_uses(guidance: str, by_plane: np.ndarray, consistent: np.ndarray,
+                  far: np.ndarray | None = None) -> np.ndarray:
     """The curve (K,) of each of a guided transfer's points, as ``calibration.for_transfer`` reads
     it: of those whose round trip came back, found along epipolar lines or put by a homography (the
-    guide, or one beside a fundamental matrix: ``by_plane``); the others; and the
+    guide, or one beside a fundamental matrix: ``by_plane``), or put by a homography fitted to a
+    small part of a far from its inliers (``far``); the others; and the
     points carried along the MRF's fields (``guidance`` "align"), which their round trip's miss
     alone tells apart."""
     if guidance == "align":
         return np.full(len(consistent), "transfer-align")
     found = (guidance == "fundamental") & ~by_plane
-    return np.where(consistent, np.where(found, "transfer-fundamental", "transfer"), "transfer-inconsistent")
+    yes = np.where(found, "transfer-fundamental", "transfer")
+    if far is not None:
+        yes = np.where(far, "transfer-extrapolated", yes)
+    return np.where(consistent, yes, "transfer-inconsistent")
 
 
 def monotone(increasing: bool) -> IsotonicRegression:
@@ -469,6 +492,7 @@ def validation_parts(client: httpx.Client) -> list[tuple[str, dict]]:
     return ([(scene_of(p.name), collect(client, [p])) for p in validation_cases()]
             + [("aloe", collect(client, [p], asks=tuple(TRANSFERS))) for p in windows("aloe")]
             + [("castle", collect(client, [p], asks=tuple(TRANSFERS))) for p in castles()]
+            + [(p.name, collect(client, [p], asks=tuple(TRANSFERS))) for p in lens_pairs()]
             + [("unrelated", collect(client, [p], related=False))
                for p in unrelated_cases(VALIDATION_UNRELATED)])
 
@@ -516,7 +540,8 @@ def main() -> None:
     with serving({"served": FIRST_TRY_OFF | settings}, timeout=600) as clients:
         client = clients["served"]
         cases = validation_cases()
-        val = merged(collect(client, cases), collect(client, windows("aloe") + castles(), asks=tuple(TRANSFERS)),
+        val = merged(collect(client, cases),
+                     collect(client, windows("aloe") + castles() + lens_pairs(), asks=tuple(TRANSFERS)),
                      collect(client, unrelated_cases(VALIDATION_UNRELATED), related=False))
         held = merged(collect(client, heldback_cases()),
                       collect(client, windows("motorcycle"), asks=tuple(TRANSFERS)),
@@ -532,9 +557,12 @@ def main() -> None:
             "were. The curves were fitted on the validation pairs (first table) and stored in the manifest; the "
             "held-back pairs (second table) show whether they carry over. Transfers count each stereo pair whole "
             "and in the ten windows of it a user might send (as `eval.depth`), and on validation the castle "
-            "turned before a still camera (`eval.two_motions`, frames 20 and 29). *transfer*: points whose round "
+            "turned before a still camera (`eval.two_motions`, frames 20 and 29) and the two lens pairs "
+            "(`eval.lenses`). *transfer*: points whose round "
             "trip came back (`consistent`) where a homography put them (the guide, or one beside a fundamental "
-            "matrix: `by_plane`); *transfer-fundamental*: the same where they were found along epipolar lines; "
+            "matrix: `by_plane`); *transfer-extrapolated*: the same where a homography whose inliers span under "
+            "a tenth of image a put them far from its inliers (`support` under 0.5, no local map placing them); "
+            "*transfer-fundamental*: the same where they were found along epipolar lines; "
             "*transfer-inconsistent*: the "
             "others (both where a geometry guided them: unguided points carry no confidence); *transfer-align*: "
             "points carried along the MRF's fields (`method=align`), their curve read off how far the round trip "

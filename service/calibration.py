@@ -11,7 +11,8 @@ stores it in the manifest entry of the network that made the features:
 of an answer whose geometry was verified, on it and off it), ``<method>-unverified`` (the matches of
 an answer whose geometry was asked for and not verified), ``transfer``,
 ``transfer-fundamental`` and ``transfer-inconsistent`` (points whose round trip came back, put by a
-homography or found along epipolar lines, and those whose did not), and ``transfer-align``
+homography or found along epipolar lines, and those whose did not), ``transfer-extrapolated``
+(those a homography fitted to a small part of image a put far from its inliers), and ``transfer-align``
 (points carried along the MRF's fields, ``method=align``: its curve reads the round trip's miss in
 pixels, not a score). The answers
 carry it as ``confidence``; docs/RESULTS.md shows the reliability table on validation and held-back
@@ -57,16 +58,22 @@ def for_matches(model: LoadedModel, method: str, score: np.ndarray, inliers: np.
 
 
 def for_transfer(model: LoadedModel, score: np.ndarray, consistent: np.ndarray, guidance: str = "homography",
-                 by_plane: np.ndarray | None = None) -> np.ndarray | None:
+                 by_plane: np.ndarray | None = None, extrapolated: np.ndarray | None = None) -> np.ndarray | None:
     """Transferred points' confidence: a curve for those whose round trip came back, another for
     the rest. Where epipolar lines guided the search (``guidance`` "fundamental": a scene with
     depth), the points they found that came back read a curve of their own when the model has
     one: the same similarity is right less often off a plane than on one, where the homography
-    puts a point exactly; the points a homography put instead (``by_plane``) read its curve."""
+    puts a point exactly; the points a homography put instead (``by_plane``) read its curve. So do
+    the points a homography fitted to a small part of image a put far from its inliers
+    (``extrapolated``, see ``keypoint_transfer.extrapolated``), when the model has one: there the
+    homography may be far off whatever the features say."""
     yes = confidence(model, "transfer", score)
     found = confidence(model, "transfer-fundamental", score) if guidance == "fundamental" else None
     if found is not None and yes is not None:
         yes = np.where(by_plane, yes, found) if by_plane is not None else found
+    far = confidence(model, "transfer-extrapolated", score) if extrapolated is not None else None
+    if far is not None and yes is not None:
+        yes = np.where(extrapolated, far, yes)
     no = confidence(model, "transfer-inconsistent", score)
     if yes is None or no is None:
         return None

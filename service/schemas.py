@@ -200,6 +200,10 @@ class TransferResponse(BaseModel):
     warnings: list[str] = Field(default_factory=list, description="what the answer cannot vouch for, e.g. that no "
                                                                   "geometry guided the search")
     prealigned: Prealigned | None = Field(None, description="b was turned and scaled to meet a before the search")
+    coverage: float | None = Field(None, description="where a homography of the sparse matches guided: the share of "
+                                   "image a's area inside the convex hull of its inliers (under a tenth: it is "
+                                   "extrapolated over the rest, the warnings say so, and the points far from its "
+                                   "inliers read a confidence of their own)")
     one_scene: bool | None = Field(None, description="with method=align: whether the images' sparse matches fit a "
                                                      "homography or a fundamental matrix (false: the images may not "
                                                      "show one scene, and the points carry no confidence); absent "

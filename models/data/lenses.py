@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from scipy.optimize import least_squares
 
-from models.data.pairs import PAIRS_DIR, grey
+from models.data.pairs import PAIRS_DIR, Pair, grey
 
 LENSES = PAIRS_DIR / "lenses"  # unpacked by prep_data
 # name: ((a's file, its projection), (b's file, its projection))
@@ -120,6 +120,16 @@ def points(pair: LensPair, n: int, rng: np.random.Generator) -> tuple[np.ndarray
     xy = xy[pair.known(xy)]
     xy = xy[rng.choice(len(xy), min(n, len(xy)), replace=False)]
     return xy, pair.to_b(xy)
+
+
+def as_pair(name: str) -> Pair:
+    """The pair ``name`` as ``pairs.Pair`` (its truth known where ``LensPair.known``; no geometry
+    holds, so its Jacobians are not given), for evaluations that take those."""
+    p = load(name)
+
+    def point_map(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return np.nan_to_num(p.to_b(xy), nan=-1.0), np.full((len(xy), 2, 2), np.nan), p.known(xy)
+    return Pair(f"lens-{name}", p.a, p.b, point_map)
 
 
 def main() -> None:

@@ -102,6 +102,9 @@ def test_transfers_are_fitted_by_their_guidance_on_windows_of_the_stereo_pair():
                                                                   "transfer-inconsistent"]
     assert transfer_uses("homography", plane, back).tolist() == ["transfer", "transfer", "transfer-inconsistent"]
     assert transfer_uses("align", plane, back).tolist() == ["transfer-align"] * 3  # told apart by the miss
+    far = np.array([True, False, True])  # put by a narrow homography far from its inliers
+    assert transfer_uses("homography", plane, back, far).tolist() == ["transfer-extrapolated", "transfer",
+                                                                     "transfer-inconsistent"]
     try:
         cut = windows("aloe")
     except FileNotFoundError:

@@ -50,6 +50,25 @@ def test_points_searched_along_epipolar_lines_read_their_own_curve_where_the_mod
                                [0.9, 0.1])
 
 
+def test_points_a_narrow_homography_put_far_from_its_inliers_read_their_own_curve_where_the_model_has_one():
+    from service.keypoint_transfer import extrapolated
+    far = {"score": [0.0, 1.0], "p": [0.0, 0.3]}
+    cal = {"transfer": CURVE, "transfer-extrapolated": far, "transfer-inconsistent": {"score": [0, 1], "p": [0, 0.1]}}
+    score, ok = np.ones(4), np.array([True, True, False, True])
+    support, warped, moved = np.array([0.0, 0.9, 0.0, 0.2]), np.array([False, False, False, True]), None
+    assert extrapolated(0.5, support, warped, moved) is None  # the homography spans half of a: not narrow
+    assert extrapolated(None, support, warped, moved) is None  # no homography guided
+    mask = extrapolated(0.05, support, warped, moved)
+    assert mask.tolist() == [True, False, True, False]  # the last followed a local map
+    assert extrapolated(0.05, support, warped, np.array([True, False, False, False])).tolist() == [False, False,
+                                                                                                     True, False]
+    np.testing.assert_allclose(calibration.for_transfer(Entry({"calibration": cal}), score, ok, "homography", None,
+                                                        mask), [0.3, 0.9, 0.1, 0.9])
+    del cal["transfer-extrapolated"]
+    np.testing.assert_allclose(calibration.for_transfer(Entry({"calibration": cal}), score, ok, "homography", None,
+                                                        mask), [0.9, 0.9, 0.1, 0.9])
+
+
 def test_points_carried_along_the_alignment_read_how_far_their_round_trip_missed():
     """The MRF's fields answer wherever a point is and its score says little there: their points
     read a curve of the round trip's miss (px), falling with it; a model without one gives none."""

@@ -79,3 +79,22 @@ def test_points_follow_a_local_map_between_two_lenses_projections_of_one_view(cl
     assert local.sum() >= 15 and (err[local] < 3).mean() > 0.9, (local.sum(), (err[local] < 3).mean())
     assert (err < 3).mean() > 0.55, (err < 3).mean()
     assert any("local_warp: true" in w for w in body["warnings"])
+
+
+def test_points_a_narrow_homography_extrapolates_read_a_confidence_that_says_so(client):
+    """The nave as a fisheye and a rectilinear image: the points the homography (inliers over 9 %
+    of a, said as ``coverage``) put far from its inliers, no local map placing them, are next to
+    none right; they read their own curve, well under the rest (0.75 against 0.93 on the
+    homography's curve)."""
+    from service.keypoint_transfer import extrapolated
+    pair = real(lambda: lenses.load("bigben"))
+    pts, truth = lenses.points(pair, 100, np.random.default_rng(0))
+    sent = {"image_a": ("a.png", png(pair.a)), "image_b": ("b.png", png(pair.b))}
+    body = client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": json.dumps(pts.tolist())}).json()
+    k = body["keypoints"]
+    assert body["guidance"] == "homography" and 0 < body["coverage"] < 0.1, body.get("coverage")
+    far = extrapolated(body["coverage"], *(np.array([x[f] for x in k]) for f in ("support", "local_warp")), None)
+    right = np.linalg.norm(np.array([[x["x"], x["y"]] for x in k]) - truth, axis=1) < 3
+    conf = np.array([x["confidence"] for x in k])
+    assert far.sum() >= 15 and right[far].mean() < 0.2, (far.sum(), right[far].mean())
+    assert conf[far].mean() < 0.45 and conf[~far].mean() > 0.85, (conf[far].mean(), conf[~far].mean())
