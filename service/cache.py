@@ -1,5 +1,5 @@
-"""The feature cache: one interface (``FeatureCache``), two backends. Values are bytes (records of
-``service.feature_map``, checked by whoever reads them).
+"""The image cache: one interface (``FeatureCache``), two backends. Values are bytes (records of
+``service.feature_map``, and the images ``/v1/images`` keeps; checked by whoever reads them).
 
 - ``MemoryCache``: an in-process LRU bounded by bytes, each value gone a TTL after it was put
   (the embedded default, and the tier in front of Redis).
