@@ -70,6 +70,7 @@ class Transferred:
     by_plane: np.ndarray | None = None  # (K,) bool, a fundamental matrix guiding and a plane holding: put by the plane
     local_warp: np.ndarray | None = None  # (K,) bool, a homography spanning little of a: placed by a local map
     one_scene: bool | None = None  # method="align": whether the images' sparse matches fit a geometry
+    coverage: float | None = None  # a homography guiding: the share of image a its inliers span
 
 
 def column(rows: list[dict], key: str, dtype: type = np.float32) -> np.ndarray | None:
@@ -243,4 +244,4 @@ class CorrespondenceClient:
                            out["guidance"], out["warnings"], column(k, "confidence"), column(k, "cycle_error"),
                            column(k, "in_view", bool), out.get("prealigned"), column(k, "support"),
                            column(k, "second_motion", bool), column(k, "by_plane", bool),
-                           column(k, "local_warp", bool), out.get("one_scene"))
+                           column(k, "local_warp", bool), out.get("one_scene"), out.get("coverage"))

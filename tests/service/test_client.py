@@ -94,6 +94,10 @@ def test_a_transfer_answer_reads_into_arrays_each_optional_field_none_where_left
     np.testing.assert_allclose(t.support, [0.75, 0.25])
     assert t.by_plane.tolist() == [True, False] and t.second_motion.tolist() == [False, True]
     assert t.in_view is None and t.prealigned is None and t.one_scene is None  # left out: None, not a guess
+    assert t.coverage is None
+    body["coverage"] = 0.07
+    with CorrespondenceClient("http://x", transport=httpx.MockTransport(handler)) as c:
+        assert c.transfer(np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8), [[1, 2], [3, 4]]).coverage == 0.07
 
 
 def test_retries_on_503_then_succeeds():
