@@ -101,8 +101,12 @@ class MemoryCache:
 
     @property
     def held_bytes(self) -> int:
-        """The size of the values held now (expired ones included until the next put drops them)."""
-        return int(self._data.currsize)
+        """The size of the values held now, the expired dropped first (so that a scrape of /metrics
+        frees what an idle service would otherwise hold until its next put)."""
+        with self._lock:
+            if isinstance(self._data, TTLCache):
+                self._data.expire()
+            return int(self._data.currsize)
 
     def ping(self) -> bool:
         """Whether the cache answers now (for /readyz): an in-process LRU always does."""

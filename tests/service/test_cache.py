@@ -39,6 +39,8 @@ def test_memory_values_expire_after_the_ttl_read_or_not():
     cache.put("b", fmap(1))
     time.sleep(0.25)
     assert cache.get("a") is None and cache.get("b") is not None and cache.delete("a") is False
+    time.sleep(0.25)
+    assert cache.held_bytes == 0  # the expired are dropped when asked, with no put since
 
 
 def test_redis_roundtrip_ttl_and_corrupt_entry(redis_server):
