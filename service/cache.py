@@ -101,11 +101,9 @@ class MemoryCache:
 
     @property
     def held_bytes(self) -> int:
-        """The size of the values held now, the expired dropped first (so that a scrape of /metrics
-        frees what an idle service would otherwise hold until its next put)."""
+        """The size of the values held now: a TTLCache drops the expired before it counts, so a
+        scrape of /metrics also frees what an idle service would hold until its next put."""
         with self._lock:
-            if isinstance(self._data, TTLCache):
-                self._data.expire()
             return int(self._data.currsize)
 
     def ping(self) -> bool:
