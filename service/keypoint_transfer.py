@@ -9,6 +9,7 @@ support and a calibrated confidence; the answer warns where no geometry guided i
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -50,6 +51,7 @@ class Transferred:
     local_warp: np.ndarray | None = None  # (K,) bool, where the homography spans little of a: placed by a local map
     coverage: float | None = None  # the share of a the guiding homography's inliers span
     one_scene: bool | None = None  # method=align: whether the images' sparse matches fit a geometry
+    timing_ms: dict[str, float] = field(default_factory=dict)  # the steps' times (see ``transfer``)
 
 
 def through_prealigned(fa: FeatureMap, fb: FeatureMap, fw: FeatureMap, fab: FeatureMap | None,
@@ -216,11 +218,15 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     kind of guide to fit ("auto" chooses, see ``matching.fit_guide``)."""
     model = ctx.model("dense", model_name)
     points = read_points(text, ctx.settings.max_keypoints)
+    t0 = time.perf_counter()
     fa = await dense_map(a, model, ctx)
     points = inside(points, fa.width, fa.height)
     fb = await dense_map(b, model, ctx)
+    steps = {"features": 1e3 * (time.perf_counter() - t0)}
     if method == "align":
-        return await aligned(a, b, fa, fb, points, model, ctx)
+        out = await aligned(a, b, fa, fb, points, model, ctx)
+        out.timing_ms = steps | {"alignment": 1e3 * (time.perf_counter() - t0) - steps["features"]}
+        return out
     tol = ctx.settings.cycle_tolerance_px
     guide, pre, sparse_m = None, None, None
     if guided:
@@ -240,7 +246,7 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     if plane is not None and b.data is not None:
         by_plane = prealignment_from(plane, sparse_m, ctx.settings.ransac_threshold_px)
         pre = by_plane if by_plane is not None and by_plane.required else pre
-    out = Transferred(model.name, None, points)
+    out = Transferred(model.name, None, points, timing_ms=steps)
     # b scaled or turned: search copies brought onto each other by the homography (perspective and
     # all). Otherwise the guided search copes, and a homography fitted to one plane of a scene
     # with depth would carry the other planes' points astray
@@ -250,6 +256,8 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
         out.prealigned = pre.described
     else:
         find = partial(point_transfer.transfer, fa, fb, cycle_tol_px=tol)
+    t1 = time.perf_counter()  # the sparse matches and their geometry, and the features of pre-aligned copies
+    steps["guide"] = 1e3 * (t1 - t0) - steps["features"]
     if plane is not None and not await ctx.on_pool(lines_hold, find, guide, plane, sparse_m):
         guide, plane = plane, None  # the lines run through look-alikes: the homography guides
 
@@ -317,4 +325,5 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
                             "in feature space, unverified and without a confidence" if guided else
                             "guided=false: each point went to its nearest neighbour in feature space, unverified "
                             "and without a confidence")
+    steps["search"] = 1e3 * (time.perf_counter() - t1)  # the guided search, second motion, local maps
     return out

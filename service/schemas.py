@@ -208,7 +208,9 @@ class TransferResponse(BaseModel):
                                                      "homography or a fundamental matrix (false: the images may not "
                                                      "show one scene, and the points carry no confidence); absent "
                                                      "for an image id whose sparse features are no longer cached")
-    timing_ms: dict[str, float]
+    timing_ms: dict[str, float] = Field(description="milliseconds by step: features (both images' dense maps), "
+                                    "guide (the sparse matches, their geometry, pre-aligned copies), search (the "
+                                    "points found; with method=align: alignment), total")
 
 
 class Grid(BaseModel):

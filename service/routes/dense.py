@@ -135,7 +135,7 @@ async def keypoints_transfer(
                  listed(out.local_warp, len(tr.xy)), strict=True)
     return TransferResponse(model=out.model, guidance=tr.guidance, warnings=out.warnings, prealigned=out.prealigned,
                             coverage=out.coverage, one_scene=out.one_scene,
-                            timing_ms={"total": 1e3 * (time.perf_counter() - t0)},
+                            timing_ms=out.timing_ms | {"total": 1e3 * (time.perf_counter() - t0)},
                             keypoints=[TransferredPoint(x=p[0], y=p[1], score=s, consistent=c, cycle_error=e,
                                                         confidence=k, in_view=v, by_plane=n, support=u,
                                                         second_motion=m, local_warp=w)

@@ -62,6 +62,12 @@ def test_keypoint_transfer_is_accurate_and_ordered(client, pair):
     assert np.median(err) < 0.5 and r.json()["guidance"] == "homography" and r.json()["warnings"] == []
     consistent = np.array([k["consistent"] for k in kps])
     assert consistent.mean() > 0.6 and np.median(err[consistent]) <= np.median(err) + 0.1
+    steps = r.json()["timing_ms"]  # where the time went, in order
+    assert set(steps) == {"features", "guide", "search", "total"}, steps
+    assert steps["features"] + steps["guide"] + steps["search"] <= steps["total"] + 1e-3
+    aligned = client.post("/v1/keypoints/transfer", files=files(pair),
+                          data={"keypoints": json.dumps(pts[:3].tolist()), "method": "align"}).json()["timing_ms"]
+    assert set(aligned) == {"features", "alignment", "total"}, aligned
 
 
 def test_correspondences_recover_the_homography(client, pair):
