@@ -79,6 +79,8 @@ class FeatureCache(Protocol):
 
     def delete(self, key: str) -> bool: ...
 
+    def touch(self, key: str) -> bool: ...
+
     def close(self) -> None: ...
 
 
@@ -131,6 +133,14 @@ class MemoryCache:
         """Drop ``key``; whether it was there (an expired value was not)."""
         with self._lock:
             return self._data.pop(key, None) is not None
+
+    def touch(self, key: str) -> bool:
+        """Start ``key``'s TTL again, as if it had just been put; whether it was there."""
+        with self._lock:
+            data = self._data.get(key)
+            if data is not None:
+                self._data[key] = data
+            return data is not None
 
     def close(self) -> None:
         self._data.clear()
@@ -238,6 +248,20 @@ class RedisCache:
         except REDIS_ERRORS as exc:
             self._failed("delete", exc)
             raise CacheUnavailable(str(exc.__class__.__name__)) from exc
+        return here or there
+
+    def touch(self, key: str) -> bool:
+        """Start ``key``'s TTL again, here and in Redis (if it answers); whether either held it. A
+        failure reads as a miss, as a read's does."""
+        here = self.local.touch(key) if self.local else False
+        if time.monotonic() < self._down_until:
+            return here
+        try:
+            there = bool(self.client.expire(key, self.ttl))
+            self._ok()
+        except REDIS_ERRORS as exc:
+            self._failed("expire", exc)
+            return here
         return here or there
 
     def put(self, key: str, data: bytes) -> None:

@@ -87,8 +87,8 @@ class ImageInfo(BaseModel):
     width: int
     height: int
     cached: bool = Field(description="the features were already in the cache")
-    expires_in_s: int = Field(description="the id answers for at most this long (CACHE_TTL_S; sooner where the "
-                                          "cache must make room): send the image again, or POST it again, after")
+    expires_in_s: int = Field(description="the id answers for this long from now (CACHE_TTL_S; sooner where the "
+                                          "cache must make room): POST the image again to renew it")
     model: str = Field(description="the first of ``models``")
     models: dict[str, str] = Field(default_factory=dict, description="method -> the network whose features were "
                                    "cached under this id (sparse_second_try: the descriptor that answers where the "

@@ -43,6 +43,8 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, ca
         for label, net in tries.items():
             feats, image_id, hit = await compute(img.data, net, cache, settings, "image",
                                                  partial(img.pixels, settings), ctx.owner, await img.digest())
+            if hit:  # posted again: the id answers for expires_in_s from now, features and all
+                await run_in_threadpool(cache.touch, dense.key_for(image_id, net, settings, ctx.owner))
             models[label] = net.name
             cached.append(hit)
     if settings.keep_images:  # requests by id then answer as with the bytes (correspond.with_bytes)

@@ -91,6 +91,18 @@ def test_both_backends_share_one_interface(backend, redis_server):
     assert cache.stats.rejected == 0  # a deletion is not a refusal
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_touch_starts_a_values_ttl_again(backend, redis_server):
+    cache = MemoryCache(1 << 24, ttl_s=1) if backend == "memory" else RedisCache(redis_server.url, 1)
+    cache.put("t", fmap(4))
+    time.sleep(0.6)
+    assert cache.touch("t") is True and cache.touch("never put") is False
+    time.sleep(0.6)  # 1.2 s after the put, 0.6 after the touch
+    assert cache.get("t") == fmap(4)
+    time.sleep(1.1)
+    assert cache.get("t") is None
+
+
 def test_a_deleted_value_frees_its_room_in_the_memory_lru():
     one = len(fmap())
     cache = MemoryCache(max_bytes=int(2.5 * one))

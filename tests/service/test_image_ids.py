@@ -153,3 +153,19 @@ def test_an_id_expires_after_the_cache_ttl(coffee):
         time.sleep(1.2)
         assert c.post("/v1/keypoints/transfer", data=ask).status_code == 404
         assert c.delete(f"/v1/images/{ask['image_a_id']}").status_code == 404
+
+
+def test_posting_an_image_again_renews_its_id(coffee, redis_server):
+    """The features of an image posted again (found in the cache) start their TTL again, as its
+    kept bytes do, so the id answers for expires_in_s from the last POST; with KEEP_IMAGES=false
+    (features only) too, in process and in Redis."""
+    data = encode(np.ascontiguousarray(coffee[1::2, ::2]))
+    for redis_url in (None, redis_server.url):
+        with make_client(cache_ttl_s=2, keep_images=False, warm_up=False, redis_url=redis_url) as c:
+            first = c.post("/v1/images", files={"image": ("x.png", data)}).json()
+            ask = {"image_a_id": first["image_id"], "image_b_id": first["image_id"], "keypoints": "[[10, 10]]"}
+            time.sleep(1.2)
+            again = c.post("/v1/images", files={"image": ("x.png", data)}).json()
+            assert again["cached"] and again["expires_in_s"] == 2
+            time.sleep(1.2)  # 2.4 s after the first POST, 1.2 s after the second
+            assert c.post("/v1/keypoints/transfer", data=ask).status_code == 200, redis_url
