@@ -613,4 +613,4 @@ def far_from_identity(s: np.ndarray) -> bool:
 def describe(s: np.ndarray) -> dict[str, float]:
     """How b was turned to meet a: its scale relative to a and its rotation, in degrees."""
     return {"scale": round(1 / float(np.sqrt(abs(np.linalg.det(s[:, :2])))), 4),
-            "rotation_deg": round(float(-np.degrees(np.arctan2(s[1, 0], s[0, 0]))), 2)}
+            "rotation_deg": round(float(-np.degrees(np.arctan2(s[1, 0], s[0, 0]))), 2) + 0.0}  # never -0.0

@@ -229,7 +229,7 @@ $("view").addEventListener("click", async (e) => {
       (p.local_warp ? ", by a local map of the matches around it" : "") +
       `, ${p.consistent ? "consistent" : "not consistent"} (guided by ${body.guidance})` +
       (body.prealigned ? `, b brought onto a first (scale ${body.prealigned.scale.toFixed(2)}, turned ` +
-        `${body.prealigned.rotation_deg.toFixed(0)} degrees)` : "") +
+        `${Math.round(body.prealigned.rotation_deg) || 0} degrees)` : "") +
       ((body.warnings || []).length ? `; ${body.warnings.join("; ")}` : "");
   } catch (err) {
     $("transfer").textContent = `Failed: ${err.message}`;

@@ -363,3 +363,13 @@ def test_an_alignment_of_images_whose_sparse_matches_fit_no_geometry_says_so(cli
     assert by_id["one_scene"] is False and "confidence" not in by_id["keypoints"][0]  # by id as well
     drawn = client.post("/v1/align", files=files(a, unrelated), data={"render": "png"})
     assert "may not show one scene" in drawn.headers["x-warnings"]  # the picture says so too
+
+
+def test_a_prealignment_that_turns_nothing_says_0_degrees_not_minus_0():
+    """A similarity that only scales (its rotation a rounding error either side of 0) reads 0.0:
+    json would write -0.0, and a page would show "turned -0 degrees"."""
+    from service.correspond import describe
+    for tiny in (-1e-9, 0.0, 1e-9):
+        s = np.array([[0.8, tiny, 3.0], [-tiny, 0.8, 1.0]])
+        d = describe(s)
+        assert d["rotation_deg"] == 0.0 and "-0" not in json.dumps(d) and d["scale"] == 1.25, d
