@@ -6,8 +6,8 @@ go where that search finds them if it comes back and finds them at least as alik
 
 One geometry guides the rest of a transfer, so without this the part that moves otherwise lands
 where the background's motion puts it: ViSP's castle turned by hand before a still camera
-(``eval.two_motions``), none of its points within 5 px at frames 20 and 29; following it, 66 % and
-57 % (docs/correspondences.md).
+(``eval.two_motions``), none of its points within 5 px at frames 20 and 29; following it, 78 % and
+59 % (docs/correspondences.md).
 """
 from __future__ import annotations
 
