@@ -19,8 +19,9 @@ import httpx
 import numpy as np
 
 from eval import machine
-from eval.depth import mean, per_point
+from eval.depth import per_point
 from eval.latency import serving
+from eval.moving import cells
 from eval.results import published
 from eval.robustness import case_rng, clutter_cases, png, visible_points
 from models.data import moving, pairs
@@ -70,8 +71,8 @@ def row(client: httpx.Client, label: str, a: np.ndarray, b: np.ndarray, pts: np.
         k = r.json()["keypoints"]
         err = np.linalg.norm(np.array([[x["x"], x["y"]] for x in k]) - truth, axis=1)
         miss = np.median(per_point(k, "cycle_error"))
-        out.append(f"| {label} | {mode} ({r.json()['guidance']}) | {100 * (err < 3).mean():.0f} % | "
-                   f"{100 * (err < 5).mean():.0f} % | {mean(per_point(k, 'confidence'))} | {miss:.1f} px |")
+        out.append(f"| {label} | {mode} ({r.json()['guidance']}) | {cells(err, per_point(k, 'confidence'))} | "
+                   f"{miss:.1f} px |")
     return out
 
 
