@@ -31,27 +31,29 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from eval import machine
 from eval.latency import FIRST_TRY_OFF, served_settings, serving
 from eval.results import with_settings, write_section
-from models.data import lenses, pairs
+from models.data import grid, lenses, pairs
 from models.export_patch import MANIFEST
 from service.calibration import WITHIN_PX
 from service.keypoint_transfer import extrapolated
+from service.local_warp import BELOW
 
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)
 USES = ("sparse", "sparse-inlier", "sparse-outlier", "sparse-unverified", "dense", "dense-inlier", "dense-outlier",
         "dense-unverified", "transfer", "transfer-fundamental", "transfer-inconsistent", "transfer-extrapolated",
-        "transfer-align")
+        "transfer-align", "transfer-align-unsupported")
 # shown, not fitted, each read off the curve that serves it: the matches without a geometry whose
 # matches fit none (``one_scene`` false: the curve of answers that failed to verify), and the other
 # matches without a geometry between unrelated images (the method's curve)
 SHOWN = {"sparse-no-scene": "sparse-unverified", "dense-no-scene": "dense-unverified",
-         "sparse-unrelated": "sparse", "dense-unrelated": "dense", "transfer-align-unrelated": "transfer-align"}
+         "sparse-unrelated": "sparse", "dense-unrelated": "dense", "transfer-align-unrelated": "transfer-align",
+         "transfer-align-unsupported-unrelated": "transfer-align-unsupported"}
 # the keypoint transfers ``collect`` can ask for, by name in its ``asks``: the defaults' and the
 # MRF alignment's (``method=align``), which always answers, whatever the images show
 TRANSFERS = {"transfer": {}, "align": {"method": "align"}}
 # uses whose curve reads how far a point's round trip missed (``cycle_error``, px; less is better)
 # instead of its score: along the MRF's fields the score told the right from the wrong little (AUC
 # 0.57 among the validation transfers' consistent points), the miss much (0.84)
-BY_MISS = ("transfer-align",)
+BY_MISS = ("transfer-align", "transfer-align-unsupported")
 KNOTS = 41
 # answers at a use's share right each step of its monotone fit is drawn towards (``fit``): of PRIORS,
 # the one with the lowest Brier score over the validation scenes, each read off curves fitted on the
@@ -77,6 +79,8 @@ def scene_of(name: str) -> str:
         return "clutter"
     if base in pairs.MBT_FRAMES:
         return "moved cube"
+    if base.startswith("grid-"):
+        return "grid"
     return "cube" if base.startswith("cube-") else base
 
 
@@ -104,7 +108,8 @@ def validation_cases() -> list[pairs.Pair]:
     for name in ("cube-20", "cube-40", "cube-79", "text", "leuven"):
         p = pairs.load(name)
         out += [p, pairs.zoomed(p, 0.5), pairs.zoomed(p, 2.0), pairs.rotated(p, 90)]
-    return out + [pairs.in_clutter(pairs.load("cube-40")), pairs.load("aloe"), pairs.load("cube-object")]
+    return out + [pairs.in_clutter(pairs.load("cube-40")), pairs.load("aloe"), pairs.load("cube-object"),
+                  *(grid.load(name) for name in grid.NAMES)]
 
 
 def heldback_cases() -> list[pairs.Pair]:
@@ -189,7 +194,7 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
             k = body["keypoints"]  # (as served, every guided point has a confidence)
             right = np.linalg.norm(t - np.array([[x["x"], x["y"]] for x in k]), axis=1) < WITHIN_PX
             use = transfer_uses(body["guidance"], np.array([bool(x.get("by_plane")) for x in k]),
-                                np.array([x["consistent"] for x in k]), far_from_inliers(body))
+                                np.array([x["consistent"] for x in k]), far_from_inliers(body), unsupported(body))
             score = np.array([x["cycle_error" if value == "score" and u in BY_MISS else value]
                               for x, u in zip(k, use, strict=True)])
             unrelated = "-unrelated" if how == "align" and not related else ""
@@ -209,16 +214,25 @@ def far_from_inliers(body: dict) -> np.ndarray | None:
     return extrapolated(body.get("coverage"), field("support"), field("local_warp"), field("second_motion"))
 
 
+def unsupported(body: dict) -> np.ndarray | None:
+    """An alignment transfer's points among sparse matches its field mostly does not explain
+    (``keypoint_transfer.field_support`` under ``local_warp.BELOW``, read off the answer)."""
+    k = body["keypoints"]
+    return None if body["guidance"] != "align" or k[0].get("support") is None else \
+        np.array([x["support"] for x in k]) < BELOW
+
+
 def transfer_uses(guidance: str, by_plane: np.ndarray, consistent: np.ndarray,
-                  far: np.ndarray | None = None) -> np.ndarray:
-    """The curve (K,) of each of a guided transfer's points, as ``calibration.for_transfer`` reads
-    it: of those whose round trip came back, found along epipolar lines or put by a homography (the
-    guide, or one beside a fundamental matrix: ``by_plane``), or put by a homography fitted to a
-    small part of a far from its inliers (``far``); the others; and the
-    points carried along the MRF's fields (``guidance`` "align"), which their round trip's miss
-    alone tells apart."""
+                  far: np.ndarray | None = None, low: np.ndarray | None = None) -> np.ndarray:
+    """The curve (K,) of each of a guided transfer's points, as ``calibration.for_transfer`` and
+    ``for_alignment`` read it: of those whose round trip came back, found along epipolar lines or
+    put by a homography (the guide, or one beside a fundamental matrix: ``by_plane``), or put by a
+    homography fitted to a small part of a far from its inliers (``far``); the others; and the
+    points carried along the MRF's fields (``guidance`` "align"), their round trip's miss read on
+    one curve for those among sparse matches the field explains and another for the rest (``low``)."""
     if guidance == "align":
-        return np.full(len(consistent), "transfer-align")
+        return np.where(low, "transfer-align-unsupported", "transfer-align") if low is not None else \
+            np.full(len(consistent), "transfer-align")
     found = (guidance == "fundamental") & ~by_plane
     yes = np.where(found, "transfer-fundamental", "transfer")
     if far is not None:
@@ -377,6 +391,26 @@ def versus(label: str, right: np.ndarray, served: np.ndarray, one: np.ndarray) -
     return (f"| {label} ({len(right)}, {100 * right.mean():.0f} % right) | "
             f"{brier_score_loss(right, served):.3f} / {brier_score_loss(right, one):.3f} | "
             f"{100 * calibration_error(served, right):.1f} % / {100 * calibration_error(one, right):.1f} % |")
+
+
+def supported(curves: dict, sets: dict[str, dict], fitted_on: dict) -> list[str]:
+    """The alignment transfers' points given confidence by the curves of points the field's sparse
+    matches support and of the rest (as served), or by one curve fitted on both (on ``fitted_on``):
+    Brier score and calibration error on each set."""
+    lines = ["| points carried along the MRF's fields | Brier: split / one curve | calibration error: split / one "
+             "curve |", "|---|---|---|"]
+    uses = ("transfer-align", "transfer-align-unsupported")
+    if not all(u in curves and u in fitted_on for u in uses):
+        return lines
+    one = curve_of("transfer-align", *(np.concatenate(v) for v in zip(*(fitted_on[u] for u in uses), strict=True)))
+    for name, data in sets.items():
+        parts = [(u, data[u]) for u in uses if u in data]
+        if not parts:
+            continue
+        right = np.concatenate([r for _, (_, r) in parts])
+        split = np.concatenate([on_curve(curves[u], v) for u, (v, _) in parts])
+        lines.append(versus(name, right, split, on_curve(one, np.concatenate([v for _, (v, _) in parts]))))
+    return lines
 
 
 def merged(*parts: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -558,7 +592,8 @@ def main() -> None:
             "held-back pairs (second table) show whether they carry over. Transfers count each stereo pair whole "
             "and in the ten windows of it a user might send (as `eval.depth`), and on validation the castle "
             "turned before a still camera (`eval.two_motions`, frames 20 and 29) and the two lens pairs "
-            "(`eval.lenses`). *transfer*: points whose round "
+            "(`eval.lenses`); the validation pairs include the six pairs of four views of a calibration grid of "
+            "dots (`models.data.grid`), a repeated pattern. *transfer*: points whose round "
             "trip came back (`consistent`) where a homography put them (the guide, or one beside a fundamental "
             "matrix: `by_plane`); *transfer-extrapolated*: the same where a homography whose inliers span under "
             "a tenth of image a put them far from its inliers (`support` under 0.5, no local map placing them); "
@@ -566,8 +601,10 @@ def main() -> None:
             "*transfer-inconsistent*: the "
             "others (both where a geometry guided them: unguided points carry no confidence); *transfer-align*: "
             "points carried along the MRF's fields (`method=align`), their curve read off how far the round trip "
-            "missed (`cycle_error`), and *transfer-align-unrelated* those between unrelated images (shown, not "
-            "fitted; an alignment whose sparse matches fit no geometry, `one_scene` false, gives its points no "
+            "missed (`cycle_error`); *transfer-align-unsupported*: the same where under half of the 8 sparse "
+            "matches nearest a point are where the field puts them (`support` under 0.5: a field locked onto "
+            "look-alikes, such as a grid of dots one period off); *-unrelated* those between unrelated images (shown, "
+            "not fitted; an alignment whose sparse matches fit no geometry, `one_scene` false, gives its points no "
             "confidence). *-inlier* and "
             "*-outlier*: the matches of answers whose geometry (a homography for a plane, else a fundamental "
             "matrix) was verified, on it and off it; *-unverified*: the matches of answers whose geometry was "
@@ -581,6 +618,9 @@ def main() -> None:
             + "\n\nWhy verified answers have their own curves: the same matches given confidence by the inlier and "
             "outlier curves, or by the method's one curve.\n\n"
             + "\n".join(verified(curves, {"validation, where fitted": val, "held-back": held}))
+            + "\n\nWhy alignment transfers among sparse matches their field mostly does not explain have a curve of "
+            "their own: the same points given confidence by the two curves, or by one fitted on both.\n\n"
+            + "\n".join(supported(curves, {"validation, where fitted": val, "held-back": held}, val))
             + "\n\nWhy answers that failed to verify have a curve of their own: the same matches given confidence "
             "by that curve, or by the method's one curve.\n\n"
             + "\n".join(failed(curves, {"validation, where fitted": val, "held-back": held}))

@@ -9,8 +9,9 @@ and aero (data/heldback) judge, and its pose-estimation tutorial's video of a bo
 (data/video/box.mp4, real views to train on);
 and the "cube" sequence of visp-images-data (data/pairs), whose frames validate, with the first
 frames of its sequence of a cube moved by hand (data/pairs/mbt) and its castle turned before an
-RGB-D camera (data/pairs/castel); and two panoramas in two lenses' projections among hugin-data's
-help pictures (data/pairs/lenses), which validate.
+RGB-D camera (data/pairs/castel) and four views of its calibration grid of dots (data/pairs/grid);
+and two panoramas in two lenses' projections among hugin-data's help pictures (data/pairs/lenses),
+which validate.
 
     python -m models.prep_data [--opencv]
 
@@ -27,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from models.data.grid import GRID_DIR, VIEWS
 from models.data.lenses import FILES as LENS_PAIRS
 from models.data.lenses import LENSES
 from models.data.moving import FILES as MOVING
@@ -39,6 +41,7 @@ from models.data.video import VIDEO
 VISP_CUBE = "usr/share/visp-images-data/ViSP-images/cube"
 VISP_MBT = "usr/share/visp-images-data/ViSP-images/mbt"
 VISP_CASTLE = "usr/share/visp-images-data/ViSP-images/mbt-depth/castel"
+VISP_GRID = "usr/share/visp-images-data/ViSP-images/calibration"
 HUGIN_HELP = "usr/share/hugin/xrc/data/help_en_EN"
 
 
@@ -113,15 +116,20 @@ def opencv() -> None:
 def visp() -> None:
     """The frames of ViSP's "cube" sequence (a validation pair's source), into data/pairs; the
     first frames of its model-based tracking sequence with the cube's camera and first pose (the
-    object moved by hand, ``models.data.rigid``), into data/pairs/mbt; and its castle sequence, grey
-    frames, depth and cameras (two motions in one scene, ``models.data.rgbd``), into data/pairs/castel."""
-    if (PAIRS_DIR / "image.0079.pgm").exists() and (MBT_DIR / f"image{MBT_LAST:04d}.pgm").exists() and (
-            CASTLE_DIR / f"depth_image_{FRAMES - 1:04d}.bin").exists():
+    object moved by hand, ``models.data.rigid``), into data/pairs/mbt; its castle sequence, grey
+    frames, depth and cameras (two motions in one scene, ``models.data.rgbd``), into data/pairs/castel;
+    and its four views of a calibration grid (a repeated pattern, ``models.data.grid``), into
+    data/pairs/grid."""
+    last = (PAIRS_DIR / "image.0079.pgm", MBT_DIR / f"image{MBT_LAST:04d}.pgm",
+            CASTLE_DIR / f"depth_image_{FRAMES - 1:04d}.bin", GRID_DIR / f"grid36-{VIEWS:02d}.pgm")
+    if all(f.exists() for f in last):
         print(f"{PAIRS_DIR} already holds the ViSP sequences")
         return
     with unpacked("visp-images-data") as root:
-        MBT_DIR.mkdir(parents=True, exist_ok=True)
-        CASTLE_DIR.mkdir(parents=True, exist_ok=True)
+        for folder in (MBT_DIR, CASTLE_DIR, GRID_DIR):
+            folder.mkdir(parents=True, exist_ok=True)
+        for i in range(1, VIEWS + 1):
+            shutil.copy(root / VISP_GRID / f"grid36-{i:02d}.pgm", GRID_DIR)
         for frame in (root / VISP_CUBE).glob("image.*.pgm"):
             shutil.copy(frame, PAIRS_DIR / frame.name)
         for i in range(MBT_LAST + 1):

@@ -298,6 +298,14 @@ def params_dict(p: Params) -> dict[str, float]:
     return {k: float(v) for k, v in asdict(p).items()}
 
 
+def explains(al: Alignment, xy_a: np.ndarray, xy_b: np.ndarray, tol_px: float) -> np.ndarray:
+    """(M,) bool: the matches (``xy_a``, ``xy_b`` (M, 2) in a and b) that the field puts within
+    ``tol_px`` of where they lie in b."""
+    if not len(xy_a):
+        return np.zeros(0, bool)
+    return np.linalg.norm(al.at(np.asarray(xy_a, np.float32)) - xy_b, axis=1) < tol_px
+
+
 def transfer(fa: FeatureMap, fb: FeatureMap, forward: Alignment, backward: Alignment, points: np.ndarray,
              cycle_tol_px: float) -> Transfer:
     """Points of a (K, 2) carried to b along ``forward`` (b aligned to a) and back along

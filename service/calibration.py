@@ -80,9 +80,16 @@ def for_transfer(model: LoadedModel, score: np.ndarray, consistent: np.ndarray, 
     return np.where(consistent, yes, no).astype(np.float32)
 
 
-def for_alignment(model: LoadedModel, cycle_error: np.ndarray) -> np.ndarray | None:
+def for_alignment(model: LoadedModel, cycle_error: np.ndarray, unsupported: np.ndarray | None = None
+                  ) -> np.ndarray | None:
     """Confidence (K,) of points carried along the MRF's fields (``method=align``), off a curve of
     how far their round trip missed (px in image a) rather than their score: on the validation
     transfers the score told the right from the wrong little (AUC 0.57 among the consistent
-    points), the round trip's miss much (0.84)."""
-    return confidence(model, "transfer-align", cycle_error)
+    points), the round trip's miss much (0.84). Points among sparse matches the field mostly does
+    not explain (``unsupported``, see ``keypoint_transfer.field_support``) read a curve of their
+    own when the model has one: a field locked onto look-alikes comes back round trip all the same."""
+    yes = confidence(model, "transfer-align", cycle_error)
+    low = confidence(model, "transfer-align-unsupported", cycle_error) if unsupported is not None else None
+    if low is not None and yes is not None:
+        return np.where(unsupported, low, yes).astype(np.float32)
+    return yes

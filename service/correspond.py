@@ -517,11 +517,13 @@ async def warped_into(b: Side, w: np.ndarray, fa: FeatureMap, ctx: Context) -> D
 @dataclass
 class Aligned:
     """``alignment``'s answer: b aligned to a (``solved``), the prealignment when it won, what the
-    answer warns of, and whether their sparse matches fit one scene (None where they are not at hand)."""
+    answer warns of, whether their sparse matches fit one scene (None where they are not at hand),
+    and those matches."""
     solved: align.Alignment
     pre: Prealignment | None = None
     warnings: list[str] = field(default_factory=list)
     one_scene: bool | None = None
+    matches: Matches | None = None
 
 
 async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: LoadedModel, p: align.Params,
@@ -544,15 +546,15 @@ async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: Loa
     scene = None if m is None else guide is not None or await ctx.on_pool(matching.one_scene, m, threshold)
     warnings = [ALIGN_NO_SCENE] if scene is False else []
     if a.data is None or b.data is None:
-        return Aligned(await ctx.on_pool(align.align, fa, fb, p), None, [DIRECT_ONLY, *warnings], scene)
+        return Aligned(await ctx.on_pool(align.align, fa, fb, p), None, [DIRECT_ONLY, *warnings], scene, m)
     pre = prealignment_from(guide, m, threshold) or off_relative_place(guide, m, fa, fb)
     if pre is None:
-        return Aligned(await ctx.on_pool(align.align, fa, fb, p), None, warnings, scene)
+        return Aligned(await ctx.on_pool(align.align, fa, fb, p), None, warnings, scene, m)
     fw = await copy_of(b, pre.w, fa, model, ctx)
     direct, residual = await asyncio.gather(ctx.on_pool(align.align, fa, fb, p), ctx.on_pool(align.align, fa, fw, p))
     if direct.energy["total"] <= residual.energy["total"]:
-        return Aligned(direct, None, warnings, scene)
-    return Aligned(align.through(residual, np.linalg.inv(pre.w)), pre, warnings, scene)
+        return Aligned(direct, None, warnings, scene, m)
+    return Aligned(align.through(residual, np.linalg.inv(pre.w)), pre, warnings, scene, m)
 
 
 def off_relative_place(guide: matching.Guide | None, m: Matches, fa: FeatureMap, fb: FeatureMap

@@ -207,9 +207,22 @@ async def aligned(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, points: np.n
             fwa = await copy_of(a, np.linalg.inv(pre.w), fb, model, ctx)
             backward = align.through(await ctx.on_pool(align.align, fb, fwa, p), pre.w)
     tr = await ctx.on_pool(align.transfer, fa, fb, out.solved, backward, points, ctx.settings.cycle_tolerance_px)
-    confidence = None if out.one_scene is False else calibration.for_alignment(model, tr.cycle_error)
+    support = None if out.matches is None else await ctx.on_pool(field_support, out.solved, out.matches, points,
+                                                                  ctx.settings.ransac_threshold_px)
+    confidence = None if out.one_scene is False else calibration.for_alignment(
+        model, tr.cycle_error, None if support is None else support < local_warp.BELOW)
     return Transferred(model.name, tr, points, out.warnings, pre.described if pre is not None else None, confidence,
-                       one_scene=out.one_scene)
+                       support=support, one_scene=out.one_scene)
+
+
+def field_support(al: align.Alignment, m: Matches, points: np.ndarray, tol_px: float) -> np.ndarray:
+    """(K,) each point's local support by the MRF's field (``point_transfer.support``): the share of
+    its nearest sparse matches ``m`` that the field puts within ``tol_px`` of where they lie in b.
+    Where the field follows the scene the matches around a point mostly agree with it; where it
+    locked onto look-alikes (a grid of dots one period off, a facade's windows) or wandered over
+    little texture they mostly do not. On the validation transfers points under half lay within
+    3 px of the truth 23 % of the time, the others 83 %."""
+    return point_transfer.support(points, m.xy_a, align.explains(al, m.xy_a, m.xy_b, tol_px))
 
 
 async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model_name: str | None,

@@ -186,7 +186,11 @@ class TransferredPoint(BaseModel):
                                                    "second motion) or look-alikes: on the validation pairs such "
                                                    "points put by a homography were right half as often (a "
                                                    "fundamental matrix explains nearly every match: its epipolar "
-                                                   "finds read high either way)")
+                                                   "finds read high either way). With method=align: the share "
+                                                   "the alignment's field puts within RANSAC's threshold of "
+                                                   "where they lie in b; under 0.5 the field may have locked "
+                                                   "onto look-alikes (a repeated pattern one period off), and "
+                                                   "the confidence says so")
 
 
 class TransferResponse(BaseModel):

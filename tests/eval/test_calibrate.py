@@ -18,6 +18,7 @@ from eval.calibrate import (
     stored_curves,
     transfer_uses,
     unrelated_cases,
+    unsupported,
     windows,
     without_geometry,
 )
@@ -102,6 +103,12 @@ def test_transfers_are_fitted_by_their_guidance_on_windows_of_the_stereo_pair():
                                                                   "transfer-inconsistent"]
     assert transfer_uses("homography", plane, back).tolist() == ["transfer", "transfer", "transfer-inconsistent"]
     assert transfer_uses("align", plane, back).tolist() == ["transfer-align"] * 3  # told apart by the miss
+    low = np.array([False, True, False])  # among sparse matches the field mostly does not explain
+    assert transfer_uses("align", plane, back, None, low).tolist() == ["transfer-align", "transfer-align-unsupported",
+                                                                       "transfer-align"]
+    answer = {"guidance": "align", "keypoints": [{"support": 0.75}, {"support": 0.25}, {"support": 0.5}]}
+    assert unsupported(answer).tolist() == [False, True, False]
+    assert unsupported({"guidance": "align", "keypoints": [{"support": None}]}) is None  # no matches at hand
     far = np.array([True, False, True])  # put by a narrow homography far from its inliers
     assert transfer_uses("homography", plane, back, far).tolist() == ["transfer-extrapolated", "transfer",
                                                                      "transfer-inconsistent"]

@@ -373,3 +373,20 @@ def test_a_prealignment_that_turns_nothing_says_0_degrees_not_minus_0():
         s = np.array([[0.8, tiny, 3.0], [-tiny, 0.8, 1.0]])
         d = describe(s)
         assert d["rotation_deg"] == 0.0 and "-0" not in json.dumps(d) and d["scale"] == 1.25, d
+
+
+def test_a_points_support_is_the_share_of_its_nearest_sparse_matches_the_field_puts_where_they_lie():
+    """A field shifting everything by (5, -3) px: matches it puts within RANSAC's threshold of
+    where they lie in b support the points among them, matches one period of a repeated pattern
+    off (20 px) do not, whatever the field's round trip says."""
+    from service.keypoint_transfer import field_support
+    from service.matching import Matches
+    al = align.Alignment(np.tile(np.float32([5.0, -3.0]), (30, 40, 1)), (4.0, 4.0), {"total": 0.0}, 1)
+    rng = np.random.default_rng(0)
+    left, right = rng.uniform([10, 10], [60, 110], (20, 2)), rng.uniform([100, 10], [150, 110], (20, 2))
+    xy_a = np.r_[left, right].astype(np.float32)
+    xy_b = xy_a + [5.0, -3.0] + np.r_[rng.normal(0, 1, (20, 2)), np.tile([20.0, 0.0], (20, 1))]
+    assert align.explains(al, xy_a, xy_b, 4.0).tolist() == [True] * 20 + [False] * 20
+    m = Matches(xy_a, xy_b.astype(np.float32), np.ones(40, np.float32))
+    np.testing.assert_allclose(field_support(al, m, np.float32([[35, 60], [125, 60]]), 4.0), [1.0, 0.0])
+    assert align.explains(al, np.zeros((0, 2), np.float32), np.zeros((0, 2)), 4.0).shape == (0,)

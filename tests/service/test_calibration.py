@@ -79,6 +79,22 @@ def test_points_carried_along_the_alignment_read_how_far_their_round_trip_missed
                                [0.95, 0.875, 0.45, 0.1], atol=1e-6)
 
 
+def test_aligned_points_among_matches_the_field_does_not_explain_read_their_own_curve_where_the_model_has_one():
+    """A field locked onto look-alikes comes back round trip all the same: points whose sparse
+    matches around mostly disagree with it read the unsupported curve; without that curve, or
+    without the matches to judge by, every point reads the one curve."""
+    miss, low = {"score": [0.0, 10.0], "p": [0.9, 0.1]}, {"score": [0.0, 10.0], "p": [0.2, 0.0]}
+    cal = {"transfer-align": miss, "transfer-align-unsupported": low}
+    cycle, unsupported = np.array([0.0, 0.0, 5.0]), np.array([True, False, True])
+    np.testing.assert_allclose(calibration.for_alignment(Entry({"calibration": cal}), cycle, unsupported),
+                               [0.2, 0.9, 0.1], atol=1e-6)
+    np.testing.assert_allclose(calibration.for_alignment(Entry({"calibration": cal}), cycle), [0.9, 0.9, 0.5],
+                               atol=1e-6)
+    del cal["transfer-align-unsupported"]
+    np.testing.assert_allclose(calibration.for_alignment(Entry({"calibration": cal}), cycle, unsupported),
+                               [0.9, 0.9, 0.5], atol=1e-6)
+
+
 def test_verified_matches_read_the_curve_of_their_side_and_the_rest_the_methods_own():
     on, off = {"score": [0.0, 1.0], "p": [0.9, 1.0]}, {"score": [0.0, 1.0], "p": [0.0, 0.1]}
     m = Entry({"calibration": {"sparse": CURVE, "sparse-inlier": on, "sparse-outlier": off}})
