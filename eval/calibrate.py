@@ -38,14 +38,16 @@ from service.keypoint_transfer import extrapolated
 from service.local_warp import BELOW
 
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)
-USES = ("sparse", "sparse-inlier", "sparse-outlier", "sparse-unverified", "dense", "dense-inlier", "dense-outlier",
-        "dense-unverified", "transfer", "transfer-fundamental", "transfer-inconsistent", "transfer-extrapolated",
-        "transfer-align", "transfer-align-unsupported")
+USES = ("sparse", "sparse-unexplained", "sparse-inlier", "sparse-outlier", "sparse-unverified", "dense",
+        "dense-unexplained", "dense-inlier", "dense-outlier", "dense-unverified", "transfer", "transfer-fundamental",
+        "transfer-inconsistent", "transfer-extrapolated", "transfer-align", "transfer-align-unsupported")
 # shown, not fitted, each read off the curve that serves it: the matches without a geometry whose
 # matches fit none (``one_scene`` false: the curve of answers that failed to verify), and the other
-# matches without a geometry between unrelated images (the method's curve)
+# matches without a geometry between unrelated images (the method's curve, or for those the geometry
+# found does not explain, their own)
 SHOWN = {"sparse-no-scene": "sparse-unverified", "dense-no-scene": "dense-unverified",
-         "sparse-unrelated": "sparse", "dense-unrelated": "dense", "transfer-align-unrelated": "transfer-align",
+         "sparse-unrelated": "sparse", "dense-unrelated": "dense", "sparse-unexplained-unrelated": "sparse-unexplained",
+         "dense-unexplained-unrelated": "dense-unexplained", "transfer-align-unrelated": "transfer-align",
          "transfer-align-unsupported-unrelated": "transfer-align-unsupported"}
 # the keypoint transfers ``collect`` can ask for, by name in its ``asks``: the defaults' and the
 # MRF alignment's (``method=align``), which always answers, whatever the images show
@@ -145,7 +147,9 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
     "transfer-align-unrelated" (where the answer found a scene: ``one_scene``). ``asks``: the
     methods' correspondences and the keypoint transfers (``TRANSFERS``) asked for each case.
     ``value``: what is kept of each match, its raw ``score`` (a ``BY_MISS`` use's ``cycle_error``) or
-    the ``confidence`` it was served with (matches without one left out)."""
+    the ``confidence`` it was served with (matches without one left out). Matches without a
+    geometry that fit one are split by whether it explains them (the answer's ``explained``): those
+    it does not go under "<method>-unexplained" (and "<method>-unexplained-unrelated")."""
     got: dict[str, list] = {u: [] for u in (*USES, *SHOWN, "sparse-ratio", "scene")}
     rng = np.random.default_rng(0)
     for case, p in enumerate(cases):
@@ -156,7 +160,8 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
                 r = client.post("/v1/correspondences", files=files, data={"method": method, "geometry": asked})
                 r.raise_for_status()
                 body = r.json()
-                m = [x for x in body["matches"] if x[value] is not None]
+                kept = [x[value] is not None for x in body["matches"]]
+                m = [x for x, k in zip(body["matches"], kept, strict=True) if k]
                 if not m:
                     continue
                 xa = np.array([[x["xa"], x["ya"]] for x in m])
@@ -165,13 +170,14 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
                 score = np.array([x[value] for x in m])[known]
                 if asked == "none" and body.get("one_scene") is False:
                     got[f"{method}-no-scene"].append((score, right))
-                elif asked == "none" and not related:
-                    got[f"{method}-unrelated"].append((score, right))
-                elif asked == "none":
-                    got[method].append((score, right))
-                    if method == "sparse":
-                        got["sparse-ratio"].append((np.array([x["ratio"] for x in m])[known], right))
-                        got["scene"].append((np.full(known.sum(), case), right))
+                elif asked == "none":  # split by whether the geometry found among them explains them
+                    ex = np.array([e for e, k in zip(body["explained"], kept, strict=True) if k], bool)[known]
+                    tag = "" if related else "-unrelated"
+                    got[method + tag].append((score[ex], right[ex]))
+                    got[f"{method}-unexplained{tag}"].append((score[~ex], right[~ex]))
+                    if method == "sparse" and related:
+                        got["sparse-ratio"].append((np.array([x["ratio"] for x in m])[known][ex], right[ex]))
+                        got["scene"].append((np.full(ex.sum(), case), right[ex]))
                 elif body.get(asked) is not None:  # verified: on the geometry, and off it
                     inlier = np.array(body["inliers"], bool)[known]
                     got[f"{method}-inlier"].append((score[inlier], right[inlier]))
@@ -364,22 +370,26 @@ def failed(curves: dict, sets: dict[str, dict]) -> list[str]:
     return lines
 
 
-def without_geometry(curves: dict, sets: dict[str, dict]) -> list[str]:
+def without_geometry(curves: dict, sets: dict[str, dict], fitted_on: dict | None = None) -> list[str]:
     """The matches of answers without a geometry, related and unrelated images pooled, given
     confidence as served (those that fit no geometry by the curve of answers that failed to
-    verify) or all by the method's one curve: Brier score, calibration error and how many got more
-    than 0.5 on each set."""
+    verify, those the geometry found does not explain by their own) or all by the method's one
+    curve (fitted on both kinds of match of the answers that fit one in ``fitted_on``, or else the
+    method's curve): Brier score, calibration error and how many got more than 0.5 on each set."""
     lines = ["| matches of answers without a geometry | Brier: as served / one curve | calibration error: as served "
              "/ one curve | above 0.5: as served / one curve |", "|---|---|---|---|"]
     for name, data in sets.items():
         for method in ("sparse", "dense"):
-            parts = [(u, SHOWN.get(u, u)) for u in (method, f"{method}-unrelated", f"{method}-no-scene")
-                     if u in data and SHOWN.get(u, u) in curves]
+            uses = (method, f"{method}-unrelated", f"{method}-unexplained", f"{method}-unexplained-unrelated",
+                    f"{method}-no-scene")
+            parts = [(u, SHOWN.get(u, u)) for u in uses if u in data and SHOWN.get(u, u) in curves]
             if not parts:
                 continue
+            both = [fitted_on[u] for u in (method, f"{method}-unexplained") if fitted_on and u in fitted_on]
+            single = curve_of(method, *(np.concatenate(v) for v in zip(*both, strict=True))) if both else curves[method]
             right = np.concatenate([data[u][1] for u, _ in parts])
             served = np.concatenate([on_curve(curves[c], data[u][0]) for u, c in parts])
-            one = np.concatenate([on_curve(curves[method], data[u][0]) for u, _ in parts])
+            one = np.concatenate([on_curve(single, data[u][0]) for u, _ in parts])
             lines.append(versus(f"{method}, {name}", right, served, one)
                          + f" {(served > 0.5).sum()} / {(one > 0.5).sum()} |")
     return lines
@@ -611,9 +621,12 @@ def main() -> None:
             "asked for and not verified (the pairs above and each scene's image a against every other scene's "
             "image b, where every match is wrong); *-no-scene*: the matches of answers without a geometry in which "
             "RANSAC found none either (`one_scene` false), read off the *-unverified* curve as served (shown, not "
-            "fitted); *-unrelated*: the other matches without a geometry between those unrelated images, read off "
-            "the method's curve (shown, not fitted: that curve assumes both images show one scene); the other "
-            "rows are answers without a geometry.\n\nValidation pairs:\n\n"
+            "fitted); *-unexplained*: the matches of answers without a geometry that the homography or fundamental "
+            "matrix RANSAC found among them (`one_scene` true; the one explaining more) does not explain "
+            "(`explained` false); *-unrelated*: the other matches without a geometry between those unrelated "
+            "images, read off the curve that serves them (shown, not fitted: the curves assume both images show one "
+            "scene); the other rows are answers without a geometry, the matches that geometry explains.\n\n"
+            "Validation pairs:\n\n"
             + "\n".join(reliability(curves, val)) + "\n\nHeld-back pairs:\n\n" + "\n".join(reliability(curves, held))
             + "\n\nWhy verified answers have their own curves: the same matches given confidence by the inlier and "
             "outlier curves, or by the method's one curve.\n\n"
@@ -625,9 +638,10 @@ def main() -> None:
             "by that curve, or by the method's one curve.\n\n"
             + "\n".join(failed(curves, {"validation, where fitted": val, "held-back": held}))
             + "\n\nWhy answers without a geometry whose matches fit none read the curve of answers that failed to "
-            "verify: the matches of every answer without a geometry (related and unrelated images) given confidence "
-            "as served, or all by the method's one curve.\n\n"
-            + "\n".join(without_geometry(curves, {"validation": val, "held-back": held}))
+            "verify, and the matches the geometry found among them does not explain a curve of their own: the "
+            "matches of every answer without a geometry (related and unrelated images) given confidence as served, "
+            "or all by one curve of the method fitted on every match of the validation answers that fit one.\n\n"
+            + "\n".join(without_geometry(curves, {"validation": val, "held-back": held}, val))
             + "\n\nSparse confidence read off the score (as served) or off Lowe's ratio (each sparse match's "
             "`ratio` in the answer): each curve fitted on all validation scenes but one and read on that one, "
             "then fitted on all of them and read on the held-back pairs. AUC: how well it ranks right matches "

@@ -52,6 +52,7 @@ class Correspondences:
     network: str = ""  # the network whose features answered (the answer's ``model``): scores are its own
     timing_ms: dict = field(default_factory=dict)  # the server's steps; ``first_try`` where answered twice
     geometry: str | None = None  # "homography" or "fundamental": what verified the matches (geometry=auto: chosen)
+    explained: np.ndarray | None = None  # (M,) bool, without a geometry where one_scene: the scene geometry fits it
 
 
 @dataclass
@@ -222,7 +223,8 @@ class CorrespondenceClient:
                                np.asarray(inl, bool) if inl is not None else None, out["method"], out["warnings"],
                                column(m, "confidence"), column(m, "ratio"), out.get("prealigned"), out.get("one_scene"),
                                out.get("coverage"), out.get("model", ""), out.get("timing_ms", {}),
-                               out.get("geometry"))
+                               out.get("geometry"),
+                               np.asarray(out["explained"], bool) if out.get("explained") is not None else None)
 
     def transfer(self, a: Image | str, b: Image | str, keypoints: np.ndarray, model: str | None = None,
                  geometry: str = "auto", method: str = "nearest") -> Transferred:

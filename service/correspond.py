@@ -46,7 +46,8 @@ FEATURES_ONLY = "an image id whose bytes are not kept (evicted, or KEEP_IMAGES=f
 DIRECT_ONLY = f"{FEATURES_ONLY}, so the MRF solves only the direct field (no pixels to bring b onto a): if the " \
               "images differ much in scale, rotation or perspective, send both images' bytes"
 UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours, their confidence that of " \
-             "matches between two images of one scene (ask geometry=homography or geometry=fundamental to verify them)"
+             "matches between two images of one scene, lower for those the geometry found among them does not " \
+             "explain (explained: false; ask geometry=homography or geometry=fundamental to verify them)"
 NO_SCENE = "the matches fit neither a homography nor a fundamental matrix (no more inliers than unrelated images " \
            "give by chance): the images may not show one scene; the matches are unverified nearest neighbours, " \
            "their confidence that of matches whose geometry failed to verify"
@@ -212,6 +213,7 @@ class Answer:
     timing_ms: dict[str, float] = field(default_factory=dict)
     confidence: np.ndarray | None = None  # (M,) see service.calibration
     one_scene: bool | None = None  # without a geometry asked for: whether the matches fit one (``one_scene``)
+    explained: np.ndarray | None = None  # (M,) bool, where one_scene: the matches the geometry found explains
     a_size: tuple[int, int] = (1, 1)  # image a's width, height as sent
     coverage: float | None = None  # with a verified geometry: the share of image a RANSAC's inliers span
     verified: int = 0  # with a geometry asked for: the inliers among every match, before the answer's cap
@@ -342,13 +344,16 @@ async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Opt
                 inliers = np.array([marked.get(pair, False) for pair in keyed(whole)], bool)
         answer.inliers, answer.verified = inliers[:opts.max_matches], int(inliers.sum())
     else:
-        answer.one_scene = await ctx.on_pool(matching.one_scene, whole, threshold)
+        scene = await ctx.on_pool(matching.scene_inliers, whole, threshold)
+        answer.one_scene = scene is not None
         answer.warnings.append(NO_SCENE if not answer.one_scene else UNVERIFIED)
+        answer.explained = None if scene is None else scene[:opts.max_matches]
     answer.matches = matching.first(whole, opts.max_matches)
     answer.timing_ms["geometry"] = 1e3 * (time.perf_counter() - t2)
     verified = answer.inliers if answer.matrix is not None else None
     failed = opts.geometry != "none" or not answer.one_scene
-    answer.confidence = calibration.for_matches(model, method, answer.matches.score, verified, failed)
+    answer.confidence = calibration.for_matches(model, method, answer.matches.score, verified, failed,
+                                                answer.explained)
     return answer
 
 

@@ -21,7 +21,9 @@ Validation pairs (choose designs and settings on these):
   (``rigid``), none off the cube. ``cube-object-100``: against frame 100, on the way there.
 - ``castle-N``: ViSP's castle turned by hand before a still RGB-D camera, frame 0 against frame N:
   two motions in one scene, truth from the depth and the castle's pose (``rgbd``; a pixel or two
-  loose at N = 20-29: judge within 5 px).
+  loose at N = 20-29: judge within 5 px);
+- ``grid-IJ`` (``models.data.grid``): ViSP's hand-held views of a calibration grid of dots, a
+  repeated pattern.
 
 Held back to judge the product (never to train, validate or tune on): ``graf`` (opencv-doc's
 graf1 against graf3, with the homography it ships, which holds above a ledge near graf1's bottom

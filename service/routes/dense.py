@@ -85,6 +85,8 @@ async def correspondences(
         setattr(out, found.geometry, found.matrix.tolist())
     if geometry != "none":
         out.inliers = found.inliers.tolist()
+    if found.explained is not None:
+        out.explained = found.explained.tolist()
     return out
 
 

@@ -95,6 +95,18 @@ def test_aligned_points_among_matches_the_field_does_not_explain_read_their_own_
                                [0.9, 0.9, 0.5], atol=1e-6)
 
 
+def test_matches_without_a_geometry_that_the_scenes_geometry_does_not_explain_read_their_own_curve():
+    off = {"score": [0.0, 1.0], "p": [0.0, 0.1]}
+    m = Entry({"calibration": {"sparse": CURVE, "sparse-unexplained": off}})
+    score, explained = np.array([1.0, 1.0, 0.5]), np.array([True, False, True])
+    np.testing.assert_allclose(calibration.for_matches(m, "sparse", score, None, False, explained), [0.9, 0.1, 0.2],
+                               atol=1e-6)
+    np.testing.assert_allclose(calibration.for_matches(m, "sparse", score, None), [0.9, 0.9, 0.2], atol=1e-6)
+    plain = Entry({"calibration": {"sparse": CURVE}})  # a model without that curve: the method's for all
+    np.testing.assert_allclose(calibration.for_matches(plain, "sparse", score, None, False, explained),
+                               [0.9, 0.9, 0.2], atol=1e-6)
+
+
 def test_verified_matches_read_the_curve_of_their_side_and_the_rest_the_methods_own():
     on, off = {"score": [0.0, 1.0], "p": [0.9, 1.0]}, {"score": [0.0, 1.0], "p": [0.0, 0.1]}
     m = Entry({"calibration": {"sparse": CURVE, "sparse-inlier": on, "sparse-outlier": off}})
@@ -158,8 +170,10 @@ def test_matches_without_a_geometry_between_unrelated_images_say_so_and_claim_li
         cal = curves(client, r)
         assert r["one_scene"] is related and r["matches"], r["warnings"]
         assert ("may not show one scene" in r["warnings"][0]) is not related
-        use = "sparse" if related else "sparse-unverified"
-        want = np.interp([m["score"] for m in r["matches"]], cal[use].score, cal[use].p)
+        use = np.where(r["explained"], "sparse", "sparse-unexplained") if related else \
+            np.full(len(r["matches"]), "sparse-unverified")
+        assert ("explained" in r) is related and (not related or len(r["explained"]) == len(r["matches"]))
+        want = [np.interp(m["score"], cal[u].score, cal[u].p) for m, u in zip(r["matches"], use, strict=True)]
         np.testing.assert_allclose([m["confidence"] for m in r["matches"]], want, atol=1e-4)
         if max_matches:
             assert len(r["matches"]) == 3

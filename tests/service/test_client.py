@@ -43,6 +43,7 @@ def test_dense_calls_with_ids(server, coffee):
         assert m.network == Settings().sparse_fast_model and "features" in m.timing_ms  # verified: its answer stands
         plain = c.correspondences(ida, coffee, ratio=0.8)
         assert (plain.ratio < 0.8).all() and plain.one_scene is True and plain.coverage is None
+        assert plain.explained.shape == plain.score.shape and plain.explained.mean() > 0.9 and m.explained is None
         d = c.correspondences(ida, coffee, max_matches=50, method="dense")
         assert d.ratio is None and d.confidence.shape == (50,)  # only sparse matches measure Lowe's ratio
         assert d.one_scene is True  # RANSAC looks at every match, not at the 50 returned

@@ -25,3 +25,20 @@ def test_an_alignment_locked_one_period_off_comes_back_round_trip_and_reads_a_lo
     conf = np.array([x["confidence"] for x in k])
     assert body["one_scene"] and right.mean() < 0.35 and low.mean() > 0.8, (right.mean(), low.mean())
     assert abs(conf.mean() - right.mean()) < 0.12, (conf.mean(), right.mean())
+
+
+def test_matches_without_a_geometry_that_the_scenes_geometry_does_not_explain_read_a_low_confidence(client):
+    """Views 1 and 4 of the grid without a geometry asked for: RANSAC finds one among the sparse
+    matches (``one_scene``), which explains few of them; the rest, next to none right, had read
+    the method's curve (0.91) and read their own now."""
+    pair = real(lambda: grid.load("grid-14"))
+    sent = {"image_a": ("a.png", png(pair.a)), "image_b": ("b.png", png(pair.b))}
+    body = client.post("/v1/correspondences", files=sent, data={"method": "sparse"}).json()
+    m = body["matches"]
+    xa, xb = (np.array([[x[f"x{s}"], x[f"y{s}"]] for x in m]) for s in "ab")
+    truth, known = pair.truth(xa)
+    right = (np.linalg.norm(truth - xb, axis=1) < 3) & known
+    off = ~np.array(body["explained"], bool)
+    conf = np.array([x["confidence"] for x in m])
+    assert body["one_scene"] and off.mean() > 0.5 and right[off].mean() < 0.1, (off.mean(), right[off].mean())
+    assert conf[off].mean() < 0.2, conf[off].mean()
