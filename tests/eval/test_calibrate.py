@@ -93,6 +93,18 @@ def test_answers_without_a_geometry_are_read_as_served():
     assert row.startswith("| sparse, validation (4, 50 % right) | 0.005 / 0.410 |") and row.endswith(" 2 / 4 |")
 
 
+def test_matches_the_scenes_geometry_does_not_explain_are_read_off_their_own_curve_against_one_fitted_on_both():
+    """Without a geometry, the explained matches (all right) read the method's curve and the rest (all
+    wrong) their own, as served; the one curve is fitted on both kinds of the answers that fit one."""
+    curves = CURVES | {"sparse": {"score": [0.0, 1.0], "p": [1.0, 1.0]},
+                       "sparse-unexplained": {"score": [0.0, 1.0], "p": [0.0, 0.0]}}
+    data = {"sparse": (np.full(30, 0.9), np.ones(30, bool)),
+            "sparse-unexplained": (np.full(30, 0.9), np.zeros(30, bool))}
+    row = without_geometry(curves, {"validation": data}, data)[2]
+    # served: 1 for the right, 0 for the wrong; one curve of the same score over both: their share right, a half
+    assert row.startswith("| sparse, validation (60, 50 % right) | 0.000 / 0.250 |"), row
+
+
 def test_transfers_are_fitted_by_their_guidance_on_windows_of_the_stereo_pair():
     """Consistent points searched along epipolar lines get a curve of their own, fitted with the
     windows of the validation stereo pair (parts of a scene with depth, as eval.depth sends), and

@@ -378,7 +378,8 @@ def test_a_prealignment_that_turns_nothing_says_0_degrees_not_minus_0():
 def test_a_points_support_is_the_share_of_its_nearest_sparse_matches_the_field_puts_where_they_lie():
     """A field shifting everything by (5, -3) px: matches it puts within RANSAC's threshold of
     where they lie in b support the points among them, matches one period of a repeated pattern
-    off (20 px) do not, whatever the field's round trip says."""
+    off (20 px) do not, whatever the field's round trip says; of matches that carry Lowe's ratio,
+    only those passing 0.8 count."""
     from service.keypoint_transfer import field_support
     from service.matching import Matches
     al = align.Alignment(np.tile(np.float32([5.0, -3.0]), (30, 40, 1)), (4.0, 4.0), {"total": 0.0}, 1)
@@ -389,4 +390,8 @@ def test_a_points_support_is_the_share_of_its_nearest_sparse_matches_the_field_p
     assert align.explains(al, xy_a, xy_b, 4.0).tolist() == [True] * 20 + [False] * 20
     m = Matches(xy_a, xy_b.astype(np.float32), np.ones(40, np.float32))
     np.testing.assert_allclose(field_support(al, m, np.float32([[35, 60], [125, 60]]), 4.0), [1.0, 0.0])
+    # look-alikes fail Lowe's 0.8 more often than not: counted, only the matches that pass it
+    ratio = np.r_[np.full(20, 0.5), np.full(20, 0.95)].astype(np.float32)
+    tested = Matches(xy_a, xy_b.astype(np.float32), np.ones(40, np.float32), ratio)
+    np.testing.assert_allclose(field_support(al, tested, np.float32([[35, 60], [125, 60]]), 4.0), [1.0, 1.0])
     assert align.explains(al, np.zeros((0, 2), np.float32), np.zeros((0, 2)), 4.0).shape == (0,)
