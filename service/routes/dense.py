@@ -66,10 +66,13 @@ async def correspondences(
         status = np.full(len(m.score), pictures.UNVERIFIED)
         if found.matrix is not None:
             status = np.where(found.inliers, pictures.VERIFIED, pictures.REJECTED)
+        elif found.explained is not None:  # the scene's geometry leaves these out: drawn as rejected
+            status = np.where(found.explained, pictures.UNVERIFIED, pictures.REJECTED)
         body = await run_in_threadpool(pictures.matches, await a.pixels(settings), await b.pixels(settings),
                                        m.xy_a, m.xy_b, status)
         return picture(body, method=found.method, matches=len(m.score), geometry=found.geometry,
                        inliers=int(found.inliers.sum()) if found.matrix is not None else None,
+                       explained=None if found.explained is None else int(found.explained.sum()),
                        coverage=None if found.coverage is None else round(found.coverage, 4),
                        warnings=" | ".join(found.warnings))
     out = CorrespondencesResponse(

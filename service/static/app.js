@@ -110,7 +110,9 @@ function drawMatches(body) {
   ctx.lineWidth = 1;
   const verified = body.inliers && (body.homography || body.fundamental);
   const least = Number($("least").value);
-  const kinds = body.matches.map((m, i) => verified ? (body.inliers[i] ? "verified" : "rejected") : "unverified");
+  // without a geometry, the matches the scene's geometry does not explain are drawn as rejected
+  const kinds = body.matches.map((m, i) => verified ? (body.inliers[i] ? "verified" : "rejected")
+    : (body.explained && !body.explained[i] ? "rejected" : "unverified"));
   const drawn = [];
   // the rejected ones first and faint, the verified ones last and on top (as render=png draws them)
   for (const kind of ["rejected", "unverified", "verified"]) {

@@ -68,6 +68,26 @@ def test_the_api_draws_correspondences_with_their_verdicts(client, pair):
     assert np.mean(hits) > 0.9
 
 
+def test_without_a_geometry_the_matches_the_scenes_geometry_does_not_explain_are_drawn_as_rejected(client, pair):
+    """Half of b replaced by noise: its look-alike matches are not the plane's; the picture draws
+    them faint red as a verified answer's rejected ones, the rest yellow, and says how many the
+    geometry explains."""
+    a, b, _ = pair
+    b = b.copy()
+    b[:, b.shape[1] // 2:] = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, b[:, b.shape[1] // 2:].shape,
+                                                                                 dtype=np.uint8), (0, 0), 1.5)
+    files = {"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(b))}
+    js = client.post("/v1/correspondences", files=files, data={"ratio": "0.99"}).json()
+    off = [m for m, ok in zip(js["matches"], js["explained"], strict=True) if not ok]
+    on = [m for m, ok in zip(js["matches"], js["explained"], strict=True) if ok]
+    assert js["one_scene"] and len(off) >= 5 and len(on) >= 20, (len(off), len(on))
+    r = client.post("/v1/correspondences", files=files, data={"ratio": "0.99", "render": "png"})
+    assert int(r.headers["x-explained"]) == len(on) and int(r.headers["x-matches"]) == len(js["matches"])
+    img = decode(r.content)
+    assert np.mean([near(img, (m["xa"], m["ya"]), render.YELLOW) for m in on[:20]]) > 0.9
+    assert np.mean([near(img, (m["xb"] + a.shape[1], m["yb"]), render.YELLOW) for m in off]) < 0.3
+
+
 def test_the_api_draws_transfers_alignments_and_ids_while_their_bytes_are_kept(client, pair):
     a, b, _ = pair
     files = {"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(b))}

@@ -142,6 +142,25 @@ def test_an_answer_given_twice_says_so(page, url, images, tmp_path):
     assert f"(sparse, {Settings().sparse_fast_model})" in page.inner_text("#status")
 
 
+def test_without_a_geometry_the_matches_the_scenes_geometry_does_not_explain_are_drawn_as_rejected(page, url, images,
+                                                                                                   tmp_path):
+    """b half noise, no geometry asked: the noise's look-alike matches are drawn faint red under
+    the others, as a verified answer's rejected ones, and none green."""
+    b = cv2.imread(images[1], cv2.IMREAD_GRAYSCALE)
+    rng = np.random.default_rng(0)
+    b[:, 240:] = cv2.GaussianBlur(rng.integers(0, 255, (320, 240), dtype=np.uint8), (0, 0), 1.5)
+    cv2.imwrite(str(tmp_path / "half.png"), b)
+    page.goto(url + "/")
+    page.set_input_files("#file-a", images[0])
+    page.set_input_files("#file-b", str(tmp_path / "half.png"))
+    page.wait_for_function("!document.getElementById('match').disabled")
+    page.select_option("#geometry", "none")
+    page.click("#match")
+    page.wait_for_function("document.getElementById('status').dataset.matches !== undefined", timeout=60000)
+    drawn = page.get_attribute("#view", "data-drawn").split(",")
+    assert "rejected" in drawn and "unverified" in drawn and "verified" not in drawn, set(drawn)
+
+
 def test_with_keys_on_the_page_sends_the_key_typed_in_it(browser, images, tmp_path):
     proc, url = serve({"API_KEYS": "page-key"})
     try:
