@@ -8,6 +8,7 @@ in pixels of the images as sent.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -310,31 +311,30 @@ def coverage(xy: np.ndarray, width: int, height: int) -> float:
     return float(cv2.contourArea(cv2.convexHull(np.asarray(xy, np.float32)))) / float(width * height)
 
 
-def scene_inliers(m: Matches, threshold_px: float) -> np.ndarray | None:
-    """(M,) bool: the matches that the homography or the fundamental matrix RANSAC finds among them
-    (``found``) explains, whichever explains more; None where neither is found (``one_scene``
-    false). Right matches of one scene mostly fit one of them; those neither fits are mostly not
-    right (look-alikes, a repeated pattern one period off), or follow a second motion."""
-    best = None
-    for geometry in ("homography", "fundamental"):
-        if len(m.score) < least_inliers(geometry, len(m.score), agreed(m)):
-            continue
-        model, inliers = verify(m, geometry, threshold_px)
-        if model is not None and found(geometry, inliers, m) and (best is None or inliers.sum() > best.sum()):
-            best = inliers
-    return best
-
-
-def one_scene(m: Matches, threshold_px: float) -> bool:
-    """Whether RANSAC finds a homography or a fundamental matrix among the matches (``found``):
-    what two images of one scene give, and unrelated images give only by chance."""
+def scene_fits(m: Matches, threshold_px: float) -> Iterator[np.ndarray]:
+    """RANSAC's inliers (M,) bool of each geometry, a homography then a fundamental matrix, that it
+    finds among the matches (``found``), fitted as they are asked for."""
     for geometry in ("homography", "fundamental"):
         if len(m.score) < least_inliers(geometry, len(m.score), agreed(m)):  # too few to hold enough inliers
             continue
         model, inliers = verify(m, geometry, threshold_px)
         if model is not None and found(geometry, inliers, m):
-            return True
-    return False
+            yield inliers
+
+
+def scene_inliers(m: Matches, threshold_px: float) -> np.ndarray | None:
+    """(M,) bool: the matches that the homography or the fundamental matrix RANSAC finds among them
+    explains, whichever explains more; None where neither is found (``one_scene`` false). Right
+    matches of one scene mostly fit one of them; those neither fits are mostly not right
+    (look-alikes, a repeated pattern one period off), or follow a second motion."""
+    return max(scene_fits(m, threshold_px), key=lambda inliers: int(inliers.sum()), default=None)
+
+
+def one_scene(m: Matches, threshold_px: float) -> bool:
+    """Whether RANSAC finds a homography or a fundamental matrix among the matches: what two images
+    of one scene give, and unrelated images give only by chance (the fundamental matrix is not
+    fitted where a homography is found)."""
+    return next(scene_fits(m, threshold_px), None) is not None
 
 
 def sample(f: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
