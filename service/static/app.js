@@ -147,9 +147,11 @@ function describe(body) {
   const least = Number($("least").value);
   // answered twice: the fast descriptor's first answer was in doubt, and the default one answered again
   const again = body.timing_ms && body.timing_ms.first_try !== undefined;
+  // without a geometry: how many the geometry RANSAC found among them explains (the rest drawn faint red)
+  const explained = body.explained ? `, ${body.explained.filter(Boolean).length} of them fit one geometry` : "";
   $("status").textContent = `${body.matches.length} matches (${body.method}, ${body.model}` +
     (again ? ", which answered again: the fast descriptor's answer was in doubt" : "") + ")" +
-    verifiedBy(inliers, geometry, body.coverage) +
+    verifiedBy(inliers, geometry, body.coverage) + explained +
     (least > 0 ? `; ${shown} shown at confidence ${least.toFixed(2)} or more` : "");
   $("status").dataset.matches = body.matches.length;
   $("status").dataset.shown = shown;

@@ -159,6 +159,8 @@ def test_without_a_geometry_the_matches_the_scenes_geometry_does_not_explain_are
     page.wait_for_function("document.getElementById('status').dataset.matches !== undefined", timeout=60000)
     drawn = page.get_attribute("#view", "data-drawn").split(",")
     assert "rejected" in drawn and "unverified" in drawn and "verified" not in drawn, set(drawn)
+    said = re.search(r"(\d+) matches .*, (\d+) of them fit one geometry", page.inner_text("#status"))
+    assert said and int(said.group(2)) == drawn.count("unverified") < int(said.group(1)), page.inner_text("#status")
 
 
 def test_with_keys_on_the_page_sends_the_key_typed_in_it(browser, images, tmp_path):
