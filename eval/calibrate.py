@@ -60,8 +60,8 @@ KNOTS = 41
 # answers at a use's share right each step of its monotone fit is drawn towards (``fit``): of PRIORS,
 # the one with the lowest Brier score over the validation scenes, each read off curves fitted on the
 # others, averaged over the uses (``python -m eval.calibrate --priors``), or within 0.0002 of it (ten
-# is 0.0001 lower since the grid of dots and the curves of unexplained matches and unsupported
-# aligned points joined: not worth refitting every curve)
+# and twenty are 0.0002 lower since the grid of dots and the curves of unexplained matches and
+# unsupported aligned points joined: not worth refitting every curve)
 PRIOR = 5
 PRIORS = (0, 2, 5, 10, 20, 50)
 MIN_ANSWERS = 20  # a use with fewer validation answers gets no curve: the service reads its fallback

@@ -46,8 +46,8 @@ def for_matches(model: LoadedModel, method: str, score: np.ndarray, inliers: np.
     geometry, which they are like (the dense method's few failures all read 0 from either);
     otherwise, or for a model without those curves, the method's own curve, except for the matches
     the geometry found among them does not explain (``explained`` false: ``matching.scene_inliers``),
-    which read a curve of their own where the model has one: on the validation pairs 2 % of 662
-    such sparse matches lay within 3 px (the explained ones 96 %), 6 % of 1,066 dense ones."""
+    which read a curve of their own where the model has one: on the validation pairs 2 % of 644
+    such sparse matches lay within 3 px (the explained ones 96 %), 5 % of 642 dense ones."""
     if inliers is not None:
         yes, no = confidence(model, f"{method}-inlier", score), confidence(model, f"{method}-outlier", score)
         if yes is not None and no is not None:

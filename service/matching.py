@@ -311,6 +311,12 @@ def coverage(xy: np.ndarray, width: int, height: int) -> float:
     return float(cv2.contourArea(cv2.convexHull(np.asarray(xy, np.float32)))) / float(width * height)
 
 
+# the fewest matches a first geometry leaves that are searched for a second motion's: fewer can
+# hardly hold one that tells itself from chance (a homography needs 6 to 10 inliers), and RANSAC run
+# to its limit on a dozen leftovers cost a warm sparse answer 10 ms
+SECOND_LEAST = 24
+
+
 def scene_fits(m: Matches, threshold_px: float) -> Iterator[np.ndarray]:
     """RANSAC's inliers (M,) bool of each geometry, a homography then a fundamental matrix, that it
     finds among the matches (``found``), fitted as they are asked for."""
@@ -324,10 +330,20 @@ def scene_fits(m: Matches, threshold_px: float) -> Iterator[np.ndarray]:
 
 def scene_inliers(m: Matches, threshold_px: float) -> np.ndarray | None:
     """(M,) bool: the matches that the homography or the fundamental matrix RANSAC finds among them
-    explains, whichever explains more; None where neither is found (``one_scene`` false). Right
-    matches of one scene mostly fit one of them; those neither fits are mostly not right
-    (look-alikes, a repeated pattern one period off), or follow a second motion."""
-    return max(scene_fits(m, threshold_px), key=lambda inliers: int(inliers.sum()), default=None)
+    explains, whichever explains more, and those that one found among the rest explains (a second
+    motion's: people who moved before a still camera, a thing turned by hand); None where none is
+    found (``one_scene`` false). The rest are mostly not right: look-alikes, a repeated pattern a
+    period off. Before the second fit, the basketball pair's players' 331 dense matches, 94 % right,
+    were left unexplained; the castle's 88 sparse ones, about 60 % right."""
+    best = max(scene_fits(m, threshold_px), key=lambda inliers: int(inliers.sum()), default=None)
+    if best is None or (~best).sum() < SECOND_LEAST:
+        return best
+    rest = np.flatnonzero(~best)  # a second motion's matches fit a geometry of their own
+    second = max(scene_fits(rows(m, rest), threshold_px), key=lambda inliers: int(inliers.sum()), default=None)
+    if second is not None:
+        best = best.copy()
+        best[rest[second]] = True
+    return best
 
 
 def one_scene(m: Matches, threshold_px: float) -> bool:

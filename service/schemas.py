@@ -138,9 +138,10 @@ class CorrespondencesResponse(BaseModel):
                                    "rest, and the warnings say so")
     explained: list[bool] | None = Field(None, description="without a geometry asked for, where one_scene: per "
                                          "match, whether the homography or fundamental matrix RANSAC found among the "
-                                         "matches (the one that explains more of them) explains it. Those it does not "
-                                         "explain read a lower confidence: on the validation pairs few were right "
-                                         "(look-alikes, a repeated pattern one period off), a second motion's aside")
+                                         "matches (the one that explains more of them), or one found among the rest "
+                                         "(a second motion's), explains it. Those none explains read a lower "
+                                         "confidence: on the validation pairs few were right (look-alikes, a repeated "
+                                         "pattern a period off)")
     one_scene: bool | None = Field(None, description="without a geometry asked for: whether RANSAC finds a homography "
                                    "or a fundamental matrix among the matches, as two images of one scene give; "
                                    "false: the images may not show one scene, and confidence is that of matches "
