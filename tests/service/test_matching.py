@@ -412,3 +412,8 @@ def test_a_second_motions_matches_are_explained_by_a_geometry_of_their_own_and_l
     xb[230:] = rng.uniform(0, 640, (60, 2))
     got = matching.scene_inliers(matching.Matches(xa, xb.astype(np.float32), np.ones(290, np.float32)), 4.0)
     assert got[:230].mean() > 0.97 and got[230:].mean() < 0.2, (got[:230].mean(), got[230:].mean())
+    # under SECOND_LEAST leftovers no second fit is tried: most of 20 moved matches stay unexplained
+    few = np.r_[np.arange(150), np.arange(150, 150 + matching.SECOND_LEAST - 4)]
+    got = matching.scene_inliers(matching.Matches(xa[few], xb[few].astype(np.float32), np.ones(len(few), np.float32)),
+                                 4.0)
+    assert got[:150].all() and got[150:].mean() < 0.8, got[150:].mean()  # only what the first geometry takes in
