@@ -379,6 +379,11 @@ def without_geometry(curves: dict, sets: dict[str, dict], fitted_on: dict | None
     method's curve): Brier score, calibration error and how many got more than 0.5 on each set."""
     lines = ["| matches of answers without a geometry | Brier: as served / one curve | calibration error: as served "
              "/ one curve | above 0.5: as served / one curve |", "|---|---|---|---|"]
+    singles = {}  # each method's one curve, fitted once for every set
+    for method in ("sparse", "dense"):
+        both = [fitted_on[u] for u in (method, f"{method}-unexplained") if fitted_on and u in fitted_on]
+        singles[method] = curve_of(method, *(np.concatenate(v) for v in zip(*both, strict=True))) if both \
+            else curves.get(method)
     for name, data in sets.items():
         for method in ("sparse", "dense"):
             uses = (method, f"{method}-unrelated", f"{method}-unexplained", f"{method}-unexplained-unrelated",
@@ -386,8 +391,7 @@ def without_geometry(curves: dict, sets: dict[str, dict], fitted_on: dict | None
             parts = [(u, SHOWN.get(u, u)) for u in uses if u in data and SHOWN.get(u, u) in curves]
             if not parts:
                 continue
-            both = [fitted_on[u] for u in (method, f"{method}-unexplained") if fitted_on and u in fitted_on]
-            single = curve_of(method, *(np.concatenate(v) for v in zip(*both, strict=True))) if both else curves[method]
+            single = singles[method]
             right = np.concatenate([data[u][1] for u, _ in parts])
             served = np.concatenate([on_curve(curves[c], data[u][0]) for u, c in parts])
             one = np.concatenate([on_curve(single, data[u][0]) for u, _ in parts])

@@ -12,6 +12,7 @@ vouch for.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -22,7 +23,7 @@ import numpy as np
 from eval import machine
 from eval.depth import per_point
 from eval.latency import serving
-from eval.moving import cells, timed_transfer
+from eval.moving import cells
 from eval.results import published
 from eval.robustness import api, png, sift, visible_points
 from models.data import grid
@@ -40,7 +41,9 @@ def transfer_rows(client: httpx.Client, pair, sent: dict) -> list[str]:
     pts, truth = visible_points(pair, POINTS, np.random.default_rng(0))
     rows = []
     for label, extra in MODES.items():
-        body, ms = timed_transfer(client, sent, pts, extra)
+        r = client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": json.dumps(pts.tolist()), **extra})
+        r.raise_for_status()
+        body = r.json()
         got = np.array([[k["x"], k["y"]] for k in body["keypoints"]])
         conf = per_point(body["keypoints"], "confidence")
         low = per_point(body["keypoints"], "support")

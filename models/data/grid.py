@@ -38,12 +38,17 @@ def centres(img: np.ndarray) -> np.ndarray:
     return c.reshape(-1, 2).astype(np.float64)
 
 
+def fitted(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``grid-IJ``'s views I and J, their dots' centres and the homography through them (a, b, ca,
+    cb, h)."""
+    a, b = view(int(name[-2])), view(int(name[-1]))
+    ca, cb = centres(a), centres(b)
+    return a, b, ca, cb, cv2.findHomography(ca, cb, 0)[0]
+
+
 def load(name: str) -> Pair:
     """``grid-IJ``: view I against view J, truth known on the grid (``MARGIN``)."""
-    i, j = int(name[-2]), int(name[-1])
-    a, b = view(i), view(j)
-    ca, cb = centres(a), centres(b)
-    h, _ = cv2.findHomography(ca, cb, 0)
+    a, b, ca, _, h = fitted(name)
     index = np.array([[k % DOTS[0], k // DOTS[0]] for k in range(len(ca))], np.float64)
     to_index, _ = cv2.findHomography(ca, index, 0)
     plane = homography_map(h, b.shape)
@@ -59,9 +64,7 @@ def load(name: str) -> Pair:
 
 def residual(name: str) -> tuple[float, float]:
     """The dots' distance from the truth in b (median, max), pixels."""
-    i, j = int(name[-2]), int(name[-1])
-    ca, cb = centres(view(i)), centres(view(j))
-    h, _ = cv2.findHomography(ca, cb, 0)
+    _, _, ca, cb, h = fitted(name)
     d = np.linalg.norm(cv2.perspectiveTransform(ca.reshape(-1, 1, 2), h).reshape(-1, 2) - cb, axis=1)
     return float(np.median(d)), float(d.max())
 
