@@ -1,5 +1,7 @@
 """Where eval.calibrate stores its curves (on the models that served the answers they were fitted on), and
 the cases and answers it fits them on."""
+import json
+
 import numpy as np
 import pytest
 
@@ -22,6 +24,8 @@ from eval.calibrate import (
     windows,
     without_geometry,
 )
+from models.export_patch import MANIFEST
+from service.config import Settings
 
 CURVES = {"sparse": {"score": [0.0, 1.0], "p": [0.1, 0.9]}, "dense": {"score": [0.0, 1.0], "p": [0.2, 0.8]}}
 
@@ -201,3 +205,14 @@ def test_each_scene_is_read_off_curves_fitted_on_the_others():
     few = [("a", answers(False, 10)), ("b", answers(False, 10))]  # 10 answers to fit on each time
     assert "sparse" not in scene_brier(few, 0)
     assert scene_brier(alike, 5)["sparse"] != scene_brier(alike, 0)["sparse"]
+
+
+def test_every_shipped_l2_descriptor_carries_the_curves_the_default_one_does():
+    """Any of them may be named DEFAULT_DESCRIPTOR_MODEL or SPARSE_FAST_MODEL, and a use whose curve
+    is missing reads another's (matches no geometry explains would read the method's own curve)."""
+    entries = {e["name"]: e for e in json.loads(MANIFEST.read_text())["models"]}
+    default = set(entries[Settings().default_descriptor_model]["calibration"])
+    assert {"sparse", "sparse-unexplained", "sparse-inlier", "sparse-outlier"} <= default
+    for name, e in entries.items():
+        if e["kind"] == "descriptor" and e.get("metric") == "l2":
+            assert set(e.get("calibration", {})) == default, name
