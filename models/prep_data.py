@@ -9,7 +9,8 @@ and aero (data/heldback) judge, and its pose-estimation tutorial's video of a bo
 (data/video/box.mp4, real views to train on);
 and the "cube" sequence of visp-images-data (data/pairs), whose frames validate, with the first
 frames of its sequence of a cube moved by hand (data/pairs/mbt) and its castle turned before an
-RGB-D camera (data/pairs/castel) and four views of its calibration grid of dots (data/pairs/grid);
+RGB-D camera (data/pairs/castel), four views of its calibration grid of dots (data/pairs/grid)
+and frames of a box with five dots moved by hand before a still camera (data/pairs/mire);
 and two panoramas in two lenses' projections among hugin-data's help pictures (data/pairs/lenses),
 which validate.
 
@@ -31,6 +32,8 @@ from pathlib import Path
 from models.data.grid import GRID_DIR, VIEWS
 from models.data.lenses import FILES as LENS_PAIRS
 from models.data.lenses import LENSES
+from models.data.mire import FRAMES as MIRE_FRAMES
+from models.data.mire import MIRE_DIR
 from models.data.moving import FILES as MOVING
 from models.data.pairs import CASTLE_DIR, FILES, HELD_DIR, MBT_DIR, MBT_LAST, PAIRS_DIR
 from models.data.photos import DATA_DIR, LOMIRI_PHOTOS, OPENCV_TRAIN, PLASMA_TRAIN, SUFFIXES
@@ -42,6 +45,7 @@ VISP_CUBE = "usr/share/visp-images-data/ViSP-images/cube"
 VISP_MBT = "usr/share/visp-images-data/ViSP-images/mbt"
 VISP_CASTLE = "usr/share/visp-images-data/ViSP-images/mbt-depth/castel"
 VISP_GRID = "usr/share/visp-images-data/ViSP-images/calibration"
+VISP_MIRE = "usr/share/visp-images-data/ViSP-images/mire-2"
 HUGIN_HELP = "usr/share/hugin/xrc/data/help_en_EN"
 
 
@@ -118,16 +122,20 @@ def visp() -> None:
     first frames of its model-based tracking sequence with the cube's camera and first pose (the
     object moved by hand, ``models.data.rigid``), into data/pairs/mbt; its castle sequence, grey
     frames, depth and cameras (two motions in one scene, ``models.data.rgbd``), into data/pairs/castel;
-    and its four views of a calibration grid (a repeated pattern, ``models.data.grid``), into
-    data/pairs/grid."""
+    its four views of a calibration grid (a repeated pattern, ``models.data.grid``), into
+    data/pairs/grid; and frames of its box with five dots moved by hand (``models.data.mire``),
+    into data/pairs/mire."""
     last = (PAIRS_DIR / "image.0079.pgm", MBT_DIR / f"image{MBT_LAST:04d}.pgm",
-            CASTLE_DIR / f"depth_image_{FRAMES - 1:04d}.bin", GRID_DIR / f"grid36-{VIEWS:02d}.pgm")
+            CASTLE_DIR / f"depth_image_{FRAMES - 1:04d}.bin", GRID_DIR / f"grid36-{VIEWS:02d}.pgm",
+            MIRE_DIR / f"image.{MIRE_FRAMES[-1]:04d}.pgm")
     if all(f.exists() for f in last):
         print(f"{PAIRS_DIR} already holds the ViSP sequences")
         return
     with unpacked("visp-images-data") as root:
-        for folder in (MBT_DIR, CASTLE_DIR, GRID_DIR):
+        for folder in (MBT_DIR, CASTLE_DIR, GRID_DIR, MIRE_DIR):
             folder.mkdir(parents=True, exist_ok=True)
+        for i in MIRE_FRAMES:
+            shutil.copy(root / VISP_MIRE / f"image.{i:04d}.pgm", MIRE_DIR)
         for i in range(1, VIEWS + 1):
             shutil.copy(root / VISP_GRID / f"grid36-{i:02d}.pgm", GRID_DIR)
         for frame in (root / VISP_CUBE).glob("image.*.pgm"):
