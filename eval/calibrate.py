@@ -31,7 +31,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from eval import machine
 from eval.latency import FIRST_TRY_OFF, served_settings, serving
 from eval.results import with_settings, write_section
-from models.data import grid, lenses, pairs
+from models.data import grid, lenses, mire, pairs
 from models.export_patch import MANIFEST
 from service.calibration import WITHIN_PX
 from service.keypoint_transfer import extrapolated
@@ -104,6 +104,12 @@ def castles() -> list[pairs.Pair]:
     """The castle turned before a still camera (``pairs.castle``), at frames 20 and 29: two motions
     in one scene, the points on the one the guide does not follow wrong whatever their features say."""
     return [pairs.load(f"castle-{frame}") for frame in (20, 29)]
+
+
+def boxes() -> list[pairs.Pair]:
+    """The plain box moved by hand before a still camera (``models.data.mire``), its seven pairs:
+    two motions again, the moving one with a handful of keypoints."""
+    return [mire.parts(name)[0] for name in mire.NAMES]
 
 
 def validation_cases() -> list[pairs.Pair]:
@@ -541,6 +547,7 @@ def validation_parts(client: httpx.Client) -> list[tuple[str, dict]]:
     return ([(scene_of(p.name), collect(client, [p])) for p in validation_cases()]
             + [("aloe", collect(client, [p], asks=tuple(TRANSFERS))) for p in windows("aloe")]
             + [("castle", collect(client, [p], asks=tuple(TRANSFERS))) for p in castles()]
+            + [("box", collect(client, [p], asks=tuple(TRANSFERS))) for p in boxes()]
             + [(p.name, collect(client, [p], asks=tuple(TRANSFERS))) for p in lens_pairs()]
             + [("unrelated", collect(client, [p], related=False))
                for p in unrelated_cases(VALIDATION_UNRELATED)])
@@ -590,7 +597,7 @@ def main() -> None:
         client = clients["served"]
         cases = validation_cases()
         val = merged(collect(client, cases),
-                     collect(client, windows("aloe") + castles() + lens_pairs(), asks=tuple(TRANSFERS)),
+                     collect(client, windows("aloe") + castles() + boxes() + lens_pairs(), asks=tuple(TRANSFERS)),
                      collect(client, unrelated_cases(VALIDATION_UNRELATED), related=False))
         held = merged(collect(client, heldback_cases()),
                       collect(client, windows("motorcycle"), asks=tuple(TRANSFERS)),
@@ -606,7 +613,8 @@ def main() -> None:
             "were. The curves were fitted on the validation pairs (first table) and stored in the manifest; the "
             "held-back pairs (second table) show whether they carry over. Transfers count each stereo pair whole "
             "and in the ten windows of it a user might send (as `eval.depth`), and on validation the castle "
-            "turned before a still camera (`eval.two_motions`, frames 20 and 29) and the two lens pairs "
+            "turned before a still camera (`eval.two_motions`, frames 20 and 29), the plain box moved by hand "
+            "before one (its seven pairs, `models.data.mire`) and the two lens pairs "
             "(`eval.lenses`); the validation pairs include the six pairs of four views of a calibration grid of "
             "dots (`models.data.grid`), a repeated pattern. *transfer*: points whose round "
             "trip came back (`consistent`) where a homography put them (the guide, or one beside a fundamental "

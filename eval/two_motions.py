@@ -1,10 +1,11 @@
 """Keypoint transfer where two things move differently in one real scene, through the HTTP API:
 ViSP's castle turned by hand before a still RGB-D camera (``pairs.castle``), frame 0 against a
-later frame. Points of frame 0 on the castle and on the still background (100 of each, whose truth
-lies in the later frame) are sent together with the transfer's defaults; for each part, the share
-that lands within 5 px of the truth, the mean ``confidence`` the answer gives them, and how many
-followed a second motion (``service.second_motion``) rather than the geometry that guides the
-transfer.
+later frame, and its box with five dots on a black top moved by hand before a still camera
+(``models.data.mire``, a plain thing: a handful of keypoints on it). Points of the earlier frame
+on the moving thing and on the still background (100 of each, whose truth lies in the later frame)
+are sent together with the transfer's defaults; for each part, the share that lands within 5 px
+of the truth, the mean ``confidence`` the answer gives them, and how many followed a second motion
+(``service.second_motion``) rather than the geometry that guides the transfer.
 
     python -m eval.two_motions
 """
@@ -24,7 +25,7 @@ from eval.depth import per_point
 from eval.latency import serve
 from eval.results import write_section
 from eval.robustness import uploads
-from models.data import pairs
+from models.data import mire, pairs
 
 TOL = 5.0
 POINTS = 100  # a part
@@ -38,9 +39,11 @@ def sample(mask: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.c_[xs[pick], ys[pick]].astype(np.float64)
 
 
-def run(client: httpx.Client, frame: int, rng: np.random.Generator) -> str:
-    pair, moving, still, inliers = pairs.castle(frame)
-    parts = {"castle": sample(moving, POINTS, rng), "still": sample(still, POINTS, rng)}
+def run(client: httpx.Client, pair: pairs.Pair, moving: np.ndarray, still: np.ndarray, label: str,
+        rng: np.random.Generator) -> str:
+    """A row: ``label``'s cells, then the pair's points on the ``moving`` thing and the ``still``
+    background (masks of a) sent together."""
+    parts = {"moving": sample(moving, POINTS, rng), "still": sample(still, POINTS, rng)}
     pts = np.concatenate(list(parts.values()))
     truth, known = pair.truth(pts)
     r = client.post("/v1/keypoints/transfer", files=uploads(pair), data={"keypoints": json.dumps(pts.tolist())})
@@ -57,8 +60,22 @@ def run(client: httpx.Client, frame: int, rng: np.random.Generator) -> str:
         c, u = conf[s], support[s]
         cells.append(f"{100 * right[s].mean():.0f} % ({np.nanmean(c):.2f}, {np.nanmean(u):.2f})" if np.isfinite(c).any()
                      else f"{100 * right[s].mean():.0f} % (-)")
-    counts = f"{followed[:len(parts['castle'])].sum()} / {followed[len(parts['castle']):].sum()}"
-    return f"| 0 -> {frame} | {inliers} | {body['guidance']} | " + " | ".join(cells) + f" | {counts} |"
+    counts = f"{followed[:len(parts['moving'])].sum()} / {followed[len(parts['moving']):].sum()}"
+    return f"| {label} | {body['guidance']} | " + " | ".join(cells) + f" | {counts} |"
+
+
+def rows(client: httpx.Client) -> list[str]:
+    rng, out = np.random.default_rng(0), []
+    for frame in FRAMES:
+        pair, moving, still, inliers = pairs.castle(frame)
+        out.append(run(client, pair, moving, still, f"castle, 0 -> {frame} | PnP, {inliers} inliers", rng))
+        print(out[-1], flush=True)
+    for name in mire.NAMES:
+        pair, moving, still = mire.parts(name)
+        i, j = name.split("-")[1:]
+        out.append(run(client, pair, moving, still, f"box, {i} -> {j} | 5 dots, {mire.residual(name):.2f} px", rng))
+        print(out[-1], flush=True)
+    return out
 
 
 def main() -> None:
@@ -68,32 +85,33 @@ def main() -> None:
     proc, url = serve({"PATH": os.environ.get("PATH", "")})
     try:
         with httpx.Client(base_url=url, timeout=300) as client:
-            rng = np.random.default_rng(0)
-            rows = []
-            for frame in FRAMES:
-                rows.append(run(client, frame, rng))
-                print(rows[-1], flush=True)
+            found = rows(client)
     finally:
         proc.terminate()
         proc.wait(10)
     command = "python -m eval.two_motions " + shlex.join(sys.argv[1:])
-    table = ("| frames | the castle's motion: PnP inliers | guidance | castle: within 5 px (mean confidence, "
+    table = ("| scene, frames | the moving thing's truth | guidance | moving thing: within 5 px (mean confidence, "
              "support) | still background: within 5 px (mean confidence, support) | followed a second motion: "
-             "castle / still |\n|---|---|---|---|---|---|\n"
-             + "\n".join(rows) + "\n")
+             "moving / still |\n|---|---|---|---|---|---|\n"
+             + "\n".join(found) + "\n")
     print(table)
     if not a.no_write:
-        write_section("two-motions", "## Keypoint transfer with two motions: a castle turned before a still camera\n\n"
+        write_section("two-motions", "## Keypoint transfer with two motions: things moved before a still camera\n\n"
                       f"`{command}` {machine.describe()}\n\n"
                       "ViSP's castle sequence (`visp-images-data`): a still RGB-D camera, the castle model turned "
                       "by hand among things that stay; frame 0 against a later one, the castle turned further each "
                       "time. Truth from the depth and the castle's motion fitted by PnP to SIFT's matches "
                       "(`models/data/rgbd.py`: a pixel or two loose from frame 20 on, so judged within 5 px). "
-                      f"{POINTS} points on the castle and {POINTS} on the still background, sent together with the "
-                      "transfer's defaults: the pair's geometry guides them, and where the sparse matches it "
-                      "misses agree on one of their own, the points among those follow that second motion "
-                      "(`second_motion`). `support`: the share of the 8 sparse matches nearest a point that the "
-                      "geometry which placed it explains.\n\n" + table)
+                      "ViSP's `mire-2` sequence: a cardboard box whose black top carries five white dots, moved and "
+                      "turned by hand before a still camera (`models/data/mire.py`): a plain thing, with a handful of "
+                      "keypoints on it; truth on its top by the homography through the dots (their largest distance "
+                      "from it given), on the background where it is. "
+                      f"{POINTS} points on the moving thing and {POINTS} on the still background, sent together with "
+                      "the transfer's defaults: the pair's geometry guides them, and where the sparse matches it "
+                      "misses agree on one of their own, or else the dense matches around the points it leaves "
+                      "unsupported mostly miss it and agree on a homography of their own, the points among those "
+                      "follow that second motion (`second_motion`). `support`: the share of the 8 matches nearest a "
+                      "point that the geometry which placed it explains.\n\n" + table)
 
 
 if __name__ == "__main__":

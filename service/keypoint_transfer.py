@@ -130,10 +130,12 @@ def extrapolated(coverage: float | None, support: np.ndarray | None, warped: np.
 
 
 def support_of(guide: matching.Guide | None, m: Matches | None, points: np.ndarray, by_plane: np.ndarray | None,
-               second: matching.Guide | None = None, moved: np.ndarray | None = None) -> np.ndarray | None:
+               second: matching.Guide | None = None, moved: np.ndarray | None = None,
+               second_m: Matches | None = None) -> np.ndarray | None:
     """(K,) each point's local support (``point_transfer.support``) by the geometry that placed it: the
     homography of a ``by_plane`` point, the ``second`` geometry of a point that ``moved`` with it
-    (``second_motion``), else the guide; None without a guide fitted to sparse matches. On the
+    (``second_motion``; among the matches ``second_m`` it was fitted to, ``m`` unless said), else
+    the guide; None without a guide fitted to sparse matches. On the
     validation transfers, homography-put points with support under 0.5 lay within 3 px of the
     truth 52 % of the time, the rest 97 % (a depth window's other surface, a second motion, a
     street's look-alikes)."""
@@ -143,7 +145,7 @@ def support_of(guide: matching.Guide | None, m: Matches | None, points: np.ndarr
     if by_plane is not None and guide.plane is not None and guide.plane.inliers is not None:
         own = np.where(by_plane, point_transfer.support(points, m.xy_a, guide.plane.inliers), own)
     if second is not None and moved is not None and moved.any():
-        own[moved] = point_transfer.support(points[moved], m.xy_a, second.inliers)
+        own[moved] = point_transfer.support(points[moved], (m if second_m is None else second_m).xy_a, second.inliers)
     return own
 
 
@@ -187,6 +189,41 @@ def second_geometry(find: Callable[..., point_transfer.Transfer], guide: matchin
     if second is None or not lines_hold(find, second, guide, m, second_motion.COMES_BACK):
         return None  # none, or look-alikes threaded onto its lines
     return second
+
+
+def dense_second(find: Callable[..., point_transfer.Transfer], fa: FeatureMap, fb: FeatureMap,
+                 guide: matching.Guide | None, m: Matches | None, threshold_px: float, points: np.ndarray,
+                 geometry: str = "auto") -> tuple[matching.Guide, Matches, matching.Guide, np.ndarray] | None:
+    """Where the sparse matches show no second motion (``second_geometry``), the one the dense
+    features' matches show around the points the homography ``guide`` leaves unsupported
+    (``second_motion.dense_near``; those of whose 8 nearest sparse matches it explains under
+    ``1 - second_motion.HOLDS``): a homography that explains more of those dense matches than
+    the guide does, judged as ``second_geometry`` judges the sparse one's. -> (it, the dense
+    matches, the guide's inliers among them, those points (K,) bool), or None. A box with a
+    printed face of five dots moved by hand before a still camera (``models.data.mire``) gives
+    the detector a handful of keypoints on it and the dense features hundreds of matches (of
+    which the guide explained 22-38 %). Where the guide explains as many, the sparse matches it
+    missed were look-alikes: a street's windows (leuven: the guide 46-49 %, a homography one
+    window off 15-20 %, which would have moved 5-7 right points in a hundred), before an
+    unrelated photo's clutter whose sky then matched the clutter's sky (62 %; a homography of
+    200 dense matches, none right). A fundamental matrix fitted to the plain box's dense matches
+    threaded its black top along lines: 0-28 % of its points within 3 px where its homography
+    put 38-47 %."""
+    if geometry != "auto" or guide is None or guide.kind != "homography" or m is None or guide.inliers is None:
+        return None
+    low = point_transfer.support(points, m.xy_a, guide.inliers) < 1 - second_motion.HOLDS
+    if not low.any():
+        return None
+    for most in (second_motion.FIRST_CELLS, second_motion.MOST_CELLS):  # a few cells first: most often enough
+        dm = second_motion.dense_near(fa, fb, points[low], most=most, agree=most == second_motion.MOST_CELLS)
+        first = second_motion.inliers_among(dm, guide, threshold_px)
+        if not len(dm.xy_a) or first.inliers.mean() >= 0.5:
+            return None  # the dense matches there mostly follow the guide: no second can explain more of them
+    second = second_motion.fit(dm, first, threshold_px, "homography")
+    if second is None or second.inliers.sum() <= first.inliers.sum() or \
+            not lines_hold(find, second, first, dm, second_motion.COMES_BACK):
+        return None
+    return second, dm, first, low
 
 
 async def aligned(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, points: np.ndarray, model: LoadedModel,
@@ -287,19 +324,30 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     tr = await ctx.on_pool(search, guide)
     if plane is not None:
         tr = await ctx.on_pool(plane_where_alike, search, tr, plane, points, fb)
-    second = await ctx.on_pool(second_geometry, find, guide, sparse_m, ctx.settings.ransac_threshold_px, points,
-                               geometry)
+    threshold = ctx.settings.ransac_threshold_px
+    second = await ctx.on_pool(second_geometry, find, guide, sparse_m, threshold, points, geometry)
+    # the matches a second motion was found among, the guide's inliers among them, the points that may follow it
+    motion, by, may = (sparse_m, guide), "sparse", None
+    if second is None and (pre is None or not pre.required):  # a thing too plain for the detector: its dense matches
+        dense_found = await ctx.on_pool(dense_second, find, fa, fb, guide, sparse_m, threshold, points, geometry)
+        if dense_found is not None:
+            second, motion, may, by = dense_found[0], dense_found[1:3], dense_found[3], "dense"
     moved = None
     if second is not None:
-        moved = second_motion.followers(points, sparse_m, guide, second)
+        moved = second_motion.followers(points, *motion, second)
+        if may is not None:  # the dense matches lie around these alone
+            moved &= may
         if moved.any():
-            tr, moved = point_transfer.replaced(tr, moved, await ctx.on_pool(partial(find, guide=second),
-                                                                              points[moved]))
+            along = await ctx.on_pool(partial(find, guide=second), points[moved])
+            if by == "dense" and not second_motion.more_alike(tr.score[moved], along.score):
+                moved[:] = False  # as alike where the guide put them: look-alikes one period on
+            else:
+                tr, moved = point_transfer.replaced(tr, moved, along)
         out.second_motion = moved
     followed = moved is not None and bool(moved.any())
     if followed:
         out.warnings.append(f"{int(moved.sum())} of {len(points)} points follow a second motion (second_motion: "
-                            f"true): {int(second.inliers.sum())} sparse matches the homography misses agree on a "
+                            f"true): {int(second.inliers.sum())} {by} matches the homography misses agree on a "
                             f"{second.kind} of their own, which guided them")
     in_view, span, warped = None, None, None
     if guide is not None and guide.kind == "homography":
@@ -318,7 +366,7 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
                                 "matches around them (local_warp: true), which the homography misses")
     taken = moved if warped is None else warped if moved is None else moved | warped
     out.transfer = await ctx.on_pool(locally_corrected, tr, guide, sparse_m, points, in_view, taken, fb)
-    out.support = support_of(guide, sparse_m, points, tr.by_plane, second, moved)
+    out.support = support_of(guide, sparse_m, points, tr.by_plane, second, moved, motion[0])
     if warped is not None and out.support is not None:
         out.support[warped] = kept[warped]
     # the curves were fitted on guided transfers: an unguided point's score says little (between

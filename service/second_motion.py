@@ -7,13 +7,18 @@ go where that search finds them if it comes back and finds them at least as alik
 One geometry guides the rest of a transfer, so without this the part that moves otherwise lands
 where the background's motion puts it: ViSP's castle turned by hand before a still camera
 (``eval.two_motions``), none of its points within 5 px at frames 20 and 29; following it, 78 % and
-59 % (docs/correspondences.md).
+59 % (docs/correspondences.md). A thing too plain for the detector (a box with five dots on its
+black top) shows its motion to the dense features alone: their matches around the points the
+guide leaves unsupported (``dense_near``; ``keypoint_transfer.dense_second``).
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial import cKDTree
 
-from service.matching import Guide, Matches, fit_guide, project, rows
+from service.consensus import select
+from service.feature_map import FeatureMap
+from service.matching import Guide, Matches, cells, fit_guide, project, refine, rows, top2
 from service.point_transfer import support
 
 # the fewest inliers of a second geometry: the castle's fundamental matrix has 69-80; a second homography fitted
@@ -26,17 +31,17 @@ COMES_BACK = 0.8
 HOLDS = 0.5  # share of a point's nearest sparse matches the second geometry must explain, more than the first's
 
 
-def fit(m: Matches, guide: Guide, threshold_px: float) -> Guide | None:
-    """The geometry (a homography or a fundamental matrix, ``fit_guide``) of the matches ``m``
-    that the homography ``guide`` misses by more than ``APART`` thresholds, its inliers over all of
-    ``m``; None where too few agree."""
+def fit(m: Matches, guide: Guide, threshold_px: float, kind: str = "auto") -> Guide | None:
+    """The geometry (a homography or a fundamental matrix, ``fit_guide``; ``kind``: that one only)
+    of the matches ``m`` that the homography ``guide`` misses by more than ``APART`` thresholds,
+    its inliers over all of ``m``; None where too few agree."""
     if guide.inliers is None:
         return None
     off = np.linalg.norm(project(guide.model, m.xy_a) - m.xy_b, axis=1)
     rest = np.flatnonzero(~guide.inliers & ~(off <= APART * threshold_px))
     if len(rest) < SECOND_INLIERS:
         return None
-    second = fit_guide(rows(m, rest), threshold_px, min_inliers=SECOND_INLIERS)
+    second = fit_guide(rows(m, rest), threshold_px, min_inliers=SECOND_INLIERS, kind=kind)
     if second is None or second.inliers.sum() < SECOND_INLIERS:
         return None
     inliers = np.zeros(len(guide.inliers), bool)
@@ -61,3 +66,54 @@ def followers(points: np.ndarray, m: Matches, guide: Guide, second: Guide) -> np
     97 % and 84 -> 84 %)."""
     first, other = support(points, m.xy_a, guide.inliers), support(points, m.xy_a, second.inliers)
     return (other > first) & ((other >= HOLDS) | (first < 1 - HOLDS))
+
+
+REACH_PX = 48.0  # the cells of a around a point whose dense matches may show its motion
+# of those cells, the most searched (evenly spread), and the few searched first to see whether the guide
+# explains most of their matches (then no second geometry can explain more: the rest are not searched)
+MOST_CELLS, FIRST_CELLS = 2048, 256
+GAIN = 0.005  # the median gain in similarity by which a dense second motion's points must find themselves along it
+
+
+def dense_near(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, reach_px: float = REACH_PX,
+               most: int = MOST_CELLS, agree: bool = True) -> Matches:
+    """Mutual nearest neighbours of the dense features from the cells of a within ``reach_px`` of
+    the ``points`` (K, 2) (at most ``most`` of them, evenly spread) to all of b's (and back over all
+    of a's), refined to sub-pixel in b and, with ``agree``, kept where their neighbours agree
+    (``consensus``; among a few cells spread apart too few are neighbours): the matches of a thing
+    too plain for the detector's keypoints (a box's printed face, its sides)."""
+    xa, da = cells(fa)
+    _, db = cells(fb)
+    q = np.flatnonzero(cKDTree(points).query(xa, distance_upper_bound=reach_px)[0] <= reach_px) \
+        if len(points) and len(db) else np.zeros(0, np.int64)
+    if len(q) > most:
+        q = q[np.linspace(0, len(q) - 1, most).round().astype(np.int64)]
+    if not len(q):
+        return Matches(np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32), np.zeros(0, np.float32))
+    j, best, _ = top2(da[q], db)
+    uj, inv = np.unique(j, return_inverse=True)
+    back, _, _ = top2(db[uj], da)
+    keep = back[inv] == q
+    q, j, best = q[keep], j[keep], best[keep]
+    xy_b = refine(fb, da[q], j)
+    if not agree:
+        return Matches(xa[q], xy_b, best)
+    ok, xy_b = select(xa[q], xy_b, fa.stride / fa.scale, fb.stride / fb.scale)
+    return Matches(xa[q][ok], xy_b[ok], best[ok])
+
+
+def inliers_among(m: Matches, guide: Guide, threshold_px: float) -> Guide:
+    """``guide``'s homography with its inliers among other matches ``m``: those it puts within
+    ``threshold_px`` of where they lie in b (a point sent to infinity never is)."""
+    return Guide(guide.kind, guide.model, np.linalg.norm(project(guide.model, m.xy_a) - m.xy_b, axis=1) <= threshold_px)
+
+
+
+def more_alike(first: np.ndarray, second: np.ndarray, gain: float = GAIN) -> bool:
+    """Whether points find themselves more alike along a second geometry (their ``second``
+    similarities) than where the first put them (``first``), by a median ``gain``. The dense
+    matches of a grid of dots, or of a street's windows, agree on a homography one period off the
+    right one as readily as a moved box's do, and along it the points find themselves no more
+    alike than where they were (a median gain of 0.000 on the grid's views 1 and 4), while the
+    box's find themselves 0.016-0.056 more alike (``models.data.mire``)."""
+    return bool(len(first)) and float(np.median(second - first)) >= gain
