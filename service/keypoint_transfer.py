@@ -211,7 +211,7 @@ def dense_second(find: Callable[..., point_transfer.Transfer], fa: FeatureMap, f
     put 38-47 %."""
     if geometry != "auto" or guide is None or guide.kind != "homography" or m is None or guide.inliers is None:
         return None
-    low = point_transfer.support(points, m.xy_a, guide.inliers) < 1 - second_motion.HOLDS
+    low = second_motion.unsupported(points, m, guide)
     if not low.any():
         return None
     for most in (second_motion.FIRST_CELLS, second_motion.MOST_CELLS):  # a few cells first: most often enough

@@ -140,12 +140,13 @@ def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,
 
 
 def exhaustive(da: np.ndarray, db: np.ndarray, max_queries: int, mutual: bool,
-               ratio: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every query cell of a (at most ``max_queries``, evenly spread) against every cell of b:
-    (query cells, their best cells in b, similarities) of the matches kept."""
-    q = np.arange(len(da))
+               ratio: float | None, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every query cell of a (of ``among``, indices, where given; at most ``max_queries``, evenly
+    spread) against every cell of b, and back over every cell of a where ``mutual``: (query cells,
+    their best cells in b, similarities) of the matches kept."""
+    q = np.arange(len(da)) if among is None else among
     if len(q) > max_queries:  # restrict the queries, never the database
-        q = np.linspace(0, len(da) - 1, max_queries).round().astype(np.int64)
+        q = q[np.linspace(0, len(q) - 1, max_queries).round().astype(np.int64)]
     j, best, second = top2(da[q], db)
     keep = np.ones(len(q), bool)
     if ratio is not None:

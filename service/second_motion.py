@@ -18,7 +18,7 @@ from scipy.spatial import cKDTree
 
 from service.consensus import select
 from service.feature_map import FeatureMap
-from service.matching import Guide, Matches, cells, fit_guide, project, refine, rows, top2
+from service.matching import Guide, Matches, cells, exhaustive, fit_guide, project, refine, rows
 from service.point_transfer import support
 
 # the fewest inliers of a second geometry: the castle's fundamental matrix has 69-80; a second homography fitted
@@ -37,8 +37,7 @@ def fit(m: Matches, guide: Guide, threshold_px: float, kind: str = "auto") -> Gu
     its inliers over all of ``m``; None where too few agree."""
     if guide.inliers is None:
         return None
-    off = np.linalg.norm(project(guide.model, m.xy_a) - m.xy_b, axis=1)
-    rest = np.flatnonzero(~guide.inliers & ~(off <= APART * threshold_px))
+    rest = np.flatnonzero(~guide.inliers & ~(missed_by(guide, m) <= APART * threshold_px))
     if len(rest) < SECOND_INLIERS:
         return None
     second = fit_guide(rows(m, rest), threshold_px, min_inliers=SECOND_INLIERS, kind=kind)
@@ -49,12 +48,24 @@ def fit(m: Matches, guide: Guide, threshold_px: float, kind: str = "auto") -> Gu
     return Guide(second.kind, second.model, inliers)
 
 
+def missed_by(guide: Guide, m: Matches) -> np.ndarray:
+    """(M,) pixels of b: how far the homography ``guide`` puts each match from where it lies in b
+    (non-finite for a point it sends to infinity)."""
+    return np.linalg.norm(project(guide.model, m.xy_a) - m.xy_b, axis=1)
+
+
+def unsupported(points: np.ndarray, m: Matches, guide: Guide) -> np.ndarray:
+    """(K,) bool: the points (K, 2) of a that could follow a second geometry (``followers``), those
+    whose nearest sparse matches are under ``1 - HOLDS`` the homography's, the second's inliers
+    being none of its."""
+    return support(points, m.xy_a, guide.inliers) < 1 - HOLDS
+
+
 def possible(points: np.ndarray, m: Matches, guide: Guide) -> bool:
-    """Whether any point (K, 2) of a could follow a second geometry (``followers``): one whose
-    nearest sparse matches are under ``1 - HOLDS`` the homography's, the second's inliers being
-    none of its. Where none is, the second geometry is not fitted (two homographies' and a
-    fundamental matrix's RANSAC: 35 ms on the castle's 180 leftover matches)."""
-    return guide.inliers is not None and bool((support(points, m.xy_a, guide.inliers) < 1 - HOLDS).any())
+    """Whether any point (K, 2) of a could follow a second geometry (``unsupported``). Where none
+    is, the second geometry is not fitted (two homographies' and a fundamental matrix's RANSAC:
+    35 ms on the castle's 180 leftover matches)."""
+    return guide.inliers is not None and bool(unsupported(points, m, guide).any())
 
 
 def followers(points: np.ndarray, m: Matches, guide: Guide, second: Guide) -> np.ndarray:
@@ -84,17 +95,11 @@ def dense_near(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, reach_px: flo
     too plain for the detector's keypoints (a box's printed face, its sides)."""
     xa, da = cells(fa)
     _, db = cells(fb)
-    q = np.flatnonzero(cKDTree(points).query(xa, distance_upper_bound=reach_px)[0] <= reach_px) \
+    near = np.flatnonzero(cKDTree(points).query(xa, distance_upper_bound=reach_px)[0] <= reach_px) \
         if len(points) and len(db) else np.zeros(0, np.int64)
-    if len(q) > most:
-        q = q[np.linspace(0, len(q) - 1, most).round().astype(np.int64)]
-    if not len(q):
+    if not len(near):
         return Matches(np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32), np.zeros(0, np.float32))
-    j, best, _ = top2(da[q], db)
-    uj, inv = np.unique(j, return_inverse=True)
-    back, _, _ = top2(db[uj], da)
-    keep = back[inv] == q
-    q, j, best = q[keep], j[keep], best[keep]
+    q, j, best = exhaustive(da, db, most, True, None, among=near)
     xy_b = refine(fb, da[q], j)
     if not agree:
         return Matches(xa[q], xy_b, best)
@@ -105,7 +110,7 @@ def dense_near(fa: FeatureMap, fb: FeatureMap, points: np.ndarray, reach_px: flo
 def inliers_among(m: Matches, guide: Guide, threshold_px: float) -> Guide:
     """``guide``'s homography with its inliers among other matches ``m``: those it puts within
     ``threshold_px`` of where they lie in b (a point sent to infinity never is)."""
-    return Guide(guide.kind, guide.model, np.linalg.norm(project(guide.model, m.xy_a) - m.xy_b, axis=1) <= threshold_px)
+    return Guide(guide.kind, guide.model, missed_by(guide, m) <= threshold_px)
 
 
 
