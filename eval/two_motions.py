@@ -71,9 +71,11 @@ def rows(client: httpx.Client) -> list[str]:
         out.append(run(client, pair, moving, still, f"castle, 0 -> {frame} | PnP, {inliers} inliers", rng))
         print(out[-1], flush=True)
     for name in mire.NAMES:
-        pair, moving, still = mire.parts(name)
+        fit = mire.fitted(name)
+        pair, moving, still = mire.parts(name, fit)
         i, j = name.split("-")[1:]
-        out.append(run(client, pair, moving, still, f"box, {i} -> {j} | 5 dots, {mire.residual(name):.2f} px", rng))
+        label = f"box, {i} -> {j} | 5 dots, {mire.residual(name, fit):.2f} px"
+        out.append(run(client, pair, moving, still, label, rng))
         print(out[-1], flush=True)
     return out
 

@@ -76,7 +76,10 @@ def box(d: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return mask.astype(bool)
 
 
-def fitted(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+Fitted = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # ``fitted``'s
+
+
+def fitted(name: str) -> Fitted:
     """``mire-I-J``'s frames, their dots and the top's homography through them (a, b, da, db, h)."""
     i, j = (int(v) for v in name.split("-")[1:])
     a, b = frame(i), frame(j)
@@ -90,10 +93,11 @@ def fitted(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, n
     return a, b, da, turns[k], cv2.findHomography(da, turns[k], 0)[0]
 
 
-def parts(name: str) -> tuple[Pair, np.ndarray, np.ndarray]:
+def parts(name: str, fit: Fitted | None = None) -> tuple[Pair, np.ndarray, np.ndarray]:
     """``mire-I-J`` with which of frame I's pixels are on the box's top and which are still
-    background (H, W) bool each (``models.data.rgbd.point_map``'s truth)."""
-    a, b, da, db, h = fitted(name)
+    background (H, W) bool each (``models.data.rgbd.point_map``'s truth); ``fit``: its ``fitted``,
+    where the caller has it."""
+    a, b, da, db, h = fit or fitted(name)
     height, width = a.shape
     xy = np.stack(np.meshgrid(np.arange(width), np.arange(height)), -1).reshape(-1, 2).astype(np.float64)
     moving = np.zeros(a.shape, np.uint8)
@@ -104,9 +108,9 @@ def parts(name: str) -> tuple[Pair, np.ndarray, np.ndarray]:
     return Pair(name, a, b, point_map(to, moving, still)), moving, still
 
 
-def residual(name: str) -> float:
-    """The dots' largest distance from the top's homography in frame J, pixels."""
-    _, _, da, db, h = fitted(name)
+def residual(name: str, fit: Fitted | None = None) -> float:
+    """The dots' largest distance from the top's homography in frame J, pixels (``fit`` as ``parts``)."""
+    _, _, da, db, h = fit or fitted(name)
     return float(np.linalg.norm(cv2.perspectiveTransform(da.reshape(-1, 1, 2), h).reshape(-1, 2) - db, axis=1).max())
 
 
@@ -116,8 +120,9 @@ def main() -> None:
     args = ap.parse_args()
     args.overlays.mkdir(parents=True, exist_ok=True)
     for name in NAMES:
-        p, moving, still = parts(name)
-        h = fitted(name)[4]
+        fit = fitted(name)
+        p, moving, still = parts(name, fit)
+        h = fit[4]
         left = cv2.cvtColor(p.a, cv2.COLOR_GRAY2BGR)  # frame I: the top blue, the still background green
         for mask, tint in ((moving, (120, 0, 0)), (still, (0, 120, 0))):
             left[mask] = (0.5 * left[mask] + tint).astype(np.uint8)
@@ -127,7 +132,7 @@ def main() -> None:
         board = (np.indices(p.b.shape) // 24).sum(0) % 2 == 0
         right = np.where(board & top, cv2.warpPerspective(p.a, h, p.b.shape[::-1]), p.b)
         cv2.imwrite(str(args.overlays / f"{name}.png"), np.hstack([left, cv2.cvtColor(right, cv2.COLOR_GRAY2BGR)]))
-        print(f"{name}: dots at most {residual(name):.2f} px from the top's homography; {moving.sum()} pixels "
+        print(f"{name}: dots at most {residual(name, fit):.2f} px from the top's homography; {moving.sum()} pixels "
               f"of a on the top, {still.sum()} still")
 
 
