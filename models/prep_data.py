@@ -9,8 +9,9 @@ and aero (data/heldback) judge, and its pose-estimation tutorial's video of a bo
 (data/video/box.mp4, real views to train on);
 and the "cube" sequence of visp-images-data (data/pairs), whose frames validate, with the first
 frames of its sequence of a cube moved by hand (data/pairs/mbt) and its castle turned before an
-RGB-D camera (data/pairs/castel), four views of its calibration grid of dots (data/pairs/grid)
-and frames of a box with five dots moved by hand before a still camera (data/pairs/mire);
+RGB-D camera (data/pairs/castel), four views of its calibration grid of dots (data/pairs/grid),
+frames of a box with five dots moved by hand before a still camera (data/pairs/mire) and of a
+paper ellipse and strip on a dark board, plain surfaces (data/pairs/plain);
 and two panoramas in two lenses' projections among hugin-data's help pictures (data/pairs/lenses),
 which validate.
 
@@ -37,6 +38,8 @@ from models.data.mire import MIRE_DIR
 from models.data.moving import FILES as MOVING
 from models.data.pairs import CASTLE_DIR, FILES, HELD_DIR, MBT_DIR, MBT_LAST, PAIRS_DIR
 from models.data.photos import DATA_DIR, LOMIRI_PHOTOS, OPENCV_TRAIN, PLASMA_TRAIN, SUFFIXES
+from models.data.plain import FRAMES as PLAIN_FRAMES
+from models.data.plain import PLAIN_DIR
 from models.data.rgbd import FRAMES
 from models.data.stereo import ALOE
 from models.data.video import VIDEO
@@ -46,6 +49,7 @@ VISP_MBT = "usr/share/visp-images-data/ViSP-images/mbt"
 VISP_CASTLE = "usr/share/visp-images-data/ViSP-images/mbt-depth/castel"
 VISP_GRID = "usr/share/visp-images-data/ViSP-images/calibration"
 VISP_MIRE = "usr/share/visp-images-data/ViSP-images/mire-2"
+VISP = "usr/share/visp-images-data/ViSP-images"
 HUGIN_HELP = "usr/share/hugin/xrc/data/help_en_EN"
 
 
@@ -123,11 +127,13 @@ def visp() -> None:
     object moved by hand, ``models.data.rigid``), into data/pairs/mbt; its castle sequence, grey
     frames, depth and cameras (two motions in one scene, ``models.data.rgbd``), into data/pairs/castel;
     its four views of a calibration grid (a repeated pattern, ``models.data.grid``), into
-    data/pairs/grid; and frames of its box with five dots moved by hand (``models.data.mire``),
-    into data/pairs/mire."""
+    data/pairs/grid; frames of its box with five dots moved by hand (``models.data.mire``),
+    into data/pairs/mire; and frames of its paper ellipse and strip (``models.data.plain``), into
+    data/pairs/plain."""
     last = (PAIRS_DIR / "image.0079.pgm", MBT_DIR / f"image{MBT_LAST:04d}.pgm",
             CASTLE_DIR / f"depth_image_{FRAMES - 1:04d}.bin", GRID_DIR / f"grid36-{VIEWS:02d}.pgm",
-            MIRE_DIR / f"image.{MIRE_FRAMES[-1]:04d}.pgm")
+            MIRE_DIR / f"image.{MIRE_FRAMES[-1]:04d}.pgm",
+            *(PLAIN_DIR / seq / f"image.{frames[-1]:04d}.pgm" for seq, frames in PLAIN_FRAMES.items()))
     if all(f.exists() for f in last):
         print(f"{PAIRS_DIR} already holds the ViSP sequences")
         return
@@ -136,6 +142,10 @@ def visp() -> None:
             folder.mkdir(parents=True, exist_ok=True)
         for i in MIRE_FRAMES:
             shutil.copy(root / VISP_MIRE / f"image.{i:04d}.pgm", MIRE_DIR)
+        for seq, frames in PLAIN_FRAMES.items():
+            (PLAIN_DIR / seq).mkdir(parents=True, exist_ok=True)
+            for i in frames:
+                shutil.copy(root / VISP / seq / f"image.{i:04d}.pgm", PLAIN_DIR / seq)
         for i in range(1, VIEWS + 1):
             shutil.copy(root / VISP_GRID / f"grid36-{i:02d}.pgm", GRID_DIR)
         for frame in (root / VISP_CUBE).glob("image.*.pgm"):

@@ -1,0 +1,50 @@
+"""Dense matches that may be the images' frames matched (``service.frames``)."""
+import numpy as np
+
+from models.data import plain
+from service import frames, matching
+from service.feature_map import FeatureMap
+from tests.conftest import encode, real
+
+
+def fmap(width=400, height=300, stride=4):
+    return FeatureMap(np.zeros((8, height // stride, width // stride), np.float16), width, height, 1.0, stride)
+
+
+def matches(xy_a, xy_b):
+    xy_a, xy_b = np.asarray(xy_a, np.float32), np.asarray(xy_b, np.float32)
+    return matching.Matches(xy_a, xy_b, np.ones(len(xy_a), np.float32))
+
+
+def test_framed_is_the_same_depth_behind_the_same_edges():
+    fa, fb = fmap(), fmap()
+    m = matches([[5, 100], [5, 100], [3, 3], [3, 3], [200, 5], [200, 150]],
+                [[6, 160], [60, 100], [4, 2], [4, 60], [150, 5], [200, 150]])
+    # along the left edge; off it in b; a corner to the corner; the corner to the left edge only;
+    # along the top edge; the middle
+    assert frames.framed(fa, fb, m).tolist() == [True, False, True, False, True, False]
+
+
+def test_framed_matches_stay_only_where_the_others_geometry_explains_them():
+    rng = np.random.default_rng(0)
+    fa, fb = fmap(), fmap()
+    inner = np.c_[rng.uniform(60, 340, 80), rng.uniform(60, 200, 80)]
+    edge = np.c_[rng.uniform(0, 20, 40), rng.uniform(40, 200, 40)]
+    shift = np.array([0, 30])  # along a's left edge: its points stay as deep behind it
+    follow, frame = edge[:20] + shift, edge[20:] + rng.uniform(-1, 1, (20, 2))  # the frames matched: in place
+    m = matches(np.r_[inner, edge], np.r_[inner + shift, follow, frame])
+    assert frames.framed(fa, fb, m)[80:].all() and not frames.framed(fa, fb, m)[:80].any()
+    kept = frames.off_frames(fa, fb, m, 3.0)
+    np.testing.assert_array_equal(kept.xy_a, np.r_[inner, edge[:20]].astype(np.float32))
+    alone = frames.off_frames(fa, fb, matching.rows(m, slice(80, None)), 3.0)  # nothing else shows a geometry
+    assert len(alone.xy_a) == 0
+
+
+def test_a_plain_strip_gets_no_geometry_from_the_frames(client):
+    """ViSP's white strip, two still frames cut a known offset apart: the dense matches near the
+    frames agreed on a wrong homography (37 matches, none within 5 px)."""
+    pair = real(lambda: plain.load("plain-line-1-2"))
+    r = client.post("/v1/correspondences", data={"method": "dense", "geometry": "auto"},
+                    files={"image_a": ("a.png", encode(pair.a)), "image_b": ("b.png", encode(pair.b))}).json()
+    assert r.get("geometry") is None and r["warnings"]
+    assert all(m["confidence"] < 0.2 for m in r["matches"])
