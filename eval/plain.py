@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 
 from eval import machine
-from eval.latency import serve
+from eval.latency import serving
 from eval.results import write_section
 from eval.robustness import homography_right, png
 from models.data import plain
@@ -98,13 +98,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
-    proc, url = serve({"PATH": os.environ.get("PATH", "")})
-    try:
-        with httpx.Client(base_url=url, timeout=300) as client:
-            still, moved = rows(client)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with serving({"default": {"PATH": os.environ.get("PATH", "")}}, timeout=300) as clients:
+        still, moved = rows(clients["default"])
     command = "python -m eval.plain " + shlex.join(sys.argv[1:])
     tables = ("| still windows | sparse | dense | transfer within 5 px (guidance) |\n|---|---|---|---|\n"
               + "\n".join(still) + "\n\nFrames the camera moved between (no truth): the geometry each method "
