@@ -4,9 +4,11 @@ behind each edge. Where the scene gives nothing else (a plain surface: ViSP's pa
 strip, ``models.data.plain``), a's cells near its frame find the cells of b at the same depth
 behind the same edges, and those matches agree on a geometry the scene does not have: windows of
 still frames a known offset apart got 0 % right at a mean confidence of 0.88-0.98. Where a's frame
-truly meets b's (an image and its resized copy, a still camera), the same test holds for right
-matches, so such matches are no evidence of a geometry but are kept where one found without them
-explains them."""
+truly meets b's (an image and its resized copy, a still camera), or by chance lies as deep behind
+the same edges (a wide image whose matches crowd its frame), the same test holds for right matches,
+so such matches are no evidence of a geometry but are kept where one found without them explains
+them: the sparse matches' where the dense search has it (keypoints need no frame), else the other
+dense matches'."""
 from __future__ import annotations
 
 import numpy as np
@@ -16,6 +18,7 @@ from service.matching import Guide, Matches, fit_guide, project, rows
 
 DEPTH_CELLS = 8  # how deep behind an edge the padding shows in the features, cells
 SAME_CELLS = 1.5  # depths this close (cells) are the same
+GUIDE_SLACK = 4  # the sparse matches' geometry explains a dense match this many RANSAC thresholds from it
 
 
 def depths(fm: FeatureMap, xy: np.ndarray) -> np.ndarray:
@@ -45,13 +48,18 @@ def explained(g: Guide, m: Matches, threshold_px: float) -> np.ndarray:
     return off < threshold_px
 
 
-def off_frames(fa: FeatureMap, fb: FeatureMap, m: Matches, threshold_px: float) -> Matches:
-    """``m`` without the ``framed`` matches that the geometry the others show (``fit_guide``) does
-    not explain; all of them where the others show none. Order kept."""
+def off_frames(fa: FeatureMap, fb: FeatureMap, m: Matches, threshold_px: float,
+               guide: Guide | None = None) -> Matches:
+    """``m`` without the ``framed`` matches that the sparse matches' geometry (``guide``, where
+    there is one) or else the geometry the others show (``fit_guide``) does not explain; all of
+    them where neither is. Order kept."""
     frame = framed(fa, fb, m)
     if not frame.any():
         return m
     keep = ~frame
+    if guide is not None:  # fitted to keypoints elsewhere, as loose as the pre-alignment's test (``agreeing``)
+        keep[frame] = explained(guide, rows(m, frame), GUIDE_SLACK * threshold_px)
+        return rows(m, keep)
     g = fit_guide(rows(m, keep), threshold_px)
     if g is not None:
         keep[frame] = explained(g, rows(m, frame), threshold_px)

@@ -1,7 +1,8 @@
 """Dense matches that may be the images' frames matched (``service.frames``)."""
 import numpy as np
 
-from models.data import plain
+from eval.robustness import homography_right
+from models.data import pairs, plain
 from service import frames, matching
 from service.feature_map import FeatureMap
 from tests.conftest import encode, real
@@ -48,3 +49,28 @@ def test_a_plain_strip_gets_no_geometry_from_the_frames(client):
                     files={"image_a": ("a.png", encode(pair.a)), "image_b": ("b.png", encode(pair.b))}).json()
     assert r.get("geometry") is None and r["warnings"]
     assert all(m["confidence"] < 0.2 for m in r["matches"])
+
+
+def test_the_sparse_geometry_keeps_framed_matches_it_explains_where_the_others_show_none():
+    """A wide image whose dense matches crowd its frame (the text pair washed out): too few others
+    for a geometry of their own, but the sparse matches' one explains the framed ones."""
+    fa, fb = fmap(), fmap()
+    rng = np.random.default_rng(1)
+    shift = np.array([0, 30])
+    edge = np.c_[rng.uniform(0, 20, 30), rng.uniform(40, 200, 30)]
+    inner = np.c_[rng.uniform(100, 110, 8), rng.uniform(100, 110, 8)]  # too few and too narrow to fit
+    m = matches(np.r_[inner, edge], np.r_[inner + shift, edge + shift])
+    guide = matching.Guide("homography", np.array([[1.0, 0, 0], [0, 1, 30], [0, 0, 1]]))
+    assert len(frames.off_frames(fa, fb, m, 3.0).xy_a) == 8
+    assert len(frames.off_frames(fa, fb, m, 3.0, guide).xy_a) == 38
+    wrong = matching.Guide("homography", np.array([[1.0, 0, 0], [0, 1, 0], [0, 0, 1]]))
+    assert len(frames.off_frames(fa, fb, m, 3.0, wrong).xy_a) == 8
+
+
+def test_a_wide_washed_out_page_keeps_its_dense_homography(client):
+    """The text pair with b washed out: most dense matches lie near the frame, some as deep behind
+    the same edges by chance; dropped, the rest (1 % of a) fitted a wrong homography."""
+    pair = real(lambda: pairs.exposed(pairs.load("text"), 0.3, 150))
+    r = client.post("/v1/correspondences", data={"method": "dense", "geometry": "homography"},
+                    files={"image_a": ("a.png", encode(pair.a)), "image_b": ("b.png", encode(pair.b))}).json()
+    assert homography_right(np.array(r["homography"]), pair.truth, pair.a.shape)
