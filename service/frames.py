@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from service.feature_map import FeatureMap
-from service.matching import Guide, Matches, fit_guide, project, rows
+from service.matching import Guide, Matches, fit_guide, rows
+from service.second_motion import missed_by
 
 DEPTH_CELLS = 8  # how deep behind an edge the padding shows in the features, cells
 SAME_CELLS = 1.5  # depths this close (cells) are the same
@@ -41,7 +42,7 @@ def explained(g: Guide, m: Matches, threshold_px: float) -> np.ndarray:
     """(M,) bool: matches within ``threshold_px`` of the geometry: of its homography's place for
     them, or of the epipolar line of a fundamental matrix."""
     if g.kind == "homography":
-        return np.linalg.norm(project(g.model, m.xy_a) - m.xy_b, axis=1) < threshold_px
+        return missed_by(g, m) < threshold_px
     one = np.ones((len(m.xy_a), 1))
     line = np.c_[m.xy_a, one] @ g.model.T
     off = np.abs((line * np.c_[m.xy_b, one]).sum(1)) / np.maximum(np.hypot(*line[:, :2].T), 1e-12)
