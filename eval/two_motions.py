@@ -22,7 +22,7 @@ import numpy as np
 
 from eval import machine
 from eval.depth import per_point
-from eval.latency import serve
+from eval.latency import serving
 from eval.results import write_section
 from eval.robustness import uploads
 from models.data import mire, pairs
@@ -84,13 +84,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
-    proc, url = serve({"PATH": os.environ.get("PATH", "")})
-    try:
-        with httpx.Client(base_url=url, timeout=300) as client:
-            found = rows(client)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with serving({"default": {"PATH": os.environ.get("PATH", "")}}, timeout=300) as clients:
+        found = rows(clients["default"])
     command = "python -m eval.two_motions " + shlex.join(sys.argv[1:])
     table = ("| scene, frames | the moving thing's truth | guidance | moving thing: within 5 px (mean confidence, "
              "support) | still background: within 5 px (mean confidence, support) | followed a second motion: "

@@ -44,12 +44,9 @@ from models.data.rgbd import FRAMES
 from models.data.stereo import ALOE
 from models.data.video import VIDEO
 
-VISP_CUBE = "usr/share/visp-images-data/ViSP-images/cube"
-VISP_MBT = "usr/share/visp-images-data/ViSP-images/mbt"
-VISP_CASTLE = "usr/share/visp-images-data/ViSP-images/mbt-depth/castel"
-VISP_GRID = "usr/share/visp-images-data/ViSP-images/calibration"
-VISP_MIRE = "usr/share/visp-images-data/ViSP-images/mire-2"
 VISP = "usr/share/visp-images-data/ViSP-images"
+VISP_CUBE, VISP_MBT, VISP_CASTLE = f"{VISP}/cube", f"{VISP}/mbt", f"{VISP}/mbt-depth/castel"
+VISP_GRID, VISP_MIRE = f"{VISP}/calibration", f"{VISP}/mire-2"
 HUGIN_HELP = "usr/share/hugin/xrc/data/help_en_EN"
 
 

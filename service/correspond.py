@@ -411,7 +411,8 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
     search = partial(matching.match, max_queries=ctx.settings.max_queries, mutual=opts.mutual, ratio=opts.ratio,
                      consensus=consensus.Consensus() if opts.consistency else None)  # every match: the caller cuts
     if pre is None or not pre.required:
-        direct = await ctx.on_pool(frames_off, search, fa, fb, ctx.settings.ransac_threshold_px, guide)
+        direct = await ctx.on_pool(search, fa, fb)
+        direct = await ctx.on_pool(frames.off_frames, fa, fb, direct, ctx.settings.ransac_threshold_px, guide)
         if pre is None or agreeing(direct, pre.w, 4 * ctx.settings.ransac_threshold_px) >= pre.support:
             answer = Answer("dense", model.name, direct, timing_ms=timing, a_size=(fa.width, fa.height),
                             guide=guide.kind if guide else None)
@@ -425,12 +426,6 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
     found = await ctx.on_pool(frames.off_frames, fa, fb, found, ctx.settings.ransac_threshold_px, guide)
     return Answer("dense", model.name, found, prealigned=pre.described, timing_ms=timing, a_size=(fa.width, fa.height),
                   guide=guide.kind if guide else None)
-
-
-def frames_off(search: Callable[[FeatureMap, FeatureMap], Matches], fa: FeatureMap, fb: FeatureMap,
-               threshold_px: float, guide: matching.Guide | None) -> Matches:
-    """The direct search's matches, less those that may be the frames matched (``frames``)."""
-    return frames.off_frames(fa, fb, search(fa, fb), threshold_px, guide)
 
 
 async def prealigned_copies(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, pre: Prealignment,

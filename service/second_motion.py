@@ -113,7 +113,6 @@ def inliers_among(m: Matches, guide: Guide, threshold_px: float) -> Guide:
     return Guide(guide.kind, guide.model, missed_by(guide, m) <= threshold_px)
 
 
-
 def more_alike(first: np.ndarray, second: np.ndarray, gain: float = GAIN) -> bool:
     """Whether points find themselves more alike along a second geometry (their ``second``
     similarities) than where the first put them (``first``), by a median ``gain``. The dense
