@@ -74,3 +74,25 @@ def test_a_wide_washed_out_page_keeps_its_dense_homography(client):
     r = client.post("/v1/correspondences", data={"method": "dense", "geometry": "homography"},
                     files={"image_a": ("a.png", encode(pair.a)), "image_b": ("b.png", encode(pair.b))}).json()
     assert homography_right(np.array(r["homography"]), pair.truth, pair.a.shape)
+
+
+def test_framed_matches_off_the_sparse_plane_stay_on_the_others_epipolar_lines():
+    """Rectified stereo keeps rows, so matches near the top and bottom lie as deep behind the same
+    edges in both images; where the sparse matches show one plane only (a homography), the framed
+    matches off it stay when the other dense matches' epipolar geometry explains them."""
+    rng = np.random.default_rng(2)
+    fa, fb = fmap(), fmap()
+    inner = np.c_[rng.uniform(60, 340, 120), rng.uniform(60, 240, 120)]
+    edge = np.c_[rng.uniform(60, 340, 40), rng.uniform(0, 20, 40)]  # along the top edge
+    a = np.r_[inner, edge]
+    disparity = rng.uniform(5, 40, len(a))  # depth: each point its own shift along its row
+    disparity[120:140] = 20  # half the framed ones on the sparse matches' plane
+    m = matches(a, a - np.c_[disparity, np.zeros(len(a))])
+    assert frames.framed(fa, fb, m)[120:].all() and not frames.framed(fa, fb, m)[:120].any()
+    plane = matching.Guide("homography", np.array([[1.0, 0, -20], [0, 1, 0], [0, 0, 1]]))
+    kept = frames.off_frames(fa, fb, m, 3.0, plane)
+    assert len(kept.xy_a) == 160
+    side = np.c_[rng.uniform(0, 20, 40), rng.uniform(40, 200, 40)]  # a's left edge to b's, off the rows
+    wrong = matches(np.r_[inner, side], np.r_[m.xy_b[:120], side + [0, 40]])
+    assert frames.framed(fa, fb, wrong)[120:].all()
+    assert len(frames.off_frames(fa, fb, wrong, 3.0, plane).xy_a) == 120
