@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from service import align, calibration, consensus, dense, frames, matching, sparse
+from service import align, aperture, calibration, consensus, dense, frames, matching, sparse
 from service.cache import FeatureCache
 from service.config import Settings
 from service.errors import InvalidInput, NotFound
@@ -324,6 +324,8 @@ async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Opt
             answer.geometry, answer.matrix, answer.coverage = kind, matrix, span
             if kind == "homography" and answer.coverage < NARROW:
                 answer.warnings.append(narrow(int(inliers.sum()), answer.coverage))
+            if method == "dense":  # a DoG keypoint is no edge: sparse matches are fixed both ways
+                await one_direction(a, whole.xy_a[inliers], kind, answer, ctx)
             if method == "sparse" and kind == "homography" and opts.ratio is None:
                 whole, inliers = await ctx.on_pool(explained_too, sa, sb, whole, matrix, inliers, threshold)
         else:
@@ -386,6 +388,17 @@ def explained_too(sa: SparseFeatures, sb: SparseFeatures, m: Matches, h: np.ndar
     held = matching.rows(m, inliers)
     extra = sparse.explained(sa, sb, h, threshold_px, float(held.score.min()), held)
     return matching.joined(m, inliers, extra)
+
+
+async def one_direction(a: Side, xy: np.ndarray, kind: str, answer: Answer, ctx: Context) -> None:
+    """Warns where the inliers ``xy`` of the geometry ``kind`` lie on edges that run one way in
+    image a (``aperture``), where a's pixels are at hand."""
+    image = await a.pixels(ctx.settings)
+    if image is None:
+        return
+    value = await ctx.on_pool(aperture.spread, image, xy)
+    if value < aperture.ONE_DIRECTION:
+        answer.warnings.append(aperture.warning(kind, len(xy), value))
 
 
 def keyed(m: matching.Matches) -> list[tuple[float, ...]]:
