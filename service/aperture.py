@@ -26,12 +26,18 @@ def spread(image: Decoded, xy: np.ndarray) -> float:
     """The smaller eigenvalue of the image's structure tensor summed over the places ``xy`` (N, 2;
     the sent image's pixels) over the larger: 0 where every gradient there runs one way, 1 where
     they run every way alike; 0 too where there are none."""
-    g = image.pixels.astype(np.float32) / 255.0
+    g = image.pixels
     gx, gy = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
     p = cv2.perspectiveTransform(np.asarray(xy, np.float64).reshape(-1, 1, 2), np.linalg.inv(image.to_sent()))
     x = np.clip(np.rint(p[:, 0, 0]).astype(int), 0, g.shape[1] - 1)
     y = np.clip(np.rint(p[:, 0, 1]).astype(int), 0, g.shape[0] - 1)
-    sxx, sxy, syy = (float(cv2.GaussianBlur(v, (0, 0), SIGMA_PX)[y, x].sum()) for v in (gx * gx, gx * gy, gy * gy))
+    # the products blurred and summed at the places = the products weighted by the places' count
+    # blurred (a Gaussian is symmetric): one blur, not three
+    count = np.zeros(g.shape, np.float32)
+    np.add.at(count, (y, x), 1.0)
+    weight = cv2.GaussianBlur(count, (0, 0), SIGMA_PX)
+    wx = weight * gx
+    sxx, sxy, syy = float(np.vdot(wx, gx)), float(np.vdot(wx, gy)), float(np.vdot(weight * gy, gy))
     lam = np.linalg.eigvalsh(np.array([[sxx, sxy], [sxy, syy]]))
     return float(lam[0] / lam[1]) if lam[1] > 0 else 0.0
 
