@@ -25,7 +25,7 @@ SIGMA_PX = 4.0  # the window the gradients are summed over around each place, px
 def spread(image: Decoded, xy: np.ndarray) -> float:
     """The smaller eigenvalue of the image's structure tensor summed over the places ``xy`` (N, 2;
     the sent image's pixels) over the larger: 0 where every gradient there runs one way, 1 where
-    they run every way alike; 0 too where there are none."""
+    they run every way alike, or where there are none (no edge to slide along)."""
     g = image.pixels
     gx, gy = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
     p = cv2.perspectiveTransform(np.asarray(xy, np.float64).reshape(-1, 1, 2), np.linalg.inv(image.to_sent()))
@@ -39,7 +39,7 @@ def spread(image: Decoded, xy: np.ndarray) -> float:
     wx = weight * gx
     sxx, sxy, syy = float(np.vdot(wx, gx)), float(np.vdot(wx, gy)), float(np.vdot(weight * gy, gy))
     lam = np.linalg.eigvalsh(np.array([[sxx, sxy], [sxy, syy]]))
-    return float(lam[0] / lam[1]) if lam[1] > 0 else 0.0
+    return float(lam[0] / lam[1]) if lam[1] > 0 else 1.0
 
 
 def warning(kind: str, inliers: int, value: float) -> str:

@@ -52,3 +52,7 @@ def test_a_textured_pair_is_not_warned_of_its_edges(client):
     body = dense(client, real(lambda: pairs.zoomed(pairs.load("text"), 2.83)))  # the least spread measured
     assert body["geometry"] == "homography"
     assert not any("edges that run one way" in w for w in body["warnings"])
+
+
+def test_a_blank_image_has_no_edges_to_slide_along():
+    assert aperture.spread(Decoded(np.full((60, 80), 90, np.uint8), 80, 60), np.array([[10.0, 10], [40, 30]])) == 1.0
