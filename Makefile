@@ -73,6 +73,10 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.two_motions
 	$(PY) -m eval.moving
 	$(PY) -m eval.lenses
+	$(PY) -m eval.repeated
+	$(PY) -m eval.plain
+	$(PY) -m eval.aperture
+	$(PY) -m eval.aperture --heldback
 	$(PY) -m eval.auto_geometry
 	$(PY) -m eval.auto_geometry --heldback
 	$(PY) -m eval.auto_geometry --method dense
