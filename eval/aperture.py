@@ -82,14 +82,19 @@ def read(client: httpx.Client, pair: pairs.Pair) -> tuple[float, bool, bool | No
     return value, warned, wrong
 
 
+def case_row(label: str, r: tuple[float, bool, bool | None] | None) -> str:
+    if r is None:
+        return f"| {label} | 0 | - | | | 0 | - |"
+    value, warned, wrong = r
+    return f"| {label} | 1 | {value:.3f} | | | {int(warned)} | {({None: '-', True: 'wrong', False: 'right'})[wrong]} |"
+
+
 def row(client: httpx.Client, label: str, cases: list[tuple[str, pairs.Pair]], each: bool) -> list[str]:
     """The set's row; with ``each``, a row a case instead."""
-    read_ = [(name, read(client, p)) for name, p in cases]
-    got = [(name, r) for name, r in read_ if r is not None]
+    answers = [(name, read(client, p)) for name, p in cases]
+    got = [(name, r) for name, r in answers if r is not None]
     if each:
-        return [f"| {label}: {name} | {'1' if r else '0'} | " + (f"{r[0]:.3f} | | | {int(r[1])} | "
-                + {None: "-", True: "wrong", False: "right"}[r[2]] + " |" if r else "- | | | 0 | - |")
-                for name, r in read_]
+        return [case_row(f"{label}: {name}", r) for name, r in answers]
     if not got:
         return [f"| {label} | 0 of {len(cases)} | - | - | - | 0 | - |"]
     values = np.array([r[0] for _, r in got])
