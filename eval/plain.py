@@ -22,7 +22,7 @@ import numpy as np
 
 from eval import machine
 from eval.latency import serving
-from eval.results import write_section
+from eval.results import published
 from eval.robustness import homography_right, png
 from models.data import plain
 
@@ -105,17 +105,16 @@ def main() -> None:
               + "\n".join(still) + "\n\nFrames the camera moved between (no truth): the geometry each method "
               "verified, its matches and their mean confidence.\n\n| frames | sparse | dense |\n|---|---|---|\n"
               + "\n".join(moved) + "\n")
-    print(tables)
-    if not a.no_write:
-        write_section("plain", "## Correspondences on plain surfaces: a paper ellipse and a strip\n\n"
-                      f"`{command}` {machine.describe()}\n\n"
-                      "ViSP's `ellipse-1` and `line` sequences (`visp-images-data`, `models/data/plain.py`): a white "
-                      "paper shape on a dark board, nothing but its outline and a faint grain. Windows of two frames "
-                      "the camera took standing still, a known offset apart, so each image's frame lies on a "
-                      "different part of the scene. Each cell: the geometry `geometry=auto` verified (right or wrong "
-                      "by its median error over a grid of a's points under 5 px; none), the matches returned, the "
-                      "share within 5 px of the truth and the mean confidence of the right and the wrong ones, and "
-                      "whether the answer warns. Transfer: a grid of points, the transfer's defaults.\n\n" + tables)
+    published("plain", "## Correspondences on plain surfaces: a paper ellipse and a strip\n\n"
+              f"`{command}` {machine.describe()}\n\n"
+              "ViSP's `ellipse-1` and `line` sequences (`visp-images-data`, `models/data/plain.py`): a white "
+              "paper shape on a dark board, nothing but its outline and a faint grain. Windows of two frames "
+              "the camera took standing still, a known offset apart, so each image's frame lies on a "
+              "different part of the scene. Each cell: the geometry `geometry=auto` verified (right or wrong "
+              "by its median error over a grid of a's points under 5 px; none), the matches returned, the "
+              "share within 5 px of the truth and the mean confidence of the right and the wrong ones, and "
+              "whether the answer warns. Transfer: a grid of points, the transfer's defaults.\n\n" + tables,
+              not a.no_write)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import numpy as np
 from eval import machine
 from eval.depth import per_point
 from eval.latency import serving
-from eval.results import write_section
+from eval.results import published
 from eval.robustness import uploads
 from models.data import mire, pairs
 
@@ -91,24 +91,22 @@ def main() -> None:
              "support) | still background: within 5 px (mean confidence, support) | followed a second motion: "
              "moving / still |\n|---|---|---|---|---|---|\n"
              + "\n".join(found) + "\n")
-    print(table)
-    if not a.no_write:
-        write_section("two-motions", "## Keypoint transfer with two motions: things moved before a still camera\n\n"
-                      f"`{command}` {machine.describe()}\n\n"
-                      "ViSP's castle sequence (`visp-images-data`): a still RGB-D camera, the castle model turned "
-                      "by hand among things that stay; frame 0 against a later one, the castle turned further each "
-                      "time. Truth from the depth and the castle's motion fitted by PnP to SIFT's matches "
-                      "(`models/data/rgbd.py`: a pixel or two loose from frame 20 on, so judged within 5 px). "
-                      "ViSP's `mire-2` sequence: a cardboard box whose black top carries five white dots, moved and "
-                      "turned by hand before a still camera (`models/data/mire.py`): a plain thing, with a handful of "
-                      "keypoints on it; truth on its top by the homography through the dots (their largest distance "
-                      "from it given), on the background where it is. "
-                      f"{POINTS} points on the moving thing and {POINTS} on the still background, sent together with "
-                      "the transfer's defaults: the pair's geometry guides them, and where the sparse matches it "
-                      "misses agree on one of their own, or else the dense matches around the points it leaves "
-                      "unsupported mostly miss it and agree on a homography of their own, the points among those "
-                      "follow that second motion (`second_motion`). `support`: the share of the 8 matches nearest a "
-                      "point that the geometry which placed it explains.\n\n" + table)
+    published("two-motions", "## Keypoint transfer with two motions: things moved before a still camera\n\n"
+              f"`{command}` {machine.describe()}\n\n"
+              "ViSP's castle sequence (`visp-images-data`): a still RGB-D camera, the castle model turned "
+              "by hand among things that stay; frame 0 against a later one, the castle turned further each "
+              "time. Truth from the depth and the castle's motion fitted by PnP to SIFT's matches "
+              "(`models/data/rgbd.py`: a pixel or two loose from frame 20 on, so judged within 5 px). "
+              "ViSP's `mire-2` sequence: a cardboard box whose black top carries five white dots, moved and "
+              "turned by hand before a still camera (`models/data/mire.py`): a plain thing, with a handful of "
+              "keypoints on it; truth on its top by the homography through the dots (their largest distance "
+              "from it given), on the background where it is. "
+              f"{POINTS} points on the moving thing and {POINTS} on the still background, sent together with "
+              "the transfer's defaults: the pair's geometry guides them, and where the sparse matches it "
+              "misses agree on one of their own, or else the dense matches around the points it leaves "
+              "unsupported mostly miss it and agree on a homography of their own, the points among those "
+              "follow that second motion (`second_motion`). `support`: the share of the 8 matches nearest a "
+              "point that the geometry which placed it explains.\n\n" + table, not a.no_write)
 
 
 if __name__ == "__main__":
