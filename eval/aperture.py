@@ -14,14 +14,13 @@ import argparse
 import os
 import shlex
 import sys
-import time
 
 import cv2
 import httpx
 import numpy as np
 
 from eval import depth, machine, robustness
-from eval.latency import serving, test_pair
+from eval.latency import serving, test_pair, timed
 from eval.results import published
 from models.data import grid, mire, pairs, photos, plain
 from service import aperture, dense
@@ -104,29 +103,20 @@ def row(client: httpx.Client, label: str, cases: list[tuple[str, pairs.Pair]], e
             f"{values.max():.3f} | {sum(r[1] for _, r in got)} | {sum(judged)} of {len(judged)} |"]
 
 
-def median_ms(fn, repeats: int = 20) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(1e3 * (time.perf_counter() - t))
-    return float(np.median(times))
-
-
 def cost(client: httpx.Client) -> str:
     """What the test adds to a warm dense answer with a geometry on ``eval.latency``'s 640x480 pair:
     a's bytes decoded (its features cached, the answer would not decode them otherwise) and
     ``aperture.spread`` over the answer's inliers, in process, beside the answer through the API."""
     a, b = test_pair()
-    sent = robustness.uploads(pairs.Pair("latency", a, b, None))
+    sent = robustness.images(a, b)
     ask = {"method": "dense", "geometry": "auto"}
     body = client.post("/v1/correspondences", files=sent, data=ask).json()  # cached from here on
-    answer = median_ms(lambda: client.post("/v1/correspondences", files=sent, data=ask).raise_for_status(), 10)
+    answer = timed(lambda _: client.post("/v1/correspondences", files=sent, data=ask).raise_for_status(), 10)
     xy = np.array([[m["xa"], m["ya"]] for m in body["matches"]])[np.array(body["inliers"], bool)]
     data = sent["image_a"][1]
     decoded = dense.decode(data, Settings(), "image_a")
-    decode = median_ms(lambda: dense.decode(data, Settings(), "image_a"))
-    spread = median_ms(lambda: aperture.spread(decoded, xy))
+    decode = timed(lambda _: dense.decode(data, Settings(), "image_a"), 20)
+    spread = timed(lambda _: aperture.spread(decoded, xy), 20)
     return (f"The test's cost on `eval.latency`'s 640x480 pair ({len(xy)} inliers): a's bytes decoded {decode:.1f} ms "
             f"(where its features were cached) and the spread {spread:.1f} ms, in process, medians of 20; the warm "
             f"answer with `geometry=auto` through the API, the test included, {answer:.0f} ms (median of 10).")

@@ -23,19 +23,15 @@ import numpy as np
 from eval import machine
 from eval.latency import serving
 from eval.results import published
-from eval.robustness import homography_right, png
+from eval.robustness import homography_right, images, uploads
 from models.data import plain
 
 TOL = 5.0
 METHODS = ("sparse", "dense")
 
 
-def sent(a: np.ndarray, b: np.ndarray) -> dict[str, tuple[str, bytes]]:
-    return {"image_a": ("a.png", png(a)), "image_b": ("b.png", png(b))}
-
-
 def answer(client: httpx.Client, a: np.ndarray, b: np.ndarray, method: str) -> dict:
-    r = client.post("/v1/correspondences", files=sent(a, b), data={"method": method, "geometry": "auto"})
+    r = client.post("/v1/correspondences", files=images(a, b), data={"method": method, "geometry": "auto"})
     r.raise_for_status()
     return r.json()
 
@@ -73,7 +69,7 @@ def still_row(client: httpx.Client, name: str) -> str:
                      f"{mean_of(conf, ~right)})" + (", warned" if body.get("warnings") else ""))
     w, h = plain.SIZE
     pts = np.array([[x, y] for x in range(15, w, 30) for y in range(15, h, 30)], np.float64)
-    r = client.post("/v1/keypoints/transfer", files=sent(pair.a, pair.b), data={"keypoints": json.dumps(pts.tolist())})
+    r = client.post("/v1/keypoints/transfer", files=uploads(pair), data={"keypoints": json.dumps(pts.tolist())})
     r.raise_for_status()
     body = r.json()
     got = np.array([[k["x"], k["y"]] for k in body["keypoints"]])

@@ -109,7 +109,12 @@ def form(sent: dict, data: dict) -> dict:
 
 def uploads(pair: pairs.Pair) -> dict[str, tuple[str, bytes]]:
     """The pair's two images as the API's multipart fields, encoded once for every request."""
-    return {"image_a": ("a.png", png(pair.a)), "image_b": ("b.png", png(pair.b))}
+    return images(pair.a, pair.b)
+
+
+def images(a: np.ndarray, b: np.ndarray) -> dict[str, tuple[str, bytes]]:
+    """Two images as the API's multipart fields (``uploads``, for images that are no pair)."""
+    return {"image_a": ("a.png", png(a)), "image_b": ("b.png", png(b))}
 
 
 def by_ids(client: httpx.Client, sent: dict) -> dict[str, str]:
