@@ -57,15 +57,15 @@ def off_frames(fa: FeatureMap, fb: FeatureMap, m: Matches, threshold_px: float,
     frame = framed(fa, fb, m)
     if not frame.any():
         return m
-    keep = ~frame
+    keep, edge, others = ~frame, rows(m, frame), rows(m, ~frame)
     if guide is not None:  # fitted to keypoints elsewhere, as loose as the pre-alignment's test (``agreeing``)
-        keep[frame] = explained(guide, rows(m, frame), GUIDE_SLACK * threshold_px)
+        keep[frame] = explained(guide, edge, GUIDE_SLACK * threshold_px)
         if guide.kind == "homography":  # one plane of a scene that may have depth: the others' epipolar geometry too
-            g = fit_guide(rows(m, ~frame), threshold_px, kind="fundamental")
+            g = fit_guide(others, threshold_px, kind="fundamental")
             if g is not None:
-                keep[frame] |= explained(g, rows(m, frame), threshold_px)
+                keep[frame] |= explained(g, edge, threshold_px)
         return rows(m, keep)
-    g = fit_guide(rows(m, keep), threshold_px)
+    g = fit_guide(others, threshold_px)
     if g is not None:
-        keep[frame] = explained(g, rows(m, frame), threshold_px)
+        keep[frame] = explained(g, edge, threshold_px)
     return rows(m, keep)
