@@ -1,6 +1,18 @@
 """Optional API keys, the rate limit and the throttle on failed authentication."""
-from service.auth import MAX_BUCKETS, LocalCounter
+from types import SimpleNamespace
+
+import pytest
+
+from service import auth
+from service.auth import MAX_BUCKETS, WINDOW_S, LocalCounter
 from tests.conftest import make_client
+
+
+@pytest.fixture()
+def one_window(monkeypatch):
+    """The limiter's clock held in the middle of one window, so a test's requests never straddle
+    the minute's end (where the counts start again)."""
+    monkeypatch.setattr(auth, "time", SimpleNamespace(time=lambda: 1000 * WINDOW_S + WINDOW_S / 2))
 
 
 def test_open_without_keys():
@@ -20,7 +32,7 @@ def test_keys_required_when_configured_health_exempt(tmp_path):
         assert c.get("/healthz").status_code == 200 and c.get("/metrics").status_code == 200
 
 
-def test_rate_limit_per_key_with_retry_after():
+def test_rate_limit_per_key_with_retry_after(one_window):
     with make_client(api_keys="a,b", rate_limit_per_minute=3) as c:
         codes = [c.get("/v1/models", headers={"X-API-Key": "a"}).status_code for _ in range(5)]
         assert codes[:3] == [200] * 3 and codes[3:] == [429, 429]
@@ -29,14 +41,14 @@ def test_rate_limit_per_key_with_retry_after():
         assert c.get("/v1/models", headers={"X-API-Key": "b"}).status_code == 200  # its own bucket
 
 
-def test_made_up_keys_buy_nothing_when_keys_are_off():
+def test_made_up_keys_buy_nothing_when_keys_are_off(one_window):
     """Without API keys the limit follows the client's address, whatever key it presents."""
     with make_client(rate_limit_per_minute=5) as c:
         codes = [c.get("/v1/models", headers={"X-API-Key": f"random-{i}"}).status_code for i in range(8)]
     assert codes[:5] == [200] * 5 and codes[5:] == [429] * 3
 
 
-def test_wrong_keys_are_throttled_by_address():
+def test_wrong_keys_are_throttled_by_address(one_window):
     with make_client(api_keys="good", auth_failures_per_minute=10) as c:
         codes = [c.get("/v1/models", headers={"X-API-Key": f"guess-{i}"}).status_code for i in range(14)]
         assert codes[:10] == [401] * 10 and set(codes[10:]) == {429}
@@ -50,10 +62,12 @@ def test_the_bucket_table_is_bounded():
     assert len(counter.counts) <= MAX_BUCKETS
 
 
-def test_the_limit_is_shared_by_replicas_through_redis(redis_server):
-    with make_client(rate_limit_per_minute=4, redis_url=redis_server.url) as one, \
-            make_client(rate_limit_per_minute=4, redis_url=redis_server.url) as two:
+def test_the_limit_is_shared_by_replicas_through_redis(redis_server, one_window):
+    settings = {"rate_limit_per_minute": 4, "redis_url": redis_server.url, "redis_timeout_s": 5}
+    with make_client(**settings) as one, make_client(**settings) as two:
         codes = [(one if i % 2 else two).get("/v1/models").status_code for i in range(6)]
+        unavailable = [c.get("/metrics").text for c in (one, two)]
+    assert all("corr_ratelimit_unavailable_total 0.0" in text for text in unavailable)  # none failed open
     assert codes[:4] == [200] * 4 and codes[4:] == [429, 429]
 
 
