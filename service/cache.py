@@ -22,6 +22,7 @@ import redis
 from cachetools import LRUCache, TTLCache
 from redis.cluster import RedisCluster
 
+from service.invalidation import Listener, delete_everywhere
 from service.redis_conn import REDIS_ERRORS, connect
 
 log = logging.getLogger("service.cache")
@@ -43,6 +44,7 @@ class CacheStats:
     misses: int = 0
     errors: int = 0
     rejected: int = 0  # values read that did not fit their model (see ``service.feature_map``)
+    invalidated: int = 0  # copies a replica's tier dropped because the value was deleted (``service.invalidation``)
     bytes_read: int = 0
     bytes_written: int = 0
 
@@ -134,6 +136,10 @@ class MemoryCache:
         with self._lock:
             return self._data.pop(key, None) is not None
 
+    def keys(self) -> list[str]:
+        with self._lock:
+            return list(self._data.keys())
+
     def touch(self, key: str) -> bool:
         """Start ``key``'s TTL again, as if it had just been put; whether it was there."""
         with self._lock:
@@ -149,16 +155,18 @@ class MemoryCache:
 class RedisCache:
     """Redis (one server, a Cluster or a Sentinel-managed master; see ``connect``) with timeouts
     of ``timeout_s``, behind an in-process LRU of ``local_bytes`` (0: none): what this replica
-    computed stays at hand when Redis is slow, down, or restarted empty, for at most the TTL."""
+    computed stays at hand when Redis is slow, down, or restarted empty, for at most the TTL, and
+    a deletion on any replica reaches it (``service.invalidation``)."""
 
     backend = "redis"
 
     def __init__(self, url: str, ttl_s: int, timeout_s: float = 0.25, retry_s: float = 1.0, local_bytes: int = 0):
         self.local = MemoryCache(local_bytes, ttl_s) if local_bytes else None
+        self.stats = CacheStats()
+        self.listener = Listener(lambda: self.client, self.local, retry_s, self.stats) if self.local else None
         self.url, self.timeout = url, timeout_s
         self._client = None
         self.ttl, self.retry_s = ttl_s, retry_s
-        self.stats = CacheStats()
         self._down_until = 0.0
         self._last_error = ""
         self._lock = threading.Lock()
@@ -169,6 +177,8 @@ class RedisCache:
         not be up yet when the service starts."""
         if self._client is None:
             self._client = connect(self.url, self.timeout)
+            if self.listener is not None:
+                self.listener.start()
         return self._client
 
     @property
@@ -237,13 +247,12 @@ class RedisCache:
                 self._failed("delete", exc)
 
     def delete(self, key: str) -> bool:
-        """Drop ``key`` here and in Redis (tried whatever the back-off says); whether either held
-        it. Raises ``CacheUnavailable`` when Redis cannot be reached: a deletion does not fail
-        silently. Other replicas' in-process tiers keep what they read until they evict it or it
-        expires (the TTL after they read it)."""
+        """Drop ``key`` here, in Redis and in every replica's tier (tried whatever the back-off says);
+        whether this tier or Redis held it. Raises ``CacheUnavailable`` when Redis cannot be
+        reached: a deletion does not fail silently."""
         here = self.local.delete(key) if self.local else False
         try:
-            there = bool(self.client.delete(key))
+            there = delete_everywhere(self.client, key, self.ttl)
             self._ok()
         except REDIS_ERRORS as exc:
             self._failed("delete", exc)
@@ -277,5 +286,7 @@ class RedisCache:
             self._failed("set", exc)
 
     def close(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
         if self._client is not None:
             self._client.close()

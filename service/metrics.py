@@ -46,7 +46,7 @@ class ServiceCollector(Collector):
                                      "cache, or its tier in front of Redis)", labels=["backend"])
             held.add_metric([cache.backend], cache.held_bytes)
             yield held
-            for name in ("hits", "misses", "errors", "rejected", "bytes_read", "bytes_written"):
+            for name in ("hits", "misses", "errors", "rejected", "invalidated", "bytes_read", "bytes_written"):
                 c = CounterMetricFamily(f"corr_cache_{name}", f"image cache (features and kept bytes) "
                                         f"{name.replace('_', ' ')}",
                                         labels=["backend"])

@@ -90,6 +90,14 @@ def live_server(settings: Settings) -> Iterator[str]:
         thread.join(10)
 
 
+def until(condition, seconds: float = 5.0) -> bool:
+    """Whether ``condition()`` holds within ``seconds`` (polled)."""
+    end = time.monotonic() + seconds
+    while not condition() and time.monotonic() < end:
+        time.sleep(0.02)
+    return condition()
+
+
 def wait_ready(url: str, path: str = "/readyz", seconds: float = 30.0) -> None:
     """Until the server at ``url`` answers 200 on ``path`` (or ``seconds`` pass)."""
     end = time.monotonic() + seconds

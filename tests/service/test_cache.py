@@ -7,6 +7,7 @@ import redis
 
 from service.cache import MemoryCache, RedisCache, cache_key
 from service.feature_map import FeatureMap
+from tests.conftest import until
 from tests.redis_server import RedisServer
 
 
@@ -123,10 +124,32 @@ def test_local_tier_keeps_this_replicas_maps_when_redis_restarts_empty(redis_ser
     assert other.get("k") is None
 
 
-def test_the_local_tier_forgets_what_another_replica_deleted_within_the_ttl(redis_server):
-    cache = RedisCache(redis_server.url, ttl_s=1, local_bytes=1 << 24)
-    cache.put("k", fmap(6))
-    assert RedisCache(redis_server.url, ttl_s=1).delete("k")  # another replica, without a tier
-    assert cache.get("k") == fmap(6)  # this replica's tier still holds it...
-    time.sleep(1.1)
-    assert cache.get("k") is None  # ...for at most the TTL
+def test_a_deletion_on_one_replica_reaches_the_others_tiers(redis_server):
+    one, two = (RedisCache(redis_server.url, ttl_s=60, local_bytes=1 << 24) for _ in range(2))
+    try:
+        one.put("k", fmap(6))
+        assert two.get("k") == fmap(6) and two.local.get("k") is not None  # read into two's tier
+        assert until(two.listener.subscribed.is_set)
+        assert one.delete("k")
+        assert until(lambda: two.local.get("k") is None, 2.0)  # not the TTL's 60 s
+        assert two.get("k") is None and two.stats.invalidated == 1
+    finally:
+        one.close(), two.close()
+
+
+def test_a_replica_subscribing_after_a_deletion_drops_its_copy(redis_server):
+    """Pub/sub reaches only those listening: a replica that was not (cut off, or not yet started)
+    drops the copies whose tombstone the deletion left, and keeps the rest."""
+    late = RedisCache(redis_server.url, ttl_s=60, local_bytes=1 << 24)
+    other = RedisCache(redis_server.url, ttl_s=60)  # a replica without a tier
+    try:
+        for key in ("gone", "kept"):
+            other.put(key, fmap(7))
+            late.local.put(key, fmap(7))  # held before late talked to Redis (its listener not started)
+        assert other.delete("gone")
+        assert late.get("elsewhere") is None  # its first use of Redis subscribes, and sweeps
+        assert until(late.listener.subscribed.is_set)
+        assert late.local.get("gone") is None and late.local.get("kept") == fmap(7)
+        assert late.stats.invalidated == 1
+    finally:
+        late.close(), other.close()

@@ -6,7 +6,7 @@ import redis
 from service.cache import RedisCache
 from service.feature_map import FeatureMap
 from service.redis_conn import connect
-from tests.conftest import encode, make_client
+from tests.conftest import encode, make_client, until
 from tests.redis_server import RedisClusterServers
 
 
@@ -50,3 +50,21 @@ def test_sentinel_urls_are_understood():
 def test_unreachable_cluster_is_a_miss_not_a_crash():
     cache = RedisCache("redis+cluster://127.0.0.1:1", ttl_s=60, timeout_s=0.2)
     assert cache.get("k") is None and cache.stats.errors == 1 and not cache.healthy
+
+
+def test_a_deletion_reaches_the_other_replicas_tiers_on_a_cluster(cluster):
+    """Pub/sub and the tombstones (pipelined reads across the nodes) work on a Cluster too."""
+    one, two, late = (RedisCache(cluster.url, ttl_s=60, timeout_s=1.0, local_bytes=1 << 20) for _ in range(3))
+    try:
+        keys = [f"feat:ucn:v:{k:02d}" for k in range(6)]  # spread over the nodes
+        for key in keys:
+            one.put(key, b"x" * 64)
+            late.local.put(key, b"x" * 64)  # held before late talked to Redis
+            assert two.get(key) == b"x" * 64
+        assert until(two.listener.subscribed.is_set)
+        assert all(one.delete(key) for key in keys)
+        assert until(lambda: not two.local.keys(), 2.0) and two.stats.invalidated == len(keys)
+        assert late.get("feat:ucn:v:elsewhere") is None and until(late.listener.subscribed.is_set)
+        assert not late.local.keys() and late.stats.invalidated == len(keys)
+    finally:
+        one.close(), two.close(), late.close()

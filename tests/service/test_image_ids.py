@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from service import dense
-from tests.conftest import encode, make_client
+from tests.conftest import encode, make_client, until
 
 DENSE = {"method": "dense", "geometry": "homography"}
 
@@ -119,20 +119,21 @@ def test_delete_drops_an_images_bytes_and_features(client, coffee):
 
 
 def test_delete_reaches_redis_and_says_when_it_cannot(redis_server, coffee):
-    """Deleted through one replica, the id is gone for another (one without an in-process tier:
-    a replica's tier keeps what it read until it evicts it, as docs/operations.md says); with
-    Redis down, DELETE is a 503 (try again), not a silent success."""
+    """Deleted through one replica, the id is gone for another at once, though that one had read
+    the image into its in-process tier; with Redis down, DELETE is a 503 (try again), not a
+    silent success."""
     data = encode(np.ascontiguousarray(coffee[::2, ::2]))
     with make_client(redis_url=redis_server.url, warm_up=False, redis_retry_s=0.1) as one, \
-            make_client(redis_url=redis_server.url, warm_up=False, local_cache_bytes=0) as two:
+            make_client(redis_url=redis_server.url, warm_up=False) as two:
         image_id = upload(one, data)
 
         def by_two() -> int:
             return two.post("/v1/keypoints/transfer", data={"image_a_id": image_id, "image_b_id": image_id,
                                                             "keypoints": "[[10, 10]]"}).status_code
-        assert by_two() == 200
+        assert by_two() == 200 and two.app.state.cache.held_bytes > len(data)
+        assert until(two.app.state.cache.listener.subscribed.is_set)
         assert one.delete(f"/v1/images/{image_id}").status_code == 204
-        assert by_two() == 404
+        assert until(lambda: two.app.state.cache.held_bytes == 0, 1.0) and by_two() == 404
         image_id = upload(one, data)
         redis_server.stop()
         r = one.delete(f"/v1/images/{image_id}")

@@ -1,0 +1,108 @@
+"""Deletions that reach every replica's in-process tier at once.
+
+A ``RedisCache`` keeps what it read or computed in an in-process tier in front of Redis. A deletion
+drops the value in Redis, leaves a tombstone there for the cache's TTL, and publishes the key on
+``CHANNEL`` (in that order); every replica listens (``Listener``: a daemon thread on
+redis-py's pub/sub) and drops the key from its tier. Pub/sub delivers only to those connected, so
+whenever a replica subscribes (at first, and again after Redis was down, restarted or cut off) it
+also drops the copies whose tombstone exists: the deletions it may have missed meanwhile. A copy
+outlives a deletion only on a replica that cannot reach Redis, and at most until its TTL.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import redis
+from redis.cluster import RedisCluster
+
+from service.redis_conn import REDIS_ERRORS
+
+log = logging.getLogger("service.invalidation")
+CHANNEL = "corr:deleted"
+POLL_S = 0.5  # how often the listener looks up from waiting (and sees that it should stop)
+
+
+def tombstone(key: str) -> str:
+    return f"deleted:{key}"
+
+
+def delete_everywhere(client: redis.Redis | RedisCluster, key: str, ttl_s: int) -> bool:
+    """Drop ``key`` in Redis, leave its tombstone for ``ttl_s`` and tell the listening replicas;
+    whether Redis held it. Raises what redis-py raises. Three calls, not a pipeline: a Cluster's
+    pipeline refuses PUBLISH."""
+    held = bool(client.delete(key))
+    client.set(tombstone(key), b"1", ex=ttl_s)
+    client.publish(CHANNEL, key)
+    return held
+
+
+class Listener:
+    """Drops from ``local`` (a ``MemoryCache``) the keys published on ``CHANNEL`` and, on each
+    subscription, those with a tombstone, counting them in ``stats.invalidated``. ``client``
+    gives the Redis client (made on first use); after a failure the listener rests ``retry_s`` and
+    subscribes again."""
+
+    def __init__(self, client: Callable[[], redis.Redis | RedisCluster], local, retry_s: float, stats):
+        self.client, self.local, self.retry_s, self.stats = client, local, retry_s, stats
+        self.subscribed = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Listen in a daemon thread, unless one is listening already or the listener was closed."""
+        with self._lock:
+            if self._stop.is_set() or (self._thread is not None and self._thread.is_alive()):
+                return
+            self._thread = threading.Thread(target=self._run, name="cache-invalidation", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2 * POLL_S + 1)
+
+    def _drop(self, keys: list[str]) -> None:
+        self.stats.invalidated += sum(self.local.delete(k) for k in keys)
+
+    def sweep(self, client: redis.Redis | RedisCluster) -> None:
+        """Drop the held copies whose key has a tombstone in Redis."""
+        keys = self.local.keys()
+        if not keys:
+            return
+        pipe = client.pipeline(transaction=False)
+        for k in keys:
+            pipe.exists(tombstone(k))
+        self._drop([k for k, gone in zip(keys, pipe.execute(), strict=True) if gone])
+
+    def _run(self) -> None:
+        pubsub = None
+        while not self._stop.is_set():
+            try:
+                if pubsub is None:
+                    client = self.client()
+                    pubsub = client.pubsub(ignore_subscribe_messages=True)
+                    pubsub.subscribe(CHANNEL)
+                    self.sweep(client)
+                    self.subscribed.set()
+                message = pubsub.get_message(timeout=POLL_S)
+                if message is not None and message["type"] == "message":
+                    self._drop([message["data"].decode()])
+            except REDIS_ERRORS as exc:
+                self.subscribed.clear()
+                log.debug("cache invalidation listener lost Redis (%s); again in %.1f s",
+                          exc.__class__.__name__, self.retry_s)
+                pubsub = self._closed(pubsub)
+                self._stop.wait(self.retry_s)
+        self._closed(pubsub)
+
+    @staticmethod
+    def _closed(pubsub) -> None:
+        if pubsub is not None:
+            try:
+                pubsub.close()
+            except REDIS_ERRORS:
+                pass
+        return None
