@@ -78,7 +78,7 @@ class Listener:
         self._drop([k for k, gone in zip(keys, pipe.execute(), strict=True) if gone])
 
     def _run(self) -> None:
-        pubsub = None
+        pubsub, failed = None, False
         while not self._stop.is_set():
             try:
                 if pubsub is None:
@@ -91,9 +91,11 @@ class Listener:
                 if message is not None and message["type"] == "message":
                     self._drop([message["data"].decode()])
             except REDIS_ERRORS as exc:
+                (log.warning if self.subscribed.is_set() or not failed else log.debug)(
+                    "deletions by other replicas do not reach this one's tier (%s: %s); subscribing again in %.1f s",
+                    exc.__class__.__name__, exc, self.retry_s)
                 self.subscribed.clear()
-                log.debug("cache invalidation listener lost Redis (%s); again in %.1f s",
-                          exc.__class__.__name__, self.retry_s)
+                failed = True
                 pubsub = self._closed(pubsub)
                 self._stop.wait(self.retry_s)
         self._closed(pubsub)
