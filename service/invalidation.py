@@ -21,7 +21,7 @@ from service.redis_conn import REDIS_ERRORS
 
 log = logging.getLogger("service.invalidation")
 CHANNEL = "corr:deleted"
-POLL_S = 0.5  # how often the listener looks up from waiting (and sees that it should stop)
+POLL_S = 0.1  # how often the listener looks up from waiting (and sees that it should stop)
 
 
 def tombstone(key: str) -> str:
@@ -60,9 +60,10 @@ class Listener:
             self._thread.start()
 
     def close(self) -> None:
+        """Stop listening; returns when the thread has (within ``POLL_S``), so the client can be closed."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(2 * POLL_S + 1)
+            self._thread.join(POLL_S + 2 * self.retry_s + 1)
 
     def _drop(self, keys: list[str]) -> None:
         self.stats.invalidated += sum(self.local.delete(k) for k in keys)

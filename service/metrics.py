@@ -46,6 +46,10 @@ class ServiceCollector(Collector):
                                      "cache, or its tier in front of Redis)", labels=["backend"])
             held.add_metric([cache.backend], cache.held_bytes)
             yield held
+            listener = getattr(cache, "listener", None)
+            if listener is not None:  # a tier in front of Redis: does it hear other replicas' deletions?
+                yield GaugeMetricFamily("corr_cache_invalidation_up", "1 while this replica's tier in front of Redis "
+                                        "hears other replicas' deletions", value=float(listener.subscribed.is_set()))
             for name in ("hits", "misses", "errors", "rejected", "invalidated", "bytes_read", "bytes_written"):
                 c = CounterMetricFamily(f"corr_cache_{name}", f"image cache (features and kept bytes) "
                                         f"{name.replace('_', ' ')}",

@@ -132,6 +132,7 @@ def test_delete_reaches_redis_and_says_when_it_cannot(redis_server, coffee):
                                                             "keypoints": "[[10, 10]]"}).status_code
         assert by_two() == 200 and two.app.state.cache.held_bytes > len(data)
         assert until(two.app.state.cache.listener.subscribed.is_set)
+        assert "corr_cache_invalidation_up 1.0" in two.get("/metrics").text
         assert one.delete(f"/v1/images/{image_id}").status_code == 204
         assert until(lambda: two.app.state.cache.held_bytes == 0, 1.0) and by_two() == 404
         image_id = upload(one, data)
