@@ -231,7 +231,7 @@ class RedisCache:
             self.stats.misses += 1
             return None
         self.stats.read(data)
-        if data is not None and self.local:
+        if data is not None and self.local and not self.listener.deleted_lately(key):
             self.local.put(key, data)
         return data
 

@@ -137,6 +137,26 @@ def test_a_deletion_on_one_replica_reaches_the_others_tiers(redis_server):
         one.close(), two.close()
 
 
+def test_a_read_that_races_a_deletion_keeps_its_value_out_of_the_tier(redis_server):
+    """Read from Redis just before another replica deletes the key, the value reaches this tier
+    after the deletion's message did: the tier must not keep it for the TTL."""
+    one, two = (RedisCache(redis_server.url, ttl_s=60, local_bytes=1 << 24) for _ in range(2))
+    try:
+        one.put("k", fmap(8))
+        assert two.get("other") is None and until(two.listener.subscribed.is_set)
+        read = two.client.get
+
+        def read_then_deleted(key):
+            value = read(key)
+            assert one.delete(key) and until(lambda: two.listener.deleted_lately(key), 2.0)
+            return value
+        two.client.get = read_then_deleted
+        assert two.get("k") == fmap(8)  # the request that read it before the deletion gets it...
+        assert two.local.get("k") is None  # ...but the tier does not keep it
+    finally:
+        one.close(), two.close()
+
+
 def test_a_replica_subscribing_after_a_deletion_drops_its_copy(redis_server):
     """Pub/sub reaches only those listening: a replica that was not (cut off, or not yet started)
     drops the copies whose tombstone the deletion left, and keeps the rest."""
