@@ -63,6 +63,11 @@ def sets(heldback: bool) -> list[tuple[str, list[tuple[str, pairs.Pair]]]]:
             ("plain surfaces, still windows", [(n, plain.load(n)) for n in plain.NAMES])]
 
 
+def inliers_a(body: dict) -> np.ndarray:
+    """Image a's places (N, 2) of a correspondences answer's inliers."""
+    return np.array([[m["xa"], m["ya"]] for m in body["matches"]])[np.array(body["inliers"], bool)]
+
+
 def read(client: httpx.Client, pair: pairs.Pair) -> tuple[float, bool, bool | None] | None:
     """(spread, warned, homography wrong: None where not a homography against a homography's
     truth) of the pair's dense answer; None where it verified no geometry."""
@@ -71,7 +76,7 @@ def read(client: httpx.Client, pair: pairs.Pair) -> tuple[float, bool, bool | No
     body = r.json()
     if not body.get("geometry"):
         return None
-    xy = np.array([[m["xa"], m["ya"]] for m in body["matches"]])[np.array(body["inliers"], bool)]
+    xy = inliers_a(body)
     h, w = pair.a.shape
     value = aperture.spread(Decoded(pair.a, w, h), xy)
     warned = any(ONE_WAY in x for x in body["warnings"])
@@ -112,7 +117,7 @@ def cost(client: httpx.Client) -> str:
     ask = {"method": "dense", "geometry": "auto"}
     body = client.post("/v1/correspondences", files=sent, data=ask).json()  # cached from here on
     answer = timed(lambda _: client.post("/v1/correspondences", files=sent, data=ask).raise_for_status(), 10)
-    xy = np.array([[m["xa"], m["ya"]] for m in body["matches"]])[np.array(body["inliers"], bool)]
+    xy = inliers_a(body)
     data = sent["image_a"][1]
     decoded = dense.decode(data, Settings(), "image_a")
     decode = timed(lambda _: dense.decode(data, Settings(), "image_a"), 20)
