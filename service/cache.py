@@ -22,10 +22,11 @@ import redis
 from cachetools import LRUCache, TTLCache
 from redis.cluster import RedisCluster
 
-from service.invalidation import Listener, delete_everywhere
+from service.invalidation import Listener, delete_everywhere, deleted_since
 from service.redis_conn import REDIS_ERRORS, connect
 
 log = logging.getLogger("service.cache")
+DELETIONS_KEPT = 1 << 16  # how many deletions a MemoryCache remembers (for ``put``'s ``since``)
 
 
 def cache_key(image_sha256: str, model: str, version: str, params: dict) -> str:
@@ -59,8 +60,10 @@ class CacheStats:
 
 class FeatureCache(Protocol):
     """What the service needs of a cache. ``get`` returns None on a miss and on any failure of
-    the backend; ``put`` never raises for the backend's sake; ``reject`` drops a value that did
-    not fit its model."""
+    the backend; ``put`` never raises for the backend's sake, and with ``since`` (the
+    ``time.time()`` at which the caller found the key missing) stores nothing if the key was
+    deleted since: a value computed from an image deleted meanwhile does not bring it back;
+    ``reject`` drops a value that did not fit its model."""
 
     backend: str
     stats: CacheStats
@@ -75,7 +78,7 @@ class FeatureCache(Protocol):
 
     def get(self, key: str) -> bytes | None: ...
 
-    def put(self, key: str, data: bytes) -> None: ...
+    def put(self, key: str, data: bytes, since: float | None = None) -> None: ...
 
     def reject(self, key: str) -> None: ...
 
@@ -88,7 +91,9 @@ class FeatureCache(Protocol):
 
 class MemoryCache:
     """Thread-safe LRU bounded by the total size of its values; with ``ttl_s``, a value is gone
-    that long after it was put (as Redis's are), whether or not it was read since."""
+    that long after it was put (as Redis's are), whether or not it was read since. It remembers
+    when keys were deleted (the last ``DELETIONS_KEPT``, for ``ttl_s`` or an hour) for ``put``'s
+    ``since``."""
 
     backend = "memory"
 
@@ -96,6 +101,7 @@ class MemoryCache:
         self.max_bytes, self.ttl = max_bytes, ttl_s
         self._data: LRUCache = (TTLCache(max_bytes, ttl_s, getsizeof=len) if ttl_s
                                 else LRUCache(max_bytes, getsizeof=len))
+        self._deleted: TTLCache = TTLCache(DELETIONS_KEPT, ttl_s or 3600.0)  # key -> time.time() of its deletion
         self._lock = threading.Lock()
         self.stats = CacheStats()
 
@@ -120,21 +126,31 @@ class MemoryCache:
         self.stats.read(data)
         return data
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, since: float | None = None) -> None:
         if len(data) > self.max_bytes:
             return
         with self._lock:
+            if since is not None and self._deleted.get(key, -1.0) >= since:
+                return
             self._data[key] = data  # evicts the least recent (and the expired) to make room
         self.stats.bytes_written += len(data)
 
     def reject(self, key: str) -> None:
+        """Drop a value that did not fit its model (not a deletion: what replaces it is welcome)."""
         self.stats.rejected += 1
-        self.delete(key)
+        with self._lock:
+            self._data.pop(key, None)
 
     def delete(self, key: str) -> bool:
-        """Drop ``key``; whether it was there (an expired value was not)."""
+        """Drop ``key`` and note when; whether it was there (an expired value was not)."""
         with self._lock:
+            self._deleted[key] = time.time()
             return self._data.pop(key, None) is not None
+
+    def deleted_since(self, key: str, since: float) -> bool:
+        """Whether ``key`` was deleted here at or after ``since`` (``time.time()``)."""
+        with self._lock:
+            return self._deleted.get(key, -1.0) >= since
 
     def keys(self) -> list[str]:
         with self._lock:
@@ -223,6 +239,7 @@ class RedisCache:
         if time.monotonic() < self._down_until:
             self.stats.misses += 1
             return None
+        since = time.time()  # a deletion heard after this keeps what is read out of the tier
         try:
             data = self.client.get(key)
             self._ok()
@@ -231,8 +248,8 @@ class RedisCache:
             self.stats.misses += 1
             return None
         self.stats.read(data)
-        if data is not None and self.local and not self.listener.deleted_lately(key):
-            self.local.put(key, data)
+        if data is not None and self.local:
+            self.local.put(key, data, since)
         return data
 
     def reject(self, key: str) -> None:
@@ -273,17 +290,21 @@ class RedisCache:
             return here
         return here or there
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, since: float | None = None) -> None:
+        """Store ``data`` in Redis and the tier; with ``since``, not if any replica deleted ``key``
+        since (its tombstone's time, read first: a deletion between that read and the write, a
+        round trip, still loses to the write)."""
+        if time.monotonic() >= self._down_until:
+            try:
+                if since is not None and deleted_since(self.client, key, since):
+                    return
+                self.client.set(key, data, ex=self.ttl)
+                self.stats.bytes_written += len(data)
+                self._ok()
+            except REDIS_ERRORS as exc:  # OOM on a full Redis lands here too
+                self._failed("set", exc)
         if self.local:
-            self.local.put(key, data)
-        if time.monotonic() < self._down_until:
-            return
-        try:
-            self.client.set(key, data, ex=self.ttl)
-            self.stats.bytes_written += len(data)
-            self._ok()
-        except REDIS_ERRORS as exc:  # OOM on a full Redis lands here too
-            self._failed("set", exc)
+            self.local.put(key, data, since)
 
     def close(self) -> None:
         if self.listener is not None:

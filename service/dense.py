@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar
@@ -104,11 +105,12 @@ async def features(data: bytes, model: LoadedModel, cache: FeatureCache, setting
                    ) -> tuple[FeatureMap, str, bool]:
     """(feature map, image id, whether it came from the cache). ``image``: where to get the
     pixels on a miss (see ``decoded``); ``owner``: see ``key_for``; ``known``: see ``cached``."""
+    since = time.time()  # deleted after this, the image's features computed here are not cached
     image_id, key, fm = await cached(data, model, cache, settings, FeatureMap.decode, owner, known)
     if fm is not None:
         return fm, image_id, True
     fm = await computed(await decoded(data, settings, where, image), model, settings)
-    await run_in_threadpool(cache.put, key, fm.encode())
+    await run_in_threadpool(cache.put, key, fm.encode(), since)
     return fm, image_id, False
 
 
@@ -191,6 +193,7 @@ async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, 
     at most SPARSE_KEYPOINTS DoG keypoints of the image at its working size, described by the
     descriptor network ``model``; ``known``: see ``cached``; ``points``: where to get the keypoints
     and patches on a miss (a caller that finds them once for several descriptors), else found here."""
+    since = time.time()  # see ``features``
     image_id, key, sf = await cached(data, model, cache, settings, SparseFeatures.decode, owner, known)
     if sf is not None:
         return sf, image_id, True
@@ -208,7 +211,7 @@ async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, 
     desc /= np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-6)
     sent = np.clip((xy + 0.5) / scale - 0.5, 0, [width - 1, height - 1]).astype(np.float32)
     sf = SparseFeatures(sent, (size / scale).astype(np.float32), angle, desc.astype(np.float16), width, height)
-    await run_in_threadpool(cache.put, key, sf.encode())
+    await run_in_threadpool(cache.put, key, sf.encode(), since)
     return sf, image_id, False
 
 
@@ -219,9 +222,10 @@ def image_key(image_id: str, owner: str = "") -> str:
     return f"image:{scope}:{image_id}"
 
 
-async def keep(cache: FeatureCache, image_id: str, data: bytes, owner: str = "") -> None:
-    """Keep an image's bytes (KEEP_IMAGES) under its id, beside its features."""
-    await run_in_threadpool(cache.put, image_key(image_id, owner), data)
+async def keep(cache: FeatureCache, image_id: str, data: bytes, owner: str = "", since: float | None = None) -> None:
+    """Keep an image's bytes (KEEP_IMAGES) under its id, beside its features; ``since``: when the
+    request that sent them began (a deletion of the id after it wins)."""
+    await run_in_threadpool(cache.put, image_key(image_id, owner), data, since)
 
 
 async def kept(cache: FeatureCache, image_id: str, owner: str = "") -> bytes | None:

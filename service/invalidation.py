@@ -5,19 +5,24 @@ drops the value in Redis, leaves a tombstone there for the cache's TTL, and publ
 ``CHANNEL`` (in that order); every replica listens (``Listener``: a daemon thread on
 redis-py's pub/sub) and drops the key from its tier. Pub/sub delivers only to those connected, so
 whenever a replica subscribes (at first, and again after Redis was down, restarted or cut off) it
-also drops the copies whose tombstone exists: the deletions it may have missed meanwhile. A value
-a replica read from Redis just before the deletion, whose message came first, is kept out of its
-tier too (``Listener.deleted_lately``). A copy outlives a deletion only on a replica that cannot
-reach Redis, and at most until its TTL.
+also drops the copies whose tombstone exists: the deletions it may have missed meanwhile. A copy
+outlives a deletion only on a replica that cannot reach Redis, and at most until its TTL.
+
+The tombstone holds the deletion's time, so that what was computed or read from before it is not
+stored again afterwards (``deleted_since``: a request still computing an image's features when the
+image is deleted, on any replica); the tier keeps its own record of the deletions it heard
+(``MemoryCache.deleted_since``), which also keeps out a value read from Redis just before a deletion
+whose message came first. Times are each replica's wall clock: replicas whose clocks disagree by
+more than a request's duration would let such a value through (or keep a fresh one out).
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import redis
-from cachetools import TTLCache
 from redis.cluster import RedisCluster
 
 from service.redis_conn import REDIS_ERRORS
@@ -25,7 +30,6 @@ from service.redis_conn import REDIS_ERRORS
 log = logging.getLogger("service.invalidation")
 CHANNEL = "corr:deleted"
 POLL_S = 0.1  # how often the listener looks up from waiting (and sees that it should stop)
-RECENT_S = 10.0  # how long a deleted key is kept out of the tier when a read raced its deletion
 
 
 def tombstone(key: str) -> str:
@@ -37,9 +41,22 @@ def delete_everywhere(client: redis.Redis | RedisCluster, key: str, ttl_s: int) 
     whether Redis held it. Raises what redis-py raises. Three calls, not a pipeline: a Cluster's
     pipeline refuses PUBLISH."""
     held = bool(client.delete(key))
-    client.set(tombstone(key), b"1", ex=ttl_s)
+    client.set(tombstone(key), repr(time.time()), ex=ttl_s)
     client.publish(CHANNEL, key)
     return held
+
+
+def deleted_since(client: redis.Redis | RedisCluster, key: str, since: float) -> bool:
+    """Whether ``key`` was deleted at or after ``since`` (``time.time()``), by its tombstone. A
+    tombstone that is not a time (written by something else) counts as a deletion now."""
+    stamp = client.get(tombstone(key))
+    if stamp is None:
+        return False
+    try:
+        return float(stamp) >= since
+    except ValueError:
+        log.warning("tombstone of %s is not a time; taken as a deletion now", key)
+        return True
 
 
 class Listener:
@@ -51,7 +68,6 @@ class Listener:
     def __init__(self, client: Callable[[], redis.Redis | RedisCluster], local, retry_s: float, stats):
         self.client, self.local, self.retry_s, self.stats = client, local, retry_s, stats
         self.subscribed = threading.Event()
-        self._recent: TTLCache = TTLCache(4096, RECENT_S)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -71,15 +87,9 @@ class Listener:
             self._thread.join(POLL_S + 2 * self.retry_s + 1)
 
     def _drop(self, keys: list[str]) -> None:
-        with self._lock:
-            self._recent.update(dict.fromkeys(keys, True))
+        """Drop ``keys`` from the tier, which notes when (so a read or computation begun before
+        cannot put them back: ``MemoryCache.deleted_since``)."""
         self.stats.invalidated += sum(self.local.delete(k) for k in keys)
-
-    def deleted_lately(self, key: str) -> bool:
-        """Whether ``key`` was deleted in the last ``RECENT_S``: a value read from Redis just before
-        its deletion, whose message came before the read's copy reached the tier, stays out of it."""
-        with self._lock:
-            return key in self._recent
 
     def sweep(self, client: redis.Redis | RedisCluster) -> None:
         """Drop the held copies whose key has a tombstone in Redis."""

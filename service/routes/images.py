@@ -2,6 +2,7 @@
 /v1/images/{image_id} (all of it dropped)."""
 from __future__ import annotations
 
+import time
 from functools import partial
 from typing import Annotated, Literal
 
@@ -26,7 +27,9 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, ca
                      description="the features to cache; default: both kinds, so the id serves every route "
                                  "(with ``model``, that model's kind)")] = None) -> ImageInfo:
     """Compute and cache an image's features, and keep its bytes (KEEP_IMAGES), so later calls can
-    refer to it by id and be answered as if they had sent it."""
+    refer to it by id and be answered as if they had sent it. A DELETE of the id while this runs
+    wins: nothing this request computed is kept."""
+    since = time.time()
     if model is not None and method is None:
         method = "dense" if ctx.registry.get(model, ("dense", "descriptor")).kind == "dense" else "sparse"
     methods = [method] if method else ["dense", "sparse"]
@@ -48,7 +51,7 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, ca
             models[label] = net.name
             cached.append(hit)
     if settings.keep_images:  # requests by id then answer as with the bytes (correspond.with_bytes)
-        await dense.keep(cache, image_id, img.data, ctx.owner)
+        await dense.keep(cache, image_id, img.data, ctx.owner, since)
     return ImageInfo(image_id=image_id, width=feats.width, height=feats.height, cached=all(cached),
                      expires_in_s=settings.cache_ttl_s, model=next(iter(models.values())), models=models)
 

@@ -114,6 +114,42 @@ def test_a_deleted_value_frees_its_room_in_the_memory_lru():
     assert cache.get("b") is not None and cache.get("c") is not None  # nothing evicted
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_a_value_computed_from_before_a_deletion_is_not_stored(backend, redis_server):
+    """``put`` with ``since`` (when the caller found the key missing) stores nothing where the key
+    was deleted since; a value looked up after the deletion is stored, and a rejected value (not a
+    deletion) does not keep its replacement out."""
+    cache = MemoryCache(1 << 24, 60) if backend == "memory" else RedisCache(redis_server.url, ttl_s=60)
+    since = time.time()
+    cache.put("k", fmap(1))
+    assert cache.delete("k")
+    cache.put("k", fmap(2), since)
+    assert cache.get("k") is None
+    cache.put("k", fmap(3), time.time())
+    assert cache.get("k") == fmap(3)
+    since = time.time()
+    cache.reject("k")
+    cache.put("k", fmap(4), since)
+    assert cache.get("k") == fmap(4)
+    cache.close()
+
+
+def test_a_deletion_on_one_replica_keeps_anothers_computation_out_of_redis_and_its_tier(redis_server):
+    """A replica still computing a value when another deletes its key stores it neither in Redis
+    nor in its own tier (the tombstone holds the deletion's time)."""
+    one, two = (RedisCache(redis_server.url, ttl_s=60, local_bytes=1 << 24) for _ in range(2))
+    try:
+        one.put("k", fmap(9))
+        since = time.time()  # two misses... (its lookup) ...and computes while one deletes
+        assert one.delete("k")
+        two.put("k", fmap(9), since)
+        assert two.local.get("k") is None and two.client.get("k") is None and one.get("k") is None
+        two.put("k", fmap(9), time.time())  # sent again after the deletion: kept
+        assert one.get("k") == fmap(9) and two.local.get("k") == fmap(9)
+    finally:
+        one.close(), two.close()
+
+
 def test_local_tier_keeps_this_replicas_maps_when_redis_restarts_empty(redis_server):
     cache = RedisCache(redis_server.url, ttl_s=60, timeout_s=0.2, retry_s=0.0, local_bytes=1 << 24)
     cache.put("k", fmap(5))
@@ -148,7 +184,7 @@ def test_a_read_that_races_a_deletion_keeps_its_value_out_of_the_tier(redis_serv
 
         def read_then_deleted(key):
             value = read(key)
-            assert one.delete(key) and until(lambda: two.listener.deleted_lately(key), 2.0)
+            assert one.delete(key) and until(lambda: two.local.deleted_since(key, 0.0), 2.0)
             return value
         two.client.get = read_then_deleted
         assert two.get("k") == fmap(8)  # the request that read it before the deletion gets it...

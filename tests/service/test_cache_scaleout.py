@@ -1,4 +1,6 @@
 """Scale-out: the cache on a real three-node Redis Cluster, and Sentinel URLs."""
+import time
+
 import numpy as np
 import pytest
 import redis
@@ -53,7 +55,8 @@ def test_unreachable_cluster_is_a_miss_not_a_crash():
 
 
 def test_a_deletion_reaches_the_other_replicas_tiers_on_a_cluster(cluster):
-    """Pub/sub and the tombstones (pipelined reads across the nodes) work on a Cluster too."""
+    """Pub/sub and the tombstones (pipelined reads across the nodes, and the times puts read)
+    work on a Cluster too."""
     one, two, late = (RedisCache(cluster.url, ttl_s=60, timeout_s=1.0, local_bytes=1 << 20) for _ in range(3))
     try:
         keys = [f"feat:ucn:v:{k:02d}" for k in range(6)]  # spread over the nodes
@@ -62,9 +65,13 @@ def test_a_deletion_reaches_the_other_replicas_tiers_on_a_cluster(cluster):
             late.local.put(key, b"x" * 64)  # held before late talked to Redis
             assert two.get(key) == b"x" * 64
         assert until(two.listener.subscribed.is_set)
+        since = time.time()
         assert all(one.delete(key) for key in keys)
         assert until(lambda: not two.local.keys(), 2.0) and two.stats.invalidated == len(keys)
         assert late.get("feat:ucn:v:elsewhere") is None and until(late.listener.subscribed.is_set)
         assert not late.local.keys() and late.stats.invalidated == len(keys)
+        for key in keys:  # computed from before the deletion: stored nowhere (the tombstones' times)
+            late.put(key, b"y" * 64, since)
+        assert not late.local.keys() and all(two.get(key) is None for key in keys)
     finally:
         one.close(), two.close(), late.close()

@@ -1,11 +1,14 @@
 """Image ids from /v1/images: the bytes kept beside the features (KEEP_IMAGES) answer every route
 as the bytes sent do; without them (evicted, refused, or not kept) an id carries features only and
 the answers say what that left out."""
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 import pytest
+from starlette.concurrency import run_in_threadpool
 
 from service import dense
 from tests.conftest import encode, make_client, until
@@ -116,6 +119,36 @@ def test_delete_drops_an_images_bytes_and_features(client, coffee):
     again = client.delete(f"/v1/images/{image_id}")
     assert again.status_code == 404 and again.json()["detail"] == f"no cached image {image_id}"
     assert client.delete("/v1/images/not-a-sha256").status_code == 422
+
+
+def test_a_request_computing_when_its_image_is_deleted_does_not_bring_it_back(coffee, monkeypatch):
+    """A transfer computing an image's features from its kept bytes (the features were evicted)
+    when the image is deleted still answers, but what it computed is not cached: the id stays
+    unknown (404) rather than answering again by features for the TTL."""
+    reached, go = threading.Event(), threading.Event()
+    computed = dense.computed
+
+    async def held(*args, **kwargs):
+        reached.set()
+        await run_in_threadpool(go.wait, 30)
+        return await computed(*args, **kwargs)
+
+    with make_client(warm_up=False) as c:
+        gone, kept = (upload(c, encode(np.ascontiguousarray(coffee[y:y + 240, 30:350]))) for y in (10, 60))
+        settings, cache = c.app.state.settings, c.app.state.cache
+        key = dense.key_for(gone, c.app.state.registry.get(settings.default_dense_model, ("dense",)), settings)
+        cache.delete(key)  # evicted: the next request computes the features from the kept bytes
+        monkeypatch.setattr(dense, "computed", held)
+        ask = {"image_a_id": gone, "image_b_id": kept, "keypoints": "[[100, 100]]"}
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(c.post, "/v1/keypoints/transfer", data=ask)
+            assert reached.wait(30)
+            assert c.delete(f"/v1/images/{gone}").status_code == 204
+            go.set()
+            assert pending.result().status_code == 200  # it had the bytes when it began
+        assert cache.get(key) is None
+        r = c.post("/v1/keypoints/transfer", data=ask)
+        assert r.status_code == 404 and gone in r.json()["detail"], r.text
 
 
 def test_delete_reaches_redis_and_says_when_it_cannot(redis_server, coffee):
