@@ -1,5 +1,5 @@
 """``python -m service``: serve on HOST:PORT (the settings, validated first) with uvicorn; in-flight
-requests get 20 s to finish on SIGTERM."""
+requests get 20 s to finish on SIGTERM; uvicorn's access lines end with the request id."""
 from __future__ import annotations
 
 import sys
@@ -8,6 +8,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from service.config import Settings
+from service.request_id import uvicorn_log_config
 
 
 def main() -> None:
@@ -16,7 +17,7 @@ def main() -> None:
     except ValidationError as exc:
         sys.exit(f"invalid settings (environment variables are the fields in capitals):\n{exc}")
     uvicorn.run("service.main:create_app", factory=True, host=settings.host, port=settings.port,
-                timeout_graceful_shutdown=20)
+                timeout_graceful_shutdown=20, log_config=uvicorn_log_config())
 
 
 if __name__ == "__main__":

@@ -30,9 +30,11 @@ Image = np.ndarray | bytes
 
 
 class ServiceError(Exception):
-    def __init__(self, status: int, code: str, detail: object):
-        super().__init__(f"{status} {code}: {detail}")
-        self.status, self.code, self.detail = status, code, detail
+    """An error answer; ``request_id`` is the service's id of the request (quote it when reporting)."""
+
+    def __init__(self, status: int, code: str, detail: object, request_id: str | None = None):
+        super().__init__(f"{status} {code}: {detail}" + (f" (request {request_id})" if request_id else ""))
+        self.status, self.code, self.detail, self.request_id = status, code, detail, request_id
 
 
 @dataclass
@@ -134,7 +136,8 @@ class CorrespondenceClient:
                     body = r.json()
                 except ValueError:
                     body = {"code": "http_error", "detail": r.text[:200]}
-                raise ServiceError(r.status_code, body.get("code", "http_error"), body.get("detail"))
+                raise ServiceError(r.status_code, body.get("code", "http_error"), body.get("detail"),
+                                   r.headers.get("x-request-id"))
             return r
         raise AssertionError("unreachable")
 

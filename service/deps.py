@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -57,8 +58,8 @@ def get_context(request: Request, registry: Annotated[Registry, Depends(get_regi
     state = request.app.state
     pool = state.match_pool
 
-    async def on_pool(fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+    async def on_pool(fn, *args):  # in a copy of the request's context: its log lines keep the request id
+        return await asyncio.get_running_loop().run_in_executor(pool, contextvars.copy_context().run, fn, *args)
     return Context(state.settings, registry, state.cache, on_pool, caller.owner, state.first_tries)
 
 

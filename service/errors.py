@@ -1,7 +1,8 @@
 """One exception hierarchy for the service's domain errors, mapped to HTTP in one place.
 
-Every error response is ``{"detail": <message or list>, "code": <short name>}``; exception text
-from libraries is never passed through to the client.
+Every error response is ``{"detail": <message or list>, "code": <short name>, "request_id": <id>}``
+(the id also in ``X-Request-ID``: ``service.request_id``); exception text from libraries is never
+passed through to the client.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import request_id
 
 log = logging.getLogger("service")
 
@@ -70,7 +73,8 @@ class NotReady(ServiceError):
 
 
 def error_response(status: int, code: str, detail: object, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
+    return JSONResponse({"detail": detail, "code": code, "request_id": request_id.current()}, status_code=status,
+                        headers=headers)
 
 
 METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")

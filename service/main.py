@@ -2,7 +2,6 @@
 ``uvicorn service.main:create_app --factory``."""
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from service import correspond, docs, errors, imaging, metrics, registry, warmup, web
+from service import correspond, docs, errors, imaging, metrics, registry, request_id, warmup, web
 from service.auth import ApiKeys, make_counter
 from service.cache import FeatureCache, MemoryCache, RedisCache
 from service.config import Settings
@@ -25,7 +24,9 @@ from service.threads import limit_blas, limit_opencv
 VERSION = "0.1.0"
 DESCRIPTION = ("Correspondences between images, match scores of patch pairs, keypoint transfer and alignment, from "
                "learned networks. Coordinates are pixels of the images as sent, as a viewer shows them (an "
-               "image's EXIF orientation applied). With API keys on, send one as X-API-Key or Authorization: Bearer.")
+               "image's EXIF orientation applied). With API keys on, send one as X-API-Key or Authorization: Bearer. "
+               "Every answer carries X-Request-ID (the caller's own, if it sends a short token): quote it when "
+               "reporting a failure.")
 
 
 def make_cache(settings: Settings) -> FeatureCache:
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.model_store.close()
             app.state.match_pool.shutdown(wait=False, cancel_futures=True)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    request_id.install_logging()
     app = FastAPI(title="Image correspondence service", version=VERSION, lifespan=lifespan, docs_url=None,
                   redoc_url=None, description=DESCRIPTION)
     app.state.settings = settings
@@ -86,7 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.state.rate_counter = make_counter(settings)
     app.add_middleware(ApiKeys, settings=settings, counter=app.state.rate_counter)  # before any body is read
-    app.add_middleware(errors.CatchAll)  # added last: runs first, around everything
+    app.add_middleware(errors.CatchAll)  # runs around everything but the request id
+    app.add_middleware(request_id.RequestId)  # added last: runs first, so every answer and log line has the id
     app.include_router(health.router)
     app.include_router(patches.router)
     app.include_router(images.router)

@@ -80,6 +80,8 @@ class Readiness(BaseModel):
 class ErrorBody(BaseModel):
     detail: str | list[dict]
     code: str
+    request_id: str | None = Field(None, description="the request's id, as in the X-Request-ID header: quote it "
+                                   "when reporting a failure")
 
 
 class ImageInfo(BaseModel):

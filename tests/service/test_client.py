@@ -26,6 +26,7 @@ def test_similarity_descriptors_and_errors(server, coffee):
         with pytest.raises(ServiceError) as e:
             c.similarity([a], [a], model="nope")
         assert e.value.status == 404 and e.value.code == "unknown_model"
+        assert len(e.value.request_id) == 32 and f"(request {e.value.request_id})" in str(e.value)
     with CorrespondenceClient(server, api_key="wrong") as c, pytest.raises(ServiceError) as e:
         c.descriptors([a])
     assert e.value.status == 401
