@@ -21,7 +21,8 @@ async function call(path, form) {
   if (!r.ok) {
     let detail = r.statusText;
     try { const body = await r.json(); detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail); } catch (e) { /* not JSON */ }
-    throw new Error(`${r.status}: ${detail}`);
+    const id = r.headers.get("X-Request-ID");  // what to quote when reporting the failure
+    throw new Error(`${r.status}: ${detail}` + (id ? ` (request ${id})` : ""));
   }
   return r;
 }
