@@ -136,7 +136,7 @@ def test_exif_orientation_and_colour(client, coffee):
 
 def err(r, status):
     assert r.status_code == status, r.text
-    assert set(r.json()) == {"detail", "code"}
+    assert set(r.json()) == {"detail", "code", "request_id"} and r.json()["request_id"] == r.headers["x-request-id"]
     return r.json()
 
 

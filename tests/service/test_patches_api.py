@@ -20,7 +20,7 @@ def patches(coffee):
 def error(r, status):
     assert r.status_code == status, r.text
     body = r.json()
-    assert set(body) == {"detail", "code"}
+    assert set(body) == {"detail", "code", "request_id"} and body["request_id"] == r.headers["x-request-id"]
     return body
 
 
