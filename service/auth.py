@@ -8,10 +8,13 @@ exempt, and so is ``/metrics`` unless METRICS_PUBLIC=false.
 
 Each request is counted against one bucket: the key's when it presented a valid one, else the
 client's address, so made-up keys buy nothing. RATE_LIMIT_PER_MINUTE requests a minute per
-bucket, then 429 with Retry-After. Failed authentications count against the address too
-(AUTH_FAILURES_PER_MINUTE), so guessing keys is throttled. With REDIS_URL the counts live in Redis
-and every replica shares them; if Redis fails, the limit fails open (counted in
-``corr_ratelimit_unavailable``). Without Redis the counts are per process, in a bounded table.
+bucket, then 429 with Retry-After. Every counted answer says where its bucket stands:
+``RateLimit-Limit`` (requests a window), ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds
+until the window ends), as the IETF's draft on rate-limit header fields names them. Failed
+authentications count against the address too (AUTH_FAILURES_PER_MINUTE), so guessing keys is
+throttled. With REDIS_URL the counts live in Redis and every replica shares them; if Redis fails,
+the limit fails open (counted in ``corr_ratelimit_unavailable``, and the answer has no
+``RateLimit-*`` fields). Without Redis the counts are per process, in a bounded table.
 
 The request's ``state`` gets ``owner`` (a short hash of the key: the namespace of the caller's
 image ids and keypoint models; "" when the service is open) and ``admin``.
@@ -24,10 +27,12 @@ import logging
 import math
 import threading
 import time
+from typing import NamedTuple
 
 from cachetools import TTLCache
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.config import Settings
 from service.errors import error_response
@@ -54,10 +59,30 @@ def load_keys(settings: Settings) -> tuple[list[bytes], list[bytes]]:
     return keys + admins, admins
 
 
+class Hit(NamedTuple):
+    """A request counted against a bucket: its count in the window (None: the count could not be
+    kept, and the request goes ahead) and the seconds until the window ends."""
+    count: int | None
+    reset_s: float
+
+    def over(self, limit: int) -> bool:
+        return self.count is not None and self.count > limit
+
+    def headers(self, limit: int) -> dict[str, str]:
+        """Where the bucket stands, as ``RateLimit-*`` header fields (none when not counted)."""
+        if self.count is None:
+            return {}
+        return {"RateLimit-Limit": str(limit), "RateLimit-Remaining": str(max(0, limit - self.count)),
+                "RateLimit-Reset": str(max(1, math.ceil(self.reset_s)))}
+
+
+def counted(n: int | None, now: float) -> Hit:
+    return Hit(n, (int(now // WINDOW_S) + 1) * WINDOW_S - now)
+
+
 class LocalCounter:
     """Fixed one-minute windows in a bounded table (buckets idle for a window fall out).
-    ``hit(bucket, limit)``: count one request against ``bucket``; 0 when it may go ahead, else
-    the seconds until its window ends."""
+    ``hit(bucket)``: count one request against ``bucket``."""
 
     unavailable = 0
 
@@ -65,13 +90,13 @@ class LocalCounter:
         self.counts: TTLCache = TTLCache(MAX_BUCKETS, ttl=2 * WINDOW_S)
         self.lock = threading.Lock()
 
-    def hit(self, bucket: str, limit: int) -> float:
+    def hit(self, bucket: str) -> Hit:
         now = time.time()
         window = int(now // WINDOW_S)
         with self.lock:
             n = self.counts.get((bucket, window), 0) + 1
             self.counts[(bucket, window)] = n
-        return 0.0 if n <= limit else (window + 1) * WINDOW_S - now
+        return counted(n, now)
 
 
 class RedisCounter:
@@ -82,7 +107,7 @@ class RedisCounter:
         self._client = None
         self.unavailable = 0
 
-    def hit(self, bucket: str, limit: int) -> float:
+    def hit(self, bucket: str) -> Hit:
         now = time.time()
         window = int(now // WINDOW_S)
         key = f"ratelimit:{bucket}:{window}"
@@ -96,8 +121,8 @@ class RedisCounter:
         except REDIS_ERRORS as exc:
             self.unavailable += 1
             log.debug("rate limit store unavailable (%s): request let through", exc.__class__.__name__)
-            return 0.0
-        return 0.0 if n <= limit else (window + 1) * WINDOW_S - now
+            return counted(None, now)
+        return counted(n, now)
 
 
 def make_counter(settings: Settings) -> LocalCounter | RedisCounter:
@@ -125,10 +150,10 @@ class ApiKeys:
     def _open(self, path: str) -> bool:
         return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or (path == "/metrics" and self.metrics_public)
 
-    async def _count(self, bucket: str, limit: int) -> float:
+    async def _count(self, bucket: str) -> Hit:
         if isinstance(self.counter, RedisCounter):  # a network call: never on the event loop
-            return await run_in_threadpool(self.counter.hit, bucket, limit)
-        return self.counter.hit(bucket, limit)
+            return await run_in_threadpool(self.counter.hit, bucket)
+        return self.counter.hit(bucket)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._open(scope["path"]) or not (self.keys or self.limit):
@@ -144,20 +169,31 @@ class ApiKeys:
             for k in self.admins:
                 is_admin |= hmac.compare_digest(digest, k)
             if not ok:
-                wait = await self._count(f"authfail:{address}", self.failures)
-                if wait > 0:
-                    return await self._limited(wait, "too many failed authentications from this address")(
+                hit = await self._count(f"authfail:{address}")
+                if hit.over(self.failures):
+                    return await self._limited(hit, "too many failed authentications from this address")(
                         scope, receive, send)
                 return await error_response(401, "unauthorized", "a valid API key is required",
                                             {"WWW-Authenticate": "Bearer"})(scope, receive, send)
             owner, admin = digest.hex()[:16], is_admin
+        quota: dict[str, str] = {}
         if self.limit:
-            wait = await self._count(f"key:{owner}" if owner else f"addr:{address}", self.limit)
-            if wait > 0:
-                return await self._limited(wait, "too many requests for this key or address")(scope, receive, send)
+            hit = await self._count(f"key:{owner}" if owner else f"addr:{address}")
+            if hit.over(self.limit):
+                return await self._limited(hit, "too many requests for this key or address",
+                                           hit.headers(self.limit))(scope, receive, send)
+            quota = hit.headers(self.limit)
         scope.setdefault("state", {}).update(owner=owner, admin=admin)
-        await self.app(scope, receive, send)
+        if not quota:
+            return await self.app(scope, receive, send)
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).update(quota)
+            await send(message)
+        await self.app(scope, receive, stamped)
 
     @staticmethod
-    def _limited(wait: float, why: str):
-        return error_response(429, "rate_limited", why, {"Retry-After": str(max(1, math.ceil(wait)))})
+    def _limited(hit: Hit, why: str, quota: dict[str, str] | None = None):
+        wait = {"Retry-After": str(max(1, math.ceil(hit.reset_s)))}
+        return error_response(429, "rate_limited", why, wait | (quota or {}))

@@ -33,12 +33,19 @@ def test_keys_required_when_configured_health_exempt(tmp_path):
 
 
 def test_rate_limit_per_key_with_retry_after(one_window):
+    """Each answer says where the key's bucket stands (RateLimit-Limit, -Remaining, -Reset: the
+    window is held at its middle, 30 s to go), the refusals too; exempt routes are not counted."""
     with make_client(api_keys="a,b", rate_limit_per_minute=3) as c:
-        codes = [c.get("/v1/models", headers={"X-API-Key": "a"}).status_code for _ in range(5)]
-        assert codes[:3] == [200] * 3 and codes[3:] == [429, 429]
+        answers = [c.get("/v1/models", headers={"X-API-Key": "a"}) for _ in range(5)]
+        assert [r.status_code for r in answers] == [200] * 3 + [429, 429]
+        quota = [(r.headers["ratelimit-limit"], r.headers["ratelimit-remaining"], r.headers["ratelimit-reset"])
+                 for r in answers]
+        assert quota == [("3", "2", "30"), ("3", "1", "30"), ("3", "0", "30"), ("3", "0", "30"), ("3", "0", "30")]
         r = c.get("/v1/models", headers={"X-API-Key": "a"})
         assert int(r.headers["retry-after"]) >= 1
-        assert c.get("/v1/models", headers={"X-API-Key": "b"}).status_code == 200  # its own bucket
+        other = c.get("/v1/models", headers={"X-API-Key": "b"})
+        assert other.status_code == 200 and other.headers["ratelimit-remaining"] == "2"  # its own bucket
+        assert "ratelimit-limit" not in c.get("/healthz").headers
 
 
 def test_made_up_keys_buy_nothing_when_keys_are_off(one_window):
@@ -52,28 +59,33 @@ def test_wrong_keys_are_throttled_by_address(one_window):
     with make_client(api_keys="good", auth_failures_per_minute=10) as c:
         codes = [c.get("/v1/models", headers={"X-API-Key": f"guess-{i}"}).status_code for i in range(14)]
         assert codes[:10] == [401] * 10 and set(codes[10:]) == {429}
+        refused = c.get("/v1/models", headers={"X-API-Key": "guess"})
+        assert refused.headers["retry-after"] and "ratelimit-limit" not in refused.headers  # not the key's quota
         assert c.get("/v1/models", headers={"X-API-Key": "good"}).status_code == 200  # a valid key still passes
 
 
 def test_the_bucket_table_is_bounded():
     counter = LocalCounter()
     for i in range(MAX_BUCKETS + 500):
-        counter.hit(f"addr:{i}", 10)
+        counter.hit(f"addr:{i}")
     assert len(counter.counts) <= MAX_BUCKETS
 
 
 def test_the_limit_is_shared_by_replicas_through_redis(redis_server, one_window):
     settings = {"rate_limit_per_minute": 4, "redis_url": redis_server.url, "redis_timeout_s": 5}
     with make_client(**settings) as one, make_client(**settings) as two:
-        codes = [(one if i % 2 else two).get("/v1/models").status_code for i in range(6)]
+        answers = [(one if i % 2 else two).get("/v1/models") for i in range(6)]
         unavailable = [c.get("/metrics").text for c in (one, two)]
     assert all("corr_ratelimit_unavailable_total 0.0" in text for text in unavailable)  # none failed open
-    assert codes[:4] == [200] * 4 and codes[4:] == [429, 429]
+    assert [r.status_code for r in answers] == [200] * 4 + [429, 429]
+    assert [r.headers["ratelimit-remaining"] for r in answers] == ["3", "2", "1", "0", "0", "0"]
 
 
 def test_the_limit_fails_open_and_counts_it_when_redis_is_down():
     with make_client(rate_limit_per_minute=1, redis_url="redis://127.0.0.1:1/0", redis_timeout_s=0.1) as c:
-        assert [c.get("/v1/models").status_code for _ in range(3)] == [200] * 3
+        answers = [c.get("/v1/models") for _ in range(3)]
+        assert [r.status_code for r in answers] == [200] * 3
+        assert not any("ratelimit-remaining" in r.headers for r in answers)  # not counted: nothing to say
         assert "corr_ratelimit_unavailable_total 3.0" in c.get("/metrics").text
 
 
