@@ -39,6 +39,10 @@ class Settings(BaseSettings):
                           "method=sparse request's path (decoding, detector, both sparse descriptors, matching) and "
                           "build the app's routes, so that the first request does not pay for first-time setup "
                           "(a cold 640x480 pair: 199 ms, with it 114)")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text: lines ending with the request id they were written for; json: one JSON object a "
+                "line (time, level, logger, message, request_id; uvicorn's access lines also client, method, path, "
+                "status) for a log collector")
     default_patch_model: str = Field("2ch-2stream-views8-sift", description="of /v1/patches/similarity")
     default_descriptor_model: str = Field("siam-2stream-l2", description="of /v1/patches/descriptors and "
                                           "method=sparse")

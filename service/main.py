@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from service import correspond, docs, errors, imaging, metrics, registry, request_id, warmup, web
+from service import correspond, docs, errors, imaging, logs, metrics, registry, request_id, warmup, web
 from service.auth import ApiKeys, make_counter
 from service.cache import FeatureCache, MemoryCache, RedisCache
 from service.config import Settings
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.model_store.close()
             app.state.match_pool.shutdown(wait=False, cancel_futures=True)
 
-    request_id.install_logging()
+    logs.install(settings.log_format == "json")
     app = FastAPI(title="Image correspondence service", version=VERSION, lifespan=lifespan, docs_url=None,
                   redoc_url=None, description=DESCRIPTION)
     app.state.settings = settings

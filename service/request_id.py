@@ -3,27 +3,23 @@
 The id is the caller's ``X-Request-ID`` when it is a short token (``GIVEN``: letters, digits and
 ``._:-``, at most 128 characters; a tracing proxy's id, say), else one made here (32 hex digits).
 Every response carries it in ``X-Request-ID`` and every error body in ``request_id``; every log
-record has it as ``request_id`` ("-" outside a request), the service's lines and uvicorn's access
-lines end with it, so an operator finds a caller's failure in the logs by the id the caller saw.
+record has it as ``request_id`` ("-" outside a request; ``service.logs``), so an operator finds a
+caller's failure in the logs by the id the caller saw.
 Work handed to threads (``starlette``'s thread pool, ``Context.on_pool``) keeps it: they run in a
 copy of the request's context.
 """
 from __future__ import annotations
 
-import copy
-import logging
 import re
 import uuid
 from contextvars import ContextVar
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.config import LOGGING_CONFIG
 
 HEADER = "X-Request-ID"
 GIVEN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 CURRENT: ContextVar[str] = ContextVar("request_id", default="-")
-FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s [%(request_id)s]"
 
 
 def current() -> str | None:
@@ -54,27 +50,3 @@ class RequestId:
             await self.app(scope, receive, stamped)
         finally:
             CURRENT.reset(token)
-
-
-def install_logging() -> None:
-    """Give every log record its ``request_id`` (whoever made the record) and the root logger a
-    handler whose lines end with it, unless one was set up already (then its format is the owner's)."""
-    make = logging.getLogRecordFactory()
-    if getattr(make, "stamps_request_id", False):
-        return
-
-    def stamped(*args, **kwargs) -> logging.LogRecord:
-        record = make(*args, **kwargs)
-        record.request_id = CURRENT.get()
-        return record
-    stamped.stamps_request_id = True
-    logging.setLogRecordFactory(stamped)
-    logging.basicConfig(level=logging.INFO, format=FORMAT)
-
-
-def uvicorn_log_config() -> dict:
-    """uvicorn's own logging configuration with the request id at the end of each access line."""
-    config = copy.deepcopy(LOGGING_CONFIG)
-    access = config["formatters"]["access"]
-    access["fmt"] = access["fmt"] + " [%(request_id)s]"
-    return config

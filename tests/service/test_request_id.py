@@ -1,19 +1,14 @@
 """Request ids: on every answer (header, and the error body), kept from a caller that sends one,
-and on every log line written while the request is served, in its threads and uvicorn's access log."""
+and on every log record made while the request is served, in its threads too (the lines:
+test_logs.py)."""
 import logging
-import os
 import re
-import signal
-import subprocess
-import sys
 
-import httpx
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from eval.latency import ROOT, free_port
 from service.deps import ContextDep
-from tests.conftest import make_client, wait_ready
+from tests.conftest import make_client
 
 MADE = re.compile(r"[0-9a-f]{32}")
 UNKNOWN = "/v1/images/" + "ab" * 32
@@ -65,17 +60,3 @@ def test_log_lines_of_a_request_carry_the_id_the_caller_got(caplog):
     for message in ("in the task", "in the thread pool", "on the matching pool", "unhandled error on GET /boom"):
         assert lines[message] == r.headers["x-request-id"], message
     assert "a bug" not in r.text
-
-
-def test_uvicorn_access_lines_end_with_the_id():
-    port = free_port()
-    env = {**os.environ, "PORT": str(port), "WARM_UP": "false"}
-    proc = subprocess.Popen([sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        wait_ready(f"http://127.0.0.1:{port}")
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Request-ID": "probe-42"}).status_code == 200
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out = proc.communicate(timeout=30)[0]
-    assert re.search(r'"GET /healthz HTTP/1.1" 200 OK \[probe-42\]', out), out[-2000:]
