@@ -16,11 +16,20 @@ ASSETS = Path(fastapi_offline.__file__).parent / "static"
 SCHEMES = {"ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
            "Bearer": {"type": "http", "scheme": "bearer"}}
 OPEN = ("/healthz", "/readyz")
+ANSWER_HEADERS = {"X-Request-ID": {
+    "required": True, "schema": {"type": "string"},
+    "description": "the request's id: the caller's own X-Request-ID when it sent a short token (letters, digits, "
+                   "._:-, at most 128), else 32 hex digits; error bodies repeat it, log lines end with it"}}
+QUOTA_HEADERS = {  # on every counted answer when RATE_LIMIT_PER_MINUTE is set (see service.auth)
+    "RateLimit-Limit": {"schema": {"type": "integer"}, "description": "requests a minute for this key or address"},
+    "RateLimit-Remaining": {"schema": {"type": "integer"}, "description": "of them, left in this minute's window"},
+    "RateLimit-Reset": {"schema": {"type": "integer"}, "description": "seconds until the window ends"}}
 
 
-def install(app: FastAPI, keys_on: bool) -> None:
+def install(app: FastAPI, keys_on: bool, limited: bool = False) -> None:
     """/docs (Swagger UI) and /static/docs (its assets); the schema's security schemes, required
-    on every route but health when API keys are on."""
+    on every route but health when API keys are on; the headers every answer carries (the request
+    id, and where ``limited`` the rate limit's)."""
     app.mount("/static/docs", StaticFiles(directory=ASSETS), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
@@ -39,6 +48,9 @@ def install(app: FastAPI, keys_on: bool) -> None:
                 for op in ops.values():
                     if path not in OPEN:
                         op["security"] = [{"ApiKeyHeader": []}, {"Bearer": []}] + ([] if keys_on else [{}])
+                    counted = limited and path not in OPEN
+                    for answer in op.get("responses", {}).values():
+                        answer.setdefault("headers", {}).update(ANSWER_HEADERS | (QUOTA_HEADERS if counted else {}))
             app.openapi_schema = s
         return app.openapi_schema
 

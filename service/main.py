@@ -78,7 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.first_tries = correspond.FirstTries()
     errors.install(app)
-    docs.install(app, keys_on=bool(settings.api_keys or settings.api_keys_file or settings.admin_api_keys))
+    docs.install(app, keys_on=bool(settings.api_keys or settings.api_keys_file or settings.admin_api_keys),
+                 limited=bool(settings.rate_limit_per_minute))
     web.install(app)  # after the documentation's assets: /static/docs is theirs
     metrics.install(app)
     app.add_middleware(CancelOnDisconnect)

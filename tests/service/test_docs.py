@@ -31,3 +31,18 @@ def test_every_setting_is_in_the_configuration_table_with_its_default():
         assert name.upper() in rows, name
         default = "unset" if field.default is None else str(field.default)
         assert name == "models_dir" or rows[name.upper()] == default, (name, rows[name.upper()], default)
+
+
+def test_the_schema_names_the_headers_every_answer_carries():
+    """X-Request-ID on every answer of every route; the RateLimit fields where a limit counts the
+    route (with RATE_LIMIT_PER_MINUTE set), not on health."""
+    with make_client(warm_up=False) as c:
+        paths = c.get("/openapi.json").json()["paths"]
+    answers = [a for ops in paths.values() for op in ops.values() for a in op["responses"].values()]
+    assert answers and all(a["headers"]["X-Request-ID"]["required"] for a in answers)
+    assert not any("RateLimit-Remaining" in a["headers"] for a in answers)
+    with make_client(warm_up=False, rate_limit_per_minute=100) as c:
+        paths = c.get("/openapi.json").json()["paths"]
+    assert "RateLimit-Remaining" in paths["/v1/correspondences"]["post"]["responses"]["200"]["headers"]
+    assert "RateLimit-Remaining" in paths["/v1/correspondences"]["post"]["responses"]["429"]["headers"]
+    assert "RateLimit-Remaining" not in paths["/healthz"]["get"]["responses"]["200"]["headers"]
