@@ -12,6 +12,8 @@ out the grid's quantisation (features exist only every ``stride`` pixels).
 Correct matches of a smooth surface agree with their neighbours; wrong ones (repeated texture,
 flat regions) rarely do, so the filter raises precision without a global model, and unlike
 RANSAC it keeps scenes with depth. Defaults were chosen on pairs of the training photos.
+
+Each match's fit is its own: blocks of matches are fitted on every core (``threads.by_blocks``).
 """
 from __future__ import annotations
 
@@ -19,6 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree
+
+from service.threads import by_blocks
+
+BLOCK = 2048  # matches fitted at a time: their (BLOCK, k, 3) arrays stay in cache (all at once took 8x as long)
 
 
 @dataclass(frozen=True)
@@ -38,19 +44,28 @@ def local_fit(xa: np.ndarray, xb: np.ndarray, radius: float, cuts: tuple[float, 
     m = len(xa)
     if m < 2 or not cuts:
         return np.zeros((m, 2)), np.zeros(m)
-    dist, nb = cKDTree(xa).query(xa, k=min(neighbours + 1, m), distance_upper_bound=radius)
+    dist, nb = cKDTree(xa).query(xa, k=min(neighbours + 1, m), distance_upper_bound=radius, workers=-1)
     valid = np.isfinite(dist)
     valid[:, 0] = False  # the match itself (distance 0 comes first)
     nb = np.where(valid, nb, 0)
     design = np.concatenate([xa[nb] - xa[:, None], np.ones(nb.shape + (1,))], -1)  # (M, k, 3)
     target = xb[nb] - xb[:, None]  # (M, k, 2), relative to the match itself
+    fits = by_blocks(lambda b: fitted(design[b], target[b], valid[b], cuts), m, BLOCK)
+    return np.concatenate([f[0] for f in fits]), np.concatenate([f[1] for f in fits])
+
+
+def fitted(design: np.ndarray, target: np.ndarray, valid: np.ndarray,
+           cuts: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The reweighted fits of a block of matches: design (B, k, 3), target (B, k, 2), valid (B, k)
+    -> (offset (B, 2), support (B,)); see ``local_fit``."""
+    m = len(design)
     weight = valid.astype(np.float64)
     params = np.zeros((m, 3, 2))
     # two rounds keep the better half of the neighbours (least trimmed squares' concentration
     # steps, which a third of wrong matches cannot capture), then the fixed cuts
     for cut in (None, None, *cuts):
-        dw = (design * weight[..., None]).transpose(0, 2, 1)  # (M, 3, k)
-        params = np.linalg.solve(dw @ design + 1e-6 * np.eye(3), dw @ target)  # (M, 3, 2)
+        dw = (design * weight[..., None]).transpose(0, 2, 1)  # (B, 3, k)
+        params = np.linalg.solve(dw @ design + 1e-6 * np.eye(3), dw @ target)  # (B, 3, 2)
         r = design @ params - target
         residual = np.sqrt(r[..., 0] ** 2 + r[..., 1] ** 2)  # norm(axis=-1), without its overhead on pairs
         if cut is None:  # each match's median neighbour residual (inf without neighbours)

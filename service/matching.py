@@ -16,6 +16,7 @@ import numpy as np
 
 from service import consensus as cons
 from service.feature_map import FeatureMap
+from service.threads import by_blocks
 
 # similarities a block: small enough to stay in cache and below the 8 MiB mmap threshold
 # (service.memory), so blocks are reused from the heap: 32 MiB blocks made dense matching ~25 % slower
@@ -59,24 +60,31 @@ def top2_both(queries: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def best_two(queries: np.ndarray, db: np.ndarray, back: bool
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """``top2_both``; the last item only with ``back`` (None without), as it costs a pass a block."""
+    """``top2_both``; the last item only with ``back`` (None without), as it costs a pass a block.
+    The blocks of queries are searched on every core (``threads.by_blocks``)."""
     m = len(queries)
     block = max(1, BLOCK_BYTES // (4 * max(len(db), 1)))
-    idx, best, second = np.empty(m, np.int64), np.empty(m, np.float32), np.full(m, -1.0, np.float32)
     rev, rev_best = (np.zeros(len(db), np.int64), np.full(len(db), -np.inf, np.float32)) if back else (None, None)
-    for s in range(0, m, block):
-        sim = queries[s:s + block] @ db.T
+    if m == 0:
+        return np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.float32), rev
+
+    def searched(b: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        sim = queries[b] @ db.T
         rows = np.arange(len(sim))
-        if back:
-            up = sim.argmax(0)  # the first best query wins a tie, as argmax over all queries would
-            col = sim[up, np.arange(sim.shape[1])]
-            better = col > rev_best
-            rev[better], rev_best[better] = up[better] + s, col[better]
+        up = sim.argmax(0) if back else None  # each db row's best query in the block
+        col = sim[up, np.arange(sim.shape[1])] if back else None
         i = sim.argmax(1)  # two linear passes beat a partial sort here
-        idx[s:s + block], best[s:s + block] = i, sim[rows, i]
+        top, second = sim[rows, i], np.full(len(sim), -1.0, np.float32)
         if sim.shape[1] > 1:
             sim[rows, i] = -np.inf
-            second[s:s + block] = sim.max(1)
+            second = sim.max(1)
+        return i, top, second, up, col
+    found = by_blocks(searched, m, block)
+    if back:  # block by block in order: the first best query wins a tie, as argmax over all queries would
+        for s, (_, _, _, up, col) in zip(range(0, m, block), found, strict=True):
+            better = col > rev_best
+            rev[better], rev_best[better] = up[better] + s, col[better]
+    idx, best, second = (np.concatenate([f[k] for f in found]) for k in range(3))
     return idx, np.clip(best, -1.0, 1.0), np.clip(second, -1.0, 1.0), rev
 
 

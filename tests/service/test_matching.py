@@ -41,6 +41,7 @@ def test_one_blocked_product_gives_both_directions_best(monkeypatch):
     qa, qb = (rng.normal(size=(n, 16)).astype(np.float32) for n in (37, 23))
     qa /= np.linalg.norm(qa, axis=1, keepdims=True)
     qb /= np.linalg.norm(qb, axis=1, keepdims=True)
+    qa[31] = qa[2]  # a tie across blocks (searched at once on the cores): the first query wins it
     monkeypatch.setattr(matching, "BLOCK_BYTES", 4 * 23 * 5)  # five of a's rows a block
     idx, best, second, back = matching.top2_both(qa, qb)
     sim = qa @ qb.T

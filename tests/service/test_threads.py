@@ -1,12 +1,16 @@
 """numpy's BLAS is held to BLAS_THREADS threads by the app, and left alone with 0; OpenCV's
-parallel loops likewise by OPENCV_THREADS."""
+parallel loops likewise by OPENCV_THREADS; blocks of independent rows share the cores."""
+import os
+import threading
+import time
+
 import cv2
 import pytest
 from threadpoolctl import threadpool_limits
 
 from service.config import Settings
 from service.main import create_app
-from service.threads import blas_threads
+from service.threads import blas_threads, by_blocks
 
 
 @pytest.fixture
@@ -43,3 +47,16 @@ def test_the_app_holds_opencvs_loops_to_one_thread_by_default_and_zero_leaves_th
     assert cv2.getNumThreads() == 2
     create_app(Settings())
     assert cv2.getNumThreads() == 1
+
+
+def test_blocks_come_back_in_order_and_share_the_cores():
+    names = set()
+
+    def block(b: slice) -> list[int]:
+        names.add(threading.current_thread().name)
+        time.sleep(0.01)  # long enough for the pool's other threads to take the next blocks
+        return list(range(b.start, b.stop))
+    out = by_blocks(block, 1000, 64)
+    assert sum(out, []) == list(range(1000)) and len(out) == 16
+    assert len(names) == min(os.cpu_count() or 1, 16)
+    assert by_blocks(block, 10, 64) == [list(range(10))]  # one block: no hand-off
