@@ -64,7 +64,8 @@ class Settings(BaseSettings):
     memory_keep_mb: int = Field(256, ge=0, description="an idle service gives its free heap memory back once it "
                                 "holds more than this beyond what it held after doing so last; 0: after every "
                                 "request. What an ordinary request leaves free stays for the next, which would "
-                                "otherwise fault it in again (a cold sparse pair after a pause: 7-26 % slower)")
+                                "otherwise fault it in again (a cold sparse pair after a pause: 7-93 % slower in "
+                                "most runs)")
     max_concurrent_decodes: int = Field(2, ge=1, description="images decoded, or run through the sparse detector, "
                                         "at once; each may hold a large frame or pyramid for a moment, so this "
                                         "bounds peak memory")
