@@ -31,12 +31,12 @@ from typing import NamedTuple
 
 from cachetools import TTLCache
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.config import Settings
 from service.errors import error_response
 from service.redis_conn import REDIS_ERRORS, connect
+from service.request_id import with_headers
 
 log = logging.getLogger("service.auth")
 OPEN_PATHS = ("/healthz", "/readyz", "/docs", "/openapi.json", "/", "/favicon.ico")
@@ -184,14 +184,7 @@ class ApiKeys:
                                            hit.headers(self.limit))(scope, receive, send)
             quota = hit.headers(self.limit)
         scope.setdefault("state", {}).update(owner=owner, admin=admin)
-        if not quota:
-            return await self.app(scope, receive, send)
-
-        async def stamped(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).update(quota)
-            await send(message)
-        await self.app(scope, receive, stamped)
+        await self.app(scope, receive, with_headers(send, quota) if quota else send)
 
     @staticmethod
     def _limited(hit: Hit, why: str, quota: dict[str, str] | None = None):

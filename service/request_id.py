@@ -41,12 +41,17 @@ class RequestId:
         given = Headers(scope=scope).get(HEADER, "")
         rid = given if GIVEN.fullmatch(given) else uuid.uuid4().hex
         token = CURRENT.set(rid)
-
-        async def stamped(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[HEADER] = rid
-            await send(message)
         try:
-            await self.app(scope, receive, stamped)
+            await self.app(scope, receive, with_headers(send, {HEADER: rid}))
         finally:
             CURRENT.reset(token)
+
+
+def with_headers(send: Send, headers: dict[str, str]) -> Send:
+    """``send`` with ``headers`` set on the response's start, whoever answers (a middleware
+    stamping every answer: the request id here, the rate limit's quota in ``service.auth``)."""
+    async def stamped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            MutableHeaders(scope=message).update(headers)
+        await send(message)
+    return stamped
