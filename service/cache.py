@@ -22,7 +22,7 @@ import redis
 from cachetools import LRUCache, TTLCache
 from redis.cluster import RedisCluster
 
-from service.invalidation import Listener, delete_everywhere, deleted_since
+from service.invalidation import Listener, delete_everywhere, deleted_since, derived
 from service.redis_conn import REDIS_ERRORS, connect
 
 log = logging.getLogger("service.cache")
@@ -78,7 +78,7 @@ class FeatureCache(Protocol):
 
     def get(self, key: str) -> bytes | None: ...
 
-    def put(self, key: str, data: bytes, since: float | None = None) -> None: ...
+    def put(self, key: str, data: bytes, since: float | None = None, under: str | None = None) -> None: ...
 
     def reject(self, key: str) -> None: ...
 
@@ -102,6 +102,7 @@ class MemoryCache:
         self._data: LRUCache = (TTLCache(max_bytes, ttl_s, getsizeof=len) if ttl_s
                                 else LRUCache(max_bytes, getsizeof=len))
         self._deleted: TTLCache = TTLCache(DELETIONS_KEPT, ttl_s or 3600.0)  # key -> time.time() of its deletion
+        self._derived: TTLCache = TTLCache(DELETIONS_KEPT, ttl_s or 3600.0)  # key -> keys put ``under`` it
         self._lock = threading.Lock()
         self.stats = CacheStats()
 
@@ -126,13 +127,15 @@ class MemoryCache:
         self.stats.read(data)
         return data
 
-    def put(self, key: str, data: bytes, since: float | None = None) -> None:
+    def put(self, key: str, data: bytes, since: float | None = None, under: str | None = None) -> None:
         if len(data) > self.max_bytes:
             return
         with self._lock:
-            if since is not None and self._deleted.get(key, -1.0) >= since:
+            if since is not None and any(self._deleted.get(k, -1.0) >= since for k in (key, under) if k):
                 return
             self._data[key] = data  # evicts the least recent (and the expired) to make room
+            if under:  # set again, so the record lasts as long as the last value put under it
+                self._derived[under] = self._derived.get(under, frozenset()) | {key}
         self.stats.bytes_written += len(data)
 
     def reject(self, key: str) -> None:
@@ -142,10 +145,14 @@ class MemoryCache:
             self._data.pop(key, None)
 
     def delete(self, key: str) -> bool:
-        """Drop ``key`` and note when; whether it was there (an expired value was not)."""
+        """Drop ``key`` and the values put under it, and note when; whether any was there (an
+        expired value was not)."""
         with self._lock:
-            self._deleted[key] = time.time()
-            return self._data.pop(key, None) is not None
+            now, held = time.time(), False
+            for k in (key, *self._derived.pop(key, ())):
+                self._deleted[k] = now
+                held = self._data.pop(k, None) is not None or held
+            return held
 
     def deleted_since(self, key: str, since: float) -> bool:
         """Whether ``key`` was deleted here at or after ``since`` (``time.time()``)."""
@@ -264,12 +271,14 @@ class RedisCache:
                 self._failed("delete", exc)
 
     def delete(self, key: str) -> bool:
-        """Drop ``key`` here, in Redis and in every replica's tier (tried whatever the back-off says);
-        whether this tier or Redis held it. Raises ``CacheUnavailable`` when Redis cannot be
-        reached: a deletion does not fail silently."""
+        """Drop ``key`` and the values put under it here, in Redis and in every replica's tier (tried
+        whatever the back-off says); whether this tier or Redis held any. Raises
+        ``CacheUnavailable`` when Redis cannot be reached: a deletion does not fail silently."""
         here = self.local.delete(key) if self.local else False
         try:
-            there = delete_everywhere(self.client, key, self.ttl)
+            below = sorted(k.decode() for k in self.client.smembers(derived(key)))
+            there = any([delete_everywhere(self.client, k, self.ttl) for k in (key, *below)])
+            self.client.delete(derived(key))
             self._ok()
         except REDIS_ERRORS as exc:
             self._failed("delete", exc)
@@ -290,21 +299,25 @@ class RedisCache:
             return here
         return here or there
 
-    def put(self, key: str, data: bytes, since: float | None = None) -> None:
+    def put(self, key: str, data: bytes, since: float | None = None, under: str | None = None) -> None:
         """Store ``data`` in Redis and the tier; with ``since``, not if any replica deleted ``key``
-        since (its tombstone's time, read first: a deletion between that read and the write, a
-        round trip, still loses to the write)."""
+        (or ``under``) since (their tombstones' times, read first: a deletion between that read and
+        the write, a round trip, still loses to the write); ``under``: the key this value was
+        derived from, whose deletion drops it too (listed in ``derived(under)``, for the TTL)."""
         if time.monotonic() >= self._down_until:
             try:
-                if since is not None and deleted_since(self.client, key, since):
+                if since is not None and any(deleted_since(self.client, k, since) for k in (key, under) if k):
                     return
+                if under:  # listed before it is written, so a deletion that sees it finds it
+                    self.client.sadd(derived(under), key)
+                    self.client.expire(derived(under), self.ttl)
                 self.client.set(key, data, ex=self.ttl)
                 self.stats.bytes_written += len(data)
                 self._ok()
             except REDIS_ERRORS as exc:  # OOM on a full Redis lands here too
                 self._failed("set", exc)
         if self.local:
-            self.local.put(key, data, since)
+            self.local.put(key, data, since, under)
 
     def close(self) -> None:
         if self.listener is not None:

@@ -101,16 +101,17 @@ async def decoded(data: bytes, settings: Settings, where: str, image: Pixels | N
 
 
 async def features(data: bytes, model: LoadedModel, cache: FeatureCache, settings: Settings,
-                   where: str = "image", image: Pixels | None = None, owner: str = "", known: str | None = None
-                   ) -> tuple[FeatureMap, str, bool]:
+                   where: str = "image", image: Pixels | None = None, owner: str = "", known: str | None = None,
+                   under: str | None = None) -> tuple[FeatureMap, str, bool]:
     """(feature map, image id, whether it came from the cache). ``image``: where to get the
-    pixels on a miss (see ``decoded``); ``owner``: see ``key_for``; ``known``: see ``cached``."""
+    pixels on a miss (see ``decoded``); ``owner``: see ``key_for``; ``known``: see ``cached``;
+    ``under``: the key of what these features derive from (``FeatureCache.put``)."""
     since = time.time()  # deleted after this, the image's features computed here are not cached
     image_id, key, fm = await cached(data, model, cache, settings, FeatureMap.decode, owner, known)
     if fm is not None:
         return fm, image_id, True
     fm = await computed(await decoded(data, settings, where, image), model, settings)
-    await run_in_threadpool(cache.put, key, fm.encode(), since)
+    await run_in_threadpool(cache.put, key, fm.encode(), since, under)
     return fm, image_id, False
 
 
@@ -119,10 +120,11 @@ async def copy_features(image_id: str, w: np.ndarray, size: tuple[int, int], war
     """The dense features of a copy of an image (``image_id``: its bytes' sha256) brought by ``w``
     (its pixels -> the frame's) onto a frame of ``size`` (width, height): a copy made to meet the
     other image of a pair. Cached under the image, the map and the frame, so the pair sent again
-    (more points to transfer, say) finds them, as it finds the images' own; ``warped`` makes the
-    copy on a miss."""
+    (more points to transfer, say) finds them, as it finds the images' own, and dropped with the
+    image's features (DELETE of its id); ``warped`` makes the copy on a miss."""
     frame = hashlib.sha256(np.round(np.asarray(w, np.float64), 9).tobytes() + repr(size).encode()).hexdigest()
-    fm, _, _ = await features(b"", model, cache, settings, "copy", warped, owner, f"{image_id}:copy:{frame[:24]}")
+    fm, _, _ = await features(b"", model, cache, settings, "copy", warped, owner, f"{image_id}:copy:{frame[:24]}",
+                              key_for(image_id, model, settings, owner))
     return fm
 
 

@@ -36,6 +36,11 @@ def tombstone(key: str) -> str:
     return f"deleted:{key}"
 
 
+def derived(key: str) -> str:
+    """The set of the keys put under ``key`` (``FeatureCache.put``'s ``under``), deleted with it."""
+    return f"derived:{key}"
+
+
 def delete_everywhere(client: redis.Redis | RedisCluster, key: str, ttl_s: int) -> bool:
     """Drop ``key`` in Redis, leave its tombstone for ``ttl_s`` and tell the listening replicas;
     whether Redis held it. Raises what redis-py raises. Three calls, not a pipeline: a Cluster's

@@ -60,9 +60,8 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, ca
 async def delete_image(image_id: Annotated[str, Path(pattern=IMAGE_ID, description="an id from POST /v1/images")],
                        cache: CacheDep, ctx: ContextDep) -> Response:
     """Drop what /v1/images cached under the id for the caller: the image's bytes and every served
-    network's features of it (under the settings in force), in Redis and in every replica's
-    in-process tier. The features of copies a pair was brought onto each other by (made for
-    requests that named it) are left to the cache's expiry."""
+    network's features of it (under the settings in force), with the features of the copies of it
+    that pairs were brought onto each other by, in Redis and in every replica's in-process tier."""
     keys = [dense.image_key(image_id, ctx.owner)] + [
         dense.key_for(image_id, m, ctx.settings, ctx.owner) for m in ctx.registry.models.values()
         if m.kind in ("dense", "descriptor")]

@@ -150,6 +150,41 @@ def test_a_deletion_on_one_replica_keeps_anothers_computation_out_of_redis_and_i
         one.close(), two.close()
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_deleting_a_key_drops_the_values_put_under_it(backend, redis_server):
+    """Values put ``under`` a key (features of an image's copies, under the image's) go with it and
+    are not stored again from a computation begun before; values under another key stay."""
+    cache = MemoryCache(1 << 24, 60) if backend == "memory" else RedisCache(redis_server.url, ttl_s=60)
+    try:
+        since = time.time()
+        cache.put("img", fmap(1))
+        for i, (key, parent) in enumerate((("img:copy:1", "img"), ("img:copy:2", "img"), ("other:copy", "other"))):
+            cache.put(key, fmap(i + 2), under=parent)
+        assert cache.delete("img")
+        assert [cache.get(k) is None for k in ("img", "img:copy:1", "img:copy:2", "other:copy")] == [
+            True, True, True, False]
+        cache.put("img:copy:3", fmap(5), since, under="img")  # computing when the image was deleted
+        assert cache.get("img:copy:3") is None
+        cache.put("img:copy:3", fmap(5), time.time(), under="img")  # sent again afterwards: kept
+        assert cache.get("img:copy:3") == fmap(5)
+        assert cache.delete("img") and cache.get("img:copy:3") is None  # only a copy left: still found
+    finally:
+        cache.close()
+
+
+def test_a_deletion_drops_the_values_under_its_key_from_every_replicas_tier(redis_server):
+    one, two = (RedisCache(redis_server.url, ttl_s=60, local_bytes=1 << 24) for _ in range(2))
+    try:
+        one.put("pic", fmap(6))
+        one.put("pic:copy", fmap(7), under="pic")
+        assert two.get("pic:copy") == fmap(7) and until(two.listener.subscribed.is_set)
+        assert one.delete("pic")
+        assert until(lambda: two.local.get("pic:copy") is None, 2.0)  # not the TTL's 60 s
+        assert two.get("pic:copy") is None and not one.client.exists("derived:pic")
+    finally:
+        one.close(), two.close()
+
+
 def test_local_tier_keeps_this_replicas_maps_when_redis_restarts_empty(redis_server):
     cache = RedisCache(redis_server.url, ttl_s=60, timeout_s=0.2, retry_s=0.0, local_bytes=1 << 24)
     cache.put("k", fmap(5))

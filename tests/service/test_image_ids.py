@@ -121,6 +121,24 @@ def test_delete_drops_an_images_bytes_and_features(client, coffee):
     assert client.delete("/v1/images/not-a-sha256").status_code == 422
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_delete_drops_the_features_of_the_copies_made_of_the_image(backend, redis_server, turned):
+    """A pair pre-aligned by ids caches the features of a copy of one image brought onto the other;
+    deleting both ids leaves none of them, in process or in Redis."""
+    with make_client(warm_up=False, redis_url=redis_server.url if backend == "redis" else None) as c:
+        ids = by_ids(c, turned)
+        assert c.post("/v1/correspondences", data=DENSE | ids).json()["prealigned"] is not None
+        cache = c.app.state.cache
+
+        def copies() -> list[str]:
+            held = cache.keys() if backend == "memory" else [k.decode() for k in cache.client.keys("feat:*:copy:*")]
+            return [k for k in held if ":copy:" in k and any(i in k for i in ids.values())]
+        assert copies()
+        for image_id in ids.values():
+            assert c.delete(f"/v1/images/{image_id}").status_code == 204
+        assert copies() == []
+
+
 def test_a_request_computing_when_its_image_is_deleted_does_not_bring_it_back(coffee, monkeypatch):
     """A transfer computing an image's features from its kept bytes (the features were evicted)
     when the image is deleted still answers, but what it computed is not cached: the id stays
