@@ -118,7 +118,10 @@ class CorrespondenceClient:
     def _post(self, path: str, **kw) -> dict:
         return self._send(path, **kw).json()
 
-    def _send(self, path: str, method: str = "POST", **kw) -> httpx.Response:
+    def _send(self, path: str, method: str = "POST", done_if_retried: frozenset[int] = frozenset(),
+              **kw) -> httpx.Response:
+        """The answer, after retries; ``done_if_retried``: statuses that mean success on a retry (a
+        DELETE's 404, the first try having deleted though its answer was lost or a 503)."""
         for attempt in range(self.retries + 1):
             try:
                 r = self.http.request(method, path, **kw)
@@ -131,7 +134,7 @@ class CorrespondenceClient:
                 wait = float(r.headers.get("retry-after", 0) or 0)
                 time.sleep(max(wait, self.backoff * 2 ** attempt))
                 continue
-            if r.status_code >= 400:
+            if r.status_code >= 400 and not (attempt and r.status_code in done_if_retried):
                 try:
                     body = r.json()
                 except ValueError:
@@ -169,8 +172,9 @@ class CorrespondenceClient:
         return self._post("/v1/images", files={"image": ("image.png", encode(image))})["image_id"]
 
     def delete_image(self, image_id: str) -> None:
-        """Drop what ``add_image`` cached (``ServiceError`` 404 where there is nothing under the id)."""
-        self._send(f"/v1/images/{image_id}", "DELETE")
+        """Drop what ``add_image`` cached (``ServiceError`` 404 where there is nothing under the id,
+        but not on a retry: a try that failed midway, or whose answer was lost, may have deleted it)."""
+        self._send(f"/v1/images/{image_id}", "DELETE", done_if_retried=frozenset({404}))
 
     def picture(self, path: str, a: Image, b: Image | None = None, **fields: object) -> bytes:
         """The PNG the service draws of an answer (``render=png``): ``path`` one of

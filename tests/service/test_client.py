@@ -114,3 +114,22 @@ def test_retries_on_503_then_succeeds():
     with CorrespondenceClient("http://x", transport=httpx.MockTransport(handler), backoff=0.001) as c:
         assert c.similarity([np.zeros((64, 64), np.uint8)], [np.zeros((64, 64), np.uint8)]).tolist() == [0.5]
     assert len(calls) == 3
+
+
+def test_a_delete_retried_after_a_503_takes_its_404_as_done():
+    """A DELETE that fails midway (503: Redis went away between its calls) may have deleted the id,
+    so its retry's 404 is success; a first try's 404 is the caller's error."""
+    answers = []
+
+    def handler(request):
+        assert request.method == "DELETE"
+        status = answers.pop(0)
+        return httpx.Response(status, json={"detail": "x", "code": {503: "not_ready", 404: "not_found"}[status]})
+
+    with CorrespondenceClient("http://x", transport=httpx.MockTransport(handler), backoff=0.001) as c:
+        answers[:] = [503, 404]
+        assert c.delete_image("a" * 64) is None and answers == []
+        answers[:] = [404]
+        with pytest.raises(ServiceError) as exc:
+            c.delete_image("a" * 64)
+        assert exc.value.status == 404
