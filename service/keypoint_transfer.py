@@ -16,8 +16,9 @@ from functools import partial
 
 import numpy as np
 
-from service import align, calibration, local_warp, matching, point_transfer, second_motion
+from service import align, calibration, frames, local_warp, matching, point_transfer, second_motion
 from service.correspond import (
+    FEATURES_ONLY,
     NARROW,
     Context,
     Prealignment,
@@ -270,6 +271,15 @@ def field_support(al: align.Alignment, m: Matches, points: np.ndarray, tol_px: f
     return point_transfer.support(points, xy_a, align.explains(al, xy_a, xy_b, tol_px))
 
 
+def dense_guide(fa: FeatureMap, fb: FeatureMap, threshold_px: float, kind: str) -> matching.Guide | None:
+    """The geometry of mutual, ratio-tested dense matches (``matching.fit_guide``), for a pair whose
+    sparse features cannot be had (ids whose bytes are not kept), without the matches of the
+    images' frames that the others do not explain (``frames.off_frames``): on plain paper shapes
+    those had fitted wrong homographies that guided points at a confidence of 0.8-0.9."""
+    m = matching.match(fa, fb, max_queries=4096, mutual=True, ratio=0.8)
+    return matching.fit_guide(frames.off_frames(fa, fb, m, threshold_px), threshold_px, kind=kind)
+
+
 async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model_name: str | None,
                    ctx: Context, geometry: str = "auto") -> Transferred:
     """Each point of ``text`` (JSON [[x, y], ...] in image a) found in image b; ``geometry``: the
@@ -286,16 +296,21 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
         out.timing_ms = steps | {"alignment": 1e3 * (time.perf_counter() - t0) - steps["features"]}
         return out
     tol = ctx.settings.cycle_tolerance_px
-    guide, pre, sparse_m = None, None, None
+    guide, pre, sparse_m, unmet = None, None, None, []
     if guided:
         try:  # the sparse matches survive rotation and scale; with ids, if their features were cached
             guide, sparse_m = await sparse_guide(a, b, ctx, geometry)
         except NotFound:
-            guide = await ctx.on_pool(partial(matching.estimate_guide, kind=geometry), fa, fb,
-                                      ctx.settings.ransac_threshold_px)
+            guide = await ctx.on_pool(dense_guide, fa, fb, ctx.settings.ransac_threshold_px, geometry)
+            unmet.append(f"{FEATURES_ONLY} and no keypoints cached, so the geometry was fitted to the dense matches "
+                         "alone, which miss scale and rotation: send both images' bytes")
         else:
-            if guide is not None and b.data is not None:
-                pre = prealignment_from(guide, sparse_m, ctx.settings.ransac_threshold_px)
+            pre = prealignment_from(guide, sparse_m, ctx.settings.ransac_threshold_px)
+            if pre is not None and pre.required and b.data is None:  # its copies need b's pixels
+                unmet.append(f"b shows a at {pre.described['scale']:.3g}x, turned {pre.described['rotation_deg']:.0f} "
+                             f"degrees, but {FEATURES_ONLY}, so the points were not searched in copies brought onto "
+                             "each other: send both images' bytes")
+                pre = None
     # a fundamental matrix chosen while a homography also holds (a camera turned about its centre
     # has no epipolar geometry, and a plane's repeated structure threads its lines): each point
     # may go where the plane puts it instead, searched in the same copies (the plane's, perspective
@@ -304,7 +319,7 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     if plane is not None and b.data is not None:
         by_plane = prealignment_from(plane, sparse_m, ctx.settings.ransac_threshold_px)
         pre = by_plane if by_plane is not None and by_plane.required else pre
-    out = Transferred(model.name, None, points, timing_ms=steps)
+    out = Transferred(model.name, None, points, warnings=unmet, timing_ms=steps)
     # b scaled or turned: search copies brought onto each other by the homography (perspective and
     # all). Otherwise the guided search copes, and a homography fitted to one plane of a scene
     # with depth would carry the other planes' points astray

@@ -511,12 +511,6 @@ class Guide:
     plane: Guide | None = None  # a fundamental matrix's: the homography that holds among the same matches too
 
 
-def estimate_guide(fa: FeatureMap, fb: FeatureMap, threshold_px: float, min_inliers: int = 16,
-                   kind: str = "auto") -> Guide | None:
-    """The guide of mutual, ratio-tested dense matches (see ``fit_guide``)."""
-    return fit_guide(match(fa, fb, max_queries=4096, mutual=True, ratio=0.8), threshold_px, min_inliers, kind)
-
-
 def fit_guide(m: Matches, threshold_px: float, min_inliers: int = 16, kind: str = "auto") -> Guide | None:
     """RANSAC on matches: a homography when it explains nearly as many matches as a fundamental
     matrix (a plane, or a rotating camera) or that one leaves out its inliers (``flat``),

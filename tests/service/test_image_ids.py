@@ -82,12 +82,22 @@ def test_bytes_that_are_not_the_image_their_id_names_are_refused(client, turned)
     assert cache.stats.rejected == refused + 1 and cache.get(key) is None
 
 
-def test_keep_images_false_keeps_features_only(turned):
+def test_keep_images_false_keeps_features_only(turned, coffee):
+    """Without the bytes, what needs them is not done and the answers say so: a dense search or a
+    transfer not pre-aligned (b at 0.6x, turned a quarter), a transfer's geometry fitted to the
+    dense matches alone where no keypoints were cached (images posted with method=dense)."""
     with make_client(keep_images=False, warm_up=False) as c:
         ids = by_ids(c, turned)
         assert c.app.state.cache.get(dense.image_key(ids["image_b_id"])) is None
         out = c.post("/v1/correspondences", data=DENSE | ids).json()
         assert out.get("prealigned") is None and any("bytes are not kept" in w for w in out["warnings"])
+        moved = c.post("/v1/keypoints/transfer", data=ids | {"keypoints": "[[100, 100]]"}).json()
+        said = [w for w in moved["warnings"] if w.startswith("b shows a at 0.6x, turned -90 degrees")]
+        assert moved.get("prealigned") is None and said and "not searched in copies" in said[0], moved
+        ids = {k: c.post("/v1/images", files={"image": ("x.png", encode(img))}, data={"method": "dense"}).json()[
+            "image_id"] for k, img in (("image_a_id", coffee[::-1]), ("image_b_id", coffee[::-1, 20:]))}
+        plain = c.post("/v1/keypoints/transfer", data=ids | {"keypoints": "[[100, 100]]"}).json()
+        assert any("fitted to the dense matches alone" in w for w in plain["warnings"]), plain
 
 
 def test_a_second_instance_draws_an_image_the_first_kept_in_redis(redis_server, turned):
