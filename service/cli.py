@@ -5,6 +5,8 @@
     corr align a.jpg b.jpg --warp warped.png --png alignment.png
     corr patches pairs.txt            # each line: two patch files; prints a score per line
     corr models
+    corr add a.jpg b.jpg              # cache them; prints an id each, which the commands above take for a file
+    corr delete <id> ...              # drop what add cached
 
 ``--url`` (default $CORR_URL or http://127.0.0.1:8000) and ``--key`` (default $CORR_API_KEY) go
 before the command. Answers print as short text; ``--json`` prints the service's numbers instead.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -23,10 +26,16 @@ import numpy as np
 from tqdm import tqdm
 
 from service.client import CorrespondenceClient, ServiceError
+from service.names import IMAGE_ID
 
 
 def read(path: str) -> bytes:
     return Path(path).read_bytes()
+
+
+def image(arg: str) -> bytes | str:
+    """An image argument: an id from ``corr add`` (64 hex digits naming no file), else a file's bytes."""
+    return arg if re.fullmatch(IMAGE_ID, arg) and not Path(arg).exists() else read(arg)
 
 
 # a transfer's optional fields
@@ -42,7 +51,7 @@ def listed(values: np.ndarray | None) -> list | None:
 
 
 def match(c: CorrespondenceClient, a: argparse.Namespace) -> None:
-    ia, ib = read(a.image_a), read(a.image_b)
+    ia, ib = image(a.image_a), image(a.image_b)
     m = c.correspondences(ia, ib, geometry=a.geometry, method=a.method, max_matches=a.max_matches)
     if a.png:
         Path(a.png).write_bytes(c.picture("/v1/correspondences", ia, ib, geometry=a.geometry, method=a.method,
@@ -77,7 +86,7 @@ def points_of(text: str) -> np.ndarray:
 
 
 def transfer(c: CorrespondenceClient, a: argparse.Namespace) -> None:
-    ia, ib = read(a.image_a), read(a.image_b)
+    ia, ib = image(a.image_a), image(a.image_b)
     points = points_of(Path(a.points_file).read_text() if a.points_file else a.points)
     t = c.transfer(ia, ib, points, geometry=a.geometry, method=a.method)
     if a.png:
@@ -103,7 +112,7 @@ def transfer(c: CorrespondenceClient, a: argparse.Namespace) -> None:
 
 
 def align(c: CorrespondenceClient, a: argparse.Namespace) -> None:
-    ia, ib = read(a.image_a), read(a.image_b)
+    ia, ib = image(a.image_a), image(a.image_b)
     out = c.align(ia, ib, warp=bool(a.warp))
     if a.warp:
         cv2.imwrite(a.warp, out["warped"])
@@ -137,6 +146,20 @@ def models(c: CorrespondenceClient, a: argparse.Namespace) -> None:
         print(f"{m['name']}\t{m['kind']}\t{m['version']}\t{m['provider']}{default}")
 
 
+def add(c: CorrespondenceClient, a: argparse.Namespace) -> None:
+    for path in a.images:
+        print(f"{c.add_image(read(path))}\t{path}")
+
+
+def delete(c: CorrespondenceClient, a: argparse.Namespace) -> None:
+    for image_id in a.ids:
+        c.delete_image(image_id)
+        print(f"deleted {image_id}")
+
+
+IMAGE_ARG = "an image file, or an id from `corr add`"
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="corr", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default=os.environ.get("CORR_URL", "http://127.0.0.1:8000"))
@@ -144,16 +167,16 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--timeout", type=float, default=120.0)
     sub = ap.add_subparsers(dest="command", required=True)
     m = sub.add_parser("match", help="correspondences between two images")
-    m.add_argument("image_a")
-    m.add_argument("image_b")
+    m.add_argument("image_a", help=IMAGE_ARG)
+    m.add_argument("image_b", help=IMAGE_ARG)
     m.add_argument("--geometry", choices=["auto", "homography", "fundamental", "none"], default="auto",
                    help="what verifies the matches; auto: the one that fits best (a homography for a plane, a "
                         "fundamental matrix for a scene with depth)")
     m.add_argument("--method", choices=["sparse", "dense"], default=None)
     m.add_argument("--max-matches", type=int, default=None)
     t = sub.add_parser("transfer", help="points of image a, found in image b")
-    t.add_argument("image_a")
-    t.add_argument("image_b")
+    t.add_argument("image_a", help=IMAGE_ARG)
+    t.add_argument("image_b", help=IMAGE_ARG)
     pts = t.add_mutually_exclusive_group(required=True)
     pts.add_argument("--points", help='JSON [[x, y], ...] in pixels of image a')
     pts.add_argument("--points-file", help="a file holding that JSON")
@@ -162,8 +185,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--method", choices=["nearest", "align"], default="nearest",
                    help="nearest: the guided search; align: along the MRF's dense alignment (slower)")
     al = sub.add_parser("align", help="the dense alignment of image b to image a")
-    al.add_argument("image_a")
-    al.add_argument("image_b")
+    al.add_argument("image_a", help=IMAGE_ARG)
+    al.add_argument("image_b", help=IMAGE_ARG)
     al.add_argument("--warp", help="write image b warped into a's frame here (PNG)")
     p = sub.add_parser("patches", help="match scores of patch pairs listed in a file")
     p.add_argument("pairs", help="a text file: two patch files a line (paths relative to it)")
@@ -175,12 +198,18 @@ def parser() -> argparse.ArgumentParser:
     for cmd in (m, t):
         cmd.add_argument("--json", action="store_true", help="print the numbers as JSON")
     sub.add_parser("models", help="the networks the service serves")
+    ad = sub.add_parser("add", help="cache images' features and bytes; prints an id for each, which the "
+                                    "commands above take in place of the file, for the cache's TTL")
+    ad.add_argument("images", nargs="+")
+    de = sub.add_parser("delete", help="drop what `corr add` cached under each id")
+    de.add_argument("ids", nargs="+", metavar="id")
     return ap
 
 
 def main(argv: list[str] | None = None) -> None:
     a = parser().parse_args(argv)
-    run = {"match": match, "transfer": transfer, "align": align, "patches": patches, "models": models}[a.command]
+    run = {"match": match, "transfer": transfer, "align": align, "patches": patches, "models": models, "add": add,
+           "delete": delete}[a.command]
     try:
         with CorrespondenceClient(a.url, api_key=a.key, timeout=a.timeout) as c:
             run(c, a)

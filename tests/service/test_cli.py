@@ -84,6 +84,25 @@ def test_patches_scores_every_line_with_a_progress_bar(server, files, capsys):
     assert "3/3" in err and "pair" in err
 
 
+def test_add_gives_ids_the_commands_take_for_files_and_delete_drops_them(server, files, capsys):
+    main(corr(server, "add", files / "a.png", files / "b.png"))
+    lines = capsys.readouterr().out.splitlines()
+    ids = [line.split("\t")[0] for line in lines]
+    assert [line.split("\t")[1] for line in lines] == [str(files / "a.png"), str(files / "b.png")]
+    main(corr(server, "match", files / "a.png", files / "b.png", "--json"))
+    by_file = json.loads(capsys.readouterr().out)
+    main(corr(server, "match", *ids, "--json", "--png", files / "by_id.png"))
+    by_id = json.loads(capsys.readouterr().out)
+    assert by_id["matches"] == by_file["matches"] and cv2.imread(str(files / "by_id.png")).shape == (240, 720, 3)
+    main(corr(server, "transfer", ids[0], files / "b.png", "--points", "[[100, 80]]"))  # an id beside a file
+    assert "guided by homography" in capsys.readouterr().out
+    main(corr(server, "delete", ids[1]))
+    assert capsys.readouterr().out == f"deleted {ids[1]}\n"
+    r = subprocess.run([sys.executable, "-m", "service.cli", *corr(server, "match", files / "a.png", ids[1])],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and f"404 not_found: no cached features for image {ids[1]}" in r.stderr, r.stderr
+
+
 def test_errors_are_one_clear_line(server, files):
     r = subprocess.run([sys.executable, "-m", "service.cli", "--url", server, "--key", "wrong", "models"],
                        capture_output=True, text=True)
