@@ -131,7 +131,7 @@ class MemoryCache:
         if len(data) > self.max_bytes:
             return
         with self._lock:
-            if since is not None and any(self._deleted.get(k, -1.0) >= since for k in (key, under) if k):
+            if since is not None and any(self._gone_since(k, since) for k in (key, under) if k):
                 return
             self._data[key] = data  # evicts the least recent (and the expired) to make room
             if under:  # set again, so the record lasts as long as the last value put under it
@@ -157,7 +157,10 @@ class MemoryCache:
     def deleted_since(self, key: str, since: float) -> bool:
         """Whether ``key`` was deleted here at or after ``since`` (``time.time()``)."""
         with self._lock:
-            return self._deleted.get(key, -1.0) >= since
+            return self._gone_since(key, since)
+
+    def _gone_since(self, key: str, since: float) -> bool:  # ``deleted_since`` with the lock held
+        return self._deleted.get(key, -1.0) >= since
 
     def keys(self) -> list[str]:
         with self._lock:
