@@ -77,6 +77,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.plain
 	$(PY) -m eval.aperture
 	$(PY) -m eval.aperture --heldback
+	$(PY) -m eval.features_only
 	$(PY) -m eval.auto_geometry
 	$(PY) -m eval.auto_geometry --heldback
 	$(PY) -m eval.auto_geometry --method dense

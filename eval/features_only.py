@@ -1,0 +1,105 @@
+"""Keypoint transfer by image ids that carry features only, through the HTTP API: what a caller
+loses with KEEP_IMAGES=false. Each pair's images are posted to /v1/images with method=dense (so
+no keypoints are cached either, and the geometry is fitted to dense matches alone) and a grid of
+10 x 10 points of a is transferred by the ids; beside it, the same points with the pair's bytes
+sent (the default path: the sparse matches' geometry, copies brought onto each other).
+
+    python -m eval.features_only     # the validation sets, Aloe's windows, the plain surfaces
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+
+import httpx
+import numpy as np
+
+from eval import depth, machine, robustness
+from eval.latency import serving
+from eval.results import published
+from models.data import pairs, plain
+
+ALONE = "fitted to the dense matches alone"  # the answer's warning (``keypoint_transfer.transfer``)
+
+
+def grid(pair: pairs.Pair, n: int = 10) -> np.ndarray:
+    h, w = pair.a.shape
+    xs, ys = np.meshgrid(np.linspace(10, w - 11, n), np.linspace(10, h - 11, n))
+    return np.c_[xs.ravel(), ys.ravel()]
+
+
+def outcome(body: dict, pair: pairs.Pair, points: np.ndarray) -> dict:
+    """The answer judged against the pair's truth: guided or not, the share of its points within
+    5 px, and of the guided points their mean confidence and share within 3 px."""
+    got = np.array([[k["x"], k["y"]] for k in body["keypoints"]])
+    truth, known = pair.truth(points)
+    off = np.hypot(*(got - truth).T)
+    conf = np.array([np.nan if k.get("confidence") is None else k["confidence"] for k in body["keypoints"]])
+    rated = known & ~np.isnan(conf)
+    return {"guided": body["guidance"] != "none", "within5": float(np.mean(off[known] < 5)),
+            "conf": conf[rated].tolist(), "right3": (off[rated] < 3).tolist(),
+            "alone": any(ALONE in w for w in body["warnings"])}
+
+
+def transfer(client: httpx.Client, pair: pairs.Pair, by_ids: bool) -> dict:
+    points = grid(pair)
+    sent = robustness.uploads(pair)
+    ask = {"keypoints": json.dumps(points.tolist())}
+    if by_ids:
+        ids = {}
+        for field, upload in sent.items():
+            r = client.post("/v1/images", files={"image": upload}, data={"method": "dense"})
+            r.raise_for_status()
+            ids[f"{field}_id"] = r.json()["image_id"]
+        r = client.post("/v1/keypoints/transfer", data=ask | ids)
+    else:
+        r = client.post("/v1/keypoints/transfer", files=sent, data=ask)
+    r.raise_for_status()
+    return outcome(r.json(), pair, points)
+
+
+def summary(label: str, way: str, got: list[dict]) -> str:
+    conf = np.concatenate([g["conf"] for g in got]) if got else np.zeros(0)
+    right = np.concatenate([g["right3"] for g in got]).astype(bool) if got else np.zeros(0, bool)
+    rated = (f"{conf.mean():.2f} | {right.mean():.0%} ({len(conf)})" if len(conf) else "- | -")
+    return (f"| {label} | {way} | {sum(g['guided'] for g in got)} of {len(got)} | "
+            f"{np.mean([g['within5'] for g in got]):.0%} | {rated} | {sum(g['alone'] for g in got)} |")
+
+
+def sets() -> list[tuple[str, list[tuple[str, pairs.Pair]]]]:
+    return [("planes zoomed and turned, objects in clutter, the cube", robustness.validation_cases()),
+            ("aloe's windows", [(n, p) for n, p, _ in depth.windows(pairs.load("aloe"))]),
+            ("plain surfaces, still windows", [(n, plain.load(n)) for n in plain.NAMES])]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--no-write", action="store_true")
+    a = ap.parse_args()
+    path = {"PATH": os.environ.get("PATH", "")}
+    lines = []
+    with serving({"bytes": path, "ids": path | {"KEEP_IMAGES": "false"}}, timeout=300) as clients:
+        for label, cases in sets():
+            for way, by_ids in (("bytes sent", False), ("ids, features only", True)):
+                got = [transfer(clients["ids" if by_ids else "bytes"], p, by_ids) for _, p in cases]
+                lines.append(summary(label, way, got))
+                print(lines[-1], flush=True)
+    command = "python -m eval.features_only " + shlex.join(sys.argv[1:])
+    published("features-only", "## Keypoint transfer by ids that carry features only\n\n"
+              f"`{command}` {machine.describe()}\n\n"
+              "A grid of 10 x 10 points of image a a pair, through the HTTP API: with the pair's bytes sent, and by "
+              "ids from /v1/images with method=dense on a server with KEEP_IMAGES=false (no bytes kept, no keypoints "
+              "cached: the geometry is fitted to the dense matches alone, without the frames' matches the rest do "
+              "not explain). Guided: answers with a geometry. Within 5 px: the mean over the pairs of the share of "
+              "their points (where the truth is known). Confidence and within 3 px: over the guided points, their "
+              "mean confidence and the share within 3 px (how many points). Warned: answers saying the geometry "
+              "was fitted to the dense matches alone.\n\n"
+              "| pairs | sent as | guided | within 5 px | mean confidence | within 3 px | warned |\n"
+              "|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n", not a.no_write)
+
+
+if __name__ == "__main__":
+    main()
