@@ -1,11 +1,13 @@
 """The typed client against the real app served by uvicorn on loopback."""
 
+import asyncio
+
 import cv2
 import httpx
 import numpy as np
 import pytest
 
-from service.client import CorrespondenceClient, ServiceError
+from service.client import AsyncCorrespondenceClient, CorrespondenceClient, ServiceError
 from service.config import Settings
 from tests.conftest import live_server
 
@@ -133,3 +135,48 @@ def test_a_delete_retried_after_a_503_takes_its_404_as_done():
         with pytest.raises(ServiceError) as exc:
             c.delete_image("a" * 64)
         assert exc.value.status == 404
+
+
+def test_the_async_client_answers_as_the_blocking_one_does(server, coffee):
+    """The same calls, awaited, several at once on one client: the same answers, and errors raise
+    as they do."""
+    a, b = coffee[100:164, 200:264], coffee[300:364, 450:514]
+    with CorrespondenceClient(server, api_key="secret") as c:
+        sync = c.correspondences(coffee, coffee[20:, 30:], geometry="homography", max_matches=100)
+
+    async def run():
+        async with AsyncCorrespondenceClient(server, api_key="secret") as c:
+            ida = await c.add_image(coffee)
+            m, scores, t = await asyncio.gather(
+                c.correspondences(ida, coffee[20:, 30:], geometry="homography", max_matches=100),
+                c.similarity([a, a], [a, b]), c.transfer(ida, ida, [[100.0, 100.0]]))
+            await c.delete_image(ida)
+            with pytest.raises(ServiceError) as e:
+                await c.transfer(ida, ida, [[100.0, 100.0]])
+            return m, scores, t, e.value
+    m, scores, t, gone = asyncio.run(run())
+    np.testing.assert_array_equal(m.xy_a, sync.xy_a)
+    np.testing.assert_array_equal(m.inliers, sync.inliers)
+    assert m.geometry == "homography" and scores[0] > scores[1] and t.consistent.all()
+    assert gone.status == 404 and gone.code == "not_found"
+
+
+def test_the_async_client_retries_as_the_blocking_one_does():
+    answers = []
+
+    def handler(request):
+        status = answers.pop(0)
+        if status == 200:
+            return httpx.Response(200, json={"model": "m", "scores": [0.5]})
+        return httpx.Response(status, headers={"Retry-After": "0"}, json={"detail": "x", "code": "c"})
+
+    async def run(first: list[int], call: str):
+        answers[:] = first
+        async with AsyncCorrespondenceClient("http://x", transport=httpx.MockTransport(handler), backoff=0.001) as c:
+            if call == "delete":
+                return await c.delete_image("a" * 64)
+            return await c.similarity([np.zeros((64, 64), np.uint8)], [np.zeros((64, 64), np.uint8)])
+    assert asyncio.run(run([503, 429, 200], "similarity")).tolist() == [0.5] and answers == []
+    assert asyncio.run(run([503, 404], "delete")) is None and answers == []
+    with pytest.raises(ServiceError):
+        asyncio.run(run([404], "delete"))
