@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -80,6 +81,8 @@ class FeatureCache(Protocol):
 
     def put(self, key: str, data: bytes, since: float | None = None, under: str | None = None) -> None: ...
 
+    def expires_in(self, key: str) -> float | None: ...
+
     def reject(self, key: str) -> None: ...
 
     def delete(self, key: str) -> bool: ...
@@ -93,14 +96,16 @@ class MemoryCache:
     """Thread-safe LRU bounded by the total size of its values; with ``ttl_s``, a value is gone
     that long after it was put (as Redis's are), whether or not it was read since. It remembers
     when keys were deleted (the last ``DELETIONS_KEPT``, for ``ttl_s`` or an hour) for ``put``'s
-    ``since``."""
+    ``since``. Each value is held with the ``time.monotonic()`` it was put at (``expires_in``)."""
 
     backend = "memory"
 
     def __init__(self, max_bytes: int, ttl_s: float | None = None):
         self.max_bytes, self.ttl = max_bytes, ttl_s
-        self._data: LRUCache = (TTLCache(max_bytes, ttl_s, getsizeof=len) if ttl_s
-                                else LRUCache(max_bytes, getsizeof=len))
+        def size(held: tuple[bytes, float]) -> int:
+            return len(held[0])
+        self._data: LRUCache = (TTLCache(max_bytes, ttl_s, getsizeof=size) if ttl_s
+                                else LRUCache(max_bytes, getsizeof=size))
         self._deleted: TTLCache = TTLCache(DELETIONS_KEPT, ttl_s or 3600.0)  # key -> time.time() of its deletion
         self._derived: TTLCache = TTLCache(DELETIONS_KEPT, ttl_s or 3600.0)  # key -> keys put ``under`` it
         self._lock = threading.Lock()
@@ -123,9 +128,18 @@ class MemoryCache:
 
     def get(self, key: str) -> bytes | None:
         with self._lock:
-            data = self._data.get(key)  # a read makes it the most recent; an expired value is a miss
+            held = self._data.get(key)  # a read makes it the most recent; an expired value is a miss
+        data = None if held is None else held[0]
         self.stats.read(data)
         return data
+
+    def expires_in(self, key: str) -> float | None:
+        """Seconds until ``key`` expires (inf without a TTL); None where it is not held."""
+        with self._lock:
+            held = self._data.get(key)
+        if held is None:
+            return None
+        return held[1] + self.ttl - time.monotonic() if self.ttl else math.inf
 
     def put(self, key: str, data: bytes, since: float | None = None, under: str | None = None) -> None:
         if len(data) > self.max_bytes:
@@ -133,7 +147,7 @@ class MemoryCache:
         with self._lock:
             if since is not None and any(self._gone_since(k, since) for k in (key, under) if k):
                 return
-            self._data[key] = data  # evicts the least recent (and the expired) to make room
+            self._data[key] = (data, time.monotonic())  # evicts the least recent (and the expired) to make room
             if under:  # set again, so the record lasts as long as the last value put under it
                 self._derived[under] = self._derived.get(under, frozenset()) | {key}
         self.stats.bytes_written += len(data)
@@ -169,10 +183,10 @@ class MemoryCache:
     def touch(self, key: str) -> bool:
         """Start ``key``'s TTL again, as if it had just been put; whether it was there."""
         with self._lock:
-            data = self._data.get(key)
-            if data is not None:
-                self._data[key] = data
-            return data is not None
+            held = self._data.get(key)
+            if held is not None:
+                self._data[key] = (held[0], time.monotonic())
+            return held is not None
 
     def close(self) -> None:
         self._data.clear()
@@ -287,6 +301,23 @@ class RedisCache:
             self._failed("delete", exc)
             raise CacheUnavailable(str(exc.__class__.__name__)) from exc
         return here or there
+
+    def expires_in(self, key: str) -> float | None:
+        """Seconds until ``key`` expires, here or in Redis, whichever holds it longer (Redis asked
+        whatever the back-off says, as a deletion is); None where neither holds it. Raises
+        ``CacheUnavailable`` where Redis cannot be reached and the tier does not hold it: not
+        held cannot be told from not known."""
+        here = self.local.expires_in(key) if self.local else None
+        try:
+            ms = self.client.pttl(key)  # -2: absent, -1: no expiry
+            self._ok()
+        except REDIS_ERRORS as exc:
+            self._failed("pttl", exc)
+            if here is None:
+                raise CacheUnavailable(str(exc.__class__.__name__)) from exc
+            return here
+        there = None if ms == -2 else math.inf if ms == -1 else ms / 1e3
+        return max((t for t in (here, there) if t is not None), default=None)
 
     def touch(self, key: str) -> bool:
         """Start ``key``'s TTL again, here and in Redis (if it answers); whether either held it. A

@@ -58,11 +58,13 @@ class ServiceError(Exception):
 @dataclass
 class Call:
     """One request; ``done_if_retried``: statuses that mean success on a retry (a DELETE's 404, the
-    first try having deleted though its answer was lost or a 503)."""
+    first try having deleted though its answer was lost or a 503); ``done_if_found``: error
+    statuses that are an answer all the same (a lookup's 404)."""
     path: str
     method: str = "POST"
     kw: dict = field(default_factory=dict)
     done_if_retried: frozenset[int] = frozenset()
+    done_if_found: frozenset[int] = frozenset()
 
 
 Steps = Generator[Call, httpx.Response, Any]
@@ -112,7 +114,8 @@ class Calls:
     @staticmethod
     def _checked(call: Call, attempt: int, r: httpx.Response) -> httpx.Response:
         """``r``, or ``ServiceError`` where it is an error answer."""
-        if r.status_code < 400 or (attempt and r.status_code in call.done_if_retried):
+        if r.status_code < 400 or r.status_code in call.done_if_found or (
+                attempt and r.status_code in call.done_if_retried):
             return r
         try:
             body = r.json()
@@ -153,6 +156,14 @@ class Calls:
         which later calls take in place of the image."""
         def steps() -> Steps:
             return (yield post("/v1/images", {"image": ("image.png", encode(image))})).json()["image_id"]
+        return self._run(steps())
+
+    def held_image(self, image_id: str) -> dict | None:
+        """What the service holds under an id from ``add_image`` ({"networks", "bytes_kept",
+        "expires_in_s"}), or None where nothing is (expired, deleted, never added)."""
+        def steps() -> Steps:
+            r = yield Call(f"/v1/images/{image_id}", "GET", done_if_found=frozenset({404}))
+            return None if r.status_code == 404 else r.json()
         return self._run(steps())
 
     def delete_image(self, image_id: str) -> None:

@@ -97,6 +97,15 @@ class ImageInfo(BaseModel):
                                    "first one's answer is in doubt, SPARSE_FAST_MODEL)")
 
 
+class HeldImage(BaseModel):
+    image_id: str
+    networks: list[str] = Field(description="the served networks whose features of the image are cached for you")
+    bytes_kept: bool = Field(description="the image's own bytes are kept (KEEP_IMAGES): requests by the id answer "
+                                         "as with the bytes, the features computed again where they expired")
+    expires_in_s: int = Field(description="the id answers for this long from now (what is held longest; sooner "
+                                          "where the cache must make room): POST the image again to renew it")
+
+
 class Match(BaseModel):
     xa: float
     ya: float

@@ -1,5 +1,6 @@
-"""POST /v1/images (an image's features, and its bytes, cached under its id) and DELETE
-/v1/images/{image_id} (all of it dropped)."""
+"""POST /v1/images (an image's features, and its bytes, cached under its id), GET
+/v1/images/{image_id} (what is held under it, and for how long) and DELETE /v1/images/{image_id}
+(all of it dropped)."""
 from __future__ import annotations
 
 import time
@@ -16,7 +17,7 @@ from service.deps import CacheDep, ContextDep, SettingsDep
 from service.errors import NotFound, NotReady
 from service.names import IMAGE_ID
 from service.routes.forms import ERRORS, ModelField, multipart_only, read
-from service.schemas import ImageInfo
+from service.schemas import HeldImage, ImageInfo
 
 router = APIRouter(prefix="/v1/images", tags=["images"], responses=ERRORS)
 
@@ -56,15 +57,41 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, ca
                      expires_in_s=settings.cache_ttl_s, model=next(iter(models.values())), models=models)
 
 
+ImageId = Annotated[str, Path(pattern=IMAGE_ID, description="an id from POST /v1/images")]
+
+
+def served(ctx: ContextDep) -> dict:
+    """The served networks whose features /v1/images caches (every dense and descriptor network)."""
+    return {m.name: m for m in ctx.registry.models.values() if m.kind in ("dense", "descriptor")}
+
+
+@router.get("/{image_id}", response_model=HeldImage)
+async def held_image(image_id: ImageId, cache: CacheDep, ctx: ContextDep) -> HeldImage:
+    """What the cache holds under the id for the caller: which served networks' features (under
+    the settings in force), whether the bytes are kept, and how long the id answers; 404 where
+    nothing is (never posted, expired, deleted, or posted by another key)."""
+    def look() -> tuple[dict[str, float], float | None]:
+        left = {name: cache.expires_in(dense.key_for(image_id, m, ctx.settings, ctx.owner))
+                for name, m in served(ctx).items()}
+        return {k: v for k, v in left.items() if v is not None}, cache.expires_in(dense.image_key(image_id, ctx.owner))
+    try:
+        networks, kept = await run_in_threadpool(look)
+    except CacheUnavailable as exc:
+        raise NotReady(f"the cache cannot be reached to look up image {image_id}: try again") from exc
+    if not networks and kept is None:
+        raise NotFound(f"no cached image {image_id}")
+    longest = max([*networks.values(), *([] if kept is None else [kept])])
+    return HeldImage(image_id=image_id, networks=sorted(networks), bytes_kept=kept is not None,
+                     expires_in_s=max(0, int(min(longest, ctx.settings.cache_ttl_s))))
+
+
 @router.delete("/{image_id}", status_code=204)
-async def delete_image(image_id: Annotated[str, Path(pattern=IMAGE_ID, description="an id from POST /v1/images")],
-                       cache: CacheDep, ctx: ContextDep) -> Response:
+async def delete_image(image_id: ImageId, cache: CacheDep, ctx: ContextDep) -> Response:
     """Drop what /v1/images cached under the id for the caller: the image's bytes and every served
     network's features of it (under the settings in force), with the features of the copies of it
     that pairs were brought onto each other by, in Redis and in every replica's in-process tier."""
     keys = [dense.image_key(image_id, ctx.owner)] + [
-        dense.key_for(image_id, m, ctx.settings, ctx.owner) for m in ctx.registry.models.values()
-        if m.kind in ("dense", "descriptor")]
+        dense.key_for(image_id, m, ctx.settings, ctx.owner) for m in served(ctx).values()]
     try:
         dropped = await run_in_threadpool(lambda: sum(cache.delete(k) for k in keys))
     except CacheUnavailable as exc:

@@ -60,7 +60,10 @@ def test_dense_calls_with_ids(server, coffee):
         assert t.confidence.shape == t.cycle_error.shape == (20,) and t.cycle_error.max() < 2.5
         assert t.in_view is None or t.in_view.all()  # held at b's border only off b (here: never)
         assert t.support.shape == (20,) and t.support.min() > 0.9  # one image: every match explained
+        held = c.held_image(ida)
+        assert held["bytes_kept"] and Settings().default_dense_model in held["networks"] and held["expires_in_s"] > 0
         c.delete_image(ida)
+        assert c.held_image(ida) is None
         with pytest.raises(ServiceError) as e:
             c.correspondences(ida, coffee)
         assert e.value.status == 404

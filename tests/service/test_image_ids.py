@@ -149,6 +149,49 @@ def test_delete_drops_the_features_of_the_copies_made_of_the_image(backend, redi
         assert copies() == []
 
 
+def test_get_says_what_an_id_holds_and_for_how_long(client, coffee):
+    """GET /v1/images/{id}: the networks whose features are cached, the bytes kept, the time left
+    (not renewed by asking); 404 once deleted or never posted, 422 for what is not an id."""
+    posted = client.post("/v1/images", files={"image": ("x.png", encode(np.ascontiguousarray(coffee[50:250])))})
+    image_id, models = posted.json()["image_id"], posted.json()["models"]
+    first = client.get(f"/v1/images/{image_id}")
+    assert first.status_code == 200, first.text
+    held = first.json()
+    ttl = client.app.state.settings.cache_ttl_s
+    assert held["image_id"] == image_id and held["bytes_kept"] and ttl - 5 <= held["expires_in_s"] <= ttl
+    assert held["networks"] == sorted(set(models.values()))
+    cache, settings = client.app.state.cache, client.app.state.settings
+    dense_model = client.app.state.registry.get(settings.default_dense_model, ("dense",))
+    cache.delete(dense.key_for(image_id, dense_model, settings))  # evicted: the bytes still answer for it
+    held = client.get(f"/v1/images/{image_id}").json()
+    assert dense_model.name not in held["networks"] and held["bytes_kept"]
+    assert client.delete(f"/v1/images/{image_id}").status_code == 204
+    gone = client.get(f"/v1/images/{image_id}")
+    assert gone.status_code == 404 and gone.json()["detail"] == f"no cached image {image_id}"
+    assert client.get(f"/v1/images/{'0' * 64}").status_code == 404
+    assert client.get("/v1/images/not-an-id").status_code == 422
+
+
+def test_get_counts_down_and_reads_redis(coffee, redis_server):
+    """The time left falls as the TTL runs (in process and in Redis), another replica reads it
+    from Redis, the bytes not kept say so; with Redis down and the id not in this replica's tier,
+    503 rather than a 404 it cannot know."""
+    data = encode(np.ascontiguousarray(coffee[::2, 1::2]))
+    for redis_url in (None, redis_server.url):
+        with make_client(cache_ttl_s=4, keep_images=False, warm_up=False, redis_url=redis_url) as c:
+            image_id = c.post("/v1/images", files={"image": ("x.png", data)}).json()["image_id"]
+            first = c.get(f"/v1/images/{image_id}").json()
+            time.sleep(1.1)
+            later = c.get(f"/v1/images/{image_id}").json()
+            assert not first["bytes_kept"] and first["networks"], first
+            assert first["expires_in_s"] >= 3 and later["expires_in_s"] <= first["expires_in_s"] - 1, (first, later)
+    with make_client(redis_url=redis_server.url, warm_up=False, redis_retry_s=0.1) as other:
+        assert other.get(f"/v1/images/{image_id}").json()["networks"] == first["networks"]
+        redis_server.stop()
+        r = other.get(f"/v1/images/{image_id}")
+        assert r.status_code == 503 and r.json()["code"] == "not_ready" and r.headers["retry-after"], r.text
+
+
 def test_a_request_computing_when_its_image_is_deleted_does_not_bring_it_back(coffee, monkeypatch):
     """A transfer computing an image's features from its kept bytes (the features were evicted)
     when the image is deleted still answers, but what it computed is not cached: the id stays

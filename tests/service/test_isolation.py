@@ -60,12 +60,14 @@ def test_keys_off_everyone_shares_one_namespace(client, coffee):
     assert r.status_code == 200
 
 
-def test_another_key_cannot_delete_a_keys_image(keyed, photo):
+def test_another_key_cannot_look_up_or_delete_a_keys_image(keyed, photo):
     image_id = keyed.post("/v1/images", files={"image": ("p.png", photo)}, headers=A).json()["image_id"]
-    by_b = keyed.delete(f"/v1/images/{image_id}", headers=B)
-    never = keyed.delete(f"/v1/images/{'e' * 64}", headers=B)
-    assert by_b.status_code == 404 and never.status_code == 404
-    assert by_b.json()["detail"].replace(image_id, "ID") == never.json()["detail"].replace("e" * 64, "ID")
+    assert keyed.get(f"/v1/images/{image_id}", headers=A).status_code == 200
+    for ask in (keyed.get, keyed.delete):
+        by_b = ask(f"/v1/images/{image_id}", headers=B)
+        never = ask(f"/v1/images/{'e' * 64}", headers=B)
+        assert by_b.status_code == 404 and never.status_code == 404
+        assert by_b.json()["detail"].replace(image_id, "ID") == never.json()["detail"].replace("e" * 64, "ID")
     r = keyed.post("/v1/correspondences", data={"image_a_id": image_id, "image_b_id": image_id}, headers=A)
     assert r.status_code == 200
     assert keyed.delete(f"/v1/images/{image_id}", headers=A).status_code == 204
