@@ -5,8 +5,8 @@ The id is the caller's ``X-Request-ID`` when it is a short token (``GIVEN``: let
 Every response carries it in ``X-Request-ID`` and every error body in ``request_id``; every log
 record has it as ``request_id`` ("-" outside a request; ``service.logs``), so an operator finds a
 caller's failure in the logs by the id the caller saw.
-Work handed to threads (``starlette``'s thread pool, ``Context.on_pool``) keeps it: they run in a
-copy of the request's context.
+Work handed to threads (``starlette``'s thread pool, ``Context.on_pool``, ``threads.by_blocks``)
+keeps it: they run in a copy of the request's context.
 """
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import cv2
 import pytest
 from threadpoolctl import threadpool_limits
 
+from service import request_id
 from service.config import Settings
 from service.main import create_app
 from service.threads import blas_threads, by_blocks
@@ -60,3 +61,12 @@ def test_blocks_come_back_in_order_and_share_the_cores():
     assert sum(out, []) == list(range(1000)) and len(out) == 16
     assert len(names) == min(os.cpu_count() or 1, 16)
     assert by_blocks(block, 10, 64) == [list(range(10))]  # one block: no hand-off
+
+
+def test_blocks_run_in_the_callers_context():
+    """What a block logs names the caller's request: each runs in a copy of its context."""
+    token = request_id.CURRENT.set("req-7")
+    try:
+        assert set(by_blocks(lambda b: request_id.current(), 100, 10)) == {"req-7"}
+    finally:
+        request_id.CURRENT.reset(token)
