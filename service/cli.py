@@ -6,6 +6,7 @@
     corr patches pairs.txt            # each line: two patch files; prints a score per line
     corr models
     corr add a.jpg b.jpg              # cache them; prints an id each, which the commands above take for a file
+    corr held <id> ...                # what the service still holds under each id, and for how long
     corr delete <id> ...              # drop what add cached
 
 ``--url`` (default $CORR_URL or http://127.0.0.1:8000) and ``--key`` (default $CORR_API_KEY) go
@@ -151,6 +152,16 @@ def add(c: CorrespondenceClient, a: argparse.Namespace) -> None:
         print(f"{c.add_image(read(path))}\t{path}")
 
 
+def held(c: CorrespondenceClient, a: argparse.Namespace) -> None:
+    for image_id in a.ids:
+        h = c.held_image(image_id)
+        if h is None:
+            print(f"{image_id}\tnothing held")
+            continue
+        kept, nets = "kept" if h["bytes_kept"] else "not kept", ", ".join(h["networks"]) or "no features"
+        print(f"{image_id}\t{nets}; bytes {kept}; expires in {h['expires_in_s']} s")
+
+
 def delete(c: CorrespondenceClient, a: argparse.Namespace) -> None:
     for image_id in a.ids:
         c.delete_image(image_id)
@@ -201,6 +212,9 @@ def parser() -> argparse.ArgumentParser:
     ad = sub.add_parser("add", help="cache images' features and bytes; prints an id for each, which the "
                                     "commands above take in place of the file, for the cache's TTL")
     ad.add_argument("images", nargs="+")
+    he = sub.add_parser("held", help="what the service holds under each id (networks' features, bytes) and for "
+                                     "how long")
+    he.add_argument("ids", nargs="+", metavar="id")
     de = sub.add_parser("delete", help="drop what `corr add` cached under each id")
     de.add_argument("ids", nargs="+", metavar="id")
     return ap
@@ -209,7 +223,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     a = parser().parse_args(argv)
     run = {"match": match, "transfer": transfer, "align": align, "patches": patches, "models": models, "add": add,
-           "delete": delete}[a.command]
+           "held": held, "delete": delete}[a.command]
     try:
         with CorrespondenceClient(a.url, api_key=a.key, timeout=a.timeout) as c:
             run(c, a)

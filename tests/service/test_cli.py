@@ -96,8 +96,13 @@ def test_add_gives_ids_the_commands_take_for_files_and_delete_drops_them(server,
     assert by_id["matches"] == by_file["matches"] and cv2.imread(str(files / "by_id.png")).shape == (240, 720, 3)
     main(corr(server, "transfer", ids[0], files / "b.png", "--points", "[[100, 80]]"))  # an id beside a file
     assert "guided by homography" in capsys.readouterr().out
+    main(corr(server, "held", ids[1]))
+    out = capsys.readouterr().out
+    assert out.startswith(f"{ids[1]}\t") and Settings().default_dense_model in out and "bytes kept" in out, out
     main(corr(server, "delete", ids[1]))
     assert capsys.readouterr().out == f"deleted {ids[1]}\n"
+    main(corr(server, "held", ids[1]))
+    assert capsys.readouterr().out == f"{ids[1]}\tnothing held\n"
     r = subprocess.run([sys.executable, "-m", "service.cli", *corr(server, "match", files / "a.png", ids[1])],
                        capture_output=True, text=True)
     assert r.returncode != 0 and f"404 not_found: no cached features for image {ids[1]}" in r.stderr, r.stderr
