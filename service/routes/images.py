@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service import dense
 from service.cache import CacheUnavailable
-from service.correspond import Side
+from service.correspond import Context, Side
 from service.deps import CacheDep, ContextDep, SettingsDep
 from service.errors import NotFound, NotReady
 from service.names import IMAGE_ID
@@ -60,7 +60,7 @@ async def images(image: Annotated[UploadFile, File()], settings: SettingsDep, ca
 ImageId = Annotated[str, Path(pattern=IMAGE_ID, description="an id from POST /v1/images")]
 
 
-def served(ctx: ContextDep) -> dict:
+def served(ctx: Context) -> dict:
     """The served networks whose features /v1/images caches (every dense and descriptor network)."""
     return {m.name: m for m in ctx.registry.models.values() if m.kind in ("dense", "descriptor")}
 
