@@ -68,12 +68,17 @@ class Hit(NamedTuple):
     def over(self, limit: int) -> bool:
         return self.count is not None and self.count > limit
 
+    @property
+    def wait_s(self) -> int:
+        """The seconds until the window ends, as header fields give them (whole, at least 1)."""
+        return max(1, math.ceil(self.reset_s))
+
     def headers(self, limit: int) -> dict[str, str]:
         """Where the bucket stands, as ``RateLimit-*`` header fields (none when not counted)."""
         if self.count is None:
             return {}
         return {"RateLimit-Limit": str(limit), "RateLimit-Remaining": str(max(0, limit - self.count)),
-                "RateLimit-Reset": str(max(1, math.ceil(self.reset_s)))}
+                "RateLimit-Reset": str(self.wait_s)}
 
 
 def counted(n: int | None, now: float) -> Hit:
@@ -188,5 +193,4 @@ class ApiKeys:
 
     @staticmethod
     def _limited(hit: Hit, why: str, quota: dict[str, str] | None = None):
-        wait = {"Retry-After": str(max(1, math.ceil(hit.reset_s)))}
-        return error_response(429, "rate_limited", why, wait | (quota or {}))
+        return error_response(429, "rate_limited", why, {"Retry-After": str(hit.wait_s)} | (quota or {}))
