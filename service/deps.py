@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -14,6 +13,7 @@ from service.correspond import Context
 from service.errors import NotReady
 from service.model_store import MemoryStore
 from service.registry import Registry
+from service.threads import carried
 
 
 def get_settings(request: Request) -> Settings:
@@ -59,7 +59,7 @@ def get_context(request: Request, registry: Annotated[Registry, Depends(get_regi
     pool = state.match_pool
 
     async def on_pool(fn, *args):  # in a copy of the request's context: its log lines keep the request id
-        return await asyncio.get_running_loop().run_in_executor(pool, contextvars.copy_context().run, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(pool, carried(fn), *args)
     return Context(state.settings, registry, state.cache, on_pool, caller.owner, state.first_tries)
 
 

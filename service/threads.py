@@ -12,6 +12,7 @@ import contextvars
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TypeVar
 
 import cv2
@@ -38,14 +39,20 @@ def limit_opencv(n: int) -> None:
         cv2.setNumThreads(n)
 
 
+def carried(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn``, to be run on another thread in a copy of the caller's context as it is now, so what
+    it logs names the caller's request (``request_id``). One copy a run: a context cannot be
+    entered by two threads at once."""
+    return partial(contextvars.copy_context().run, fn)
+
+
 def by_blocks(fn: Callable[[slice], T], n: int, block: int) -> list[T]:
-    """``fn`` of each block of ``block`` rows of ``n``, in order, on a pool of one thread a core:
-    work whose rows are independent (each match's local fit, each sub-pixel peak) keeps every
-    core busy for a lone request, and comes out the same to the bit (numpy lets go of the GIL in
-    its loops). Not for a ``fn`` that calls ``by_blocks`` itself: its blocks would wait for threads
-    their caller holds."""
+    """``fn`` of each block of ``block`` rows of ``n``, in order, on a pool of one thread a core
+    (each in the caller's context: ``carried``): work whose rows are independent (each match's
+    local fit, each block of similarities) keeps every core busy for a lone request, and comes out
+    the same to the bit (numpy lets go of the GIL in its loops). Not for a ``fn`` that calls
+    ``by_blocks`` itself: its blocks would wait for threads their caller holds."""
     if n <= block:
         return [fn(slice(0, n))]
-    # each block in a copy of the caller's context, so what it logs names the request (``request_id``)
-    runs = [(contextvars.copy_context(), slice(s, min(s + block, n))) for s in range(0, n, block)]
-    return list(BLOCKS.map(lambda run: run[0].run(fn, run[1]), runs))
+    runs = [BLOCKS.submit(carried(fn), slice(s, min(s + block, n))) for s in range(0, n, block)]
+    return [run.result() for run in runs]
