@@ -49,12 +49,7 @@ def transfer(client: httpx.Client, pair: pairs.Pair, by_ids: bool) -> dict:
     sent = robustness.uploads(pair)
     ask = {"keypoints": json.dumps(points.tolist())}
     if by_ids:
-        ids = {}
-        for field, upload in sent.items():
-            r = client.post("/v1/images", files={"image": upload}, data={"method": "dense"})
-            r.raise_for_status()
-            ids[f"{field}_id"] = r.json()["image_id"]
-        r = client.post("/v1/keypoints/transfer", data=ask | ids)
+        r = client.post("/v1/keypoints/transfer", data=ask | robustness.by_ids(client, sent, "dense"))
     else:
         r = client.post("/v1/keypoints/transfer", files=sent, data=ask)
     r.raise_for_status()

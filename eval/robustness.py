@@ -117,12 +117,12 @@ def images(a: np.ndarray, b: np.ndarray) -> dict[str, tuple[str, bytes]]:
     return {"image_a": ("a.png", png(a)), "image_b": ("b.png", png(b))}
 
 
-def by_ids(client: httpx.Client, sent: dict) -> dict[str, str]:
-    """The pair sent once to /v1/images (both kinds of features): the ids to name it by instead
-    of its bytes (``--by-id``)."""
+def by_ids(client: httpx.Client, sent: dict, method: str | None = None) -> dict[str, str]:
+    """The pair sent once to /v1/images (both kinds of features, or ``method``'s): the ids to name
+    it by instead of its bytes (``--by-id``)."""
     ids = {}
     for field, upload in sent.items():
-        r = client.post("/v1/images", files={"image": upload})
+        r = client.post("/v1/images", files={"image": upload}, data={"method": method} if method else None)
         r.raise_for_status()
         ids[f"{field}_id"] = r.json()["image_id"]
     return ids
