@@ -28,7 +28,8 @@ import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from eval import machine
+from eval import machine, robustness
+from eval.features_only import ALONE
 from eval.latency import FIRST_TRY_OFF, served_settings, serving
 from eval.results import with_settings, write_section
 from models.data import grid, lenses, mire, pairs
@@ -40,7 +41,8 @@ from service.local_warp import BELOW
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)
 USES = ("sparse", "sparse-unexplained", "sparse-inlier", "sparse-outlier", "sparse-unverified", "dense",
         "dense-unexplained", "dense-inlier", "dense-outlier", "dense-unverified", "transfer", "transfer-fundamental",
-        "transfer-inconsistent", "transfer-extrapolated", "transfer-align", "transfer-align-unsupported")
+        "transfer-inconsistent", "transfer-extrapolated", "transfer-dense", "transfer-dense-inconsistent",
+        "transfer-align", "transfer-align-unsupported")
 # shown, not fitted, each read off the curve that serves it: the matches without a geometry whose
 # matches fit none (``one_scene`` false: the curve of answers that failed to verify), and the other
 # matches without a geometry between unrelated images (the method's curve, or for those the geometry
@@ -140,8 +142,8 @@ HELD_BACK_UNRELATED = ("graf", "box", "aero", "motorcycle")
 
 
 def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
-            asks: tuple[str, ...] = ("sparse", "dense", *TRANSFERS), value: str = "score"
-            ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+            asks: tuple[str, ...] = ("sparse", "dense", *TRANSFERS), value: str = "score",
+            by_ids: httpx.Client | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{use: (raw scores, right or not)} over the cases' answers (``USES``): each method's matches
     without a geometry, then with the case's own (a homography for a plane, else a fundamental
     matrix), verified ones split into inliers and the rest, and those of answers that failed to
@@ -155,7 +157,10 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
     ``value``: what is kept of each match, its raw ``score`` (a ``BY_MISS`` use's ``cycle_error``) or
     the ``confidence`` it was served with (matches without one left out). Matches without a
     geometry that fit one are split by whether it explains them (the answer's ``explained``): those
-    it does not go under "<method>-unexplained" (and "<method>-unexplained-unrelated")."""
+    it does not go under "<method>-unexplained" (and "<method>-unexplained-unrelated"). With ``by_ids``
+    (a server with KEEP_IMAGES=false), the default transfer is asked again there by ids posted with
+    method=dense, which carry features only: its guided points go under "transfer-dense" and
+    "transfer-dense-inconsistent" (the geometry fitted to the dense matches alone)."""
     got: dict[str, list] = {u: [] for u in (*USES, *SHOWN, "sparse-ratio", "scene")}
     rng = np.random.default_rng(0)
     for case, p in enumerate(cases):
@@ -196,9 +201,11 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
         pts = np.c_[rng.uniform(4, w - 5, 400), rng.uniform(4, h - 5, 400)]
         t, known = p.truth(pts)
         pts, t = pts[known][:200], t[known][:200]
-        for how in (m for m in TRANSFERS if m in asks):
-            r = client.post("/v1/keypoints/transfer", files=files,
-                            data={"keypoints": json.dumps(pts.tolist()), **TRANSFERS[how]})
+        ways = [(how, client, {"files": files}, TRANSFERS[how]) for how in TRANSFERS if how in asks]
+        if by_ids is not None and "transfer" in asks:
+            ways.append(("ids", by_ids, {}, robustness.by_ids(by_ids, files, "dense")))
+        for how, to, sent, extra in ways:
+            r = to.post("/v1/keypoints/transfer", **sent, data={"keypoints": json.dumps(pts.tolist()), **extra})
             r.raise_for_status()
             body = r.json()
             if body["guidance"] == "none" or body.get("one_scene") is False:
@@ -206,7 +213,8 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
             k = body["keypoints"]  # (as served, every guided point has a confidence)
             right = np.linalg.norm(t - np.array([[x["x"], x["y"]] for x in k]), axis=1) < WITHIN_PX
             use = transfer_uses(body["guidance"], np.array([bool(x.get("by_plane")) for x in k]),
-                                np.array([x["consistent"] for x in k]), far_from_inliers(body), unsupported(body))
+                                np.array([x["consistent"] for x in k]), far_from_inliers(body), unsupported(body),
+                                any(ALONE in w for w in body["warnings"]))
             score = np.array([x["cycle_error" if value == "score" and u in BY_MISS else value]
                               for x, u in zip(k, use, strict=True)])
             unrelated = "-unrelated" if how == "align" and not related else ""
@@ -235,13 +243,17 @@ def unsupported(body: dict) -> np.ndarray | None:
 
 
 def transfer_uses(guidance: str, by_plane: np.ndarray, consistent: np.ndarray,
-                  far: np.ndarray | None = None, low: np.ndarray | None = None) -> np.ndarray:
+                  far: np.ndarray | None = None, low: np.ndarray | None = None, alone: bool = False) -> np.ndarray:
     """The curve (K,) of each of a guided transfer's points, as ``calibration.for_transfer`` and
     ``for_alignment`` read it: of those whose round trip came back, found along epipolar lines or
     put by a homography (the guide, or one beside a fundamental matrix: ``by_plane``), or put by a
     homography fitted to a small part of a far from its inliers (``far``); the others; and the
     points carried along the MRF's fields (``guidance`` "align"), their round trip's miss read on
-    one curve for those among sparse matches the field explains and another for the rest (``low``)."""
+    one curve for those among sparse matches the field explains and another for the rest (``low``);
+    and every point of a transfer guided by a geometry fitted to the dense matches alone (``alone``),
+    on one curve for those that came back and another for the rest."""
+    if alone:
+        return np.where(consistent, "transfer-dense", "transfer-dense-inconsistent")
     if guidance == "align":
         return np.where(low, "transfer-align-unsupported", "transfer-align") if low is not None else \
             np.full(len(consistent), "transfer-align")
@@ -592,15 +604,21 @@ def main() -> None:
     if a.priors:
         return priors()
     settings = dict(kv.split("=", 1) for kv in a.setting)
-    with serving({"served": FIRST_TRY_OFF | settings}, timeout=600) as clients:
-        client = clients["served"]
+    # the curves of transfers by ids that carry features only, from a server that keeps no bytes,
+    # where the dense curves are stored
+    dense = "default_descriptor_model" not in {k.lower() for k in settings}
+    envs = {"served": FIRST_TRY_OFF | settings} | ({"ids": FIRST_TRY_OFF | settings | {"KEEP_IMAGES": "false"}}
+                                                   if dense else {})
+    with serving(envs, timeout=600) as clients:
+        client, ids = clients["served"], clients.get("ids")
         cases = validation_cases()
-        val = merged(collect(client, cases),
-                     collect(client, windows("aloe") + castles() + boxes() + lens_pairs(), asks=tuple(TRANSFERS)),
-                     collect(client, unrelated_cases(VALIDATION_UNRELATED), related=False))
-        held = merged(collect(client, heldback_cases()),
-                      collect(client, windows("motorcycle"), asks=tuple(TRANSFERS)),
-                      collect(client, unrelated_cases(HELD_BACK_UNRELATED), related=False))
+        val = merged(collect(client, cases, by_ids=ids),
+                     collect(client, windows("aloe") + castles() + boxes() + lens_pairs(), asks=tuple(TRANSFERS),
+                             by_ids=ids),
+                     collect(client, unrelated_cases(VALIDATION_UNRELATED), related=False, by_ids=ids))
+        held = merged(collect(client, heldback_cases(), by_ids=ids),
+                      collect(client, windows("motorcycle"), asks=tuple(TRANSFERS), by_ids=ids),
+                      collect(client, unrelated_cases(HELD_BACK_UNRELATED), related=False, by_ids=ids))
     curves = {use: curve_of(use, *v) for use, v in val.items() if use in USES and len(v[1]) >= MIN_ANSWERS}
     manifest = json.loads(MANIFEST.read_text())
     store(manifest, curves, settings)
@@ -619,7 +637,10 @@ def main() -> None:
             "trip came back (`consistent`) where a homography put them (the guide, or one beside a fundamental "
             "matrix: `by_plane`); *transfer-extrapolated*: the same where a homography whose inliers span under "
             "a tenth of image a put them far from its inliers (`support` under 0.5, no local map placing them); "
-            "*transfer-fundamental*: the same where they were found along epipolar lines; "
+            "*transfer-fundamental*: the same where they were found along epipolar lines; *transfer-dense* and "
+            "*transfer-dense-inconsistent*: the points of the same transfers asked by ids posted with method=dense "
+            "to a server with KEEP_IMAGES=false, whose geometry was fitted to the dense matches alone (the ids carry "
+            "features only), those that came back and the rest; "
             "*transfer-inconsistent*: the "
             "others (both where a geometry guided them: unguided points carry no confidence); *transfer-align*: "
             "points carried along the MRF's fields (`method=align`), their curve read off how far the round trip "

@@ -296,12 +296,13 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
         out.timing_ms = steps | {"alignment": 1e3 * (time.perf_counter() - t0) - steps["features"]}
         return out
     tol = ctx.settings.cycle_tolerance_px
-    guide, pre, sparse_m, unmet = None, None, None, []
+    guide, pre, sparse_m, unmet, alone = None, None, None, [], False
     if guided:
         try:  # the sparse matches survive rotation and scale; with ids, if their features were cached
             guide, sparse_m = await sparse_guide(a, b, ctx, geometry)
         except NotFound:
             guide = await ctx.on_pool(dense_guide, fa, fb, ctx.settings.ransac_threshold_px, geometry)
+            alone = guide is not None
             unmet.append(f"{FEATURES_ONLY} and no keypoints cached, so the geometry was fitted to the dense matches "
                          "alone, which miss scale and rotation: send both images' bytes")
         else:
@@ -388,10 +389,11 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     # unrelated photos points come back consistent by chance at 0.8-0.95 of those curves)
     out.coverage = span
     far = extrapolated(span, out.support, warped, moved)
-    out.confidence = (calibration.for_transfer(model, tr.score, tr.consistent, tr.guidance, tr.by_plane, far)
+    out.confidence = (calibration.for_transfer(model, tr.score, tr.consistent, tr.guidance, tr.by_plane, far, alone)
                       if tr.guidance != "none" else None)
     if followed and out.confidence is not None:  # read off the curve of the geometry that placed them
-        out.confidence[moved] = calibration.for_transfer(model, tr.score[moved], tr.consistent[moved], second.kind)
+        out.confidence[moved] = calibration.for_transfer(model, tr.score[moved], tr.consistent[moved], second.kind,
+                                                         alone=alone)
     if in_view is not None:
         out.in_view = in_view
         if moved is not None:  # found in b along the second geometry

@@ -128,6 +128,8 @@ def test_transfers_are_fitted_by_their_guidance_on_windows_of_the_stereo_pair():
     far = np.array([True, False, True])  # put by a narrow homography far from its inliers
     assert transfer_uses("homography", plane, back, far).tolist() == ["transfer-extrapolated", "transfer",
                                                                      "transfer-inconsistent"]
+    alone = transfer_uses("fundamental", plane, back, far, None, alone=True)  # a guide of dense matches alone
+    assert alone.tolist() == ["transfer-dense", "transfer-dense", "transfer-dense-inconsistent"]
     try:
         cut = windows("aloe")
     except FileNotFoundError:
