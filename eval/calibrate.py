@@ -122,6 +122,14 @@ def validation_cases() -> list[pairs.Pair]:
                   *(grid.load(name) for name in grid.NAMES)]
 
 
+def ids_cases(cases: list[pairs.Pair]) -> list[pairs.Pair]:
+    """The validation planes at every scale and turn (``eval.robustness``) that ``cases`` lack,
+    for the transfers by ids that carry features only: there a geometry fitted to the dense
+    matches alone fails most often (``eval.features_only``)."""
+    have = {p.name for p in cases}
+    return [p for _, p in robustness.validation_cases() if p.name not in have]
+
+
 def heldback_cases() -> list[pairs.Pair]:
     g = pairs.load("graf")
     return [g, pairs.zoomed(g, 0.5), pairs.rotated(g, 90), pairs.load("box"), pairs.load("aero"),
@@ -160,13 +168,14 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
     it does not go under "<method>-unexplained" (and "<method>-unexplained-unrelated"). With ``by_ids``
     (a server with KEEP_IMAGES=false), the default transfer is asked again there by ids posted with
     method=dense, which carry features only: its guided points go under "transfer-dense" and
-    "transfer-dense-inconsistent" (the geometry fitted to the dense matches alone)."""
+    "transfer-dense-inconsistent" (the geometry fitted to the dense matches alone); ``asks`` "ids"
+    asks for that transfer alone."""
     got: dict[str, list] = {u: [] for u in (*USES, *SHOWN, "sparse-ratio", "scene")}
     rng = np.random.default_rng(0)
     for case, p in enumerate(cases):
         files = {"image_a": ("a.png", png(p.a)), "image_b": ("b.png", png(p.b))}
         geometry = p.geometry
-        for method in (m for m in asks if m not in TRANSFERS):
+        for method in (m for m in asks if m in ("sparse", "dense")):
             for asked in ("none", geometry):
                 r = client.post("/v1/correspondences", files=files, data={"method": method, "geometry": asked})
                 r.raise_for_status()
@@ -195,14 +204,14 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
                     got[f"{method}-outlier"].append((score[~inlier], right[~inlier]))
                 else:
                     got[f"{method}-unverified"].append((score, right))
-        if not any(how in asks for how in TRANSFERS):
+        if not any(how in asks for how in (*TRANSFERS, "ids")):
             continue
         h, w = p.a.shape
         pts = np.c_[rng.uniform(4, w - 5, 400), rng.uniform(4, h - 5, 400)]
         t, known = p.truth(pts)
         pts, t = pts[known][:200], t[known][:200]
         ways = [(how, client, {"files": files}, TRANSFERS[how]) for how in TRANSFERS if how in asks]
-        if by_ids is not None and "transfer" in asks:
+        if by_ids is not None and ("transfer" in asks or "ids" in asks):
             ways.append(("ids", by_ids, {}, robustness.by_ids(by_ids, files, "dense")))
         for how, to, sent, extra in ways:
             r = to.post("/v1/keypoints/transfer", **sent, data={"keypoints": json.dumps(pts.tolist()), **extra})
@@ -615,7 +624,8 @@ def main() -> None:
         val = merged(collect(client, cases, by_ids=ids),
                      collect(client, windows("aloe") + castles() + boxes() + lens_pairs(), asks=tuple(TRANSFERS),
                              by_ids=ids),
-                     collect(client, unrelated_cases(VALIDATION_UNRELATED), related=False, by_ids=ids))
+                     collect(client, unrelated_cases(VALIDATION_UNRELATED), related=False, by_ids=ids),
+                     collect(client, ids_cases(cases), asks=("ids",), by_ids=ids) if ids else {})
         held = merged(collect(client, heldback_cases(), by_ids=ids),
                       collect(client, windows("motorcycle"), asks=tuple(TRANSFERS), by_ids=ids),
                       collect(client, unrelated_cases(HELD_BACK_UNRELATED), related=False, by_ids=ids))
@@ -638,8 +648,9 @@ def main() -> None:
             "matrix: `by_plane`); *transfer-extrapolated*: the same where a homography whose inliers span under "
             "a tenth of image a put them far from its inliers (`support` under 0.5, no local map placing them); "
             "*transfer-fundamental*: the same where they were found along epipolar lines; *transfer-dense* and "
-            "*transfer-dense-inconsistent*: the points of the same transfers asked by ids posted with method=dense "
-            "to a server with KEEP_IMAGES=false, whose geometry was fitted to the dense matches alone (the ids carry "
+            "*transfer-dense-inconsistent*: the points of the same transfers (and on validation of the planes at "
+            "every scale and turn of `eval.robustness`) asked by ids posted with method=dense to a server with "
+            "KEEP_IMAGES=false, whose geometry was fitted to the dense matches alone (the ids carry "
             "features only), those that came back and the rest; "
             "*transfer-inconsistent*: the "
             "others (both where a geometry guided them: unguided points carry no confidence); *transfer-align*: "

@@ -145,7 +145,7 @@ def test_the_stored_curves_are_the_default_models_as_the_service_reads_them():
     curves, settings = stored_curves(), Settings()
     listed = Manifest.model_validate_json(MANIFEST.read_text()).models
     entries = {e.name: e for e in map(ManifestEntry.model_validate, listed)}
-    dense = ("dense", "transfer", "transfer-inconsistent", "transfer-align")
+    dense = ("dense", "transfer", "transfer-inconsistent", "transfer-dense", "transfer-align")
     for model, uses in ((settings.default_descriptor_model, ("sparse", "sparse-inlier")),
                         (settings.default_dense_model, dense)):
         for use in uses:
