@@ -29,7 +29,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from eval import machine, robustness
-from eval.features_only import ALONE
+from eval.features_only import ALONE, UNCOPIED
 from eval.latency import FIRST_TRY_OFF, served_settings, serving
 from eval.results import with_settings, write_section
 from models.data import grid, lenses, mire, pairs
@@ -42,7 +42,7 @@ BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)
 USES = ("sparse", "sparse-unexplained", "sparse-inlier", "sparse-outlier", "sparse-unverified", "dense",
         "dense-unexplained", "dense-inlier", "dense-outlier", "dense-unverified", "transfer", "transfer-fundamental",
         "transfer-inconsistent", "transfer-extrapolated", "transfer-dense", "transfer-dense-inconsistent",
-        "transfer-align", "transfer-align-unsupported")
+        "transfer-uncopied", "transfer-uncopied-inconsistent", "transfer-align", "transfer-align-unsupported")
 # shown, not fitted, each read off the curve that serves it: the matches without a geometry whose
 # matches fit none (``one_scene`` false: the curve of answers that failed to verify), and the other
 # matches without a geometry between unrelated images (the method's curve, or for those the geometry
@@ -124,8 +124,9 @@ def validation_cases() -> list[pairs.Pair]:
 
 def ids_cases(cases: list[pairs.Pair]) -> list[pairs.Pair]:
     """The validation planes at every scale and turn (``eval.robustness``) that ``cases`` lack,
-    for the transfers by ids that carry features only: there a geometry fitted to the dense
-    matches alone fails most often (``eval.features_only``)."""
+    for the transfers by ids whose bytes are not kept: there a geometry fitted to the dense matches
+    alone fails most often, and the points are not searched in copies brought onto each other
+    (``eval.features_only``)."""
     have = {p.name for p in cases}
     return [p for _, p in robustness.validation_cases() if p.name not in have]
 
@@ -151,7 +152,7 @@ HELD_BACK_UNRELATED = ("graf", "box", "aero", "motorcycle")
 
 def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
             asks: tuple[str, ...] = ("sparse", "dense", *TRANSFERS), value: str = "score",
-            by_ids: httpx.Client | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+            by_ids: dict[str | None, httpx.Client] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{use: (raw scores, right or not)} over the cases' answers (``USES``): each method's matches
     without a geometry, then with the case's own (a homography for a plane, else a fundamental
     matrix), verified ones split into inliers and the rest, and those of answers that failed to
@@ -166,10 +167,13 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
     the ``confidence`` it was served with (matches without one left out). Matches without a
     geometry that fit one are split by whether it explains them (the answer's ``explained``): those
     it does not go under "<method>-unexplained" (and "<method>-unexplained-unrelated"). With ``by_ids``
-    (a server with KEEP_IMAGES=false), the default transfer is asked again there by ids posted with
-    method=dense, which carry features only: its guided points go under "transfer-dense" and
-    "transfer-dense-inconsistent" (the geometry fitted to the dense matches alone); ``asks`` "ids"
-    asks for that transfer alone."""
+    ({method posted with: a server with KEEP_IMAGES=false}), the default transfer is asked again on
+    each by ids posted there: with method=dense (features only) its guided points go under
+    "transfer-dense" and "transfer-dense-inconsistent" (the geometry fitted to the dense matches
+    alone); with both kinds of features (None), where b is scaled or turned, under
+    "transfer-uncopied" and "transfer-uncopied-inconsistent" (not searched in copies brought onto
+    each other); answered as the bytes are, they are not counted again. ``asks`` "ids" asks for
+    those transfers alone."""
     got: dict[str, list] = {u: [] for u in (*USES, *SHOWN, "sparse-ratio", "scene")}
     rng = np.random.default_rng(0)
     for case, p in enumerate(cases):
@@ -212,18 +216,20 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
         pts, t = pts[known][:200], t[known][:200]
         ways = [(how, client, {"files": files}, TRANSFERS[how]) for how in TRANSFERS if how in asks]
         if by_ids is not None and ("transfer" in asks or "ids" in asks):
-            ways.append(("ids", by_ids, {}, robustness.by_ids(by_ids, files, "dense")))
+            ways += [("ids", to, {}, robustness.by_ids(to, files, method)) for method, to in by_ids.items()]
         for how, to, sent, extra in ways:
             r = to.post("/v1/keypoints/transfer", **sent, data={"keypoints": json.dumps(pts.tolist()), **extra})
             r.raise_for_status()
             body = r.json()
-            if body["guidance"] == "none" or body.get("one_scene") is False:
-                continue  # unguided points, and those of alignments of no scene, carry no confidence
+            own = own_curves(body["warnings"])
+            if body["guidance"] == "none" or body.get("one_scene") is False or (how == "ids" and own is None):
+                continue  # unguided points, and those of alignments of no scene, carry no confidence; ids
+                # answered as their bytes are were counted with the bytes
             k = body["keypoints"]  # (as served, every guided point has a confidence)
             right = np.linalg.norm(t - np.array([[x["x"], x["y"]] for x in k]), axis=1) < WITHIN_PX
             use = transfer_uses(body["guidance"], np.array([bool(x.get("by_plane")) for x in k]),
                                 np.array([x["consistent"] for x in k]), far_from_inliers(body), unsupported(body),
-                                any(ALONE in w for w in body["warnings"]))
+                                own)
             score = np.array([x["cycle_error" if value == "score" and u in BY_MISS else value]
                               for x, u in zip(k, use, strict=True)])
             unrelated = "-unrelated" if how == "align" and not related else ""
@@ -251,18 +257,25 @@ def unsupported(body: dict) -> np.ndarray | None:
         np.array([x["support"] for x in k]) < BELOW
 
 
+def own_curves(warnings: list[str]) -> str | None:
+    """The curves of a transfer by ids without their bytes, by what its answer warns of (as
+    ``keypoint_transfer.transfer`` chooses them), or None."""
+    said = " ".join(warnings)
+    return "transfer-dense" if ALONE in said else "transfer-uncopied" if UNCOPIED in said else None
+
+
 def transfer_uses(guidance: str, by_plane: np.ndarray, consistent: np.ndarray,
-                  far: np.ndarray | None = None, low: np.ndarray | None = None, alone: bool = False) -> np.ndarray:
+                  far: np.ndarray | None = None, low: np.ndarray | None = None, own: str | None = None) -> np.ndarray:
     """The curve (K,) of each of a guided transfer's points, as ``calibration.for_transfer`` and
     ``for_alignment`` read it: of those whose round trip came back, found along epipolar lines or
     put by a homography (the guide, or one beside a fundamental matrix: ``by_plane``), or put by a
     homography fitted to a small part of a far from its inliers (``far``); the others; and the
     points carried along the MRF's fields (``guidance`` "align"), their round trip's miss read on
     one curve for those among sparse matches the field explains and another for the rest (``low``);
-    and every point of a transfer guided by a geometry fitted to the dense matches alone (``alone``),
-    on one curve for those that came back and another for the rest."""
-    if alone:
-        return np.where(consistent, "transfer-dense", "transfer-dense-inconsistent")
+    and every point of a transfer by ids without their bytes that reads curves of its own (``own``,
+    see ``own_curves``), on one for those that came back and another for the rest."""
+    if own is not None:
+        return np.where(consistent, own, f"{own}-inconsistent")
     if guidance == "align":
         return np.where(low, "transfer-align-unsupported", "transfer-align") if low is not None else \
             np.full(len(consistent), "transfer-align")
@@ -613,13 +626,15 @@ def main() -> None:
     if a.priors:
         return priors()
     settings = dict(kv.split("=", 1) for kv in a.setting)
-    # the curves of transfers by ids that carry features only, from a server that keeps no bytes,
-    # where the dense curves are stored
+    # the curves of transfers by ids whose bytes are not kept, where the dense curves are stored:
+    # a server that keeps no bytes for each way of posting them (one id names one image's features
+    # whatever method posted it)
     dense = "default_descriptor_model" not in {k.lower() for k in settings}
-    envs = {"served": FIRST_TRY_OFF | settings} | ({"ids": FIRST_TRY_OFF | settings | {"KEEP_IMAGES": "false"}}
-                                                   if dense else {})
+    kept_none = FIRST_TRY_OFF | settings | {"KEEP_IMAGES": "false"}
+    envs = {"served": FIRST_TRY_OFF | settings} | ({"ids": kept_none, "ids-dense": kept_none} if dense else {})
     with serving(envs, timeout=600) as clients:
-        client, ids = clients["served"], clients.get("ids")
+        client = clients["served"]
+        ids = {None: clients["ids"], "dense": clients["ids-dense"]} if dense else None
         cases = validation_cases()
         val = merged(collect(client, cases, by_ids=ids),
                      collect(client, windows("aloe") + castles() + boxes() + lens_pairs(), asks=tuple(TRANSFERS),
@@ -651,7 +666,9 @@ def main() -> None:
             "*transfer-dense-inconsistent*: the points of the same transfers (and on validation of the planes at "
             "every scale and turn of `eval.robustness`) asked by ids posted with method=dense to a server with "
             "KEEP_IMAGES=false, whose geometry was fitted to the dense matches alone (the ids carry "
-            "features only), those that came back and the rest; "
+            "features only), those that came back and the rest; *transfer-uncopied* and "
+            "*transfer-uncopied-inconsistent*: the same asked by ids posted with both kinds of features, where b is "
+            "scaled or turned (no pixels to search copies brought onto each other); "
             "*transfer-inconsistent*: the "
             "others (both where a geometry guided them: unguided points carry no confidence); *transfer-align*: "
             "points carried along the MRF's fields (`method=align`), their curve read off how far the round trip "

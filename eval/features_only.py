@@ -1,8 +1,10 @@
-"""Keypoint transfer by image ids that carry features only, through the HTTP API: what a caller
-loses with KEEP_IMAGES=false. Each pair's images are posted to /v1/images with method=dense (so
-no keypoints are cached either, and the geometry is fitted to dense matches alone) and a grid of
-10 x 10 points of a is transferred by the ids; beside it, the same points with the pair's bytes
-sent (the default path: the sparse matches' geometry, copies brought onto each other).
+"""Keypoint transfer by image ids whose bytes are not kept, through the HTTP API: what a caller
+loses with KEEP_IMAGES=false. Each pair's images are posted to /v1/images, as by default (the
+keypoints cached beside the dense features: the sparse matches' geometry guides, but there are no
+pixels to bring copies onto each other), and with method=dense (no keypoints either: the geometry
+is fitted to dense matches alone), and a grid of 10 x 10 points of a is transferred by the ids;
+beside them, the same points with the pair's bytes sent (the default path: the sparse matches'
+geometry, copies brought onto each other).
 
     python -m eval.features_only     # the validation sets, Aloe's windows, the plain surfaces
 """
@@ -22,7 +24,11 @@ from eval.latency import serving
 from eval.results import published
 from models.data import pairs, plain
 
-ALONE = "fitted to the dense matches alone"  # the answer's warning (``keypoint_transfer.transfer``)
+ALONE = "fitted to the dense matches alone"  # the answers' warnings (``keypoint_transfer.transfer``)
+UNCOPIED = "not searched in copies"
+# how the pair is sent: its bytes, or ids posted with what method (None: both kinds of features),
+# each to a server of its own (one id names one image's features whatever method posted it)
+WAYS = (("bytes sent", False, None), ("ids, keypoints and features", True, None), ("ids, features only", True, "dense"))
 
 
 def grid(pair: pairs.Pair, n: int = 10) -> np.ndarray:
@@ -41,15 +47,15 @@ def outcome(body: dict, pair: pairs.Pair, points: np.ndarray) -> dict:
     rated = known & ~np.isnan(conf)
     return {"guided": body["guidance"] != "none", "within5": float(np.mean(off[known] < 5)),
             "conf": conf[rated].tolist(), "right3": (off[rated] < 3).tolist(),
-            "alone": any(ALONE in w for w in body["warnings"])}
+            "warned": any(ALONE in w or UNCOPIED in w for w in body["warnings"])}
 
 
-def transfer(client: httpx.Client, pair: pairs.Pair, by_ids: bool) -> dict:
+def transfer(client: httpx.Client, pair: pairs.Pair, by_ids: bool, method: str | None = None) -> dict:
     points = grid(pair)
     sent = robustness.uploads(pair)
     ask = {"keypoints": json.dumps(points.tolist())}
     if by_ids:
-        r = client.post("/v1/keypoints/transfer", data=ask | robustness.by_ids(client, sent, "dense"))
+        r = client.post("/v1/keypoints/transfer", data=ask | robustness.by_ids(client, sent, method))
     else:
         r = client.post("/v1/keypoints/transfer", files=sent, data=ask)
     r.raise_for_status()
@@ -61,7 +67,7 @@ def summary(label: str, way: str, got: list[dict]) -> str:
     right = np.concatenate([g["right3"] for g in got]).astype(bool) if got else np.zeros(0, bool)
     rated = (f"{conf.mean():.2f} | {right.mean():.0%} ({len(conf)})" if len(conf) else "- | -")
     return (f"| {label} | {way} | {sum(g['guided'] for g in got)} of {len(got)} | "
-            f"{np.mean([g['within5'] for g in got]):.0%} | {rated} | {sum(g['alone'] for g in got)} |")
+            f"{np.mean([g['within5'] for g in got]):.0%} | {rated} | {sum(g['warned'] for g in got)} |")
 
 
 def sets() -> list[tuple[str, list[tuple[str, pairs.Pair]]]]:
@@ -76,22 +82,26 @@ def main() -> None:
     a = ap.parse_args()
     path = {"PATH": os.environ.get("PATH", "")}
     lines = []
-    with serving({"bytes": path, "ids": path | {"KEEP_IMAGES": "false"}}, timeout=300) as clients:
+    envs = {way: path | ({"KEEP_IMAGES": "false"} if by_ids else {}) for way, by_ids, _ in WAYS}
+    with serving(envs, timeout=300) as clients:
         for label, cases in sets():
-            for way, by_ids in (("bytes sent", False), ("ids, features only", True)):
-                got = [transfer(clients["ids" if by_ids else "bytes"], p, by_ids) for _, p in cases]
+            for way, by_ids, method in WAYS:
+                got = [transfer(clients[way], p, by_ids, method) for _, p in cases]
                 lines.append(summary(label, way, got))
                 print(lines[-1], flush=True)
     command = "python -m eval.features_only " + shlex.join(sys.argv[1:])
-    published("features-only", "## Keypoint transfer by ids that carry features only\n\n"
+    published("features-only", "## Keypoint transfer by ids whose bytes are not kept\n\n"
               f"`{command}` {machine.describe()}\n\n"
-              "A grid of 10 x 10 points of image a a pair, through the HTTP API: with the pair's bytes sent, and by "
-              "ids from /v1/images with method=dense on a server with KEEP_IMAGES=false (no bytes kept, no keypoints "
-              "cached: the geometry is fitted to the dense matches alone, without the frames' matches the rest do "
-              "not explain). Guided: answers with a geometry. Within 5 px: the mean over the pairs of the share of "
+              "A grid of 10 x 10 points of each pair's image a, through the HTTP API: with the pair's bytes sent, "
+              "and by ids from /v1/images on a server with KEEP_IMAGES=false (no bytes kept): posted as by default "
+              "(the keypoints cached: the sparse matches' geometry guides, but there are no pixels to search copies "
+              "brought onto each other where b is scaled or turned), and with method=dense (no keypoints cached: "
+              "the geometry is fitted to the dense matches alone, without the frames' matches the rest do not "
+              "explain). Guided: answers with a geometry. Within 5 px: the mean over the pairs of the share of "
               "their points (where the truth is known). Confidence and within 3 px: over the guided points, their "
-              "mean confidence and the share within 3 px (how many points). Warned: answers saying the geometry "
-              "was fitted to the dense matches alone.\n\n"
+              "mean confidence and the share within 3 px (how many points). Warned: answers saying what they "
+              "could not do without the bytes (copies not searched, or the geometry fitted to the dense matches "
+              "alone).\n\n"
               "| pairs | sent as | guided | within 5 px | mean confidence | within 3 px | warned |\n"
               "|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n", not a.no_write)
 

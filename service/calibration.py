@@ -12,9 +12,11 @@ of an answer whose geometry was verified, on it and off it), ``<method>-unverifi
 an answer whose geometry was asked for and not verified), ``transfer``,
 ``transfer-fundamental`` and ``transfer-inconsistent`` (points whose round trip came back, put by a
 homography or found along epipolar lines, and those whose did not), ``transfer-extrapolated``
-(those a homography fitted to a small part of image a put far from its inliers), ``transfer-dense``
-and ``transfer-dense-inconsistent`` (points guided by a geometry fitted to dense matches alone: ids
-whose images' bytes are not kept), and ``transfer-align``
+(those a homography fitted to a small part of image a put far from its inliers), the transfers by
+ids whose images' bytes are not kept: ``transfer-dense`` and ``transfer-dense-inconsistent`` (points
+guided by a geometry fitted to dense matches alone, no keypoints cached either) and
+``transfer-uncopied`` and ``transfer-uncopied-inconsistent`` (b scaled or turned, and no pixels to
+search copies brought onto each other), and ``transfer-align``
 (points carried along the MRF's fields, ``method=align``: its curve reads the round trip's miss in
 pixels, not a score). The answers
 carry it as ``confidence``; docs/RESULTS.md shows the reliability table on validation and held-back
@@ -68,7 +70,7 @@ def for_matches(model: LoadedModel, method: str, score: np.ndarray, inliers: np.
 
 def for_transfer(model: LoadedModel, score: np.ndarray, consistent: np.ndarray, guidance: str = "homography",
                  by_plane: np.ndarray | None = None, extrapolated: np.ndarray | None = None,
-                 alone: bool = False) -> np.ndarray | None:
+                 own: str | None = None) -> np.ndarray | None:
     """Transferred points' confidence: a curve for those whose round trip came back, another for
     the rest. Where epipolar lines guided the search (``guidance`` "fundamental": a scene with
     depth), the points they found that came back read a curve of their own when the model has
@@ -76,15 +78,13 @@ def for_transfer(model: LoadedModel, score: np.ndarray, consistent: np.ndarray, 
     puts a point exactly; the points a homography put instead (``by_plane``) read its curve. So do
     the points a homography fitted to a small part of image a put far from its inliers
     (``extrapolated``, see ``keypoint_transfer.extrapolated``), when the model has one: there the
-    homography may be far off whatever the features say. A guide fitted to the dense matches alone
-    (``alone``: ids that carry features only, ``keypoint_transfer.dense_guide``) is wrong far more
-    often than the sparse matches' (the validation planes: 46 % of its points within 3 px at a mean
-    confidence of 0.70 off the curves above); its points read two curves of their own when the model
-    has them."""
-    if alone:
-        yes, no = confidence(model, "transfer-dense", score), confidence(model, "transfer-dense-inconsistent", score)
-        if yes is not None and no is not None:
-            return np.where(consistent, yes, no).astype(np.float32)
+    homography may be far off whatever the features say. Transfers by ids whose bytes are not kept
+    read curves of their own (``own`` and ``<own>-inconsistent``, each where the model has it): a guide
+    fitted to the dense matches alone ("transfer-dense": no keypoints cached, see
+    ``keypoint_transfer.dense_guide``) is wrong far more often than the sparse matches' (on the
+    validation planes 46 % of its points within 3 px at a mean confidence of 0.70 off the curves
+    above), and points searched in b scaled or turned rather than in copies brought onto each other
+    ("transfer-uncopied") score lower for the same places (92 % within 3 px at 0.70)."""
     yes = confidence(model, "transfer", score)
     found = confidence(model, "transfer-fundamental", score) if guidance == "fundamental" else None
     if found is not None and yes is not None:
@@ -95,6 +95,9 @@ def for_transfer(model: LoadedModel, score: np.ndarray, consistent: np.ndarray, 
     no = confidence(model, "transfer-inconsistent", score)
     if yes is None or no is None:
         return None
+    if own is not None:
+        yes, no = (c if c is not None else usual for c, usual in
+                   ((confidence(model, own, score), yes), (confidence(model, f"{own}-inconsistent", score), no)))
     return np.where(consistent, yes, no).astype(np.float32)
 
 

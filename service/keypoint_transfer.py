@@ -296,13 +296,14 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
         out.timing_ms = steps | {"alignment": 1e3 * (time.perf_counter() - t0) - steps["features"]}
         return out
     tol = ctx.settings.cycle_tolerance_px
-    guide, pre, sparse_m, unmet, alone = None, None, None, [], False
+    # own: the confidence curves of a transfer by ids without their bytes (``calibration.for_transfer``)
+    guide, pre, sparse_m, unmet, own = None, None, None, [], None
     if guided:
         try:  # the sparse matches survive rotation and scale; with ids, if their features were cached
             guide, sparse_m = await sparse_guide(a, b, ctx, geometry)
         except NotFound:
             guide = await ctx.on_pool(dense_guide, fa, fb, ctx.settings.ransac_threshold_px, geometry)
-            alone = guide is not None
+            own = "transfer-dense"
             unmet.append(f"{FEATURES_ONLY} and no keypoints cached, so the geometry was fitted to the dense matches "
                          "alone, which miss scale and rotation: send both images' bytes")
         else:
@@ -311,7 +312,7 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
                 unmet.append(f"b shows a at {pre.described['scale']:.3g}x, turned {pre.described['rotation_deg']:.0f} "
                              f"degrees, but {FEATURES_ONLY}, so the points were not searched in copies brought onto "
                              "each other: send both images' bytes")
-                pre = None
+                pre, own = None, "transfer-uncopied"
     # a fundamental matrix chosen while a homography also holds (a camera turned about its centre
     # has no epipolar geometry, and a plane's repeated structure threads its lines): each point
     # may go where the plane puts it instead, searched in the same copies (the plane's, perspective
@@ -389,11 +390,11 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     # unrelated photos points come back consistent by chance at 0.8-0.95 of those curves)
     out.coverage = span
     far = extrapolated(span, out.support, warped, moved)
-    out.confidence = (calibration.for_transfer(model, tr.score, tr.consistent, tr.guidance, tr.by_plane, far, alone)
+    out.confidence = (calibration.for_transfer(model, tr.score, tr.consistent, tr.guidance, tr.by_plane, far, own)
                       if tr.guidance != "none" else None)
     if followed and out.confidence is not None:  # read off the curve of the geometry that placed them
         out.confidence[moved] = calibration.for_transfer(model, tr.score[moved], tr.consistent[moved], second.kind,
-                                                         alone=alone)
+                                                         own=own)
     if in_view is not None:
         out.in_view = in_view
         if moved is not None:  # found in b along the second geometry

@@ -14,6 +14,7 @@ from eval.calibrate import (
     fit,
     merged,
     on_curve,
+    own_curves,
     scene_brier,
     scene_of,
     store,
@@ -128,8 +129,13 @@ def test_transfers_are_fitted_by_their_guidance_on_windows_of_the_stereo_pair():
     far = np.array([True, False, True])  # put by a narrow homography far from its inliers
     assert transfer_uses("homography", plane, back, far).tolist() == ["transfer-extrapolated", "transfer",
                                                                      "transfer-inconsistent"]
-    alone = transfer_uses("fundamental", plane, back, far, None, alone=True)  # a guide of dense matches alone
+    alone = transfer_uses("fundamental", plane, back, far, None, "transfer-dense")  # a guide of dense matches alone
     assert alone.tolist() == ["transfer-dense", "transfer-dense", "transfer-dense-inconsistent"]
+    assert own_curves(["ids carry features only and no keypoints cached, so the geometry was fitted to the dense "
+                       "matches alone, which miss scale and rotation"]) == "transfer-dense"
+    assert own_curves(["b shows a at 0.6x, turned -90 degrees, but the points were not searched in copies brought "
+                       "onto each other"]) == "transfer-uncopied"
+    assert own_curves(["2 of 3 points lie outside image b"]) is None
     try:
         cut = windows("aloe")
     except FileNotFoundError:

@@ -50,20 +50,21 @@ def test_points_searched_along_epipolar_lines_read_their_own_curve_where_the_mod
                                [0.9, 0.1])
 
 
-def test_points_a_geometry_of_dense_matches_alone_guided_read_their_own_curves_where_the_model_has_them():
+def test_transfers_by_ids_without_their_bytes_read_their_own_curves_where_the_model_has_them():
     """Ids that carry features only: the guide fitted to dense matches is wrong far more often than
-    the sparse matches' one, whatever the points' scores; without both curves, the usual ones."""
+    the sparse matches' one, whatever the points' scores; without a curve of their own, the usual one."""
     cal = {"transfer": CURVE, "transfer-inconsistent": {"score": [0, 1], "p": [0, 0.1]},
            "transfer-dense": {"score": [0, 1], "p": [0, 0.4]}, "transfer-dense-inconsistent": {"score": [0, 1],
                                                                                              "p": [0, 0.02]}}
     score, ok = np.ones(2), np.array([True, False])
     m = Entry({"calibration": cal})
-    np.testing.assert_allclose(calibration.for_transfer(m, score, ok, alone=True), [0.4, 0.02])
-    np.testing.assert_allclose(calibration.for_transfer(m, score, ok, "fundamental", alone=True), [0.4, 0.02])
+    np.testing.assert_allclose(calibration.for_transfer(m, score, ok, own="transfer-dense"), [0.4, 0.02])
+    np.testing.assert_allclose(calibration.for_transfer(m, score, ok, "fundamental", own="transfer-dense"), [0.4, 0.02])
     np.testing.assert_allclose(calibration.for_transfer(m, score, ok), [0.9, 0.1])
+    np.testing.assert_allclose(calibration.for_transfer(m, score, ok, own="transfer-uncopied"), [0.9, 0.1])
     del cal["transfer-dense-inconsistent"]
-    np.testing.assert_allclose(calibration.for_transfer(Entry({"calibration": cal}), score, ok, alone=True),
-                               [0.9, 0.1])
+    np.testing.assert_allclose(calibration.for_transfer(Entry({"calibration": cal}), score, ok, own="transfer-dense"),
+                               [0.4, 0.1])
 
 
 def test_points_a_narrow_homography_put_far_from_its_inliers_read_their_own_curve_where_the_model_has_one():
