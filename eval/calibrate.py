@@ -21,6 +21,7 @@ import itertools
 import json
 import shlex
 import sys
+from collections import defaultdict
 
 import cv2
 import httpx
@@ -35,6 +36,7 @@ from eval.results import with_settings, write_section
 from models.data import grid, lenses, mire, pairs
 from models.export_patch import MANIFEST
 from service.calibration import WITHIN_PX
+from service.correspond import NOT_PREALIGNED
 from service.keypoint_transfer import extrapolated
 from service.local_warp import BELOW
 
@@ -42,7 +44,8 @@ BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)
 USES = ("sparse", "sparse-unexplained", "sparse-inlier", "sparse-outlier", "sparse-unverified", "dense",
         "dense-unexplained", "dense-inlier", "dense-outlier", "dense-unverified", "transfer", "transfer-fundamental",
         "transfer-inconsistent", "transfer-extrapolated", "transfer-dense", "transfer-dense-inconsistent",
-        "transfer-uncopied", "transfer-uncopied-inconsistent", "transfer-align", "transfer-align-unsupported")
+        "transfer-uncopied", "transfer-uncopied-inconsistent", "transfer-align", "transfer-align-unsupported",
+        *(f"dense{use}-uncopied" for use in ("", "-unexplained", "-inlier", "-outlier", "-unverified")))
 # shown, not fitted, each read off the curve that serves it: the matches without a geometry whose
 # matches fit none (``one_scene`` false: the curve of answers that failed to verify), and the other
 # matches without a geometry between unrelated images (the method's curve, or for those the geometry
@@ -50,7 +53,10 @@ USES = ("sparse", "sparse-unexplained", "sparse-inlier", "sparse-outlier", "spar
 SHOWN = {"sparse-no-scene": "sparse-unverified", "dense-no-scene": "dense-unverified",
          "sparse-unrelated": "sparse", "dense-unrelated": "dense", "sparse-unexplained-unrelated": "sparse-unexplained",
          "dense-unexplained-unrelated": "dense-unexplained", "transfer-align-unrelated": "transfer-align",
-         "transfer-align-unsupported-unrelated": "transfer-align-unsupported"}
+         "transfer-align-unsupported-unrelated": "transfer-align-unsupported",
+         **{f"{shown}-uncopied": f"{use}-uncopied" for shown, use in (
+             ("dense-no-scene", "dense-unverified"), ("dense-unrelated", "dense"),
+             ("dense-unexplained-unrelated", "dense-unexplained"))}}
 # the keypoint transfers ``collect`` can ask for, by name in its ``asks``: the defaults' and the
 # MRF alignment's (``method=align``), which always answers, whatever the images show
 TRANSFERS = {"transfer": {}, "align": {"method": "align"}}
@@ -172,18 +178,27 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
     "transfer-dense" and "transfer-dense-inconsistent" (the geometry fitted to the dense matches
     alone); with both kinds of features (None), where b is scaled or turned, under
     "transfer-uncopied" and "transfer-uncopied-inconsistent" (not searched in copies brought onto
-    each other); answered as the bytes are, they are not counted again. ``asks`` "ids" asks for
-    those transfers alone."""
-    got: dict[str, list] = {u: [] for u in (*USES, *SHOWN, "sparse-ratio", "scene")}
+    each other); answered as the bytes are, they are not counted again. So are the dense
+    correspondences by the ids posted with both (where b is scaled or turned and not searched in
+    copies: under each of their uses with "-uncopied" added). ``asks`` "ids" and "dense-ids" ask
+    for those transfers and correspondences alone."""
+    got: dict[str, list] = defaultdict(list)
     rng = np.random.default_rng(0)
     for case, p in enumerate(cases):
         files = {"image_a": ("a.png", png(p.a)), "image_b": ("b.png", png(p.b))}
         geometry = p.geometry
-        for method in (m for m in asks if m in ("sparse", "dense")):
-            for asked in ("none", geometry):
-                r = client.post("/v1/correspondences", files=files, data={"method": method, "geometry": asked})
+        wanted = by_ids is not None and any(how in asks for how in ("transfer", "ids", "dense", "dense-ids"))
+        ids = {method: robustness.by_ids(to, files, method) for method, to in by_ids.items()} if wanted else {}
+        for method in ("sparse", "dense"):
+            targets = [(client, files, {}, "")] if method in asks else []
+            if method == "dense" and None in ids and ("dense" in asks or "dense-ids" in asks):
+                targets.append((by_ids[None], None, ids[None], "-uncopied"))
+            for (to, sent, named, variant), asked in itertools.product(targets, ("none", geometry)):
+                r = to.post("/v1/correspondences", files=sent, data={**named, "method": method, "geometry": asked})
                 r.raise_for_status()
                 body = r.json()
+                if variant and not any(NOT_PREALIGNED in w and w.startswith("b shows a at") for w in body["warnings"]):
+                    continue  # by ids answered as by the bytes: counted with them
                 kept = [x[value] is not None for x in body["matches"]]
                 m = [x for x, k in zip(body["matches"], kept, strict=True) if k]
                 if not m:
@@ -193,10 +208,10 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
                 right = (np.linalg.norm(t - np.array([[x["xb"], x["yb"]] for x in m]), axis=1) < WITHIN_PX)[known]
                 score = np.array([x[value] for x in m])[known]
                 if asked == "none" and body.get("one_scene") is False:
-                    got[f"{method}-no-scene"].append((score, right))
+                    got[f"{method}-no-scene{variant}"].append((score, right))
                 elif asked == "none":  # split by whether the geometry found among them explains them
                     ex = np.array([e for e, k in zip(body["explained"], kept, strict=True) if k], bool)[known]
-                    tag = "" if related else "-unrelated"
+                    tag = ("" if related else "-unrelated") + variant
                     got[method + tag].append((score[ex], right[ex]))
                     got[f"{method}-unexplained{tag}"].append((score[~ex], right[~ex]))
                     if method == "sparse" and related:
@@ -204,10 +219,10 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
                         got["scene"].append((np.full(ex.sum(), case), right[ex]))
                 elif body.get(asked) is not None:  # verified: on the geometry, and off it
                     inlier = np.array(body["inliers"], bool)[known]
-                    got[f"{method}-inlier"].append((score[inlier], right[inlier]))
-                    got[f"{method}-outlier"].append((score[~inlier], right[~inlier]))
+                    got[f"{method}-inlier{variant}"].append((score[inlier], right[inlier]))
+                    got[f"{method}-outlier{variant}"].append((score[~inlier], right[~inlier]))
                 else:
-                    got[f"{method}-unverified"].append((score, right))
+                    got[f"{method}-unverified{variant}"].append((score, right))
         if not any(how in asks for how in (*TRANSFERS, "ids")):
             continue
         h, w = p.a.shape
@@ -215,8 +230,8 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
         t, known = p.truth(pts)
         pts, t = pts[known][:200], t[known][:200]
         ways = [(how, client, {"files": files}, TRANSFERS[how]) for how in TRANSFERS if how in asks]
-        if by_ids is not None and ("transfer" in asks or "ids" in asks):
-            ways += [("ids", to, {}, robustness.by_ids(to, files, method)) for method, to in by_ids.items()]
+        if ids and ("transfer" in asks or "ids" in asks):
+            ways += [("ids", by_ids[method], {}, named) for method, named in ids.items()]
         for how, to, sent, extra in ways:
             r = to.post("/v1/keypoints/transfer", **sent, data={"keypoints": json.dumps(pts.tolist()), **extra})
             r.raise_for_status()
@@ -640,7 +655,7 @@ def main() -> None:
                      collect(client, windows("aloe") + castles() + boxes() + lens_pairs(), asks=tuple(TRANSFERS),
                              by_ids=ids),
                      collect(client, unrelated_cases(VALIDATION_UNRELATED), related=False, by_ids=ids),
-                     collect(client, ids_cases(cases), asks=("ids",), by_ids=ids) if ids else {})
+                     collect(client, ids_cases(cases), asks=("ids", "dense-ids"), by_ids=ids) if ids else {})
         held = merged(collect(client, heldback_cases(), by_ids=ids),
                       collect(client, windows("motorcycle"), asks=tuple(TRANSFERS), by_ids=ids),
                       collect(client, unrelated_cases(HELD_BACK_UNRELATED), related=False, by_ids=ids))
@@ -668,7 +683,8 @@ def main() -> None:
             "KEEP_IMAGES=false, whose geometry was fitted to the dense matches alone (the ids carry "
             "features only), those that came back and the rest; *transfer-uncopied* and "
             "*transfer-uncopied-inconsistent*: the same asked by ids posted with both kinds of features, where b is "
-            "scaled or turned (no pixels to search copies brought onto each other); "
+            "scaled or turned (no pixels to search copies brought onto each other); *dense-...-uncopied*: the "
+            "dense correspondences asked so, where b is scaled or turned; "
             "*transfer-inconsistent*: the "
             "others (both where a geometry guided them: unguided points carry no confidence); *transfer-align*: "
             "points carried along the MRF's fields (`method=align`), their curve read off how far the round trip "

@@ -4,7 +4,8 @@ keypoints cached beside the dense features: the sparse matches' geometry guides,
 pixels to bring copies onto each other), and with method=dense (no keypoints either: the geometry
 is fitted to dense matches alone), and a grid of 10 x 10 points of a is transferred by the ids;
 beside them, the same points with the pair's bytes sent (the default path: the sparse matches'
-geometry, copies brought onto each other).
+geometry, copies brought onto each other). Then the dense correspondences of the validation planes
+the same three ways.
 
     python -m eval.features_only     # the validation sets, Aloe's windows, the plain surfaces
 """
@@ -23,6 +24,8 @@ from eval import depth, machine, robustness
 from eval.latency import serving
 from eval.results import published
 from models.data import pairs, plain
+from service.calibration import WITHIN_PX
+from service.correspond import NOT_PREALIGNED
 
 ALONE = "fitted to the dense matches alone"  # the answers' warnings (``keypoint_transfer.transfer``)
 UNCOPIED = "not searched in copies"
@@ -62,6 +65,23 @@ def transfer(client: httpx.Client, pair: pairs.Pair, by_ids: bool, method: str |
     return outcome(r.json(), pair, points)
 
 
+def matched(client: httpx.Client, pair: pairs.Pair, by_ids: bool, method: str | None, verified: bool) -> dict:
+    """The pair's dense correspondences, without a geometry or ``verified`` by its own, judged
+    against its truth: each match's confidence and whether it lies within 3 px, and whether the
+    answer says its search could not be pre-aligned."""
+    sent, ask = robustness.uploads(pair), {"method": "dense", "geometry": pair.geometry if verified else "none"}
+    r = (client.post("/v1/correspondences", data=ask | robustness.by_ids(client, sent, method)) if by_ids
+         else client.post("/v1/correspondences", files=sent, data=ask))
+    r.raise_for_status()
+    body = r.json()
+    m = [x for x in body["matches"] if x["confidence"] is not None]
+    xa = np.array([[x["xa"], x["ya"]] for x in m]).reshape(-1, 2)
+    truth, known = pair.truth(xa)
+    off = np.hypot(*(np.array([[x["xb"], x["yb"]] for x in m]).reshape(-1, 2) - truth).T)
+    return {"conf": np.array([x["confidence"] for x in m])[known], "right3": off[known] < WITHIN_PX,
+            "warned": any(NOT_PREALIGNED in w for w in body["warnings"])}
+
+
 def summary(label: str, way: str, got: list[dict]) -> str:
     conf = np.concatenate([g["conf"] for g in got]) if got else np.zeros(0)
     right = np.concatenate([g["right3"] for g in got]).astype(bool) if got else np.zeros(0, bool)
@@ -83,14 +103,22 @@ def main() -> None:
     path = {"PATH": os.environ.get("PATH", "")}
     lines = []
     envs = {way: path | ({"KEEP_IMAGES": "false"} if by_ids else {}) for way, by_ids, _ in WAYS}
+    dense = []
     with serving(envs, timeout=300) as clients:
         for label, cases in sets():
             for way, by_ids, method in WAYS:
                 got = [transfer(clients[way], p, by_ids, method) for _, p in cases]
                 lines.append(summary(label, way, got))
                 print(lines[-1], flush=True)
+        for geometry, verified in (("none", False), ("the pair's", True)):
+            for way, by_ids, method in WAYS:
+                got = [matched(clients[way], p, by_ids, method, verified) for _, p in sets()[0][1]]
+                conf, right = (np.concatenate([g[k] for g in got]) for k in ("conf", "right3"))
+                dense.append(f"| {geometry} | {way} | {len(conf)} | {conf.mean():.2f} | {right.mean():.0%} | "
+                             f"{sum(g['warned'] for g in got)} of {len(got)} |")
+                print(dense[-1], flush=True)
     command = "python -m eval.features_only " + shlex.join(sys.argv[1:])
-    published("features-only", "## Keypoint transfer by ids whose bytes are not kept\n\n"
+    published("features-only", "## Keypoint transfer and dense correspondences by ids whose bytes are not kept\n\n"
               f"`{command}` {machine.describe()}\n\n"
               "A grid of 10 x 10 points of each pair's image a, through the HTTP API: with the pair's bytes sent, "
               "and by ids from /v1/images on a server with KEEP_IMAGES=false (no bytes kept): posted as by default "
@@ -103,7 +131,13 @@ def main() -> None:
               "could not do without the bytes (copies not searched, or the geometry fitted to the dense matches "
               "alone).\n\n"
               "| pairs | sent as | guided | within 5 px | mean confidence | within 3 px | warned |\n"
-              "|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n", not a.no_write)
+              "|---|---|---|---|---|---|---|\n" + "\n".join(lines) + "\n\n"
+              "The first set's dense correspondences (`method=dense`) the same three ways, without a geometry and "
+              "verified by the pair's own (a homography for a plane, else a fundamental matrix): the matches with a "
+              "confidence whose truth is known, their mean confidence "
+              f"and share within {WITHIN_PX:g} px, and the answers saying the search could not be pre-aligned.\n\n"
+              "| geometry | sent as | matches | mean confidence | within 3 px | warned |\n|---|---|---|---|---|---|\n"
+              + "\n".join(dense) + "\n", not a.no_write)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ stores it in the manifest entry of the network that made the features:
 ``calibration[<use>] = {"score": [...], "p": [...]}``, for the uses
 ``sparse`` and ``dense`` (correspondences), ``<method>-inlier`` and ``<method>-outlier`` (the matches
 of an answer whose geometry was verified, on it and off it), ``<method>-unverified`` (the matches of
-an answer whose geometry was asked for and not verified), ``transfer``,
+an answer whose geometry was asked for and not verified), each of the dense ones also with
+``-uncopied`` (by ids without their bytes, b scaled or turned: not searched in copies), ``transfer``,
 ``transfer-fundamental`` and ``transfer-inconsistent`` (points whose round trip came back, put by a
 homography or found along epipolar lines, and those whose did not), ``transfer-extrapolated``
 (those a homography fitted to a small part of image a put far from its inliers), the transfers by
@@ -31,17 +32,19 @@ from service.registry import LoadedModel
 WITHIN_PX = 3.0
 
 
-def confidence(model: LoadedModel, use: str, score: np.ndarray) -> np.ndarray | None:
-    """The calibrated confidence (K,) of raw scores (K,) for ``use``; None when the model has no
-    curve for it (a network trained elsewhere, say)."""
-    curve = model.entry.calibration.get(use)
+def confidence(model: LoadedModel, use: str, score: np.ndarray, variant: str = "") -> np.ndarray | None:
+    """The calibrated confidence (K,) of raw scores (K,) for ``use`` (its ``variant``'s curve, such
+    as "dense-uncopied", where the model has one); None when the model has no curve for it (a
+    network trained elsewhere, say)."""
+    curves = model.entry.calibration
+    curve = curves.get(use + variant) if use + variant in curves else curves.get(use)
     if curve is None:
         return None
     return np.interp(score, curve.score, curve.p).astype(np.float32)
 
 
 def for_matches(model: LoadedModel, method: str, score: np.ndarray, inliers: np.ndarray | None,
-                failed: bool = False, explained: np.ndarray | None = None) -> np.ndarray | None:
+                failed: bool = False, explained: np.ndarray | None = None, variant: str = "") -> np.ndarray | None:
     """Matches' confidence: where a geometry was verified (``inliers`` (K,) bool), a curve for its
     inliers and another for the rest, fitted on answers verified the same way; where one was asked
     for and not verified, or none was asked for and none is among the matches (``failed``), a curve
@@ -51,18 +54,20 @@ def for_matches(model: LoadedModel, method: str, score: np.ndarray, inliers: np.
     otherwise, or for a model without those curves, the method's own curve, except for the matches
     the geometry found among them does not explain (``explained`` false: ``matching.scene_inliers``),
     which read a curve of their own where the model has one: on the validation pairs 2 % of 644
-    such sparse matches lay within 3 px (the explained ones 96 %), 5 % of 642 dense ones."""
+    such sparse matches lay within 3 px (the explained ones 96 %), 5 % of 642 dense ones. A
+    ``variant`` ("-uncopied": dense matches of b scaled or turned, not searched in copies brought
+    onto each other) reads each of these curves' own variant where the model has it."""
     if inliers is not None:
-        yes, no = confidence(model, f"{method}-inlier", score), confidence(model, f"{method}-outlier", score)
+        yes, no = (confidence(model, f"{method}-{side}", score, variant) for side in ("inlier", "outlier"))
         if yes is not None and no is not None:
             return np.where(inliers, yes, no).astype(np.float32)
     elif failed:
         for use in (f"{method}-unverified", f"{method}-outlier"):
-            curve = confidence(model, use, score)
+            curve = confidence(model, use, score, variant)
             if curve is not None:
                 return curve
-    own = confidence(model, method, score)
-    off = confidence(model, f"{method}-unexplained", score) if explained is not None else None
+    own = confidence(model, method, score, variant)
+    off = confidence(model, f"{method}-unexplained", score, variant) if explained is not None else None
     if own is not None and off is not None:
         return np.where(explained, own, off).astype(np.float32)
     return own

@@ -43,6 +43,7 @@ MIN_INLIERS = 8  # fewer inliers than this fit no similarity to pre-align by (``
 GUIDE_INLIERS = matching.AGREED_INLIERS  # sparse matches a geometry needs to guide a search or a pre-alignment
 SHIFT_PX = 4.0  # a homography that moves the matched points this far beyond a shift pre-aligns
 FEATURES_ONLY = "an image id whose bytes are not kept (evicted, or KEEP_IMAGES=false) carries features only"
+NOT_PREALIGNED = "dense search cannot be pre-aligned"
 DIRECT_ONLY = f"{FEATURES_ONLY}, so the MRF solves only the direct field (no pixels to bring b onto a): if the " \
               "images differ much in scale, rotation or perspective, send both images' bytes"
 UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours, their confidence that of " \
@@ -218,6 +219,7 @@ class Answer:
     coverage: float | None = None  # with a verified geometry: the share of image a RANSAC's inliers span
     verified: int = 0  # with a geometry asked for: the inliers among every match, before the answer's cap
     guide: str | None = None  # dense: the geometry the sparse matches chose to pre-align by (``chosen``)
+    uncopied: bool = False  # dense: b scaled or turned, not searched in copies (no bytes): its own curves
 
 
 @dataclass
@@ -355,7 +357,7 @@ async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Opt
     verified = answer.inliers if answer.matrix is not None else None
     failed = opts.geometry != "none" or not answer.one_scene
     answer.confidence = calibration.for_matches(model, method, answer.matches.score, verified, failed,
-                                                answer.explained)
+                                                answer.explained, "-uncopied" if answer.uncopied else "")
     return answer
 
 
@@ -411,11 +413,13 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
     (``through_copies``) whenever the sparse matches agree that the two differ in scale or
     rotation (dense features compare like with like only at about one scale and orientation), or
     when b is a's plane in perspective and fewer of the direct search's matches agree with it
-    than sparse ones did."""
+    than sparse ones did. Without the bytes (ids whose bytes are gone) the search is direct, and where
+    the images' cached keypoints say b is scaled or turned, the answer says so and its matches read
+    curves of their own (``Answer.uncopied``)."""
     t0 = time.perf_counter()
     both = a.data is not None and b.data is not None
     fa, fb, sparse_found = await asyncio.gather(dense_map(a, model, ctx), dense_map(b, model, ctx),
-                                                sparse_guide(a, b, ctx) if both else asyncio.sleep(0))
+                                                cached_guide(a, b, ctx))
     guide, pre = None, None
     if sparse_found is not None:
         guide = sparse_found[0]
@@ -423,15 +427,19 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
     timing = {"features": 1e3 * (time.perf_counter() - t0)}
     search = partial(matching.match, max_queries=ctx.settings.max_queries, mutual=opts.mutual, ratio=opts.ratio,
                      consensus=consensus.Consensus() if opts.consistency else None)  # every match: the caller cuts
-    if pre is None or not pre.required:
+    if pre is None or not pre.required or not both:
         direct = await ctx.on_pool(search, fa, fb)
         direct = await ctx.on_pool(frames.off_frames, fa, fb, direct, ctx.settings.ransac_threshold_px, guide)
-        if pre is None or agreeing(direct, pre.w, 4 * ctx.settings.ransac_threshold_px) >= pre.support:
+        if not both or pre is None or agreeing(direct, pre.w, 4 * ctx.settings.ransac_threshold_px) >= pre.support:
             answer = Answer("dense", model.name, direct, timing_ms=timing, a_size=(fa.width, fa.height),
-                            guide=guide.kind if guide else None)
-            if not both:
-                answer.warnings.append(f"{FEATURES_ONLY}, so the dense search cannot be pre-aligned: if the images "
-                                       "differ much in scale or rotation, send both images' bytes or use method=sparse")
+                            guide=guide.kind if guide else None, uncopied=not both and pre is not None and pre.required)
+            if answer.uncopied:
+                answer.warnings.append(f"b shows a at {pre.described['scale']:.3g}x, turned "
+                                       f"{pre.described['rotation_deg']:.0f} degrees, but {FEATURES_ONLY}, so the "
+                                       f"{NOT_PREALIGNED}: send both images' bytes or use method=sparse")
+            elif not both:
+                answer.warnings.append(f"{FEATURES_ONLY}, so the {NOT_PREALIGNED}: if the images differ much in "
+                                       "scale or rotation, send both images' bytes or use method=sparse")
             return answer
     fw, fab = await prealigned_copies(a, b, fa, fb, pre, model, ctx)
     timing["features"] = 1e3 * (time.perf_counter() - t0)
@@ -591,6 +599,14 @@ def off_relative_place(guide: matching.Guide | None, m: Matches, fa: FeatureMap,
     if np.percentile(np.linalg.norm(moved - relative, axis=1), 90) <= SHIFT_PX:
         return None
     return by_plane_map(w, pb, moved, False, int(guide.inliers.sum()))
+
+
+async def cached_guide(a: Side, b: Side, ctx: Context) -> tuple[matching.Guide | None, Matches] | None:
+    """``sparse_guide``, or None where an image id's bytes and keypoints are both gone."""
+    try:
+        return await sparse_guide(a, b, ctx)
+    except NotFound:
+        return None
 
 
 async def sparse_guide(a: Side, b: Side, ctx: Context, kind: str = "auto") -> tuple[matching.Guide | None, Matches]:

@@ -67,6 +67,19 @@ def test_transfers_by_ids_without_their_bytes_read_their_own_curves_where_the_mo
                                [0.4, 0.1])
 
 
+def test_a_variant_of_the_matches_curves_is_read_where_the_model_has_it():
+    """Dense matches of b scaled or turned, not searched in copies (no bytes): each curve's
+    "-uncopied" variant where fitted, the curve itself where not."""
+    low = {"score": [0, 1], "p": [0, 0.3]}
+    m = Entry({"calibration": {"dense": CURVE, "dense-uncopied": low, "dense-inlier": CURVE,
+                               "dense-outlier": {"score": [0, 1], "p": [0, 0.1]}, "dense-inlier-uncopied": low}})
+    one = np.ones(2)
+    np.testing.assert_allclose(calibration.for_matches(m, "dense", one, None, variant="-uncopied"), [0.3, 0.3])
+    np.testing.assert_allclose(calibration.for_matches(m, "dense", one, None), [0.9, 0.9])
+    inliers = np.array([True, False])
+    np.testing.assert_allclose(calibration.for_matches(m, "dense", one, inliers, variant="-uncopied"), [0.3, 0.1])
+
+
 def test_points_a_narrow_homography_put_far_from_its_inliers_read_their_own_curve_where_the_model_has_one():
     from service.keypoint_transfer import extrapolated
     far = {"score": [0.0, 1.0], "p": [0.0, 0.3]}

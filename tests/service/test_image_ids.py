@@ -91,6 +91,14 @@ def test_keep_images_false_keeps_features_only(turned, coffee):
         assert c.app.state.cache.get(dense.image_key(ids["image_b_id"])) is None
         out = c.post("/v1/correspondences", data=DENSE | ids).json()
         assert out.get("prealigned") is None and any("bytes are not kept" in w for w in out["warnings"])
+        said = [w for w in out["warnings"] if w.startswith("b shows a at 0.6x, turned -90 degrees")]
+        assert said and "dense search cannot be pre-aligned" in said[0], out["warnings"]
+        cal = c.app.state.registry.get(out["model"], ("dense",)).entry.calibration
+        assert "dense-unverified-uncopied" in cal, "python -m eval.calibrate fits it"
+        assert out.get("homography") is None and out["matches"], out["warnings"]  # the direct search meets little
+        curve = cal["dense-unverified-uncopied"]  # the uncopied search's own curve of answers failing to verify
+        for m in out["matches"]:
+            assert m["confidence"] == pytest.approx(np.interp(m["score"], curve.score, curve.p), abs=1e-4)
         moved = c.post("/v1/keypoints/transfer", data=ids | {"keypoints": "[[100, 100]]"}).json()
         said = [w for w in moved["warnings"] if w.startswith("b shows a at 0.6x, turned -90 degrees")]
         assert moved.get("prealigned") is None and said and "not searched in copies" in said[0], moved
