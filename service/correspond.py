@@ -566,10 +566,7 @@ async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: Loa
     related one) the answer warns (``ALIGN_NO_SCENE``): the field answers whatever the images
     show. With an image id whose bytes are gone only the direct field is solved (``DIRECT_ONLY``),
     and the scene is checked where its sparse features are still cached. ``fa``, ``fb``: the images' dense features."""
-    try:
-        guide, m = await sparse_guide(a, b, ctx)
-    except NotFound:  # an image id whose sparse features are no longer cached
-        guide, m = None, None
+    guide, m = await cached_guide(a, b, ctx) or (None, None)  # None: an id whose keypoints are gone too
     threshold = ctx.settings.ransac_threshold_px
     scene = None if m is None else guide is not None or await ctx.on_pool(matching.one_scene, m, threshold)
     warnings = [ALIGN_NO_SCENE] if scene is False else []
