@@ -103,16 +103,16 @@ def main() -> None:
     path = {"PATH": os.environ.get("PATH", "")}
     lines = []
     envs = {way: path | ({"KEEP_IMAGES": "false"} if by_ids else {}) for way, by_ids, _ in WAYS}
-    dense = []
+    dense, every = [], sets()
     with serving(envs, timeout=300) as clients:
-        for label, cases in sets():
+        for label, cases in every:
             for way, by_ids, method in WAYS:
                 got = [transfer(clients[way], p, by_ids, method) for _, p in cases]
                 lines.append(summary(label, way, got))
                 print(lines[-1], flush=True)
         for geometry, verified in (("none", False), ("the pair's", True)):
             for way, by_ids, method in WAYS:
-                got = [matched(clients[way], p, by_ids, method, verified) for _, p in sets()[0][1]]
+                got = [matched(clients[way], p, by_ids, method, verified) for _, p in every[0][1]]
                 conf, right = (np.concatenate([g[k] for g in got]) for k in ("conf", "right3"))
                 dense.append(f"| {geometry} | {way} | {len(conf)} | {conf.mean():.2f} | {right.mean():.0%} | "
                              f"{sum(g['warned'] for g in got)} of {len(got)} |")
