@@ -30,14 +30,13 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from eval import machine, robustness
-from eval.features_only import ALONE, UNCOPIED
 from eval.latency import FIRST_TRY_OFF, served_settings, serving
 from eval.results import with_settings, write_section
 from models.data import grid, lenses, mire, pairs
 from models.export_patch import MANIFEST
 from service.calibration import WITHIN_PX
-from service.correspond import NOT_PREALIGNED
-from service.keypoint_transfer import extrapolated
+from service.correspond import NOT_PREALIGNED, SHOWN_AT
+from service.keypoint_transfer import DENSE_ALONE, NOT_COPIED, extrapolated
 from service.local_warp import BELOW
 
 BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0 + 1e-9)
@@ -197,7 +196,7 @@ def collect(client: httpx.Client, cases: list[pairs.Pair], related: bool = True,
                 r = to.post("/v1/correspondences", files=sent, data={**named, "method": method, "geometry": asked})
                 r.raise_for_status()
                 body = r.json()
-                if variant and not any(NOT_PREALIGNED in w and w.startswith("b shows a at") for w in body["warnings"]):
+                if variant and not any(w.startswith(SHOWN_AT) and NOT_PREALIGNED in w for w in body["warnings"]):
                     continue  # by ids answered as by the bytes: counted with them
                 kept = [x[value] is not None for x in body["matches"]]
                 m = [x for x, k in zip(body["matches"], kept, strict=True) if k]
@@ -276,7 +275,7 @@ def own_curves(warnings: list[str]) -> str | None:
     """The curves of a transfer by ids without their bytes, by what its answer warns of (as
     ``keypoint_transfer.transfer`` chooses them), or None."""
     said = " ".join(warnings)
-    return "transfer-dense" if ALONE in said else "transfer-uncopied" if UNCOPIED in said else None
+    return "transfer-dense" if DENSE_ALONE in said else "transfer-uncopied" if NOT_COPIED in said else None
 
 
 def transfer_uses(guidance: str, by_plane: np.ndarray, consistent: np.ndarray,

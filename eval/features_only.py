@@ -26,9 +26,8 @@ from eval.results import published
 from models.data import pairs, plain
 from service.calibration import WITHIN_PX
 from service.correspond import NOT_PREALIGNED
+from service.keypoint_transfer import DENSE_ALONE, NOT_COPIED
 
-ALONE = "fitted to the dense matches alone"  # the answers' warnings (``keypoint_transfer.transfer``)
-UNCOPIED = "not searched in copies"
 # how the pair is sent: its bytes, or ids posted with what method (None: both kinds of features),
 # each to a server of its own (one id names one image's features whatever method posted it)
 WAYS = (("bytes sent", False, None), ("ids, keypoints and features", True, None), ("ids, features only", True, "dense"))
@@ -50,7 +49,7 @@ def outcome(body: dict, pair: pairs.Pair, points: np.ndarray) -> dict:
     rated = known & ~np.isnan(conf)
     return {"guided": body["guidance"] != "none", "within5": float(np.mean(off[known] < 5)),
             "conf": conf[rated].tolist(), "right3": (off[rated] < 3).tolist(),
-            "warned": any(ALONE in w or UNCOPIED in w for w in body["warnings"])}
+            "warned": any(DENSE_ALONE in w or NOT_COPIED in w for w in body["warnings"])}
 
 
 def transfer(client: httpx.Client, pair: pairs.Pair, by_ids: bool, method: str | None = None) -> dict:

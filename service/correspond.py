@@ -44,6 +44,7 @@ GUIDE_INLIERS = matching.AGREED_INLIERS  # sparse matches a geometry needs to gu
 SHIFT_PX = 4.0  # a homography that moves the matched points this far beyond a shift pre-aligns
 FEATURES_ONLY = "an image id whose bytes are not kept (evicted, or KEEP_IMAGES=false) carries features only"
 NOT_PREALIGNED = "dense search cannot be pre-aligned"
+SHOWN_AT = "b shows a at"  # how the warnings of answers by ids without their bytes, b scaled or turned, begin
 DIRECT_ONLY = f"{FEATURES_ONLY}, so the MRF solves only the direct field (no pixels to bring b onto a): if the " \
               "images differ much in scale, rotation or perspective, send both images' bytes"
 UNVERIFIED = "no geometry verified: the matches are unverified nearest neighbours, their confidence that of " \
@@ -434,9 +435,8 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
             answer = Answer("dense", model.name, direct, timing_ms=timing, a_size=(fa.width, fa.height),
                             guide=guide.kind if guide else None, uncopied=not both and pre is not None and pre.required)
             if answer.uncopied:
-                answer.warnings.append(f"b shows a at {pre.described['scale']:.3g}x, turned "
-                                       f"{pre.described['rotation_deg']:.0f} degrees, but {FEATURES_ONLY}, so the "
-                                       f"{NOT_PREALIGNED}: send both images' bytes or use method=sparse")
+                answer.warnings.append(without_copies(pre, f"the {NOT_PREALIGNED}") + ": send both images' bytes or "
+                                       "use method=sparse")
             elif not both:
                 answer.warnings.append(f"{FEATURES_ONLY}, so the {NOT_PREALIGNED}: if the images differ much in "
                                        "scale or rotation, send both images' bytes or use method=sparse")
@@ -598,12 +598,20 @@ def off_relative_place(guide: matching.Guide | None, m: Matches, fa: FeatureMap,
     return by_plane_map(w, pb, moved, False, int(guide.inliers.sum()))
 
 
-async def cached_guide(a: Side, b: Side, ctx: Context) -> tuple[matching.Guide | None, Matches] | None:
+async def cached_guide(a: Side, b: Side, ctx: Context, kind: str = "auto"
+                       ) -> tuple[matching.Guide | None, Matches] | None:
     """``sparse_guide``, or None where an image id's bytes and keypoints are both gone."""
     try:
-        return await sparse_guide(a, b, ctx)
+        return await sparse_guide(a, b, ctx, kind)
     except NotFound:
         return None
+
+
+def without_copies(pre: Prealignment, so: str) -> str:
+    """The warning of an answer by ids without their bytes where b is scaled or turned (``pre``),
+    so that what needs copies brought onto each other was not done (``so``)."""
+    return (f"{SHOWN_AT} {pre.described['scale']:.3g}x, turned {pre.described['rotation_deg']:.0f} degrees, but "
+            f"{FEATURES_ONLY}, so {so}")
 
 
 async def sparse_guide(a: Side, b: Side, ctx: Context, kind: str = "auto") -> tuple[matching.Guide | None, Matches]:

@@ -24,14 +24,14 @@ from service.correspond import (
     Prealignment,
     Side,
     alignment,
+    cached_guide,
     copy_of,
     dense_map,
     narrow,
     prealigned_copies,
     prealignment_from,
-    sparse_guide,
+    without_copies,
 )
-from service.errors import NotFound
 from service.feature_map import FeatureMap
 from service.matching import Matches
 from service.points import inside, read_points
@@ -271,6 +271,10 @@ def field_support(al: align.Alignment, m: Matches, points: np.ndarray, tol_px: f
     return point_transfer.support(points, xy_a, align.explains(al, xy_a, xy_b, tol_px))
 
 
+DENSE_ALONE = "the geometry was fitted to the dense matches alone"  # the warnings of transfers by ids without bytes
+NOT_COPIED = "the points were not searched in copies brought onto each other"
+
+
 def dense_guide(fa: FeatureMap, fb: FeatureMap, threshold_px: float, kind: str) -> matching.Guide | None:
     """The geometry of mutual, ratio-tested dense matches (``matching.fit_guide``), for a pair whose
     sparse features cannot be had (ids whose bytes are not kept), without the matches of the
@@ -298,20 +302,18 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     tol = ctx.settings.cycle_tolerance_px
     # own: the confidence curves of a transfer by ids without their bytes (``calibration.for_transfer``)
     guide, pre, sparse_m, unmet, own = None, None, None, [], None
-    if guided:
-        try:  # the sparse matches survive rotation and scale; with ids, if their features were cached
-            guide, sparse_m = await sparse_guide(a, b, ctx, geometry)
-        except NotFound:
+    if guided:  # the sparse matches survive rotation and scale; with ids, if their features were cached
+        found = await cached_guide(a, b, ctx, geometry)
+        if found is None:
             guide = await ctx.on_pool(dense_guide, fa, fb, ctx.settings.ransac_threshold_px, geometry)
             own = "transfer-dense"
-            unmet.append(f"{FEATURES_ONLY} and no keypoints cached, so the geometry was fitted to the dense matches "
-                         "alone, which miss scale and rotation: send both images' bytes")
+            unmet.append(f"{FEATURES_ONLY} and no keypoints cached, so {DENSE_ALONE}, which miss scale and rotation: "
+                         "send both images' bytes")
         else:
+            guide, sparse_m = found
             pre = prealignment_from(guide, sparse_m, ctx.settings.ransac_threshold_px)
             if pre is not None and pre.required and b.data is None:  # its copies need b's pixels
-                unmet.append(f"b shows a at {pre.described['scale']:.3g}x, turned {pre.described['rotation_deg']:.0f} "
-                             f"degrees, but {FEATURES_ONLY}, so the points were not searched in copies brought onto "
-                             "each other: send both images' bytes")
+                unmet.append(without_copies(pre, NOT_COPIED) + ": send both images' bytes")
                 pre, own = None, "transfer-uncopied"
     # a fundamental matrix chosen while a homography also holds (a camera turned about its centre
     # has no epipolar geometry, and a plane's repeated structure threads its lines): each point
