@@ -96,7 +96,8 @@ class MemoryCache:
     """Thread-safe LRU bounded by the total size of its values; with ``ttl_s``, a value is gone
     that long after it was put (as Redis's are), whether or not it was read since. It remembers
     when keys were deleted (the last ``DELETIONS_KEPT``, for ``ttl_s`` or an hour) for ``put``'s
-    ``since``. Each value is held with the ``time.monotonic()`` it was put at (``expires_in``)."""
+    ``since``. Each value is held with the ``time.monotonic()`` it was put at (``expires_in``) and
+    the ``time.time()`` it is as of (``since``, or when it was put), which ``delete``'s ``at`` reads."""
 
     backend = "memory"
 
@@ -147,7 +148,8 @@ class MemoryCache:
         with self._lock:
             if since is not None and any(self._gone_since(k, since) for k in (key, under) if k):
                 return
-            self._data[key] = (data, time.monotonic())  # evicts the least recent (and the expired) to make room
+            # evicts the least recent (and the expired) to make room
+            self._data[key] = (data, time.monotonic(), time.time() if since is None else since)
             if under:  # set again, so the record lasts as long as the last value put under it
                 self._derived[under] = self._derived.get(under, frozenset()) | {key}
         self.stats.bytes_written += len(data)
@@ -158,14 +160,17 @@ class MemoryCache:
         with self._lock:
             self._data.pop(key, None)
 
-    def delete(self, key: str) -> bool:
-        """Drop ``key`` and the values put under it, and note when; whether any was there (an
-        expired value was not)."""
+    def delete(self, key: str, at: float | None = None) -> bool:
+        """Drop ``key`` and the values put under it, and note when; whether any was dropped (an
+        expired value was not there). ``at``: when the deletion was made (``time.time()``, on
+        another replica; default now): a value as of a later time (put since) stays."""
         with self._lock:
-            now, held = time.time(), False
+            at, held = time.time() if at is None else at, False
             for k in (key, *self._derived.pop(key, ())):
-                self._deleted[k] = now
-                held = self._data.pop(k, None) is not None or held
+                self._deleted[k] = max(at, self._deleted.get(k, at))
+                value = self._data.get(k)
+                if value is not None and value[2] <= at:
+                    held = self._data.pop(k) is not None or held
             return held
 
     def deleted_since(self, key: str, since: float) -> bool:
@@ -185,7 +190,7 @@ class MemoryCache:
         with self._lock:
             held = self._data.get(key)
             if held is not None:
-                self._data[key] = (held[0], time.monotonic())
+                self._data[key] = (held[0], time.monotonic(), held[2])
             return held is not None
 
     def close(self) -> None:

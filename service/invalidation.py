@@ -1,11 +1,13 @@
 """Deletions that reach every replica's in-process tier at once.
 
 A ``RedisCache`` keeps what it read or computed in an in-process tier in front of Redis. A deletion
-drops the value in Redis, leaves a tombstone there for the cache's TTL, and publishes the key on
-``CHANNEL`` (in that order); every replica listens (``Listener``: a daemon thread on
-redis-py's pub/sub) and drops the key from its tier. Pub/sub delivers only to those connected, so
-whenever a replica subscribes (at first, and again after Redis was down, restarted or cut off) it
-also drops the copies whose tombstone exists: the deletions it may have missed meanwhile. A copy
+drops the value in Redis, leaves a tombstone there for the cache's TTL, and publishes the key and
+the deletion's time on ``CHANNEL`` (in that order); every replica listens (``Listener``: a daemon
+thread on redis-py's pub/sub) and drops the key's value from its tier unless it is as of a later
+time (computed or read since, so a message that lands late does not drop a newer value). Pub/sub
+delivers only to those connected, so whenever a replica subscribes (at first, and again after Redis
+was down, restarted or cut off) it also drops the copies older than their key's tombstone: the
+deletions it may have missed meanwhile. A copy
 outlives a deletion only on a replica that cannot reach Redis, and at most until its TTL.
 
 The tombstone holds the deletion's time, so that what was computed or read from before it is not
@@ -45,23 +47,34 @@ def delete_everywhere(client: redis.Redis | RedisCluster, key: str, ttl_s: int) 
     """Drop ``key`` in Redis, leave its tombstone for ``ttl_s`` and tell the listening replicas;
     whether Redis held it. Raises what redis-py raises. Three calls, not a pipeline: a Cluster's
     pipeline refuses PUBLISH."""
-    held = bool(client.delete(key))
-    client.set(tombstone(key), repr(time.time()), ex=ttl_s)
-    client.publish(CHANNEL, key)
+    held, at = bool(client.delete(key)), repr(time.time())
+    client.set(tombstone(key), at, ex=ttl_s)
+    client.publish(CHANNEL, f"{at} {key}")
     return held
 
 
-def deleted_since(client: redis.Redis | RedisCluster, key: str, since: float) -> bool:
-    """Whether ``key`` was deleted at or after ``since`` (``time.time()``), by its tombstone. A
-    tombstone that is not a time (written by something else) counts as a deletion now."""
-    stamp = client.get(tombstone(key))
-    if stamp is None:
-        return False
+def stamp_time(stamp: bytes | str, key: str) -> float:
+    """The time a tombstone or message holds; one that is not a time (written by something else)
+    counts as a deletion now."""
     try:
-        return float(stamp) >= since
+        return float(stamp)
     except ValueError:
-        log.warning("tombstone of %s is not a time; taken as a deletion now", key)
-        return True
+        log.warning("deletion of %s does not say when; taken as a deletion now", key)
+        return time.time()
+
+
+def heard(message: bytes) -> tuple[str, float]:
+    """The key a message on ``CHANNEL`` names and when it was deleted; a message of a key alone
+    (as replicas before the time was sent publish) is a deletion now."""
+    text = message.decode()
+    stamp, _, key = text.partition(" ")
+    return (key, stamp_time(stamp, key)) if key else (text, time.time())
+
+
+def deleted_since(client: redis.Redis | RedisCluster, key: str, since: float) -> bool:
+    """Whether ``key`` was deleted at or after ``since`` (``time.time()``), by its tombstone."""
+    stamp = client.get(tombstone(key))
+    return stamp is not None and stamp_time(stamp, key) >= since
 
 
 class Listener:
@@ -91,20 +104,22 @@ class Listener:
         if self._thread is not None:
             self._thread.join(POLL_S + 2 * self.retry_s + 1)
 
-    def _drop(self, keys: list[str]) -> None:
-        """Drop ``keys`` from the tier, which notes when (so a read or computation begun before
-        cannot put them back: ``MemoryCache.deleted_since``)."""
-        self.stats.invalidated += sum(self.local.delete(k) for k in keys)
+    def _drop(self, deletions: list[tuple[str, float]]) -> None:
+        """Drop each key's value from the tier unless it is as of a later time than the deletion;
+        the tier notes when (so a read or computation begun before cannot put it back:
+        ``MemoryCache.deleted_since``)."""
+        self.stats.invalidated += sum(self.local.delete(k, at) for k, at in deletions)
 
     def sweep(self, client: redis.Redis | RedisCluster) -> None:
-        """Drop the held copies whose key has a tombstone in Redis."""
+        """Drop the held copies older than their key's tombstone in Redis."""
         keys = self.local.keys()
         if not keys:
             return
         pipe = client.pipeline(transaction=False)
         for k in keys:
-            pipe.exists(tombstone(k))
-        self._drop([k for k, gone in zip(keys, pipe.execute(), strict=True) if gone])
+            pipe.get(tombstone(k))
+        stamps = zip(keys, pipe.execute(), strict=True)
+        self._drop([(k, stamp_time(stamp, k)) for k, stamp in stamps if stamp is not None])
 
     def _run(self) -> None:
         pubsub, failed = None, False
@@ -118,7 +133,7 @@ class Listener:
                     self.subscribed.set()
                 message = pubsub.get_message(timeout=POLL_S)
                 if message is not None and message["type"] == "message":
-                    self._drop([message["data"].decode()])
+                    self._drop([heard(message["data"])])
             except REDIS_ERRORS as exc:
                 (log.warning if self.subscribed.is_set() or not failed else log.debug)(
                     "deletions by other replicas do not reach this one's tier (%s: %s); subscribing again in %.1f s",

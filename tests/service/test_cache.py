@@ -1,4 +1,5 @@
 """The feature cache, both backends, against a real Redis server."""
+import threading
 import time
 
 import numpy as np
@@ -7,6 +8,7 @@ import redis
 
 from service.cache import MemoryCache, RedisCache, cache_key
 from service.feature_map import FeatureMap
+from service.invalidation import heard
 from tests.conftest import until
 from tests.redis_server import RedisServer
 
@@ -150,6 +152,46 @@ def test_a_deletion_on_one_replica_keeps_anothers_computation_out_of_redis_and_i
         one.close(), two.close()
 
 
+def test_a_deletions_message_that_lands_late_drops_only_what_is_older_than_the_deletion(redis_server):
+    """The message of a deletion reaches another replica's tier after that replica stored a
+    value: one read before the deletion goes, one computed after it stays (the message carries
+    the deletion's time), and so does a key deleted before it was stored."""
+    one, two = (RedisCache(redis_server.url, ttl_s=60, local_bytes=1 << 24) for _ in range(2))
+    try:
+        assert two.get("warm-up") is None and until(two.listener.subscribed.is_set)
+        gate, delete = threading.Event(), two.local.delete
+
+        def late(*deletion):  # the listener's thread waits here until the puts are made
+            gate.wait(5.0)
+            return delete(*deletion)
+        two.local.delete = late
+        one.put("old", fmap(1))
+        read = time.time()  # two reads "old" before one deletes it...
+        assert one.delete("old") and not one.delete("new")
+        two.local.put("old", fmap(1), read)  # ...and stores it before the message lands
+        two.put("new", fmap(2), time.time())  # computed after "new" was deleted
+        gate.set()
+        assert until(lambda: two.local.deleted_since("old", read) and two.local.deleted_since("new", read))
+        assert two.local.get("old") is None and two.stats.invalidated == 1
+        assert two.local.get("new") == fmap(2) and one.get("new") == fmap(2)
+    finally:
+        one.close(), two.close()
+
+
+def test_a_subscribing_replica_drops_only_the_copies_older_than_their_tombstones(redis_server):
+    one, two = (RedisCache(redis_server.url, ttl_s=60, local_bytes=1 << 24) for _ in range(2))
+    try:
+        assert two.get("warm-up") is None and until(two.listener.subscribed.is_set)
+        two.listener.close()  # deaf to the deletions below, as while cut off from Redis
+        two.local.put("old", fmap(3), time.time())
+        assert not one.delete("old") and not one.delete("new")
+        two.local.put("new", fmap(4), time.time())
+        two.listener.sweep(two.client)  # what it does when it subscribes again
+        assert two.local.get("old") is None and two.local.get("new") == fmap(4)
+    finally:
+        one.close(), two.close()
+
+
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 def test_deleting_a_key_drops_the_values_put_under_it(backend, redis_server):
     """Values put ``under`` a key (features of an image's copies, under the image's) go with it and
@@ -244,3 +286,9 @@ def test_a_replica_subscribing_after_a_deletion_drops_its_copy(redis_server):
         assert late.stats.invalidated == 1
     finally:
         late.close(), other.close()
+
+
+def test_a_deletions_message_names_its_key_and_time_and_one_without_a_time_is_a_deletion_now():
+    assert heard(b"1700000000.25 sha:model:v1") == ("sha:model:v1", 1700000000.25)
+    key, at = heard(b"sha:model:v1")  # as replicas that did not send the time publish
+    assert key == "sha:model:v1" and abs(at - time.time()) < 5
