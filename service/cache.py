@@ -64,7 +64,9 @@ class FeatureCache(Protocol):
     the backend; ``put`` never raises for the backend's sake, and with ``since`` (the
     ``time.time()`` at which the caller found the key missing) stores nothing if the key was
     deleted since: a value computed from an image deleted meanwhile does not bring it back;
-    ``reject`` drops a value that did not fit its model."""
+    ``reject`` drops a value that did not fit its model. ``get``'s ``under``: the key the value
+    was put under; a value no longer listed under it (the list lost: evicted, expired) is not
+    answered, as a deletion of that key could no longer find it."""
 
     backend: str
     stats: CacheStats
@@ -77,7 +79,7 @@ class FeatureCache(Protocol):
 
     def ping(self) -> bool: ...
 
-    def get(self, key: str) -> bytes | None: ...
+    def get(self, key: str, under: str | None = None) -> bytes | None: ...
 
     def put(self, key: str, data: bytes, since: float | None = None, under: str | None = None) -> None: ...
 
@@ -127,9 +129,12 @@ class MemoryCache:
         """Whether the cache answers now (for /readyz): an in-process LRU always does."""
         return True
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str, under: str | None = None) -> bytes | None:
         with self._lock:
             held = self._data.get(key)  # a read makes it the most recent; an expired value is a miss
+            if held is not None and under and key not in self._derived.get(under, ()):  # read: the most recent
+                del self._data[key]  # its record gone, a deletion of ``under`` would miss it
+                held = None
         data = None if held is None else held[0]
         self.stats.read(data)
         return data
@@ -260,8 +265,11 @@ class RedisCache:
             self._failed("ping", exc)
             return False
 
-    def get(self, key: str) -> bytes | None:
-        data = self.local.get(key) if self.local else None
+    def get(self, key: str, under: str | None = None) -> bytes | None:
+        """The value, from the tier or Redis; with ``under``, read with a look at its list there
+        (``derived(under)``, in one round trip), which keeps the list as recently used as its values
+        (allkeys-lru evicts the least recent): a value whose list is gone is dropped, a miss."""
+        data = self.local.get(key, under) if self.local else None
         if data is not None:
             self.stats.hits += 1
             return data
@@ -270,7 +278,14 @@ class RedisCache:
             return None
         since = time.time()  # a deletion heard after this keeps what is read out of the tier
         try:
-            data = self.client.get(key)
+            if under:
+                pipe = self.client.pipeline(transaction=False)
+                data, listed = pipe.get(key).sismember(derived(under), key).execute()
+                if data is not None and not listed:
+                    self.client.delete(key)
+                    data = None
+            else:
+                data = self.client.get(key)
             self._ok()
         except REDIS_ERRORS as exc:
             self._failed("get", exc)
@@ -278,7 +293,7 @@ class RedisCache:
             return None
         self.stats.read(data)
         if data is not None and self.local:
-            self.local.put(key, data, since)
+            self.local.put(key, data, since, under)
         return data
 
     def reject(self, key: str) -> None:

@@ -67,9 +67,11 @@ def prepare(img: imaging.Decoded, max_side: int) -> tuple[np.ndarray, float, int
     return pixels, size[1] / h, w, h
 
 
-def lookup(cache: FeatureCache, key: str, kind: Callable[[bytes, Expect], R], want: Expect) -> R | None:
-    """The checked record under ``key``, or None (a miss, or a value that did not fit: dropped)."""
-    data = cache.get(key)
+def lookup(cache: FeatureCache, key: str, kind: Callable[[bytes, Expect], R], want: Expect,
+           under: str | None = None) -> R | None:
+    """The checked record under ``key``, or None (a miss, or a value that did not fit: dropped);
+    ``under``: see ``FeatureCache.get``."""
+    data = cache.get(key, under)
     if data is None:
         return None
     try:
@@ -81,14 +83,14 @@ def lookup(cache: FeatureCache, key: str, kind: Callable[[bytes, Expect], R], wa
 
 
 async def cached(data: bytes, model: LoadedModel, cache: FeatureCache, settings: Settings,
-                 kind: Callable[[bytes, Expect], R], owner: str = "", known: str | None = None
-                 ) -> tuple[str, str, R | None]:
+                 kind: Callable[[bytes, Expect], R], owner: str = "", known: str | None = None,
+                 under: str | None = None) -> tuple[str, str, R | None]:
     """(image id, cache key, the checked record or None), hashing off the event loop unless the
-    caller ``known`` the bytes' sha256 already."""
+    caller ``known`` the bytes' sha256 already; ``under``: see ``FeatureCache.get``."""
     def find() -> tuple[str, str, R | None]:
         image_id = known or hashlib.sha256(data).hexdigest()
         key = key_for(image_id, model, settings, owner)
-        return image_id, key, lookup(cache, key, kind, expect(model, settings))
+        return image_id, key, lookup(cache, key, kind, expect(model, settings), under)
     return await run_in_threadpool(find)
 
 
@@ -107,7 +109,7 @@ async def features(data: bytes, model: LoadedModel, cache: FeatureCache, setting
     pixels on a miss (see ``decoded``); ``owner``: see ``key_for``; ``known``: see ``cached``;
     ``under``: the key of what these features derive from (``FeatureCache.put``)."""
     since = time.time()  # deleted after this, the image's features computed here are not cached
-    image_id, key, fm = await cached(data, model, cache, settings, FeatureMap.decode, owner, known)
+    image_id, key, fm = await cached(data, model, cache, settings, FeatureMap.decode, owner, known, under)
     if fm is not None:
         return fm, image_id, True
     fm = await computed(await decoded(data, settings, where, image), model, settings)

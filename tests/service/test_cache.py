@@ -8,7 +8,7 @@ import redis
 
 from service.cache import MemoryCache, RedisCache, cache_key
 from service.feature_map import FeatureMap
-from service.invalidation import heard
+from service.invalidation import derived, heard
 from tests.conftest import until
 from tests.redis_server import RedisServer
 
@@ -292,3 +292,39 @@ def test_a_deletions_message_names_its_key_and_time_and_one_without_a_time_is_a_
     assert heard(b"1700000000.25 sha:model:v1") == ("sha:model:v1", 1700000000.25)
     key, at = heard(b"sha:model:v1")  # as replicas that did not send the time publish
     assert key == "sha:model:v1" and abs(at - time.time()) < 5
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_a_value_no_longer_listed_under_its_key_is_not_answered(backend, redis_server):
+    """A deletion finds the values put under a key by its list of them; where the list is lost
+    (Redis evicted it, allkeys-lru; the tier's record of it expired), a value it named is not
+    answered and is dropped: a later deletion could not find it."""
+    cache = MemoryCache(1 << 24, 60) if backend == "memory" else RedisCache(redis_server.url, ttl_s=60)
+    try:
+        cache.put("img", fmap(1))
+        cache.put("img:copy:1", fmap(2), under="img")
+        cache.put("img:copy:2", fmap(3), under="img")
+        assert cache.get("img:copy:1", "img") == fmap(2)
+        if backend == "memory":
+            cache._derived.pop("img")
+        else:
+            cache.client.delete(derived("img"))
+        assert cache.get("img:copy:1", "img") is None and cache.get("img:copy:2", "img") is None
+        assert cache.get("img:copy:1") is None  # dropped, not merely hidden
+        cache.put("img:copy:1", fmap(2), under="img")  # computed again: listed again
+        assert cache.get("img:copy:1", "img") == fmap(2) and cache.get("img") == fmap(1)
+    finally:
+        cache.close()
+
+
+def test_reading_a_value_keeps_its_list_as_recently_used_in_redis(redis_server):
+    """allkeys-lru evicts the keys idle longest: a list read with its values is no idler than they."""
+    cache = RedisCache(redis_server.url, ttl_s=60)
+    try:
+        cache.put("pic:copy", fmap(4), under="pic")
+        time.sleep(1.1)  # Redis counts idle time in seconds
+        assert cache.client.object("idletime", derived("pic")) >= 1
+        assert cache.get("pic:copy", "pic") == fmap(4)
+        assert cache.client.object("idletime", derived("pic")) == 0
+    finally:
+        cache.close()
