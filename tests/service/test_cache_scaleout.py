@@ -32,6 +32,17 @@ def test_cache_on_a_real_redis_cluster(cluster):
     assert sum(per_node) == 20 and sum(1 for c in per_node if c) >= 2
 
 
+def test_values_read_with_their_list_across_the_nodes_of_a_cluster(cluster):
+    cache = RedisCache(cluster.url, ttl_s=60, timeout_s=1.0)
+    copies = [f"feat:ucn:v:img:copy:{k:02d}" for k in range(6)]  # spread over the nodes, as the list is
+    for key in copies:
+        cache.put(key, key.encode(), under="feat:ucn:v:img")
+    assert all(cache.get(key, "feat:ucn:v:img") == key.encode() for key in copies)
+    cache.client.delete("derived:feat:ucn:v:img")
+    assert all(cache.get(key, "feat:ucn:v:img") is None for key in copies) and cache.stats.errors == 0
+    assert not any(cache.client.exists(key) for key in copies)
+
+
 def test_app_serves_on_a_cluster(cluster, coffee):
     with make_client(redis_url=cluster.url) as one:
         assert one.post("/v1/images", files={"image": ("a.png", encode(coffee))}).json()["cached"] is False
