@@ -71,6 +71,12 @@ NARROW = 0.1
 DOUBT_INLIERS = 20
 
 
+def bare(side: str, keypoints: int) -> str:
+    """The warning of an image ``side`` in which fewer than MIN_INLIERS keypoints were found."""
+    return (f"image {side} has {keypoints} keypoint{'s' * (keypoints != 1)} (it shows little or no texture: "
+            "a blank, flat or blurred image): too few for matches to be found or verified")
+
+
 def narrow(inliers: int, span: float) -> str:
     """The warning of a homography whose ``inliers`` span ``span`` (< NARROW) of image a."""
     return (f"the homography's {inliers} inliers span {100 * span:.0f} % of image a: it is fitted there and "
@@ -294,6 +300,7 @@ async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Opt
         found = await ctx.on_pool(sparse.match, sa, sb, ratio, opts.mutual)
         answer = Answer(method, model.name, found, timing_ms={"features": 1e3 * (t1 - t0)},
                         a_size=(sa.width, sa.height))
+        answer.warnings += [bare(side, len(f.xy)) for side, f in (("a", sa), ("b", sb)) if len(f.xy) < MIN_INLIERS]
     else:
         answer = await dense_correspondences(a, b, model, opts, ctx)
     t2 = time.perf_counter()

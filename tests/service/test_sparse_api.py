@@ -246,3 +246,13 @@ def test_a_verified_homography_adds_the_keypoint_pairs_it_explains_and_they_are_
     assert (ratios[inliers] == 1.0).sum() >= 20, (ratios[inliers] == 1.0).sum()
     tested = client.post("/v1/correspondences", files=sent, data={"geometry": "homography", "ratio": "0.9"}).json()
     assert all(x["ratio"] < 0.9 for x in tested["matches"])
+
+
+def test_an_image_without_texture_is_named_as_the_reason_nothing_matched(client, coffee):
+    flat = np.full((240, 320), 128, np.uint8)
+    body = ask(client, coffee, flat, geometry="homography")
+    assert body["matches"] == [] and body.get("homography") is None
+    assert body["warnings"][0].startswith("image b has 0 keypoints (it shows little or no texture")
+    assert not any(w.startswith("image a has") for w in body["warnings"])
+    body = ask(client, flat, flat)
+    assert [w.split(" (")[0] for w in body["warnings"][:2]] == ["image a has 0 keypoints", "image b has 0 keypoints"]
