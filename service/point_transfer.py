@@ -73,11 +73,20 @@ def local_offset(h: np.ndarray, xy_a: np.ndarray, xy_b: np.ndarray, inliers: np.
     return np.where((n >= least)[:, None], mean * drawn[:, None], 0.0).astype(np.float32)
 
 
-def allowed_cells(guide: Guide, points: np.ndarray, cells_xy: np.ndarray, reach_px: float) -> np.ndarray:
+def allowed_cells(guide: Guide, points: np.ndarray, cells_xy: np.ndarray, reach_px: float,
+                  size: tuple[int, int]) -> np.ndarray:
     """(K, N) bool: the cells of b each point may go to: within ``reach_px`` of where a
-    homography puts it (a fundamental matrix's bands: ``band_cells``)."""
-    d2 = ((project(guide.model, points)[:, None, :] - cells_xy[None]) ** 2).sum(-1)
-    return d2 <= reach_px ** 2
+    homography puts it (a fundamental matrix's bands: ``band_cells``), or where that is farther
+    outside b (``size``: width, height), of the place in b nearest it: the point is held at b's
+    border (``in_view`` false), not sent to a look-alike anywhere in b, which a round trip there
+    and back, unguided too, found consistent (the far eye of a symmetric head at 0.99)."""
+    pred = project(guide.model, points)
+    allowed = ((pred[:, None, :] - cells_xy[None]) ** 2).sum(-1) <= reach_px ** 2
+    out = ~allowed.any(1)
+    if out.any():
+        held = np.clip(np.nan_to_num(pred[out]), 0, [size[0] - 1, size[1] - 1])
+        allowed[out] = ((held[:, None, :] - cells_xy[None]) ** 2).sum(-1) <= reach_px ** 2
+    return allowed
 
 
 def top1_guided(q: np.ndarray, db: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -188,7 +197,8 @@ def nearest(fb: FeatureMap, q: np.ndarray, points: np.ndarray, guide: Guide | No
     else:
         reach = max(4.0 * fb.stride / fb.scale, 16.0)
         block = max(1, BLOCK_BYTES // (5 * max(len(db), 1)))  # similarities plus the mask
-        parts = [top1_guided(q[s:s + block], db, allowed_cells(guide, points[s:s + block], xb_cells, reach))
+        parts = [top1_guided(q[s:s + block], db, allowed_cells(guide, points[s:s + block], xb_cells, reach,
+                                                              (fb.width, fb.height)))
                  for s in range(0, len(q), block)]
         idx, best = (np.concatenate(x) for x in zip(*parts, strict=True))
     return refine(fb, q, idx), best

@@ -8,7 +8,7 @@ import pytest
 
 from models.data import pairs
 from service import keypoint_transfer, matching, point_transfer
-from tests.conftest import encode, make_client
+from tests.conftest import encode, make_client, real
 
 
 def test_the_lines_hold_where_the_epipolar_search_comes_back_from_the_evidence_of_depth():
@@ -56,3 +56,21 @@ def test_a_guide_of_dense_matches_alone_is_not_the_images_frames_matched(case):
     truth, known = pair.truth(points)
     right = np.hypot(*(got - truth).T)[known] < 5
     assert out["guidance"] == "none" or right.mean() > 0.5, (out["guidance"], right.mean())
+
+
+def test_points_out_of_bs_view_are_held_at_its_border_and_not_trusted():
+    """Suzanne's head, the camera turned: a's left third is out of b's view, and the head's left
+    and right look alike. Such points went to the far eye, consistent both ways (each search
+    unguided once its prediction fell outside the image), at a confidence of 0.91; now each is
+    held at b's border, where its round trip does not come back."""
+    pair = real(lambda: pairs.load("suzanne"))
+    points = np.array([[x, y] for x in (60.0, 160.0, 260.0) for y in (120.0, 240.0, 360.0)] + [[319.5, 239.8]])
+    truth, known = pair.truth(points)
+    assert not known.any() and (truth[:, 0] < -20).all()  # beyond b's left border
+    with make_client(warm_up=False) as c:
+        out = c.post("/v1/keypoints/transfer", data={"keypoints": json.dumps(points.tolist())},
+                     files={"image_a": ("a.png", encode(pair.a)), "image_b": ("b.png", encode(pair.b))}).json()
+    assert out["guidance"] == "homography"
+    got = out["keypoints"]
+    assert not any(k["in_view"] or k["consistent"] for k in got), got
+    assert all(k["x"] < 20 for k in got) and max(k["confidence"] for k in got) < 0.2, got

@@ -93,6 +93,23 @@ def test_a_homography_guided_point_stays_on_the_prediction_where_the_features_pr
     assert np.abs(free - points - [4, 0]).max() < 0.5 and (top > score + 0.2).all()
 
 
+def test_a_point_the_homography_puts_far_outside_b_is_held_at_its_border_not_sent_to_a_look_alike():
+    """b shows a's very features where a is (a perfect look-alike of every point), but the
+    homography puts the points 300 px to the right, beyond b: each is held at b's right border,
+    and its round trip, held at a's, does not come back."""
+    rng = np.random.default_rng(5)
+    f = rng.normal(size=(16, 30, 40)).astype(np.float32)
+    f /= np.linalg.norm(f, axis=0, keepdims=True)
+    fm = FeatureMap(f.astype(np.float16), 160, 120, 1.0, 4)
+    points = np.array([[40.0, 40.0], [100.0, 60.0], [80.0, 90.0]], np.float32)
+    away = matching.Guide("homography", np.array([[1.0, 0, 300], [0, 1, 0], [0, 0, 1]]))
+    t = point_transfer.transfer(fm, fm, points, 4.0, away)
+    assert (t.xy[:, 0] >= 160 - 1 - 16).all() and np.abs(t.xy[:, 1] - points[:, 1]).max() <= 16
+    assert not t.consistent.any() and (t.cycle_error > 20).all()
+    near = point_transfer.transfer(fm, fm, points, 4.0, matching.Guide("homography", np.eye(3)))
+    assert near.consistent.all() and np.abs(near.xy - points).max() < 1e-3
+
+
 def test_support_is_the_share_of_a_points_nearest_matches_the_geometry_explains():
     rng = np.random.default_rng(0)
     xy = rng.uniform(0, 100, (400, 2)).astype(np.float32)
