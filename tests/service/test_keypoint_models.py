@@ -211,7 +211,7 @@ def test_an_image_id_is_read_as_features_and_its_bytes_only_where_they_are_neede
     url, kept = f"/v1/keypoint-models/{trained['id']}", dense.image_key(image_id)
     reads: list[str] = []
     get = cache.get
-    monkeypatch.setattr(cache, "get", lambda key: reads.append(key) or get(key))  # the keys read
+    monkeypatch.setattr(cache, "get", lambda key, *under: reads.append(key) or get(key, *under))  # the keys read
     first = client.post(f"{url}/predict", data={"image_id": image_id}).json()
     assert first["keypoints"] and kept not in reads
     assert client.post(f"{url}/classify", data={"image_id": image_id, "points": "[[10, 10]]"}).status_code == 200
