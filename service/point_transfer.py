@@ -238,9 +238,10 @@ def band_cells(guide: Guide, points: np.ndarray, fb: FeatureMap, reach_px: float
 def top1_in_band(fb: FeatureMap, q: np.ndarray, points: np.ndarray, guide: Guide, reach_px: float
                  ) -> tuple[np.ndarray, np.ndarray]:
     """``top1_guided`` over a fundamental matrix's epipolar bands (``band_cells``), each query
-    multiplied by its band's cells only: (index (K,), similarity (K,)); the global best where a
-    band holds no cell."""
-    _, db = cells(fb)
+    multiplied by its band's cells only: (index (K,), similarity (K,)). Where a line misses b (no
+    cell within reach), the cells nearest it (within reach of the nearest): the point is held at
+    b's border, not sent to a look-alike anywhere in b (as ``allowed_cells`` holds a homography's)."""
+    xb_cells, db = cells(fb)
     idx, best = np.zeros(len(q), np.int64), np.zeros(len(q), np.float32)
     block = max(1, BLOCK_BYTES // (4 * q.shape[1] * 8 * max(fb.features.shape[1:])))  # a band: ~8 cells across
     for s in range(0, len(q), block):
@@ -251,7 +252,10 @@ def top1_in_band(fb: FeatureMap, q: np.ndarray, points: np.ndarray, guide: Guide
         idx[s:s + block], best[s:s + block] = cand[np.arange(len(cand)), k], sim[np.arange(len(cand)), k]
     empty = idx < 0
     if empty.any():
-        idx[empty], best[empty] = top2(q[empty], db)[:2]
+        lines = np.c_[points[empty], np.ones(int(empty.sum()))] @ guide.model.T
+        lines /= np.linalg.norm(lines[:, :2], axis=1, keepdims=True) + 1e-12
+        d = np.abs(lines[:, :2] @ xb_cells.T + lines[:, 2:])
+        idx[empty], best[empty] = top1_guided(q[empty], db, d <= d.min(1, keepdims=True) + reach_px)
     return idx, np.clip(best, -1.0, 1.0)
 
 

@@ -110,6 +110,20 @@ def test_a_point_the_homography_puts_far_outside_b_is_held_at_its_border_not_sen
     assert near.consistent.all() and np.abs(near.xy - points).max() < 1e-3
 
 
+def test_a_point_whose_epipolar_line_misses_b_is_held_at_its_border_not_sent_to_a_look_alike():
+    """The lines of a's points run 200 px below b (a fundamental matrix of a camera moved up): each
+    point is held at b's bottom border, where its round trip does not come back, not sent to the
+    perfect look-alike b shows where a is."""
+    rng = np.random.default_rng(6)
+    f = rng.normal(size=(16, 30, 40)).astype(np.float32)
+    f /= np.linalg.norm(f, axis=0, keepdims=True)
+    fm = FeatureMap(f.astype(np.float16), 160, 120, 1.0, 4)
+    points = np.array([[40.0, 40.0], [100.0, 60.0], [80.0, 90.0]], np.float32)
+    below = matching.Guide("fundamental", np.array([[0.0, 0, 0], [0, 0, 1], [0, -1, -200]]))  # y' = y + 200
+    t = point_transfer.transfer(fm, fm, points, 4.0, below)
+    assert (t.xy[:, 1] >= 119 - 12).all() and not t.consistent.any(), t
+
+
 def test_support_is_the_share_of_a_points_nearest_matches_the_geometry_explains():
     rng = np.random.default_rng(0)
     xy = rng.uniform(0, 100, (400, 2)).astype(np.float32)
