@@ -6,8 +6,8 @@
     corr patches pairs.txt            # each line: two patch files; prints a score per line
     corr models
     corr add a.jpg b.jpg              # cache them; prints an id each, which the commands above take for a file
-    corr held <id> ...                # what the service still holds under each id, and for how long
-    corr delete <id> ...              # drop what add cached
+    corr held <id> ...                # what the service still holds under each id (or file), and for how long
+    corr delete <id> ...              # drop what add cached (an id, or the file)
 
 ``--url`` (default $CORR_URL or http://127.0.0.1:8000) and ``--key`` (default $CORR_API_KEY) go
 before the command. Answers print as short text; ``--json`` prints the service's numbers instead.
@@ -15,6 +15,7 @@ before the command. Answers print as short text; ``--json`` prints the service's
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -37,6 +38,13 @@ def read(path: str) -> bytes:
 def image(arg: str) -> bytes | str:
     """An image argument: an id from ``corr add`` (64 hex digits naming no file), else a file's bytes."""
     return arg if re.fullmatch(IMAGE_ID, arg) and not Path(arg).exists() else read(arg)
+
+
+def image_id(arg: str) -> str:
+    """The id of an image argument (``image``): the id itself, or the file's, which is the sha256 of
+    its bytes (what ``corr add`` printed for it)."""
+    found = image(arg)
+    return found if isinstance(found, str) else hashlib.sha256(found).hexdigest()
 
 
 # a transfer's optional fields
@@ -153,19 +161,19 @@ def add(c: CorrespondenceClient, a: argparse.Namespace) -> None:
 
 
 def held(c: CorrespondenceClient, a: argparse.Namespace) -> None:
-    for image_id in a.ids:
-        h = c.held_image(image_id)
+    for arg in a.ids:
+        h = c.held_image(image_id(arg))
         if h is None:
-            print(f"{image_id}\tnothing held")
+            print(f"{arg}\tnothing held")
             continue
         kept, nets = "kept" if h["bytes_kept"] else "not kept", ", ".join(h["networks"]) or "no features"
-        print(f"{image_id}\t{nets}; bytes {kept}; expires in {h['expires_in_s']} s")
+        print(f"{arg}\t{nets}; bytes {kept}; expires in {h['expires_in_s']} s")
 
 
 def delete(c: CorrespondenceClient, a: argparse.Namespace) -> None:
-    for image_id in a.ids:
-        c.delete_image(image_id)
-        print(f"deleted {image_id}")
+    for arg in a.ids:
+        c.delete_image(image_id(arg))
+        print(f"deleted {arg}")
 
 
 IMAGE_ARG = "an image file, or an id from `corr add`"
@@ -214,9 +222,9 @@ def parser() -> argparse.ArgumentParser:
     ad.add_argument("images", nargs="+")
     he = sub.add_parser("held", help="what the service holds under each id (networks' features, bytes) and for "
                                      "how long")
-    he.add_argument("ids", nargs="+", metavar="id")
+    he.add_argument("ids", nargs="+", metavar="id", help="an id from `corr add`, or the file itself")
     de = sub.add_parser("delete", help="drop what `corr add` cached under each id")
-    de.add_argument("ids", nargs="+", metavar="id")
+    de.add_argument("ids", nargs="+", metavar="id", help="an id from `corr add`, or the file itself")
     return ap
 
 

@@ -103,6 +103,14 @@ def test_add_gives_ids_the_commands_take_for_files_and_delete_drops_them(server,
     assert capsys.readouterr().out == f"deleted {ids[1]}\n"
     main(corr(server, "held", ids[1]))
     assert capsys.readouterr().out == f"{ids[1]}\tnothing held\n"
+    main(corr(server, "held", files / "a.png", files / "b.png"))  # the files themselves name their ids
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{files / 'a.png'}\t") and "bytes kept" in out[0]
+    assert out[1] == f"{files / 'b.png'}\tnothing held"
+    main(corr(server, "delete", files / "a.png"))
+    assert capsys.readouterr().out == f"deleted {files / 'a.png'}\n"
+    main(corr(server, "held", ids[0]))
+    assert capsys.readouterr().out == f"{ids[0]}\tnothing held\n"
     r = subprocess.run([sys.executable, "-m", "service.cli", *corr(server, "match", files / "a.png", ids[1])],
                        capture_output=True, text=True)
     assert r.returncode != 0 and f"404 not_found: no cached features for image {ids[1]}" in r.stderr, r.stderr
