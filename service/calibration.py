@@ -37,7 +37,7 @@ def confidence(model: LoadedModel, use: str, score: np.ndarray, variant: str = "
     as "dense-uncopied", where the model has one); None when the model has no curve for it (a
     network trained elsewhere, say)."""
     curves = model.entry.calibration
-    curve = curves.get(use + variant) if use + variant in curves else curves.get(use)
+    curve = curves.get(use + variant, curves.get(use))
     if curve is None:
         return None
     return np.interp(score, curve.score, curve.p).astype(np.float32)

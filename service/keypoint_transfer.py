@@ -67,7 +67,7 @@ def through_prealigned(fa: FeatureMap, fb: FeatureMap, fw: FeatureMap, fab: Feat
     wa = np.linalg.inv(pre.w)  # a's pixels -> b's
     down = matching.Guide(guide.kind, pre.w @ guide.model if guide.kind == "homography" else wa.T @ guide.model)
     t1 = point_transfer.transfer(fa, fw, points, tol, down)
-    t1.xy = np.clip(np.nan_to_num(matching.project(wa, t1.xy)), 0, [fb.width - 1, fb.height - 1]).astype(np.float32)
+    t1.xy = matching.held_in(matching.project(wa, t1.xy), fb.width, fb.height).astype(np.float32)
     if fab is None:
         return t1
     zoom = pre.described["scale"]

@@ -480,6 +480,12 @@ def within(xy: np.ndarray, width: int, height: int, slack: float = 0.0) -> np.nd
     return (xy >= -slack).all(1) & (xy[:, 0] <= width - 1 + slack) & (xy[:, 1] <= height - 1 + slack)
 
 
+def held_in(xy: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The points (N, 2) held inside a width x height image: each moved to the nearest place in it
+    (a non-finite coordinate to an edge)."""
+    return np.clip(np.nan_to_num(xy), 0, [width - 1, height - 1])
+
+
 def facing(h: np.ndarray, xy: np.ndarray) -> np.ndarray:
     """The homography ``h`` (3, 3), or -h: the one under which the points ``xy`` (N, 2) of a it was
     fitted to lie in front of the camera (``lands_in``: a positive third coordinate). OpenCV scales

@@ -20,6 +20,7 @@ from service.matching import (
     Guide,
     bilinear,
     cells,
+    held_in,
     lands_in,
     project,
     refine,
@@ -84,7 +85,7 @@ def allowed_cells(guide: Guide, points: np.ndarray, cells_xy: np.ndarray, reach_
     allowed = ((pred[:, None, :] - cells_xy[None]) ** 2).sum(-1) <= reach_px ** 2
     out = ~allowed.any(1)
     if out.any():
-        held = np.clip(np.nan_to_num(pred[out]), 0, [size[0] - 1, size[1] - 1])
+        held = held_in(pred[out], *size)
         allowed[out] = ((held[:, None, :] - cells_xy[None]) ** 2).sum(-1) <= reach_px ** 2
     return allowed
 
@@ -112,7 +113,7 @@ def prefer_prediction(fb: FeatureMap, q: np.ndarray, found: np.ndarray, h: np.nd
     ``slack`` pixels outside b (a border point under an estimate: the identity fitted by RANSAC
     puts y = 0 at -1e-15) is held at the border."""
     pred, inside = lands_in(h, points, fb.width, fb.height, slack)
-    pred = np.clip(np.nan_to_num(pred), 0, [fb.width - 1, fb.height - 1])
+    pred = held_in(pred, fb.width, fb.height)
     xy = np.where(inside[:, None], pred, found).astype(np.float32)
     sim = np.full(len(points), np.nan, np.float32)
     if inside.any():
@@ -204,6 +205,13 @@ def nearest(fb: FeatureMap, q: np.ndarray, points: np.ndarray, guide: Guide | No
     return refine(fb, q, idx), best
 
 
+def epipolar_lines(guide: Guide, points: np.ndarray) -> np.ndarray:
+    """(K, 3) each point's epipolar line in b under a fundamental matrix, scaled to a unit normal
+    (a x + b y + c is the distance from it in pixels)."""
+    lines = np.c_[points, np.ones(len(points))] @ guide.model.T
+    return lines / (np.linalg.norm(lines[:, :2], axis=1, keepdims=True) + 1e-12)
+
+
 def band_cells(guide: Guide, points: np.ndarray, fb: FeatureMap, reach_px: float) -> np.ndarray:
     """(K, L) the cells of b (flat indices in increasing order; -1 pads) within ``reach_px`` of
     each point's epipolar line, found along the line instead of among all cells: for each cell
@@ -211,8 +219,7 @@ def band_cells(guide: Guide, points: np.ndarray, fb: FeatureMap, reach_px: float
     distance to the line (a x + b y + c of the unit line) is within reach."""
     _, h, w = fb.features.shape
     px = fb.stride / fb.scale  # pixels a cell
-    lines = np.c_[points, np.ones(len(points))] @ guide.model.T
-    lines /= np.linalg.norm(lines[:, :2], axis=1, keepdims=True) + 1e-12
+    lines = epipolar_lines(guide, points)
     a, b, c = lines.T
     steep = np.abs(b) < np.abs(a)  # nearer vertical: walk down the rows, x across
     along, across = np.where(steep, b, a), np.where(steep, a, b)  # |across| >= 1/sqrt(2)
@@ -252,8 +259,7 @@ def top1_in_band(fb: FeatureMap, q: np.ndarray, points: np.ndarray, guide: Guide
         idx[s:s + block], best[s:s + block] = cand[np.arange(len(cand)), k], sim[np.arange(len(cand)), k]
     empty = idx < 0
     if empty.any():
-        lines = np.c_[points[empty], np.ones(int(empty.sum()))] @ guide.model.T
-        lines /= np.linalg.norm(lines[:, :2], axis=1, keepdims=True) + 1e-12
+        lines = epipolar_lines(guide, points[empty])
         d = np.abs(lines[:, :2] @ xb_cells.T + lines[:, 2:])
         idx[empty], best[empty] = top1_guided(q[empty], db, d <= d.min(1, keepdims=True) + reach_px)
     return idx, np.clip(best, -1.0, 1.0)
