@@ -66,6 +66,11 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.robustness --degraded --heldback
 	$(PY) -m eval.robustness --clutter
 	$(PY) -m eval.robustness --clutter --heldback
+	$(PY) -m eval.jitter
+	$(PY) -m eval.jitter --heldback
+	$(PY) -m eval.jitter --clutter
+	$(PY) -m eval.jitter --clutter --heldback
+	$(PY) -m eval.jitter --shift -0.25  # OpenCV's quarter-pixel offset taken away (docs/correspondences.md)
 	$(PY) -m eval.objects
 	$(PY) -m eval.objects --heldback
 	$(PY) -m eval.depth
