@@ -57,17 +57,25 @@ def nudged(sigma: float, draw: int, shift: float) -> Iterator[None]:
         sparse.detect = detect
 
 
-def answers(cases: list, draw: int, sigma: float, shift: float) -> list[tuple[bool | None, float]]:
-    """Each case's (homography right, or None where the pair has none; transfer share in %)."""
+METHODS = ("sparse", "dense")
+
+
+def answers(cases: list, draw: int, sigma: float, shift: float) -> list[tuple[dict[str, bool | None], float]]:
+    """Each case's ({method: its homography right, or None where the pair has none}, transfer share in %)."""
     out = []
     with nudged(sigma, draw, shift), TestClient(create_app(Settings())) as client:
         for label, pair in cases:
             sent = robustness.uploads(pair)
-            said = robustness.api(client, pair, sent, "sparse").homography_ok
+            said = {m: robustness.api(client, pair, sent, m).homography_ok for m in METHODS}
             share = float(robustness.transfer(client, pair, sent, robustness.case_rng(label)).rstrip(" %"))
             out.append((said, share))
             print(f"draw {draw} {label}: homography {said}, transfer {share:.0f} %", flush=True)
     return out
+
+
+def verdicts(said: list[bool | None]) -> str:
+    """A method's homography over the runs: as detected, and right in how many draws."""
+    return "-" if said[0] is None else f"{'yes' if said[0] else 'no'}, {sum(said[1:])} of {len(said) - 1}"
 
 
 def main() -> None:
@@ -87,15 +95,16 @@ def main() -> None:
     if a.only:
         cases = [(label, p) for label, p in cases if any(w in label for w in a.only.split(","))]
     runs = [answers(cases, d, a.sigma, a.shift) for d in range(a.draws + 1)]
-    rows, flips, wide = [], 0, 0
+    rows, flips, wide = [], dict.fromkeys(METHODS, 0), 0
     for i, (label, _) in enumerate(cases):
-        said = [r[i][0] for r in runs]
+        said = {m: [r[i][0][m] for r in runs] for m in METHODS}
         shares = np.array([r[i][1] for r in runs])
-        right = "-" if said[0] is None else f"{'yes' if said[0] else 'no'}, {sum(said[1:])} of {a.draws}"
-        flips += said[0] is not None and len(set(said)) > 1
+        for m in METHODS:
+            flips[m] += said[m][0] is not None and len(set(said[m])) > 1
         wide += shares.max() - shares.min() > SPREAD
-        rows.append(f"| {label} | {right} | {shares[0]:.0f} % | {shares[1:].min():.0f}-{shares[1:].max():.0f} % |")
-    asked = sum(s is not None for s, _ in runs[0])
+        rows.append(f"| {label} | " + " | ".join(verdicts(said[m]) for m in METHODS)
+                    + f" | {shares[0]:.0f} % | {shares[1:].min():.0f}-{shares[1:].max():.0f} % |")
+    asked = sum(s["sparse"] is not None for s, _ in runs[0])
     means = [np.mean([s for _, s in r]) for r in runs]
     command = "python -m eval.jitter " + shlex.join(sys.argv[1:])
     which = "held-back" if a.heldback else "validation"
@@ -104,13 +113,14 @@ def main() -> None:
             f"{' (objects in clutter)' if a.clutter else ''}{shifted}\n\n"
             f"`{command.strip()}` {machine.describe()}\n\n"
             f"`eval.robustness`'s {which} cases answered as detected and in {a.draws} draws that move every DoG "
-            f"keypoint by a Gaussian offset of {a.sigma:g} px on each axis{shifted}: method=sparse's homography "
-            "correct (as detected; in how many draws), and keypoint transfer's share of 100 points within "
-            f"{robustness.TOL:g} px (as detected; the least and the most over the draws). In process, the "
-            "service's defaults.\n\n"
-            "| case | sparse homography correct: as detected, draws | transfer: as detected | draws |\n"
-            "|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
-            f"Homographies whose correctness changes between draws: {flips} of {asked}. Cases whose transfer "
+            f"keypoint by a Gaussian offset of {a.sigma:g} px on each axis{shifted}: the homography of "
+            "method=sparse and of method=dense correct (as detected; in how many draws), and keypoint "
+            f"transfer's share of 100 points within {robustness.TOL:g} px (as detected; the least and the most "
+            "over the draws). In process, the service's defaults.\n\n"
+            "| case | sparse homography correct: as detected, draws | dense | transfer: as detected | draws |\n"
+            "|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+            f"Homographies whose correctness changes between draws, of {asked}: sparse {flips['sparse']}, dense "
+            f"{flips['dense']}. Cases whose transfer "
             f"spans more than {SPREAD} points (as detected and in the draws): {wide} of {len(cases)}. Mean "
             f"transfer within {robustness.TOL:g} px: {means[0]:.1f} % as detected, "
             + ", ".join(f"{m:.1f}" for m in means[1:]) + " % in the draws.\n")

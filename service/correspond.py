@@ -77,6 +77,17 @@ def bare(side: str, keypoints: int) -> str:
             "a blank, flat or blurred image): too few for matches to be found or verified")
 
 
+async def bare_sides(a: Side, b: Side, ctx: Context) -> list[str]:
+    """``bare``'s warning of each image whose keypoints (found for the pair's guide, cached) are
+    too few, for an answer that found no geometry; none where an id's keypoints and bytes are gone."""
+    model = ctx.model("sparse", None)
+    try:
+        sets = await asyncio.gather(sparse_set(a, model, ctx), sparse_set(b, model, ctx))
+    except NotFound:
+        return []
+    return [bare(side, len(f.xy)) for side, f in zip("ab", sets, strict=True) if len(f.xy) < MIN_INLIERS]
+
+
 def narrow(inliers: int, span: float) -> str:
     """The warning of a homography whose ``inliers`` span ``span`` (< NARROW) of image a."""
     return (f"the homography's {inliers} inliers span {100 * span:.0f} % of image a: it is fitted there and "
@@ -360,6 +371,8 @@ async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Opt
         answer.one_scene = scene is not None
         answer.warnings.append(NO_SCENE if not answer.one_scene else UNVERIFIED)
         answer.explained = None if scene is None else scene[:opts.max_matches]
+    if method == "dense" and (answer.matrix is None if opts.geometry != "none" else not answer.one_scene):
+        answer.warnings[:0] = await bare_sides(a, b, ctx)  # the sparse method names them first too
     answer.matches = matching.first(whole, opts.max_matches)
     answer.timing_ms["geometry"] = 1e3 * (time.perf_counter() - t2)
     verified = answer.inliers if answer.matrix is not None else None

@@ -24,6 +24,7 @@ from service.correspond import (
     Prealignment,
     Side,
     alignment,
+    bare_sides,
     cached_guide,
     copy_of,
     dense_map,
@@ -408,6 +409,8 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
         out.warnings.append(narrow(int(guide.inliers.sum()), span) + " (each point's support says how near "
                             "it lies to them)")
     if tr.guidance == "none":
+        if guided:
+            out.warnings += await bare_sides(a, b, ctx)
         missing = {"auto": "no geometry", "homography": "no homography",
                    "fundamental": "no fundamental matrix"}[geometry]
         out.warnings.append(f"{missing} was found between the images: each point went to its nearest neighbour "

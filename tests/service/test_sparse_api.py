@@ -256,3 +256,19 @@ def test_an_image_without_texture_is_named_as_the_reason_nothing_matched(client,
     assert not any(w.startswith("image a has") for w in body["warnings"])
     body = ask(client, flat, flat)
     assert [w.split(" (")[0] for w in body["warnings"][:2]] == ["image a has 0 keypoints", "image b has 0 keypoints"]
+
+
+def test_the_dense_method_and_keypoint_transfer_name_an_image_without_texture_too(client, coffee):
+    """Dense features come out of any image; its keypoints, found for the pair's guide, say why
+    nothing matched. An answer that verified its geometry says nothing of them."""
+    flat = np.full((240, 320), 128, np.uint8)
+    for geometry in ("homography", "none"):
+        body = ask(client, coffee, flat, method="dense", geometry=geometry)
+        assert body["warnings"][0].startswith("image b has 0 keypoints (it shows little or no texture"), body
+        assert not any(w.startswith("image a has") for w in body["warnings"])
+    sent = {"image_a": ("a.png", encode(coffee)), "image_b": ("b.png", encode(flat))}
+    moved = client.post("/v1/keypoints/transfer", files=sent, data={"keypoints": "[[100, 100]]"}).json()
+    assert moved["warnings"][0].startswith("image b has 0 keypoints"), moved["warnings"]
+    assert moved["warnings"][1].startswith("no geometry was found")
+    body = ask(client, coffee, coffee, method="dense", geometry="homography")
+    assert body.get("homography") is not None and not any("keypoints (it shows" in w for w in body["warnings"])
