@@ -103,7 +103,9 @@ async def keypoints_transfer(
     geometry: Annotated[Literal["auto", "homography", "fundamental"], Form(
         description="the geometry to estimate with guided=true: auto chooses (a homography for a plane or a "
                     "turning camera, else a fundamental matrix); fundamental for a scene with depth, where a "
-                    "homography would carry points off its plane astray")] = "auto",
+                    "homography would carry points off its plane astray; homography for a plane or a turning "
+                    "camera known as such: in repeated structure (a facade's windows) auto may choose a "
+                    "fundamental matrix whose epipolar lines run through look-alikes")] = "auto",
     method: Annotated[Literal["nearest", "align"], Form(
         description="nearest: nearest neighbour in features; align: along the MRF alignment (/v1/align)")] = "nearest",
     render: Render = "json",
