@@ -356,15 +356,16 @@ class RedisCache:
     def put(self, key: str, data: bytes, since: float | None = None, under: str | None = None) -> None:
         """Store ``data`` in Redis and the tier; with ``since``, not if any replica deleted ``key``
         (or ``under``) since (their tombstones' times, read first: a deletion between that read and
-        the write, a round trip, still loses to the write); ``under``: the key this value was
-        derived from, whose deletion drops it too (listed in ``derived(under)``, for the TTL)."""
+        the write, a round trip or two, still loses to the write); ``under``: the key this value was
+        derived from, whose deletion drops it too (listed in ``derived(under)``, for the TTL). Three
+        round trips at most: the tombstones, the list, the value."""
         if time.monotonic() >= self._down_until:
             try:
-                if since is not None and any(deleted_since(self.client, k, since) for k in (key, under) if k):
+                if since is not None and deleted_since(self.client, [k for k in (key, under) if k], since):
                     return
-                if under:  # listed before it is written, so a deletion that sees it finds it
-                    self.client.sadd(derived(under), key)
-                    self.client.expire(derived(under), self.ttl)
+                if under:  # listed before it is written (its own round trip), so a deletion that sees it finds it
+                    self.client.pipeline(transaction=False).sadd(derived(under), key).expire(
+                        derived(under), self.ttl).execute()
                 self.client.set(key, data, ex=self.ttl)
                 self.stats.bytes_written += len(data)
                 self._ok()

@@ -71,10 +71,14 @@ def heard(message: bytes) -> tuple[str, float]:
     return (key, stamp_time(stamp, key)) if key else (text, time.time())
 
 
-def deleted_since(client: redis.Redis | RedisCluster, key: str, since: float) -> bool:
-    """Whether ``key`` was deleted at or after ``since`` (``time.time()``), by its tombstone."""
-    stamp = client.get(tombstone(key))
-    return stamp is not None and stamp_time(stamp, key) >= since
+def deleted_since(client: redis.Redis | RedisCluster, keys: list[str], since: float) -> bool:
+    """Whether any of ``keys`` was deleted at or after ``since`` (``time.time()``), by their
+    tombstones, read in one round trip (a pipeline: on a Cluster, one per node they lie on)."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.get(tombstone(key))
+    return any(stamp is not None and stamp_time(stamp, key) >= since
+               for key, stamp in zip(keys, pipe.execute(), strict=True))
 
 
 class Listener:

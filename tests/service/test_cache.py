@@ -328,3 +328,26 @@ def test_reading_a_value_keeps_its_list_as_recently_used_in_redis(redis_server):
         assert cache.client.object("idletime", derived("pic")) == 0
     finally:
         cache.close()
+
+
+def test_a_copy_is_put_in_three_round_trips_its_list_before_it(redis_server, monkeypatch):
+    """The tombstones of the value and of what it was derived from in one round trip, its list
+    (added to and its TTL set) in another, the value last."""
+    cache = RedisCache(redis_server.url, ttl_s=60)
+    try:
+        assert cache.ping()
+        sent: list[bytes] = []
+        send = redis.connection.Connection.send_packed_command
+
+        def counted(conn, command, *args, **kwargs):
+            sent.append(b"".join(command) if isinstance(command, list) else command)
+            return send(conn, command, *args, **kwargs)
+        monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counted)
+        cache.put("pic:copy", fmap(4), time.time(), under="pic")
+        assert len(sent) == 3, sent
+        assert b"deleted:pic:copy" in sent[0] and b"deleted:pic" in sent[0].replace(b"deleted:pic:copy", b"")
+        assert b"SADD" in sent[1] and b"EXPIRE" in sent[1] and b"SET" in sent[2]
+        monkeypatch.undo()
+        assert cache.get("pic:copy", "pic") == fmap(4) and cache.client.ttl(derived("pic")) > 0
+    finally:
+        cache.close()

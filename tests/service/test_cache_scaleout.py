@@ -35,8 +35,8 @@ def test_cache_on_a_real_redis_cluster(cluster):
 def test_values_read_with_their_list_across_the_nodes_of_a_cluster(cluster):
     cache = RedisCache(cluster.url, ttl_s=60, timeout_s=1.0)
     copies = [f"feat:ucn:v:img:copy:{k:02d}" for k in range(6)]  # spread over the nodes, as the list is
-    for key in copies:
-        cache.put(key, key.encode(), under="feat:ucn:v:img")
+    for key in copies:  # each one's tombstone and its parent's read together, on their nodes
+        cache.put(key, key.encode(), time.time(), under="feat:ucn:v:img")
     assert all(cache.get(key, "feat:ucn:v:img") == key.encode() for key in copies)
     cache.client.delete("derived:feat:ucn:v:img")
     assert all(cache.get(key, "feat:ucn:v:img") is None for key in copies) and cache.stats.errors == 0
@@ -86,3 +86,16 @@ def test_a_deletion_reaches_the_other_replicas_tiers_on_a_cluster(cluster):
         assert not late.local.keys() and all(two.get(key) is None for key in keys)
     finally:
         one.close(), two.close(), late.close()
+
+
+def test_a_copy_computed_before_its_images_deletion_stays_out_of_a_cluster(cluster):
+    cache = RedisCache(cluster.url, ttl_s=60, timeout_s=1.0)
+    parent, since = "feat:ucn:v:pic", time.time()
+    cache.put(parent, b"features")
+    assert cache.delete(parent)
+    copies = [f"{parent}:copy:{k:02d}" for k in range(6)]  # on other nodes than the parent's tombstone
+    for key in copies:
+        cache.put(key, key.encode(), since, under=parent)
+    assert not any(cache.client.exists(key) for key in copies) and cache.stats.errors == 0
+    cache.put(copies[0], b"again", time.time(), under=parent)  # computed after: kept
+    assert cache.get(copies[0], parent) == b"again"
