@@ -9,10 +9,11 @@ draw of the noise decided it, and its figure in the tables is one sample, not a 
     python -m eval.jitter --clutter            # objects in clutter
     python -m eval.jitter --shift -0.25        # every keypoint moved by the same offset besides
 
-For each case: method=sparse with geometry as the case asks (its homography correct: median error
-over a grid of a's points under 5 px) and keypoint transfer (its defaults: the share of 100
-points within 5 px), as detected and in each draw. In process (the service's app, the detector
-wrapped); the images' features are computed afresh for every draw.
+For each case: method=sparse and method=dense with geometry as the case asks (the homography
+correct: median error over a grid of a's points under 5 px) and keypoint transfer (its defaults:
+the share of 100 points within 5 px), as detected and in each draw; over all cases, the Brier
+score of the transferred points' confidence (whether each lies within 3 px). In process (the
+service's app, the detector wrapped); the images' features are computed afresh for every draw.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import sys
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 from fastapi.testclient import TestClient
@@ -33,6 +35,7 @@ from service.config import Settings
 from service.main import create_app
 
 SIGMA = 0.1  # px: each coordinate's offset, a Gaussian's standard deviation
+NEAR = 3.0  # px: a transferred point's confidence is the chance it lies this near its truth
 DRAWS = 4
 SPREAD = 20  # percentage points of transfer between the least and the most a case gives, as detected and in its draws
 
@@ -60,17 +63,34 @@ def nudged(sigma: float, draw: int, shift: float) -> Iterator[None]:
 METHODS = ("sparse", "dense")
 
 
-def answers(cases: list, draw: int, sigma: float, shift: float) -> list[tuple[dict[str, bool | None], float]]:
-    """Each case's ({method: its homography right, or None where the pair has none}, transfer share in %)."""
+@dataclass
+class Answer:
+    """A case's answers in one run."""
+    said: dict[str, bool | None]  # each method's homography right (None: the pair has none)
+    share: float  # transfer's share of points within robustness.TOL, in %
+    confidence: np.ndarray  # (K,) each transferred point's, NaN where it carries none
+    near: np.ndarray  # (K,) bool: the point within NEAR px of its truth (what confidence means)
+
+
+def answers(cases: list, draw: int, sigma: float, shift: float) -> list[Answer]:
+    """Each case's answers with the keypoints nudged (``nudged``)."""
     out = []
     with nudged(sigma, draw, shift), TestClient(create_app(Settings())) as client:
         for label, pair in cases:
             sent = robustness.uploads(pair)
             said = {m: robustness.api(client, pair, sent, m).homography_ok for m in METHODS}
-            share = float(robustness.transfer(client, pair, sent, robustness.case_rng(label)).rstrip(" %"))
-            out.append((said, share))
-            print(f"draw {draw} {label}: homography {said}, transfer {share:.0f} %", flush=True)
+            err, conf = robustness.transferred(client, pair, sent, robustness.case_rng(label))
+            out.append(Answer(said, 100 * float((err < robustness.TOL).mean()), conf, err < NEAR))
+            print(f"draw {draw} {label}: homography {said}, transfer {out[-1].share:.0f} %", flush=True)
     return out
+
+
+def brier(run: list[Answer]) -> float:
+    """The Brier score of a run's transfer confidences against their points lying within NEAR px."""
+    conf = np.concatenate([got.confidence for got in run])
+    near = np.concatenate([got.near for got in run])
+    told = np.isfinite(conf)
+    return float(np.mean((conf[told] - near[told]) ** 2))
 
 
 def verdicts(said: list[bool | None]) -> str:
@@ -97,15 +117,16 @@ def main() -> None:
     runs = [answers(cases, d, a.sigma, a.shift) for d in range(a.draws + 1)]
     rows, flips, wide = [], dict.fromkeys(METHODS, 0), 0
     for i, (label, _) in enumerate(cases):
-        said = {m: [r[i][0][m] for r in runs] for m in METHODS}
-        shares = np.array([r[i][1] for r in runs])
+        said = {m: [r[i].said[m] for r in runs] for m in METHODS}
+        shares = np.array([r[i].share for r in runs])
         for m in METHODS:
             flips[m] += said[m][0] is not None and len(set(said[m])) > 1
         wide += shares.max() - shares.min() > SPREAD
         rows.append(f"| {label} | " + " | ".join(verdicts(said[m]) for m in METHODS)
                     + f" | {shares[0]:.0f} % | {shares[1:].min():.0f}-{shares[1:].max():.0f} % |")
-    asked = sum(s["sparse"] is not None for s, _ in runs[0])
-    means = [np.mean([s for _, s in r]) for r in runs]
+    asked = sum(got.said["sparse"] is not None for got in runs[0])
+    means = [np.mean([got.share for got in r]) for r in runs]
+    scores = [brier(r) for r in runs]
     command = "python -m eval.jitter " + shlex.join(sys.argv[1:])
     which = "held-back" if a.heldback else "validation"
     shifted = f", every keypoint moved {a.shift:+g} px besides" if a.shift else ""
@@ -123,7 +144,9 @@ def main() -> None:
             f"{flips['dense']}. Cases whose transfer "
             f"spans more than {SPREAD} points (as detected and in the draws): {wide} of {len(cases)}. Mean "
             f"transfer within {robustness.TOL:g} px: {means[0]:.1f} % as detected, "
-            + ", ".join(f"{m:.1f}" for m in means[1:]) + " % in the draws.\n")
+            + ", ".join(f"{m:.1f}" for m in means[1:]) + " % in the draws. The transferred points' confidence "
+            f"(the chance of lying within {NEAR:g} px), its Brier score: {scores[0]:.3f} as detected, "
+            + ", ".join(f"{b:.3f}" for b in scores[1:]) + " in the draws.\n")
     name = f"jitter-{which}" + ("-clutter" if a.clutter else "") + (f"-shift{a.shift:g}" if a.shift else "")
     published(name, text, not a.no_write and not a.only)
 

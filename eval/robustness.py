@@ -158,13 +158,23 @@ def case_rng(label: str, draw: int = 0) -> np.random.Generator:
     return np.random.default_rng([name, draw] if draw else name)
 
 
-def transfer(client: httpx.Client, pair: pairs.Pair, sent: dict, rng: np.random.Generator) -> str:
-    """Keypoint transfer of points whose truth lies in image b: the share within 5 px."""
+def transferred(client: httpx.Client, pair: pairs.Pair, sent: dict,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoint transfer (its defaults) of points whose truth lies in image b: each point's
+    distance from its truth (K,) and its confidence (K,), NaN where it carries none."""
     pts, t = visible_points(pair, POINTS, rng)
     r = client.post("/v1/keypoints/transfer", **form(sent, {"keypoints": json.dumps(pts.tolist())}))
     r.raise_for_status()
-    got = np.array([[k["x"], k["y"]] for k in r.json()["keypoints"]])
-    return f"{100 * (np.linalg.norm(got - t, axis=1) < TOL).mean():.0f} %"
+    points = r.json()["keypoints"]
+    got = np.array([[k["x"], k["y"]] for k in points])
+    conf = np.array([np.nan if k.get("confidence") is None else k["confidence"] for k in points], float)
+    return np.linalg.norm(got - t, axis=1), conf
+
+
+def transfer(client: httpx.Client, pair: pairs.Pair, sent: dict, rng: np.random.Generator) -> str:
+    """Keypoint transfer of points whose truth lies in image b: the share within 5 px."""
+    err, _ = transferred(client, pair, sent, rng)
+    return f"{100 * (err < TOL).mean():.0f} %"
 
 
 def mutual_ratio(ka: tuple, da: np.ndarray, kb: tuple, db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
