@@ -45,7 +45,8 @@ async def correspondences(
     geometry: Annotated[Literal["none", "homography", "fundamental", "auto"], Form(
         description="the geometry RANSAC verifies the matches by; auto: the one that fits best (a homography for "
                     "a plane or a turning camera, a fundamental matrix for a scene with depth), named in the "
-                    "answer's geometry")] = "none",
+                    "answer's geometry; name homography for a plane or a turning camera known as such: in "
+                    "repeated structure auto may choose a fundamental matrix through look-alikes")] = "none",
     consistency: Annotated[bool, Form(description="dense: keep only matches that their neighbours agree with "
                                       "(a local affine fit), moved towards that fit")] = True,
     render: Render = "json",
