@@ -82,10 +82,14 @@ async def bare_sides(a: Side, b: Side, ctx: Context) -> list[str]:
     too few, for an answer that found no geometry; none where an id's keypoints and bytes are gone."""
     model = ctx.model("sparse", None)
     try:
-        sets = await asyncio.gather(sparse_set(a, model, ctx), sparse_set(b, model, ctx))
+        return too_few(*await asyncio.gather(sparse_set(a, model, ctx), sparse_set(b, model, ctx)))
     except NotFound:
         return []
-    return [bare(side, len(f.xy)) for side, f in zip("ab", sets, strict=True) if len(f.xy) < MIN_INLIERS]
+
+
+def too_few(sa: SparseFeatures, sb: SparseFeatures) -> list[str]:
+    """``bare``'s warning of each image, a then b, with fewer than MIN_INLIERS keypoints."""
+    return [bare(side, len(f.xy)) for side, f in (("a", sa), ("b", sb)) if len(f.xy) < MIN_INLIERS]
 
 
 def narrow(inliers: int, span: float) -> str:
@@ -311,7 +315,7 @@ async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Opt
         found = await ctx.on_pool(sparse.match, sa, sb, ratio, opts.mutual)
         answer = Answer(method, model.name, found, timing_ms={"features": 1e3 * (t1 - t0)},
                         a_size=(sa.width, sa.height))
-        answer.warnings += [bare(side, len(f.xy)) for side, f in (("a", sa), ("b", sb)) if len(f.xy) < MIN_INLIERS]
+        answer.warnings += too_few(sa, sb)
     else:
         answer = await dense_correspondences(a, b, model, opts, ctx)
     t2 = time.perf_counter()
