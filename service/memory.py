@@ -91,7 +91,8 @@ class TrimWhenIdle:
         self.heap = heap or Heap()
         self.running = 0
         self._timer: asyncio.TimerHandle | None = None
-        self.trims = 0
+        self.trims = 0  # idle moments that trimmed
+        self.checks = 0  # idle moments judged, trimmed or not
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,7 +114,10 @@ class TrimWhenIdle:
             asyncio.ensure_future(self._trim())
 
     async def _trim(self) -> None:
-        if self.heap.settled is not None and resident() - self.heap.settled <= self.keep:
-            return
-        await run_in_threadpool(self.heap.settle)
-        self.trims += 1
+        try:
+            if self.heap.settled is not None and resident() - self.heap.settled <= self.keep:
+                return
+            await run_in_threadpool(self.heap.settle)
+            self.trims += 1
+        finally:
+            self.checks += 1
