@@ -16,6 +16,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -98,19 +99,20 @@ class MemoryCache:
     """Thread-safe LRU bounded by the total size of its values; with ``ttl_s``, a value is gone
     that long after it was put (as Redis's are), whether or not it was read since. It remembers
     when keys were deleted (the last ``DELETIONS_KEPT``, for ``ttl_s`` or an hour) for ``put``'s
-    ``since``. Each value is held with the ``time.monotonic()`` it was put at (``expires_in``) and
+    ``since``. Each value is held with the ``clock()`` it was put at (``expires_in``) and
     the ``time.time()`` it is as of (``since``, or when it was put), which ``delete``'s ``at`` reads."""
 
     backend = "memory"
 
-    def __init__(self, max_bytes: int, ttl_s: float | None = None):
-        self.max_bytes, self.ttl = max_bytes, ttl_s
+    def __init__(self, max_bytes: int, ttl_s: float | None = None, clock: Callable[[], float] = time.monotonic):
+        self.max_bytes, self.ttl, self.clock = max_bytes, ttl_s, clock
         def size(held: tuple[bytes, float]) -> int:
             return len(held[0])
-        self._data: LRUCache = (TTLCache(max_bytes, ttl_s, getsizeof=size) if ttl_s
+        self._data: LRUCache = (TTLCache(max_bytes, ttl_s, timer=clock, getsizeof=size) if ttl_s
                                 else LRUCache(max_bytes, getsizeof=size))
-        self._deleted: TTLCache = TTLCache(DELETIONS_KEPT, ttl_s or 3600.0)  # key -> time.time() of its deletion
-        self._derived: TTLCache = TTLCache(DELETIONS_KEPT, ttl_s or 3600.0)  # key -> keys put ``under`` it
+        kept = ttl_s or 3600.0
+        self._deleted: TTLCache = TTLCache(DELETIONS_KEPT, kept, timer=clock)  # key -> time.time() of its deletion
+        self._derived: TTLCache = TTLCache(DELETIONS_KEPT, kept, timer=clock)  # key -> keys put ``under`` it
         self._lock = threading.Lock()
         self.stats = CacheStats()
 
@@ -145,7 +147,7 @@ class MemoryCache:
             held = self._data.get(key)
         if held is None:
             return None
-        return held[1] + self.ttl - time.monotonic() if self.ttl else math.inf
+        return held[1] + self.ttl - self.clock() if self.ttl else math.inf
 
     def put(self, key: str, data: bytes, since: float | None = None, under: str | None = None) -> None:
         if len(data) > self.max_bytes:
@@ -154,7 +156,7 @@ class MemoryCache:
             if since is not None and any(self._gone_since(k, since) for k in (key, under) if k):
                 return
             # evicts the least recent (and the expired) to make room
-            self._data[key] = (data, time.monotonic(), time.time() if since is None else since)
+            self._data[key] = (data, self.clock(), time.time() if since is None else since)
             if under:  # set again, so the record lasts as long as the last value put under it
                 self._derived[under] = self._derived.get(under, frozenset()) | {key}
         self.stats.bytes_written += len(data)
@@ -195,7 +197,7 @@ class MemoryCache:
         with self._lock:
             held = self._data.get(key)
             if held is not None:
-                self._data[key] = (held[0], time.monotonic(), held[2])
+                self._data[key] = (held[0], self.clock(), held[2])
             return held is not None
 
     def close(self) -> None:

@@ -34,15 +34,27 @@ def test_memory_lru_is_bounded_by_bytes():
     assert cache.stats.hits == 1 and cache.stats.misses == 1 and cache.held_bytes == 2 * one
 
 
+class Clock:
+    """A monotonic clock the test moves (the TTL's arithmetic, whatever the machine's load)."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_memory_values_expire_after_the_ttl_read_or_not():
-    cache = MemoryCache(1 << 24, ttl_s=0.4)
+    clock = Clock()
+    cache = MemoryCache(1 << 24, ttl_s=4, clock=clock)
     cache.put("a", fmap(0))
-    time.sleep(0.25)
+    clock.now += 2.5
     assert cache.get("a") is not None  # a read does not renew it (as Redis's GET does not)
+    assert cache.expires_in("a") == 1.5
     cache.put("b", fmap(1))
-    time.sleep(0.25)
+    clock.now += 2.5
     assert cache.get("a") is None and cache.get("b") is not None and cache.delete("a") is False
-    time.sleep(0.25)
+    clock.now += 2.5
     assert cache.held_bytes == 0  # the expired are dropped when asked, with no put since
 
 
@@ -94,16 +106,25 @@ def test_both_backends_share_one_interface(backend, redis_server):
     assert cache.stats.rejected == 0  # a deletion is not a refusal
 
 
-@pytest.mark.parametrize("backend", ["memory", "redis"])
-def test_touch_starts_a_values_ttl_again(backend, redis_server):
-    cache = MemoryCache(1 << 24, ttl_s=1) if backend == "memory" else RedisCache(redis_server.url, 1)
+def test_touch_starts_a_memory_values_ttl_again():
+    clock = Clock()
+    cache = MemoryCache(1 << 24, ttl_s=10, clock=clock)
     cache.put("t", fmap(4))
-    time.sleep(0.6)
+    clock.now += 6
     assert cache.touch("t") is True and cache.touch("never put") is False
-    time.sleep(0.6)  # 1.2 s after the put, 0.6 after the touch
-    assert cache.get("t") == fmap(4)
-    time.sleep(1.1)
+    clock.now += 6  # 12 s after the put, 6 after the touch
+    assert cache.get("t") == fmap(4) and cache.expires_in("t") == 4
+    clock.now += 4
     assert cache.get("t") is None
+
+
+def test_touch_starts_a_redis_values_ttl_again(redis_server):
+    cache = RedisCache(redis_server.url, 60)
+    raw = redis.Redis.from_url(redis_server.url)
+    cache.put("t", fmap(4))
+    raw.expire("t", 5)  # as if put 55 s ago
+    assert cache.touch("t") is True and cache.touch("never put") is False
+    assert 55 < raw.ttl("t") <= 60 and cache.get("t") == fmap(4)
 
 
 def test_a_deleted_value_frees_its_room_in_the_memory_lru():

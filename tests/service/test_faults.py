@@ -2,7 +2,6 @@
 import asyncio
 import base64
 import logging
-import threading
 import time
 
 import cv2
@@ -16,7 +15,7 @@ from service.cache import RedisCache
 from service.config import Settings
 from service.feature_map import FeatureMap
 from service.main import create_app
-from tests.conftest import make_client
+from tests.conftest import make_client, until
 from tests.redis_server import RedisServer
 
 
@@ -36,13 +35,12 @@ def test_redis_absent_at_start_up_service_answers_and_says_degraded(coffee):
 def test_slow_redis_is_capped_by_the_timeout_and_read_as_a_miss(redis_server):
     cache = RedisCache(redis_server.url, ttl_s=60, timeout_s=0.2, retry_s=0.0)
     cache.put("k", FeatureMap(np.zeros((4, 3, 3), np.float16), 12, 12, 1.0, 4).encode())
-    stall = threading.Thread(target=lambda: redis.Redis.from_url(redis_server.url).execute_command("DEBUG", "SLEEP", 1))
-    stall.start()
-    time.sleep(0.05)
+    # in effect once it answers (a thread's DEBUG SLEEP needs a head start): every command waits 1.5 s
+    redis.Redis.from_url(redis_server.url).execute_command("CLIENT", "PAUSE", 1500)
     t = time.perf_counter()
     assert cache.get("k") is None
-    assert time.perf_counter() - t < 0.6 and cache.stats.errors == 1
-    stall.join()
+    assert time.perf_counter() - t < 1.0 and cache.stats.errors == 1
+    assert until(lambda: cache.get("k") is not None)  # read again once Redis answers
 
 
 def test_no_gpu_falls_back_to_cpu_and_says_so_once(caplog):
