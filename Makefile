@@ -70,7 +70,6 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.jitter --heldback
 	$(PY) -m eval.jitter --clutter
 	$(PY) -m eval.jitter --clutter --heldback
-	$(PY) -m eval.jitter --shift -0.25  # OpenCV's quarter-pixel offset taken away (docs/correspondences.md)
 	$(PY) -m eval.objects
 	$(PY) -m eval.objects --heldback
 	$(PY) -m eval.depth

@@ -33,7 +33,7 @@ def params(model: LoadedModel, settings: Settings) -> dict:
     if model.kind == "dense":
         return {"max_side": settings.dense_max_side}
     return {"max_side": settings.sparse_max_side, "keypoints": settings.sparse_keypoints, "blur": settings.sparse_blur,
-            "first_octave": settings.sparse_first_octave}
+            "first_octave": settings.sparse_first_octave, "detector": sparse.DETECTOR}
 
 
 def key_for(image_id: str, model: LoadedModel, settings: Settings, owner: str = "") -> str:

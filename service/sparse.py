@@ -29,6 +29,10 @@ RATIO = 0.9  # Lowe's ratio test on descriptor distances, the default
 CAMERA = 0.5  # blur a pyramid level holds already, in its own pixels (SIFT's assumption for an image)
 BLUR_STEP = 0.25  # patch pixels: patches whose added blur rounds alike are blurred in one call
 CONTRAST = 0.04  # the detector's threshold on DoG responses (OpenCV's default) for an ordinary photo
+# OpenCV doubles the image for SIFT's first octave with a resize that puts pixel u at u/2 - 0.25 yet
+# reads it as u/2: every keypoint 0.25 px right of and below where it is. Its precise upscale maps u
+# to u/2. Part of the cache key of sparse features (``service.dense.params``).
+DETECTOR = "dog-precise-upscale"
 KNEE, LEAST = 96, 0.125  # grey levels an ordinary photo's middle 98 % spans at least; the lowest share kept
 CHANNELS = 128  # patches a blur call takes at once, as the channels of one image (OpenCV takes no more)
 
@@ -55,7 +59,7 @@ def detect(img: np.ndarray, n: int, first_octave: float = -1) -> tuple[np.ndarra
     h, w = img.shape
     src = img if f == 1 else cv2.resize(img, (max(1, round(w / f)), max(1, round(h / f))),
                                         interpolation=cv2.INTER_AREA)
-    sift = cv2.SIFT_create(nfeatures=n, contrastThreshold=CONTRAST * exposure(img))
+    sift = cv2.SIFT_create(nfeatures=n, contrastThreshold=CONTRAST * exposure(img), enable_precise_upscale=True)
     kps = [k for k in sift.detect(src, None) if k.size * f >= MIN_SIZE]
     each = np.float32([w / src.shape[1], h / src.shape[0]])  # the exact factor of each axis
     xy = (np.float32([k.pt for k in kps]).reshape(-1, 2) + 0.5) * each - 0.5
