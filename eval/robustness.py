@@ -53,6 +53,7 @@ class Outcome:
     verified: int  # matches the homography kept (all of them when there is none)
     mma_all: float  # the share within TOL of every match returned
     model: str = ""  # the network that answered (the API's answers name it)
+    error: float | None = None  # px: the homography's median error over a grid of a's points (``grid_error``)
 
     @property
     def mma(self) -> float:
@@ -60,18 +61,32 @@ class Outcome:
 
     def cell(self) -> str:
         said = "-" if self.homography_ok is None else "yes" if self.homography_ok else "no"
+        if self.error is not None and np.isfinite(self.error):
+            said += f" ({self.error:.{1 if self.error < TOL else 0}f} px)"
         return (f"{said}, {self.correct}, {100 * self.mma:.0f} % "
                 f"({100 * self.mma_all:.0f} %)")
 
 
-def homography_right(h: np.ndarray, truth, shape: tuple[int, ...]) -> bool:
-    """Whether the homography ``h`` puts a grid of image a (``shape``) within TOL px of ``truth``
-    (points (N, 2) -> their places in b (N, 2), known (N,) bool), the median where it is known."""
+def grid_error(h: np.ndarray, truth, shape: tuple[int, ...]) -> float:
+    """The median distance (px) from where the homography ``h`` puts a grid of image a (``shape``)
+    to ``truth`` (points (N, 2) -> their places in b (N, 2), known (N,) bool), where it is known;
+    inf where it is known nowhere."""
     gy, gx = np.mgrid[0:shape[0]:16, 0:shape[1]:16]
     grid = np.c_[gx.ravel(), gy.ravel()].astype(np.float64)
     t, inside = truth(grid)
     err = np.linalg.norm(matching.project(h, grid) - t, axis=1)[inside]
-    return bool(len(err)) and float(np.median(err)) < TOL
+    return float(np.median(err)) if len(err) else np.inf
+
+
+def precision(rows: list, method: str) -> str:
+    """The median over the cases of the grid error of ``method``'s correct homographies."""
+    errors = [r[method].error for _, r, _ in rows if r[method].homography_ok and r[method].error is not None]
+    return f"{np.median(errors):.2f} px" if errors else "-"
+
+
+def homography_right(h: np.ndarray, truth, shape: tuple[int, ...]) -> bool:
+    """Whether the homography ``h`` puts a grid of image a within TOL px of ``truth`` (``grid_error``)."""
+    return grid_error(h, truth, shape) < TOL
 
 
 def judge(pair: pairs.Pair, xy_a: np.ndarray, xy_b: np.ndarray, h: np.ndarray | None,
@@ -80,10 +95,12 @@ def judge(pair: pairs.Pair, xy_a: np.ndarray, xy_b: np.ndarray, h: np.ndarray | 
     right = known & (np.linalg.norm(truth - xy_b, axis=1) < TOL) if len(xy_a) else np.zeros(0, bool)
     judged = np.isfinite(truth).all(1)  # NaN: no truth there (off the plane), neither right nor wrong
     kept = (inliers if h is not None and inliers is not None else np.ones(len(right), bool)) & judged
-    ok = None if pair.homography is None else False
+    ok, error = (None, None) if pair.homography is None else (False, None)
     if h is not None and pair.homography is not None:
-        ok = homography_right(np.asarray(h), pair.truth, pair.a.shape)
-    return Outcome(ok, int(right[kept].sum()), int(kept.sum()), float(right[judged].mean()) if judged.any() else 0.0)
+        error = grid_error(np.asarray(h), pair.truth, pair.a.shape)
+        ok = error < TOL
+    return Outcome(ok, int(right[kept].sum()), int(kept.sum()), float(right[judged].mean()) if judged.any() else 0.0,
+                   error=error)
 
 
 def answered_by(rows: list, methods: tuple[str, ...]) -> str:
@@ -319,7 +336,8 @@ def main() -> None:
     table = ("| case | " + " | ".join(methods) + " | transfer within 5 px |\n|---|" + "---|" * (len(methods) + 1)
              + "\n" + "".join(f"| {label} | " + " | ".join(r[m].cell() for m in methods) + f" | {t} |\n"
                               for label, r, t in rows)
-             + "| correct homographies | " + " | ".join(f"{totals[m]} of {len(planes)}" for m in methods) + " | |\n")
+             + "| correct homographies | " + " | ".join(f"{totals[m]} of {len(planes)}" for m in methods) + " | |\n"
+             + "| their median error | " + " | ".join(precision(planes, m) for m in methods) + " | |\n")
     table += answered_by(rows, methods)
     print(table)
     share = np.mean([float(t.rstrip(" %")) for _, _, t in rows])
@@ -333,9 +351,9 @@ def main() -> None:
         write_section(name, f"{title}\n\n"
                       f"`{command}` {machine.describe()}\n\n"
                       "Each cell: the homography correct (median error over a grid of a's points "
-                      f"under {TOL:g} px); of the matches it verified (its inliers: RANSAC's, and for sparse the "
-                      "keypoint pairs the homography explains besides), how many lie within "
-                      f"{TOL:g} px of the truth and their share (MMA@{TOL:g}px); in brackets the share among all "
+                      f"under {TOL:g} px; that error in brackets); of the matches it verified (its inliers: "
+                      "RANSAC's, and for sparse the keypoint pairs the homography explains besides), how many lie "
+                      f"within {TOL:g} px of the truth and their share (MMA@{TOL:g}px); in brackets the share among all "
                       "the matches returned. Matches where the truth is unknown ("
                       + ("graf1 below a ledge near its bottom edge, off the plane of the homography shipped with "
                          "the pair: `eval.truth`" if a.heldback else

@@ -6,6 +6,7 @@ import pytest
 
 from eval import robustness
 from models.data import pairs
+from service import matching
 
 
 def test_each_object_in_clutter_is_seen_at_its_named_scale_and_turn():
@@ -35,6 +36,24 @@ def test_each_cases_transfer_points_depend_on_its_name_alone():
     assert not np.array_equal(a, robustness.case_rng("leuven zoom x4", draw=1).uniform(size=5))  # another draw
     assert np.array_equal(robustness.case_rng("leuven zoom x4", draw=1).uniform(size=5),
                           robustness.case_rng("leuven zoom x4", draw=1).uniform(size=5))
+
+
+def test_a_homographys_cell_gives_its_grid_error_and_the_table_the_median_of_the_right_ones():
+    zoom = np.array([[2.0, 0, 0], [0, 2.0, 0], [0, 0, 1]])  # a zoomed twice
+
+    class Pair:
+        homography, a = zoom, np.zeros((64, 96), np.uint8)
+
+        @staticmethod
+        def truth(xy):
+            return matching.project(zoom, xy), np.ones(len(xy), bool)
+    off = zoom + np.array([[0, 0, 0.5], [0, 0, 0], [0, 0, 0]])  # half a pixel right everywhere
+    bent = zoom + np.array([[0, 0, 0], [0, 0, 0], [0.01, 0, 0]])  # a perspective the truth lacks
+    near, far = (robustness.judge(Pair, np.zeros((0, 2)), np.zeros((0, 2)), h, None) for h in (off, bent))
+    assert near.homography_ok and near.error == pytest.approx(0.5) and near.cell().startswith("yes (0.5 px), ")
+    assert not far.homography_ok and far.error > robustness.TOL and far.cell().startswith(f"no ({far.error:.0f} px), ")
+    rows = [("x", {"sparse": near}, ""), ("y", {"sparse": replace(near, error=0.25)}, ""), ("z", {"sparse": far}, "")]
+    assert robustness.precision(rows, "sparse") == "0.38 px"  # the wrong homography left out
 
 
 def test_the_table_says_which_network_answered_where_more_than_one_did():
