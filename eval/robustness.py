@@ -353,8 +353,8 @@ def main() -> None:
                       "Each cell: the homography correct (median error over a grid of a's points "
                       f"under {TOL:g} px; that error in brackets); of the matches it verified (its inliers: "
                       "RANSAC's, and for sparse the keypoint pairs the homography explains besides), how many lie "
-                      f"within {TOL:g} px of the truth and their share (MMA@{TOL:g}px); in brackets the share among all "
-                      "the matches returned. Matches where the truth is unknown ("
+                      f"within {TOL:g} px of the truth and their share (MMA@{TOL:g}px); in brackets the share among "
+                      "all the matches returned. Matches where the truth is unknown ("
                       + ("graf1 below a ledge near its bottom edge, off the plane of the homography shipped with "
                          "the pair: `eval.truth`" if a.heldback else
                          "the die standing on the cube sequence's posters, and what it hides")

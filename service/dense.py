@@ -9,7 +9,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import cv2
@@ -140,7 +140,7 @@ async def computed(pixels: imaging.Decoded, model: LoadedModel, settings: Settin
 
     x, scale, width, height = await run_in_threadpool(network_input)
     out = await model.main.run({"image": x})
-    return FeatureMap(out[0].astype(np.float16), width, height, scale, model.entry.stride)
+    return FeatureMap(out[0].astype(np.float16), width, height, scale, model.entry.stride, x.shape[:1:-1])
 
 
 def sparse_input(img: np.ndarray, settings: Settings) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
@@ -158,7 +158,7 @@ class SparsePoints:
     xy: np.ndarray
     size: np.ndarray
     angle: np.ndarray
-    scale: float = 1.0  # working size / size as sent
+    scale: np.ndarray = field(default_factory=lambda: np.ones(2))  # working size / size as sent, (x, y)
     width: int = 0  # as sent
     height: int = 0
 
@@ -172,8 +172,9 @@ def points_of(img: np.ndarray, settings: Settings) -> SparsePoints:
 def find_points(pixels: imaging.Decoded, settings: Settings) -> SparsePoints:
     """The keypoints and patches of a decoded image, at its working size."""
     with imaging.DECODERS:  # the detector's pyramid holds several times the image for a moment
-        img, scale, width, height = prepare(pixels, settings.sparse_max_side)
-        return replace(points_of(img, settings), scale=scale, width=width, height=height)
+        img, _, width, height = prepare(pixels, settings.sparse_max_side)
+        return replace(points_of(img, settings), scale=np.array([img.shape[1] / width, img.shape[0] / height]),
+                       width=width, height=height)
 
 
 async def sparse_points(pixels: imaging.Decoded, settings: Settings) -> SparsePoints:
@@ -214,7 +215,7 @@ async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, 
     del patches
     desc /= np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-6)
     sent = np.clip((xy + 0.5) / scale - 0.5, 0, [width - 1, height - 1]).astype(np.float32)
-    sf = SparseFeatures(sent, (size / scale).astype(np.float32), angle, desc.astype(np.float16), width, height)
+    sf = SparseFeatures(sent, (size / scale.mean()).astype(np.float32), angle, desc.astype(np.float16), width, height)
     await run_in_threadpool(cache.put, key, sf.encode(), since)
     return sf, image_id, False
 

@@ -52,12 +52,31 @@ class Record:
 @dataclass
 class FeatureMap(Record):
     """Dense features of one image. features (D, h, w) float16, unit length along D; the
-    network saw the image resized by ``scale`` (network pixels = sent pixels * scale)."""
+    network saw the image resized by ``scale`` (network pixels = sent pixels * scale), to
+    ``working`` (W', H') pixels. Positions convert by ``to_cells`` and ``from_cells``."""
     features: np.ndarray
     width: int
     height: int
     scale: float
     stride: int
+    working: tuple[int, int] | None = None  # None: (width, height) * scale
+
+    @cached_property
+    def factor(self) -> np.ndarray:
+        """Working pixels a sent pixel along x and along y (W'/W, H'/H: resized to whole pixels,
+        the two axes scale a little differently; ``scale`` is H'/H)."""
+        w, h = self.working or (self.width * self.scale, self.height * self.scale)
+        return np.array([w / self.width, h / self.height])
+
+    def to_cells(self, xy: np.ndarray) -> np.ndarray:
+        """Positions (N, 2) in the sent image -> in cells of the map (N, 2) float64. Pixel centres
+        lie at whole coordinates in either image (the resize is centre-aligned), and cell j on the
+        working image's pixel j * stride."""
+        return ((np.asarray(xy, np.float64) + 0.5) * self.factor - 0.5) / self.stride
+
+    def from_cells(self, g: np.ndarray) -> np.ndarray:
+        """Positions (N, 2) in cells of the map -> in the sent image (N, 2) float64."""
+        return (np.asarray(g, np.float64) * self.stride + 0.5) / self.factor - 0.5
 
     @cached_property
     def grid(self) -> np.ndarray:
@@ -89,7 +108,7 @@ class FeatureMap(Record):
         norms = np.linalg.norm(feats.astype(np.float32), axis=0)
         if not np.all(np.abs(norms - 1) < 0.05):
             raise BadRecord("features that are not unit vectors")
-        return cls(feats, width, height, scale, stride)
+        return cls(feats, width, height, scale, stride, want)
 
 
 @dataclass

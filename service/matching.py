@@ -41,7 +41,7 @@ def cells(fm: FeatureMap) -> tuple[np.ndarray, np.ndarray]:
     if done is None:
         d, h, w = fm.features.shape
         ii, jj = np.mgrid[0:h, 0:w]
-        xy = np.stack([jj.ravel(), ii.ravel()], 1) * fm.stride / fm.scale
+        xy = fm.from_cells(np.stack([jj.ravel(), ii.ravel()], 1))
         done = fm.__dict__["_cells"] = (xy.astype(np.float32), fm.features.reshape(d, -1).T.astype(np.float32))
     return done
 
@@ -379,7 +379,7 @@ def sample(f: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
 
 def bilinear(fm: FeatureMap, xy: np.ndarray) -> np.ndarray:
     """Unit descriptors (K, D) at pixel positions (K, 2) of the sent image, bilinear on the grid."""
-    g = xy * fm.scale / fm.stride
+    g = fm.to_cells(xy)
     return sample(fm.features.transpose(1, 2, 0), g[:, 0], g[:, 1])
 
 
@@ -398,17 +398,17 @@ def refine(fm: FeatureMap, query: np.ndarray, idx: np.ndarray, steps: int = 9) -
     start = np.stack([idx % w, idx // w], -1).reshape(-1, 2).astype(np.float64)  # (x, y) in cells
     q = np.repeat(query, c, axis=0)
     # how far the image reaches beyond the outermost cell centres, in cells
-    hi = np.array([(fm.width - 1) * fm.scale / fm.stride, (fm.height - 1) * fm.scale / fm.stride])
-    best, _ = peak(fm, q, start, 1.0, steps, hi)
-    best, sim = peak(fm, q, best, 2.0 / (steps - 1), 5, hi)
+    lo, hi = fm.to_cells([[0, 0], [fm.width - 1, fm.height - 1]])
+    best, _ = peak(fm, q, start, 1.0, steps, lo, hi)
+    best, sim = peak(fm, q, best, 2.0 / (steps - 1), 5, lo, hi)
     best = best.reshape(k, c, 2)[np.arange(k), sim.reshape(k, c).argmax(1)]
-    return np.clip(best * fm.stride / fm.scale, 0, [fm.width - 1, fm.height - 1]).astype(np.float32)
+    return np.clip(fm.from_cells(best), 0, [fm.width - 1, fm.height - 1]).astype(np.float32)
 
 
 def peak(fm: FeatureMap, query: np.ndarray, centre: np.ndarray, reach: float, steps: int,
-         hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+         lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The most similar of a steps x steps lattice reaching ``reach`` cells either side of each
-    centre (K, 2), positions kept within the image (0 to ``hi`` cells): ((K, 2) in cells, (K,)
+    centre (K, 2), positions kept within the image (``lo`` to ``hi`` cells): ((K, 2) in cells, (K,)
     similarity). Lattices about a whole cell whose samples need no extrapolation and no clipping
     take ``on_cells``, the same similarities from the cells' own products."""
     d = fm.features.shape[0]
@@ -417,7 +417,7 @@ def peak(fm: FeatureMap, query: np.ndarray, centre: np.ndarray, reach: float, st
     out, top = np.empty_like(centre), np.empty(len(centre), np.float32)
     f = fm.grid  # float32 arithmetic throughout
     r = int(np.ceil(reach))
-    whole = (centre == np.round(centre)).all(1) & (centre >= r).all(1) & \
+    whole = (centre == np.round(centre)).all(1) & (centre - r >= np.maximum(lo, 0)).all(1) & \
         (centre + r <= np.minimum(hi, [f.shape[1] - 1, f.shape[0] - 1])).all(1)
     if whole.any():
         pick, top[whole] = on_cells(f, query[whole], centre[whole], off, r)
@@ -427,7 +427,7 @@ def peak(fm: FeatureMap, query: np.ndarray, centre: np.ndarray, reach: float, st
     for s in range(0, len(rest), chunk):
         i = rest[s:s + chunk]
         c = centre[i]
-        grid = np.clip(np.stack([c[:, :1] + ou[None], c[:, 1:] + ov[None]], -1), 0, hi).astype(np.float32)
+        grid = np.clip(np.stack([c[:, :1] + ou[None], c[:, 1:] + ov[None]], -1), lo, hi).astype(np.float32)
         sims = np.einsum("kd,knd->kn", query[i], sample(f, grid[..., 0], grid[..., 1]))
         out[i] = grid[np.arange(len(c)), sims.argmax(1)]
         top[i] = sims.max(1)

@@ -93,3 +93,17 @@ def test_the_grid_layout_is_the_features_as_float32_made_once_and_not_stored():
     np.testing.assert_array_equal(grid, feats.astype(np.float32).transpose(1, 2, 0))
     assert fm.grid is grid  # made once a map
     assert FeatureMap(feats, 28, 20, 1.0, 4) == fm and fm.encode() == FeatureMap(feats, 28, 20, 1.0, 4).encode()
+
+
+def test_positions_convert_to_cells_and_back_axis_by_axis_with_pixel_centres_aligned():
+    """A 1200 x 800 image seen at 1024 x 683: x scales by 1024/1200, y by 683/800 (not the same);
+    the working image's pixel u is the sent image's (u + 0.5) / factor - 0.5, and cell j lies on
+    working pixel j * stride."""
+    fm = FeatureMap(np.ones((1, 171, 256), np.float16), 1200, 800, 683 / 800, 4, (1024, 683))
+    assert fm.factor.tolist() == [1024 / 1200, 683 / 800]
+    xy = np.array([[0.0, 0.0], [1199.0, 799.0], [600.25, 333.5]])
+    np.testing.assert_allclose(fm.from_cells(fm.to_cells(xy)), xy, atol=1e-9)
+    np.testing.assert_allclose(fm.from_cells([[0, 0], [255, 170]]),
+                               [[0.5 * 1200 / 1024 - 0.5, 0.5 * 800 / 683 - 0.5],
+                                [1020.5 * 1200 / 1024 - 0.5, 680.5 * 800 / 683 - 0.5]])
+    assert FeatureMap.decode(fm.encode(), Expect(1, 4, 1024)).factor.tolist() == fm.factor.tolist()

@@ -97,8 +97,8 @@ def test_cells_are_computed_once_per_map():
 def test_bilinear_hits_cells_blends_between_them_and_extrapolates_one_cell_at_the_border():
     f = np.zeros((2, 2, 3), np.float16)  # D=2, h=2, w=3, stride 4 at scale 0.5: one cell is 8 sent pixels
     f[0, :, 0], f[1, :, 1], f[:, :, 2] = 1.0, 1.0, np.sqrt(0.5)
-    fm = FeatureMap(f, 24, 16, 0.5, 4)
-    got = matching.bilinear(fm, np.array([[0.0, 0.0], [8.0, 8.0], [4.0, 0.0], [-8.0, 0.0], [-50.0, 0.0], [99.0, 0]]))
+    fm = FeatureMap(f, 24, 16, 0.5, 4)  # cell k on sent pixel 8k + 0.5 (the resize is centre-aligned)
+    got = matching.bilinear(fm, np.array([[0.5, 0.5], [8.5, 8.5], [4.5, 0.5], [-7.5, 0.5], [-50.0, 0.5], [99.0, 0.5]]))
     # one cell before the first: 2 * (1, 0) - (0, 1), normalised; farther, held there; likewise after the last
     before, after = np.array([2, -1]), 2 * np.array([np.sqrt(0.5), np.sqrt(0.5)]) - [0, 1]
     before, after = before / np.linalg.norm(before), after / np.linalg.norm(after)
@@ -121,7 +121,7 @@ def test_a_peak_about_whole_cells_is_the_most_similar_bilinear_sample_of_its_lat
     interior = (centre >= 1).all(1) & (centre + 1 <= [19, 11]).all(1)
     assert 100 < interior.sum() < 300  # both kinds of centre are asked
     for reach, steps in ((1.0, 9), (0.75, 7)):
-        got, top = matching.peak(fm, q, centre, reach, steps, hi)
+        got, top = matching.peak(fm, q, centre, reach, steps, np.zeros(2), hi)
         off = np.linspace(-reach, reach, steps)
         ou, ov = (g.ravel() for g in np.meshgrid(off, off))
         grid = np.clip(np.stack([centre[:, :1] + ou, centre[:, 1:] + ov], -1), 0, hi).astype(np.float32)

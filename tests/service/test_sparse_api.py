@@ -54,6 +54,19 @@ def test_the_default_method_recovers_rotation_and_scale(client, coffee, scale, a
     assert grid_error(body, h, coffee.shape) < 3
 
 
+@pytest.mark.parametrize("method", ["sparse", "dense"])
+def test_pixel_centres_lie_at_whole_coordinates_so_a_zoom_of_two_maps_x_to_2x_plus_a_half(client, coffee, method):
+    """(0, 0) is the centre of the top-left pixel (OpenCV's convention): in image b, image a enlarged
+    twice by a centre-aligned resize, a's point x lies at 2x + 0.5, for either method (the dense
+    one is pre-aligned by the sparse geometry). Not a quarter pixel short of it, as with OpenCV's
+    detector doubling its image by default (``sparse.DETECTOR``)."""
+    b = cv2.resize(coffee, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
+    body = ask(client, coffee, b, method=method, geometry="homography")
+    m = np.array([[x["xa"], x["ya"], x["xb"], x["yb"]] for x in body["matches"]])
+    off = np.median(m[:, 2:] - (2 * m[:, :2] + 0.5), axis=0)
+    assert len(m) > 100 and np.all(np.abs(off) < 0.06), off
+
+
 def test_the_slim_descriptor_recovers_rotation_and_scale_and_says_so_with_its_own_confidence(client, coffee):
     """``model`` picks the faster descriptor per request: the same geometry, the answer names it,
     and each match's confidence is read off that model's own curve (fitted by eval.calibrate)."""
