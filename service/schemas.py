@@ -106,11 +106,17 @@ class HeldImage(BaseModel):
                                           "where the cache must make room): POST the image again to renew it")
 
 
+def pixels(image: str, axis: str) -> str:
+    """The description of a coordinate: where a position lies in an image as sent."""
+    return (f"{axis} in pixels of image {image} as sent (after its EXIF orientation), x to the right and y down; "
+            "pixel centres lie at whole coordinates, (0, 0) the centre of the top-left pixel (OpenCV's convention)")
+
+
 class Match(BaseModel):
-    xa: float
-    ya: float
-    xb: float
-    yb: float
+    xa: float = Field(description=pixels("a", "x"))
+    ya: float = Field(description=pixels("a", "y"))
+    xb: float = Field(description=pixels("b", "x"))
+    yb: float = Field(description=pixels("b", "y"))
     score: float = Field(description="cosine similarity of the two features, in [-1, 1]")
     ratio: float | None = Field(None, description="method=sparse: Lowe's ratio, the descriptor distance to this "
                                 "match over that to image b's second-nearest feature (lower: more distinctive)")
@@ -166,8 +172,8 @@ class CorrespondencesResponse(BaseModel):
 
 
 class TransferredPoint(BaseModel):
-    x: float
-    y: float
+    x: float = Field(description=pixels("b", "x"))
+    y: float = Field(description=pixels("b", "y"))
     score: float = Field(description="cosine similarity of the point's features in a and where it landed in b, "
                                      "in [-1, 1]")
     consistent: bool = Field(description="the point maps back to where it came from (cycle consistency; with a "

@@ -14,7 +14,7 @@ from service.deps import ContextDep, SettingsDep
 from service.errors import InvalidInput
 from service.routes import forms
 from service.routes.forms import ERRORS, PNG, ImageId, ModelField, Render, drawable, multipart_only, picture, side
-from service.schemas import CorrespondencesResponse, Match, TransferredPoint, TransferResponse
+from service.schemas import CorrespondencesResponse, Match, TransferredPoint, TransferResponse, pixels
 
 router = APIRouter(prefix="/v1", tags=["dense"], responses=ERRORS,
                    dependencies=[Depends(multipart_only)])
@@ -97,7 +97,8 @@ async def correspondences(
 @router.post("/keypoints/transfer", response_model=TransferResponse, response_model_exclude_none=True,
              responses=PNG)
 async def keypoints_transfer(
-    settings: SettingsDep, ctx: ContextDep, keypoints: Annotated[str, Form()],
+    settings: SettingsDep, ctx: ContextDep, keypoints: Annotated[str, Form(
+        description="JSON [[x, y], ...]: " + pixels("a", "each point"))],
     image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
     image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None,
     guided: Annotated[bool, Form(description="search near the pair's estimated geometry")] = True,
