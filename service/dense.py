@@ -166,7 +166,8 @@ class SparsePoints:
 def points_of(img: np.ndarray, settings: Settings) -> SparsePoints:
     """The keypoints and patches of a grey working image."""
     xy, size, angle = sparse.detect(img, settings.sparse_keypoints, settings.sparse_first_octave)
-    return SparsePoints(sparse.patches(img, xy, size, angle, settings.sparse_blur), xy, size, angle)
+    cut = sparse.as_trained(xy, img.shape, settings.sparse_first_octave)
+    return SparsePoints(sparse.patches(img, cut, size, angle, settings.sparse_blur), xy, size, angle)
 
 
 def find_points(pixels: imaging.Decoded, settings: Settings) -> SparsePoints:

@@ -30,9 +30,11 @@ CAMERA = 0.5  # blur a pyramid level holds already, in its own pixels (SIFT's as
 BLUR_STEP = 0.25  # patch pixels: patches whose added blur rounds alike are blurred in one call
 CONTRAST = 0.04  # the detector's threshold on DoG responses (OpenCV's default) for an ordinary photo
 # OpenCV doubles the image for SIFT's first octave with a resize that puts pixel u at u/2 - 0.25 yet
-# reads it as u/2: every keypoint 0.25 px right of and below where it is. Its precise upscale maps u
-# to u/2. Part of the cache key of sparse features (``service.dense.params``).
-DETECTOR = "dog-precise-upscale"
+# reads it as u/2: every keypoint OFFSET detector pixels right of and below the feature. ``detect``
+# takes it away; ``as_trained`` puts it back where patches are cut. DETECTOR is part of the cache key
+# of sparse features (``service.dense.params``).
+OFFSET = 0.25
+DETECTOR = "dog-unbiased"
 KNEE, LEAST = 96, 0.125  # grey levels an ordinary photo's middle 98 % spans at least; the lowest share kept
 CHANNELS = 128  # patches a blur call takes at once, as the channels of one image (OpenCV takes no more)
 
@@ -57,13 +59,28 @@ def detect(img: np.ndarray, n: int, first_octave: float = -1) -> tuple[np.ndarra
     between."""
     f = 2.0 ** (first_octave + 1)  # image pixels a pixel of what the detector is given
     h, w = img.shape
-    src = img if f == 1 else cv2.resize(img, (max(1, round(w / f)), max(1, round(h / f))),
-                                        interpolation=cv2.INTER_AREA)
-    sift = cv2.SIFT_create(nfeatures=n, contrastThreshold=CONTRAST * exposure(img), enable_precise_upscale=True)
+    src = img if f == 1 else cv2.resize(img, detector_size(img.shape, first_octave), interpolation=cv2.INTER_AREA)
+    sift = cv2.SIFT_create(nfeatures=n, contrastThreshold=CONTRAST * exposure(img))
     kps = [k for k in sift.detect(src, None) if k.size * f >= MIN_SIZE]
     each = np.float32([w / src.shape[1], h / src.shape[0]])  # the exact factor of each axis
-    xy = (np.float32([k.pt for k in kps]).reshape(-1, 2) + 0.5) * each - 0.5
+    xy = (np.float32([k.pt for k in kps]).reshape(-1, 2) + 0.5 - OFFSET) * each - 0.5
     return xy, np.float32([k.size * f for k in kps]), np.deg2rad(np.float32([k.angle for k in kps]))
+
+
+def detector_size(shape: tuple[int, ...], first_octave: float) -> tuple[int, int]:
+    """(width, height) of what the detector is given for an image of ``shape`` (``detect``)."""
+    f = 2.0 ** (first_octave + 1)
+    h, w = shape[:2]
+    return (w, h) if f == 1 else (max(1, round(w / f)), max(1, round(h / f)))
+
+
+def as_trained(xy: np.ndarray, shape: tuple[int, ...], first_octave: float) -> np.ndarray:
+    """Where the descriptor networks' patches are cut for keypoints at ``xy`` (``detect``'s): at
+    OpenCV's positions, OFFSET detector pixels right of and below the feature, where the training
+    sets cut theirs (``models.data``). The networks describe what they learnt to; the answers
+    give the feature's place."""
+    w, h = detector_size(shape, first_octave)
+    return xy + OFFSET * np.float32([shape[1] / w, shape[0] / h])
 
 
 def patches(img: np.ndarray, xy: np.ndarray, size: np.ndarray, angle: np.ndarray, blur: float = 0.0) -> np.ndarray:
