@@ -99,8 +99,9 @@ class MemoryCache:
     """Thread-safe LRU bounded by the total size of its values; with ``ttl_s``, a value is gone
     that long after it was put (as Redis's are), whether or not it was read since. It remembers
     when keys were deleted (the last ``DELETIONS_KEPT``, for ``ttl_s`` or an hour) for ``put``'s
-    ``since``. Each value is held with the ``clock()`` it was put at (``expires_in``) and
-    the ``time.time()`` it is as of (``since``, or when it was put), which ``delete``'s ``at`` reads."""
+    ``since``. Each value is held with the ``clock()`` (``time.monotonic`` unless a test moves its
+    own) it was put at (``expires_in``) and the ``time.time()`` it is as of (``since``, or when it
+    was put), which ``delete``'s ``at`` reads."""
 
     backend = "memory"
 

@@ -22,8 +22,9 @@ from service.memory import IDLE_S
 
 
 def busy(ms: float) -> None:
-    end = time.perf_counter() + ms / 1e3
-    while time.perf_counter() < end:
+    """Computes for ``ms`` of this process's CPU time (however long a loaded machine takes to give it)."""
+    end = time.process_time() + ms / 1e3
+    while time.process_time() < end:
         pass
 
 
@@ -34,7 +35,7 @@ def test_a_step_that_waits_takes_wall_time_but_no_cpu():
 
 def test_a_step_that_computes_takes_cpu_time_too():
     wall, cpu = timed_cpu(lambda _: busy(40), 3)
-    assert wall >= 35 and cpu >= 0.5 * wall
+    assert cpu >= 39.5 and wall >= 39.5  # the CPU time it computed for, and at least as long in wall time
 
 
 def test_cold_requests_send_bytes_no_request_sent_before():
