@@ -95,7 +95,7 @@ def judge(pair: pairs.Pair, xy_a: np.ndarray, xy_b: np.ndarray, h: np.ndarray | 
     right = known & (np.linalg.norm(truth - xy_b, axis=1) < TOL) if len(xy_a) else np.zeros(0, bool)
     judged = np.isfinite(truth).all(1)  # NaN: no truth there (off the plane), neither right nor wrong
     kept = (inliers if h is not None and inliers is not None else np.ones(len(right), bool)) & judged
-    ok, error = (None, None) if pair.homography is None else (False, None)
+    ok, error = None if pair.homography is None else False, None
     if h is not None and pair.homography is not None:
         error = grid_error(np.asarray(h), pair.truth, pair.a.shape)
         ok = error < TOL

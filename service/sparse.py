@@ -58,12 +58,10 @@ def detect(img: np.ndarray, n: int, first_octave: float = -1) -> tuple[np.ndarra
     about a quarter of the detector's work, without the finest keypoints; values between start
     between."""
     f = 2.0 ** (first_octave + 1)  # image pixels a pixel of what the detector is given
-    h, w = img.shape
     src = img if f == 1 else cv2.resize(img, detector_size(img.shape, first_octave), interpolation=cv2.INTER_AREA)
     sift = cv2.SIFT_create(nfeatures=n, contrastThreshold=CONTRAST * exposure(img))
     kps = [k for k in sift.detect(src, None) if k.size * f >= MIN_SIZE]
-    each = np.float32([w / src.shape[1], h / src.shape[0]])  # the exact factor of each axis
-    xy = (np.float32([k.pt for k in kps]).reshape(-1, 2) + 0.5 - OFFSET) * each - 0.5
+    xy = (np.float32([k.pt for k in kps]).reshape(-1, 2) + 0.5 - OFFSET) * detector_pixel(img.shape, first_octave) - 0.5
     return xy, np.float32([k.size * f for k in kps]), np.deg2rad(np.float32([k.angle for k in kps]))
 
 
@@ -74,13 +72,19 @@ def detector_size(shape: tuple[int, ...], first_octave: float) -> tuple[int, int
     return (w, h) if f == 1 else (max(1, round(w / f)), max(1, round(h / f)))
 
 
+def detector_pixel(shape: tuple[int, ...], first_octave: float) -> np.ndarray:
+    """The image's pixels a pixel of what the detector is given spans, along x and y (the exact
+    factor of each axis), float32 (2,)."""
+    w, h = detector_size(shape, first_octave)
+    return np.float32([shape[1] / w, shape[0] / h])
+
+
 def as_trained(xy: np.ndarray, shape: tuple[int, ...], first_octave: float) -> np.ndarray:
     """Where the descriptor networks' patches are cut for keypoints at ``xy`` (``detect``'s): at
     OpenCV's positions, OFFSET detector pixels right of and below the feature, where the training
     sets cut theirs (``models.data``). The networks describe what they learnt to; the answers
     give the feature's place."""
-    w, h = detector_size(shape, first_octave)
-    return xy + OFFSET * np.float32([shape[1] / w, shape[0] / h])
+    return xy + OFFSET * detector_pixel(shape, first_octave)
 
 
 def patches(img: np.ndarray, xy: np.ndarray, size: np.ndarray, angle: np.ndarray, blur: float = 0.0) -> np.ndarray:
