@@ -27,15 +27,16 @@ from dataclasses import dataclass
 
 import numpy as np
 from fastapi.testclient import TestClient
+from sklearn.metrics import brier_score_loss
 
 from eval import machine, robustness
 from eval.results import published
 from service import sparse
+from service.calibration import WITHIN_PX
 from service.config import Settings
 from service.main import create_app
 
 SIGMA = 0.1  # px: each coordinate's offset, a Gaussian's standard deviation
-NEAR = 3.0  # px: a transferred point's confidence is the chance it lies this near its truth
 DRAWS = 4
 SPREAD = 20  # percentage points of transfer between the least and the most a case gives, as detected and in its draws
 
@@ -69,7 +70,7 @@ class Answer:
     said: dict[str, bool | None]  # each method's homography right (None: the pair has none)
     share: float  # transfer's share of points within robustness.TOL, in %
     confidence: np.ndarray  # (K,) each transferred point's, NaN where it carries none
-    near: np.ndarray  # (K,) bool: the point within NEAR px of its truth (what confidence means)
+    near: np.ndarray  # (K,) bool: the point within WITHIN_PX of its truth (what confidence means)
 
 
 def answers(cases: list, draw: int, sigma: float, shift: float) -> list[Answer]:
@@ -80,17 +81,17 @@ def answers(cases: list, draw: int, sigma: float, shift: float) -> list[Answer]:
             sent = robustness.uploads(pair)
             said = {m: robustness.api(client, pair, sent, m).homography_ok for m in METHODS}
             err, conf = robustness.transferred(client, pair, sent, robustness.case_rng(label))
-            out.append(Answer(said, 100 * float((err < robustness.TOL).mean()), conf, err < NEAR))
+            out.append(Answer(said, 100 * float((err < robustness.TOL).mean()), conf, err < WITHIN_PX))
             print(f"draw {draw} {label}: homography {said}, transfer {out[-1].share:.0f} %", flush=True)
     return out
 
 
 def brier(run: list[Answer]) -> float:
-    """The Brier score of a run's transfer confidences against their points lying within NEAR px."""
+    """The Brier score of a run's transfer confidences against their points lying within WITHIN_PX."""
     conf = np.concatenate([got.confidence for got in run])
     near = np.concatenate([got.near for got in run])
     told = np.isfinite(conf)
-    return float(np.mean((conf[told] - near[told]) ** 2))
+    return float(brier_score_loss(near[told], conf[told]))
 
 
 def verdicts(said: list[bool | None]) -> str:
@@ -145,7 +146,7 @@ def main() -> None:
             f"spans more than {SPREAD} points (as detected and in the draws): {wide} of {len(cases)}. Mean "
             f"transfer within {robustness.TOL:g} px: {means[0]:.1f} % as detected, "
             + ", ".join(f"{m:.1f}" for m in means[1:]) + " % in the draws. The transferred points' confidence "
-            f"(the chance of lying within {NEAR:g} px), its Brier score: {scores[0]:.3f} as detected, "
+            f"(the chance of lying within {WITHIN_PX:g} px), its Brier score: {scores[0]:.3f} as detected, "
             + ", ".join(f"{b:.3f}" for b in scores[1:]) + " in the draws.\n")
     name = f"jitter-{which}" + ("-clutter" if a.clutter else "") + (f"-shift{a.shift:g}" if a.shift else "")
     published(name, text, not a.no_write and not a.only)
