@@ -35,7 +35,8 @@ def shown(img: Decoded, height: int) -> tuple[np.ndarray, np.ndarray]:
     h, w = img.pixels.shape
     size = (max(1, round(w * height / h)), height)
     pix = cv2.resize(img.pixels, size, interpolation=cv2.INTER_AREA if height < h else cv2.INTER_LINEAR)
-    m = np.diag([size[0] / w, size[1] / h, 1.0]) @ np.linalg.inv(img.to_sent())
+    sx, sy = size[0] / w, size[1] / h  # pixel centres kept, as ``Decoded.to_sent``
+    m = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]]) @ np.linalg.inv(img.to_sent())
     return cv2.cvtColor(pix, cv2.COLOR_GRAY2BGR), m
 
 

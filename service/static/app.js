@@ -88,8 +88,9 @@ function drawImages() {
   // both images at one height, side by side
   const a = state.bitmaps.a, b = state.bitmaps.b;
   const height = Math.min(560, Math.max(a.height, b.height));
-  state.heightScale = { a: height / a.height, b: height / b.height };
-  state.width = { a: Math.round(a.width * state.heightScale.a), b: Math.round(b.width * state.heightScale.b) };
+  state.width = { a: Math.round(a.width * height / a.height), b: Math.round(b.width * height / b.height) };
+  // shown pixels an image's pixel spans, along x and along y (the widths round to whole pixels)
+  state.scale = { a: [state.width.a / a.width, height / a.height], b: [state.width.b / b.width, height / b.height] };
   const canvas = $("view");
   canvas.dataset.drawn = "";  // no matches on it yet
   canvas.width = state.width.a + state.width.b;
@@ -100,8 +101,15 @@ function drawImages() {
 }
 
 function toCanvas(which, x, y) {
-  const s = state.heightScale[which];
-  return [x * s + (which === "b" ? state.width.a : 0), y * s];
+  // the API's (x, y) is a pixel's centre at whole coordinates; the canvas's pixel k spans k to k + 1
+  const [sx, sy] = state.scale[which];
+  return [(x + 0.5) * sx + (which === "b" ? state.width.a : 0), (y + 0.5) * sy];
+}
+
+function fromCanvas(cx, cy) {
+  // a place on image a as shown -> the API's pixel coordinates of a (toCanvas's inverse)
+  const [sx, sy] = state.scale.a;
+  return [cx / sx - 0.5, cy / sy - 0.5];
 }
 
 function drawMatches(body) {
@@ -210,7 +218,7 @@ $("view").addEventListener("click", async (e) => {
   const cx = (e.clientX - rect.left) * $("view").width / rect.width;
   const cy = (e.clientY - rect.top) * $("view").height / rect.height;
   if (cx >= state.width.a) return;  // only points of image a
-  const x = cx / state.heightScale.a, y = cy / state.heightScale.a;
+  const [x, y] = fromCanvas(cx, cy);
   const form = pairForm();
   form.append("keypoints", JSON.stringify([[x, y]]));
   const how = $("transfer-geometry").value;  // a geometry to fit, or the MRF alignment's field

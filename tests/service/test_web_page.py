@@ -5,6 +5,7 @@ in the page is sent."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 
@@ -234,15 +235,42 @@ def test_a_click_on_a_thing_that_moved_says_its_point_followed_a_second_motion(p
     assert np.hypot(*(np.array(got) - there[0])) < 3, (text, there[0])
 
 
-def clicked(page, x: float, y: float) -> str:
-    """Click point (x, y) of image a on the page and return the transfer line it gives."""
-    width, height, scale = page.evaluate("[document.getElementById('view').width, "
-                                         "document.getElementById('view').height, state.heightScale.a]")
+def aimed(page, x: float, y: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Where to click for point (x, y) of image a (the API's pixel coordinates: (0, 0) the centre
+    of the top-left pixel), and the point of a that click stands for: Chromium reports a click in
+    whole CSS pixels, rounded down, so the click goes a quarter pixel past the whole one under the
+    point."""
+    width, height, w, h = page.evaluate("[document.getElementById('view').width, document.getElementById('view')"
+                                        ".height, state.bitmaps.a.width, state.bitmaps.a.height]")
+    sx, sy = round(w * height / h) / w, height / h  # both images shown at the canvas's height, widths whole
     box = page.locator("#view").bounding_box()
+    across, down = box["width"] / width, box["height"] / height  # CSS pixels a canvas pixel
+    kx = math.floor(box["x"] + (x + 0.5) * sx * across)
+    ky = math.floor(box["y"] + (y + 0.5) * sy * down)
+    return (kx + 0.25, ky + 0.25), ((kx - box["x"]) / across / sx - 0.5, (ky - box["y"]) / down / sy - 0.5)
+
+
+def clicked(page, x: float, y: float) -> str:
+    """Click point (x, y) of image a on the page (``aimed``) and return the transfer line it gives."""
+    (cx, cy), _ = aimed(page, x, y)
     page.evaluate("document.getElementById('transfer').textContent = ''")
-    page.mouse.click(box["x"] + x * scale * box["width"] / width, box["y"] + y * scale * box["height"] / height)
+    page.mouse.click(cx, cy)
     page.wait_for_function("document.getElementById('transfer').textContent.includes('score')", timeout=60000)
     return page.inner_text("#transfer")
+
+
+def test_a_click_on_a_shown_pixel_asks_for_that_pixel_of_a(page, url, coffee, tmp_path):
+    """A photo taller than the page shows it (937 x 700 shown 750 x 560: a shown pixel 1.249 of its
+    pixels across, 1.25 down): a click asks the API for the point of a under it, pixel centres at
+    whole coordinates (near its pixel (600, 450), not 0.5-0.8 px right of and below it)."""
+    a = cv2.resize(coffee, (937, 700), interpolation=cv2.INTER_LINEAR)
+    for name in "ab":
+        cv2.imwrite(str(tmp_path / f"{name}.png"), a)
+    opened(page, url, tmp_path)
+    _, meant = aimed(page, 600, 450)
+    text = clicked(page, 600, 450)
+    asked = [float(v) for v in re.search(r"\(([\d.]+), ([\d.]+)\) in a", text).groups()]
+    assert asked == pytest.approx(meant, abs=0.06) and meant == pytest.approx([600, 450], abs=1.3), (text, meant)
 
 
 def test_a_click_on_a_point_the_homography_puts_outside_b_says_so(page, url, images):
