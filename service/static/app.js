@@ -107,9 +107,11 @@ function toCanvas(which, x, y) {
 }
 
 function fromCanvas(cx, cy) {
-  // a place on image a as shown -> the API's pixel coordinates of a (toCanvas's inverse)
-  const [sx, sy] = state.scale.a;
-  return [cx / sx - 0.5, cy / sy - 0.5];
+  // a place on image a as shown -> the API's pixel coordinates of a (toCanvas's inverse), held to
+  // the outermost pixels' centres: a click on an edge pixel's outer half asks for that pixel
+  const [sx, sy] = state.scale.a, a = state.bitmaps.a;
+  const within = (v, most) => Math.min(Math.max(v, 0), most);
+  return [within(cx / sx - 0.5, a.width - 1), within(cy / sy - 0.5, a.height - 1)];
 }
 
 function drawMatches(body) {

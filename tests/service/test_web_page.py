@@ -271,6 +271,13 @@ def test_a_click_on_a_shown_pixel_asks_for_that_pixel_of_a(page, url, coffee, tm
     text = clicked(page, 600, 450)
     asked = [float(v) for v in re.search(r"\(([\d.]+), ([\d.]+)\) in a", text).groups()]
     assert asked == pytest.approx(meant, abs=0.06) and meant == pytest.approx([600, 450], abs=1.3), (text, meant)
+    # the outer half of a corner pixel asks for that pixel, not for a point outside the image (422)
+    box = page.locator("#view").bounding_box()
+    page.evaluate("document.getElementById('transfer').textContent = ''")
+    page.mouse.click(box["x"] + 0.25, box["y"] + 0.25)
+    page.wait_for_function("['in b', 'Failed'].some(w => document.getElementById('transfer').textContent.includes(w))",
+                           timeout=60000)
+    assert page.inner_text("#transfer").startswith("(0.0, 0.0) in a"), page.inner_text("#transfer")
 
 
 def test_a_click_on_a_point_the_homography_puts_outside_b_says_so(page, url, images):
