@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     redis_retry_s: float = Field(1.0, ge=0, description="after a Redis failure, how long it is left alone")
     local_cache_bytes: int = Field(256 * 1024 * 1024, ge=0, description="in-process tier in front of Redis")
     matching_workers: int = Field(0, ge=0, description="concurrent matching jobs; 0: one per CPU core")
+    matching_queue: int = Field(64, gt=0, description="matching jobs waiting for a worker before new ones are "
+                                "refused (503)")
+    matching_wait_s: float = Field(30.0, gt=0, description="how long a matching job may wait for a worker: then 503")
 
     # access
     api_keys: str | None = Field(None, description="comma-separated API keys; unset (and no file): open")

@@ -1,7 +1,6 @@
 """Injected dependencies: route signatures read as lists of what they need; tests override them."""
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -59,7 +58,7 @@ def get_context(request: Request, registry: Annotated[Registry, Depends(get_regi
     pool = state.match_pool
 
     async def on_pool(fn, *args):  # in a copy of the request's context: its log lines keep the request id
-        return await asyncio.get_running_loop().run_in_executor(pool, carried(fn), *args)
+        return await pool.run(carried(fn), *args)
     return Context(state.settings, registry, state.cache, on_pool, caller.owner, state.first_tries)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -16,6 +15,7 @@ from service.cache import FeatureCache, MemoryCache, RedisCache
 from service.config import Settings
 from service.disconnect import CancelOnDisconnect
 from service.limits import BodyLimit
+from service.match_pool import MatchPool
 from service.memory import Heap, TrimWhenIdle, tune_heaps
 from service.model_store import MemoryStore, RedisStore
 from service.routes import align, dense, health, images, keypoint_models, patches
@@ -57,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.cache = make_cache(settings)
         app.state.model_store = make_store(settings)
         # matching holds a block of similarities per job: a pool sized to the cores bounds memory
-        app.state.match_pool = ThreadPoolExecutor(settings.matching_workers or os.cpu_count() or 1, "match")
+        app.state.match_pool = MatchPool(settings.matching_workers or os.cpu_count() or 1, settings.matching_queue,
+                                         settings.matching_wait_s)
         app.state.registry = await run_in_threadpool(registry.load, settings)
         # what loading the models left free goes back; what the warm-up grows stays (service.memory)
         await run_in_threadpool(app.state.heap.settle)
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.registry.close()
             app.state.cache.close()
             app.state.model_store.close()
-            app.state.match_pool.shutdown(wait=False, cancel_futures=True)
+            app.state.match_pool.shutdown()
 
     logs.install(settings.log_format == "json")
     app = FastAPI(title="Image correspondence service", version=VERSION, lifespan=lifespan, docs_url=None,

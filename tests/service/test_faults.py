@@ -2,6 +2,7 @@
 import asyncio
 import base64
 import logging
+import threading
 import time
 
 import cv2
@@ -85,6 +86,47 @@ def test_burst_beyond_capacity_gets_503_with_retry_after(coffee):
     assert 200 in codes and 503 in codes and set(codes) <= {200, 503}
     refused = next(r for r in responses if r.status_code == 503)
     assert refused.headers["retry-after"] == "1" and refused.json()["code"] == "overloaded"
+
+
+def test_a_burst_beyond_the_matching_pool_gets_503_with_retry_after(coffee):
+    """One matching worker, busy (as with a long alignment), and room for one job waiting: of 6
+    requests for a pair, the first to need the worker waits and is answered once it is free, the
+    others are refused at once; a job that waits past MATCHING_WAIT_S is refused too."""
+    sent = {"image_a": ("a.png", png(coffee)), "image_b": ("b.png", png(cv2.flip(coffee, 1)))}
+    app = create_app(Settings(matching_workers=1, matching_queue=1, matching_wait_s=60, warm_up=False))
+
+    async def held(pool) -> tuple[threading.Event, asyncio.Future]:
+        gate, taken = threading.Event(), threading.Event()
+        job = asyncio.ensure_future(pool.run(lambda: taken.set() or gate.wait(60)))
+        await asyncio.to_thread(taken.wait, 10)
+        return gate, job
+
+    async def go():
+        async with app.router.lifespan_context(app):
+            pool = app.state.match_pool
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=120) as client:
+                gate, job = await held(pool)
+                asked = [asyncio.ensure_future(client.post("/v1/correspondences", files=sent)) for _ in range(6)]
+                end = time.monotonic() + 60
+                while sum(a.done() for a in asked) + pool.waiting < len(asked) and time.monotonic() < end:
+                    await asyncio.sleep(0.01)  # each request refused, or its job waiting for the worker
+                while_held = [a.result().status_code for a in asked if a.done()]
+                gate.set()
+                await job
+                codes = [r.status_code for r in await asyncio.gather(*asked)]
+                gate, job = await held(pool)
+                pool.wait_s = 0.2
+                late = await client.post("/v1/correspondences", files=sent)
+                gate.set()
+                await job
+                return while_held, codes, late
+
+    while_held, codes, late = asyncio.run(go())
+    assert while_held == [503] * 5 and sorted(codes) == [200] + [503] * 5, (while_held, codes)
+    refused = late.json()
+    assert late.status_code == 503 and late.headers["retry-after"] == "1", late.text
+    assert refused["code"] == "overloaded" and "within 0.2 s" in refused["detail"], refused
 
 
 def test_onnx_runtime_threads_do_not_spin_unless_asked():
