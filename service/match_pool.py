@@ -33,12 +33,14 @@ class MatchPool:
         self.queue, self.wait_s = queue, wait_s
         self.lock = threading.Lock()
         self.waiting = 0  # jobs submitted that no worker has taken yet
+        self.refused = 0  # jobs refused, the queue full or the wait past its bound (503)
 
     async def run(self, fn: Callable[..., T], *args) -> T:
         """``fn(*args)`` on a worker; 503 (``Overloaded``) when the queue is full or no worker
         took it within ``wait_s``."""
         with self.lock:
             if self.waiting >= self.queue:
+                self.refused += 1
                 raise Overloaded(f"{self.waiting} matching jobs are waiting for a worker; try again shortly")
             self.waiting += 1
         ticket = Ticket()
@@ -56,6 +58,8 @@ class MatchPool:
             return await asyncio.wait_for(asyncio.shield(done), self.wait_s)
         except TimeoutError:
             if self.drop(ticket):
+                with self.lock:
+                    self.refused += 1
                 raise Overloaded(f"no matching worker was free within {self.wait_s:g} s; try again shortly") from None
             return await done
         except asyncio.CancelledError:

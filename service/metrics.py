@@ -67,6 +67,12 @@ class ServiceCollector(Collector):
             for outcome, n in vars(tries).items():
                 c.add_metric([outcome], n)
             yield c
+        pool = getattr(self.app.state, "match_pool", None)
+        if pool is not None:
+            yield GaugeMetricFamily("corr_matching_waiting", "matching jobs waiting for a worker (MATCHING_QUEUE)",
+                                    value=pool.waiting)
+            yield CounterMetricFamily("corr_matching_refused", "matching jobs refused with 503: the queue full or "
+                                      "no worker free within MATCHING_WAIT_S", value=pool.refused)
         counter = getattr(self.app.state, "rate_counter", None)
         if counter is not None:
             yield CounterMetricFamily("corr_ratelimit_unavailable", "requests let through because the shared "

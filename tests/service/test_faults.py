@@ -120,13 +120,15 @@ def test_a_burst_beyond_the_matching_pool_gets_503_with_retry_after(coffee):
                 late = await client.post("/v1/correspondences", files=sent)
                 gate.set()
                 await job
-                return while_held, codes, late
+                metrics = (await client.get("/metrics")).text
+                return while_held, codes, late, metrics
 
-    while_held, codes, late = asyncio.run(go())
+    while_held, codes, late, metrics = asyncio.run(go())
     assert while_held == [503] * 5 and sorted(codes) == [200] + [503] * 5, (while_held, codes)
     refused = late.json()
     assert late.status_code == 503 and late.headers["retry-after"] == "1", late.text
     assert refused["code"] == "overloaded" and "within 0.2 s" in refused["detail"], refused
+    assert "corr_matching_refused_total 6.0" in metrics and "corr_matching_waiting 0.0" in metrics
 
 
 def test_onnx_runtime_threads_do_not_spin_unless_asked():
