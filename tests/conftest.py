@@ -1,6 +1,7 @@
 """Shared fixtures: images as bytes and base64, the app on the shipped models."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import socket
@@ -95,6 +96,14 @@ def until(condition, seconds: float = 5.0) -> bool:
     end = time.monotonic() + seconds
     while not condition() and time.monotonic() < end:
         time.sleep(0.02)
+    return condition()
+
+
+async def eventually(condition, seconds: float = 5.0) -> bool:
+    """``until`` for a test on an event loop: polled between awaits, so the loop runs meanwhile."""
+    end = time.monotonic() + seconds
+    while not condition() and time.monotonic() < end:
+        await asyncio.sleep(0.02)
     return condition()
 
 

@@ -16,7 +16,7 @@ from service.cache import RedisCache
 from service.config import Settings
 from service.feature_map import FeatureMap
 from service.main import create_app
-from tests.conftest import make_client, until
+from tests.conftest import eventually, make_client, until
 from tests.redis_server import RedisServer
 
 
@@ -108,9 +108,8 @@ def test_a_burst_beyond_the_matching_pool_gets_503_with_retry_after(coffee):
             async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=120) as client:
                 gate, job = await held(pool)
                 asked = [asyncio.ensure_future(client.post("/v1/correspondences", files=sent)) for _ in range(6)]
-                end = time.monotonic() + 60
-                while sum(a.done() for a in asked) + pool.waiting < len(asked) and time.monotonic() < end:
-                    await asyncio.sleep(0.01)  # each request refused, or its job waiting for the worker
+                # each request refused, or its job waiting for the worker
+                await eventually(lambda: sum(a.done() for a in asked) + pool.waiting == len(asked), 60)
                 while_held = [a.result().status_code for a in asked if a.done()]
                 gate.set()
                 await job

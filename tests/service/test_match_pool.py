@@ -8,13 +8,7 @@ import pytest
 
 from service.errors import Overloaded
 from service.match_pool import MatchPool
-
-
-async def until(pred, limit_s: float = 5.0) -> None:
-    end = time.monotonic() + limit_s
-    while not pred():
-        assert time.monotonic() < end, "timed out"
-        await asyncio.sleep(0.005)
+from tests.conftest import eventually
 
 
 async def blocked(pool: MatchPool) -> tuple[threading.Event, asyncio.Task]:
@@ -25,7 +19,7 @@ async def blocked(pool: MatchPool) -> tuple[threading.Event, asyncio.Task]:
         taken.set()
         gate.wait(10)
     holder = asyncio.ensure_future(pool.run(hold))
-    await until(taken.is_set)
+    assert await eventually(taken.is_set)
     return gate, holder
 
 
@@ -35,7 +29,7 @@ def test_a_full_queue_refuses_at_once_and_the_waiting_jobs_run_in_order():
         gate, holder = await blocked(pool)
         ran = []
         waiting = [asyncio.ensure_future(pool.run(ran.append, k)) for k in range(2)]
-        await until(lambda: pool.waiting == 2)
+        assert await eventually(lambda: pool.waiting == 2)
         t = time.monotonic()
         with pytest.raises(Overloaded, match="2 matching jobs are waiting"):
             await pool.run(ran.append, 99)
@@ -82,7 +76,7 @@ def test_a_job_whose_request_is_cancelled_before_it_starts_is_not_run():
         gate, holder = await blocked(pool)
         ran = []
         job = asyncio.ensure_future(pool.run(ran.append, 1))
-        await until(lambda: pool.waiting == 1)
+        assert await eventually(lambda: pool.waiting == 1)
         job.cancel()
         await asyncio.gather(job, return_exceptions=True)
         left = pool.waiting

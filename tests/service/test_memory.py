@@ -11,6 +11,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from service import memory
+from tests.conftest import eventually
 
 
 def app_with(gate: asyncio.Event, keep: int = memory.KEEP,
@@ -26,11 +27,8 @@ def app_with(gate: asyncio.Event, keep: int = memory.KEEP,
 async def judged(mw: memory.TrimWhenIdle, checks: int) -> int:
     """mw.trims once the middleware has judged its ``checks``-th idle moment (a trim runs in a
     thread and takes as long as the heap is large: waited for, not guessed)."""
-    for _ in range(400):
-        if mw.checks >= checks:
-            return mw.trims
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{checks} idle moments expected, {mw.checks} judged in 20 s")
+    assert await eventually(lambda: mw.checks >= checks, 20), f"{checks} idle moments expected, {mw.checks} judged"
+    return mw.trims
 
 
 def test_the_heaps_are_trimmed_after_the_last_request_and_not_during_one():
