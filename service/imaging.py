@@ -77,8 +77,13 @@ class Decoded:
     def to_sent(self) -> np.ndarray:
         """(3, 3): ``pixels``' coordinates -> the sent image's (pixel centres kept)."""
         ph, pw = self.pixels.shape
-        rx, ry = self.width / pw, self.height / ph
-        return np.array([[rx, 0, 0.5 * rx - 0.5], [0, ry, 0.5 * ry - 0.5], [0, 0, 1]])
+        return resized(self.width / pw, self.height / ph)
+
+
+def resized(rx: float, ry: float) -> np.ndarray:
+    """(3, 3): an image's pixel coordinates -> those of the image resized ``rx`` times across and
+    ``ry`` times down, pixel centres kept (OpenCV's resize: x' = (x + 0.5) * rx - 0.5)."""
+    return np.array([[rx, 0, 0.5 * rx - 0.5], [0, ry, 0.5 * ry - 0.5], [0, 0, 1]])
 
 
 def decode(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:

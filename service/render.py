@@ -17,7 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from service.imaging import Decoded
+from service.imaging import Decoded, resized
 
 HEIGHT = 600
 GREEN, RED, YELLOW, WHITE = (40, 200, 40), (40, 40, 230), (0, 215, 235), (255, 255, 255)
@@ -35,8 +35,7 @@ def shown(img: Decoded, height: int) -> tuple[np.ndarray, np.ndarray]:
     h, w = img.pixels.shape
     size = (max(1, round(w * height / h)), height)
     pix = cv2.resize(img.pixels, size, interpolation=cv2.INTER_AREA if height < h else cv2.INTER_LINEAR)
-    sx, sy = size[0] / w, size[1] / h  # pixel centres kept, as ``Decoded.to_sent``
-    m = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]]) @ np.linalg.inv(img.to_sent())
+    m = resized(size[0] / img.width, size[1] / img.height)  # the sent image's pixels -> shown ones
     return cv2.cvtColor(pix, cv2.COLOR_GRAY2BGR), m
 
 
