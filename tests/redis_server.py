@@ -112,9 +112,11 @@ class RedisClusterServers:
         cli = str(Path(binary()).with_name("redis-cli"))
         subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
                         "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=30)
-        client = redis.Redis(port=self.nodes[0].port)
+        # every node, not the first alone: a master holds its state at fail for its first two
+        # seconds up (Redis's writable delay), and a write its slots own is CLUSTERDOWN till then
+        clients = [redis.Redis(port=n.port) for n in self.nodes]
         for _ in range(100):
-            if client.cluster("info").get("cluster_state") == "ok":
+            if all(c.cluster("info").get("cluster_state") == "ok" for c in clients):
                 return self
             time.sleep(0.1)
         raise RuntimeError("the cluster did not come up")
