@@ -18,12 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from eval import machine
 from eval.patches import onnx_scores, pair_scores, session
 from eval.results import write_section
 from models import health
+from models.data import photos
 from models.data.synth import PatchSet
 from models.metrics import fpr95
 
@@ -44,15 +46,25 @@ def from_git(rev: str, folder: Path) -> Path:
 
 
 def feed(entry: dict, n: int) -> dict[str, np.ndarray]:
+    """Real inputs: patch pairs cut from photos; for the dense network the photos the export gate
+    probes with (noise leaves a fifth of UCN's head channels dark that photos all light)."""
     if entry["kind"] == "dense":
-        return {"image": np.random.default_rng(0).random((1, 1, 480, 640), np.float32)}
+        return {"image": health.probe_images()}
     pairs = health.probe_pairs(n)
     return {"pairs": pairs} if entry["kind"] == "patch" else {"patches": np.ascontiguousarray(pairs[:, :1])}
 
 
+def speed_feed(entry: dict) -> dict[str, np.ndarray]:
+    """What ``speed`` times: a batch of BATCH pairs or patches; one 640x480 photo (dense)."""
+    if entry["kind"] == "dense":
+        return {"image": cv2.resize(photos.load("camera"), (640, 480), interpolation=cv2.INTER_AREA)[None, None]
+                .astype(np.float32) / 255.0}
+    return feed(entry, BATCH)
+
+
 def speed(entry: dict, folder: Path, repeats: int = 3) -> str:
     """Items a second (pairs, patches) or milliseconds an image (dense), median of ``repeats``."""
-    sess, x = session(folder / entry["file"], flush=False, threads=THREADS), feed(entry, BATCH)
+    sess, x = session(folder / entry["file"], flush=False, threads=THREADS), speed_feed(entry)
     sess.run(None, x)
     times = []
     for _ in range(repeats):

@@ -39,3 +39,11 @@ def test_a_row_measures_health_quality_and_speed(committed):
     subnormal, dead, fpr, speed = weights.row(entry, committed, ps)
     assert subnormal == "0" and dead == "none dead" and fpr == "0.00 %"
     assert speed.endswith("a second") and float(speed.split()[0].replace(",", "")) > 0
+
+
+def test_the_dense_network_is_probed_on_photos_as_the_export_gate_probes_it(committed):
+    """Noise leaves a fifth of UCN's head channels dark; the photos the gate saw light them all."""
+    entry = next(e for e in json.loads((committed / "manifest.json").read_text())["models"] if e["kind"] == "dense")
+    subnormal, dead, fpr, speed = weights.row(entry, committed, None)
+    assert subnormal == "0" and dead == "none dead" and fpr == "-"
+    assert speed.endswith("ms an image")
