@@ -1,6 +1,6 @@
 """Answers as pictures (``render=png``): what a person checks by eye before trusting numbers.
 
-- ``matches``: image a and image b side by side, each match a line between its two ends: green
+- ``matches``: image a and image b (laid out as below), each match a line between its two ends: green
   when the verified geometry keeps it, faint red when it rejects it (drawn first, under the
   rest, as the web page draws them), yellow when nothing verified it.
 - ``transfer``: each point of a (white ring) and where it landed in b, coloured by its score from
@@ -9,8 +9,9 @@
   image b warped into a's frame laid over a.
 - ``keypoints``: an image with each named keypoint, green where its SVM accepts the point.
 
-Both images are shown at one height (at most ``HEIGHT`` pixels); all coordinates come in pixels
-of the images as sent.
+Pictures are laid out as they show larger on a screen of ``ROOM`` (width, height) pixels: side by
+side at one height (at most ``HEIGHT``), or, for wide images such as panorama strips, one above
+the other at one width (at most ``WIDTH``). All coordinates come in pixels of the images as sent.
 """
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ import numpy as np
 
 from service.imaging import Decoded, resized
 
-HEIGHT = 600
+HEIGHT = 600  # side by side, the shown height at most
+WIDTH = 1600  # one above the other, the shown width at most
+ROOM = (WIDTH, HEIGHT)  # the screen a layout is chosen for
 GREEN, RED, YELLOW, WHITE = (40, 200, 40), (40, 40, 230), (0, 215, 235), (255, 255, 255)
 VERIFIED, REJECTED, UNVERIFIED = 1, 2, 0
 FAINT = 0.45  # the opacity of rejected matches' lines and ends
@@ -30,32 +33,62 @@ def png(img: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def shown(img: Decoded, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """The image at ``height`` in colour, and the (3, 3) map from sent pixels to shown ones."""
+def stacked(panels: list[tuple[int, int]], room: tuple[float, float] = ROOM) -> bool:
+    """Whether pictures of sizes ``panels`` (width, height) show more of their pixels one above the
+    other at one width than side by side at one height, each layout fitted into ``room`` (width,
+    height) and none enlarged past the largest (an enlarged picture counts at its own size): wide
+    pictures such as panorama strips stack; others, and ties, lie side by side."""
+    (room_w, room_h), aspect = room, [w / h for w, h in panels]
+    across = min(room_h, max(h for _, h in panels), room_w / sum(aspect))  # the one height side by side
+    down = min(room_w, max(w for w, _ in panels), room_h / sum(1 / r for r in aspect))  # the one width stacked
+
+    def seen(scales: list[float]) -> float:
+        return sum(min(1.0, k) ** 2 * w * h for k, (w, h) in zip(scales, panels, strict=True))
+    return seen([down / w for w, _ in panels]) > seen([across / h for _, h in panels])
+
+
+def shown(img: Decoded, height: int | None = None, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The image at ``height`` (or at ``width``) in colour, and the (3, 3) map from sent pixels to
+    shown ones."""
     h, w = img.pixels.shape
-    size = (max(1, round(w * height / h)), height)
-    pix = cv2.resize(img.pixels, size, interpolation=cv2.INTER_AREA if height < h else cv2.INTER_LINEAR)
+    size = (max(1, round(w * height / h)), height) if height else (width, max(1, round(h * width / w)))
+    pix = cv2.resize(img.pixels, size, interpolation=cv2.INTER_AREA if size[1] < h else cv2.INTER_LINEAR)
     m = resized(size[0] / img.width, size[1] / img.height)  # the sent image's pixels -> shown ones
     return cv2.cvtColor(pix, cv2.COLOR_GRAY2BGR), m
 
 
-def place(m: np.ndarray, xy: np.ndarray, dx: float = 0.0) -> np.ndarray:
-    """Sent pixels (K, 2) -> integer shown pixels, shifted right by ``dx``."""
+def place(m: np.ndarray, xy: np.ndarray, at: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Sent pixels (K, 2) -> integer shown pixels of a picture whose top-left corner is ``at``."""
     q = np.c_[xy, np.ones(len(xy))] @ m.T
-    return np.round(q[:, :2] / q[:, 2:] + [dx, 0]).astype(np.int32).reshape(-1, 2)
+    return np.round(q[:, :2] / q[:, 2:] + at).astype(np.int32).reshape(-1, 2)
 
 
-def pair(a: Decoded, b: Decoded) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """The canvas with a and b side by side, their maps, and b's left edge."""
-    height = min(HEIGHT, max(a.pixels.shape[0], b.pixels.shape[0]))
-    (ia, ma), (ib, mb) = shown(a, height), shown(b, height)
-    return np.hstack([ia, ib]), ma, mb, ia.shape[1]
+def sizes(*images: Decoded) -> list[tuple[int, int]]:
+    return [(im.pixels.shape[1], im.pixels.shape[0]) for im in images]
+
+
+def at_one_size(images: list[Decoded], down: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each image shown (``shown``) at one height, at most HEIGHT, to lie side by side; or, with
+    ``down``, at one width, at most WIDTH, to lie one above the other."""
+    if down:
+        width = min(WIDTH, max(w for w, _ in sizes(*images)))
+        return [shown(im, width=width) for im in images]
+    height = min(HEIGHT, max(h for _, h in sizes(*images)))
+    return [shown(im, height) for im in images]
+
+
+def pair(a: Decoded, b: Decoded) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
+    """The canvas with a and b side by side (or a above b, ``stacked``), their maps, and b's
+    top-left corner."""
+    down = stacked(sizes(a, b))
+    (ia, ma), (ib, mb) = at_one_size([a, b], down)
+    return (np.vstack if down else np.hstack)([ia, ib]), ma, mb, (0, ia.shape[0]) if down else (ia.shape[1], 0)
 
 
 def matches(a: Decoded, b: Decoded, xy_a: np.ndarray, xy_b: np.ndarray, status: np.ndarray) -> bytes:
     """Matches (M, 2) -> (M, 2) with each one's ``status`` (VERIFIED, REJECTED or UNVERIFIED)."""
-    canvas, ma, mb, dx = pair(a, b)
-    pa, pb = place(ma, xy_a), place(mb, xy_b, dx)
+    canvas, ma, mb, at_b = pair(a, b)
+    pa, pb = place(ma, xy_a), place(mb, xy_b, at_b)
     colour = {VERIFIED: GREEN, REJECTED: RED, UNVERIFIED: YELLOW}
     for s in (REJECTED, UNVERIFIED, VERIFIED):  # the verified ones on top
         layer = canvas.copy() if s == REJECTED else canvas
@@ -76,8 +109,8 @@ def score_colour(s: float) -> tuple[int, int, int]:
 
 def transfer(a: Decoded, b: Decoded, points: np.ndarray, xy_b: np.ndarray, score: np.ndarray,
              consistent: np.ndarray) -> bytes:
-    canvas, ma, mb, dx = pair(a, b)
-    pa, pb = place(ma, points), place(mb, xy_b, dx)
+    canvas, ma, mb, at_b = pair(a, b)
+    pa, pb = place(ma, points), place(mb, xy_b, at_b)
     for p, q, s, ok in zip(pa, pb, score, consistent, strict=True):
         c = score_colour(s)
         cv2.line(canvas, tuple(map(int, p)), tuple(map(int, q)), c, 1, cv2.LINE_AA)
@@ -101,15 +134,15 @@ def flow_colours(flow: np.ndarray) -> np.ndarray:
 
 
 def alignment(a: Decoded, warped_b: np.ndarray, flow: np.ndarray) -> bytes:
-    """a | its flow field in colour | b warped into a's frame over a (half and half). ``warped_b``
-    grey (H, W) in a's sent frame."""
-    height = min(HEIGHT, a.pixels.shape[0])
-    ia, _ = shown(a, height)
-    size = (ia.shape[1], height)
+    """a | its flow field in colour | b warped into a's frame over a (half and half), side by side
+    or one above the other (``stacked``). ``warped_b`` grey (H, W) in a's sent frame."""
+    down = stacked(sizes(a) * 3)
+    [(ia, _)] = at_one_size([a], down)
+    size = (ia.shape[1], ia.shape[0])
     colours = cv2.resize(flow_colours(flow), size, interpolation=cv2.INTER_NEAREST)
     wb = cv2.cvtColor(cv2.resize(warped_b, size, interpolation=cv2.INTER_AREA), cv2.COLOR_GRAY2BGR)
     over = cv2.addWeighted(ia, 0.5, wb, 0.5, 0)
-    return png(np.hstack([ia, colours, over]))
+    return png((np.vstack if down else np.hstack)([ia, colours, over]))
 
 
 def keypoints(img: Decoded, names: list[str], xy: np.ndarray, accepted: np.ndarray) -> bytes:

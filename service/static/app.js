@@ -5,8 +5,11 @@
 
 const $ = (id) => document.getElementById(id);
 const COLOURS = { verified: "#22bb22", rejected: "#dd2222", unverified: "#e0b000" };
-const state = { files: { a: null, b: null }, picked: { a: null, b: null }, bitmaps: { a: null, b: null }, scale: 1,
-                width: { a: 0, b: 0 }, last: null };
+const SHOWN = 560;  // the canvas's height at most, in canvas pixels (CSS fits its width to the page)
+// each image's shown size [w, h], its top-left corner on the canvas, and shown pixels an image's pixel spans
+const state = { files: { a: null, b: null }, picked: { a: null, b: null }, bitmaps: { a: null, b: null },
+                size: { a: [0, 0], b: [0, 0] }, at: { a: [0, 0], b: [0, 0] }, scale: { a: [1, 1], b: [1, 1] },
+                last: null };
 
 $("api-key").value = localStorage.getItem("api-key") || "";
 $("api-key").addEventListener("change", () => localStorage.setItem("api-key", $("api-key").value));
@@ -84,26 +87,53 @@ for (const which of ["a", "b"]) {
   zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove("over"); setFile(which, e.dataTransfer.files[0]); });
 }
 
+function room() {
+  // the width the canvas may take on the page, in CSS pixels
+  const main = $("view").parentElement, css = getComputedStyle(main);
+  return main.clientWidth - parseFloat(css.paddingLeft) - parseFloat(css.paddingRight) - 2;  // the canvas's border
+}
+
+function stacked(a, b, width) {
+  // whether a above b at one width shows more of their pixels than a beside b at one height, each
+  // layout fitted into width x SHOWN and none enlarged past the larger (an enlarged image counts at its
+  // own size): wide images such as panorama strips stack; others, and ties, lie side by side.
+  // service/render.py's stacked() chooses the service's pictures alike.
+  const ra = a.width / a.height, rb = b.width / b.height;
+  const across = Math.min(SHOWN, Math.max(a.height, b.height), width / (ra + rb));
+  const down = Math.min(width, Math.max(a.width, b.width), SHOWN / (1 / ra + 1 / rb));
+  const seen = (ka, kb) => Math.min(1, ka) ** 2 * a.width * a.height + Math.min(1, kb) ** 2 * b.width * b.height;
+  return seen(down / a.width, down / b.width) > seen(across / a.height, across / b.height);
+}
+
 function drawImages() {
-  // both images at one height, side by side
+  // both images at one height side by side or, where that shows them larger, a above b at one width
   const a = state.bitmaps.a, b = state.bitmaps.b;
-  const height = Math.min(560, Math.max(a.height, b.height));
-  state.width = { a: Math.round(a.width * height / a.height), b: Math.round(b.width * height / b.height) };
-  // shown pixels an image's pixel spans, along x and along y (the widths round to whole pixels)
-  state.scale = { a: [state.width.a / a.width, height / a.height], b: [state.width.b / b.width, height / b.height] };
+  if (stacked(a, b, room())) {
+    const width = Math.round(Math.min(Math.max(a.width, b.width), SHOWN / (a.height / a.width + b.height / b.width)));
+    state.size = { a: [width, Math.round(a.height * width / a.width)], b: [width, Math.round(b.height * width / b.width)] };
+    state.at = { a: [0, 0], b: [0, state.size.a[1]] };
+  } else {
+    const height = Math.min(SHOWN, Math.max(a.height, b.height));
+    state.size = { a: [Math.round(a.width * height / a.height), height], b: [Math.round(b.width * height / b.height), height] };
+    state.at = { a: [0, 0], b: [state.size.a[0], 0] };
+  }
+  // along x and along y apiece: the shown sizes round to whole pixels
+  state.scale = { a: [state.size.a[0] / a.width, state.size.a[1] / a.height],
+                  b: [state.size.b[0] / b.width, state.size.b[1] / b.height] };
   const canvas = $("view");
   canvas.dataset.drawn = "";  // no matches on it yet
-  canvas.width = state.width.a + state.width.b;
-  canvas.height = height;
+  canvas.dataset.layout = state.at.b[0] ? "side by side" : "a above b";
+  canvas.width = state.at.b[0] + state.size.b[0];
+  canvas.height = state.at.b[1] + state.size.b[1];
   const ctx = canvas.getContext("2d");
-  ctx.drawImage(a, 0, 0, state.width.a, height);
-  ctx.drawImage(b, state.width.a, 0, state.width.b, height);
+  ctx.drawImage(a, 0, 0, ...state.size.a);
+  ctx.drawImage(b, ...state.at.b, ...state.size.b);
 }
 
 function toCanvas(which, x, y) {
   // the API's (x, y) is a pixel's centre at whole coordinates; the canvas's pixel k spans k to k + 1
-  const [sx, sy] = state.scale[which];
-  return [(x + 0.5) * sx + (which === "b" ? state.width.a : 0), (y + 0.5) * sy];
+  const [sx, sy] = state.scale[which], [dx, dy] = state.at[which];
+  return [(x + 0.5) * sx + dx, (y + 0.5) * sy + dy];
 }
 
 function fromCanvas(cx, cy) {
@@ -219,7 +249,7 @@ $("view").addEventListener("click", async (e) => {
   const rect = $("view").getBoundingClientRect();
   const cx = (e.clientX - rect.left) * $("view").width / rect.width;
   const cy = (e.clientY - rect.top) * $("view").height / rect.height;
-  if (cx >= state.width.a) return;  // only points of image a
+  if (cx >= state.size.a[0] || cy >= state.size.a[1]) return;  // only points of image a
   const [x, y] = fromCanvas(cx, cy);
   const form = pairForm();
   form.append("keypoints", JSON.stringify([[x, y]]));

@@ -63,6 +63,26 @@ def test_a_point_is_drawn_on_the_shown_pixel_that_holds_its_pixels_centre():
     assert (xs.mean(), ys.mean()) == pytest.approx((21, 21), abs=0.1)
 
 
+def test_wide_images_lie_one_above_the_other_and_their_points_follow():
+    """Two panorama strips (2000 x 250) side by side would show at 100 px high in a 1600 px
+    picture: they lie one above the other at 1600 x 200 each, b's points below a's; a photo pair of
+    ordinary shape stays side by side, as do thumbnails that fit either way at their own size."""
+    a = Decoded(np.full((250, 2000), 90, np.uint8), 2000, 250)
+    b = Decoded(np.full((250, 2000), 160, np.uint8), 2000, 250)
+    img = decode(render.matches(a, b, np.float32([[1000, 125]]), np.float32([[500, 60]]),
+                                np.array([render.VERIFIED])))
+    assert img.shape == (400, 1600, 3)
+    assert near(img, (800, 100), render.GREEN, tol=12) and near(img, (400, 200 + 48), render.GREEN, tol=12)
+    assert img[5, 5, 0] == 90 and img[395, 1595, 0] == 160  # a on top, b below
+    turned = decode(render.transfer(a, b, np.float32([[1000, 125]]), np.float32([[500, 60]]),
+                                    np.float32([1.0]), np.array([True])))
+    assert turned.shape == (400, 1600, 3)
+    assert not render.stacked([(640, 480), (640, 480)]) and not render.stacked([(300, 100), (300, 100)])
+    assert render.stacked([(2000, 250), (2000, 250)]) and render.stacked([(1800, 600), (1800, 600)])
+    al = decode(render.alignment(a, np.zeros((250, 2000), np.uint8), np.zeros((63, 500, 2), np.float32)))
+    assert al.shape == (600, 1600, 3)  # a, its flow, b over a: one above the other
+
+
 def test_the_api_draws_correspondences_with_their_verdicts(client, pair):
     a, b, h = pair
     files = {"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(b))}

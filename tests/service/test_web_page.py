@@ -242,7 +242,10 @@ def aimed(page, x: float, y: float) -> tuple[tuple[float, float], tuple[float, f
     point."""
     width, height, w, h = page.evaluate("[document.getElementById('view').width, document.getElementById('view')"
                                         ".height, state.bitmaps.a.width, state.bitmaps.a.height]")
-    sx, sy = round(w * height / h) / w, height / h  # both images shown at the canvas's height, widths whole
+    if page.get_attribute("#view", "data-layout") == "side by side":  # at the canvas's height, widths whole
+        sx, sy = round(w * height / h) / w, height / h
+    else:  # a above b at the canvas's width, heights whole
+        sx, sy = width / w, round(h * width / w) / h
     box = page.locator("#view").bounding_box()
     across, down = box["width"] / width, box["height"] / height  # CSS pixels a canvas pixel
     kx = math.floor(box["x"] + (x + 0.5) * sx * across)
@@ -278,6 +281,25 @@ def test_a_click_on_a_shown_pixel_asks_for_that_pixel_of_a(page, url, coffee, tm
     page.wait_for_function("['in b', 'Failed'].some(w => document.getElementById('transfer').textContent.includes(w))",
                            timeout=60000)
     assert page.inner_text("#transfer").startswith("(0.0, 0.0) in a"), page.inner_text("#transfer")
+
+
+def test_wide_images_lie_one_above_the_other_and_a_click_on_a_finds_its_point_in_b(page, url, coffee, tmp_path):
+    """Two overlapping strips of a photo, 840 x 200 each, b 360 px further right: side by side
+    they would show 148 px high on this page; a above b shows both at their own size. A click on a
+    asks for the point under it, and its transfer lands 360 px to the left in b, drawn on b below."""
+    big = cv2.resize(coffee, (1200, 800), interpolation=cv2.INTER_LINEAR)
+    cv2.imwrite(str(tmp_path / "a.png"), big[300:500, :840])
+    cv2.imwrite(str(tmp_path / "b.png"), big[300:500, 360:])
+    opened(page, url, tmp_path)
+    assert page.get_attribute("#view", "data-layout") == "a above b"
+    assert page.evaluate("(c => [c.width, c.height])(document.getElementById('view'))") == [840, 400]
+    _, meant = aimed(page, 600, 120)
+    text = clicked(page, 600, 120)
+    asked = [float(v) for v in re.search(r"\(([\d.]+), ([\d.]+)\) in a", text).groups()]
+    got = [float(v) for v in re.search(r"-> \(([\d.]+), ([\d.]+)\) in b", text).groups()]
+    assert asked == pytest.approx(meant, abs=0.06) and np.hypot(got[0] - (asked[0] - 360), got[1] - asked[1]) < 2, text
+    colour = canvas_pixel(page, got[0] + 0.5, 200 + got[1] + 0.5)  # b's point, on b's part of the canvas
+    assert colour[:3] in ([0, 229, 255], [255, 0, 204]), colour
 
 
 def test_a_click_on_a_point_the_homography_puts_outside_b_says_so(page, url, images):
