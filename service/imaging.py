@@ -14,10 +14,12 @@ import threading
 import warnings
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.errors import BadImage, InvalidInput, ServiceError, TooLarge, UnsupportedImage
+from service.feature_map import working_size
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "PPM", "GIF")
 
@@ -94,10 +96,10 @@ def decode(data: bytes, max_bytes: int, max_pixels: int) -> np.ndarray:
 def decode_within(data: bytes, max_bytes: int, max_pixels: int, reduce_to: int | None = None) -> Decoded:
     """Image bytes -> ``Decoded``. 413 over the limits (checked from the header, before
     decoding), 415 for anything outside the allow-list, 400 for truncated or corrupt data.
-    With ``reduce_to``, an image larger than that on its long side is decoded no larger than
-    needed to keep it: a JPEG at a reduced scale by its decoder, anything else reduced by a
-    whole factor right after decoding, before any conversion, so one request holds one decoded
-    frame at most."""
+    With ``reduce_to``, an image at least twice that on its long side is decoded no larger than
+    needed: a JPEG at a reduced scale by its decoder, anything else reduced by a whole factor
+    right after decoding, before any conversion, so one request holds one decoded frame at most;
+    then resized to ``reduce_to`` on its long side as the whole image would be (``working``)."""
     if len(data) > max_bytes:
         raise TooLarge(f"image is larger than {max_bytes} bytes")
     if not data:
@@ -118,23 +120,41 @@ def decode_within(data: bytes, max_bytes: int, max_pixels: int, reduce_to: int |
         if w < 1 or h < 1:
             raise InvalidInput("image has no pixels")
         try:
-            turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-            sent = (h, w) if turned else (w, h)
+            orientation = im.getexif().get(0x0112, 1)
+            sent = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
             if reduce_to and max(w, h) >= 2 * reduce_to:
-                if im.format == "JPEG":
-                    im.draft("L", (w * reduce_to // max(w, h), h * reduce_to // max(w, h)))
+                drafted = im.draft("L", (w * reduce_to // max(w, h), h * reduce_to // max(w, h))) \
+                    if im.format == "JPEG" else None
                 im.load()
                 k = max(im.size) // reduce_to
                 if k >= 2:
                     im = im.reduce(k)
-            else:
-                im.load()
+                # a pixel of ``im`` spans whole x whole pixels as sent: the decoder's scale times k
+                whole = round(w / drafted[1][2]) * max(k, 1) if drafted else max(k, 1)
+                flat = Image.fromarray(working(to_grey(im), whole, (w, h), working_size(h, w, reduce_to)))
+                flat.getexif()[0x0112] = orientation  # turned as the file says, after the resize
+                return Decoded(np.asarray(ImageOps.exif_transpose(flat)), *sent)
+            im.load()
             im = ImageOps.exif_transpose(im)
             return Decoded(to_grey(im), *sent)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise TooLarge("image has too many pixels") from None
         except Exception:
             raise BadImage("image data is truncated or corrupt") from None
+
+
+def working(pixels: np.ndarray, whole: int, sent: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """An image of ``sent`` size (w, h) reduced by boxes of ``whole`` x ``whole`` pixels from its
+    top-left corner (``pixels``; the last boxes partial where ``whole`` does not divide a side),
+    resized to ``size`` (w, h) as the whole image would be: x' = (x + 0.5) * w' / w - 0.5 on each
+    axis, as ``Decoded`` promises (``pixels``' own size would put the sent image's far edge up to
+    ``whole`` - 1 pixels off)."""
+    (w, h), (pw, ph) = sent, pixels.shape[::-1]
+    if (pw * whole, ph * whole) == (w, h):
+        return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    # the sent image's part of the reduced one, resampled (Pillow's filter widens as it shrinks)
+    box = (0.0, 0.0, w / whole, h / whole)
+    return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR, box=box))
 
 
 def decode_checked(data: bytes | str, where: str, max_bytes: int, max_pixels: int, min_side: int,

@@ -103,3 +103,42 @@ def test_base64_data_urls_and_what_is_not_base64():
 def test_zero_pixel_image_is_refused():
     with pytest.raises((InvalidInput, UnsupportedImage, BadImage)):
         imaging.decode(png_header_only(0, 0), **LIMITS)
+
+
+def blob(w: int, h: int, at: tuple[float, float]) -> np.ndarray:
+    """A w x h image, dark but for a bright Gaussian spot (sigma 12 px) centred at ``at``."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    return (20 + 220 * np.exp(-((xx - at[0]) ** 2 + (yy - at[1]) ** 2) / (2 * 12.0 ** 2))).astype(np.uint8)
+
+
+def spot(img: imaging.Decoded) -> np.ndarray:
+    """Where the spot's centre lies in the image as sent, from the decoded pixels (``to_sent``)."""
+    p = img.pixels.astype(np.float64) - 20
+    p[p < 10] = 0
+    yy, xx = np.mgrid[0:p.shape[0], 0:p.shape[1]]
+    at = np.array([(p * xx).sum(), (p * yy).sum(), p.sum()])
+    return (img.to_sent() @ (at / at[2]))[:2]
+
+
+@pytest.mark.parametrize("size", [(3089, 2057), (3072, 2048), (2049, 1537), (2048, 1366)])
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+@pytest.mark.parametrize("orientation", [1, 6, 3])
+def test_a_large_image_decoded_reduced_keeps_every_point_where_it_was_sent(size, fmt, orientation):
+    """An image decoded smaller (reduced by a whole factor, a JPEG also by its decoder) is the sent
+    image resized whole, so a point near its far corner maps back to where it was sent. Sides no
+    factor divides had put it 0.5-0.7 px off (the reduced image's last pixels are partial)."""
+    w, h = size
+    at = (w - 300.0, h - 250.0)
+    shown = Image.fromarray(blob(w, h, at))
+    stored = shown.transpose({1: None, 6: Image.Transpose.ROTATE_90, 3: Image.Transpose.ROTATE_180}[orientation]) \
+        if orientation != 1 else shown
+    exif = stored.getexif()
+    exif[0x0112] = orientation  # the file's pixels turned as a camera stores them
+    buf = io.BytesIO()
+    stored.save(buf, format=fmt, exif=exif, **({"quality": 98} if fmt == "JPEG" else {}))
+    whole = imaging.decode_within(buf.getvalue(), **LIMITS)
+    reduced = imaging.decode_within(buf.getvalue(), **LIMITS, reduce_to=1024)
+    assert (whole.width, whole.height) == (reduced.width, reduced.height) == (w, h)
+    assert max(reduced.pixels.shape) == 1024
+    assert spot(whole) == pytest.approx(at, abs=0.05)
+    assert spot(reduced) == pytest.approx(at, abs=0.1)
