@@ -302,6 +302,22 @@ def test_wide_images_lie_one_above_the_other_and_a_click_on_a_finds_its_point_in
     assert colour[:3] in ([0, 229, 255], [255, 0, 204]), colour
 
 
+def test_on_a_phone_wide_page_nothing_overflows_and_two_photos_lie_one_above_the_other(browser, url, images):
+    """A 400 px wide page: the header wraps rather than running off the side, and two 480 x 320
+    photos (122 px high side by side) lie one above the other across the page's width."""
+    page = browser.new_page(viewport={"width": 400, "height": 800})
+    try:
+        page.goto(url + "/")
+        page.set_input_files("#file-a", images[0])
+        page.set_input_files("#file-b", images[1])
+        page.wait_for_function("!document.getElementById('match').disabled")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 400
+        assert page.get_attribute("#view", "data-layout") == "a above b"
+        assert page.locator("#view").bounding_box()["width"] > 300
+    finally:
+        page.close()
+
+
 def test_a_click_on_a_point_the_homography_puts_outside_b_says_so(page, url, images):
     """The fixture's homography takes a's bottom-right corner past b's right edge (to x = 488 of
     480): the transfer holds it at b's border and the page says so; a point inside says nothing."""
