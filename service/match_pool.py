@@ -57,22 +57,22 @@ class MatchPool:
         try:
             return await asyncio.wait_for(asyncio.shield(done), self.wait_s)
         except TimeoutError:
-            if self.drop(ticket):
-                with self.lock:
-                    self.refused += 1
+            if self.drop(ticket, refuse=True):
                 raise Overloaded(f"no matching worker was free within {self.wait_s:g} s; try again shortly") from None
             return await done
         except asyncio.CancelledError:
             self.drop(ticket)
             raise
 
-    def drop(self, ticket: Ticket) -> bool:
-        """Give up a job no worker has taken (True); False where one has."""
+    def drop(self, ticket: Ticket, refuse: bool = False) -> bool:
+        """Give up a job no worker has taken (True), counted as refused with ``refuse``; False
+        where a worker has taken it."""
         with self.lock:
             if ticket.started or ticket.dropped:
                 return False
             ticket.dropped = True
             self.waiting -= 1
+            self.refused += refuse
             return True
 
     def shutdown(self) -> None:
