@@ -14,12 +14,10 @@ import threading
 import warnings
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from service.errors import BadImage, InvalidInput, ServiceError, TooLarge, UnsupportedImage
-from service.feature_map import working_size
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "PPM", "GIF")
 
@@ -99,7 +97,7 @@ def decode_within(data: bytes, max_bytes: int, max_pixels: int, reduce_to: int |
     With ``reduce_to``, an image at least twice that on its long side is decoded no larger than
     needed: a JPEG at a reduced scale by its decoder, anything else reduced by a whole factor
     right after decoding, before any conversion, so one request holds one decoded frame at most;
-    then resized to ``reduce_to`` on its long side as the whole image would be (``working``)."""
+    where the factor does not divide a side, resampled as the whole image resized (``resized_whole``)."""
     if len(data) > max_bytes:
         raise TooLarge(f"image is larger than {max_bytes} bytes")
     if not data:
@@ -131,7 +129,7 @@ def decode_within(data: bytes, max_bytes: int, max_pixels: int, reduce_to: int |
                     im = im.reduce(k)
                 # a pixel of ``im`` spans whole x whole pixels as sent: the decoder's scale times k
                 whole = round(w / drafted[1][2]) * max(k, 1) if drafted else max(k, 1)
-                flat = Image.fromarray(working(to_grey(im), whole, (w, h), working_size(h, w, reduce_to)))
+                flat = Image.fromarray(resized_whole(to_grey(im), whole, (w, h)))
                 flat.getexif()[0x0112] = orientation  # turned as the file says, after the resize
                 return Decoded(np.asarray(ImageOps.exif_transpose(flat)), *sent)
             im.load()
@@ -143,15 +141,16 @@ def decode_within(data: bytes, max_bytes: int, max_pixels: int, reduce_to: int |
             raise BadImage("image data is truncated or corrupt") from None
 
 
-def working(pixels: np.ndarray, whole: int, sent: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+def resized_whole(pixels: np.ndarray, whole: int, sent: tuple[int, int]) -> np.ndarray:
     """An image of ``sent`` size (w, h) reduced by boxes of ``whole`` x ``whole`` pixels from its
     top-left corner (``pixels``; the last boxes partial where ``whole`` does not divide a side),
-    resized to ``size`` (w, h) as the whole image would be: x' = (x + 0.5) * w' / w - 0.5 on each
-    axis, as ``Decoded`` promises (``pixels``' own size would put the sent image's far edge up to
-    ``whole`` - 1 pixels off)."""
+    as the whole image resized to w / whole x h / whole, rounded: x' = (x + 0.5) * w' / w - 0.5 on
+    each axis, as ``Decoded`` promises. Where ``whole`` divides both sides that is ``pixels``;
+    elsewhere their own size would put the sent image's far edge up to ``whole`` - 1 pixels off."""
     (w, h), (pw, ph) = sent, pixels.shape[::-1]
     if (pw * whole, ph * whole) == (w, h):
-        return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+        return pixels
+    size = (max(1, round(w / whole)), max(1, round(h / whole)))
     # the sent image's part of the reduced one, resampled (Pillow's filter widens as it shrinks)
     box = (0.0, 0.0, w / whole, h / whole)
     return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR, box=box))

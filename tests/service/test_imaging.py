@@ -139,6 +139,6 @@ def test_a_large_image_decoded_reduced_keeps_every_point_where_it_was_sent(size,
     whole = imaging.decode_within(buf.getvalue(), **LIMITS)
     reduced = imaging.decode_within(buf.getvalue(), **LIMITS, reduce_to=1024)
     assert (whole.width, whole.height) == (reduced.width, reduced.height) == (w, h)
-    assert max(reduced.pixels.shape) == 1024
+    assert 1024 <= max(reduced.pixels.shape) < 2048
     assert spot(whole) == pytest.approx(at, abs=0.05)
     assert spot(reduced) == pytest.approx(at, abs=0.1)
