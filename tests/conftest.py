@@ -107,6 +107,19 @@ async def eventually(condition, seconds: float = 5.0) -> bool:
     return condition()
 
 
+async def busy(pool) -> tuple[threading.Event, asyncio.Future]:
+    """A matching pool's worker (``service.match_pool``) taken by a job that holds it until the
+    returned event is set; the job's future beside it."""
+    gate, taken = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        taken.set()
+        gate.wait(60)
+    job = asyncio.ensure_future(pool.run(hold))
+    assert await eventually(taken.is_set, 10)
+    return gate, job
+
+
 def wait_ready(url: str, path: str = "/readyz", seconds: float = 30.0) -> None:
     """Until the server at ``url`` answers 200 on ``path`` (or ``seconds`` pass)."""
     end = time.monotonic() + seconds

@@ -2,7 +2,6 @@
 import asyncio
 import base64
 import logging
-import threading
 import time
 
 import cv2
@@ -16,7 +15,7 @@ from service.cache import RedisCache
 from service.config import Settings
 from service.feature_map import FeatureMap
 from service.main import create_app
-from tests.conftest import eventually, make_client, until
+from tests.conftest import busy, eventually, make_client, until
 from tests.redis_server import RedisServer
 
 
@@ -95,18 +94,12 @@ def test_a_burst_beyond_the_matching_pool_gets_503_with_retry_after(coffee):
     sent = {"image_a": ("a.png", png(coffee)), "image_b": ("b.png", png(cv2.flip(coffee, 1)))}
     app = create_app(Settings(matching_workers=1, matching_queue=1, matching_wait_s=60, warm_up=False))
 
-    async def held(pool) -> tuple[threading.Event, asyncio.Future]:
-        gate, taken = threading.Event(), threading.Event()
-        job = asyncio.ensure_future(pool.run(lambda: taken.set() or gate.wait(60)))
-        await asyncio.to_thread(taken.wait, 10)
-        return gate, job
-
     async def go():
         async with app.router.lifespan_context(app):
             pool = app.state.match_pool
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=120) as client:
-                gate, job = await held(pool)
+                gate, job = await busy(pool)
                 asked = [asyncio.ensure_future(client.post("/v1/correspondences", files=sent)) for _ in range(6)]
                 # each request refused, or its job waiting for the worker
                 await eventually(lambda: sum(a.done() for a in asked) + pool.waiting == len(asked), 60)
@@ -114,7 +107,7 @@ def test_a_burst_beyond_the_matching_pool_gets_503_with_retry_after(coffee):
                 gate.set()
                 await job
                 codes = [r.status_code for r in await asyncio.gather(*asked)]
-                gate, job = await held(pool)
+                gate, job = await busy(pool)
                 pool.wait_s = 0.2
                 late = await client.post("/v1/correspondences", files=sent)
                 gate.set()

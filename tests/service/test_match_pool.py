@@ -1,32 +1,19 @@
 """The matching pool sheds what it cannot take: a full queue or a wait past its deadline is a 503,
 a job given up is never run, a job under way runs to its end."""
 import asyncio
-import threading
 import time
 
 import pytest
 
 from service.errors import Overloaded
 from service.match_pool import MatchPool
-from tests.conftest import eventually
-
-
-async def blocked(pool: MatchPool) -> tuple[threading.Event, asyncio.Task]:
-    """The pool's one worker taken, and held until the event is set."""
-    gate, taken = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        taken.set()
-        gate.wait(10)
-    holder = asyncio.ensure_future(pool.run(hold))
-    assert await eventually(taken.is_set)
-    return gate, holder
+from tests.conftest import busy, eventually
 
 
 def test_a_full_queue_refuses_at_once_and_the_waiting_jobs_run_in_order():
     async def go():
         pool = MatchPool(1, queue=2, wait_s=10)
-        gate, holder = await blocked(pool)
+        gate, holder = await busy(pool)
         ran = []
         waiting = [asyncio.ensure_future(pool.run(ran.append, k)) for k in range(2)]
         assert await eventually(lambda: pool.waiting == 2)
@@ -44,7 +31,7 @@ def test_a_full_queue_refuses_at_once_and_the_waiting_jobs_run_in_order():
 def test_a_job_no_worker_takes_in_time_is_refused_and_never_run():
     async def go():
         pool = MatchPool(1, queue=8, wait_s=0.2)
-        gate, holder = await blocked(pool)
+        gate, holder = await busy(pool)
         ran = []
         t = time.monotonic()
         with pytest.raises(Overloaded, match="within 0.2 s"):
@@ -73,7 +60,7 @@ def test_a_job_under_way_past_the_wait_runs_to_its_end_and_errors_reach_the_call
 def test_a_job_whose_request_is_cancelled_before_it_starts_is_not_run():
     async def go():
         pool = MatchPool(1, queue=8, wait_s=10)
-        gate, holder = await blocked(pool)
+        gate, holder = await busy(pool)
         ran = []
         job = asyncio.ensure_future(pool.run(ran.append, 1))
         assert await eventually(lambda: pool.waiting == 1)
