@@ -124,11 +124,11 @@ def decode_within(data: bytes, max_bytes: int, max_pixels: int, reduce_to: int |
                 drafted = im.draft("L", (w * reduce_to // max(w, h), h * reduce_to // max(w, h))) \
                     if im.format == "JPEG" else None
                 im.load()
-                k = max(im.size) // reduce_to
+                k = max(1, max(im.size) // reduce_to)
                 if k >= 2:
                     im = im.reduce(k)
                 # a pixel of ``im`` spans whole x whole pixels as sent: the decoder's scale times k
-                whole = round(w / drafted[1][2]) * max(k, 1) if drafted else max(k, 1)
+                whole = round(w / drafted[1][2]) * k if drafted else k
                 flat = Image.fromarray(resized_whole(to_grey(im), whole, (w, h)))
                 flat.getexif()[0x0112] = orientation  # turned as the file says, after the resize
                 return Decoded(np.asarray(ImageOps.exif_transpose(flat)), *sent)
