@@ -94,7 +94,11 @@ class Settings(BaseSettings):
     ransac_threshold_px: float = Field(4.0, gt=0, description="RANSAC's inlier distance")
     min_exemplars: int = Field(2, ge=1, description="exemplars a keypoint model needs at least")
     max_exemplars: int = Field(64, ge=1, description="exemplars a keypoint model may have")
-    max_keypoint_names: int = Field(64, ge=1, description="named keypoints a keypoint model may have")
+    max_keypoint_names: int = Field(128, ge=1, description="named keypoints a keypoint model may have (a face's "
+                                    "landmarks in the iBUG scheme are 68)")
+    max_exemplar_keypoints: int = Field(4096, ge=1, description="exemplars times keypoint names in one keypoint "
+                                        "model: its training's work grows with both (one SVM a name, negatives "
+                                        "drawn from every exemplar)")
     max_keypoint_models: int = Field(256, ge=1, description="models kept in process (the embedded store)")
     redis_url: SecretStr | None = Field(None, description="unset: the in-process cache and store (a secret: "
                                         "never printed, it may hold a password)")

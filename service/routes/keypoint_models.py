@@ -57,6 +57,10 @@ def check_exemplars(exemplars: list[ExemplarIn], settings: Settings) -> list[str
                                f"(missing: {missing}, extra: {extra}); every exemplar must name the same keypoints")
     if len(names) > settings.max_keypoint_names:
         raise InvalidInput(f"{len(names)} keypoint names; the limit is {settings.max_keypoint_names}")
+    if n * len(names) > settings.max_exemplar_keypoints:
+        raise InvalidInput(f"{n} exemplars of {len(names)} keypoint names each make {n * len(names)} exemplar "
+                           f"keypoints to train on; the limit is {settings.max_exemplar_keypoints}: send fewer "
+                           "exemplars or names")
     return names
 
 

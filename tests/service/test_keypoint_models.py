@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from unittest.mock import ANY
 
+import cv2
 import numpy as np
 import pytest
 
@@ -133,6 +134,23 @@ def test_limits_are_settings(coffee_set):
     with make_client(max_exemplars=2) as c:
         r = c.post("/v1/keypoint-models", json={"exemplars": [one, one, one]})
     assert r.status_code == 422 and "limit is 2" in r.json()["detail"]
+
+
+def test_a_face_s_68_landmarks_train_and_the_training_s_work_is_capped(coffee_set):
+    """68 names (the iBUG face scheme) on two exemplars train; exemplars times names beyond
+    MAX_EXEMPLAR_KEYPOINTS are refused before any training."""
+    ex = coffee_set[:2]
+    rng = np.random.default_rng(0)
+    h, w = (min(v) for v in zip(*(cv2.imread(str(e.image), cv2.IMREAD_GRAYSCALE).shape for e in ex), strict=True))
+    marks = {f"p{k}": [float(rng.uniform(0, w - 1)), float(rng.uniform(0, h - 1))] for k in range(68)}
+    body = {"exemplars": [dict(exemplar(e), keypoints=marks) for e in ex]}
+    with make_client(max_exemplar_keypoints=135) as c:
+        r = c.post("/v1/keypoint-models", json=body)
+        assert r.status_code == 422 and "136 exemplar keypoints" in r.json()["detail"], r.text
+    with make_client(max_exemplar_keypoints=136) as c:
+        r = c.post("/v1/keypoint-models", json=body)
+        assert r.status_code == 201, r.text
+        assert len(r.json()["names"]) == 68
 
 
 @pytest.mark.parametrize("path", ["/v1/keypoint-models/..%2f..%2fetc", "/v1/keypoint-models/xyz/predict"])
