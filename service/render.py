@@ -3,8 +3,9 @@
 - ``matches``: image a and image b (laid out as below), each match a line between its two ends: green
   when the verified geometry keeps it, faint red when it rejects it (drawn first, under the
   rest, as the web page draws them), yellow when nothing verified it.
-- ``transfer``: each point of a (white ring) and where it landed in b, coloured by its score from
-  red (0 or less) through yellow to green (1); a cross where the round trip did not come back.
+- ``transfer``: each point of a (white ring) and where it landed in b, coloured by its calibrated
+  confidence from red (0) through yellow to green (1), grey where it carries none (nothing
+  verified it); a cross where the round trip did not come back.
 - ``alignment``: image a, the flow as a colour wheel (hue: direction, brightness: length), and
   image b warped into a's frame laid over a.
 - ``keypoints``: an image with each named keypoint, green where its SVM accepts the point.
@@ -23,7 +24,7 @@ from service.imaging import Decoded, resized
 HEIGHT = 600  # side by side, the shown height at most
 WIDTH = 1600  # one above the other, the shown width at most
 ROOM = (WIDTH, HEIGHT)  # the screen a layout is chosen for
-GREEN, RED, YELLOW, WHITE = (40, 200, 40), (40, 40, 230), (0, 215, 235), (255, 255, 255)
+GREEN, RED, YELLOW, WHITE, GREY = (40, 200, 40), (40, 40, 230), (0, 215, 235), (255, 255, 255), (150, 150, 150)
 VERIFIED, REJECTED, UNVERIFIED = 1, 2, 0
 FAINT = 0.45  # the opacity of rejected matches' lines and ends
 
@@ -101,18 +102,23 @@ def matches(a: Decoded, b: Decoded, xy_a: np.ndarray, xy_b: np.ndarray, status: 
     return png(canvas)
 
 
-def score_colour(s: float) -> tuple[int, int, int]:
-    """Red at 0 (or less), yellow at 0.5, green at 1: (B, G, R)."""
+def confidence_colour(s: float) -> tuple[int, int, int]:
+    """Red at 0, yellow at 0.5, green at 1 (B, G, R); grey where there is none (NaN)."""
+    if not np.isfinite(s):
+        return GREY
     s = float(np.clip(s, 0, 1))
     return 40, int(round(215 * min(1.0, 2 * s))), int(round(230 * min(1.0, 2 * (1 - s))))
 
 
-def transfer(a: Decoded, b: Decoded, points: np.ndarray, xy_b: np.ndarray, score: np.ndarray,
+def transfer(a: Decoded, b: Decoded, points: np.ndarray, xy_b: np.ndarray, confidence: np.ndarray | None,
              consistent: np.ndarray) -> bytes:
+    """``confidence``: (K,) the points' calibrated confidence (NaN where a point has none), or None
+    where the answer carries none."""
     canvas, ma, mb, at_b = pair(a, b)
     pa, pb = place(ma, points), place(mb, xy_b, at_b)
-    for p, q, s, ok in zip(pa, pb, score, consistent, strict=True):
-        c = score_colour(s)
+    shade = np.full(len(points), np.nan) if confidence is None else np.asarray(confidence, float)
+    for p, q, s, ok in zip(pa, pb, shade, consistent, strict=True):
+        c = confidence_colour(s)
         cv2.line(canvas, tuple(map(int, p)), tuple(map(int, q)), c, 1, cv2.LINE_AA)
         cv2.circle(canvas, tuple(map(int, p)), 5, WHITE, 2, cv2.LINE_AA)
         cv2.circle(canvas, tuple(map(int, q)), 5, c, -1, cv2.LINE_AA)

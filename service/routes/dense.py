@@ -136,7 +136,7 @@ async def keypoints_transfer(
     tr = out.transfer
     if render == "png":
         body = await run_in_threadpool(pictures.transfer, await a.pixels(settings), await b.pixels(settings),
-                                       out.points, tr.xy, tr.score, tr.consistent)
+                                       out.points, tr.xy, out.confidence, tr.consistent)
         return picture(body, guidance=tr.guidance, points=len(tr.xy), warnings=" | ".join(out.warnings))
     points = zip(tr.xy.tolist(), tr.score.tolist(), tr.consistent.tolist(), tr.cycle_error.tolist(),
                  listed(out.confidence, len(tr.xy)), listed(out.in_view, len(tr.xy)), listed(tr.by_plane, len(tr.xy)),

@@ -43,14 +43,32 @@ def test_matches_are_green_when_verified_faint_red_when_rejected_yellow_when_unc
         assert near(img, pa, colour, tol=12) and near(img, pb, colour, tol=12)
 
 
-def test_transfer_colours_points_by_score_and_crosses_the_inconsistent():
+def test_transfer_colours_points_by_confidence_and_crosses_the_inconsistent():
     a = b = Decoded(np.full((120, 120), 60, np.uint8), 120, 120)
     img = decode(render.transfer(a, b, np.float32([[20, 20], [90, 90]]), np.float32([[30, 30], [60, 100]]),
                                  np.float32([1.0, 0.0]), np.array([True, False])))
     assert img.shape == (120, 240, 3)
-    assert near(img, (150, 30), render.score_colour(1.0)) and render.score_colour(1.0)[1] > 200
+    assert near(img, (150, 30), render.confidence_colour(1.0)) and render.confidence_colour(1.0)[1] > 200
     assert near(img, (180 + 6, 100 + 6), render.RED)  # the cross's arm
     assert near(img, (20 + 5, 20), render.WHITE)  # the ring in a
+    unverified = decode(render.transfer(a, b, np.float32([[20, 20]]), np.float32([[30, 30]]), None, np.array([True])))
+    assert near(unverified, (150, 30), render.GREY, tol=12)
+
+
+def test_the_api_draws_a_transferred_point_in_its_confidence_s_colour_and_grey_where_it_has_none(client, pair):
+    """A point the pair's homography placed is drawn in its confidence's colour; one carried to an
+    unrelated image (nothing verified, no confidence) in grey, not by its feature score."""
+    a, b, _ = pair
+    noise = np.random.default_rng(0).integers(0, 256, a.shape, dtype=np.uint8)
+    pts = json.dumps([[150.0, 120.0]])
+    for other, verified in ((b, True), (noise, False)):
+        files = {"image_a": ("a.png", encode(a)), "image_b": ("b.png", encode(other))}
+        p = client.post("/v1/keypoints/transfer", files=files, data={"keypoints": pts}).json()["keypoints"][0]
+        assert ("confidence" in p and p["confidence"] is not None) == verified, p
+        img = decode(client.post("/v1/keypoints/transfer", files=files,
+                                 data={"keypoints": pts, "render": "png"}).content)
+        want = render.confidence_colour(p["confidence"] if verified else float("nan"))
+        assert near(img, (p["x"] + a.shape[1] + 4, p["y"]), want, tol=12), (verified, p)
 
 
 def test_a_point_is_drawn_on_the_shown_pixel_that_holds_its_pixels_centre():
