@@ -115,10 +115,14 @@ class RedisClusterServers:
         # every node, not the first alone: a master holds its state at fail for its first two
         # seconds up (Redis's writable delay), and a write its slots own is CLUSTERDOWN till then
         clients = [redis.Redis(port=n.port) for n in self.nodes]
-        for _ in range(100):
-            if all(c.cluster("info").get("cluster_state") == "ok" for c in clients):
-                return self
-            time.sleep(0.1)
+        try:
+            for _ in range(100):
+                if all(c.cluster("info").get("cluster_state") == "ok" for c in clients):
+                    return self
+                time.sleep(0.1)
+        finally:
+            for c in clients:
+                c.close()
         raise RuntimeError("the cluster did not come up")
 
     def stop(self) -> None:
