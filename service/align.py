@@ -29,6 +29,7 @@ OUTSIDE_COST = 2.0  # the largest distance of unit vectors: a displacement leavi
 # a transfer's way back is solved in a's frame (``back_in_frame_of_a``) where a, brought onto b by
 # the prealignment, covers less than this share of b: an object in a larger scene
 OBJECT_SHARE = 0.5
+REMAP_ROW = 4096  # points a row of the maps ``Alignment.at`` hands cv2.remap (whose sides stay under 32767)
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,15 @@ class Alignment:
     def at(self, xy: np.ndarray) -> np.ndarray:
         """Positions in b (K, 2) of pixels (K, 2) of a, by bilinear interpolation of the field."""
         h, w, _ = self.flow.shape
-        gx = np.clip(xy[:, 0] / self.step[0], 0, w - 1).astype(np.float32)
-        gy = np.clip(xy[:, 1] / self.step[1], 0, h - 1).astype(np.float32)
-        f = cv2.remap(self.flow, gx[None], gy[None], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0]
+        n = len(xy)
+        if not n:
+            return np.zeros((0, 2), np.float32)
+        # cv2.remap takes maps under 32767 a side: the points go in rows of at most REMAP_ROW
+        cols = min(n, REMAP_ROW)
+        rows = -(-n // cols)
+        gx, gy = (np.pad(np.clip(xy[:, k] / self.step[k], 0, side - 1).astype(np.float32), (0, rows * cols - n))
+                  .reshape(rows, cols) for k, side in ((0, w), (1, h)))
+        f = cv2.remap(self.flow, gx, gy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).reshape(-1, 2)[:n]
         return (xy + f).astype(np.float32)
 
 

@@ -238,6 +238,33 @@ def test_an_object_carried_into_a_larger_scene_comes_back_and_reads_a_high_confi
     assert np.median([x["cycle_error"] for x in k]) < 2 and np.mean([x["confidence"] for x in k]) > 0.8
 
 
+def test_an_object_carried_into_a_photo_of_more_feature_cells_than_opencv_maps_a_row_comes_back(client, coffee):
+    """b is the photo at 1.7x (1020 x 680: 43,350 feature cells, more than the 32,767 cv2.remap
+    takes on a side): the way back, read at every cell of b, answered 500 before."""
+    a = np.ascontiguousarray(coffee[60:300, 120:420])
+    b = cv2.resize(coffee, None, fx=1.7, fy=1.7, interpolation=cv2.INTER_LINEAR)
+    pts = np.random.default_rng(3).uniform([20, 20], [280, 220], (40, 2))
+    r = client.post("/v1/keypoints/transfer", files=files(a, b),
+                    data={"keypoints": json.dumps(pts.tolist()), "method": "align"})
+    assert r.status_code == 200, r.text
+    k = r.json()["keypoints"]
+    err = np.linalg.norm(np.array([[x["x"], x["y"]] for x in k]) - ((pts + [120, 60] + 0.5) * 1.7 - 0.5), axis=1)
+    assert (err < 3).mean() > 0.9, err
+
+
+def test_a_field_is_read_at_any_number_of_points():
+    """An affine field, which bilinear interpolation reads exactly, at 100,000 points: as many as
+    every cell of a large image, beyond what cv2.remap takes in one row."""
+    jj, ii = np.meshgrid(np.arange(300, dtype=np.float32), np.arange(200, dtype=np.float32))
+    flow = np.stack([0.01 * jj - 0.02 * ii + 3, 0.03 * jj + 0.01 * ii - 1], -1).astype(np.float32)
+    al = align.Alignment(flow, (4.0, 4.0), {}, 1)
+    xy = np.random.default_rng(0).uniform([0, 0], [4 * 299, 4 * 199], (100_000, 2)).astype(np.float32)
+    gx, gy = xy[:, 0] / 4, xy[:, 1] / 4
+    want = xy + np.stack([0.01 * gx - 0.02 * gy + 3, 0.03 * gx + 0.01 * gy - 1], -1)
+    np.testing.assert_allclose(al.at(xy), want, atol=0.02)
+    assert al.at(np.zeros((0, 2), np.float32)).shape == (0, 2)
+
+
 def test_a_crop_aligned_to_the_whole_photo_at_its_own_scale_is_brought_onto_it_first(client, coffee):
     """a is the cup cut from the photo, b the whole photo: the sparse matches agree on a shift,
     which dense searches need no prealignment for, but the MRF's zero field puts each point of a at
