@@ -9,7 +9,7 @@ keypoints carried through the known warp (those pushed out of the frame are left
 box around them. It is a stand-in for an
 intraclass set (PF-PASCAL, SPair-71k), which cannot be downloaded here: the instances of a
 "category" share one object, so it tests keypoint models and alignment under deformation and
-appearance change, not across object instances.
+appearance change, not across object instances (``eval.faces`` judges that, on held-back faces).
 
     python -m eval.keypoint_set --out data/keypoints   # writes images + annotations.json
 """

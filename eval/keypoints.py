@@ -46,7 +46,9 @@ def split(items: list[Instance], n_ex: int, rng: np.random.Generator) -> tuple[l
 
 
 def ucn_predict(client: TestClient, ex: list[Instance], qs: list[Instance], names: list[str], images: dict,
-                prior: bool) -> list[float]:
+                prior: bool, accepted: list[bool] | None = None) -> list[float]:
+    """Errors of the predicted keypoints the queries carry; ``accepted`` (if given) gets, for each,
+    whether the SVM accepted it (``svm`` > 0)."""
     body = {"exemplars": [{"image": base64.b64encode(png(images[e.image])).decode(),
                            "keypoints": {n: e.keypoints[n] for n in names}} for e in ex]}
     r = client.post("/v1/keypoint-models", json=body)
@@ -56,7 +58,10 @@ def ucn_predict(client: TestClient, ex: list[Instance], qs: list[Instance], name
         r = client.post(f"/v1/keypoint-models/{mid}/predict", files={"image": ("q.png", png(images[q.image]))},
                         data={} if prior else {"prior_weight": "0"})
         r.raise_for_status()
-        out += errors({k["name"]: (k["x"], k["y"]) for k in r.json()["keypoints"]}, q)
+        found = [k for k in r.json()["keypoints"] if k["name"] in q.keypoints]
+        out += errors({k["name"]: (k["x"], k["y"]) for k in found}, q)
+        if accepted is not None:
+            accepted += [k["svm"] > 0 for k in found]
     return out
 
 
@@ -72,13 +77,15 @@ def sift_predict(ex: list[Instance], qs: list[Instance], names: list[str], maps:
     return out
 
 
-def ucn_transfer(client: TestClient, ex: list[Instance], qs: list[Instance], images: dict, method: str) -> list[float]:
+def ucn_transfer(client: TestClient, ex: list[Instance], qs: list[Instance], images: dict, method: str,
+                 guided: bool = False) -> list[float]:
     out = []
     for e in ex:
         names = list(e.keypoints)
         for q in qs:
             files = {"image_a": ("a.png", png(images[e.image])), "image_b": ("b.png", png(images[q.image]))}
-            data = {"keypoints": json.dumps([e.keypoints[n] for n in names]), "method": method, "guided": "false"}
+            data = {"keypoints": json.dumps([e.keypoints[n] for n in names]), "method": method,
+                    "guided": str(guided).lower()}
             r = client.post("/v1/keypoints/transfer", data=data, files=files)
             r.raise_for_status()
             out += errors({n: (k["x"], k["y"]) for n, k in zip(names, r.json()["keypoints"], strict=True)}, q)
@@ -94,6 +101,27 @@ def sift_transfer(ex: list[Instance], qs: list[Instance], maps: dict) -> list[fl
             xy = align.align(maps[e.image], maps[q.image]).at(np.float32([e.keypoints[n] for n in names]))
             out += errors(dict(zip(names, map(tuple, xy.tolist()), strict=True)), q)
     return out
+
+
+def in_place(ex: list[Instance], qs: list[Instance], images: dict, names: list[str] | None = None) -> list[float]:
+    """A baseline that reads no pixel: each keypoint (of ``names``, default every one an exemplar
+    carries) at its mean place in the exemplars, as a share of their width and height, put at
+    that share of the query's."""
+    out = []
+    for q in qs:
+        size = np.array(images[q.image].shape[1::-1], float)
+        pred = {n: tuple(size * np.mean([np.divide(e.keypoints[n], images[e.image].shape[1::-1]) for e in ex
+                                         if n in e.keypoints], 0))
+                for n in q.keypoints if any(n in e.keypoints for e in ex) and (names is None or n in names)}
+        out += errors(pred, q)
+    return out
+
+
+def acceptance(errs: list[float], accepted: list[bool], within: float = 0.1) -> str:
+    """How the predictions the SVM accepted and those it rejected fare at PCK@``within``."""
+    right, ok = np.array(errs) <= within, np.array(accepted)
+    return (f"The SVM accepted (`svm` > 0) {ok.sum()} of the {len(ok)} points the defaults predicted, "
+            f"{(ok & right).sum()} of them within {within:g}; of the {(~ok).sum()} it rejected, {(~ok & right).sum()}.")
 
 
 def main() -> None:
@@ -114,6 +142,7 @@ def main() -> None:
         rng = np.random.default_rng(a.seed)
         maps = {p: dense_sift.feature_map(img) for p, img in images.items()}
         rows: dict[str, list[float]] = {}
+        accepted: list[bool] = []
         with TestClient(create_app(Settings())) as client:
             for cat in sorted({i.category for i in instances}):
                 ex, qs, names = split([i for i in instances if i.category == cat], a.exemplars, rng)
@@ -121,7 +150,7 @@ def main() -> None:
                     continue
                 for label, errs in (
                     ("prediction: UCN through /v1/keypoint-models (SVM + prior, the defaults)",
-                     ucn_predict(client, ex, qs, names, images, True)),
+                     ucn_predict(client, ex, qs, names, images, True, accepted)),
                     ("prediction: dense SIFT, same pipeline (SVM + prior)", sift_predict(ex, qs, names, maps, True)),
                     ("prediction: UCN, SVM alone (prior_weight 0)", ucn_predict(client, ex, qs, names, images, False)),
                     ("prediction: dense SIFT, SVM alone", sift_predict(ex, qs, names, maps, False)),
@@ -129,6 +158,8 @@ def main() -> None:
                      ucn_transfer(client, ex, qs, images, "align")),
                     ("transfer: dense SIFT, same MRF", sift_transfer(ex, qs, maps)),
                     ("transfer: UCN, method=nearest (global)", ucn_transfer(client, ex, qs, images, "nearest")),
+                    ("no pixel read: each keypoint the model names at its mean share of the exemplars' width "
+                     "and height", in_place(ex, qs, images, names)),
                 ):
                     rows.setdefault(label, []).extend(errs)
                 print(cat, {k: f"{np.mean(np.array(v) <= 0.1):.3f}" for k, v in rows.items()})
@@ -146,6 +177,7 @@ def main() -> None:
     for label, errs in rows.items():
         e = np.array(errs)
         lines.append(f"| {label} | " + " | ".join(f"{100 * np.mean(e <= t):.1f}" for t in ALPHAS) + f" | {len(e)} |")
+    lines += ["", acceptance(next(iter(rows.values())), accepted)]
     print("\n".join(lines))
     if not a.no_write:
         write_section(f"keypoints-eval-{a.strength}" if a.annotations is None else "keypoints-eval-user",

