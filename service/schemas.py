@@ -314,7 +314,9 @@ class PredictedKeypoint(BaseModel):
     x: float
     y: float
     score: float = Field(description="SVM response plus the location prior's (non-positive) term")
-    svm: float = Field(description="the SVM response alone; above 0 means the SVM accepts the point")
+    svm: float = Field(description="the SVM response alone; above 0 means the SVM accepts the point, as it "
+                       "does nearly every prediction (each is the best cell of the image), right or wrong: no "
+                       "check of a prediction (docs/RESULTS.md)")
 
 
 class PredictResponse(BaseModel):
