@@ -5,6 +5,14 @@
 
 const $ = (id) => document.getElementById(id);
 const COLOURS = { verified: "#22bb22", rejected: "#dd2222", unverified: "#e0b000" };
+
+// a transferred point's colour, as render=png draws it (service/render.py, confidence_colour): red
+// at confidence 0 through yellow to green at 1, grey where the answer gives it none
+function confidenceColour(c) {
+  if (c == null) return "rgb(150, 150, 150)";
+  const s = Math.min(1, Math.max(0, c));
+  return `rgb(${Math.round(230 * Math.min(1, 2 * (1 - s)))}, ${Math.round(215 * Math.min(1, 2 * s))}, 40)`;
+}
 const SHOWN = 560;  // the canvas's height at most, in canvas pixels (CSS fits its width to the page)
 // each image's shown size [w, h], its top-left corner on the canvas, and shown pixels an image's pixel spans
 const state = { files: { a: null, b: null }, picked: { a: null, b: null }, bitmaps: { a: null, b: null },
@@ -263,8 +271,13 @@ $("view").addEventListener("click", async (e) => {
     const [xa, ya] = toCanvas("a", x, y), [xb, yb] = toCanvas("b", p.x, p.y);
     ctx.lineWidth = 2;
     ctx.strokeStyle = "#ffffff"; ctx.beginPath(); ctx.arc(xa, ya, 6, 0, 2 * Math.PI); ctx.stroke();
-    ctx.fillStyle = p.consistent ? "#00e5ff" : "#ff00cc";
+    ctx.fillStyle = confidenceColour(p.confidence);
     ctx.beginPath(); ctx.arc(xb, yb, 6, 0, 2 * Math.PI); ctx.fill();
+    if (!p.consistent) {  // a cross where the round trip did not come back
+      ctx.strokeStyle = "rgb(230, 40, 40)"; ctx.beginPath();
+      ctx.moveTo(xb - 5, yb - 5); ctx.lineTo(xb + 5, yb + 5); ctx.moveTo(xb + 5, yb - 5); ctx.lineTo(xb - 5, yb + 5);
+      ctx.stroke();
+    }
     $("transfer").textContent = `(${x.toFixed(1)}, ${y.toFixed(1)}) in a -> (${p.x.toFixed(1)}, ${p.y.toFixed(1)}) in b, ` +
       `score ${p.score.toFixed(3)}` + (p.confidence != null ? `, confidence ${p.confidence.toFixed(2)}` : "") +
       (p.support != null ? `, support ${p.support.toFixed(2)}` : "") +

@@ -17,6 +17,7 @@ import pytest
 from eval.latency import serve
 from eval.robustness import uploads, visible_points
 from models.data import lenses, pairs
+from service import render
 from service.config import Settings
 from tests.conftest import real
 
@@ -299,7 +300,24 @@ def test_wide_images_lie_one_above_the_other_and_a_click_on_a_finds_its_point_in
     got = [float(v) for v in re.search(r"-> \(([\d.]+), ([\d.]+)\) in b", text).groups()]
     assert asked == pytest.approx(meant, abs=0.06) and np.hypot(got[0] - (asked[0] - 360), got[1] - asked[1]) < 2, text
     colour = canvas_pixel(page, got[0] + 0.5, 200 + got[1] + 0.5)  # b's point, on b's part of the canvas
-    assert colour[:3] in ([0, 229, 255], [255, 0, 204]), colour
+    confidence = float(re.search(r"confidence ([\d.]+)", text).group(1))
+    want = render.confidence_colour(confidence)[::-1]  # as render=png draws it (B, G, R there)
+    assert np.abs(np.subtract(colour[:3], want)).max() <= 6, (colour, want, text)
+
+
+def test_a_point_carried_to_an_unrelated_image_is_drawn_grey_not_by_its_score(page, url, coffee, noise, tmp_path):
+    """b is noise: nothing verifies the point and it carries no confidence, so the page draws it
+    grey, as render=png does, whatever its feature score (it was drawn in the colour of a point
+    whose round trip came back)."""
+    cv2.imwrite(str(tmp_path / "a.png"), coffee)
+    cv2.imwrite(str(tmp_path / "b.png"), noise)
+    opened(page, url, tmp_path)
+    text = clicked(page, 300, 200)
+    assert not re.search(r"confidence [\d.]", text) and "without a confidence" in text, text
+    got = [float(v) for v in re.search(r"-> \(([\d.]+), ([\d.]+)\) in b", text).groups()]
+    x, y = page.evaluate(f"toCanvas('b', {got[0]}, {got[1]})")
+    colour = canvas_pixel(page, x + 3, y)  # inside the dot, off a cross's arms
+    assert np.abs(np.subtract(colour[:3], render.GREY)).max() <= 6, (colour, text)
 
 
 def test_on_a_phone_wide_page_nothing_overflows_and_two_photos_lie_one_above_the_other(browser, url, images):
