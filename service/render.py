@@ -8,7 +8,9 @@
   verified it); a cross where the round trip did not come back.
 - ``alignment``: image a, the flow as a colour wheel (hue: direction, brightness: length), and
   image b warped into a's frame laid over a.
-- ``keypoints``: an image with each named keypoint, green where its SVM accepts the point.
+- ``keypoints``: an image with each predicted keypoint and its name, grey as a point without a
+  confidence is (the SVM accepts nearly every prediction, right or wrong, so its verdict is not
+  drawn as one).
 
 Pictures are laid out as they show larger on a screen of ``ROOM`` (width, height) pixels: side by
 side at one height (at most ``HEIGHT``), or, for wide images such as panorama strips, one above
@@ -151,10 +153,12 @@ def alignment(a: Decoded, warped_b: np.ndarray, flow: np.ndarray) -> bytes:
     return png((np.vstack if down else np.hstack)([ia, colours, over]))
 
 
-def keypoints(img: Decoded, names: list[str], xy: np.ndarray, accepted: np.ndarray) -> bytes:
+def keypoints(img: Decoded, names: list[str], xy: np.ndarray) -> bytes:
     canvas, m = shown(img, min(HEIGHT, img.pixels.shape[0]))
-    for name, p, ok in zip(names, place(m, xy), accepted, strict=True):
-        c = GREEN if ok else RED
-        cv2.circle(canvas, tuple(map(int, p)), 6, c, -1, cv2.LINE_AA)
-        cv2.putText(canvas, name, (int(p[0]) + 8, int(p[1]) - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.5, c, 1, cv2.LINE_AA)
+    for name, p in zip(names, place(m, xy), strict=True):
+        at, label = tuple(map(int, p)), (int(p[0]) + 8, int(p[1]) - 6)
+        cv2.circle(canvas, at, 6, GREY, -1, cv2.LINE_AA)
+        cv2.circle(canvas, at, 7, WHITE, 1, cv2.LINE_AA)
+        for colour, width in (((0, 0, 0), 3), (WHITE, 1)):  # white letters edged in black, legible anywhere
+            cv2.putText(canvas, name, label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, width, cv2.LINE_AA)
     return png(canvas)

@@ -169,8 +169,7 @@ async def predict(
     fm = await dense_map(img, m, ctx)
     pred = await ctx.on_pool(keypoints.predict, model, fm, prior_sigma, prior_weight)
     if render == "png":
-        body = await run_in_threadpool(pictures.keypoints, await img.pixels(settings), model.names, pred.xy,
-                                       pred.svm > 0)
+        body = await run_in_threadpool(pictures.keypoints, await img.pixels(settings), model.names, pred.xy)
         return picture(body, exemplar=pred.exemplar, keypoints=len(model.names))
     pts = [PredictedKeypoint(name=n, x=float(xy[0]), y=float(xy[1]), score=float(s), svm=float(v))
            for n, xy, s, v in zip(model.names, pred.xy, pred.score, pred.svm, strict=True)]
