@@ -105,7 +105,8 @@ def matches(a: Decoded, b: Decoded, xy_a: np.ndarray, xy_b: np.ndarray, status: 
 
 
 def confidence_colour(s: float) -> tuple[int, int, int]:
-    """Red at 0, yellow at 0.5, green at 1 (B, G, R); grey where there is none (NaN)."""
+    """Red at 0, yellow at 0.5, green at 1 (B, G, R); grey where there is none (NaN). The web page
+    draws a clicked point's transfer alike (``confidenceColour`` in static/app.js)."""
     if not np.isfinite(s):
         return GREY
     s = float(np.clip(s, 0, 1))
