@@ -28,6 +28,8 @@ from eval.dense import png
 from eval.keypoints import ALPHAS, acceptance, in_place, sift_predict, sift_transfer, ucn_predict, ucn_transfer
 from eval.results import published
 from models.data import faces
+from service.imaging import resized
+from service.matching import project
 
 MARGIN = 0.25  # of the landmarks' box's longer side, on every side
 SIDE = 320  # the one size: each crop's longer side
@@ -48,7 +50,7 @@ def crop(image: np.ndarray, marks: np.ndarray, margin: float = MARGIN, side: int
         size = (max(1, round(out.shape[1] * f)), max(1, round(out.shape[0] * f)))
         fx, fy = size[0] / out.shape[1], size[1] / out.shape[0]
         out = cv2.resize(out, size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
-        pts = (pts + 0.5) * np.float32([fx, fy]) - 0.5
+        pts = project(resized(fx, fy), pts)
     return np.ascontiguousarray(out), pts.astype(np.float32)
 
 
