@@ -5,6 +5,11 @@
 
 const $ = (id) => document.getElementById(id);
 const COLOURS = { verified: "#22bb22", rejected: "#dd2222", unverified: "#e0b000" };
+const SHOWN = 560;  // the canvas's height at most, in canvas pixels (CSS fits its width to the page)
+// each image's shown size [w, h], its top-left corner on the canvas, and shown pixels an image's pixel spans
+const state = { files: { a: null, b: null }, picked: { a: null, b: null }, bitmaps: { a: null, b: null },
+                size: { a: [0, 0], b: [0, 0] }, at: { a: [0, 0], b: [0, 0] }, scale: { a: [1, 1], b: [1, 1] },
+                last: null };
 
 // a transferred point's colour, as render=png draws it (service/render.py, confidence_colour): red
 // at confidence 0 through yellow to green at 1, grey where the answer gives it none
@@ -13,11 +18,6 @@ function confidenceColour(c) {
   const s = Math.min(1, Math.max(0, c));
   return `rgb(${Math.round(230 * Math.min(1, 2 * (1 - s)))}, ${Math.round(215 * Math.min(1, 2 * s))}, 40)`;
 }
-const SHOWN = 560;  // the canvas's height at most, in canvas pixels (CSS fits its width to the page)
-// each image's shown size [w, h], its top-left corner on the canvas, and shown pixels an image's pixel spans
-const state = { files: { a: null, b: null }, picked: { a: null, b: null }, bitmaps: { a: null, b: null },
-                size: { a: [0, 0], b: [0, 0] }, at: { a: [0, 0], b: [0, 0] }, scale: { a: [1, 1], b: [1, 1] },
-                last: null };
 
 $("api-key").value = localStorage.getItem("api-key") || "";
 $("api-key").addEventListener("change", () => localStorage.setItem("api-key", $("api-key").value));
