@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from service.imaging import Decoded, resized
+from service.matching import project
 
 HEIGHT = 600  # side by side, the shown height at most
 WIDTH = 1600  # one above the other, the shown width at most
@@ -62,8 +63,7 @@ def shown(img: Decoded, height: int | None = None, width: int | None = None) -> 
 
 def place(m: np.ndarray, xy: np.ndarray, at: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Sent pixels (K, 2) -> integer shown pixels of a picture whose top-left corner is ``at``."""
-    q = np.c_[xy, np.ones(len(xy))] @ m.T
-    return np.round(q[:, :2] / q[:, 2:] + at).astype(np.int32).reshape(-1, 2)
+    return np.round(project(m, np.asarray(xy)) + at).astype(np.int32).reshape(-1, 2)
 
 
 def sizes(*images: Decoded) -> list[tuple[int, int]]:
