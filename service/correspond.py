@@ -94,8 +94,8 @@ def too_few(sa: SparseFeatures, sb: SparseFeatures) -> list[str]:
 
 def narrow(inliers: int, span: float) -> str:
     """The warning of a homography whose ``inliers`` span ``span`` (< NARROW) of image a."""
-    return (f"the homography's {inliers} inliers span {100 * span:.0f} % of image a: it is fitted there and "
-            "extrapolated beyond, where it may be far off")
+    return (f"the homography's inliers span {100 * span:.0f} % of image a ({inliers} as RANSAC fitted it): it is "
+            "fitted there and extrapolated beyond, where it may be far off")
 
 
 @dataclass
@@ -360,6 +360,9 @@ async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Opt
                    f"{len(tested.score)} that pass Lowe's ratio test" if tested is not None else "")
             kept = " that pass Lowe's ratio test, as without a geometry" if tested is not None else ""
             whose = " whose keypoints' scale and orientation agree with it" if agreed else ""
+            if whole.apart is not None:  # dense matches: a patch's neighbours match along with it
+                whose += (f" in {matching.CHANCE_INLIERS[kind]} or more blocks of {matching.APART_CELLS} x "
+                          f"{matching.APART_CELLS} feature cells of image a")
             also = " (nor does a fundamental matrix fit them)" if opts.geometry == "auto" else ""
             answer.warnings.append(f"no {kind} has {least} or more inliers{whose} among the "
                                    f"{len(inliers)} matches{nor}{also} (fewer happen by chance between unrelated "
@@ -499,12 +502,13 @@ def through_copies(search: Callable[[FeatureMap, FeatureMap], Matches], fa: Feat
     m = search(fa, fw)
     xy_b = matching.project(np.linalg.inv(w), m.xy_b).astype(np.float32)
     inside = matching.within(xy_b, fb.width, fb.height)
-    best = Matches(m.xy_a[inside], xy_b[inside], m.score[inside])
+    best = Matches(m.xy_a[inside], xy_b[inside], m.score[inside], apart=m.apart)
     if fab is not None:
         m = search(fab, fb)
         xy_a = matching.project(w, m.xy_a).astype(np.float32)
         inside = matching.within(xy_a, fa.width, fa.height)
-        up = Matches(xy_a[inside], m.xy_b[inside], m.score[inside])
+        # counted apart by a's own cells, the coarser: its copy's are finer in a's pixels
+        up = Matches(xy_a[inside], m.xy_b[inside], m.score[inside], apart=matching.APART_CELLS * fa.stride / fa.scale)
         if agreeing(up, w, reach_px) > agreeing(best, w, reach_px):
             best = up
     return best

@@ -29,6 +29,7 @@ BORDER_SLACK_PX = 0.5  # how far outside b a homography may put a point that is 
 CHANCE_INLIERS = {"homography": 10, "fundamental": 30}
 LEAST_SHARE = 0.1
 AGREED_INLIERS = 6  # more than chance leaves whose keypoints agree (4 at most: ``agreeing``)
+APART_CELLS = 2  # dense matches count towards a geometry once per block of this many feature cells a side
 # offsets of a 2 x 2 block's cells and of a 4 x 4 window's, row by row
 BLOCK_DY, BLOCK_DX = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
 WINDOW_DY, WINDOW_DX = np.repeat([-1, 0, 1, 2], 4), np.tile([-1, 0, 1, 2], 4)
@@ -113,6 +114,13 @@ class Matches:
     # log2 of their sizes' ratio, and their orientations' difference in radians
     scale: np.ndarray | None = None
     turn: np.ndarray | None = None
+    # pixels of a within which matches count once towards a geometry's inliers (``independent``):
+    # dense matches, whose neighbouring cells see nearly the same pixels, so that one patch matched
+    # by mistake brings a coherent blob of them along; None: each match counts (sparse keypoints)
+    apart: float | None = None
+
+
+PER_ROW = ("xy_a", "xy_b", "score", "ratio", "scale", "turn")  # the fields of Matches with a value per match
 
 
 def first(m: Matches, n: int) -> Matches:
@@ -122,7 +130,8 @@ def first(m: Matches, n: int) -> Matches:
 
 def rows(m: Matches, k: slice | np.ndarray) -> Matches:
     """The matches ``k`` picks (a slice, indices or a mask), in its order."""
-    return Matches(*(None if v is None else v[k] for v in (m.xy_a, m.xy_b, m.score, m.ratio, m.scale, m.turn)))
+    return Matches(*(None if v is None else v[k] for v in (m.xy_a, m.xy_b, m.score, m.ratio, m.scale, m.turn)),
+                   apart=m.apart)
 
 
 def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,
@@ -139,11 +148,12 @@ def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,
     else:
         q, j, best = exhaustive(da, db, max_queries, mutual, ratio)
     order = np.argsort(-best, kind="stable")
-    found = Matches(xa[q[order]], refine(fb, da[q[order]], j[order]), best[order])
+    apart = APART_CELLS * fa.stride / fa.scale
+    found = Matches(xa[q[order]], refine(fb, da[q[order]], j[order]), best[order], apart=apart)
     if consensus is not None:
         ok, xy_b = cons.select(found.xy_a, found.xy_b, fa.stride / fa.scale, fb.stride / fb.scale, consensus)
         kept = np.flatnonzero(ok)
-        found = Matches(found.xy_a[kept], xy_b[kept], found.score[kept])
+        found = Matches(found.xy_a[kept], xy_b[kept], found.score[kept], apart=apart)
     return found
 
 
@@ -286,7 +296,7 @@ def joined(m: Matches, inliers: np.ndarray, extra: Matches) -> tuple[Matches, np
     new = ~shares_a_keypoint(extra, rows(m, inliers))
     stay = inliers | ~shares_a_keypoint(m, rows(extra, new))
     both = Matches(*(None if a is None or b is None else np.concatenate([a[stay], b[new]])
-                     for a, b in zip(vars(m).values(), vars(extra).values(), strict=True)))
+                     for a, b in ((getattr(m, k), getattr(extra, k)) for k in PER_ROW)), apart=m.apart)
     flags = np.concatenate([inliers[stay], np.ones(int(new.sum()), bool)])
     order = np.argsort(-both.score, kind="stable")
     return rows(both, order), flags[order]
@@ -309,8 +319,18 @@ def agreed(m: Matches) -> bool:
 
 def found(geometry: str, inliers: np.ndarray, m: Matches | None = None) -> bool:
     """Whether RANSAC's inliers (M,) bool among the matches ``m`` show a real ``geometry``
-    (``least_inliers``)."""
-    return int(inliers.sum()) >= least_inliers(geometry, len(inliers), m is not None and agreed(m))
+    (``least_inliers``), counted once per block of ``m.apart`` pixels of a as well where the
+    matches say (dense ones: ``independent``)."""
+    enough = int(inliers.sum()) >= least_inliers(geometry, len(inliers), m is not None and agreed(m))
+    return enough and (m is None or m.apart is None or independent(inliers, m) >= CHANCE_INLIERS[geometry])
+
+
+def independent(inliers: np.ndarray, m: Matches) -> int:
+    """How many blocks of ``m.apart`` x ``m.apart`` pixels of a the inliers (M,) bool among the
+    matches ``m`` fall in: between unrelated photos, a patch matched by mistake and its neighbours
+    gave dense homographies 10-12 inliers in at most 6 blocks of two feature cells; right ones on the
+    validation pairs held 28 or more (``eval.dense_chance``)."""
+    return len(np.unique(np.floor(m.xy_a[inliers] / m.apart).astype(np.int64), axis=0))
 
 
 def coverage(xy: np.ndarray, width: int, height: int) -> float:

@@ -285,6 +285,33 @@ def test_a_geometry_must_explain_a_tenth_of_the_matches():
     assert not matching.found("fundamental", np.r_[np.ones(29, bool), np.zeros(11, bool)])
 
 
+def blob_and_chance(apart: float | None, rng) -> tuple[matching.Matches, np.ndarray]:
+    """A patch of a matched by mistake: 12 neighbouring cells (4 px apart) that moved together to
+    one place of b, among 60 matches gone anywhere; and the matches' marks of the blob."""
+    jj, ii = np.meshgrid(np.arange(4), np.arange(3))
+    blob = (np.c_[jj.ravel(), ii.ravel()] * 4.0 + [200, 100]).astype(np.float32)
+    xa = np.vstack([blob, rng.uniform(0, [640, 480], (60, 2))]).astype(np.float32)
+    xb = np.vstack([blob + [230, 400], rng.uniform(0, [640, 480], (60, 2))]).astype(np.float32)
+    return matching.Matches(xa, xb, np.ones(72, np.float32), apart=apart), np.arange(72) < 12
+
+
+def test_a_blob_of_neighbouring_dense_matches_counts_once_per_block_of_two_cells():
+    """12 inliers that a homography fits, all within a 12 x 8 px patch of a: enough for chance's
+    10 as counted, but dense cells two apart (8 px) fill 4 blocks, and no geometry is found; the
+    same inliers spread over the image are one."""
+    rng = np.random.default_rng(5)
+    m, blob = blob_and_chance(8.0, rng)
+    assert matching.independent(blob, m) == 4 and not matching.found("homography", blob, m)
+    assert matching.found("homography", blob, matching.Matches(m.xy_a, m.xy_b, m.score))  # each counted
+    assert not matching.one_scene(m, 4.0) and matching.fit_guide(m, 4.0, 10) is None
+    assert matching.one_scene(blob_and_chance(None, np.random.default_rng(5))[0], 4.0)  # as sparse matches count
+    spread = rng.uniform(0, [640, 480], (12, 2)).astype(np.float32)
+    wide = matching.Matches(np.vstack([spread, m.xy_a[12:]]), np.vstack([spread + [5, 3], m.xy_b[12:]]),
+                            m.score, apart=8.0)
+    assert matching.independent(blob, wide) == 12 and matching.found("homography", blob, wide)
+    assert matching.rows(m, slice(3)).apart == 8.0  # a cut keeps the rule
+
+
 def test_one_scene_finds_a_plane_or_depth_and_not_chance():
     """Matches that a homography or (with depth) only a fundamental matrix explains show one
     scene; random pairs of points, or fewer matches than chance gives inliers, do not."""
