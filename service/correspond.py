@@ -361,8 +361,8 @@ async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Opt
             kept = " that pass Lowe's ratio test, as without a geometry" if tested is not None else ""
             whose = " whose keypoints' scale and orientation agree with it" if agreed else ""
             if whole.apart is not None:  # dense matches: a patch's neighbours match along with it
-                whose += (f" in {matching.CHANCE_INLIERS[kind]} or more blocks of {matching.APART_CELLS} x "
-                          f"{matching.APART_CELLS} feature cells of image a")
+                whose += (f" (in {matching.CHANCE_INLIERS[kind]} or more blocks of {matching.APART_CELLS} x "
+                          f"{matching.APART_CELLS} feature cells of image a)")
             also = " (nor does a fundamental matrix fit them)" if opts.geometry == "auto" else ""
             answer.warnings.append(f"no {kind} has {least} or more inliers{whose} among the "
                                    f"{len(inliers)} matches{nor}{also} (fewer happen by chance between unrelated "
