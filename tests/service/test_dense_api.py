@@ -667,3 +667,22 @@ def test_points_among_matches_the_guide_does_not_explain_have_low_support(client
     assert r.status_code == 200, r.text
     support = np.array([k["support"] for k in r.json()["keypoints"]])
     assert np.median(support[:30]) >= 0.75 and np.median(support[30:]) <= 0.25, support
+
+
+@pytest.mark.parametrize("name", ["thermal", "cathedrals"])
+@pytest.mark.parametrize("geometry", ["auto", "none"])
+def test_views_that_share_nothing_matchable_get_no_geometry_and_no_confidence_by_either_method(client, name, geometry):
+    """Held-back fresh pairs (``models.data.imm``): a thermal camera's view of a building against a
+    visible one's, where dense matches had been given a homography on 11 wrong matches within
+    20 x 12 px of a, read at 0.99; two different cathedrals. Neither method finds a geometry or one
+    scene, and no match reads 0.1 or more."""
+    from models.data import imm
+    if not imm.available():
+        pytest.skip("run `python -m models.prep_data --opencv` to unpack the pairs")
+    a, b = imm.load(name)
+    for method in ("sparse", "dense"):
+        r = client.post("/v1/correspondences", files={"image_a": ("a.jpg", a), "image_b": ("b.jpg", b)},
+                        data={"method": method, "geometry": geometry})
+        body = r.json()
+        assert r.status_code == 200 and body.get("geometry") is None and not body.get("one_scene"), (method, body)
+        assert max((m["confidence"] for m in body["matches"]), default=0) < 0.1 and body["warnings"], method

@@ -176,7 +176,8 @@ def test_a_homography_says_how_much_of_image_a_its_inliers_span_and_warns_when_l
     corner[250:340, 420:540] = coffee[250:340, 420:540]
     body = ask(client, corner, cv2.warpAffine(corner, h[:2], size, flags=cv2.INTER_AREA), geometry="homography")
     assert body["homography"] is not None and body["coverage"] < 120 * 90 / coffee.size
-    assert len(body["warnings"]) == 1 and "as RANSAC fitted it): it is fitted there and extrapolated" in body["warnings"][0]
+    assert len(body["warnings"]) == 1
+    assert "as RANSAC fitted it): it is fitted there and extrapolated" in body["warnings"][0]
 
 
 def test_a_transfer_guided_by_a_homography_on_a_corner_says_so(client, coffee):
