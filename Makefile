@@ -54,6 +54,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.hardest --set valstereo
 	$(PY) -m eval.streams
 	$(PY) -m eval.agreement
+	$(PY) -m eval.dense_chance
 	$(PY) -m eval.explained
 	$(PY) -m eval.guide
 	$(PY) -m eval.truth
@@ -61,6 +62,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.robustness --heldback
 	$(PY) -m eval.robustness --by-id
 	$(PY) -m eval.robustness --heldback --by-id
+	$(PY) -m eval.imm
 	$(PY) -m eval.robustness --exposure
 	$(PY) -m eval.robustness --degraded
 	$(PY) -m eval.robustness --degraded --heldback
