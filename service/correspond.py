@@ -54,6 +54,9 @@ NO_SCENE = "the matches fit neither a homography nor a fundamental matrix (no mo
            "give by chance): the images may not show one scene; the matches are unverified nearest neighbours, " \
            "their confidence that of matches whose geometry failed to verify"
 FAILED = "the matches are unverified nearest neighbours"
+SPARSE_FOUND = "the sparse matches that guide the dense search do fit a {}: the images likely show one scene, " \
+               "which the dense features did not match (another light or contrast, a small part of one image): " \
+               "try method=sparse"
 ALIGN_NO_SCENE = "the sparse matches fit neither a homography nor a fundamental matrix (no more inliers than " \
                  "unrelated images give by chance): the images may not show one scene; the MRF's field answers " \
                  "all the same, unverified (transferred points carry no confidence)"
@@ -380,6 +383,8 @@ async def answer_of(a: Side, b: Side, method: str, model: LoadedModel, opts: Opt
         answer.explained = None if scene is None else scene[:opts.max_matches]
     if method == "dense" and (answer.matrix is None if opts.geometry != "none" else not answer.one_scene):
         answer.warnings[:0] = await bare_sides(a, b, ctx)  # the sparse method names them first too
+        if answer.guide is not None:  # the dense features failed where the keypoints did not
+            answer.warnings.append(SPARSE_FOUND.format(answer.guide))
     answer.matches = matching.first(whole, opts.max_matches)
     answer.timing_ms["geometry"] = 1e3 * (time.perf_counter() - t2)
     verified = answer.inliers if answer.matrix is not None else None

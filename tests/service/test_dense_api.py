@@ -686,3 +686,18 @@ def test_views_that_share_nothing_matchable_get_no_geometry_and_no_confidence_by
         body = r.json()
         assert r.status_code == 200 and body.get("geometry") is None and not body.get("one_scene"), (method, body)
         assert max((m["confidence"] for m in body["matches"]), default=0) < 0.1 and body["warnings"], method
+
+
+def test_a_dense_answer_that_finds_no_geometry_where_the_sparse_guide_did_says_so(client):
+    """The basilica near and far in other light (held back, ``models.data.imm``): the dense
+    features match nothing of it, the sparse keypoints that guide them fit its homography; the
+    dense answer said only that its matches fit nothing."""
+    from models.data import imm
+    if not imm.available():
+        pytest.skip("run `python -m models.prep_data --opencv` to unpack the pairs")
+    files = dict(zip(("image_a", "image_b"), (("a.jpg", d) for d in imm.load("basilica")), strict=True))
+    dense = client.post("/v1/correspondences", files=files, data={"method": "dense", "geometry": "auto"}).json()
+    assert dense.get("geometry") is None and "try method=sparse" in dense["warnings"][-1]
+    assert "fit a homography" in dense["warnings"][-1]
+    sparse = client.post("/v1/correspondences", files=files, data={"method": "sparse", "geometry": "auto"}).json()
+    assert sparse["geometry"] == "homography"
