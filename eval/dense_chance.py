@@ -54,7 +54,7 @@ def counted(body: dict, a: np.ndarray) -> tuple[int, int, bool]:
     verified the answer's geometry: ``matching.found`` without the blocks)."""
     inliers = np.array(body.get("inliers") or [], bool)
     xy = np.array([[m["xa"], m["ya"]] for m in body["matches"]], np.float32).reshape(-1, 2)
-    apart = matching.APART_CELLS * 4 / min(1.0, Settings().dense_max_side / max(a.shape))
+    apart = matching.APART_CELLS * 4 / min(1.0, Settings().dense_max_side / max(a.shape))  # UCN's stride: 4
     m = matching.Matches(xy, xy, np.ones(len(xy), np.float32), apart=apart)
     kind = body.get("geometry") or "homography"
     alone = len(inliers) > 0 and matching.found(kind, inliers)
@@ -89,7 +89,7 @@ def main() -> None:
                     homography_right(np.array(body["homography"]), pair.truth, pair.a.shape)
                 right += ok
                 fewest += [blocks] if ok else []
-            rows.append(f"| {name} | {len(cases)} | {alone} | {served} | {right if pair is not None else 0} | "
+            rows.append(f"| {name} | {len(cases)} | {alone} | {served} | {right} | "
                         f"{min(fewest, default='-')} | {max(most, default='-')} |")
     command = "python -m eval.dense_chance " + shlex.join(sys.argv[1:])
     lines = ["## method=dense: a geometry's inliers counted once per block of feature cells\n",
