@@ -130,8 +130,7 @@ def first(m: Matches, n: int) -> Matches:
 
 def rows(m: Matches, k: slice | np.ndarray) -> Matches:
     """The matches ``k`` picks (a slice, indices or a mask), in its order."""
-    return Matches(*(None if v is None else v[k] for v in (m.xy_a, m.xy_b, m.score, m.ratio, m.scale, m.turn)),
-                   apart=m.apart)
+    return Matches(*(None if v is None else v[k] for v in (getattr(m, f) for f in PER_ROW)), apart=m.apart)
 
 
 def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,
@@ -328,8 +327,8 @@ def found(geometry: str, inliers: np.ndarray, m: Matches | None = None) -> bool:
 def independent(inliers: np.ndarray, m: Matches) -> int:
     """How many blocks of ``m.apart`` x ``m.apart`` pixels of a the inliers (M,) bool among the
     matches ``m`` fall in: between unrelated photos, a patch matched by mistake and its neighbours
-    gave dense homographies 10-12 inliers in at most 6 blocks of two feature cells; right ones on the
-    validation pairs held 28 or more (``eval.dense_chance``)."""
+    gave dense answers 10 or more inliers in at most 9 blocks of two feature cells; the right ones
+    of the validation pairs hold 28 or more (``eval.dense_chance``)."""
     return len(np.unique(np.floor(m.xy_a[inliers] / m.apart).astype(np.int64), axis=0))
 
 
