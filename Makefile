@@ -51,6 +51,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.patches
 	$(PY) -m eval.patches --sets val,valphotos,valstereo,valpairs
 	$(PY) -m eval.patches --sets heldpairs
+	$(PY) -m eval.patches --sets immpairs
 	$(PY) -m eval.hardest --set valstereo
 	$(PY) -m eval.streams
 	$(PY) -m eval.agreement

@@ -77,12 +77,9 @@ def rows_of(client: TestClient, name: str, truth: dict[str, np.ndarray]) -> list
 
 
 def plane_points(name: str, h: np.ndarray, n: int = POINTS) -> np.ndarray:
-    """About ``n`` points of a on a grid over the hull of SIFT's matches that the established
-    homography ``h`` takes within 3 px: where it is known to hold (not the basilica's terrace)."""
-    a, b = (imm.grey(d) for d in imm.load(name))
-    xa, xb = pairs.sift_matches(a, b)
-    held = xa[np.linalg.norm(project(h, xa) - xb, axis=1) < 3].astype(np.float32)
-    hull = cv2.convexHull(held)
+    """About ``n`` points of a on a grid over ``imm.held``'s hull: where the homography ``h`` is
+    known to hold."""
+    hull = imm.held(name, h)
     x0, y0, w, h_ = cv2.boundingRect(hull)
     step = np.sqrt(cv2.contourArea(hull) / n)
     grid = np.stack(np.meshgrid(np.arange(x0 + step / 2, x0 + w, step), np.arange(y0 + step / 2, y0 + h_, step)), -1)

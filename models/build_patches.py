@@ -9,8 +9,9 @@
 - valphotos: warps of validation photos nothing trains on;
 - valstereo (Middlebury's Aloe) and valpairs (the real validation pairs of
   ``models.data.pairs``): real views, for validation;
-- heldout (warps of held-back photos), stereo (the motorcycle pair) and heldpairs (the held-back
-  real pairs: graf, aero, box, motorcycle): judging only.
+- heldout (warps of held-back photos), stereo (the motorcycle pair), heldpairs (the held-back
+  real pairs: graf, aero, box, motorcycle) and immpairs (``models.data.imm``'s fresh pairs with a
+  homography, where it is known to hold): judging only.
 
     python -m models.build_patches [--sets train,val,...] [--warps 14] [--seed 0] [--jobs 2]
 
@@ -37,7 +38,7 @@ import numpy as np
 from numpy._core._multiarray_umath import __cpu_features__
 from tqdm import tqdm
 
-from models.data import pairs, photos, stereo, synth, video
+from models.data import imm, pairs, photos, stereo, synth, video
 
 T = TypeVar("T")
 
@@ -50,11 +51,11 @@ def stereo_set(seed: int, pair=stereo.motorcycle) -> synth.PatchSet:
     return fwd
 
 
-def pairs_set(names: tuple[str, ...], seed: int) -> synth.PatchSet:
-    """Real image pairs with their established geometry (``models.data.pairs``), Brown's way."""
+def pairs_set(names: tuple[str, ...], seed: int, load: Callable[[str], pairs.Pair] = pairs.load) -> synth.PatchSet:
+    """Real image pairs with their established geometry (``models.data.pairs``, or ``load``'s), Brown's way."""
     rng = np.random.default_rng(seed)
     parts = [synth.mine_pairs(p.a, p.b, p.point_map, rng, n_kp=4000, max_pos=3000, similar=False)
-             for p in map(pairs.load, names)]
+             for p in map(load, names)]
     return synth.PatchSet.by_photo(parts, list(names))
 
 
@@ -148,7 +149,9 @@ def main() -> None:
               "stereo": lambda: stereo_set(a.seed), "valstereo": lambda: stereo_set(a.seed, stereo.aloe),
               # real pairs: the validation ones, and the held-back ones (judging only)
               "valpairs": lambda: pairs_set(pairs.VALIDATION, a.seed + 29),
-              "heldpairs": lambda: pairs_set(("graf", "aero", "box", "motorcycle"), a.seed + 31)}
+              "heldpairs": lambda: pairs_set(("graf", "aero", "box", "motorcycle"), a.seed + 31),
+              # fresh held-back pairs from another package (judging only)
+              "immpairs": lambda: pairs_set(tuple(imm.truth()), a.seed + 37, imm.pair)}
     os.makedirs(a.out, exist_ok=True)
     for name in a.sets.split(","):
         ps = build[name]()

@@ -26,7 +26,7 @@ SEED = 0
 # (a name ``-w<width>`` is that architecture at another channel width: the sparse method's fast descriptor)
 RUNS = [("2ch-2stream", 20000), ("siam-2stream-l2", 10000), ("siam-2stream-l2-w0.25", 10000), ("ucn", 6000),
         ("2ch-deep", 10000)]
-PATCH_SETS = "train,val,fusion,heldout,stereo,valphotos,valstereo,trainvideo"
+PATCH_SETS = "train,val,fusion,heldout,stereo,valphotos,valstereo,trainvideo,valpairs,heldpairs,immpairs"
 # network: (steps, arguments) of a fine-tune that follows its run from scratch, on real views added to
 # its data; it starts from the run as exported (``models.unfold``), as the shipped one did
 FINE_TUNES = {"2ch-2stream": (3000, ["--data", "data/patches_train.npz,data/patches_trainvideo.npz", "--lr", "2e-4",

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.data.pairs import HELD_DIR, fit
+from models.data.pairs import HELD_DIR, Pair, fit, of_homography, sift_matches
 
 IMM_DIR = HELD_DIR / "imm"
 IMM = "image-matching-models==1.1.0"  # the source distribution whose imm/assets/example_pairs holds them
@@ -68,6 +68,29 @@ def available(folder: Path = IMM_DIR) -> bool:
 def truth() -> dict[str, np.ndarray]:
     """The established homographies: name -> 3 x 3, image a's pixels -> b's."""
     return {name: np.array(m) for name, m in json.loads(TABLE.read_text()).items()}
+
+
+def held(name: str, h: np.ndarray) -> np.ndarray:
+    """The convex hull (K, 1, 2) float32 in a of OpenCV SIFT's ratio-tested matches that the
+    homography ``h`` takes within 3 px: where it is known to hold (not the basilica's terrace)."""
+    a, b = (grey(d) for d in load(name))
+    xa, xb = sift_matches(a, b)
+    q = np.c_[xa, np.ones(len(xa))] @ h.T
+    return cv2.convexHull((xa[np.linalg.norm(q[:, :2] / q[:, 2:] - xb, axis=1) < 3]).astype(np.float32))
+
+
+def pair(name: str) -> Pair:
+    """An established pair as ``models.data.pairs`` has them, grey, its truth the homography inside
+    ``held``'s hull and unknown (NaN) outside it."""
+    h = truth()[name]
+    a, b = (grey(d) for d in load(name))
+    hull, plane = held(name, h), of_homography(name, a, b, h).point_map
+
+    def apply(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        out, jac, ok = plane(xy)
+        inside = np.array([cv2.pointPolygonTest(hull, (float(x), float(y)), False) >= 0 for x, y in xy], bool)
+        return np.where(inside[:, None], out, np.nan), jac, ok & inside
+    return Pair(name, a, b, apply, h)
 
 
 def establish(overlays: Path) -> dict[str, list]:

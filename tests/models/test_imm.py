@@ -56,3 +56,15 @@ def test_every_established_homography_still_takes_sift_s_matches_where_it_says()
         xa, xb = pairs.sift_matches(a, b)
         near, moved = (int((np.linalg.norm(project(m, xa) - xb, axis=1) < 3).sum()) for m in (h, shift @ h))
         assert near >= 20 and moved <= 2, (name, near, moved, len(xa))
+
+
+def test_a_pair_s_truth_is_known_only_where_its_homography_holds():
+    """The basilica's homography holds on its front, not on the terrace before it (a's bottom
+    edge): the pair's truth is known on the front and unknown (NaN) on the terrace."""
+    if not imm.available():
+        pytest.skip("run `python -m models.prep_data --opencv` to unpack the pairs")
+    p = imm.pair("basilica")
+    front, terrace = np.float32([[680, 450]]), np.float32([[640, 850]])
+    (at, known), (off, unknown) = p.truth(front), p.truth(terrace)
+    assert known.all() and np.allclose(at, project(imm.truth()["basilica"], front))
+    assert not unknown.any() and np.isnan(off).all()
