@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.data.pairs import HELD_DIR, Pair, fit, of_homography, sift_matches
+from models.data.pairs import HELD_DIR, Pair, checkerboard, fit, of_homography, sift_matches
 
 IMM_DIR = HELD_DIR / "imm"
 IMM = "image-matching-models==1.1.0"  # the source distribution whose imm/assets/example_pairs holds them
@@ -104,9 +104,7 @@ def establish(overlays: Path) -> dict[str, list]:
         a, b = (grey(d) for d in load(name))
         h, n = fit(a, b, fit(a, b)[0])
         table[name] = (h / h[2, 2]).round(10).tolist()
-        warped = cv2.warpPerspective(a, h, (b.shape[1], b.shape[0]))
-        yy, xx = np.mgrid[:b.shape[0], :b.shape[1]]
-        cv2.imwrite(str(overlays / f"{name}.png"), np.where((yy // 32 + xx // 32) % 2 == 1, warped, b))
+        cv2.imwrite(str(overlays / f"{name}.png"), checkerboard(a, b, h))
         print(f"{name}: a homography on {n} SIFT inliers; overlay {overlays / name}.png")
     return table
 

@@ -378,6 +378,14 @@ def fit(a: np.ndarray, b: np.ndarray, guess: np.ndarray | None = None) -> tuple[
     return h, int(inliers.sum())
 
 
+def checkerboard(a: np.ndarray, b: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """Image b with every other 32 px square of a brought onto it by the homography ``h`` (a's
+    pixels -> b's): where ``h`` is right, edges run on across the squares."""
+    warped = cv2.warpPerspective(a, h, (b.shape[1], b.shape[0]))
+    yy, xx = np.mgrid[:b.shape[0], :b.shape[1]]
+    return np.where((yy // 32 + xx // 32) % 2 == 1, warped, b)
+
+
 def establish(names: list[str], overlays: Path) -> dict[str, list]:
     """Fit the homography of each named pair (see the module's docstring; for ``cube-object``, the
     moved cube's poses, ``establish_poses``) and write its overlay."""
@@ -397,10 +405,8 @@ def establish(names: list[str], overlays: Path) -> dict[str, list]:
         else:
             h, n = fit(a, b, fit(a, b)[0])
         table[name] = (h / h[2, 2]).round(10).tolist()
-        warped = cv2.warpPerspective(a, h, (b.shape[1], b.shape[0]))
-        yy, xx = np.mgrid[:b.shape[0], :b.shape[1]]
         overlays.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(overlays / f"{name}.png"), np.where((yy // 32 + xx // 32) % 2 == 1, warped, b))
+        cv2.imwrite(str(overlays / f"{name}.png"), checkerboard(a, b, h))
         print(f"{name}: {n} inliers; overlay {overlays / name}.png")
     return table
 
