@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from models.data.pairs import HELD_DIR, Pair, checkerboard, fit, of_homography, sift_matches
+from models.data.synth import homography_map
 
 IMM_DIR = HELD_DIR / "imm"
 IMM = "image-matching-models==1.1.0"  # the source distribution whose imm/assets/example_pairs holds them
@@ -75,8 +76,8 @@ def held(name: str, h: np.ndarray) -> np.ndarray:
     homography ``h`` takes within 3 px: where it is known to hold (not the basilica's terrace)."""
     a, b = (grey(d) for d in load(name))
     xa, xb = sift_matches(a, b)
-    q = np.c_[xa, np.ones(len(xa))] @ h.T
-    return cv2.convexHull((xa[np.linalg.norm(q[:, :2] / q[:, 2:] - xb, axis=1) < 3]).astype(np.float32))
+    there = homography_map(h, b.shape)(xa)[0]
+    return cv2.convexHull(xa[np.linalg.norm(there - xb, axis=1) < 3].astype(np.float32))
 
 
 def pair(name: str) -> Pair:
