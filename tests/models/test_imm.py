@@ -1,34 +1,23 @@
 """image-matching-models' example pairs: unpacked from its source distribution, and the homographies
 established on them still what SIFT finds."""
-import io
-import tarfile
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from models.data import imm, pairs
 from service.matching import project
+from tests.models.sdist import downloader
 
 
 def test_prep_data_unpacks_the_pairs_from_the_source_distribution_and_nothing_else(tmp_path, monkeypatch):
     from models import prep_data
 
     root = "image_matching_models-1.1.0/imm/assets"
-
-    def download(cmd, check):  # what `pip download` leaves: the source distribution
-        assert cmd[1:4] == ["-m", "pip", "download"] and imm.IMM in cmd and check
-        with tarfile.open(Path(cmd[cmd.index("-d") + 1]) / "image_matching_models-1.1.0.tar.gz", "w:gz") as tar:
-            members = [f"{root}/example_pairs/{folder}/{f}" for folder, a, b in imm.FILES.values() for f in (a, b)]
-            members += [f"{root}/example_test/original.jpg", f"{root}/example_pairs/thermal/notes.txt",
-                        f"{root}/other/fsm.jpg", "image_matching_models-1.1.0/README.md"]
-            for name in members:
-                info = tarfile.TarInfo(name)
-                info.size = len(name)
-                tar.addfile(info, io.BytesIO(name.encode()))
-
+    members = [f"{root}/example_pairs/{folder}/{f}" for folder, a, b in imm.FILES.values() for f in (a, b)]
+    members += [f"{root}/example_test/original.jpg", f"{root}/example_pairs/thermal/notes.txt",
+                f"{root}/other/fsm.jpg", "image_matching_models-1.1.0/README.md"]
     folder = tmp_path / "imm"
-    monkeypatch.setattr(prep_data.subprocess, "run", download)
+    monkeypatch.setattr(prep_data.subprocess, "run",
+                        downloader(imm.IMM, "image_matching_models-1.1.0.tar.gz", members))
     monkeypatch.setattr(imm, "IMM_DIR", folder)
     prep_data.imm_pairs()
     assert sorted(p.name for p in folder.iterdir()) == sorted(f for _, a, b in imm.FILES.values() for f in (a, b))
