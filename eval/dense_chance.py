@@ -27,6 +27,7 @@ from eval.robustness import clutter_cases, homography_right, png, validation_cas
 from models.data import pairs, photos
 from service import matching
 from service.config import Settings
+from service.feature_map import working_size
 
 SCENES = ("cube-40", "text", "leuven", "aloe", "suzanne")
 WIDTH = 640
@@ -54,8 +55,8 @@ def counted(body: dict, a: np.ndarray) -> tuple[int, int, bool]:
     verified the answer's geometry: ``matching.found`` without the blocks)."""
     inliers = np.array(body.get("inliers") or [], bool)
     xy = np.array([[m["xa"], m["ya"]] for m in body["matches"]], np.float32).reshape(-1, 2)
-    apart = matching.APART_CELLS * 4 / min(1.0, Settings().dense_max_side / max(a.shape))  # UCN's stride: 4
-    m = matching.Matches(xy, xy, np.ones(len(xy), np.float32), apart=apart)
+    seen = working_size(*a.shape, Settings().dense_max_side)  # as the service sees a (UCN's stride: 4)
+    m = matching.Matches(xy, xy, np.ones(len(xy), np.float32), apart=matching.apart_in(4, seen[1] / a.shape[0]))
     kind = body.get("geometry") or "homography"
     alone = len(inliers) > 0 and matching.found(kind, inliers)
     return int(inliers.sum()), matching.independent(inliers, m) if inliers.any() else 0, alone

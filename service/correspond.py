@@ -513,7 +513,7 @@ def through_copies(search: Callable[[FeatureMap, FeatureMap], Matches], fa: Feat
         xy_a = matching.project(w, m.xy_a).astype(np.float32)
         inside = matching.within(xy_a, fa.width, fa.height)
         # counted apart by a's own cells, the coarser: its copy's are finer in a's pixels
-        up = Matches(xy_a[inside], m.xy_b[inside], m.score[inside], apart=matching.APART_CELLS * fa.stride / fa.scale)
+        up = Matches(xy_a[inside], m.xy_b[inside], m.score[inside], apart=matching.apart_in(fa.stride, fa.scale))
         if agreeing(up, w, reach_px) > agreeing(best, w, reach_px):
             best = up
     return best

@@ -147,7 +147,7 @@ def match(fa: FeatureMap, fb: FeatureMap, max_queries: int, mutual: bool = True,
     else:
         q, j, best = exhaustive(da, db, max_queries, mutual, ratio)
     order = np.argsort(-best, kind="stable")
-    apart = APART_CELLS * fa.stride / fa.scale
+    apart = apart_in(fa.stride, fa.scale)
     found = Matches(xa[q[order]], refine(fb, da[q[order]], j[order]), best[order], apart=apart)
     if consensus is not None:
         ok, xy_b = cons.select(found.xy_a, found.xy_b, fa.stride / fa.scale, fb.stride / fb.scale, consensus)
@@ -322,6 +322,13 @@ def found(geometry: str, inliers: np.ndarray, m: Matches | None = None) -> bool:
     matches say (dense ones: ``independent``)."""
     enough = int(inliers.sum()) >= least_inliers(geometry, len(inliers), m is not None and agreed(m))
     return enough and (m is None or m.apart is None or independent(inliers, m) >= CHANCE_INLIERS[geometry])
+
+
+def apart_in(stride: int, scale: float) -> float:
+    """The side, in pixels of the image as sent, of the blocks of ``APART_CELLS`` feature cells (of
+    ``stride`` network pixels, the network seeing the image at ``scale``) in which dense matches
+    count once (``Matches.apart``)."""
+    return APART_CELLS * stride / scale
 
 
 def independent(inliers: np.ndarray, m: Matches) -> int:
