@@ -29,14 +29,14 @@ METHODS = ("sparse", "dense")  # sparse: the default
 POINTS = 100  # a transfer's grid
 
 
-def sift(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """OpenCV SIFT's ratio-tested (0.8) matches and the homography MAGSAC++ fits them at 4 px:
-    (a's points, b's, its inliers or None where it fits none)."""
-    xa, xb = pairs.sift_matches(a, b)
+def sift(data: tuple[bytes, bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """OpenCV SIFT's ratio-tested (0.8) matches of a pair's files and the homography MAGSAC++ fits
+    them at 4 px: (a's points, b's, the homography and its inliers, or None where it fits none)."""
+    xa, xb = pairs.sift_matches(*(imm.grey(d) for d in data))
     if len(xa) < 4:
-        return xa, xb, None
+        return xa, xb, None, None
     h, inliers = cv2.findHomography(xa, xb, cv2.USAC_MAGSAC, 4.0)
-    return xa, xb, None if h is None else inliers.ravel().astype(bool)
+    return xa, xb, h, None if h is None else inliers.ravel().astype(bool)
 
 
 def ask(client: TestClient, data: tuple[bytes, bytes], method: str) -> tuple[dict, float]:
@@ -57,8 +57,9 @@ def right(name: str, xa: np.ndarray, xb: np.ndarray, truth: dict[str, np.ndarray
     return f"{int(ok.sum())} of {len(xa)} ({100 * ok.mean():.0f} %)"
 
 
-def rows_of(client: TestClient, name: str, truth: dict[str, np.ndarray]) -> list[str]:
-    data = imm.load(name)
+def rows_of(client: TestClient, name: str, data: tuple[bytes, bytes], by_sift: tuple,
+            truth: dict[str, np.ndarray]) -> list[str]:
+    """The pair's rows: each method's answer, then SIFT's (``by_sift``: ``sift``'s)."""
     out = []
     for method in METHODS:
         body, took = ask(client, data, method)
@@ -69,7 +70,7 @@ def rows_of(client: TestClient, name: str, truth: dict[str, np.ndarray]) -> list
         said = f"{geometry}, {len(kept)} inliers" if geometry else "none"
         out.append(f"| {name} | {method}{' (default)' * (method == 'sparse')} | {said} | "
                    f"{right(name, kept[:, :2], kept[:, 2:], truth)} | {len(body['warnings'])} | {took:.1f} s |")
-    xa, xb, inliers = sift(*(imm.grey(d) for d in data))
+    xa, xb, _, inliers = by_sift
     said = f"homography, {int(inliers.sum())} inliers" if inliers is not None else "none"
     kept = inliers if inliers is not None else np.zeros(len(xa), bool)
     out.append(f"| {name} | OpenCV SIFT | {said} | {right(name, xa[kept], xb[kept], truth)} | - | - |")
@@ -84,21 +85,19 @@ def plane_points(name: str, h: np.ndarray, n: int = POINTS) -> np.ndarray:
     step = np.sqrt(cv2.contourArea(hull) / n)
     grid = np.stack(np.meshgrid(np.arange(x0 + step / 2, x0 + w, step), np.arange(y0 + step / 2, y0 + h_, step)), -1)
     grid = grid.reshape(-1, 2).astype(np.float32)
-    return grid[[cv2.pointPolygonTest(hull, (float(x), float(y)), False) >= 0 for x, y in grid]]
+    return grid[imm.inside(hull, grid)]
 
 
-def transfer_row(client: TestClient, name: str, h: np.ndarray) -> str:
-    """The defaults' transfer of ``plane_points`` beside mapping them by SIFT's homography."""
+def transfer_row(client: TestClient, name: str, data: tuple[bytes, bytes], fitted: np.ndarray | None,
+                 h: np.ndarray) -> str:
+    """The defaults' transfer of ``plane_points`` beside mapping them by SIFT's homography ``fitted``."""
     pts = plane_points(name, h)
-    data = imm.load(name)
     r = client.post("/v1/keypoints/transfer", files={"image_a": ("a.jpg", data[0]), "image_b": ("b.jpg", data[1])},
                     data={"keypoints": json.dumps(pts.tolist())})
     r.raise_for_status()
     got = r.json()["keypoints"]
     ok = np.linalg.norm(np.array([[k["x"], k["y"]] for k in got]) - project(h, pts), axis=1) < TOL
     conf = np.array([k.get("confidence") if k.get("confidence") is not None else np.nan for k in got])
-    xa, xb, inliers = sift(*(imm.grey(d) for d in data))
-    fitted, _ = cv2.findHomography(xa[inliers], xb[inliers], 0) if inliers is not None else (None, None)
     by_sift = (np.linalg.norm(project(fitted, pts) - project(h, pts), axis=1) < TOL).mean() if fitted is not None else 0
     mean = lambda v: f"{np.nanmean(v):.2f}" if np.isfinite(v).any() else "-"  # noqa: E731
     return (f"| {name} | {len(pts)} | {100 * ok.mean():.0f} % | {mean(conf[ok])} / {mean(conf[~ok])} | "
@@ -125,15 +124,18 @@ def main() -> None:
              "| pair | what it shows |", "|---|---|",
              *(f"| {name} | {what} |" for name, (what, _) in imm.SCENE.items()), "",
              "| pair | method | geometry verified | right | warnings | time |", "|---|---|---|---|---|---|"]
+    data = {name: imm.load(name) for name in imm.FILES}
+    by_sift = {name: sift(d) for name, d in data.items()}
     with TestClient(create_app(Settings())) as client:
         for name in imm.FILES:
-            lines += rows_of(client, name, truth)
+            lines += rows_of(client, name, data[name], by_sift[name], truth)
         lines += ["", f"Keypoint transfer (`/v1/keypoints/transfer`, the defaults) of a grid of about {POINTS} points "
                   "over the part of a where the homography is known to hold (the hull of SIFT's matches it takes "
                   f"within 3 px): the share within {TOL:g} px of where it puts them, the mean confidence of those "
                   "and of the others, and the points mapped by the homography OpenCV SIFT's RANSAC fits instead.\n",
                   "| pair | points | within 5 px | confidence: right / wrong | guidance | SIFT's homography |",
-                  "|---|---|---|---|---|---|", *(transfer_row(client, name, h) for name, h in truth.items())]
+                  "|---|---|---|---|---|---|",
+                  *(transfer_row(client, name, data[name], by_sift[name][2], h) for name, h in truth.items())]
     published("imm", "\n".join(lines) + "\n", not args.no_write)
 
 

@@ -80,6 +80,11 @@ def held(name: str, h: np.ndarray) -> np.ndarray:
     return cv2.convexHull(xa[np.linalg.norm(there - xb, axis=1) < 3].astype(np.float32))
 
 
+def inside(hull: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """(K,) bool: the points xy (K, 2) inside ``hull`` or on its edge."""
+    return np.array([cv2.pointPolygonTest(hull, (float(x), float(y)), False) >= 0 for x, y in xy], bool)
+
+
 def pair(name: str) -> Pair:
     """An established pair as ``models.data.pairs`` has them, grey, its truth the homography inside
     ``held``'s hull and unknown (NaN) outside it."""
@@ -89,8 +94,8 @@ def pair(name: str) -> Pair:
 
     def apply(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         out, jac, ok = plane(xy)
-        inside = np.array([cv2.pointPolygonTest(hull, (float(x), float(y)), False) >= 0 for x, y in xy], bool)
-        return np.where(inside[:, None], out, np.nan), jac, ok & inside
+        known = inside(hull, xy)
+        return np.where(known[:, None], out, np.nan), jac, ok & known
     return Pair(name, a, b, apply, h)
 
 
