@@ -6,6 +6,7 @@ clutter, beside OpenCV SIFT (detect, describe, mutual ratio test, RANSAC) on the
     python -m eval.robustness --exposure      # the validation scenes with image b darker or washed out
     python -m eval.robustness --degraded      # the same with b blurred, streaked, noisy or JPEG-compressed
     python -m eval.robustness --clutter       # objects in clutter, 0.71x to 0.25x, among other photos too
+    python -m eval.robustness --viewpoint     # the scenes with image b seen 20 to 70 degrees from the side
 
 Each case is a real pair (``models.data.pairs``) with a known similarity added to image b (zoomed
 0.25x to 4x, turned through a full circle) or image a cut down to an object found in image b at
@@ -42,6 +43,7 @@ from service import matching
 TOL = 5.0
 ZOOMS = (0.25, 0.35, 0.5, 0.71, 1.0, 1.41, 2.0, 2.83, 4.0)
 TURNS = (0, 45, 90, 135, 180, 225, 270, 315)
+PLANES = ("cube-40", "text", "leuven", "suzanne")  # the validation scenes a homography holds on
 METHODS = ("sparse", "dense", "SIFT")
 POINTS = 100  # transferred points a case
 
@@ -232,7 +234,7 @@ def cases(names: tuple[str, ...], stereo: tuple[str, ...], clutter: tuple[str, .
 
 
 def validation_cases() -> list[tuple[str, pairs.Pair]]:
-    return cases(("cube-40", "text", "leuven", "suzanne"), ("cube-79",), ("cube-40", "cube-79", "leuven")) + [
+    return cases(PLANES, ("cube-79",), ("cube-40", "cube-79", "leuven")) + [
         ("cube moved by hand, frame 0 -> 100 (3-D object, as is)", pairs.load("cube-object-100")),
         ("cube moved by hand, frame 0 -> 150 (3-D object, as is)", pairs.load("cube-object"))]
 
@@ -260,10 +262,21 @@ def degraded_cases(names: tuple[str, ...]) -> list[tuple[str, pairs.Pair]]:
             for name in names for kind, level, words in DEGRADATIONS]
 
 
+TILTS = (20, 40, 50, 60, 70)  # degrees: b seen from the side (``pairs.tilted``)
+
+
+def viewpoint_cases(names: tuple[str, ...]) -> list[tuple[str, pairs.Pair]]:
+    """The scenes with image b seen from the side, as a camera walking past it sees a facade:
+    ``pairs.tilted`` by each of TILTS."""
+    return [(f"{name} b seen {t} deg from the side", pairs.tilted(pairs.load(name), t))
+            for name in names for t in TILTS]
+
+
 # what a run's section is about, by its kind of case
 AXES = {"": "scale, rotation, clutter",
         "exposure": "exposure (image b darker or washed out, with a sensor's noise of 2 grey levels)",
-        "clutter": "an object in clutter, by its scale", "degraded": "blur, motion, noise and JPEG (image b spoiled)"}
+        "clutter": "an object in clutter, by its scale", "degraded": "blur, motion, noise and JPEG (image b spoiled)",
+        "viewpoint": "viewpoint (image b a print seen from the side, by a camera two of its sides away)"}
 CLUTTER_SCALES = (0.71, 0.5, 0.35, 0.25)
 AMONG_SCALES = (0.5, 0.35, 0.25)
 
@@ -296,6 +309,7 @@ def main() -> None:
     ap.add_argument("--degraded", action="store_true",
                     help="the scenes with b blurred, streaked, noisy or JPEG-compressed (held back: graf)")
     ap.add_argument("--clutter", action="store_true", help="objects in clutter by scale (held back: graf's)")
+    ap.add_argument("--viewpoint", action="store_true", help="the scenes with b seen from the side (held back: graf)")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--ratio", type=float, default=None, help="the API's ratio test (default: each method's)")
     ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
@@ -309,9 +323,11 @@ def main() -> None:
     a = ap.parse_args()
     methods = tuple(m for m in METHODS if m in a.methods.split(","))
     # one kind of case a run (exposure has no held-back cases): it picks the cases and names the section
-    mode = "clutter" if a.clutter else "degraded" if a.degraded else "exposure" if a.exposure and not a.heldback else ""
+    mode = ("clutter" if a.clutter else "degraded" if a.degraded else "viewpoint" if a.viewpoint
+            else "exposure" if a.exposure and not a.heldback else "")
     todo = {"clutter": lambda: clutter_cases(("graf",) if a.heldback else ("cube-40", "cube-79", "leuven")),
             "degraded": lambda: degraded_cases(("graf",) if a.heldback else ("cube-40", "text", "leuven")),
+            "viewpoint": lambda: viewpoint_cases(("graf",) if a.heldback else PLANES),
             "exposure": exposure_cases,
             "": lambda: heldback_cases() if a.heldback else validation_cases()}[mode]()
     if a.only:

@@ -259,6 +259,33 @@ def rotated(pair: Pair, degrees: float) -> Pair:
     return transformed(pair, m3, b, f"{pair.name}@{degrees:g}deg")
 
 
+TILT_DISTANCE = 2.0  # the camera that sees b from the side stands this many of b's longer sides from it
+SUPERSAMPLE = 4  # the side view is warped at this many times its size, then shrunk by area (no aliasing)
+
+
+def tilted(pair: Pair, degrees: float) -> Pair:
+    """The pair with b seen from ``degrees`` to its right: b's picture as a flat print, looked at by
+    a pinhole camera ``TILT_DISTANCE`` of its longer sides away, turned about the print's vertical
+    axis through its centre, as one walks past a facade: foreshortened across, its far side smaller
+    than its near one. Scaled so that no part of b is enlarged, on a canvas that holds all of it."""
+    h, w = pair.b.shape
+    d, t = TILT_DISTANCE * max(w, h), np.deg2rad(degrees)
+    centred = np.array([[1.0, 0, -(w - 1) / 2], [0, 1, -(h - 1) / 2], [0, 0, 1]])
+    # the print's point (X, Y) in the camera's frame: (X cos t, Y, d - X sin t); focal length d
+    m = np.diag([d, d, 1.0]) @ np.array([[np.cos(t), 0, 0], [0, 1, 0], [-np.sin(t), 0, d]]) @ centred
+    corners = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.float64)
+    jac = homography_map(m, (h, w))(corners)[1]
+    m = np.diag([1 / np.linalg.norm(jac, 2, axis=(1, 2)).max()] * 2 + [1.0]) @ m  # the near edge at its size
+    q = homography_map(m, (h, w))(corners)[0]
+    m = np.array([[1.0, 0, -q[:, 0].min()], [0, 1, -q[:, 1].min()], [0, 0, 1]]) @ m
+    size = tuple(int(v) for v in np.ceil(q.max(0) - q.min(0)) + 1)
+    s = SUPERSAMPLE
+    up = np.array([[s, 0, (s - 1) / 2], [0, s, (s - 1) / 2], [0, 0, 1.0]])  # pixel centres: (x + 0.5) s - 0.5
+    big = cv2.warpPerspective(pair.b, up @ m, (size[0] * s, size[1] * s), flags=cv2.INTER_LINEAR, borderValue=0)
+    b = cv2.resize(big, size, interpolation=cv2.INTER_AREA)
+    return transformed(pair, m, b, f"{pair.name}@tilt{degrees:g}deg")
+
+
 def in_clutter(pair: Pair, box: tuple[float, float, float, float] | None = None, scale: float = 0.5) -> Pair:
     """An object in clutter: image a cut down to ``box`` (x, y, w, h as fractions of a; by default
     the pair's ``OBJECT``), found in all of image b shrunk by ``scale``, among everything else b shows."""

@@ -50,6 +50,33 @@ def test_harder_cases_keep_a_true_geometry(pair, make):
     assert harder.homography is not None and sift_agreement(harder, tol) > least
 
 
+@pytest.mark.parametrize("name, least", [("cube-40", 0.9), ("leuven", 0.6)])
+def test_b_seen_from_the_side_keeps_a_true_geometry(name, least):
+    side = pairs.tilted(loaded(name), 50)
+    assert side.homography is not None and sift_agreement(side, 5.0) > least
+
+
+def test_b_seen_from_the_side_is_foreshortened_never_enlarged():
+    rng = np.random.default_rng(0)
+    flat = cv2.normalize(cv2.GaussianBlur(rng.normal(0, 1, (100, 200)), (0, 0), 6.0), None, 60, 255,
+                         cv2.NORM_MINMAX).astype(np.uint8)  # smooth enough to survive a third of its width
+    side = pairs.tilted(pairs.of_homography("print", flat, flat, np.eye(3)), 60)
+    corners = np.array([[0, 0], [199, 0], [199, 99], [0, 99]], np.float64)
+    at, ok = side.truth(corners + [[0.01, 0.01], [-0.01, 0.01], [-0.01, -0.01], [0.01, -0.01]])
+    assert ok.all() and np.allclose(at.min(0), 0, atol=0.05) and np.allclose(at.max(0) + 1, side.b.shape[::-1], atol=1)
+    near, far = at[2, 1] - at[1, 1], at[3, 1] - at[0, 1]  # the right edge comes nearer
+    assert 97 <= near <= 99.01 and far < 0.7 * near and side.b.shape[1] < 0.6 * 200
+    inside = side.b[int(at[1, 1]) + 3:int(at[2, 1]) - 3, -3]
+    assert (inside > 0).all() and side.b[0, 0] == 0  # the print fills its place, the canvas around it is black
+    xy = rng.uniform([0, 0], [199, 99], (200, 2))
+    got, _ = side.truth(xy)
+    pix = cv2.remap(side.b.astype(np.float32), got[:, :1].astype(np.float32), got[:, 1:].astype(np.float32),
+                    cv2.INTER_LINEAR)
+    want = cv2.remap(flat.astype(np.float32), xy[:, :1].astype(np.float32), xy[:, 1:].astype(np.float32),
+                     cv2.INTER_LINEAR)
+    assert np.corrcoef(pix.ravel(), want.ravel())[0, 1] > 0.95  # each point's truth shows what a shows there
+
+
 def test_each_object_in_clutter_lies_inside_image_b(pair):
     p = pair[0]
     obj = pairs.in_clutter(p)
