@@ -67,6 +67,8 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.robustness --exposure
 	$(PY) -m eval.robustness --degraded
 	$(PY) -m eval.robustness --degraded --heldback
+	$(PY) -m eval.robustness --viewpoint
+	$(PY) -m eval.robustness --viewpoint --heldback
 	$(PY) -m eval.robustness --clutter
 	$(PY) -m eval.robustness --clutter --heldback
 	$(PY) -m eval.jitter
