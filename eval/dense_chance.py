@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import shlex
 import sys
 
@@ -55,8 +56,11 @@ def counted(body: dict, a: np.ndarray) -> tuple[int, int, bool]:
     verified the answer's geometry: ``matching.found`` without the blocks)."""
     inliers = np.array(body.get("inliers") or [], bool)
     xy = np.array([[m["xa"], m["ya"]] for m in body["matches"]], np.float32).reshape(-1, 2)
-    seen = working_size(*a.shape, Settings().dense_max_side)  # as the service sees a (UCN's stride: 4)
-    m = matching.Matches(xy, xy, np.ones(len(xy), np.float32), apart=matching.apart_in(4, seen[1] / a.shape[0]))
+    settings = Settings()
+    seen = working_size(*a.shape, settings.dense_max_side)  # as the service sees a
+    stride = next(e["stride"] for e in json.loads((settings.models_dir / "manifest.json").read_text())["models"]
+                  if e["name"] == settings.default_dense_model)
+    m = matching.Matches(xy, xy, np.ones(len(xy), np.float32), apart=matching.apart_in(stride, seen[1] / a.shape[0]))
     kind = body.get("geometry") or "homography"
     alone = len(inliers) > 0 and matching.found(kind, inliers)
     return int(inliers.sum()), matching.independent(inliers, m) if inliers.any() else 0, alone
