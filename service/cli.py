@@ -77,6 +77,9 @@ def match(c: CorrespondenceClient, a: argparse.Namespace) -> None:
     if m.model is not None:
         named = "fundamental matrix" if m.geometry == "fundamental" else m.geometry
         line += f", {int(m.inliers.sum())} verified by a {named}"
+    if m.seen_from_side:
+        line += f", found in a copy of image a seen from the side (squeezed {m.seen_from_side['tilt']:g}x along " \
+                f"{m.seen_from_side['direction_deg']:g} deg)"
     print(line + (f"; picture: {a.png}" if a.png else ""))
     for w in m.warnings:
         print(f"warning: {w}")

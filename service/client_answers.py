@@ -30,6 +30,7 @@ class Correspondences:
     timing_ms: dict = field(default_factory=dict)  # the server's steps; ``first_try`` where answered twice
     geometry: str | None = None  # "homography" or "fundamental": what verified the matches (geometry=auto: chosen)
     explained: np.ndarray | None = None  # (M,) bool, without a geometry where one_scene: the scene geometry fits it
+    seen_from_side: dict | None = None  # sparse: found in a copy of a squeezed ``tilt`` times along ``direction_deg``
 
 
 @dataclass
@@ -85,7 +86,8 @@ def correspondences_of(out: dict) -> Correspondences:
                            column(m, "confidence"), column(m, "ratio"), out.get("prealigned"), out.get("one_scene"),
                            out.get("coverage"), out.get("model", ""), out.get("timing_ms", {}),
                            out.get("geometry"),
-                           np.asarray(out["explained"], bool) if out.get("explained") is not None else None)
+                           np.asarray(out["explained"], bool) if out.get("explained") is not None else None,
+                           out.get("seen_from_side"))
 
 
 def transferred_of(out: dict) -> Transferred:

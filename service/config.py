@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     sparse_first_octave: float = Field(-1, ge=-1, le=0, description="the DoG pyramid's first octave for method=sparse: "
                                                 "-1 starts from the image doubled, as SIFT does; 0 from the image "
                                                 "itself: a quarter of the detector's work, no finest keypoints")
+    sparse_side_views: bool = Field(True, description="where image a as sent matches no geometry asked for with "
+                                    "method=sparse (or fits no guide for keypoint transfer and the dense search), "
+                                    "match its copies seen from the side too (squeezed twice across in four "
+                                    "directions, as ASIFT simulates views) and answer with the one that verifies it "
+                                    "(`seen_from_side`)")
     sparse_blur: float = Field(1.5, ge=0, le=8, description="least blur of each method=sparse patch, a Gaussian's "
                                "sigma in its own pixels (of 64): makes a point's views alike across scales; 0: none")
     max_keypoints: int = Field(4096, gt=0, description="points in one transfer or classify request")

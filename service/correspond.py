@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from service import align, aperture, calibration, consensus, dense, frames, matching, sparse
+from service import align, aperture, calibration, consensus, dense, frames, matching, side_views, sparse
 from service.cache import FeatureCache
 from service.config import Settings
 from service.errors import InvalidInput, NotFound
@@ -95,9 +95,12 @@ def too_few(sa: SparseFeatures, sb: SparseFeatures) -> list[str]:
     return [bare(side, len(f.xy)) for side, f in (("a", sa), ("b", sb)) if len(f.xy) < MIN_INLIERS]
 
 
+NARROW_BEGINS = "the homography's inliers span"
+
+
 def narrow(inliers: int, span: float) -> str:
     """The warning of a homography whose ``inliers`` span ``span`` (< NARROW) of image a."""
-    return (f"the homography's inliers span {100 * span:.0f} % of image a ({inliers} as RANSAC fitted it): it is "
+    return (f"{NARROW_BEGINS} {100 * span:.0f} % of image a ({inliers} as RANSAC fitted it): it is "
             "fitted there and extrapolated beyond, where it may be far off")
 
 
@@ -111,6 +114,7 @@ class Side:
     _decoding: asyncio.Task | None = None
     _finding: asyncio.Task | None = None
     _digest: str | None = None
+    _described: dict[str, SparseFeatures] = field(default_factory=dict)  # sparse features by model, this request
 
     async def digest(self) -> str:
         """sha256 of the bytes sent (hex, the image id), hashed once however many features and
@@ -216,8 +220,17 @@ async def dense_map(side: Side, model: LoadedModel, ctx: Context) -> FeatureMap:
 
 
 async def sparse_set(side: Side, model: LoadedModel, ctx: Context, share: bool = False) -> SparseFeatures:
-    """The image's sparse features by ``model``; ``share``: keep its keypoints and patches on ``side``
-    for another descriptor (``Side.points``)."""
+    """The image's sparse features by ``model``, found once however many answers of the request
+    ask for them (image a's copies seen from the side each match b's: with the cache off or
+    evicting, b's would be found again for each); ``share``: keep its keypoints and patches on
+    ``side`` for another descriptor (``Side.points``)."""
+    if model.name not in side._described:  # kept once found: a request gone cancels the finding as before
+        side._described[model.name] = await described(side, model, ctx, share)
+    return side._described[model.name]
+
+
+async def described(side: Side, model: LoadedModel, ctx: Context, share: bool) -> SparseFeatures:
+    """``sparse_set``'s work: by id, the cached features; else from the bytes (see ``dense.sparse_features``)."""
     if side.data is None:
         return await dense.by_id(side.image_id, model, ctx.cache, ctx.settings, SparseFeatures.decode, ctx.owner)
     sf, _, _ = await dense.sparse_features(side.data, model, ctx.cache, ctx.settings, side.field,
@@ -245,6 +258,7 @@ class Answer:
     verified: int = 0  # with a geometry asked for: the inliers among every match, before the answer's cap
     guide: str | None = None  # dense: the geometry the sparse matches chose to pre-align by (``chosen``)
     uncopied: bool = False  # dense: b scaled or turned, not searched in copies (no bytes): its own curves
+    seen_from_side: dict[str, float] | None = None  # sparse: found in a copy of a seen from the side (``side_views``)
 
 
 @dataclass
@@ -258,6 +272,63 @@ class Options:
 
 async def correspondences(a: Side, b: Side, method: str, model_name: str | None, opts: Options,
                           ctx: Context) -> Answer:
+    """The matches of a request, verified as asked, with the answer's warnings (``as_sent``); where
+    a sparse answer verifies no geometry asked for, those of image a's copies seen from the side
+    (``from_the_side``, unless SPARSE_SIDE_VIEWS is off) if one of them verifies it over NARROW of
+    a or more."""
+    found = await as_sent(a, b, method, model_name, opts, ctx)
+    if method != "sparse" or opts.geometry == "none" or found.matrix is not None or not ctx.settings.sparse_side_views:
+        return found
+    t0 = time.perf_counter()
+    side = await from_the_side(a, b, ctx.model(method, model_name), opts, ctx)
+    spent = {"side_views": 1e3 * (time.perf_counter() - t0)}
+    if side is None:
+        found.timing_ms |= spent
+        return found
+    side.timing_ms |= spent
+    return side
+
+
+async def from_the_side(a: Side, b: Side, model: LoadedModel, opts: Options, ctx: Context) -> Answer | None:
+    """The answer of image a's copies seen from the side (``side_views``) that verifies the
+    geometry asked for on the most inliers, in a's pixels; None where none does, its inliers span
+    under NARROW of a, or a's pixels are not at hand (an id whose bytes are gone)."""
+    copies = await side_copies(a, ctx)
+    if copies is None:
+        return None
+    # one copy after another: each queues as many patches as an image does (MAX_QUEUE bounds them)
+    answers = [await answer_of(side, b, "sparse", model, opts, ctx) for side, _, _ in copies]
+    verified = [k for k, got in enumerate(answers) if got.matrix is not None]
+    if not verified:
+        return None
+    k = max(verified, key=lambda i: answers[i].verified)
+    got, (_, view_size, to_a) = answers[k], copies[k]
+    decoded = await a.pixels(ctx.settings)
+    got.matches, got.matrix, got.coverage = side_views.onto_a(
+        got.matches, got.geometry, got.matrix, got.coverage, view_size, (decoded.width, decoded.height), to_a)
+    if got.geometry == "homography" and got.coverage < NARROW:
+        return None
+    got.a_size = (decoded.width, decoded.height)
+    got.warnings = [w for w in got.warnings if not w.startswith(NARROW_BEGINS)]  # the copy's span, not a's
+    got.seen_from_side = {"tilt": side_views.TILT, "direction_deg": side_views.DIRECTIONS[k]}
+    return got
+
+
+async def side_copies(a: Side, ctx: Context) -> list[tuple[Side, tuple[int, int], np.ndarray]] | None:
+    """Image a's copies seen from the side (``side_views``), each as a side to match, its width and
+    height, and the (3, 3) map of its pixels to a's as sent; None where a's pixels are not at hand."""
+    decoded = await (await with_bytes(a, ctx)).pixels(ctx.settings)
+    if decoded is None:
+        return None
+    out = []
+    for direction in side_views.DIRECTIONS:
+        view, m = await ctx.on_pool(side_views.side_view, decoded.pixels, side_views.TILT, direction)
+        data = await ctx.on_pool(lambda v: cv2.imencode(".png", v)[1].tobytes(), view)
+        out.append((Side(a.field, data=data), (view.shape[1], view.shape[0]), decoded.to_sent() @ np.linalg.inv(m)))
+    return out
+
+
+async def as_sent(a: Side, b: Side, method: str, model_name: str | None, opts: Options, ctx: Context) -> Answer:
     """The matches of a request, verified as asked, with the answer's warnings. Every match is
     found, verified and checked, then the best ``max_matches`` are returned: a cap cuts the
     answer, it does not change what RANSAC sees or which search runs.
@@ -665,7 +736,33 @@ async def sparse_guide(a: Side, b: Side, ctx: Context, kind: str = "auto") -> tu
         if again is not None and (guide is None or
                                   matching.coverage(tested.xy_a[again.inliers], sa.width, sa.height) > span):
             return again, tested
+    if guide is None and ctx.settings.sparse_side_views:
+        return await guide_from_the_side(a, sb, ctx, fit) or (guide, m)
     return guide, m
+
+
+async def guide_from_the_side(a: Side, sb: SparseFeatures, ctx: Context, fit: Callable[[Matches], Any]
+                              ) -> tuple[matching.Guide, Matches] | None:
+    """Where a's sparse matches fit no guide: the one fitted (``fit``) to those of its copy seen from
+    the side (``side_copies``) with the most inliers, where they span NARROW of a or more, and
+    the matches in a's pixels; None where no copy's fit one."""
+    copies = await side_copies(a, ctx)
+    if copies is None:
+        return None
+    model, best = ctx.model("sparse", None), None
+    for side, _, to_a in copies:
+        sv = await sparse_set(side, model, ctx)
+        m = await ctx.on_pool(sparse.match, sv, sb, None, True)
+        guide = await ctx.on_pool(fit, m)
+        if guide is not None and (best is None or guide.inliers.sum() > best[0].inliers.sum()):
+            best = guide, m, to_a
+    if best is None:
+        return None
+    guide, m, to_a = best[0], side_views.in_a(best[1], best[2]), best[2]
+    decoded = await a.pixels(ctx.settings)
+    if guide.kind == "homography" and matching.coverage(m.xy_a[guide.inliers], decoded.width, decoded.height) < NARROW:
+        return None
+    return side_views.guide_in_a(guide, to_a), m
 
 
 def similarity_of(m: Matches, inliers: np.ndarray, threshold_px: float) -> np.ndarray | None:

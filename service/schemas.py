@@ -132,6 +132,12 @@ class Prealigned(BaseModel):
     rotation_deg: float = Field(description="image b's rotation relative to image a's, degrees")
 
 
+class SideView(BaseModel):
+    tilt: float = Field(description="image a's copy was squeezed this many times across (2: a plane seen 60 "
+                                    "degrees from straight on)")
+    direction_deg: float = Field(description="the direction it was squeezed along, degrees from a's x axis")
+
+
 class CorrespondencesResponse(BaseModel):
     model: str = Field(description="the network whose features were matched: for method=sparse without a model "
                        "named, the fast descriptor (SPARSE_FAST_MODEL) or, where its answer was in doubt (the "
@@ -166,6 +172,9 @@ class CorrespondencesResponse(BaseModel):
     warnings: list[str] = Field(default_factory=list, description="what the answer cannot vouch for, e.g. that no "
                                                                   "geometry verified the matches")
     prealigned: Prealigned | None = Field(None, description="dense: b was turned and scaled to meet a first")
+    seen_from_side: SideView | None = Field(None, description="sparse: image a as sent matched no geometry asked "
+                                            "for, and these matches were found in a copy of it as a camera to its "
+                                            "side would see it (SPARSE_SIDE_VIEWS); their positions are a's as sent")
     timing_ms: dict[str, float] = Field(description="milliseconds by step (e.g. features, matching, geometry, total); "
                                         "first_try: what the fast descriptor's first answer took, where the "
                                         "default descriptor answered again")

@@ -78,7 +78,8 @@ async def correspondences(
                        warnings=" | ".join(found.warnings))
     out = CorrespondencesResponse(
         model=found.model, method=found.method, warnings=found.warnings, prealigned=found.prealigned,
-        one_scene=found.one_scene, coverage=None if found.coverage is None else round(found.coverage, 4),
+        seen_from_side=found.seen_from_side, one_scene=found.one_scene,
+        coverage=None if found.coverage is None else round(found.coverage, 4),
         matches=[Match(xa=p[0], ya=p[1], xb=q[0], yb=q[1], score=s, ratio=r, confidence=c)
                  for p, q, s, r, c in zip(m.xy_a.tolist(), m.xy_b.tolist(), m.score.tolist(),
                                           listed(m.ratio, len(m.score)), listed(found.confidence, len(m.score)),
