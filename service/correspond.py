@@ -2,7 +2,8 @@
 
 - ``sparse``: DoG keypoints described by the learned descriptor network (``service.sparse``),
   mutual nearest neighbours with Lowe's ratio test. Invariant to rotation and scale by
-  construction.
+  construction; where image a as sent verifies no geometry asked for, its copies seen from the
+  side answer if one does (``service.side_views``).
 - ``dense``: UCN feature maps, mutual nearest neighbours filtered by neighbourhood consensus
   (``service.matching``). Denser, but a map compares like with like only at about the same scale
   and orientation: when the pixels of image b are at hand and the sparse matches' geometry says

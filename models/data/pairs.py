@@ -36,10 +36,11 @@ The homographies we established ourselves are in ``pairs.json``: ``python -m mod
 long gaps), refined on the matches within 6 px of the guess, and writes an overlay of every pair
 (a checkerboard of image b and the warped image a) to check by eye.
 
-Harder cases from a pair (``zoomed``, ``rotated``, ``in_clutter``) keep a real pair's geometry and
-add a known similarity to it, so robustness to scale and rotation can be measured as curves on
-real pairs; ``cropped`` cuts the same window from both views of a stereo pair, a part of a 3-D scene;
-``unrelated`` pairs one scene's image a with another's image b, where every answer is wrong.
+Harder cases from a pair (``zoomed``, ``rotated``, ``in_clutter``, ``tilted``) keep a real pair's
+geometry and add a known similarity (or, seen from the side, a perspective) to it, so robustness to
+scale, rotation and viewpoint can be measured as curves on real pairs; ``cropped`` cuts the same
+window from both views of a stereo pair, a part of a 3-D scene; ``unrelated`` pairs one scene's
+image a with another's image b, where every answer is wrong.
 """
 from __future__ import annotations
 
