@@ -14,7 +14,7 @@ import dataclasses
 import cv2
 import numpy as np
 
-from service.matching import Guide, Matches
+from service.matching import Guide, Matches, project
 
 TILT = 2.0  # a copy is squeezed this many times across: a plane seen 60 degrees from its normal
 DIRECTIONS = (0.0, 45.0, 90.0, 135.0)  # degrees: the directions it is squeezed along
@@ -38,11 +38,6 @@ def side_view(img: np.ndarray, tilt: float, degrees: float) -> tuple[np.ndarray,
     return cv2.resize(blurred, (across, size[1]), interpolation=cv2.INTER_LINEAR), squeeze @ turn
 
 
-def mapped(xy: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Points (K, 2) under the affine (3, 3) map ``m``."""
-    return (np.asarray(xy, np.float64) @ m[:2, :2].T + m[:2, 2]).astype(np.float32)
-
-
 def onto_a(matches: Matches, kind: str, matrix: np.ndarray, coverage: float, view_size: tuple[int, int],
            a_size: tuple[int, int], to_a: np.ndarray) -> tuple[Matches, np.ndarray, float]:
     """A copy's answer in image a's pixels: its matches, its geometry (homography or fundamental
@@ -56,7 +51,7 @@ def in_a(matches: Matches, to_a: np.ndarray) -> Matches:
     """A copy's matches with their points in a's pixels. How their keypoints differ in size and
     orientation (``scale``, ``turn``) was the copy's, not a's: dropped, so a geometry fitted to them
     in a is counted without the keypoints' agreement (``matching.agreed``)."""
-    return dataclasses.replace(matches, xy_a=mapped(matches.xy_a, to_a), scale=None, turn=None)
+    return dataclasses.replace(matches, xy_a=project(to_a, matches.xy_a).astype(np.float32), scale=None, turn=None)
 
 
 def model_in_a(kind: str, matrix: np.ndarray, to_a: np.ndarray) -> np.ndarray:

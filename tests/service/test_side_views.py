@@ -11,7 +11,7 @@ from eval.robustness import judge, uploads, visible_points
 from models.data import pairs
 from service import side_views
 from service.client_answers import correspondences_of
-from service.matching import Matches
+from service.matching import Matches, project
 from tests.conftest import make_client, real
 
 
@@ -25,12 +25,12 @@ def test_a_copy_seen_from_the_side_shows_each_point_where_its_map_puts_it(degree
     img = texture()
     view, m = side_views.side_view(img, 2.0, degrees)
     xy = np.random.default_rng(1).uniform([10, 10], [150, 110], (300, 2)).astype(np.float32)
-    at = side_views.mapped(xy, m)
+    at = project(m, xy).astype(np.float32)
     seen = cv2.remap(view.astype(np.float32), at[:, :1], at[:, 1:], cv2.INTER_LINEAR).ravel()
     there = cv2.remap(img.astype(np.float32), xy[:, :1], xy[:, 1:], cv2.INTER_LINEAR).ravel()
     assert np.corrcoef(seen, there)[0, 1] > 0.95
     assert abs(np.linalg.det(m[:2, :2]) - 0.5) < 0.01  # squeezed twice, nothing else changed in area
-    off = side_views.mapped(xy + [4, 0], m)  # the check sees a map 4 px off
+    off = project(m, xy + [4, 0]).astype(np.float32)  # the check sees a map 4 px off
     seen_off = cv2.remap(view.astype(np.float32), off[:, :1], off[:, 1:], cv2.INTER_LINEAR).ravel()
     assert np.corrcoef(seen_off, there)[0, 1] < 0.9
 
@@ -39,7 +39,7 @@ def test_a_copys_answer_comes_back_in_image_as_pixels():
     h_a = np.array([[0.9, 0.1, 12.0], [-0.05, 1.1, 5.0], [1e-4, 2e-4, 1.0]])  # a -> b
     _, m = side_views.side_view(texture(), 2.0, 45.0)  # a -> the copy
     xy_a = np.random.default_rng(2).uniform([0, 0], [160, 120], (50, 2)).astype(np.float32)
-    xy_view = side_views.mapped(xy_a, m)
+    xy_view = project(m, xy_a).astype(np.float32)
     found = Matches(xy_view, np.zeros_like(xy_view), np.ones(50, np.float32))
     h_view = 3.0 * h_a @ np.linalg.inv(m)  # as RANSAC would give it for the copy, at any scale
     view_size, a_size = (150, 140), (160, 120)
