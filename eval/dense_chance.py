@@ -13,6 +13,7 @@ answer's inliers are RANSAC's whether or not they verified its geometry.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import shlex
@@ -51,15 +52,22 @@ def ask(client: TestClient, a: np.ndarray, b: np.ndarray) -> dict:
     return r.json()
 
 
+@functools.cache
+def dense_served() -> tuple[int, int]:
+    """The long side the service's dense network sees an image at (DENSE_MAX_SIDE) and its stride
+    (the manifest's), read once."""
+    settings = Settings()
+    entries = json.loads((settings.models_dir / "manifest.json").read_text())["models"]
+    return settings.dense_max_side, next(e["stride"] for e in entries if e["name"] == settings.default_dense_model)
+
+
 def counted(body: dict, a: np.ndarray) -> tuple[int, int, bool]:
     """(RANSAC's inliers, the blocks of a they fall in, whether as many inliers alone would have
     verified the answer's geometry: ``matching.found`` without the blocks)."""
     inliers = np.array(body.get("inliers") or [], bool)
     xy = np.array([[m["xa"], m["ya"]] for m in body["matches"]], np.float32).reshape(-1, 2)
-    settings = Settings()
-    seen = working_size(*a.shape, settings.dense_max_side)  # as the service sees a
-    stride = next(e["stride"] for e in json.loads((settings.models_dir / "manifest.json").read_text())["models"]
-                  if e["name"] == settings.default_dense_model)
+    max_side, stride = dense_served()
+    seen = working_size(*a.shape, max_side)  # as the service sees a
     m = matching.Matches(xy, xy, np.ones(len(xy), np.float32), apart=matching.apart_in(stride, seen[1] / a.shape[0]))
     kind = body.get("geometry") or "homography"
     alone = len(inliers) > 0 and matching.found(kind, inliers)
