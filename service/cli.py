@@ -59,6 +59,12 @@ def listed(values: np.ndarray | None) -> list | None:
     return values.tolist() if values.dtype == bool else values.astype(np.float64).round(3).tolist()
 
 
+def from_the_side(seen: dict | None, what: str) -> str:
+    """The clause of an answer (or its guide: ``what``) found in a copy of image a seen from the side."""
+    return "" if not seen else (f", {what} in a copy of image a seen from the side (squeezed {seen['tilt']:g}x "
+                                f"along {seen['direction_deg']:g} deg)")
+
+
 def match(c: CorrespondenceClient, a: argparse.Namespace) -> None:
     ia, ib = image(a.image_a), image(a.image_b)
     m = c.correspondences(ia, ib, geometry=a.geometry, method=a.method, max_matches=a.max_matches)
@@ -71,16 +77,14 @@ def match(c: CorrespondenceClient, a: argparse.Namespace) -> None:
                           "geometry": m.geometry, "model": None if m.model is None else m.model.tolist(),
                           "inliers": None if m.inliers is None else m.inliers.tolist(),
                           "confidence": listed(m.confidence),
-                          "one_scene": m.one_scene, "warnings": m.warnings}))
+                          "one_scene": m.one_scene, "seen_from_side": m.seen_from_side, "warnings": m.warnings}))
         return
     line = f"{len(m.score)} matches ({m.method}, {m.network})"
     if m.model is not None:
         named = "fundamental matrix" if m.geometry == "fundamental" else m.geometry
         line += f", {int(m.inliers.sum())} verified by a {named}"
-    if m.seen_from_side:
-        line += f", found in a copy of image a seen from the side (squeezed {m.seen_from_side['tilt']:g}x along " \
-                f"{m.seen_from_side['direction_deg']:g} deg)"
-    print(line + (f"; picture: {a.png}" if a.png else ""))
+    found = "found" if m.method == "sparse" else "their guide found"
+    print(line + from_the_side(m.seen_from_side, found) + (f"; picture: {a.png}" if a.png else ""))
     for w in m.warnings:
         print(f"warning: {w}")
 
@@ -106,7 +110,7 @@ def transfer(c: CorrespondenceClient, a: argparse.Namespace) -> None:
                                           geometry=a.geometry, method=a.method))
     if a.json:
         print(json.dumps({"guidance": t.guidance, "points": listed(np.c_[t.xy, t.score]),
-                          "consistent": t.consistent.tolist()}
+                          "consistent": t.consistent.tolist(), "seen_from_side": t.seen_from_side}
                          | {key: listed(getattr(t, key)) for key in PER_POINT} | {"warnings": t.warnings}))
         return
     for k, (p, q, s, ok) in enumerate(zip(points, t.xy, t.score, t.consistent, strict=True)):
@@ -118,7 +122,7 @@ def transfer(c: CorrespondenceClient, a: argparse.Namespace) -> None:
               + ("  by the plane" if t.by_plane is not None and t.by_plane[k] else "")
               + ("  following a second motion" if t.second_motion is not None and t.second_motion[k] else "")
               + ("  by a local map" if t.local_warp is not None and t.local_warp[k] else ""))
-    print(f"guided by {t.guidance}")
+    print(f"guided by {t.guidance}" + from_the_side(t.seen_from_side, "found"))
     for w in t.warnings:
         print(f"warning: {w}")
 
@@ -135,6 +139,7 @@ def align(c: CorrespondenceClient, a: argparse.Namespace) -> None:
           f"{np.median(np.linalg.norm(flow, axis=2)):.1f} px, energy {out['energy']['total']:.4f}"
           + (f"; b brought onto a first (scale {out['prealigned']['scale']:g}, turned "
              f"{out['prealigned']['rotation_deg']:g} deg)" if out["prealigned"] else "")
+          + from_the_side(out["seen_from_side"], "its guide found")
           + (f"; warped b: {a.warp}" if a.warp else "") + (f"; picture: {a.png}" if a.png else ""))
     for w in out["warnings"]:
         print(f"warning: {w}")

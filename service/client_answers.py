@@ -30,7 +30,7 @@ class Correspondences:
     timing_ms: dict = field(default_factory=dict)  # the server's steps; ``first_try`` where answered twice
     geometry: str | None = None  # "homography" or "fundamental": what verified the matches (geometry=auto: chosen)
     explained: np.ndarray | None = None  # (M,) bool, without a geometry where one_scene: the scene geometry fits it
-    seen_from_side: dict | None = None  # sparse: found in a copy of a squeezed ``tilt`` times along ``direction_deg``
+    seen_from_side: dict | None = None  # found (dense: its guide) in a copy of a squeezed ``tilt`` times across
 
 
 @dataclass
@@ -50,6 +50,7 @@ class Transferred:
     local_warp: np.ndarray | None = None  # (K,) bool, a homography spanning little of a: placed by a local map
     one_scene: bool | None = None  # method="align": whether the images' sparse matches fit a geometry
     coverage: float | None = None  # a homography guiding: the share of image a its inliers span
+    seen_from_side: dict | None = None  # the guide was found in a copy of a squeezed ``tilt`` times along a direction
 
 
 def column(rows: list[dict], key: str, dtype: type = np.float32) -> np.ndarray | None:
@@ -98,16 +99,19 @@ def transferred_of(out: dict) -> Transferred:
                        out["guidance"], out["warnings"], column(k, "confidence"), column(k, "cycle_error"),
                        column(k, "in_view", bool), out.get("prealigned"), column(k, "support"),
                        column(k, "second_motion", bool), column(k, "by_plane", bool),
-                       column(k, "local_warp", bool), out.get("one_scene"), out.get("coverage"))
+                       column(k, "local_warp", bool), out.get("one_scene"), out.get("coverage"),
+                       out.get("seen_from_side"))
 
 
 def aligned_of(out: dict) -> dict:
     """A /v1/align answer: {"flow": (h, w, 2) float32, "grid", "energy", "prealigned" (how b was
     scaled and turned onto a first, or None), "warnings", "one_scene" (whether their sparse matches
-    fit a geometry), "warped"? (grey image b warped into a's frame, uint8)}."""
+    fit a geometry), "seen_from_side" (where their geometry was found in a copy of a seen from the
+    side, or None), "warped"? (grey image b warped into a's frame, uint8)}."""
     flow = np.load(io.BytesIO(base64.b64decode(out["flow"]["data"])), allow_pickle=False)
     res = {"flow": flow, "grid": out["grid"], "energy": out["energy"], "prealigned": out.get("prealigned"),
-           "warnings": out.get("warnings", []), "one_scene": out.get("one_scene")}
+           "warnings": out.get("warnings", []), "one_scene": out.get("one_scene"),
+           "seen_from_side": out.get("seen_from_side")}
     if out.get("warped_png"):
         png = np.frombuffer(base64.b64decode(out["warped_png"]), np.uint8)
         res["warped"] = cv2.imdecode(png, cv2.IMREAD_GRAYSCALE)

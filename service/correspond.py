@@ -259,7 +259,8 @@ class Answer:
     verified: int = 0  # with a geometry asked for: the inliers among every match, before the answer's cap
     guide: str | None = None  # dense: the geometry the sparse matches chose to pre-align by (``chosen``)
     uncopied: bool = False  # dense: b scaled or turned, not searched in copies (no bytes): its own curves
-    seen_from_side: dict[str, float] | None = None  # sparse: found in a copy of a seen from the side (``side_views``)
+    # sparse: found in a copy of a seen from the side (``side_views``); dense: the sparse guide was
+    seen_from_side: dict[str, float] | None = None
 
 
 @dataclass
@@ -311,7 +312,7 @@ async def from_the_side(a: Side, b: Side, model: LoadedModel, opts: Options, ctx
         return None
     got.a_size = (decoded.width, decoded.height)
     got.warnings = [w for w in got.warnings if not w.startswith(NARROW_BEGINS)]  # the copy's span, not a's
-    got.seen_from_side = {"tilt": side_views.TILT, "direction_deg": side_views.DIRECTIONS[k]}
+    got.seen_from_side = side_views.seen(k)
     return got
 
 
@@ -537,7 +538,8 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
         direct = await ctx.on_pool(frames.off_frames, fa, fb, direct, ctx.settings.ransac_threshold_px, guide)
         if not both or pre is None or agreeing(direct, pre.w, 4 * ctx.settings.ransac_threshold_px) >= pre.support:
             answer = Answer("dense", model.name, direct, timing_ms=timing, a_size=(fa.width, fa.height),
-                            guide=guide.kind if guide else None, uncopied=not both and pre is not None and pre.required)
+                            guide=guide.kind if guide else None, uncopied=not both and pre is not None and pre.required,
+                            seen_from_side=guide.seen_from_side if guide else None)
             if answer.uncopied:
                 answer.warnings.append(without_copies(pre, f"the {NOT_PREALIGNED}") + ": send both images' bytes or "
                                        "use method=sparse")
@@ -550,7 +552,7 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
     found = await ctx.on_pool(through_copies, search, fa, fb, fw, fab, pre.w, 4 * ctx.settings.ransac_threshold_px)
     found = await ctx.on_pool(frames.off_frames, fa, fb, found, ctx.settings.ransac_threshold_px, guide)
     return Answer("dense", model.name, found, prealigned=pre.described, timing_ms=timing, a_size=(fa.width, fa.height),
-                  guide=guide.kind if guide else None)
+                  guide=guide.kind if guide else None, seen_from_side=guide.seen_from_side if guide else None)
 
 
 async def prealigned_copies(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, pre: Prealignment,
@@ -657,6 +659,7 @@ class Aligned:
     warnings: list[str] = field(default_factory=list)
     one_scene: bool | None = None
     matches: Matches | None = None
+    seen_from_side: dict[str, float] | None = None  # the sparse guide was fitted in a copy of a seen from the side
 
 
 async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: LoadedModel, p: align.Params,
@@ -675,16 +678,17 @@ async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: Loa
     threshold = ctx.settings.ransac_threshold_px
     scene = None if m is None else guide is not None or await ctx.on_pool(matching.one_scene, m, threshold)
     warnings = [ALIGN_NO_SCENE] if scene is False else []
+    seen = guide.seen_from_side if guide is not None else None
     if a.data is None or b.data is None:
-        return Aligned(await ctx.on_pool(align.align, fa, fb, p), None, [DIRECT_ONLY, *warnings], scene, m)
+        return Aligned(await ctx.on_pool(align.align, fa, fb, p), None, [DIRECT_ONLY, *warnings], scene, m, seen)
     pre = prealignment_from(guide, m, threshold) or off_relative_place(guide, m, fa, fb)
     if pre is None:
-        return Aligned(await ctx.on_pool(align.align, fa, fb, p), None, warnings, scene, m)
+        return Aligned(await ctx.on_pool(align.align, fa, fb, p), None, warnings, scene, m, seen)
     fw = await copy_of(b, pre.w, fa, model, ctx)
     direct, residual = await asyncio.gather(ctx.on_pool(align.align, fa, fb, p), ctx.on_pool(align.align, fa, fw, p))
     if direct.energy["total"] <= residual.energy["total"]:
-        return Aligned(direct, None, warnings, scene, m)
-    return Aligned(align.through(residual, np.linalg.inv(pre.w)), pre, warnings, scene, m)
+        return Aligned(direct, None, warnings, scene, m, seen)
+    return Aligned(align.through(residual, np.linalg.inv(pre.w)), pre, warnings, scene, m, seen)
 
 
 def off_relative_place(guide: matching.Guide | None, m: Matches, fa: FeatureMap, fb: FeatureMap
@@ -751,19 +755,19 @@ async def guide_from_the_side(a: Side, sb: SparseFeatures, ctx: Context, fit: Ca
     if copies is None:
         return None
     model, best = ctx.model("sparse", None), None
-    for side, _, to_a in copies:
+    for k, (side, _, to_a) in enumerate(copies):
         sv = await sparse_set(side, model, ctx)
         m = await ctx.on_pool(sparse.match, sv, sb, None, True)
         guide = await ctx.on_pool(fit, m)
         if guide is not None and (best is None or guide.inliers.sum() > best[0].inliers.sum()):
-            best = guide, m, to_a
+            best = guide, m, to_a, k
     if best is None:
         return None
     guide, m, to_a = best[0], side_views.in_a(best[1], best[2]), best[2]
     decoded = await a.pixels(ctx.settings)
     if guide.kind == "homography" and matching.coverage(m.xy_a[guide.inliers], decoded.width, decoded.height) < NARROW:
         return None
-    return side_views.guide_in_a(guide, to_a), m
+    return side_views.guide_in_a(guide, to_a, best[3]), m
 
 
 def similarity_of(m: Matches, inliers: np.ndarray, threshold_px: float) -> np.ndarray | None:

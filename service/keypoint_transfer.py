@@ -53,6 +53,7 @@ class Transferred:
     local_warp: np.ndarray | None = None  # (K,) bool, where the homography spans little of a: placed by a local map
     coverage: float | None = None  # the share of a the guiding homography's inliers span
     one_scene: bool | None = None  # method=align: whether the images' sparse matches fit a geometry
+    seen_from_side: dict[str, float] | None = None  # the sparse guide was fitted in a copy of a seen from the side
     timing_ms: dict[str, float] = field(default_factory=dict)  # the steps' times (see ``transfer``)
 
 
@@ -256,7 +257,7 @@ async def aligned(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, points: np.n
     confidence = None if out.one_scene is False else calibration.for_alignment(
         model, tr.cycle_error, None if support is None else support < local_warp.BELOW)
     return Transferred(model.name, tr, points, out.warnings, pre.described if pre is not None else None, confidence,
-                       support=support, one_scene=out.one_scene)
+                       support=support, one_scene=out.one_scene, seen_from_side=out.seen_from_side)
 
 
 def field_support(al: align.Alignment, m: Matches, points: np.ndarray, tol_px: float) -> np.ndarray:
@@ -391,7 +392,7 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
         out.support[warped] = kept[warped]
     # the curves were fitted on guided transfers: an unguided point's score says little (between
     # unrelated photos points come back consistent by chance at 0.8-0.95 of those curves)
-    out.coverage = span
+    out.coverage, out.seen_from_side = span, guide.seen_from_side if guide is not None else None
     far = extrapolated(span, out.support, warped, moved)
     out.confidence = (calibration.for_transfer(model, tr.score, tr.consistent, tr.guidance, tr.by_plane, far, own)
                       if tr.guidance != "none" else None)

@@ -541,6 +541,7 @@ class Guide:
     model: np.ndarray
     inliers: np.ndarray | None = None  # (M,) bool over the matches it was fitted to
     plane: Guide | None = None  # a fundamental matrix's: the homography that holds among the same matches too
+    seen_from_side: dict[str, float] | None = None  # fitted in a copy of a seen from the side: its tilt, direction
 
 
 def fit_guide(m: Matches, threshold_px: float, min_inliers: int = 16, kind: str = "auto") -> Guide | None:

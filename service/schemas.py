@@ -174,7 +174,9 @@ class CorrespondencesResponse(BaseModel):
     prealigned: Prealigned | None = Field(None, description="dense: b was turned and scaled to meet a first")
     seen_from_side: SideView | None = Field(None, description="sparse: image a as sent matched no geometry asked "
                                             "for, and these matches were found in a copy of it as a camera to its "
-                                            "side would see it (SPARSE_SIDE_VIEWS); their positions are a's as sent")
+                                            "side would see it (SPARSE_SIDE_VIEWS); their positions are a's as sent. "
+                                            "dense: the sparse geometry that pre-aligned and checked them was "
+                                            "found so")
     timing_ms: dict[str, float] = Field(description="milliseconds by step (e.g. features, matching, geometry, total); "
                                         "first_try: what the fast descriptor's first answer took, where the "
                                         "default descriptor answered again")
@@ -244,6 +246,9 @@ class TransferResponse(BaseModel):
                                                      "homography or a fundamental matrix (false: the images may not "
                                                      "show one scene, and the points carry no confidence); absent "
                                                      "for an image id whose sparse features are no longer cached")
+    seen_from_side: SideView | None = Field(
+        None, description="the sparse geometry that guided the search was found in a copy of image a as a "
+                          "camera to its side would see it, as a as sent matched none (SPARSE_SIDE_VIEWS)")
     timing_ms: dict[str, float] = Field(description="milliseconds by step: features (both images' dense maps), "
                                     "guide (the sparse matches, their geometry, pre-aligned copies), search (the "
                                     "points found; with method=align: alignment), total")
@@ -281,6 +286,9 @@ class AlignResponse(BaseModel):
                                                      "fundamental matrix (false: the images may not show one scene; "
                                                      "the field answers all the same); absent for an image id whose "
                                                      "sparse features are no longer cached")
+    seen_from_side: SideView | None = Field(
+        None, description="the sparse geometry that guided the alignment was found in a copy of image a as a "
+                          "camera to its side would see it, as a as sent matched none (SPARSE_SIDE_VIEWS)")
     timing_ms: dict[str, float]
 
 

@@ -78,11 +78,12 @@ async def align_images(
             return pictures.alignment(img_a, align.warp(img_b.pixels, al, fa.width, fa.height, img_b.to_sent()),
                                       al.flow)
         return picture(await run_in_threadpool(draw), levels=al.levels, energy=round(al.energy["total"], 4),
+                       prealigned=pre.described if pre else None, seen_from_side=out.seen_from_side,
                        warnings=" | ".join(out.warnings))
     png = await run_in_threadpool(warped_png, img_b, al, fa.width, fa.height) if warp else None
     h, w, _ = al.flow.shape
     return AlignResponse(model=m.name, grid=Grid(width=w, height=h, step_x=al.step[0], step_y=al.step[1]),
                          flow=npy(al.flow), energy=al.energy, levels=al.levels, params=align.params_dict(p),
                          warped_png=png, prealigned=pre.described if pre else None,
-                         warnings=out.warnings, one_scene=out.one_scene,
+                         warnings=out.warnings, one_scene=out.one_scene, seen_from_side=out.seen_from_side,
                          timing_ms={"align": 1e3 * (t2 - t0), "warp": 1e3 * (time.perf_counter() - t2)})

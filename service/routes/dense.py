@@ -75,7 +75,7 @@ async def correspondences(
                        inliers=int(found.inliers.sum()) if found.matrix is not None else None,
                        explained=None if found.explained is None else int(found.explained.sum()),
                        coverage=None if found.coverage is None else round(found.coverage, 4),
-                       warnings=" | ".join(found.warnings))
+                       seen_from_side=found.seen_from_side, warnings=" | ".join(found.warnings))
     out = CorrespondencesResponse(
         model=found.model, method=found.method, warnings=found.warnings, prealigned=found.prealigned,
         seen_from_side=found.seen_from_side, one_scene=found.one_scene,
@@ -138,13 +138,14 @@ async def keypoints_transfer(
     if render == "png":
         body = await run_in_threadpool(pictures.transfer, await a.pixels(settings), await b.pixels(settings),
                                        out.points, tr.xy, out.confidence, tr.consistent)
-        return picture(body, guidance=tr.guidance, points=len(tr.xy), warnings=" | ".join(out.warnings))
+        return picture(body, guidance=tr.guidance, points=len(tr.xy), seen_from_side=out.seen_from_side,
+                       warnings=" | ".join(out.warnings))
     points = zip(tr.xy.tolist(), tr.score.tolist(), tr.consistent.tolist(), tr.cycle_error.tolist(),
                  listed(out.confidence, len(tr.xy)), listed(out.in_view, len(tr.xy)), listed(tr.by_plane, len(tr.xy)),
                  listed(out.support, len(tr.xy)), listed(out.second_motion, len(tr.xy)),
                  listed(out.local_warp, len(tr.xy)), strict=True)
     return TransferResponse(model=out.model, guidance=tr.guidance, warnings=out.warnings, prealigned=out.prealigned,
-                            coverage=out.coverage, one_scene=out.one_scene,
+                            coverage=out.coverage, one_scene=out.one_scene, seen_from_side=out.seen_from_side,
                             timing_ms=out.timing_ms | {"total": 1e3 * (time.perf_counter() - t0)},
                             keypoints=[TransferredPoint(x=p[0], y=p[1], score=s, consistent=c, cycle_error=e,
                                                         confidence=k, in_view=v, by_plane=n, support=u,

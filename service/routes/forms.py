@@ -2,6 +2,7 @@
 sides of a request."""
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
 from fastapi import Form, Request, Response, UploadFile
@@ -73,8 +74,10 @@ async def multipart_only(request: Request) -> None:
 
 
 def picture(body: bytes, **summary: object) -> Response:
-    """A rendered answer, its essentials in headers (X-Method, X-Matches, X-Warnings, ...)."""
-    headers = {f"X-{k.title()}": str(v) for k, v in summary.items() if v not in (None, "")}
+    """A rendered answer, its essentials in headers (X-Method, X-Matches, X-Warnings, ...; a dict
+    as JSON: X-Seen-From-Side)."""
+    headers = {f"X-{k.replace('_', '-').title()}": json.dumps(v) if isinstance(v, dict) else str(v)
+               for k, v in summary.items() if v not in (None, "")}
     return Response(body, media_type="image/png", headers=headers)
 
 

@@ -188,6 +188,12 @@ function verifiedBy(inliers, geometry, coverage) {
     : "";
 }
 
+function fromTheSide(seen, what) {
+  // the clause of an answer (or of its guide: what) found in a copy of image a seen from the side
+  return seen ? `, ${what} in a copy of image a seen from the side: squeezed ${seen.tilt}x along ` +
+    `${seen.direction_deg} degrees` : "";
+}
+
 function describe(body) {
   // the status line of an answer: its matches, those shown, what verified them
   const shown = drawMatches(body);
@@ -200,7 +206,8 @@ function describe(body) {
   const explained = body.explained ? `, ${body.explained.filter(Boolean).length} of them fit one geometry` : "";
   $("status").textContent = `${body.matches.length} matches (${body.method}, ${body.model}` +
     (again ? ", which answered again: the fast descriptor's answer was in doubt" : "") + ")" +
-    verifiedBy(inliers, geometry, body.coverage) + explained +
+    verifiedBy(inliers, geometry, body.coverage) +
+    fromTheSide(body.seen_from_side, body.method === "sparse" ? "found" : "their guide found") + explained +
     (least > 0 ? `; ${shown} shown at confidence ${least.toFixed(2)} or more` : "");
   $("status").dataset.matches = body.matches.length;
   $("status").dataset.shown = shown;
@@ -245,6 +252,7 @@ async function drawnByTheService(form) {
   const h = (k) => r.headers.get(k);
   $("status").textContent = `${h("X-Matches")} matches (${h("X-Method")})` +
     (h("X-Inliers") ? verifiedBy(h("X-Inliers"), h("X-Geometry"), h("X-Coverage")) : "") +
+    fromTheSide(JSON.parse(h("X-Seen-From-Side") || "null"), h("X-Method") === "sparse" ? "found" : "their guide found") +
     "; drawn by the service, as this browser cannot show an image (no confidence filter or click transfer)";
   $("status").dataset.matches = h("X-Matches");
   $("status").dataset.shown = h("X-Matches");
@@ -285,7 +293,8 @@ $("view").addEventListener("click", async (e) => {
       (p.by_plane === true ? ", by the plane" : p.by_plane === false ? ", by its epipolar line" : "") +
       (p.second_motion ? ", following a second motion" : "") +
       (p.local_warp ? ", by a local map of the matches around it" : "") +
-      `, ${p.consistent ? "consistent" : "not consistent"} (guided by ${body.guidance})` +
+      `, ${p.consistent ? "consistent" : "not consistent"} (guided by ${body.guidance}` +
+      `${fromTheSide(body.seen_from_side, "found")})` +
       (body.prealigned ? `, b brought onto a first (scale ${body.prealigned.scale.toFixed(2)}, turned ` +
         `${Math.round(body.prealigned.rotation_deg) || 0} degrees)` : "") +
       ((body.warnings || []).length ? `; ${body.warnings.join("; ")}` : "");
@@ -299,10 +308,13 @@ $("align").addEventListener("click", async () => {
   const form = pairForm();
   form.append("render", "png");
   try {
-    const blob = await (await call("/v1/align", form)).blob();
-    $("alignment-img").src = URL.createObjectURL(blob);
+    const r = await call("/v1/align", form);
+    $("alignment-img").src = URL.createObjectURL(await r.blob());
     $("alignment").hidden = false;
-    $("status").textContent = "Alignment shown below.";
+    const pre = JSON.parse(r.headers.get("X-Prealigned") || "null");
+    $("status").textContent = "Alignment shown below" +
+      (pre ? `: b brought onto a first (scale ${pre.scale.toFixed(2)}, turned ${Math.round(pre.rotation_deg) || 0} ` +
+        "degrees)" : "") + fromTheSide(JSON.parse(r.headers.get("X-Seen-From-Side") || "null"), "its guide found") + ".";
   } catch (e) {
     $("status").textContent = `Failed: ${e.message}`;
   }

@@ -133,3 +133,22 @@ def test_errors_are_one_clear_line(server, files):
 def test_corr_is_an_installed_command():
     from importlib.metadata import entry_points
     assert [e.value for e in entry_points(group="console_scripts", name="corr")] == ["service.cli:main"]
+
+
+def test_each_command_says_a_geometry_was_found_in_a_copy_of_a_seen_from_the_side(server, tmp_path, capsys):
+    """The text page's b seen 70 degrees from its side: match, transfer and align each say where
+    the geometry that verified or guided them was found."""
+    from models.data import pairs
+    from tests.conftest import real
+    p = real(lambda: pairs.tilted(pairs.load("text"), 70))
+    cv2.imwrite(str(tmp_path / "a.png"), p.a)
+    cv2.imwrite(str(tmp_path / "b.png"), p.b)
+    side = "in a copy of image a seen from the side (squeezed 2x along 0 deg)"
+    main(corr(server, "match", tmp_path / "a.png", tmp_path / "b.png", "--geometry", "homography"))
+    assert f"verified by a homography, found {side}" in capsys.readouterr().out
+    main(corr(server, "match", tmp_path / "a.png", tmp_path / "b.png", "--method", "dense"))
+    assert f"their guide found {side}" in capsys.readouterr().out
+    main(corr(server, "transfer", tmp_path / "a.png", tmp_path / "b.png", "--points", "[[300, 200]]"))
+    assert f"guided by homography, found {side}" in capsys.readouterr().out
+    main(corr(server, "align", tmp_path / "a.png", tmp_path / "b.png"))
+    assert f"its guide found {side}" in capsys.readouterr().out

@@ -10,7 +10,7 @@ import pytest
 from eval.robustness import judge, uploads, visible_points
 from models.data import pairs
 from service import side_views
-from service.client_answers import correspondences_of
+from service.client_answers import aligned_of, correspondences_of, transferred_of
 from service.matching import Matches, project
 from tests.conftest import make_client, real
 
@@ -72,6 +72,9 @@ def test_a_page_seen_70_degrees_from_the_side_is_found_in_a_copy_seen_so(text_fr
         assert body["seen_from_side"] == {"tilt": 2.0, "direction_deg": 0.0} and body["coverage"] >= 0.1
         assert body["timing_ms"]["side_views"] > 0
         assert correspondences_of(body).seen_from_side == body["seen_from_side"]  # the typed clients say so too
+        with make_client(sparse_side_views=views) as client:  # and a drawn answer's headers
+            drawn = client.post("/v1/correspondences", files=sent, data={"geometry": "homography", "render": "png"})
+        assert json.loads(drawn.headers["x-seen-from-side"]) == body["seen_from_side"]
 
 
 def test_unrelated_images_find_nothing_in_copies_either(text_from_the_side):
@@ -86,13 +89,29 @@ def test_unrelated_images_find_nothing_in_copies_either(text_from_the_side):
 def test_keypoint_transfer_takes_its_guide_from_a_copy_where_a_as_sent_fits_none(text_from_the_side):
     p = text_from_the_side
     pts, truth = visible_points(p, 60, np.random.default_rng(0))
-    shares = {}
+    shares, said = {}, {}
     for views in (True, False):
         with make_client(sparse_side_views=views) as client:
             r = client.post("/v1/keypoints/transfer", files=uploads(p), data={"keypoints": json.dumps(pts.tolist())})
         moved = np.array([[k["x"], k["y"]] for k in r.json()["keypoints"]])
         shares[views] = (np.linalg.norm(moved - truth, axis=1) < 5).mean()
+        said[views] = transferred_of(r.json()).seen_from_side
     assert shares[True] > 0.9 and shares[False] < 0.2, shares
+    assert said == {True: {"tilt": 2.0, "direction_deg": 0.0}, False: None}  # the answer says where its guide came from
+
+
+def test_dense_matches_and_the_alignment_say_their_guide_was_found_in_a_copy(text_from_the_side):
+    """The dense answer and the MRF alignment are pre-aligned by the sparse geometry: where a copy
+    of a seen from the side found it, they say so (and b's scale and turn), and not without copies."""
+    sent = uploads(text_from_the_side)
+    for views in (True, False):
+        with make_client(sparse_side_views=views) as client:
+            dense = client.post("/v1/correspondences", files=sent, data={"method": "dense"}).json()
+            aligned = aligned_of(client.post("/v1/align", files=sent).json())
+        seen = {"tilt": 2.0, "direction_deg": 0.0} if views else None
+        assert dense.get("seen_from_side") == seen and aligned["seen_from_side"] == seen, (dense, aligned)
+        if views:
+            assert dense["prealigned"]["scale"] < 0.5 and aligned["prealigned"] == dense["prealigned"]
 
 
 def test_copies_that_find_nothing_ask_no_more_of_the_worker_than_a_request_does():

@@ -444,3 +444,28 @@ def test_match_waits_for_both_images_to_be_drawn(page, url, tmp_path):
     page.wait_for_function("!document.getElementById('match').disabled")
     assert page.evaluate("document.getElementById('view').width") > 0
     assert "4500x3000" in page.inner_text("#drop-a .name")
+
+
+def test_a_page_seen_from_its_side_is_found_in_a_copy_and_the_page_says_so(page, url, tmp_path):
+    """The text page's b seen 70 degrees from its side: matched, a point clicked and aligned, the
+    status and transfer lines say the geometry was found in a copy of a seen from the side (as the
+    API's answers do), and the point lands where the view's truth puts it."""
+    p = real(lambda: pairs.tilted(pairs.load("text"), 70))
+    for name, img in zip("ab", (p.a, p.b), strict=True):
+        cv2.imwrite(str(tmp_path / f"{name}.png"), img)
+    opened(page, url, tmp_path)
+    page.click("#match")
+    page.wait_for_function("document.getElementById('status').dataset.matches !== undefined", timeout=60000)
+    side = "in a copy of image a seen from the side: squeezed 2x along 0 degrees"
+    status = page.inner_text("#status")
+    assert "verified by a homography" in status and f"found {side}" in status, status
+    pts, truth = visible_points(p, 10, np.random.default_rng(0))
+    text = clicked(page, *pts[0])
+    assert f"guided by homography, found {side}" in text, text
+    at = [float(v) for v in re.search(r"-> \(([\d.]+), ([\d.]+)\) in b", text).groups()]
+    assert np.hypot(*(np.array(at) - truth[0])) < 5, (text, truth[0])
+    page.click("#align")
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Alignment shown')",
+                           timeout=120000)
+    status = page.inner_text("#status")
+    assert "b brought onto a first (scale 0.35" in status and f"its guide found {side}" in status, status
