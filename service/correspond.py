@@ -299,12 +299,12 @@ async def from_the_side(a: Side, b: Side, model: LoadedModel, opts: Options, ctx
     if copies is None:
         return None
     # one copy after another: each queues as many patches as an image does (MAX_QUEUE bounds them)
-    answers = [await answer_of(side, b, "sparse", model, opts, ctx) for side, _, _ in copies]
+    answers = [await answer_of(side, b, "sparse", model, opts, ctx) for side, _, _, _ in copies]
     verified = [k for k, got in enumerate(answers) if got.matrix is not None]
     if not verified:
         return None
     k = max(verified, key=lambda i: answers[i].verified)
-    got, (_, view_size, to_a) = answers[k], copies[k]
+    got, (_, view_size, to_a, seen_as) = answers[k], copies[k]
     decoded = await a.pixels(ctx.settings)
     got.matches, got.matrix, got.coverage = side_views.onto_a(
         got.matches, got.geometry, got.matrix, got.coverage, view_size, (decoded.width, decoded.height), to_a)
@@ -312,21 +312,27 @@ async def from_the_side(a: Side, b: Side, model: LoadedModel, opts: Options, ctx
         return None
     got.a_size = (decoded.width, decoded.height)
     got.warnings = [w for w in got.warnings if not w.startswith(NARROW_BEGINS)]  # the copy's span, not a's
-    got.seen_from_side = side_views.seen(k)
+    got.seen_from_side = seen_as
     return got
 
 
-async def side_copies(a: Side, ctx: Context) -> list[tuple[Side, tuple[int, int], np.ndarray]] | None:
+async def side_copies(a: Side, ctx: Context
+                      ) -> list[tuple[Side, tuple[int, int], np.ndarray, dict[str, float]]] | None:
     """Image a's copies seen from the side (``side_views``), each as a side to match, its width and
-    height, and the (3, 3) map of its pixels to a's as sent; None where a's pixels are not at hand."""
+    height, the (3, 3) map of its pixels to a's as sent and what an answer found in it says
+    (``side_views.seen``); those the shape rules refuse left out (a narrow image squeezed across
+    its narrow side); None where a's pixels are not at hand."""
     decoded = await (await with_bytes(a, ctx)).pixels(ctx.settings)
     if decoded is None:
         return None
     out = []
     for direction in side_views.DIRECTIONS:
         view, m = await ctx.on_pool(side_views.side_view, decoded.pixels, side_views.TILT, direction)
+        if not dense.servable(view.shape[1], view.shape[0], ctx.settings):
+            continue
         data = await ctx.on_pool(lambda v: cv2.imencode(".png", v)[1].tobytes(), view)
-        out.append((Side(a.field, data=data), (view.shape[1], view.shape[0]), decoded.to_sent() @ np.linalg.inv(m)))
+        out.append((Side(a.field, data=data), (view.shape[1], view.shape[0]), decoded.to_sent() @ np.linalg.inv(m),
+                    side_views.seen(direction)))
     return out
 
 
@@ -755,12 +761,12 @@ async def guide_from_the_side(a: Side, sb: SparseFeatures, ctx: Context, fit: Ca
     if copies is None:
         return None
     model, best = ctx.model("sparse", None), None
-    for k, (side, _, to_a) in enumerate(copies):
+    for side, _, to_a, seen_as in copies:
         sv = await sparse_set(side, model, ctx)
         m = await ctx.on_pool(sparse.match, sv, sb, None, True)
         guide = await ctx.on_pool(fit, m)
         if guide is not None and (best is None or guide.inliers.sum() > best[0].inliers.sum()):
-            best = guide, m, to_a, k
+            best = guide, m, to_a, seen_as
     if best is None:
         return None
     guide, m, to_a = best[0], side_views.in_a(best[1], best[2]), best[2]

@@ -56,6 +56,11 @@ def decode(data: bytes, settings: Settings, where: str) -> imaging.Decoded:
                                   reduce_to=max(settings.dense_max_side, settings.sparse_max_side))
 
 
+def servable(w: int, h: int, settings: Settings) -> bool:
+    """Whether a ``w`` x ``h`` image passes the shape rules ``decode`` applies."""
+    return imaging.shape_fault(w, h, settings.dense_min_side, MAX_ASPECT) is None
+
+
 def prepare(img: imaging.Decoded, max_side: int) -> tuple[np.ndarray, float, int, int]:
     """A decoded image -> (grey uint8 (H', W') as the networks see it, scale = H'/H, W, H), where
     the long side H' or W' is at most ``max_side`` and W x H is the size as sent."""

@@ -169,12 +169,19 @@ def decode_checked(data: bytes | str, where: str, max_bytes: int, max_pixels: in
     except ServiceError as exc:
         exc.detail = f"{where}: {exc.detail}"
         raise
-    h, w = img.height, img.width
-    if min(h, w) < min_side:
-        raise InvalidInput(f"{where}: a {w}x{h} {noun} is smaller than {min_side} pixels")
-    if max(h, w) / min(h, w) > max_aspect:
-        raise InvalidInput(f"{where}: a {w}x{h} {noun} is too elongated (aspect ratio over {max_aspect:g})")
+    fault = shape_fault(img.width, img.height, min_side, max_aspect, noun)
+    if fault is not None:
+        raise InvalidInput(f"{where}: {fault}")
     return img
+
+
+def shape_fault(w: int, h: int, min_side: int, max_aspect: float, noun: str = "image") -> str | None:
+    """What the shape rules say of a ``w`` x ``h`` image (``decode_checked``); None where it passes."""
+    if min(h, w) < min_side:
+        return f"a {w}x{h} {noun} is smaller than {min_side} pixels"
+    if max(h, w) / min(h, w) > max_aspect:
+        return f"a {w}x{h} {noun} is too elongated (aspect ratio over {max_aspect:g})"
+    return None
 
 
 DECODERS = threading.BoundedSemaphore(2)

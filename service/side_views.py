@@ -21,9 +21,9 @@ DIRECTIONS = (0.0, 45.0, 90.0, 135.0)  # degrees: the directions it is squeezed 
 ANTIALIAS = 0.8  # ASIFT's blur before squeezing, in the squeezed direction: this times sqrt(TILT^2 - 1) px
 
 
-def seen(k: int) -> dict[str, float]:
-    """What an answer says of the copy ``k`` (of ``DIRECTIONS``) it was found in (``seen_from_side``)."""
-    return {"tilt": TILT, "direction_deg": DIRECTIONS[k]}
+def seen(direction: float) -> dict[str, float]:
+    """What an answer says of the copy squeezed along ``direction`` it was found in (``seen_from_side``)."""
+    return {"tilt": TILT, "direction_deg": direction}
 
 
 def side_view(img: np.ndarray, tilt: float, degrees: float) -> tuple[np.ndarray, np.ndarray]:
@@ -65,8 +65,9 @@ def model_in_a(kind: str, matrix: np.ndarray, to_a: np.ndarray) -> np.ndarray:
     return matrix / matrix[2, 2] if kind == "homography" else matrix  # a homography at OpenCV's scale
 
 
-def guide_in_a(guide: Guide, to_a: np.ndarray, k: int) -> Guide:
-    """A guide fitted to the matches of the copy ``k``, for a's points (its plane too), saying so."""
-    plane = None if guide.plane is None else guide_in_a(guide.plane, to_a, k)
+def guide_in_a(guide: Guide, to_a: np.ndarray, seen_as: dict[str, float]) -> Guide:
+    """A guide fitted to the matches of a copy (``seen_as``: ``seen``), for a's points (its plane
+    too), saying so."""
+    plane = None if guide.plane is None else guide_in_a(guide.plane, to_a, seen_as)
     return dataclasses.replace(guide, model=model_in_a(guide.kind, guide.model, to_a), plane=plane,
-                               seen_from_side=seen(k))
+                               seen_from_side=seen_as)

@@ -126,3 +126,20 @@ def test_copies_that_find_nothing_ask_no_more_of_the_worker_than_a_request_does(
     with make_client(cache_max_bytes=1) as client:
         r = client.post("/v1/correspondences", files=sent, data={"geometry": "auto"})
     assert r.status_code == 200 and r.json().get("geometry") is None and "side_views" in r.json()["timing_ms"], r.text
+
+
+def test_a_narrow_image_is_answered_though_its_copies_squeezed_across_would_be_refused():
+    """A 33 x 300 image a (its aspect 9, within the rules) squeezed twice across its narrow side is a
+    16 x 300 copy the shape rules refuse: that copy is left out, and the request, whose images
+    match nothing, is answered (it was refused 422 for an image it never sent)."""
+    a, b = texture((300, 33), 3), texture((200, 200), 4)
+    sent = {"image_a": ("a.png", cv2.imencode(".png", a)[1].tobytes()),
+            "image_b": ("b.png", cv2.imencode(".png", b)[1].tobytes())}
+    with make_client() as client:
+        for path, data in (("/v1/correspondences", {"geometry": "homography"}),
+                           ("/v1/correspondences", {"geometry": "auto", "method": "dense"}),
+                           ("/v1/keypoints/transfer", {"keypoints": "[[10, 100]]"}), ("/v1/align", {})):
+            r = client.post(path, files=sent, data=data)
+            assert r.status_code == 200 and r.json().get("seen_from_side") is None, (path, r.text[:300])
+        assert "side_views" in client.post("/v1/correspondences", files=sent,
+                                           data={"geometry": "homography"}).json()["timing_ms"]  # the others were tried
