@@ -72,6 +72,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.robustness --viewpoint --setting SPARSE_SIDE_VIEWS=false
 	$(PY) -m eval.robustness --viewpoint --heldback --setting SPARSE_SIDE_VIEWS=false
 	$(PY) -m eval.side_views
+	$(PY) -m eval.side_views --guided
 	$(PY) -m eval.robustness --clutter
 	$(PY) -m eval.robustness --clutter --heldback
 	$(PY) -m eval.jitter

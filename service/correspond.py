@@ -259,7 +259,7 @@ class Answer:
     verified: int = 0  # with a geometry asked for: the inliers among every match, before the answer's cap
     guide: str | None = None  # dense: the geometry the sparse matches chose to pre-align by (``chosen``)
     uncopied: bool = False  # dense: b scaled or turned, not searched in copies (no bytes): its own curves
-    # sparse: found in a copy of a seen from the side (``side_views``); dense: the sparse guide was
+    # sparse: found in a copy of a seen from the side (``side_views``); dense: its sparse guide found so
     seen_from_side: dict[str, float] | None = None
 
 
