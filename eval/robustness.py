@@ -7,6 +7,7 @@ clutter, beside OpenCV SIFT (detect, describe, mutual ratio test, RANSAC) on the
     python -m eval.robustness --degraded      # the same with b blurred, streaked, noisy or JPEG-compressed
     python -m eval.robustness --clutter       # objects in clutter, 0.71x to 0.25x, among other photos too
     python -m eval.robustness --viewpoint     # the scenes with image b seen 20 to 70 degrees from the side
+    python -m eval.robustness --overlap       # windows of the scenes' two images sharing 75 % to 10 %
 
 Each case is a real pair (``models.data.pairs``) with a known similarity added to image b (zoomed
 0.25x to 4x, turned through a full circle) or image a cut down to an object found in image b at
@@ -272,11 +273,27 @@ def viewpoint_cases(names: tuple[str, ...]) -> list[tuple[str, pairs.Pair]]:
             for name in names for t in TILTS]
 
 
+OVERLAPS = (0.75, 0.5, 0.3, 0.2, 0.1)  # the share of a's window shown in b's (``pairs.overlapping``)
+
+
+def overlap_cases(names: tuple[str, ...]) -> list[tuple[str, pairs.Pair]]:
+    """The scenes as a panorama's or a video's neighbours: half of a against half of b, sharing
+    each of OVERLAPS (``pairs.overlapping``; the case names the share reached)."""
+    out = []
+    for name in names:
+        base = pairs.load(name)
+        for share in OVERLAPS:
+            p = pairs.overlapping(base, share)
+            out.append((f"{name} halves sharing {100 * float(p.name.rsplit('overlap', 1)[1]):.0f} %", p))
+    return out
+
+
 # what a run's section is about, by its kind of case
 AXES = {"": "scale, rotation, clutter",
         "exposure": "exposure (image b darker or washed out, with a sensor's noise of 2 grey levels)",
         "clutter": "an object in clutter, by its scale", "degraded": "blur, motion, noise and JPEG (image b spoiled)",
-        "viewpoint": "viewpoint (image b a print seen from the side, by a camera two of its sides away)"}
+        "viewpoint": "viewpoint (image b a print seen from the side, by a camera two of its sides away)",
+        "overlap": "partial overlap (half of each image, sharing 75 % to 10 % of a's half)"}
 CLUTTER_SCALES = (0.71, 0.5, 0.35, 0.25)
 AMONG_SCALES = (0.5, 0.35, 0.25)
 
@@ -310,6 +327,8 @@ def main() -> None:
                     help="the scenes with b blurred, streaked, noisy or JPEG-compressed (held back: graf)")
     ap.add_argument("--clutter", action="store_true", help="objects in clutter by scale (held back: graf's)")
     ap.add_argument("--viewpoint", action="store_true", help="the scenes with b seen from the side (held back: graf)")
+    ap.add_argument("--overlap", action="store_true", help="halves of the scenes' images sharing 75 %% to 10 %% "
+                    "(held back: graf)")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--ratio", type=float, default=None, help="the API's ratio test (default: each method's)")
     ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
@@ -324,10 +343,11 @@ def main() -> None:
     methods = tuple(m for m in METHODS if m in a.methods.split(","))
     # one kind of case a run (exposure has no held-back cases): it picks the cases and names the section
     mode = ("clutter" if a.clutter else "degraded" if a.degraded else "viewpoint" if a.viewpoint
-            else "exposure" if a.exposure and not a.heldback else "")
+            else "overlap" if a.overlap else "exposure" if a.exposure and not a.heldback else "")
     todo = {"clutter": lambda: clutter_cases(("graf",) if a.heldback else ("cube-40", "cube-79", "leuven")),
             "degraded": lambda: degraded_cases(("graf",) if a.heldback else ("cube-40", "text", "leuven")),
             "viewpoint": lambda: viewpoint_cases(("graf",) if a.heldback else PLANES),
+            "overlap": lambda: overlap_cases(("graf",) if a.heldback else PLANES),
             "exposure": exposure_cases,
             "": lambda: heldback_cases() if a.heldback else validation_cases()}[mode]()
     if a.only:

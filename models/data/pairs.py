@@ -38,9 +38,10 @@ long gaps), refined on the matches within 6 px of the guess, and writes an overl
 
 Harder cases from a pair (``zoomed``, ``rotated``, ``in_clutter``, ``tilted``) keep a real pair's
 geometry and add a known similarity (or, seen from the side, a perspective) to it, so robustness to
-scale, rotation and viewpoint can be measured as curves on real pairs; ``cropped`` cuts the same
-window from both views of a stereo pair, a part of a 3-D scene; ``unrelated`` pairs one scene's
-image a with another's image b, where every answer is wrong.
+scale, rotation and viewpoint can be measured as curves on real pairs; ``overlapping`` keeps a
+window of each view that shares only part of the other's, as a panorama's neighbours do;
+``cropped`` cuts the same window from both views of a stereo pair, a part of a 3-D scene;
+``unrelated`` pairs one scene's image a with another's image b, where every answer is wrong.
 """
 from __future__ import annotations
 
@@ -285,6 +286,42 @@ def tilted(pair: Pair, degrees: float) -> Pair:
     big = cv2.warpPerspective(pair.b, up @ m, (size[0] * s, size[1] * s), flags=cv2.INTER_LINEAR, borderValue=0)
     b = cv2.resize(big, size, interpolation=cv2.INTER_AREA)
     return transformed(pair, m, b, f"{pair.name}@tilt{degrees:g}deg")
+
+
+OVERLAP_WINDOW = 0.5  # ``overlapping``: the share of a's width each image keeps
+
+
+def overlapping(pair: Pair, share: float, window: float = OVERLAP_WINDOW) -> Pair:
+    """Neighbours in a panorama or a video: a window of a (``window`` of its width, all of its
+    height) against a window of b as large, placed so that about ``share`` of a's window lies in
+    b's (the rest of each shows what the other does not): of the placements that come nearest
+    ``share``, the one whose window of a lies nearest where b shows the most of one. The share is
+    of the points of a's window on a 4 px grid whose truth is known; the name says the share reached."""
+    h, w = pair.a.shape
+    hb, wb = pair.b.shape
+    cw = round(window * w)
+    gy, gx = np.mgrid[2:h:4, 2:cw:4]
+    grid = np.c_[gx.ravel(), gy.ravel()].astype(np.float64)
+    starts, places = np.arange(0, wb - cw + 1, 4), np.arange(0, w - cw + 1, 8)
+
+    def shown(xa: int) -> np.ndarray:
+        """For a's window at ``xa``: the share of its grid inside b's window at each of ``starts``."""
+        t, ok = pair.truth(grid + [xa, 0])
+        known = np.isfinite(t).all(1)
+        ok &= known & (t[:, 1] >= 0) & (t[:, 1] < hb)
+        inside = (t[None, :, 0] >= starts[:, None]) & (t[None, :, 0] < starts[:, None] + cw) & ok
+        return inside.sum(1) / max(1, known.sum())
+    shares = np.array([shown(x) for x in places])  # (places, starts)
+    best = np.unravel_index(shares.argmax(), shares.shape)[0]
+    off = np.abs(shares - share)
+    near = np.argwhere(off <= off.min() + 0.01)
+    i, k = min(near, key=lambda p: (abs(p[0] - best), p[1]))
+    xa, x0 = int(places[i]), int(starts[k])
+    a_part = Pair(pair.name, pair.a[:, xa:xa + cw], pair.b, lambda xy: pair.point_map(np.asarray(xy) + [xa, 0]),
+                  None if pair.homography is None else pair.homography @ np.array([[1.0, 0, xa], [0, 1, 0], [0, 0, 1]]))
+    move = np.array([[1.0, 0, -x0], [0, 1, 0], [0, 0, 1]])
+    return transformed(a_part, move, np.ascontiguousarray(pair.b[:, x0:x0 + cw]),
+                       f"{pair.name}@overlap{shares[i, k]:.2f}")
 
 
 def in_clutter(pair: Pair, box: tuple[float, float, float, float] | None = None, scale: float = 0.5) -> Pair:

@@ -77,6 +77,34 @@ def test_b_seen_from_the_side_is_foreshortened_never_enlarged():
     assert np.corrcoef(pix.ravel(), want.ravel())[0, 1] > 0.95  # each point's truth shows what a shows there
 
 
+@pytest.mark.parametrize("share", [0.75, 0.3, 0.1])
+def test_overlapping_halves_share_what_they_say_and_each_points_truth_shows_it(share):
+    """Half of a print against half of the print moved left and turned a little: the windows share
+    ``share`` of a's half (to two hundredths), and each point's truth shows what a's half shows there
+    (not with the truth 4 px off)."""
+    rng = np.random.default_rng(1)
+    flat = cv2.normalize(cv2.GaussianBlur(rng.normal(0, 1, (200, 300)), (0, 0), 3.0), None, 0, 255,
+                         cv2.NORM_MINMAX).astype(np.uint8)
+    h = np.array([[0.98, 0.05, -70.0], [-0.04, 1.01, -3.0], [0, 0, 1]])  # b shows a from x = 70 on
+    parts = pairs.overlapping(pairs.of_homography("print", flat, cv2.warpAffine(flat, h[:2], (300, 200)), h), share)
+    assert parts.a.shape == parts.b.shape == (200, 150)
+    reached = float(parts.name.rsplit("overlap", 1)[1])
+    assert abs(reached - share) <= 0.02
+    xy = rng.uniform([0, 0], [149, 199], (2000, 2))
+    at, ok = parts.truth(xy)
+    inside = ok & (at >= 0).all(1) & (at[:, 0] < 150) & (at[:, 1] < 200)
+    assert abs(inside.mean() - share) < 0.03 and 0 < inside.sum()
+    for off, least in ((0, 0.95), (4, None)):
+        got = (at[inside] + [off, 0]).astype(np.float32)
+        pix = cv2.remap(parts.b.astype(np.float32), got[:, :1], got[:, 1:], cv2.INTER_LINEAR)
+        want = cv2.remap(parts.a.astype(np.float32), xy[inside][:, :1].astype(np.float32),
+                         xy[inside][:, 1:].astype(np.float32), cv2.INTER_LINEAR)
+        r = np.corrcoef(pix.ravel(), want.ravel())[0, 1]
+        assert r > least if least else r < 0.85, (off, r)
+    q = np.c_[xy[inside], np.ones(inside.sum())] @ parts.homography.T
+    assert np.allclose(q[:, :2] / q[:, 2:], at[inside], atol=1e-6)  # the homography says the same
+
+
 def test_each_object_in_clutter_lies_inside_image_b(pair):
     p = pair[0]
     obj = pairs.in_clutter(p)
