@@ -648,10 +648,10 @@ def by_plane_map(w: np.ndarray, pb: np.ndarray, moved: np.ndarray, required: boo
 
 async def warped_into(b: Side, w: np.ndarray, fa: FeatureMap, ctx: Context) -> Decoded:
     """Image b under ``w`` (a similarity (2, 3) or a homography (3, 3): b's pixels as sent ->
-    a's), on a's frame."""
+    a's), on a's frame; where b does not reach, noise of its own grey levels (``dense.warped_copy``)."""
     img = await b.pixels(ctx.settings)
     m = (np.vstack([w, [0, 0, 1]]) if w.shape[0] == 2 else w) @ img.to_sent()
-    out = await run_in_threadpool(cv2.warpPerspective, img.pixels, m, (fa.width, fa.height))
+    out = await run_in_threadpool(dense.warped_copy, img.pixels, m, (fa.width, fa.height))
     return Decoded(out, fa.width, fa.height)
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from eval.robustness import uploads, visible_points
 from models.data import pairs, photos
-from service import matching, sparse
+from service import dense, matching, sparse
 from service.config import Settings
 from tests.conftest import encode, make_client, real
 from tests.service.test_imaging import png_header_only
@@ -235,6 +235,38 @@ def test_a_plane_in_strong_perspective_is_matched_in_a_prealigned_copy(client, c
     xb = np.array([[m["xb"], m["yb"]] for m in body["matches"]])
     err = np.linalg.norm(cv2.perspectiveTransform(xa, hom).reshape(-1, 2) - xb, axis=1)
     assert body["prealigned"] is not None and len(err) >= 1000 and (err < 3).mean() > 0.9
+
+
+def test_a_copy_beyond_its_image_is_noise_of_the_images_grey_levels(coffee):
+    """A copy warped onto a frame it reaches a third of: where it reaches, the warp itself; the
+    rest noise whose mean and spread are those of what it reached (so the network, which
+    standardises by the whole frame's, sees the image's contrast), drawn the same each time."""
+    m = np.array([[1.0, 0, 2 * coffee.shape[1] / 3], [0, 1, 0], [0, 0, 1]])
+    size = coffee.shape[::-1]
+    plain = cv2.warpPerspective(coffee, m, size)
+    copy = dense.warped_copy(coffee, m, size)
+    reached = cv2.warpPerspective(np.full_like(coffee, 255), m, size) == 255
+    assert 0.25 < reached.mean() < 0.4 and np.array_equal(copy[reached], plain[reached])
+    seen, filled = copy[reached].astype(float), copy[~reached].astype(float)
+    assert abs(filled.mean() - seen.mean()) < 2 and abs(filled.std() - seen.std()) < 0.05 * seen.std()
+    assert abs(copy.astype(float).std() - seen.std()) < 0.05 * seen.std()  # black there: far more
+    assert np.array_equal(copy, dense.warped_copy(coffee, m, size))
+
+
+@pytest.mark.parametrize("share", [0.75, 0.3])
+def test_halves_of_a_page_that_share_part_of_it_are_matched_in_a_prealigned_copy(client, share):
+    """The text pair's halves sharing ``share`` of a's (``pairs.overlapping``): b's copy brought
+    onto a reaches part of a's frame only. Black where it did not, the dense network's
+    standardisation of each image set the white page's copy apart from a and nothing matched
+    (0 matches at either share); noise of b's own grey levels there, the page matches."""
+    p = real(lambda: pairs.overlapping(pairs.load("text"), share))
+    body = client.post("/v1/correspondences", files=uploads(p), data={"method": "dense", "geometry": "homography"}
+                       ).json()
+    xa, xb = (np.array([[m["x" + s], m["y" + s]] for m in body["matches"]]).reshape(-1, 2) for s in "ab")
+    truth, known = p.truth(xa)
+    within = known & (np.linalg.norm(truth - xb, axis=1) < 3)
+    assert body["prealigned"] is not None and body.get("homography") is not None, body["warnings"]
+    assert within.sum() >= 300 and within.mean() > 0.95, (len(xa), within.mean())
 
 
 def test_points_transfer_onto_a_plane_in_strong_perspective(client, coffee):
