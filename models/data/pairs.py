@@ -317,8 +317,10 @@ def overlapping(pair: Pair, share: float, window: float = OVERLAP_WINDOW) -> Pai
     near = np.argwhere(off <= off.min() + 0.01)
     i, k = min(near, key=lambda p: (abs(p[0] - best), p[1]))
     xa, x0 = int(places[i]), int(starts[k])
-    a_part = Pair(pair.name, pair.a[:, xa:xa + cw], pair.b, lambda xy: pair.point_map(np.asarray(xy) + [xa, 0]),
-                  None if pair.homography is None else pair.homography @ np.array([[1.0, 0, xa], [0, 1, 0], [0, 0, 1]]))
+    shift = np.array([[1.0, 0, xa], [0, 1, 0], [0, 0, 1]])  # a's window's pixels -> a's
+    a_part = Pair(pair.name, np.ascontiguousarray(pair.a[:, xa:xa + cw]), pair.b,
+                  lambda xy: pair.point_map(np.asarray(xy) + [xa, 0]),
+                  None if pair.homography is None else pair.homography @ shift)
     move = np.array([[1.0, 0, -x0], [0, 1, 0], [0, 0, 1]])
     return transformed(a_part, move, np.ascontiguousarray(pair.b[:, x0:x0 + cw]),
                        f"{pair.name}@overlap{shares[i, k]:.2f}")
