@@ -84,8 +84,8 @@ def test_points_follow_a_local_map_between_two_lenses_projections_of_one_view(cl
 def test_points_a_narrow_homography_extrapolates_read_a_confidence_that_says_so(client):
     """The nave as a fisheye and a rectilinear image: the points the homography (inliers over 9 %
     of a, said as ``coverage``) put far from its inliers, no local map placing them, are next to
-    none right; they read their own curve, well under the rest (0.75 against 0.93 on the
-    homography's curve)."""
+    none right; they read their own curve, well under the rest, which read about their share right
+    (0.10 against 0.83 for 86 %; 0.75 against 0.93 on the homography's curve)."""
     from service.keypoint_transfer import extrapolated
     pair = real(lambda: lenses.load("bigben"))
     pts, truth = lenses.points(pair, 100, np.random.default_rng(0))
@@ -97,4 +97,5 @@ def test_points_a_narrow_homography_extrapolates_read_a_confidence_that_says_so(
     right = np.linalg.norm(np.array([[x["x"], x["y"]] for x in k]) - truth, axis=1) < 3
     conf = np.array([x["confidence"] for x in k])
     assert far.sum() >= 15 and right[far].mean() < 0.2, (far.sum(), right[far].mean())
-    assert conf[far].mean() < 0.45 and conf[~far].mean() > 0.85, (conf[far].mean(), conf[~far].mean())
+    assert conf[far].mean() < 0.45 and conf[~far].mean() > conf[far].mean() + 0.5, (conf[far].mean(), conf[~far].mean())
+    assert abs(conf[~far].mean() - right[~far].mean()) < 0.1, (conf[~far].mean(), right[~far].mean())
