@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from service import align, aperture, calibration, consensus, dense, frames, matching, side_views, sparse
+from service import align, aperture, calibration, consensus, dense, frames, matching, render, side_views, sparse
 from service.cache import FeatureCache
 from service.config import Settings
 from service.errors import InvalidInput, NotFound
@@ -330,7 +330,7 @@ async def side_copies(a: Side, ctx: Context
         view, m = await ctx.on_pool(side_views.side_view, decoded.pixels, side_views.TILT, direction)
         if not dense.servable(view.shape[1], view.shape[0], ctx.settings):
             continue
-        data = await ctx.on_pool(lambda v: cv2.imencode(".png", v)[1].tobytes(), view)
+        data = await ctx.on_pool(render.png, view)
         out.append((Side(a.field, data=data), (view.shape[1], view.shape[0]), decoded.to_sent() @ np.linalg.inv(m),
                     side_views.seen(direction)))
     return out
