@@ -769,11 +769,12 @@ async def guide_from_the_side(a: Side, sb: SparseFeatures, ctx: Context, fit: Ca
             best = guide, m, to_a, seen_as
     if best is None:
         return None
-    guide, m, to_a = best[0], side_views.in_a(best[1], best[2]), best[2]
+    guide, m, to_a, seen_as = best
+    m = side_views.in_a(m, to_a)
     decoded = await a.pixels(ctx.settings)
     if guide.kind == "homography" and matching.coverage(m.xy_a[guide.inliers], decoded.width, decoded.height) < NARROW:
         return None
-    return side_views.guide_in_a(guide, to_a, best[3]), m
+    return side_views.guide_in_a(guide, to_a, seen_as), m
 
 
 def similarity_of(m: Matches, inliers: np.ndarray, threshold_px: float) -> np.ndarray | None:
