@@ -535,7 +535,7 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
     guide, pre = None, None
     if sparse_found is not None:
         guide = sparse_found[0]
-        pre = prealignment_from(guide, sparse_found[1], ctx.settings.ransac_threshold_px)
+        pre = prealignment_from(guide, sparse_found[1], ctx.settings.ransac_threshold_px, zoom_of(fa, fb))
     timing = {"features": 1e3 * (time.perf_counter() - t0)}
     search = partial(matching.match, max_queries=ctx.settings.max_queries, mutual=opts.mutual, ratio=opts.ratio,
                      consensus=consensus.Consensus() if opts.consistency else None)  # every match: the caller cuts
@@ -566,7 +566,7 @@ async def prealigned_copies(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, pr
     """Dense features of b brought onto a by ``pre`` (b's pixels -> a's) and, when b shows a's
     content larger and a's pixels are at hand, of a brought onto b (else None)."""
     fw = await copy_of(b, pre.w, fa, model, ctx)
-    if pre.described["scale"] <= 1 or a.data is None:
+    if pre.described["scale"] / zoom_of(fa, fb) <= 1 or a.data is None:
         return fw, None
     return fw, await copy_of(a, np.linalg.inv(pre.w), fb, model, ctx)
 
@@ -612,15 +612,16 @@ class Prealignment:
     support: int  # the sparse inliers it was fitted to
 
 
-def prealignment_from(guide: matching.Guide | None, m: Matches, threshold_px: float) -> Prealignment | None:
+def prealignment_from(guide: matching.Guide | None, m: Matches, threshold_px: float,
+                      zoom: float = 1.0) -> Prealignment | None:
     """The map taking b's pixels to a's of a geometry fitted to the matches ``m``: its homography
     for a plane (or a turning camera), perspective included, else the inliers' similarity;
-    ``required`` when it scales or turns b (``similarity_of``); None when there is none or it is
-    about a shift."""
+    ``required`` when it scales or turns b as the dense features see it (``similarity_of``;
+    ``zoom``: see ``zoom_of``); None when there is none or it is about a shift."""
     if guide is None:
         return None
     support = int(guide.inliers.sum())
-    s = similarity_of(m, guide.inliers, threshold_px)
+    s = similarity_of(m, guide.inliers, threshold_px, zoom)
     if guide.kind != "homography":
         return None if s is None else Prealignment(np.vstack([s, [0, 0, 1]]), describe(s), True, support)
     w, pb, moved = plane_map(guide, m)
@@ -628,6 +629,13 @@ def prealignment_from(guide: matching.Guide | None, m: Matches, threshold_px: fl
     if s is None and np.percentile(np.abs(drift), 90) <= SHIFT_PX:
         return None
     return by_plane_map(w, pb, moved, s is not None, support)
+
+
+def zoom_of(fa: FeatureMap, fb: FeatureMap) -> float:
+    """How many times as finely a's dense features sample a's pixels as b's sample b's: each image
+    is shrunk to DENSE_MAX_SIDE on its own, so a 4000-pixel photo and a 640-pixel cut of it, alike
+    in scale as sent, meet at six times apart."""
+    return fa.scale / fb.scale
 
 
 def plane_map(guide: matching.Guide, m: Matches) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -687,7 +695,7 @@ async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: Loa
     seen = guide.seen_from_side if guide is not None else None
     if a.data is None or b.data is None:
         return Aligned(await ctx.on_pool(align.align, fa, fb, p), None, [DIRECT_ONLY, *warnings], scene, m, seen)
-    pre = prealignment_from(guide, m, threshold) or off_relative_place(guide, m, fa, fb)
+    pre = prealignment_from(guide, m, threshold, zoom_of(fa, fb)) or off_relative_place(guide, m, fa, fb)
     if pre is None:
         return Aligned(await ctx.on_pool(align.align, fa, fb, p), None, warnings, scene, m, seen)
     fw = await copy_of(b, pre.w, fa, model, ctx)
@@ -777,21 +785,23 @@ async def guide_from_the_side(a: Side, sb: SparseFeatures, ctx: Context, fit: Ca
     return side_views.guide_in_a(guide, to_a, seen_as), m
 
 
-def similarity_of(m: Matches, inliers: np.ndarray, threshold_px: float) -> np.ndarray | None:
+def similarity_of(m: Matches, inliers: np.ndarray, threshold_px: float, zoom: float = 1.0) -> np.ndarray | None:
     """The similarity (2, 3) taking b's pixels to a's that the inlier matches agree on, when it is
-    far enough from the identity to matter (a quarter octave, 20 degrees); else None."""
+    far enough from the identity to matter (a quarter octave, 20 degrees) where a's pixels are
+    ``zoom`` times as many as b's to the features (``zoom_of``); else None."""
     if inliers.sum() < MIN_INLIERS:
         return None
     s, ok = cv2.estimateAffinePartial2D(m.xy_b[inliers], m.xy_a[inliers], method=cv2.RANSAC,
                                         ransacReprojThreshold=4 * threshold_px)
     if s is None or ok.sum() < MIN_INLIERS:
         return None
-    return s if far_from_identity(s) else None
+    return s if far_from_identity(s, zoom) else None
 
 
-def far_from_identity(s: np.ndarray) -> bool:
-    """Whether a similarity (2, 3) scales by a quarter octave or more, or turns by 20 degrees."""
-    scale, angle = np.sqrt(abs(np.linalg.det(s[:, :2]))), np.degrees(np.arctan2(s[1, 0], s[0, 0]))
+def far_from_identity(s: np.ndarray, zoom: float = 1.0) -> bool:
+    """Whether a similarity (2, 3), its scale times ``zoom``, scales by a quarter octave or more,
+    or turns by 20 degrees."""
+    scale, angle = zoom * np.sqrt(abs(np.linalg.det(s[:, :2]))), np.degrees(np.arctan2(s[1, 0], s[0, 0]))
     return abs(np.log2(scale)) >= 0.25 or abs(angle) >= 20
 
 

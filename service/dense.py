@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from service import imaging, sparse
+from service import imaging, margins, sparse
 from service.cache import FeatureCache, cache_key
 from service.config import Settings
 from service.errors import NotFound
@@ -26,12 +26,13 @@ from service.registry import LoadedModel
 log = logging.getLogger("service.dense")
 MAX_ASPECT = 16.0
 R = TypeVar("R", FeatureMap, SparseFeatures)
+MARGINS = "noise"  # what the dense network sees in an image's uniform margins (``margins.filled``), in its cache key
 
 
 def params(model: LoadedModel, settings: Settings) -> dict:
     """The settings a model's cached features depend on."""
     if model.kind == "dense":
-        return {"max_side": settings.dense_max_side}
+        return {"max_side": settings.dense_max_side, "margins": MARGINS}
     return {"max_side": settings.sparse_max_side, "keypoints": settings.sparse_keypoints, "blur": settings.sparse_blur,
             "first_octave": settings.sparse_first_octave, "detector": sparse.DETECTOR}
 
@@ -131,15 +132,13 @@ def warped_copy(pixels: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.
     time). The network standardises each image by its own mean and spread: black there (a page's
     white paper meeting it) set the copy's contrast apart from the image it was to meet, and halves
     of the text pair sharing 75 % matched nothing; mirrored there, look-alikes of a facade's bricks
-    led a homography 27 px astray. Noise keeps the image's standardisation and looks like nothing."""
-    out = cv2.warpPerspective(pixels, m, size)
+    led a homography 27 px astray. Noise keeps the image's standardisation and looks like nothing;
+    the image's own uniform margins are noise too (``margins.filled``), as in its features."""
+    out = cv2.warpPerspective(margins.filled(pixels), m, size)
     reached = cv2.warpPerspective(np.full_like(pixels, 255), m, size) == 255
     if reached.all() or not reached.any():
         return out
-    seen = out[reached].astype(np.float64)
-    noise = np.random.default_rng(0).normal(seen.mean(), seen.std(), int((~reached).sum()))
-    out[~reached] = np.clip(np.rint(noise), 0, 255).astype(np.uint8)
-    return out
+    return margins.noise_in(out, ~reached, out[reached], 0)
 
 
 async def copy_features(image_id: str, w: np.ndarray, size: tuple[int, int], warped: Pixels, model: LoadedModel,
@@ -162,7 +161,7 @@ async def computed(pixels: imaging.Decoded, model: LoadedModel, settings: Settin
     up every other request."""
     def network_input() -> tuple[np.ndarray, float, int, int]:
         img, scale, width, height = prepare(pixels, settings.dense_max_side)
-        return imaging.unit(img[None, None]), scale, width, height
+        return imaging.unit(margins.filled(img)[None, None]), scale, width, height
 
     x, scale, width, height = await run_in_threadpool(network_input)
     out = await model.main.run({"image": x})

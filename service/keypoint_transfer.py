@@ -32,6 +32,7 @@ from service.correspond import (
     prealigned_copies,
     prealignment_from,
     without_copies,
+    zoom_of,
 )
 from service.feature_map import FeatureMap
 from service.matching import Matches
@@ -313,7 +314,7 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
                          "send both images' bytes")
         else:
             guide, sparse_m = found
-            pre = prealignment_from(guide, sparse_m, ctx.settings.ransac_threshold_px)
+            pre = prealignment_from(guide, sparse_m, ctx.settings.ransac_threshold_px, zoom_of(fa, fb))
             if pre is not None and pre.required and b.data is None:  # its copies need b's pixels
                 unmet.append(without_copies(pre, NOT_COPIED) + ": send both images' bytes")
                 pre, own = None, "transfer-uncopied"
@@ -323,7 +324,7 @@ async def transfer(a: Side, b: Side, text: str, method: str, guided: bool, model
     # and all, when it scales or turns b)
     plane = guide.plane if guide is not None and sparse_m is not None else None  # set only by geometry=auto
     if plane is not None and b.data is not None:
-        by_plane = prealignment_from(plane, sparse_m, ctx.settings.ransac_threshold_px)
+        by_plane = prealignment_from(plane, sparse_m, ctx.settings.ransac_threshold_px, zoom_of(fa, fb))
         pre = by_plane if by_plane is not None and by_plane.required else pre
     out = Transferred(model.name, None, points, warnings=unmet, timing_ms=steps)
     # b scaled or turned: search copies brought onto each other by the homography (perspective and

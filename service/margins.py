@@ -1,0 +1,83 @@
+"""An image's uniform margins (a letterboxed frame's black bars, a scan's or a product photo's
+white border) and the noise the dense network is shown there instead.
+
+UCN standardises each image by its own mean and spread (``models/ucn.py``): a wide white border
+around a dark street set the photo's contrast apart from the same street sent without one, and
+method=dense matched nothing on it. Noise of the picture's own mean and spread keeps its
+standardisation and looks like nothing; the sparse method never needs this (each patch is
+normalised alone, and a uniform bar has no keypoints)."""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+TOLERANCE = 8  # grey levels a margin's pixels may stray from its edge's grey (JPEG's ringing, dust)
+MIN_WIDTH = 4  # px of the working image: thinner margins are left as they are (a feature cell is 4 px)
+# margins are filled only where they move the picture's standardisation by more than this: its
+# mean by a share of the frame's spread, or its spread by a factor. A page's own white paper
+# or a render's grey backdrop reaching the edges moves neither by a tenth (and is part of the scene)
+SHIFT, STRETCH = 0.3, 1.25
+
+
+def run_of(lines: np.ndarray) -> int:
+    """How many of ``lines`` (N, L) uint8, from the first on, lie within TOLERANCE of the first's
+    median grey."""
+    grey = np.median(lines[0])
+    near = (np.abs(lines.astype(np.int16) - grey) <= TOLERANCE).all(axis=1)
+    return len(near) if near.all() else int(np.argmin(near))
+
+
+def margins(pixels: np.ndarray) -> tuple[int, int, int, int]:
+    """The uniform rows at the top and bottom and columns at the left and right of ``pixels``
+    (H, W) uint8, each at most half the image (a column counts between the top and bottom
+    margins, so corners where bars of two greys meet do not hide one); (0, 0, 0, 0) where the
+    picture is all one grey."""
+    h, w = pixels.shape
+    if h < 2 or w < 2:
+        return 0, 0, 0, 0
+    top, bottom = run_of(pixels[: h // 2]), run_of(pixels[::-1][: h // 2])
+    if top + bottom >= h:
+        return 0, 0, 0, 0
+    between = pixels[top: h - bottom].T
+    left, right = run_of(between[: w // 2]), run_of(between[::-1][: w // 2])
+    if left + right >= w:
+        return 0, 0, 0, 0
+    return top, bottom, left, right
+
+
+def noise_in(out: np.ndarray, where: np.ndarray, seen: np.ndarray, seed: int) -> np.ndarray:
+    """``out`` (H, W) uint8 with the pixels ``where`` (H, W) bool drawn from Gaussian noise of the
+    mean and spread of the grey levels ``seen``; the same ``seed``, the same draw."""
+    seen = seen.astype(np.float64)
+    noise = np.random.default_rng(seed).normal(seen.mean(), seen.std(), int(where.sum()))
+    out[where] = np.clip(np.rint(noise), 0, 255).astype(np.uint8)
+    return out
+
+
+def moved(picture: np.ndarray, pixels: np.ndarray) -> bool:
+    """Whether standardising the whole frame ``pixels`` instead of the ``picture`` inside its
+    margins shifts the picture's mean by over SHIFT of the frame's spread or scales its spread by
+    over STRETCH."""
+    frame_std = float(pixels.std()) + 1e-3
+    shift = abs(float(picture.mean()) - float(pixels.mean())) / frame_std
+    stretch = (float(picture.std()) + 1e-3) / frame_std
+    return shift > SHIFT or not 1 / STRETCH <= stretch <= STRETCH
+
+
+def filled(pixels: np.ndarray) -> np.ndarray:
+    """``pixels`` (H, W) uint8 with each margin at least MIN_WIDTH wide replaced by noise of the
+    picture's mean and spread where they move its standardisation (``moved``); ``pixels`` itself
+    where they do not or there is none. The draw is seeded by the
+    picture, so the same image gets the same features every time and two images with margins of
+    one size do not match each other's noise."""
+    top, bottom, left, right = (m if m >= MIN_WIDTH else 0 for m in margins(pixels))
+    if not top + bottom + left + right:
+        return pixels
+    h, w = pixels.shape
+    inside = np.zeros((h, w), bool)
+    inside[top: h - bottom, left: w - right] = True
+    picture = pixels[inside]
+    if not moved(picture, pixels):
+        return pixels
+    return noise_in(pixels.copy(), ~inside, picture, zlib.crc32(picture.tobytes()))
