@@ -18,6 +18,10 @@ MIN_WIDTH = 4  # px of the working image: thinner margins are left as they are (
 # mean by a share of the frame's spread, or its spread by a factor. A page's own white paper
 # or a render's grey backdrop reaching the edges moves neither by a tenth (and is part of the scene)
 SHIFT, STRETCH = 0.3, 1.25
+# and only margins as flat as a frame drawn around a picture: their pixels BAND px or more from the
+# picture (JPEG rings nearer) spread less than FLAT grey levels. A dark board's grain spreads 2-3
+# (ViSP's paper ellipse lying on one: its edge columns were board, which is the scene)
+FLAT, BAND = 1.0, 8
 
 
 def run_of(lines: np.ndarray) -> int:
@@ -67,17 +71,20 @@ def moved(picture: np.ndarray, pixels: np.ndarray) -> bool:
 
 def filled(pixels: np.ndarray) -> np.ndarray:
     """``pixels`` (H, W) uint8 with each margin at least MIN_WIDTH wide replaced by noise of the
-    picture's mean and spread where they move its standardisation (``moved``); ``pixels`` itself
-    where they do not or there is none. The draw is seeded by the
-    picture, so the same image gets the same features every time and two images with margins of
-    one size do not match each other's noise."""
+    picture's mean and spread where they are flat (FLAT) and move its standardisation (``moved``);
+    ``pixels`` itself where they are not or there is none. The draw is seeded by the picture, so
+    the same image gets the same features every time and two images with margins of one size do
+    not match each other's noise."""
     top, bottom, left, right = (m if m >= MIN_WIDTH else 0 for m in margins(pixels))
     if not top + bottom + left + right:
         return pixels
     h, w = pixels.shape
     inside = np.zeros((h, w), bool)
     inside[top: h - bottom, left: w - right] = True
+    near = np.zeros((h, w), bool)
+    near[max(0, top - BAND): h - max(0, bottom - BAND), max(0, left - BAND): w - max(0, right - BAND)] = True
+    far = pixels[~near] if (~near).any() else pixels[~inside]
     picture = pixels[inside]
-    if not moved(picture, pixels):
+    if far.std() >= FLAT or not moved(picture, pixels):
         return pixels
     return noise_in(pixels.copy(), ~inside, picture, zlib.crc32(picture.tobytes()))

@@ -52,6 +52,21 @@ def test_margins_that_leave_the_pictures_standardisation_alone_are_kept(coffee):
     assert margins.filled(thin) is thin
 
 
+def test_a_dark_board_with_grain_at_the_edges_is_the_scene(coffee):
+    """Columns of a dark board with a faint grain (spread 2.6 grey levels) at both sides of a bright
+    picture: uniform within the tolerance and moving its standardisation, but not flat as a drawn
+    frame is, so kept; the same columns flat are filled."""
+    board = framed(coffee, 0, 0, 150, 150, 30)
+    grain = np.random.default_rng(1).uniform(-4.5, 4.5, board.shape)  # spread 2.6
+    edges = np.zeros(board.shape, bool)
+    edges[:, :150] = edges[:, -150:] = True
+    board[edges] = np.clip(30 + grain[edges], 0, 255).astype(np.uint8)
+    assert margins.margins(board) == (0, 0, 150, 150)
+    assert margins.filled(board) is board
+    flat = framed(coffee, 0, 0, 150, 150, 30)
+    assert not np.array_equal(margins.filled(flat), flat)
+
+
 def dense_homography(client, a: np.ndarray, b: np.ndarray) -> tuple[dict, np.ndarray]:
     sent = {"image_a": ("a.png", encode(a), "image/png"), "image_b": ("b.png", encode(b), "image/png")}
     r = client.post("/v1/correspondences", data={"method": "dense", "geometry": "homography"}, files=sent)
