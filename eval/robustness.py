@@ -8,6 +8,7 @@ clutter, beside OpenCV SIFT (detect, describe, mutual ratio test, RANSAC) on the
     python -m eval.robustness --clutter       # objects in clutter, 0.71x to 0.25x, among other photos too
     python -m eval.robustness --viewpoint     # the scenes with image b seen 20 to 70 degrees from the side
     python -m eval.robustness --overlap       # windows of the scenes' two images sharing 75 % to 10 %
+    python -m eval.robustness --framed        # the scenes with image b in a wide white or black frame
 
 Each case is a real pair (``models.data.pairs``) with a known similarity added to image b (zoomed
 0.25x to 4x, turned through a full circle) or image a cut down to an object found in image b at
@@ -288,12 +289,24 @@ def overlap_cases(names: tuple[str, ...]) -> list[tuple[str, pairs.Pair]]:
     return out
 
 
+FRAMES = (0.25, 0.5, 1.0)  # b's frame, a share of its sides wide on each (``pairs.framed``)
+
+
+def framed_cases(names: tuple[str, ...]) -> list[tuple[str, pairs.Pair]]:
+    """The scenes with b sent in a white or a black frame as wide as each of FRAMES of its sides:
+    a margin the dense network's per-image standardisation takes in, and at 1.0 an image three
+    times b's size, shrunk to the working size as a whole."""
+    return [(f"{name} b in a {'white' if grey else 'black'} frame {s:g} of its sides wide", pairs.framed(
+        pairs.load(name), s, grey)) for name in names for grey in (255, 0) for s in FRAMES]
+
+
 # what a run's section is about, by its kind of case
 AXES = {"": "scale, rotation, clutter",
         "exposure": "exposure (image b darker or washed out, with a sensor's noise of 2 grey levels)",
         "clutter": "an object in clutter, by its scale", "degraded": "blur, motion, noise and JPEG (image b spoiled)",
         "viewpoint": "viewpoint (image b a print seen from the side, by a camera two of its sides away)",
-        "overlap": "partial overlap (half of each image, sharing 75 % to 10 % of a's half)"}
+        "overlap": "partial overlap (half of each image, sharing 75 % to 10 % of a's half)",
+        "framed": "image b sent in a wide white or black frame"}
 CLUTTER_SCALES = (0.71, 0.5, 0.35, 0.25)
 AMONG_SCALES = (0.5, 0.35, 0.25)
 
@@ -329,6 +342,8 @@ def main() -> None:
     ap.add_argument("--viewpoint", action="store_true", help="the scenes with b seen from the side (held back: graf)")
     ap.add_argument("--overlap", action="store_true", help="halves of the scenes' images sharing 75 %% to 10 %% "
                     "(held back: graf)")
+    ap.add_argument("--framed", action="store_true", help="the scenes with b in a white or black frame "
+                    "(held back: graf)")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--ratio", type=float, default=None, help="the API's ratio test (default: each method's)")
     ap.add_argument("--setting", action="append", default=[], metavar="NAME=VALUE",
@@ -343,11 +358,13 @@ def main() -> None:
     methods = tuple(m for m in METHODS if m in a.methods.split(","))
     # one kind of case a run (exposure has no held-back cases): it picks the cases and names the section
     mode = ("clutter" if a.clutter else "degraded" if a.degraded else "viewpoint" if a.viewpoint
-            else "overlap" if a.overlap else "exposure" if a.exposure and not a.heldback else "")
+            else "overlap" if a.overlap else "framed" if a.framed
+            else "exposure" if a.exposure and not a.heldback else "")
     todo = {"clutter": lambda: clutter_cases(("graf",) if a.heldback else ("cube-40", "cube-79", "leuven")),
             "degraded": lambda: degraded_cases(("graf",) if a.heldback else ("cube-40", "text", "leuven")),
             "viewpoint": lambda: viewpoint_cases(("graf",) if a.heldback else PLANES),
             "overlap": lambda: overlap_cases(("graf",) if a.heldback else PLANES),
+            "framed": lambda: framed_cases(("graf",) if a.heldback else PLANES),
             "exposure": exposure_cases,
             "": lambda: heldback_cases() if a.heldback else validation_cases()}[mode]()
     if a.only:

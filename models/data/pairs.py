@@ -39,7 +39,8 @@ long gaps), refined on the matches within 6 px of the guess, and writes an overl
 Harder cases from a pair (``zoomed``, ``rotated``, ``in_clutter``, ``tilted``) keep a real pair's
 geometry and add a known similarity (or, seen from the side, a perspective) to it, so robustness to
 scale, rotation and viewpoint can be measured as curves on real pairs; ``overlapping`` keeps a
-window of each view that shares only part of the other's, as a panorama's neighbours do;
+window of each view that shares only part of the other's, as a panorama's neighbours do; ``framed``
+sends b in a frame of one grey;
 ``cropped`` cuts the same window from both views of a stereo pair, a part of a 3-D scene;
 ``unrelated`` pairs one scene's image a with another's image b, where every answer is wrong.
 """
@@ -324,6 +325,18 @@ def overlapping(pair: Pair, share: float, window: float = OVERLAP_WINDOW) -> Pai
     move = np.array([[1.0, 0, -x0], [0, 1, 0], [0, 0, 1]])
     return transformed(a_part, move, np.ascontiguousarray(pair.b[:, x0:x0 + cw]),
                        f"{pair.name}@overlap{shares[i, k]:.2f}")
+
+
+def framed(pair: Pair, share: float, grey: int) -> Pair:
+    """The pair with b sent in a frame of one ``grey`` (a letterboxed video's black bars, a scan's
+    or a product photo's white border), ``share`` of b's width wide at its left and right and of
+    its height at its top and bottom."""
+    h, w = pair.b.shape
+    mx, my = round(share * w), round(share * h)
+    b = np.full((h + 2 * my, w + 2 * mx), grey, np.uint8)
+    b[my:my + h, mx:mx + w] = pair.b
+    shift = np.array([[1.0, 0, mx], [0, 1, my], [0, 0, 1]])
+    return transformed(pair, shift, b, f"{pair.name}@frame{share:g}/{grey}")
 
 
 def in_clutter(pair: Pair, box: tuple[float, float, float, float] | None = None, scale: float = 0.5) -> Pair:
