@@ -126,6 +126,7 @@ def main() -> None:
         rows.append(f"| {label} | " + " | ".join(verdicts(said[m]) for m in METHODS)
                     + f" | {shares[0]:.0f} % | {shares[1:].min():.0f}-{shares[1:].max():.0f} % |")
     asked = sum(got.said["sparse"] is not None for got in runs[0])
+    right = {m: [sum(bool(got.said[m]) for got in r) for r in runs] for m in METHODS}
     means = [np.mean([got.share for got in r]) for r in runs]
     scores = [brier(r) for r in runs]
     command = "python -m eval.jitter " + shlex.join(sys.argv[1:])
@@ -142,7 +143,9 @@ def main() -> None:
             "| case | sparse homography correct: as detected, draws | dense | transfer: as detected | draws |\n"
             "|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
             f"Homographies whose correctness changes between draws, of {asked}: sparse {flips['sparse']}, dense "
-            f"{flips['dense']}. Cases whose transfer "
+            f"{flips['dense']}. Correct homographies as detected and in each draw: "
+            + "; ".join(f"{m} {r[0]}, then " + ", ".join(map(str, r[1:])) for m, r in right.items())
+            + ". Cases whose transfer "
             f"spans more than {SPREAD} points (as detected and in the draws): {wide} of {len(cases)}. Mean "
             f"transfer within {robustness.TOL:g} px: {means[0]:.1f} % as detected, "
             + ", ".join(f"{m:.1f}" for m in means[1:]) + " % in the draws. The transferred points' confidence "
