@@ -26,9 +26,11 @@ FLAT, BAND = 1.0, 8
 
 def run_of(lines: np.ndarray) -> int:
     """How many of ``lines`` (N, L) uint8, from the first on, lie within TOLERANCE of the first's
-    median grey."""
-    grey = np.median(lines[0])
-    near = (np.abs(lines.astype(np.int16) - grey) <= TOLERANCE).all(axis=1)
+    median grey (a photo's first line mostly does not: then only it is read)."""
+    grey = float(np.median(lines[0]))
+    if np.abs(lines[0].astype(np.float32) - grey).max() > TOLERANCE:
+        return 0
+    near = (lines.max(axis=1) <= grey + TOLERANCE) & (lines.min(axis=1) >= grey - TOLERANCE)
     return len(near) if near.all() else int(np.argmin(near))
 
 
