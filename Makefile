@@ -52,6 +52,7 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.patches --sets val,valphotos,valstereo,valpairs
 	$(PY) -m eval.patches --sets heldpairs
 	$(PY) -m eval.patches --sets immpairs
+	$(PY) -m eval.patches --sets heldout,stereo,heldpairs --api
 	$(PY) -m eval.hardest --set valstereo
 	$(PY) -m eval.streams
 	$(PY) -m eval.agreement
@@ -73,6 +74,10 @@ weights: $(VENV)/.dev-deps  ## retrain, export, calibrate and evaluate every shi
 	$(PY) -m eval.robustness --viewpoint --heldback --setting SPARSE_SIDE_VIEWS=false
 	$(PY) -m eval.side_views
 	$(PY) -m eval.side_views --guided
+	$(PY) -m eval.robustness --overlap
+	$(PY) -m eval.robustness --overlap --heldback
+	$(PY) -m eval.robustness --framed
+	$(PY) -m eval.robustness --framed --heldback
 	$(PY) -m eval.robustness --clutter
 	$(PY) -m eval.robustness --clutter --heldback
 	$(PY) -m eval.jitter
