@@ -34,7 +34,7 @@ def params(model: LoadedModel, settings: Settings) -> dict:
     if model.kind == "dense":
         return {"max_side": settings.dense_max_side, "margins": MARGINS}
     return {"max_side": settings.sparse_max_side, "keypoints": settings.sparse_keypoints, "blur": settings.sparse_blur,
-            "first_octave": settings.sparse_first_octave, "detector": sparse.DETECTOR}
+            "first_octave": settings.sparse_first_octave, "detector": sparse.DETECTOR, "margins": "cut"}
 
 
 def key_for(image_id: str, model: LoadedModel, settings: Settings, owner: str = "") -> str:
@@ -183,9 +183,10 @@ class SparsePoints:
     xy: np.ndarray
     size: np.ndarray
     angle: np.ndarray
-    scale: np.ndarray = field(default_factory=lambda: np.ones(2))  # working size / size as sent, (x, y)
+    scale: np.ndarray = field(default_factory=lambda: np.ones(2))  # working size / the part read's as sent, (x, y)
     width: int = 0  # as sent
     height: int = 0
+    origin: np.ndarray = field(default_factory=lambda: np.zeros(2))  # the part read's top-left, pixels as sent
 
 
 def points_of(img: np.ndarray, settings: Settings) -> SparsePoints:
@@ -195,12 +196,36 @@ def points_of(img: np.ndarray, settings: Settings) -> SparsePoints:
     return SparsePoints(sparse.patches(img, cut, size, angle, settings.sparse_blur), xy, size, angle)
 
 
+PICTURE_GAIN = 1.1  # the picture inside its margins is read alone where that gives it this many times the pixels
+
+
+def sparse_picture(pixels: imaging.Decoded, max_side: int) -> tuple[imaging.Decoded, np.ndarray]:
+    """What of a decoded image the detector reads, and its top-left corner in pixels as sent (x, y):
+    where the image is larger than ``max_side``, the picture inside its uniform margins
+    (``margins.margins``), so that the working size's pixels go to it and not to a frame (a photo
+    in a frame three times its size was shrunk to a third), where that gives it PICTURE_GAIN as
+    many; else the whole image (a spherical panorama's uniform zenith rows leave its long side as
+    it was, and cutting them moved its answer for nothing)."""
+    cut = [m if m >= margins.MIN_WIDTH else 0 for m in margins.margins(pixels.pixels)]
+    if max(pixels.width, pixels.height) <= max_side or not any(cut):
+        return pixels, np.zeros(2)
+    top, bottom, left, right = cut
+    ph, pw = pixels.pixels.shape
+    rx, ry = pixels.width / pw, pixels.height / ph
+    size = (max(1, round((pw - left - right) * rx)), max(1, round((ph - top - bottom) * ry)))
+    if max(pixels.width, pixels.height) < PICTURE_GAIN * max(max(size), max_side):
+        return pixels, np.zeros(2)  # the margins take little of the long side: nothing to gain
+    inside = np.ascontiguousarray(pixels.pixels[top: ph - bottom, left: pw - right])
+    return imaging.Decoded(inside, *size), np.array([left * rx, top * ry])
+
+
 def find_points(pixels: imaging.Decoded, settings: Settings) -> SparsePoints:
-    """The keypoints and patches of a decoded image, at its working size."""
+    """The keypoints and patches of a decoded image, at its working size (``sparse_picture``'s)."""
     with imaging.DECODERS:  # the detector's pyramid holds several times the image for a moment
-        img, _, width, height = prepare(pixels, settings.sparse_max_side)
+        picture, origin = sparse_picture(pixels, settings.sparse_max_side)
+        img, _, width, height = prepare(picture, settings.sparse_max_side)
         return replace(points_of(img, settings), scale=np.array([img.shape[1] / width, img.shape[0] / height]),
-                       width=width, height=height)
+                       width=pixels.width, height=pixels.height, origin=origin)
 
 
 async def sparse_points(pixels: imaging.Decoded, settings: Settings) -> SparsePoints:
@@ -236,11 +261,12 @@ async def sparse_features(data: bytes, model: LoadedModel, cache: FeatureCache, 
         pixels = await decoded(data, settings, where, image)
         found, patches = await run_in_threadpool(lambda: with_input(find_points(pixels, settings)))
     xy, size, angle, scale, width, height = found.xy, found.size, found.angle, found.scale, found.width, found.height
+    origin = found.origin
     del found  # its uint8 patches go now, unless a caller keeps them for another descriptor
     desc = await model.main.run({"patches": patches}) if len(patches) else np.zeros((0, model.entry.dim), np.float32)
     del patches
     desc /= np.maximum(np.linalg.norm(desc, axis=1, keepdims=True), 1e-6)
-    sent = np.clip((xy + 0.5) / scale - 0.5, 0, [width - 1, height - 1]).astype(np.float32)
+    sent = np.clip((xy + 0.5) / scale - 0.5 + origin, 0, [width - 1, height - 1]).astype(np.float32)
     sf = SparseFeatures(sent, (size / scale.mean()).astype(np.float32), angle, desc.astype(np.float16), width, height)
     await run_in_threadpool(cache.put, key, sf.encode(), since)
     return sf, image_id, False

@@ -4,8 +4,10 @@ white border) and the noise the dense network is shown there instead.
 UCN standardises each image by its own mean and spread (``models/ucn.py``): a wide white border
 around a dark street set the photo's contrast apart from the same street sent without one, and
 method=dense matched nothing on it. Noise of the picture's own mean and spread keeps its
-standardisation and looks like nothing; the sparse method never needs this (each patch is
-normalised alone, and a uniform bar has no keypoints)."""
+standardisation and looks like nothing. The sparse method needs no fill (each patch is normalised
+alone, and a uniform bar has no keypoints), but where an image is larger than SPARSE_MAX_SIDE its
+detector reads the picture inside the margins (``dense.sparse_picture``), which then get no share
+of the working size's pixels."""
 from __future__ import annotations
 
 import zlib

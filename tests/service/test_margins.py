@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 
 from models.data import pairs
-from service import margins
+from service import dense, imaging, margins
+from service.config import Settings
 from tests.conftest import encode, real
 
 
@@ -104,3 +105,18 @@ def test_a_cut_of_a_large_image_is_matched_at_the_scale_the_features_see(client,
     err = errors(matched, np.array([[1.0, 0, 700], [0, 1, 500], [0, 0, 1]]))
     assert body["prealigned"] is not None
     assert len(err) >= 1000 and (err < 3).mean() > 0.9, (len(err), (err < 3).mean())
+
+
+def test_the_sparse_detector_reads_a_large_images_picture_inside_its_frame(coffee):
+    """coffee (600 x 400) in a frame that makes it 1800 x 1600: larger than SPARSE_MAX_SIDE, so
+    shrunk whole it gave the photo a third of its pixels. Its keypoints, in pixels as sent, are the
+    photo's own, moved by the frame's corner."""
+    settings = Settings()
+    whole = framed(coffee, 600, 600, 600, 600, 0)
+    assert max(whole.shape) > settings.sparse_max_side
+    alone = dense.find_points(imaging.Decoded(coffee, 600, 400), settings)
+    inside = dense.find_points(imaging.Decoded(whole, 1800, 1600), settings)
+    assert len(alone.xy) > 100 and np.array_equal(inside.xy, alone.xy)
+    assert np.array_equal(inside.origin, [600, 600]) and (inside.width, inside.height) == (1800, 1600)
+    # where ``dense.sparse_features`` puts them as sent: (xy + 0.5) / scale - 0.5 + origin
+    assert np.allclose((inside.xy + 0.5) / inside.scale - 0.5 + inside.origin, alone.xy + 600)
