@@ -199,22 +199,23 @@ def points_of(img: np.ndarray, settings: Settings) -> SparsePoints:
 PICTURE_GAIN = 1.1  # the picture inside its margins is read alone where that gives it this many times the pixels
 
 
-def sparse_picture(pixels: imaging.Decoded, max_side: int) -> tuple[imaging.Decoded, np.ndarray]:
+def sparse_picture(pixels: imaging.Decoded, settings: Settings) -> tuple[imaging.Decoded, np.ndarray]:
     """What of a decoded image the detector reads, and its top-left corner in pixels as sent (x, y):
-    where the image is larger than ``max_side``, the picture inside its uniform margins
+    where the image is larger than SPARSE_MAX_SIDE, the picture inside its uniform margins
     (``margins.margins``), so that the working size's pixels go to it and not to a frame (a photo
     in a frame three times its size was shrunk to a third), where that gives it PICTURE_GAIN as
     many; else the whole image (a spherical panorama's uniform zenith rows leave its long side as
     it was, and cutting them moved its answer for nothing)."""
     cut = [m if m >= margins.MIN_WIDTH else 0 for m in margins.margins(pixels.pixels)]
-    if max(pixels.width, pixels.height) <= max_side or not any(cut):
+    if max(pixels.width, pixels.height) <= settings.sparse_max_side or not any(cut):
         return pixels, np.zeros(2)
     top, bottom, left, right = cut
     ph, pw = pixels.pixels.shape
     rx, ry = pixels.width / pw, pixels.height / ph
     size = (max(1, round((pw - left - right) * rx)), max(1, round((ph - top - bottom) * ry)))
-    if max(pixels.width, pixels.height) < PICTURE_GAIN * max(max(size), max_side):
-        return pixels, np.zeros(2)  # the margins take little of the long side: nothing to gain
+    if max(pixels.width, pixels.height) < PICTURE_GAIN * max(max(size), settings.sparse_max_side) \
+            or not servable(*size, settings):  # little of the long side to gain, or a sliver no image may be
+        return pixels, np.zeros(2)
     inside = np.ascontiguousarray(pixels.pixels[top: ph - bottom, left: pw - right])
     return imaging.Decoded(inside, *size), np.array([left * rx, top * ry])
 
@@ -222,7 +223,7 @@ def sparse_picture(pixels: imaging.Decoded, max_side: int) -> tuple[imaging.Deco
 def find_points(pixels: imaging.Decoded, settings: Settings) -> SparsePoints:
     """The keypoints and patches of a decoded image, at its working size (``sparse_picture``'s)."""
     with imaging.DECODERS:  # the detector's pyramid holds several times the image for a moment
-        picture, origin = sparse_picture(pixels, settings.sparse_max_side)
+        picture, origin = sparse_picture(pixels, settings)
         img, _, width, height = prepare(picture, settings.sparse_max_side)
         return replace(points_of(img, settings), scale=np.array([img.shape[1] / width, img.shape[0] / height]),
                        width=pixels.width, height=pixels.height, origin=origin)

@@ -120,3 +120,12 @@ def test_the_sparse_detector_reads_a_large_images_picture_inside_its_frame(coffe
     assert np.array_equal(inside.origin, [600, 600]) and (inside.width, inside.height) == (1800, 1600)
     # where ``dense.sparse_features`` puts them as sent: (xy + 0.5) / scale - 0.5 + origin
     assert np.allclose((inside.xy + 0.5) / inside.scale - 0.5 + inside.origin, alone.xy + 600)
+
+
+def test_a_sliver_inside_wide_margins_is_read_with_them(coffee):
+    """A strip 20 px high in the middle of a large black image: a picture no image sent may be
+    (shorter than the least side), so the detector reads the whole image as before."""
+    img = np.zeros((1600, 1800), np.uint8)
+    img[790:810, 600:1200] = coffee[200:220, :600]
+    found = dense.find_points(imaging.Decoded(img, 1800, 1600), Settings())
+    assert np.array_equal(found.origin, [0, 0]) and found.scale[0] < 1
