@@ -15,7 +15,7 @@ import zlib
 import numpy as np
 
 TOLERANCE = 8  # grey levels a margin's pixels may stray from its edge's grey (JPEG's ringing, dust)
-MIN_WIDTH = 4  # px of the working image: thinner margins are left as they are (a feature cell is 4 px)
+MIN_WIDTH = 4  # px of the pixels looked at: thinner margins are left as they are (a dense feature cell is 4 px)
 # margins are filled only where they move the picture's standardisation by more than this: its
 # mean by a share of the frame's spread, or its spread by a factor. A page's own white paper
 # or a render's grey backdrop reaching the edges moves neither by a tenth (and is part of the scene)
