@@ -206,10 +206,9 @@ def sparse_picture(pixels: imaging.Decoded, settings: Settings) -> tuple[imaging
     in a frame three times its size was shrunk to a third), where that gives it PICTURE_GAIN as
     many; else the whole image (a spherical panorama's uniform zenith rows leave its long side as
     it was, and cutting them moved its answer for nothing)."""
-    cut = [m if m >= margins.MIN_WIDTH else 0 for m in margins.margins(pixels.pixels)]
-    if max(pixels.width, pixels.height) <= settings.sparse_max_side or not any(cut):
+    top, bottom, left, right = margins.margins(pixels.pixels)
+    if max(pixels.width, pixels.height) <= settings.sparse_max_side or not top + bottom + left + right:
         return pixels, np.zeros(2)
-    top, bottom, left, right = cut
     ph, pw = pixels.pixels.shape
     rx, ry = pixels.width / pw, pixels.height / ph
     size = (max(1, round((pw - left - right) * rx)), max(1, round((ph - top - bottom) * ry)))

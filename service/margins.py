@@ -38,9 +38,9 @@ def run_of(lines: np.ndarray) -> int:
 
 def margins(pixels: np.ndarray) -> tuple[int, int, int, int]:
     """The uniform rows at the top and bottom and columns at the left and right of ``pixels``
-    (H, W) uint8, each at most half the image (a column counts between the top and bottom
-    margins, so corners where bars of two greys meet do not hide one); (0, 0, 0, 0) where the
-    picture is all one grey."""
+    (H, W) uint8, each at most half the image and 0 where thinner than MIN_WIDTH (a column counts
+    between the top and bottom runs, so corners where bars of two greys meet do not hide one);
+    (0, 0, 0, 0) where the picture is all one grey."""
     h, w = pixels.shape
     if h < 2 or w < 2:
         return 0, 0, 0, 0
@@ -51,7 +51,7 @@ def margins(pixels: np.ndarray) -> tuple[int, int, int, int]:
     left, right = run_of(between[: w // 2]), run_of(between[::-1][: w // 2])
     if left + right >= w:
         return 0, 0, 0, 0
-    return top, bottom, left, right
+    return tuple(m if m >= MIN_WIDTH else 0 for m in (top, bottom, left, right))
 
 
 def noise_in(out: np.ndarray, where: np.ndarray, seen: np.ndarray, seed: int) -> np.ndarray:
@@ -74,12 +74,12 @@ def moved(picture: np.ndarray, pixels: np.ndarray) -> bool:
 
 
 def filled(pixels: np.ndarray) -> np.ndarray:
-    """``pixels`` (H, W) uint8 with each margin at least MIN_WIDTH wide replaced by noise of the
+    """``pixels`` (H, W) uint8 with its margins (``margins``) replaced by noise of the
     picture's mean and spread where they are flat (FLAT) and move its standardisation (``moved``);
     ``pixels`` itself where they are not or there is none. The draw is seeded by the picture, so
     the same image gets the same features every time and two images with margins of one size do
     not match each other's noise."""
-    top, bottom, left, right = (m if m >= MIN_WIDTH else 0 for m in margins(pixels))
+    top, bottom, left, right = margins(pixels)
     if not top + bottom + left + right:
         return pixels
     h, w = pixels.shape
