@@ -10,7 +10,7 @@ BY_HAND = {("eval.weights", "--before")}
 
 
 def commands(text: str, pattern: str) -> set[tuple[str, tuple[str, ...]]]:
-    """(module, its arguments in order) of every match of ``pattern`` (groups: module, arguments)."""
+    """(module, its arguments sorted) of every match of ``pattern`` (groups: module, arguments)."""
     return {(m[0], tuple(sorted(shlex.split(m[1])))) for m in re.findall(pattern, text, re.M)}
 
 
