@@ -19,9 +19,10 @@ import asyncio
 import shlex
 import sys
 
+import cv2
 import numpy as np
 
-from eval import machine
+from eval import agreement, machine
 from eval.agreement import features, homography_cases, images_of
 from eval.depth import windows
 from eval.results import published
@@ -37,6 +38,15 @@ def depth_cases() -> list[tuple[str, pairs.Pair]]:
     aloe = pairs.load("aloe")
     return ([("aloe", aloe)] + [(f"aloe window {box}", p) for box, p, _ in windows(aloe)]
             + [(f"cube moved by hand, frame 0 -> {f}", pairs.load(n)) for n, f in pairs.MBT_FRAMES.items()])
+
+
+def ransac_found(m: matching.Matches, threshold: float) -> bool:
+    """Whether RANSAC alone (OpenCV's FM_RANSAC, as ``matching.verify`` runs it) finds a
+    fundamental matrix among the matches ``m`` (``matching.found``)."""
+    if len(m.score) < 8:
+        return False
+    f, mask = cv2.findFundamentalMat(m.xy_a, m.xy_b, cv2.FM_RANSAC, threshold, 0.999)
+    return f is not None and matching.found("fundamental", mask.ravel().astype(bool), m)
 
 
 def kept(m: matching.Matches, threshold: float) -> tuple[int, int, int] | None:
@@ -57,11 +67,13 @@ def main() -> None:
     threshold = Settings().ransac_threshold_px
     groups = {"planes and turning cameras": homography_cases(), DEPTH: depth_cases()}
     f = asyncio.run(features(images_of([c for cases in groups.values() for c in cases])))
-    rows, low = [], []
+    rows, low, spared = [], [], {group: [] for group in groups}
     for group, cases in groups.items():
         shares, chosen = [], {"homography": 0, "fundamental": 0, None: 0}
         for name, _ in cases:
             m = sparse.match(f[f"{name}/a"], f[f"{name}/b"], None, True)
+            if ransac_found(m, threshold):  # RANSAC's own fit, as the service runs it where not spared
+                spared[group] += [agreement.hopeless(m, threshold, "fundamental")]
             guide = matching.fit_guide(m, threshold, GUIDE_INLIERS)
             chosen[guide and guide.kind] += 1
             counts = kept(m, threshold)
@@ -76,10 +88,15 @@ def main() -> None:
     command = "python -m eval.guide " + shlex.join(sys.argv[1:])
     text = ("## Keypoint transfer's guide: the homography's inliers a fundamental matrix keeps\n\n"
             f"`{command.strip()}` {machine.describe()}\n\n"
-            f"Each pair's mutual sparse matches, RANSAC at {threshold:g} px; counted in the coarser image's pixels "
+            f"Each pair's mutual sparse matches, RANSAC at {threshold:g} px as the service fits them (GC-RANSAC's fit "
+            "where RANSAC is spared: a fundamental matrix with too few inliers to be found, which no guide "
+            "takes); counted in the coarser image's pixels "
             "as the guide counts them (`matching.flat`). Pairs with both fitted: where RANSAC fits each to "
             f"{GUIDE_INLIERS} or more. A fundamental matrix that keeps under {100 * matching.PLANE_KEPT:.0f} % of "
-            "the homography's inliers does not outvote it.\n\n"
+            "the homography's inliers does not outvote it. RANSAC's fundamental matrix is spared where "
+            "GC-RANSAC's holds fewer inliers than one needs (`matching.hopeless`): of those RANSAC finds, "
+            + ", ".join(f"{sum(got)} of {len(got)} {group}" for group, got in spared.items()) + " would be spared."
+            "\n\n"
             "| pairs | all | both fitted | share kept, least | median | under "
             f"{100 * matching.PLANE_KEPT:.0f} % | guide: homography / fundamental / none |\n"
             "|---|---|---|---|---|---|---|\n"

@@ -1,6 +1,7 @@
 """Matching on feature maps: known answers, and memory bounded for a pair of 4-megapixel images."""
 import tracemalloc
 
+import cv2
 import numpy as np
 import pytest
 
@@ -384,6 +385,23 @@ def test_a_few_agreeing_inliers_among_many_matches_are_a_geometry_and_chance_is_
         chance = keypoint_matches(SHRINK_TURN, 0, 400, seed)
         _, inliers = matching.verify(chance, "homography", 4.0)
         assert inliers.sum() < matching.AGREED_INLIERS and not matching.found("homography", inliers, chance)
+
+
+def test_ransac_is_spared_only_where_no_homography_can_be_found():
+    """Random sparse matches: GC-RANSAC and PROSAC find fewer than AGREED_INLIERS agreeing inliers,
+    so RANSAC is not run and nothing is found. An object 8 of 400 matches show: RANSAC runs."""
+    chance = keypoint_matches(SHRINK_TURN, 0, 400)
+    prosac = matching.homography(chance, cv2.USAC_PROSAC, 4.0)[1]
+    assert matching.hopeless(chance, "homography", 4.0, prosac) is not None
+    _, inliers = matching.verify(chance, "homography", 4.0)
+    assert not matching.found("homography", inliers, chance)
+    real = keypoint_matches(SHRINK_TURN, 8, 392)
+    prosac = matching.homography(real, cv2.USAC_PROSAC, 4.0)[1]
+    assert matching.hopeless(real, "homography", 4.0, prosac) is None
+    h, inliers = matching.verify(real, "homography", 4.0)
+    assert matching.found("homography", inliers, real) and inliers[:8].all()
+    without_keypoints = matching.Matches(real.xy_a, real.xy_b, real.score, real.ratio)
+    assert matching.hopeless(without_keypoints, "homography", 4.0) is None  # dense matches: RANSAC always runs
 
 
 def test_matches_a_geometry_explains_besides_join_its_inliers_each_keypoint_once():
