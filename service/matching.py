@@ -272,11 +272,14 @@ def hopeless(m: Matches, geometry: str, threshold_px: float, prosac: np.ndarray 
     quarter of its size). Dense matches carry no keypoints to agree: RANSAC always runs."""
     if not agreed(m):
         return None
-    if geometry == "homography":
-        quick = homography(m, cv2.USAC_ACCURATE, threshold_px)
-        counts = [0 if k is None else int(k.sum()) for k in (quick[1], prosac)]
-        return quick if max(counts) < AGREED_INLIERS else None
-    quick = cv2.findFundamentalMat(m.xy_a, m.xy_b, cv2.USAC_ACCURATE, threshold_px, 0.999, 2000)
+    try:
+        if geometry == "homography":
+            quick = homography(m, cv2.USAC_ACCURATE, threshold_px)
+            counts = [0 if k is None else int(k.sum()) for k in (quick[1], prosac)]
+            return quick if max(counts) < AGREED_INLIERS else None
+        quick = cv2.findFundamentalMat(m.xy_a, m.xy_b, cv2.USAC_ACCURATE, threshold_px, 0.999, 2000)
+    except cv2.error:  # USAC asserts on some exact matches (a crop's: a fundamental matrix's model left empty)
+        return None
     few = quick[0] is None or quick[1] is None or int(quick[1].sum()) < least_inliers(geometry, len(m.score))
     return quick if few else None
 

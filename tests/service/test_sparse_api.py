@@ -286,3 +286,18 @@ def test_the_dense_method_and_keypoint_transfer_name_an_image_without_texture_to
     assert moved["warnings"][1].startswith("no geometry was found")
     body = ask(client, coffee, coffee, method="dense", geometry="homography")
     assert body.get("homography") is not None and not any("keypoints (it shows" in w for w in body["warnings"])
+
+
+
+def test_a_crop_of_the_photo_transfers_its_points_by_its_shift(client, coffee):
+    """The cup cut from the photo: the sparse matches the transfer's guide is fitted to are exact
+    copies of the photo's keypoints, on which OpenCV's GC-RANSAC asserts while fitting a
+    fundamental matrix (``matching.hopeless`` then leaves the fit to RANSAC). The guide is the
+    crop's shift, and each point lands by it."""
+    pts = np.random.default_rng(3).uniform([20, 20], [280, 220], (12, 2))
+    r = client.post("/v1/keypoints/transfer", data={"keypoints": json.dumps(pts.tolist())},
+                    files={"image_a": ("a.png", encode(np.ascontiguousarray(coffee[60:300, 120:420])), "image/png"),
+                           "image_b": ("b.png", encode(coffee), "image/png")})
+    assert r.status_code == 200, r.text
+    got = np.array([[k["x"], k["y"]] for k in r.json()["keypoints"]])
+    np.testing.assert_allclose(got, pts + [120, 60], atol=1.0)
