@@ -250,8 +250,12 @@ def verify(m: Matches, geometry: str, threshold_px: float) -> tuple[np.ndarray |
 
 def homography(m: Matches, method: int, threshold_px: float) -> tuple[np.ndarray | None, np.ndarray | None]:
     """OpenCV's homography of the matches by ``method`` (up to 2000 draws), and its inlier mask
-    as ``agreeing`` keeps it."""
-    h, mask = cv2.findHomography(m.xy_a, m.xy_b, method, threshold_px, maxIters=2000, confidence=0.999)
+    as ``agreeing`` keeps it; none where OpenCV fails (its USAC methods assert on some exact
+    matches: ``hopeless``)."""
+    try:
+        h, mask = cv2.findHomography(m.xy_a, m.xy_b, method, threshold_px, maxIters=2000, confidence=0.999)
+    except cv2.error:
+        return None, None
     return h, agreeing(h, mask, m)
 
 
@@ -272,16 +276,20 @@ def hopeless(m: Matches, geometry: str, threshold_px: float, prosac: np.ndarray 
     quarter of its size). Dense matches carry no keypoints to agree: RANSAC always runs."""
     if not agreed(m):
         return None
-    try:
+    try:  # where OpenCV fails (USAC asserts on some exact matches: a crop's), RANSAC decides
         if geometry == "homography":
-            quick = homography(m, cv2.USAC_ACCURATE, threshold_px)
-            counts = [0 if k is None else int(k.sum()) for k in (quick[1], prosac)]
-            return quick if max(counts) < AGREED_INLIERS else None
-        quick = cv2.findFundamentalMat(m.xy_a, m.xy_b, cv2.USAC_ACCURATE, threshold_px, 0.999, 2000)
-    except cv2.error:  # USAC asserts on some exact matches (a crop's: a fundamental matrix's model left empty)
+            h, mask = cv2.findHomography(m.xy_a, m.xy_b, cv2.USAC_ACCURATE, threshold_px, maxIters=2000,
+                                         confidence=0.999)
+        else:
+            h, mask = cv2.findFundamentalMat(m.xy_a, m.xy_b, cv2.USAC_ACCURATE, threshold_px, 0.999, 2000)
+    except cv2.error:
         return None
-    few = quick[0] is None or quick[1] is None or int(quick[1].sum()) < least_inliers(geometry, len(m.score))
-    return quick if few else None
+    if geometry == "homography":
+        mask = agreeing(h, mask, m)
+        counts = [0 if k is None else int(k.sum()) for k in (mask, prosac)]
+        return (h, mask) if max(counts) < AGREED_INLIERS else None
+    few = h is None or mask is None or int(mask.sum()) < least_inliers(geometry, len(m.score))
+    return (h, mask) if few else None
 
 
 SCALE_AGREES, TURN_AGREES = 0.75, np.deg2rad(40)  # octaves, radians: see ``agreeing``
