@@ -3,7 +3,8 @@ cold (both feature maps computed) and warm (both cached), with the in-process ca
 held to one thread, the default, and left on every core) and with Redis, beside OpenCV SIFT
 detect + describe + ratio-matched on the same pair (cold: every server and SIFT taking turns round
 by round, ``cold_race``); a warm request between unrelated photos, where
-RANSAC looks for a geometry in vain; the bytes one cached 640x480 feature map takes; and where a
+RANSAC looks for a geometry in vain, without one asked for and with a homography asked for (a's
+copies seen from the side tried too); the bytes one cached 640x480 feature map takes; and where a
 cold sparse request's time goes, step by step.
 
     python -m eval.latency [--repeats 15]
