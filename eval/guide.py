@@ -22,8 +22,8 @@ import sys
 import cv2
 import numpy as np
 
-from eval import agreement, machine
-from eval.agreement import features, homography_cases, images_of
+from eval import machine
+from eval.agreement import features, homography_cases, hopeless, images_of
 from eval.depth import windows
 from eval.results import published
 from models.data import pairs
@@ -73,7 +73,7 @@ def main() -> None:
         for name, _ in cases:
             m = sparse.match(f[f"{name}/a"], f[f"{name}/b"], None, True)
             if ransac_found(m, threshold):  # RANSAC's own fit, as the service runs it where not spared
-                spared[group] += [agreement.hopeless(m, threshold, "fundamental")]
+                spared[group] += [hopeless(m, threshold, "fundamental")]
             guide = matching.fit_guide(m, threshold, GUIDE_INLIERS)
             chosen[guide and guide.kind] += 1
             counts = kept(m, threshold)
