@@ -206,8 +206,10 @@ def sparse_picture(pixels: imaging.Decoded, settings: Settings) -> tuple[imaging
     in a frame three times its size was shrunk to a third), where that gives it PICTURE_GAIN as
     many; else the whole image (a spherical panorama's uniform zenith rows leave its long side as
     it was, and cutting them moved its answer for nothing)."""
+    if max(pixels.width, pixels.height) <= settings.sparse_max_side:
+        return pixels, np.zeros(2)
     top, bottom, left, right = margins.margins(pixels.pixels)
-    if max(pixels.width, pixels.height) <= settings.sparse_max_side or not top + bottom + left + right:
+    if not top + bottom + left + right:
         return pixels, np.zeros(2)
     ph, pw = pixels.pixels.shape
     rx, ry = pixels.width / pw, pixels.height / ph
