@@ -29,8 +29,17 @@ def read_points(text: str, cap: int, what: str = "keypoints") -> np.ndarray:
 
 
 def inside(arr: np.ndarray, width: int, height: int, what: str = "keypoints", image: str = "image a") -> np.ndarray:
-    """``arr`` (K, 2) itself; 422 unless every point lies inside the width x height image."""
+    """``arr`` (K, 2) itself; 422 unless every point lies inside the width x height image, between
+    its first and last pixels' centres (``span``)."""
     outside = (arr[:, 0] < 0) | (arr[:, 1] < 0) | (arr[:, 0] > width - 1) | (arr[:, 1] > height - 1)
     if outside.any():
-        raise InvalidInput(f"point {int(np.argmax(outside))} of the {what} lies outside {image} ({width}x{height})")
+        k = int(np.argmax(outside))
+        raise InvalidInput(f"point {k} of the {what}, ({arr[k, 0]:g}, {arr[k, 1]:g}), lies outside {image}: "
+                           + span(width, height))
     return arr
+
+
+def span(width: int, height: int) -> str:
+    """What a point inside a width x height image is, for an error message."""
+    return (f"x must lie in [0, {width - 1}] and y in [0, {height - 1}] for a {width}x{height} image "
+            "(pixel centres: (0, 0) is the centre of the top-left pixel)")

@@ -99,7 +99,8 @@ async def correspondences(
              responses=PNG)
 async def keypoints_transfer(
     settings: SettingsDep, ctx: ContextDep, keypoints: Annotated[str, Form(
-        description="JSON [[x, y], ...]: " + pixels("a", "each point"))],
+        description="JSON [[x, y], ...]: " + pixels("a", "each point") + "; each within [0, width - 1] x "
+                    "[0, height - 1] (else 422)")],
     image_a: Annotated[UploadFile | None, File()] = None, image_b: Annotated[UploadFile | None, File()] = None,
     image_a_id: ImageId = None, image_b_id: ImageId = None, model: ModelField = None,
     guided: Annotated[bool, Form(description="search near the pair's estimated geometry")] = True,

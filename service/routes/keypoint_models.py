@@ -19,7 +19,7 @@ from service.errors import InvalidInput, NotFound
 from service.feature_map import BadRecord, FeatureMap
 from service.model_store import MemoryStore
 from service.names import KEYPOINT_MODEL_ID
-from service.points import inside, read_points
+from service.points import inside, read_points, span
 from service.registry import LoadedModel, Registry
 from service.routes.forms import ERRORS, PNG, ImageId, Number, Render, drawable, multipart_only, picture, side
 from service.schemas import (
@@ -76,8 +76,8 @@ async def exemplar_map(i: int, e: ExemplarIn, m: LoadedModel, ctx: Context) -> F
     fm = await dense_map(Side(where, data), m, ctx)
     for name, (x, y) in e.keypoints.items():
         if not (0 <= x <= fm.width - 1 and 0 <= y <= fm.height - 1):
-            raise InvalidInput(f"{where}: keypoint {name!r} ({x:g}, {y:g}) lies outside the "
-                               f"{fm.width}x{fm.height} image")
+            raise InvalidInput(f"{where}: keypoint {name!r} ({x:g}, {y:g}) lies outside the image: "
+                               + span(fm.width, fm.height))
     return fm
 
 

@@ -161,6 +161,24 @@ def test_bad_keypoints_are_422(client, pair, kps):
     err(client.post("/v1/keypoints/transfer", files=files(pair), data={"keypoints": kps}), 422)
 
 
+@pytest.mark.parametrize("right,bottom,x,y", [(0, 0, -0.5, 0), (0, 0, 0, -0.01), (1, 0, 0.5, 0), (0, 1, 0, 0.2)])
+def test_a_point_beyond_the_outer_pixels_centres_is_refused_with_the_range_that_holds(client, pair, right, bottom,
+                                                                                       x, y):
+    """A corner of the image's outline (-0.5, -0.5) is half a pixel outside the centres the
+    coordinates count: the message says where a point may lie (``right``, ``bottom``: from the last
+    pixel's centre)."""
+    h, w = pair[2].shape
+    x, y = x + right * (w - 1), y + bottom * (h - 1)
+    r = client.post("/v1/keypoints/transfer", files=files(pair), data={"keypoints": json.dumps([[1, 1], [x, y]])})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] == (f"point 1 of the keypoints, ({x:g}, {y:g}), lies outside image a: x must lie in "
+                                  f"[0, {w - 1}] and y in [0, {h - 1}] for a {w}x{h} image (pixel centres: (0, 0) "
+                                  "is the centre of the top-left pixel)")
+    inner = client.post("/v1/keypoints/transfer", files=files(pair),
+                        data={"keypoints": json.dumps([[0, 0], [w - 1, h - 1]])})
+    assert inner.status_code == 200, inner.text
+
+
 def test_bad_images(client, pair):
     tiny = encode(np.zeros((4, 4), np.uint8))
     elongated = encode(np.zeros((16, 600), np.uint8))
