@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from service.feature_map import FeatureMap
-from service.matching import bilinear, project, sample
+from service.matching import bilinear, project, sample, within
 from service.point_transfer import Transfer
 
 OUTSIDE_COST = 2.0  # the largest distance of unit vectors: a displacement leaving b matches nothing
@@ -51,6 +51,9 @@ class Alignment:
     step: tuple[float, float]  # a's pixels per cell (x, y): cell (i, j) is at a's pixel (j * sx, i * sy)
     energy: dict[str, float]
     levels: int
+    # (h, w) float32: each cell's part of the energy, its data and displacement terms and its
+    # smoothness towards the cells right of and below it (``energies``)
+    cost: np.ndarray | None = None
 
     def at(self, xy: np.ndarray) -> np.ndarray:
         """Positions in b (K, 2) of pixels (K, 2) of a, by bilinear interpolation of the field."""
@@ -194,21 +197,37 @@ def decide(belief: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def energy(a: np.ndarray, b: np.ndarray, field: np.ndarray, p: Params) -> dict[str, float]:
     """The three terms of E at an integer field (h, w, 2)."""
+    return energies(a, b, field, p)[0]
+
+
+def energies(a: np.ndarray, b: np.ndarray, field: np.ndarray, p: Params) -> tuple[dict[str, float], np.ndarray]:
+    """``energy``, and E cell by cell (h, w) float32, each smoothness term counted at the cell left
+    of or above its pair: over all cells it sums to E."""
+    terms = cell_terms(a, b, field, p)
+    data, smooth, disp = (float(t.sum()) for t in terms)
+    return ({"data": data, "smoothness": smooth, "displacement": disp, "total": data + smooth + disp},
+            sum(terms).astype(np.float32))
+
+
+def cell_terms(a: np.ndarray, b: np.ndarray, field: np.ndarray, p: Params) -> tuple[np.ndarray, ...]:
+    """The data, smoothness and displacement terms of E at each cell, (h, w) each."""
     h, w, _ = a.shape
     ii, jj = np.mgrid[0:h, 0:w]
     y, x = ii + field[..., 1], jj + field[..., 0]
     inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
     sim = np.einsum("hwd,hwd->hw", a, b[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)])
-    data = float(np.where(inside, np.sqrt(np.clip(2 - 2 * sim, 0, None)), OUTSIDE_COST).sum())
-    smooth = sum(float(np.minimum(p.alpha * np.abs(np.diff(field, axis=ax)).sum(-1), p.d).sum()) for ax in (0, 1))
-    disp = float(p.eta * np.abs(field).sum())
-    return {"data": data, "smoothness": smooth, "displacement": disp, "total": data + smooth + disp}
+    data = np.where(inside, np.sqrt(np.clip(2 - 2 * sim, 0, None)), OUTSIDE_COST)
+    smooth = np.zeros((h, w))
+    smooth[:-1] += np.minimum(p.alpha * np.abs(np.diff(field, axis=0)).sum(-1), p.d)
+    smooth[:, :-1] += np.minimum(p.alpha * np.abs(np.diff(field, axis=1)).sum(-1), p.d)
+    return data, smooth, p.eta * np.abs(field).sum(-1)
 
 
-def solve(a: np.ndarray, b: np.ndarray, p: Params) -> tuple[np.ndarray, dict[str, float], int]:
+def solve(a: np.ndarray, b: np.ndarray, p: Params) -> tuple[np.ndarray, dict[str, float], int, np.ndarray]:
     """Displacement field in cells (h, w, 2) float32 of b's features (h, w, D) against a's (same
-    shape), its energy terms, and the number of pyramid levels used. With ``supersample`` s the
-    field is on a grid 2^s times denser, (2^s (h - 1) + 1, 2^s (w - 1) + 1, 2), in its cells."""
+    shape), its energy terms, the number of pyramid levels used and its energy cell by cell
+    (``energies``). With ``supersample`` s the field is on a grid 2^s times denser,
+    (2^s (h - 1) + 1, 2^s (w - 1) + 1, 2), in its cells."""
     pyramid = [(a, b)]
     for _ in range(p.supersample):
         pyramid.insert(0, (upsample(pyramid[0][0]), upsample(pyramid[0][1])))
@@ -224,14 +243,15 @@ def solve(a: np.ndarray, b: np.ndarray, p: Params) -> tuple[np.ndarray, dict[str
         r = p.radius if level == 0 else p.window
         belief = bp(data_cost(fa, fb, field, r, p.eta), field, p)
         field, fine = decide(belief, field)
-    return fine, energy(*pyramid[0], field, p), len(pyramid)
+    terms, cost = energies(*pyramid[0], field, p)
+    return fine, terms, len(pyramid), cost
 
 
 def align(fa: FeatureMap, fb: FeatureMap, p: Params | None = None) -> Alignment:
     """Align b to a: for every cell of a, where its content lies in b (see the module docstring)."""
     p = p or Params()
     a, b, step_b = onto_grid_of(fa, fb)
-    cells, terms, levels = solve(a, b, p)
+    cells, terms, levels, cost = solve(a, b, p)
     flow = np.empty_like(cells)
     h, w, _ = cells.shape
     jj, ii = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
@@ -239,7 +259,7 @@ def align(fa: FeatureMap, fb: FeatureMap, p: Params | None = None) -> Alignment:
     step_a, step_b = k * fa.stride / fa.scale, (k * step_b[0], k * step_b[1])
     flow[..., 0] = (jj + cells[..., 0]) * step_b[0] - jj * step_a
     flow[..., 1] = (ii + cells[..., 1]) * step_b[1] - ii * step_a
-    return Alignment(flow, (step_a, step_a), terms, levels)
+    return Alignment(flow, (step_a, step_a), terms, levels, cost)
 
 
 def through(al: Alignment, h: np.ndarray) -> Alignment:
@@ -249,7 +269,16 @@ def through(al: Alignment, h: np.ndarray) -> Alignment:
     jj, ii = np.meshgrid(np.arange(cols, dtype=np.float64), np.arange(rows, dtype=np.float64))
     grid = np.stack([jj * al.step[0], ii * al.step[1]], -1).reshape(-1, 2)
     moved = project(h, grid + al.flow.reshape(-1, 2))
-    return Alignment((moved - grid).reshape(rows, cols, 2).astype(np.float32), al.step, al.energy, al.levels)
+    return Alignment((moved - grid).reshape(rows, cols, 2).astype(np.float32), al.step, al.energy, al.levels, al.cost)
+
+
+def seen_in(al: Alignment, h: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(rows, cols) bool: the cells of ``al``'s grid of a that the homography ``h`` (3, 3; a's
+    pixels -> b's) takes inside b, of ``size`` (width, height)."""
+    rows, cols, _ = al.flow.shape
+    jj, ii = np.meshgrid(np.arange(cols, dtype=np.float64), np.arange(rows, dtype=np.float64))
+    grid = np.stack([jj * al.step[0], ii * al.step[1]], -1).reshape(-1, 2)
+    return within(project(h, grid), *size).reshape(rows, cols)
 
 
 def share_covered(h: np.ndarray, size: tuple[int, int], frame: tuple[int, int]) -> float:

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from models.data import warps
-from service import align, dense, imaging
+from models.data import photos, warps
+from service import align, correspond, dense, imaging
 from tests.conftest import encode
 
 
@@ -86,7 +86,7 @@ def test_solve_recovers_a_constant_field_through_noise_that_fools_nearest_neighb
     b = shifted(a, 5, -3)
     noisy = a + rng.normal(0, 0.35, a.shape).astype(np.float32)
     noisy /= np.linalg.norm(noisy, axis=-1, keepdims=True)
-    field, terms, levels = align.solve(noisy, b, align.Params())
+    field, terms, levels, _ = align.solve(noisy, b, align.Params())
     inner = np.s_[6:-6, 6:-6]
     mrf_ok = np.mean(np.abs(np.rint(field[inner]) - [5, -3]).max(-1) == 0)
     # independent nearest neighbours on the same features
@@ -104,9 +104,10 @@ def test_the_solution_has_lower_energy_than_the_zero_field_and_nearest_neighbour
     a = smooth_features(rng, 30, 30)
     b = shifted(a, -4, 2)
     p = align.Params()
-    field, terms, _ = align.solve(a, b, p)
+    field, terms, _, cost = align.solve(a, b, p)
     zero = align.energy(a, b, np.zeros((30, 30, 2), np.int64), p)["total"]
     assert terms["total"] < zero
+    assert cost.shape == (30, 30) and float(cost.sum()) == pytest.approx(terms["total"], rel=1e-4)  # cell by cell
     assert terms["total"] == pytest.approx(align.energy(a, b, np.rint(field).astype(np.int64), p)["total"], rel=1e-4)
 
 
@@ -279,6 +280,34 @@ def test_a_crop_aligned_to_the_whole_photo_at_its_own_scale_is_brought_onto_it_f
     assert r.json()["prealigned"]["scale"] == pytest.approx(1, abs=0.01) and (err < 3).all(), err
     assert np.mean([x["confidence"] for x in k]) > 0.85
     assert client.post("/v1/align", files=files(a, coffee)).json()["energy"]["total"] < 100
+
+
+def test_a_crop_of_a_night_sky_is_aligned_in_its_copy_brought_onto_the_whole_photo(client):
+    """b is a 300 x 200 crop of the rocket photo, most of it dark sky. Over all of a, the field
+    solved in b's copy brought onto a (noise beyond the crop) cost more than the direct field,
+    which stretches b over all of a and finds something in it: the direct field was answered,
+    7 % of the towers' points within 3 px. Over the cells b shows, the copy's field wins."""
+    a = cv2.resize(photos.load("rocket"), (640, 480), interpolation=cv2.INTER_AREA)
+    pts = np.array([[x, y] for x in np.arange(160.0, 440, 10) for y in np.arange(180.0, 261, 10)])
+    out = client.post("/v1/keypoints/transfer", files=files(a, a[100:300, 150:450]),
+                      data={"keypoints": json.dumps(pts.tolist()), "method": "align"}).json()
+    got = np.array([[k["x"], k["y"]] for k in out["keypoints"]])
+    assert out["prealigned"] == {"scale": pytest.approx(1, abs=0.01), "rotation_deg": pytest.approx(0, abs=0.5)}
+    assert np.mean(np.linalg.norm(got - (pts - [150, 100]), axis=1) < 3) > 0.5
+
+
+def test_fields_are_compared_over_the_cells_b_shows():
+    """The direct field costs less over all of a but more where b's copy has b's pixels."""
+    rows, cols = 4, 6
+    seen = np.zeros((rows, cols), bool)
+    seen[1:3, 1:4] = True
+    flow = np.zeros((rows, cols, 2), np.float32)
+    direct = align.Alignment(flow, (4.0, 4.0), {"total": 10.0}, 1, np.where(seen, 1.0, 0.1).astype(np.float32))
+    residual = align.Alignment(flow, (4.0, 4.0), {"total": 20.0}, 1, np.where(seen, 0.0, 1.0).astype(np.float32))
+    assert not correspond.lower(direct, residual, seen)
+    assert correspond.lower(direct, residual, np.ones_like(seen))  # all of a: the totals, as before
+    shown = align.seen_in(direct, np.array([[1, 0, -4], [0, 1, -4], [0, 0, 1.0]]), (9, 5))
+    assert shown.tolist() == [[False] * 6] + [[False, True, True, True, False, False]] * 2 + [[False] * 6]
 
 
 def test_the_share_of_a_frame_an_image_covers():
