@@ -42,7 +42,7 @@ class Transferred:
     warnings: list[str] = field(default_factory=list)
     confidence: np.ndarray | None = None  # (K,) float32 calibrated, if the model carries curves
     cycle_error: np.ndarray | None = None  # (K,) float32 pixels of image a between a point and its round trip
-    in_view: np.ndarray | None = None  # (K,) bool, with a homography guiding: inside image b
+    in_view: np.ndarray | None = None  # (K,) bool, with a homography guiding or method=align: inside image b
     prealigned: dict | None = None  # b's scale and rotation_deg undone before the search
     support: np.ndarray | None = None  # (K,) share of the nearest sparse matches the placing geometry explains
     second_motion: np.ndarray | None = None  # (K,) bool, where a second motion was found: placed by it

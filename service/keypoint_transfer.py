@@ -257,8 +257,14 @@ async def aligned(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, points: np.n
                                                                   ctx.settings.ransac_threshold_px)
     confidence = None if out.one_scene is False else calibration.for_alignment(
         model, tr.cycle_error, None if support is None else support < local_warp.BELOW)
-    return Transferred(model.name, tr, points, out.warnings, pre.described if pre is not None else None, confidence,
-                       support=support, one_scene=out.one_scene, seen_from_side=out.seen_from_side)
+    in_view = matching.within(tr.xy, fb.width, fb.height, matching.BORDER_SLACK_PX)
+    warnings = list(out.warnings)
+    if not in_view.all():  # the field carries them beyond b (a crop of a, b zoomed in): held, as guided ones are
+        tr.xy = np.where(in_view[:, None], tr.xy, matching.held_in(tr.xy, fb.width, fb.height)).astype(np.float32)
+        warnings.append(f"{int((~in_view).sum())} of {len(points)} points lie outside image b along the alignment's "
+                        "field (in_view: false): their positions are held at its border")
+    return Transferred(model.name, tr, points, warnings, pre.described if pre is not None else None, confidence,
+                       in_view=in_view, support=support, one_scene=out.one_scene, seen_from_side=out.seen_from_side)
 
 
 def field_support(al: align.Alignment, m: Matches, points: np.ndarray, tol_px: float) -> np.ndarray:

@@ -196,8 +196,9 @@ class TransferredPoint(BaseModel):
                                                        "whose round trip missed by as much); "
                                                        "absent when no geometry guided the search (with "
                                                        "method=align: when one_scene is false)")
-    in_view: bool | None = Field(None, description="with a homography guiding: whether it puts the point inside "
-                                                   "image b (if not, the position is held at b's border)")
+    in_view: bool | None = Field(None, description="with a homography guiding, or method=align: whether it (the "
+                                                   "alignment's field) puts the point inside image b (if not, the "
+                                                   "position is held at b's border)")
     by_plane: bool | None = Field(None, description="with a fundamental matrix guiding (geometry=auto) and a "
                                                     "homography of the pair holding too: whether the point went "
                                                     "where the homography puts it (it looked at least as alike "

@@ -296,6 +296,18 @@ def test_a_crop_of_a_night_sky_is_aligned_in_its_copy_brought_onto_the_whole_pho
     assert np.mean(np.linalg.norm(got - (pts - [150, 100]), axis=1) < 3) > 0.5
 
 
+def test_points_the_field_carries_beyond_b_are_held_at_its_border_and_said_to_be_out_of_view(client, coffee):
+    """b is a 300 x 200 crop of a: a's points beyond it have no place in b. The field had put
+    them up to 100 px outside image b, without a word."""
+    pts = [[50, 50], [160, 110], [300, 200], [440, 290], [500, 350]]
+    out = client.post("/v1/keypoints/transfer", files=files(coffee, coffee[100:300, 150:450]),
+                      data={"keypoints": json.dumps(pts), "method": "align"}).json()
+    k = out["keypoints"]
+    assert [x["in_view"] for x in k] == [False, True, True, True, False], k
+    assert all(0 <= x["x"] <= 299 and 0 <= x["y"] <= 199 for x in k), k
+    assert any("2 of 5 points lie outside image b along the alignment's field" in w for w in out["warnings"])
+
+
 def test_fields_are_compared_over_the_cells_b_shows():
     """The direct field costs less over all of a but more where b's copy has b's pixels."""
     rows, cols = 4, 6
