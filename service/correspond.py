@@ -116,6 +116,7 @@ class Side:
     _finding: asyncio.Task | None = None
     _digest: str | None = None
     _described: dict[str, SparseFeatures] = field(default_factory=dict)  # sparse features by model, this request
+    _copies: dict[tuple, asyncio.Future] = field(default_factory=dict)  # ``copy_of``'s uncached copies, this request
 
     async def digest(self) -> str:
         """sha256 of the bytes sent (hex, the image id), hashed once however many features and
@@ -571,11 +572,22 @@ async def prealigned_copies(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, pr
     return fw, await copy_of(a, np.linalg.inv(pre.w), fb, model, ctx)
 
 
-async def copy_of(src: Side, w: np.ndarray, onto: FeatureMap, model: LoadedModel, ctx: Context) -> FeatureMap:
+async def copy_of(src: Side, w: np.ndarray, onto: FeatureMap, model: LoadedModel, ctx: Context,
+                  behind: Side | None = None) -> FeatureMap:
     """Dense features of ``src`` brought by ``w`` (its pixels -> ``onto``'s) onto ``onto``'s frame
-    (``warped_into``), cached (``dense.copy_features``)."""
-    return await dense.copy_features(await src.digest(), w, (onto.width, onto.height),
-                                     partial(warped_into, src, w, onto, ctx), model, ctx.cache, ctx.settings, ctx.owner)
+    (``warped_into``), cached (``dense.copy_features``). With ``behind`` (the image of that frame),
+    its pixels where ``src`` does not reach: such a copy holds both images, and a deletion of
+    either must drop what derives from it, so it is made once a request and never cached."""
+    if behind is None:
+        return await dense.copy_features(await src.digest(), w, (onto.width, onto.height),
+                                         partial(warped_into, src, w, onto, ctx), model, ctx.cache, ctx.settings,
+                                         ctx.owner)
+    key = (np.round(np.asarray(w, np.float64), 9).tobytes(), onto.width, onto.height, await behind.digest())
+    async def made() -> FeatureMap:
+        return await dense.computed(await warped_into(src, w, onto, ctx, behind), model, ctx.settings)
+    if key not in src._copies:
+        src._copies[key] = asyncio.ensure_future(made())
+    return await src._copies[key]
 
 
 def through_copies(search: Callable[[FeatureMap, FeatureMap], Matches], fa: FeatureMap, fb: FeatureMap,
@@ -654,12 +666,17 @@ def by_plane_map(w: np.ndarray, pb: np.ndarray, moved: np.ndarray, required: boo
     return Prealignment(w, describe(fit), required, support)
 
 
-async def warped_into(b: Side, w: np.ndarray, fa: FeatureMap, ctx: Context) -> Decoded:
+async def warped_into(b: Side, w: np.ndarray, fa: FeatureMap, ctx: Context, a: Side | None = None) -> Decoded:
     """Image b under ``w`` (a similarity (2, 3) or a homography (3, 3): b's pixels as sent ->
-    a's), on a's frame; where b does not reach, noise of its own grey levels (``dense.warped_copy``)."""
+    a's), on a's frame; where b does not reach, noise of its own grey levels (``dense.warped_copy``),
+    or with ``a`` (image a's side), a's own pixels."""
     img = await b.pixels(ctx.settings)
     m = (np.vstack([w, [0, 0, 1]]) if w.shape[0] == 2 else w) @ img.to_sent()
-    out = await run_in_threadpool(dense.warped_copy, img.pixels, m, (fa.width, fa.height))
+    behind = None
+    if a is not None:
+        own = await a.pixels(ctx.settings)
+        behind = await run_in_threadpool(cv2.warpPerspective, own.pixels, own.to_sent(), (fa.width, fa.height))
+    out = await run_in_threadpool(dense.warped_copy, img.pixels, m, (fa.width, fa.height), behind)
     return Decoded(out, fa.width, fa.height)
 
 
@@ -699,7 +716,7 @@ async def alignment(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, model: Loa
     pre = prealignment_from(guide, m, threshold, zoom_of(fa, fb)) or off_relative_place(guide, m, fa, fb)
     if pre is None:
         return Aligned(await ctx.on_pool(align.align, fa, fb, p), None, warnings, scene, m, seen)
-    fw = await copy_of(b, pre.w, fa, model, ctx)
+    fw = await copy_of(b, pre.w, fa, model, ctx, a)  # a's own pixels where b does not reach
     direct, residual = await asyncio.gather(ctx.on_pool(align.align, fa, fb, p), ctx.on_pool(align.align, fa, fw, p))
     if lower(direct, residual, align.seen_in(direct, np.linalg.inv(pre.w), (fb.width, fb.height))):
         return Aligned(direct, None, warnings, scene, m, seen)

@@ -126,18 +126,24 @@ async def features(data: bytes, model: LoadedModel, cache: FeatureCache, setting
 COPY_FILL = "noise"  # what fills a copy's frame beyond the image (``warped_copy``), in its cache key
 
 
-def warped_copy(pixels: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def warped_copy(pixels: np.ndarray, m: np.ndarray, size: tuple[int, int], behind: np.ndarray | None = None
+                ) -> np.ndarray:
     """``pixels`` under the (3, 3) map ``m`` on a frame of ``size`` (width, height), for the dense
     network; where they do not reach, noise of their own mean and spread (drawn the same each
     time). The network standardises each image by its own mean and spread: black there (a page's
     white paper meeting it) set the copy's contrast apart from the image it was to meet, and halves
     of the text pair sharing 75 % matched nothing; mirrored there, look-alikes of a facade's bricks
     led a homography 27 px astray. Noise keeps the image's standardisation and looks like nothing;
-    the image's own uniform margins are noise too (``margins.filled``), as in its features."""
+    the image's own uniform margins are noise too (``margins.filled``), as in its features. With
+    ``behind`` (the frame's own image, the frame's size), its pixels there instead: a copy made
+    for the MRF (``correspond.alignment``) then reads as the image of the frame does, which noise of
+    the copy's grey levels set apart in low-contrast areas (a crop's copy in a night sky)."""
     out = cv2.warpPerspective(margins.filled(pixels), m, size)
     reached = cv2.warpPerspective(np.full_like(pixels, 255), m, size) == 255
     if reached.all() or not reached.any():
         return out
+    if behind is not None:
+        return np.where(reached, out, behind)
     return margins.noise_in(out, ~reached, out[reached], 0)
 
 

@@ -247,10 +247,10 @@ async def aligned(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, points: np.n
     else:
         covered = align.share_covered(np.linalg.inv(pre.w), (fa.width, fa.height), (fb.width, fb.height))
         if covered < align.OBJECT_SHARE:  # the copy that solved the way forward (cached)
-            fwb = await copy_of(b, pre.w, fa, model, ctx)
+            fwb = await copy_of(b, pre.w, fa, model, ctx, a)
             backward = await ctx.on_pool(align.back_in_frame_of_a, fb, fwb, fa, pre.w, p)
         else:
-            fwa = await copy_of(a, np.linalg.inv(pre.w), fb, model, ctx)
+            fwa = await copy_of(a, np.linalg.inv(pre.w), fb, model, ctx, b)
             backward = align.through(await ctx.on_pool(align.align, fb, fwa, p), pre.w)
     tr = await ctx.on_pool(align.transfer, fa, fb, out.solved, backward, points, ctx.settings.cycle_tolerance_px)
     support = None if out.matches is None else await ctx.on_pool(field_support, out.solved, out.matches, points,

@@ -271,6 +271,16 @@ def test_a_copy_beyond_its_image_is_noise_of_the_images_grey_levels(coffee):
     assert np.array_equal(copy, dense.warped_copy(coffee, m, size))
 
 
+def test_a_copy_for_the_alignment_shows_the_frames_own_image_where_it_does_not_reach(coffee):
+    m = np.array([[1.0, 0, 2 * coffee.shape[1] / 3], [0, 1, 0], [0, 0, 1]])
+    size = coffee.shape[::-1]
+    behind = np.ascontiguousarray(coffee[::-1])
+    copy = dense.warped_copy(coffee, m, size, behind)
+    reached = cv2.warpPerspective(np.full_like(coffee, 255), m, size) == 255
+    assert np.array_equal(copy[reached], cv2.warpPerspective(coffee, m, size)[reached])
+    assert np.array_equal(copy[~reached], behind[~reached])
+
+
 @pytest.mark.parametrize("share", [0.75, 0.3])
 def test_halves_of_a_page_that_share_part_of_it_are_matched_in_a_prealigned_copy(client, share):
     """The text pair's halves sharing ``share`` of a's (``pairs.overlapping``): b's copy brought
