@@ -246,7 +246,7 @@ async def aligned(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, points: np.n
         backward = await ctx.on_pool(align.align, fb, fa, p)
     else:
         covered = align.share_covered(np.linalg.inv(pre.w), (fa.width, fa.height), (fb.width, fb.height))
-        if covered < align.OBJECT_SHARE:  # the copy that solved the way forward (cached)
+        if covered < align.OBJECT_SHARE:  # the copy that solved the way forward (made once a request)
             fwb = await copy_of(b, pre.w, fa, model, ctx, a)
             backward = await ctx.on_pool(align.back_in_frame_of_a, fb, fwb, fa, pre.w, p)
         else:
