@@ -195,14 +195,9 @@ def decide(belief: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return field, (field + np.stack([su, sv], -1)).astype(np.float32)
 
 
-def energy(a: np.ndarray, b: np.ndarray, field: np.ndarray, p: Params) -> dict[str, float]:
-    """The three terms of E at an integer field (h, w, 2)."""
-    return energies(a, b, field, p)[0]
-
-
 def energies(a: np.ndarray, b: np.ndarray, field: np.ndarray, p: Params) -> tuple[dict[str, float], np.ndarray]:
-    """``energy``, and E cell by cell (h, w) float32, each smoothness term counted at the cell left
-    of or above its pair: over all cells it sums to E."""
+    """The three terms of E at an integer field (h, w, 2), and E cell by cell (h, w) float32, each
+    smoothness term counted at the cell left of or above its pair: over all cells it sums to E."""
     terms = cell_terms(a, b, field, p)
     data, smooth, disp = (float(t.sum()) for t in terms)
     return ({"data": data, "smoothness": smooth, "displacement": disp, "total": data + smooth + disp},
@@ -266,8 +261,7 @@ def through(al: Alignment, h: np.ndarray) -> Alignment:
     """The field of ``al`` with its positions taken through the homography ``h`` (3, 3): for a
     field found in a copy of b made by warping b with h^-1, the field into b itself."""
     rows, cols, _ = al.flow.shape
-    jj, ii = np.meshgrid(np.arange(cols, dtype=np.float64), np.arange(rows, dtype=np.float64))
-    grid = np.stack([jj * al.step[0], ii * al.step[1]], -1).reshape(-1, 2)
+    grid = cell_centres(rows, cols, al.step)
     moved = project(h, grid + al.flow.reshape(-1, 2))
     return Alignment((moved - grid).reshape(rows, cols, 2).astype(np.float32), al.step, al.energy, al.levels, al.cost)
 
@@ -276,9 +270,13 @@ def seen_in(al: Alignment, h: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(rows, cols) bool: the cells of ``al``'s grid of a that the homography ``h`` (3, 3; a's
     pixels -> b's) takes inside b, of ``size`` (width, height)."""
     rows, cols, _ = al.flow.shape
+    return within(project(h, cell_centres(rows, cols, al.step)), *size).reshape(rows, cols)
+
+
+def cell_centres(rows: int, cols: int, step: tuple[float, float]) -> np.ndarray:
+    """(rows * cols, 2) float64, row by row: the pixels of a grid's cells, (j * step_x, i * step_y)."""
     jj, ii = np.meshgrid(np.arange(cols, dtype=np.float64), np.arange(rows, dtype=np.float64))
-    grid = np.stack([jj * al.step[0], ii * al.step[1]], -1).reshape(-1, 2)
-    return within(project(h, grid), *size).reshape(rows, cols)
+    return np.stack([jj * step[0], ii * step[1]], -1).reshape(-1, 2)
 
 
 def share_covered(h: np.ndarray, size: tuple[int, int], frame: tuple[int, int]) -> float:
@@ -305,8 +303,7 @@ def back_in_frame_of_a(fb: FeatureMap, fwb: FeatureMap, fa: FeatureMap, h: np.nd
     al = align(fwb, fa, p)
     rows, cols = fb.features.shape[1:]
     px = fb.stride / fb.scale
-    jj, ii = np.meshgrid(np.arange(cols, dtype=np.float64), np.arange(rows, dtype=np.float64))
-    grid = np.stack([jj * px, ii * px], -1).reshape(-1, 2)
+    grid = cell_centres(rows, cols, (px, px))
     back = al.at(np.nan_to_num(project(h, grid), nan=-1.0, posinf=-1.0, neginf=-1.0).astype(np.float32))
     return Alignment((back - grid).reshape(rows, cols, 2).astype(np.float32), (px, px), al.energy, al.levels)
 

@@ -116,7 +116,7 @@ class Side:
     _finding: asyncio.Task | None = None
     _digest: str | None = None
     _described: dict[str, SparseFeatures] = field(default_factory=dict)  # sparse features by model, this request
-    _copies: dict[tuple, asyncio.Future] = field(default_factory=dict)  # ``copy_of``'s uncached copies, this request
+    _copies: dict[str, asyncio.Future] = field(default_factory=dict)  # ``copy_of``'s uncached copies, this request
 
     async def digest(self) -> str:
         """sha256 of the bytes sent (hex, the image id), hashed once however many features and
@@ -582,7 +582,7 @@ async def copy_of(src: Side, w: np.ndarray, onto: FeatureMap, model: LoadedModel
         return await dense.copy_features(await src.digest(), w, (onto.width, onto.height),
                                          partial(warped_into, src, w, onto, ctx), model, ctx.cache, ctx.settings,
                                          ctx.owner)
-    key = (np.round(np.asarray(w, np.float64), 9).tobytes(), onto.width, onto.height, await behind.digest())
+    key = dense.copy_frame(w, (onto.width, onto.height), f"image:{await behind.digest()}")
     async def made() -> FeatureMap:
         return await dense.computed(await warped_into(src, w, onto, ctx, behind), model, ctx.settings)
     if key not in src._copies:

@@ -154,11 +154,16 @@ async def copy_features(image_id: str, w: np.ndarray, size: tuple[int, int], war
     other image of a pair. Cached under the image, the map and the frame, so the pair sent again
     (more points to transfer, say) finds them, as it finds the images' own, and dropped with the
     image's features (DELETE of its id); ``warped`` makes the copy on a miss."""
-    frame = hashlib.sha256(np.round(np.asarray(w, np.float64), 9).tobytes() + repr((size, COPY_FILL)).encode()
-                           ).hexdigest()
+    frame = copy_frame(w, size, COPY_FILL)
     fm, _, _ = await features(b"", model, cache, settings, "copy", warped, owner, f"{image_id}:copy:{frame[:24]}",
                               key_for(image_id, model, settings, owner))
     return fm
+
+
+def copy_frame(w: np.ndarray, size: tuple[int, int], fill: str) -> str:
+    """What tells one copy of an image from another (sha256, hex): its map ``w`` (to 1e-9), its
+    frame's ``size`` and what ``fill``s the frame beyond it."""
+    return hashlib.sha256(np.round(np.asarray(w, np.float64), 9).tobytes() + repr((size, fill)).encode()).hexdigest()
 
 
 async def computed(pixels: imaging.Decoded, model: LoadedModel, settings: Settings) -> FeatureMap:
