@@ -30,7 +30,19 @@ import cv2
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from service import align, aperture, calibration, consensus, dense, frames, matching, render, side_views, sparse
+from service import (
+    align,
+    aperture,
+    calibration,
+    consensus,
+    dense,
+    frames,
+    margins,
+    matching,
+    render,
+    side_views,
+    sparse,
+)
 from service.cache import FeatureCache
 from service.config import Settings
 from service.errors import InvalidInput, NotFound
@@ -43,6 +55,8 @@ METHODS = ("dense", "sparse")
 MIN_INLIERS = 8  # fewer inliers than this fit no similarity to pre-align by (``matching.found`` verifies)
 GUIDE_INLIERS = matching.AGREED_INLIERS  # sparse matches a geometry needs to guide a search or a pre-alignment
 SHIFT_PX = 4.0  # a homography that moves the matched points this far beyond a shift pre-aligns
+# each image showing this share of the other or more, b's copy brought onto a is b: standardised alike
+SAME_VIEW = 0.95
 FEATURES_ONLY = "an image id whose bytes are not kept (evicted, or KEEP_IMAGES=false) carries features only"
 NOT_PREALIGNED = "dense search cannot be pre-aligned"
 SHOWN_AT = "b shows a at"  # how the warnings of answers by ids without their bytes, b scaled or turned, begin
@@ -526,21 +540,26 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
     (``through_copies``) whenever the sparse matches agree that the two differ in scale or
     rotation (dense features compare like with like only at about one scale and orientation), or
     when b is a's plane in perspective and fewer of the direct search's matches agree with it
-    than sparse ones did. Without the bytes (ids whose bytes are gone) the search is direct, and where
+    than sparse ones did, or when the copy of b they bring onto a, even by a shift, standardises b
+    apart from b alone (``standardised_apart``: one a part of the other, such as a crop, whose grey
+    levels are not the whole's). Without the bytes (ids whose bytes are gone) the search is direct, and where
     the images' cached keypoints say b is scaled or turned, the answer says so and its matches read
     curves of their own (``Answer.uncopied``)."""
     t0 = time.perf_counter()
     both = a.data is not None and b.data is not None
     fa, fb, sparse_found = await asyncio.gather(dense_map(a, model, ctx), dense_map(b, model, ctx),
                                                 cached_guide(a, b, ctx))
-    guide, pre = None, None
+    guide, pre, placed = None, None, None
     if sparse_found is not None:
         guide = sparse_found[0]
         pre = prealignment_from(guide, sparse_found[1], ctx.settings.ransac_threshold_px, zoom_of(fa, fb))
+        placed = pre if pre is not None or guide is None or guide.kind != "homography" else \
+            by_plane_map(*plane_map(guide, sparse_found[1]), False, int(guide.inliers.sum()))  # a shift
+    apart = both and placed is not None and not placed.required and await standardised_apart(a, b, placed, fa, fb, ctx)
     timing = {"features": 1e3 * (time.perf_counter() - t0)}
     search = partial(matching.match, max_queries=ctx.settings.max_queries, mutual=opts.mutual, ratio=opts.ratio,
                      consensus=consensus.Consensus() if opts.consistency else None)  # every match: the caller cuts
-    if pre is None or not pre.required or not both:
+    if not apart and (pre is None or not pre.required or not both):
         direct = await ctx.on_pool(search, fa, fb)
         direct = await ctx.on_pool(frames.off_frames, fa, fb, direct, ctx.settings.ransac_threshold_px, guide)
         if not both or pre is None or agreeing(direct, pre.w, 4 * ctx.settings.ransac_threshold_px) >= pre.support:
@@ -554,6 +573,7 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
                 answer.warnings.append(f"{FEATURES_ONLY}, so the {NOT_PREALIGNED}: if the images differ much in "
                                        "scale or rotation, send both images' bytes or use method=sparse")
             return answer
+    pre = placed
     fw, fab = await prealigned_copies(a, b, fa, fb, pre, model, ctx)
     timing["features"] = 1e3 * (time.perf_counter() - t0)
     found = await ctx.on_pool(through_copies, search, fa, fb, fw, fab, pre.w, 4 * ctx.settings.ransac_threshold_px)
@@ -566,28 +586,45 @@ async def prealigned_copies(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, pr
                             model: LoadedModel, ctx: Context) -> tuple[FeatureMap, FeatureMap | None]:
     """Dense features of b brought onto a by ``pre`` (b's pixels -> a's) and, when b shows a's
     content larger and a's pixels are at hand, of a brought onto b (else None)."""
-    fw = await copy_of(b, pre.w, fa, model, ctx)
+    fw = await copy_of(b, pre.w, fa, model, ctx, like=a)
     if pre.described["scale"] / zoom_of(fa, fb) <= 1 or a.data is None:
         return fw, None
-    return fw, await copy_of(a, np.linalg.inv(pre.w), fb, model, ctx)
+    return fw, await copy_of(a, np.linalg.inv(pre.w), fb, model, ctx, like=b)
 
 
 async def copy_of(src: Side, w: np.ndarray, onto: FeatureMap, model: LoadedModel, ctx: Context,
-                  behind: Side | None = None) -> FeatureMap:
+                  behind: Side | None = None, like: Side | None = None) -> FeatureMap:
     """Dense features of ``src`` brought by ``w`` (its pixels -> ``onto``'s) onto ``onto``'s frame
-    (``warped_into``), cached (``dense.copy_features``). With ``behind`` (the image of that frame),
-    its pixels where ``src`` does not reach: such a copy holds both images, and a deletion of
-    either must drop what derives from it, so it is made once a request and never cached."""
+    (``warped_into``; ``like``: the image of that frame, whose standardisation the noise beyond
+    ``src`` gives the copy), cached (``dense.copy_features``). With ``behind`` (the image of that
+    frame), its pixels where ``src`` does not reach: such a copy holds both images, and a deletion
+    of either must drop what derives from it, so it is made once a request and never cached."""
     if behind is None:
-        return await dense.copy_features(await src.digest(), w, (onto.width, onto.height),
-                                         partial(warped_into, src, w, onto, ctx), model, ctx.cache, ctx.settings,
-                                         ctx.owner)
+        copy, fill = await warped_into(src, w, onto, ctx, like=like)
+        return await dense.copy_features(await src.digest(), w, (onto.width, onto.height), copy, fill, model,
+                                         ctx.cache, ctx.settings, ctx.owner)
     key = dense.copy_frame(w, (onto.width, onto.height), f"image:{await behind.digest()}")
     async def made() -> FeatureMap:
-        return await dense.computed(await warped_into(src, w, onto, ctx, behind), model, ctx.settings)
+        copy, _ = await warped_into(src, w, onto, ctx, behind=behind)
+        return await dense.computed(copy, model, ctx.settings)
     if key not in src._copies:
         src._copies[key] = asyncio.ensure_future(made())
     return await src._copies[key]
+
+
+async def standardised_apart(a: Side, b: Side, pre: Prealignment, fa: FeatureMap, fb: FeatureMap,
+                             ctx: Context) -> bool:
+    """Whether b's copy brought onto a by ``pre``, standardised as a (``warped_into``), shifts or
+    scales b's grey levels apart from b standardised alone (``margins.apart``): b shows a part of
+    a (a crop, a zoomed view) whose grey levels are not the whole's, and b's own dense features
+    match a's nowhere (a photo's darker corner cut out: 1 % of its cells found). Not where each
+    shows SAME_VIEW of the other or more: the copy is then b (decoding both images spared)."""
+    if min(align.share_covered(pre.w, (fb.width, fb.height), (fa.width, fa.height)),
+           align.share_covered(np.linalg.inv(pre.w), (fa.width, fa.height), (fb.width, fb.height))) >= SAME_VIEW:
+        return False
+    copy, _ = await warped_into(b, pre.w, fa, ctx, like=a)
+    own = margins.filled((await b.pixels(ctx.settings)).pixels)
+    return margins.apart(float(own.mean()), float(own.std()), float(copy.pixels.mean()), float(copy.pixels.std()))
 
 
 def through_copies(search: Callable[[FeatureMap, FeatureMap], Matches], fa: FeatureMap, fb: FeatureMap,
@@ -666,18 +703,21 @@ def by_plane_map(w: np.ndarray, pb: np.ndarray, moved: np.ndarray, required: boo
     return Prealignment(w, describe(fit), required, support)
 
 
-async def warped_into(b: Side, w: np.ndarray, fa: FeatureMap, ctx: Context, a: Side | None = None) -> Decoded:
+async def warped_into(b: Side, w: np.ndarray, fa: FeatureMap, ctx: Context, behind: Side | None = None,
+                      like: Side | None = None) -> tuple[Decoded, str]:
     """Image b under ``w`` (a similarity (2, 3) or a homography (3, 3): b's pixels as sent ->
-    a's), on a's frame; where b does not reach, noise of its own grey levels (``dense.warped_copy``),
-    or with ``a`` (image a's side), a's own pixels."""
+    a's), on a's frame, and what fills it where b does not reach (``dense.warped_copy``): with
+    ``behind`` (image a's side), a's own pixels; else noise, standardising the frame as ``like``
+    (image a's side, where its pixels are at hand) standardises b's pixels there."""
     img = await b.pixels(ctx.settings)
     m = (np.vstack([w, [0, 0, 1]]) if w.shape[0] == 2 else w) @ img.to_sent()
-    behind = None
-    if a is not None:
-        own = await a.pixels(ctx.settings)
-        behind = await run_in_threadpool(cv2.warpPerspective, own.pixels, own.to_sent(), (fa.width, fa.height))
-    out = await run_in_threadpool(dense.warped_copy, img.pixels, m, (fa.width, fa.height), behind)
-    return Decoded(out, fa.width, fa.height)
+    frame = behind if behind is not None else like
+    own = None if frame is None else await frame.pixels(ctx.settings)
+    other = None if own is None else await run_in_threadpool(
+        cv2.warpPerspective, own.pixels if behind else margins.filled(own.pixels), own.to_sent(), (fa.width, fa.height))
+    out, fill = await run_in_threadpool(dense.warped_copy, img.pixels, m, (fa.width, fa.height),
+                                        other if behind else None, None if behind else other)
+    return Decoded(out, fa.width, fa.height), fill
 
 
 @dataclass

@@ -123,39 +123,45 @@ async def features(data: bytes, model: LoadedModel, cache: FeatureCache, setting
     return fm, image_id, False
 
 
-COPY_FILL = "noise"  # what fills a copy's frame beyond the image (``warped_copy``), in its cache key
-
-
-def warped_copy(pixels: np.ndarray, m: np.ndarray, size: tuple[int, int], behind: np.ndarray | None = None
-                ) -> np.ndarray:
+def warped_copy(pixels: np.ndarray, m: np.ndarray, size: tuple[int, int], behind: np.ndarray | None = None,
+                like: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """``pixels`` under the (3, 3) map ``m`` on a frame of ``size`` (width, height), for the dense
-    network; where they do not reach, noise of their own mean and spread (drawn the same each
-    time). The network standardises each image by its own mean and spread: black there (a page's
-    white paper meeting it) set the copy's contrast apart from the image it was to meet, and halves
-    of the text pair sharing 75 % matched nothing; mirrored there, look-alikes of a facade's bricks
-    led a homography 27 px astray. Noise keeps the image's standardisation and looks like nothing;
-    the image's own uniform margins are noise too (``margins.filled``), as in its features. With
-    ``behind`` (the frame's own image, the frame's size), its pixels there instead: a copy made
-    for the MRF (``correspond.alignment``) then reads as the image of the frame does, which noise of
+    network, and what fills the frame where they do not reach (for the copy's cache key): noise
+    (drawn the same each time) whose mean and spread give the frame the standardisation ``like``
+    (the frame's own image, the frame's size) gives those pixels (``margins.standardised_as``), or
+    without ``like``, of their own mean and spread. The network standardises each image by its own
+    mean and spread: black there (a page's white paper meeting it) set the copy's contrast apart
+    from the image it was to meet, and halves of the text pair sharing 75 % matched nothing;
+    mirrored there, look-alikes of a facade's bricks led a homography 27 px astray. Noise looks
+    like nothing; the image's own uniform margins are noise too (``margins.filled``), as in its
+    features. With ``behind`` (the frame's own image), its pixels there instead: a copy made for
+    the MRF (``correspond.alignment``) then reads as the image of the frame does, which noise of
     the copy's grey levels set apart in low-contrast areas (a crop's copy in a night sky)."""
     out = cv2.warpPerspective(margins.filled(pixels), m, size)
     reached = cv2.warpPerspective(np.full_like(pixels, 255), m, size) == 255
     if reached.all() or not reached.any():
-        return out
+        return out, "none"
     if behind is not None:
-        return np.where(reached, out, behind)
-    return margins.noise_in(out, ~reached, out[reached], 0)
+        return np.where(reached, out, behind), "image"
+    if like is None:
+        seen = out[reached].astype(np.float64)
+        mean, spread = seen.mean(), seen.std()
+    else:
+        mean, spread = margins.standardised_as(out, reached, like)
+    return margins.noise_of(out, ~reached, mean, spread, 0), f"noise {mean:.3f} {spread:.3f}"
 
 
-async def copy_features(image_id: str, w: np.ndarray, size: tuple[int, int], warped: Pixels, model: LoadedModel,
-                        cache: FeatureCache, settings: Settings, owner: str = "") -> FeatureMap:
-    """The dense features of a copy of an image (``image_id``: its bytes' sha256) brought by ``w``
-    (its pixels -> the frame's) onto a frame of ``size`` (width, height): a copy made to meet the
-    other image of a pair. Cached under the image, the map and the frame, so the pair sent again
-    (more points to transfer, say) finds them, as it finds the images' own, and dropped with the
-    image's features (DELETE of its id); ``warped`` makes the copy on a miss."""
-    frame = copy_frame(w, size, COPY_FILL)
-    fm, _, _ = await features(b"", model, cache, settings, "copy", warped, owner, f"{image_id}:copy:{frame[:24]}",
+async def copy_features(image_id: str, w: np.ndarray, size: tuple[int, int], copy: imaging.Decoded, fill: str,
+                        model: LoadedModel, cache: FeatureCache, settings: Settings, owner: str = "") -> FeatureMap:
+    """The dense features of ``copy``, a copy of an image (``image_id``: its bytes' sha256) brought
+    by ``w`` (its pixels -> the frame's) onto a frame of ``size`` (width, height) to meet the other
+    image of a pair, ``fill`` beyond it (``warped_copy``). Cached under the image, the map, the
+    frame and the fill, so the pair sent again (more points to transfer, say) finds them, as it
+    finds the images' own, and dropped with the image's features (DELETE of its id)."""
+    async def made() -> imaging.Decoded:
+        return copy
+    frame = copy_frame(w, size, fill)
+    fm, _, _ = await features(b"", model, cache, settings, "copy", made, owner, f"{image_id}:copy:{frame[:24]}",
                               key_for(image_id, model, settings, owner))
     return fm
 

@@ -58,19 +58,48 @@ def noise_in(out: np.ndarray, where: np.ndarray, seen: np.ndarray, seed: int) ->
     """``out`` (H, W) uint8 with the pixels ``where`` (H, W) bool drawn from Gaussian noise of the
     mean and spread of the grey levels ``seen``; the same ``seed``, the same draw."""
     seen = seen.astype(np.float64)
-    noise = np.random.default_rng(seed).normal(seen.mean(), seen.std(), int(where.sum()))
+    return noise_of(out, where, seen.mean(), seen.std(), seed)
+
+
+def noise_of(out: np.ndarray, where: np.ndarray, mean: float, spread: float, seed: int) -> np.ndarray:
+    """``out`` (H, W) uint8 with the pixels ``where`` drawn from Gaussian noise of ``mean`` and
+    ``spread`` (clipped to grey levels); the same ``seed``, the same draw."""
+    noise = np.random.default_rng(seed).normal(mean, spread, int(where.sum()))
     out[where] = np.clip(np.rint(noise), 0, 255).astype(np.uint8)
     return out
+
+
+def standardised_as(copy: np.ndarray, reached: np.ndarray, like: np.ndarray) -> tuple[float, float]:
+    """The mean and spread of noise that, filling ``copy`` (H, W) uint8 where it is not ``reached``
+    (part of it, bool), give the whole frame the mean and spread by which the network standardises
+    ``copy``'s reached pixels as it standardises ``like``'s there (``like``: the frame's own image,
+    (H, W) uint8): ``like``'s mean and spread, through the gain and offset that take ``like``'s
+    reached pixels' mean and spread to ``copy``'s. Noise of the copy's own grey levels standardised
+    a part of a photo (a crop, a zoomed view) by that part's own: a dark corner's grey came out
+    bright, and its dense features matched the photo's nowhere. Where no noise reaches those
+    (the reached part alone already spreads wider), it has the mean that does and no spread."""
+    seen, there, whole = (x.astype(np.float64) for x in (copy[reached], like[reached], like))
+    gain = (seen.std() + 1.0) / (there.std() + 1.0)  # a grey level each: flat parts carry no gain
+    mean = seen.mean() + gain * (whole.mean() - there.mean())
+    p = float(reached.mean())
+    fill = (mean - p * seen.mean()) / (1 - p)
+    second = ((gain * whole.std()) ** 2 + mean ** 2 - p * (seen.var() + seen.mean() ** 2)) / (1 - p)
+    return float(fill), float(np.sqrt(max(second - fill ** 2, 0.0)))
+
+
+def apart(mean: float, spread: float, frame_mean: float, frame_spread: float) -> bool:
+    """Whether grey levels of ``mean`` and ``spread``, standardised by a frame's instead of their
+    own, shift by over SHIFT of the frame's spread or scale by over STRETCH."""
+    shift = abs(mean - frame_mean) / (frame_spread + 1e-3)
+    stretch = (spread + 1e-3) / (frame_spread + 1e-3)
+    return shift > SHIFT or not 1 / STRETCH <= stretch <= STRETCH
 
 
 def moved(picture: np.ndarray, pixels: np.ndarray) -> bool:
     """Whether standardising the whole frame ``pixels`` instead of the ``picture`` inside its
     margins shifts the picture's mean by over SHIFT of the frame's spread or scales its spread by
     over STRETCH."""
-    frame_std = float(pixels.std()) + 1e-3
-    shift = abs(float(picture.mean()) - float(pixels.mean())) / frame_std
-    stretch = (float(picture.std()) + 1e-3) / frame_std
-    return shift > SHIFT or not 1 / STRETCH <= stretch <= STRETCH
+    return apart(float(picture.mean()), float(picture.std()), float(pixels.mean()), float(pixels.std()))
 
 
 def filled(pixels: np.ndarray) -> np.ndarray:
