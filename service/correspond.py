@@ -714,9 +714,10 @@ async def warped_into(b: Side, w: np.ndarray, fa: FeatureMap, ctx: Context, behi
     frame = behind if behind is not None else like
     own = None if frame is None else await frame.pixels(ctx.settings)
     other = None if own is None else await run_in_threadpool(
-        cv2.warpPerspective, own.pixels if behind else margins.filled(own.pixels), own.to_sent(), (fa.width, fa.height))
+        cv2.warpPerspective, own.pixels if behind is not None else margins.filled(own.pixels), own.to_sent(),
+        (fa.width, fa.height))
     out, fill = await run_in_threadpool(dense.warped_copy, img.pixels, m, (fa.width, fa.height),
-                                        other if behind else None, None if behind else other)
+                                        *((other, None) if behind is not None else (None, other)))
     return Decoded(out, fa.width, fa.height), fill
 
 

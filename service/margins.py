@@ -76,8 +76,8 @@ def standardised_as(copy: np.ndarray, reached: np.ndarray, like: np.ndarray) -> 
     (H, W) uint8): ``like``'s mean and spread, through the gain and offset that take ``like``'s
     reached pixels' mean and spread to ``copy``'s. Noise of the copy's own grey levels standardised
     a part of a photo (a crop, a zoomed view) by that part's own: a dark corner's grey came out
-    bright, and its dense features matched the photo's nowhere. Where no noise reaches those
-    (the reached part alone already spreads wider), it has the mean that does and no spread."""
+    bright, and its dense features matched the photo's nowhere. Where no spread of noise can (the
+    reached part alone spreads wider than the frame must), the noise has that mean and no spread."""
     seen, there, whole = (x.astype(np.float64) for x in (copy[reached], like[reached], like))
     gain = (seen.std() + 1.0) / (there.std() + 1.0)  # a grey level each: flat parts carry no gain
     mean = seen.mean() + gain * (whole.mean() - there.mean())
