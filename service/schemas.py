@@ -171,7 +171,8 @@ class CorrespondencesResponse(BaseModel):
                                    "whose geometry failed to verify (absent when a geometry was asked for)")
     warnings: list[str] = Field(default_factory=list, description="what the answer cannot vouch for, e.g. that no "
                                                                   "geometry verified the matches")
-    prealigned: Prealigned | None = Field(None, description="dense: b was turned and scaled to meet a first")
+    prealigned: Prealigned | None = Field(None, description="dense: b was brought onto a first (turned and scaled, "
+                                          "or, where it is a part of a or a of it, shifted) and searched there")
     seen_from_side: SideView | None = Field(None, description="sparse: image a as sent matched no geometry asked "
                                             "for, and these matches were found in a copy of it as a camera to its "
                                             "side would see it (SPARSE_SIDE_VIEWS); their positions are a's as sent. "
