@@ -541,7 +541,7 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
     rotation (dense features compare like with like only at about one scale and orientation), or
     when b is a's plane in perspective and fewer of the direct search's matches agree with it
     than sparse ones did, or when the copy of b they bring onto a, even by a shift, standardises b
-    apart from b alone (``standardised_apart``: one a part of the other, such as a crop, whose grey
+    apart from b alone (``apart_copy``: one a part of the other, such as a crop, whose grey
     levels are not the whole's). Without the bytes (ids whose bytes are gone) the search is direct, and where
     the images' cached keypoints say b is scaled or turned, the answer says so and its matches read
     curves of their own (``Answer.uncopied``)."""
@@ -555,11 +555,13 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
         pre = prealignment_from(guide, sparse_found[1], ctx.settings.ransac_threshold_px, zoom_of(fa, fb))
         placed = pre if pre is not None or guide is None or guide.kind != "homography" else \
             by_plane_map(*plane_map(guide, sparse_found[1]), False, int(guide.inliers.sum()))  # a shift
-    apart = both and placed is not None and not placed.required and await standardised_apart(a, b, placed, fa, fb, ctx)
+    made = None  # b's copy standardised as a, made to tell whether b alone is standardised apart from it
+    if both and placed is not None and not placed.required:
+        made = await apart_copy(a, b, placed, fa, fb, ctx)
     timing = {"features": 1e3 * (time.perf_counter() - t0)}
     search = partial(matching.match, max_queries=ctx.settings.max_queries, mutual=opts.mutual, ratio=opts.ratio,
                      consensus=consensus.Consensus() if opts.consistency else None)  # every match: the caller cuts
-    if not apart and (pre is None or not pre.required or not both):
+    if made is None and (pre is None or not pre.required or not both):
         direct = await ctx.on_pool(search, fa, fb)
         direct = await ctx.on_pool(frames.off_frames, fa, fb, direct, ctx.settings.ransac_threshold_px, guide)
         if not both or pre is None or agreeing(direct, pre.w, 4 * ctx.settings.ransac_threshold_px) >= pre.support:
@@ -574,7 +576,7 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
                                        "scale or rotation, send both images' bytes or use method=sparse")
             return answer
     pre = placed
-    fw, fab = await prealigned_copies(a, b, fa, fb, pre, model, ctx)
+    fw, fab = await prealigned_copies(a, b, fa, fb, pre, model, ctx, made)
     timing["features"] = 1e3 * (time.perf_counter() - t0)
     found = await ctx.on_pool(through_copies, search, fa, fb, fw, fab, pre.w, 4 * ctx.settings.ransac_threshold_px)
     found = await ctx.on_pool(frames.off_frames, fa, fb, found, ctx.settings.ransac_threshold_px, guide)
@@ -583,24 +585,28 @@ async def dense_correspondences(a: Side, b: Side, model: LoadedModel, opts: Opti
 
 
 async def prealigned_copies(a: Side, b: Side, fa: FeatureMap, fb: FeatureMap, pre: Prealignment,
-                            model: LoadedModel, ctx: Context) -> tuple[FeatureMap, FeatureMap | None]:
-    """Dense features of b brought onto a by ``pre`` (b's pixels -> a's) and, when b shows a's
-    content larger and a's pixels are at hand, of a brought onto b (else None)."""
-    fw = await copy_of(b, pre.w, fa, model, ctx, like=a)
+                            model: LoadedModel, ctx: Context, made: tuple[Decoded, str] | None = None
+                            ) -> tuple[FeatureMap, FeatureMap | None]:
+    """Dense features of b brought onto a by ``pre`` (b's pixels -> a's; ``made``: that copy and its
+    fill, where made already) and, when b shows a's content larger and a's pixels are at hand, of a
+    brought onto b (else None)."""
+    fw = await copy_of(b, pre.w, fa, model, ctx, like=a, made=made)
     if pre.described["scale"] / zoom_of(fa, fb) <= 1 or a.data is None:
         return fw, None
     return fw, await copy_of(a, np.linalg.inv(pre.w), fb, model, ctx, like=b)
 
 
 async def copy_of(src: Side, w: np.ndarray, onto: FeatureMap, model: LoadedModel, ctx: Context,
-                  behind: Side | None = None, like: Side | None = None) -> FeatureMap:
+                  behind: Side | None = None, like: Side | None = None, made: tuple[Decoded, str] | None = None
+                  ) -> FeatureMap:
     """Dense features of ``src`` brought by ``w`` (its pixels -> ``onto``'s) onto ``onto``'s frame
     (``warped_into``; ``like``: the image of that frame, whose standardisation the noise beyond
-    ``src`` gives the copy), cached (``dense.copy_features``). With ``behind`` (the image of that
+    ``src`` gives the copy; ``made``: the copy and its fill, made already), cached
+    (``dense.copy_features``). With ``behind`` (the image of that
     frame), its pixels where ``src`` does not reach: such a copy holds both images, and a deletion
     of either must drop what derives from it, so it is made once a request and never cached."""
     if behind is None:
-        copy, fill = await warped_into(src, w, onto, ctx, like=like)
+        copy, fill = made if made is not None else await warped_into(src, w, onto, ctx, like=like)
         return await dense.copy_features(await src.digest(), w, (onto.width, onto.height), copy, fill, model,
                                          ctx.cache, ctx.settings, ctx.owner)
     key = dense.copy_frame(w, (onto.width, onto.height), f"image:{await behind.digest()}")
@@ -612,19 +618,21 @@ async def copy_of(src: Side, w: np.ndarray, onto: FeatureMap, model: LoadedModel
     return await src._copies[key]
 
 
-async def standardised_apart(a: Side, b: Side, pre: Prealignment, fa: FeatureMap, fb: FeatureMap,
-                             ctx: Context) -> bool:
-    """Whether b's copy brought onto a by ``pre``, standardised as a (``warped_into``), shifts or
-    scales b's grey levels apart from b standardised alone (``margins.apart``): b shows a part of
-    a (a crop, a zoomed view) whose grey levels are not the whole's, and b's own dense features
-    match a's nowhere (a photo's darker corner cut out: 1 % of its cells found). Not where each
-    shows SAME_VIEW of the other or more: the copy is then b (decoding both images spared)."""
+async def apart_copy(a: Side, b: Side, pre: Prealignment, fa: FeatureMap, fb: FeatureMap,
+                     ctx: Context) -> tuple[Decoded, str] | None:
+    """b's copy brought onto a by ``pre``, standardised as a (``warped_into``), and its fill, where
+    it shifts or scales b's grey levels apart from b standardised alone (``margins.apart``): b shows
+    a part of a (a crop, a zoomed view) whose grey levels are not the whole's, and b's own dense
+    features match a's nowhere (a photo's darker corner cut out: 1 % of its cells found). None
+    elsewhere, and where each shows SAME_VIEW of the other or more: the copy is then b (decoding
+    both images spared). The copy made is the one searched, not made again."""
     if min(align.share_covered(pre.w, (fb.width, fb.height), (fa.width, fa.height)),
            align.share_covered(np.linalg.inv(pre.w), (fa.width, fa.height), (fb.width, fb.height))) >= SAME_VIEW:
-        return False
-    copy, _ = await warped_into(b, pre.w, fa, ctx, like=a)
+        return None
+    copy, fill = await warped_into(b, pre.w, fa, ctx, like=a)
     own = margins.filled((await b.pixels(ctx.settings)).pixels)
-    return margins.apart(float(own.mean()), float(own.std()), float(copy.pixels.mean()), float(copy.pixels.std()))
+    apart = margins.apart(float(own.mean()), float(own.std()), float(copy.pixels.mean()), float(copy.pixels.std()))
+    return (copy, fill) if apart else None
 
 
 def through_copies(search: Callable[[FeatureMap, FeatureMap], Matches], fa: FeatureMap, fb: FeatureMap,
